@@ -1,0 +1,293 @@
+//! Developer Portal: applications and their OAuth2 keys.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gantry_model::KeyType;
+use gantry_store::applications::{self, Application, ApplicationKey, NewApplication};
+use gantry_store::policies::{self, PolicyLevel};
+use gantry_store::{StoreError, now_ms, subscriptions};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AuthUser, JsonBody, QueryParams};
+use crate::wire::{Paging, list_envelope, plain_list};
+
+/// The resident key manager's name, as WSO2 calls it.
+pub const RESIDENT_KEY_MANAGER: &str = "Resident Key Manager";
+
+/// Default access-token lifetime, seconds (WSO2's default).
+pub const DEFAULT_TOKEN_VALIDITY_SECS: i64 = 3600;
+
+/// Grant types the resident key manager knows.
+const KNOWN_GRANTS: [&str; 6] = [
+    "client_credentials",
+    "password",
+    "refresh_token",
+    "authorization_code",
+    "implicit",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer",
+];
+
+/// The body of `POST /applications`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationRequest {
+    name: Option<String>,
+    throttling_policy: Option<String>,
+    description: Option<String>,
+    token_type: Option<String>,
+    attributes: Option<Map<String, Value>>,
+}
+
+/// Loads `owner`'s application or answers 404 (also for other users' applications).
+pub(crate) async fn load_owned(state: &AppState, id: &str, owner: &str) -> ApiResult<Application> {
+    match applications::get_owned(state.store(), id, owner).await {
+        Err(StoreError::NotFound) => Err(ApiError::not_found("application", id)),
+        other => Ok(other?),
+    }
+}
+
+async fn application_json(state: &AppState, app: &Application) -> ApiResult<Value> {
+    let subscription_count = subscriptions::list_for_application(state.store(), &app.id)
+        .await?
+        .len();
+    let keys = applications::keys_of(state.store(), &app.id).await?;
+    let attributes: Value = serde_json::from_str(&app.attributes).unwrap_or_else(|_| json!({}));
+    Ok(json!({
+        "applicationId": app.id,
+        "name": app.name,
+        "throttlingPolicy": app.throttling_policy,
+        "description": app.description,
+        "tokenType": app.token_type,
+        "status": "APPROVED",
+        "groups": [],
+        "subscriptionCount": subscription_count,
+        "keys": keys.iter().map(|k| key_json(k, None)).collect::<Vec<_>>(),
+        "attributes": attributes,
+        "subscriptionScopes": [],
+        "owner": app.owner,
+        "hashEnabled": true,
+    }))
+}
+
+fn key_json(key: &ApplicationKey, secret: Option<&str>) -> Value {
+    json!({
+        "keyMappingId": key.id,
+        "keyManager": key.key_manager,
+        "consumerKey": key.consumer_key,
+        "consumerSecret": secret,
+        "supportedGrantTypes": key.grant_types,
+        "callbackUrl": key.callback_url,
+        "keyState": "APPROVED",
+        "keyType": key.key_type,
+        "mode": "CREATED",
+        "groupId": null,
+        "token": null,
+        "additionalProperties": { "application_access_token_expiry_time": key.validity_period.to_string() },
+    })
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(request): JsonBody<ApplicationRequest>,
+) -> ApiResult<Response> {
+    let name = request.name.as_deref().map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        return Err(ApiError::BadRequest("name: is required".into()));
+    }
+    if name.chars().count() > 100 {
+        return Err(ApiError::BadRequest(
+            "name: must be at most 100 characters".into(),
+        ));
+    }
+    let tier = request.throttling_policy.as_deref().ok_or_else(|| {
+        ApiError::BadRequest(
+            "throttlingPolicy: is required (e.g. \"Unlimited\", \"10PerMin\")".into(),
+        )
+    })?;
+    if policies::find(state.store(), PolicyLevel::Application, tier)
+        .await?
+        .is_none()
+    {
+        let names: Vec<String> = policies::list(state.store(), PolicyLevel::Application)
+            .await?
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        return Err(ApiError::BadRequest(format!(
+            "throttlingPolicy: '{tier}' is not an application throttling policy (available: {})",
+            names.join(", ")
+        )));
+    }
+    let token_type = request.token_type.as_deref().unwrap_or("JWT");
+    if token_type != "JWT" {
+        return Err(ApiError::BadRequest(format!(
+            "tokenType: '{token_type}' is not supported; use \"JWT\""
+        )));
+    }
+    let attributes = request.attributes.unwrap_or_default();
+    let app = applications::create(
+        state.store(),
+        NewApplication {
+            name,
+            owner: &user.username,
+            throttling_policy: tier,
+            description: request.description.as_deref().unwrap_or(""),
+            token_type,
+            attributes: &attributes,
+        },
+    )
+    .await?;
+    tracing::info!(application_id = %app.id, owner = %app.owner, "application created");
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/am/devportal/v3/applications/{}", app.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        axum::Json(application_json(&state, &app).await?),
+    )
+        .into_response())
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    QueryParams(paging): QueryParams<Paging>,
+) -> ApiResult<axum::Json<Value>> {
+    let (offset, limit) = paging.resolve()?;
+    let (apps, total) =
+        applications::list_owned(state.store(), &user.username, offset, limit).await?;
+    let mut list = Vec::with_capacity(apps.len());
+    for app in &apps {
+        list.push(application_json(&state, app).await?);
+    }
+    Ok(axum::Json(list_envelope(
+        list,
+        offset,
+        limit,
+        total,
+        "/api/am/devportal/v3/applications",
+    )))
+}
+
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let app = load_owned(&state, &id, &user.username).await?;
+    Ok(axum::Json(application_json(&state, &app).await?))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    applications::delete_owned(state.store(), &id, &user.username)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("application", &id),
+            other => other.into(),
+        })?;
+    state.sync_environments().await?;
+    Ok(StatusCode::OK)
+}
+
+/// The body of `POST /applications/{id}/generate-keys`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenerateKeysRequest {
+    key_type: Option<String>,
+    grant_types_to_be_supported: Option<Vec<String>>,
+    key_manager: Option<String>,
+    callback_url: Option<String>,
+    validity_time: Option<Value>,
+}
+
+fn parse_validity(raw: &Option<Value>) -> ApiResult<i64> {
+    let seconds = match raw {
+        None | Some(Value::Null) => return Ok(DEFAULT_TOKEN_VALIDITY_SECS),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    };
+    match seconds {
+        Some(s) if (1..=31_536_000).contains(&s) => Ok(s),
+        _ => Err(ApiError::BadRequest(
+            "validityTime: must be a number of seconds between 1 and 31536000".into(),
+        )),
+    }
+}
+
+pub(crate) async fn generate_keys(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<GenerateKeysRequest>,
+) -> ApiResult<axum::Json<Value>> {
+    let app = load_owned(&state, &id, &user.username).await?;
+    let key_type_raw = request.key_type.as_deref().ok_or_else(|| {
+        ApiError::BadRequest("keyType: is required (PRODUCTION or SANDBOX)".into())
+    })?;
+    let key_type = KeyType::parse(key_type_raw).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "keyType: '{key_type_raw}' is not one of PRODUCTION, SANDBOX"
+        ))
+    })?;
+    let grants = request.grant_types_to_be_supported.clone().ok_or_else(|| {
+        ApiError::BadRequest(
+            "grantTypesToBeSupported: is required (e.g. [\"client_credentials\"])".into(),
+        )
+    })?;
+    if let Some(bad) = grants.iter().find(|g| !KNOWN_GRANTS.contains(&g.as_str())) {
+        return Err(ApiError::BadRequest(format!(
+            "grantTypesToBeSupported: '{bad}' is not a grant type (known: {})",
+            KNOWN_GRANTS.join(", ")
+        )));
+    }
+    let key_manager = request
+        .key_manager
+        .as_deref()
+        .unwrap_or(RESIDENT_KEY_MANAGER);
+    if key_manager != RESIDENT_KEY_MANAGER && key_manager != "default" {
+        return Err(ApiError::BadRequest(format!(
+            "keyManager: '{key_manager}' is not a registered key manager"
+        )));
+    }
+    let secret = gantry_keys::secret::new_consumer_secret();
+    let key = ApplicationKey {
+        id: applications::new_key_id(),
+        application_id: app.id.clone(),
+        key_type: key_type.as_str().to_owned(),
+        key_manager: RESIDENT_KEY_MANAGER.to_owned(),
+        consumer_key: gantry_keys::secret::new_consumer_key(),
+        consumer_secret_hash: gantry_keys::secret::hash_secret(&secret),
+        grant_types: grants,
+        callback_url: request.callback_url.clone().unwrap_or_default(),
+        validity_period: parse_validity(&request.validity_time)?,
+        created_at: now_ms(),
+    };
+    applications::create_key(state.store(), &key).await?;
+    tracing::info!(application_id = %app.id, key_type = key_type.as_str(), "keys generated");
+    state.sync_environments().await?;
+    Ok(axum::Json(key_json(&key, Some(&secret))))
+}
+
+pub(crate) async fn list_keys(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let app = load_owned(&state, &id, &user.username).await?;
+    let keys = applications::keys_of(state.store(), &app.id).await?;
+    Ok(axum::Json(plain_list(
+        keys.iter().map(|k| key_json(k, None)).collect(),
+    )))
+}

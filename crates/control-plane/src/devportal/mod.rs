@@ -1,0 +1,39 @@
+//! Developer Portal REST API v3 (`/api/am/devportal/v3`): applications, their keys, and
+//! subscriptions. Every resource is scoped to its owner: another user's ids answer 404.
+
+pub mod applications;
+pub mod subscriptions;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::AppState;
+
+/// Routes under `/api/am/devportal/v3`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/applications",
+            get(applications::list).post(applications::create),
+        )
+        .route(
+            "/applications/{application_id}",
+            get(applications::get_one).delete(applications::delete),
+        )
+        .route(
+            "/applications/{application_id}/generate-keys",
+            post(applications::generate_keys),
+        )
+        .route(
+            "/applications/{application_id}/keys",
+            get(applications::list_keys),
+        )
+        .route(
+            "/subscriptions",
+            get(subscriptions::list).post(subscriptions::create),
+        )
+        .route(
+            "/subscriptions/{subscription_id}",
+            get(subscriptions::get_one).delete(subscriptions::delete),
+        )
+}

@@ -1,0 +1,156 @@
+//! Developer Portal: subscriptions of applications to published APIs, under a tier the API
+//! offers.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gantry_model::LifecycleState;
+use gantry_store::subscriptions::{self, Subscription};
+use gantry_store::{StoreError, apis};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::devportal::applications::load_owned;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AuthUser, JsonBody, QueryParams};
+use crate::wire::plain_list;
+
+/// The body of `POST /subscriptions`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SubscriptionRequest {
+    api_id: Option<String>,
+    application_id: Option<String>,
+    throttling_policy: Option<String>,
+}
+
+async fn subscription_json(state: &AppState, sub: &Subscription) -> ApiResult<Value> {
+    let api = apis::get(state.store(), &sub.api_id).await.ok();
+    Ok(json!({
+        "subscriptionId": sub.id,
+        "applicationId": sub.application_id,
+        "apiId": sub.api_id,
+        "apiInfo": api.map(|a| json!({
+            "id": a.id, "name": a.name, "context": a.context, "version": a.version,
+            "provider": a.provider, "lifeCycleStatus": a.life_cycle_status,
+        })),
+        "throttlingPolicy": sub.throttling_policy,
+        "requestedThrottlingPolicy": sub.throttling_policy,
+        "status": sub.status,
+    }))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(request): JsonBody<SubscriptionRequest>,
+) -> ApiResult<Response> {
+    let application_id = request
+        .application_id
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("applicationId: is required".into()))?;
+    let api_id = request
+        .api_id
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("apiId: is required".into()))?;
+    let tier = request.throttling_policy.as_deref().ok_or_else(|| {
+        ApiError::BadRequest("throttlingPolicy: is required (a tier the API offers)".into())
+    })?;
+    let app = load_owned(&state, application_id, &user.username).await?;
+    let api = match apis::get(state.store(), api_id).await {
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("API", api_id)),
+        other => other?,
+    };
+    // The developer portal does not show APIs that were never published or are retired.
+    if matches!(
+        api.life_cycle_status,
+        LifecycleState::Created | LifecycleState::Retired
+    ) {
+        return Err(ApiError::not_found("API", api_id));
+    }
+    if !api.life_cycle_status.accepts_subscriptions() {
+        return Err(ApiError::BadRequest(format!(
+            "apiId: the API is {} and does not accept new subscriptions",
+            api.life_cycle_status.as_str()
+        )));
+    }
+    if !api.policies.iter().any(|p| p == tier) {
+        return Err(ApiError::BadRequest(format!(
+            "throttlingPolicy: '{tier}' is not offered by the API (offered: {})",
+            api.policies.join(", ")
+        )));
+    }
+    let sub = subscriptions::create(state.store(), &app.id, &api.id, tier).await?;
+    tracing::info!(subscription_id = %sub.id, application_id = %app.id, api_id = %api.id, tier, "subscribed");
+    state.sync_environments().await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(subscription_json(&state, &sub).await?),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListQuery {
+    application_id: Option<String>,
+    api_id: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    let subs = match (&query.application_id, &query.api_id) {
+        (Some(app_id), _) => {
+            let app = load_owned(&state, app_id, &user.username).await?;
+            let subs = subscriptions::list_for_application(state.store(), &app.id).await?;
+            match &query.api_id {
+                Some(api_id) => subs.into_iter().filter(|s| &s.api_id == api_id).collect(),
+                None => subs,
+            }
+        }
+        (None, Some(api_id)) => {
+            subscriptions::list_owned_for_api(state.store(), api_id, &user.username).await?
+        }
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "applicationId or apiId: one of them is required".into(),
+            ));
+        }
+    };
+    let mut list = Vec::with_capacity(subs.len());
+    for sub in &subs {
+        list.push(subscription_json(&state, sub).await?);
+    }
+    Ok(axum::Json(plain_list(list)))
+}
+
+async fn load(state: &AppState, id: &str, owner: &str) -> ApiResult<Subscription> {
+    match subscriptions::get_owned(state.store(), id, owner).await {
+        Err(StoreError::NotFound) => Err(ApiError::not_found("subscription", id)),
+        other => Ok(other?),
+    }
+}
+
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let sub = load(&state, &id, &user.username).await?;
+    Ok(axum::Json(subscription_json(&state, &sub).await?))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let sub = load(&state, &id, &user.username).await?;
+    subscriptions::delete(state.store(), &sub.id).await?;
+    state.sync_environments().await?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,175 @@
+//! Request extractors that fail with WSO2-style JSON errors instead of axum's plain text:
+//! JSON bodies, query strings, and the authenticated user (HTTP Basic for now).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A JSON request body; malformed or mistyped JSON is a 400 naming the problem.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+            "Expected request with 'Content-Type: application/json'".into(),
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!(
+            "Invalid request body: {}",
+            e.body_text()
+                .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+        )),
+        JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!(
+            "Malformed JSON: {}",
+            e.body_text()
+                .trim_start_matches("Failed to parse the request body as JSON: ")
+        )),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("The request body is too large".into())
+        }
+        other => ApiError::BadRequest(other.body_text()),
+    }
+}
+
+/// A typed query string; a wrong or missing parameter is a 400 naming it.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(QueryParams(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::BadRequest(format!(
+                    "Invalid query parameters: {}",
+                    e.body_text()
+                        .trim_start_matches("Failed to deserialize query string: ")
+                )))
+            }
+            Err(other) => Err(ApiError::BadRequest(other.body_text())),
+        }
+    }
+}
+
+/// The user a REST call is made by.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// Login name.
+    pub username: String,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::Unauthenticated(
+                    "Authentication required: send HTTP Basic credentials".into(),
+                )
+            })?;
+        let (username, password) = parse_basic(header)
+            .ok_or_else(|| ApiError::Unauthenticated("Malformed Basic credentials".into()))?;
+        if state.credential_cache().check(&username, &password) {
+            return Ok(AuthUser { username });
+        }
+        let user = gantry_store::users::find_by_username(state.store(), &username).await?;
+        let valid = match user {
+            Some(user) => {
+                let (password, hash) = (password.clone(), user.password_hash.clone());
+                tokio::task::spawn_blocking(move || {
+                    gantry_keys::password::verify_password(&password, &hash)
+                })
+                .await
+                .unwrap_or(false)
+            }
+            None => false,
+        };
+        if !valid {
+            return Err(ApiError::Unauthenticated(
+                "Invalid username or password".into(),
+            ));
+        }
+        state.credential_cache().remember(&username, &password);
+        Ok(AuthUser { username })
+    }
+}
+
+/// Splits `Basic base64(user:pass)`.
+pub fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
+}
+
+/// Remembers recently verified passwords (by SHA-256 of `user:password`) for a few minutes,
+/// so Basic-authenticated REST calls do not pay Argon2 on every request.
+#[derive(Debug, Default)]
+pub struct CredentialCache {
+    entries: Mutex<HashMap<String, Instant>>,
+}
+
+const CREDENTIAL_TTL: Duration = Duration::from_secs(300);
+
+impl CredentialCache {
+    fn key(username: &str, password: &str) -> String {
+        gantry_keys::secret::hash_secret(&format!("{username}\0{password}"))
+    }
+
+    fn check(&self, username: &str, password: &str) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(&Self::key(username, password))
+            .is_some_and(|t| t.elapsed() < CREDENTIAL_TTL)
+    }
+
+    fn remember(&self, username: &str, password: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() > 10_000 {
+            entries.retain(|_, t| t.elapsed() < CREDENTIAL_TTL);
+        }
+        entries.insert(Self::key(username, password), Instant::now());
+    }
+
+    /// Forgets every cached credential (after a password change).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}

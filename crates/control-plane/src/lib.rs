@@ -1,0 +1,165 @@
+//! The control plane: Publisher, Developer Portal and Key Manager REST APIs over one store,
+//! and the source of the configuration snapshots gateways serve from.
+//!
+//! Handlers live in `publisher/`, `devportal/` and `oauth`; each change that a gateway must
+//! learn ends with [`AppState::sync_environments`], which rebuilds the affected environments'
+//! snapshots and hands them to the [`Distributor`].
+#![forbid(unsafe_code)]
+
+pub mod bootstrap;
+pub mod devportal;
+pub mod error;
+pub mod extract;
+pub mod oauth;
+pub mod publisher;
+pub mod server;
+pub mod tls;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use gantry_keys::TokenIssuer;
+use gantry_model::snapshot::{IssuerKey, TrustedIssuer};
+use gantry_store::Store;
+use gantry_sync::Distributor;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::extract::CredentialCache;
+
+/// Largest request body the REST APIs accept.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Shared state of every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    issuer: TokenIssuer,
+    distributor: Arc<Distributor>,
+    credentials: CredentialCache,
+}
+
+impl AppState {
+    /// State over `store`, signing tokens with `issuer`, publishing to `distributor`.
+    pub fn new(store: Store, issuer: TokenIssuer, distributor: Arc<Distributor>) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            issuer,
+            distributor,
+            credentials: CredentialCache::default(),
+        }))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The token issuer.
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.0.issuer
+    }
+
+    /// The snapshot distributor.
+    pub fn distributor(&self) -> &Arc<Distributor> {
+        &self.0.distributor
+    }
+
+    pub(crate) fn credential_cache(&self) -> &CredentialCache {
+        &self.0.credentials
+    }
+
+    /// The issuers gateways must trust: today the resident key manager.
+    fn trusted_issuers(&self) -> Vec<TrustedIssuer> {
+        let jwk = self.issuer().key().public_jwk();
+        vec![TrustedIssuer {
+            issuer: self.issuer().issuer().to_owned(),
+            keys: vec![IssuerKey {
+                kid: jwk.kid,
+                alg: jwk.alg,
+                n: jwk.n,
+                e: jwk.e,
+            }],
+        }]
+    }
+
+    /// Rebuilds and publishes the snapshot of every environment at a new version.
+    ///
+    /// Called after each change a gateway must learn. The change is committed before, so a
+    /// failure here leaves gateways one version behind until the next change; it is logged
+    /// and reported, never silently dropped.
+    pub async fn sync_environments(&self) -> Result<(), ApiError> {
+        for env in gantry_store::environments::list(self.store()).await? {
+            gantry_store::environments::bump_version(self.store(), &env.name).await?;
+            self.publish_environment(&env.name).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the current snapshot of `environment` (at its stored version).
+    pub async fn publish_environment(&self, environment: &str) -> Result<(), ApiError> {
+        let mut snapshot = gantry_store::snapshot::build(self.store(), environment).await?;
+        snapshot.issuers = self.trusted_issuers();
+        let (version, apis) = (snapshot.version, snapshot.apis.len());
+        if self.distributor().publish(snapshot) {
+            tracing::info!(%environment, version, apis, "snapshot published");
+        }
+        Ok(())
+    }
+
+    /// Publishes every environment's snapshot at its stored version (start-up).
+    pub async fn publish_all(&self) -> Result<(), ApiError> {
+        for env in gantry_store::environments::list(self.store()).await? {
+            self.publish_environment(&env.name).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The whole REST surface of the control plane.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/am/publisher/v4", publisher::router())
+        .nest("/api/am/devportal/v3", devportal::router())
+        .merge(oauth::router())
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn live() -> Response {
+    axum::Json(json!({"status": "UP"})).into_response()
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store().is_migrated().await {
+        Ok(true) => axum::Json(json!({"status": "READY"})).into_response(),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(
+                json!({"status": "NOT_READY", "reason": "database migrations are not applied"}),
+            ),
+        )
+            .into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(
+                json!({"status": "NOT_READY", "reason": format!("database unreachable: {error}")}),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("No such resource".into())
+}

@@ -1,0 +1,484 @@
+//! Publisher: create, list, read and delete APIs; change their lifecycle.
+//!
+//! Request bodies are read into plain structs and turned into the validated model types
+//! here, so every 400 names the WSO2 field that is wrong.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gantry_model::{
+    Api, ApiContext, ApiName, ApiVersion, AuthType, EndpointConfig, HttpVerb, InvalidField,
+    LifecycleAction, LifecycleState, Operation, ResourceTarget,
+};
+use gantry_store::policies::PolicyLevel;
+use gantry_store::{apis, new_id, now_ms, policies};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AuthUser, JsonBody, QueryParams};
+use crate::wire::{Paging, list_envelope, plain_list, rfc3339};
+
+/// The body of `POST /apis` (WSO2 `API`; unknown fields are ignored, as WSO2 does).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiRequest {
+    name: Option<String>,
+    context: Option<String>,
+    version: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    is_default_version: bool,
+    #[serde(rename = "type")]
+    api_type: Option<String>,
+    transport: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    policies: Option<Vec<String>>,
+    authorization_header: Option<String>,
+    security_scheme: Option<Vec<String>>,
+    visibility: Option<String>,
+    endpoint_config: Option<EndpointConfig>,
+    operations: Option<Vec<OperationRequest>>,
+}
+
+/// One element of `operations`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationRequest {
+    target: Option<String>,
+    verb: Option<String>,
+    auth_type: Option<String>,
+    throttling_policy: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, InvalidField> {
+    value
+        .as_deref()
+        .ok_or_else(|| InvalidField::new(field, "is required"))
+}
+
+fn parse_auth_type(raw: &str) -> Option<AuthType> {
+    Some(match raw {
+        "Application & Application User" | "Any" | "ANY" => AuthType::Any,
+        "Application" | "APPLICATION" => AuthType::Application,
+        "Application User" | "APPLICATION_USER" => AuthType::ApplicationUser,
+        "None" | "NONE" => AuthType::None,
+        _ => return None,
+    })
+}
+
+impl OperationRequest {
+    fn parse(&self, index: usize) -> Result<Operation, InvalidField> {
+        let at = |field: &str| format!("operations[{index}].{field}");
+        let target = ResourceTarget::parse(required(&self.target, &at("target"))?)
+            .map_err(|e| InvalidField::new(at("target"), e.reason))?;
+        let verb_raw = required(&self.verb, &at("verb"))?;
+        let verb = HttpVerb::parse(verb_raw).ok_or_else(|| {
+            InvalidField::new(
+                at("verb"),
+                format!("'{verb_raw}' is not one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"),
+            )
+        })?;
+        let auth_type = match &self.auth_type {
+            None => AuthType::Any,
+            Some(raw) => parse_auth_type(raw).ok_or_else(|| {
+                InvalidField::new(
+                    at("authType"),
+                    format!("'{raw}' is not one of \"Application & Application User\", \"Application\", \"Application User\", \"None\""),
+                )
+            })?,
+        };
+        let scopes = self.scopes.clone().unwrap_or_default();
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| s.is_empty() || s.contains(char::is_whitespace))
+        {
+            return Err(InvalidField::new(
+                at("scopes"),
+                format!("'{bad}' is not a valid scope name"),
+            ));
+        }
+        Ok(Operation {
+            id: None,
+            target,
+            verb,
+            auth_type,
+            throttling_policy: self
+                .throttling_policy
+                .clone()
+                .unwrap_or_else(|| "Unlimited".to_owned()),
+            scopes,
+        })
+    }
+}
+
+/// WSO2 gives an API without operations one `/*` resource per common verb.
+fn default_operations() -> Vec<Operation> {
+    [
+        HttpVerb::Get,
+        HttpVerb::Put,
+        HttpVerb::Post,
+        HttpVerb::Delete,
+        HttpVerb::Patch,
+    ]
+    .into_iter()
+    .map(|verb| Operation {
+        id: None,
+        target: ResourceTarget::parse("/*").expect("'/*' is a valid target"),
+        verb,
+        auth_type: AuthType::Any,
+        throttling_policy: "Unlimited".to_owned(),
+        scopes: Vec::new(),
+    })
+    .collect()
+}
+
+impl ApiRequest {
+    /// Validates the request into a new API owned by `provider`.
+    pub fn into_api(self, provider: &str) -> Result<Api, InvalidField> {
+        let name = ApiName::parse(required(&self.name, "name")?)?;
+        let context = ApiContext::parse(required(&self.context, "context")?)?;
+        let version = ApiVersion::parse(required(&self.version, "version")?)?;
+        let api_type = self.api_type.unwrap_or_else(|| "HTTP".to_owned());
+        if api_type != "HTTP" {
+            return Err(InvalidField::new(
+                "type",
+                format!("'{api_type}' is not supported yet; use \"HTTP\""),
+            ));
+        }
+        let transport = self
+            .transport
+            .unwrap_or_else(|| vec!["http".into(), "https".into()]);
+        if let Some(bad) = transport
+            .iter()
+            .find(|t| !matches!(t.as_str(), "http" | "https"))
+        {
+            return Err(InvalidField::new(
+                "transport",
+                format!("'{bad}' is not one of http, https"),
+            ));
+        }
+        let visibility = self.visibility.unwrap_or_else(|| "PUBLIC".to_owned());
+        if !matches!(visibility.as_str(), "PUBLIC" | "PRIVATE" | "RESTRICTED") {
+            return Err(InvalidField::new(
+                "visibility",
+                format!("'{visibility}' is not one of PUBLIC, PRIVATE, RESTRICTED"),
+            ));
+        }
+        let authorization_header = self
+            .authorization_header
+            .unwrap_or_else(|| "Authorization".to_owned());
+        if authorization_header.is_empty()
+            || !authorization_header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(InvalidField::new(
+                "authorizationHeader",
+                "must be a header name",
+            ));
+        }
+        let endpoint_config = match self.endpoint_config {
+            Some(config) => {
+                config.validate()?;
+                config
+            }
+            None => EndpointConfig {
+                endpoint_type: "http".into(),
+                production_endpoints: None,
+                sandbox_endpoints: None,
+            },
+        };
+        let operations = match self.operations {
+            Some(ops) if !ops.is_empty() => {
+                let ops = ops
+                    .iter()
+                    .enumerate()
+                    .map(|(i, op)| op.parse(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (i, op) in ops.iter().enumerate() {
+                    if ops[..i]
+                        .iter()
+                        .any(|o| o.verb == op.verb && o.target == op.target)
+                    {
+                        return Err(InvalidField::new(
+                            format!("operations[{i}]"),
+                            format!("{} {} is defined twice", op.verb.as_str(), op.target),
+                        ));
+                    }
+                }
+                ops
+            }
+            _ => default_operations(),
+        };
+        let policies = self
+            .policies
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| vec!["Unlimited".to_owned()]);
+        let now = rfc3339(now_ms());
+        Ok(Api {
+            id: new_id(),
+            name,
+            description: self.description,
+            context,
+            version,
+            provider: provider.to_owned(),
+            life_cycle_status: LifecycleState::Created,
+            is_default_version: self.is_default_version,
+            api_type,
+            transport,
+            tags: self.tags.unwrap_or_default(),
+            policies,
+            authorization_header,
+            security_scheme: self
+                .security_scheme
+                .unwrap_or_else(|| vec!["oauth2".into()]),
+            visibility,
+            endpoint_config,
+            operations,
+            created_time: now.clone(),
+            last_updated_time: now,
+        })
+    }
+}
+
+/// Creates an API from a validated request; shared by the REST handler and the demo seed.
+pub async fn create_api(state: &AppState, request: ApiRequest, provider: &str) -> ApiResult<Api> {
+    let api = request.into_api(provider)?;
+    for tier in &api.policies {
+        if policies::find(state.store(), PolicyLevel::Subscription, tier)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "policies: '{tier}' is not a subscription throttling policy"
+            )));
+        }
+    }
+    apis::create(state.store(), &api, provider).await?;
+    tracing::info!(api_id = %api.id, name = %api.name, version = %api.version, "API created");
+    Ok(api)
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(request): JsonBody<ApiRequest>,
+) -> ApiResult<Response> {
+    let api = create_api(&state, request, &user.username).await?;
+    let location = format!("/api/am/publisher/v4/apis/{}", api.id);
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::CREATED, headers, axum::Json(api)).into_response())
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    QueryParams(paging): QueryParams<Paging>,
+) -> ApiResult<axum::Json<Value>> {
+    let (offset, limit) = paging.resolve()?;
+    let (items, total) = apis::list(state.store(), offset, limit).await?;
+    let infos: Vec<Value> = items.iter().map(api_info).collect();
+    Ok(axum::Json(list_envelope(
+        infos,
+        offset,
+        limit,
+        total,
+        "/api/am/publisher/v4/apis",
+    )))
+}
+
+/// WSO2's `APIInfo`: the summary shown in lists.
+fn api_info(api: &Api) -> Value {
+    json!({
+        "id": api.id,
+        "name": api.name,
+        "description": api.description,
+        "context": api.context,
+        "version": api.version,
+        "provider": api.provider,
+        "type": api.api_type,
+        "lifeCycleStatus": api.life_cycle_status,
+        "isDefaultVersion": api.is_default_version,
+        "policies": api.policies,
+        "createdTime": api.created_time,
+        "updatedTime": api.last_updated_time,
+        "hasThumbnail": false,
+    })
+}
+
+/// Loads an API or answers 404 naming it.
+pub(crate) async fn load(state: &AppState, api_id: &str) -> ApiResult<Api> {
+    match apis::get(state.store(), api_id).await {
+        Err(gantry_store::StoreError::NotFound) => Err(ApiError::not_found("API", api_id)),
+        other => Ok(other?),
+    }
+}
+
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(api_id): Path<String>,
+) -> ApiResult<axum::Json<Api>> {
+    Ok(axum::Json(load(&state, &api_id).await?))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(api_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    load(&state, &api_id).await?;
+    apis::delete(state.store(), &api_id).await?;
+    state.sync_environments().await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LifecycleQuery {
+    api_id: Option<String>,
+    action: Option<String>,
+}
+
+/// Applies a lifecycle action; shared by the REST handler and the demo seed.
+pub async fn change_lifecycle(
+    state: &AppState,
+    api_id: &str,
+    action: &str,
+    user: &str,
+) -> ApiResult<Api> {
+    let action = LifecycleAction::parse(action).ok_or_else(|| {
+        let names: Vec<&str> = LifecycleAction::ALL.iter().map(|a| a.as_str()).collect();
+        ApiError::BadRequest(format!(
+            "action: '{action}' is not a lifecycle action; use one of: {}",
+            names.join(", ")
+        ))
+    })?;
+    let mut api = load(state, api_id).await?;
+    let from = api.life_cycle_status;
+    let Some(to) = from.apply(action) else {
+        let allowed: Vec<&str> = from.allowed_actions().iter().map(|a| a.as_str()).collect();
+        return Err(ApiError::Conflict(format!(
+            "Action '{}' is not allowed in state {}; allowed actions: [{}]",
+            action.as_str(),
+            from.as_str(),
+            allowed.join(", ")
+        )));
+    };
+    api.last_updated_time = rfc3339(now_ms());
+    apis::change_lifecycle(state.store(), &mut api, to, user).await?;
+    tracing::info!(api_id = %api.id, from = from.as_str(), to = to.as_str(), "lifecycle changed");
+    state.sync_environments().await?;
+    Ok(api)
+}
+
+pub(crate) async fn change_lifecycle_handler(
+    State(state): State<AppState>,
+    user: AuthUser,
+    QueryParams(query): QueryParams<LifecycleQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    let api_id = query
+        .api_id
+        .ok_or_else(|| ApiError::BadRequest("apiId: query parameter is required".into()))?;
+    let action = query
+        .action
+        .ok_or_else(|| ApiError::BadRequest("action: query parameter is required".into()))?;
+    let api = change_lifecycle(&state, &api_id, &action, &user.username).await?;
+    Ok(axum::Json(json!({
+        "workflowStatus": "APPROVED",
+        "jsonPayload": "",
+        "lifecycleState": lifecycle_state(api.life_cycle_status),
+    })))
+}
+
+/// WSO2's `LifecycleState`: the state and the transitions available from it.
+fn lifecycle_state(state: LifecycleState) -> Value {
+    let transitions: Vec<Value> = state
+        .allowed_actions()
+        .into_iter()
+        .filter_map(|a| {
+            state
+                .apply(a)
+                .map(|to| json!({"event": a.as_str(), "targetState": to.as_str()}))
+        })
+        .collect();
+    json!({ "state": state.as_str(), "checkItems": [], "availableTransitions": transitions })
+}
+
+pub(crate) async fn get_lifecycle_state(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(api_id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let api = load(&state, &api_id).await?;
+    Ok(axum::Json(lifecycle_state(api.life_cycle_status)))
+}
+
+pub(crate) async fn get_lifecycle_history(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(api_id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    load(&state, &api_id).await?;
+    let events = apis::lifecycle_history(state.store(), &api_id).await?;
+    let list: Vec<Value> = events
+        .into_iter()
+        .map(|e| {
+            json!({
+                "previousState": e.previous_state,
+                "postState": e.post_state,
+                "user": e.username,
+                "updatedTime": rfc3339(e.created_at),
+            })
+        })
+        .collect();
+    Ok(axum::Json(plain_list(list)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: Value) -> ApiRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn missing_context_is_named() {
+        let e = request(json!({"name": "A", "version": "1"}))
+            .into_api("admin")
+            .unwrap_err();
+        assert_eq!(e.field, "context");
+    }
+
+    #[test]
+    fn operation_errors_name_their_index() {
+        let e = request(json!({"name": "A", "context": "/a", "version": "1",
+            "operations": [{"target": "/x", "verb": "GET"}, {"target": "y", "verb": "GET"}]}))
+        .into_api("admin")
+        .unwrap_err();
+        assert_eq!(e.field, "operations[1].target");
+        let e = request(json!({"name": "A", "context": "/a", "version": "1",
+            "operations": [{"target": "/x", "verb": "FETCH"}]}))
+        .into_api("admin")
+        .unwrap_err();
+        assert_eq!(e.field, "operations[0].verb");
+    }
+
+    #[test]
+    fn defaults_follow_wso2() {
+        let api = request(json!({"name": "A", "context": "/a", "version": "1"}))
+            .into_api("admin")
+            .unwrap();
+        assert_eq!(api.life_cycle_status, LifecycleState::Created);
+        assert_eq!(api.operations.len(), 5);
+        assert_eq!(api.policies, ["Unlimited"]);
+        assert_eq!(api.authorization_header, "Authorization");
+    }
+}

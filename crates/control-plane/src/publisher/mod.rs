@@ -1,0 +1,42 @@
+//! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments.
+
+pub mod apis;
+pub mod revisions;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::AppState;
+
+/// Routes under `/api/am/publisher/v4`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/apis", get(apis::list).post(apis::create))
+        .route(
+            "/apis/change-lifecycle",
+            post(apis::change_lifecycle_handler),
+        )
+        .route("/apis/{api_id}", get(apis::get_one).delete(apis::delete))
+        .route(
+            "/apis/{api_id}/lifecycle-state",
+            get(apis::get_lifecycle_state),
+        )
+        .route(
+            "/apis/{api_id}/lifecycle-history",
+            get(apis::get_lifecycle_history),
+        )
+        .route(
+            "/apis/{api_id}/revisions",
+            get(revisions::list).post(revisions::create),
+        )
+        .route(
+            "/apis/{api_id}/revisions/{revision_id}",
+            get(revisions::get_one).delete(revisions::delete),
+        )
+        .route("/apis/{api_id}/deploy-revision", post(revisions::deploy))
+        .route(
+            "/apis/{api_id}/undeploy-revision",
+            post(revisions::undeploy),
+        )
+        .route("/apis/{api_id}/deployments", get(revisions::deployments))
+}

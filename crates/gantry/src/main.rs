@@ -1,0 +1,109 @@
+//! `gantry`: the one binary. `gantry up` runs the control plane and a gateway in one process
+//! on an embedded SQLite store; `gantry migrate` applies the database migrations.
+#![forbid(unsafe_code)]
+
+mod demo;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Gantry: API management — publish APIs, subscribe applications, enforce at the gateway.
+#[derive(Debug, Parser)]
+#[command(name = "gantry", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Log line format.
+    #[arg(long, global = true, env = "GANTRY_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
+    log_format: LogFormatArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run everything on this machine: control plane (HTTPS), one gateway for the
+    /// `Default` environment, and a demo API, on an embedded SQLite store.
+    Up(up::UpArgs),
+    /// Apply the database migrations and exit.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MigrateArgs {
+    /// Database to migrate: postgres://user@host/db or sqlite://path.
+    #[arg(long, env = "GANTRY_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Data directory whose embedded SQLite store to migrate (when no --database-url).
+    #[arg(long, env = "GANTRY_DATA_DIR", default_value = "./gantry-data")]
+    data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    gantry_telemetry::init(
+        match cli.log_format {
+            LogFormatArg::Text => gantry_telemetry::LogFormat::Text,
+            LogFormatArg::Json => gantry_telemetry::LogFormat::Json,
+        },
+        "info,sqlx=warn,hyper=warn",
+    );
+    // One crypto provider for every rustls user in the process (aws-lc-rs).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gantry: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+            Command::Migrate(args) => migrate(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gantry: {e:#}");
+            match e.downcast_ref::<up::ConfigError>() {
+                // EX_USAGE: the command line or environment is wrong.
+                Some(_) => ExitCode::from(64),
+                None => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let store = match &args.database_url {
+        Some(url) => gantry_store::Store::connect(url)
+            .await
+            .context("connecting to the database")?,
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("creating {}", args.data_dir.display()))?;
+            gantry_store::Store::open_sqlite(&args.data_dir.join("gantry.db"))
+                .await
+                .context("opening the store")?
+        }
+    };
+    store.migrate().await.context("applying migrations")?;
+    eprintln!("gantry: migrations applied");
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! `gantry up`: the all-in-one process for a laptop.
+//!
+//! Opens (or creates) the embedded store, bootstraps the admin user, the `Default`
+//! environment and the signing key, binds every port before serving anything (so a taken
+//! port fails fast), then runs the control plane over HTTPS, a gateway for `Default` fed
+//! in-process by the same snapshots a remote gateway would get, and the demo API. Ctrl-C or
+//! SIGTERM stops accepting, drains in-flight requests and exits 0.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use gantry_control_plane::bootstrap::{self, AdminPassword, DEFAULT_ENVIRONMENT};
+use gantry_control_plane::{AppState, server, tls};
+use gantry_gateway::Gateway;
+use gantry_keys::TokenIssuer;
+use gantry_store::Store;
+use gantry_sync::Distributor;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::demo;
+
+/// Options of `gantry up`; every flag can also come from its `GANTRY_…` variable.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Directory for the SQLite store, the TLS certificate and keys.
+    #[arg(long, env = "GANTRY_DATA_DIR", default_value = "./gantry-data")]
+    data_dir: PathBuf,
+    /// Address every listener binds to (use 0.0.0.0 to accept other machines).
+    #[arg(long, env = "GANTRY_BIND", default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// HTTPS port of the control plane (REST APIs, OAuth2).
+    #[arg(long, env = "GANTRY_CONTROL_PLANE_PORT", default_value_t = 9443)]
+    control_plane_port: u16,
+    /// HTTP port of the gateway (API traffic).
+    #[arg(long, env = "GANTRY_GATEWAY_PORT", default_value_t = 9090)]
+    gateway_port: u16,
+    /// Port of the gateway's health endpoints (/health/live, /health/ready).
+    #[arg(long, env = "GANTRY_OPS_PORT", default_value_t = 9000)]
+    ops_port: u16,
+    /// Host name clients use to reach this machine: in the token issuer, the certificate
+    /// and the printed URLs.
+    #[arg(long, env = "GANTRY_HOSTNAME", default_value = "localhost")]
+    hostname: String,
+    /// PEM certificate chain for the control plane (instead of the generated one).
+    #[arg(long, env = "GANTRY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "GANTRY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Do not start the demo backend nor create the demo API.
+    #[arg(long, env = "GANTRY_NO_DEMO")]
+    no_demo: bool,
+    /// Port of the demo backend the demo API points at.
+    #[arg(long, env = "GANTRY_DEMO_BACKEND_PORT", default_value_t = 9091)]
+    demo_backend_port: u16,
+    /// Seconds to let in-flight requests finish on shutdown.
+    #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    shutdown_grace_secs: u64,
+}
+
+/// The command line or environment is wrong (exit code 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// Runs until Ctrl-C / SIGTERM.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    validate(&args)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+
+    let db_path = args.data_dir.join("gantry.db");
+    let store = Store::open_sqlite(&db_path)
+        .await
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+
+    let admin = bootstrap::ensure_admin(
+        &store,
+        std::env::var("GANTRY_ADMIN_PASSWORD").ok().as_deref(),
+    )
+    .await
+    .context("creating the admin user")?;
+    bootstrap::ensure_default_environment(&store)
+        .await
+        .context("creating the Default environment")?;
+    let key = bootstrap::signing_key(&store)
+        .await
+        .context("loading the signing key")?;
+
+    let tls_files = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: None,
+        },
+        _ => tls::ensure_self_signed(&args.data_dir.join("tls"), &args.hostname)
+            .context("preparing TLS")?,
+    };
+    let tls_config = tls::server_config(&tls_files.cert, &tls_files.key)
+        .context("loading the TLS certificate")?;
+
+    // Bind everything before serving anything: a taken port is reported at once.
+    let cp_listener = bind(
+        args.bind,
+        args.control_plane_port,
+        "control plane (--control-plane-port)",
+    )
+    .await?;
+    let gw_listener = bind(args.bind, args.gateway_port, "gateway (--gateway-port)").await?;
+    let ops_listener = bind(args.bind, args.ops_port, "ops (--ops-port)").await?;
+    let demo_listener = match args.no_demo {
+        true => None,
+        false => Some(
+            bind(
+                args.bind,
+                args.demo_backend_port,
+                "demo backend (--demo-backend-port)",
+            )
+            .await?,
+        ),
+    };
+
+    let issuer = format!(
+        "https://{}:{}/oauth2/token",
+        args.hostname, args.control_plane_port
+    );
+    let distributor = Arc::new(Distributor::new());
+    let state = AppState::new(
+        store.clone(),
+        TokenIssuer::new(issuer, key),
+        distributor.clone(),
+    );
+    state
+        .publish_all()
+        .await
+        .context("building the initial gateway configuration")?;
+
+    let shutdown = CancellationToken::new();
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let mut tasks = JoinSet::new();
+
+    let gateway = Gateway::new(DEFAULT_ENVIRONMENT);
+    // Apply the configuration before the gateway accepts its first connection.
+    if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
+        gateway.apply(&snapshot);
+    }
+    tasks.spawn(
+        gateway
+            .clone()
+            .follow(distributor.subscribe(DEFAULT_ENVIRONMENT), shutdown.clone()),
+    );
+
+    if let Some(listener) = demo_listener {
+        tasks.spawn(demo::serve_backend(listener, shutdown.clone()));
+        let backend = format!(
+            "http://{}:{}",
+            loopback_for(args.bind),
+            args.demo_backend_port
+        );
+        demo::seed(&state, &args.data_dir, &backend)
+            .await
+            .context("creating the demo API")?;
+    }
+
+    tasks.spawn(server::serve_tls(
+        cp_listener,
+        tls_config,
+        gantry_control_plane::router(state.clone()),
+        shutdown.clone(),
+        grace,
+    ));
+    tasks.spawn(gateway.clone().serve(gw_listener, shutdown.clone(), grace));
+    tasks.spawn(gateway.serve_ops(ops_listener, shutdown.clone()));
+
+    print_banner(&args, &admin, tls_files.ca.as_deref());
+    tracing::info!(
+        control_plane = args.control_plane_port,
+        gateway = args.gateway_port,
+        ops = args.ops_port,
+        "gantry is up"
+    );
+
+    wait_for_signal().await;
+    tracing::info!(grace_secs = args.shutdown_grace_secs, "shutting down");
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn validate(args: &UpArgs) -> anyhow::Result<()> {
+    let ports = [
+        ("--control-plane-port", args.control_plane_port),
+        ("--gateway-port", args.gateway_port),
+        ("--ops-port", args.ops_port),
+    ];
+    for (i, (name, port)) in ports.iter().enumerate() {
+        if *port == 0 {
+            return Err(
+                ConfigError(format!("{name}: must be a port number between 1 and 65535")).into(),
+            );
+        }
+        if let Some((other, _)) = ports[..i].iter().find(|(_, p)| p == port) {
+            return Err(
+                ConfigError(format!("{name}: port {port} is already used by {other}")).into(),
+            );
+        }
+        if !args.no_demo && *port == args.demo_backend_port {
+            return Err(ConfigError(format!(
+                "{name}: port {port} is already used by --demo-backend-port"
+            ))
+            .into());
+        }
+    }
+    if args.hostname.is_empty() || args.hostname.contains(['/', ' ', ':']) {
+        return Err(ConfigError(format!(
+            "--hostname: '{}' is not a host name",
+            args.hostname
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    let addr = SocketAddr::new(ip, port);
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the {what}"))
+}
+
+/// The address the gateway uses to reach a local listener bound to `bind`.
+fn loopback_for(bind: IpAddr) -> IpAddr {
+    match bind {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        other => other,
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn print_banner(args: &UpArgs, admin: &AdminPassword, ca: Option<&Path>) {
+    let host = &args.hostname;
+    let cp = format!("https://{host}:{}", args.control_plane_port);
+    let gw = format!("http://{host}:{}", args.gateway_port);
+    let password = match admin {
+        AdminPassword::Generated(p) => {
+            format!("{p}   (generated; shown only now — set GANTRY_ADMIN_PASSWORD to choose one)")
+        }
+        AdminPassword::FromEnvironment => "from GANTRY_ADMIN_PASSWORD".to_owned(),
+        AdminPassword::Existing => "unchanged (set when the data directory was created)".to_owned(),
+    };
+    let auth_password = match admin {
+        AdminPassword::Generated(p) => p.clone(),
+        _ => "$GANTRY_ADMIN_PASSWORD".to_owned(),
+    };
+    let ca_flag = match ca {
+        Some(path) => format!("--cacert {}", path.display()),
+        None => String::new(),
+    };
+    let demo_url = format!(
+        "http://{}:{}",
+        loopback_for(args.bind),
+        args.demo_backend_port
+    );
+    println!(
+        r#"
+Gantry is up.
+
+  Publisher API    {cp}/api/am/publisher/v4
+  Devportal API    {cp}/api/am/devportal/v3
+  Token endpoint   {cp}/oauth2/token      (JWKS: {cp}/oauth2/jwks)
+  Gateway          {gw}    (environment "Default", vhost "localhost")
+  Gateway health   http://{host}:{ops}/health/ready
+  Data directory   {data}
+  Admin user       admin
+  Admin password   {password}
+
+Walk-through (paste into a shell; needs curl and jq):
+
+  CP={cp}; GW={gw}; C="curl -sS {ca_flag} -u admin:{auth_password}"
+{demo_note}
+  # 1. Create an API, publish it, snapshot a revision and deploy it to the Default gateway
+  API_ID=$($C -H 'Content-Type: application/json' $CP/api/am/publisher/v4/apis -d '{{
+    "name":"MenuAPI","context":"/menu-api","version":"1.0.0","policies":["Gold","Unlimited"],
+    "endpointConfig":{{"endpoint_type":"http","production_endpoints":{{"url":"{demo_url}"}}}},
+    "operations":[{{"target":"/menu","verb":"GET"}}]}}' | jq -r .id)
+  $C -X POST "$CP/api/am/publisher/v4/apis/change-lifecycle?apiId=$API_ID&action=Publish" | jq .lifecycleState.state
+  REV_ID=$($C -H 'Content-Type: application/json' $CP/api/am/publisher/v4/apis/$API_ID/revisions -d '{{"description":"first"}}' | jq -r .id)
+  $C -H 'Content-Type: application/json' "$CP/api/am/publisher/v4/apis/$API_ID/deploy-revision?revisionId=$REV_ID" \
+     -d '[{{"name":"Default","vhost":"localhost"}}]' | jq .
+
+  # 2. Create an application, subscribe it, generate its keys
+  APP_ID=$($C -H 'Content-Type: application/json' $CP/api/am/devportal/v3/applications \
+     -d '{{"name":"MyApp","throttlingPolicy":"Unlimited"}}' | jq -r .applicationId)
+  $C -H 'Content-Type: application/json' $CP/api/am/devportal/v3/subscriptions \
+     -d "{{\"apiId\":\"$API_ID\",\"applicationId\":\"$APP_ID\",\"throttlingPolicy\":\"Gold\"}}" | jq .status
+  KEYS=$($C -H 'Content-Type: application/json' $CP/api/am/devportal/v3/applications/$APP_ID/generate-keys \
+     -d '{{"keyType":"PRODUCTION","grantTypesToBeSupported":["client_credentials"]}}')
+  CK=$(echo "$KEYS" | jq -r .consumerKey); CS=$(echo "$KEYS" | jq -r .consumerSecret)
+
+  # 3. Get a token and call the API through the gateway
+  TOKEN=$(curl -sS {ca_flag} -u "$CK:$CS" -d grant_type=client_credentials $CP/oauth2/token | jq -r .access_token)
+  curl -i $GW/menu-api/1.0.0/menu -H "Authorization: Bearer $TOKEN"     # 200 from the upstream
+  curl -i $GW/menu-api/1.0.0/menu                                       # 401: no token
+
+Ctrl-C stops Gantry; the data directory keeps everything for the next `gantry up`.
+"#,
+        ops = args.ops_port,
+        data = args.data_dir.display(),
+        demo_note = if args.no_demo {
+            "\n  # (--no-demo: start a backend of your own and put its URL in endpointConfig below)\n".to_owned()
+        } else {
+            format!(
+                "\n  # The demo API is already deployed; its /menu resource is open, /order needs a token:\n  curl -i $GW/pizzashack/1.0.0/menu\n  curl -i $GW/pizzashack/1.0.0/order/1     # 401: this resource needs a token\n"
+            )
+        },
+    );
+}

@@ -1,0 +1,172 @@
+//! Authentication and authorisation of one call: bearer JWT → trusted key → claims →
+//! application (by consumer key) → subscription to the API → operation scopes.
+//!
+//! The verifier, not the token, chooses the key and the algorithm (RFC 8725 §3.1): `kid`
+//! selects a key from the snapshot, each key accepts exactly one algorithm and one issuer.
+
+use std::sync::Arc;
+
+use gantry_model::{KeyType, LifecycleState, SubscriptionStatus};
+use http::{HeaderMap, Response, StatusCode};
+use serde::Deserialize;
+
+use crate::respond::{self, Body};
+use crate::routes::{ApiEntry, CompiledConfig, OperationEntry};
+
+/// Who is calling, once authenticated and authorised.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The calling application.
+    pub application_id: Arc<str>,
+    /// Which keys it used (chooses the endpoint).
+    pub key_type: KeyType,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    azp: Option<String>,
+    client_id: Option<String>,
+    #[serde(default)]
+    scope: String,
+}
+
+/// Authenticates the call to `api` / `operation` from `headers`.
+pub fn authorize(
+    config: &CompiledConfig,
+    api: &ApiEntry,
+    operation: &OperationEntry,
+    headers: &HeaderMap,
+) -> Result<Caller, Response<Body>> {
+    let Some(raw) = headers.get(&api.authorization_header) else {
+        return Err(missing_credentials());
+    };
+    let token = raw
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(missing_credentials)?;
+    let claims = verify(config, token)?;
+
+    let client_id = claims
+        .azp
+        .as_deref()
+        .or(claims.client_id.as_deref())
+        .unwrap_or_default();
+    let Some((application_id, key_type)) = config.consumer_keys.get(client_id) else {
+        return Err(forbidden(
+            "900908",
+            "Resource forbidden",
+            "User is NOT authorized to access the Resource. API Subscription validation failed.",
+        ));
+    };
+    if api.lifecycle == LifecycleState::Blocked {
+        return Err(forbidden(
+            "900907",
+            "The requested API is temporarily blocked",
+            "The API is blocked by its publisher",
+        ));
+    }
+    match config
+        .subscriptions
+        .get(&(application_id.clone(), api.id.clone()))
+    {
+        None => {
+            return Err(forbidden(
+                "900908",
+                "Resource forbidden",
+                "User is NOT authorized to access the Resource. API Subscription validation failed.",
+            ));
+        }
+        Some(status) if !status.allows(*key_type) => {
+            let description = match status {
+                SubscriptionStatus::Blocked | SubscriptionStatus::ProdOnlyBlocked => {
+                    "The subscription to the API is blocked"
+                }
+                _ => "The subscription to the API is not active",
+            };
+            return Err(forbidden(
+                "900907",
+                "The requested API is temporarily blocked",
+                description,
+            ));
+        }
+        Some(_) => {}
+    }
+    if !operation.scopes.is_empty() {
+        let granted: Vec<&str> = claims.scope.split_whitespace().collect();
+        if let Some(missing) = operation
+            .scopes
+            .iter()
+            .find(|s| !granted.contains(&s.as_str()))
+        {
+            return Err(forbidden(
+                "900910",
+                "The access token does not allow you to access the requested resource",
+                &format!("The access token is missing the scope '{missing}'"),
+            ));
+        }
+    }
+    Ok(Caller {
+        application_id: application_id.clone(),
+        key_type: *key_type,
+    })
+}
+
+fn verify(config: &CompiledConfig, token: &str) -> Result<Claims, Response<Body>> {
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| invalid("The token is not a well-formed JWT"))?;
+    let kid = header
+        .kid
+        .as_deref()
+        .ok_or_else(|| invalid("The token names no signing key (kid)"))?;
+    let key = config
+        .keys
+        .get(kid)
+        .ok_or_else(|| invalid("The token is signed by an unknown key"))?;
+    if header.alg != key.algorithm {
+        return Err(invalid("The token's algorithm does not match its key"));
+    }
+    match jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation) {
+        Ok(data) => Ok(data.claims),
+        Err(e) => Err(invalid(match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => "Access Token Expired",
+            jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                "The token is not valid yet (nbf)"
+            }
+            jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                "The token's issuer is not trusted for this key"
+            }
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => "The token's signature is invalid",
+            _ => "The token could not be validated",
+        })),
+    }
+}
+
+fn missing_credentials() -> Response<Body> {
+    respond::unauthorized(
+        "900902",
+        "Missing Credentials",
+        "Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer ***'",
+        false,
+    )
+}
+
+fn invalid(description: &str) -> Response<Body> {
+    respond::unauthorized(
+        "900901",
+        "Invalid Credentials",
+        &format!(
+            "Invalid Credentials. {description}. Make sure you have provided the correct security credentials"
+        ),
+        true,
+    )
+}
+
+fn forbidden(code: &str, message: &str, description: &str) -> Response<Body> {
+    respond::error(StatusCode::FORBIDDEN, code, message, description)
+}

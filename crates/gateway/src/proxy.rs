@@ -1,0 +1,302 @@
+//! The request path: route → authenticate/authorise → forward to the upstream → relay the
+//! response. Reads the compiled configuration through an `ArcSwap` guard; takes no lock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use gantry_model::{AuthType, KeyType};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::auth;
+use crate::respond::{self, Body};
+use crate::routes::{CompiledConfig, RouteMatch};
+
+/// Time allowed to open a TCP connection to an upstream.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+
+/// The proxy: current configuration and the upstream connection pool.
+pub struct Proxy {
+    config: Arc<ArcSwapOption<CompiledConfig>>,
+    client: UpstreamClient,
+}
+
+impl Proxy {
+    /// A proxy reading its configuration from `config`.
+    pub fn new(config: Arc<ArcSwapOption<CompiledConfig>>) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(https);
+        Self { config, client }
+    }
+
+    /// Handles one request from `peer`.
+    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let guard = self.config.load();
+        let Some(config) = guard.as_deref() else {
+            return respond::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "503",
+                "Service Unavailable",
+                "The gateway has not received its configuration yet",
+            );
+        };
+        let path = request.uri().path();
+        if has_dot_segments_or_encoded_separators(path) {
+            return respond::error(
+                StatusCode::BAD_REQUEST,
+                "400",
+                "Bad Request",
+                "The request path contains dot segments or encoded separators",
+            );
+        }
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()))
+            .unwrap_or_default();
+
+        let (entry, operation) = match config.route(host, path, request.method()) {
+            RouteMatch::Found { entry, operation } => (entry, operation),
+            RouteMatch::NotFound => return respond::no_route(),
+            RouteMatch::MethodNotAllowed(entry) => {
+                let allow = entry
+                    .allowed_methods()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut response = respond::error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "405",
+                    "Method not allowed",
+                    &format!("The resource does not support {}", request.method()),
+                );
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(header::ALLOW, v);
+                }
+                return response;
+            }
+        };
+        let api = entry.api.clone();
+        let key_type = if operation.auth_type == AuthType::None {
+            KeyType::Production
+        } else {
+            match auth::authorize(config, &api, operation, request.headers()) {
+                Ok(caller) => caller.key_type,
+                Err(denied) => return denied,
+            }
+        };
+        let upstream = match key_type {
+            KeyType::Production => api.production.as_ref(),
+            KeyType::Sandbox => api.sandbox.as_ref(),
+        };
+        let Some(upstream) = upstream else {
+            return respond::error(
+                StatusCode::FORBIDDEN,
+                "900908",
+                "Resource forbidden",
+                &format!(
+                    "The API has no {} endpoint",
+                    key_type.as_str().to_ascii_lowercase()
+                ),
+            );
+        };
+        let remainder = &path[api.base_path.len().min(path.len())..];
+        let mut target = String::with_capacity(upstream.base_path.len() + remainder.len() + 64);
+        target.push_str(&upstream.base_path);
+        target.push_str(remainder);
+        if target.is_empty() {
+            target.push('/');
+        }
+        if let Some(query) = request.uri().query() {
+            target.push('?');
+            target.push_str(query);
+        }
+        let uri = match Uri::builder()
+            .scheme(upstream.scheme.clone())
+            .authority(upstream.authority.clone())
+            .path_and_query(target)
+            .build()
+        {
+            Ok(uri) => uri,
+            Err(_) => {
+                return respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "400",
+                    "Bad Request",
+                    "The request path cannot be forwarded",
+                );
+            }
+        };
+        let timeout = upstream.timeout;
+        let authority = upstream.authority.clone();
+        drop(guard);
+
+        let (mut parts, body) = request.into_parts();
+        let original_host = parts.headers.get(header::HOST).cloned();
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(&api.authorization_header);
+        if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
+            parts.headers.insert(header::HOST, v);
+        }
+        append_forwarded_for(&mut parts.headers, peer);
+        parts.headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("http"),
+        );
+        if let Some(host) = original_host {
+            parts
+                .headers
+                .insert(HeaderName::from_static("x-forwarded-host"), host);
+        }
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        let outbound = Request::from_parts(parts, body);
+
+        match tokio::time::timeout(timeout, self.client.request(outbound)).await {
+            Ok(Ok(response)) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, body.boxed())
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(api = %api.name, %error, "upstream request failed");
+                respond::error(
+                    StatusCode::BAD_GATEWAY,
+                    "101503",
+                    "Runtime Error",
+                    "Error connecting to the back end",
+                )
+            }
+            Err(_) => {
+                tracing::warn!(api = %api.name, timeout_ms = timeout.as_millis() as u64, "upstream timed out");
+                respond::error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "101504",
+                    "Runtime Error",
+                    "Gateway timeout while waiting for the back end",
+                )
+            }
+        }
+    }
+}
+
+/// Paths with `.`/`..` segments, `//`, or percent-encoded `.`, `/` or `\` are refused: what
+/// the router matched must be what the upstream sees.
+fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
+    if path.contains("//") || path.contains('\\') {
+        return true;
+    }
+    if path.split('/').any(|s| s == "." || s == "..") {
+        return true;
+    }
+    let bytes = path.as_bytes();
+    bytes.windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
+            )
+    })
+}
+
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
+    let name = HeaderName::from_static("x-forwarded-for");
+    let ip = peer.ip().to_string();
+    let value = match headers.get(&name).and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, {ip}"),
+        None => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(name, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_path_tricks() {
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/a//b",
+            "/a/%2e%2e/b",
+            "/a/%2E/b",
+            "/a%2fb",
+            "/a%5cb",
+            "/a\\b",
+            "/..",
+        ] {
+            assert!(has_dot_segments_or_encoded_separators(bad), "{bad}");
+        }
+        for good in ["/a/b", "/a/b.json", "/a/...x", "/a/%20b"] {
+            assert!(!has_dot_segments_or_encoded_separators(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn strips_connection_named_and_hop_by_hop_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+}

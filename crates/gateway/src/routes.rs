@@ -1,0 +1,521 @@
+//! Compiles a [`GatewaySnapshot`] into the lookup tables the request path reads: a router
+//! per virtual host, the issuers' verification keys, consumer keys and subscriptions.
+//!
+//! Everything is computed here, off the request path, once per configuration version; a
+//! request only reads the result through an `ArcSwap` guard.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_model::snapshot::DeployedApi;
+use gantry_model::{
+    AuthType, Endpoint, GatewaySnapshot, HttpVerb, KeyType, LifecycleState, SubscriptionStatus,
+};
+use http::Method;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+/// Upstream timeout when the endpoint sets none (WSO2's default is 60 s as well).
+const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One configuration version, compiled.
+pub struct CompiledConfig {
+    /// The version it was built from.
+    pub version: u64,
+    /// Routers by lower-case host name.
+    vhosts: HashMap<String, VhostRouter>,
+    /// Verification keys by `kid`.
+    pub keys: HashMap<String, VerificationKey>,
+    /// Consumer key → (application id, key type).
+    pub consumer_keys: HashMap<String, (Arc<str>, KeyType)>,
+    /// (application id, API id) → subscription status.
+    pub subscriptions: HashMap<(Arc<str>, Arc<str>), SubscriptionStatus>,
+    /// Number of APIs served.
+    pub api_count: usize,
+}
+
+/// A public key of a trusted issuer, bound to one algorithm (RFC 8725 §3.1).
+pub struct VerificationKey {
+    /// The issuer whose tokens this key verifies (`iss` must equal it).
+    pub issuer: String,
+    /// The only algorithm accepted with this key.
+    pub algorithm: Algorithm,
+    /// The key itself.
+    pub key: DecodingKey,
+    /// Checks built once: algorithm pinned, `iss` required and equal, `exp` and `nbf`
+    /// enforced with bounded clock skew.
+    pub validation: Validation,
+}
+
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+pub const CLOCK_SKEW_SECS: u64 = 30;
+
+fn validation_for(issuer: &str, algorithm: Algorithm) -> Validation {
+    let mut v = Validation::new(algorithm);
+    v.set_issuer(&[issuer]);
+    v.set_required_spec_claims(&["exp", "iss"]);
+    v.leeway = CLOCK_SKEW_SECS;
+    v.validate_nbf = true;
+    // WSO2 puts the client id in `aud`; the subscription check is what binds a token to an API.
+    v.validate_aud = false;
+    v
+}
+
+struct VhostRouter {
+    router: matchit::Router<usize>,
+    entries: Vec<RouteEntry>,
+}
+
+/// A path template of an API, with the operations defined on it by method.
+pub struct RouteEntry {
+    /// The API.
+    pub api: Arc<ApiEntry>,
+    methods: Vec<(Method, OperationEntry)>,
+}
+
+impl RouteEntry {
+    /// The operation for `method`, if the API defines one.
+    pub fn operation(&self, method: &Method) -> Option<&OperationEntry> {
+        self.methods
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, op)| op)
+    }
+
+    /// The methods defined on this path (for `Allow`).
+    pub fn allowed_methods(&self) -> impl Iterator<Item = &Method> {
+        self.methods.iter().map(|(m, _)| m)
+    }
+}
+
+/// What the gateway needs to know about one operation on the request path.
+pub struct OperationEntry {
+    /// How callers authenticate.
+    pub auth_type: AuthType,
+    /// Scopes the token must carry (all of them).
+    pub scopes: Vec<String>,
+}
+
+/// What the gateway needs to know about one deployed API on the request path.
+pub struct ApiEntry {
+    /// API UUID.
+    pub id: Arc<str>,
+    /// Display name.
+    pub name: String,
+    /// `context/version`, the prefix stripped before forwarding.
+    pub base_path: String,
+    /// Lifecycle state.
+    pub lifecycle: LifecycleState,
+    /// Header the token is read from (lower case).
+    pub authorization_header: http::HeaderName,
+    /// Where production traffic goes.
+    pub production: Option<Upstream>,
+    /// Where sandbox traffic goes.
+    pub sandbox: Option<Upstream>,
+}
+
+/// A compiled upstream endpoint.
+pub struct Upstream {
+    /// `http` or `https`.
+    pub scheme: http::uri::Scheme,
+    /// `host:port`.
+    pub authority: http::uri::Authority,
+    /// Base path (no trailing `/`), prepended to the resource path.
+    pub base_path: String,
+    /// Time allowed for the upstream's response headers.
+    pub timeout: Duration,
+}
+
+impl Upstream {
+    fn compile(endpoint: &Endpoint) -> Result<Self, String> {
+        let uri: http::Uri = endpoint
+            .url
+            .parse()
+            .map_err(|e| format!("endpoint '{}': {e}", endpoint.url))?;
+        let scheme = uri.scheme().cloned().ok_or("endpoint has no scheme")?;
+        let authority = uri.authority().cloned().ok_or("endpoint has no host")?;
+        Ok(Self {
+            scheme,
+            authority,
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+            timeout: endpoint
+                .timeout_ms()
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
+        })
+    }
+}
+
+/// The result of matching a request.
+pub enum RouteMatch<'a> {
+    /// A path and method the API defines.
+    Found {
+        entry: &'a RouteEntry,
+        operation: &'a OperationEntry,
+    },
+    /// The path exists but not for this method.
+    MethodNotAllowed(&'a RouteEntry),
+    /// Nothing deployed here.
+    NotFound,
+}
+
+impl CompiledConfig {
+    /// Compiles `snapshot`. Operations that cannot be routed are skipped with a warning
+    /// rather than failing the whole version, so one bad API does not take others down.
+    pub fn compile(snapshot: &GatewaySnapshot) -> Self {
+        let mut builders: HashMap<String, RouterBuilder> = HashMap::new();
+        for api in &snapshot.apis {
+            let vhost = api.vhost.to_ascii_lowercase();
+            builders.entry(vhost).or_default().add_api(api);
+        }
+        let vhosts = builders
+            .into_iter()
+            .map(|(host, b)| (host, b.build()))
+            .collect();
+
+        let mut keys = HashMap::new();
+        for issuer in &snapshot.issuers {
+            for key in &issuer.keys {
+                let algorithm = match key.alg.as_str() {
+                    "RS256" => Algorithm::RS256,
+                    "RS384" => Algorithm::RS384,
+                    "RS512" => Algorithm::RS512,
+                    "PS256" => Algorithm::PS256,
+                    other => {
+                        tracing::warn!(kid = %key.kid, alg = other, "unsupported key algorithm; key ignored");
+                        continue;
+                    }
+                };
+                match DecodingKey::from_rsa_components(&key.n, &key.e) {
+                    Ok(decoding) => {
+                        keys.insert(
+                            key.kid.clone(),
+                            VerificationKey {
+                                issuer: issuer.issuer.clone(),
+                                algorithm,
+                                key: decoding,
+                                validation: validation_for(&issuer.issuer, algorithm),
+                            },
+                        );
+                    }
+                    Err(error) => {
+                        tracing::warn!(kid = %key.kid, %error, "invalid issuer key; key ignored")
+                    }
+                }
+            }
+        }
+
+        let consumer_keys = snapshot
+            .key_mappings
+            .iter()
+            .map(|k| {
+                (
+                    k.consumer_key.clone(),
+                    (Arc::from(k.application_id.as_str()), k.key_type),
+                )
+            })
+            .collect();
+        let subscriptions = snapshot
+            .subscriptions
+            .iter()
+            .map(|s| {
+                (
+                    (
+                        Arc::from(s.application_id.as_str()),
+                        Arc::from(s.api_id.as_str()),
+                    ),
+                    s.status,
+                )
+            })
+            .collect();
+
+        Self {
+            version: snapshot.version,
+            vhosts,
+            keys,
+            consumer_keys,
+            subscriptions,
+            api_count: snapshot.apis.len(),
+        }
+    }
+
+    /// Matches a request by host (port ignored, case-insensitive), path and method.
+    pub fn route(&self, host: &str, path: &str, method: &Method) -> RouteMatch<'_> {
+        let host = host_without_port(host);
+        let vhost = match self.vhosts.get(host) {
+            Some(v) => v,
+            None if host.bytes().any(|b| b.is_ascii_uppercase()) => {
+                match self.vhosts.get(&host.to_ascii_lowercase()) {
+                    Some(v) => v,
+                    None => return RouteMatch::NotFound,
+                }
+            }
+            None => return RouteMatch::NotFound,
+        };
+        let Ok(found) = vhost.router.at(path) else {
+            return RouteMatch::NotFound;
+        };
+        let entry = &vhost.entries[*found.value];
+        match entry.operation(method) {
+            Some(operation) => RouteMatch::Found { entry, operation },
+            None => RouteMatch::MethodNotAllowed(entry),
+        }
+    }
+}
+
+fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        // [v6]:port
+        return host
+            .split_once(']')
+            .map(|(h, _)| &host[..h.len() + 1])
+            .unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+#[derive(Default)]
+struct RouterBuilder {
+    /// Normalised path pattern → index into `entries`.
+    index: HashMap<String, usize>,
+    entries: Vec<RouteEntry>,
+}
+
+impl RouterBuilder {
+    fn add_api(&mut self, api: &DeployedApi) {
+        let base_path = format!("{}/{}", api.context, api.version);
+        let upstream = |e: &Option<Endpoint>| match e.as_ref().map(Upstream::compile) {
+            Some(Ok(u)) => Some(u),
+            Some(Err(error)) => {
+                tracing::warn!(api = %api.name, %error, "endpoint ignored");
+                None
+            }
+            None => None,
+        };
+        let entry = Arc::new(ApiEntry {
+            id: Arc::from(api.api_id.as_str()),
+            name: api.name.to_string(),
+            base_path: base_path.clone(),
+            lifecycle: api.lifecycle,
+            authorization_header: http::HeaderName::from_bytes(
+                api.authorization_header.to_ascii_lowercase().as_bytes(),
+            )
+            .unwrap_or(http::header::AUTHORIZATION),
+            production: upstream(&api.endpoint_config.production_endpoints),
+            sandbox: upstream(&api.endpoint_config.sandbox_endpoints),
+        });
+        for op in &api.operations {
+            let method = verb_to_method(op.verb);
+            let operation = || OperationEntry {
+                auth_type: op.auth_type,
+                scopes: op.scopes.clone(),
+            };
+            for pattern in patterns_for(&base_path, op.target.as_str()) {
+                match self.index.get(&pattern) {
+                    Some(&i) => {
+                        let route = &mut self.entries[i];
+                        if !Arc::ptr_eq(&route.api, &entry) {
+                            tracing::warn!(api = %api.name, %pattern, "path already served by another API; operation skipped");
+                        } else if route.operation(&method).is_none() {
+                            route.methods.push((method.clone(), operation()));
+                        }
+                    }
+                    None => {
+                        self.index.insert(pattern, self.entries.len());
+                        self.entries.push(RouteEntry {
+                            api: entry.clone(),
+                            methods: vec![(method.clone(), operation())],
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn build(self) -> VhostRouter {
+        let mut router = matchit::Router::new();
+        let mut entries = Vec::with_capacity(self.entries.len());
+        let mut index: Vec<(String, usize)> = self.index.into_iter().collect();
+        index.sort_by_key(|(_, i)| *i);
+        let mut slots: Vec<Option<RouteEntry>> = self.entries.into_iter().map(Some).collect();
+        for (pattern, i) in index {
+            let Some(entry) = slots[i].take() else {
+                continue;
+            };
+            match router.insert(pattern.clone(), entries.len()) {
+                Ok(()) => entries.push(entry),
+                Err(error) => {
+                    tracing::warn!(api = %entry.api.name, %pattern, %error, "route conflicts; skipped")
+                }
+            }
+        }
+        VhostRouter { router, entries }
+    }
+}
+
+/// The matchit patterns for a resource template under `base`. Parameters get positional
+/// names, so `/orders/{id}` and `/orders/{orderId}` are one path; a trailing `/*` matches
+/// the path without it too.
+fn patterns_for(base: &str, target: &str) -> Vec<String> {
+    let mut out = String::with_capacity(base.len() + target.len() + 8);
+    out.push_str(base);
+    if target == "/" {
+        return vec![format!("{base}/"), base.to_owned()];
+    }
+    let mut params = 0;
+    let mut wildcard = false;
+    for segment in target.split('/').skip(1) {
+        if segment == "*" {
+            wildcard = true;
+            break;
+        }
+        out.push('/');
+        if segment.starts_with('{') {
+            out.push_str(&format!("{{p{params}}}"));
+            params += 1;
+        } else {
+            out.push_str(segment);
+        }
+    }
+    if wildcard {
+        let prefix = out.clone();
+        vec![format!("{prefix}/{{*rest}}"), format!("{prefix}/"), prefix]
+    } else {
+        vec![out]
+    }
+}
+
+fn verb_to_method(verb: HttpVerb) -> Method {
+    match verb {
+        HttpVerb::Get => Method::GET,
+        HttpVerb::Post => Method::POST,
+        HttpVerb::Put => Method::PUT,
+        HttpVerb::Delete => Method::DELETE,
+        HttpVerb::Patch => Method::PATCH,
+        HttpVerb::Head => Method::HEAD,
+        HttpVerb::Options => Method::OPTIONS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_model::{
+        ApiContext, ApiName, ApiVersion, EndpointConfig, Operation, ResourceTarget,
+    };
+
+    fn api(context: &str, ops: &[(&str, HttpVerb)]) -> DeployedApi {
+        DeployedApi {
+            api_id: format!("id{context}"),
+            revision_id: "r1".into(),
+            name: ApiName::parse("Test").unwrap(),
+            context: ApiContext::parse(context).unwrap(),
+            version: ApiVersion::parse("1.0.0").unwrap(),
+            vhost: "localhost".into(),
+            lifecycle: LifecycleState::Published,
+            authorization_header: "Authorization".into(),
+            endpoint_config: EndpointConfig {
+                endpoint_type: "http".into(),
+                production_endpoints: Some(Endpoint {
+                    url: "http://127.0.0.1:1/base/".into(),
+                    config: None,
+                }),
+                sandbox_endpoints: None,
+            },
+            operations: ops
+                .iter()
+                .map(|(t, v)| Operation {
+                    id: None,
+                    target: ResourceTarget::parse(t).unwrap(),
+                    verb: *v,
+                    auth_type: AuthType::Any,
+                    throttling_policy: "Unlimited".into(),
+                    scopes: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn config(apis: Vec<DeployedApi>) -> CompiledConfig {
+        CompiledConfig::compile(&GatewaySnapshot {
+            environment: "Default".into(),
+            version: 1,
+            apis,
+            ..Default::default()
+        })
+    }
+
+    fn found(c: &CompiledConfig, host: &str, path: &str, method: Method) -> bool {
+        matches!(c.route(host, path, &method), RouteMatch::Found { .. })
+    }
+
+    #[test]
+    fn routes_by_vhost_context_version_and_template() {
+        let c = config(vec![api(
+            "/shop",
+            &[
+                ("/orders/{id}", HttpVerb::Get),
+                ("/orders/{orderId}", HttpVerb::Put),
+            ],
+        )]);
+        assert!(found(
+            &c,
+            "localhost:9090",
+            "/shop/1.0.0/orders/42",
+            Method::GET
+        ));
+        assert!(found(&c, "LOCALHOST", "/shop/1.0.0/orders/42", Method::PUT));
+        assert!(matches!(
+            c.route("localhost", "/shop/1.0.0/orders/42", &Method::DELETE),
+            RouteMatch::MethodNotAllowed(_)
+        ));
+        assert!(!found(
+            &c,
+            "example.com",
+            "/shop/1.0.0/orders/42",
+            Method::GET
+        ));
+        assert!(!found(
+            &c,
+            "localhost",
+            "/shop/2.0.0/orders/42",
+            Method::GET
+        ));
+        assert!(!found(&c, "localhost", "/shop/1.0.0/orders", Method::GET));
+    }
+
+    #[test]
+    fn trailing_wildcard_matches_any_depth_and_the_base() {
+        let c = config(vec![api("/any", &[("/*", HttpVerb::Get)])]);
+        for path in [
+            "/any/1.0.0",
+            "/any/1.0.0/",
+            "/any/1.0.0/a",
+            "/any/1.0.0/a/b/c",
+        ] {
+            assert!(found(&c, "localhost", path, Method::GET), "{path}");
+        }
+        assert!(!found(&c, "localhost", "/any/1.0.0x", Method::GET));
+    }
+
+    #[test]
+    fn upstream_base_path_is_normalised() {
+        let c = config(vec![api("/shop", &[("/menu", HttpVerb::Get)])]);
+        let RouteMatch::Found { entry, .. } =
+            c.route("localhost", "/shop/1.0.0/menu", &Method::GET)
+        else {
+            panic!("route expected");
+        };
+        let up = entry.api.production.as_ref().unwrap();
+        assert_eq!(up.base_path, "/base");
+        assert_eq!(up.authority.as_str(), "127.0.0.1:1");
+        assert_eq!(entry.api.base_path, "/shop/1.0.0");
+    }
+
+    #[test]
+    fn host_port_is_stripped_including_ipv6() {
+        assert_eq!(host_without_port("localhost:9090"), "localhost");
+        assert_eq!(host_without_port("[::1]:9090"), "[::1]");
+        assert_eq!(host_without_port("example.com"), "example.com");
+    }
+}

@@ -1,0 +1,605 @@
+//! An API as the publisher defines it: name, context, version, endpoints and operations.
+//!
+//! The JSON shape follows WSO2 APIM 4.x's publisher `API` schema (camelCase field names,
+//! `endpointConfig` with `production_endpoints`), so existing scripts carry over. The
+//! newtypes here (`ApiName`, `ApiContext`, `ApiVersion`, `ResourceTarget`) reject bad input
+//! when they are built; code past the REST edge trusts them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::InvalidField;
+use crate::lifecycle::LifecycleState;
+
+/// Characters WSO2 refuses in an API name.
+const NAME_FORBIDDEN: &str = "~!@#;:%^*()+={}|\\<>\"',&$[]/";
+
+/// The display name of an API: 1–60 characters, none of WSO2's forbidden ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ApiName(String);
+
+impl ApiName {
+    /// Validates a name.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(InvalidField::new("name", "must not be empty"));
+        }
+        if name.chars().count() > 60 {
+            return Err(InvalidField::new("name", "must be at most 60 characters"));
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| NAME_FORBIDDEN.contains(*c) || c.is_control())
+        {
+            return Err(InvalidField::new("name", format!("must not contain '{c}'")));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The base path of an API on the gateway, e.g. `/pizzashack`: starts with `/`, no trailing
+/// `/`, segments of letters, digits, `-`, `_`, `.` and `~`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ApiContext(String);
+
+impl ApiContext {
+    /// Validates a context.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let err = |reason: &str| Err(InvalidField::new("context", reason));
+        if raw.is_empty() {
+            return err("must not be empty");
+        }
+        if !raw.starts_with('/') {
+            return err("must start with '/' (e.g. \"/pizzashack\")");
+        }
+        if raw == "/" {
+            return err("must name at least one path segment (e.g. \"/pizzashack\")");
+        }
+        if raw.len() > 200 {
+            return err("must be at most 200 characters");
+        }
+        if raw.ends_with('/') {
+            return err("must not end with '/'");
+        }
+        for segment in raw[1..].split('/') {
+            if segment.is_empty() {
+                return err("must not contain an empty segment ('//')");
+            }
+            if segment == "." || segment == ".." {
+                return err("must not contain '.' or '..' segments");
+            }
+            if let Some(c) = segment.chars().find(|c| !is_path_char(*c)) {
+                return err(&format!(
+                    "contains '{c}'; only letters, digits, '-', '_', '.', '~' and '/' are allowed"
+                ));
+            }
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The context as text, with its leading `/`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The version of an API, e.g. `1.0.0` or `v2`: 1–30 of letters, digits, `.`, `-`, `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ApiVersion(String);
+
+impl ApiVersion {
+    /// Validates a version.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        if raw.is_empty() {
+            return Err(InvalidField::new("version", "must not be empty"));
+        }
+        if raw.len() > 30 {
+            return Err(InvalidField::new(
+                "version",
+                "must be at most 30 characters",
+            ));
+        }
+        if raw == "." || raw == ".." {
+            return Err(InvalidField::new("version", "must not be '.' or '..'"));
+        }
+        if let Some(c) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || ".-_".contains(*c)))
+        {
+            return Err(InvalidField::new(
+                "version",
+                format!("contains '{c}'; only letters, digits, '.', '-' and '_' are allowed"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The version as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_.~".contains(c)
+}
+
+macro_rules! string_newtype_impls {
+    ($($ty:ident),*) => {$(
+        impl TryFrom<String> for $ty {
+            type Error = InvalidField;
+            fn try_from(raw: String) -> Result<Self, Self::Error> {
+                Self::parse(&raw)
+            }
+        }
+        impl From<$ty> for String {
+            fn from(v: $ty) -> String {
+                v.0
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
+}
+string_newtype_impls!(ApiName, ApiContext, ApiVersion, ResourceTarget);
+
+/// The HTTP method of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpVerb {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// PATCH
+    Patch,
+    /// HEAD
+    Head,
+    /// OPTIONS
+    Options,
+}
+
+impl HttpVerb {
+    /// The method name as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVerb::Get => "GET",
+            HttpVerb::Post => "POST",
+            HttpVerb::Put => "PUT",
+            HttpVerb::Delete => "DELETE",
+            HttpVerb::Patch => "PATCH",
+            HttpVerb::Head => "HEAD",
+            HttpVerb::Options => "OPTIONS",
+        }
+    }
+
+    /// Parses a method name, case-insensitively.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw.to_ascii_uppercase().as_str() {
+            "GET" => HttpVerb::Get,
+            "POST" => HttpVerb::Post,
+            "PUT" => HttpVerb::Put,
+            "DELETE" => HttpVerb::Delete,
+            "PATCH" => HttpVerb::Patch,
+            "HEAD" => HttpVerb::Head,
+            "OPTIONS" => HttpVerb::Options,
+            _ => return None,
+        })
+    }
+}
+
+/// The resource path template of an operation, relative to `context/version`:
+/// `/menu`, `/orders/{orderId}`, or a trailing wildcard `/orders/*` (and `/*` for all).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ResourceTarget(String);
+
+impl ResourceTarget {
+    /// Validates a resource template.
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let err = |reason: String| Err(InvalidField::new("target", reason));
+        if !raw.starts_with('/') {
+            return err("must start with '/' (e.g. \"/orders/{orderId}\")".into());
+        }
+        if raw.len() > 500 {
+            return err("must be at most 500 characters".into());
+        }
+        if raw == "/" || raw == "/*" {
+            return Ok(Self(raw.to_owned()));
+        }
+        let body = raw.strip_suffix('/').unwrap_or(raw);
+        let segments: Vec<&str> = body[1..].split('/').collect();
+        let last = segments.len() - 1;
+        let mut names = Vec::new();
+        for (i, segment) in segments.iter().enumerate() {
+            if segment.is_empty() {
+                return err("must not contain an empty segment ('//')".into());
+            }
+            if *segment == "*" {
+                if i != last {
+                    return err("a '*' wildcard may only be the last segment".into());
+                }
+                continue;
+            }
+            if let Some(inner) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                if inner.is_empty() || !inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    return err(format!("'{segment}' is not a valid path parameter"));
+                }
+                if names.contains(&inner) {
+                    return err(format!("path parameter '{inner}' appears twice"));
+                }
+                names.push(inner);
+                continue;
+            }
+            if *segment == "." || *segment == ".." {
+                return err("must not contain '.' or '..' segments".into());
+            }
+            if let Some(c) = segment
+                .chars()
+                .find(|c| !(is_path_char(*c) || "@:!$&'()+,;=".contains(*c)))
+            {
+                return err(format!("contains '{c}', which is not allowed in a path"));
+            }
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How an operation authenticates callers (WSO2's `authType` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum AuthType {
+    /// A token for an application or for a user of it (WSO2's default).
+    #[default]
+    #[serde(rename = "Application & Application User", alias = "Any")]
+    Any,
+    /// An application token (client_credentials).
+    #[serde(rename = "Application")]
+    Application,
+    /// A token issued to a user of an application.
+    #[serde(rename = "Application User")]
+    ApplicationUser,
+    /// An open resource: no token needed.
+    #[serde(rename = "None")]
+    None,
+}
+
+/// One operation of an API: verb + resource template, how it is secured and throttled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    /// Stable identifier of the operation within its API (may be empty for new ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Resource template, relative to the API's context and version.
+    pub target: ResourceTarget,
+    /// HTTP method.
+    pub verb: HttpVerb,
+    /// Who may call it.
+    #[serde(default)]
+    pub auth_type: AuthType,
+    /// Operation-level throttling policy (WSO2 default `Unlimited`).
+    #[serde(default = "unlimited")]
+    pub throttling_policy: String,
+    /// OAuth2 scopes a token must carry to call it (any one is not enough: all of them).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+fn unlimited() -> String {
+    "Unlimited".to_owned()
+}
+
+/// One upstream endpoint (`{"url": "https://backend/v1", "config": {"actionDuration": "30000"}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The base URL requests are forwarded to; the resource path is appended.
+    pub url: String,
+    /// WSO2 endpoint settings; `actionDuration` (ms) is the request timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<EndpointSettings>,
+}
+
+/// Per-endpoint settings in WSO2's `endpointConfig` (`config` object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointSettings {
+    /// The time the gateway waits for the upstream's response, in milliseconds (a string in WSO2).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_string_number"
+    )]
+    pub action_duration: Option<u64>,
+}
+
+impl Endpoint {
+    /// The request timeout of this endpoint, in milliseconds, if set.
+    pub fn timeout_ms(&self) -> Option<u64> {
+        self.config.as_ref().and_then(|c| c.action_duration)
+    }
+
+    fn validate(&self, field: &str) -> Result<(), InvalidField> {
+        let rest = self
+            .url
+            .strip_prefix("http://")
+            .or_else(|| self.url.strip_prefix("https://"))
+            .ok_or_else(|| {
+                InvalidField::new(format!("{field}.url"), "must be an http:// or https:// URL")
+            })?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.is_empty()
+            || authority.contains('@')
+            || authority.contains(char::is_whitespace)
+        {
+            return Err(InvalidField::new(
+                format!("{field}.url"),
+                "must name a host (and no user info)",
+            ));
+        }
+        if self.url.contains(['?', '#']) {
+            return Err(InvalidField::new(
+                format!("{field}.url"),
+                "must not carry a query or fragment",
+            ));
+        }
+        if self.timeout_ms() == Some(0) {
+            return Err(InvalidField::new(
+                format!("{field}.config.actionDuration"),
+                "must be a positive number of milliseconds",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// WSO2's `endpointConfig`: where the gateway sends production and sandbox traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointConfig {
+    /// `http` (WSO2 also knows `load_balance`, `failover`; those come with the gateway work).
+    #[serde(default = "http_endpoint_type")]
+    pub endpoint_type: String,
+    /// Endpoint for PRODUCTION keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_endpoints: Option<Endpoint>,
+    /// Endpoint for SANDBOX keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_endpoints: Option<Endpoint>,
+}
+
+fn http_endpoint_type() -> String {
+    "http".to_owned()
+}
+
+impl EndpointConfig {
+    /// Checks the URLs and settings; at least one endpoint must be given.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        if self.endpoint_type != "http" {
+            return Err(InvalidField::new(
+                "endpointConfig.endpoint_type",
+                format!(
+                    "'{}' is not supported yet; use \"http\"",
+                    self.endpoint_type
+                ),
+            ));
+        }
+        if self.production_endpoints.is_none() && self.sandbox_endpoints.is_none() {
+            return Err(InvalidField::new(
+                "endpointConfig",
+                "needs production_endpoints or sandbox_endpoints with a url",
+            ));
+        }
+        if let Some(e) = &self.production_endpoints {
+            e.validate("endpointConfig.production_endpoints")?;
+        }
+        if let Some(e) = &self.sandbox_endpoints {
+            e.validate("endpointConfig.sandbox_endpoints")?;
+        }
+        Ok(())
+    }
+}
+
+/// An API as stored and served by the publisher REST API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Api {
+    /// UUID.
+    pub id: String,
+    /// Display name; unique together with `version`.
+    pub name: ApiName,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Base path on the gateway; unique together with `version`.
+    pub context: ApiContext,
+    /// Version; the gateway path is `context/version/resource`.
+    pub version: ApiVersion,
+    /// The user who created it.
+    pub provider: String,
+    /// Where the API is in its lifecycle.
+    pub life_cycle_status: LifecycleState,
+    /// Whether this is the default version of the API (reachable without the version segment).
+    #[serde(default)]
+    pub is_default_version: bool,
+    /// `HTTP` (other WSO2 types come later).
+    #[serde(rename = "type")]
+    pub api_type: String,
+    /// `http` and/or `https`.
+    pub transport: Vec<String>,
+    /// Free-form tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The subscription tiers offered (e.g. `["Gold", "Unlimited"]`).
+    pub policies: Vec<String>,
+    /// The header the gateway reads the token from (default `Authorization`).
+    pub authorization_header: String,
+    /// Security schemes (`oauth2`, `api_key`); the gateway enforces `oauth2` today.
+    pub security_scheme: Vec<String>,
+    /// `PUBLIC`, `PRIVATE` or `RESTRICTED`.
+    pub visibility: String,
+    /// Where traffic goes.
+    pub endpoint_config: EndpointConfig,
+    /// The resources of the API.
+    pub operations: Vec<Operation>,
+    /// When it was created, RFC 3339.
+    pub created_time: String,
+    /// When it was last changed, RFC 3339.
+    pub last_updated_time: String,
+}
+
+/// Serialises an `Option<u64>` as a string and accepts a string or a number, as WSO2 does.
+mod opt_string_number {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(n) => s.serialize_str(&n.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(u64),
+            Text(String),
+        }
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(None),
+            Some(Raw::Num(n)) => Ok(Some(n)),
+            Some(Raw::Text(t)) if t.trim().is_empty() => Ok(None),
+            Some(Raw::Text(t)) => t
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| D::Error::custom(format!("'{t}' is not a number of milliseconds"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_requires_leading_slash() {
+        let e = ApiContext::parse("pizzashack").unwrap_err();
+        assert_eq!(e.field, "context");
+        assert!(e.reason.contains("start with '/'"));
+        assert!(ApiContext::parse("/pizzashack").is_ok());
+        assert!(ApiContext::parse("/shop/pizza").is_ok());
+    }
+
+    #[test]
+    fn context_rejects_traversal_empty_segments_and_odd_characters() {
+        for bad in [
+            "/",
+            "/a/",
+            "/a//b",
+            "/a/../b",
+            "/a b",
+            "/a?x",
+            "/%2e%2e",
+            "/{version}",
+        ] {
+            assert!(ApiContext::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn version_rejects_slashes_and_blank() {
+        assert!(ApiVersion::parse("1.0.0").is_ok());
+        assert!(ApiVersion::parse("v2-beta_1").is_ok());
+        for bad in ["", "1/0", "..", "1 0"] {
+            assert!(ApiVersion::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn name_rejects_wso2_forbidden_characters() {
+        assert!(ApiName::parse("PizzaShack API").is_ok());
+        assert!(ApiName::parse("<script>").is_err());
+        assert!(ApiName::parse("   ").is_err());
+    }
+
+    #[test]
+    fn targets_accept_templates_and_trailing_wildcards_only() {
+        for good in [
+            "/",
+            "/*",
+            "/menu",
+            "/orders/{orderId}",
+            "/orders/{id}/items/*",
+            "/a/",
+        ] {
+            assert!(
+                ResourceTarget::parse(good).is_ok(),
+                "{good} should be accepted"
+            );
+        }
+        for bad in [
+            "menu", "/a/*/b", "/{}", "/{a}/{a}", "/a//b", "/a/../b", "/a b",
+        ] {
+            assert!(
+                ResourceTarget::parse(bad).is_err(),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn endpoint_timeout_reads_string_or_number() {
+        let e: Endpoint =
+            serde_json::from_str(r#"{"url":"http://x","config":{"actionDuration":"1500"}}"#)
+                .unwrap();
+        assert_eq!(e.timeout_ms(), Some(1500));
+        let e: Endpoint =
+            serde_json::from_str(r#"{"url":"http://x","config":{"actionDuration":20}}"#).unwrap();
+        assert_eq!(e.timeout_ms(), Some(20));
+    }
+
+    #[test]
+    fn endpoint_config_needs_a_well_formed_url() {
+        let bad = EndpointConfig {
+            endpoint_type: "http".into(),
+            production_endpoints: Some(Endpoint {
+                url: "ftp://x".into(),
+                config: None,
+            }),
+            sandbox_endpoints: None,
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().field,
+            "endpointConfig.production_endpoints.url"
+        );
+        let none = EndpointConfig {
+            endpoint_type: "http".into(),
+            production_endpoints: None,
+            sandbox_endpoints: None,
+        };
+        assert!(none.validate().is_err());
+    }
+}

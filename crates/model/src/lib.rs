@@ -1,0 +1,48 @@
+//! The shared vocabulary of Gantry: APIs, operations, lifecycle, applications,
+//! subscriptions and the configuration snapshot a gateway serves from.
+//!
+//! Pure data and validation, no IO: the control plane, the key manager and the gateway all
+//! speak these types, so a rule written here (what a context may look like, which lifecycle
+//! transition is legal) holds everywhere.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod lifecycle;
+pub mod snapshot;
+pub mod subscription;
+
+pub use api::{
+    Api, ApiContext, ApiName, ApiVersion, AuthType, Endpoint, EndpointConfig, HttpVerb, Operation,
+    ResourceTarget,
+};
+pub use lifecycle::{LifecycleAction, LifecycleState};
+pub use snapshot::GatewaySnapshot;
+pub use subscription::{KeyType, SubscriptionStatus};
+
+/// A value failed validation; `field` names the JSON field, as WSO2 clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidField {
+    /// The JSON field that is wrong (e.g. `context`, `operations[2].target`).
+    pub field: String,
+    /// Why it is wrong, in words a caller can act on.
+    pub reason: String,
+}
+
+impl InvalidField {
+    /// A validation failure of `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same failure, reported under a parent field (`operations[0]` + `target`).
+    pub fn within(self, parent: &str) -> Self {
+        Self {
+            field: format!("{parent}.{}", self.field),
+            reason: self.reason,
+        }
+    }
+}

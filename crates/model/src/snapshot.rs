@@ -1,0 +1,117 @@
+//! The configuration a gateway serves from: everything deployed to one environment.
+//!
+//! The control plane builds one snapshot per environment from its store and hands it to the
+//! gateways of that environment (in-process for `gantry up`); a gateway compiles it into its
+//! router and lookup tables and swaps them in atomically. A snapshot is self-contained: a
+//! gateway needs nothing else to authenticate, authorise and route a call.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ApiContext, ApiName, ApiVersion, EndpointConfig, Operation};
+use crate::lifecycle::LifecycleState;
+use crate::subscription::{KeyType, SubscriptionStatus};
+
+/// Everything one environment's gateways need, at one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct GatewaySnapshot {
+    /// The environment this snapshot is for (e.g. `Default`, `dp-prod-a`).
+    pub environment: String,
+    /// Monotonic per environment: a gateway never applies an older version over a newer one.
+    pub version: u64,
+    /// API revisions deployed to this environment.
+    pub apis: Vec<DeployedApi>,
+    /// Applications that hold keys or subscriptions touching these APIs.
+    pub applications: Vec<SnapshotApplication>,
+    /// OAuth2 client ids (consumer keys) and the application and key type they belong to.
+    pub key_mappings: Vec<KeyMapping>,
+    /// Subscriptions of those applications to the deployed APIs.
+    pub subscriptions: Vec<SnapshotSubscription>,
+    /// Token issuers the gateways trust, with their current public keys.
+    pub issuers: Vec<TrustedIssuer>,
+}
+
+/// One API revision as deployed to an environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployedApi {
+    /// The API's UUID (subscriptions point at it).
+    pub api_id: String,
+    /// The deployed revision's UUID.
+    pub revision_id: String,
+    /// Display name (for logs and error bodies).
+    pub name: ApiName,
+    /// Base path.
+    pub context: ApiContext,
+    /// Version segment.
+    pub version: ApiVersion,
+    /// The virtual host this deployment answers on (`Host` header, port ignored).
+    pub vhost: String,
+    /// The API's current lifecycle state (blocked APIs are refused at the gateway).
+    pub lifecycle: LifecycleState,
+    /// Header carrying the token.
+    pub authorization_header: String,
+    /// Upstreams.
+    pub endpoint_config: EndpointConfig,
+    /// Resources.
+    pub operations: Vec<Operation>,
+}
+
+/// An application, as far as a gateway cares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotApplication {
+    /// UUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Owner's username.
+    pub owner: String,
+    /// Application throttling tier.
+    pub tier: String,
+}
+
+/// A consumer key and what it identifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyMapping {
+    /// The OAuth2 client id (`azp` / `client_id` claim in tokens).
+    pub consumer_key: String,
+    /// The application the key belongs to.
+    pub application_id: String,
+    /// Production or sandbox.
+    pub key_type: KeyType,
+}
+
+/// An application's subscription to an API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSubscription {
+    /// Subscription UUID.
+    pub id: String,
+    /// Subscriber application.
+    pub application_id: String,
+    /// Subscribed API.
+    pub api_id: String,
+    /// Subscription tier.
+    pub tier: String,
+    /// Blocked or not.
+    pub status: SubscriptionStatus,
+}
+
+/// An issuer of access tokens and the keys it signs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedIssuer {
+    /// The exact `iss` claim value.
+    pub issuer: String,
+    /// Public keys, each pinned to one algorithm.
+    pub keys: Vec<IssuerKey>,
+}
+
+/// A public RSA signing key of an issuer, in JWK terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerKey {
+    /// Key id (`kid` in token headers).
+    pub kid: String,
+    /// The only algorithm this key verifies (e.g. `RS256`).
+    pub alg: String,
+    /// RSA modulus, base64url without padding.
+    pub n: String,
+    /// RSA public exponent, base64url without padding.
+    pub e: String,
+}

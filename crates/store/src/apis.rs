@@ -1,0 +1,439 @@
+//! APIs, their lifecycle history, revisions and deployments.
+//!
+//! An API row keeps the searchable columns (name, version, context, state) beside the whole
+//! definition as JSON. A revision is an immutable copy of that definition; a deployment
+//! points one revision of an API at one environment.
+
+use gantry_model::{Api, LifecycleState};
+
+use crate::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+
+/// WSO2 keeps at most this many revisions per API.
+pub const MAX_REVISIONS: i64 = 5;
+
+#[derive(sqlx::FromRow)]
+struct DefinitionRow {
+    definition: String,
+}
+
+/// Stores a new API; `Conflict` when name+version or context+version is taken.
+pub async fn create(store: &Store, api: &Api, username: &str) -> Result<()> {
+    let now = now_ms();
+    let mut tx = store.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO apis (id, name, version, context, provider, lifecycle_status, definition, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&api.id)
+    .bind(api.name.as_str())
+    .bind(api.version.as_str())
+    .bind(api.context.as_str())
+    .bind(&api.provider)
+    .bind(api.life_cycle_status.as_str())
+    .bind(to_json(api))
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match StoreError::on_unique("")(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
+            "an API with name '{}' or context '{}' already exists for version '{}'",
+            api.name, api.context, api.version
+        )),
+        other => other,
+    })?;
+    insert_history(&mut tx, &api.id, None, api.life_cycle_status, username).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    api_id: &str,
+    previous: Option<LifecycleState>,
+    post: LifecycleState,
+    username: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO api_lifecycle_history (id, api_id, previous_state, post_state, username, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id())
+    .bind(api_id)
+    .bind(previous.map(|s| s.as_str()))
+    .bind(post.as_str())
+    .bind(username)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The API with `id`; `NotFound` otherwise.
+pub async fn get(store: &Store, id: &str) -> Result<Api> {
+    let row = sqlx::query_as::<_, DefinitionRow>("SELECT definition FROM apis WHERE id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    from_json("apis.definition", &row.definition)
+}
+
+/// A page of APIs ordered by name and version, and the total count.
+pub async fn list(store: &Store, offset: i64, limit: i64) -> Result<(Vec<Api>, i64)> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apis")
+        .fetch_one(store.pool())
+        .await?;
+    let rows = sqlx::query_as::<_, DefinitionRow>(
+        "SELECT definition FROM apis ORDER BY name, version LIMIT $1 OFFSET $2",
+    )
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(store.pool())
+    .await?;
+    let apis = rows
+        .iter()
+        .map(|r| from_json("apis.definition", &r.definition))
+        .collect::<Result<_>>()?;
+    Ok((apis, total))
+}
+
+/// Replaces the stored definition (name, version and context never change).
+pub async fn update(store: &Store, api: &Api) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE apis SET definition = $1, lifecycle_status = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(to_json(api))
+    .bind(api.life_cycle_status.as_str())
+    .bind(now_ms())
+    .bind(&api.id)
+    .execute(store.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Moves the API to `to` (from the state `api` holds), recording the change; `Conflict` if
+/// the stored state moved meanwhile. The caller updates `last_updated_time`.
+pub async fn change_lifecycle(
+    store: &Store,
+    api: &mut Api,
+    to: LifecycleState,
+    username: &str,
+) -> Result<()> {
+    let from = api.life_cycle_status;
+    api.life_cycle_status = to;
+    let mut tx = store.pool().begin().await?;
+    let done = sqlx::query(
+        "UPDATE apis SET lifecycle_status = $1, definition = $2, updated_at = $3 \
+         WHERE id = $4 AND lifecycle_status = $5",
+    )
+    .bind(to.as_str())
+    .bind(to_json(&*api))
+    .bind(now_ms())
+    .bind(&api.id)
+    .bind(from.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict(
+            "the API's lifecycle state changed meanwhile; retry".into(),
+        ));
+    }
+    insert_history(&mut tx, &api.id, Some(from), to, username).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes the API with its revisions and deployments; `Conflict` while it has subscriptions.
+pub async fn delete(store: &Store, id: &str) -> Result<()> {
+    let subs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE api_id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await?;
+    if subs > 0 {
+        return Err(StoreError::Conflict(format!(
+            "the API has {subs} active subscription(s); remove them first"
+        )));
+    }
+    let done = sqlx::query("DELETE FROM apis WHERE id = $1")
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .map_err(StoreError::on_unique("the API is still referenced"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// One lifecycle change of an API.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LifecycleEvent {
+    /// State before (none for creation).
+    pub previous_state: Option<String>,
+    /// State after.
+    pub post_state: String,
+    /// Who did it.
+    pub username: String,
+    /// Epoch ms.
+    pub created_at: i64,
+}
+
+/// The lifecycle history of an API, oldest first.
+pub async fn lifecycle_history(store: &Store, api_id: &str) -> Result<Vec<LifecycleEvent>> {
+    Ok(sqlx::query_as::<_, LifecycleEvent>(
+        "SELECT previous_state, post_state, username, created_at FROM api_lifecycle_history \
+         WHERE api_id = $1 ORDER BY created_at, id",
+    )
+    .bind(api_id)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// An immutable snapshot of an API definition.
+#[derive(Debug, Clone)]
+pub struct Revision {
+    /// UUID.
+    pub id: String,
+    /// The API it belongs to.
+    pub api_id: String,
+    /// 1, 2, 3… per API, never reused.
+    pub number: i64,
+    /// Free text.
+    pub description: String,
+    /// The API as it was when the revision was made.
+    pub definition: Api,
+    /// Epoch ms.
+    pub created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct RevisionRow {
+    id: String,
+    api_id: String,
+    revision_number: i64,
+    description: String,
+    definition: String,
+    created_at: i64,
+}
+
+impl TryFrom<RevisionRow> for Revision {
+    type Error = StoreError;
+    fn try_from(r: RevisionRow) -> Result<Self> {
+        Ok(Revision {
+            definition: from_json("api_revisions.definition", &r.definition)?,
+            id: r.id,
+            api_id: r.api_id,
+            number: r.revision_number,
+            description: r.description,
+            created_at: r.created_at,
+        })
+    }
+}
+
+macro_rules! revision_columns {
+    () => {
+        "id, api_id, revision_number, description, definition, created_at"
+    };
+}
+
+/// Snapshots `api` as a new revision; `Conflict` when it already has [`MAX_REVISIONS`].
+pub async fn create_revision(store: &Store, api: &Api, description: &str) -> Result<Revision> {
+    let mut tx = store.pool().begin().await?;
+    let (count, max): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), MAX(revision_number) FROM api_revisions WHERE api_id = $1",
+    )
+    .bind(&api.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if count >= MAX_REVISIONS {
+        return Err(StoreError::Conflict(format!(
+            "the API already has the maximum of {MAX_REVISIONS} revisions; delete one first"
+        )));
+    }
+    let revision = Revision {
+        id: new_id(),
+        api_id: api.id.clone(),
+        number: max.unwrap_or(0) + 1,
+        description: description.to_owned(),
+        definition: api.clone(),
+        created_at: now_ms(),
+    };
+    sqlx::query(concat!(
+        "INSERT INTO api_revisions (",
+        revision_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6)"
+    ))
+    .bind(&revision.id)
+    .bind(&revision.api_id)
+    .bind(revision.number)
+    .bind(&revision.description)
+    .bind(to_json(&revision.definition))
+    .bind(revision.created_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::on_unique(
+        "a revision was created concurrently; retry",
+    ))?;
+    tx.commit().await?;
+    Ok(revision)
+}
+
+/// The revisions of an API, by number.
+pub async fn list_revisions(store: &Store, api_id: &str) -> Result<Vec<Revision>> {
+    sqlx::query_as::<_, RevisionRow>(concat!(
+        "SELECT ",
+        revision_columns!(),
+        " FROM api_revisions WHERE api_id = $1 ORDER BY revision_number"
+    ))
+    .bind(api_id)
+    .fetch_all(store.pool())
+    .await?
+    .into_iter()
+    .map(Revision::try_from)
+    .collect()
+}
+
+/// Revision `id` of API `api_id`; `NotFound` otherwise.
+pub async fn get_revision(store: &Store, api_id: &str, id: &str) -> Result<Revision> {
+    sqlx::query_as::<_, RevisionRow>(concat!(
+        "SELECT ",
+        revision_columns!(),
+        " FROM api_revisions WHERE api_id = $1 AND id = $2"
+    ))
+    .bind(api_id)
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(StoreError::NotFound)?
+    .try_into()
+}
+
+/// Deletes a revision; `Conflict` while it is deployed anywhere.
+pub async fn delete_revision(store: &Store, api_id: &str, id: &str) -> Result<()> {
+    let deployed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM api_deployments WHERE revision_id = $1")
+            .bind(id)
+            .fetch_one(store.pool())
+            .await?;
+    if deployed > 0 {
+        return Err(StoreError::Conflict(
+            "the revision is deployed; undeploy it before deleting it".into(),
+        ));
+    }
+    let done = sqlx::query("DELETE FROM api_revisions WHERE api_id = $1 AND id = $2")
+        .bind(api_id)
+        .bind(id)
+        .execute(store.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// A revision of an API deployed to an environment.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Deployment {
+    /// UUID.
+    pub id: String,
+    /// The API.
+    pub api_id: String,
+    /// The revision serving in the environment.
+    pub revision_id: String,
+    /// Environment name.
+    pub environment: String,
+    /// Virtual host in that environment.
+    pub vhost: String,
+    /// 1 when listed in the developer portal.
+    pub display_on_devportal: i64,
+    /// Epoch ms.
+    pub deployed_at: i64,
+}
+
+macro_rules! deployment_columns {
+    () => {
+        "id, api_id, revision_id, environment, vhost, display_on_devportal, deployed_at"
+    };
+}
+
+/// Makes `revision_id` the one serving in `environment` (replacing what was there).
+pub async fn deploy(
+    store: &Store,
+    api_id: &str,
+    revision_id: &str,
+    environment: &str,
+    vhost: &str,
+    display_on_devportal: bool,
+) -> Result<Deployment> {
+    let deployment = Deployment {
+        id: new_id(),
+        api_id: api_id.to_owned(),
+        revision_id: revision_id.to_owned(),
+        environment: environment.to_owned(),
+        vhost: vhost.to_owned(),
+        display_on_devportal: i64::from(display_on_devportal),
+        deployed_at: now_ms(),
+    };
+    let mut tx = store.pool().begin().await?;
+    sqlx::query("DELETE FROM api_deployments WHERE api_id = $1 AND environment = $2")
+        .bind(api_id)
+        .bind(environment)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(concat!(
+        "INSERT INTO api_deployments (",
+        deployment_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ))
+    .bind(&deployment.id)
+    .bind(&deployment.api_id)
+    .bind(&deployment.revision_id)
+    .bind(&deployment.environment)
+    .bind(&deployment.vhost)
+    .bind(deployment.display_on_devportal)
+    .bind(deployment.deployed_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::on_unique(
+        "a deployment changed concurrently; retry",
+    ))?;
+    tx.commit().await?;
+    Ok(deployment)
+}
+
+/// Removes revision `revision_id` from `environment`; `NotFound` if it was not deployed there.
+pub async fn undeploy(
+    store: &Store,
+    api_id: &str,
+    revision_id: &str,
+    environment: &str,
+) -> Result<()> {
+    let done = sqlx::query(
+        "DELETE FROM api_deployments WHERE api_id = $1 AND revision_id = $2 AND environment = $3",
+    )
+    .bind(api_id)
+    .bind(revision_id)
+    .bind(environment)
+    .execute(store.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Where the revisions of an API are deployed.
+pub async fn list_deployments(store: &Store, api_id: &str) -> Result<Vec<Deployment>> {
+    Ok(sqlx::query_as::<_, Deployment>(concat!(
+        "SELECT ",
+        deployment_columns!(),
+        " FROM api_deployments WHERE api_id = $1 ORDER BY environment"
+    ))
+    .bind(api_id)
+    .fetch_all(store.pool())
+    .await?)
+}

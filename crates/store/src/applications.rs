@@ -1,0 +1,280 @@
+//! Applications of the developer portal and their OAuth2 keys (consumer key + secret hash).
+//!
+//! Every query that reads or changes an application takes the owner, so one user can never
+//! reach another's application by guessing its id.
+
+use crate::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+
+/// A stored application.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Application {
+    /// UUID.
+    pub id: String,
+    /// Unique per owner.
+    pub name: String,
+    /// Username of the owner.
+    pub owner: String,
+    /// Application throttling tier.
+    pub throttling_policy: String,
+    /// Free text.
+    pub description: String,
+    /// `JWT`.
+    pub token_type: String,
+    /// Free-form attributes, JSON object text.
+    pub attributes: String,
+    /// Epoch ms.
+    pub created_at: i64,
+    /// Epoch ms.
+    pub updated_at: i64,
+}
+
+macro_rules! app_columns {
+    () => {
+        "id, name, owner, throttling_policy, description, token_type, attributes, created_at, updated_at"
+    };
+}
+
+/// Fields of a new application.
+#[derive(Debug, Clone)]
+pub struct NewApplication<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Owner's username.
+    pub owner: &'a str,
+    /// Tier.
+    pub throttling_policy: &'a str,
+    /// Free text.
+    pub description: &'a str,
+    /// `JWT`.
+    pub token_type: &'a str,
+    /// Attributes.
+    pub attributes: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// Creates an application; `Conflict` if the owner already has one with that name.
+pub async fn create(store: &Store, new: NewApplication<'_>) -> Result<Application> {
+    let now = now_ms();
+    let app = Application {
+        id: new_id(),
+        name: new.name.to_owned(),
+        owner: new.owner.to_owned(),
+        throttling_policy: new.throttling_policy.to_owned(),
+        description: new.description.to_owned(),
+        token_type: new.token_type.to_owned(),
+        attributes: to_json(new.attributes),
+        created_at: now,
+        updated_at: now,
+    };
+    sqlx::query(concat!(
+        "INSERT INTO applications (",
+        app_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&app.id)
+    .bind(&app.name)
+    .bind(&app.owner)
+    .bind(&app.throttling_policy)
+    .bind(&app.description)
+    .bind(&app.token_type)
+    .bind(&app.attributes)
+    .bind(app.created_at)
+    .bind(app.updated_at)
+    .execute(store.pool())
+    .await
+    .map_err(|e| match StoreError::on_unique("")(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
+            "an application named '{}' already exists",
+            app.name
+        )),
+        other => other,
+    })?;
+    Ok(app)
+}
+
+/// The application `id` if `owner` owns it; `NotFound` otherwise (no hint that it exists).
+pub async fn get_owned(store: &Store, id: &str, owner: &str) -> Result<Application> {
+    sqlx::query_as::<_, Application>(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM applications WHERE id = $1 AND owner = $2"
+    ))
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+/// A page of `owner`'s applications by name, and their total count.
+pub async fn list_owned(
+    store: &Store,
+    owner: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<Application>, i64)> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE owner = $1")
+        .bind(owner)
+        .fetch_one(store.pool())
+        .await?;
+    let apps = sqlx::query_as::<_, Application>(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM applications WHERE owner = $1 ORDER BY name LIMIT $2 OFFSET $3"
+    ))
+    .bind(owner)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(store.pool())
+    .await?;
+    Ok((apps, total))
+}
+
+/// Deletes `owner`'s application `id` with its keys and subscriptions.
+pub async fn delete_owned(store: &Store, id: &str, owner: &str) -> Result<()> {
+    let done = sqlx::query("DELETE FROM applications WHERE id = $1 AND owner = $2")
+        .bind(id)
+        .bind(owner)
+        .execute(store.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// OAuth2 client credentials of an application for one key type.
+#[derive(Debug, Clone)]
+pub struct ApplicationKey {
+    /// UUID (WSO2's `keyMappingId`).
+    pub id: String,
+    /// Owning application.
+    pub application_id: String,
+    /// `PRODUCTION` or `SANDBOX`.
+    pub key_type: String,
+    /// `Resident Key Manager`.
+    pub key_manager: String,
+    /// OAuth2 client id.
+    pub consumer_key: String,
+    /// Hash of the client secret (the secret itself is shown once and never stored).
+    pub consumer_secret_hash: String,
+    /// Grant types the client may use.
+    pub grant_types: Vec<String>,
+    /// Redirect URI for code grants.
+    pub callback_url: String,
+    /// Access-token lifetime in seconds.
+    pub validity_period: i64,
+    /// Epoch ms.
+    pub created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    application_id: String,
+    key_type: String,
+    key_manager: String,
+    consumer_key: String,
+    consumer_secret_hash: String,
+    grant_types: String,
+    callback_url: String,
+    validity_period: i64,
+    created_at: i64,
+}
+
+impl TryFrom<KeyRow> for ApplicationKey {
+    type Error = StoreError;
+    fn try_from(r: KeyRow) -> Result<Self> {
+        Ok(ApplicationKey {
+            grant_types: from_json("application_keys.grant_types", &r.grant_types)?,
+            id: r.id,
+            application_id: r.application_id,
+            key_type: r.key_type,
+            key_manager: r.key_manager,
+            consumer_key: r.consumer_key,
+            consumer_secret_hash: r.consumer_secret_hash,
+            callback_url: r.callback_url,
+            validity_period: r.validity_period,
+            created_at: r.created_at,
+        })
+    }
+}
+
+macro_rules! key_columns {
+    () => {
+        "id, application_id, key_type, key_manager, consumer_key, consumer_secret_hash, \
+     grant_types, callback_url, validity_period, created_at"
+    };
+}
+
+/// Stores generated keys; `Conflict` if the application already has keys of that type.
+pub async fn create_key(store: &Store, key: &ApplicationKey) -> Result<()> {
+    sqlx::query(concat!(
+        "INSERT INTO application_keys (",
+        key_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(&key.id)
+    .bind(&key.application_id)
+    .bind(&key.key_type)
+    .bind(&key.key_manager)
+    .bind(&key.consumer_key)
+    .bind(&key.consumer_secret_hash)
+    .bind(to_json(&key.grant_types))
+    .bind(&key.callback_url)
+    .bind(key.validity_period)
+    .bind(key.created_at)
+    .execute(store.pool())
+    .await
+    .map_err(StoreError::on_unique(
+        "keys of this type were already generated for the application with this key manager",
+    ))?;
+    Ok(())
+}
+
+/// The keys of an application.
+pub async fn keys_of(store: &Store, application_id: &str) -> Result<Vec<ApplicationKey>> {
+    sqlx::query_as::<_, KeyRow>(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM application_keys WHERE application_id = $1 ORDER BY key_type"
+    ))
+    .bind(application_id)
+    .fetch_all(store.pool())
+    .await?
+    .into_iter()
+    .map(ApplicationKey::try_from)
+    .collect()
+}
+
+/// The key with this consumer key and the application it belongs to.
+pub async fn find_by_consumer_key(
+    store: &Store,
+    consumer_key: &str,
+) -> Result<Option<(ApplicationKey, Application)>> {
+    let Some(row) = sqlx::query_as::<_, KeyRow>(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM application_keys WHERE consumer_key = $1"
+    ))
+    .bind(consumer_key)
+    .fetch_optional(store.pool())
+    .await?
+    else {
+        return Ok(None);
+    };
+    let key = ApplicationKey::try_from(row)?;
+    let app = sqlx::query_as::<_, Application>(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM applications WHERE id = $1"
+    ))
+    .bind(&key.application_id)
+    .fetch_one(store.pool())
+    .await?;
+    Ok(Some((key, app)))
+}
+
+/// A new key id (`keyMappingId`).
+pub fn new_key_id() -> String {
+    new_id()
+}

@@ -1,0 +1,133 @@
+//! Gateway environments (`Default`, `dp-prod-a`, …) and their configuration version.
+//!
+//! `config_version` only ever grows: every change that a gateway of the environment must
+//! learn bumps it, and the snapshot built afterwards carries the new number.
+
+use crate::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+
+/// A stored environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// UUID.
+    pub id: String,
+    /// Unique name, used in deployments.
+    pub name: String,
+    /// Human name.
+    pub display_name: String,
+    /// Free text.
+    pub description: String,
+    /// Host names the environment's gateways answer on.
+    pub vhosts: Vec<String>,
+    /// Version of the configuration last built for it.
+    pub config_version: i64,
+    /// Epoch ms.
+    pub created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    name: String,
+    display_name: String,
+    description: String,
+    vhosts: String,
+    config_version: i64,
+    created_at: i64,
+}
+
+impl TryFrom<Row> for Environment {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(Environment {
+            vhosts: from_json("environments.vhosts", &r.vhosts)?,
+            id: r.id,
+            name: r.name,
+            display_name: r.display_name,
+            description: r.description,
+            config_version: r.config_version,
+            created_at: r.created_at,
+        })
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, name, display_name, description, vhosts, config_version, created_at"
+    };
+}
+
+/// Creates an environment; `Conflict` when the name is taken.
+pub async fn create(
+    store: &Store,
+    name: &str,
+    display_name: &str,
+    description: &str,
+    vhosts: &[String],
+) -> Result<Environment> {
+    let env = Environment {
+        id: new_id(),
+        name: name.to_owned(),
+        display_name: display_name.to_owned(),
+        description: description.to_owned(),
+        vhosts: vhosts.to_vec(),
+        config_version: 0,
+        created_at: now_ms(),
+    };
+    sqlx::query(concat!(
+        "INSERT INTO environments (",
+        columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ))
+    .bind(&env.id)
+    .bind(&env.name)
+    .bind(&env.display_name)
+    .bind(&env.description)
+    .bind(to_json(&env.vhosts))
+    .bind(env.config_version)
+    .bind(env.created_at)
+    .execute(store.pool())
+    .await
+    .map_err(StoreError::on_unique(
+        "an environment with this name already exists",
+    ))?;
+    Ok(env)
+}
+
+/// Every environment, by name.
+pub async fn list(store: &Store) -> Result<Vec<Environment>> {
+    sqlx::query_as::<_, Row>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM environments ORDER BY name"
+    ))
+    .fetch_all(store.pool())
+    .await?
+    .into_iter()
+    .map(Environment::try_from)
+    .collect()
+}
+
+/// The environment called `name`, if any.
+pub async fn find_by_name(store: &Store, name: &str) -> Result<Option<Environment>> {
+    sqlx::query_as::<_, Row>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM environments WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(store.pool())
+    .await?
+    .map(Environment::try_from)
+    .transpose()
+}
+
+/// Increments the configuration version of `name` and returns the new value.
+pub async fn bump_version(store: &Store, name: &str) -> Result<i64> {
+    sqlx::query_scalar::<_, i64>(
+        "UPDATE environments SET config_version = config_version + 1 WHERE name = $1 RETURNING config_version",
+    )
+    .bind(name)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(StoreError::NotFound)
+}

@@ -1,0 +1,145 @@
+//! Builds the [`GatewaySnapshot`] of one environment from the store: the deployed
+//! revisions, and the applications, keys and subscriptions that touch them.
+//!
+//! Trusted issuers are not stored here; the control plane adds its key manager's keys.
+
+use gantry_model::snapshot::{DeployedApi, KeyMapping, SnapshotApplication, SnapshotSubscription};
+use gantry_model::{Api, GatewaySnapshot, KeyType, LifecycleState, SubscriptionStatus};
+
+use crate::{Result, Store, StoreError, environments, from_json};
+
+#[derive(sqlx::FromRow)]
+struct DeployedRow {
+    revision_id: String,
+    vhost: String,
+    definition: String,
+    lifecycle_status: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct SubscriptionRow {
+    id: String,
+    application_id: String,
+    api_id: String,
+    throttling_policy: String,
+    status: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApplicationRow {
+    id: String,
+    name: String,
+    owner: String,
+    throttling_policy: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    consumer_key: String,
+    application_id: String,
+    key_type: String,
+}
+
+/// The snapshot of `environment` at its current config version; `NotFound` if it does not exist.
+pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> {
+    let env = environments::find_by_name(store, environment)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let pool = store.pool();
+
+    let deployed = sqlx::query_as::<_, DeployedRow>(
+        "SELECT d.revision_id, d.vhost, r.definition, a.lifecycle_status FROM api_deployments d \
+         JOIN api_revisions r ON r.id = d.revision_id JOIN apis a ON a.id = d.api_id \
+         WHERE d.environment = $1 ORDER BY a.context, a.version",
+    )
+    .bind(environment)
+    .fetch_all(pool)
+    .await?;
+    let mut apis = Vec::with_capacity(deployed.len());
+    for row in deployed {
+        let api: Api = from_json("api_revisions.definition", &row.definition)?;
+        let lifecycle = LifecycleState::parse(&row.lifecycle_status)
+            .ok_or_else(|| StoreError::Corrupt(format!("lifecycle '{}'", row.lifecycle_status)))?;
+        if !lifecycle.is_routable() {
+            continue;
+        }
+        apis.push(DeployedApi {
+            api_id: api.id,
+            revision_id: row.revision_id,
+            name: api.name,
+            context: api.context,
+            version: api.version,
+            vhost: row.vhost,
+            lifecycle,
+            authorization_header: api.authorization_header,
+            endpoint_config: api.endpoint_config,
+            operations: api.operations,
+        });
+    }
+
+    let subscriptions = sqlx::query_as::<_, SubscriptionRow>(
+        "SELECT s.id, s.application_id, s.api_id, s.throttling_policy, s.status FROM subscriptions s \
+         JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 ORDER BY s.id",
+    )
+    .bind(environment)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(SnapshotSubscription {
+            status: SubscriptionStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("subscription status '{}'", r.status)))?,
+            id: r.id,
+            application_id: r.application_id,
+            api_id: r.api_id,
+            tier: r.throttling_policy,
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
+
+    let applications = sqlx::query_as::<_, ApplicationRow>(
+        "SELECT DISTINCT a.id, a.name, a.owner, a.throttling_policy FROM applications a \
+         JOIN subscriptions s ON s.application_id = a.id \
+         JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 ORDER BY a.id",
+    )
+    .bind(environment)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| SnapshotApplication {
+        id: r.id,
+        name: r.name,
+        owner: r.owner,
+        tier: r.throttling_policy,
+    })
+    .collect();
+
+    let key_mappings = sqlx::query_as::<_, KeyRow>(
+        "SELECT DISTINCT k.consumer_key, k.application_id, k.key_type FROM application_keys k \
+         JOIN subscriptions s ON s.application_id = k.application_id \
+         JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 ORDER BY k.consumer_key",
+    )
+    .bind(environment)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(KeyMapping {
+            key_type: KeyType::parse(&r.key_type)
+                .ok_or_else(|| StoreError::Corrupt(format!("key type '{}'", r.key_type)))?,
+            consumer_key: r.consumer_key,
+            application_id: r.application_id,
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
+
+    Ok(GatewaySnapshot {
+        environment: env.name,
+        version: u64::try_from(env.config_version).unwrap_or_default(),
+        apis,
+        applications,
+        key_mappings,
+        subscriptions,
+        issuers: Vec::new(),
+    })
+}
