@@ -342,9 +342,8 @@ Ctrl-C stops Gantry; the data directory keeps everything for the next `gantry up
         demo_note = if args.no_demo {
             "\n  # (--no-demo: start a backend of your own and put its URL in endpointConfig below)\n".to_owned()
         } else {
-            format!(
-                "\n  # The demo API is already deployed; its /menu resource is open, /order needs a token:\n  curl -i $GW/pizzashack/1.0.0/menu\n  curl -i $GW/pizzashack/1.0.0/order/1     # 401: this resource needs a token\n"
-            )
+            "\n  # The demo API is already deployed; its /menu resource is open, /order needs a token:\n  curl -i $GW/pizzashack/1.0.0/menu\n  curl -i $GW/pizzashack/1.0.0/order/1     # 401: this resource needs a token\n"
+                .to_owned()
         },
     );
 }

@@ -4,6 +4,7 @@
 //! The verifier, not the token, chooses the key and the algorithm (RFC 8725 §3.1): `kid`
 //! selects a key from the snapshot, each key accepts exactly one algorithm and one issuer.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use gantry_model::{KeyType, LifecycleState, SubscriptionStatus};
@@ -12,6 +13,37 @@ use serde::Deserialize;
 
 use crate::respond::{self, Body};
 use crate::routes::{ApiEntry, CompiledConfig, OperationEntry};
+
+/// Why a call was refused; turned into a response by [`Denial::into_response`].
+#[derive(Debug, Clone)]
+pub struct Denial {
+    /// 401 or 403.
+    pub status: StatusCode,
+    /// WSO2 error code (`900901`, …).
+    pub code: &'static str,
+    /// Short message.
+    pub message: &'static str,
+    /// What exactly is wrong.
+    pub description: Cow<'static, str>,
+    /// Whether a 401 names `error="invalid_token"` in its challenge.
+    invalid_token: bool,
+}
+
+impl Denial {
+    /// The HTTP response for this refusal.
+    pub fn into_response(self) -> Response<Body> {
+        if self.status == StatusCode::UNAUTHORIZED {
+            respond::unauthorized(
+                self.code,
+                self.message,
+                &self.description,
+                self.invalid_token,
+            )
+        } else {
+            respond::error(self.status, self.code, self.message, &self.description)
+        }
+    }
+}
 
 /// Who is calling, once authenticated and authorised.
 #[derive(Debug, Clone)]
@@ -36,7 +68,7 @@ pub fn authorize(
     api: &ApiEntry,
     operation: &OperationEntry,
     headers: &HeaderMap,
-) -> Result<Caller, Response<Body>> {
+) -> Result<Caller, Denial> {
     let Some(raw) = headers.get(&api.authorization_header) else {
         return Err(missing_credentials());
     };
@@ -107,7 +139,7 @@ pub fn authorize(
             return Err(forbidden(
                 "900910",
                 "The access token does not allow you to access the requested resource",
-                &format!("The access token is missing the scope '{missing}'"),
+                format!("The access token is missing the scope '{missing}'"),
             ));
         }
     }
@@ -117,7 +149,7 @@ pub fn authorize(
     })
 }
 
-fn verify(config: &CompiledConfig, token: &str) -> Result<Claims, Response<Body>> {
+fn verify(config: &CompiledConfig, token: &str) -> Result<Claims, Denial> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("The token is not a well-formed JWT"))?;
     let kid = header
@@ -147,26 +179,40 @@ fn verify(config: &CompiledConfig, token: &str) -> Result<Claims, Response<Body>
     }
 }
 
-fn missing_credentials() -> Response<Body> {
-    respond::unauthorized(
-        "900902",
-        "Missing Credentials",
-        "Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer ***'",
-        false,
-    )
-}
-
-fn invalid(description: &str) -> Response<Body> {
-    respond::unauthorized(
-        "900901",
-        "Invalid Credentials",
-        &format!(
-            "Invalid Credentials. {description}. Make sure you have provided the correct security credentials"
+fn missing_credentials() -> Denial {
+    Denial {
+        status: StatusCode::UNAUTHORIZED,
+        code: "900902",
+        message: "Missing Credentials",
+        description: Cow::Borrowed(
+            "Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer ***'",
         ),
-        true,
-    )
+        invalid_token: false,
+    }
 }
 
-fn forbidden(code: &str, message: &str, description: &str) -> Response<Body> {
-    respond::error(StatusCode::FORBIDDEN, code, message, description)
+fn invalid(reason: &str) -> Denial {
+    Denial {
+        status: StatusCode::UNAUTHORIZED,
+        code: "900901",
+        message: "Invalid Credentials",
+        description: Cow::Owned(format!(
+            "Invalid Credentials. {reason}. Make sure you have provided the correct security credentials"
+        )),
+        invalid_token: true,
+    }
+}
+
+fn forbidden(
+    code: &'static str,
+    message: &'static str,
+    description: impl Into<Cow<'static, str>>,
+) -> Denial {
+    Denial {
+        status: StatusCode::FORBIDDEN,
+        code,
+        message,
+        description: description.into(),
+        invalid_token: false,
+    }
 }

@@ -73,10 +73,11 @@ impl Gateway {
             tracing::warn!(expected = %self.environment, got = %snapshot.environment, "snapshot for another environment ignored");
             return false;
         }
-        if let Some(current) = self.config_version() {
-            if snapshot.version <= current {
-                return false;
-            }
+        if self
+            .config_version()
+            .is_some_and(|current| snapshot.version <= current)
+        {
+            return false;
         }
         let compiled = CompiledConfig::compile(snapshot);
         let (version, apis) = (compiled.version, compiled.api_count);

@@ -103,7 +103,7 @@ impl Proxy {
         } else {
             match auth::authorize(config, &api, operation, request.headers()) {
                 Ok(caller) => caller.key_type,
-                Err(denied) => return denied,
+                Err(denied) => return denied.into_response(),
             }
         };
         let upstream = match key_type {

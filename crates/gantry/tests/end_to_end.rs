@@ -1,0 +1,609 @@
+//! End-to-end: the real `gantry up` binary on free ports, driven over HTTP(S) as a user
+//! would: publish → revision → deploy → application → subscribe → keys → token → call.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use gantry_testkit::process::ADMIN_PASSWORD;
+use gantry_testkit::{EchoUpstream, GantryUp};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+const PUB: &str = "/api/am/publisher/v4";
+const DEV: &str = "/api/am/devportal/v3";
+
+/// A thin REST client for one running Gantry, authenticated as admin.
+struct Rest<'a> {
+    up: &'a GantryUp,
+    client: reqwest::Client,
+}
+
+impl<'a> Rest<'a> {
+    fn new(up: &'a GantryUp) -> Self {
+        Self {
+            up,
+            client: up.cp_client(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(self.up.cp_url(path))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post_empty(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(self.up.cp_url(path))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .get(self.up.cp_url(path))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates, publishes and deploys an API in front of `upstream`; returns its id.
+    async fn deployed_api(
+        &self,
+        name: &str,
+        context: &str,
+        upstream: &str,
+        operations: Value,
+    ) -> String {
+        let (status, api) = self
+            .post(
+                &format!("{PUB}/apis"),
+                json!({
+                    "name": name, "context": context, "version": "1.0.0",
+                    "policies": ["Gold", "Unlimited"],
+                    "endpointConfig": {"endpoint_type": "http", "production_endpoints": {
+                        "url": upstream, "config": {"actionDuration": "1000"}}},
+                    "operations": operations,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{api}");
+        let id = api["id"].as_str().expect("api id").to_owned();
+        let (status, body) = self
+            .post_empty(&format!(
+                "{PUB}/apis/change-lifecycle?apiId={id}&action=Publish"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["lifecycleState"]["state"], "PUBLISHED");
+        let (status, revision) = self
+            .post(
+                &format!("{PUB}/apis/{id}/revisions"),
+                json!({"description": "r1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{revision}");
+        let revision_id = revision["id"].as_str().expect("revision id");
+        let (status, body) = self
+            .post(
+                &format!("{PUB}/apis/{id}/deploy-revision?revisionId={revision_id}"),
+                json!([{"name": "Default", "vhost": "localhost"}]),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        id
+    }
+
+    /// Creates an application; returns its id.
+    async fn application(&self, name: &str) -> String {
+        let (status, app) = self
+            .post(
+                &format!("{DEV}/applications"),
+                json!({"name": name, "throttlingPolicy": "Unlimited"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        app["applicationId"]
+            .as_str()
+            .expect("application id")
+            .to_owned()
+    }
+
+    /// Generates PRODUCTION client_credentials keys; returns (consumer key, secret).
+    async fn keys(&self, app_id: &str) -> (String, String) {
+        let (status, keys) = self
+            .post(
+                &format!("{DEV}/applications/{app_id}/generate-keys"),
+                json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{keys}");
+        (
+            keys["consumerKey"].as_str().unwrap().to_owned(),
+            keys["consumerSecret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn token(&self, consumer_key: &str, secret: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(self.up.cp_url("/oauth2/token"))
+            .basic_auth(consumer_key, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .expect("token request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn call(up: &GantryUp, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = up.gw_client().get(up.gw_url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("gateway request")
+}
+
+#[tokio::test]
+async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_restart() {
+    let upstream = EchoUpstream::start().await;
+    let mut up = GantryUp::start(BIN).await;
+    let rest = Rest::new(&up);
+
+    let api_id = rest
+        .deployed_api(
+            "Orders",
+            "/orders",
+            &format!("{}/backend/", upstream.url()),
+            json!([{"target": "/items/{itemId}", "verb": "GET"}, {"target": "/open", "verb": "GET", "authType": "None"}]),
+        )
+        .await;
+    let app_id = rest.application("Shop").await;
+    let (status, sub) = rest
+        .post(
+            &format!("{DEV}/subscriptions"),
+            json!({"apiId": api_id, "applicationId": app_id, "throttlingPolicy": "Gold"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    assert_eq!(sub["status"], "UNBLOCKED");
+    let (ck, cs) = rest.keys(&app_id).await;
+
+    let (status, token) = rest.token(&ck, &cs).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["expires_in"], 3600);
+    let access_token = token["access_token"].as_str().unwrap().to_owned();
+
+    // The token is an RS256 JWT whose kid is in the published JWKS.
+    let header = access_token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&base64_url_decode(header)).unwrap();
+    assert_eq!(header["alg"], "RS256");
+    let (status, jwks) = rest.get("/oauth2/jwks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(jwks["keys"][0]["kid"], header["kid"]);
+
+    // Valid token + subscription: proxied, path rewritten, credentials not forwarded.
+    let r = call(&up, "/orders/1.0.0/items/42?color=red", Some(&access_token)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(seen["path"], "/backend/items/42");
+    assert_eq!(seen["query"], "color=red");
+    assert!(
+        seen["headers"].get("authorization").is_none(),
+        "token must not reach the upstream"
+    );
+    assert_eq!(seen["headers"]["x-forwarded-for"], "127.0.0.1");
+
+    // No token, garbage token, tampered token: 401 with a JSON body and a challenge.
+    for bad in [None, Some("not-a-jwt"), Some(&tampered(&access_token)[..])] {
+        let r = call(&up, "/orders/1.0.0/items/42", bad).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "token {bad:?}");
+        assert!(
+            r.headers()
+                .get("www-authenticate")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["code"].as_str().unwrap().starts_with("90090"),
+            "{body}"
+        );
+    }
+
+    // A valid token of an application that is not subscribed: 403.
+    let other_app = rest.application("Other").await;
+    let (ck2, cs2) = rest.keys(&other_app).await;
+    let (_, token2) = rest.token(&ck2, &cs2).await;
+    let r = call(
+        &up,
+        "/orders/1.0.0/items/42",
+        token2["access_token"].as_str(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "900908");
+
+    // Open resource needs no token; unknown routes are 404; wrong method 405.
+    assert_eq!(
+        call(&up, "/orders/1.0.0/open", None).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&up, "/nowhere/1.0.0/x", Some(&access_token))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&up, "/orders/2.0.0/items/1", Some(&access_token))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = up
+        .gw_client()
+        .delete(up.gw_url("/orders/1.0.0/items/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    // Path tricks never reach the upstream.
+    let before = upstream.hits();
+    for trick in [
+        "/orders/1.0.0/open/../items/1",
+        "/orders/1.0.0/open/%2e%2e/items/1",
+        "/orders/1.0.0/open/%2E%2e/items/1",
+        "/orders/1.0.0//open",
+        "/orders/1.0.0/open%2f..%2fitems/1",
+    ] {
+        let status =
+            gantry_testkit::raw::status_of(up.gw_port, &gantry_testkit::raw::get(trick)).await;
+        assert!(status == 400 || status == 404, "{trick}: {status}");
+    }
+    assert_eq!(upstream.hits(), before);
+
+    // Restart on the same data directory: the API, keys and signing key are all still there.
+    drop(rest);
+    up.restart().await;
+    let r = call(&up, "/orders/1.0.0/items/7", Some(&access_token)).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "token issued before the restart still works"
+    );
+    let rest = Rest::new(&up);
+    let (status, token) = rest.token(&ck, &cs).await;
+    assert_eq!(status, StatusCode::OK);
+    let r = call(&up, "/orders/1.0.0/items/7", token["access_token"].as_str()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(up.stop(), "SIGTERM shuts down cleanly with exit code 0");
+}
+
+#[tokio::test]
+async fn upstream_down_is_502_and_slow_upstream_is_504() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = Rest::new(&up);
+    let open = json!([{"target": "/*", "verb": "GET", "authType": "None"}]);
+    rest.deployed_api("Slow", "/slow-api", &upstream.url(), open.clone())
+        .await;
+    let dead = format!("http://127.0.0.1:{}", gantry_testkit::free_port());
+    rest.deployed_api("Dead", "/dead", &dead, open).await;
+
+    let r = call(&up, "/dead/1.0.0/anything", None).await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "101503");
+
+    // actionDuration is 1000 ms; the echo upstream's /slow waits 3 s.
+    let started = std::time::Instant::now();
+    let r = call(&up, "/slow-api/1.0.0/slow/x", None).await;
+    assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2900),
+        "timed out by the gateway, not the upstream"
+    );
+    assert_eq!(
+        call(&up, "/slow-api/1.0.0/fast", None).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_naming_the_problem() {
+    let up = GantryUp::start(BIN).await;
+    let rest = Rest::new(&up);
+    let apis = format!("{PUB}/apis");
+
+    let (status, body) = rest
+        .post(&apis, json!({"name": "A", "version": "1.0.0"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["description"].as_str().unwrap().contains("context"),
+        "{body}"
+    );
+    assert_eq!(body["code"], 400);
+
+    let (status, body) = rest
+        .post(
+            &apis,
+            json!({"name": "A", "context": "a", "version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["description"].as_str().unwrap().contains("context"),
+        "{body}"
+    );
+
+    let (status, body) = rest
+        .post(&apis, json!({"name": "A", "context": "/a", "version": 1}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "wrong type: {body}");
+
+    let (status, _) = rest
+        .post(
+            &apis,
+            json!({"name": "A", "context": "/a", "version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = rest
+        .post(
+            &apis,
+            json!({"name": "A", "context": "/other", "version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "duplicate name+version: {body}"
+    );
+    let (status, _) = rest
+        .post(
+            &apis,
+            json!({"name": "B", "context": "/a", "version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "duplicate context+version");
+
+    let (status, body) = rest
+        .get(&format!("{PUB}/apis/00000000-0000-0000-0000-000000000000"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], 404);
+
+    let (status, _) = rest
+        .post_empty(&format!(
+            "{PUB}/apis/change-lifecycle?apiId=nope&action=Publish"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Malformed JSON and the wrong content type.
+    let r = up
+        .cp_client()
+        .post(up.cp_url(&apis))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = up
+        .cp_client()
+        .post(up.cp_url(&apis))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .body("name=A")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // Oversized body: 413, and nothing stored.
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let (status, _) = rest
+        .post(
+            &apis,
+            json!({"name": "Huge", "context": "/huge", "version": "1", "description": huge}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, list) = rest.get(&apis).await;
+    assert_eq!(list["count"], 1, "only API 'A' exists: {list}");
+
+    // Lifecycle: unknown action 400, illegal transition 409 listing the allowed actions.
+    let id = list["list"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = rest
+        .post_empty(&format!(
+            "{PUB}/apis/change-lifecycle?apiId={id}&action=Fly"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = rest
+        .post_empty(&format!(
+            "{PUB}/apis/change-lifecycle?apiId={id}&action=Retire"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        body["description"].as_str().unwrap().contains("Publish"),
+        "{body}"
+    );
+
+    // Deploying to an unknown environment is refused.
+    let (_, revision) = rest
+        .post(&format!("{PUB}/apis/{id}/revisions"), json!({}))
+        .await;
+    let rev = revision["id"].as_str().unwrap();
+    let (status, body) = rest
+        .post(
+            &format!("{PUB}/apis/{id}/deploy-revision?revisionId={rev}"),
+            json!([{"name": "Mars"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["description"].as_str().unwrap().contains("Mars"));
+
+    // Subscribing to an API that is not published, or with a tier it does not offer.
+    let app = rest.application("App").await;
+    let subs = format!("{DEV}/subscriptions");
+    let (status, _) = rest
+        .post(
+            &subs,
+            json!({"apiId": id, "applicationId": app, "throttlingPolicy": "Unlimited"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "unpublished APIs are invisible to subscribers"
+    );
+    rest.post_empty(&format!(
+        "{PUB}/apis/change-lifecycle?apiId={id}&action=Publish"
+    ))
+    .await;
+    let (status, body) = rest
+        .post(
+            &subs,
+            json!({"apiId": id, "applicationId": app, "throttlingPolicy": "Gold"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = rest
+        .post(
+            &format!("{DEV}/applications"),
+            json!({"name": "App", "throttlingPolicy": "Unlimited"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "duplicate application name");
+    let (status, _) = rest
+        .post(
+            &format!("{DEV}/applications"),
+            json!({"name": "X", "throttlingPolicy": "Gold"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "Gold is not an application tier"
+    );
+}
+
+#[tokio::test]
+async fn rest_and_token_endpoints_refuse_bad_credentials() {
+    let up = GantryUp::start(BIN).await;
+    let client = up.cp_client();
+    let r = client
+        .get(up.cp_url(&format!("{PUB}/apis")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], 401);
+    let r = client
+        .get(up.cp_url(&format!("{PUB}/apis")))
+        .basic_auth("admin", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let rest = Rest::new(&up);
+    let (status, body) = rest.token("nobody", "nothing").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+    let app = rest.application("Tokens").await;
+    let (ck, cs) = rest.keys(&app).await;
+    let (status, body) = rest.token(&ck, "wrong-secret").await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::UNAUTHORIZED, &json!("invalid_client"))
+    );
+    let r = client
+        .post(up.cp_url("/oauth2/token"))
+        .basic_auth(&ck, Some(&cs))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=magic")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    // Keys are generated once per key type.
+    let (status, _) = rest
+        .post(
+            &format!("{DEV}/applications/{app}/generate-keys"),
+            json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn demo_api_is_deployed_on_first_start() {
+    let up = GantryUp::start_with(BIN, true).await;
+    let r = call(&up, "/pizzashack/1.0.0/menu", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let menu: Value = r.json().await.unwrap();
+    assert!(menu.as_array().is_some_and(|m| !m.is_empty()));
+    assert_eq!(
+        call(&up, "/pizzashack/1.0.0/order/1", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+fn base64_url_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64url") as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The token with one character of its payload changed (signature no longer matches).
+fn tampered(token: &str) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let payload = &mut parts[1];
+    let last = payload.pop().unwrap();
+    payload.push(if last == 'A' { 'B' } else { 'A' });
+    parts.join(".")
+}

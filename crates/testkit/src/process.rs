@@ -1,0 +1,202 @@
+//! A real `gantry up` process for tests: free ports, a temporary data directory, readiness
+//! polled with a deadline, SIGTERM on stop, and clients wired to its ports.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The admin password every test process is started with.
+pub const ADMIN_PASSWORD: &str = "test-admin-pw";
+
+/// A running `gantry up`.
+pub struct GantryUp {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    _tempdir: Option<tempfile::TempDir>,
+    /// Control-plane HTTPS port.
+    pub cp_port: u16,
+    /// Gateway HTTP port.
+    pub gw_port: u16,
+    /// Gateway ops port.
+    pub ops_port: u16,
+    /// Demo backend port (when the demo runs).
+    pub demo_port: u16,
+    demo: bool,
+    child: Option<Child>,
+}
+
+impl GantryUp {
+    /// Starts `binary up` without the demo on free ports with a fresh data directory.
+    pub async fn start(binary: &str) -> Self {
+        Self::start_with(binary, false).await
+    }
+
+    /// Starts `binary up`, with or without the demo.
+    pub async fn start_with(binary: &str, demo: bool) -> Self {
+        let tempdir = tempfile::tempdir().expect("temp dir");
+        let mut up = Self {
+            binary: PathBuf::from(binary),
+            data_dir: tempdir.path().join("data"),
+            _tempdir: Some(tempdir),
+            cp_port: free_port(),
+            gw_port: free_port(),
+            ops_port: free_port(),
+            demo_port: free_port(),
+            demo,
+            child: None,
+        };
+        up.spawn().await;
+        up
+    }
+
+    async fn spawn(&mut self) {
+        let mut command = Command::new(&self.binary);
+        command
+            .arg("up")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--control-plane-port", &self.cp_port.to_string()])
+            .args(["--gateway-port", &self.gw_port.to_string()])
+            .args(["--ops-port", &self.ops_port.to_string()])
+            .args(["--demo-backend-port", &self.demo_port.to_string()])
+            .args(["--shutdown-grace-secs", "2"])
+            .env("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("GANTRY_NO_DEMO")
+            .env("GANTRY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if !self.demo {
+            command.arg("--no-demo");
+        }
+        self.child = Some(command.spawn().expect("spawn gantry"));
+        self.wait_ready().await;
+    }
+
+    /// Waits until the control plane and the gateway both report ready.
+    pub async fn wait_ready(&mut self) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
+        let ops = format!("http://127.0.0.1:{}/health/ready", self.ops_port);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("gantry exited before becoming ready: {status}");
+            }
+            let gateway_ready = client
+                .get(&ops)
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            if gateway_ready {
+                let cp = self
+                    .cp_client()
+                    .get(self.cp_url("/health/ready"))
+                    .send()
+                    .await;
+                if cp.map(|r| r.status().is_success()).unwrap_or(false) {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gantry did not become ready within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// `https://localhost:{cp}{path}`.
+    pub fn cp_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.cp_port)
+    }
+
+    /// `http://localhost:{gw}{path}`.
+    pub fn gw_url(&self, path: &str) -> String {
+        format!("http://localhost:{}{path}", self.gw_port)
+    }
+
+    /// A client that trusts the generated CA and resolves `localhost` to 127.0.0.1.
+    pub fn cp_client(&self) -> reqwest::Client {
+        let ca_pem = std::fs::read(self.data_dir.join("tls").join("ca.pem")).unwrap_or_default();
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .resolve(
+                "localhost",
+                SocketAddr::from(([127, 0, 0, 1], self.cp_port)),
+            );
+        if let Ok(ca) = reqwest::Certificate::from_pem(&ca_pem) {
+            builder = builder.tls_certs_only([ca]);
+        }
+        builder.build().expect("https client")
+    }
+
+    /// A plain HTTP client for the gateway that resolves `localhost` to 127.0.0.1.
+    pub fn gw_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .resolve(
+                "localhost",
+                SocketAddr::from(([127, 0, 0, 1], self.gw_port)),
+            )
+            .build()
+            .expect("http client")
+    }
+
+    /// Stops the process with SIGTERM and waits for it; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops and starts again on the same ports and data directory.
+    pub async fn restart(&mut self) {
+        assert!(self.stop(), "gantry did not shut down cleanly");
+        self.spawn().await;
+    }
+}
+
+impl Drop for GantryUp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
