@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -158,6 +159,11 @@ async fn ready(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
+}
+
+async fn method_not_allowed() -> Response {
+    let body = json!({"code": 405, "message": "Method Not Allowed", "description": "The resource does not support this method"});
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
 async fn not_found() -> ApiError {

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use gantry_model::{KeyType, LifecycleState, SubscriptionStatus};
+use gantry_model::{AuthType, KeyType, SubscriptionStatus};
 use http::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 
@@ -60,6 +60,8 @@ struct Claims {
     client_id: Option<String>,
     #[serde(default)]
     scope: String,
+    /// `APPLICATION` or `APPLICATION_USER` (WSO2's "aut" claim); absent in foreign tokens.
+    aut: Option<String>,
 }
 
 /// Authenticates the call to `api` / `operation` from `headers`.
@@ -96,13 +98,6 @@ pub fn authorize(
             "User is NOT authorized to access the Resource. API Subscription validation failed.",
         ));
     };
-    if api.lifecycle == LifecycleState::Blocked {
-        return Err(forbidden(
-            "900907",
-            "The requested API is temporarily blocked",
-            "The API is blocked by its publisher",
-        ));
-    }
     match config
         .subscriptions
         .get(&(application_id.clone(), api.id.clone()))
@@ -128,6 +123,24 @@ pub fn authorize(
             ));
         }
         Some(_) => {}
+    }
+    let user_token = claims.aut.as_deref() == Some("APPLICATION_USER");
+    match operation.auth_type {
+        AuthType::Application if user_token => {
+            return Err(forbidden(
+                "900908",
+                "Resource forbidden",
+                "This resource accepts application tokens only",
+            ));
+        }
+        AuthType::ApplicationUser if !user_token => {
+            return Err(forbidden(
+                "900908",
+                "Resource forbidden",
+                "This resource accepts application user tokens only",
+            ));
+        }
+        _ => {}
     }
     if !operation.scopes.is_empty() {
         let granted: Vec<&str> = claims.scope.split_whitespace().collect();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use gantry_model::{AuthType, KeyType};
+use gantry_model::{AuthType, KeyType, LifecycleState};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
@@ -98,6 +98,14 @@ impl Proxy {
             }
         };
         let api = entry.api.clone();
+        if api.lifecycle == LifecycleState::Blocked {
+            return respond::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "700700",
+                "API blocked",
+                "This API has been blocked temporarily. Please try again later or contact the system administrators.",
+            );
+        }
         let key_type = if operation.auth_type == AuthType::None {
             KeyType::Production
         } else {
