@@ -27,41 +27,34 @@ impl<'a> Rest<'a> {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
             .client
-            .post(self.up.cp_url(path))
-            .basic_auth("admin", Some(ADMIN_PASSWORD))
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+            .request(method, self.up.cp_url(path))
+            .basic_auth("admin", Some(ADMIN_PASSWORD));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
     async fn post_empty(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .post(self.up.cp_url(path))
-            .basic_auth("admin", Some(ADMIN_PASSWORD))
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.send(reqwest::Method::POST, path, None).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(self.up.cp_url(path))
-            .basic_auth("admin", Some(ADMIN_PASSWORD))
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.send(reqwest::Method::GET, path, None).await
     }
 
     /// Creates, publishes and deploys an API in front of `upstream`; returns its id.
