@@ -93,5 +93,14 @@ pub async fn signing_key(store: &Store) -> Result<SigningKey, BootstrapError> {
         .map_err(|e| gantry_keys::KeyError::Generate(e.to_string()))??;
     signing_keys::insert_active(store, key.kid(), "RS256", &B64.encode(key.pkcs8())).await?;
     tracing::info!(kid = key.kid(), "generated the key manager's signing key");
-    Ok(key)
+    // Another replica may have raced us; everyone uses the oldest active key.
+    match signing_keys::active(store).await?.into_iter().next() {
+        Some(first) if first.kid != key.kid() => {
+            let der = B64.decode(&first.private_key).map_err(|e| {
+                gantry_keys::KeyError::InvalidKey(format!("key {}: {e}", first.kid))
+            })?;
+            Ok(SigningKey::from_pkcs8(&first.kid, &der)?)
+        }
+        _ => Ok(key),
+    }
 }

@@ -77,6 +77,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 pub struct AuthUser {
     /// Login name.
     pub username: String,
+    /// Role names.
+    pub roles: Vec<String>,
+}
+
+impl AuthUser {
+    /// 403 unless the user has `role` (or is an admin).
+    pub fn require_role(&self, role: &str) -> Result<(), ApiError> {
+        if self.roles.iter().any(|r| r == role || r == "admin") {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "This operation needs the '{role}' role"
+            )))
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -97,28 +112,31 @@ impl FromRequestParts<AppState> for AuthUser {
             })?;
         let (username, password) = parse_basic(header)
             .ok_or_else(|| ApiError::Unauthenticated("Malformed Basic credentials".into()))?;
-        if state.credential_cache().check(&username, &password) {
-            return Ok(AuthUser { username });
+        if let Some(roles) = state.credential_cache().check(&username, &password) {
+            return Ok(AuthUser { username, roles });
         }
         let user = gantry_store::users::find_by_username(state.store(), &username).await?;
-        let valid = match user {
-            Some(user) => {
-                let (password, hash) = (password.clone(), user.password_hash.clone());
-                tokio::task::spawn_blocking(move || {
-                    gantry_keys::password::verify_password(&password, &hash)
-                })
-                .await
-                .unwrap_or(false)
-            }
-            None => false,
+        let Some(user) = user else {
+            return Err(ApiError::Unauthenticated(
+                "Invalid username or password".into(),
+            ));
         };
+        let (candidate, hash) = (password.clone(), user.password_hash.clone());
+        let valid = tokio::task::spawn_blocking(move || {
+            gantry_keys::password::verify_password(&candidate, &hash)
+        })
+        .await
+        .unwrap_or(false);
         if !valid {
             return Err(ApiError::Unauthenticated(
                 "Invalid username or password".into(),
             ));
         }
-        state.credential_cache().remember(&username, &password);
-        Ok(AuthUser { username })
+        let roles: Vec<String> = user.role_list().map(str::to_owned).collect();
+        state
+            .credential_cache()
+            .remember(&username, &password, &roles);
+        Ok(AuthUser { username, roles })
     }
 }
 
@@ -140,7 +158,7 @@ pub fn parse_basic(header: &str) -> Option<(String, String)> {
 /// so Basic-authenticated REST calls do not pay Argon2 on every request.
 #[derive(Debug, Default)]
 pub struct CredentialCache {
-    entries: Mutex<HashMap<String, Instant>>,
+    entries: Mutex<HashMap<String, (Instant, Vec<String>)>>,
 }
 
 const CREDENTIAL_TTL: Duration = Duration::from_secs(300);
@@ -150,19 +168,23 @@ impl CredentialCache {
         gantry_keys::secret::hash_secret(&format!("{username}\0{password}"))
     }
 
-    fn check(&self, username: &str, password: &str) -> bool {
+    fn check(&self, username: &str, password: &str) -> Option<Vec<String>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(&Self::key(username, password))
-            .is_some_and(|t| t.elapsed() < CREDENTIAL_TTL)
+            .filter(|(t, _)| t.elapsed() < CREDENTIAL_TTL)
+            .map(|(_, roles)| roles.clone())
     }
 
-    fn remember(&self, username: &str, password: &str) {
+    fn remember(&self, username: &str, password: &str, roles: &[String]) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() > 10_000 {
-            entries.retain(|_, t| t.elapsed() < CREDENTIAL_TTL);
+            entries.retain(|_, (t, _)| t.elapsed() < CREDENTIAL_TTL);
         }
-        entries.insert(Self::key(username, password), Instant::now());
+        entries.insert(
+            Self::key(username, password),
+            (Instant::now(), roles.to_vec()),
+        );
     }
 
     /// Forgets every cached credential (after a password change).

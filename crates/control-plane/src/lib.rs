@@ -6,8 +6,10 @@
 //! snapshots and hands them to the [`Distributor`].
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod bootstrap;
 pub mod devportal;
+pub mod distribution;
 pub mod error;
 pub mod extract;
 pub mod oauth;
@@ -77,7 +79,7 @@ impl AppState {
     }
 
     /// The issuers gateways must trust: today the resident key manager.
-    fn trusted_issuers(&self) -> Vec<TrustedIssuer> {
+    pub(crate) fn trusted_issuers(&self) -> Vec<TrustedIssuer> {
         let jwk = self.issuer().key().public_jwk();
         vec![TrustedIssuer {
             issuer: self.issuer().issuer().to_owned(),
@@ -89,38 +91,6 @@ impl AppState {
             }],
         }]
     }
-
-    /// Rebuilds and publishes the snapshot of every environment at a new version.
-    ///
-    /// Called after each change a gateway must learn. The change is committed before, so a
-    /// failure here leaves gateways one version behind until the next change; it is logged
-    /// and reported, never silently dropped.
-    pub async fn sync_environments(&self) -> Result<(), ApiError> {
-        for env in gantry_store::environments::list(self.store()).await? {
-            gantry_store::environments::bump_version(self.store(), &env.name).await?;
-            self.publish_environment(&env.name).await?;
-        }
-        Ok(())
-    }
-
-    /// Publishes the current snapshot of `environment` (at its stored version).
-    pub async fn publish_environment(&self, environment: &str) -> Result<(), ApiError> {
-        let mut snapshot = gantry_store::snapshot::build(self.store(), environment).await?;
-        snapshot.issuers = self.trusted_issuers();
-        let (version, apis) = (snapshot.version, snapshot.apis.len());
-        if self.distributor().publish(snapshot) {
-            tracing::info!(%environment, version, apis, "snapshot published");
-        }
-        Ok(())
-    }
-
-    /// Publishes every environment's snapshot at its stored version (start-up).
-    pub async fn publish_all(&self) -> Result<(), ApiError> {
-        for env in gantry_store::environments::list(self.store()).await? {
-            self.publish_environment(&env.name).await?;
-        }
-        Ok(())
-    }
 }
 
 /// The whole REST surface of the control plane.
@@ -128,7 +98,16 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/am/publisher/v4", publisher::router())
         .nest("/api/am/devportal/v3", devportal::router())
+        .nest("/api/am/admin/v4", admin::router())
         .merge(oauth::router())
+        .route_service(
+            "/gantry.sync.v1.ConfigSync/Stream",
+            gantry_sync::server::SyncService::new(
+                state.distributor().clone(),
+                Arc::new(distribution::StoreAccess::new(state.clone())),
+            )
+            .into_server(),
+        )
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .fallback(not_found)

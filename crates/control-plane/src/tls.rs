@@ -11,8 +11,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// TLS set-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +34,6 @@ pub enum TlsError {
         /// Why.
         reason: String,
     },
-    /// rustls refused the certificate/key pair.
-    #[error("the certificate and key do not form a usable pair: {0}")]
-    Rustls(#[from] rustls::Error),
 }
 
 /// Where the server certificate chain and key live.
@@ -123,31 +118,10 @@ fn write(path: &Path, contents: &str, private: bool) -> Result<(), TlsError> {
 
 /// A rustls server configuration (HTTP/2 and HTTP/1.1 by ALPN) from PEM files.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| TlsError::Pem {
-            path: cert.to_owned(),
-            reason: e.to_string(),
-        })?
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem {
-            path: cert.to_owned(),
-            reason: e.to_string(),
-        })?;
-    if chain.is_empty() {
-        return Err(TlsError::Pem {
-            path: cert.to_owned(),
-            reason: "no CERTIFICATE block found".into(),
-        });
-    }
-    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Pem {
-        path: key.to_owned(),
+    gantry_listener::tls_config(cert, key).map_err(|e| TlsError::Pem {
+        path: cert.to_owned(),
         reason: e.to_string(),
-    })?;
-    let mut config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(chain, private)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    })
 }
 
 #[cfg(test)]

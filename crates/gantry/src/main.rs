@@ -1,8 +1,13 @@
 //! `gantry`: the one binary. `gantry up` runs the control plane and a gateway in one process
-//! on an embedded SQLite store; `gantry migrate` applies the database migrations.
+//! on an embedded SQLite store; `gantry control-plane` and `gantry gateway` run them as
+//! separate processes (the production layout); `gantry migrate` applies the migrations.
 #![forbid(unsafe_code)]
 
+mod config_file;
+mod control_plane;
 mod demo;
+mod gateway;
+mod shutdown;
 mod up;
 
 use std::path::PathBuf;
@@ -20,6 +25,11 @@ struct Cli {
     /// Log line format.
     #[arg(long, global = true, env = "GANTRY_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
     log_format: LogFormatArg,
+
+    /// TOML file with default values for the subcommand's flags (keys are the long flag
+    /// names); command-line flags and GANTRY_… variables take precedence.
+    #[arg(long, global = true, env = "GANTRY_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -33,6 +43,11 @@ enum Command {
     /// Run everything on this machine: control plane (HTTPS), one gateway for the
     /// `Default` environment, and a demo API, on an embedded SQLite store.
     Up(up::UpArgs),
+    /// Run the control plane: Publisher, Developer Portal, Admin and Key Manager REST APIs
+    /// and the gRPC stream gateways sync from, on PostgreSQL (or SQLite).
+    ControlPlane(control_plane::ControlPlaneArgs),
+    /// Run a gateway for one environment, configured by a control plane.
+    Gateway(gateway::GatewayArgs),
     /// Apply the database migrations and exit.
     Migrate(MigrateArgs),
 }
@@ -48,7 +63,14 @@ struct MigrateArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match config_file::expand(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("gantry: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    let cli = Cli::parse_from(args);
     gantry_telemetry::init(
         match cli.log_format {
             LogFormatArg::Text => gantry_telemetry::LogFormat::Text,
@@ -72,6 +94,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => up::run(args).await,
+            Command::ControlPlane(args) => control_plane::run(args).await,
+            Command::Gateway(args) => gateway::run(args).await,
             Command::Migrate(args) => migrate(args).await,
         }
     });

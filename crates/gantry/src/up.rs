@@ -63,10 +63,10 @@ pub struct UpArgs {
     shutdown_grace_secs: u64,
 }
 
-/// The command line or environment is wrong (exit code 64).
+/// The command line, environment or config file is wrong (exit code 64).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ConfigError(String);
+pub struct ConfigError(pub String);
 
 /// Runs until Ctrl-C / SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -140,7 +140,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         distributor.clone(),
     );
     state
-        .publish_all()
+        .reconcile()
         .await
         .context("building the initial gateway configuration")?;
 
@@ -148,10 +148,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let mut tasks = JoinSet::new();
 
-    let gateway = Gateway::new(DEFAULT_ENVIRONMENT);
+    let gateway = Gateway::new(DEFAULT_ENVIRONMENT, None);
     // Apply the configuration before the gateway accepts its first connection.
     if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
-        gateway.apply(&snapshot);
+        let _ = gateway.apply_versioned((*snapshot).clone());
     }
     tasks.spawn(
         gateway
@@ -178,7 +178,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         shutdown.clone(),
         grace,
     ));
-    tasks.spawn(gateway.clone().serve(gw_listener, shutdown.clone(), grace));
+    tasks.spawn(
+        gateway
+            .clone()
+            .serve(gw_listener, None, shutdown.clone(), grace),
+    );
     tasks.spawn(gateway.serve_ops(ops_listener, shutdown.clone()));
 
     print_banner(&args, &admin, tls_files.ca.as_deref());
@@ -189,7 +193,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         "gantry is up"
     );
 
-    wait_for_signal().await;
+    crate::shutdown::wait_for_signal().await;
     tracing::info!(grace_secs = args.shutdown_grace_secs, "shutting down");
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
@@ -232,7 +236,7 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+pub(crate) async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
     let addr = SocketAddr::new(ip, port);
     TcpListener::bind(addr)
         .await
@@ -245,28 +249,6 @@ fn loopback_for(bind: IpAddr) -> IpAddr {
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
         other => other,
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

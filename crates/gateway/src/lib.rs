@@ -1,9 +1,11 @@
 //! The data plane: a gateway that serves one environment's deployed APIs.
 //!
-//! It receives versioned snapshots through a [`SnapshotReceiver`], compiles each into a
+//! It receives versioned snapshots — in-process from a [`SnapshotReceiver`] (`gantry up`)
+//! or over the `gantry.sync.v1` stream ([`gantry_sync::client`]) — compiles each into a
 //! [`CompiledConfig`] off the request path and swaps it in atomically; the listeners then
 //! route, authenticate, authorise and proxy every call with the configuration of the moment.
-//! The gateway never links the control plane's store: the snapshot is all it knows.
+//! The last applied snapshot is written to disk so a restart can serve before the control
+//! plane answers. The gateway never links the control plane's store.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -12,17 +14,16 @@ pub mod respond;
 pub mod routes;
 
 use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use gantry_sync::SnapshotReceiver;
+use gantry_model::GatewaySnapshot;
+use gantry_sync::{SnapshotReceiver, Versioned};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -30,25 +31,32 @@ pub use routes::CompiledConfig;
 
 use crate::respond::Body;
 
-/// How long a client may take to send request headers before getting a 408-style close.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// File name of the persisted snapshot inside the data directory.
+const SNAPSHOT_FILE: &str = "snapshot.json";
 
 /// A gateway for one environment.
 #[derive(Clone)]
 pub struct Gateway {
     environment: Arc<str>,
     config: Arc<ArcSwapOption<CompiledConfig>>,
+    held: Arc<ArcSwapOption<Versioned>>,
     proxy: Arc<proxy::Proxy>,
+    data_dir: Option<Arc<PathBuf>>,
+    sync_status: Arc<gantry_sync::client::SyncStatus>,
 }
 
 impl Gateway {
-    /// A gateway for `environment` with no configuration yet (not ready).
-    pub fn new(environment: &str) -> Self {
+    /// A gateway for `environment` with no configuration yet (not ready). With a data
+    /// directory, every applied snapshot is persisted there.
+    pub fn new(environment: &str, data_dir: Option<PathBuf>) -> Self {
         let config = Arc::new(ArcSwapOption::empty());
         Self {
             environment: Arc::from(environment),
             proxy: Arc::new(proxy::Proxy::new(config.clone())),
             config,
+            held: Arc::new(ArcSwapOption::empty()),
+            data_dir: data_dir.map(Arc::new),
+            sync_status: Arc::default(),
         }
     }
 
@@ -67,34 +75,85 @@ impl Gateway {
         self.config.load().as_ref().map(|c| c.version)
     }
 
-    /// Applies `snapshot` if it is newer than the one in use. Returns whether it was applied.
-    pub fn apply(&self, snapshot: &gantry_model::GatewaySnapshot) -> bool {
-        if snapshot.environment != *self.environment {
-            tracing::warn!(expected = %self.environment, got = %snapshot.environment, "snapshot for another environment ignored");
-            return false;
+    /// State of the control-plane stream (for readiness details and metrics).
+    pub fn sync_status(&self) -> Arc<gantry_sync::client::SyncStatus> {
+        self.sync_status.clone()
+    }
+
+    /// Applies `next` if it is for this environment and newer than what is held: compile,
+    /// swap atomically, persist. On any error the configuration in use is unchanged.
+    pub fn apply_versioned(&self, next: Versioned) -> Result<(), String> {
+        if next.snapshot.environment != *self.environment {
+            return Err(format!(
+                "snapshot is for environment '{}', this gateway serves '{}'",
+                next.snapshot.environment, self.environment
+            ));
         }
-        if self
-            .config_version()
-            .is_some_and(|current| snapshot.version <= current)
+        if let Some(current) = self.config_version()
+            && next.snapshot.version <= current
         {
-            return false;
+            return Err(format!(
+                "version {} is not newer than the version held ({current})",
+                next.snapshot.version
+            ));
         }
-        let compiled = CompiledConfig::compile(snapshot);
+        let compiled = CompiledConfig::compile(&next.snapshot)?;
         let (version, apis) = (compiled.version, compiled.api_count);
+        let next = Arc::new(next);
         self.config.store(Some(Arc::new(compiled)));
+        self.held.store(Some(next.clone()));
+        if let Some(dir) = &self.data_dir
+            && let Err(error) = persist(dir, &next)
+        {
+            tracing::warn!(%error, "could not persist the snapshot; a restart without the control plane would start empty");
+        }
         tracing::info!(environment = %self.environment, version, apis, "config applied");
-        true
+        Ok(())
+    }
+
+    /// Applies an in-process snapshot; errors are logged.
+    pub fn apply(&self, snapshot: &GatewaySnapshot) -> bool {
+        match self.apply_versioned(Versioned::new(snapshot.clone())) {
+            Ok(()) => true,
+            Err(reason) => {
+                tracing::debug!(%reason, "snapshot not applied");
+                false
+            }
+        }
+    }
+
+    /// Loads the snapshot persisted in the data directory, if any, and serves it.
+    pub fn load_persisted(&self) -> Result<Option<u64>, String> {
+        let Some(dir) = &self.data_dir else {
+            return Ok(None);
+        };
+        let path = dir.join(SNAPSHOT_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let snapshot: GatewaySnapshot = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{}: not a snapshot: {e}", path.display()))?;
+        let version = snapshot.version;
+        self.apply_versioned(Versioned::new(snapshot))?;
+        tracing::info!(version, path = %path.display(), "serving the persisted configuration");
+        Ok(Some(version))
     }
 
     /// Applies every snapshot `receiver` yields until it closes or `shutdown` fires.
     pub async fn follow(self, mut receiver: SnapshotReceiver, shutdown: CancellationToken) {
         if let Some(snapshot) = receiver.current() {
-            self.apply(&snapshot);
+            let _ = self.apply_versioned((*snapshot).clone());
         }
         loop {
             tokio::select! {
                 next = receiver.next() => match next {
-                    Some(snapshot) => { self.apply(&snapshot); }
+                    Some(snapshot) => {
+                        if let Err(reason) = self.apply_versioned((*snapshot).clone()) {
+                            tracing::warn!(%reason, "configuration rejected; keeping the last good one");
+                        }
+                    }
                     None => break,
                 },
                 _ = shutdown.cancelled() => break,
@@ -102,42 +161,56 @@ impl Gateway {
         }
     }
 
-    /// Serves API traffic (HTTP/1.1 and h2c) on `listener` until `shutdown`, then drains
-    /// in-flight requests for up to `grace`.
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken, grace: Duration) {
+    /// Serves API traffic (HTTP/1.1 and h2c, or TLS with `tls`) on `listener` until
+    /// `shutdown`, then drains in-flight requests for up to `grace`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        shutdown: CancellationToken,
+        grace: Duration,
+    ) {
         let proxy = self.proxy.clone();
-        serve_http(listener, shutdown, grace, move |request, peer| {
+        gantry_listener::serve(listener, tls, shutdown, grace, move |peer| {
             let proxy = proxy.clone();
-            async move { proxy.handle(request, peer).await }
+            service_fn(move |request| {
+                let proxy = proxy.clone();
+                async move { Ok::<_, Infallible>(proxy.handle(request, peer).await) }
+            })
         })
         .await;
     }
 
     /// Serves `/health/live` and `/health/ready` on `listener` until `shutdown`.
     pub async fn serve_ops(self, listener: TcpListener, shutdown: CancellationToken) {
-        serve_http(
+        gantry_listener::serve(
             listener,
+            None,
             shutdown,
             Duration::from_secs(1),
-            move |request, _| {
+            move |_| {
                 let gateway = self.clone();
-                async move { gateway.ops(&request) }
+                service_fn(move |request| {
+                    let gateway = gateway.clone();
+                    async move { Ok::<_, Infallible>(gateway.ops(&request)) }
+                })
             },
         )
         .await;
     }
 
     fn ops(&self, request: &Request<Incoming>) -> Response<Body> {
+        let connected = self.sync_status.is_connected();
         let (status, body) = match request.uri().path() {
             "/health/live" => (StatusCode::OK, serde_json::json!({"status": "UP"})),
             "/health/ready" => match self.config_version() {
                 Some(version) => (
                     StatusCode::OK,
-                    serde_json::json!({"status": "READY", "environment": &*self.environment, "configVersion": version}),
+                    serde_json::json!({"status": "READY", "environment": &*self.environment, "configVersion": version, "controlPlaneConnected": connected}),
                 ),
                 None => (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"status": "NOT_READY", "environment": &*self.environment, "reason": "no configuration received yet"}),
+                    serde_json::json!({"status": "NOT_READY", "environment": &*self.environment, "reason": "no configuration received yet", "controlPlaneConnected": connected}),
                 ),
             },
             _ => return respond::no_route(),
@@ -152,60 +225,58 @@ impl Gateway {
     }
 }
 
-/// Accepts connections on `listener` and serves each with `handler` until `shutdown`; then
-/// stops accepting and waits up to `grace` for open connections to finish.
-async fn serve_http<F, Fut>(
-    listener: TcpListener,
-    shutdown: CancellationToken,
-    grace: Duration,
-    handler: F,
-) where
-    F: Fn(Request<Incoming>, std::net::SocketAddr) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
-{
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(error) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let service = service_fn(move |request| {
-            let handler = handler.clone();
-            async move { Ok::<_, Infallible>(handler(request, peer).await) }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        });
+impl gantry_sync::client::Applier for Gateway {
+    fn held(&self) -> Option<Arc<Versioned>> {
+        self.held.load_full()
     }
-    drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            grace_ms = grace.as_millis() as u64,
-            "connections still open after the grace period"
+
+    fn apply(&self, next: Versioned) -> Result<(), String> {
+        self.apply_versioned(next)
+    }
+}
+
+/// Writes the snapshot atomically: a temporary file in the same directory, synced, renamed.
+fn persist(dir: &Path, snapshot: &Versioned) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&snapshot.to_json())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persisted_snapshot_is_served_after_a_restart_and_old_versions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = Gateway::new("dp-prod-a", Some(dir.path().to_owned()));
+        let snapshot = GatewaySnapshot {
+            environment: "dp-prod-a".into(),
+            version: 7,
+            ..Default::default()
+        };
+        gateway
+            .apply_versioned(Versioned::new(snapshot.clone()))
+            .unwrap();
+        assert!(
+            gateway.apply_versioned(Versioned::new(snapshot)).is_err(),
+            "same version again"
+        );
+
+        let restarted = Gateway::new("dp-prod-a", Some(dir.path().to_owned()));
+        assert!(!restarted.is_ready());
+        assert_eq!(restarted.load_persisted().unwrap(), Some(7));
+        assert!(restarted.is_ready());
+
+        let other = Gateway::new("dp-prod-b", Some(dir.path().to_owned()));
+        assert!(
+            other.load_persisted().is_err(),
+            "a snapshot of another environment is refused"
         );
     }
 }

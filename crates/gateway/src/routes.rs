@@ -160,17 +160,21 @@ pub enum RouteMatch<'a> {
 }
 
 impl CompiledConfig {
-    /// Compiles `snapshot`. Operations that cannot be routed are skipped with a warning
-    /// rather than failing the whole version, so one bad API does not take others down.
-    pub fn compile(snapshot: &GatewaySnapshot) -> Self {
+    /// Compiles `snapshot`, or lists every problem found (unparsable endpoint, invalid key,
+    /// conflicting routes): a gateway rejects such a version whole and keeps the last good one.
+    pub fn compile(snapshot: &GatewaySnapshot) -> Result<Self, String> {
+        let mut problems = Vec::new();
         let mut builders: HashMap<String, RouterBuilder> = HashMap::new();
         for api in &snapshot.apis {
             let vhost = api.vhost.to_ascii_lowercase();
-            builders.entry(vhost).or_default().add_api(api);
+            builders
+                .entry(vhost)
+                .or_default()
+                .add_api(api, &mut problems);
         }
         let vhosts = builders
             .into_iter()
-            .map(|(host, b)| (host, b.build()))
+            .map(|(host, b)| (host, b.build(&mut problems)))
             .collect();
 
         let mut keys = HashMap::new();
@@ -182,7 +186,10 @@ impl CompiledConfig {
                     "RS512" => Algorithm::RS512,
                     "PS256" => Algorithm::PS256,
                     other => {
-                        tracing::warn!(kid = %key.kid, alg = other, "unsupported key algorithm; key ignored");
+                        problems.push(format!(
+                            "issuer key {}: unsupported algorithm {other}",
+                            key.kid
+                        ));
                         continue;
                     }
                 };
@@ -198,9 +205,7 @@ impl CompiledConfig {
                             },
                         );
                     }
-                    Err(error) => {
-                        tracing::warn!(kid = %key.kid, %error, "invalid issuer key; key ignored")
-                    }
+                    Err(error) => problems.push(format!("issuer key {}: {error}", key.kid)),
                 }
             }
         }
@@ -229,14 +234,17 @@ impl CompiledConfig {
             })
             .collect();
 
-        Self {
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        Ok(Self {
             version: snapshot.version,
             vhosts,
             keys,
             consumer_keys,
             subscriptions,
             api_count: snapshot.apis.len(),
-        }
+        })
     }
 
     /// Matches a request by host (port ignored, case-insensitive), path and method.
@@ -282,12 +290,12 @@ struct RouterBuilder {
 }
 
 impl RouterBuilder {
-    fn add_api(&mut self, api: &DeployedApi) {
+    fn add_api(&mut self, api: &DeployedApi, problems: &mut Vec<String>) {
         let base_path = format!("{}/{}", api.context, api.version);
-        let upstream = |e: &Option<Endpoint>| match e.as_ref().map(Upstream::compile) {
+        let mut upstream = |e: &Option<Endpoint>| match e.as_ref().map(Upstream::compile) {
             Some(Ok(u)) => Some(u),
             Some(Err(error)) => {
-                tracing::warn!(api = %api.name, %error, "endpoint ignored");
+                problems.push(format!("API {}: {error}", api.name));
                 None
             }
             None => None,
@@ -315,7 +323,10 @@ impl RouterBuilder {
                     Some(&i) => {
                         let route = &mut self.entries[i];
                         if !Arc::ptr_eq(&route.api, &entry) {
-                            tracing::warn!(api = %api.name, %pattern, "path already served by another API; operation skipped");
+                            problems.push(format!(
+                                "API {}: path {pattern} is already served by API {}",
+                                api.name, route.api.name
+                            ));
                         } else if route.operation(&method).is_none() {
                             route.methods.push((method.clone(), operation()));
                         }
@@ -332,7 +343,7 @@ impl RouterBuilder {
         }
     }
 
-    fn build(self) -> VhostRouter {
+    fn build(self, problems: &mut Vec<String>) -> VhostRouter {
         let mut router = matchit::Router::new();
         let mut entries = Vec::with_capacity(self.entries.len());
         let mut index: Vec<(String, usize)> = self.index.into_iter().collect();
@@ -345,7 +356,7 @@ impl RouterBuilder {
             match router.insert(pattern.clone(), entries.len()) {
                 Ok(()) => entries.push(entry),
                 Err(error) => {
-                    tracing::warn!(api = %entry.api.name, %pattern, %error, "route conflicts; skipped")
+                    problems.push(format!("API {}: route {pattern}: {error}", entry.api.name))
                 }
             }
         }
@@ -443,6 +454,7 @@ mod tests {
             apis,
             ..Default::default()
         })
+        .unwrap()
     }
 
     fn found(c: &CompiledConfig, host: &str, path: &str, method: Method) -> bool {

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod delta;
 pub mod lifecycle;
 pub mod snapshot;
 pub mod subscription;

@@ -28,6 +28,44 @@ pub struct GatewaySnapshot {
     pub subscriptions: Vec<SnapshotSubscription>,
     /// Token issuers the gateways trust, with their current public keys.
     pub issuers: Vec<TrustedIssuer>,
+    /// Throttling policies (tiers) the deployed APIs and their subscribers use.
+    #[serde(default)]
+    pub throttling_policies: Vec<ThrottlingPolicy>,
+    /// Ids (`jti`) of revoked tokens that have not expired yet.
+    #[serde(default)]
+    pub revoked_token_ids: Vec<String>,
+}
+
+impl GatewaySnapshot {
+    /// Sorts every list by its key, so equal contents serialise to equal bytes whatever
+    /// order they were built or patched in.
+    pub fn normalize(&mut self) {
+        self.apis.sort_by(|a, b| a.api_id.cmp(&b.api_id));
+        self.applications.sort_by(|a, b| a.id.cmp(&b.id));
+        self.key_mappings
+            .sort_by(|a, b| a.consumer_key.cmp(&b.consumer_key));
+        self.subscriptions.sort_by(|a, b| a.id.cmp(&b.id));
+        self.issuers.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        self.throttling_policies
+            .sort_by(|a, b| (a.level.as_str(), &a.name).cmp(&(b.level.as_str(), &b.name)));
+        self.revoked_token_ids.sort();
+        self.revoked_token_ids.dedup();
+    }
+}
+
+/// A throttling tier as gateways see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThrottlingPolicy {
+    /// `subscription`, `application` or `api`.
+    pub level: String,
+    /// Tier name (`Gold`).
+    pub name: String,
+    /// Requests allowed per window; -1 means unlimited.
+    pub request_count: i64,
+    /// Window length in `time_unit`s.
+    pub unit_time: i64,
+    /// `sec`, `min`, `hour` or `day`.
+    pub time_unit: String,
 }
 
 /// One API revision as deployed to an environment.

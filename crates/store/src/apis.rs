@@ -352,11 +352,13 @@ pub struct Deployment {
     pub display_on_devportal: i64,
     /// Epoch ms.
     pub deployed_at: i64,
+    /// The environment's configuration version that first carried this deployment.
+    pub config_version: i64,
 }
 
 macro_rules! deployment_columns {
     () => {
-        "id, api_id, revision_id, environment, vhost, display_on_devportal, deployed_at"
+        "id, api_id, revision_id, environment, vhost, display_on_devportal, deployed_at, config_version"
     };
 }
 
@@ -377,6 +379,7 @@ pub async fn deploy(
         vhost: vhost.to_owned(),
         display_on_devportal: i64::from(display_on_devportal),
         deployed_at: now_ms(),
+        config_version: 0,
     };
     let mut tx = store.pool().begin().await?;
     sqlx::query("DELETE FROM api_deployments WHERE api_id = $1 AND environment = $2")
@@ -387,7 +390,7 @@ pub async fn deploy(
     sqlx::query(concat!(
         "INSERT INTO api_deployments (",
         deployment_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     ))
     .bind(&deployment.id)
     .bind(&deployment.api_id)
@@ -396,6 +399,7 @@ pub async fn deploy(
     .bind(&deployment.vhost)
     .bind(deployment.display_on_devportal)
     .bind(deployment.deployed_at)
+    .bind(deployment.config_version)
     .execute(&mut *tx)
     .await
     .map_err(StoreError::on_unique(
@@ -436,4 +440,23 @@ pub async fn list_deployments(store: &Store, api_id: &str) -> Result<Vec<Deploym
     .bind(api_id)
     .fetch_all(store.pool())
     .await?)
+}
+
+/// Records the configuration version of `environment` that first carried API `api_id`'s
+/// current deployment there.
+pub async fn set_deployment_version(
+    store: &Store,
+    api_id: &str,
+    environment: &str,
+    version: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE api_deployments SET config_version = $1 WHERE api_id = $2 AND environment = $3",
+    )
+    .bind(version)
+    .bind(api_id)
+    .bind(environment)
+    .execute(store.pool())
+    .await?;
+    Ok(())
 }

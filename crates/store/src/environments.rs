@@ -131,3 +131,65 @@ pub async fn bump_version(store: &Store, name: &str) -> Result<i64> {
     .await?
     .ok_or(StoreError::NotFound)
 }
+
+/// The environment with `id`, if any.
+pub async fn find_by_id(store: &Store, id: &str) -> Result<Option<Environment>> {
+    sqlx::query_as::<_, Row>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM environments WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .map(Environment::try_from)
+    .transpose()
+}
+
+/// Changes display name, description and vhosts of environment `id`.
+pub async fn update(
+    store: &Store,
+    id: &str,
+    display_name: &str,
+    description: &str,
+    vhosts: &[String],
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE environments SET display_name = $1, description = $2, vhosts = $3 WHERE id = $4",
+    )
+    .bind(display_name)
+    .bind(description)
+    .bind(to_json(&vhosts))
+    .bind(id)
+    .execute(store.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Deletes environment `id`; `Conflict` while revisions are deployed to it.
+pub async fn delete(store: &Store, id: &str) -> Result<()> {
+    let env = find_by_id(store, id).await?.ok_or(StoreError::NotFound)?;
+    let deployed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM api_deployments WHERE environment = $1")
+            .bind(&env.name)
+            .fetch_one(store.pool())
+            .await?;
+    if deployed > 0 {
+        return Err(StoreError::Conflict(format!(
+            "{deployed} API revision(s) are deployed to '{}'; undeploy them first",
+            env.name
+        )));
+    }
+    sqlx::query("DELETE FROM gateway_nodes WHERE environment = $1")
+        .bind(&env.name)
+        .execute(store.pool())
+        .await?;
+    sqlx::query("DELETE FROM environments WHERE id = $1")
+        .bind(id)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}

@@ -10,6 +10,7 @@
 pub mod apis;
 pub mod applications;
 pub mod environments;
+pub mod gateways;
 pub mod policies;
 pub mod signing_keys;
 pub mod snapshot;
@@ -85,6 +86,23 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: std::sync::Arc<str>,
+}
+
+/// The PostgreSQL channel on which replicas announce configuration changes.
+const CHANGE_CHANNEL: &str = "gantry_config";
+
+/// Receives the names of environments whose configuration changed on another replica.
+pub struct ChangeListener {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl ChangeListener {
+    /// The next changed environment; an error means the connection dropped (it reconnects
+    /// on the next call, and changes missed meanwhile are caught by the periodic reconcile).
+    pub async fn next(&mut self) -> Result<String> {
+        Ok(self.listener.recv().await?.payload().to_owned())
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -110,7 +128,34 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            url: std::sync::Arc::from(url),
+        })
+    }
+
+    /// Tells the other replicas that `environment` changed (PostgreSQL NOTIFY; a no-op on
+    /// SQLite, which has one process).
+    pub async fn notify_change(&self, environment: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGE_CHANNEL)
+                .bind(environment)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A listener for other replicas' changes (PostgreSQL only).
+    pub async fn change_listener(&self) -> Result<Option<ChangeListener>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(CHANGE_CHANNEL).await?;
+        Ok(Some(ChangeListener { listener }))
     }
 
     /// Opens (creating when absent) the SQLite file `path`.

@@ -39,11 +39,12 @@ pub async fn insert_active(
     Ok(())
 }
 
-/// The active keys, newest first.
+/// The active keys, oldest first (replicas that raced to create the first key all pick the
+/// same one: the first).
 pub async fn active(store: &Store) -> Result<Vec<StoredKey>> {
     Ok(sqlx::query_as::<_, StoredKey>(
         "SELECT kid, algorithm, private_key, state, created_at FROM signing_keys \
-         WHERE state = 'active' ORDER BY created_at DESC",
+         WHERE state = 'active' ORDER BY created_at, kid",
     )
     .fetch_all(store.pool())
     .await?)

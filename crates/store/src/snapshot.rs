@@ -3,7 +3,9 @@
 //!
 //! Trusted issuers are not stored here; the control plane adds its key manager's keys.
 
-use gantry_model::snapshot::{DeployedApi, KeyMapping, SnapshotApplication, SnapshotSubscription};
+use gantry_model::snapshot::{
+    DeployedApi, KeyMapping, SnapshotApplication, SnapshotSubscription, ThrottlingPolicy,
+};
 use gantry_model::{Api, GatewaySnapshot, KeyType, LifecycleState, SubscriptionStatus};
 
 use crate::{Result, Store, StoreError, environments, from_json};
@@ -31,6 +33,15 @@ struct ApplicationRow {
     name: String,
     owner: String,
     throttling_policy: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    policy_level: String,
+    name: String,
+    request_count: i64,
+    unit_time: i64,
+    time_unit: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -133,6 +144,21 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
     })
     .collect::<Result<Vec<_>>>()?;
 
+    let throttling_policies = sqlx::query_as::<_, PolicyRow>(
+        "SELECT policy_level, name, request_count, unit_time, time_unit FROM throttling_policies ORDER BY policy_level, name",
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| ThrottlingPolicy {
+        level: r.policy_level,
+        name: r.name,
+        request_count: r.request_count,
+        unit_time: r.unit_time,
+        time_unit: r.time_unit,
+    })
+    .collect();
+
     Ok(GatewaySnapshot {
         environment: env.name,
         version: u64::try_from(env.config_version).unwrap_or_default(),
@@ -141,5 +167,7 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
         key_mappings,
         subscriptions,
         issuers: Vec::new(),
+        throttling_policies,
+        revoked_token_ids: Vec::new(),
     })
 }

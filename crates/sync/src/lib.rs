@@ -1,130 +1,56 @@
-//! The control plane → gateway contract: versioned configuration snapshots per environment.
+//! The control plane → gateway contract: versioned configuration snapshots per environment,
+//! and the `gantry.sync.v1` gRPC stream that carries them to gateways in other processes.
 //!
-//! A [`Distributor`] on the control plane side holds the latest [`GatewaySnapshot`] of each
-//! environment; a gateway holds a [`SnapshotReceiver`] for its environment and is woken when
-//! a newer version is published. `gantry up` wires both halves in one process. The gRPC
-//! stream (`gantry.sync.v1`) that carries the same snapshots to gateways in other processes
-//! plugs in behind these two types.
+//! - [`Distributor`] (control plane) holds the latest snapshot of each environment and a
+//!   short history; [`SnapshotReceiver`] wakes on each new version. `gantry up` wires a
+//!   gateway to it in-process.
+//! - [`server::SyncService`] serves the stream: authenticates a gateway, sends a snapshot or
+//!   the delta since the version it holds, then one update per new version, and records
+//!   its ACKs and NACKs.
+//! - [`client::run`] is the gateway's half: connects with backoff and jitter, applies what
+//!   it receives through an [`client::Applier`], and answers ACK or NACK.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+pub mod client;
+pub mod distributor;
+pub mod server;
+
+/// Code generated from `proto/gantry/sync/v1/sync.proto` (checked in; see tests/bootstrap.rs).
+#[allow(missing_docs, clippy::all, clippy::pedantic, rust_2018_idioms)]
+pub mod proto {
+    include!("gen/gantry.sync.v1.rs");
+}
 
 use gantry_model::GatewaySnapshot;
-use tokio::sync::watch;
 
-type Slot = Option<Arc<GatewaySnapshot>>;
+pub use distributor::{Distributor, SnapshotReceiver};
 
-/// The control plane's side: publishes snapshots, keeps the latest per environment.
-#[derive(Debug, Default)]
-pub struct Distributor {
-    channels: Mutex<HashMap<String, watch::Sender<Slot>>>,
+/// A snapshot with the digest of its canonical JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    /// The snapshot, normalised.
+    pub snapshot: GatewaySnapshot,
+    /// Hex SHA-256 of its canonical JSON.
+    pub digest: String,
 }
 
-impl Distributor {
-    /// An empty distributor.
-    pub fn new() -> Self {
-        Self::default()
+impl Versioned {
+    /// Normalises `snapshot` and computes its digest.
+    pub fn new(mut snapshot: GatewaySnapshot) -> Self {
+        snapshot.normalize();
+        let digest = digest(&snapshot);
+        Self { snapshot, digest }
     }
 
-    fn sender(&self, environment: &str) -> watch::Sender<Slot> {
-        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        channels
-            .entry(environment.to_owned())
-            .or_insert_with(|| watch::channel(None).0)
-            .clone()
-    }
-
-    /// Publishes `snapshot` to its environment's gateways. A snapshot whose version is not
-    /// newer than the one already published is dropped: versions never go backwards.
-    /// Returns whether it was published.
-    pub fn publish(&self, snapshot: GatewaySnapshot) -> bool {
-        let sender = self.sender(&snapshot.environment);
-        let version = snapshot.version;
-        let environment = snapshot.environment.clone();
-        let snapshot = Arc::new(snapshot);
-        let published = sender.send_if_modified(|slot| match slot {
-            Some(current) if current.version >= version => false,
-            _ => {
-                *slot = Some(snapshot);
-                true
-            }
-        });
-        if published {
-            tracing::debug!(%environment, version, "snapshot published");
-        }
-        published
-    }
-
-    /// A receiver for `environment`; it sees the latest snapshot at once, if there is one.
-    pub fn subscribe(&self, environment: &str) -> SnapshotReceiver {
-        SnapshotReceiver {
-            rx: self.sender(environment).subscribe(),
-        }
-    }
-
-    /// The latest published snapshot of `environment`.
-    pub fn latest(&self, environment: &str) -> Option<Arc<GatewaySnapshot>> {
-        self.sender(environment).borrow().clone()
+    /// The canonical JSON encoding.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.snapshot).unwrap_or_default()
     }
 }
 
-/// A gateway's side: yields each newer snapshot of one environment.
-#[derive(Debug, Clone)]
-pub struct SnapshotReceiver {
-    rx: watch::Receiver<Slot>,
-}
-
-impl SnapshotReceiver {
-    /// The snapshot held now, if any (marks it seen).
-    pub fn current(&mut self) -> Option<Arc<GatewaySnapshot>> {
-        self.rx.borrow_and_update().clone()
-    }
-
-    /// Waits for a snapshot not yet seen; `None` once the distributor is gone.
-    pub async fn next(&mut self) -> Option<Arc<GatewaySnapshot>> {
-        loop {
-            self.rx.changed().await.ok()?;
-            if let Some(snapshot) = self.rx.borrow_and_update().clone() {
-                return Some(snapshot);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn snapshot(env: &str, version: u64) -> GatewaySnapshot {
-        GatewaySnapshot {
-            environment: env.into(),
-            version,
-            ..Default::default()
-        }
-    }
-
-    #[tokio::test]
-    async fn receiver_sees_newer_versions_of_its_environment_only() {
-        let d = Distributor::new();
-        let mut rx = d.subscribe("dp-prod-a");
-        assert!(d.publish(snapshot("dp-prod-a", 1)));
-        assert!(d.publish(snapshot("dp-prod-b", 7)));
-        assert_eq!(rx.next().await.unwrap().version, 1);
-        assert!(
-            !d.publish(snapshot("dp-prod-a", 1)),
-            "same version is not republished"
-        );
-        assert!(d.publish(snapshot("dp-prod-a", 3)));
-        assert_eq!(rx.next().await.unwrap().version, 3);
-        assert_eq!(rx.current().unwrap().environment, "dp-prod-a");
-    }
-
-    #[tokio::test]
-    async fn late_subscriber_gets_the_latest_at_once() {
-        let d = Distributor::new();
-        d.publish(snapshot("Default", 4));
-        let mut rx = d.subscribe("Default");
-        assert_eq!(rx.current().unwrap().version, 4);
-    }
+/// Hex SHA-256 of the JSON of a (normalised) snapshot.
+pub fn digest(snapshot: &GatewaySnapshot) -> String {
+    let json = serde_json::to_vec(snapshot).unwrap_or_default();
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &json);
+    hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

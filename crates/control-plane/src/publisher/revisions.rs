@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gantry_store::apis::{self, Deployment, Revision};
-use gantry_store::environments;
+use gantry_store::{environments, gateways};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -291,13 +291,39 @@ pub(crate) async fn deployments(
 ) -> ApiResult<axum::Json<Value>> {
     load(&state, &api_id).await?;
     let deployments = apis::list_deployments(state.store(), &api_id).await?;
-    let list: Vec<Value> = deployments
-        .iter()
-        .map(|d| {
-            let mut v = deployment_json(d);
-            v["deployedTime"] = json!(rfc3339(d.deployed_at));
-            v
-        })
-        .collect();
+    let now = gantry_store::now_ms();
+    let mut list = Vec::with_capacity(deployments.len());
+    for d in &deployments {
+        // Gateway status: of the gateways heard from recently, how many run a version that
+        // carries this deployment, and how many rejected it.
+        let nodes = gateways::nodes_of(state.store(), &d.environment).await?;
+        let live: Vec<_> = nodes
+            .iter()
+            .filter(|n| n.connected == 1 && now - n.last_seen < crate::admin::LIVE_WITHIN_MS)
+            .collect();
+        let deployed = live
+            .iter()
+            .filter(|n| n.applied_version >= d.config_version)
+            .count();
+        let failed = live
+            .iter()
+            .filter(|n| {
+                n.applied_version < d.config_version
+                    && n.last_nack_version.is_some_and(|v| v >= d.config_version)
+            })
+            .count();
+        let mut v = deployment_json(d);
+        v["deployedTime"] = json!(rfc3339(d.deployed_at));
+        v["configVersion"] = json!(d.config_version);
+        v["liveGatewayCount"] = json!(live.len());
+        v["deployedGatewayCount"] = json!(deployed);
+        v["failedGatewayCount"] = json!(failed);
+        v["status"] = json!(if !live.is_empty() && deployed == live.len() {
+            "APPROVED"
+        } else {
+            "CREATED"
+        });
+        list.push(v);
+    }
     Ok(axum::Json(plain_list(list)))
 }

@@ -1,0 +1,152 @@
+//! `gantry control-plane`: the Publisher, Developer Portal, Admin and Key Manager REST APIs
+//! and the `gantry.sync.v1` stream, over TLS on one port, on PostgreSQL (production) or
+//! SQLite. Several replicas may share one PostgreSQL database: each learns the others'
+//! changes by LISTEN/NOTIFY and a periodic reconcile.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use gantry_control_plane::{AppState, bootstrap, server, tls};
+use gantry_keys::TokenIssuer;
+use gantry_store::Store;
+use gantry_sync::Distributor;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::up::{ConfigError, bind};
+
+/// Options of `gantry control-plane`; every flag can also come from its `GANTRY_…` variable
+/// or the `--config` file.
+#[derive(Debug, clap::Args)]
+pub struct ControlPlaneArgs {
+    /// HTTPS port for REST, OAuth2 and the gateway sync stream.
+    #[arg(long, env = "GANTRY_PORT", default_value_t = 9443)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, env = "GANTRY_BIND", default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Database: postgres://user@host/db (production) or sqlite://path?mode=rwc.
+    #[arg(long, env = "GANTRY_DATABASE_URL")]
+    database_url: String,
+    /// Host name clients use (token issuer, generated certificate).
+    #[arg(long, env = "GANTRY_HOSTNAME", default_value = "localhost")]
+    hostname: String,
+    /// Public base URL of the token issuer, when it differs from https://HOSTNAME:PORT
+    /// (e.g. behind an Ingress: https://keymgr.example.com).
+    #[arg(long, env = "GANTRY_ISSUER_BASE_URL")]
+    issuer_base_url: Option<String>,
+    /// PEM certificate chain (else a self-signed one is generated into --data-dir).
+    #[arg(long, env = "GANTRY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "GANTRY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Where a generated certificate is kept.
+    #[arg(long, env = "GANTRY_DATA_DIR", default_value = "./gantry-data")]
+    data_dir: PathBuf,
+    /// Do not apply migrations on start (run `gantry migrate` separately).
+    #[arg(long, env = "GANTRY_NO_MIGRATE")]
+    no_migrate: bool,
+    /// Seconds to let in-flight requests finish on shutdown.
+    #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    shutdown_grace_secs: u64,
+}
+
+/// Runs until Ctrl-C / SIGTERM.
+pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    if args.port == 0 {
+        return Err(ConfigError("--port: must be between 1 and 65535".into()).into());
+    }
+    let store = Store::connect(&args.database_url)
+        .await
+        .context("connecting to the database (--database-url)")?;
+    if args.no_migrate {
+        anyhow::ensure!(
+            store.is_migrated().await?,
+            "the database is not migrated; run `gantry migrate` first"
+        );
+    } else {
+        store
+            .migrate()
+            .await
+            .context("applying database migrations")?;
+    }
+    let admin = bootstrap::ensure_admin(
+        &store,
+        std::env::var("GANTRY_ADMIN_PASSWORD").ok().as_deref(),
+    )
+    .await
+    .context("creating the admin user")?;
+    if let bootstrap::AdminPassword::Generated(password) = &admin {
+        eprintln!(
+            "gantry: created user 'admin' with password {password} (shown once; set GANTRY_ADMIN_PASSWORD to choose it)"
+        );
+    }
+    bootstrap::ensure_default_environment(&store)
+        .await
+        .context("creating the Default environment")?;
+    let key = bootstrap::signing_key(&store)
+        .await
+        .context("loading the signing key")?;
+
+    let tls_files = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: None,
+        },
+        _ => tls::ensure_self_signed(&args.data_dir.join("tls"), &args.hostname)
+            .context("preparing TLS")?,
+    };
+    let tls_config = tls::server_config(&tls_files.cert, &tls_files.key)
+        .context("loading the TLS certificate")?;
+    let listener = bind(args.bind, args.port, "control plane (--port)").await?;
+
+    let issuer_base = args
+        .issuer_base_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{}:{}", args.hostname, args.port));
+    let issuer = format!("{}/oauth2/token", issuer_base.trim_end_matches('/'));
+    let state = AppState::new(
+        store.clone(),
+        TokenIssuer::new(issuer, key),
+        Arc::new(Distributor::new()),
+    );
+    state
+        .reconcile()
+        .await
+        .context("building the gateway configurations")?;
+
+    let shutdown = CancellationToken::new();
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(state.clone().follow_changes(shutdown.clone()));
+    tasks.spawn(server::serve_tls(
+        listener,
+        tls_config,
+        gantry_control_plane::router(state),
+        shutdown.clone(),
+        grace,
+    ));
+    tracing::info!(port = args.port, backend = ?store.backend(), "control plane is up");
+    eprintln!(
+        "gantry: control plane on https://{}:{} (CA: {})",
+        args.hostname,
+        args.port,
+        tls_files
+            .ca
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "operator-provided".into())
+    );
+
+    crate::shutdown::wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! `gantry gateway`: a data-plane process for one environment. It serves the last
+//! configuration it holds (from disk after a restart), keeps a `gantry.sync.v1` stream open
+//! to the control plane, and is ready only while it holds a configuration.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use gantry_gateway::Gateway;
+use gantry_sync::client::{self, ClientConfig};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::up::{ConfigError, bind};
+
+/// Options of `gantry gateway`; every flag can also come from its `GANTRY_…` variable or
+/// the `--config` file.
+#[derive(Debug, clap::Args)]
+pub struct GatewayArgs {
+    /// The environment served (e.g. dp-prod-a); must match the token's environment.
+    #[arg(long, env = "GANTRY_ENVIRONMENT")]
+    environment: String,
+    /// Control plane URL, e.g. https://apim.apim-cp.svc:9443.
+    #[arg(long, env = "GANTRY_CONTROL_PLANE")]
+    control_plane: String,
+    /// Gateway token of the environment (Admin API: POST /environments/{id}/gateway-tokens).
+    #[arg(long, env = "GANTRY_GATEWAY_TOKEN", hide_env_values = true)]
+    token: String,
+    /// PEM CA certificate to trust for the control plane (e.g. its generated ca.pem).
+    #[arg(long, env = "GANTRY_CONTROL_PLANE_CA")]
+    control_plane_ca: Option<PathBuf>,
+    /// HTTP port for API traffic.
+    #[arg(long, env = "GANTRY_HTTP_PORT", default_value_t = 9090)]
+    http_port: u16,
+    /// HTTPS port for API traffic (needs --tls-cert and --tls-key).
+    #[arg(long, env = "GANTRY_HTTPS_PORT")]
+    https_port: Option<u16>,
+    /// PEM certificate chain for the HTTPS port.
+    #[arg(long, env = "GANTRY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "GANTRY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Port of /health/live and /health/ready.
+    #[arg(long, env = "GANTRY_OPS_PORT", default_value_t = 9000)]
+    ops_port: u16,
+    /// Where the last applied configuration is kept.
+    #[arg(long, env = "GANTRY_DATA_DIR", default_value = "./gantry-gateway-data")]
+    data_dir: PathBuf,
+    /// This instance's id as the control plane lists it (default: the host name).
+    #[arg(long, env = "GANTRY_NODE_ID")]
+    node_id: Option<String>,
+    /// Address to bind.
+    #[arg(long, env = "GANTRY_BIND", default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Seconds to let in-flight requests finish on shutdown.
+    #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    shutdown_grace_secs: u64,
+}
+
+/// Runs until Ctrl-C / SIGTERM.
+pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
+    if !(args.control_plane.starts_with("https://") || args.control_plane.starts_with("http://")) {
+        return Err(ConfigError(format!(
+            "--control-plane: '{}' is not an http(s) URL",
+            args.control_plane
+        ))
+        .into());
+    }
+    if args.https_port.is_some() && args.tls_cert.is_none() {
+        return Err(ConfigError("--https-port: needs --tls-cert and --tls-key".into()).into());
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            gantry_listener::tls_config(cert, key).context("loading the gateway certificate")?,
+        ),
+        _ => None,
+    };
+    let ca_pem = match &args.control_plane_ca {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("reading --control-plane-ca {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let node_id = args.node_id.clone().unwrap_or_else(default_node_id);
+
+    let gateway = Gateway::new(&args.environment, Some(args.data_dir.clone()));
+    match gateway.load_persisted() {
+        Ok(Some(version)) => tracing::info!(
+            version,
+            "serving the configuration persisted before the restart"
+        ),
+        Ok(None) => {
+            tracing::info!("no persisted configuration; not ready until the control plane answers")
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the persisted configuration is unusable; waiting for the control plane")
+        }
+    }
+
+    let http = bind(args.bind, args.http_port, "gateway HTTP (--http-port)").await?;
+    let https = match args.https_port {
+        Some(port) => Some(bind(args.bind, port, "gateway HTTPS (--https-port)").await?),
+        None => None,
+    };
+    let ops = bind(args.bind, args.ops_port, "ops (--ops-port)").await?;
+
+    let shutdown = CancellationToken::new();
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let mut tasks = JoinSet::new();
+    let config = ClientConfig {
+        endpoint: args.control_plane.clone(),
+        token: args.token.clone(),
+        environment: args.environment.clone(),
+        node_id: node_id.clone(),
+        ca_pem,
+        build: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    tasks.spawn(client::run(
+        config,
+        Arc::new(gateway.clone()),
+        gateway.sync_status(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(gateway.clone().serve(http, None, shutdown.clone(), grace));
+    if let (Some(listener), Some(tls)) = (https, tls) {
+        tasks.spawn(
+            gateway
+                .clone()
+                .serve(listener, Some(tls), shutdown.clone(), grace),
+        );
+    }
+    tasks.spawn(gateway.clone().serve_ops(ops, shutdown.clone()));
+    tracing::info!(environment = %args.environment, node = %node_id, http = args.http_port, "gateway is up");
+
+    crate::shutdown::wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn default_node_id() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("gateway-{}", std::process::id()))
+}
