@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use gantry_testkit::process::ADMIN_PASSWORD;
+use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -12,142 +13,6 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";
 const DEV: &str = "/api/am/devportal/v3";
-
-/// A thin REST client for one running Gantry, authenticated as admin.
-struct Rest<'a> {
-    up: &'a GantryUp,
-    client: reqwest::Client,
-}
-
-impl<'a> Rest<'a> {
-    fn new(up: &'a GantryUp) -> Self {
-        Self {
-            up,
-            client: up.cp_client(),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, self.up.cp_url(path))
-            .basic_auth("admin", Some(ADMIN_PASSWORD));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn post_empty(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, None).await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, None).await
-    }
-
-    /// Creates, publishes and deploys an API in front of `upstream`; returns its id.
-    async fn deployed_api(
-        &self,
-        name: &str,
-        context: &str,
-        upstream: &str,
-        operations: Value,
-    ) -> String {
-        let (status, api) = self
-            .post(
-                &format!("{PUB}/apis"),
-                json!({
-                    "name": name, "context": context, "version": "1.0.0",
-                    "policies": ["Gold", "Unlimited"],
-                    "endpointConfig": {"endpoint_type": "http", "production_endpoints": {
-                        "url": upstream, "config": {"actionDuration": "1000"}}},
-                    "operations": operations,
-                }),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{api}");
-        let id = api["id"].as_str().expect("api id").to_owned();
-        let (status, body) = self
-            .post_empty(&format!(
-                "{PUB}/apis/change-lifecycle?apiId={id}&action=Publish"
-            ))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["lifecycleState"]["state"], "PUBLISHED");
-        let (status, revision) = self
-            .post(
-                &format!("{PUB}/apis/{id}/revisions"),
-                json!({"description": "r1"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{revision}");
-        let revision_id = revision["id"].as_str().expect("revision id");
-        let (status, body) = self
-            .post(
-                &format!("{PUB}/apis/{id}/deploy-revision?revisionId={revision_id}"),
-                json!([{"name": "Default", "vhost": "localhost"}]),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        id
-    }
-
-    /// Creates an application; returns its id.
-    async fn application(&self, name: &str) -> String {
-        let (status, app) = self
-            .post(
-                &format!("{DEV}/applications"),
-                json!({"name": name, "throttlingPolicy": "Unlimited"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{app}");
-        app["applicationId"]
-            .as_str()
-            .expect("application id")
-            .to_owned()
-    }
-
-    /// Generates PRODUCTION client_credentials keys; returns (consumer key, secret).
-    async fn keys(&self, app_id: &str) -> (String, String) {
-        let (status, keys) = self
-            .post(
-                &format!("{DEV}/applications/{app_id}/generate-keys"),
-                json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{keys}");
-        (
-            keys["consumerKey"].as_str().unwrap().to_owned(),
-            keys["consumerSecret"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    async fn token(&self, consumer_key: &str, secret: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .post(self.up.cp_url("/oauth2/token"))
-            .basic_auth(consumer_key, Some(secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .expect("token request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
 
 async fn call(up: &GantryUp, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = up.gw_client().get(up.gw_url(path));
@@ -161,7 +26,7 @@ async fn call(up: &GantryUp, path: &str, token: Option<&str>) -> reqwest::Respon
 async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_restart() {
     let upstream = EchoUpstream::start().await;
     let mut up = GantryUp::start(BIN).await;
-    let rest = Rest::new(&up);
+    let rest = rest_for(&up);
 
     let api_id = rest
         .deployed_api(
@@ -319,7 +184,7 @@ async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_res
         StatusCode::OK,
         "token issued before the restart still works"
     );
-    let rest = Rest::new(&up);
+    let rest = rest_for(&up);
     let (status, token) = rest.token(&ck, &cs).await;
     assert_eq!(status, StatusCode::OK);
     let r = call(&up, "/orders/1.0.0/items/7", token["access_token"].as_str()).await;
@@ -331,7 +196,7 @@ async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_res
 async fn upstream_down_is_502_and_slow_upstream_is_504() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = Rest::new(&up);
+    let rest = rest_for(&up);
     let open = json!([{"target": "/*", "verb": "GET", "authType": "None"}]);
     rest.deployed_api("Slow", "/slow-api", &upstream.url(), open.clone())
         .await;
@@ -359,7 +224,7 @@ async fn upstream_down_is_502_and_slow_upstream_is_504() {
 #[tokio::test]
 async fn bad_input_is_a_4xx_naming_the_problem() {
     let up = GantryUp::start(BIN).await;
-    let rest = Rest::new(&up);
+    let rest = rest_for(&up);
     let apis = format!("{PUB}/apis");
 
     let (status, body) = rest
@@ -559,7 +424,7 @@ async fn rest_and_token_endpoints_refuse_bad_credentials() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    let rest = Rest::new(&up);
+    let rest = rest_for(&up);
     let (status, body) = rest.token("nobody", "nothing").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
@@ -629,4 +494,8 @@ fn tampered(token: &str) -> String {
     let last = payload.pop().unwrap();
     payload.push(if last == 'A' { 'B' } else { 'A' });
     parts.join(".")
+}
+
+fn rest_for(up: &GantryUp) -> Rest {
+    Rest::new(&up.cp_url(""), up.cp_client())
 }

@@ -5,9 +5,11 @@
 //! Nothing here is a mock of Gantry: tests drive the real binary over the wire.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod echo;
 pub mod process;
 pub mod raw;
+pub mod rest;
 
 pub use echo::EchoUpstream;
 pub use process::{GantryUp, free_port};

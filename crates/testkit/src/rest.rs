@@ -1,0 +1,171 @@
+//! A small admin-authenticated client for the control plane's REST APIs, with the steps
+//! every flow repeats: deploy an API, create an application, generate keys, get a token.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::process::ADMIN_PASSWORD;
+
+const PUB: &str = "/api/am/publisher/v4";
+const DEV: &str = "/api/am/devportal/v3";
+
+/// A thin REST client for one control plane, authenticated as admin.
+pub struct Rest {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Rest {
+    /// A client for the control plane at `base` (e.g. `https://localhost:9443`).
+    pub fn new(base: &str, client: reqwest::Client) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            client,
+        }
+    }
+
+    /// Sends `method path` with an optional JSON body; (status, JSON body or null).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth("admin", Some(ADMIN_PASSWORD));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// POST without a body.
+    pub async fn post_empty(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, None).await
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    /// Creates, publishes and deploys an API in front of `upstream`; returns its id.
+    /// Creates, publishes and deploys an API to `Default`; returns its id.
+    pub async fn deployed_api(
+        &self,
+        name: &str,
+        context: &str,
+        upstream: &str,
+        operations: Value,
+    ) -> String {
+        self.deployed_api_in(&["Default"], name, context, upstream, operations)
+            .await
+    }
+
+    /// Like [`Rest::deployed_api`], deployed to `environments` (vhost `localhost`).
+    pub async fn deployed_api_in(
+        &self,
+        environments: &[&str],
+        name: &str,
+        context: &str,
+        upstream: &str,
+        operations: Value,
+    ) -> String {
+        let (status, api) = self
+            .post(
+                &format!("{PUB}/apis"),
+                json!({
+                    "name": name, "context": context, "version": "1.0.0",
+                    "policies": ["Gold", "Unlimited"],
+                    "endpointConfig": {"endpoint_type": "http", "production_endpoints": {
+                        "url": upstream, "config": {"actionDuration": "1000"}}},
+                    "operations": operations,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{api}");
+        let id = api["id"].as_str().expect("api id").to_owned();
+        let (status, body) = self
+            .post_empty(&format!(
+                "{PUB}/apis/change-lifecycle?apiId={id}&action=Publish"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["lifecycleState"]["state"], "PUBLISHED");
+        let (status, revision) = self
+            .post(
+                &format!("{PUB}/apis/{id}/revisions"),
+                json!({"description": "r1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{revision}");
+        let revision_id = revision["id"].as_str().expect("revision id");
+        let (status, body) = self
+            .post(
+                &format!("{PUB}/apis/{id}/deploy-revision?revisionId={revision_id}"),
+                Value::Array(
+                    environments
+                        .iter()
+                        .map(|e| json!({"name": e, "vhost": "localhost"}))
+                        .collect(),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        id
+    }
+
+    /// Creates an application; returns its id.
+    pub async fn application(&self, name: &str) -> String {
+        let (status, app) = self
+            .post(
+                &format!("{DEV}/applications"),
+                json!({"name": name, "throttlingPolicy": "Unlimited"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        app["applicationId"]
+            .as_str()
+            .expect("application id")
+            .to_owned()
+    }
+
+    /// Generates PRODUCTION client_credentials keys; returns (consumer key, secret).
+    pub async fn keys(&self, app_id: &str) -> (String, String) {
+        let (status, keys) = self
+            .post(
+                &format!("{DEV}/applications/{app_id}/generate-keys"),
+                json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{keys}");
+        (
+            keys["consumerKey"].as_str().unwrap().to_owned(),
+            keys["consumerSecret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// client_credentials token request; (status, body).
+    pub async fn token(&self, consumer_key: &str, secret: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(format!("{}/oauth2/token", self.base))
+            .basic_auth(consumer_key, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .expect("token request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
