@@ -149,8 +149,8 @@ impl Rest {
             .await;
         assert_eq!(status, StatusCode::OK, "{keys}");
         (
-            keys["consumerKey"].as_str().unwrap().to_owned(),
-            keys["consumerSecret"].as_str().unwrap().to_owned(),
+            keys["consumerKey"].as_str().expect("consumerKey").to_owned(),
+            keys["consumerSecret"].as_str().expect("consumerSecret").to_owned(),
         )
     }
 
