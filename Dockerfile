@@ -42,7 +42,8 @@ LABEL org.opencontainers.image.title="gantry" \
 COPY --from=builder /out/usr/local/bin/gantry /usr/local/bin/gantry
 # The default data directory, writable by the runtime user; Kubernetes mounts an
 # emptyDir over it, `docker run` can mount a volume.
-COPY --from=builder --chown=65532:65532 /out/var/lib/gantry /var/lib/gantry
+# (Copying the parent makes `gantry` itself a copied entry, so --chown reaches it.)
+COPY --from=builder --chown=65532:65532 /out/var/lib/ /var/lib/
 USER 65532:65532
 # 9443 control plane (HTTPS); 9090 / 9095 gateway (HTTP / HTTPS); 9000 gateway ops.
 EXPOSE 9443 9090 9095 9000

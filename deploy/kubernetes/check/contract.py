@@ -54,8 +54,11 @@ SKIPPED_CRDS = {
     ("cert-manager.io", "ClusterIssuer"),
 }
 
-# Namespaces owned by add-ons installed outside these manifests.
+# Namespaces owned by add-ons installed outside these manifests: ones our objects may be
+# created in, and ones our NetworkPolicies may name as peers (the ingress controller,
+# Prometheus, cluster DNS). Any other namespace must be one an overlay creates.
 EXTERNAL_NAMESPACES = {"cert-manager", "metallb-system"}
+PEER_NAMESPACES = {"ingress-nginx", "monitoring", "kube-system"}
 
 # Metrics the Grafana dashboard must chart (issue 8's list).
 DASHBOARD_METRICS = (

@@ -24,7 +24,7 @@ import yaml
 
 from contract import (
     CONTROL_PLANE, DASHBOARD_METRICS, EXTERNAL_NAMESPACES, GANTRY_IMAGE, GATEWAY,
-    SCHEMA_VERSIONS, SKIPPED_CRDS, STANDARD_LABELS,
+    PEER_NAMESPACES, SCHEMA_VERSIONS, SKIPPED_CRDS, STANDARD_LABELS,
 )
 
 ROOT = Path(__file__).resolve().parents[1]          # deploy/kubernetes
@@ -282,12 +282,48 @@ def check_wiring(overlay, objects, by_key, report):
                 report.fail(overlay, obj, f"selector/ports {ports} reach no scrape target")
 
 
-def check_namespaces(overlay, objects, report):
+def check_namespaces(overlay, objects, report, all_namespaces=None):
+    """Objects live in namespaces an overlay creates; NetworkPolicies name only known peers."""
     declared = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
     for obj in objects:
         ns = obj["metadata"].get("namespace")
         if ns and ns not in declared and ns not in EXTERNAL_NAMESPACES:
             report.fail(overlay, obj, f"namespace {ns} is neither created by the overlay nor a known add-on's")
+    known = (all_namespaces or declared) | EXTERNAL_NAMESPACES | PEER_NAMESPACES
+    for obj in objects:
+        if obj["kind"] != "NetworkPolicy":
+            continue
+        for direction in ("ingress", "egress"):
+            for rule in obj["spec"].get(direction, []):
+                for peer in rule.get("from", []) + rule.get("to", []):
+                    name = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                    if name and name not in known:
+                        report.fail(overlay, obj, f"{direction} peer namespace {name!r} is no namespace any overlay "
+                                    f"creates nor a known add-on's ({', '.join(sorted(PEER_NAMESPACES))})")
+
+
+def check_scrape_ports(overlay, objects, report):
+    """The PodMonitor reaches the gateway's ops port, the ServiceMonitor the control plane's."""
+    for obj in objects:
+        ns = obj["metadata"].get("namespace")
+        if obj["kind"] == "PodMonitor":
+            for _, template in pods_selected(objects, ns, obj["spec"]["selector"].get("matchLabels")):
+                for e in obj["spec"]["podMetricsEndpoints"]:
+                    port = container_port(template, e["port"])
+                    if ns == GATEWAY["namespace"] and port != GATEWAY["ports"]["ops"]:
+                        report.fail(overlay, obj, f"scrapes port {port}, the gateway serves /metrics on {GATEWAY['ports']['ops']}")
+        if obj["kind"] == "ServiceMonitor" and ns == CONTROL_PLANE["namespace"]:
+            svc = by_name(objects, "Service", ns, CONTROL_PLANE["service"]["name"])
+            for e in obj["spec"]["endpoints"]:
+                ports = [p["port"] for p in (svc or {}).get("spec", {}).get("ports", []) if p.get("name") == e["port"]]
+                if ports != [CONTROL_PLANE["ports"]["https"]] or e.get("scheme") != "https":
+                    report.fail(overlay, obj, f"scrapes {e.get('scheme')} port {ports}, the control plane serves "
+                                f"/metrics over https on {CONTROL_PLANE['ports']['https']}")
+
+
+def by_name(objects, kind, ns, name):
+    return next((o for o in objects if o["kind"] == kind and o["metadata"].get("namespace") == ns
+                 and o["metadata"]["name"] == name), None)
 
 
 # ---------------------------------------------------------------- the binary's contract
@@ -453,7 +489,7 @@ def check_dashboard(report):
 
 # ---------------------------------------------------------------- driver
 
-def check_overlay(name, objects, environment, report, remote_services=None, skipped=None):
+def check_overlay(name, objects, environment, report, remote_services=None, skipped=None, all_namespaces=None):
     """Every check on one rendered overlay; returns how many objects passed a schema."""
     validated = validate_schemas(name, objects, report, skipped if skipped is not None else set())
     by_key = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
@@ -462,7 +498,8 @@ def check_overlay(name, objects, environment, report, remote_services=None, skip
             check_workload(name, obj, by_key, report)
     check_references(name, objects, by_key, report)
     check_wiring(name, objects, by_key, report)
-    check_namespaces(name, objects, report)
+    check_namespaces(name, objects, report, all_namespaces)
+    check_scrape_ports(name, objects, report)
     check_binary_contract(name, objects, environment, report, remote_services)
     check_network_policies(name, objects, report)
     return validated
@@ -489,10 +526,11 @@ def main():
         rendered[path.name] = objects
         environments[path.name] = root_overlay(path).name
     services = control_plane_services(rendered)
+    namespaces = {o["metadata"]["name"] for objs in rendered.values() for o in objs if o["kind"] == "Namespace"}
     total, validated_total = 0, 0
     for name, objects in rendered.items():
         skipped = set()
-        validated = check_overlay(name, objects, environments[name], report, services, skipped)
+        validated = check_overlay(name, objects, environments[name], report, services, skipped, namespaces)
         total += len(objects)
         validated_total += validated
         kinds = ", ".join(sorted(skipped)) or "none"
@@ -500,7 +538,7 @@ def main():
     check_dashboard(report)
     if opts.self_test:
         from selftest import run as run_self_test
-        run_self_test(rendered, environments, check_overlay, report)
+        run_self_test(rendered, environments, check_overlay, report, namespaces)
     for line in report.failures:
         print(f"FAIL {line}")
     print(f"k8s-check: {len(rendered)} overlays, {total} objects, {validated_total} validated against "

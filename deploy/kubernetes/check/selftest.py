@@ -83,6 +83,17 @@ def no_memory_limit(objs):
     del container(find(objs, "Deployment", "redis"), "valkey")["resources"]["limits"]["memory"]
 
 
+def ops_port_moved(objs):
+    ports = container(find(objs, "Deployment", "gateway"), "gateway")["ports"]
+    next(p for p in ports if p["name"] == "ops")["name"] = "admin"
+    next(p for p in ports if p["name"] == "http")["name"] = "ops"
+
+
+def policy_namespace_typo(objs):
+    pol = find(objs, "NetworkPolicy", "gateway-egress")
+    pol["spec"]["egress"][0]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] = "apim-controlplane"
+
+
 # (overlay, what breaks, how, a phrase the failure must contain)
 CASES = [
     ("dp-prod-a", "gateway without readinessProbe", no_readiness, "no readinessProbe"),
@@ -99,6 +110,8 @@ CASES = [
     ("dp-prod-a", "gateway open on 8080", extra_ingress_port, "ingress ports"),
     ("dp-prod-a", "image tag latest", unpinned_image, "no pinned tag"),
     ("dp-prod-a", "Valkey without a memory limit", no_memory_limit, "no limits.memory"),
+    ("dp-prod-a", "metrics scraped from the HTTP port", ops_port_moved, "scrapes port 9090"),
+    ("dp-prod-a", "egress to a namespace nobody creates", policy_namespace_typo, "'apim-controlplane'"),
 ]
 
 
@@ -110,13 +123,13 @@ class _Collect:
         self.failures.append(message)
 
 
-def run(rendered, environments, check_overlay, report):
+def run(rendered, environments, check_overlay, report, namespaces):
     caught = 0
     for overlay, what, breaker, phrase in CASES:
         objects = copy.deepcopy(rendered[overlay])
         breaker(objects)
         got = _Collect()
-        check_overlay(overlay, objects, environments[overlay], got)
+        check_overlay(overlay, objects, environments[overlay], got, all_namespaces=namespaces)
         if any(phrase in f for f in got.failures):
             caught += 1
         else:
