@@ -490,18 +490,30 @@ def check_dashboard(report):
 # ---------------------------------------------------------------- driver
 
 def check_overlay(name, objects, environment, report, remote_services=None, skipped=None, all_namespaces=None):
-    """Every check on one rendered overlay; returns how many objects passed a schema."""
+    """Every check on one rendered overlay; returns how many objects passed a schema.
+
+    An object too malformed for a check to read (a missing field the schema step has
+    already reported) must not hide the other checks' findings: a check that raises is
+    reported as a failure, and the rest still run.
+    """
     validated = validate_schemas(name, objects, report, skipped if skipped is not None else set())
     by_key = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
+
+    def guarded(check, *args, target="(overlay)"):
+        try:
+            check(name, *args)
+        except (KeyError, TypeError, AttributeError, IndexError, StopIteration) as e:
+            report.fail(name, target, f"{check.__name__} could not read the manifests: {type(e).__name__} {e}")
+
     for obj in objects:
         if obj["kind"] in WORKLOAD_KINDS:
-            check_workload(name, obj, by_key, report)
-    check_references(name, objects, by_key, report)
-    check_wiring(name, objects, by_key, report)
-    check_namespaces(name, objects, report, all_namespaces)
-    check_scrape_ports(name, objects, report)
-    check_binary_contract(name, objects, environment, report, remote_services)
-    check_network_policies(name, objects, report)
+            guarded(check_workload, obj, by_key, report, target=obj)
+    guarded(check_references, objects, by_key, report)
+    guarded(check_wiring, objects, by_key, report)
+    guarded(check_namespaces, objects, report, all_namespaces)
+    guarded(check_scrape_ports, objects, report)
+    guarded(check_binary_contract, objects, environment, report, remote_services)
+    guarded(check_network_policies, objects, report)
     return validated
 
 
