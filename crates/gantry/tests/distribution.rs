@@ -27,26 +27,6 @@ fn rest(cp: &ControlPlaneProcess) -> Rest {
     Rest::new(&cp.url(""), cp.client())
 }
 
-/// Creates an environment with vhost `localhost` and a gateway token for it.
-async fn environment(rest: &Rest, name: &str) -> (String, String) {
-    let (status, env) = rest
-        .post(
-            &format!("{ADMIN}/environments"),
-            json!({"name": name, "displayName": name, "vhosts": [{"host": "localhost"}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{env}");
-    let id = env["id"].as_str().unwrap().to_owned();
-    let (status, token) = rest
-        .post(
-            &format!("{ADMIN}/environments/{id}/gateway-tokens"),
-            json!({"name": "t"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{token}");
-    (id, token["token"].as_str().unwrap().to_owned())
-}
-
 async fn gateways_of(rest: &Rest, env_id: &str) -> Vec<Value> {
     let (_, body) = rest
         .get(&format!("{ADMIN}/environments/{env_id}/gateways"))
@@ -74,8 +54,8 @@ async fn two_replicas_two_environments_and_the_failures_gateways_must_survive() 
     let ca = cp1.ca_path();
     let (r1, r2) = (rest(&cp1), rest(&cp2));
 
-    let (env_a, token_a) = environment(&r1, "dp-prod-a").await;
-    let (env_b, token_b) = environment(&r1, "dp-prod-b").await;
+    let (env_a, token_a) = r1.environment_with_token("dp-prod-a").await;
+    let (env_b, token_b) = r1.environment_with_token("dp-prod-b").await;
     let (status, _) = r1
         .post(
             &format!("{ADMIN}/environments"),

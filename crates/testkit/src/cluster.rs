@@ -137,7 +137,10 @@ impl ControlPlaneProcess {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("GANTRY_LOG", std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "GANTRY_LOG",
+                std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some((cert, key)) = &self.tls {
@@ -288,7 +291,10 @@ impl GatewayProcess {
             .args(["--node-id", &self.node_id, "--shutdown-grace-secs", "2"])
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .env("GANTRY_LOG", std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "GANTRY_LOG",
+                std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

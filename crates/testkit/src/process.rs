@@ -71,7 +71,10 @@ impl GantryUp {
             .args(["--shutdown-grace-secs", "2"])
             .env("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env_remove("GANTRY_NO_DEMO")
-            .env("GANTRY_LOG", std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "GANTRY_LOG",
+                std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if !self.demo {

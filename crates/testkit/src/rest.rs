@@ -149,8 +149,14 @@ impl Rest {
             .await;
         assert_eq!(status, StatusCode::OK, "{keys}");
         (
-            keys["consumerKey"].as_str().expect("consumerKey").to_owned(),
-            keys["consumerSecret"].as_str().expect("consumerSecret").to_owned(),
+            keys["consumerKey"]
+                .as_str()
+                .expect("consumerKey")
+                .to_owned(),
+            keys["consumerSecret"]
+                .as_str()
+                .expect("consumerSecret")
+                .to_owned(),
         )
     }
 
@@ -167,5 +173,25 @@ impl Rest {
             .expect("token request");
         let status = r.status();
         (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates environment `name` (vhost `localhost`) and a gateway token for it; (id, token).
+    pub async fn environment_with_token(&self, name: &str) -> (String, String) {
+        let (status, env) = self
+            .post(
+                "/api/am/admin/v4/environments",
+                json!({"name": name, "displayName": name, "vhosts": [{"host": "localhost"}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{env}");
+        let id = env["id"].as_str().expect("environment id").to_owned();
+        let (status, token) = self
+            .post(
+                &format!("/api/am/admin/v4/environments/{id}/gateway-tokens"),
+                json!({"name": "t"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{token}");
+        (id, token["token"].as_str().expect("token").to_owned())
     }
 }

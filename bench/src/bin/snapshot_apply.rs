@@ -1,0 +1,162 @@
+//! How long and how much memory a gateway needs to apply a large configuration: 10,000
+//! APIs (3 operations each) and 100,000 subscriptions of 20,000 applications, as received
+//! over the wire (JSON bytes → parse → digest check → compile → swap). Also: the size of
+//! the delta when one API changes in that snapshot.
+//!
+//! Run: `cargo run --release -p gantry-bench --bin snapshot_apply`
+
+use std::time::Instant;
+
+use gantry_bench::{proc_status_kb, reset_peak_rss};
+use gantry_model::delta::SnapshotDelta;
+use gantry_model::snapshot::{
+    DeployedApi, IssuerKey, KeyMapping, SnapshotApplication, SnapshotSubscription, TrustedIssuer,
+};
+use gantry_model::*;
+use gantry_sync::Versioned;
+
+const APIS: usize = 10_000;
+const APPLICATIONS: usize = 20_000;
+const SUBSCRIPTIONS: usize = 100_000;
+
+fn snapshot(version: u64) -> GatewaySnapshot {
+    let op = |target: &str, verb| Operation {
+        id: None,
+        target: ResourceTarget::parse(target).expect("target"),
+        verb,
+        auth_type: AuthType::Any,
+        throttling_policy: "Unlimited".into(),
+        scopes: vec![],
+    };
+    let apis = (0..APIS)
+        .map(|i| DeployedApi {
+            api_id: format!("api-{i:06}"),
+            revision_id: format!("rev-{i:06}"),
+            name: ApiName::parse(&format!("Api{i}")).expect("name"),
+            context: ApiContext::parse(&format!("/svc{i}")).expect("context"),
+            version: ApiVersion::parse("1.0.0").expect("version"),
+            vhost: "gw.example.com".into(),
+            lifecycle: LifecycleState::Published,
+            authorization_header: "Authorization".into(),
+            endpoint_config: EndpointConfig {
+                endpoint_type: "http".into(),
+                production_endpoints: Some(Endpoint {
+                    url: format!("http://backend-{}.svc:8080/v1", i % 50),
+                    config: None,
+                }),
+                sandbox_endpoints: None,
+            },
+            operations: vec![
+                op("/items", HttpVerb::Get),
+                op("/items/{id}", HttpVerb::Get),
+                op("/items", HttpVerb::Post),
+            ],
+        })
+        .collect();
+    let applications = (0..APPLICATIONS)
+        .map(|i| SnapshotApplication {
+            id: format!("app-{i:06}"),
+            name: format!("App{i}"),
+            owner: "dev".into(),
+            tier: "Unlimited".into(),
+        })
+        .collect();
+    let key_mappings = (0..APPLICATIONS)
+        .map(|i| KeyMapping {
+            consumer_key: format!("ck{i:024}"),
+            application_id: format!("app-{i:06}"),
+            key_type: KeyType::Production,
+        })
+        .collect();
+    let subscriptions = (0..SUBSCRIPTIONS)
+        .map(|i| SnapshotSubscription {
+            id: format!("sub-{i:07}"),
+            application_id: format!("app-{:06}", i % APPLICATIONS),
+            api_id: format!("api-{:06}", (i * 7) % APIS),
+            tier: "Gold".into(),
+            status: SubscriptionStatus::Unblocked,
+        })
+        .collect();
+    GatewaySnapshot {
+        environment: "dp-prod-a".into(),
+        version,
+        apis,
+        applications,
+        key_mappings,
+        subscriptions,
+        issuers: vec![TrustedIssuer {
+            issuer: "https://keymgr.example.com/oauth2/token".into(),
+            keys: vec![IssuerKey {
+                kid: "k1".into(),
+                alg: "RS256".into(),
+                n: "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw".into(),
+                e: "AQAB".into(),
+            }],
+        }],
+        throttling_policies: vec![],
+        revoked_token_ids: vec![],
+    }
+}
+
+fn main() {
+    let base = Versioned::new(snapshot(1));
+    let json = base.to_json();
+    let digest = base.digest.clone();
+    println!(
+        "snapshot: {APIS} APIs, {SUBSCRIPTIONS} subscriptions, {APPLICATIONS} applications; JSON {:.1} MB",
+        json.len() as f64 / 1e6
+    );
+
+    // One API changes: what travels is the delta, not the snapshot.
+    let mut changed = base.snapshot.clone();
+    changed.version = 2;
+    if let Some(endpoint) = changed.apis[1234]
+        .endpoint_config
+        .production_endpoints
+        .as_mut()
+    {
+        endpoint.url = "http://backend-new.svc:8080/v2".into();
+    }
+    let delta = SnapshotDelta::between(&base.snapshot, &changed);
+    let delta_json = serde_json::to_vec(&delta).expect("delta json");
+    println!(
+        "delta for one changed API: {} bytes ({:.4}% of the snapshot)",
+        delta_json.len(),
+        100.0 * delta_json.len() as f64 / json.len() as f64
+    );
+    drop((base, changed));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _guard = runtime.enter();
+    let mut times = Vec::new();
+    let rss_before_kb = proc_status_kb("VmRSS");
+    let mut peak_kb = 0;
+    for round in 0..3 {
+        let gateway = gantry_gateway::Gateway::new("dp-prod-a", None);
+        reset_peak_rss();
+        let started = Instant::now();
+        let parsed: GatewaySnapshot = serde_json::from_slice(&json).expect("parse");
+        let versioned = Versioned::new(parsed);
+        assert_eq!(versioned.digest, digest);
+        gateway.apply_versioned(versioned).expect("apply");
+        let elapsed = started.elapsed();
+        peak_kb = peak_kb.max(proc_status_kb("VmHWM"));
+        times.push(elapsed);
+        println!(
+            "round {round}: applied in {:.0} ms; RSS now {} MB",
+            elapsed.as_secs_f64() * 1e3,
+            proc_status_kb("VmRSS") / 1024
+        );
+    }
+    let best = times.iter().min().copied().unwrap_or_default();
+    println!(
+        "apply (parse + digest + compile + swap), best of 3: {:.0} ms; peak RSS {} MB (baseline before apply {} MB, JSON bytes held {:.0} MB)",
+        best.as_secs_f64() * 1e3,
+        peak_kb / 1024,
+        rss_before_kb / 1024,
+        json.len() as f64 / 1e6
+    );
+}
