@@ -42,6 +42,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
+    require_gateway_client_certificate: bool,
     store: Store,
     issuer: TokenIssuer,
     distributor: Arc<Distributor>,
@@ -52,11 +53,21 @@ impl AppState {
     /// State over `store`, signing tokens with `issuer`, publishing to `distributor`.
     pub fn new(store: Store, issuer: TokenIssuer, distributor: Arc<Distributor>) -> Self {
         Self(Arc::new(Inner {
+            require_gateway_client_certificate: false,
             store,
             issuer,
             distributor,
             credentials: CredentialCache::default(),
         }))
+    }
+
+    /// Requires gateways to present a client certificate verified by the TLS listener (call
+    /// right after [`AppState::new`], before the state is shared).
+    pub fn require_gateway_client_certificate(mut self, required: bool) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.require_gateway_client_certificate = required;
+        }
+        self
     }
 
     /// The store.
@@ -106,6 +117,7 @@ pub fn router(state: AppState) -> Router {
                 state.distributor().clone(),
                 Arc::new(distribution::StoreAccess::new(state.clone())),
             )
+            .require_client_certificate(state.0.require_gateway_client_certificate)
             .into_server(),
         )
         .route("/health/live", get(live))

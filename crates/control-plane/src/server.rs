@@ -8,6 +8,7 @@ use axum::Router;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::Layer;
 
 /// Serves `router` on `listener` over TLS until `shutdown`, then drains for up to `grace`.
 pub async fn serve_tls(
@@ -17,8 +18,9 @@ pub async fn serve_tls(
     shutdown: CancellationToken,
     grace: Duration,
 ) {
-    gantry_listener::serve(listener, Some(tls), shutdown, grace, move |_| {
-        TowerToHyperService::new(router.clone())
+    // Each request carries its connection (peer, verified client certificate) as an extension.
+    gantry_listener::serve(listener, Some(tls), shutdown, grace, move |connection| {
+        TowerToHyperService::new(axum::Extension(connection).layer(router.clone()))
     })
     .await;
 }

@@ -44,6 +44,16 @@ pub struct ControlPlaneArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "GANTRY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// PEM CA whose client certificates are verified when presented (mutual TLS).
+    #[arg(long, env = "GANTRY_CLIENT_CA")]
+    client_ca: Option<PathBuf>,
+    /// Refuse gateways that present no client certificate verified by --client-ca.
+    #[arg(
+        long,
+        env = "GANTRY_REQUIRE_GATEWAY_CLIENT_CERT",
+        requires = "client_ca"
+    )]
+    require_gateway_client_cert: bool,
     /// Where a generated certificate is kept.
     #[arg(long, env = "GANTRY_DATA_DIR", default_value = "./gantry-data")]
     data_dir: PathBuf,
@@ -101,8 +111,12 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
         _ => tls::ensure_self_signed(&args.data_dir.join("tls"), &args.hostname)
             .context("preparing TLS")?,
     };
-    let tls_config = tls::server_config(&tls_files.cert, &tls_files.key)
-        .context("loading the TLS certificate")?;
+    let tls_config = gantry_listener::tls_config_with_client_ca(
+        &tls_files.cert,
+        &tls_files.key,
+        args.client_ca.as_deref(),
+    )
+    .context("loading the TLS certificate (--tls-cert, --tls-key, --client-ca)")?;
     let listener = bind(args.bind, args.port, "control plane (--port)").await?;
 
     let issuer_base = args
@@ -114,7 +128,8 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
         store.clone(),
         TokenIssuer::new(issuer, key),
         Arc::new(Distributor::new()),
-    );
+    )
+    .require_gateway_client_certificate(args.require_gateway_client_cert);
     state
         .reconcile()
         .await

@@ -31,6 +31,12 @@ pub struct GatewayArgs {
     /// PEM CA certificate to trust for the control plane (e.g. its generated ca.pem).
     #[arg(long, env = "GANTRY_CONTROL_PLANE_CA")]
     control_plane_ca: Option<PathBuf>,
+    /// PEM client certificate chain presented to the control plane (mutual TLS).
+    #[arg(long, env = "GANTRY_CLIENT_CERT", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// PEM private key for --client-cert.
+    #[arg(long, env = "GANTRY_CLIENT_KEY", requires = "client_cert")]
+    client_key: Option<PathBuf>,
     /// HTTP port for API traffic.
     #[arg(long, env = "GANTRY_HTTP_PORT", default_value_t = 9090)]
     http_port: u16,
@@ -85,6 +91,15 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let identity = match (&args.client_cert, &args.client_key) {
+        (Some(cert), Some(key)) => Some((
+            std::fs::read(cert)
+                .with_context(|| format!("reading --client-cert {}", cert.display()))?,
+            std::fs::read(key)
+                .with_context(|| format!("reading --client-key {}", key.display()))?,
+        )),
+        _ => None,
+    };
     let node_id = args.node_id.clone().unwrap_or_else(default_node_id);
 
     let gateway = Gateway::new(&args.environment, Some(args.data_dir.clone()));
@@ -118,6 +133,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         node_id: node_id.clone(),
         ca_pem,
         build: env!("CARGO_PKG_VERSION").to_owned(),
+        identity,
     };
     tasks.spawn(client::run(
         config,

@@ -316,3 +316,52 @@ async fn two_replicas_two_environments_and_the_failures_gateways_must_survive() 
     drop((ga1, ga2, gb1, wrong, cp1, cp2));
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn a_control_plane_requiring_mtls_refuses_gateways_without_a_client_certificate() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let certs =
+        gantry_testkit::certs::client_ca_and_certificate(&dirs.path().join("certs"), "gw-mtls");
+    let ca_arg = certs.ca.to_str().unwrap().to_owned();
+    let cp = ControlPlaneProcess::start_with_args(
+        BIN,
+        &db.url,
+        &dirs.path().join("cp"),
+        &["--client-ca", &ca_arg, "--require-gateway-client-cert"],
+    )
+    .await;
+    // REST clients (no certificate) still work: client certificates are optional at TLS level.
+    let (_, token) = rest(&cp).environment_with_token("secure").await;
+
+    let mut gw = GatewayProcess::start(
+        BIN,
+        "secure",
+        &cp.url(""),
+        &token,
+        &cp.ca_path(),
+        &dirs.path().join("gw"),
+        "gw-mtls",
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        gw.readiness().await.0,
+        503,
+        "no client certificate: no configuration"
+    );
+
+    let (cert, key) = (
+        certs.cert.to_str().unwrap().to_owned(),
+        certs.key.to_str().unwrap().to_owned(),
+    );
+    gw.restart_with_args(&["--client-cert", &cert, "--client-key", &key]);
+    assert!(
+        gw.wait_ready().await,
+        "with a certificate from the trusted CA the gateway is configured"
+    );
+
+    drop((gw, cp));
+    db.drop_now().await;
+}

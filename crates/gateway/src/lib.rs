@@ -171,13 +171,19 @@ impl Gateway {
         grace: Duration,
     ) {
         let proxy = self.proxy.clone();
-        gantry_listener::serve(listener, tls, shutdown, grace, move |peer| {
-            let proxy = proxy.clone();
-            service_fn(move |request| {
-                let proxy = proxy.clone();
-                async move { Ok::<_, Infallible>(proxy.handle(request, peer).await) }
-            })
-        })
+        gantry_listener::serve(
+            listener,
+            tls,
+            shutdown,
+            grace,
+            move |connection: gantry_listener::Connection| {
+                let (proxy, peer) = (proxy.clone(), connection.peer);
+                service_fn(move |request| {
+                    let proxy = proxy.clone();
+                    async move { Ok::<_, Infallible>(proxy.handle(request, peer).await) }
+                })
+            },
+        )
         .await;
     }
 

@@ -23,8 +23,17 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Remote address.
+    pub peer: SocketAddr,
+    /// The client certificate (DER) the TLS handshake verified, if the client sent one.
+    pub client_certificate: Option<Arc<Vec<u8>>>,
+}
+
 /// Serves connections from `listener` (over TLS when `tls` is set) with the service made by
-/// `make_service` for each peer, until `shutdown`; then drains for up to `grace`.
+/// `make_service` for each connection, until `shutdown`; then drains for up to `grace`.
 pub async fn serve<M, S, B>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -32,7 +41,7 @@ pub async fn serve<M, S, B>(
     grace: Duration,
     make_service: M,
 ) where
-    M: Fn(SocketAddr) -> S,
+    M: Fn(Connection) -> S + Send + Sync + 'static,
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn StdError + Send + Sync>>,
@@ -47,6 +56,7 @@ pub async fn serve<M, S, B>(
         .header_read_timeout(HEADER_READ_TIMEOUT);
     let builder = Arc::new(builder);
     let acceptor = tls.map(TlsAcceptor::from);
+    let make_service = Arc::new(make_service);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -62,12 +72,20 @@ pub async fn serve<M, S, B>(
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = make_service(peer);
-        let (builder, watcher, acceptor) = (builder.clone(), graceful.watcher(), acceptor.clone());
+        let (builder, watcher, acceptor, make_service) = (
+            builder.clone(),
+            graceful.watcher(),
+            acceptor.clone(),
+            make_service.clone(),
+        );
         // The TLS handshake runs in the connection's task so a slow client cannot stall accept.
         tokio::spawn(async move {
             let result = match acceptor {
                 None => {
+                    let service = make_service(Connection {
+                        peer,
+                        client_certificate: None,
+                    });
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await
@@ -86,6 +104,16 @@ pub async fn serve<M, S, B>(
                             return;
                         }
                     };
+                    let client_certificate = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| Arc::new(leaf.as_ref().to_vec()));
+                    let service = make_service(Connection {
+                        peer,
+                        client_certificate,
+                    });
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                     watcher.watch(connection.into_owned()).await
@@ -129,6 +157,17 @@ pub fn tls_config(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+    tls_config_with_client_ca(cert, key, None)
+}
+
+/// Like [`tls_config`]; with `client_ca`, client certificates signed by that CA are verified
+/// when presented. They stay optional at the TLS level (browsers and REST clients send none);
+/// whoever needs one checks [`Connection::client_certificate`].
+pub fn tls_config_with_client_ca(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let pem_error = |path: &std::path::Path, e: &dyn std::fmt::Display| TlsConfigError::Pem {
@@ -143,9 +182,22 @@ pub fn tls_config(
         return Err(pem_error(cert, &"no CERTIFICATE block found"));
     }
     let private = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, &e))?;
-    let mut config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(chain, private)?;
+    let builder = rustls::ServerConfig::builder();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in CertificateDer::pem_file_iter(ca).map_err(|e| pem_error(ca, &e))? {
+                roots.add(certificate.map_err(|e| pem_error(ca, &e))?)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| pem_error(ca, &e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(chain, private)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -15,7 +15,7 @@ use gantry_model::delta::SnapshotDelta;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::Versioned;
 use crate::proto::config_sync_client::ConfigSyncClient;
@@ -47,6 +47,8 @@ pub struct ClientConfig {
     pub ca_pem: Option<Vec<u8>>,
     /// Build version reported to the control plane.
     pub build: String,
+    /// PEM certificate chain and key presented to the control plane (mutual TLS).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Connection state, for readiness and metrics.
@@ -113,6 +115,21 @@ pub async fn run<A: Applier>(
                 backoff = BACKOFF_MIN;
                 tracing::warn!("configuration out of step; asking for a full snapshot");
             }
+            Err(SessionError::Status(status))
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unauthenticated
+                        | tonic::Code::PermissionDenied
+                        | tonic::Code::NotFound
+                ) =>
+            {
+                tracing::error!(
+                    code = ?status.code(),
+                    message = status.message(),
+                    retry_ms = backoff.as_millis() as u64,
+                    "the control plane refused this gateway; check its token, environment and client certificate"
+                );
+            }
             Err(error) => {
                 tracing::warn!(endpoint = %config.endpoint, %error, retry_ms = backoff.as_millis() as u64, "control plane unreachable; serving the last configuration");
             }
@@ -145,6 +162,9 @@ async fn channel(config: &ClientConfig) -> Result<Channel, tonic::transport::Err
         let mut tls = ClientTlsConfig::new().with_webpki_roots();
         if let Some(pem) = &config.ca_pem {
             tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        if let Some((cert, key)) = &config.identity {
+            tls = tls.identity(Identity::from_pem(cert, key));
         }
         endpoint = endpoint.tls_config(tls)?;
     }

@@ -84,6 +84,7 @@ pub trait GatewayAccess: Send + Sync + 'static {
 pub struct SyncService<A> {
     distributor: Arc<Distributor>,
     access: Arc<A>,
+    require_client_certificate: bool,
 }
 
 impl<A: GatewayAccess> SyncService<A> {
@@ -92,7 +93,15 @@ impl<A: GatewayAccess> SyncService<A> {
         Self {
             distributor,
             access,
+            require_client_certificate: false,
         }
+    }
+
+    /// Refuses gateways whose TLS connection presented no verified client certificate
+    /// (mutual TLS on top of the gateway token).
+    pub fn require_client_certificate(mut self, required: bool) -> Self {
+        self.require_client_certificate = required;
+        self
     }
 
     /// The tonic server, ready to mount on a router.
@@ -123,6 +132,17 @@ impl<A: GatewayAccess> ConfigSync for SyncService<A> {
             .ok_or_else(|| {
                 Status::unauthenticated("send the gateway token as 'authorization: Bearer <token>'")
             })?;
+        if self.require_client_certificate {
+            let verified = request
+                .extensions()
+                .get::<gantry_listener::Connection>()
+                .is_some_and(|c| c.client_certificate.is_some());
+            if !verified {
+                return Err(Status::unauthenticated(
+                    "this control plane requires a gateway client certificate (mTLS)",
+                ));
+            }
+        }
         let mut inbound = request.into_inner();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
             Ok(Ok(Some(GatewayMessage {

@@ -92,10 +92,31 @@ pub struct ControlPlaneProcess {
     database_url: String,
     data_dir: PathBuf,
     tls: Option<(PathBuf, PathBuf)>,
+    extra_args: Vec<String>,
     child: Option<Child>,
 }
 
 impl ControlPlaneProcess {
+    /// Like [`ControlPlaneProcess::start`], with extra command-line arguments.
+    pub async fn start_with_args(
+        binary: &str,
+        database_url: &str,
+        data_dir: &Path,
+        extra_args: &[&str],
+    ) -> Self {
+        let mut cp = Self {
+            binary: binary.into(),
+            port: free_port(),
+            database_url: database_url.to_owned(),
+            data_dir: data_dir.to_owned(),
+            tls: None,
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+            child: None,
+        };
+        cp.spawn().await;
+        cp
+    }
+
     /// Starts one on a free port; with `tls`, serving that certificate and key instead of
     /// generating its own into `data_dir`.
     pub async fn start(
@@ -110,6 +131,7 @@ impl ControlPlaneProcess {
             database_url: database_url.to_owned(),
             data_dir: data_dir.to_owned(),
             tls,
+            extra_args: Vec::new(),
             child: None,
         };
         cp.spawn().await;
@@ -150,6 +172,7 @@ impl ControlPlaneProcess {
                 .arg("--tls-key")
                 .arg(key);
         }
+        command.args(&self.extra_args);
         self.child = Some(command.spawn().expect("spawn control plane"));
         let ready = crate::eventually(Duration::from_secs(30), || async {
             self.client()
@@ -235,6 +258,8 @@ pub struct GatewayProcess {
     /// Where it persists its configuration.
     pub data_dir: PathBuf,
     node_id: String,
+    /// Extra command-line arguments.
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -259,10 +284,18 @@ impl GatewayProcess {
             ca: ca.to_owned(),
             data_dir: data_dir.to_owned(),
             node_id: node_id.to_owned(),
+            extra_args: Vec::new(),
             child: None,
         };
         gw.spawn();
         gw
+    }
+
+    /// Stops it and starts it again with `extra_args` added to its command line.
+    pub fn restart_with_args(&mut self, extra_args: &[&str]) {
+        stop_child(&mut self.child, "-TERM");
+        self.extra_args = extra_args.iter().map(|a| (*a).to_owned()).collect();
+        self.spawn();
     }
 
     fn spawn(&mut self) {
@@ -291,6 +324,7 @@ impl GatewayProcess {
             .args(["--node-id", &self.node_id, "--shutdown-grace-secs", "2"])
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(&self.extra_args)
             .env(
                 "GANTRY_LOG",
                 std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn".into()),

@@ -5,6 +5,7 @@
 //! Nothing here is a mock of Gantry: tests drive the real binary over the wire.
 #![forbid(unsafe_code)]
 
+pub mod certs;
 pub mod cluster;
 pub mod echo;
 pub mod process;
