@@ -365,3 +365,61 @@ async fn a_control_plane_requiring_mtls_refuses_gateways_without_a_client_certif
     drop((gw, cp));
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn a_stream_dropped_while_changes_are_made_converges_after_it_returns() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let upstream = EchoUpstream::start().await;
+    let cp = ControlPlaneProcess::start(BIN, &db.url, &dirs.path().join("cp"), None).await;
+    let r = rest(&cp);
+    let (_, token) = r.environment_with_token("flaky").await;
+    let proxy = gantry_testkit::chaos::ChaosProxy::start(cp.port).await;
+    let via_proxy = format!("https://localhost:{}", proxy.port);
+    let gw = GatewayProcess::start(
+        BIN,
+        "flaky",
+        &via_proxy,
+        &token,
+        &cp.ca_path(),
+        &dirs.path().join("gw"),
+        "gw-flaky",
+    );
+    assert!(gw.wait_ready().await);
+
+    let open = |path: &str| json!([{"target": path, "verb": "GET", "authType": "None"}]);
+    r.deployed_api_in(&["flaky"], "First", "/first", &upstream.url(), open("/a"))
+        .await;
+    assert!(gw.eventually_status("/first/1.0.0/a", None, 200).await);
+
+    // The stream drops while two more changes are made; the gateway keeps serving.
+    proxy.cut_and_block();
+    r.deployed_api_in(&["flaky"], "Second", "/second", &upstream.url(), open("/b"))
+        .await;
+    r.deployed_api_in(&["flaky"], "Third", "/third", &upstream.url(), open("/c"))
+        .await;
+    assert_eq!(
+        gw.get("/first/1.0.0/a", None).await,
+        200,
+        "serving the last configuration"
+    );
+    assert_eq!(
+        gw.get("/second/1.0.0/b", None).await,
+        404,
+        "cannot know what it did not receive"
+    );
+
+    // Connectivity returns: the gateway reconnects by itself and catches up on everything.
+    proxy.restore();
+    let caught_up = eventually(Duration::from_secs(40), || async {
+        gw.get("/second/1.0.0/b", None).await == 200 && gw.get("/third/1.0.0/c", None).await == 200
+    })
+    .await;
+    assert!(caught_up, "gateway converged after the stream came back");
+    assert_eq!(gw.get("/first/1.0.0/a", None).await, 200);
+
+    drop((gw, cp));
+    db.drop_now().await;
+}

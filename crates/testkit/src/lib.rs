@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod certs;
+pub mod chaos;
 pub mod cluster;
 pub mod echo;
 pub mod process;
