@@ -54,14 +54,17 @@ pub struct Caller {
     pub key_type: KeyType,
 }
 
-#[derive(Deserialize)]
-struct Claims {
+/// The claims the gateway reads from an access token.
+#[derive(Debug, Deserialize)]
+pub struct Claims {
     azp: Option<String>,
     client_id: Option<String>,
     #[serde(default)]
     scope: String,
     /// `APPLICATION` or `APPLICATION_USER` (WSO2's "aut" claim); absent in foreign tokens.
     aut: Option<String>,
+    /// Expiry (required by validation), for the verified-token cache.
+    exp: u64,
 }
 
 /// Authenticates the call to `api` / `operation` from `headers`.
@@ -84,7 +87,13 @@ pub fn authorize(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(missing_credentials)?;
-    let claims = verify(config, token)?;
+    let claims = config.token_cache.get_or_verify(token, || {
+        verify(config, token).map(|claims| {
+            // Cache until expiry plus the tolerated skew, exactly as long as it would verify.
+            let until = claims.exp.saturating_add(crate::routes::CLOCK_SKEW_SECS);
+            (claims, until)
+        })
+    })?;
 
     let client_id = claims
         .azp

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod proxy;
 pub mod respond;
 pub mod routes;
+pub mod token_cache;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};

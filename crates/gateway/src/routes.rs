@@ -32,6 +32,8 @@ pub struct CompiledConfig {
     pub subscriptions: HashMap<(Arc<str>, Arc<str>), SubscriptionStatus>,
     /// Number of APIs served.
     pub api_count: usize,
+    /// Tokens verified under this version's keys.
+    pub token_cache: crate::token_cache::TokenCache<crate::auth::Claims>,
 }
 
 /// A public key of a trusted issuer, bound to one algorithm (RFC 8725 §3.1).
@@ -244,6 +246,7 @@ impl CompiledConfig {
             consumer_keys,
             subscriptions,
             api_count: snapshot.apis.len(),
+            token_cache: Default::default(),
         })
     }
 
