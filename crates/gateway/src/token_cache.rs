@@ -14,9 +14,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const SHARDS: usize = 32;
 const ENTRIES_PER_SHARD: usize = 2048;
 
+/// One shard: token digest → (expiry, claims).
+type Shard<T> = Mutex<HashMap<[u8; 32], (u64, Arc<T>)>>;
+
 /// Verified claims by token digest.
 pub struct TokenCache<T> {
-    shards: Box<[Mutex<HashMap<[u8; 32], (u64, Arc<T>)>>]>,
+    shards: Box<[Shard<T>]>,
 }
 
 impl<T> Default for TokenCache<T> {
@@ -52,14 +55,15 @@ impl<T> TokenCache<T> {
         let key = digest(token);
         let shard = &self.shards[usize::from(key[0]) % SHARDS];
         let now = now_secs();
-        if let Some((expires, claims)) = shard
+        let cached = shard
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
+            .cloned();
+        if let Some((expires, claims)) = cached
+            && expires > now
         {
-            if *expires > now {
-                return Ok(claims.clone());
-            }
+            return Ok(claims);
         }
         let (claims, expires) = verify()?;
         let claims = Arc::new(claims);
