@@ -499,3 +499,73 @@ fn tampered(token: &str) -> String {
 fn rest_for(up: &GantryUp) -> Rest {
     Rest::new(&up.cp_url(""), up.cp_client())
 }
+
+#[tokio::test]
+async fn application_tier_is_enforced_with_429_retry_after_and_ratelimit_headers() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let ops = json!([{"target": "/x", "verb": "GET"}]);
+    let api_id = rest
+        .deployed_api("Limited", "/limited", &upstream.url(), ops)
+        .await;
+    let (status, app) = rest
+        .post(
+            &format!("{DEV}/applications"),
+            json!({"name": "Small", "throttlingPolicy": "10PerMin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let app_id = app["applicationId"].as_str().unwrap().to_owned();
+    let (status, _) = rest
+        .post(
+            &format!("{DEV}/subscriptions"),
+            json!({"apiId": api_id, "applicationId": app_id, "throttlingPolicy": "Gold"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (ck, cs) = rest.keys(&app_id).await;
+    let (_, token) = rest.token(&ck, &cs).await;
+    let token = token["access_token"].as_str().unwrap().to_owned();
+
+    for i in 0..10 {
+        let r = call(&up, "/limited/1.0.0/x", Some(&token)).await;
+        assert_eq!(r.status(), StatusCode::OK, "request {i} is within 10PerMin");
+        let policy = r
+            .headers()
+            .get("ratelimit-policy")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            policy, "\"Gold\";q=5000;w=60",
+            "subscription quota advertised"
+        );
+    }
+    let r = call(&up, "/limited/1.0.0/x", Some(&token)).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = r
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=6).contains(&retry_after),
+        "one request per 6 s refills: {retry_after}"
+    );
+    assert!(r.headers().contains_key("ratelimit"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["code"], "900803",
+        "application-level throttling: {body}"
+    );
+    assert_eq!(
+        upstream.hits(),
+        10,
+        "the refused request never reached the upstream"
+    );
+}

@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod proxy;
+pub mod ratelimit;
 pub mod respond;
 pub mod routes;
 pub mod token_cache;

@@ -16,8 +16,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::auth;
+use crate::auth::{self, Caller};
+use crate::ratelimit::{Decision, Limit, RateLimiter, Scope};
 use crate::respond::{self, Body};
+use crate::routes::{ApiEntry, OperationEntry};
 use crate::routes::{CompiledConfig, RouteMatch};
 
 /// Time allowed to open a TCP connection to an upstream.
@@ -29,6 +31,48 @@ type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
 pub struct Proxy {
     config: Arc<ArcSwapOption<CompiledConfig>>,
     client: UpstreamClient,
+    limiter: RateLimiter,
+}
+
+/// The subscription quota a request was admitted under, for the `RateLimit` headers.
+pub struct Quota {
+    limit: Limit,
+    remaining: u64,
+    reset: Duration,
+}
+
+impl Quota {
+    /// `RateLimit-Policy: "Gold";q=5000;w=60` and `RateLimit: "Gold";r=4999;t=1`
+    /// (draft-ietf-httpapi-ratelimit-headers).
+    fn write_headers(&self, headers: &mut HeaderMap) {
+        write_ratelimit_headers(headers, &self.limit, self.remaining, self.reset);
+    }
+}
+
+fn write_ratelimit_headers(
+    headers: &mut HeaderMap,
+    limit: &Limit,
+    remaining: u64,
+    reset: Duration,
+) {
+    let policy = format!(
+        "\"{}\";q={};w={}",
+        limit.name,
+        limit.count,
+        limit.window.as_secs()
+    );
+    let state = format!(
+        "\"{}\";r={remaining};t={}",
+        limit.name,
+        reset.as_secs_f64().ceil() as u64
+    );
+    if let (Ok(p), Ok(s)) = (
+        HeaderValue::from_str(&policy),
+        HeaderValue::from_str(&state),
+    ) {
+        headers.insert(HeaderName::from_static("ratelimit-policy"), p);
+        headers.insert(HeaderName::from_static("ratelimit"), s);
+    }
 }
 
 impl Proxy {
@@ -46,7 +90,69 @@ impl Proxy {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(https);
-        Self { config, client }
+        Self {
+            config,
+            client,
+            limiter: RateLimiter::default(),
+        }
+    }
+
+    /// Applies the subscription, application and operation limits, in WSO2's order. Returns
+    /// the subscription quota (for response headers) or which limit refused the request.
+    fn rate_limit(
+        &self,
+        config: &CompiledConfig,
+        api: &Arc<ApiEntry>,
+        operation: &OperationEntry,
+        caller: Option<&Caller>,
+    ) -> Result<Option<Quota>, Throttled> {
+        let mut quota = None;
+        if let Some(caller) = caller {
+            let app = &caller.application_id;
+            if let Some(limit) = config
+                .subscription_limits
+                .get(&(app.clone(), api.id.clone()))
+            {
+                match self.limiter.check(Scope::Subscription, app, &api.id, limit) {
+                    Decision::Allowed { remaining, reset } => {
+                        quota = Some(Quota {
+                            limit: limit.clone(),
+                            remaining,
+                            reset,
+                        })
+                    }
+                    Decision::Limited { retry_after } => {
+                        return Err(Throttled {
+                            scope: Scope::Subscription,
+                            limit: limit.clone(),
+                            retry_after,
+                        });
+                    }
+                }
+            }
+            if let Some(limit) = config.application_limits.get(app)
+                && let Decision::Limited { retry_after } =
+                    self.limiter.check(Scope::Application, app, app, limit)
+            {
+                return Err(Throttled {
+                    scope: Scope::Application,
+                    limit: limit.clone(),
+                    retry_after,
+                });
+            }
+        }
+        if let Some(limit) = &operation.limit
+            && let Decision::Limited { retry_after } =
+                self.limiter
+                    .check(Scope::Operation, &api.id, &operation.key, limit)
+        {
+            return Err(Throttled {
+                scope: Scope::Operation,
+                limit: limit.clone(),
+                retry_after,
+            });
+        }
+        Ok(quota)
     }
 
     /// Handles one request from `peer`.
@@ -106,14 +212,22 @@ impl Proxy {
                 "This API has been blocked temporarily. Please try again later or contact the system administrators.",
             );
         }
-        let key_type = if operation.auth_type == AuthType::None {
-            KeyType::Production
+        let caller = if operation.auth_type == AuthType::None {
+            None
         } else {
             match auth::authorize(config, &api, operation, request.headers()) {
-                Ok(caller) => caller.key_type,
+                Ok(caller) => Some(caller),
                 Err(denied) => return denied.into_response(),
             }
         };
+        let quota = match self.rate_limit(config, &api, operation, caller.as_ref()) {
+            Ok(quota) => quota,
+            Err(throttled) => return throttled.into_response(),
+        };
+        let key_type = caller
+            .as_ref()
+            .map(|c| c.key_type)
+            .unwrap_or(KeyType::Production);
         let upstream = match key_type {
             KeyType::Production => api.production.as_ref(),
             KeyType::Sandbox => api.sandbox.as_ref(),
@@ -185,6 +299,9 @@ impl Proxy {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
+                if let Some(quota) = quota {
+                    quota.write_headers(&mut parts.headers);
+                }
                 Response::from_parts(parts, body.boxed())
             }
             Ok(Err(error)) => {
@@ -206,6 +323,41 @@ impl Proxy {
                 )
             }
         }
+    }
+}
+
+/// A request refused by a rate limit.
+pub struct Throttled {
+    scope: Scope,
+    limit: Limit,
+    retry_after: Duration,
+}
+
+impl Throttled {
+    /// 429 in Choreo Connect's shape, with `Retry-After` and the `RateLimit` headers.
+    fn into_response(self) -> Response<Body> {
+        let Throttled {
+            scope,
+            limit,
+            retry_after,
+        } = self;
+        let mut response = respond::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            scope.code(),
+            "Message throttled out",
+            &format!(
+                "You have exceeded your quota of {} requests per {} s ({} tier)",
+                limit.count,
+                limit.window.as_secs(),
+                limit.name
+            ),
+        );
+        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        write_ratelimit_headers(response.headers_mut(), &limit, 0, retry_after);
+        response
     }
 }
 

@@ -15,6 +15,8 @@ use gantry_model::{
 use http::Method;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
+use crate::ratelimit::Limit;
+
 /// Upstream timeout when the endpoint sets none (WSO2's default is 60 s as well).
 const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -34,6 +36,20 @@ pub struct CompiledConfig {
     pub api_count: usize,
     /// Tokens verified under this version's keys.
     pub token_cache: crate::token_cache::TokenCache<crate::auth::Claims>,
+    /// Subscription tier limits by (application id, API id).
+    pub subscription_limits: HashMap<(Arc<str>, Arc<str>), Limit>,
+    /// Application tier limits by application id.
+    pub application_limits: HashMap<Arc<str>, Limit>,
+}
+
+type Limits<'a> = HashMap<(&'static str, &'a str), Option<Limit>>;
+
+fn level_name(level: &str) -> &'static str {
+    match level {
+        "subscription" => "subscription",
+        "application" => "application",
+        _ => "api",
+    }
 }
 
 /// A public key of a trusted issuer, bound to one algorithm (RFC 8725 §3.1).
@@ -96,6 +112,10 @@ pub struct OperationEntry {
     pub auth_type: AuthType,
     /// Scopes the token must carry (all of them).
     pub scopes: Vec<String>,
+    /// Identity of the resource for its rate limit (`METHOD target`).
+    pub key: Arc<str>,
+    /// Operation-level throttling policy, unless unlimited.
+    pub limit: Option<Limit>,
 }
 
 /// What the gateway needs to know about one deployed API on the request path.
@@ -166,13 +186,24 @@ impl CompiledConfig {
     /// conflicting routes): a gateway rejects such a version whole and keeps the last good one.
     pub fn compile(snapshot: &GatewaySnapshot) -> Result<Self, String> {
         let mut problems = Vec::new();
+        // (level, name) → limit; `None` for unlimited tiers.
+        let limits: Limits<'_> = snapshot
+            .throttling_policies
+            .iter()
+            .map(|p| {
+                (
+                    (level_name(&p.level), p.name.as_str()),
+                    Limit::from_policy(p),
+                )
+            })
+            .collect();
         let mut builders: HashMap<String, RouterBuilder> = HashMap::new();
         for api in &snapshot.apis {
             let vhost = api.vhost.to_ascii_lowercase();
             builders
                 .entry(vhost)
                 .or_default()
-                .add_api(api, &mut problems);
+                .add_api(api, &limits, &mut problems);
         }
         let vhosts = builders
             .into_iter()
@@ -236,6 +267,35 @@ impl CompiledConfig {
             })
             .collect();
 
+        let subscription_limits = snapshot
+            .subscriptions
+            .iter()
+            .filter_map(|s| {
+                let limit = limits
+                    .get(&("subscription", s.tier.as_str()))
+                    .cloned()
+                    .flatten()?;
+                Some((
+                    (
+                        Arc::from(s.application_id.as_str()),
+                        Arc::from(s.api_id.as_str()),
+                    ),
+                    limit,
+                ))
+            })
+            .collect();
+        let application_limits = snapshot
+            .applications
+            .iter()
+            .filter_map(|a| {
+                let limit = limits
+                    .get(&("application", a.tier.as_str()))
+                    .cloned()
+                    .flatten()?;
+                Some((Arc::from(a.id.as_str()), limit))
+            })
+            .collect();
+
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
@@ -247,6 +307,8 @@ impl CompiledConfig {
             subscriptions,
             api_count: snapshot.apis.len(),
             token_cache: Default::default(),
+            subscription_limits,
+            application_limits,
         })
     }
 
@@ -293,7 +355,7 @@ struct RouterBuilder {
 }
 
 impl RouterBuilder {
-    fn add_api(&mut self, api: &DeployedApi, problems: &mut Vec<String>) {
+    fn add_api(&mut self, api: &DeployedApi, limits: &Limits<'_>, problems: &mut Vec<String>) {
         let base_path = format!("{}/{}", api.context, api.version);
         let mut upstream = |e: &Option<Endpoint>| match e.as_ref().map(Upstream::compile) {
             Some(Ok(u)) => Some(u),
@@ -317,9 +379,22 @@ impl RouterBuilder {
         });
         for op in &api.operations {
             let method = verb_to_method(op.verb);
+            let key: Arc<str> = Arc::from(format!("{} {}", op.verb.as_str(), op.target).as_str());
+            let limit = limits.get(&("api", op.throttling_policy.as_str())).cloned();
+            if limit.is_none()
+                && !limits.contains_key(&("api", op.throttling_policy.as_str()))
+                && op.throttling_policy != "Unlimited"
+            {
+                problems.push(format!(
+                    "API {}: operation policy '{}' is unknown",
+                    api.name, op.throttling_policy
+                ));
+            }
             let operation = || OperationEntry {
                 auth_type: op.auth_type,
                 scopes: op.scopes.clone(),
+                key: key.clone(),
+                limit: limit.clone().flatten(),
             };
             for pattern in patterns_for(&base_path, op.target.as_str()) {
                 match self.index.get(&pattern) {

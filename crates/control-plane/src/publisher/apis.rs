@@ -257,6 +257,17 @@ pub async fn create_api(state: &AppState, request: ApiRequest, provider: &str) -
             )));
         }
     }
+    for (i, op) in api.operations.iter().enumerate() {
+        if policies::find(state.store(), PolicyLevel::Api, &op.throttling_policy)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "operations[{i}].throttlingPolicy: '{}' is not an API-level throttling policy",
+                op.throttling_policy
+            )));
+        }
+    }
     apis::create(state.store(), &api, provider).await?;
     tracing::info!(api_id = %api.id, name = %api.name, version = %api.version, "API created");
     Ok(api)

@@ -1,0 +1,248 @@
+//! Rate limits of the gateway: subscription tier (per application and API), application
+//! tier (per application) and operation-level policy (per API resource), as WSO2 applies
+//! them, enforced with GCRA.
+//!
+//! GCRA keeps one number per key — the theoretical arrival time (TAT) — and admits a request
+//! when the TAT is within the burst tolerance of now. A tier of N requests per window W
+//! admits a burst of N, then one request every W/N: never more than N in any window of
+//! length W. State lives in the gateway, not in a configuration version, so limits survive
+//! configuration changes. These limits are local to one gateway process; sharing them across
+//! the gateways of an environment (Redis) is not built yet.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use gantry_model::snapshot::ThrottlingPolicy;
+
+const SHARDS: usize = 64;
+const MAX_KEYS_PER_SHARD: usize = 16_384;
+
+/// A compiled tier: N requests per window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    /// Tier name (`Gold`).
+    pub name: Arc<str>,
+    /// Requests per window.
+    pub count: u64,
+    /// Window length.
+    pub window: Duration,
+    emission: Duration,
+    tolerance: Duration,
+}
+
+impl Limit {
+    /// Compiles a policy; `None` for unlimited ones (count ≤ 0) or an unknown time unit.
+    pub fn from_policy(policy: &ThrottlingPolicy) -> Option<Self> {
+        let count = u64::try_from(policy.request_count)
+            .ok()
+            .filter(|c| *c > 0)?;
+        let unit = match policy.time_unit.as_str() {
+            "sec" | "second" | "seconds" => 1,
+            "min" | "minute" | "minutes" => 60,
+            "hour" | "hours" => 3_600,
+            "day" | "days" => 86_400,
+            _ => return None,
+        };
+        let window =
+            Duration::from_secs(unit * u64::try_from(policy.unit_time.max(1)).unwrap_or(1));
+        let emission = window / u32::try_from(count).unwrap_or(u32::MAX);
+        Some(Self {
+            name: Arc::from(policy.name.as_str()),
+            count,
+            window,
+            emission,
+            tolerance: emission * u32::try_from(count - 1).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+/// Which limit a key counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Subscription tier: application + API.
+    Subscription,
+    /// Application tier: application.
+    Application,
+    /// Operation policy: API resource.
+    Operation,
+}
+
+impl Scope {
+    /// WSO2's throttle-out code for this level.
+    pub fn code(self) -> &'static str {
+        match self {
+            Scope::Subscription => "900804",
+            Scope::Application => "900803",
+            Scope::Operation => "900802",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    scope: Scope,
+    a: Arc<str>,
+    b: Arc<str>,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Admitted; `remaining` more requests would be admitted right now.
+    Allowed {
+        /// Requests left in the current burst.
+        remaining: u64,
+        /// Time until the full burst is available again.
+        reset: Duration,
+    },
+    /// Refused; retry after this long.
+    Limited {
+        /// Time until one request would be admitted.
+        retry_after: Duration,
+    },
+}
+
+/// GCRA state for every key this gateway has seen.
+pub struct RateLimiter {
+    epoch: Instant,
+    hasher: std::collections::hash_map::RandomState,
+    shards: Box<[Mutex<HashMap<Key, u64>>]>,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            hasher: Default::default(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+impl RateLimiter {
+    /// Counts one request against `limit` for (`scope`, `a`, `b`).
+    pub fn check(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
+        self.check_at(scope, a, b, limit, self.epoch.elapsed())
+    }
+
+    fn check_at(
+        &self,
+        scope: Scope,
+        a: &Arc<str>,
+        b: &Arc<str>,
+        limit: &Limit,
+        now: Duration,
+    ) -> Decision {
+        let key = Key {
+            scope,
+            a: a.clone(),
+            b: b.clone(),
+        };
+        let shard = &self.shards[(self.hasher.hash_one(&key) as usize) % SHARDS];
+        let now_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+        let emission = u64::try_from(limit.emission.as_nanos()).unwrap_or(u64::MAX);
+        let tolerance = u64::try_from(limit.tolerance.as_nanos()).unwrap_or(u64::MAX);
+        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_KEYS_PER_SHARD {
+            // Keys whose TAT has passed are idle: forgetting them changes no decision.
+            map.retain(|_, tat| *tat > now_ns);
+        }
+        let tat = map.get(&key).copied().unwrap_or(now_ns).max(now_ns);
+        if tat - now_ns > tolerance {
+            let retry_after = Duration::from_nanos(tat - now_ns - tolerance);
+            return Decision::Limited { retry_after };
+        }
+        let next = tat.saturating_add(emission);
+        map.insert(key, next);
+        let used = next - now_ns;
+        let remaining = (tolerance.saturating_add(emission).saturating_sub(used)) / emission.max(1);
+        Decision::Allowed {
+            remaining,
+            reset: Duration::from_nanos(used),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(count: i64, unit: &str) -> Limit {
+        Limit::from_policy(&ThrottlingPolicy {
+            level: "subscription".into(),
+            name: "T".into(),
+            request_count: count,
+            unit_time: 1,
+            time_unit: unit.into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn admits_the_burst_then_one_per_emission_interval() {
+        let limiter = RateLimiter::default();
+        let l = limit(10, "min");
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("app"), Arc::from("api"));
+        let t0 = Duration::from_secs(100);
+        for i in 0..10 {
+            assert!(
+                matches!(
+                    limiter.check_at(Scope::Subscription, &a, &b, &l, t0),
+                    Decision::Allowed { .. }
+                ),
+                "{i}"
+            );
+        }
+        let Decision::Limited { retry_after } =
+            limiter.check_at(Scope::Subscription, &a, &b, &l, t0)
+        else {
+            panic!("the 11th request in the same instant is refused");
+        };
+        assert_eq!(retry_after, Duration::from_secs(6));
+        // One emission interval later, exactly one more fits.
+        let t1 = t0 + Duration::from_secs(6);
+        assert!(matches!(
+            limiter.check_at(Scope::Subscription, &a, &b, &l, t1),
+            Decision::Allowed { .. }
+        ));
+        assert!(matches!(
+            limiter.check_at(Scope::Subscription, &a, &b, &l, t1),
+            Decision::Limited { .. }
+        ));
+    }
+
+    #[test]
+    fn keys_are_independent_and_unlimited_compiles_to_none() {
+        let limiter = RateLimiter::default();
+        let l = limit(1, "sec");
+        let (x, y, api): (Arc<str>, Arc<str>, Arc<str>) =
+            (Arc::from("x"), Arc::from("y"), Arc::from("api"));
+        let t = Duration::from_secs(1);
+        assert!(matches!(
+            limiter.check_at(Scope::Application, &x, &api, &l, t),
+            Decision::Allowed { .. }
+        ));
+        assert!(matches!(
+            limiter.check_at(Scope::Application, &y, &api, &l, t),
+            Decision::Allowed { .. }
+        ));
+        assert!(matches!(
+            limiter.check_at(Scope::Application, &x, &api, &l, t),
+            Decision::Limited { .. }
+        ));
+        assert!(matches!(
+            limiter.check_at(Scope::Subscription, &x, &api, &l, t),
+            Decision::Allowed { .. }
+        ));
+        let unlimited = ThrottlingPolicy {
+            level: "subscription".into(),
+            name: "Unlimited".into(),
+            request_count: -1,
+            unit_time: 1,
+            time_unit: "min".into(),
+        };
+        assert!(Limit::from_policy(&unlimited).is_none());
+    }
+}
