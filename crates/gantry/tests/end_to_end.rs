@@ -72,6 +72,43 @@ async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_res
         "token must not reach the upstream"
     );
     assert_eq!(seen["headers"]["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "http");
+    assert_eq!(
+        seen["headers"]["x-forwarded-host"],
+        format!("localhost:{}", up.gw_port)
+    );
+    assert_eq!(
+        seen["headers"]["x-correlation-id"].as_str().map(str::len),
+        Some(36),
+        "generated"
+    );
+
+    // A client's correlation id is passed upstream and returned, on errors too.
+    let r = up
+        .gw_client()
+        .get(up.gw_url("/orders/1.0.0/items/9"))
+        .bearer_auth(&access_token)
+        .header("x-correlation-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-correlation-id"], "trace-abc-123");
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(seen["headers"]["x-correlation-id"], "trace-abc-123");
+    let r = up
+        .gw_client()
+        .get(up.gw_url("/nowhere"))
+        .header("x-correlation-id", "e1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status(), &r.headers()["x-correlation-id"]),
+        (
+            StatusCode::NOT_FOUND,
+            &"e1".parse::<reqwest::header::HeaderValue>().unwrap()
+        )
+    );
 
     // No token, garbage token, tampered token: 401 with a JSON body and a challenge.
     for bad in [None, Some("not-a-jwt"), Some(&tampered(&access_token)[..])] {

@@ -173,6 +173,7 @@ impl Gateway {
         grace: Duration,
     ) {
         let proxy = self.proxy.clone();
+        let secure = tls.is_some();
         gantry_listener::serve(
             listener,
             tls,
@@ -182,7 +183,7 @@ impl Gateway {
                 let (proxy, peer) = (proxy.clone(), connection.peer);
                 service_fn(move |request| {
                     let proxy = proxy.clone();
-                    async move { Ok::<_, Infallible>(proxy.handle(request, peer).await) }
+                    async move { Ok::<_, Infallible>(proxy.handle(request, peer, secure).await) }
                 })
             },
         )

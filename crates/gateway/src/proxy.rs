@@ -155,8 +155,32 @@ impl Proxy {
         Ok(quota)
     }
 
-    /// Handles one request from `peer`.
-    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    /// Handles one request from `peer` (over TLS when `secure`). Every response carries the
+    /// request's `X-Correlation-ID` (the client's, or one generated here), as does the
+    /// request forwarded upstream.
+    pub async fn handle(
+        &self,
+        mut request: Request<Incoming>,
+        peer: SocketAddr,
+        secure: bool,
+    ) -> Response<Body> {
+        let correlation_id = correlation_id(request.headers());
+        request
+            .headers_mut()
+            .insert(CORRELATION_ID, correlation_id.clone());
+        let mut response = self.route_and_forward(request, peer, secure).await;
+        response
+            .headers_mut()
+            .insert(CORRELATION_ID, correlation_id);
+        response
+    }
+
+    async fn route_and_forward(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        secure: bool,
+    ) -> Response<Body> {
         let guard = self.config.load();
         let Some(config) = guard.as_deref() else {
             return respond::error(
@@ -284,7 +308,7 @@ impl Proxy {
         append_forwarded_for(&mut parts.headers, peer);
         parts.headers.insert(
             HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static("http"),
+            HeaderValue::from_static(if secure { "https" } else { "http" }),
         );
         if let Some(host) = original_host {
             parts
@@ -359,6 +383,30 @@ impl Throttled {
         write_ratelimit_headers(response.headers_mut(), &limit, 0, retry_after);
         response
     }
+}
+
+const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// The client's correlation id when it is a sane token (≤ 128 visible ASCII characters),
+/// else a new random one.
+fn correlation_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(&CORRELATION_ID)
+        && !v.is_empty()
+        && v.len() <= 128
+        && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    {
+        return v.clone();
+    }
+    let mut bytes = [0u8; 16];
+    let _ = aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut bytes);
+    let mut text = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        text.push_str(&format!("{b:02x}"));
+    }
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Paths with `.`/`..` segments, `//`, or percent-encoded `.`, `/` or `\` are refused: what
