@@ -3,7 +3,11 @@
 //! over the wire (JSON bytes → parse → digest check → compile → swap). Also: the size of
 //! the delta when one API changes in that snapshot.
 //!
-//! Run: `cargo run --release -p gantry-bench --bin snapshot_apply`
+//! Run: `cargo build --release -p gantry && cargo run --release -p gantry-bench --bin snapshot_apply`
+//!
+//! Two measurements: in-process (parse + digest + compile + swap, best of 3), and a real
+//! `gantry gateway` process starting from the snapshot persisted in its data directory
+//! (time to ready, peak and settled RSS of that process alone).
 
 use std::time::Instant;
 
@@ -98,6 +102,92 @@ fn snapshot(version: u64) -> GatewaySnapshot {
     }
 }
 
+/// `VmHWM` / `VmRSS` of another process, in kB.
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Starts `gantry gateway` on a data directory holding `json` as its persisted snapshot and
+/// measures how long until it is ready and how much memory it takes.
+fn gateway_process(json: &[u8]) {
+    let bin = std::env::var("GANTRY_BIN").unwrap_or_else(|_| {
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        format!("{target}/release/gantry")
+    });
+    if !std::path::Path::new(&bin).exists() {
+        println!("(skipping the process measurement: {bin} not built)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("snapshot.json"), json).expect("write snapshot");
+    let ops = gantry_testkit::free_port();
+    let started = Instant::now();
+    let mut child = std::process::Command::new(&bin)
+        .args([
+            "gateway",
+            "--environment",
+            "dp-prod-a",
+            "--control-plane",
+            "https://127.0.0.1:9",
+            "--token",
+            "unused",
+        ])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--http-port",
+            &gantry_testkit::free_port().to_string(),
+            "--ops-port",
+            &ops.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("GANTRY_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn gateway");
+    let pid = child.id();
+    let idle_probe = std::time::Duration::from_millis(20);
+    let ready = loop {
+        let ok = std::net::TcpStream::connect(("127.0.0.1", ops))
+            .ok()
+            .and_then(|mut s| {
+                use std::io::{Read, Write};
+                s.write_all(b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .ok()?;
+                let mut buf = String::new();
+                s.read_to_string(&mut buf).ok()?;
+                Some(buf.starts_with("HTTP/1.1 200"))
+            });
+        if ok == Some(true) {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "gateway not ready"
+        );
+        std::thread::sleep(idle_probe);
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    println!(
+        "gateway process from the persisted snapshot: ready in {:.0} ms (process start included); peak RSS {} MB, settled RSS {} MB",
+        ready.as_secs_f64() * 1e3,
+        status_kb(pid, "VmHWM") / 1024,
+        status_kb(pid, "VmRSS") / 1024
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn main() {
     let base = Versioned::new(snapshot(1));
     let json = base.to_json();
@@ -159,4 +249,5 @@ fn main() {
         rss_before_kb / 1024,
         json.len() as f64 / 1e6
     );
+    gateway_process(&json);
 }

@@ -135,7 +135,9 @@ impl Gateway {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        let snapshot: GatewaySnapshot = serde_json::from_slice(&bytes)
+        let parsed = serde_json::from_slice::<GatewaySnapshot>(&bytes);
+        drop(bytes);
+        let snapshot: GatewaySnapshot = parsed
             .map_err(|e| format!("{}: not a snapshot: {e}", path.display()))?;
         let version = snapshot.version;
         self.apply_versioned(Versioned::new(snapshot))?;

@@ -48,9 +48,22 @@ impl Versioned {
     }
 }
 
-/// Hex SHA-256 of the JSON of a (normalised) snapshot.
+/// Hex SHA-256 of the JSON of a (normalised) snapshot. The JSON is streamed into the
+/// hash, never held in memory: a large snapshot costs no second copy.
 pub fn digest(snapshot: &GatewaySnapshot) -> String {
-    let json = serde_json::to_vec(snapshot).unwrap_or_default();
-    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &json);
+    struct Hashing(aws_lc_rs::digest::Context);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256));
+    // Serialising plain data into an infallible writer cannot fail.
+    let _ = serde_json::to_writer(std::io::BufWriter::with_capacity(64 * 1024, &mut hashing), snapshot);
+    let hash = hashing.0.finish();
     hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
