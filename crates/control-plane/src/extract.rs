@@ -97,29 +97,69 @@ impl FromRequestParts<AppState> for AuthUser {
             })?;
         let (username, password) = parse_basic(header)
             .ok_or_else(|| ApiError::Unauthenticated("Malformed Basic credentials".into()))?;
-        if state.credential_cache().check(&username, &password) {
-            return Ok(AuthUser { username });
-        }
-        let user = gantry_store::users::find_by_username(state.store(), &username).await?;
-        let valid = match user {
-            Some(user) => {
-                let (password, hash) = (password.clone(), user.password_hash.clone());
-                tokio::task::spawn_blocking(move || {
-                    gantry_keys::password::verify_password(&password, &hash)
-                })
-                .await
-                .unwrap_or(false)
-            }
-            None => false,
-        };
-        if !valid {
+        if !check_password(state, &username, &password).await? {
             return Err(ApiError::Unauthenticated(
                 "Invalid username or password".into(),
             ));
         }
-        state.credential_cache().remember(&username, &password);
         Ok(AuthUser { username })
     }
+}
+
+/// A caller holding the `admin` role (403 for other authenticated users).
+#[derive(Debug, Clone)]
+pub struct AdminUser {
+    /// Login name.
+    pub username: String,
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        let is_admin = gantry_store::users::find_by_username(state.store(), &user.username)
+            .await?
+            .is_some_and(|u| u.role_list().any(|r| r == gantry_keys::scopes::ADMIN_ROLE));
+        if !is_admin {
+            return Err(ApiError::Forbidden(
+                "This operation needs the admin role".into(),
+            ));
+        }
+        Ok(AdminUser {
+            username: user.username,
+        })
+    }
+}
+
+/// Verifies `username` / `password` against the users table (through the credential cache).
+pub async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<bool, ApiError> {
+    if state.credential_cache().check(username, password) {
+        return Ok(true);
+    }
+    let user = gantry_store::users::find_by_username(state.store(), username).await?;
+    let valid = match user {
+        Some(user) => {
+            let (password, hash) = (password.to_owned(), user.password_hash.clone());
+            tokio::task::spawn_blocking(move || {
+                gantry_keys::password::verify_password(&password, &hash)
+            })
+            .await
+            .unwrap_or(false)
+        }
+        None => false,
+    };
+    if valid {
+        state.credential_cache().remember(username, password);
+    }
+    Ok(valid)
 }
 
 /// Splits `Basic base64(user:pass)`.

@@ -6,10 +6,12 @@
 //! snapshots and hands them to the [`Distributor`].
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod bootstrap;
 pub mod devportal;
 pub mod error;
 pub mod extract;
+pub mod keyring;
 pub mod oauth;
 pub mod publisher;
 pub mod server;
@@ -31,6 +33,8 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::extract::CredentialCache;
+use crate::keyring::KeyRing;
+use crate::oauth::abuse::FailureLimiter;
 
 /// Largest request body the REST APIs accept.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -44,17 +48,36 @@ struct Inner {
     issuer: TokenIssuer,
     distributor: Arc<Distributor>,
     credentials: CredentialCache,
+    key_ring: KeyRing,
+    failures: FailureLimiter,
 }
 
 impl AppState {
-    /// State over `store`, signing tokens with `issuer`, publishing to `distributor`.
-    pub fn new(store: Store, issuer: TokenIssuer, distributor: Arc<Distributor>) -> Self {
+    /// State over `store`, signing tokens with `issuer` (whose keys `key_ring` manages),
+    /// publishing to `distributor`.
+    pub fn new(
+        store: Store,
+        issuer: TokenIssuer,
+        key_ring: KeyRing,
+        distributor: Arc<Distributor>,
+    ) -> Self {
         Self(Arc::new(Inner {
             store,
             issuer,
             distributor,
             credentials: CredentialCache::default(),
+            key_ring,
+            failures: FailureLimiter::default(),
         }))
+    }
+
+    /// The signing keys' manager.
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.0.key_ring
+    }
+
+    pub(crate) fn failures(&self) -> &FailureLimiter {
+        &self.0.failures
     }
 
     /// The store.
@@ -76,17 +99,25 @@ impl AppState {
         &self.0.credentials
     }
 
-    /// The issuers gateways must trust: today the resident key manager.
+    /// The issuers gateways must trust: the resident key manager with every published key
+    /// (next, active, retired), so tokens verify across a rotation.
     fn trusted_issuers(&self) -> Vec<TrustedIssuer> {
-        let jwk = self.issuer().key().public_jwk();
+        let keys = self.issuer().keys();
         vec![TrustedIssuer {
             issuer: self.issuer().issuer().to_owned(),
-            keys: vec![IssuerKey {
-                kid: jwk.kid,
-                alg: jwk.alg,
-                n: jwk.n,
-                e: jwk.e,
-            }],
+            keys: keys
+                .published()
+                .iter()
+                .map(|jwk| IssuerKey {
+                    kid: jwk.kid.clone(),
+                    alg: jwk.alg.clone(),
+                    n: jwk.n.clone().unwrap_or_default(),
+                    e: jwk.e.clone().unwrap_or_default(),
+                    crv: jwk.crv.clone(),
+                    x: jwk.x.clone(),
+                    y: jwk.y.clone(),
+                })
+                .collect(),
         }]
     }
 
@@ -128,6 +159,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/am/publisher/v4", publisher::router())
         .nest("/api/am/devportal/v3", devportal::router())
+        .nest("/api/am/admin/v4", admin::router())
         .merge(oauth::router())
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))

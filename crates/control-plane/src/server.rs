@@ -64,6 +64,16 @@ pub async fn serve_tls(
                     return;
                 }
             };
+            // Handlers that rate-limit by client address read it as axum's ConnectInfo.
+            let router = tower::ServiceExt::map_request(
+                router,
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                },
+            );
             let service = TowerToHyperService::new(router);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(error) = watcher.watch(connection).await {

@@ -60,6 +60,7 @@ struct Claims {
     client_id: Option<String>,
     #[serde(default)]
     scope: String,
+    jti: Option<String>,
 }
 
 /// Authenticates the call to `api` / `operation` from `headers`.
@@ -83,6 +84,11 @@ pub fn authorize(
         .filter(|t| !t.is_empty())
         .ok_or_else(missing_credentials)?;
     let claims = verify(config, token)?;
+    if let Some(jti) = &claims.jti
+        && config.revoked_token_ids.contains(jti)
+    {
+        return Err(invalid("The token has been revoked"));
+    }
 
     let client_id = claims
         .azp

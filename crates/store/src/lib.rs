@@ -9,8 +9,11 @@
 
 pub mod apis;
 pub mod applications;
+pub mod authorization_codes;
 pub mod environments;
 pub mod policies;
+pub mod refresh_tokens;
+pub mod revoked_tokens;
 pub mod signing_keys;
 pub mod snapshot;
 pub mod subscriptions;
