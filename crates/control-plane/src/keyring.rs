@@ -19,9 +19,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 
-/// Clock skew added to a retired key's keep-alive (gateways accept `exp` + 30 s).
-const RETIRE_MARGIN_MS: i64 = 60_000;
-
 /// Lifetime assumed for tokens when no client exists yet (WSO2's default, seconds).
 const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 3600;
 
@@ -45,6 +42,7 @@ pub struct KeyRing {
     kek: KeyEncryptionKey,
     algorithm: SigningAlgorithm,
     policy: RotationPolicy,
+    retire_grace: Duration,
 }
 
 /// A stored key as the API shows it (no private material).
@@ -68,12 +66,20 @@ pub struct KeyInfo {
 }
 
 impl KeyRing {
-    /// Keys sealed under `kek`, new ones generated for `algorithm`, rotated by `policy`.
-    pub fn new(kek: KeyEncryptionKey, algorithm: SigningAlgorithm, policy: RotationPolicy) -> Self {
+    /// Keys sealed under `kek`, new ones generated for `algorithm`, rotated by `policy`;
+    /// a retired key stays published for the longest token lifetime plus `retire_grace`
+    /// (clock skew: gateways accept a token up to 30 s past its `exp`).
+    pub fn new(
+        kek: KeyEncryptionKey,
+        algorithm: SigningAlgorithm,
+        policy: RotationPolicy,
+        retire_grace: Duration,
+    ) -> Self {
         Self {
             kek,
             algorithm,
             policy,
+            retire_grace,
         }
     }
 
@@ -182,12 +188,15 @@ impl KeyRing {
         }
     }
 
-    /// How long a token signed now may live: the longest client validity, plus skew.
+    /// How long a token signed now may live: the longest client validity (WSO2's default
+    /// when there is no client yet), plus the grace for clock skew.
     async fn max_token_lifetime_ms(&self, store: &Store) -> Result<i64, KeyRingError> {
-        let secs = applications::max_validity_period(store)
-            .await?
-            .max(DEFAULT_TOKEN_LIFETIME_SECS);
-        Ok(secs * 1000 + RETIRE_MARGIN_MS)
+        let secs = match applications::max_validity_period(store).await? {
+            0 => DEFAULT_TOKEN_LIFETIME_SECS,
+            longest => longest,
+        };
+        let grace = i64::try_from(self.retire_grace.as_millis()).unwrap_or(i64::MAX);
+        Ok(secs.saturating_mul(1000).saturating_add(grace))
     }
 
     async fn generate(&self, state: KeyState) -> Result<NewKey, KeyRingError> {
@@ -271,13 +280,16 @@ fn status_of(row: &StoredKey) -> Result<KeyStatus, KeyRingError> {
     })
 }
 
-/// How often the schedule looks at the keys for a rotation `period` (0: rotation off, the
-/// schedule still removes expired keys and purges expired revocations).
-pub fn check_interval(period: Duration) -> Duration {
-    if period.is_zero() {
-        return Duration::from_secs(60);
-    }
-    (period / 4).clamp(Duration::from_millis(500), Duration::from_secs(60))
+/// How often the schedule looks at the keys, for a rotation `period` (0: rotation off; the
+/// schedule still removes retired keys and purges expired revocations) and a retire grace:
+/// often enough that neither overshoots by much, at most once a minute.
+pub fn check_interval(period: Duration, retire_grace: Duration) -> Duration {
+    [period / 4, retire_grace]
+        .into_iter()
+        .filter(|d| !d.is_zero())
+        .min()
+        .unwrap_or(Duration::from_secs(60))
+        .clamp(Duration::from_millis(500), Duration::from_secs(60))
 }
 
 /// Rotates when due, removes retired keys whose tokens expired, and purges expired

@@ -75,6 +75,10 @@ pub struct UpArgs {
         default_value_t = 2_592_000
     )]
     key_rotation_period_secs: u64,
+    /// Seconds a retired signing key stays published after the longest token lifetime has
+    /// passed (clock skew; gateways accept tokens up to 30 s past their expiry).
+    #[arg(long, env = "GANTRY_KEY_RETIRE_GRACE_SECS", default_value_t = 60)]
+    key_retire_grace_secs: u64,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
@@ -118,12 +122,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     .context("loading the key-encryption key")?;
     tracing::info!(source = ?kek_source, "key-encryption key loaded");
     let rotation_period = Duration::from_secs(args.key_rotation_period_secs);
+    let retire_grace = Duration::from_secs(args.key_retire_grace_secs);
+    let algorithm = SigningAlgorithm::parse(&args.signing_algorithm).unwrap_or_default();
+    if algorithm != SigningAlgorithm::Rs256 {
+        tracing::warn!(
+            alg = algorithm.as_str(),
+            "new signing keys use ES256: clients and introspection verify it, but gateways of \
+             this version verify RS256 keys only and refuse ES256-signed tokens"
+        );
+    }
     let key_ring = KeyRing::new(
         kek,
-        SigningAlgorithm::parse(&args.signing_algorithm).unwrap_or_default(),
+        algorithm,
         RotationPolicy {
             period_ms: i64::try_from(rotation_period.as_millis()).unwrap_or(i64::MAX),
         },
+        retire_grace,
     );
 
     let tls_files = match (&args.tls_cert, &args.tls_key) {
@@ -210,7 +224,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     ));
     tasks.spawn(keyring::run_schedule(
         state.clone(),
-        keyring::check_interval(rotation_period),
+        keyring::check_interval(rotation_period, retire_grace),
         shutdown.clone(),
     ));
     tasks.spawn(gateway.clone().serve(gw_listener, shutdown.clone(), grace));
