@@ -112,6 +112,24 @@ async fn refresh(state: &AppState, client: &Client, form: &Form) -> Result<Respo
     if stored.revoked != 0 {
         return Err(OAuthError::invalid_grant("The refresh token was revoked"));
     }
+    if stored.spent == 0 && stored.expires_at <= now_ms() {
+        return Err(OAuthError::invalid_grant("The refresh token has expired"));
+    }
+    // Checked before the token is spent, so a bad request does not burn it.
+    let original: Vec<&str> = stored.scope.split_whitespace().collect();
+    let scopes: Vec<String> = match form.get("scope") {
+        None => original.iter().map(|s| (*s).to_owned()).collect(),
+        Some(asked) if stored.spent == 0 => {
+            let asked: Vec<&str> = asked.split_whitespace().collect();
+            if let Some(wider) = asked.iter().find(|s| !original.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "'{wider}' was not granted originally"
+                )));
+            }
+            asked.into_iter().map(str::to_owned).collect()
+        }
+        Some(_) => Vec::new(),
+    };
     if stored.spent != 0 || !refresh_tokens::spend(state.store(), &hash).await? {
         // A spent token presented again has leaked: revoke everything of its grant.
         let revoked = refresh_tokens::revoke_family(state.store(), &stored.family_id).await?;
@@ -121,30 +139,16 @@ async fn refresh(state: &AppState, client: &Client, form: &Form) -> Result<Respo
             "The refresh token was already used; its grant is revoked",
         ));
     }
-    if stored.expires_at <= now_ms() {
-        return Err(OAuthError::invalid_grant("The refresh token has expired"));
-    }
-    let original: Vec<&str> = stored.scope.split_whitespace().collect();
-    let scopes: Vec<String> = match form.get("scope") {
-        None => original.iter().map(|s| (*s).to_owned()).collect(),
-        Some(asked) => {
-            let asked: Vec<&str> = asked.split_whitespace().collect();
-            if let Some(wider) = asked.iter().find(|s| !original.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "'{wider}' was not granted originally"
-                )));
-            }
-            asked.into_iter().map(str::to_owned).collect()
-        }
-    };
     let user = (!stored.username.is_empty()).then_some(stored.username.as_str());
     let subject = user.map_or(Subject::Application, Subject::User);
     let issued = sign(state, client, subject, &scopes)?;
+    // The new refresh token keeps the original grant's scope (RFC 6749 §6).
     let refresh = new_refresh_token(
         state,
         client,
         &stored.family_id,
         &stored.username,
+        &stored.scope,
         &issued,
         stored.auth_time,
     )
@@ -284,6 +288,7 @@ async fn issue_user_tokens(
                 client,
                 &family,
                 username,
+                &issued.scope,
                 &issued,
                 i64::try_from(auth_time).unwrap_or_default(),
             )
@@ -311,6 +316,7 @@ async fn new_refresh_token(
     client: &Client,
     family_id: &str,
     username: &str,
+    scope: &str,
     issued: &IssuedToken,
     auth_time: i64,
 ) -> Result<String, OAuthError> {
@@ -322,7 +328,7 @@ async fn new_refresh_token(
             family_id: family_id.to_owned(),
             client_id: client.key.consumer_key.clone(),
             username: username.to_owned(),
-            scope: issued.scope.clone(),
+            scope: scope.to_owned(),
             auth_time,
             access_jti: issued.jti.clone(),
             access_expires_at: exp_ms(issued.expires_at),
