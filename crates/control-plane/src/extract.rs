@@ -112,32 +112,80 @@ impl FromRequestParts<AppState> for AuthUser {
             })?;
         let (username, password) = parse_basic(header)
             .ok_or_else(|| ApiError::Unauthenticated("Malformed Basic credentials".into()))?;
-        if let Some(roles) = state.credential_cache().check(&username, &password) {
-            return Ok(AuthUser { username, roles });
-        }
-        let user = gantry_store::users::find_by_username(state.store(), &username).await?;
-        let Some(user) = user else {
-            return Err(ApiError::Unauthenticated(
+        match verify_user(state, &username, &password).await? {
+            Some(roles) => Ok(AuthUser { username, roles }),
+            None => Err(ApiError::Unauthenticated(
                 "Invalid username or password".into(),
-            ));
-        };
-        let (candidate, hash) = (password.clone(), user.password_hash.clone());
-        let valid = tokio::task::spawn_blocking(move || {
-            gantry_keys::password::verify_password(&candidate, &hash)
-        })
-        .await
-        .unwrap_or(false);
-        if !valid {
-            return Err(ApiError::Unauthenticated(
-                "Invalid username or password".into(),
-            ));
+            )),
         }
-        let roles: Vec<String> = user.role_list().map(str::to_owned).collect();
-        state
-            .credential_cache()
-            .remember(&username, &password, &roles);
-        Ok(AuthUser { username, roles })
     }
+}
+
+/// A caller holding the `admin` role (403 for other authenticated users).
+#[derive(Debug, Clone)]
+pub struct AdminUser {
+    /// Login name.
+    pub username: String,
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !user
+            .roles
+            .iter()
+            .any(|r| r == gantry_keys::scopes::ADMIN_ROLE)
+        {
+            return Err(ApiError::Forbidden(
+                "This operation needs the admin role".into(),
+            ));
+        }
+        Ok(AdminUser {
+            username: user.username,
+        })
+    }
+}
+
+/// Verifies `username` / `password` against the users table (through the credential cache).
+pub async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<bool, ApiError> {
+    Ok(verify_user(state, username, password).await?.is_some())
+}
+
+/// The user's roles when the password is right; `None` when the user or password is wrong.
+async fn verify_user(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<Option<Vec<String>>, ApiError> {
+    if let Some(roles) = state.credential_cache().check(username, password) {
+        return Ok(Some(roles));
+    }
+    let Some(user) = gantry_store::users::find_by_username(state.store(), username).await? else {
+        return Ok(None);
+    };
+    let (candidate, hash) = (password.to_owned(), user.password_hash.clone());
+    let valid = tokio::task::spawn_blocking(move || {
+        gantry_keys::password::verify_password(&candidate, &hash)
+    })
+    .await
+    .unwrap_or(false);
+    if !valid {
+        return Ok(None);
+    }
+    let roles: Vec<String> = user.role_list().map(str::to_owned).collect();
+    state
+        .credential_cache()
+        .remember(username, password, &roles);
+    Ok(Some(roles))
 }
 
 /// Splits `Basic base64(user:pass)`.

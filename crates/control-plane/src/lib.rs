@@ -7,11 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod admin_keys;
 pub mod bootstrap;
 pub mod devportal;
 pub mod distribution;
 pub mod error;
 pub mod extract;
+pub mod keyring;
 pub mod oauth;
 pub mod publisher;
 pub mod server;
@@ -33,6 +35,8 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::extract::CredentialCache;
+use crate::keyring::KeyRing;
+use crate::oauth::abuse::FailureLimiter;
 
 /// Largest request body the REST APIs accept.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -47,17 +51,27 @@ struct Inner {
     issuer: TokenIssuer,
     distributor: Arc<Distributor>,
     credentials: CredentialCache,
+    key_ring: KeyRing,
+    failures: FailureLimiter,
 }
 
 impl AppState {
-    /// State over `store`, signing tokens with `issuer`, publishing to `distributor`.
-    pub fn new(store: Store, issuer: TokenIssuer, distributor: Arc<Distributor>) -> Self {
+    /// State over `store`, signing tokens with `issuer` (whose keys `key_ring` manages),
+    /// publishing to `distributor`.
+    pub fn new(
+        store: Store,
+        issuer: TokenIssuer,
+        key_ring: KeyRing,
+        distributor: Arc<Distributor>,
+    ) -> Self {
         Self(Arc::new(Inner {
             require_gateway_client_certificate: false,
             store,
             issuer,
             distributor,
             credentials: CredentialCache::default(),
+            key_ring,
+            failures: FailureLimiter::default(),
         }))
     }
 
@@ -68,6 +82,15 @@ impl AppState {
             inner.require_gateway_client_certificate = required;
         }
         self
+    }
+
+    /// The signing keys' manager.
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.0.key_ring
+    }
+
+    pub(crate) fn failures(&self) -> &FailureLimiter {
+        &self.0.failures
     }
 
     /// The store.
@@ -89,17 +112,25 @@ impl AppState {
         &self.0.credentials
     }
 
-    /// The issuers gateways must trust: today the resident key manager.
+    /// The issuers gateways must trust: the resident key manager with every published key
+    /// (next, active, retired), so tokens verify across a rotation.
     pub(crate) fn trusted_issuers(&self) -> Vec<TrustedIssuer> {
-        let jwk = self.issuer().key().public_jwk();
+        let keys = self.issuer().keys();
         vec![TrustedIssuer {
             issuer: self.issuer().issuer().to_owned(),
-            keys: vec![IssuerKey {
-                kid: jwk.kid,
-                alg: jwk.alg,
-                n: jwk.n,
-                e: jwk.e,
-            }],
+            keys: keys
+                .published()
+                .iter()
+                .map(|jwk| IssuerKey {
+                    kid: jwk.kid.clone(),
+                    alg: jwk.alg.clone(),
+                    n: jwk.n.clone().unwrap_or_default(),
+                    e: jwk.e.clone().unwrap_or_default(),
+                    crv: jwk.crv.clone(),
+                    x: jwk.x.clone(),
+                    y: jwk.y.clone(),
+                })
+                .collect(),
         }]
     }
 }
@@ -109,7 +140,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/am/publisher/v4", publisher::router())
         .nest("/api/am/devportal/v3", devportal::router())
-        .nest("/api/am/admin/v4", admin::router())
+        .nest(
+            "/api/am/admin/v4",
+            admin::router().merge(admin_keys::router()),
+        )
         .merge(oauth::router())
         .route_service(
             "/gantry.sync.v1.ConfigSync/Stream",

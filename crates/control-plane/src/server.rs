@@ -8,7 +8,6 @@ use axum::Router;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::Layer;
 
 /// Serves `router` on `listener` over TLS until `shutdown`, then drains for up to `grace`.
 pub async fn serve_tls(
@@ -18,9 +17,21 @@ pub async fn serve_tls(
     shutdown: CancellationToken,
     grace: Duration,
 ) {
-    // Each request carries its connection (peer, verified client certificate) as an extension.
+    // Each request carries its connection: the peer address as axum's ConnectInfo (handlers
+    // rate-limit by it) and the whole `Connection` (verified client certificate) for the
+    // gRPC sync service.
     gantry_listener::serve(listener, Some(tls), shutdown, grace, move |connection| {
-        TowerToHyperService::new(axum::Extension(connection).layer(router.clone()))
+        let router = router.clone();
+        TowerToHyperService::new(tower::ServiceExt::map_request(
+            router,
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(connection.peer));
+                request.extensions_mut().insert(connection.clone());
+                request
+            },
+        ))
     })
     .await;
 }

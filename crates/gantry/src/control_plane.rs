@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use gantry_control_plane::keyring::{self, KeyRing};
 use gantry_control_plane::{AppState, bootstrap, server, tls};
-use gantry_keys::TokenIssuer;
+use gantry_keys::{RotationPolicy, SigningAlgorithm};
 use gantry_store::Store;
 use gantry_sync::Distributor;
 use tokio::task::JoinSet;
@@ -60,6 +61,23 @@ pub struct ControlPlaneArgs {
     /// Do not apply migrations on start (run `gantry migrate` separately).
     #[arg(long, env = "GANTRY_NO_MIGRATE")]
     no_migrate: bool,
+    /// File holding the base64 key-encryption key that seals the signing keys at rest
+    /// (`GANTRY_KEY_ENCRYPTION_KEY` holds it directly and wins). All replicas need the same.
+    #[arg(long, env = "GANTRY_KEY_ENCRYPTION_KEY_FILE")]
+    key_encryption_key_file: Option<PathBuf>,
+    /// Algorithm of newly generated signing keys: RS256 or ES256.
+    #[arg(long, env = "GANTRY_SIGNING_ALGORITHM", default_value = "RS256")]
+    signing_algorithm: String,
+    /// Age in seconds at which the active signing key is replaced (0: manual rotation only).
+    #[arg(
+        long,
+        env = "GANTRY_KEY_ROTATION_PERIOD_SECS",
+        default_value_t = 2_592_000
+    )]
+    key_rotation_period_secs: u64,
+    /// Seconds a retired key stays published beyond the longest token lifetime.
+    #[arg(long, env = "GANTRY_KEY_RETIRE_GRACE_SECS", default_value_t = 60)]
+    key_retire_grace_secs: u64,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     shutdown_grace_secs: u64,
@@ -98,9 +116,33 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
     bootstrap::ensure_default_environment(&store)
         .await
         .context("creating the Default environment")?;
-    let key = bootstrap::signing_key(&store)
-        .await
-        .context("loading the signing key")?;
+    // Every replica must use the same key-encryption key (GANTRY_KEY_ENCRYPTION_KEY or
+    // --key-encryption-key-file from a shared Secret); one generated into --data-dir only
+    // suits a single replica.
+    let kek_env = std::env::var("GANTRY_KEY_ENCRYPTION_KEY").ok();
+    let (kek, kek_source) = bootstrap::key_encryption_key(
+        kek_env.as_deref(),
+        args.key_encryption_key_file.as_deref(),
+        &args.data_dir,
+    )
+    .context("loading the key-encryption key")?;
+    tracing::info!(source = ?kek_source, "key-encryption key loaded");
+    let rotation_period = Duration::from_secs(args.key_rotation_period_secs);
+    let retire_grace = Duration::from_secs(args.key_retire_grace_secs);
+    let algorithm = SigningAlgorithm::parse(&args.signing_algorithm).ok_or_else(|| {
+        ConfigError(format!(
+            "--signing-algorithm: '{}' is not RS256 or ES256",
+            args.signing_algorithm
+        ))
+    })?;
+    let key_ring = KeyRing::new(
+        kek,
+        algorithm,
+        RotationPolicy {
+            period_ms: i64::try_from(rotation_period.as_millis()).unwrap_or(i64::MAX),
+        },
+        retire_grace,
+    );
 
     let tls_files = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => tls::TlsFiles {
@@ -124,9 +166,14 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("https://{}:{}", args.hostname, args.port));
     let issuer = format!("{}/oauth2/token", issuer_base.trim_end_matches('/'));
+    let token_issuer = key_ring
+        .start(&store, &issuer)
+        .await
+        .context("loading the signing keys")?;
     let state = AppState::new(
         store.clone(),
-        TokenIssuer::new(issuer, key),
+        token_issuer,
+        key_ring,
         Arc::new(Distributor::new()),
     )
     .require_gateway_client_certificate(args.require_gateway_client_cert);
@@ -139,6 +186,11 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let mut tasks = JoinSet::new();
     tasks.spawn(state.clone().follow_changes(shutdown.clone()));
+    tasks.spawn(keyring::run_schedule(
+        state.clone(),
+        keyring::check_interval(rotation_period, retire_grace),
+        shutdown.clone(),
+    ));
     tasks.spawn(server::serve_tls(
         listener,
         tls_config,

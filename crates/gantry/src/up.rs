@@ -1,7 +1,7 @@
 //! `gantry up`: the all-in-one process for a laptop.
 //!
 //! Opens (or creates) the embedded store, bootstraps the admin user, the `Default`
-//! environment and the signing key, binds every port before serving anything (so a taken
+//! environment, the key-encryption key and the signing keys (rotated on a schedule), binds every port before serving anything (so a taken
 //! port fails fast), then runs the control plane over HTTPS, a gateway for `Default` fed
 //! in-process by the same snapshots a remote gateway would get, and the demo API. Ctrl-C or
 //! SIGTERM stops accepting, drains in-flight requests and exits 0.
@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use gantry_control_plane::bootstrap::{self, AdminPassword, DEFAULT_ENVIRONMENT};
+use gantry_control_plane::keyring::{self, KeyRing};
 use gantry_control_plane::{AppState, server, tls};
 use gantry_gateway::Gateway;
-use gantry_keys::TokenIssuer;
+use gantry_keys::{RotationPolicy, SigningAlgorithm};
 use gantry_store::Store;
 use gantry_sync::Distributor;
 use tokio::net::TcpListener;
@@ -58,6 +59,26 @@ pub struct UpArgs {
     /// Port of the demo backend the demo API points at.
     #[arg(long, env = "GANTRY_DEMO_BACKEND_PORT", default_value_t = 9091)]
     demo_backend_port: u16,
+    /// File holding the base64 key-encryption key that seals the signing keys at rest
+    /// (`GANTRY_KEY_ENCRYPTION_KEY` holds it directly and wins; with neither, one is
+    /// generated into the data directory).
+    #[arg(long, env = "GANTRY_KEY_ENCRYPTION_KEY_FILE")]
+    key_encryption_key_file: Option<PathBuf>,
+    /// Algorithm of newly generated signing keys: RS256 or ES256.
+    #[arg(long, env = "GANTRY_SIGNING_ALGORITHM", default_value = "RS256")]
+    signing_algorithm: String,
+    /// Age in seconds at which the active signing key is replaced by the next one
+    /// (0: only manual rotation, through the Admin API). Default 30 days.
+    #[arg(
+        long,
+        env = "GANTRY_KEY_ROTATION_PERIOD_SECS",
+        default_value_t = 2_592_000
+    )]
+    key_rotation_period_secs: u64,
+    /// Seconds a retired signing key stays published after the longest token lifetime has
+    /// passed (clock skew; gateways accept tokens up to 30 s past their expiry).
+    #[arg(long, env = "GANTRY_KEY_RETIRE_GRACE_SECS", default_value_t = 60)]
+    key_retire_grace_secs: u64,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
@@ -92,9 +113,32 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     bootstrap::ensure_default_environment(&store)
         .await
         .context("creating the Default environment")?;
-    let key = bootstrap::signing_key(&store)
-        .await
-        .context("loading the signing key")?;
+    let kek_env = std::env::var("GANTRY_KEY_ENCRYPTION_KEY").ok();
+    let (kek, kek_source) = bootstrap::key_encryption_key(
+        kek_env.as_deref(),
+        args.key_encryption_key_file.as_deref(),
+        &args.data_dir,
+    )
+    .context("loading the key-encryption key")?;
+    tracing::info!(source = ?kek_source, "key-encryption key loaded");
+    let rotation_period = Duration::from_secs(args.key_rotation_period_secs);
+    let retire_grace = Duration::from_secs(args.key_retire_grace_secs);
+    let algorithm = SigningAlgorithm::parse(&args.signing_algorithm).unwrap_or_default();
+    if algorithm != SigningAlgorithm::Rs256 {
+        tracing::warn!(
+            alg = algorithm.as_str(),
+            "new signing keys use ES256: clients and introspection verify it, but gateways of \
+             this version verify RS256 keys only and refuse ES256-signed tokens"
+        );
+    }
+    let key_ring = KeyRing::new(
+        kek,
+        algorithm,
+        RotationPolicy {
+            period_ms: i64::try_from(rotation_period.as_millis()).unwrap_or(i64::MAX),
+        },
+        retire_grace,
+    );
 
     let tls_files = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => tls::TlsFiles {
@@ -133,12 +177,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         "https://{}:{}/oauth2/token",
         args.hostname, args.control_plane_port
     );
+    let token_issuer = key_ring
+        .start(&store, &issuer)
+        .await
+        .context("loading the signing keys")?;
     let distributor = Arc::new(Distributor::new());
-    let state = AppState::new(
-        store.clone(),
-        TokenIssuer::new(issuer, key),
-        distributor.clone(),
-    );
+    let state = AppState::new(store.clone(), token_issuer, key_ring, distributor.clone());
     state
         .reconcile()
         .await
@@ -177,6 +221,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         gantry_control_plane::router(state.clone()),
         shutdown.clone(),
         grace,
+    ));
+    tasks.spawn(keyring::run_schedule(
+        state.clone(),
+        keyring::check_interval(rotation_period, retire_grace),
+        shutdown.clone(),
     ));
     tasks.spawn(
         gateway
@@ -225,6 +274,19 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
             ))
             .into());
         }
+    }
+    if SigningAlgorithm::parse(&args.signing_algorithm).is_none() {
+        return Err(ConfigError(format!(
+            "--signing-algorithm: '{}' is not one of RS256, ES256",
+            args.signing_algorithm
+        ))
+        .into());
+    }
+    if args.key_rotation_period_secs > 0 && args.key_rotation_period_secs < 2 {
+        return Err(ConfigError(
+            "--key-rotation-period-secs: must be 0 (off) or at least 2".to_owned(),
+        )
+        .into());
     }
     if args.hostname.is_empty() || args.hostname.contains(['/', ' ', ':']) {
         return Err(ConfigError(format!(

@@ -65,6 +65,8 @@ pub struct Claims {
     aut: Option<String>,
     /// Expiry (required by validation), for the verified-token cache.
     exp: u64,
+    /// Token id, checked against the revoked ids.
+    jti: Option<String>,
 }
 
 /// Authenticates the call to `api` / `operation` from `headers`.
@@ -94,6 +96,11 @@ pub fn authorize(
             (claims, until)
         })
     })?;
+    if let Some(jti) = &claims.jti
+        && config.revoked_token_ids.contains(jti)
+    {
+        return Err(invalid("The token has been revoked"));
+    }
 
     let client_id = claims
         .azp

@@ -4,7 +4,7 @@
 //! Everything is computed here, off the request path, once per configuration version; a
 //! request only reads the result through an `ArcSwap` guard.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +32,8 @@ pub struct CompiledConfig {
     pub consumer_keys: HashMap<String, (Arc<str>, KeyType)>,
     /// (application id, API id) → subscription status.
     pub subscriptions: HashMap<(Arc<str>, Arc<str>), SubscriptionStatus>,
+    /// `jti`s of tokens revoked before their expiry.
+    pub revoked_token_ids: HashSet<String>,
     /// Number of APIs served.
     pub api_count: usize,
     /// Tokens verified under this version's keys.
@@ -305,6 +307,7 @@ impl CompiledConfig {
             keys,
             consumer_keys,
             subscriptions,
+            revoked_token_ids: snapshot.revoked_token_ids.iter().cloned().collect(),
             api_count: snapshot.apis.len(),
             token_cache: Default::default(),
             subscription_limits,

@@ -1,19 +1,28 @@
-//! The key manager's cryptography: signing keys and JWKS, access tokens, client secrets
-//! and user passwords.
+//! The key manager's cryptography: signing keys and their lifecycle, encryption of keys at
+//! rest, access and ID tokens, PKCE, the role → scope mapping, client secrets and user
+//! passwords.
 //!
-//! This crate does no IO: the control plane stores what it produces (PKCS#8 documents,
-//! secret hashes) and serves what it returns (tokens, JWKS). Gateways never link it; they
-//! verify tokens with the public keys carried in their configuration snapshot.
+//! This crate does no IO: the control plane stores what it produces (sealed PKCS#8
+//! documents, secret hashes, key states) and serves what it returns (tokens, JWKS).
+//! Gateways never link it; they verify tokens with the public keys carried in their
+//! configuration snapshot.
 #![forbid(unsafe_code)]
 
+pub mod kek;
+pub mod lifecycle;
 pub mod password;
+pub mod pkce;
+pub mod scopes;
 pub mod secret;
 pub mod signing;
 pub mod token;
 
-pub use signing::{Jwk, Jwks, SigningKey};
+pub use kek::KeyEncryptionKey;
+pub use lifecycle::{KeyState, KeyStatus, RotationPolicy, Transition, Trigger};
+pub use signing::{Jwk, Jwks, SigningAlgorithm, SigningKey};
 pub use token::{
-    AccessTokenClaims, ApplicationClaim, ClientCredentialsGrant, IssuedToken, TokenIssuer,
+    AccessGrant, AccessTokenClaims, ApplicationClaim, IdTokenClaims, IssuedToken, KeySet, Subject,
+    TokenIssuer, VerifyError,
 };
 
 /// A cryptographic operation failed.
@@ -22,10 +31,10 @@ pub enum KeyError {
     /// Key generation failed (the system random source or the library refused).
     #[error("could not generate a key: {0}")]
     Generate(String),
-    /// A stored key could not be parsed.
+    /// A stored key could not be parsed or decrypted.
     #[error("stored key is invalid: {0}")]
     InvalidKey(String),
-    /// Signing failed.
+    /// Signing or sealing failed.
     #[error("could not sign: {0}")]
     Sign(String),
     /// Password hashing failed.

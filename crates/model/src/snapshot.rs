@@ -141,15 +141,26 @@ pub struct TrustedIssuer {
     pub keys: Vec<IssuerKey>,
 }
 
-/// A public RSA signing key of an issuer, in JWK terms.
+/// A public signing key of an issuer, in JWK terms: RSA (`n`, `e`) or EC (`crv`, `x`, `y`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuerKey {
     /// Key id (`kid` in token headers).
     pub kid: String,
-    /// The only algorithm this key verifies (e.g. `RS256`).
+    /// The only algorithm this key verifies (e.g. `RS256`, `ES256`).
     pub alg: String,
-    /// RSA modulus, base64url without padding.
+    /// RSA modulus, base64url without padding (empty for EC keys).
+    #[serde(default)]
     pub n: String,
-    /// RSA public exponent, base64url without padding.
+    /// RSA public exponent, base64url without padding (empty for EC keys).
+    #[serde(default)]
     pub e: String,
+    /// EC curve (`P-256`), for EC keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// EC x coordinate, base64url without padding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// EC y coordinate, base64url without padding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
 }

@@ -274,6 +274,59 @@ pub async fn find_by_consumer_key(
     Ok(Some((key, app)))
 }
 
+/// Deletes the key `key_id` of application `application_id`; returns what was deleted.
+pub async fn delete_key(
+    store: &Store,
+    application_id: &str,
+    key_id: &str,
+) -> Result<ApplicationKey> {
+    let key = sqlx::query_as::<_, KeyRow>(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM application_keys WHERE application_id = $1 AND id = $2"
+    ))
+    .bind(application_id)
+    .bind(key_id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    sqlx::query("DELETE FROM application_keys WHERE application_id = $1 AND id = $2")
+        .bind(application_id)
+        .bind(key_id)
+        .execute(store.pool())
+        .await?;
+    ApplicationKey::try_from(key)
+}
+
+/// The longest access-token lifetime any client may ask for now (seconds), 0 with no keys:
+/// a retired signing key stays published at least this long.
+pub async fn max_validity_period(store: &Store) -> Result<i64> {
+    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(validity_period) FROM application_keys")
+        .fetch_one(store.pool())
+        .await?;
+    Ok(max.unwrap_or(0))
+}
+
+/// Whether the client `consumer_key` is public (holds no secret; PKCE only).
+pub async fn is_public_client(store: &Store, consumer_key: &str) -> Result<bool> {
+    let flag: Option<i64> =
+        sqlx::query_scalar("SELECT public_client FROM application_keys WHERE consumer_key = $1")
+            .bind(consumer_key)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(flag == Some(1))
+}
+
+/// Marks the client `consumer_key` public or confidential.
+pub async fn set_public_client(store: &Store, consumer_key: &str, public: bool) -> Result<()> {
+    sqlx::query("UPDATE application_keys SET public_client = $1 WHERE consumer_key = $2")
+        .bind(i64::from(public))
+        .bind(consumer_key)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
 /// A new key id (`keyMappingId`).
 pub fn new_key_id() -> String {
     new_id()

@@ -9,9 +9,12 @@
 
 pub mod apis;
 pub mod applications;
+pub mod authorization_codes;
 pub mod environments;
 pub mod gateways;
 pub mod policies;
+pub mod refresh_tokens;
+pub mod revoked_tokens;
 pub mod signing_keys;
 pub mod snapshot;
 pub mod subscriptions;

@@ -2,6 +2,7 @@
 //! revisions, and the applications, keys and subscriptions that touch them.
 //!
 //! Trusted issuers are not stored here; the control plane adds its key manager's keys.
+//! Revoked token ids are those not expired yet.
 
 use gantry_model::snapshot::{
     DeployedApi, KeyMapping, SnapshotApplication, SnapshotSubscription, ThrottlingPolicy,
@@ -168,6 +169,6 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
         subscriptions,
         issuers: Vec::new(),
         throttling_policies,
-        revoked_token_ids: Vec::new(),
+        revoked_token_ids: crate::revoked_tokens::live_ids(store, crate::now_ms()).await?,
     })
 }

@@ -159,6 +159,11 @@ impl ControlPlaneProcess {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            // Replicas share the key that seals the signing keys (a Secret in production).
+            .env(
+                "GANTRY_KEY_ENCRYPTION_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )
             .env(
                 "GANTRY_LOG",
                 std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn".into()),

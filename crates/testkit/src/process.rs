@@ -31,6 +31,7 @@ pub struct GantryUp {
     /// Demo backend port (when the demo runs).
     pub demo_port: u16,
     demo: bool,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -42,6 +43,11 @@ impl GantryUp {
 
     /// Starts `binary up`, with or without the demo.
     pub async fn start_with(binary: &str, demo: bool) -> Self {
+        Self::start_with_env(binary, demo, &[]).await
+    }
+
+    /// Starts `binary up` with extra environment variables (`GANTRY_…` settings).
+    pub async fn start_with_env(binary: &str, demo: bool, env: &[(&str, &str)]) -> Self {
         let tempdir = tempfile::tempdir().expect("temp dir");
         let mut up = Self {
             binary: PathBuf::from(binary),
@@ -52,6 +58,10 @@ impl GantryUp {
             ops_port: free_port(),
             demo_port: free_port(),
             demo,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             child: None,
         };
         up.spawn().await;
@@ -80,6 +90,16 @@ impl GantryUp {
         if !self.demo {
             command.arg("--no-demo");
         }
+        for inherited in [
+            "GANTRY_KEY_ENCRYPTION_KEY",
+            "GANTRY_KEY_ENCRYPTION_KEY_FILE",
+            "GANTRY_SIGNING_ALGORITHM",
+            "GANTRY_KEY_ROTATION_PERIOD_SECS",
+            "GANTRY_KEY_RETIRE_GRACE_SECS",
+        ] {
+            command.env_remove(inherited);
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(command.spawn().expect("spawn gantry"));
         self.wait_ready().await;
     }
@@ -141,6 +161,10 @@ impl GantryUp {
 
     /// A client that trusts the generated CA and resolves `localhost` to 127.0.0.1.
     pub fn cp_client(&self) -> reqwest::Client {
+        self.cp_client_builder().build().expect("https client")
+    }
+
+    fn cp_client_builder(&self) -> reqwest::ClientBuilder {
         let ca_pem = std::fs::read(self.data_dir.join("tls").join("ca.pem")).unwrap_or_default();
         let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -151,7 +175,16 @@ impl GantryUp {
         if let Ok(ca) = reqwest::Certificate::from_pem(&ca_pem) {
             builder = builder.tls_certs_only([ca]);
         }
-        builder.build().expect("https client")
+        builder
+    }
+
+    /// Like [`cp_client`](Self::cp_client), but answers redirects to the caller instead of
+    /// following them (authorization-code redirects point at the client's own URI).
+    pub fn cp_client_without_redirects(&self) -> reqwest::Client {
+        self.cp_client_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("https client")
     }
 
     /// A plain HTTP client for the gateway that resolves `localhost` to 127.0.0.1.

@@ -209,6 +209,17 @@ pub(crate) struct GenerateKeysRequest {
     key_manager: Option<String>,
     callback_url: Option<String>,
     validity_time: Option<Value>,
+    additional_properties: Option<Map<String, Value>>,
+}
+
+/// Whether `additionalProperties` marks the client public (WSO2 IS: `bypassClientCredentials`,
+/// true or "true"): it holds no secret and must use PKCE.
+fn is_public_client(properties: Option<&Map<String, Value>>) -> bool {
+    match properties.and_then(|p| p.get("bypassClientCredentials")) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
 }
 
 fn parse_validity(raw: &Option<Value>) -> ApiResult<i64> {
@@ -275,9 +286,36 @@ pub(crate) async fn generate_keys(
         created_at: now_ms(),
     };
     applications::create_key(state.store(), &key).await?;
-    tracing::info!(application_id = %app.id, key_type = key_type.as_str(), "keys generated");
+    let public = is_public_client(request.additional_properties.as_ref());
+    if public {
+        applications::set_public_client(state.store(), &key.consumer_key, true).await?;
+    }
+    tracing::info!(application_id = %app.id, key_type = key_type.as_str(), public, "keys generated");
     state.sync_environments().await?;
     Ok(axum::Json(key_json(&key, Some(&secret))))
+}
+
+/// `DELETE /applications/{id}/oauth-keys/{keyMappingId}` (and WSO2's `POST …/clean-up`):
+/// deletes the client. Its live tokens die with it: refresh tokens are deleted, and access
+/// tokens name a client id that no longer exists (client ids are random and never reused),
+/// so gateways find no application for them (the key mapping leaves their snapshot) and
+/// introspection reports them inactive.
+pub(crate) async fn delete_key(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, key_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let app = load_owned(&state, &id, &user.username).await?;
+    let key = applications::delete_key(state.store(), &app.id, &key_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("key mapping", &key_id),
+            other => other.into(),
+        })?;
+    gantry_store::refresh_tokens::delete_for_client(state.store(), &key.consumer_key).await?;
+    tracing::info!(application_id = %app.id, key_type = %key.key_type, "keys deleted; their tokens are void");
+    state.sync_environments().await?;
+    Ok(StatusCode::OK)
 }
 
 pub(crate) async fn list_keys(

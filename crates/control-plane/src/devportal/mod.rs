@@ -5,7 +5,7 @@ pub mod applications;
 pub mod subscriptions;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::AppState;
 
@@ -27,6 +27,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/applications/{application_id}/keys",
             get(applications::list_keys),
+        )
+        .route(
+            "/applications/{application_id}/oauth-keys",
+            get(applications::list_keys),
+        )
+        .route(
+            "/applications/{application_id}/oauth-keys/{key_mapping_id}",
+            delete(applications::delete_key),
+        )
+        .route(
+            "/applications/{application_id}/oauth-keys/{key_mapping_id}/clean-up",
+            post(applications::delete_key),
         )
         .route(
             "/subscriptions",

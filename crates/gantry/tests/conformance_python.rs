@@ -1,0 +1,154 @@
+//! Runs the OAuth2 / OIDC conformance suite of `tests/python` (Authlib and PyJWT, clients
+//! independent of ours) against a real `gantry up`, so `cargo test --workspace` covers it.
+//!
+//! Without python3 or those packages the test is skipped with a loud message, except under
+//! `CI=true`, where it fails (`.ci/run` installs them).
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use gantry_testkit::GantryUp;
+use gantry_testkit::process::ADMIN_PASSWORD;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+const DEV: &str = "/api/am/devportal/v3";
+const REDIRECT_URI: &str = "https://client.example/cb";
+
+fn suite_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python")
+}
+
+/// Whether python3 with authlib, jwt and requests is usable; why not otherwise.
+fn python_ready() -> Result<(), String> {
+    let out = Command::new("python3")
+        .args(["-c", "import authlib, jwt, requests, cryptography"])
+        .output()
+        .map_err(|e| format!("python3 is not available: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "python3 lacks the suite's packages (pip install authlib pyjwt requests cryptography): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+async fn post(up: &GantryUp, path: &str, body: Value) -> Value {
+    let r = up
+        .cp_client()
+        .post(up.cp_url(path))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        status == StatusCode::OK || status == StatusCode::CREATED,
+        "{path}: {status} {body}"
+    );
+    body
+}
+
+#[tokio::test]
+async fn authlib_and_pyjwt_conformance_suite() {
+    if let Err(why) = python_ready() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the Python conformance suite cannot run under CI: {why}");
+        }
+        eprintln!(
+            "\n!!! SKIPPED: the Python OAuth2/OIDC conformance suite did not run: {why}\n\
+             !!! Install the packages (see .ci/run) to run it.\n"
+        );
+        return;
+    }
+    let up = GantryUp::start(BIN).await;
+    let grants = json!([
+        "client_credentials",
+        "password",
+        "refresh_token",
+        "authorization_code"
+    ]);
+    let app = post(
+        &up,
+        &format!("{DEV}/applications"),
+        json!({"name": "ConformanceApp", "throttlingPolicy": "Unlimited"}),
+    )
+    .await;
+    let app_id = app["applicationId"].as_str().unwrap();
+    let confidential = post(
+        &up,
+        &format!("{DEV}/applications/{app_id}/generate-keys"),
+        json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": grants, "callbackUrl": REDIRECT_URI}),
+    )
+    .await;
+    let other = post(
+        &up,
+        &format!("{DEV}/applications/{app_id}/generate-keys"),
+        json!({"keyType": "SANDBOX", "grantTypesToBeSupported": grants, "callbackUrl": REDIRECT_URI}),
+    )
+    .await;
+    let spa = post(
+        &up,
+        &format!("{DEV}/applications"),
+        json!({"name": "ConformanceSpa", "throttlingPolicy": "Unlimited"}),
+    )
+    .await;
+    let public = post(
+        &up,
+        &format!(
+            "{DEV}/applications/{}/generate-keys",
+            spa["applicationId"].as_str().unwrap()
+        ),
+        json!({
+            "keyType": "PRODUCTION",
+            "grantTypesToBeSupported": ["authorization_code", "refresh_token"],
+            "callbackUrl": REDIRECT_URI,
+            "additionalProperties": {"bypassClientCredentials": true}
+        }),
+    )
+    .await;
+    let field = |v: &Value, name: &str| v[name].as_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking({
+        let ca = up.data_dir().join("tls").join("ca.pem");
+        let cp = up.cp_url("");
+        let env = [
+            ("GANTRY_CP", cp),
+            ("GANTRY_CA", ca.display().to_string()),
+            ("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+            ("CONFIDENTIAL_ID", field(&confidential, "consumerKey")),
+            (
+                "CONFIDENTIAL_SECRET",
+                field(&confidential, "consumerSecret"),
+            ),
+            ("OTHER_ID", field(&other, "consumerKey")),
+            ("OTHER_SECRET", field(&other, "consumerSecret")),
+            ("PUBLIC_ID", field(&public, "consumerKey")),
+            ("REDIRECT_URI", REDIRECT_URI.to_owned()),
+        ];
+        move || {
+            Command::new("python3")
+                .args(["-m", "unittest", "-v", "test_conformance"])
+                .current_dir(suite_dir())
+                .envs(env)
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .output()
+        }
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{report}");
+    assert!(
+        out.status.success(),
+        "the conformance suite failed:\n{report}"
+    );
+}

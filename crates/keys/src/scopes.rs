@@ -1,0 +1,92 @@
+//! Which scopes a user may be granted: WSO2's default role → scope mapping for the REST API
+//! scopes (`apim:*`, TENANTCONF `RESTAPIScopes`), and the OpenID Connect scopes.
+//!
+//! A token gets only the requested scopes that the user's roles allow; API scopes (those
+//! the operations of subscribed APIs require) are decided by the caller, per application.
+
+/// The role that may have every `apim:` scope.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// WSO2's default mapping: each REST scope and the roles that may have it.
+pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
+    ("apim:api_create", &["admin", "Internal/creator"]),
+    ("apim:api_delete", &["admin", "Internal/creator"]),
+    ("apim:api_publish", &["admin", "Internal/publisher"]),
+    (
+        "apim:api_view",
+        &[
+            "admin",
+            "Internal/publisher",
+            "Internal/creator",
+            "Internal/analytics",
+        ],
+    ),
+    ("apim:api_manage", &["admin"]),
+    ("apim:tier_manage", &["admin"]),
+    ("apim:admin", &["admin"]),
+    ("apim:admin_operations", &["admin"]),
+    ("apim:environment_manage", &["admin"]),
+    (
+        "apim:tier_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    (
+        "apim:subscribe",
+        &["admin", "Internal/subscriber", "Internal/devops"],
+    ),
+    (
+        "apim:app_manage",
+        &["admin", "Internal/subscriber", "Internal/devops"],
+    ),
+    (
+        "apim:sub_manage",
+        &["admin", "Internal/subscriber", "Internal/devops"],
+    ),
+];
+
+/// OpenID Connect scopes any authenticated user may grant a client.
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email"];
+
+/// Whether `scope` is a REST API scope (decided by roles, not by subscriptions).
+pub fn is_rest_scope(scope: &str) -> bool {
+    scope.starts_with("apim:")
+}
+
+/// Whether a user with `roles` may be granted the REST or OIDC `scope`. Other scopes are
+/// not decided here (false).
+pub fn role_allows<'a>(roles: impl IntoIterator<Item = &'a str> + Clone, scope: &str) -> bool {
+    if OIDC_SCOPES.contains(&scope) {
+        return true;
+    }
+    if !is_rest_scope(scope) {
+        return false;
+    }
+    if roles.clone().into_iter().any(|r| r == ADMIN_ROLE) {
+        return true;
+    }
+    REST_SCOPE_ROLES
+        .iter()
+        .find(|(s, _)| *s == scope)
+        .is_some_and(|(_, allowed)| roles.into_iter().any(|r| allowed.contains(&r)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_limit_rest_scopes_as_wso2_does() {
+        let creator = ["Internal/creator"];
+        assert!(role_allows(creator, "apim:api_create"));
+        assert!(role_allows(creator, "apim:api_view"));
+        assert!(!role_allows(creator, "apim:api_publish"));
+        assert!(!role_allows(creator, "apim:admin"));
+        let subscriber = ["Internal/subscriber"];
+        assert!(role_allows(subscriber, "apim:subscribe"));
+        assert!(!role_allows(subscriber, "apim:api_create"));
+        assert!(role_allows(["admin"], "apim:admin"));
+        assert!(role_allows(["admin"], "apim:subscription_view"));
+        assert!(role_allows(subscriber, "openid"));
+        assert!(!role_allows(["admin"], "read:menu"));
+    }
+}
