@@ -191,6 +191,32 @@ async fn two_replicas_two_environments_and_the_failures_gateways_must_survive() 
         "a gateway with another environment's token gets nothing"
     );
 
+    // A token revoked on one replica is refused by every gateway of the environment, on
+    // either replica; a fresh token keeps working.
+    let (_, spare) = r1.token(&ck, &cs).await;
+    let spare = spare["access_token"].as_str().unwrap().to_owned();
+    let revoked = cp2
+        .client()
+        .post(cp2.url("/oauth2/revoke"))
+        .basic_auth(&ck, Some(&cs))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={spare}&token_type_hint=access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert!(
+        ga1.eventually_status("/orders/1.0.0/items/1", Some(&spare), 401)
+            .await,
+        "ga1 refuses the revoked token"
+    );
+    assert!(
+        ga2.eventually_status("/orders/1.0.0/items/1", Some(&spare), 401)
+            .await,
+        "ga2 refuses the revoked token"
+    );
+    assert_eq!(ga1.get("/orders/1.0.0/items/1", Some(&token)).await, 200);
+
     // Canary-style rollout: the same revision also to dp-prod-b, then away from dp-prod-a.
     let (_, revisions) = r1.get(&format!("{PUB}/apis/{api_id}/revisions")).await;
     let rev = revisions["list"][0]["id"].as_str().unwrap().to_owned();

@@ -137,8 +137,8 @@ impl Gateway {
         };
         let parsed = serde_json::from_slice::<GatewaySnapshot>(&bytes);
         drop(bytes);
-        let snapshot: GatewaySnapshot = parsed
-            .map_err(|e| format!("{}: not a snapshot: {e}", path.display()))?;
+        let snapshot: GatewaySnapshot =
+            parsed.map_err(|e| format!("{}: not a snapshot: {e}", path.display()))?;
         let version = snapshot.version;
         self.apply_versioned(Versioned::new(snapshot))?;
         tracing::info!(version, path = %path.display(), "serving the persisted configuration");

@@ -63,7 +63,10 @@ pub fn digest(snapshot: &GatewaySnapshot) -> String {
     }
     let mut hashing = Hashing(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256));
     // Serialising plain data into an infallible writer cannot fail.
-    let _ = serde_json::to_writer(std::io::BufWriter::with_capacity(64 * 1024, &mut hashing), snapshot);
+    let _ = serde_json::to_writer(
+        std::io::BufWriter::with_capacity(64 * 1024, &mut hashing),
+        snapshot,
+    );
     let hash = hashing.0.finish();
     hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
