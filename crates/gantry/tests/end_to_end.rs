@@ -606,3 +606,79 @@ async fn application_tier_is_enforced_with_429_retry_after_and_ratelimit_headers
         "the refused request never reached the upstream"
     );
 }
+
+#[tokio::test]
+async fn metrics_and_access_log_describe_the_traffic() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let ops = json!([{"target": "/things/{id}", "verb": "GET"}, {"target": "/open", "verb": "GET", "authType": "None"}]);
+    rest.deployed_api("Metered", "/metered", &upstream.url(), ops)
+        .await;
+
+    for _ in 0..3 {
+        assert_eq!(
+            call(&up, "/metered/1.0.0/open", None).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        call(&up, "/metered/1.0.0/things/1", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = up
+        .gw_client()
+        .get(up.gw_url("/metered/1.0.0/open"))
+        .header("x-correlation-id", "log-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", up.ops_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |needle: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(needle))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        line(r#"gantry_gateway_requests_total{environment="Default",api="Metered",operation="GET /open",status_class="2xx"}"#)
+            .as_deref()
+            .and_then(|l| l.rsplit(' ').next()),
+        Some("4"),
+        "{metrics}"
+    );
+    assert!(
+        line(r#"gantry_gateway_requests_total{environment="Default",api="Metered",operation="GET /things/{id}",status_class="4xx"}"#).is_some(),
+        "{metrics}"
+    );
+    assert!(
+        line(r#"gantry_gateway_auth_failures_total{reason="missing_credentials"} 1"#).is_some(),
+        "{metrics}"
+    );
+    assert!(line("gantry_gateway_request_duration_seconds_bucket").is_some());
+    assert!(line("gantry_gateway_upstream_duration_seconds_count").is_some());
+    assert!(line("gantry_gateway_config_version ").is_some());
+    assert!(line("process_resident_memory_bytes ").is_some());
+
+    // One JSON access-log line per request, carrying the correlation id.
+    let found = gantry_testkit::eventually(std::time::Duration::from_secs(5), || async {
+        up.log().lines().any(|l| l.contains("log-me-42"))
+    })
+    .await;
+    assert!(found, "access log line not found:\n{}", up.log());
+    let entry: Value =
+        serde_json::from_str(up.log().lines().find(|l| l.contains("log-me-42")).unwrap()).unwrap();
+    assert_eq!(entry["target"], "access");
+    assert_eq!(entry["fields"]["status"], 200);
+    assert_eq!(entry["fields"]["api"], "Metered");
+    assert_eq!(entry["fields"]["method"], "GET");
+    assert_eq!(entry["fields"]["path"], "/metered/1.0.0/open");
+    assert!(entry["fields"]["duration_ms"].as_f64().is_some());
+}

@@ -30,6 +30,17 @@ pub struct Denial {
 }
 
 impl Denial {
+    /// Metric label for why the call was refused.
+    pub fn reason(&self) -> &'static str {
+        match self.code {
+            "900902" => "missing_credentials",
+            "900901" => "invalid_token",
+            "900907" => "blocked",
+            "900910" => "missing_scope",
+            _ => "not_subscribed",
+        }
+    }
+
     /// The HTTP response for this refusal.
     pub fn into_response(self) -> Response<Body> {
         if self.status == StatusCode::UNAUTHORIZED {

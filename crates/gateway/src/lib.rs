@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
 pub mod respond;
@@ -45,6 +46,7 @@ pub struct Gateway {
     proxy: Arc<proxy::Proxy>,
     data_dir: Option<Arc<PathBuf>>,
     sync_status: Arc<gantry_sync::client::SyncStatus>,
+    metrics: Arc<metrics::GatewayMetrics>,
 }
 
 impl Gateway {
@@ -52,9 +54,11 @@ impl Gateway {
     /// directory, every applied snapshot is persisted there.
     pub fn new(environment: &str, data_dir: Option<PathBuf>) -> Self {
         let config = Arc::new(ArcSwapOption::empty());
+        let metrics = Arc::new(metrics::GatewayMetrics::new(environment));
         Self {
             environment: Arc::from(environment),
-            proxy: Arc::new(proxy::Proxy::new(config.clone())),
+            proxy: Arc::new(proxy::Proxy::new(config.clone(), metrics.clone())),
+            metrics,
             config,
             held: Arc::new(ArcSwapOption::empty()),
             data_dir: data_dir.map(Arc::new),
@@ -99,10 +103,16 @@ impl Gateway {
                 next.snapshot.version
             ));
         }
-        let compiled = CompiledConfig::compile(&next.snapshot)?;
+        let compiled = CompiledConfig::compile(&next.snapshot).inspect_err(|_| {
+            self.metrics.config_rejected.inc();
+        })?;
         let (version, apis) = (compiled.version, compiled.api_count);
         let next = Arc::new(next);
         self.config.store(Some(Arc::new(compiled)));
+        self.metrics.config_applied.inc();
+        self.metrics
+            .config_version
+            .set(i64::try_from(version).unwrap_or(i64::MAX));
         self.held.store(Some(next.clone()));
         if let Some(dir) = &self.data_dir
             && let Err(error) = persist(dir, &next)
@@ -212,6 +222,17 @@ impl Gateway {
 
     fn ops(&self, request: &Request<Incoming>) -> Response<Body> {
         let connected = self.sync_status.is_connected();
+        if request.uri().path() == "/metrics" {
+            self.metrics.sync_connected.set(i64::from(connected));
+            let mut response = Response::new(respond::full(self.metrics.render()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            return response;
+        }
         let (status, body) = match request.uri().path() {
             "/health/live" => (StatusCode::OK, serde_json::json!({"status": "UP"})),
             "/health/ready" => match self.config_version() {

@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::auth::{self, Caller};
+use crate::metrics::{GatewayMetrics, Name, Outcome};
 use crate::ratelimit::{Decision, Limit, RateLimiter, Scope};
 use crate::respond::{self, Body};
 use crate::routes::{ApiEntry, OperationEntry};
@@ -32,6 +33,7 @@ pub struct Proxy {
     config: Arc<ArcSwapOption<CompiledConfig>>,
     client: UpstreamClient,
     limiter: RateLimiter,
+    metrics: Arc<GatewayMetrics>,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -77,7 +79,7 @@ fn write_ratelimit_headers(
 
 impl Proxy {
     /// A proxy reading its configuration from `config`.
-    pub fn new(config: Arc<ArcSwapOption<CompiledConfig>>) -> Self {
+    pub fn new(config: Arc<ArcSwapOption<CompiledConfig>>, metrics: Arc<GatewayMetrics>) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -94,6 +96,7 @@ impl Proxy {
             config,
             client,
             limiter: RateLimiter::default(),
+            metrics,
         }
     }
 
@@ -164,11 +167,25 @@ impl Proxy {
         peer: SocketAddr,
         secure: bool,
     ) -> Response<Body> {
+        let started = std::time::Instant::now();
         let correlation_id = correlation_id(request.headers());
         request
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id.clone());
-        let mut response = self.route_and_forward(request, peer, secure).await;
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let mut outcome = Outcome::default();
+        let mut response = self
+            .route_and_forward(request, peer, secure, &mut outcome)
+            .await;
+        self.metrics.record(
+            &outcome,
+            method.as_str(),
+            &path,
+            response.status().as_u16(),
+            started.elapsed(),
+            correlation_id.to_str().unwrap_or_default(),
+        );
         response
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id);
@@ -180,6 +197,7 @@ impl Proxy {
         request: Request<Incoming>,
         peer: SocketAddr,
         secure: bool,
+        outcome: &mut Outcome,
     ) -> Response<Body> {
         let guard = self.config.load();
         let Some(config) = guard.as_deref() else {
@@ -228,6 +246,8 @@ impl Proxy {
             }
         };
         let api = entry.api.clone();
+        outcome.api = Some(Name(api.name.clone()));
+        outcome.operation = Some(Name(operation.key.clone()));
         if api.lifecycle == LifecycleState::Blocked {
             return respond::error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -240,13 +260,22 @@ impl Proxy {
             None
         } else {
             match auth::authorize(config, &api, operation, request.headers()) {
-                Ok(caller) => Some(caller),
-                Err(denied) => return denied.into_response(),
+                Ok(caller) => {
+                    outcome.application = Some(caller.application_id.clone());
+                    Some(caller)
+                }
+                Err(denied) => {
+                    outcome.failure = Some(denied.reason());
+                    return denied.into_response();
+                }
             }
         };
         let quota = match self.rate_limit(config, &api, operation, caller.as_ref()) {
             Ok(quota) => quota,
-            Err(throttled) => return throttled.into_response(),
+            Err(throttled) => {
+                outcome.throttled = Some(throttled.scope.label());
+                return throttled.into_response();
+            }
         };
         let key_type = caller
             .as_ref()
@@ -319,7 +348,10 @@ impl Proxy {
         parts.version = http::Version::HTTP_11;
         let outbound = Request::from_parts(parts, body);
 
-        match tokio::time::timeout(timeout, self.client.request(outbound)).await {
+        let upstream_started = std::time::Instant::now();
+        let result = tokio::time::timeout(timeout, self.client.request(outbound)).await;
+        outcome.upstream = Some(upstream_started.elapsed());
+        match result {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);

@@ -70,6 +70,15 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Subscription => "subscription",
+            Scope::Application => "application",
+            Scope::Operation => "operation",
+        }
+    }
+
     /// WSO2's throttle-out code for this level.
     pub fn code(self) -> &'static str {
         match self {

@@ -125,7 +125,7 @@ pub struct ApiEntry {
     /// API UUID.
     pub id: Arc<str>,
     /// Display name.
-    pub name: String,
+    pub name: Arc<str>,
     /// `context/version`, the prefix stripped before forwarding.
     pub base_path: String,
     /// Lifecycle state.
@@ -370,7 +370,7 @@ impl RouterBuilder {
         };
         let entry = Arc::new(ApiEntry {
             id: Arc::from(api.api_id.as_str()),
-            name: api.name.to_string(),
+            name: Arc::from(api.name.as_str()),
             base_path: base_path.clone(),
             lifecycle: api.lifecycle,
             authorization_header: http::HeaderName::from_bytes(

@@ -1,8 +1,10 @@
 //! Logging set-up shared by every Gantry process: structured `tracing` events to stderr,
 //! human-readable or JSON, with the level from `RUST_LOG` / `GANTRY_LOG` or the default.
 //!
-//! Metrics and OpenTelemetry traces join here with the operations work.
+//! [`metrics`] holds the Prometheus registry both planes expose on `/metrics`.
 #![forbid(unsafe_code)]
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

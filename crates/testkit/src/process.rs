@@ -81,12 +81,14 @@ impl GantryUp {
             .args(["--shutdown-grace-secs", "2"])
             .env("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env_remove("GANTRY_NO_DEMO")
+            // JSON logs with the access log on, kept in a file the test can read.
+            .args(["--log-format", "json"])
             .env(
                 "GANTRY_LOG",
-                std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                std::env::var("GANTRY_TEST_LOG").unwrap_or_else(|_| "warn,access=info".into()),
             )
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(self.log_file());
         if !self.demo {
             command.arg("--no-demo");
         }
@@ -142,6 +144,24 @@ impl GantryUp {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.with_file_name("gantry.log")
+    }
+
+    fn log_file(&self) -> Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::inherit())
+    }
+
+    /// Everything the process wrote to stderr (JSON log lines), across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     /// The data directory.

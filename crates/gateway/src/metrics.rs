@@ -1,0 +1,225 @@
+//! The gateway's Prometheus metrics (served on the ops port's `/metrics`) and its access log
+//! (one structured line per request, tracing target `access`).
+//!
+//! Labels come from configuration — environment, API name, operation — and from fixed sets
+//! (status class, failure reason, limit scope), never from raw request data.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_telemetry::metrics::Metrics;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+/// A label value shared with the configuration (no copy per request).
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+pub struct Name(pub Arc<str>);
+
+impl EncodeLabelValue for Name {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        encoder.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    environment: Name,
+    api: Name,
+    operation: Name,
+    status_class: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    environment: Name,
+    api: Name,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabels {
+    scope: &'static str,
+}
+
+/// What the request path reports about one request.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The API matched, if any.
+    pub api: Option<Name>,
+    /// The operation matched (`METHOD target`).
+    pub operation: Option<Name>,
+    /// The calling application, once authenticated.
+    pub application: Option<Arc<str>>,
+    /// Time spent waiting for the upstream's response headers.
+    pub upstream: Option<Duration>,
+    /// Why the gateway refused it, if it did (`missing_credentials`, `invalid_token`, …).
+    pub failure: Option<&'static str>,
+    /// The limit scope that refused it, if one did.
+    pub throttled: Option<&'static str>,
+}
+
+/// The gateway's metrics.
+pub struct GatewayMetrics {
+    registry: Metrics,
+    environment: Name,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<ApiLabels, Histogram>,
+    upstream: Family<ApiLabels, Histogram>,
+    auth_failures: Family<ReasonLabels, Counter>,
+    throttled: Family<ScopeLabels, Counter>,
+    /// Version of the configuration in use.
+    pub config_version: Gauge,
+    /// 1 while the stream to the control plane is open.
+    pub sync_connected: Gauge,
+    /// Configuration versions applied / rejected since start.
+    pub config_applied: Counter,
+    /// Configuration versions rejected since start.
+    pub config_rejected: Counter,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~26 s.
+    Histogram::new(exponential_buckets(0.0001, 2.5, 14))
+}
+
+impl GatewayMetrics {
+    /// Metrics for a gateway of `environment`.
+    pub fn new(environment: &str) -> Self {
+        let m = Self {
+            registry: Metrics::new(),
+            environment: Name(Arc::from(environment)),
+            requests: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+            upstream: Family::new_with_constructor(latency_histogram),
+            auth_failures: Family::default(),
+            throttled: Family::default(),
+            config_version: Gauge::default(),
+            sync_connected: Gauge::default(),
+            config_applied: Counter::default(),
+            config_rejected: Counter::default(),
+        };
+        let r = &m.registry;
+        r.register(
+            "gantry_gateway_requests",
+            "Requests by API, operation and status class",
+            m.requests.clone(),
+        );
+        r.register(
+            "gantry_gateway_request_duration_seconds",
+            "Time from request to response headers",
+            m.duration.clone(),
+        );
+        r.register(
+            "gantry_gateway_upstream_duration_seconds",
+            "Time the upstream took to answer",
+            m.upstream.clone(),
+        );
+        r.register(
+            "gantry_gateway_auth_failures",
+            "Requests refused by authentication or authorisation",
+            m.auth_failures.clone(),
+        );
+        r.register(
+            "gantry_gateway_ratelimit_rejections",
+            "Requests refused by a rate limit",
+            m.throttled.clone(),
+        );
+        r.register(
+            "gantry_gateway_config_version",
+            "Version of the configuration in use",
+            m.config_version.clone(),
+        );
+        r.register(
+            "gantry_gateway_sync_connected",
+            "1 while the control-plane stream is open",
+            m.sync_connected.clone(),
+        );
+        r.register(
+            "gantry_gateway_config_applied",
+            "Configuration versions applied",
+            m.config_applied.clone(),
+        );
+        r.register(
+            "gantry_gateway_config_rejected",
+            "Configuration versions rejected (NACK)",
+            m.config_rejected.clone(),
+        );
+        m
+    }
+
+    /// Records one finished request and writes its access-log line.
+    pub fn record(
+        &self,
+        outcome: &Outcome,
+        method: &str,
+        path: &str,
+        status: u16,
+        elapsed: Duration,
+        correlation_id: &str,
+    ) {
+        let status_class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        let unmatched = || Name(Arc::from("(none)"));
+        let api = outcome.api.clone().unwrap_or_else(unmatched);
+        self.requests
+            .get_or_create(&RequestLabels {
+                environment: self.environment.clone(),
+                api: api.clone(),
+                operation: outcome.operation.clone().unwrap_or_else(unmatched),
+                status_class,
+            })
+            .inc();
+        let labels = ApiLabels {
+            environment: self.environment.clone(),
+            api,
+        };
+        self.duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        if let Some(upstream) = outcome.upstream {
+            self.upstream
+                .get_or_create(&labels)
+                .observe(upstream.as_secs_f64());
+        }
+        if let Some(reason) = outcome.failure {
+            self.auth_failures
+                .get_or_create(&ReasonLabels { reason })
+                .inc();
+        }
+        if let Some(scope) = outcome.throttled {
+            self.throttled.get_or_create(&ScopeLabels { scope }).inc();
+        }
+        tracing::info!(
+            target: "access",
+            correlation_id,
+            environment = %self.environment.0,
+            api = outcome.api.as_ref().map(|a| &*a.0).unwrap_or("-"),
+            application = outcome.application.as_deref().unwrap_or("-"),
+            method,
+            path,
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1e3,
+            upstream_ms = outcome.upstream.map(|d| d.as_secs_f64() * 1e3),
+            failure = outcome.failure,
+            "request"
+        );
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        self.registry.render()
+    }
+}
