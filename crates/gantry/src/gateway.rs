@@ -61,6 +61,10 @@ pub struct GatewayArgs {
     /// Address to bind.
     #[arg(long, env = "GANTRY_BIND", default_value = "0.0.0.0")]
     bind: IpAddr,
+    /// Seconds between SIGTERM (readiness turns false) and closing the listeners, so load
+    /// balancers stop sending new requests first.
+    #[arg(long, env = "GANTRY_DRAIN_DELAY_SECS", default_value_t = 5)]
+    drain_delay_secs: u64,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     shutdown_grace_secs: u64,
@@ -123,9 +127,13 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     };
     let ops = bind(args.bind, args.ops_port, "ops (--ops-port)").await?;
 
+    // Traffic listeners stop first; the ops port (probes, metrics) and the sync stream stay
+    // up until the drain is over.
     let shutdown = CancellationToken::new();
+    let ops_shutdown = CancellationToken::new();
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let mut tasks = JoinSet::new();
+    let mut background = JoinSet::new();
     let config = ClientConfig {
         endpoint: args.control_plane.clone(),
         token: args.token.clone(),
@@ -135,11 +143,11 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         build: env!("CARGO_PKG_VERSION").to_owned(),
         identity,
     };
-    tasks.spawn(client::run(
+    background.spawn(client::run(
         config,
         Arc::new(gateway.clone()),
         gateway.sync_status(),
-        shutdown.clone(),
+        ops_shutdown.clone(),
     ));
     tasks.spawn(gateway.clone().serve(http, None, shutdown.clone(), grace));
     if let (Some(listener), Some(tls)) = (https, tls) {
@@ -149,13 +157,24 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                 .serve(listener, Some(tls), shutdown.clone(), grace),
         );
     }
-    tasks.spawn(gateway.clone().serve_ops(ops, shutdown.clone()));
+    background.spawn(gateway.clone().serve_ops(ops, ops_shutdown.clone()));
     tracing::info!(environment = %args.environment, node = %node_id, http = args.http_port, "gateway is up");
 
     crate::shutdown::wait_for_signal().await;
-    tracing::info!("shutting down");
+    // Kubernetes keeps sending traffic until the endpoint is removed: report not-ready first,
+    // keep serving for --drain-delay-secs, then stop accepting and drain in-flight requests.
+    gateway.start_draining();
+    tracing::info!(
+        delay_secs = args.drain_delay_secs,
+        grace_secs = args.shutdown_grace_secs,
+        "draining"
+    );
+    tokio::time::sleep(Duration::from_secs(args.drain_delay_secs)).await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
+    ops_shutdown.cancel();
+    while background.join_next().await.is_some() {}
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -47,6 +47,7 @@ pub struct Gateway {
     data_dir: Option<Arc<PathBuf>>,
     sync_status: Arc<gantry_sync::client::SyncStatus>,
     metrics: Arc<metrics::GatewayMetrics>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Gateway {
@@ -55,15 +56,27 @@ impl Gateway {
     pub fn new(environment: &str, data_dir: Option<PathBuf>) -> Self {
         let config = Arc::new(ArcSwapOption::empty());
         let metrics = Arc::new(metrics::GatewayMetrics::new(environment));
+        let draining: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         Self {
             environment: Arc::from(environment),
-            proxy: Arc::new(proxy::Proxy::new(config.clone(), metrics.clone())),
+            proxy: Arc::new(proxy::Proxy::new(
+                config.clone(),
+                metrics.clone(),
+                draining.clone(),
+            )),
             metrics,
+            draining,
             config,
             held: Arc::new(ArcSwapOption::empty()),
             data_dir: data_dir.map(Arc::new),
             sync_status: Arc::default(),
         }
+    }
+
+    /// Starts a graceful stop: readiness reports not ready from now on, traffic still flows.
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The environment served.
@@ -235,6 +248,10 @@ impl Gateway {
         }
         let (status, body) = match request.uri().path() {
             "/health/live" => (StatusCode::OK, serde_json::json!({"status": "UP"})),
+            "/health/ready" if self.draining.load(std::sync::atomic::Ordering::SeqCst) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"status": "DRAINING", "environment": &*self.environment, "reason": "shutting down"}),
+            ),
             "/health/ready" => match self.config_version() {
                 Some(version) => (
                     StatusCode::OK,

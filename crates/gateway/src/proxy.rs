@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -34,6 +35,7 @@ pub struct Proxy {
     client: UpstreamClient,
     limiter: RateLimiter,
     metrics: Arc<GatewayMetrics>,
+    draining: Arc<AtomicBool>,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -79,7 +81,11 @@ fn write_ratelimit_headers(
 
 impl Proxy {
     /// A proxy reading its configuration from `config`.
-    pub fn new(config: Arc<ArcSwapOption<CompiledConfig>>, metrics: Arc<GatewayMetrics>) -> Self {
+    pub fn new(
+        config: Arc<ArcSwapOption<CompiledConfig>>,
+        metrics: Arc<GatewayMetrics>,
+        draining: Arc<AtomicBool>,
+    ) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -97,6 +103,7 @@ impl Proxy {
             client,
             limiter: RateLimiter::default(),
             metrics,
+            draining,
         }
     }
 
@@ -189,6 +196,13 @@ impl Proxy {
         response
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id);
+        if self.draining.load(Ordering::Relaxed) && method_version_is_http1(&response) {
+            // Ask HTTP/1 clients to stop reusing this connection, so none of them races a
+            // request against the close when the drain ends.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 
@@ -415,6 +429,10 @@ impl Throttled {
         write_ratelimit_headers(response.headers_mut(), &limit, 0, retry_after);
         response
     }
+}
+
+fn method_version_is_http1(response: &Response<Body>) -> bool {
+    response.version() != http::Version::HTTP_2
 }
 
 const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");

@@ -296,6 +296,35 @@ impl GatewayProcess {
         gw
     }
 
+    /// Sends SIGTERM without waiting (a graceful stop begins).
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Starts it again (after it exited) with the same ports, data directory and arguments.
+    pub fn start_again(&mut self) {
+        self.spawn();
+    }
+
     /// Stops it and starts it again with `extra_args` added to its command line.
     pub fn restart_with_args(&mut self, extra_args: &[&str]) {
         stop_child(&mut self.child, "-TERM");

@@ -1,6 +1,6 @@
 //! An upstream that answers every request with a JSON description of it (method, path,
 //! query, headers, body length), so tests can check exactly what the gateway forwarded.
-//! `/slow/...` waits 3 s before answering, for timeout tests.
+//! `/slow/...` waits 3 s before answering, `/delay/{ms}/...` that many milliseconds.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -72,6 +72,16 @@ impl Drop for EchoUpstream {
 async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
     if request.uri().path().starts_with("/slow") {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    // `/delay/{ms}/…` answers after that many milliseconds (at most 10 s).
+    if let Some(ms) = request
+        .uri()
+        .path()
+        .strip_prefix("/delay/")
+        .and_then(|r| r.split('/').next())
+        .and_then(|m| m.parse::<u64>().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.min(10_000))).await;
     }
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
