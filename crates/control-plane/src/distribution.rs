@@ -48,6 +48,7 @@ impl AppState {
             let apis = snapshot.apis.len();
             if self.distributor().publish(snapshot) {
                 tracing::info!(environment = %env.name, version, apis, "configuration published");
+                self.metrics().published(&env.name, version);
             }
             if let Err(error) = self.store().notify_change(&env.name).await {
                 tracing::warn!(environment = %env.name, %error, "could not notify other replicas; they catch up on reconcile");
@@ -71,6 +72,7 @@ impl AppState {
                 let apis = snapshot.apis.len();
                 if self.distributor().publish(snapshot) {
                     tracing::info!(environment = %env.name, version = stored, apis, "configuration loaded from the store");
+                    self.metrics().published(&env.name, stored);
                 }
             }
         }
@@ -151,6 +153,11 @@ impl GatewayAccess for StoreAccess {
 
     async fn record(&self, environment: &str, node_id: &str, event: NodeEvent) {
         let store = self.state.store();
+        match &event {
+            NodeEvent::Connected { .. } => self.state.metrics().gateway_connected(environment, 1),
+            NodeEvent::Disconnected => self.state.metrics().gateway_connected(environment, -1),
+            _ => {}
+        }
         let result = match event {
             NodeEvent::Connected {
                 build,

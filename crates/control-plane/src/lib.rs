@@ -14,6 +14,7 @@ pub mod distribution;
 pub mod error;
 pub mod extract;
 pub mod keyring;
+pub mod metrics;
 pub mod oauth;
 pub mod publisher;
 pub mod server;
@@ -46,6 +47,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
+    metrics: metrics::ControlPlaneMetrics,
     require_gateway_client_certificate: bool,
     store: Store,
     issuer: TokenIssuer,
@@ -65,6 +67,7 @@ impl AppState {
         distributor: Arc<Distributor>,
     ) -> Self {
         Self(Arc::new(Inner {
+            metrics: metrics::ControlPlaneMetrics::default(),
             require_gateway_client_certificate: false,
             store,
             issuer,
@@ -91,6 +94,11 @@ impl AppState {
 
     pub(crate) fn failures(&self) -> &FailureLimiter {
         &self.0.failures
+    }
+
+    /// The control plane's metrics.
+    pub fn metrics(&self) -> &metrics::ControlPlaneMetrics {
+        &self.0.metrics
     }
 
     /// The store.
@@ -154,11 +162,16 @@ pub fn router(state: AppState) -> Router {
             .require_client_certificate(state.0.require_gateway_client_certificate)
             .into_server(),
         )
+        .route("/metrics", get(metrics::serve))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 

@@ -162,6 +162,19 @@ async fn two_replicas_two_environments_and_the_failures_gateways_must_survive() 
     })
     .await;
     assert!(in_sync, "{:?}", gateways_of(&r2, &env_a).await);
+    let metrics = cp2
+        .client()
+        .get(cp2.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"gantry_controlplane_connected_gateways{environment="dp-prod-a"} 1"#),
+        "ga2 is the one dp-prod-a gateway on replica 2: {metrics}"
+    );
     let (_, deployments) = r1.get(&format!("{PUB}/apis/{api_id}/deployments")).await;
     let a = deployments["list"]
         .as_array()

@@ -667,6 +667,32 @@ async fn metrics_and_access_log_describe_the_traffic() {
     assert!(line("gantry_gateway_config_version ").is_some());
     assert!(line("process_resident_memory_bytes ").is_some());
 
+    // The control plane's own metrics: REST routes by template, tokens issued, versions.
+    let app = rest.application("Metrics").await;
+    let (ck, cs) = rest.keys(&app).await;
+    assert_eq!(rest.token(&ck, &cs).await.0, StatusCode::OK);
+    let cp_metrics = up
+        .cp_client()
+        .get(up.cp_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cp_metrics.contains(r#"gantry_controlplane_http_requests_total{method="POST",route="/api/am/publisher/v4/apis",status_class="2xx"} 1"#),
+        "{cp_metrics}"
+    );
+    assert!(
+        cp_metrics.contains("gantry_controlplane_tokens_issued_total 1"),
+        "{cp_metrics}"
+    );
+    assert!(
+        cp_metrics.contains(r#"gantry_controlplane_config_version{environment="Default"}"#),
+        "{cp_metrics}"
+    );
+
     // One JSON access-log line per request, carrying the correlation id.
     let found = gantry_testkit::eventually(std::time::Duration::from_secs(5), || async {
         up.log().lines().any(|l| l.contains("log-me-42"))

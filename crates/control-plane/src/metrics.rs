@@ -1,0 +1,162 @@
+//! The control plane's Prometheus metrics, served at `/metrics`: REST latency by route,
+//! tokens issued, gateways connected to this replica, configuration versions published.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use gantry_telemetry::metrics::Metrics;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use crate::AppState;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+    status_class: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct EnvironmentLabels {
+    pub environment: String,
+}
+
+/// The control plane's metrics.
+pub struct ControlPlaneMetrics {
+    registry: Metrics,
+    requests: Family<RouteLabels, Counter>,
+    duration: Family<DurationLabels, Histogram>,
+    tokens: Counter,
+    pub(crate) connected_gateways: Family<EnvironmentLabels, Gauge>,
+    pub(crate) config_version: Family<EnvironmentLabels, Gauge>,
+}
+
+impl Default for ControlPlaneMetrics {
+    fn default() -> Self {
+        let m = Self {
+            registry: Metrics::new(),
+            requests: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0005, 2.5, 12))
+            }),
+            tokens: Counter::default(),
+            connected_gateways: Family::default(),
+            config_version: Family::default(),
+        };
+        let r = &m.registry;
+        r.register(
+            "gantry_controlplane_http_requests",
+            "REST requests by route and status class",
+            m.requests.clone(),
+        );
+        r.register(
+            "gantry_controlplane_http_request_duration_seconds",
+            "REST latency by route",
+            m.duration.clone(),
+        );
+        r.register(
+            "gantry_controlplane_tokens_issued",
+            "Access tokens issued by the token endpoint",
+            m.tokens.clone(),
+        );
+        r.register(
+            "gantry_controlplane_connected_gateways",
+            "Gateways with an open sync stream to this replica",
+            m.connected_gateways.clone(),
+        );
+        r.register(
+            "gantry_controlplane_config_version",
+            "Configuration version published per environment",
+            m.config_version.clone(),
+        );
+        m
+    }
+}
+
+impl ControlPlaneMetrics {
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        self.registry.render()
+    }
+
+    pub(crate) fn gateway_connected(&self, environment: &str, delta: i64) {
+        self.connected_gateways
+            .get_or_create(&EnvironmentLabels {
+                environment: environment.to_owned(),
+            })
+            .inc_by(delta);
+    }
+
+    pub(crate) fn published(&self, environment: &str, version: u64) {
+        self.config_version
+            .get_or_create(&EnvironmentLabels {
+                environment: environment.to_owned(),
+            })
+            .set(i64::try_from(version).unwrap_or(i64::MAX));
+    }
+}
+
+/// Middleware: counts and times every request by its route template.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "(unmatched)".to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let status_class = match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let metrics = state.metrics();
+    if route == "/oauth2/token" && status == 200 {
+        metrics.tokens.inc();
+    }
+    metrics
+        .duration
+        .get_or_create(&DurationLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RouteLabels {
+            method,
+            route,
+            status_class,
+        })
+        .inc();
+    response
+}
+
+/// `GET /metrics`.
+pub async fn serve(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics().render(),
+    )
+        .into_response()
+}
+
+/// Shared handle.
+pub type SharedMetrics = Arc<ControlPlaneMetrics>;
