@@ -856,3 +856,53 @@ async fn discovery_documents_name_the_issuer_and_its_endpoints() {
         assert!(key.get("d").is_none() && key.get("p").is_none());
     }
 }
+
+#[tokio::test]
+async fn wso2_rest_client_flow_dcr_then_password_grant() {
+    let f = Fixture::start(&[]).await;
+    let register = json!({
+        "callbackUrl": "www.google.lk", "clientName": "rest_api_publisher", "owner": "admin",
+        "grantType": "client_credentials password refresh_token", "saasApp": true
+    });
+    let (status, first) = f
+        .post_json("/client-registration/v0.17/register", register.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["clientName"], "rest_api_publisher");
+    assert_eq!(first["appOwner"], "admin");
+    let (ck, cs) = (
+        first["clientId"].as_str().unwrap(),
+        first["clientSecret"].as_str().unwrap(),
+    );
+    let scopes = "apim:api_view apim:api_create apim:api_publish apim:subscribe apim:app_manage apim:sub_manage apim:admin";
+    let (status, body) = f
+        .token(
+            ck,
+            cs,
+            &[
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+                ("scope", scopes),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], scopes);
+    assert!(body["refresh_token"].is_string());
+
+    // Registering again returns the same client with a new secret.
+    let (_, again) = f
+        .post_json("/client-registration/v0.17/register", register)
+        .await;
+    assert_eq!(again["clientId"], ck);
+    let new_secret = again["clientSecret"].as_str().unwrap();
+    let (status, _) = f
+        .token(ck, cs, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = f
+        .token(ck, new_secret, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
