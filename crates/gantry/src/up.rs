@@ -64,7 +64,7 @@ pub struct UpArgs {
     /// generated into the data directory).
     #[arg(long, env = "GANTRY_KEY_ENCRYPTION_KEY_FILE")]
     key_encryption_key_file: Option<PathBuf>,
-    /// Algorithm of newly generated signing keys: RS256 or ES256.
+    /// Algorithm of newly generated signing keys: RS256, ES256 or EdDSA.
     #[arg(long, env = "GANTRY_SIGNING_ALGORITHM", default_value = "RS256")]
     signing_algorithm: String,
     /// Age in seconds at which the active signing key is replaced by the next one
@@ -127,8 +127,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if algorithm != SigningAlgorithm::Rs256 {
         tracing::warn!(
             alg = algorithm.as_str(),
-            "new signing keys use ES256: clients and introspection verify it, but gateways of \
-             this version verify RS256 keys only and refuse ES256-signed tokens"
+            "new signing keys are not RS256: clients and introspection verify them, but gateways of \
+             this version verify RS256 keys only and refuse tokens signed otherwise"
         );
     }
     let key_ring = KeyRing::new(
@@ -273,7 +273,7 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
     }
     if SigningAlgorithm::parse(&args.signing_algorithm).is_none() {
         return Err(ConfigError(format!(
-            "--signing-algorithm: '{}' is not one of RS256, ES256",
+            "--signing-algorithm: '{}' is not one of RS256, ES256, EdDSA",
             args.signing_algorithm
         ))
         .into());

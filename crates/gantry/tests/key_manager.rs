@@ -906,3 +906,40 @@ async fn wso2_rest_client_flow_dcr_then_password_grant() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn es256_and_eddsa_keys_sign_tokens_that_verify_with_the_jwks() {
+    for (alg, kty) in [("ES256", "EC"), ("EdDSA", "OKP")] {
+        let f = Fixture::start(&[("GANTRY_SIGNING_ALGORITHM", alg)]).await;
+        let keys = f.keys("PRODUCTION", json!({})).await;
+        let (ck, cs) = (
+            keys["consumerKey"].as_str().unwrap(),
+            keys["consumerSecret"].as_str().unwrap(),
+        );
+        let (status, body) = f
+            .token(ck, cs, &[("grant_type", "client_credentials")])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let token = access_token(&body);
+        let header: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], alg);
+        let (_, jwks) = f.get_json("/oauth2/jwks").await;
+        let key = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == header["kid"])
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (key["kty"].as_str(), key["alg"].as_str()),
+            (Some(kty), Some(alg))
+        );
+        assert_eq!(f.introspect_as_admin(&token).await["active"], true);
+    }
+}

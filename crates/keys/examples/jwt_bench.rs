@@ -48,7 +48,11 @@ fn main() {
     };
     let scopes = vec!["read:menu".to_owned()];
     println!("case,ops_per_sec_one_core,us_per_op");
-    for alg in [SigningAlgorithm::Rs256, SigningAlgorithm::Es256] {
+    for alg in [
+        SigningAlgorithm::Rs256,
+        SigningAlgorithm::Es256,
+        SigningAlgorithm::EdDsa,
+    ] {
         let issuer = TokenIssuer::new(ISSUER, SigningKey::generate(alg).unwrap());
         let grant = || AccessGrant {
             client_id: "bench-client-id-0000000000",

@@ -56,7 +56,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         ],
         "scopes_supported": gantry_keys::scopes::OIDC_SCOPES,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce"],
         "authorization_response_iss_parameter_supported": true,
     });
