@@ -250,11 +250,13 @@ class AuthorizationCode(unittest.TestCase):
         self.assertEqual((r.status_code, r.json()["error"]), (400, "invalid_grant"))
 
     def test_o6_plain_method_is_refused(self):
-        _, url, state = self.authorize(code_challenge="a" * 43, code_challenge_method="plain")
-        r = http().get(url, allow_redirects=False, timeout=10)
-        self.assertEqual(r.status_code, 302)
-        self.assertEqual(query_of(r.headers["Location"])["error"], "invalid_request")
-        self.assertEqual(query_of(r.headers["Location"])["state"], state)
+        # Explicitly, and implicitly: without a method the challenge would be `plain`.
+        for params in ({"code_challenge_method": "plain"}, {}):
+            _, url, state = self.authorize(code_challenge="a" * 43, **params)
+            r = http().get(url, allow_redirects=False, timeout=10)
+            self.assertEqual(r.status_code, 302, params)
+            self.assertEqual(query_of(r.headers["Location"])["error"], "invalid_request")
+            self.assertEqual(query_of(r.headers["Location"])["state"], state)
 
     def test_o7_pkce_downgrade_and_public_client_without_pkce(self):
         _, url, _ = self.authorize()
