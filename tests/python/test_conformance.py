@@ -200,6 +200,13 @@ class ClientCredentials(unittest.TestCase):
                         auth=(CONF_ID, CONF_SECRET), timeout=10)
         self.assertEqual((r.status_code, r.json()["error"]), (400, "invalid_request"))
 
+    def test_o23_no_credentialed_cors_on_the_token_endpoint(self):
+        r = http().post(TOKEN, data={"grant_type": "client_credentials"}, auth=(CONF_ID, CONF_SECRET),
+                        headers={"Origin": "https://evil.example"}, timeout=10)
+        self.assertEqual(r.status_code, 200)
+        self.assertNotIn("Access-Control-Allow-Credentials", r.headers)
+        self.assertNotEqual(r.headers.get("Access-Control-Allow-Origin"), "*")
+
     def test_o17_access_token_verifies_with_another_jose_stack(self):
         token = session(CONF_ID, CONF_SECRET).fetch_token(TOKEN, grant_type="client_credentials")
         claims = verify_jwt(token["access_token"])

@@ -55,6 +55,12 @@ async fn password_grant_refresh_rotation_and_reuse_revokes_the_family() {
     assert_eq!(body["scope"], "apim:api_view apim:admin openid");
     assert!(body["id_token"].is_string(), "{body}");
     let first_refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    // The user's access token works at the gateway; the ID token is not an access token
+    // (catalogue J24): it names no client, so no application matches it.
+    f.gateway_eventually(&access_token(&body), StatusCode::OK)
+        .await;
+    let (status, _) = f.gateway(body["id_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     let refresh = |rt: String| {
         let f = &f;
