@@ -16,6 +16,7 @@ use gantry_control_plane::bootstrap::{self, AdminPassword, DEFAULT_ENVIRONMENT};
 use gantry_control_plane::keyring::{self, KeyRing};
 use gantry_control_plane::{AppState, server, tls};
 use gantry_gateway::Gateway;
+use gantry_keys::assertion::{AssertionVerifier, TrustedAssertionIssuer};
 use gantry_keys::{RotationPolicy, SigningAlgorithm};
 use gantry_store::Store;
 use gantry_sync::Distributor;
@@ -79,6 +80,10 @@ pub struct UpArgs {
     /// passed (clock skew; gateways accept tokens up to 30 s past their expiry).
     #[arg(long, env = "GANTRY_KEY_RETIRE_GRACE_SECS", default_value_t = 60)]
     key_retire_grace_secs: u64,
+    /// JSON file of identity providers trusted for the JWT bearer grant (RFC 7523):
+    /// `[{"issuer": "https://idp.example", "jwks": {"keys": [<public JWK>, …]}}]`.
+    #[arg(long, env = "GANTRY_JWT_BEARER_TRUST_FILE")]
+    jwt_bearer_trust_file: Option<PathBuf>,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
@@ -183,6 +188,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .context("loading the signing keys")?;
     let distributor = Arc::new(Distributor::new());
     let state = AppState::new(store.clone(), token_issuer, key_ring, distributor.clone());
+    if let Some(path) = &args.jwt_bearer_trust_file {
+        state.trust_assertion_issuers(assertion_trust(path, &issuer)?);
+    }
     state
         .publish_all()
         .await
@@ -292,6 +300,20 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The identity providers of `path` trusted for assertions addressed to `issuer`.
+fn assertion_trust(path: &Path, issuer: &str) -> anyhow::Result<AssertionVerifier> {
+    let named = |why: String| {
+        ConfigError(format!(
+            "--jwt-bearer-trust-file ({}): {why}",
+            path.display()
+        ))
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| named(e.to_string()))?;
+    let issuers: Vec<TrustedAssertionIssuer> =
+        serde_json::from_str(&text).map_err(|e| named(e.to_string()))?;
+    Ok(AssertionVerifier::new(&issuers, &[issuer]).map_err(named)?)
 }
 
 async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {

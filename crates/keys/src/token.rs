@@ -228,7 +228,9 @@ impl KeySet {
     }
 }
 
-fn verifier_for(
+/// A verification key for `jwk` of `issuer`, pinned to the JWK's algorithm, requiring `exp`
+/// and `iss`, without clock leeway. `None` for a JWK of an algorithm we do not verify.
+pub(crate) fn verifier_for(
     issuer: &str,
     jwk: &Jwk,
 ) -> Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Validation)> {

@@ -42,7 +42,8 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": [
-            "authorization_code", "client_credentials", "password", "refresh_token"
+            "authorization_code", "client_credentials", "password", "refresh_token",
+            super::jwt_bearer::JWT_BEARER
         ],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": [

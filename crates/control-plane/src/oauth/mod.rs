@@ -1,7 +1,8 @@
 //! The resident key manager's OAuth2 / OpenID Connect endpoints.
 //!
 //! - `/oauth2/token` ([`grants`]): client_credentials, password, refresh_token (rotating),
-//!   authorization_code (PKCE S256); client authentication by HTTP Basic or form post
+//!   authorization_code (PKCE S256), JWT bearer ([`jwt_bearer`]); client authentication by
+//!   HTTP Basic or form post
 //!   ([`client_auth`]), rate-limited on failure ([`abuse`]);
 //! - `/oauth2/authorize` ([`authorize`]): the login + consent page;
 //! - `/oauth2/revoke` (RFC 7009) and `/oauth2/introspect` (RFC 7662) ([`revocation`]);
@@ -17,6 +18,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod grants;
+pub mod jwt_bearer;
 pub mod registration;
 pub mod revocation;
 

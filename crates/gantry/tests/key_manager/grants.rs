@@ -407,3 +407,115 @@ async fn discovery_documents_name_the_issuer_and_its_endpoints() {
         assert!(key.get("d").is_none() && key.get("p").is_none());
     }
 }
+
+#[tokio::test]
+async fn jwt_bearer_assertions_from_a_trusted_idp_are_exchanged_once() {
+    use gantry_keys::{SigningAlgorithm, SigningKey};
+    let idp = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trust = dir.path().join("trust.json");
+    std::fs::write(
+        &trust,
+        json!([{"issuer": "https://idp.example", "jwks": {"keys": [idp.public_jwk()]}}])
+            .to_string(),
+    )
+    .unwrap();
+    let f = Fixture::start(&[("GANTRY_JWT_BEARER_TRUST_FILE", trust.to_str().unwrap())]).await;
+    let keys = f
+        .keys(
+            "PRODUCTION",
+            json!({"grantTypesToBeSupported": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]}),
+        )
+        .await;
+    let (ck, cs) = (
+        keys["consumerKey"].as_str().unwrap(),
+        keys["consumerSecret"].as_str().unwrap(),
+    );
+    let now = gantry_keys::token::now_secs();
+    let audience = f.up.cp_url("/oauth2/token");
+    let assertion = |sub: &str, aud: &str, jti: &str| {
+        idp.sign_jwt(
+            "JWT",
+            &json!({"iss": "https://idp.example", "sub": sub, "aud": aud,
+                "exp": now + 300, "iat": now, "jti": jti}),
+        )
+        .unwrap()
+    };
+    let f = &f;
+    let exchange = |assertion: String| async move {
+        f.token(
+            ck,
+            cs,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &assertion),
+                ("scope", "apim:admin"),
+            ],
+        )
+        .await
+    };
+    let first = assertion("admin", &audience, "a-1");
+    let (status, body) = exchange(first.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "apim:admin");
+    assert!(body.get("refresh_token").is_none());
+    let info = f.introspect_as_admin(&access_token(&body)).await;
+    assert_eq!(
+        (info["username"].as_str(), info["aut"].as_str()),
+        (Some("admin"), Some("APPLICATION_USER"))
+    );
+
+    for (why, refused) in [
+        ("replayed", first),
+        (
+            "wrong audience",
+            assertion("admin", "https://elsewhere.example/token", "a-2"),
+        ),
+        ("unknown user", assertion("nobody", &audience, "a-3")),
+        (
+            "untrusted signer",
+            SigningKey::generate(SigningAlgorithm::Es256)
+                .unwrap()
+                .sign_jwt(
+                    "JWT",
+                    &json!({"iss": "https://idp.example", "sub": "admin",
+                    "aud": audience, "exp": now + 300, "jti": "a-4"}),
+                )
+                .unwrap(),
+        ),
+    ] {
+        let (status, body) = exchange(refused).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "{why}: {body}"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_or_invalid_trust_file_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("trust.json");
+    std::fs::write(
+        &bad,
+        r#"[{"issuer": "https://idp.example", "jwks": {"keys": [{"kty": "oct"}]}}]"#,
+    )
+    .unwrap();
+    for file in [dir.path().join("missing.json"), bad] {
+        let port = || gantry_testkit::free_port().to_string();
+        let out = std::process::Command::new(BIN)
+            .arg("up")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--no-demo")
+            .args(["--control-plane-port", &port(), "--gateway-port", &port()])
+            .args(["--ops-port", &port()])
+            .env("GANTRY_JWT_BEARER_TRUST_FILE", &file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{file:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--jwt-bearer-trust-file"), "{stderr}");
+    }
+}
