@@ -121,10 +121,7 @@ impl FromRequestParts<AppState> for AdminUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
-        let is_admin = gantry_store::users::find_by_username(state.store(), &user.username)
-            .await?
-            .is_some_and(|u| u.role_list().any(|r| r == gantry_keys::scopes::ADMIN_ROLE));
-        if !is_admin {
+        if !is_admin(state, &user.username).await? {
             return Err(ApiError::Forbidden(
                 "This operation needs the admin role".into(),
             ));
@@ -133,6 +130,15 @@ impl FromRequestParts<AppState> for AdminUser {
             username: user.username,
         })
     }
+}
+
+/// Whether `username` exists and holds the `admin` role.
+pub async fn is_admin(state: &AppState, username: &str) -> Result<bool, ApiError> {
+    Ok(
+        gantry_store::users::find_by_username(state.store(), username)
+            .await?
+            .is_some_and(|u| u.role_list().any(|r| r == gantry_keys::scopes::ADMIN_ROLE)),
+    )
 }
 
 /// Verifies `username` / `password` against the users table (through the credential cache).

@@ -18,7 +18,7 @@ use crate::devportal::applications::{
     DEFAULT_TOKEN_VALIDITY_SECS, KNOWN_GRANTS, RESIDENT_KEY_MANAGER,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody};
+use crate::extract::{AuthUser, JsonBody, is_admin};
 
 /// The registration request, as WSO2 scripts send it.
 #[derive(Debug, Deserialize)]
@@ -48,10 +48,7 @@ pub async fn register(
     }
     let owner = request.owner.as_deref().unwrap_or(&user.username);
     if owner != user.username {
-        let admin = users::find_by_username(state.store(), &user.username)
-            .await?
-            .is_some_and(|u| u.role_list().any(|r| r == gantry_keys::scopes::ADMIN_ROLE));
-        if !admin {
+        if !is_admin(&state, &user.username).await? {
             return Err(ApiError::Forbidden(
                 "owner: only an admin may register a client for another user".into(),
             ));
