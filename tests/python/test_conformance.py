@@ -142,17 +142,20 @@ class Metadata(unittest.TestCase):
             self.assertNotEqual(http().post(doc[name], timeout=10).status_code, 404, name)
 
     def test_o2_jwks_publishes_only_public_signing_keys(self):
+        expected = os.environ.get("GANTRY_SIGNING_ALGORITHM")
         keys = http().get(metadata()["jwks_uri"], timeout=10).json()["keys"]
         self.assertGreaterEqual(len(keys), 2, "active and next")
         for key in keys:
             self.assertEqual(key["use"], "sig")
-            self.assertIn(key["alg"], ("RS256", "ES256"))
+            self.assertIn(key["alg"], ("RS256", "ES256", "EdDSA"))
             self.assertTrue(key["kid"])
             for private in ("d", "p", "q", "dp", "dq", "qi", "k"):
                 self.assertNotIn(private, key)
         token = session(CONF_ID, CONF_SECRET).fetch_token(TOKEN, grant_type="client_credentials")
-        kid = jwt.get_unverified_header(token["access_token"])["kid"]
-        self.assertIn(kid, [k["kid"] for k in keys])
+        header = jwt.get_unverified_header(token["access_token"])
+        self.assertIn(header["kid"], [k["kid"] for k in keys])
+        if expected:
+            self.assertEqual(header["alg"], expected)
 
 
 class ClientCredentials(unittest.TestCase):
@@ -196,6 +199,13 @@ class ClientCredentials(unittest.TestCase):
         r = http().post(TOKEN, data={"grant_type": "client_credentials", "client_secret": CONF_SECRET},
                         auth=(CONF_ID, CONF_SECRET), timeout=10)
         self.assertEqual((r.status_code, r.json()["error"]), (400, "invalid_request"))
+
+    def test_o23_no_credentialed_cors_on_the_token_endpoint(self):
+        r = http().post(TOKEN, data={"grant_type": "client_credentials"}, auth=(CONF_ID, CONF_SECRET),
+                        headers={"Origin": "https://evil.example"}, timeout=10)
+        self.assertEqual(r.status_code, 200)
+        self.assertNotIn("Access-Control-Allow-Credentials", r.headers)
+        self.assertNotEqual(r.headers.get("Access-Control-Allow-Origin"), "*")
 
     def test_o17_access_token_verifies_with_another_jose_stack(self):
         token = session(CONF_ID, CONF_SECRET).fetch_token(TOKEN, grant_type="client_credentials")
@@ -247,11 +257,13 @@ class AuthorizationCode(unittest.TestCase):
         self.assertEqual((r.status_code, r.json()["error"]), (400, "invalid_grant"))
 
     def test_o6_plain_method_is_refused(self):
-        _, url, state = self.authorize(code_challenge="a" * 43, code_challenge_method="plain")
-        r = http().get(url, allow_redirects=False, timeout=10)
-        self.assertEqual(r.status_code, 302)
-        self.assertEqual(query_of(r.headers["Location"])["error"], "invalid_request")
-        self.assertEqual(query_of(r.headers["Location"])["state"], state)
+        # Explicitly, and implicitly: without a method the challenge would be `plain`.
+        for params in ({"code_challenge_method": "plain"}, {}):
+            _, url, state = self.authorize(code_challenge="a" * 43, **params)
+            r = http().get(url, allow_redirects=False, timeout=10)
+            self.assertEqual(r.status_code, 302, params)
+            self.assertEqual(query_of(r.headers["Location"])["error"], "invalid_request")
+            self.assertEqual(query_of(r.headers["Location"])["state"], state)
 
     def test_o7_pkce_downgrade_and_public_client_without_pkce(self):
         _, url, _ = self.authorize()

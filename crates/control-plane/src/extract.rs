@@ -151,6 +151,15 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
+/// Whether `username` exists and holds the `admin` role.
+pub async fn is_admin(state: &AppState, username: &str) -> Result<bool, ApiError> {
+    Ok(
+        gantry_store::users::find_by_username(state.store(), username)
+            .await?
+            .is_some_and(|u| u.role_list().any(|r| r == gantry_keys::scopes::ADMIN_ROLE)),
+    )
+}
+
 /// Verifies `username` / `password` against the users table (through the credential cache).
 pub async fn check_password(
     state: &AppState,

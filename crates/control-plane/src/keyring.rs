@@ -112,23 +112,33 @@ impl KeyRing {
         Ok(changed)
     }
 
-    /// Reloads the keys into `state`'s issuer when the stored published set differs from the
-    /// installed one (another replica rotated). Returns whether it did.
+    /// Reloads the keys into `state`'s issuer when the stored published set or active key
+    /// differs from the installed one (another replica rotated). Returns whether it did.
     pub async fn reload_if_changed(&self, state: &AppState) -> Result<bool, KeyRingError> {
-        let mut stored: Vec<String> = signing_keys::list(state.store())
-            .await?
-            .into_iter()
-            .filter(|k| KeyState::parse(&k.state).is_some_and(KeyState::is_published))
-            .map(|k| k.kid)
-            .collect();
+        let mut stored_active = None;
+        let mut stored: Vec<String> = Vec::new();
+        for key in signing_keys::list(state.store()).await? {
+            match KeyState::parse(&key.state) {
+                Some(KeyState::Active) => {
+                    stored_active = Some(key.kid.clone());
+                    stored.push(key.kid);
+                }
+                Some(s) if s.is_published() => stored.push(key.kid),
+                _ => {}
+            }
+        }
         let keys = state.issuer().keys();
         let mut installed: Vec<String> = keys.published().iter().map(|k| k.kid.clone()).collect();
         stored.sort();
         installed.sort();
-        if stored == installed {
+        if stored == installed && stored_active.as_deref() == Some(keys.active().kid()) {
             return Ok(false);
         }
         let (active, others) = self.load(state.store()).await?;
+        tracing::info!(
+            kid = active.kid(),
+            "signing keys reloaded (rotated elsewhere)"
+        );
         state.issuer().install(active, others);
         state
             .sync_environments()

@@ -21,7 +21,7 @@ pub mod server;
 pub mod tls;
 mod wire;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -29,6 +29,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gantry_keys::TokenIssuer;
+use gantry_keys::assertion::AssertionVerifier;
 use gantry_model::snapshot::{IssuerKey, TrustedIssuer};
 use gantry_store::Store;
 use gantry_sync::Distributor;
@@ -38,6 +39,7 @@ use crate::error::ApiError;
 use crate::extract::CredentialCache;
 use crate::keyring::KeyRing;
 use crate::oauth::abuse::FailureLimiter;
+use crate::oauth::jwt_bearer::AssertionReplay;
 
 /// Largest request body the REST APIs accept.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -55,6 +57,8 @@ struct Inner {
     credentials: CredentialCache,
     key_ring: KeyRing,
     failures: FailureLimiter,
+    assertions: OnceLock<AssertionVerifier>,
+    assertion_replay: AssertionReplay,
 }
 
 impl AppState {
@@ -75,6 +79,8 @@ impl AppState {
             credentials: CredentialCache::default(),
             key_ring,
             failures: FailureLimiter::default(),
+            assertions: OnceLock::new(),
+            assertion_replay: AssertionReplay::default(),
         }))
     }
 
@@ -85,6 +91,20 @@ impl AppState {
             inner.require_gateway_client_certificate = required;
         }
         self
+    }
+
+    /// Trusts the identity providers of `verifier` for the JWT bearer grant (once, at
+    /// start); false when already set.
+    pub fn trust_assertion_issuers(&self, verifier: AssertionVerifier) -> bool {
+        self.0.assertions.set(verifier).is_ok()
+    }
+
+    pub(crate) fn assertion_verifier(&self) -> Option<&AssertionVerifier> {
+        self.0.assertions.get().filter(|v| !v.is_empty())
+    }
+
+    pub(crate) fn assertion_replay(&self) -> &AssertionReplay {
+        &self.0.assertion_replay
     }
 
     /// The signing keys' manager.

@@ -16,6 +16,7 @@ use gantry_control_plane::bootstrap::{self, AdminPassword, DEFAULT_ENVIRONMENT};
 use gantry_control_plane::keyring::{self, KeyRing};
 use gantry_control_plane::{AppState, server, tls};
 use gantry_gateway::Gateway;
+use gantry_keys::assertion::{AssertionVerifier, TrustedAssertionIssuer};
 use gantry_keys::{RotationPolicy, SigningAlgorithm};
 use gantry_store::Store;
 use gantry_sync::Distributor;
@@ -64,7 +65,7 @@ pub struct UpArgs {
     /// generated into the data directory).
     #[arg(long, env = "GANTRY_KEY_ENCRYPTION_KEY_FILE")]
     key_encryption_key_file: Option<PathBuf>,
-    /// Algorithm of newly generated signing keys: RS256 or ES256.
+    /// Algorithm of newly generated signing keys: RS256, ES256 or EdDSA.
     #[arg(long, env = "GANTRY_SIGNING_ALGORITHM", default_value = "RS256")]
     signing_algorithm: String,
     /// Age in seconds at which the active signing key is replaced by the next one
@@ -79,6 +80,10 @@ pub struct UpArgs {
     /// passed (clock skew; gateways accept tokens up to 30 s past their expiry).
     #[arg(long, env = "GANTRY_KEY_RETIRE_GRACE_SECS", default_value_t = 60)]
     key_retire_grace_secs: u64,
+    /// JSON file of identity providers trusted for the JWT bearer grant (RFC 7523):
+    /// `[{"issuer": "https://idp.example", "jwks": {"keys": [<public JWK>, …]}}]`.
+    #[arg(long, env = "GANTRY_JWT_BEARER_TRUST_FILE")]
+    jwt_bearer_trust_file: Option<PathBuf>,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
@@ -123,14 +128,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     tracing::info!(source = ?kek_source, "key-encryption key loaded");
     let rotation_period = Duration::from_secs(args.key_rotation_period_secs);
     let retire_grace = Duration::from_secs(args.key_retire_grace_secs);
-    let algorithm = SigningAlgorithm::parse(&args.signing_algorithm).unwrap_or_default();
-    if algorithm != SigningAlgorithm::Rs256 {
-        tracing::warn!(
-            alg = algorithm.as_str(),
-            "new signing keys use ES256: clients and introspection verify it, but gateways of \
-             this version verify RS256 keys only and refuse ES256-signed tokens"
-        );
-    }
+    let algorithm = SigningAlgorithm::parse(&args.signing_algorithm).ok_or_else(|| {
+        ConfigError(format!(
+            "--signing-algorithm: '{}' is not RS256, ES256 or EdDSA",
+            args.signing_algorithm
+        ))
+    })?;
     let key_ring = KeyRing::new(
         kek,
         algorithm,
@@ -183,6 +186,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .context("loading the signing keys")?;
     let distributor = Arc::new(Distributor::new());
     let state = AppState::new(store.clone(), token_issuer, key_ring, distributor.clone());
+    if let Some(path) = &args.jwt_bearer_trust_file {
+        state.trust_assertion_issuers(assertion_trust(path, &issuer)?);
+    }
     state
         .reconcile()
         .await
@@ -277,7 +283,7 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
     }
     if SigningAlgorithm::parse(&args.signing_algorithm).is_none() {
         return Err(ConfigError(format!(
-            "--signing-algorithm: '{}' is not one of RS256, ES256",
+            "--signing-algorithm: '{}' is not one of RS256, ES256, EdDSA",
             args.signing_algorithm
         ))
         .into());
@@ -296,6 +302,20 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The identity providers of `path` trusted for assertions addressed to `issuer`.
+fn assertion_trust(path: &Path, issuer: &str) -> anyhow::Result<AssertionVerifier> {
+    let named = |why: String| {
+        ConfigError(format!(
+            "--jwt-bearer-trust-file ({}): {why}",
+            path.display()
+        ))
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| named(e.to_string()))?;
+    let issuers: Vec<TrustedAssertionIssuer> =
+        serde_json::from_str(&text).map_err(|e| named(e.to_string()))?;
+    Ok(AssertionVerifier::new(&issuers, &[issuer]).map_err(named)?)
 }
 
 pub(crate) async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {

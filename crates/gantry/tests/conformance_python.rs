@@ -58,7 +58,7 @@ async fn post(up: &GantryUp, path: &str, body: Value) -> Value {
 }
 
 #[tokio::test]
-async fn authlib_and_pyjwt_conformance_suite() {
+async fn authlib_and_pyjwt_conformance_suite_for_every_signing_algorithm() {
     if let Err(why) = python_ready() {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("the Python conformance suite cannot run under CI: {why}");
@@ -69,7 +69,14 @@ async fn authlib_and_pyjwt_conformance_suite() {
         );
         return;
     }
-    let up = GantryUp::start(BIN).await;
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        run_suite(alg).await;
+    }
+}
+
+/// Starts Gantry signing with `alg`, creates the suite's clients and runs it.
+async fn run_suite(alg: &str) {
+    let up = GantryUp::start_with_env(BIN, false, &[("GANTRY_SIGNING_ALGORITHM", alg)]).await;
     let grants = json!([
         "client_credentials",
         "password",
@@ -132,6 +139,7 @@ async fn authlib_and_pyjwt_conformance_suite() {
             ("OTHER_SECRET", field(&other, "consumerSecret")),
             ("PUBLIC_ID", field(&public, "consumerKey")),
             ("REDIRECT_URI", REDIRECT_URI.to_owned()),
+            ("GANTRY_SIGNING_ALGORITHM", alg.to_owned()),
         ];
         move || {
             Command::new("python3")

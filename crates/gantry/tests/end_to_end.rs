@@ -708,3 +708,46 @@ async fn metrics_and_access_log_describe_the_traffic() {
     assert_eq!(entry["fields"]["path"], "/metered/1.0.0/open");
     assert!(entry["fields"]["duration_ms"].as_f64().is_some());
 }
+
+#[tokio::test]
+async fn es256_and_eddsa_tokens_are_verified_at_the_gateway() {
+    let upstream = EchoUpstream::start().await;
+    for alg in ["ES256", "EdDSA"] {
+        let up = GantryUp::start_with_env(BIN, false, &[("GANTRY_SIGNING_ALGORITHM", alg)]).await;
+        let rest = rest_for(&up);
+        let api_id = rest
+            .deployed_api(
+                "Curves",
+                "/curves",
+                &upstream.url(),
+                json!([{"target": "/x", "verb": "GET"}]),
+            )
+            .await;
+        let app = rest.application("Curvy").await;
+        let (status, _) = rest
+            .post(
+                &format!("{DEV}/subscriptions"),
+                json!({"apiId": api_id, "applicationId": app, "throttlingPolicy": "Gold"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (ck, cs) = rest.keys(&app).await;
+        let (_, token) = rest.token(&ck, &cs).await;
+        let token = token["access_token"].as_str().unwrap().to_owned();
+        let header: Value =
+            serde_json::from_slice(&base64_url_decode(token.split('.').next().unwrap())).unwrap();
+        assert_eq!(header["alg"], alg);
+        assert_eq!(
+            call(&up, "/curves/1.0.0/x", Some(&token)).await.status(),
+            StatusCode::OK,
+            "{alg}"
+        );
+        assert_eq!(
+            call(&up, "/curves/1.0.0/x", Some(&tampered(&token)))
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED,
+            "{alg}"
+        );
+    }
+}

@@ -220,6 +220,8 @@ impl CompiledConfig {
                     "RS384" => Algorithm::RS384,
                     "RS512" => Algorithm::RS512,
                     "PS256" => Algorithm::PS256,
+                    "ES256" => Algorithm::ES256,
+                    "EdDSA" => Algorithm::EdDSA,
                     other => {
                         problems.push(format!(
                             "issuer key {}: unsupported algorithm {other}",
@@ -228,7 +230,18 @@ impl CompiledConfig {
                         continue;
                     }
                 };
-                match DecodingKey::from_rsa_components(&key.n, &key.e) {
+                // The key's family follows its pinned algorithm: the token never chooses.
+                let decoding = match algorithm {
+                    Algorithm::ES256 => DecodingKey::from_ec_components(
+                        key.x.as_deref().unwrap_or_default(),
+                        key.y.as_deref().unwrap_or_default(),
+                    ),
+                    Algorithm::EdDSA => {
+                        DecodingKey::from_ed_components(key.x.as_deref().unwrap_or_default())
+                    }
+                    _ => DecodingKey::from_rsa_components(&key.n, &key.e),
+                };
+                match decoding {
                     Ok(decoding) => {
                         keys.insert(
                             key.kid.clone(),

@@ -8,6 +8,7 @@
 //! configuration snapshot.
 #![forbid(unsafe_code)]
 
+pub mod assertion;
 pub mod kek;
 pub mod lifecycle;
 pub mod password;

@@ -1,4 +1,5 @@
-//! Signing keys (RS256 with RSA-2048, ES256 with P-256): generation, PKCS#8 storage form,
+//! Signing keys (RS256 with RSA-2048, ES256 with P-256, EdDSA with Ed25519): generation,
+//! PKCS#8 storage form,
 //! JWS compact signing and the public JWK that gateways and clients verify with.
 //!
 //! Each key is bound to exactly one algorithm (RFC 8725 §3.1); the `kid` is the RFC 7638
@@ -8,7 +9,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RSA_PKCS1_SHA256,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -20,6 +21,8 @@ use crate::KeyError;
 pub const RS256: &str = "RS256";
 /// The JWS algorithm P-256 keys sign with.
 pub const ES256: &str = "ES256";
+/// The JWS algorithm Ed25519 keys sign with (RFC 8037).
+pub const EDDSA: &str = "EdDSA";
 
 /// The algorithm a signing key is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,6 +32,8 @@ pub enum SigningAlgorithm {
     Rs256,
     /// ECDSA on P-256 with SHA-256 (fixed-size R‖S signatures, RFC 7518 §3.4).
     Es256,
+    /// Ed25519 (RFC 8037).
+    EdDsa,
 }
 
 impl SigningAlgorithm {
@@ -37,6 +42,7 @@ impl SigningAlgorithm {
         match self {
             SigningAlgorithm::Rs256 => RS256,
             SigningAlgorithm::Es256 => ES256,
+            SigningAlgorithm::EdDsa => EDDSA,
         }
     }
 
@@ -45,6 +51,7 @@ impl SigningAlgorithm {
         match name {
             RS256 => Some(SigningAlgorithm::Rs256),
             ES256 => Some(SigningAlgorithm::Es256),
+            EDDSA => Some(SigningAlgorithm::EdDsa),
             _ => None,
         }
     }
@@ -53,6 +60,7 @@ impl SigningAlgorithm {
 enum Pair {
     Rsa(RsaKeyPair),
     Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
 }
 
 /// A private signing key with its key id.
@@ -91,6 +99,11 @@ impl SigningKey {
                 let der = pair.to_pkcs8v1().map_err(generate)?.as_ref().to_vec();
                 (Pair::Ec(pair), der)
             }
+            SigningAlgorithm::EdDsa => {
+                let pair = Ed25519KeyPair::generate().map_err(generate)?;
+                let der = pair.to_pkcs8().map_err(generate)?.as_ref().to_vec();
+                (Pair::Ed(pair), der)
+            }
         };
         let mut key = Self {
             kid: String::new(),
@@ -117,6 +130,9 @@ impl SigningKey {
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
                     .map_err(invalid)?,
             ),
+            SigningAlgorithm::EdDsa => {
+                Pair::Ed(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(invalid)?)
+            }
         };
         Ok(Self {
             kid: kid.to_owned(),
@@ -179,6 +195,17 @@ impl SigningKey {
                     y: Some(B64.encode(y)),
                 }
             }
+            Pair::Ed(pair) => Jwk {
+                kty: "OKP".to_owned(),
+                kid: self.kid.clone(),
+                key_use: "sig".to_owned(),
+                alg: EDDSA.to_owned(),
+                n: None,
+                e: None,
+                crv: Some("Ed25519".to_owned()),
+                x: Some(B64.encode(pair.public_key().as_ref())),
+                y: None,
+            },
         }
     }
 
@@ -197,6 +224,7 @@ impl SigningKey {
                 get(&jwk.x),
                 get(&jwk.y)
             ),
+            Pair::Ed(_) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, get(&jwk.x)),
         };
         B64.encode(aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA256,
@@ -241,6 +269,7 @@ impl SigningKey {
                 .map_err(sign)?
                 .as_ref()
                 .to_vec(),
+            Pair::Ed(pair) => pair.sign(token.as_bytes()).as_ref().to_vec(),
         };
         token.push('.');
         B64.encode_string(signature, &mut token);
@@ -248,17 +277,18 @@ impl SigningKey {
     }
 }
 
-/// A public JSON Web Key (RFC 7517) of a signing key: RSA (`n`, `e`) or EC (`crv`, `x`, `y`).
+/// A public JSON Web Key (RFC 7517) of a signing key: RSA (`n`, `e`), EC (`crv`, `x`, `y`)
+/// or OKP (`crv`, `x`; RFC 8037).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
-    /// `RSA` or `EC`.
+    /// `RSA`, `EC` or `OKP`.
     pub kty: String,
     /// Key id.
     pub kid: String,
     /// `sig`.
     #[serde(rename = "use")]
     pub key_use: String,
-    /// `RS256` or `ES256`.
+    /// `RS256`, `ES256` or `EdDSA`.
     pub alg: String,
     /// RSA modulus, base64url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -266,10 +296,10 @@ pub struct Jwk {
     /// RSA exponent, base64url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e: Option<String>,
-    /// EC curve (`P-256`).
+    /// Curve (`P-256`, `Ed25519`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crv: Option<String>,
-    /// EC x coordinate, base64url.
+    /// EC x coordinate or the Ed25519 public key, base64url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x: Option<String>,
     /// EC y coordinate, base64url.
@@ -298,6 +328,10 @@ mod tests {
                 .unwrap(),
                 jsonwebtoken::Algorithm::RS256,
             ),
+            "OKP" => (
+                jsonwebtoken::DecodingKey::from_ed_components(jwk.x.as_deref().unwrap()).unwrap(),
+                jsonwebtoken::Algorithm::EdDSA,
+            ),
             _ => (
                 jsonwebtoken::DecodingKey::from_ec_components(
                     jwk.x.as_deref().unwrap(),
@@ -315,7 +349,11 @@ mod tests {
 
     #[test]
     fn signed_tokens_verify_with_the_published_jwk_for_both_algorithms() {
-        for alg in [SigningAlgorithm::Rs256, SigningAlgorithm::Es256] {
+        for alg in [
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::EdDsa,
+        ] {
             let key = SigningKey::generate(alg).unwrap();
             let token = key
                 .sign_jwt(
@@ -333,7 +371,11 @@ mod tests {
 
     #[test]
     fn key_survives_a_pkcs8_round_trip() {
-        for alg in [SigningAlgorithm::Rs256, SigningAlgorithm::Es256] {
+        for alg in [
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::EdDsa,
+        ] {
             let key = SigningKey::generate(alg).unwrap();
             let again = SigningKey::from_pkcs8(key.kid(), alg, key.pkcs8()).unwrap();
             assert_eq!(key.public_jwk(), again.public_jwk());

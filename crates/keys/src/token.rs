@@ -228,7 +228,9 @@ impl KeySet {
     }
 }
 
-fn verifier_for(
+/// A verification key for `jwk` of `issuer`, pinned to the JWK's algorithm, requiring `exp`
+/// and `iss`, without clock leeway. `None` for a JWK of an algorithm we do not verify.
+pub(crate) fn verifier_for(
     issuer: &str,
     jwk: &Jwk,
 ) -> Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Validation)> {
@@ -256,6 +258,9 @@ fn verifier_for(
             DecodingKey::from_ec_components(x, y).ok()?,
             Algorithm::ES256,
         ),
+        ("EdDSA", Jwk { x: Some(x), .. }) => {
+            (DecodingKey::from_ed_components(x).ok()?, Algorithm::EdDSA)
+        }
         _ => return None,
     };
     let mut validation = jsonwebtoken::Validation::new(algorithm);
@@ -423,13 +428,13 @@ mod tests {
         );
         let old = issuer.issue(grant(&[])).unwrap();
         let old_jwk = issuer.keys().active().public_jwk();
-        let next = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
+        let next = SigningKey::generate(SigningAlgorithm::EdDsa).unwrap();
         let next_kid = next.kid().to_owned();
         issuer.install(next, vec![old_jwk.clone()]);
         let new = issuer.issue(grant(&[])).unwrap();
         let header = jsonwebtoken::decode_header(&new.access_token).unwrap();
         assert_eq!(header.kid.as_deref(), Some(next_kid.as_str()));
-        assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
         let keys = issuer.keys();
         assert!(keys.verify::<AccessTokenClaims>(&old.access_token).is_ok());
         assert!(keys.verify::<AccessTokenClaims>(&new.access_token).is_ok());

@@ -105,6 +105,23 @@ pub async fn get_owned(store: &Store, id: &str, owner: &str) -> Result<Applicati
     .ok_or(StoreError::NotFound)
 }
 
+/// `owner`'s application called `name`, if any.
+pub async fn find_owned_by_name(
+    store: &Store,
+    owner: &str,
+    name: &str,
+) -> Result<Option<Application>> {
+    Ok(sqlx::query_as::<_, Application>(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM applications WHERE owner = $1 AND name = $2"
+    ))
+    .bind(owner)
+    .bind(name)
+    .fetch_optional(store.pool())
+    .await?)
+}
+
 /// A page of `owner`'s applications by name, and their total count.
 pub async fn list_owned(
     store: &Store,
@@ -305,6 +322,21 @@ pub async fn max_validity_period(store: &Store) -> Result<i64> {
         .fetch_one(store.pool())
         .await?;
     Ok(max.unwrap_or(0))
+}
+
+/// Replaces the secret hash of the client `consumer_key` (a regenerated secret).
+pub async fn set_secret_hash(store: &Store, consumer_key: &str, secret_hash: &str) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE application_keys SET consumer_secret_hash = $1 WHERE consumer_key = $2",
+    )
+    .bind(secret_hash)
+    .bind(consumer_key)
+    .execute(store.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 /// Whether the client `consumer_key` is public (holds no secret; PKCE only).

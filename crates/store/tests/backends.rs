@@ -286,3 +286,153 @@ async fn migrations_are_idempotent() {
     store.migrate().await.unwrap();
     assert!(store.is_migrated().await.unwrap());
 }
+
+/// The key manager's tables: signing-key lifecycle, revocations, refresh-token families,
+/// authorization codes and the public-client flag, with the SQL both engines must accept
+/// (`ON CONFLICT DO NOTHING`, `INSERT … SELECT`, conditional updates in a transaction).
+async fn key_manager_scenario(store: &Store) {
+    use gantry_store::authorization_codes::{self, AuthorizationCode, Redemption};
+    use gantry_store::refresh_tokens::{self, RefreshToken};
+    use gantry_store::revoked_tokens;
+    use gantry_store::signing_keys::{self, KeyChange, NewKey};
+
+    let insert = |kid: &str, state: &'static str| {
+        KeyChange::Insert(NewKey {
+            kid: kid.into(),
+            algorithm: "RS256".into(),
+            sealed_private_key: "v1:sealed".into(),
+            state,
+        })
+    };
+    signing_keys::apply(store, &[insert("k1", "active"), insert("k2", "next")])
+        .await
+        .unwrap();
+    signing_keys::apply(
+        store,
+        &[
+            KeyChange::Retire {
+                kid: "k1".into(),
+                remove_after: 7,
+            },
+            KeyChange::Activate { kid: "k2".into() },
+            insert("k3", "next"),
+        ],
+    )
+    .await
+    .unwrap();
+    let stale = signing_keys::apply(store, &[KeyChange::Activate { kid: "k1".into() }]).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))));
+    signing_keys::apply(store, &[KeyChange::Remove { kid: "k1".into() }])
+        .await
+        .unwrap();
+    let states: Vec<(String, String)> = signing_keys::list(store)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.state))
+        .collect();
+    for expected in [("k1", "removed"), ("k2", "active"), ("k3", "next")] {
+        assert!(
+            states
+                .iter()
+                .any(|(k, s)| k == expected.0 && s == expected.1),
+            "{states:?}"
+        );
+    }
+
+    let now = gantry_store::now_ms();
+    revoked_tokens::revoke(store, "jti-1", "ck", now + 60_000)
+        .await
+        .unwrap();
+    revoked_tokens::revoke(store, "jti-1", "ck", now + 60_000)
+        .await
+        .unwrap();
+    revoked_tokens::revoke(store, "jti-old", "ck", now - 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked_tokens::live_ids(store, now).await.unwrap(),
+        ["jti-1"]
+    );
+    assert_eq!(revoked_tokens::purge_expired(store, now).await.unwrap(), 1);
+
+    let refresh = |hash: &str, jti: &str| RefreshToken {
+        token_hash: hash.into(),
+        family_id: "fam".into(),
+        client_id: "ck".into(),
+        username: "alice".into(),
+        scope: "openid".into(),
+        auth_time: 1,
+        access_jti: jti.into(),
+        access_expires_at: now + 60_000,
+        expires_at: now + 600_000,
+        spent: 0,
+        revoked: 0,
+        created_at: 0,
+    };
+    refresh_tokens::insert(store, &refresh("h1", "at-1"))
+        .await
+        .unwrap();
+    assert!(refresh_tokens::spend(store, "h1").await.unwrap());
+    assert!(!refresh_tokens::spend(store, "h1").await.unwrap());
+    refresh_tokens::insert(store, &refresh("h2", "at-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        refresh_tokens::revoke_family(store, "fam").await.unwrap(),
+        2
+    );
+    assert!(revoked_tokens::is_revoked(store, "at-2").await.unwrap());
+
+    let code = AuthorizationCode {
+        code_hash: "c1".into(),
+        client_id: "ck".into(),
+        username: "alice".into(),
+        redirect_uri: "https://app/cb".into(),
+        scope: "openid".into(),
+        code_challenge: String::new(),
+        nonce: String::new(),
+        family_id: "fam2".into(),
+        auth_time: 1,
+        expires_at: now + 60_000,
+        used: 0,
+        access_jti: String::new(),
+        access_expires_at: 0,
+        created_at: 0,
+    };
+    authorization_codes::insert(store, &code).await.unwrap();
+    assert!(matches!(
+        authorization_codes::redeem(store, "c1").await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    assert!(matches!(
+        authorization_codes::redeem(store, "c1").await.unwrap(),
+        Redemption::Reused(_)
+    ));
+
+    assert_eq!(applications::max_validity_period(store).await.unwrap(), 0);
+    assert!(
+        !applications::is_public_client(store, "nobody")
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn key_manager_scenario_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("gantry.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    key_manager_scenario(&store).await;
+}
+
+#[tokio::test]
+async fn key_manager_scenario_on_postgres() {
+    let Some((store, db)) = PgDatabase::create().await else {
+        return;
+    };
+    key_manager_scenario(&store).await;
+    db.drop_now(store).await;
+}

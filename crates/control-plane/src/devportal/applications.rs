@@ -22,7 +22,7 @@ pub const RESIDENT_KEY_MANAGER: &str = "Resident Key Manager";
 pub const DEFAULT_TOKEN_VALIDITY_SECS: i64 = 3600;
 
 /// Grant types the resident key manager knows.
-const KNOWN_GRANTS: [&str; 6] = [
+pub(crate) const KNOWN_GRANTS: [&str; 6] = [
     "client_credentials",
     "password",
     "refresh_token",

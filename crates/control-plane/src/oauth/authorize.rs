@@ -117,27 +117,27 @@ async fn check(state: &AppState, form: &Form) -> Result<Checked, Refusal> {
     }
     let public = applications::is_public_client(state.store(), client_id).await?;
     let challenge = form.get("code_challenge").unwrap_or_default().to_owned();
-    match form.get("code_challenge_method") {
-        None if challenge.is_empty() => {}
-        Some("S256") if !challenge.is_empty() => {}
-        None | Some("S256") => {
+    // RFC 7636 §4.3: an absent method means `plain`, which is refused (RFC 9700 §2.1.1).
+    match (form.get("code_challenge_method"), challenge.is_empty()) {
+        (None, true) | (Some("S256"), false) => {}
+        (Some("S256"), true) => {
             return Err(refuse(
                 "invalid_request",
                 "code_challenge_method=S256 needs a code_challenge",
             ));
         }
-        Some(_) => {
+        (None, false) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge_method=S256 is required (plain is not supported)",
+            ));
+        }
+        (Some(_), _) => {
             return Err(refuse(
                 "invalid_request",
                 "Only the S256 code_challenge_method is supported",
             ));
         }
-    }
-    if form.get("code_challenge_method").is_none() && !challenge.is_empty() {
-        return Err(refuse(
-            "invalid_request",
-            "code_challenge_method=S256 is required (plain is not supported)",
-        ));
     }
     if !challenge.is_empty() && !gantry_keys::pkce::challenge_is_well_formed(&challenge) {
         return Err(refuse("invalid_request", "code_challenge is malformed"));

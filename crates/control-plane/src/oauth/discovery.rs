@@ -42,7 +42,8 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": [
-            "authorization_code", "client_credentials", "password", "refresh_token"
+            "authorization_code", "client_credentials", "password", "refresh_token",
+            super::jwt_bearer::JWT_BEARER
         ],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": [
@@ -56,7 +57,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         ],
         "scopes_supported": gantry_keys::scopes::OIDC_SCOPES,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce"],
         "authorization_response_iss_parameter_supported": true,
     });

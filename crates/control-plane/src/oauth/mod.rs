@@ -1,12 +1,14 @@
 //! The resident key manager's OAuth2 / OpenID Connect endpoints.
 //!
 //! - `/oauth2/token` ([`grants`]): client_credentials, password, refresh_token (rotating),
-//!   authorization_code (PKCE S256); client authentication by HTTP Basic or form post
+//!   authorization_code (PKCE S256), JWT bearer ([`jwt_bearer`]); client authentication by
+//!   HTTP Basic or form post
 //!   ([`client_auth`]), rate-limited on failure ([`abuse`]);
 //! - `/oauth2/authorize` ([`authorize`]): the login + consent page;
 //! - `/oauth2/revoke` (RFC 7009) and `/oauth2/introspect` (RFC 7662) ([`revocation`]);
 //! - `/oauth2/jwks`, OIDC discovery and RFC 8414 metadata, `/oauth2/userinfo`
-//!   ([`discovery`]).
+//!   ([`discovery`]);
+//! - WSO2's `/client-registration/v0.17/register` ([`registration`]).
 //!
 //! Errors follow RFC 6749 §5.2: `{"error": "...", "error_description": "..."}`, with 401 and
 //! `WWW-Authenticate` for a client that failed to authenticate; never a 500 for bad input.
@@ -16,6 +18,8 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod grants;
+pub mod jwt_bearer;
+pub mod registration;
 pub mod revocation;
 
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +48,10 @@ pub fn router() -> Router<AppState> {
             get(authorize::show).post(authorize::submit),
         )
         .route("/oauth2/jwks", get(discovery::jwks))
+        .route(
+            "/client-registration/v0.17/register",
+            post(registration::register),
+        )
         .route(
             "/oauth2/userinfo",
             get(discovery::userinfo).post(discovery::userinfo),

@@ -10,14 +10,14 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gantry_keys::{AccessTokenClaims, scopes::ADMIN_ROLE};
-use gantry_store::{applications, now_ms, refresh_tokens, revoked_tokens, users};
+use gantry_keys::AccessTokenClaims;
+use gantry_store::{applications, now_ms, refresh_tokens, revoked_tokens};
 use serde_json::{Value, json};
 
 use super::client_auth::{self, Presented};
 use super::{OAuthError, OAuthRequest, exp_ms, no_store_json};
 use crate::AppState;
-use crate::extract::check_password;
+use crate::extract::{check_password, is_admin};
 
 /// `POST /oauth2/revoke`.
 pub async fn revoke(State(state): State<AppState>, request: axum::extract::Request) -> Response {
@@ -81,10 +81,7 @@ async fn caller(
         if let Err(wait) = state.failures().check(Some(&name), request.peer) {
             return Err(OAuthError::too_many_attempts(wait));
         }
-        let admin = check_password(state, &name, &secret).await?
-            && users::find_by_username(state.store(), &name)
-                .await?
-                .is_some_and(|u| u.role_list().any(|r| r == ADMIN_ROLE));
+        let admin = check_password(state, &name, &secret).await? && is_admin(state, &name).await?;
         if !admin {
             state.failures().record_failure(Some(&name), request.peer);
             return Err(OAuthError::invalid_client());
