@@ -26,6 +26,11 @@ struct Cli {
     #[arg(long, global = true, env = "GANTRY_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
     log_format: LogFormatArg,
 
+    /// OTLP/gRPC endpoint to export request traces to (e.g. http://otel-collector:4317);
+    /// W3C `traceparent` is propagated either way.
+    #[arg(long, global = true, env = "GANTRY_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+
     /// TOML file with default values for the subcommand's flags (keys are the long flag
     /// names); command-line flags and GANTRY_… variables take precedence.
     #[arg(long, global = true, env = "GANTRY_CONFIG")]
@@ -71,13 +76,6 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(args);
-    gantry_telemetry::init(
-        match cli.log_format {
-            LogFormatArg::Text => gantry_telemetry::LogFormat::Text,
-            LogFormatArg::Json => gantry_telemetry::LogFormat::Json,
-        },
-        "info,sqlx=warn,hyper=warn",
-    );
     // One crypto provider for every rustls user in the process (aws-lc-rs).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
@@ -91,13 +89,33 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let format = match cli.log_format {
+        LogFormatArg::Text => gantry_telemetry::LogFormat::Text,
+        LogFormatArg::Json => gantry_telemetry::LogFormat::Json,
+    };
+    let service = match &cli.command {
+        Command::Gateway(_) => "gantry-gateway",
+        Command::ControlPlane(_) => "gantry-control-plane",
+        _ => "gantry",
+    };
+    let otlp = cli
+        .otlp_endpoint
+        .clone()
+        .map(|endpoint| gantry_telemetry::OtlpSettings {
+            endpoint,
+            service_name: service.to_owned(),
+        });
     let result = runtime.block_on(async {
-        match cli.command {
+        // Inside the runtime: the OTLP exporter's gRPC channel runs on it.
+        let telemetry = gantry_telemetry::init(format, "info,sqlx=warn,hyper=warn", otlp.as_ref());
+        let result = match cli.command {
             Command::Up(args) => up::run(args).await,
             Command::ControlPlane(args) => control_plane::run(args).await,
             Command::Gateway(args) => gateway::run(args).await,
             Command::Migrate(args) => migrate(args).await,
-        }
+        };
+        telemetry.shutdown();
+        result
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

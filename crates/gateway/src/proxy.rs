@@ -17,6 +17,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
 use crate::auth::{self, Caller};
 use crate::metrics::{GatewayMetrics, Name, Outcome};
 use crate::ratelimit::{Decision, Limit, RateLimiter, Scope};
@@ -182,9 +185,22 @@ impl Proxy {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let mut outcome = Outcome::default();
+        // One span per request, continuing the caller's W3C trace; exported over OTLP when
+        // configured, and passed upstream as the parent of whatever the upstream does.
+        let span = tracing::info_span!(
+            target: gantry_telemetry::trace::TARGET,
+            "gateway request",
+            otel.kind = "server",
+            http.request.method = %method,
+            url.path = %path,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let _ = span.set_parent(gantry_telemetry::trace::extract(request.headers()));
         let mut response = self
             .route_and_forward(request, peer, secure, &mut outcome)
+            .instrument(span.clone())
             .await;
+        span.record("http.response.status_code", response.status().as_u16());
         self.metrics.record(
             &outcome,
             method.as_str(),
@@ -358,6 +374,7 @@ impl Proxy {
                 .headers
                 .insert(HeaderName::from_static("x-forwarded-host"), host);
         }
+        gantry_telemetry::trace::inject(&tracing::Span::current().context(), &mut parts.headers);
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         let outbound = Request::from_parts(parts, body);

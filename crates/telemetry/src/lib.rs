@@ -1,12 +1,21 @@
-//! Logging set-up shared by every Gantry process: structured `tracing` events to stderr,
-//! human-readable or JSON, with the level from `RUST_LOG` / `GANTRY_LOG` or the default.
+//! Logging and tracing set-up shared by every Gantry process: structured `tracing` events to
+//! stderr, human-readable or JSON, with the level from `GANTRY_LOG` / `RUST_LOG` or the
+//! default; and, when an OTLP endpoint is configured, request spans exported as OpenTelemetry
+//! traces (W3C Trace Context propagated, see [`trace`]).
 //!
 //! [`metrics`] holds the Prometheus registry both planes expose on `/metrics`.
 #![forbid(unsafe_code)]
 
 pub mod metrics;
+pub mod trace;
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,19 +27,95 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where traces go.
+#[derive(Debug, Clone)]
+pub struct OtlpSettings {
+    /// OTLP/gRPC collector endpoint, e.g. `http://otel-collector:4317`.
+    pub endpoint: String,
+    /// `service.name` of the spans (`gantry-gateway`, …).
+    pub service_name: String,
+}
+
+/// Keeps the trace exporter alive; [`TelemetryGuard::shutdown`] flushes it.
+#[derive(Debug, Default)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Flushes pending spans and stops the exporter.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
 /// Installs the global subscriber. `default_filter` applies when neither `GANTRY_LOG` nor
-/// `RUST_LOG` is set (e.g. `"info"`). Calling it twice is harmless.
-pub fn init(format: LogFormat, default_filter: &str) {
+/// `RUST_LOG` is set (e.g. `"info"`). With `otlp`, spans of target [`trace::TARGET`] are
+/// exported (call from inside the tokio runtime: the exporter's gRPC channel lives there).
+pub fn init(
+    format: LogFormat,
+    default_filter: &str,
+    otlp: Option<&OtlpSettings>,
+) -> TelemetryGuard {
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
     let filter = std::env::var("GANTRY_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    let logs = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
+    let mut provider = None;
+    let traces = otlp.and_then(|settings| match exporter(settings) {
+        Ok(p) => {
+            let tracer = p.tracer(settings.service_name.clone());
+            provider = Some(p);
+            Some(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_filter(Targets::new().with_target(trace::TARGET, tracing::Level::INFO)),
+            )
+        }
+        Err(error) => {
+            eprintln!(
+                "gantry: tracing disabled: cannot set up the OTLP exporter for {}: {error}",
+                settings.endpoint
+            );
+            None
+        }
+    });
+    let _ = tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(traces)
+        .try_init();
+    TelemetryGuard { provider }
+}
+
+fn exporter(settings: &OtlpSettings) -> Result<SdkTracerProvider, String> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(settings.endpoint.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(settings.service_name.clone())
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
 }
