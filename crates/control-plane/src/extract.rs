@@ -225,7 +225,7 @@ impl CredentialCache {
         gantry_keys::secret::hash_secret(&format!("{username}\0{password}"))
     }
 
-    fn check(&self, username: &str, password: &str) -> Option<Vec<String>> {
+    pub(crate) fn check(&self, username: &str, password: &str) -> Option<Vec<String>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(&Self::key(username, password))
@@ -233,7 +233,7 @@ impl CredentialCache {
             .map(|(_, roles)| roles.clone())
     }
 
-    fn remember(&self, username: &str, password: &str, roles: &[String]) {
+    pub(crate) fn remember(&self, username: &str, password: &str, roles: &[String]) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() > 10_000 {
             entries.retain(|_, (t, _)| t.elapsed() < CREDENTIAL_TTL);

@@ -43,8 +43,36 @@ pub fn verify_secret(secret: &str, hash: &str) -> bool {
     hash.starts_with(PREFIX) && bool::from(computed.as_bytes().ct_eq(hash.as_bytes()))
 }
 
+/// The stored form of an OAuth2 client secret: an Argon2id PHC string (the rule for
+/// confidential secrets; the control plane caches successful checks so the token endpoint
+/// does not pay Argon2 per request).
+pub fn hash_client_secret(secret: &str) -> Result<String, crate::KeyError> {
+    crate::password::hash_password(secret)
+}
+
+/// Whether `secret` matches a stored client secret: Argon2id, or the SHA-256 form that keys
+/// generated before Argon2 carry.
+pub fn verify_client_secret(secret: &str, stored: &str) -> bool {
+    if stored.starts_with("$argon2") {
+        crate::password::verify_password(secret, stored)
+    } else {
+        verify_secret(secret, stored)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn client_secrets_are_argon2_and_old_sha256_ones_still_verify() {
+        let secret = super::new_consumer_secret();
+        let stored = super::hash_client_secret(&secret).unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(super::verify_client_secret(&secret, &stored));
+        assert!(!super::verify_client_secret("nope", &stored));
+        let old = super::hash_secret(&secret);
+        assert!(super::verify_client_secret(&secret, &old));
+    }
+
     use super::*;
 
     #[test]

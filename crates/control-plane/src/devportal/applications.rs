@@ -279,7 +279,7 @@ pub(crate) async fn generate_keys(
         key_type: key_type.as_str().to_owned(),
         key_manager: RESIDENT_KEY_MANAGER.to_owned(),
         consumer_key: gantry_keys::secret::new_consumer_key(),
-        consumer_secret_hash: gantry_keys::secret::hash_secret(&secret),
+        consumer_secret_hash: crate::hash_client_secret(&secret).await?,
         grant_types: grants,
         callback_url: request.callback_url.clone().unwrap_or_default(),
         validity_period: parse_validity(&request.validity_time)?,

@@ -89,7 +89,7 @@ pub(crate) async fn authenticate(
     };
     match &presented {
         Presented::Secret(_, secret) => {
-            if !gantry_keys::secret::verify_secret(secret, &key.consumer_secret_hash) {
+            if !crate::verify_client_secret(state, secret, &key.consumer_secret_hash).await {
                 return Err(fail());
             }
             Ok(Client {

@@ -110,7 +110,7 @@ pub async fn register(
             applications::set_secret_hash(
                 state.store(),
                 &key.consumer_key,
-                &gantry_keys::secret::hash_secret(&secret),
+                &crate::hash_client_secret(&secret).await?,
             )
             .await?;
             tracing::info!(client = %name, %owner, "client re-registered; secret regenerated");
@@ -123,7 +123,7 @@ pub async fn register(
                 key_type: "PRODUCTION".into(),
                 key_manager: RESIDENT_KEY_MANAGER.into(),
                 consumer_key: gantry_keys::secret::new_consumer_key(),
-                consumer_secret_hash: gantry_keys::secret::hash_secret(&secret),
+                consumer_secret_hash: crate::hash_client_secret(&secret).await?,
                 grant_types: grants,
                 callback_url: callback,
                 validity_period: DEFAULT_TOKEN_VALIDITY_SECS,
