@@ -61,6 +61,10 @@ pub struct GatewayArgs {
     /// Address to bind.
     #[arg(long, env = "GANTRY_BIND", default_value = "0.0.0.0")]
     bind: IpAddr,
+    /// Redis shared by the environment's gateways for rate limits (e.g. redis://redis:6379);
+    /// without it, limits are counted per gateway.
+    #[arg(long, env = "GANTRY_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
     /// Seconds between SIGTERM (readiness turns false) and closing the listeners, so load
     /// balancers stop sending new requests first.
     #[arg(long, env = "GANTRY_DRAIN_DELAY_SECS", default_value_t = 5)]
@@ -107,6 +111,11 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let node_id = args.node_id.clone().unwrap_or_else(default_node_id);
 
     let gateway = Gateway::new(&args.environment, Some(args.data_dir.clone()));
+    if let Some(url) = &args.redis_url {
+        gateway
+            .use_redis(url)
+            .map_err(|e| ConfigError(format!("--redis-url: {e}")))?;
+    }
     match gateway.load_persisted() {
         Ok(Some(version)) => tracing::info!(
             version,

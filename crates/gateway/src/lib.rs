@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod respond;
 pub mod routes;
+pub mod shared_limit;
 pub mod token_cache;
 
 use std::convert::Infallible;
@@ -77,6 +78,11 @@ impl Gateway {
     pub fn start_draining(&self) {
         self.draining
             .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Shares rate limits with the environment's other gateways through Redis at `url`.
+    pub fn use_redis(&self, url: &str) -> Result<(), String> {
+        self.proxy.use_redis(url, &self.environment)
     }
 
     /// The environment served.
@@ -237,6 +243,9 @@ impl Gateway {
         let connected = self.sync_status.is_connected();
         if request.uri().path() == "/metrics" {
             self.metrics.sync_connected.set(i64::from(connected));
+            if let Some(healthy) = self.proxy.redis_healthy() {
+                self.metrics.redis_up.set(i64::from(healthy));
+            }
             let mut response = Response::new(respond::full(self.metrics.render()));
             response.headers_mut().insert(
                 http::header::CONTENT_TYPE,

@@ -83,6 +83,10 @@ pub struct GatewayMetrics {
     pub config_applied: Counter,
     /// Configuration versions rejected since start.
     pub config_rejected: Counter,
+    /// 1 while Redis answers (shared limits), 0 when the gateway fell back to local limits.
+    pub redis_up: Gauge,
+    /// Limit decisions taken locally because Redis was unavailable.
+    pub ratelimit_fallbacks: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -105,6 +109,8 @@ impl GatewayMetrics {
             sync_connected: Gauge::default(),
             config_applied: Counter::default(),
             config_rejected: Counter::default(),
+            redis_up: Gauge::default(),
+            ratelimit_fallbacks: Counter::default(),
         };
         let r = &m.registry;
         r.register(
@@ -146,6 +152,16 @@ impl GatewayMetrics {
             "gantry_gateway_config_applied",
             "Configuration versions applied",
             m.config_applied.clone(),
+        );
+        r.register(
+            "gantry_gateway_redis_up",
+            "1 while Redis answers (shared rate limits); 0 while limits are local",
+            m.redis_up.clone(),
+        );
+        r.register(
+            "gantry_gateway_ratelimit_local_fallbacks",
+            "Rate-limit decisions taken locally because Redis was unavailable",
+            m.ratelimit_fallbacks.clone(),
         );
         r.register(
             "gantry_gateway_config_rejected",

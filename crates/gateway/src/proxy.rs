@@ -26,6 +26,7 @@ use crate::ratelimit::{Decision, Limit, RateLimiter, Scope};
 use crate::respond::{self, Body};
 use crate::routes::{ApiEntry, OperationEntry};
 use crate::routes::{CompiledConfig, RouteMatch};
+use crate::shared_limit::SharedLimiter;
 
 /// Time allowed to open a TCP connection to an upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +40,7 @@ pub struct Proxy {
     limiter: RateLimiter,
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
+    shared: std::sync::OnceLock<SharedLimiter>,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -107,12 +109,38 @@ impl Proxy {
             limiter: RateLimiter::default(),
             metrics,
             draining,
+            shared: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shares this gateway's rate limits with the other gateways of its environment through
+    /// the Redis at `url`.
+    pub fn use_redis(&self, url: &str, environment: &str) -> Result<(), String> {
+        let limiter = SharedLimiter::new(url, environment)?;
+        self.shared
+            .set(limiter)
+            .map_err(|_| "Redis is already configured".to_owned())
+    }
+
+    /// Whether limits are shared and Redis answered last time (`None` without Redis).
+    pub fn redis_healthy(&self) -> Option<bool> {
+        self.shared.get().map(SharedLimiter::is_healthy)
+    }
+
+    /// One limit decision: shared through Redis when configured and reachable, else local.
+    async fn decide(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
+        if let Some(shared) = self.shared.get() {
+            if let Some(decision) = shared.check(scope, a, b, limit).await {
+                return decision;
+            }
+            self.metrics.ratelimit_fallbacks.inc();
+        }
+        self.limiter.check(scope, a, b, limit)
     }
 
     /// Applies the subscription, application and operation limits, in WSO2's order. Returns
     /// the subscription quota (for response headers) or which limit refused the request.
-    fn rate_limit(
+    async fn rate_limit(
         &self,
         config: &CompiledConfig,
         api: &Arc<ApiEntry>,
@@ -126,7 +154,7 @@ impl Proxy {
                 .subscription_limits
                 .get(&(app.clone(), api.id.clone()))
             {
-                match self.limiter.check(Scope::Subscription, app, &api.id, limit) {
+                match self.decide(Scope::Subscription, app, &api.id, limit).await {
                     Decision::Allowed { remaining, reset } => {
                         quota = Some(Quota {
                             limit: limit.clone(),
@@ -145,7 +173,7 @@ impl Proxy {
             }
             if let Some(limit) = config.application_limits.get(app)
                 && let Decision::Limited { retry_after } =
-                    self.limiter.check(Scope::Application, app, app, limit)
+                    self.decide(Scope::Application, app, app, limit).await
             {
                 return Err(Throttled {
                     scope: Scope::Application,
@@ -155,9 +183,9 @@ impl Proxy {
             }
         }
         if let Some(limit) = &operation.limit
-            && let Decision::Limited { retry_after } =
-                self.limiter
-                    .check(Scope::Operation, &api.id, &operation.key, limit)
+            && let Decision::Limited { retry_after } = self
+                .decide(Scope::Operation, &api.id, &operation.key, limit)
+                .await
         {
             return Err(Throttled {
                 scope: Scope::Operation,
@@ -300,7 +328,10 @@ impl Proxy {
                 }
             }
         };
-        let quota = match self.rate_limit(config, &api, operation, caller.as_ref()) {
+        let quota = match self
+            .rate_limit(config, &api, operation, caller.as_ref())
+            .await
+        {
             Ok(quota) => quota,
             Err(throttled) => {
                 outcome.throttled = Some(throttled.scope.label());
