@@ -26,6 +26,15 @@ struct Cli {
     #[arg(long, global = true, env = "GANTRY_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
     log_format: LogFormatArg,
 
+    /// Log filter, e.g. `info`, `warn,access=info`, `debug` (RUST_LOG syntax).
+    #[arg(
+        long,
+        global = true,
+        env = "GANTRY_LOG",
+        default_value = "info,sqlx=warn,hyper=warn"
+    )]
+    log_level: String,
+
     /// OTLP/gRPC endpoint to export request traces to (e.g. http://otel-collector:4317);
     /// W3C `traceparent` is propagated either way.
     #[arg(long, global = true, env = "GANTRY_OTLP_ENDPOINT")]
@@ -107,7 +116,7 @@ fn main() -> ExitCode {
         });
     let result = runtime.block_on(async {
         // Inside the runtime: the OTLP exporter's gRPC channel runs on it.
-        let telemetry = gantry_telemetry::init(format, "info,sqlx=warn,hyper=warn", otlp.as_ref());
+        let telemetry = gantry_telemetry::init(format, &cli.log_level, otlp.as_ref());
         let result = match cli.command {
             Command::Up(args) => up::run(args).await,
             Command::ControlPlane(args) => control_plane::run(args).await,

@@ -64,6 +64,10 @@ pub struct Outcome {
     pub failure: Option<&'static str>,
     /// The limit scope that refused it, if one did.
     pub throttled: Option<&'static str>,
+    /// Request body size, when declared (`Content-Length`).
+    pub request_bytes: Option<u64>,
+    /// Response body size, when declared (`Content-Length`; streamed bodies have none).
+    pub response_bytes: Option<u64>,
 }
 
 /// The gateway's metrics.
@@ -229,6 +233,8 @@ impl GatewayMetrics {
             status,
             duration_ms = elapsed.as_secs_f64() * 1e3,
             upstream_ms = outcome.upstream.map(|d| d.as_secs_f64() * 1e3),
+            request_bytes = outcome.request_bytes,
+            response_bytes = outcome.response_bytes,
             failure = outcome.failure,
             "request"
         );

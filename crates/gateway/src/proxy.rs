@@ -212,7 +212,14 @@ impl Proxy {
             .insert(CORRELATION_ID, correlation_id.clone());
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let mut outcome = Outcome::default();
+        let mut outcome = Outcome {
+            request_bytes: request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok()),
+            ..Outcome::default()
+        };
         // One span per request, continuing the caller's W3C trace; exported over OTLP when
         // configured, and passed upstream as the parent of whatever the upstream does.
         let span = tracing::info_span!(
@@ -229,6 +236,12 @@ impl Proxy {
             .instrument(span.clone())
             .await;
         span.record("http.response.status_code", response.status().as_u16());
+        let response_bytes = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        outcome.response_bytes = response_bytes;
         self.metrics.record(
             &outcome,
             method.as_str(),
@@ -497,14 +510,22 @@ fn correlation_id(headers: &HeaderMap) -> HeaderValue {
     }
     let mut bytes = [0u8; 16];
     let _ = aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut bytes);
-    let mut text = String::with_capacity(36);
+    // A version-4 UUID: version nibble 4, RFC 4122 variant bits 10.
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 36];
+    let mut at = 0;
     for (i, b) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            text.push('-');
+            text[at] = b'-';
+            at += 1;
         }
-        text.push_str(&format!("{b:02x}"));
+        text[at] = HEX[usize::from(b >> 4)];
+        text[at + 1] = HEX[usize::from(b & 0x0f)];
+        at += 2;
     }
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Paths with `.`/`..` segments, `//`, or percent-encoded `.`, `/` or `\` are refused: what
@@ -566,6 +587,23 @@ fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_correlation_ids_are_uuid_v4_and_client_ones_are_kept() {
+        let id = correlation_id(&HeaderMap::new());
+        let text = id.to_str().unwrap();
+        assert_eq!(text.len(), 36);
+        assert_eq!(&text[14..15], "4", "version nibble: {text}");
+        assert!(
+            matches!(&text[19..20], "8" | "9" | "a" | "b"),
+            "variant: {text}"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-correlation-id", HeaderValue::from_static("abc"));
+        assert_eq!(correlation_id(&h), "abc");
+        h.insert("x-correlation-id", HeaderValue::from_static("has space"));
+        assert_ne!(correlation_id(&h), "has space");
+    }
 
     #[test]
     fn refuses_path_tricks() {
