@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Turn the raw measurements of bench/gateway/run.sh into the Markdown results table.
+
+Usage: report.py META_JSON RESULTS_JSONL [GANTRY_ERRORS_TXT]. One JSON line per
+(case, proxy, round) comes from wrk's stats.lua plus the proxy's CPU seconds; the tables
+show the median over rounds, the ratios Gantry/Envoy, and every round underneath.
+"""
+import json
+import statistics
+import sys
+
+CASES = [
+    ("baseline", "Direct to nginx (no proxy)"),
+    ("plain", "1. Plain proxy"),
+    ("jwt", "2. JWT + rate limit"),
+]
+WHAT = {
+    ("baseline", "nginx"): "nginx itself (CPU is nginx's, on the load core)",
+    ("plain", "gantry"): "Gantry `/open/1.0.0/ping` (authType None)",
+    ("plain", "envoy"): "Envoy: router only",
+    ("jwt", "gantry"): "Gantry `/bench/1.0.0/ping`: JWT RS256 + subscription + scopes",
+    ("jwt", "envoy"): "Envoy: jwt_authn (cache 100) + local_ratelimit + router",
+}
+
+
+def derive(r: dict) -> dict:
+    secs = r["duration_us"] / 1e6
+    reqs = max(r["requests"], 1)
+    errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+    return {
+        **r,
+        "rps": r["requests"] / secs,
+        "cpu_us_per_req": r["cpu_s"] * 1e6 / reqs,
+        "util": 100 * r["cpu_s"] / secs,
+        "errors": errors,
+    }
+
+
+def ms(us: float) -> str:
+    return f"{us / 1000:.2f} ms"
+
+
+def median_row(rows: list) -> dict:
+    med = lambda k: statistics.median(r[k] for r in rows)  # noqa: E731
+    return {
+        "rps": med("rps"),
+        "p50_us": med("p50_us"),
+        "p99_us": med("p99_us"),
+        "cpu_s": med("cpu_s"),
+        "util": med("util"),
+        "cpu_us_per_req": med("cpu_us_per_req"),
+        "bg_cpu_s": max(r["bg_cpu_s"] for r in rows),
+        "non_2xx": sum(r["non_2xx_3xx"] for r in rows),
+        "errors": sum(r["errors"] for r in rows),
+        "requests": sum(r["requests"] for r in rows),
+    }
+
+
+def main() -> int:
+    meta = json.load(open(sys.argv[1], encoding="utf-8"))
+    rows = [derive(json.loads(line)) for line in open(sys.argv[2], encoding="utf-8") if line.strip()]
+    gantry_errors = ""
+    if len(sys.argv) > 3:
+        gantry_errors = open(sys.argv[3], encoding="utf-8").read().strip()
+
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["case"], r["proxy"]), []).append(r)
+    med = {k: median_row(v) for k, v in groups.items()}
+
+    out = []
+    w = out.append
+    w(f"# Gateway vs Envoy — {meta['date']}")
+    w("")
+    w(
+        f"Machine: {meta['cores']} × {meta['cpu']}, Linux {meta['kernel']}. "
+        f"Gantry `{meta['gantry_rev']}` (binary sha256 {meta['gantry_sha']}…), "
+        f"Envoy {meta['envoy']}, nginx {meta['nginx']}, wrk {meta['wrk']}."
+    )
+    w(
+        f"Pinning: proxy (Gantry or Envoy `--concurrency 1`) on CPU {meta['proxy_cpu']}; "
+        f"wrk (1 thread) on CPU {meta['load_cpu']}; nginx (1 worker) on CPU {meta['upstream_cpu']}. "
+        f"{meta['connections']} keep-alive connections, {meta['warmup']} s warm-up + "
+        f"{meta['duration']} s measured per case, {meta['rounds']} round(s); medians shown. "
+        f"Same upstream, same token ({meta['token_len']} bytes, RS256) for both gateways."
+    )
+    w("")
+    w("| Case | Proxy | req/s | p50 | p99 | proxy CPU s | CPU busy | µs CPU / req | non-2xx | socket errors |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for case, title in CASES:
+        for proxy in ("nginx", "gantry", "envoy"):
+            m = med.get((case, proxy))
+            if not m:
+                continue
+            w(
+                f"| {title} | {WHAT[(case, proxy)]} | {m['rps']:,.0f} | {ms(m['p50_us'])} | "
+                f"{ms(m['p99_us'])} | {m['cpu_s']:.2f} | {m['util']:.0f}% | "
+                f"{m['cpu_us_per_req']:.1f} | {m['non_2xx']} | {m['errors']} |"
+            )
+    w("")
+    w("**Ratios, Gantry / Envoy** (req/s: higher is better for Gantry; CPU per request and p99: lower is better):")
+    w("")
+    w("| Case | req/s | µs CPU / req | p99 |")
+    w("|---|---:|---:|---:|")
+    for case, title in CASES[1:]:
+        g, e = med.get((case, "gantry")), med.get((case, "envoy"))
+        if g and e:
+            w(
+                f"| {title} | {g['rps'] / e['rps']:.2f}× | {g['cpu_us_per_req'] / e['cpu_us_per_req']:.2f}× | "
+                f"{g['p99_us'] / e['p99_us']:.2f}× |"
+            )
+    gp, gj = med.get(("plain", "gantry")), med.get(("jwt", "gantry"))
+    ep, ej = med.get(("plain", "envoy")), med.get(("jwt", "envoy"))
+    if gp and gj and ep and ej:
+        w("")
+        w(
+            f"Cost of enforcement (CPU/req of case 2 ÷ case 1): Gantry "
+            f"{gj['cpu_us_per_req'] / gp['cpu_us_per_req']:.2f}× "
+            f"({gp['cpu_us_per_req']:.1f} → {gj['cpu_us_per_req']:.1f} µs), Envoy "
+            f"{ej['cpu_us_per_req'] / ep['cpu_us_per_req']:.2f}× "
+            f"({ep['cpu_us_per_req']:.1f} → {ej['cpu_us_per_req']:.1f} µs)."
+        )
+    w("")
+    w("**Memory (RSS)**:")
+    w("")
+    w("| Process | idle, configured, before load | peak after all rounds | threads |")
+    w("|---|---:|---:|---:|")
+    w(
+        f"| `gantry up` (control plane + gateway, 2 APIs) | {meta['gantry_rss'] / 1024:.1f} MB | "
+        f"{meta.get('gantry_peak', 0) / 1024:.1f} MB | {meta['gantry_threads']} |"
+    )
+    w(
+        f"| Envoy, plain config | {meta['envoy_plain_rss'] / 1024:.1f} MB | "
+        f"{meta.get('envoy_plain_peak', 0) / 1024:.1f} MB | {meta['envoy_threads']} |"
+    )
+    w(
+        f"| Envoy, jwt_authn + local_ratelimit | {meta['envoy_jwt_rss'] / 1024:.1f} MB | "
+        f"{meta.get('envoy_jwt_peak', 0) / 1024:.1f} MB | {meta['envoy_threads']} |"
+    )
+    w(f"| nginx upstream | {meta['nginx_rss'] / 1024:.1f} MB | | 1 |")
+    w("")
+    bg = max(r["bg_cpu_s"] for r in rows) if rows else 0
+    w(
+        f"Background CPU on the proxy core from the two idle proxies during any one window: "
+        f"at most {bg:.2f} s (the `gantry up` control plane is idle during load)."
+    )
+    if gantry_errors:
+        w("")
+        w("Gantry log lines mentioning errors during the run:")
+        w("")
+        w("```")
+        lines = gantry_errors.splitlines()
+        w("\n".join(lines[:20]) + (f"\n… {len(lines) - 20} more" if len(lines) > 20 else ""))
+        w("```")
+    w("")
+    w("<details><summary>Every round</summary>")
+    w("")
+    w("| Case | Proxy | Round | req/s | p50 | p99 | max | proxy CPU s | µs CPU / req | non-2xx | errors |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        w(
+            f"| {r['case']} | {r['proxy']} | {r['round']} | {r['rps']:,.0f} | {ms(r['p50_us'])} | "
+            f"{ms(r['p99_us'])} | {ms(r['max_us'])} | {r['cpu_s']:.2f} | {r['cpu_us_per_req']:.1f} | "
+            f"{r['non_2xx_3xx']} | {r['errors']} |"
+        )
+    w("")
+    w("</details>")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
