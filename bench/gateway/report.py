@@ -13,6 +13,8 @@ CASES = [
     ("baseline", "Direct to nginx (no proxy)"),
     ("plain", "1. Plain proxy"),
     ("jwt", "2. JWT + rate limit"),
+    ("plain-paced", "1p. Plain proxy, paced"),
+    ("jwt-paced", "2p. JWT + rate limit, paced"),
 ]
 WHAT = {
     ("baseline", "nginx"): "nginx itself (CPU is nginx's, on the load core)",
@@ -87,7 +89,10 @@ def main() -> int:
         f"{meta['connections']} keep-alive connections, {meta['warmup']} s warm-up + "
         f"{meta['duration']} s measured per case, {meta['rounds']} round(s); medians shown. "
         f"Same upstream, same token ({meta['token_len']} bytes, RS256) for both gateways. "
-        f"Every process we started ran at nice {meta.get('nice', '0')}."
+        f"Every process we started ran at nice {meta.get('nice', '0')}. "
+        f"*Paced* cases: each connection waits {meta.get('paced_ms', '?')} ms between a response "
+        f"and its next request, so both proxies get about the same request rate and their "
+        f"latencies are comparable; the other cases saturate the proxy."
     )
     w("")
     w("| Case | Proxy | req/s | p50 | p99 | proxy CPU s | proxy busy | core busy | µs CPU / req | non-2xx | socket errors |")
@@ -98,7 +103,7 @@ def main() -> int:
             if not m:
                 continue
             w(
-                f"| {title} | {WHAT[(case, proxy)]} | {m['rps']:,.0f} | {ms(m['p50_us'])} | "
+                f"| {title} | {WHAT[(case.split('-')[0], proxy)]} | {m['rps']:,.0f} | {ms(m['p50_us'])} | "
                 f"{ms(m['p99_us'])} | {m['cpu_s']:.2f} | {m['util']:.0f}% | {m['core_util']:.0f}% | "
                 f"{m['cpu_us_per_req']:.1f} | {m['non_2xx']} | {m['errors']} |"
             )

