@@ -20,7 +20,7 @@ WHAT = {
     ("baseline", "nginx"): "nginx itself (CPU is nginx's, on the load core)",
     ("plain", "gantry"): "Gantry `/open/1.0.0/ping` (authType None)",
     ("plain", "envoy"): "Envoy: router only",
-    ("jwt", "gantry"): "Gantry `/bench/1.0.0/ping`: JWT RS256 + subscription + scopes",
+    ("jwt", "gantry"): "Gantry `/bench/1.0.0/ping`: JWT RS256 + subscription + scopes + tier limit",
     ("jwt", "envoy"): "Envoy: jwt_authn (cache 100) + local_ratelimit + router",
 }
 
@@ -90,6 +90,8 @@ def main() -> int:
         f"{meta['duration']} s measured per case, {meta['rounds']} round(s); medians shown. "
         f"Same upstream, same token ({meta['token_len']} bytes, RS256) for both gateways. "
         f"Every process we started ran at nice {meta.get('nice', '0')}. "
+        f"Gantry's subscription tier: `{meta.get('gantry_tier', 'Unlimited')}`"
+        f"{' (10^9 requests/min: its limiter runs on every request, never rejects)' if meta.get('gantry_tier', 'Unlimited') != 'Unlimited' else ' (no limiter runs)'}. "
         f"*Paced* cases: each connection waits {meta.get('paced_ms', '?')} ms between a response "
         f"and its next request, so both proxies get about the same request rate and their "
         f"latencies are comparable; the other cases saturate the proxy."

@@ -5,7 +5,7 @@
 # ratios, and saves it to bench/gateway/results-<date>.md. How to read it: bench/README.md.
 #
 # Knobs (environment): GANTRY_BIN, DURATION, WARMUP, CONNECTIONS, ROUNDS, PACED_MS, PROXY_CPU,
-# LOAD_CPU, UPSTREAM_CPU, NICE, OUT, GANTRY_BENCH_TOOLS, ENVOY_BIN, NGINX_BIN, KEEP_WORK, GANTRY_REV.
+# LOAD_CPU, UPSTREAM_CPU, NICE, GANTRY_TIER, OUT, GANTRY_BENCH_TOOLS, ENVOY_BIN, NGINX_BIN, KEEP_WORK, GANTRY_REV.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -173,6 +173,27 @@ CURL=(curl -sS --fail-with-body --cacert "$WORK/gantry-data/tls/ca.pem" --resolv
 ADMIN=("${CURL[@]}" -u admin:bench -H 'Content-Type: application/json')
 wait_for "control plane" 30 "${CURL[@]}" "$CP/oauth2/jwks"
 
+# Gantry's subscription tier. "Unlimited" compiles to no limiter at all, while Envoy's
+# local_ratelimit checks a bucket on every request; so by default the subscription uses a tier
+# of 10^9 requests per minute: the limiter runs on every request and never rejects. There is no
+# REST API for tiers yet, so it goes straight into the SQLite store (a store whose schema has
+# moved on makes this fail loudly; GANTRY_TIER=Unlimited skips it).
+GANTRY_TIER=${GANTRY_TIER:-BenchMax}
+if [ "$GANTRY_TIER" != Unlimited ]; then
+    python3 - "$WORK/gantry-data/gantry.db" "$GANTRY_TIER" <<'PY' || die "could not add the $GANTRY_TIER tier to the store"
+import sqlite3, sys, uuid
+db = sqlite3.connect(sys.argv[1], timeout=10)
+db.execute(
+    "INSERT INTO throttling_policies (id, policy_level, name, display_name, description,"
+    " request_count, unit_time, time_unit, created_at)"
+    " VALUES (?, 'subscription', ?, ?, 'bench: 10^9 requests per minute, never reached',"
+    " 1000000000, 1, 'min', 0)",
+    (str(uuid.uuid4()), sys.argv[2], sys.argv[2]),
+)
+db.commit()
+PY
+fi
+
 # Create, publish, snapshot and deploy an API; prints its id.
 deploy_api() {
     local body=$1 id rev
@@ -186,7 +207,7 @@ deploy_api() {
 ENDPOINT="{\"endpoint_type\":\"http\",\"production_endpoints\":{\"url\":\"http://127.0.0.1:$UPSTREAM_PORT\"}}"
 say "configuring Gantry over REST: /bench (token needed), /open (authType None)"
 BENCH_API=$(deploy_api "{\"name\":\"BenchAPI\",\"context\":\"/bench\",\"version\":\"1.0.0\",
-  \"policies\":[\"Unlimited\"],\"endpointConfig\":$ENDPOINT,
+  \"policies\":[\"$GANTRY_TIER\"],\"endpointConfig\":$ENDPOINT,
   \"operations\":[{\"target\":\"/ping\",\"verb\":\"GET\"}]}")
 deploy_api "{\"name\":\"OpenAPI\",\"context\":\"/open\",\"version\":\"1.0.0\",
   \"policies\":[\"Unlimited\"],\"endpointConfig\":$ENDPOINT,
@@ -194,7 +215,7 @@ deploy_api "{\"name\":\"OpenAPI\",\"context\":\"/open\",\"version\":\"1.0.0\",
 APP=$("${ADMIN[@]}" "$CP/api/am/devportal/v3/applications" \
     -d '{"name":"BenchApp","throttlingPolicy":"Unlimited"}' | jq -er .applicationId)
 "${ADMIN[@]}" "$CP/api/am/devportal/v3/subscriptions" \
-    -d "{\"apiId\":\"$BENCH_API\",\"applicationId\":\"$APP\",\"throttlingPolicy\":\"Unlimited\"}" >/dev/null
+    -d "{\"apiId\":\"$BENCH_API\",\"applicationId\":\"$APP\",\"throttlingPolicy\":\"$GANTRY_TIER\"}" >/dev/null
 KEYS=$("${ADMIN[@]}" "$CP/api/am/devportal/v3/applications/$APP/generate-keys" \
     -d '{"keyType":"PRODUCTION","grantTypesToBeSupported":["client_credentials"]}')
 CK=$(jq -er .consumerKey <<<"$KEYS"); CS=$(jq -er .consumerSecret <<<"$KEYS")
@@ -272,7 +293,7 @@ jq -n \
     --arg wrk "$(wrk -v 2>&1 | head -1 | awk '{print $2}')" \
     --argjson duration "$DURATION" --argjson warmup "$WARMUP" --argjson connections "$CONNECTIONS" \
     --argjson rounds "$ROUNDS" --argjson paced_ms "$PACED_MS" --arg proxy_cpu "$PROXY_CPU" --arg load_cpu "$LOAD_CPU" \
-    --arg upstream_cpu "$UPSTREAM_CPU" --arg nice "$NICE" \
+    --arg upstream_cpu "$UPSTREAM_CPU" --arg nice "$NICE" --arg gantry_tier "$GANTRY_TIER" \
     --argjson gantry_rss "$(rss_kb "$GANTRY_PID" VmRSS)" \
     --argjson envoy_plain_rss "$(rss_kb "$ENVOY_A_PID" VmRSS)" \
     --argjson envoy_jwt_rss "$(rss_kb "$ENVOY_B_PID" VmRSS)" \
