@@ -7,6 +7,9 @@
 # Knobs (environment): GANTRY_BIN, DURATION, WARMUP, CONNECTIONS, ROUNDS, PACED_MS, PROXY_CPU,
 # LOAD_CPU, UPSTREAM_CPU, NICE, GANTRY_TIER, OUT, GANTRY_BENCH_TOOLS, ENVOY_BIN, NGINX_BIN, KEEP_WORK, GANTRY_REV.
 set -euo pipefail
+# The whole script is one brace group, so bash parses it before running any of it: editing
+# this file during a run (a git checkout, say) cannot change what the run does halfway.
+{
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -371,3 +374,5 @@ python3 "$HERE/report.py" "$META" "$RESULTS" "$WORK/gantry-errors.txt" "$HEADERS
 cp "$RESULTS" "${OUT%.md}.jsonl"
 cat "$OUT"
 say "saved $OUT"
+exit 0
+}
