@@ -87,6 +87,8 @@ def main() -> int:
     if len(sys.argv) > 3:
         gantry_errors = open(sys.argv[3], encoding="utf-8").read().strip()
 
+    if meta.get("gantry_tier", "Unlimited") == "Unlimited":
+        WHAT[("jwt", "gantry")] = WHAT[("jwt", "gantry")].replace(" + tier limit", " (tier Unlimited: no limiter)")
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["case"], r["proxy"]), []).append(r)
