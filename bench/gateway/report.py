@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Turn the raw measurements of bench/gateway/run.sh into the Markdown results table.
+
+Usage: report.py META_JSON RESULTS_JSONL [GANTRY_ERRORS_TXT [HEADERS_TXT]]. One JSON line per
+(case, proxy, round) comes from wrk's stats.lua plus the proxy's CPU seconds; the tables
+show the median over rounds, the ratios Gantry/Envoy, and every round underneath.
+"""
+import json
+import statistics
+import sys
+
+CASES = [
+    ("baseline", "Direct to nginx (no proxy)"),
+    ("plain", "1. Plain proxy"),
+    ("jwt", "2. JWT + rate limit"),
+    ("plain-paced", "1p. Plain proxy, paced"),
+    ("jwt-paced", "2p. JWT + rate limit, paced"),
+]
+WHAT = {
+    ("baseline", "nginx"): "nginx itself (CPU is nginx's, on the load core)",
+    ("plain", "gantry"): "Gantry `/open/1.0.0/ping` (authType None)",
+    ("plain", "envoy"): "Envoy: router only",
+    ("jwt", "gantry"): "Gantry `/bench/1.0.0/ping`: JWT RS256 + subscription + scopes + tier limit",
+    ("jwt", "envoy"): "Envoy: jwt_authn (cache 100) + local_ratelimit + router",
+}
+
+
+# A round is *disturbed* when more than this share of the proxy core went to something other
+# than the proxies (another workload on the machine), or wrk saw socket errors (a stall).
+FOREIGN_LIMIT = 15.0
+
+
+def derive(r: dict) -> dict:
+    secs = r["duration_us"] / 1e6
+    reqs = max(r["requests"], 1)
+    errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+    return {
+        **r,
+        "rps": r["requests"] / secs,
+        "cpu_us_per_req": r["cpu_s"] * 1e6 / reqs,
+        "util": 100 * r["cpu_s"] / secs,
+        # The proxy core's busy share, whoever used it; beyond the proxy's own share it is
+        # softirq work for loopback traffic plus anything else that ran there (a build!).
+        "core_util": 100 * r.get("core_s", 0) / secs,
+        "errors": errors,
+        # CPU on the proxy core that was neither the measured proxy nor the idle ones: loopback
+        # softirq (a few %) plus whatever else the machine ran there.
+        "foreign": 100 * (r.get("core_s", 0) - (r["cpu_s"] if r["proxy"] != "nginx" else 0) - r["bg_cpu_s"]) / secs,
+    }
+
+
+def ms(us: float) -> str:
+    return f"{us / 1000:.2f} ms"
+
+
+def disturbed(r: dict) -> bool:
+    # Foreign CPU only counts where the proxy should fill its core: in the baseline the proxy
+    # core is not in the path, and in paced cases other work may use the idle time.
+    saturating = r["case"] in ("plain", "jwt")
+    return (saturating and r["foreign"] > FOREIGN_LIMIT) or r["errors"] > 0
+
+
+def median_row(all_rows: list) -> dict:
+    clean = [r for r in all_rows if not disturbed(r)]
+    rows = clean or all_rows  # when every round was disturbed, say so rather than show nothing
+    med = lambda k: statistics.median(r[k] for r in rows)  # noqa: E731
+    return {
+        "used": f"{len(clean)}/{len(all_rows)}" if clean else f"0/{len(all_rows)} (all disturbed)",
+        "rps": med("rps"),
+        "p50_us": med("p50_us"),
+        "p99_us": med("p99_us"),
+        "cpu_s": med("cpu_s"),
+        "util": med("util"),
+        "core_util": med("core_util"),
+        "cpu_us_per_req": med("cpu_us_per_req"),
+        "bg_cpu_s": max(r["bg_cpu_s"] for r in rows),
+        "non_2xx": sum(r["non_2xx_3xx"] for r in all_rows),
+        "errors": sum(r["errors"] for r in all_rows),
+        "requests": sum(r["requests"] for r in all_rows),
+    }
+
+
+def main() -> int:
+    meta = json.load(open(sys.argv[1], encoding="utf-8"))
+    rows = [derive(json.loads(line)) for line in open(sys.argv[2], encoding="utf-8") if line.strip()]
+    gantry_errors = ""
+    if len(sys.argv) > 3:
+        gantry_errors = open(sys.argv[3], encoding="utf-8").read().strip()
+
+    if meta.get("gantry_tier", "Unlimited") == "Unlimited":
+        WHAT[("jwt", "gantry")] = WHAT[("jwt", "gantry")].replace(" + tier limit", " (tier Unlimited: no limiter)")
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["case"], r["proxy"]), []).append(r)
+    med = {k: median_row(v) for k, v in groups.items()}
+
+    out = []
+    w = out.append
+    w(f"# Gateway vs Envoy — {meta['date']}")
+    w("")
+    w(
+        f"Machine: {meta['cores']} × {meta['cpu']}, Linux {meta['kernel']}. "
+        f"Gantry `{meta['gantry_rev']}` (binary sha256 {meta['gantry_sha']}…), "
+        f"Envoy {meta['envoy']}, nginx {meta['nginx']}, wrk {meta['wrk']}."
+    )
+    w(
+        f"Pinning: proxy (Gantry or Envoy `--concurrency 1`) on CPU {meta['proxy_cpu']}; "
+        f"wrk (1 thread) on CPU {meta['load_cpu']}; nginx (1 worker) on CPU {meta['upstream_cpu']}. "
+        f"{meta['connections']} keep-alive connections, {meta['warmup']} s warm-up + "
+        f"{meta['duration']} s measured per case, {meta['rounds']} round(s); medians shown. "
+        f"Same upstream, same token ({meta['token_len']} bytes, RS256) for both gateways. "
+        f"Every process we started ran at nice {meta.get('nice', '0')}. "
+        f"Gantry's subscription tier: `{meta.get('gantry_tier', 'Unlimited')}`"
+        f"{' (10^9 requests/min: its limiter runs on every request, never rejects)' if meta.get('gantry_tier', 'Unlimited') != 'Unlimited' else ' (no limiter runs)'}. "
+        f"*Paced* cases: each connection waits {meta.get('paced_ms', '?')} ms between a response "
+        f"and its next request, so both proxies get about the same request rate and their "
+        f"latencies are comparable; the other cases saturate the proxy."
+    )
+    w("")
+    w("| Case | Proxy | req/s | p50 | p99 | proxy CPU s | proxy busy | core busy | µs CPU / req | non-2xx | socket errors | rounds used |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for case, title in CASES:
+        for proxy in ("nginx", "gantry", "envoy"):
+            m = med.get((case, proxy))
+            if not m:
+                continue
+            w(
+                f"| {title} | {WHAT[(case.split('-')[0], proxy)]} | {m['rps']:,.0f} | {ms(m['p50_us'])} | "
+                f"{ms(m['p99_us'])} | {m['cpu_s']:.2f} | {m['util']:.0f}% | {m['core_util']:.0f}% | "
+                f"{m['cpu_us_per_req']:.1f} | {m['non_2xx']} | {m['errors']} | {m['used']} |"
+            )
+    w("")
+    w("**Ratios, Gantry / Envoy** (req/s: higher is better for Gantry; CPU per request and p99: lower is better):")
+    w("")
+    w("| Case | req/s | µs CPU / req | p99 |")
+    w("|---|---:|---:|---:|")
+    for case, title in CASES[1:]:
+        g, e = med.get((case, "gantry")), med.get((case, "envoy"))
+        if g and e:
+            w(
+                f"| {title} | {g['rps'] / e['rps']:.2f}× | {g['cpu_us_per_req'] / e['cpu_us_per_req']:.2f}× | "
+                f"{g['p99_us'] / e['p99_us']:.2f}× |"
+            )
+    gp, gj = med.get(("plain", "gantry")), med.get(("jwt", "gantry"))
+    ep, ej = med.get(("plain", "envoy")), med.get(("jwt", "envoy"))
+    if gp and gj and ep and ej:
+        w("")
+        w(
+            f"Cost of enforcement (CPU/req of case 2 ÷ case 1): Gantry "
+            f"{gj['cpu_us_per_req'] / gp['cpu_us_per_req']:.2f}× "
+            f"({gp['cpu_us_per_req']:.1f} → {gj['cpu_us_per_req']:.1f} µs), Envoy "
+            f"{ej['cpu_us_per_req'] / ep['cpu_us_per_req']:.2f}× "
+            f"({ep['cpu_us_per_req']:.1f} → {ej['cpu_us_per_req']:.1f} µs)."
+        )
+    w("")
+    w("**Memory (RSS)**:")
+    w("")
+    w("| Process | idle, configured, before load | peak after all rounds | threads |")
+    w("|---|---:|---:|---:|")
+    w(
+        f"| `gantry up` (control plane + gateway, 2 APIs) | {meta['gantry_rss'] / 1024:.1f} MB | "
+        f"{meta.get('gantry_peak', 0) / 1024:.1f} MB | {meta['gantry_threads']} |"
+    )
+    w(
+        f"| Envoy, plain config | {meta['envoy_plain_rss'] / 1024:.1f} MB | "
+        f"{meta.get('envoy_plain_peak', 0) / 1024:.1f} MB | {meta['envoy_threads']} |"
+    )
+    w(
+        f"| Envoy, jwt_authn + local_ratelimit | {meta['envoy_jwt_rss'] / 1024:.1f} MB | "
+        f"{meta.get('envoy_jwt_peak', 0) / 1024:.1f} MB | {meta['envoy_threads']} |"
+    )
+    w(f"| nginx upstream | {meta['nginx_rss'] / 1024:.1f} MB | | 1 |")
+    w("")
+    bg = max(r["bg_cpu_s"] for r in rows) if rows else 0
+    w(
+        f"Background CPU on the proxy core from the two idle proxies during any one window: "
+        f"at most {bg:.2f} s (the `gantry up` control plane is idle during load)."
+    )
+    if gantry_errors:
+        w("")
+        w("Gantry log lines mentioning errors during the run:")
+        w("")
+        w("```")
+        lines = gantry_errors.splitlines()
+        w("\n".join(lines[:20]) + (f"\n… {len(lines) - 20} more" if len(lines) > 20 else ""))
+        w("```")
+    w("")
+    w(
+        f"Machine busy before the load started (all cores, everything we started idle): "
+        f"{meta.get('quiet_busy', '?')}%. The *core busy* column is the proxy core's busy share "
+        f"from /proc/stat: beyond the proxy's own CPU it holds loopback softirq work and anything "
+        f"else that ran on that core. Medians use the rounds that were not *disturbed*: wrk saw "
+        f"socket errors (a stall), or, in a saturating case, more than {FOREIGN_LIMIT:.0f}% of "
+        f"the proxy core went to something other than the proxies (*foreign*, which includes a "
+        f"few % of loopback softirq). In the baseline and the paced cases the proxy core has idle "
+        f"time that other work on the machine may use, so *foreign* there is shown, not judged. "
+        f"Non-2xx and socket errors are summed over all rounds."
+    )
+    w("")
+    w("<details><summary>Every round</summary>")
+    w("")
+    w("| Case | Proxy | Round | req/s | p50 | p99 | max | proxy CPU s | core busy | µs CPU / req | core µs / req | foreign | non-2xx | errors | |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        w(
+            f"| {r['case']} | {r['proxy']} | {r['round']} | {r['rps']:,.0f} | {ms(r['p50_us'])} | "
+            f"{ms(r['p99_us'])} | {ms(r['max_us'])} | {r['cpu_s']:.2f} | {r['core_util']:.0f}% | {r['cpu_us_per_req']:.1f} | "
+            f"{r.get('core_s', 0) * 1e6 / max(r['requests'], 1):.1f} | "
+            f"{r['foreign']:.0f}% | {r['non_2xx_3xx']} | {r['errors']} | "
+            f"{'**disturbed**' if disturbed(r) else ''} |"
+        )
+    w("")
+    w("</details>")
+    if len(sys.argv) > 4:
+        w("")
+        w("<details><summary>Response headers, one request each</summary>")
+        w("")
+        w("```")
+        w(open(sys.argv[4], encoding="utf-8").read().strip())
+        w("```")
+        w("")
+        w("</details>")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
