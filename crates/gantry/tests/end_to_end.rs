@@ -707,7 +707,12 @@ async fn metrics_and_access_log_describe_the_traffic() {
     assert_eq!(entry["fields"]["method"], "GET");
     assert_eq!(entry["fields"]["path"], "/metered/1.0.0/open");
     assert!(entry["fields"]["duration_ms"].as_f64().is_some());
-    assert!(entry["fields"]["response_bytes"].as_u64().is_some_and(|n| n > 0), "{entry}");
+    assert!(
+        entry["fields"]["response_bytes"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{entry}"
+    );
 }
 
 #[tokio::test]

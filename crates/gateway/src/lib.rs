@@ -43,7 +43,10 @@ const SNAPSHOT_FILE: &str = "snapshot.json";
 pub struct Gateway {
     environment: Arc<str>,
     config: Arc<ArcSwapOption<CompiledConfig>>,
+    /// The snapshot in use, kept in memory only when it is not on disk.
     held: Arc<ArcSwapOption<Versioned>>,
+    /// Version and digest of the snapshot in use.
+    held_version: Arc<ArcSwapOption<(u64, String)>>,
     proxy: Arc<proxy::Proxy>,
     data_dir: Option<Arc<PathBuf>>,
     sync_status: Arc<gantry_sync::client::SyncStatus>,
@@ -69,6 +72,7 @@ impl Gateway {
             draining,
             config,
             held: Arc::new(ArcSwapOption::empty()),
+            held_version: Arc::new(ArcSwapOption::empty()),
             data_dir: data_dir.map(Arc::new),
             sync_status: Arc::default(),
         }
@@ -132,12 +136,22 @@ impl Gateway {
         self.metrics
             .config_version
             .set(i64::try_from(version).unwrap_or(i64::MAX));
-        self.held.store(Some(next.clone()));
-        if let Some(dir) = &self.data_dir
-            && let Err(error) = persist(dir, &next)
-        {
-            tracing::warn!(%error, "could not persist the snapshot; a restart without the control plane would start empty");
-        }
+        self.held_version
+            .store(Some(Arc::new((version, next.digest.clone()))));
+        // With a data directory the snapshot lives on disk: the compiled tables serve traffic,
+        // and a delta's base is read back when one arrives, so a large configuration is not
+        // held twice in memory.
+        let persisted = match &self.data_dir {
+            Some(dir) => match persist(dir, &next) {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::warn!(%error, "could not persist the snapshot; keeping it in memory");
+                    false
+                }
+            },
+            None => false,
+        };
+        self.held.store((!persisted).then_some(next));
         tracing::info!(environment = %self.environment, version, apis, "config applied");
         Ok(())
     }
@@ -285,7 +299,19 @@ impl Gateway {
 
 impl gantry_sync::client::Applier for Gateway {
     fn held(&self) -> Option<Arc<Versioned>> {
-        self.held.load_full()
+        if let Some(in_memory) = self.held.load_full() {
+            return Some(in_memory);
+        }
+        let meta = self.held_version.load_full()?;
+        let dir = self.data_dir.as_ref()?;
+        let bytes = std::fs::read(dir.join(SNAPSHOT_FILE)).ok()?;
+        let snapshot: GatewaySnapshot = serde_json::from_slice(&bytes).ok()?;
+        // Our own file, written atomically after the digest was checked.
+        (snapshot.version == meta.0).then(|| Arc::new(Versioned::trusted(snapshot, meta.1.clone())))
+    }
+
+    fn held_version(&self) -> Option<(u64, String)> {
+        self.held_version.load_full().map(|meta| (*meta).clone())
     }
 
     fn apply(&self, next: Versioned) -> Result<(), String> {

@@ -26,8 +26,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// What the client applies configurations to (the gateway).
 pub trait Applier: Send + Sync + 'static {
-    /// The configuration held now.
+    /// The configuration held now (the base a delta applies to). May be loaded on demand.
     fn held(&self) -> Option<Arc<Versioned>>;
+    /// Version and digest of the configuration held, for the `Hello` (cheap).
+    fn held_version(&self) -> Option<(u64, String)> {
+        self.held().map(|h| (h.snapshot.version, h.digest.clone()))
+    }
     /// Applies `next` atomically, or says why not (the old one keeps serving).
     fn apply(&self, next: Versioned) -> Result<(), String>;
 }
@@ -193,12 +197,16 @@ async fn session<A: Applier>(
         .max_decoding_message_size(512 * 1024 * 1024);
 
     let (tx, rx) = mpsc::channel(8);
-    let held = if force_full { None } else { applier.held() };
+    let held = if force_full {
+        None
+    } else {
+        applier.held_version()
+    };
     let hello = Hello {
         environment: config.environment.clone(),
         node_id: config.node_id.clone(),
-        version: held.as_ref().map(|h| h.snapshot.version).unwrap_or(0),
-        digest: held.as_ref().map(|h| h.digest.clone()).unwrap_or_default(),
+        version: held.as_ref().map(|(v, _)| *v).unwrap_or(0),
+        digest: held.map(|(_, d)| d).unwrap_or_default(),
         build: config.build.clone(),
     };
     let send = |message: gateway_message::Message| GatewayMessage {

@@ -42,6 +42,11 @@ impl Versioned {
         Self { snapshot, digest }
     }
 
+    /// A snapshot already normalised, with its known digest (read back from our own disk).
+    pub fn trusted(snapshot: GatewaySnapshot, digest: String) -> Self {
+        Self { snapshot, digest }
+    }
+
     /// The canonical JSON encoding.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(&self.snapshot).unwrap_or_default()
