@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use gantry_control_plane::keyring::{self, KeyRing};
+use gantry_control_plane::keyring;
 use gantry_control_plane::{AppState, bootstrap, server, tls};
-use gantry_keys::{RotationPolicy, SigningAlgorithm};
 use gantry_store::Store;
 use gantry_sync::Distributor;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::key_manager::{KeyManagerArgs, KeyManagerSetup};
 use crate::up::{ConfigError, bind};
 
 /// Options of `gantry control-plane`; every flag can also come from its `GANTRY_…` variable
@@ -61,23 +61,8 @@ pub struct ControlPlaneArgs {
     /// Do not apply migrations on start (run `gantry migrate` separately).
     #[arg(long, env = "GANTRY_NO_MIGRATE")]
     no_migrate: bool,
-    /// File holding the base64 key-encryption key that seals the signing keys at rest
-    /// (`GANTRY_KEY_ENCRYPTION_KEY` holds it directly and wins). All replicas need the same.
-    #[arg(long, env = "GANTRY_KEY_ENCRYPTION_KEY_FILE")]
-    key_encryption_key_file: Option<PathBuf>,
-    /// Algorithm of newly generated signing keys: RS256 or ES256.
-    #[arg(long, env = "GANTRY_SIGNING_ALGORITHM", default_value = "RS256")]
-    signing_algorithm: String,
-    /// Age in seconds at which the active signing key is replaced (0: manual rotation only).
-    #[arg(
-        long,
-        env = "GANTRY_KEY_ROTATION_PERIOD_SECS",
-        default_value_t = 2_592_000
-    )]
-    key_rotation_period_secs: u64,
-    /// Seconds a retired key stays published beyond the longest token lifetime.
-    #[arg(long, env = "GANTRY_KEY_RETIRE_GRACE_SECS", default_value_t = 60)]
-    key_retire_grace_secs: u64,
+    #[command(flatten)]
+    keys: KeyManagerArgs,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     shutdown_grace_secs: u64,
@@ -117,32 +102,12 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
         .await
         .context("creating the Default environment")?;
     // Every replica must use the same key-encryption key (GANTRY_KEY_ENCRYPTION_KEY or
-    // --key-encryption-key-file from a shared Secret); one generated into --data-dir only
-    // suits a single replica.
-    let kek_env = std::env::var("GANTRY_KEY_ENCRYPTION_KEY").ok();
-    let (kek, kek_source) = bootstrap::key_encryption_key(
-        kek_env.as_deref(),
-        args.key_encryption_key_file.as_deref(),
-        &args.data_dir,
-    )
-    .context("loading the key-encryption key")?;
-    tracing::info!(source = ?kek_source, "key-encryption key loaded");
-    let rotation_period = Duration::from_secs(args.key_rotation_period_secs);
-    let retire_grace = Duration::from_secs(args.key_retire_grace_secs);
-    let algorithm = SigningAlgorithm::parse(&args.signing_algorithm).ok_or_else(|| {
-        ConfigError(format!(
-            "--signing-algorithm: '{}' is not RS256 or ES256",
-            args.signing_algorithm
-        ))
-    })?;
-    let key_ring = KeyRing::new(
-        kek,
-        algorithm,
-        RotationPolicy {
-            period_ms: i64::try_from(rotation_period.as_millis()).unwrap_or(i64::MAX),
-        },
+    // --key-encryption-key-file from a shared Secret).
+    let KeyManagerSetup {
+        key_ring,
+        rotation_period,
         retire_grace,
-    );
+    } = args.keys.key_ring(&args.data_dir)?;
 
     let tls_files = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => tls::TlsFiles {
@@ -177,6 +142,7 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
         Arc::new(Distributor::new()),
     )
     .require_gateway_client_certificate(args.require_gateway_client_cert);
+    args.keys.trust_assertion_issuers(&state, &issuer)?;
     state
         .reconcile()
         .await

@@ -7,6 +7,7 @@ mod config_file;
 mod control_plane;
 mod demo;
 mod gateway;
+mod key_manager;
 mod shutdown;
 mod up;
 

@@ -13,11 +13,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use gantry_control_plane::bootstrap::{self, AdminPassword, DEFAULT_ENVIRONMENT};
-use gantry_control_plane::keyring::{self, KeyRing};
+use gantry_control_plane::keyring;
 use gantry_control_plane::{AppState, server, tls};
 use gantry_gateway::Gateway;
-use gantry_keys::assertion::{AssertionVerifier, TrustedAssertionIssuer};
-use gantry_keys::{RotationPolicy, SigningAlgorithm};
 use gantry_store::Store;
 use gantry_sync::Distributor;
 use tokio::net::TcpListener;
@@ -25,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::demo;
+use crate::key_manager::{KeyManagerArgs, KeyManagerSetup};
 
 /// Options of `gantry up`; every flag can also come from its `GANTRY_…` variable.
 #[derive(Debug, clap::Args)]
@@ -60,30 +59,8 @@ pub struct UpArgs {
     /// Port of the demo backend the demo API points at.
     #[arg(long, env = "GANTRY_DEMO_BACKEND_PORT", default_value_t = 9091)]
     demo_backend_port: u16,
-    /// File holding the base64 key-encryption key that seals the signing keys at rest
-    /// (`GANTRY_KEY_ENCRYPTION_KEY` holds it directly and wins; with neither, one is
-    /// generated into the data directory).
-    #[arg(long, env = "GANTRY_KEY_ENCRYPTION_KEY_FILE")]
-    key_encryption_key_file: Option<PathBuf>,
-    /// Algorithm of newly generated signing keys: RS256, ES256 or EdDSA.
-    #[arg(long, env = "GANTRY_SIGNING_ALGORITHM", default_value = "RS256")]
-    signing_algorithm: String,
-    /// Age in seconds at which the active signing key is replaced by the next one
-    /// (0: only manual rotation, through the Admin API). Default 30 days.
-    #[arg(
-        long,
-        env = "GANTRY_KEY_ROTATION_PERIOD_SECS",
-        default_value_t = 2_592_000
-    )]
-    key_rotation_period_secs: u64,
-    /// Seconds a retired signing key stays published after the longest token lifetime has
-    /// passed (clock skew; gateways accept tokens up to 30 s past their expiry).
-    #[arg(long, env = "GANTRY_KEY_RETIRE_GRACE_SECS", default_value_t = 60)]
-    key_retire_grace_secs: u64,
-    /// JSON file of identity providers trusted for the JWT bearer grant (RFC 7523):
-    /// `[{"issuer": "https://idp.example", "jwks": {"keys": [<public JWK>, …]}}]`.
-    #[arg(long, env = "GANTRY_JWT_BEARER_TRUST_FILE")]
-    jwt_bearer_trust_file: Option<PathBuf>,
+    #[command(flatten)]
+    keys: KeyManagerArgs,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
@@ -118,30 +95,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     bootstrap::ensure_default_environment(&store)
         .await
         .context("creating the Default environment")?;
-    let kek_env = std::env::var("GANTRY_KEY_ENCRYPTION_KEY").ok();
-    let (kek, kek_source) = bootstrap::key_encryption_key(
-        kek_env.as_deref(),
-        args.key_encryption_key_file.as_deref(),
-        &args.data_dir,
-    )
-    .context("loading the key-encryption key")?;
-    tracing::info!(source = ?kek_source, "key-encryption key loaded");
-    let rotation_period = Duration::from_secs(args.key_rotation_period_secs);
-    let retire_grace = Duration::from_secs(args.key_retire_grace_secs);
-    let algorithm = SigningAlgorithm::parse(&args.signing_algorithm).ok_or_else(|| {
-        ConfigError(format!(
-            "--signing-algorithm: '{}' is not RS256, ES256 or EdDSA",
-            args.signing_algorithm
-        ))
-    })?;
-    let key_ring = KeyRing::new(
-        kek,
-        algorithm,
-        RotationPolicy {
-            period_ms: i64::try_from(rotation_period.as_millis()).unwrap_or(i64::MAX),
-        },
+    let KeyManagerSetup {
+        key_ring,
+        rotation_period,
         retire_grace,
-    );
+    } = args.keys.key_ring(&args.data_dir)?;
 
     let tls_files = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => tls::TlsFiles {
@@ -186,9 +144,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .context("loading the signing keys")?;
     let distributor = Arc::new(Distributor::new());
     let state = AppState::new(store.clone(), token_issuer, key_ring, distributor.clone());
-    if let Some(path) = &args.jwt_bearer_trust_file {
-        state.trust_assertion_issuers(assertion_trust(path, &issuer)?);
-    }
+    args.keys.trust_assertion_issuers(&state, &issuer)?;
     state
         .reconcile()
         .await
@@ -281,19 +237,7 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
             .into());
         }
     }
-    if SigningAlgorithm::parse(&args.signing_algorithm).is_none() {
-        return Err(ConfigError(format!(
-            "--signing-algorithm: '{}' is not one of RS256, ES256, EdDSA",
-            args.signing_algorithm
-        ))
-        .into());
-    }
-    if args.key_rotation_period_secs > 0 && args.key_rotation_period_secs < 2 {
-        return Err(ConfigError(
-            "--key-rotation-period-secs: must be 0 (off) or at least 2".to_owned(),
-        )
-        .into());
-    }
+    args.keys.validate()?;
     if args.hostname.is_empty() || args.hostname.contains(['/', ' ', ':']) {
         return Err(ConfigError(format!(
             "--hostname: '{}' is not a host name",
@@ -302,20 +246,6 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
-}
-
-/// The identity providers of `path` trusted for assertions addressed to `issuer`.
-fn assertion_trust(path: &Path, issuer: &str) -> anyhow::Result<AssertionVerifier> {
-    let named = |why: String| {
-        ConfigError(format!(
-            "--jwt-bearer-trust-file ({}): {why}",
-            path.display()
-        ))
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| named(e.to_string()))?;
-    let issuers: Vec<TrustedAssertionIssuer> =
-        serde_json::from_str(&text).map_err(|e| named(e.to_string()))?;
-    Ok(AssertionVerifier::new(&issuers, &[issuer]).map_err(named)?)
 }
 
 pub(crate) async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {

@@ -239,6 +239,9 @@ impl<A: GatewayAccess> Session<A> {
                     Ok(Some(GatewayMessage { message: Some(gateway_message::Message::Nack(nack)) })) => {
                         tracing::warn!(environment = %env, node = %node, version = nack.version, reason = %nack.reason, "gateway rejected a configuration");
                         self.access.record(&env, &node, NodeEvent::Nacked(nack.version, nack.reason)).await;
+                        // The gateway kept its previous version, which this session no longer
+                        // tracks: the next update is a full snapshot.
+                        sent = None;
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => break,

@@ -381,7 +381,7 @@ impl GatewayProcess {
 
     /// Waits until it reports ready.
     pub async fn wait_ready(&self) -> bool {
-        crate::eventually(Duration::from_secs(20), || async {
+        crate::eventually(Duration::from_secs(40), || async {
             self.readiness().await.0 == 200
         })
         .await
