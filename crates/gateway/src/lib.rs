@@ -112,6 +112,11 @@ impl Gateway {
     /// Applies `next` if it is for this environment and newer than what is held: compile,
     /// swap atomically, persist. On any error the configuration in use is unchanged.
     pub fn apply_versioned(&self, next: Versioned) -> Result<(), String> {
+        self.install(next, false)
+    }
+
+    /// Applies `next`; `on_disk` says it was just read from the data directory (no rewrite).
+    fn install(&self, next: Versioned, on_disk: bool) -> Result<(), String> {
         if next.snapshot.environment != *self.environment {
             return Err(format!(
                 "snapshot is for environment '{}', this gateway serves '{}'",
@@ -142,6 +147,7 @@ impl Gateway {
         // and a delta's base is read back when one arrives, so a large configuration is not
         // held twice in memory.
         let persisted = match &self.data_dir {
+            Some(_) if on_disk => true,
             Some(dir) => match persist(dir, &next) {
                 Ok(()) => true,
                 Err(error) => {
@@ -183,7 +189,7 @@ impl Gateway {
         let snapshot: GatewaySnapshot =
             parsed.map_err(|e| format!("{}: not a snapshot: {e}", path.display()))?;
         let version = snapshot.version;
-        self.apply_versioned(Versioned::new(snapshot))?;
+        self.install(Versioned::new(snapshot), true)?;
         tracing::info!(version, path = %path.display(), "serving the persisted configuration");
         Ok(Some(version))
     }
@@ -324,9 +330,15 @@ fn persist(dir: &Path, snapshot: &Versioned) -> std::io::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&snapshot.to_json())?;
-    file.sync_all()?;
+    let file = std::fs::File::create(&tmp)?;
+    // Streamed: a large snapshot is not materialised a second time in memory.
+    let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
+    serde_json::to_writer(&mut writer, &snapshot.snapshot).map_err(std::io::Error::other)?;
+    writer.flush()?;
+    writer
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
     std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
     Ok(())
 }

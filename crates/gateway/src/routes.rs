@@ -46,6 +46,18 @@ pub struct CompiledConfig {
 
 type Limits<'a> = HashMap<(&'static str, &'a str), Option<Limit>>;
 
+/// Hands out one shared string per distinct id of a snapshot.
+#[derive(Default)]
+struct Interner<'a> {
+    map: HashMap<&'a str, Arc<str>>,
+}
+
+impl<'a> Interner<'a> {
+    fn get(&mut self, id: &'a str) -> Arc<str> {
+        self.map.entry(id).or_insert_with(|| Arc::from(id)).clone()
+    }
+}
+
 fn level_name(level: &str) -> &'static str {
     match level {
         "subscription" => "subscription",
@@ -258,47 +270,31 @@ impl CompiledConfig {
             }
         }
 
+        // Application and API ids recur across 100,000s of entries: one shared string each.
+        let mut ids = Interner::default();
         let consumer_keys = snapshot
             .key_mappings
             .iter()
             .map(|k| {
                 (
                     k.consumer_key.clone(),
-                    (Arc::from(k.application_id.as_str()), k.key_type),
+                    (ids.get(&k.application_id), k.key_type),
                 )
             })
             .collect();
-        let subscriptions = snapshot
-            .subscriptions
-            .iter()
-            .map(|s| {
-                (
-                    (
-                        Arc::from(s.application_id.as_str()),
-                        Arc::from(s.api_id.as_str()),
-                    ),
-                    s.status,
-                )
-            })
-            .collect();
-
-        let subscription_limits = snapshot
-            .subscriptions
-            .iter()
-            .filter_map(|s| {
-                let limit = limits
-                    .get(&("subscription", s.tier.as_str()))
-                    .cloned()
-                    .flatten()?;
-                Some((
-                    (
-                        Arc::from(s.application_id.as_str()),
-                        Arc::from(s.api_id.as_str()),
-                    ),
-                    limit,
-                ))
-            })
-            .collect();
+        let mut subscriptions = HashMap::with_capacity(snapshot.subscriptions.len());
+        let mut subscription_limits = HashMap::new();
+        for s in &snapshot.subscriptions {
+            let key = (ids.get(&s.application_id), ids.get(&s.api_id));
+            if let Some(limit) = limits
+                .get(&("subscription", s.tier.as_str()))
+                .cloned()
+                .flatten()
+            {
+                subscription_limits.insert(key.clone(), limit);
+            }
+            subscriptions.insert(key, s.status);
+        }
         let application_limits = snapshot
             .applications
             .iter()
@@ -307,7 +303,7 @@ impl CompiledConfig {
                     .get(&("application", a.tier.as_str()))
                     .cloned()
                     .flatten()?;
-                Some((Arc::from(a.id.as_str()), limit))
+                Some((ids.get(&a.id), limit))
             })
             .collect();
 
