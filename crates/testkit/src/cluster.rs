@@ -113,7 +113,7 @@ impl ControlPlaneProcess {
             extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
-        cp.spawn().await;
+        cp.first_start().await;
         cp
     }
 
@@ -134,11 +134,21 @@ impl ControlPlaneProcess {
             extra_args: Vec::new(),
             child: None,
         };
-        cp.spawn().await;
+        cp.first_start().await;
         cp
     }
 
     async fn spawn(&mut self) {
+        self.launch();
+        let ready = self.ready_or_exit().await;
+        assert!(
+            ready,
+            "control plane on port {} did not become ready",
+            self.port
+        );
+    }
+
+    fn launch(&mut self) {
         let mut command = Command::new(&self.binary);
         command
             .args([
@@ -179,19 +189,53 @@ impl ControlPlaneProcess {
         }
         command.args(&self.extra_args);
         self.child = Some(command.spawn().expect("spawn control plane"));
-        let ready = crate::eventually(Duration::from_secs(30), || async {
-            self.client()
+    }
+
+    /// Waits for readiness; false if the process exited or 30 s passed.
+    async fn ready_or_exit(&mut self) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::time::Instant::now() < deadline {
+            if self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .is_some()
+            {
+                return false;
+            }
+            let ok = self
+                .client()
                 .get(self.url("/health/ready"))
                 .send()
                 .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        assert!(
-            ready,
-            "control plane on port {} did not become ready",
-            self.port
-        );
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// First start: a port picked as free may be taken by a parallel test before the process
+    /// binds it, so an early exit is retried on another port.
+    async fn first_start(&mut self) {
+        for _ in 0..3 {
+            self.launch();
+            if self.ready_or_exit().await {
+                return;
+            }
+            if self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .is_none()
+            {
+                break;
+            }
+            self.port = free_port();
+        }
+        self.spawn().await;
     }
 
     /// The CA clients trust (the generated one, or the one next to the given certificate).

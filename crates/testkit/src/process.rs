@@ -64,11 +64,34 @@ impl GantryUp {
                 .collect(),
             child: None,
         };
-        up.spawn().await;
+        // A port picked as free may be taken by a parallel test before gantry binds it: then
+        // gantry exits naming the port, and we try again with fresh ones.
+        for attempt in 0..4 {
+            up.launch();
+            match up.ready_or_exit().await {
+                Ok(()) => return up,
+                Err(status) if attempt < 3 && up.log().contains("cannot listen") => {
+                    eprintln!("gantry could not bind its ports ({status}); retrying with others");
+                    up.cp_port = free_port();
+                    up.gw_port = free_port();
+                    up.ops_port = free_port();
+                    up.demo_port = free_port();
+                }
+                Err(status) => panic!(
+                    "gantry exited before becoming ready: {status}\n{}",
+                    up.log()
+                ),
+            }
+        }
         up
     }
 
     async fn spawn(&mut self) {
+        self.launch();
+        self.wait_ready().await;
+    }
+
+    fn launch(&mut self) {
         let mut command = Command::new(&self.binary);
         command
             .arg("up")
@@ -103,11 +126,20 @@ impl GantryUp {
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(command.spawn().expect("spawn gantry"));
-        self.wait_ready().await;
     }
 
     /// Waits until the control plane and the gateway both report ready.
     pub async fn wait_ready(&mut self) {
+        if let Err(status) = self.ready_or_exit().await {
+            panic!(
+                "gantry exited before becoming ready: {status}\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// Waits for readiness; the exit status if the process died first.
+    async fn ready_or_exit(&mut self) -> Result<(), std::process::ExitStatus> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -120,7 +152,7 @@ impl GantryUp {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("gantry exited before becoming ready: {status}");
+                return Err(status);
             }
             let gateway_ready = client
                 .get(&ops)
@@ -135,7 +167,7 @@ impl GantryUp {
                     .send()
                     .await;
                 if cp.map(|r| r.status().is_success()).unwrap_or(false) {
-                    return;
+                    return Ok(());
                 }
             }
             assert!(
