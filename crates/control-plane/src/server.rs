@@ -20,18 +20,23 @@ pub async fn serve_tls(
     // Each request carries its connection: the peer address as axum's ConnectInfo (handlers
     // rate-limit by it) and the whole `Connection` (verified client certificate) for the
     // gRPC sync service.
-    gantry_listener::serve(listener, Some(tls), shutdown, grace, move |connection| {
-        let router = router.clone();
-        TowerToHyperService::new(tower::ServiceExt::map_request(
-            router,
-            move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(axum::extract::ConnectInfo(connection.peer));
-                request.extensions_mut().insert(connection.clone());
-                request
-            },
-        ))
-    })
+    gantry_listener::serve(
+        listener,
+        Some(tls),
+        gantry_listener::Stop::after(shutdown, grace),
+        move |connection| {
+            let router = router.clone();
+            TowerToHyperService::new(tower::ServiceExt::map_request(
+                router,
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(connection.peer));
+                    request.extensions_mut().insert(connection.clone());
+                    request
+                },
+            ))
+        },
+    )
     .await;
 }

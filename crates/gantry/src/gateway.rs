@@ -65,8 +65,8 @@ pub struct GatewayArgs {
     /// without it, limits are counted per gateway.
     #[arg(long, env = "GANTRY_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
-    /// Seconds between SIGTERM (readiness turns false) and closing the listeners, so load
-    /// balancers stop sending new requests first.
+    /// Seconds open connections keep full service after SIGTERM (readiness false, listeners
+    /// closed, responses say `Connection: close`) before idle ones are closed.
     #[arg(long, env = "GANTRY_DRAIN_DELAY_SECS", default_value_t = 5)]
     drain_delay_secs: u64,
     /// Seconds to let in-flight requests finish on shutdown.
@@ -141,6 +141,14 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let ops_shutdown = CancellationToken::new();
     let grace = Duration::from_secs(args.shutdown_grace_secs);
+    // On SIGTERM the listeners close at once (new connections are refused, so clients go
+    // elsewhere), open connections keep full service for --drain-delay-secs with
+    // `Connection: close`, then in-flight requests get --shutdown-grace-secs.
+    let stop = gantry_listener::Stop {
+        shutdown: shutdown.clone(),
+        drain_delay: Duration::from_secs(args.drain_delay_secs),
+        grace,
+    };
     let mut tasks = JoinSet::new();
     let mut background = JoinSet::new();
     let config = ClientConfig {
@@ -158,27 +166,22 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         gateway.sync_status(),
         ops_shutdown.clone(),
     ));
-    tasks.spawn(gateway.clone().serve(http, None, shutdown.clone(), grace));
+    tasks.spawn(gateway.clone().serve(http, None, stop.clone()));
     if let (Some(listener), Some(tls)) = (https, tls) {
-        tasks.spawn(
-            gateway
-                .clone()
-                .serve(listener, Some(tls), shutdown.clone(), grace),
-        );
+        tasks.spawn(gateway.clone().serve(listener, Some(tls), stop.clone()));
     }
     background.spawn(gateway.clone().serve_ops(ops, ops_shutdown.clone()));
     tracing::info!(environment = %args.environment, node = %node_id, http = args.http_port, "gateway is up");
 
     crate::shutdown::wait_for_signal().await;
     // Kubernetes keeps sending traffic until the endpoint is removed: report not-ready first,
-    // keep serving for --drain-delay-secs, then stop accepting and drain in-flight requests.
+    // refuse new connections, keep serving open ones for --drain-delay-secs, then drain.
     gateway.start_draining();
     tracing::info!(
         delay_secs = args.drain_delay_secs,
         grace_secs = args.shutdown_grace_secs,
         "draining"
     );
-    tokio::time::sleep(Duration::from_secs(args.drain_delay_secs)).await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     ops_shutdown.cancel();

@@ -189,11 +189,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         keyring::check_interval(rotation_period, retire_grace),
         shutdown.clone(),
     ));
-    tasks.spawn(
-        gateway
-            .clone()
-            .serve(gw_listener, None, shutdown.clone(), grace),
-    );
+    tasks.spawn(gateway.clone().serve(
+        gw_listener,
+        None,
+        gantry_listener::Stop::after(shutdown.clone(), grace),
+    ));
     tasks.spawn(gateway.serve_ops(ops_listener, shutdown.clone()));
 
     print_banner(&args, &admin, tls_files.ca.as_deref());

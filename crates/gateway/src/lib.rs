@@ -214,22 +214,21 @@ impl Gateway {
         }
     }
 
-    /// Serves API traffic (HTTP/1.1 and h2c, or TLS with `tls`) on `listener` until
-    /// `shutdown`, then drains in-flight requests for up to `grace`.
+    /// Serves API traffic (HTTP/1.1 and h2c, or TLS with `tls`) on `listener` until `stop`
+    /// fires: then the listener closes, open connections keep being served for the drain
+    /// delay (answering `Connection: close` once draining), and in-flight requests finish.
     pub async fn serve(
         self,
         listener: TcpListener,
         tls: Option<Arc<rustls::ServerConfig>>,
-        shutdown: CancellationToken,
-        grace: Duration,
+        stop: gantry_listener::Stop,
     ) {
         let proxy = self.proxy.clone();
         let secure = tls.is_some();
         gantry_listener::serve(
             listener,
             tls,
-            shutdown,
-            grace,
+            stop,
             move |connection: gantry_listener::Connection| {
                 let (proxy, peer) = (proxy.clone(), connection.peer);
                 service_fn(move |request| {
@@ -246,8 +245,7 @@ impl Gateway {
         gantry_listener::serve(
             listener,
             None,
-            shutdown,
-            Duration::from_secs(1),
+            gantry_listener::Stop::after(shutdown, Duration::from_secs(1)),
             move |_| {
                 let gateway = self.clone();
                 service_fn(move |request| {

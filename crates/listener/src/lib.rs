@@ -32,13 +32,37 @@ pub struct Connection {
     pub client_certificate: Option<Arc<Vec<u8>>>,
 }
 
+/// How a server stops: the listener closes at once when `shutdown` fires (new connections are
+/// refused); open connections keep being served for `drain_delay` (the service can answer
+/// `Connection: close` meanwhile, so clients move away without a race); then hyper's graceful
+/// shutdown closes idle connections and waits up to `grace` for requests in flight.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    /// Fires to begin the stop.
+    pub shutdown: CancellationToken,
+    /// Time open connections keep full service after the listener closed.
+    pub drain_delay: Duration,
+    /// Time in-flight requests get once the graceful shutdown began.
+    pub grace: Duration,
+}
+
+impl Stop {
+    /// Stop at once on `shutdown`, then wait up to `grace` for requests in flight.
+    pub fn after(shutdown: CancellationToken, grace: Duration) -> Self {
+        Self {
+            shutdown,
+            drain_delay: Duration::ZERO,
+            grace,
+        }
+    }
+}
+
 /// Serves connections from `listener` (over TLS when `tls` is set) with the service made by
-/// `make_service` for each connection, until `shutdown`; then drains for up to `grace`.
+/// `make_service` for each connection, until `stop` says otherwise.
 pub async fn serve<M, S, B>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: CancellationToken,
-    grace: Duration,
+    stop: Stop,
     make_service: M,
 ) where
     M: Fn(Connection) -> S + Send + Sync + 'static,
@@ -69,7 +93,7 @@ pub async fn serve<M, S, B>(
                     continue;
                 }
             },
-            _ = shutdown.cancelled() => break,
+            _ = stop.shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
         let (builder, watcher, acceptor, make_service) = (
@@ -125,12 +149,15 @@ pub async fn serve<M, S, B>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
+    if !stop.drain_delay.is_zero() {
+        tokio::time::sleep(stop.drain_delay).await;
+    }
+    if tokio::time::timeout(stop.grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
-            grace_ms = grace.as_millis() as u64,
+            grace_ms = stop.grace.as_millis() as u64,
             "connections still open after the grace period"
         );
     }
