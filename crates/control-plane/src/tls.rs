@@ -47,6 +47,23 @@ pub struct TlsFiles {
     pub ca: Option<PathBuf>,
 }
 
+/// The operator's certificate and key when both are given, else the generated set under `dir`.
+pub fn given_or_self_signed(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    dir: &Path,
+    hostname: &str,
+) -> Result<TlsFiles, TlsError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(TlsFiles {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            ca: None,
+        }),
+        _ => ensure_self_signed(dir, hostname),
+    }
+}
+
 /// The generated set under `dir` (`ca.pem`, `cert.pem`, `key.pem`), created when missing.
 pub fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<TlsFiles, TlsError> {
     let files = TlsFiles {

@@ -109,15 +109,13 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
         retire_grace,
     } = args.keys.key_ring(&args.data_dir)?;
 
-    let tls_files = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => tls::TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-            ca: None,
-        },
-        _ => tls::ensure_self_signed(&args.data_dir.join("tls"), &args.hostname)
-            .context("preparing TLS")?,
-    };
+    let tls_files = tls::given_or_self_signed(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        &args.data_dir.join("tls"),
+        &args.hostname,
+    )
+    .context("preparing TLS")?;
     let tls_config = gantry_listener::tls_config_with_client_ca(
         &tls_files.cert,
         &tls_files.key,

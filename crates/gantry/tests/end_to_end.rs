@@ -183,12 +183,7 @@ async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_res
     assert_eq!(upstream.hits(), before);
 
     // A blocked API is refused at the gateway, open resources included; re-publishing restores it.
-    let (status, _) = rest
-        .post_empty(&format!(
-            "{PUB}/apis/change-lifecycle?apiId={api_id}&action=Block"
-        ))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rest.lifecycle(&api_id, "Block").await, StatusCode::OK);
     assert_eq!(
         call(&up, "/orders/1.0.0/items/1", Some(&access_token))
             .await
@@ -199,12 +194,7 @@ async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_res
         call(&up, "/orders/1.0.0/open", None).await.status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
-    let (status, _) = rest
-        .post_empty(&format!(
-            "{PUB}/apis/change-lifecycle?apiId={api_id}&action=Re-Publish"
-        ))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rest.lifecycle(&api_id, "Re-Publish").await, StatusCode::OK);
     assert_eq!(
         call(&up, "/orders/1.0.0/items/1", Some(&access_token))
             .await

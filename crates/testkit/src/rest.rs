@@ -194,4 +194,14 @@ impl Rest {
         assert_eq!(status, StatusCode::CREATED, "{token}");
         (id, token["token"].as_str().expect("token").to_owned())
     }
+
+    /// `POST /apis/change-lifecycle?apiId=…&action=…`; the status.
+    pub async fn lifecycle(&self, api_id: &str, action: &str) -> StatusCode {
+        let action = action.replace(' ', "%20");
+        self.post_empty(&format!(
+            "{PUB}/apis/change-lifecycle?apiId={api_id}&action={action}"
+        ))
+        .await
+        .0
+    }
 }
