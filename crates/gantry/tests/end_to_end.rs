@@ -747,3 +747,88 @@ async fn es256_and_eddsa_tokens_are_verified_at_the_gateway() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_updated_api_reaches_the_gateway_with_its_next_revision() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let open = json!([{"target": "/a", "verb": "GET", "authType": "None"}]);
+    let id = rest
+        .deployed_api("Evolving", "/evolving", &upstream.url(), open)
+        .await;
+    assert_eq!(
+        call(&up, "/evolving/1.0.0/a", None).await.status(),
+        StatusCode::OK
+    );
+
+    let (_, mut api) = rest.get(&format!("{PUB}/apis/{id}")).await;
+    api["operations"] = json!([
+        {"target": "/a", "verb": "GET", "authType": "None"},
+        {"target": "/b", "verb": "GET", "authType": "None"}
+    ]);
+    api["description"] = json!("now with /b");
+    let (status, updated) = rest
+        .send(
+            reqwest::Method::PUT,
+            &format!("{PUB}/apis/{id}"),
+            Some(api.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["description"], "now with /b");
+    assert_eq!(
+        updated["lifeCycleStatus"], "PUBLISHED",
+        "an update does not change the state"
+    );
+    let (_, stored) = rest.get(&format!("{PUB}/apis/{id}")).await;
+    assert_eq!(stored["operations"].as_array().unwrap().len(), 2);
+
+    // The gateway still serves the deployed revision: /b arrives with the next one.
+    assert_eq!(
+        call(&up, "/evolving/1.0.0/b", None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let (_, revision) = rest
+        .post(
+            &format!("{PUB}/apis/{id}/revisions"),
+            json!({"description": "r2"}),
+        )
+        .await;
+    let rev = revision["id"].as_str().unwrap();
+    let (status, _) = rest
+        .post(
+            &format!("{PUB}/apis/{id}/deploy-revision?revisionId={rev}"),
+            json!([{"name": "Default", "vhost": "localhost"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        call(&up, "/evolving/1.0.0/b", None).await.status(),
+        StatusCode::OK
+    );
+
+    // Identity fields are not changed by an update; unknown ids are 404.
+    let mut renamed = api.clone();
+    renamed["context"] = json!("/elsewhere");
+    let (status, body) = rest
+        .send(
+            reqwest::Method::PUT,
+            &format!("{PUB}/apis/{id}"),
+            Some(renamed),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["description"].as_str().unwrap().starts_with("context"),
+        "{body}"
+    );
+    let (status, _) = rest
+        .send(
+            reqwest::Method::PUT,
+            &format!("{PUB}/apis/00000000-0000-0000-0000-000000000000"),
+            Some(api),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

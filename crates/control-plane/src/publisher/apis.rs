@@ -247,6 +247,14 @@ impl ApiRequest {
 /// Creates an API from a validated request; shared by the REST handler and the demo seed.
 pub async fn create_api(state: &AppState, request: ApiRequest, provider: &str) -> ApiResult<Api> {
     let api = request.into_api(provider)?;
+    check_policies(state, &api).await?;
+    apis::create(state.store(), &api, provider).await?;
+    tracing::info!(api_id = %api.id, name = %api.name, version = %api.version, "API created");
+    Ok(api)
+}
+
+/// The tiers an API offers and its operations use must exist.
+async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
     for tier in &api.policies {
         if policies::find(state.store(), PolicyLevel::Subscription, tier)
             .await?
@@ -268,9 +276,45 @@ pub async fn create_api(state: &AppState, request: ApiRequest, provider: &str) -
             )));
         }
     }
-    apis::create(state.store(), &api, provider).await?;
-    tracing::info!(api_id = %api.id, name = %api.name, version = %api.version, "API created");
-    Ok(api)
+    Ok(())
+}
+
+/// `PUT /apis/{apiId}`: replaces the API's working copy. As in WSO2, name, version, context,
+/// provider and lifecycle state are not changed by an update (sending different values is a
+/// 400 naming the field); gateways keep serving the deployed revision until a new revision
+/// of the updated API is deployed.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(api_id): Path<String>,
+    JsonBody(mut request): JsonBody<ApiRequest>,
+) -> ApiResult<axum::Json<Api>> {
+    let current = load(&state, &api_id).await?;
+    let fixed = [
+        ("name", &mut request.name, current.name.as_str()),
+        ("context", &mut request.context, current.context.as_str()),
+        ("version", &mut request.version, current.version.as_str()),
+    ];
+    for (field, given, stored) in fixed {
+        match given.as_deref() {
+            Some(value) if value != stored => {
+                return Err(ApiError::BadRequest(format!(
+                    "{field}: cannot be changed by an update ('{stored}'); create a new version instead"
+                )));
+            }
+            Some(_) => {}
+            None => *given = Some(stored.to_owned()),
+        }
+    }
+    let mut api = request.into_api(&current.provider)?;
+    check_policies(&state, &api).await?;
+    api.id = current.id;
+    api.provider = current.provider;
+    api.life_cycle_status = current.life_cycle_status;
+    api.created_time = current.created_time;
+    apis::update(state.store(), &api).await?;
+    tracing::info!(api_id = %api.id, "API updated");
+    Ok(axum::Json(api))
 }
 
 pub(crate) async fn create(

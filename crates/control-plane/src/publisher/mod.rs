@@ -16,7 +16,10 @@ pub fn router() -> Router<AppState> {
             "/apis/change-lifecycle",
             post(apis::change_lifecycle_handler),
         )
-        .route("/apis/{api_id}", get(apis::get_one).delete(apis::delete))
+        .route(
+            "/apis/{api_id}",
+            get(apis::get_one).put(apis::update).delete(apis::delete),
+        )
         .route(
             "/apis/{api_id}/lifecycle-state",
             get(apis::get_lifecycle_state),
