@@ -25,7 +25,9 @@ pub fn expand(mut args: Vec<OsString>) -> Result<Vec<OsString>, ConfigError> {
     else {
         return Ok(args);
     };
-    let command = Cli::command();
+    // Built, so global flags (--log-level, --otlp-endpoint, …) appear on every subcommand.
+    let mut command = Cli::command();
+    command.build();
     let Some(sub) = command.find_subcommand(&subcommand) else {
         return Ok(args);
     };
@@ -105,7 +107,7 @@ mod tests {
         let file = dir.path().join("gw.toml");
         std::fs::write(
             &file,
-            "environment = \"dp-prod-a\"\nhttp_port = 8080\nops-port = 9100\n",
+            "environment = \"dp-prod-a\"\nhttp_port = 8080\nops-port = 9100\nlog-level = \"debug\"\n",
         )
         .unwrap();
         let expanded = expand(args(&[
@@ -123,6 +125,10 @@ mod tests {
             .collect();
         assert!(text.windows(2).any(|w| w == ["--environment", "dp-prod-a"]));
         assert!(text.windows(2).any(|w| w == ["--ops-port", "9100"]));
+        assert!(
+            text.windows(2).any(|w| w == ["--log-level", "debug"]),
+            "global flags too: {text:?}"
+        );
         assert!(
             !text.contains(&"8080".to_owned()),
             "the command line wins: {text:?}"
