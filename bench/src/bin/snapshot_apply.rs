@@ -40,6 +40,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
             context: ApiContext::parse(&format!("/svc{i}")).expect("context"),
             version: ApiVersion::parse("1.0.0").expect("version"),
             vhost: "gw.example.com".into(),
+            is_default_version: false,
             lifecycle: LifecycleState::Published,
             authorization_header: "Authorization".into(),
             endpoint_config: EndpointConfig {

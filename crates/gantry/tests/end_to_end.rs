@@ -832,3 +832,104 @@ async fn an_updated_api_reaches_the_gateway_with_its_next_revision() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Creates, publishes and deploys `version` of an API (open `/*`) to `Default`.
+async fn deployed_version(rest: &Rest, upstream: &str, version: &str, default: bool) -> String {
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({
+                "name": "Catalog", "context": "/catalog", "version": version,
+                "isDefaultVersion": default,
+                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream}},
+                "operations": [{"target": "/*", "verb": "GET", "authType": "None"}],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let id = api["id"].as_str().unwrap().to_owned();
+    assert_eq!(rest.lifecycle(&id, "Publish").await, StatusCode::OK);
+    let (_, revision) = rest
+        .post(&format!("{PUB}/apis/{id}/revisions"), json!({}))
+        .await;
+    let rev = revision["id"].as_str().unwrap();
+    let (status, body) = rest
+        .post(
+            &format!("{PUB}/apis/{id}/deploy-revision?revisionId={rev}"),
+            json!([{"name": "Default", "vhost": "localhost"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    id
+}
+
+/// The path the echo upstream saw for a gateway call, once the gateway routes it.
+async fn routed_path(up: &GantryUp, path: &str) -> Option<String> {
+    let response = call(up, path, None).await;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    let body: Value = response.json().await.ok()?;
+    body["path"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn the_default_version_answers_without_its_version_segment() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let v1_url = format!("{}/v1", upstream.url());
+    let v2_url = format!("{}/v2", upstream.url());
+    let v1 = deployed_version(&rest, &v1_url, "1.0.0", true).await;
+    let wait = |path: &'static str, want: &'static str| {
+        let up = &up;
+        async move {
+            let ok = gantry_testkit::eventually(std::time::Duration::from_secs(5), || async {
+                routed_path(up, path).await.as_deref() == Some(want)
+            })
+            .await;
+            assert!(
+                ok,
+                "{path} should reach upstream {want}, got {:?}",
+                routed_path(up, path).await
+            );
+        }
+    };
+    wait("/catalog/1.0.0/x", "/v1/x").await;
+    wait("/catalog/x/y", "/v1/x/y").await;
+
+    // A new default version takes the unversioned paths; v1 stays reachable by version.
+    let v2 = deployed_version(&rest, &v2_url, "2.0.0", true).await;
+    wait("/catalog/x", "/v2/x").await;
+    wait("/catalog/1.0.0/x", "/v1/x").await;
+    wait("/catalog/2.0.0/x", "/v2/x").await;
+    let (_, old) = rest.get(&format!("{PUB}/apis/{v1}")).await;
+    assert_eq!(
+        old["isDefaultVersion"], false,
+        "one default version per API"
+    );
+
+    // Taking the flag off v2 (PUT) leaves no default: unversioned paths are 404.
+    let (_, mut api) = rest.get(&format!("{PUB}/apis/{v2}")).await;
+    api["isDefaultVersion"] = json!(false);
+    let (status, body) = rest
+        .send(reqwest::Method::PUT, &format!("{PUB}/apis/{v2}"), Some(api))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let gone = gantry_testkit::eventually(std::time::Duration::from_secs(5), || async {
+        call(&up, "/catalog/x", None).await.status() == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(gone, "no default version: /catalog/x should be 404");
+    wait("/catalog/2.0.0/x", "/v2/x").await;
+
+    // Another API may not take the context of this one.
+    let (status, body) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Intruder", "context": "/catalog", "version": "3.0.0"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("Catalog"), "{body}");
+}

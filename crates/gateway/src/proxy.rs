@@ -370,7 +370,7 @@ impl Proxy {
                 ),
             );
         };
-        let remainder = &path[api.base_path.len().min(path.len())..];
+        let remainder = &path[entry.base_path.len().min(path.len())..];
         let mut target = String::with_capacity(upstream.base_path.len() + remainder.len() + 64);
         target.push_str(&upstream.base_path);
         target.push_str(remainder);

@@ -102,6 +102,9 @@ struct VhostRouter {
 pub struct RouteEntry {
     /// The API.
     pub api: Arc<ApiEntry>,
+    /// The prefix this route matched under (`/context/version`, or `/context` for the
+    /// default version), stripped before forwarding.
+    pub base_path: Arc<str>,
     methods: Vec<(Method, OperationEntry)>,
 }
 
@@ -369,6 +372,11 @@ struct RouterBuilder {
 impl RouterBuilder {
     fn add_api(&mut self, api: &DeployedApi, limits: &Limits<'_>, problems: &mut Vec<String>) {
         let base_path = format!("{}/{}", api.context, api.version);
+        // The default version also answers without its version segment.
+        let mut bases: Vec<Arc<str>> = vec![Arc::from(base_path.as_str())];
+        if api.is_default_version {
+            bases.push(Arc::from(api.context.as_str()));
+        }
         let mut upstream = |e: &Option<Endpoint>| match e.as_ref().map(Upstream::compile) {
             Some(Ok(u)) => Some(u),
             Some(Err(error)) => {
@@ -408,7 +416,11 @@ impl RouterBuilder {
                 key: key.clone(),
                 limit: limit.clone().flatten(),
             };
-            for pattern in patterns_for(&base_path, op.target.as_str()) {
+            for (prefix, pattern) in bases.iter().flat_map(|b| {
+                patterns_for(b, op.target.as_str())
+                    .into_iter()
+                    .map(move |p| (b.clone(), p))
+            }) {
                 match self.index.get(&pattern) {
                     Some(&i) => {
                         let route = &mut self.entries[i];
@@ -425,6 +437,7 @@ impl RouterBuilder {
                         self.index.insert(pattern, self.entries.len());
                         self.entries.push(RouteEntry {
                             api: entry.clone(),
+                            base_path: prefix,
                             methods: vec![(method.clone(), operation())],
                         });
                     }
@@ -513,6 +526,7 @@ mod tests {
             context: ApiContext::parse(context).unwrap(),
             version: ApiVersion::parse("1.0.0").unwrap(),
             vhost: "localhost".into(),
+            is_default_version: false,
             lifecycle: LifecycleState::Published,
             authorization_header: "Authorization".into(),
             endpoint_config: EndpointConfig {
@@ -612,6 +626,33 @@ mod tests {
         assert_eq!(up.base_path, "/base");
         assert_eq!(up.authority.as_str(), "127.0.0.1:1");
         assert_eq!(entry.api.base_path, "/shop/1.0.0");
+    }
+
+    #[test]
+    fn default_version_also_answers_without_the_version_segment() {
+        let v1 = api("/any", &[("/*", HttpVerb::Get)]);
+        let mut v2 = api(
+            "/any",
+            &[("/*", HttpVerb::Get), ("/items/{id}", HttpVerb::Get)],
+        );
+        v2.api_id = "v2".into();
+        v2.version = ApiVersion::parse("2.0.0").unwrap();
+        v2.is_default_version = true;
+        let c = config(vec![v1, v2]);
+        let base = |path: &str| match c.route("localhost", path, &Method::GET) {
+            RouteMatch::Found { entry, .. } => {
+                (entry.api.id.to_string(), entry.base_path.to_string())
+            }
+            _ => panic!("no route for {path}"),
+        };
+        assert_eq!(
+            base("/any/1.0.0/a/b"),
+            ("id/any".into(), "/any/1.0.0".into())
+        );
+        assert_eq!(base("/any/2.0.0/a"), ("v2".into(), "/any/2.0.0".into()));
+        assert_eq!(base("/any/a/b"), ("v2".into(), "/any".into()));
+        assert_eq!(base("/any"), ("v2".into(), "/any".into()));
+        assert_eq!(base("/any/items/7"), ("v2".into(), "/any".into()));
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub struct DeployedApi {
     pub version: ApiVersion,
     /// The virtual host this deployment answers on (`Host` header, port ignored).
     pub vhost: String,
+    /// Whether this is the API's default version, also reachable as `/{context}/{resource}`.
+    #[serde(default)]
+    pub is_default_version: bool,
     /// The API's current lifecycle state (blocked APIs are refused at the gateway).
     pub lifecycle: LifecycleState,
     /// Header carrying the token.

@@ -20,6 +20,20 @@ struct DefinitionRow {
 pub async fn create(store: &Store, api: &Api, username: &str) -> Result<()> {
     let now = now_ms();
     let mut tx = store.pool().begin().await?;
+    // Versions of one API share its context; another API may not take it (as in WSO2), or
+    // the default versions of both would claim the same unversioned paths.
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT name FROM apis WHERE context = $1 AND name <> $2 LIMIT 1")
+            .bind(api.context.as_str())
+            .bind(api.name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(owner) = owner {
+        return Err(StoreError::Conflict(format!(
+            "context '{}' is already used by API '{owner}'",
+            api.context
+        )));
+    }
     sqlx::query(
         "INSERT INTO apis (id, name, version, context, provider, lifecycle_status, definition, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -43,7 +57,43 @@ pub async fn create(store: &Store, api: &Api, username: &str) -> Result<()> {
         other => other,
     })?;
     insert_history(&mut tx, &api.id, None, api.life_cycle_status, username).await?;
+    if api.is_default_version {
+        clear_other_defaults(&mut tx, api).await?;
+    }
     tx.commit().await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct IdDefinitionRow {
+    id: String,
+    definition: String,
+}
+
+/// WSO2 keeps one default version per API name: marking `api` as the default takes the flag
+/// off every other version of the same name (in their working copies; the gateways follow
+/// with the next snapshot, which reads the flag from the working copy).
+async fn clear_other_defaults(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &Api) -> Result<()> {
+    let others = sqlx::query_as::<_, IdDefinitionRow>(
+        "SELECT id, definition FROM apis WHERE name = $1 AND id <> $2",
+    )
+    .bind(api.name.as_str())
+    .bind(&api.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in others {
+        let mut other: Api = from_json("apis.definition", &row.definition)?;
+        if !other.is_default_version {
+            continue;
+        }
+        other.is_default_version = false;
+        sqlx::query("UPDATE apis SET definition = $1, updated_at = $2 WHERE id = $3")
+            .bind(to_json(&other))
+            .bind(now_ms())
+            .bind(&row.id)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -100,6 +150,7 @@ pub async fn list(store: &Store, offset: i64, limit: i64) -> Result<(Vec<Api>, i
 
 /// Replaces the stored definition (name, version and context never change).
 pub async fn update(store: &Store, api: &Api) -> Result<()> {
+    let mut tx = store.pool().begin().await?;
     let done = sqlx::query(
         "UPDATE apis SET definition = $1, lifecycle_status = $2, updated_at = $3 WHERE id = $4",
     )
@@ -107,11 +158,15 @@ pub async fn update(store: &Store, api: &Api) -> Result<()> {
     .bind(api.life_cycle_status.as_str())
     .bind(now_ms())
     .bind(&api.id)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
+    if api.is_default_version {
+        clear_other_defaults(&mut tx, api).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

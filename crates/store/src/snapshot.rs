@@ -17,6 +17,15 @@ struct DeployedRow {
     vhost: String,
     definition: String,
     lifecycle_status: String,
+    current: String,
+}
+
+/// The one field the snapshot reads from an API's working copy.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DefaultFlag {
+    #[serde(default)]
+    is_default_version: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -60,7 +69,7 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
     let pool = store.pool();
 
     let deployed = sqlx::query_as::<_, DeployedRow>(
-        "SELECT d.revision_id, d.vhost, r.definition, a.lifecycle_status FROM api_deployments d \
+        "SELECT d.revision_id, d.vhost, r.definition, a.lifecycle_status, a.definition AS current FROM api_deployments d \
          JOIN api_revisions r ON r.id = d.revision_id JOIN apis a ON a.id = d.api_id \
          WHERE d.environment = $1 ORDER BY a.context, a.version",
     )
@@ -82,6 +91,8 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
             context: api.context,
             version: api.version,
             vhost: row.vhost,
+            is_default_version: from_json::<DefaultFlag>("apis.definition", &row.current)?
+                .is_default_version,
             lifecycle,
             authorization_header: api.authorization_header,
             endpoint_config: api.endpoint_config,

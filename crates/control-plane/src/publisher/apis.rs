@@ -250,6 +250,10 @@ pub async fn create_api(state: &AppState, request: ApiRequest, provider: &str) -
     check_policies(state, &api).await?;
     apis::create(state.store(), &api, provider).await?;
     tracing::info!(api_id = %api.id, name = %api.name, version = %api.version, "API created");
+    if api.is_default_version {
+        // Another version may have lost the default flag: gateways re-route now.
+        state.sync_environments().await?;
+    }
     Ok(api)
 }
 
@@ -282,7 +286,8 @@ async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
 /// `PUT /apis/{apiId}`: replaces the API's working copy. As in WSO2, name, version, context,
 /// provider and lifecycle state are not changed by an update (sending different values is a
 /// 400 naming the field); gateways keep serving the deployed revision until a new revision
-/// of the updated API is deployed.
+/// of the updated API is deployed. `isDefaultVersion` is the exception: like the lifecycle
+/// state it is read from the working copy, so gateways re-route at once.
 pub(crate) async fn update(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -314,6 +319,10 @@ pub(crate) async fn update(
     api.created_time = current.created_time;
     apis::update(state.store(), &api).await?;
     tracing::info!(api_id = %api.id, "API updated");
+    if api.is_default_version != current.is_default_version {
+        // The default version is read from the working copy: gateways re-route now.
+        state.sync_environments().await?;
+    }
     Ok(axum::Json(api))
 }
 
