@@ -789,20 +789,7 @@ async fn an_updated_api_reaches_the_gateway_with_its_next_revision() {
         call(&up, "/evolving/1.0.0/b", None).await.status(),
         StatusCode::NOT_FOUND
     );
-    let (_, revision) = rest
-        .post(
-            &format!("{PUB}/apis/{id}/revisions"),
-            json!({"description": "r2"}),
-        )
-        .await;
-    let rev = revision["id"].as_str().unwrap();
-    let (status, _) = rest
-        .post(
-            &format!("{PUB}/apis/{id}/deploy-revision?revisionId={rev}"),
-            json!([{"name": "Default", "vhost": "localhost"}]),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    rest.deploy_new_revision(&id, &["Default"]).await;
     assert_eq!(
         call(&up, "/evolving/1.0.0/b", None).await.status(),
         StatusCode::OK
@@ -849,17 +836,7 @@ async fn deployed_version(rest: &Rest, upstream: &str, version: &str, default: b
     assert_eq!(status, StatusCode::CREATED, "{api}");
     let id = api["id"].as_str().unwrap().to_owned();
     assert_eq!(rest.lifecycle(&id, "Publish").await, StatusCode::OK);
-    let (_, revision) = rest
-        .post(&format!("{PUB}/apis/{id}/revisions"), json!({}))
-        .await;
-    let rev = revision["id"].as_str().unwrap();
-    let (status, body) = rest
-        .post(
-            &format!("{PUB}/apis/{id}/deploy-revision?revisionId={rev}"),
-            json!([{"name": "Default", "vhost": "localhost"}]),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    rest.deploy_new_revision(&id, &["Default"]).await;
     id
 }
 

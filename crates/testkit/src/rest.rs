@@ -101,17 +101,21 @@ impl Rest {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["lifecycleState"]["state"], "PUBLISHED");
+        self.deploy_new_revision(&id, environments).await;
+        id
+    }
+
+    /// Creates a revision of the API's working copy and deploys it to `environments`
+    /// (vhost `localhost`).
+    pub async fn deploy_new_revision(&self, api_id: &str, environments: &[&str]) {
         let (status, revision) = self
-            .post(
-                &format!("{PUB}/apis/{id}/revisions"),
-                json!({"description": "r1"}),
-            )
+            .post(&format!("{PUB}/apis/{api_id}/revisions"), json!({}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{revision}");
         let revision_id = revision["id"].as_str().expect("revision id");
         let (status, body) = self
             .post(
-                &format!("{PUB}/apis/{id}/deploy-revision?revisionId={revision_id}"),
+                &format!("{PUB}/apis/{api_id}/deploy-revision?revisionId={revision_id}"),
                 Value::Array(
                     environments
                         .iter()
@@ -121,7 +125,6 @@ impl Rest {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        id
     }
 
     /// Creates an application; returns its id.
