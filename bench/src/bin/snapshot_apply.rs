@@ -41,6 +41,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
             version: ApiVersion::parse("1.0.0").expect("version"),
             vhost: "gw.example.com".into(),
             is_default_version: false,
+            cors_configuration: Default::default(),
             lifecycle: LifecycleState::Published,
             authorization_header: "Authorization".into(),
             endpoint_config: EndpointConfig {

@@ -910,3 +910,102 @@ async fn the_default_version_answers_without_its_version_segment() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.to_string().contains("Catalog"), "{body}");
 }
+
+#[tokio::test]
+async fn cors_preflight_is_answered_at_the_gateway_and_errors_carry_allow_origin() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let origin = "https://app.example.com";
+    let (status, body) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({
+                "name": "Browser", "context": "/browser", "version": "1.0.0",
+                "corsConfiguration": {"corsConfigurationEnabled": true,
+                    "accessControlAllowOrigins": ["not an origin"]},
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.to_string()
+            .contains("corsConfiguration.accessControlAllowOrigins[0]"),
+        "{body}"
+    );
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({
+                "name": "Browser", "context": "/browser", "version": "1.0.0",
+                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
+                "operations": [{"target": "/items", "verb": "GET"}],
+                "corsConfiguration": {"corsConfigurationEnabled": true,
+                    "accessControlAllowOrigins": [origin],
+                    "accessControlAllowCredentials": true,
+                    "accessControlAllowHeaders": ["authorization", "content-type"],
+                    "accessControlAllowMethods": ["GET"]},
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    assert_eq!(
+        api["corsConfiguration"]["accessControlAllowOrigins"][0],
+        origin
+    );
+    let id = api["id"].as_str().unwrap();
+    assert_eq!(rest.lifecycle(id, "Publish").await, StatusCode::OK);
+    rest.deploy_new_revision(id, &["Default"]).await;
+
+    let preflight = |from: &'static str, method: &'static str| {
+        up.gw_client()
+            .request(reqwest::Method::OPTIONS, up.gw_url("/browser/1.0.0/items"))
+            .header("Origin", from)
+            .header("Access-Control-Request-Method", method)
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+    };
+    let answer = preflight(origin, "GET").await.unwrap();
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT, "no token needed");
+    let h = answer.headers();
+    assert_eq!(h["access-control-allow-origin"], origin);
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(h["access-control-allow-methods"], "GET");
+    assert_eq!(
+        h["access-control-allow-headers"],
+        "authorization, content-type"
+    );
+    for (from, method) in [("https://evil.example", "GET"), (origin, "DELETE")] {
+        let refused = preflight(from, method).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::NO_CONTENT);
+        assert!(
+            !refused
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{from} {method} must not be allowed"
+        );
+    }
+
+    // A real cross-origin call without a token: the 401 is readable by the page.
+    let denied = up
+        .gw_client()
+        .get(up.gw_url("/browser/1.0.0/items"))
+        .header("Origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(denied.headers()["access-control-allow-origin"], origin);
+    let foreign = up
+        .gw_client()
+        .get(up.gw_url("/browser/1.0.0/items"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !foreign
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cors;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;

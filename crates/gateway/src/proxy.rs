@@ -231,10 +231,14 @@ impl Proxy {
             http.response.status_code = tracing::field::Empty,
         );
         let _ = span.set_parent(gantry_telemetry::trace::extract(request.headers()));
+        let mut cors = None;
         let mut response = self
-            .route_and_forward(request, peer, secure, &mut outcome)
+            .route_and_forward(request, peer, secure, &mut outcome, &mut cors)
             .instrument(span.clone())
             .await;
+        if let Some(cors) = cors {
+            cors.apply(response.headers_mut());
+        }
         span.record("http.response.status_code", response.status().as_u16());
         let response_bytes = response
             .headers()
@@ -269,6 +273,7 @@ impl Proxy {
         peer: SocketAddr,
         secure: bool,
         outcome: &mut Outcome,
+        cors: &mut Option<crate::cors::Allowed>,
     ) -> Response<Body> {
         let guard = self.config.load();
         let Some(config) = guard.as_deref() else {
@@ -295,7 +300,19 @@ impl Proxy {
             .or_else(|| request.uri().authority().map(|a| a.as_str()))
             .unwrap_or_default();
 
-        let (entry, operation) = match config.route(host, path, request.method()) {
+        let matched = config.route(host, path, request.method());
+        if let RouteMatch::Found { entry, .. } | RouteMatch::MethodNotAllowed(entry) = &matched
+            && let Some(policy) = &entry.api.cors
+        {
+            if crate::cors::is_preflight(request.method(), request.headers()) {
+                return policy.preflight(request.headers());
+            }
+            *cors = request
+                .headers()
+                .get(header::ORIGIN)
+                .and_then(|o| policy.allow(o));
+        }
+        let (entry, operation) = match matched {
             RouteMatch::Found { entry, operation } => (entry, operation),
             RouteMatch::NotFound => return respond::no_route(),
             RouteMatch::MethodNotAllowed(entry) => {

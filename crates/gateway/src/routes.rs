@@ -151,6 +151,8 @@ pub struct ApiEntry {
     pub production: Option<Upstream>,
     /// Where sandbox traffic goes.
     pub sandbox: Option<Upstream>,
+    /// CORS policy, when enabled.
+    pub cors: Option<crate::cors::Cors>,
 }
 
 /// A compiled upstream endpoint.
@@ -396,6 +398,7 @@ impl RouterBuilder {
             .unwrap_or(http::header::AUTHORIZATION),
             production: upstream(&api.endpoint_config.production_endpoints),
             sandbox: upstream(&api.endpoint_config.sandbox_endpoints),
+            cors: crate::cors::Cors::compile(&api.cors_configuration),
         });
         for op in &api.operations {
             let method = verb_to_method(op.verb);
@@ -527,6 +530,7 @@ mod tests {
             version: ApiVersion::parse("1.0.0").unwrap(),
             vhost: "localhost".into(),
             is_default_version: false,
+            cors_configuration: Default::default(),
             lifecycle: LifecycleState::Published,
             authorization_header: "Authorization".into(),
             endpoint_config: EndpointConfig {

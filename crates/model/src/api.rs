@@ -461,12 +461,100 @@ pub struct Api {
     pub visibility: String,
     /// Where traffic goes.
     pub endpoint_config: EndpointConfig,
+    /// Cross-origin resource sharing, answered at the gateway.
+    #[serde(default)]
+    pub cors_configuration: CorsConfiguration,
     /// The resources of the API.
     pub operations: Vec<Operation>,
     /// When it was created, RFC 3339.
     pub created_time: String,
     /// When it was last changed, RFC 3339.
     pub last_updated_time: String,
+}
+
+/// An API's CORS policy (WSO2 `APICorsConfiguration`). When enabled, the gateway answers
+/// preflight requests itself and adds `Access-Control-Allow-*` to responses for allowed origins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CorsConfiguration {
+    /// Whether the gateway applies CORS for this API.
+    pub cors_configuration_enabled: bool,
+    /// Allowed origins (`scheme://host[:port]`), or `*` for any.
+    pub access_control_allow_origins: Vec<String>,
+    /// Whether credentials (cookies, `Authorization`) may be sent cross-origin.
+    pub access_control_allow_credentials: bool,
+    /// Request headers a cross-origin caller may send.
+    pub access_control_allow_headers: Vec<String>,
+    /// Methods a cross-origin caller may use.
+    pub access_control_allow_methods: Vec<String>,
+}
+
+impl Default for CorsConfiguration {
+    /// WSO2's defaults: disabled; any origin, its usual headers and methods when enabled.
+    fn default() -> Self {
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        Self {
+            cors_configuration_enabled: false,
+            access_control_allow_origins: strings(&["*"]),
+            access_control_allow_credentials: false,
+            access_control_allow_headers: strings(&[
+                "authorization",
+                "Access-Control-Allow-Origin",
+                "Content-Type",
+                "SOAPAction",
+                "apikey",
+            ]),
+            access_control_allow_methods: strings(&[
+                "GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS",
+            ]),
+        }
+    }
+}
+
+impl CorsConfiguration {
+    /// Origins are `*` or `http(s)://host[:port]`; headers are header names; methods are HTTP
+    /// verbs. Errors name the field under `corsConfiguration`.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        let field = |name: &str, i: usize| format!("corsConfiguration.{name}[{i}]");
+        for (i, origin) in self.access_control_allow_origins.iter().enumerate() {
+            let host = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            let valid = origin == "*"
+                || host.is_some_and(|h| {
+                    !h.is_empty()
+                        && h.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+                });
+            if !valid {
+                return Err(InvalidField::new(
+                    field("accessControlAllowOrigins", i),
+                    format!("'{origin}' is not '*' or an origin like https://app.example.com"),
+                ));
+            }
+        }
+        for (i, name) in self.access_control_allow_headers.iter().enumerate() {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            {
+                return Err(InvalidField::new(
+                    field("accessControlAllowHeaders", i),
+                    format!("'{name}' is not a header name"),
+                ));
+            }
+        }
+        for (i, method) in self.access_control_allow_methods.iter().enumerate() {
+            if HttpVerb::parse(method).is_none() {
+                return Err(InvalidField::new(
+                    field("accessControlAllowMethods", i),
+                    format!("'{method}' is not an HTTP method"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Serialises an `Option<u64>` as a string and accepts a string or a number, as WSO2 does.

@@ -13,8 +13,8 @@ pub mod snapshot;
 pub mod subscription;
 
 pub use api::{
-    Api, ApiContext, ApiName, ApiVersion, AuthType, Endpoint, EndpointConfig, HttpVerb, Operation,
-    ResourceTarget,
+    Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, Endpoint, EndpointConfig,
+    HttpVerb, Operation, ResourceTarget,
 };
 pub use lifecycle::{LifecycleAction, LifecycleState};
 pub use snapshot::GatewaySnapshot;

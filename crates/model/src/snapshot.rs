@@ -92,6 +92,9 @@ pub struct DeployedApi {
     pub authorization_header: String,
     /// Upstreams.
     pub endpoint_config: EndpointConfig,
+    /// CORS, answered at the gateway when enabled.
+    #[serde(default)]
+    pub cors_configuration: crate::api::CorsConfiguration,
     /// Resources.
     pub operations: Vec<Operation>,
 }

@@ -96,6 +96,7 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
             lifecycle,
             authorization_header: api.authorization_header,
             endpoint_config: api.endpoint_config,
+            cors_configuration: api.cors_configuration,
             operations: api.operations,
         });
     }

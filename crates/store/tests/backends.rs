@@ -83,6 +83,7 @@ fn api(name: &str, context: &str) -> Api {
         authorization_header: "Authorization".into(),
         security_scheme: vec!["oauth2".into()],
         visibility: "PUBLIC".into(),
+        cors_configuration: Default::default(),
         endpoint_config: EndpointConfig {
             endpoint_type: "http".into(),
             production_endpoints: Some(Endpoint {

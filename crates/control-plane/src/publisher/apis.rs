@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gantry_model::{
-    Api, ApiContext, ApiName, ApiVersion, AuthType, EndpointConfig, HttpVerb, InvalidField,
-    LifecycleAction, LifecycleState, Operation, ResourceTarget,
+    Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, EndpointConfig, HttpVerb,
+    InvalidField, LifecycleAction, LifecycleState, Operation, ResourceTarget,
 };
 use gantry_store::policies::PolicyLevel;
 use gantry_store::{apis, new_id, now_ms, policies};
@@ -39,6 +39,7 @@ pub struct ApiRequest {
     security_scheme: Option<Vec<String>>,
     visibility: Option<String>,
     endpoint_config: Option<EndpointConfig>,
+    cors_configuration: Option<CorsConfiguration>,
     operations: Option<Vec<OperationRequest>>,
 }
 
@@ -191,6 +192,8 @@ impl ApiRequest {
                 sandbox_endpoints: None,
             },
         };
+        let cors_configuration = self.cors_configuration.unwrap_or_default();
+        cors_configuration.validate()?;
         let operations = match self.operations {
             Some(ops) if !ops.is_empty() => {
                 let ops = ops
@@ -237,6 +240,7 @@ impl ApiRequest {
                 .unwrap_or_else(|| vec!["oauth2".into()]),
             visibility,
             endpoint_config,
+            cors_configuration,
             operations,
             created_time: now.clone(),
             last_updated_time: now,
