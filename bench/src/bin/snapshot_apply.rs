@@ -46,10 +46,13 @@ fn snapshot(version: u64) -> GatewaySnapshot {
             authorization_header: "Authorization".into(),
             endpoint_config: EndpointConfig {
                 endpoint_type: "http".into(),
-                production_endpoints: Some(Endpoint {
-                    url: format!("http://backend-{}.svc:8080/v1", i % 50),
-                    config: None,
-                }),
+                production_endpoints: Some(
+                    Endpoint {
+                        url: format!("http://backend-{}.svc:8080/v1", i % 50),
+                        config: None,
+                    }
+                    .into(),
+                ),
                 sandbox_endpoints: None,
             },
             operations: vec![
@@ -210,7 +213,11 @@ fn main() {
         .production_endpoints
         .as_mut()
     {
-        endpoint.url = "http://backend-new.svc:8080/v2".into();
+        *endpoint = Endpoint {
+            url: "http://backend-new.svc:8080/v2".into(),
+            config: None,
+        }
+        .into();
     }
     let delta = SnapshotDelta::between(&base.snapshot, &changed);
     let delta_json = serde_json::to_vec(&delta).expect("delta json");

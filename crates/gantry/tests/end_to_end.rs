@@ -1009,3 +1009,61 @@ async fn cors_preflight_is_answered_at_the_gateway_and_errors_carry_allow_origin
             .contains_key("access-control-allow-origin")
     );
 }
+
+#[tokio::test]
+async fn load_balance_endpoints_share_the_traffic_round_robin() {
+    let (a, b) = (EchoUpstream::start().await, EchoUpstream::start().await);
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let (status, body) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({
+                "name": "Balanced", "context": "/balanced", "version": "1.0.0",
+                "endpointConfig": {"endpoint_type": "http",
+                    "production_endpoints": [{"url": a.url()}, {"url": b.url()}]},
+            }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a list needs load_balance: {body}"
+    );
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({
+                "name": "Balanced", "context": "/balanced", "version": "1.0.0",
+                "endpointConfig": {"endpoint_type": "load_balance",
+                    "algoCombo": "org.apache.synapse.endpoints.algorithms.RoundRobin",
+                    "production_endpoints": [{"url": format!("{}/a", a.url())}, {"url": format!("{}/b", b.url())}]},
+                "operations": [{"target": "/*", "verb": "GET", "authType": "None"}],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    assert_eq!(
+        api["endpointConfig"]["production_endpoints"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let id = api["id"].as_str().unwrap();
+    assert_eq!(rest.lifecycle(id, "Publish").await, StatusCode::OK);
+    rest.deploy_new_revision(id, &["Default"]).await;
+
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(routed_path(&up, "/balanced/1.0.0/x").await.expect("routed"));
+    }
+    let to_a = seen.iter().filter(|p| *p == "/a/x").count();
+    let to_b = seen.iter().filter(|p| *p == "/b/x").count();
+    assert_eq!(
+        (to_a, to_b),
+        (3, 3),
+        "round-robin over both members: {seen:?}"
+    );
+    assert_ne!(seen[0], seen[1], "consecutive requests alternate: {seen:?}");
+}

@@ -373,8 +373,8 @@ impl Proxy {
             .map(|c| c.key_type)
             .unwrap_or(KeyType::Production);
         let upstream = match key_type {
-            KeyType::Production => api.production.as_ref(),
-            KeyType::Sandbox => api.sandbox.as_ref(),
+            KeyType::Production => api.production.as_ref().map(|p| p.pick()),
+            KeyType::Sandbox => api.sandbox.as_ref().map(|p| p.pick()),
         };
         let Some(upstream) = upstream else {
             return respond::error(

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use gantry_model::snapshot::DeployedApi;
 use gantry_model::{
-    AuthType, Endpoint, GatewaySnapshot, HttpVerb, KeyType, LifecycleState, SubscriptionStatus,
+    AuthType, Endpoint, Endpoints, GatewaySnapshot, HttpVerb, KeyType, LifecycleState,
+    SubscriptionStatus,
 };
 use http::Method;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -148,11 +149,47 @@ pub struct ApiEntry {
     /// Header the token is read from (lower case).
     pub authorization_header: http::HeaderName,
     /// Where production traffic goes.
-    pub production: Option<Upstream>,
+    pub production: Option<UpstreamPool>,
     /// Where sandbox traffic goes.
-    pub sandbox: Option<Upstream>,
+    pub sandbox: Option<UpstreamPool>,
     /// CORS policy, when enabled.
     pub cors: Option<crate::cors::Cors>,
+}
+
+/// The endpoints traffic of one key type goes to: one for `http`, several used in turn
+/// (round-robin) for `load_balance`.
+pub struct UpstreamPool {
+    /// The members, in configured order (never empty).
+    pub members: Vec<Upstream>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl UpstreamPool {
+    fn compile(endpoints: &Endpoints) -> Result<Self, String> {
+        let members = endpoints
+            .as_slice()
+            .iter()
+            .map(Upstream::compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        if members.is_empty() {
+            return Err("an endpoint list is empty".into());
+        }
+        Ok(Self {
+            members,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// The upstream for the next request (round-robin; a single member is always chosen).
+    pub fn pick(&self) -> &Upstream {
+        match self.members.len() {
+            1 => &self.members[0],
+            n => {
+                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                &self.members[i % n]
+            }
+        }
+    }
 }
 
 /// A compiled upstream endpoint.
@@ -379,7 +416,7 @@ impl RouterBuilder {
         if api.is_default_version {
             bases.push(Arc::from(api.context.as_str()));
         }
-        let mut upstream = |e: &Option<Endpoint>| match e.as_ref().map(Upstream::compile) {
+        let mut upstream = |e: &Option<Endpoints>| match e.as_ref().map(UpstreamPool::compile) {
             Some(Ok(u)) => Some(u),
             Some(Err(error)) => {
                 problems.push(format!("API {}: {error}", api.name));
@@ -535,10 +572,13 @@ mod tests {
             authorization_header: "Authorization".into(),
             endpoint_config: EndpointConfig {
                 endpoint_type: "http".into(),
-                production_endpoints: Some(Endpoint {
-                    url: "http://127.0.0.1:1/base/".into(),
-                    config: None,
-                }),
+                production_endpoints: Some(
+                    Endpoint {
+                        url: "http://127.0.0.1:1/base/".into(),
+                        config: None,
+                    }
+                    .into(),
+                ),
                 sandbox_endpoints: None,
             },
             operations: ops
@@ -626,7 +666,7 @@ mod tests {
         else {
             panic!("route expected");
         };
-        let up = entry.api.production.as_ref().unwrap();
+        let up = entry.api.production.as_ref().unwrap().pick();
         assert_eq!(up.base_path, "/base");
         assert_eq!(up.authority.as_str(), "127.0.0.1:1");
         assert_eq!(entry.api.base_path, "/shop/1.0.0");

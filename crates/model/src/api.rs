@@ -378,15 +378,59 @@ impl Endpoint {
 /// WSO2's `endpointConfig`: where the gateway sends production and sandbox traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointConfig {
-    /// `http` (WSO2 also knows `load_balance`, `failover`; those come with the gateway work).
+    /// `http` (one endpoint each) or `load_balance` (a list, used round-robin). WSO2's
+    /// `failover` is not supported yet.
     #[serde(default = "http_endpoint_type")]
     pub endpoint_type: String,
-    /// Endpoint for PRODUCTION keys.
+    /// Endpoint(s) for PRODUCTION keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub production_endpoints: Option<Endpoint>,
-    /// Endpoint for SANDBOX keys.
+    pub production_endpoints: Option<Endpoints>,
+    /// Endpoint(s) for SANDBOX keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sandbox_endpoints: Option<Endpoint>,
+    pub sandbox_endpoints: Option<Endpoints>,
+}
+
+/// One endpoint (`http`), or the members of a `load_balance` endpoint, as WSO2 writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Endpoints {
+    /// `{"url": ...}`.
+    One(Endpoint),
+    /// `[{"url": ...}, {"url": ...}]`.
+    Many(Vec<Endpoint>),
+}
+
+impl Endpoints {
+    /// The endpoints, in order.
+    pub fn as_slice(&self) -> &[Endpoint] {
+        match self {
+            Endpoints::One(e) => std::slice::from_ref(e),
+            Endpoints::Many(v) => v,
+        }
+    }
+
+    fn validate(&self, endpoint_type: &str, field: &str) -> Result<(), InvalidField> {
+        match self {
+            Endpoints::One(e) => e.validate(field),
+            Endpoints::Many(_) if endpoint_type == "http" => Err(InvalidField::new(
+                field,
+                "must be one endpoint object for endpoint_type \"http\" (a list needs \"load_balance\")",
+            )),
+            Endpoints::Many(v) if v.is_empty() => {
+                Err(InvalidField::new(field, "must list at least one endpoint"))
+            }
+            Endpoints::Many(v) => v
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, e)| e.validate(&format!("{field}[{i}]"))),
+        }
+    }
+}
+
+impl From<Endpoint> for Endpoints {
+    fn from(endpoint: Endpoint) -> Self {
+        Endpoints::One(endpoint)
+    }
 }
 
 fn http_endpoint_type() -> String {
@@ -396,11 +440,11 @@ fn http_endpoint_type() -> String {
 impl EndpointConfig {
     /// Checks the URLs and settings; at least one endpoint must be given.
     pub fn validate(&self) -> Result<(), InvalidField> {
-        if self.endpoint_type != "http" {
+        if self.endpoint_type != "http" && self.endpoint_type != "load_balance" {
             return Err(InvalidField::new(
                 "endpointConfig.endpoint_type",
                 format!(
-                    "'{}' is not supported yet; use \"http\"",
+                    "'{}' is not supported; use \"http\" or \"load_balance\"",
                     self.endpoint_type
                 ),
             ));
@@ -412,10 +456,10 @@ impl EndpointConfig {
             ));
         }
         if let Some(e) = &self.production_endpoints {
-            e.validate("endpointConfig.production_endpoints")?;
+            e.validate(&self.endpoint_type, "endpointConfig.production_endpoints")?;
         }
         if let Some(e) = &self.sandbox_endpoints {
-            e.validate("endpointConfig.sandbox_endpoints")?;
+            e.validate(&self.endpoint_type, "endpointConfig.sandbox_endpoints")?;
         }
         Ok(())
     }
@@ -673,10 +717,13 @@ mod tests {
     fn endpoint_config_needs_a_well_formed_url() {
         let bad = EndpointConfig {
             endpoint_type: "http".into(),
-            production_endpoints: Some(Endpoint {
-                url: "ftp://x".into(),
-                config: None,
-            }),
+            production_endpoints: Some(
+                Endpoint {
+                    url: "ftp://x".into(),
+                    config: None,
+                }
+                .into(),
+            ),
             sandbox_endpoints: None,
         };
         assert_eq!(
@@ -689,5 +736,39 @@ mod tests {
             sandbox_endpoints: None,
         };
         assert!(none.validate().is_err());
+    }
+
+    #[test]
+    fn load_balance_takes_a_list_and_http_takes_one() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<EndpointConfig>(v).unwrap();
+        let lb = parse(serde_json::json!({"endpoint_type": "load_balance",
+            "algoCombo": "org.apache.synapse.endpoints.algorithms.RoundRobin",
+            "production_endpoints": [{"url": "http://a:1"}, {"url": "http://b:2/x"}]}));
+        lb.validate().unwrap();
+        assert_eq!(
+            lb.production_endpoints.as_ref().unwrap().as_slice().len(),
+            2
+        );
+        let bad_member = parse(serde_json::json!({"endpoint_type": "load_balance",
+            "production_endpoints": [{"url": "http://a:1"}, {"url": "ftp://b"}]}));
+        assert_eq!(
+            bad_member.validate().unwrap_err().field,
+            "endpointConfig.production_endpoints[1].url"
+        );
+        let list_for_http = parse(serde_json::json!({"endpoint_type": "http",
+            "production_endpoints": [{"url": "http://a:1"}]}));
+        assert_eq!(
+            list_for_http.validate().unwrap_err().field,
+            "endpointConfig.production_endpoints"
+        );
+        let empty = parse(serde_json::json!({"endpoint_type": "load_balance",
+            "production_endpoints": []}));
+        assert!(empty.validate().is_err());
+        let failover = parse(serde_json::json!({"endpoint_type": "failover",
+            "production_endpoints": {"url": "http://a:1"}}));
+        assert_eq!(
+            failover.validate().unwrap_err().field,
+            "endpointConfig.endpoint_type"
+        );
     }
 }

@@ -14,7 +14,7 @@ pub mod subscription;
 
 pub use api::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, Endpoint, EndpointConfig,
-    HttpVerb, Operation, ResourceTarget,
+    Endpoints, HttpVerb, Operation, ResourceTarget,
 };
 pub use lifecycle::{LifecycleAction, LifecycleState};
 pub use snapshot::GatewaySnapshot;

@@ -86,10 +86,13 @@ fn api(name: &str, context: &str) -> Api {
         cors_configuration: Default::default(),
         endpoint_config: EndpointConfig {
             endpoint_type: "http".into(),
-            production_endpoints: Some(Endpoint {
-                url: "http://upstream:8080".into(),
-                config: None,
-            }),
+            production_endpoints: Some(
+                Endpoint {
+                    url: "http://upstream:8080".into(),
+                    config: None,
+                }
+                .into(),
+            ),
             sandbox_endpoints: None,
         },
         operations: vec![Operation {
