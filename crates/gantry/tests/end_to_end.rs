@@ -1067,3 +1067,46 @@ async fn load_balance_endpoints_share_the_traffic_round_robin() {
     );
     assert_ne!(seen[0], seen[1], "consecutive requests alternate: {seen:?}");
 }
+
+#[tokio::test]
+async fn a_load_balance_member_that_refuses_connections_sits_out() {
+    let live = EchoUpstream::start().await;
+    let dead = format!(
+        "http://127.0.0.1:{}/dead",
+        gantry_testkit::process::free_port()
+    );
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({
+                "name": "HalfDead", "context": "/halfdead", "version": "1.0.0",
+                "endpointConfig": {"endpoint_type": "load_balance",
+                    "production_endpoints": [{"url": dead}, {"url": format!("{}/live", live.url())}]},
+                "operations": [{"target": "/*", "verb": "GET", "authType": "None"}],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let id = api["id"].as_str().unwrap();
+    assert_eq!(rest.lifecycle(id, "Publish").await, StatusCode::OK);
+    rest.deploy_new_revision(id, &["Default"]).await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(call(&up, "/halfdead/1.0.0/x", None).await.status());
+    }
+    let failed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_GATEWAY)
+        .count();
+    assert!(
+        failed <= 1,
+        "the dead member fails once, then is ejected: {statuses:?}"
+    );
+    assert!(
+        statuses[2..].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+}

@@ -372,11 +372,7 @@ impl Proxy {
             .as_ref()
             .map(|c| c.key_type)
             .unwrap_or(KeyType::Production);
-        let upstream = match key_type {
-            KeyType::Production => api.production.as_ref().map(|p| p.pick()),
-            KeyType::Sandbox => api.sandbox.as_ref().map(|p| p.pick()),
-        };
-        let Some(upstream) = upstream else {
+        let Some((member, upstream)) = api.pool(key_type).map(|p| p.pick()) else {
             return respond::error(
                 StatusCode::FORBIDDEN,
                 "900908",
@@ -453,7 +449,13 @@ impl Proxy {
                 Response::from_parts(parts, body.boxed())
             }
             Ok(Err(error)) => {
-                tracing::warn!(api = %api.name, %error, "upstream request failed");
+                tracing::warn!(api = %api.name, %error, upstream = %authority, "upstream request failed");
+                if error.is_connect() {
+                    // Passive health check: a member that refuses connections sits out.
+                    if let Some(pool) = api.pool(key_type) {
+                        pool.eject(member);
+                    }
+                }
                 respond::error(
                     StatusCode::BAD_GATEWAY,
                     "101503",

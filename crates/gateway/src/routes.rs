@@ -156,12 +156,29 @@ pub struct ApiEntry {
     pub cors: Option<crate::cors::Cors>,
 }
 
+impl ApiEntry {
+    /// Where traffic of `key_type` goes, if the API has such an endpoint.
+    pub fn pool(&self, key_type: KeyType) -> Option<&UpstreamPool> {
+        match key_type {
+            KeyType::Production => self.production.as_ref(),
+            KeyType::Sandbox => self.sandbox.as_ref(),
+        }
+    }
+}
+
+/// How long a `load_balance` member that refused a connection is left out of the rotation
+/// (passive health checking, like Envoy's outlier detection on connect failures).
+pub const EJECTION: Duration = Duration::from_secs(10);
+
 /// The endpoints traffic of one key type goes to: one for `http`, several used in turn
-/// (round-robin) for `load_balance`.
+/// (round-robin) for `load_balance`, skipping members recently found unreachable.
 pub struct UpstreamPool {
     /// The members, in configured order (never empty).
     pub members: Vec<Upstream>,
     next: std::sync::atomic::AtomicUsize,
+    /// Per member: until when (ms after `epoch`) it is left out; 0 when it is in.
+    ejected_until: Vec<std::sync::atomic::AtomicU64>,
+    epoch: std::time::Instant,
 }
 
 impl UpstreamPool {
@@ -175,19 +192,44 @@ impl UpstreamPool {
             return Err("an endpoint list is empty".into());
         }
         Ok(Self {
+            ejected_until: members
+                .iter()
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
             members,
             next: std::sync::atomic::AtomicUsize::new(0),
+            epoch: std::time::Instant::now(),
         })
     }
 
-    /// The upstream for the next request (round-robin; a single member is always chosen).
-    pub fn pick(&self) -> &Upstream {
-        match self.members.len() {
-            1 => &self.members[0],
-            n => {
-                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                &self.members[i % n]
-            }
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The member for the next request and its index: round-robin over the members not
+    /// ejected; when every member is ejected, plain round-robin (better a try than nothing).
+    pub fn pick(&self) -> (usize, &Upstream) {
+        let n = self.members.len();
+        if n == 1 {
+            return (0, &self.members[0]);
+        }
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let now = self.now_ms();
+        let index = (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| self.ejected_until[i].load(std::sync::atomic::Ordering::Relaxed) <= now)
+            .unwrap_or(start % n);
+        (index, &self.members[index])
+    }
+
+    /// Leaves member `index` out of the rotation for [`EJECTION`] (a single member is never
+    /// ejected: there is nowhere else to go).
+    pub fn eject(&self, index: usize) {
+        if self.members.len() > 1
+            && let Some(slot) = self.ejected_until.get(index)
+        {
+            let until = self.now_ms() + u64::try_from(EJECTION.as_millis()).unwrap_or(u64::MAX);
+            slot.store(until, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -666,7 +708,7 @@ mod tests {
         else {
             panic!("route expected");
         };
-        let up = entry.api.production.as_ref().unwrap().pick();
+        let up = entry.api.production.as_ref().unwrap().pick().1;
         assert_eq!(up.base_path, "/base");
         assert_eq!(up.authority.as_str(), "127.0.0.1:1");
         assert_eq!(entry.api.base_path, "/shop/1.0.0");
@@ -697,6 +739,27 @@ mod tests {
         assert_eq!(base("/any/a/b"), ("v2".into(), "/any".into()));
         assert_eq!(base("/any"), ("v2".into(), "/any".into()));
         assert_eq!(base("/any/items/7"), ("v2".into(), "/any".into()));
+    }
+
+    #[test]
+    fn ejected_members_are_skipped_until_all_are() {
+        let endpoints = Endpoints::Many(
+            ["http://a:1", "http://b:2", "http://c:3"]
+                .iter()
+                .map(|u| Endpoint {
+                    url: (*u).into(),
+                    config: None,
+                })
+                .collect(),
+        );
+        let pool = UpstreamPool::compile(&endpoints).unwrap();
+        let picks = |n| (0..n).map(|_| pool.pick().0).collect::<Vec<_>>();
+        assert_eq!(picks(3), vec![0, 1, 2]);
+        pool.eject(1);
+        assert!(picks(6).iter().all(|&i| i != 1));
+        pool.eject(0);
+        pool.eject(2);
+        assert_eq!(picks(3).len(), 3, "all ejected: still answers");
     }
 
     #[test]
