@@ -104,6 +104,14 @@ async fn insert_history(
     post: LifecycleState,
     username: &str,
 ) -> Result<()> {
+    // History is read in `created_at` order: keep it strictly increasing per API, so two
+    // changes within one millisecond still list in the order they happened.
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(created_at) FROM api_lifecycle_history WHERE api_id = $1")
+            .bind(api_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let at = last.map_or(now_ms(), |last| now_ms().max(last + 1));
     sqlx::query(
         "INSERT INTO api_lifecycle_history (id, api_id, previous_state, post_state, username, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -113,7 +121,7 @@ async fn insert_history(
     .bind(previous.map(|s| s.as_str()))
     .bind(post.as_str())
     .bind(username)
-    .bind(now_ms())
+    .bind(at)
     .execute(&mut **tx)
     .await?;
     Ok(())
