@@ -835,8 +835,7 @@ async fn deployed_version(rest: &Rest, upstream: &str, version: &str, default: b
         .await;
     assert_eq!(status, StatusCode::CREATED, "{api}");
     let id = api["id"].as_str().unwrap().to_owned();
-    assert_eq!(rest.lifecycle(&id, "Publish").await, StatusCode::OK);
-    rest.deploy_new_revision(&id, &["Default"]).await;
+    rest.publish_and_deploy(&id, &["Default"]).await;
     id
 }
 
@@ -954,8 +953,7 @@ async fn cors_preflight_is_answered_at_the_gateway_and_errors_carry_allow_origin
         origin
     );
     let id = api["id"].as_str().unwrap();
-    assert_eq!(rest.lifecycle(id, "Publish").await, StatusCode::OK);
-    rest.deploy_new_revision(id, &["Default"]).await;
+    rest.publish_and_deploy(id, &["Default"]).await;
 
     let preflight = |from: &'static str, method: &'static str| {
         up.gw_client()
@@ -1051,8 +1049,7 @@ async fn load_balance_endpoints_share_the_traffic_round_robin() {
         2
     );
     let id = api["id"].as_str().unwrap();
-    assert_eq!(rest.lifecycle(id, "Publish").await, StatusCode::OK);
-    rest.deploy_new_revision(id, &["Default"]).await;
+    rest.publish_and_deploy(id, &["Default"]).await;
 
     let mut seen = Vec::new();
     for _ in 0..6 {
@@ -1090,8 +1087,7 @@ async fn a_load_balance_member_that_refuses_connections_sits_out() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{api}");
     let id = api["id"].as_str().unwrap();
-    assert_eq!(rest.lifecycle(id, "Publish").await, StatusCode::OK);
-    rest.deploy_new_revision(id, &["Default"]).await;
+    rest.publish_and_deploy(id, &["Default"]).await;
 
     let mut statuses = Vec::new();
     for _ in 0..8 {

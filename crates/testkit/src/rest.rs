@@ -94,15 +94,20 @@ impl Rest {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{api}");
         let id = api["id"].as_str().expect("api id").to_owned();
+        self.publish_and_deploy(&id, environments).await;
+        id
+    }
+
+    /// Publishes a created API, then deploys a new revision of it to `environments`.
+    pub async fn publish_and_deploy(&self, api_id: &str, environments: &[&str]) {
         let (status, body) = self
             .post_empty(&format!(
-                "{PUB}/apis/change-lifecycle?apiId={id}&action=Publish"
+                "{PUB}/apis/change-lifecycle?apiId={api_id}&action=Publish"
             ))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["lifecycleState"]["state"], "PUBLISHED");
-        self.deploy_new_revision(&id, environments).await;
-        id
+        self.deploy_new_revision(api_id, environments).await;
     }
 
     /// Creates a revision of the API's working copy and deploys it to `environments`
