@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, JsonBody};
+use crate::rest_scopes;
 use crate::wire::{plain_list, rfc3339};
 
 /// A gateway counts as live when it was heard from this recently.
@@ -111,7 +112,7 @@ fn valid_environment_name(name: &str) -> bool {
 }
 
 async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<Value>> {
-    user.require_role("admin")?;
+    user.require_scope(rest_scopes::ENVIRONMENT_READ)?;
     let envs = environments::list(state.store()).await?;
     Ok(axum::Json(plain_list(
         envs.iter().map(environment_json).collect(),
@@ -123,7 +124,7 @@ async fn create(
     user: AuthUser,
     JsonBody(request): JsonBody<EnvironmentRequest>,
 ) -> ApiResult<Response> {
-    user.require_role("admin")?;
+    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let name = request.name.as_deref().unwrap_or_default();
     if !valid_environment_name(name) {
         return Err(ApiError::BadRequest(
@@ -155,7 +156,7 @@ async fn get_one(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_role("admin")?;
+    user.require_scope(rest_scopes::ENVIRONMENT_READ)?;
     Ok(axum::Json(environment_json(&load(&state, &id).await?)))
 }
 
@@ -165,7 +166,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<EnvironmentRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_role("admin")?;
+    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let env = load(&state, &id).await?;
     if request.name.as_deref().is_some_and(|n| n != env.name) {
         return Err(ApiError::BadRequest(
@@ -189,7 +190,7 @@ async fn remove(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    user.require_role("admin")?;
+    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     match environments::delete(state.store(), &id).await {
         Err(StoreError::NotFound) => Err(ApiError::not_found("environment", &id)),
         other => {
@@ -204,7 +205,7 @@ async fn gateways_of(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_role("admin")?;
+    user.require_scope(rest_scopes::ENVIRONMENT_READ)?;
     let env = load(&state, &id).await?;
     let now = gantry_store::now_ms();
     let nodes = gateways::nodes_of(state.store(), &env.name).await?;
@@ -242,7 +243,7 @@ async fn create_token(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    user.require_role("admin")?;
+    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let env = load(&state, &id).await?;
     let request: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TokenRequest::default()
@@ -277,7 +278,7 @@ async fn list_tokens(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_role("admin")?;
+    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let env = load(&state, &id).await?;
     let tokens = gateways::tokens_of(state.store(), &env.name).await?;
     let list: Vec<Value> = tokens
@@ -297,7 +298,7 @@ async fn revoke_token(
     user: AuthUser,
     Path((id, token_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    user.require_role("admin")?;
+    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let env = load(&state, &id).await?;
     match gateways::revoke_token(state.store(), &env.name, &token_id).await {
         Err(StoreError::NotFound) => Err(ApiError::not_found("gateway token", &token_id)),

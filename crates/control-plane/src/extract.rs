@@ -72,13 +72,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     }
 }
 
-/// The user a REST call is made by.
+/// The user a REST call is made by, and the REST scopes (`apim:*`) the call carries.
+///
+/// Two ways in, as in WSO2: an OAuth2 bearer token from the resident key manager (DCR +
+/// password grant; the call may do what the token's scopes allow), or HTTP Basic (the call
+/// may do what the user's roles allow, WSO2's role → scope map).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     /// Login name.
     pub username: String,
     /// Role names.
     pub roles: Vec<String>,
+    /// The REST scopes this call may use.
+    pub scopes: Vec<String>,
 }
 
 impl AuthUser {
@@ -92,6 +98,41 @@ impl AuthUser {
             )))
         }
     }
+
+    /// 403 unless the call carries at least one of `any_of` (WSO2: each operation lists the
+    /// scopes it accepts and any one is enough).
+    pub fn require_scope(&self, any_of: &[&str]) -> Result<(), ApiError> {
+        if self.has_any_scope(any_of) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "The caller lacks the scope this operation needs: one of [{}]",
+                any_of.join(", ")
+            )))
+        }
+    }
+
+    /// Whether the call carries at least one of `any_of`.
+    pub fn has_any_scope(&self, any_of: &[&str]) -> bool {
+        self.scopes.iter().any(|s| any_of.contains(&s.as_str()))
+    }
+
+    /// Whether the user holds the `admin` role.
+    pub fn is_admin(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r == gantry_keys::scopes::ADMIN_ROLE)
+    }
+}
+
+/// Every REST scope the roles allow (Basic-authenticated calls carry these).
+fn scopes_of_roles(roles: &[String]) -> Vec<String> {
+    gantry_keys::scopes::REST_SCOPE_ROLES
+        .iter()
+        .map(|(scope, _)| *scope)
+        .filter(|scope| gantry_keys::scopes::role_allows(roles.iter().map(String::as_str), scope))
+        .map(str::to_owned)
+        .collect()
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -107,18 +148,65 @@ impl FromRequestParts<AppState> for AuthUser {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
                 ApiError::Unauthenticated(
-                    "Authentication required: send HTTP Basic credentials".into(),
+                    "Authentication required: send a Bearer token or HTTP Basic credentials".into(),
                 )
             })?;
-        let (username, password) = parse_basic(header)
-            .ok_or_else(|| ApiError::Unauthenticated("Malformed Basic credentials".into()))?;
+        if let Some(token) = bearer_token(header) {
+            return bearer_user(state, token).await;
+        }
+        let (username, password) = parse_basic(header).ok_or_else(|| {
+            ApiError::Unauthenticated("Malformed Authorization header: use Bearer or Basic".into())
+        })?;
         match verify_user(state, &username, &password).await? {
-            Some(roles) => Ok(AuthUser { username, roles }),
+            Some(roles) => Ok(AuthUser {
+                username,
+                scopes: scopes_of_roles(&roles),
+                roles,
+            }),
             None => Err(ApiError::Unauthenticated(
                 "Invalid username or password".into(),
             )),
         }
     }
+}
+
+/// `Bearer <token>` → the token.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The user of a resident-key-manager access token: signature, expiry and issuer checked,
+/// not revoked, the user still exists. Only the token's `apim:` scopes count.
+async fn bearer_user(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+    let claims = state
+        .issuer()
+        .keys()
+        .verify::<gantry_keys::AccessTokenClaims>(token)
+        .map_err(|e| ApiError::Unauthenticated(format!("Invalid access token: {e}")))?;
+    if gantry_store::revoked_tokens::is_revoked(state.store(), &claims.jti).await? {
+        return Err(ApiError::Unauthenticated(
+            "Invalid access token: the token was revoked".into(),
+        ));
+    }
+    let user = gantry_store::users::find_by_username(state.store(), &claims.sub)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("Invalid access token: its user no longer exists".into())
+        })?;
+    Ok(AuthUser {
+        username: user.username.clone(),
+        roles: user.role_list().map(str::to_owned).collect(),
+        scopes: claims
+            .scope
+            .split_whitespace()
+            .filter(|s| gantry_keys::scopes::is_rest_scope(s))
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 /// A caller holding the `admin` role (403 for other authenticated users).
@@ -136,15 +224,12 @@ impl FromRequestParts<AppState> for AdminUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
-        if !user
-            .roles
-            .iter()
-            .any(|r| r == gantry_keys::scopes::ADMIN_ROLE)
-        {
+        if !user.is_admin() {
             return Err(ApiError::Forbidden(
                 "This operation needs the admin role".into(),
             ));
         }
+        user.require_scope(&["apim:admin", "apim:admin_operations"])?;
         Ok(AdminUser {
             username: user.username,
         })
@@ -250,5 +335,26 @@ impl CredentialCache {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+}
+
+/// The caller when credentials are sent, `None` for an anonymous call; wrong credentials
+/// are still a 401 (for resources anonymous users may read, like devportal APIs).
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(MaybeUser(None));
+        }
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|u| MaybeUser(Some(u)))
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod admin_keys;
+pub mod api_search;
 pub mod bootstrap;
 pub mod devportal;
 pub mod distribution;
@@ -17,6 +18,8 @@ pub mod keyring;
 pub mod metrics;
 pub mod oauth;
 pub mod publisher;
+pub mod rest_scopes;
+pub mod scim;
 pub mod server;
 pub mod tls;
 mod wire;
@@ -201,11 +204,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/am/publisher/v4", publisher::router())
         .nest("/api/am/devportal/v3", devportal::router())
+        // WSO2's v3 spec still shows v2 paths in its samples: serve both.
+        .nest("/api/am/devportal/v2", devportal::router())
         .nest(
             "/api/am/admin/v4",
             admin::router().merge(admin_keys::router()),
         )
         .merge(oauth::router())
+        .merge(scim::router())
         .route_service(
             "/gantry.sync.v1.ConfigSync/Stream",
             gantry_sync::server::SyncService::new(

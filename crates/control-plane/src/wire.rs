@@ -22,6 +22,8 @@ pub fn rfc3339(ms: i64) -> String {
 pub struct Paging {
     limit: Option<i64>,
     offset: Option<i64>,
+    /// A search (`query=name:pizza tag:food`), where the resource supports one.
+    pub query: Option<String>,
 }
 
 impl Paging {
@@ -72,6 +74,17 @@ pub fn plain_list<T: Serialize>(items: Vec<T>) -> Value {
     json!({ "count": items.len(), "list": items })
 }
 
+/// One page of `items` (already filtered) and the total, for lists filtered in memory.
+pub fn page_of<T>(items: Vec<T>, offset: i64, limit: i64) -> (Vec<T>, i64) {
+    let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let page = items
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(0))
+        .collect();
+    (page, total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,7 +103,8 @@ mod tests {
         assert!(
             Paging {
                 limit: Some(0),
-                offset: None
+                offset: None,
+                query: None,
             }
             .resolve()
             .is_err()

@@ -22,6 +22,24 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         ],
     ),
     ("apim:api_manage", &["admin"]),
+    (
+        "apim:api_list_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    (
+        "apim:api_definition_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    ("apim:api_import_export", &["admin"]),
+    (
+        "apim:subscription_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    ("apim:environment_read", &["admin"]),
+    (
+        "apim:api_key",
+        &["admin", "Internal/subscriber", "Internal/devops"],
+    ),
     ("apim:tier_manage", &["admin"]),
     ("apim:admin", &["admin"]),
     ("apim:admin_operations", &["admin"]),
@@ -43,6 +61,28 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         &["admin", "Internal/subscriber", "Internal/devops"],
     ),
 ];
+
+/// The roles a Gantry user may hold (WSO2's internal roles; `admin` may do everything).
+pub const ROLES: &[&str] = &[
+    "admin",
+    "Internal/creator",
+    "Internal/publisher",
+    "Internal/subscriber",
+    "Internal/devops",
+    "Internal/analytics",
+    "Internal/everyone",
+];
+
+/// The role a name stands for: the exact WSO2 name, or its short form without
+/// `Internal/` in any case (`subscriber` → `Internal/subscriber`). `None` for other names.
+pub fn canonical_role(name: &str) -> Option<&'static str> {
+    let short = name.strip_prefix("Internal/").unwrap_or(name);
+    ROLES.iter().copied().find(|role| {
+        role.strip_prefix("Internal/")
+            .unwrap_or(role)
+            .eq_ignore_ascii_case(short)
+    })
+}
 
 /// OpenID Connect scopes any authenticated user may grant a client.
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email"];
@@ -73,6 +113,15 @@ pub fn role_allows<'a>(roles: impl IntoIterator<Item = &'a str> + Clone, scope: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_role_names_map_to_wso2_roles() {
+        assert_eq!(canonical_role("subscriber"), Some("Internal/subscriber"));
+        assert_eq!(canonical_role("Internal/creator"), Some("Internal/creator"));
+        assert_eq!(canonical_role("ADMIN"), Some("admin"));
+        assert_eq!(canonical_role("Internal/root"), None);
+        assert_eq!(canonical_role("superuser"), None);
+    }
 
     #[test]
     fn roles_limit_rest_scopes_as_wso2_does() {

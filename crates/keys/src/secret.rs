@@ -37,6 +37,12 @@ pub fn hash_secret(secret: &str) -> String {
     format!("{PREFIX}{}", B64.encode(digest))
 }
 
+/// SHA-256 of `input` as lowercase hex (for stable derived ids, not for secrets).
+pub fn sha256_hex(input: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, input.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether `secret` matches the stored `hash`, in constant time.
 pub fn verify_secret(secret: &str, hash: &str) -> bool {
     let computed = hash_secret(secret);

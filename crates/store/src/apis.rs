@@ -156,20 +156,54 @@ pub async fn list(store: &Store, offset: i64, limit: i64) -> Result<(Vec<Api>, i
     Ok((apis, total))
 }
 
+async fn exists(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apis WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Every API ordered by name and version (for searches the SQL cannot express).
+pub async fn all(store: &Store) -> Result<Vec<Api>> {
+    let rows =
+        sqlx::query_as::<_, DefinitionRow>("SELECT definition FROM apis ORDER BY name, version")
+            .fetch_all(store.pool())
+            .await?;
+    rows.iter()
+        .map(|r| from_json("apis.definition", &r.definition))
+        .collect()
+}
+
 /// Replaces the stored definition (name, version and context never change).
 pub async fn update(store: &Store, api: &Api) -> Result<()> {
+    update_from(store, api, None).await
+}
+
+/// Replaces the stored definition only if it is still `previous` (optimistic concurrency:
+/// `Conflict` when another writer changed it since it was read).
+pub async fn update_if_unchanged(store: &Store, api: &Api, previous: &Api) -> Result<()> {
+    update_from(store, api, Some(previous)).await
+}
+
+async fn update_from(store: &Store, api: &Api, previous: Option<&Api>) -> Result<()> {
     let mut tx = store.pool().begin().await?;
     let done = sqlx::query(
-        "UPDATE apis SET definition = $1, lifecycle_status = $2, updated_at = $3 WHERE id = $4",
+        "UPDATE apis SET definition = $1, lifecycle_status = $2, updated_at = $3 WHERE id = $4 AND ($5 = '' OR definition = $5)",
     )
     .bind(to_json(api))
     .bind(api.life_cycle_status.as_str())
     .bind(now_ms())
     .bind(&api.id)
+    .bind(previous.map(to_json).unwrap_or_default())
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+        return Err(if previous.is_some() && exists(&mut tx, &api.id).await? {
+            StoreError::Conflict("the API was changed by another request meanwhile".into())
+        } else {
+            StoreError::NotFound
+        });
     }
     if api.is_default_version {
         clear_other_defaults(&mut tx, api).await?;

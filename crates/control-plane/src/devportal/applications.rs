@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, JsonBody, QueryParams};
+use crate::rest_scopes;
 use crate::wire::{Paging, list_envelope, plain_list};
 
 /// The resident key manager's name, as WSO2 calls it.
@@ -95,6 +96,7 @@ pub(crate) async fn create(
     user: AuthUser,
     JsonBody(request): JsonBody<ApplicationRequest>,
 ) -> ApiResult<Response> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
     let name = request.name.as_deref().map(str::trim).unwrap_or_default();
     if name.is_empty() {
         return Err(ApiError::BadRequest("name: is required".into()));
@@ -160,6 +162,7 @@ pub(crate) async fn list(
     user: AuthUser,
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
     let (offset, limit) = paging.resolve()?;
     let (apps, total) =
         applications::list_owned(state.store(), &user.username, offset, limit).await?;
@@ -181,6 +184,7 @@ pub(crate) async fn get_one(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
     let app = load_owned(&state, &id, &user.username).await?;
     Ok(axum::Json(application_json(&state, &app).await?))
 }
@@ -190,6 +194,7 @@ pub(crate) async fn delete(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
     applications::delete_owned(state.store(), &id, &user.username)
         .await
         .map_err(|e| match e {
@@ -243,6 +248,7 @@ pub(crate) async fn generate_keys(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<GenerateKeysRequest>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
     let app = load_owned(&state, &id, &user.username).await?;
     let key_type_raw = request.key_type.as_deref().ok_or_else(|| {
         ApiError::BadRequest("keyType: is required (PRODUCTION or SANDBOX)".into())
@@ -305,6 +311,7 @@ pub(crate) async fn delete_key(
     user: AuthUser,
     Path((id, key_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
     let app = load_owned(&state, &id, &user.username).await?;
     let key = applications::delete_key(state.store(), &app.id, &key_id)
         .await
@@ -323,6 +330,7 @@ pub(crate) async fn list_keys(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
     let app = load_owned(&state, &id, &user.username).await?;
     let keys = applications::keys_of(state.store(), &app.id).await?;
     Ok(axum::Json(plain_list(

@@ -1,6 +1,7 @@
-//! Developer Portal REST API v3 (`/api/am/devportal/v3`): applications, their keys, and
-//! subscriptions. Every resource is scoped to its owner: another user's ids answer 404.
+//! Developer Portal REST API v3 (`/api/am/devportal/v3`): published APIs, applications,
+//! their keys, and subscriptions. Every resource is scoped to its owner: another user's ids answer 404.
 
+pub mod apis;
 pub mod applications;
 pub mod subscriptions;
 
@@ -12,6 +13,8 @@ use crate::AppState;
 /// Routes under `/api/am/devportal/v3`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/apis", get(apis::list))
+        .route("/apis/{api_id}", get(apis::get_one))
         .route(
             "/applications",
             get(applications::list).post(applications::create),

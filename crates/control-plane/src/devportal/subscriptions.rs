@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::devportal::applications::load_owned;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, JsonBody, QueryParams};
+use crate::rest_scopes;
 use crate::wire::plain_list;
 
 /// The body of `POST /subscriptions`.
@@ -46,6 +47,7 @@ pub(crate) async fn create(
     user: AuthUser,
     JsonBody(request): JsonBody<SubscriptionRequest>,
 ) -> ApiResult<Response> {
+    user.require_scope(rest_scopes::SUBSCRIBE)?;
     let application_id = request
         .application_id
         .as_deref()
@@ -103,6 +105,7 @@ pub(crate) async fn list(
     user: AuthUser,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::SUBSCRIBE)?;
     let subs = match (&query.application_id, &query.api_id) {
         (Some(app_id), _) => {
             let app = load_owned(&state, app_id, &user.username).await?;
@@ -140,6 +143,7 @@ pub(crate) async fn get_one(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::SUBSCRIBE)?;
     let sub = load(&state, &id, &user.username).await?;
     Ok(axum::Json(subscription_json(&state, &sub).await?))
 }
@@ -149,6 +153,7 @@ pub(crate) async fn delete(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    user.require_scope(rest_scopes::SUBSCRIBE)?;
     let sub = load(&state, &id, &user.username).await?;
     subscriptions::delete(state.store(), &sub.id).await?;
     state.sync_environments().await?;

@@ -16,9 +16,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::api_search::ApiQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, JsonBody, QueryParams};
-use crate::wire::{Paging, list_envelope, plain_list, rfc3339};
+use crate::rest_scopes;
+use crate::wire::{Paging, list_envelope, page_of, plain_list, rfc3339};
 
 /// The body of `POST /apis` (WSO2 `API`; unknown fields are ignored, as WSO2 does).
 #[derive(Debug, Deserialize)]
@@ -294,11 +296,14 @@ async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
 /// state it is read from the working copy, so gateways re-route at once.
 pub(crate) async fn update(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(api_id): Path<String>,
+    headers: HeaderMap,
     JsonBody(mut request): JsonBody<ApiRequest>,
-) -> ApiResult<axum::Json<Api>> {
+) -> ApiResult<Response> {
+    user.require_scope(rest_scopes::API_UPDATE)?;
     let current = load(&state, &api_id).await?;
+    check_if_match(&headers, &current)?;
     let fixed = [
         ("name", &mut request.name, current.name.as_str()),
         ("context", &mut request.context, current.context.as_str()),
@@ -317,17 +322,22 @@ pub(crate) async fn update(
     }
     let mut api = request.into_api(&current.provider)?;
     check_policies(&state, &api).await?;
-    api.id = current.id;
-    api.provider = current.provider;
+    api.id = current.id.clone();
+    api.provider = current.provider.clone();
     api.life_cycle_status = current.life_cycle_status;
-    api.created_time = current.created_time;
-    apis::update(state.store(), &api).await?;
+    api.created_time = current.created_time.clone();
+    match apis::update_if_unchanged(state.store(), &api, &current).await {
+        Err(gantry_store::StoreError::Conflict(what)) if headers.contains_key(header::IF_MATCH) => {
+            return Err(ApiError::PreconditionFailed(format!("If-Match: {what}")));
+        }
+        other => other?,
+    }
     tracing::info!(api_id = %api.id, "API updated");
     if api.is_default_version != current.is_default_version {
         // The default version is read from the working copy: gateways re-route now.
         state.sync_environments().await?;
     }
-    Ok(axum::Json(api))
+    Ok(with_etag(api))
 }
 
 pub(crate) async fn create(
@@ -335,6 +345,7 @@ pub(crate) async fn create(
     user: AuthUser,
     JsonBody(request): JsonBody<ApiRequest>,
 ) -> ApiResult<Response> {
+    user.require_scope(rest_scopes::API_CREATE)?;
     let api = create_api(&state, request, &user.username).await?;
     let location = format!("/api/am/publisher/v4/apis/{}", api.id);
     let mut headers = HeaderMap::new();
@@ -346,11 +357,23 @@ pub(crate) async fn create(
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::API_VIEW)?;
     let (offset, limit) = paging.resolve()?;
-    let (items, total) = apis::list(state.store(), offset, limit).await?;
+    let (items, total) = match paging.query.as_deref().filter(|q| !q.trim().is_empty()) {
+        None => apis::list(state.store(), offset, limit).await?,
+        Some(query) => {
+            let query = ApiQuery::parse(query)?;
+            let found = apis::all(state.store()).await?;
+            page_of(
+                found.into_iter().filter(|a| query.matches(a)).collect(),
+                offset,
+                limit,
+            )
+        }
+    };
     let infos: Vec<Value> = items.iter().map(api_info).collect();
     Ok(axum::Json(list_envelope(
         infos,
@@ -362,7 +385,7 @@ pub(crate) async fn list(
 }
 
 /// WSO2's `APIInfo`: the summary shown in lists.
-fn api_info(api: &Api) -> Value {
+pub(crate) fn api_info(api: &Api) -> Value {
     json!({
         "id": api.id,
         "name": api.name,
@@ -388,19 +411,58 @@ pub(crate) async fn load(state: &AppState, api_id: &str) -> ApiResult<Api> {
     }
 }
 
+/// The entity tag of an API's working copy: a digest of its stored form, so any change
+/// (through any replica) gives a new tag.
+pub(crate) fn etag(api: &Api) -> String {
+    let digest = gantry_keys::secret::sha256_hex(&serde_json::to_string(api).unwrap_or_default());
+    format!("\"{}\"", &digest[..32])
+}
+
+/// The API with its `ETag` header.
+fn with_etag(api: Api) -> Response {
+    let mut response = axum::Json(&api).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(&api)) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+/// 412 unless `If-Match` (when sent) names the current version (or is `*`).
+fn check_if_match(headers: &HeaderMap, current: &Api) -> ApiResult<()> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(());
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("If-Match: not a valid entity tag list".into()))?;
+    let current_tag = etag(current);
+    let matches = value.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag == current_tag || tag.strip_prefix("W/") == Some(current_tag.as_str())
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed(format!(
+            "If-Match: the API changed since it was read (current ETag {current_tag}); read it again and retry"
+        )))
+    }
+}
+
 pub(crate) async fn get_one(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(api_id): Path<String>,
-) -> ApiResult<axum::Json<Api>> {
-    Ok(axum::Json(load(&state, &api_id).await?))
+) -> ApiResult<Response> {
+    user.require_scope(rest_scopes::API_VIEW)?;
+    Ok(with_etag(load(&state, &api_id).await?))
 }
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(api_id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    user.require_scope(rest_scopes::API_DELETE)?;
     load(&state, &api_id).await?;
     apis::delete(state.store(), &api_id).await?;
     state.sync_environments().await?;
@@ -451,6 +513,7 @@ pub(crate) async fn change_lifecycle_handler(
     user: AuthUser,
     QueryParams(query): QueryParams<LifecycleQuery>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::API_PUBLISH)?;
     let api_id = query
         .api_id
         .ok_or_else(|| ApiError::BadRequest("apiId: query parameter is required".into()))?;
@@ -481,18 +544,20 @@ fn lifecycle_state(state: LifecycleState) -> Value {
 
 pub(crate) async fn get_lifecycle_state(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::API_LIFECYCLE_VIEW)?;
     let api = load(&state, &api_id).await?;
     Ok(axum::Json(lifecycle_state(api.life_cycle_status)))
 }
 
 pub(crate) async fn get_lifecycle_history(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::API_LIFECYCLE_VIEW)?;
     load(&state, &api_id).await?;
     let events = apis::lifecycle_history(state.store(), &api_id).await?;
     let list: Vec<Value> = events
