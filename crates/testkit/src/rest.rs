@@ -9,10 +9,21 @@ use crate::process::ADMIN_PASSWORD;
 const PUB: &str = "/api/am/publisher/v4";
 const DEV: &str = "/api/am/devportal/v3";
 
-/// A thin REST client for one control plane, authenticated as admin.
+/// How a [`Rest`] client authenticates.
+#[derive(Clone)]
+enum Credentials {
+    Basic(String, String),
+    Bearer(String),
+    Anonymous,
+}
+
+/// A thin REST client for one control plane, authenticated as admin (or as another user,
+/// with a bearer token, or not at all).
+#[derive(Clone)]
 pub struct Rest {
     base: String,
     client: reqwest::Client,
+    credentials: Credentials,
 }
 
 impl Rest {
@@ -21,7 +32,106 @@ impl Rest {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             client,
+            credentials: Credentials::Basic("admin".into(), ADMIN_PASSWORD.into()),
         }
+    }
+
+    /// The same control plane, as `username` with HTTP Basic.
+    pub fn as_user(&self, username: &str, password: &str) -> Self {
+        Self {
+            credentials: Credentials::Basic(username.into(), password.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The same control plane, with `Authorization: Bearer <token>`.
+    pub fn with_bearer(&self, token: &str) -> Self {
+        Self {
+            credentials: Credentials::Bearer(token.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The same control plane, without credentials.
+    pub fn anonymous(&self) -> Self {
+        Self {
+            credentials: Credentials::Anonymous,
+            ..self.clone()
+        }
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request builder for `method path` with this client's credentials.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, self.url(path));
+        match &self.credentials {
+            Credentials::Basic(user, password) => request.basic_auth(user, Some(password)),
+            Credentials::Bearer(token) => request.bearer_auth(token),
+            Credentials::Anonymous => request,
+        }
+    }
+
+    /// Registers a REST client with WSO2's DCR (as this client's Basic user) and gets a
+    /// password-grant token for `username` with the requested `scopes`; (token, granted
+    /// scopes).
+    pub async fn rest_token(
+        &self,
+        username: &str,
+        password: &str,
+        scopes: &str,
+    ) -> (String, String) {
+        let (status, client) = self
+            .post(
+                "/client-registration/v0.17/register",
+                json!({"clientName": format!("rest_{username}"), "owner": username,
+                       "grantType": "password refresh_token", "saasApp": true}),
+            )
+            .await;
+        assert!(status.is_success(), "DCR: {status} {client}");
+        let response = self
+            .client
+            .post(self.url("/oauth2/token"))
+            .basic_auth(
+                client["clientId"].as_str().expect("clientId"),
+                client["clientSecret"].as_str(),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_encode(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+                ("scope", scopes),
+            ]))
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), StatusCode::OK, "password grant");
+        let body: Value = response.json().await.expect("token json");
+        (
+            body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            body["scope"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// Creates a user through SCIM with `roles`; its id.
+    pub async fn create_user(&self, username: &str, password: &str, roles: &[&str]) -> String {
+        let roles: Vec<Value> = roles.iter().map(|r| json!({"value": r})).collect();
+        let (status, body) = self
+            .post(
+                "/scim2/Users",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                       "userName": username, "password": password, "roles": roles}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "SCIM create user: {body}");
+        body["id"].as_str().expect("user id").to_owned()
     }
 
     /// Sends `method path` with an optional JSON body; (status, JSON body or null).
@@ -31,10 +141,7 @@ impl Rest {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .basic_auth("admin", Some(ADMIN_PASSWORD));
+        let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -58,8 +165,18 @@ impl Rest {
         self.send(reqwest::Method::GET, path, None).await
     }
 
-    /// Creates, publishes and deploys an API in front of `upstream`; returns its id.
-    /// Creates, publishes and deploys an API to `Default`; returns its id.
+    /// PUT with a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Creates, publishes and deploys an API in front of `upstream` to `Default`; returns
+    /// its id.
     pub async fn deployed_api(
         &self,
         name: &str,
@@ -212,4 +329,24 @@ impl Rest {
         .await
         .0
     }
+}
+
+/// `application/x-www-form-urlencoded` encoding of `pairs`.
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_owned(),
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }

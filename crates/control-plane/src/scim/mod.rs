@@ -214,10 +214,10 @@ pub struct PatchOperation {
 
 /// RFC 7644 §3.5.2 `PatchOp` body.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
 pub struct PatchRequest {
     #[serde(default)]
     schemas: Vec<String>,
+    #[serde(rename = "Operations", alias = "operations")]
     operations: Vec<PatchOperation>,
 }
 
