@@ -5,6 +5,7 @@
 //! checks (403), SCIM users and groups, one subscriber's resources invisible to another
 //! (404), devportal browsing and search, ETag / If-Match, bad input leaving the store
 //! unchanged.
+#![allow(clippy::unwrap_used)]
 
 use gantry_testkit::cluster::{ControlPlaneProcess, TestDatabase};
 use gantry_testkit::process::GantryUp;
