@@ -47,6 +47,208 @@ async fn suite(admin: &Rest) {
     subscribers_never_see_each_others_resources(admin).await;
     devportal_lists_only_visible_apis_and_searches(admin).await;
     if_match_guards_updates(admin).await;
+    openapi_import_definition_and_copy(admin).await;
+}
+
+/// A `multipart/form-data` body of text fields; (content type, body).
+fn multipart(fields: &[(&str, &str)]) -> (String, String) {
+    let boundary = "gantry-test-boundary-7f3a";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn send_multipart(
+    rest: &Rest,
+    method: reqwest::Method,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let (content_type, body) = multipart(fields);
+    let response = rest
+        .request(method, path)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+const PETSTORE_YAML: &str = "openapi: 3.0.1
+info:
+  title: Petstore
+  version: 1.0.0
+  description: Pets for tests
+servers:
+  - url: http://127.0.0.1:9/petstore
+paths:
+  /pets:
+    get:
+      x-auth-type: None
+      responses: {}
+    post:
+      security:
+        - default: [pets:write]
+      responses: {}
+  /pets/{petId}:
+    get:
+      x-throttling-tier: 10KPerMin
+      responses: {}
+";
+
+async fn openapi_import_definition_and_copy(admin: &Rest) {
+    let (_, before) = admin.get(&format!("{PUB}/apis?limit=1")).await;
+    let total_before = before["pagination"]["total"].clone();
+    // Invalid documents: 400 naming the problem, nothing created.
+    for (bad, expect) in [
+        (
+            "openapi: 3.0.1\ninfo: {title: X}\npaths: {}",
+            "info.version",
+        ),
+        ("{\"swagger\": \"1.2\"}", "swagger"),
+        ("just: [unclosed", "YAML"),
+    ] {
+        let (status, error) = send_multipart(
+            admin,
+            reqwest::Method::POST,
+            &format!("{PUB}/apis/import-openapi"),
+            &[
+                ("inlineAPIDefinition", bad),
+                ("additionalProperties", r#"{"context": "/bad-import"}"#),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {error}");
+        assert!(
+            error["description"].as_str().unwrap().contains(expect),
+            "{bad}: {error}"
+        );
+    }
+    let (status, error) = send_multipart(
+        admin,
+        reqwest::Method::POST,
+        &format!("{PUB}/apis/import-openapi"),
+        &[
+            ("inlineAPIDefinition", PETSTORE_YAML),
+            ("additionalProperties", "{not json"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (_, after) = admin.get(&format!("{PUB}/apis?limit=1")).await;
+    assert_eq!(
+        after["pagination"]["total"], total_before,
+        "store unchanged"
+    );
+    let (_, check) = send_multipart(
+        admin,
+        reqwest::Method::POST,
+        &format!("{PUB}/apis/validate-openapi"),
+        &[("inlineAPIDefinition", "openapi: 3.0.1")],
+    )
+    .await;
+    assert_eq!(check["isValid"], false, "{check}");
+
+    // A valid YAML document: operations, endpoint and name come from it.
+    let (status, api) = send_multipart(
+        admin,
+        reqwest::Method::POST,
+        &format!("{PUB}/apis/import-openapi"),
+        &[
+            ("file", PETSTORE_YAML),
+            (
+                "additionalProperties",
+                r#"{"context": "/petstore", "policies": ["Gold"]}"#,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    assert_eq!(api["name"], "Petstore");
+    assert_eq!(api["version"], "1.0.0");
+    assert_eq!(api["lifeCycleStatus"], "CREATED");
+    assert_eq!(
+        api["endpointConfig"]["production_endpoints"]["url"],
+        "http://127.0.0.1:9/petstore"
+    );
+    let ops = api["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 3, "{api}");
+    let post = ops.iter().find(|o| o["verb"] == "POST").unwrap();
+    assert_eq!(post["scopes"][0], "pets:write");
+    let open = ops
+        .iter()
+        .find(|o| o["verb"] == "GET" && o["target"] == "/pets")
+        .unwrap();
+    assert_eq!(open["authType"], "None");
+    let api_id = api["id"].as_str().unwrap();
+    let (status, document) = admin.get(&format!("{PUB}/apis/{api_id}/swagger")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["info"]["title"], "Petstore");
+    assert!(document["paths"]["/pets/{petId}"]["get"].is_object());
+
+    // PUT /swagger replaces the operations.
+    let (status, _) = send_multipart(
+        admin,
+        reqwest::Method::PUT,
+        &format!("{PUB}/apis/{api_id}/swagger"),
+        &[(
+            "apiDefinition",
+            r#"{"openapi":"3.0.1","info":{"title":"Petstore","version":"1.0.0"},"paths":{"/owners":{"get":{}}}}"#,
+        )],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, updated) = admin.get(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(updated["operations"].as_array().unwrap().len(), 1);
+    assert_eq!(updated["operations"][0]["target"], "/owners");
+
+    // An API made without a document gets one generated from its operations.
+    let (_, plain) = create_api(admin, "NoDoc", "/no-doc", json!([])).await;
+    let (_, generated) = admin
+        .get(&format!(
+            "{PUB}/apis/{}/swagger",
+            plain["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(generated["openapi"], "3.0.1");
+    assert!(generated["paths"]["/*"]["get"].is_object(), "{generated}");
+
+    // copy-api: a new version in CREATED, same operations and document.
+    let (status, copy) = admin
+        .post_empty(&format!(
+            "{PUB}/apis/copy-api?apiId={api_id}&newVersion=2.0.0"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{copy}");
+    assert_eq!(copy["version"], "2.0.0");
+    assert_eq!(copy["context"], "/petstore");
+    assert_eq!(copy["lifeCycleStatus"], "CREATED");
+    assert_ne!(copy["id"], api_id);
+    assert_eq!(copy["operations"][0]["target"], "/owners");
+    let (_, copied_doc) = admin
+        .get(&format!(
+            "{PUB}/apis/{}/swagger",
+            copy["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(copied_doc["info"]["version"], "2.0.0");
+    let (status, _) = admin
+        .post_empty(&format!(
+            "{PUB}/apis/copy-api?apiId={api_id}&newVersion=2.0.0"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the version exists");
+    let (status, _) = admin
+        .post_empty(&format!("{PUB}/apis/copy-api?apiId=nope&newVersion=3.0.0"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 async fn create_api(rest: &Rest, name: &str, context: &str, tags: Value) -> (StatusCode, Value) {

@@ -10,6 +10,7 @@
 pub mod apis;
 pub mod applications;
 pub mod authorization_codes;
+pub mod definitions;
 pub mod environments;
 pub mod gateways;
 pub mod policies;

@@ -264,7 +264,7 @@ pub async fn create_api(state: &AppState, request: ApiRequest, provider: &str) -
 }
 
 /// The tiers an API offers and its operations use must exist.
-async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
+pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
     for tier in &api.policies {
         if policies::find(state.store(), PolicyLevel::Subscription, tier)
             .await?
@@ -467,6 +467,67 @@ pub(crate) async fn delete(
     apis::delete(state.store(), &api_id).await?;
     state.sync_environments().await?;
     Ok(StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CopyQuery {
+    api_id: Option<String>,
+    new_version: Option<String>,
+    default_version: Option<bool>,
+}
+
+/// `POST /apis/copy-api?apiId=…&newVersion=…[&defaultVersion=true]`: a new version of an
+/// API — same definition (and OpenAPI document), new id and version, state CREATED, no
+/// revisions, deployments or subscriptions.
+pub(crate) async fn copy_api(
+    State(state): State<AppState>,
+    user: AuthUser,
+    QueryParams(query): QueryParams<CopyQuery>,
+) -> ApiResult<Response> {
+    user.require_scope(rest_scopes::API_CREATE)?;
+    let api_id = query
+        .api_id
+        .ok_or_else(|| ApiError::BadRequest("apiId: query parameter is required".into()))?;
+    let new_version = query
+        .new_version
+        .ok_or_else(|| ApiError::BadRequest("newVersion: query parameter is required".into()))?;
+    let source = load(&state, &api_id).await?;
+    let version = ApiVersion::parse(&new_version)
+        .map_err(|e| ApiError::BadRequest(format!("newVersion: {}", e.reason)))?;
+    if version == source.version {
+        return Err(ApiError::Conflict(format!(
+            "newVersion: the API already has version {new_version}"
+        )));
+    }
+    let now = rfc3339(now_ms());
+    let copy = Api {
+        id: new_id(),
+        version,
+        provider: user.username.clone(),
+        life_cycle_status: LifecycleState::Created,
+        is_default_version: query.default_version.unwrap_or(false),
+        created_time: now.clone(),
+        last_updated_time: now,
+        ..source.clone()
+    };
+    apis::create(state.store(), &copy, &user.username).await?;
+    if let Some(document) = gantry_store::definitions::get(state.store(), &source.id).await? {
+        let mut value: Value = serde_json::from_str(&document).unwrap_or(Value::Null);
+        if value.get("info").is_some() {
+            value["info"]["version"] = json!(copy.version);
+        }
+        gantry_store::definitions::put(state.store(), &copy.id, &value.to_string()).await?;
+    }
+    tracing::info!(api_id = %copy.id, from = %source.id, version = %copy.version, "API copied as a new version");
+    if copy.is_default_version {
+        state.sync_environments().await?;
+    }
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/am/publisher/v4/apis/{}", copy.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::CREATED, headers, axum::Json(copy)).into_response())
 }
 
 #[derive(Debug, Deserialize)]

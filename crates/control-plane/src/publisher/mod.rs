@@ -1,6 +1,7 @@
 //! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments.
 
 pub mod apis;
+pub mod openapi;
 pub mod revisions;
 
 use axum::Router;
@@ -12,6 +13,13 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/apis", get(apis::list).post(apis::create))
+        .route("/apis/import-openapi", post(openapi::import))
+        .route("/apis/validate-openapi", post(openapi::validate))
+        .route("/apis/copy-api", post(apis::copy_api))
+        .route(
+            "/apis/{api_id}/swagger",
+            get(openapi::get_definition).put(openapi::put_definition),
+        )
         .route(
             "/apis/change-lifecycle",
             post(apis::change_lifecycle_handler),
