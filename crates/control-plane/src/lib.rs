@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod admin_keys;
+pub mod admin_policies;
 pub mod api_search;
 pub mod bootstrap;
 pub mod devportal;
@@ -208,7 +209,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/am/devportal/v2", devportal::router())
         .nest(
             "/api/am/admin/v4",
-            admin::router().merge(admin_keys::router()),
+            admin::router()
+                .merge(admin_keys::router())
+                .merge(admin_policies::router()),
         )
         .merge(oauth::router())
         .merge(scim::router())

@@ -48,6 +48,84 @@ async fn suite(admin: &Rest) {
     devportal_lists_only_visible_apis_and_searches(admin).await;
     if_match_guards_updates(admin).await;
     openapi_import_definition_and_copy(admin).await;
+    throttling_policies_are_managed_by_admins(admin).await;
+}
+
+async fn throttling_policies_are_managed_by_admins(admin: &Rest) {
+    let base = format!("{ADM}/throttling/policies/subscription");
+    let (_, list) = admin.get(&base).await;
+    let names: Vec<&str> = list["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["policyName"].as_str().unwrap())
+        .collect();
+    for tier in ["Unlimited", "Gold", "Silver", "Bronze"] {
+        assert!(names.contains(&tier), "{names:?}");
+    }
+    let body = json!({"policyName": "Platinum", "description": "10 per minute",
+        "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+            "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 10}}});
+    let (status, _) = admin
+        .as_user("subscriber-s", PASSWORD)
+        .post(&base, body.clone())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, created) = admin.post(&base, body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let policy_id = created["policyId"].as_str().unwrap();
+    let (status, _) = admin.post(&base, body.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let mut bad = body.clone();
+    bad["policyName"] = json!("Weird");
+    bad["defaultLimit"]["requestCount"]["timeUnit"] = json!("fortnight");
+    let (status, error) = admin.post(&base, bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error["description"].as_str().unwrap().contains("timeUnit"));
+    let (status, _) = admin
+        .get(&format!("{ADM}/throttling/policies/colour"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // An API may offer it now; while it does, it cannot be deleted.
+    let (status, api) = admin
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Premium", "context": "/premium", "version": "1.0.0",
+                   "policies": ["Platinum"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let (status, error) = admin.delete(&format!("{base}/{policy_id}")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    let mut changed = body.clone();
+    changed["defaultLimit"]["requestCount"]["requestCount"] = json!(20);
+    let (status, updated) = admin.put(&format!("{base}/{policy_id}"), changed).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["defaultLimit"]["requestCount"]["requestCount"], 20);
+    admin
+        .delete(&format!("{PUB}/apis/{}", api["id"].as_str().unwrap()))
+        .await;
+    let (status, _) = admin.delete(&format!("{base}/{policy_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = admin.get(&format!("{base}/{policy_id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, unlimited) = admin
+        .get(&format!("{ADM}/throttling/policies/application"))
+        .await;
+    let id = unlimited["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["policyName"] == "Unlimited")
+        .unwrap()["policyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = admin
+        .delete(&format!("{ADM}/throttling/policies/application/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
 }
 
 /// A `multipart/form-data` body of text fields; (content type, body).

@@ -1,8 +1,9 @@
 //! Throttling policies (tiers): subscription, application and API level.
 //!
-//! The foundation reads them to validate tier names; the Admin API manages them later.
+//! APIs and applications name them; the Admin API creates, changes and deletes them (a
+//! policy in use cannot be deleted); gateways receive them in their snapshot.
 
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError, new_id, now_ms};
 
 /// Which kind of tier a policy is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +17,8 @@ pub enum PolicyLevel {
 }
 
 impl PolicyLevel {
-    fn as_str(self) -> &'static str {
+    /// The stored name of the level.
+    pub fn as_str(self) -> &'static str {
         match self {
             PolicyLevel::Subscription => "subscription",
             PolicyLevel::Application => "application",
@@ -65,6 +67,96 @@ pub async fn list(store: &Store, level: PolicyLevel) -> Result<Vec<Policy>> {
     .bind(level.as_str())
     .fetch_all(store.pool())
     .await?)
+}
+
+/// The policy of `level` with `id`; `NotFound` otherwise.
+pub async fn get(store: &Store, level: PolicyLevel, id: &str) -> Result<Policy> {
+    sqlx::query_as::<_, Policy>(
+        "SELECT id, name, display_name, description, request_count, unit_time, time_unit \
+         FROM throttling_policies WHERE policy_level = $1 AND id = $2",
+    )
+    .bind(level.as_str())
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+/// Creates a policy (its `id` is assigned); `Conflict` when the name is taken at `level`.
+pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Result<Policy> {
+    let created = Policy {
+        id: new_id(),
+        ..policy.clone()
+    };
+    sqlx::query(
+        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&created.id)
+    .bind(level.as_str())
+    .bind(&created.name)
+    .bind(&created.display_name)
+    .bind(&created.description)
+    .bind(created.request_count)
+    .bind(created.unit_time)
+    .bind(&created.time_unit)
+    .bind(now_ms())
+    .execute(store.pool())
+    .await
+    .map_err(StoreError::on_unique("a policy with this name already exists"))?;
+    Ok(created)
+}
+
+/// Changes a policy's display name, description and limit (the name never changes).
+pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5 \
+         WHERE policy_level = $6 AND id = $7",
+    )
+    .bind(&policy.display_name)
+    .bind(&policy.description)
+    .bind(policy.request_count)
+    .bind(policy.unit_time)
+    .bind(&policy.time_unit)
+    .bind(level.as_str())
+    .bind(&policy.id)
+    .execute(store.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// How many subscriptions (subscription level) or applications (application level) use the
+/// policy called `name`; 0 for API-level policies (their users are API definitions).
+pub async fn usage(store: &Store, level: PolicyLevel, name: &str) -> Result<i64> {
+    let sql = match level {
+        PolicyLevel::Subscription => {
+            "SELECT COUNT(*) FROM subscriptions WHERE throttling_policy = $1"
+        }
+        PolicyLevel::Application => {
+            "SELECT COUNT(*) FROM applications WHERE throttling_policy = $1"
+        }
+        PolicyLevel::Api => return Ok(0),
+    };
+    Ok(sqlx::query_scalar(sql)
+        .bind(name)
+        .fetch_one(store.pool())
+        .await?)
+}
+
+/// Deletes the policy of `level` with `id`; `NotFound` otherwise.
+pub async fn delete(store: &Store, level: PolicyLevel, id: &str) -> Result<()> {
+    let done = sqlx::query("DELETE FROM throttling_policies WHERE policy_level = $1 AND id = $2")
+        .bind(level.as_str())
+        .bind(id)
+        .execute(store.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

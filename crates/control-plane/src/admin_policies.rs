@@ -1,0 +1,296 @@
+//! Admin REST API v4: throttling policies (`/throttling/policies/subscription`,
+//! `/application`, `/advanced`) — WSO2's `ThrottlePolicy` bodies with a request-count
+//! `defaultLimit`. A policy in use (by subscriptions, applications or API operations) cannot
+//! be deleted; every change re-syncs gateways, which enforce the limits.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use gantry_store::policies::{self, Policy, PolicyLevel};
+use gantry_store::{StoreError, apis};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AuthUser, JsonBody};
+use crate::rest_scopes;
+use crate::wire::plain_list;
+
+/// WSO2 shows an unlimited tier with this count.
+const UNLIMITED_COUNT: i64 = 2_147_483_647;
+
+/// Routes under `/api/am/admin/v4/throttling/policies`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/throttling/policies/{level}", get(list).post(create))
+        .route(
+            "/throttling/policies/{level}/{policy_id}",
+            get(get_one).put(update).delete(remove),
+        )
+}
+
+fn level_of(segment: &str) -> ApiResult<PolicyLevel> {
+    match segment {
+        "subscription" => Ok(PolicyLevel::Subscription),
+        "application" => Ok(PolicyLevel::Application),
+        "advanced" => Ok(PolicyLevel::Api),
+        other => Err(ApiError::NotFound(format!(
+            "No throttling policy type '{other}': use subscription, application or advanced"
+        ))),
+    }
+}
+
+fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
+    let kind = match level {
+        PolicyLevel::Subscription => "SubscriptionThrottlePolicy",
+        PolicyLevel::Application => "ApplicationThrottlePolicy",
+        PolicyLevel::Api => "AdvancedThrottlePolicy",
+    };
+    let count = if policy.request_count < 0 {
+        UNLIMITED_COUNT
+    } else {
+        policy.request_count
+    };
+    json!({
+        "policyId": policy.id,
+        "policyName": policy.name,
+        "displayName": policy.display_name,
+        "description": policy.description,
+        "isDeployed": true,
+        "type": kind,
+        "defaultLimit": {
+            "type": "REQUESTCOUNTLIMIT",
+            "requestCount": {"timeUnit": policy.time_unit, "unitTime": policy.unit_time, "requestCount": count},
+        },
+        "rateLimitCount": 0,
+        "rateLimitTimeUnit": null,
+        "stopOnQuotaReach": true,
+        "billingPlan": "FREE",
+        "customAttributes": [],
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestCount {
+    time_unit: Option<String>,
+    unit_time: Option<i64>,
+    request_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Limit {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    request_count: Option<RequestCount>,
+}
+
+/// The body of POST/PUT (WSO2 `*ThrottlePolicy`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyRequest {
+    policy_name: Option<String>,
+    display_name: Option<String>,
+    description: Option<String>,
+    default_limit: Option<Limit>,
+}
+
+impl PolicyRequest {
+    fn into_policy(self) -> ApiResult<Policy> {
+        let name = self
+            .policy_name
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| ApiError::BadRequest("policyName: is required".into()))?;
+        if name.len() > 60
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ApiError::BadRequest(
+                "policyName: 1–60 letters, digits, '-', '_' or '.'".into(),
+            ));
+        }
+        let limit = self
+            .default_limit
+            .ok_or_else(|| ApiError::BadRequest("defaultLimit: is required".into()))?;
+        match limit.kind.as_deref() {
+            Some("REQUESTCOUNTLIMIT") => {}
+            Some(other @ ("BANDWIDTHLIMIT" | "EVENTCOUNTLIMIT" | "AIAPIQUOTALIMIT")) => {
+                return Err(ApiError::BadRequest(format!(
+                    "defaultLimit.type: {other} is not supported yet; use REQUESTCOUNTLIMIT"
+                )));
+            }
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "defaultLimit.type: '{other}' is not one of REQUESTCOUNTLIMIT, BANDWIDTHLIMIT, EVENTCOUNTLIMIT"
+                )));
+            }
+            None => {
+                return Err(ApiError::BadRequest(
+                    "defaultLimit.type: is required".into(),
+                ));
+            }
+        }
+        let count = limit
+            .request_count
+            .ok_or_else(|| ApiError::BadRequest("defaultLimit.requestCount: is required".into()))?;
+        let time_unit = count.time_unit.unwrap_or_else(|| "min".into());
+        if !matches!(time_unit.as_str(), "sec" | "min" | "hour" | "day") {
+            return Err(ApiError::BadRequest(format!(
+                "defaultLimit.requestCount.timeUnit: '{time_unit}' is not one of sec, min, hour, day"
+            )));
+        }
+        let unit_time = count.unit_time.unwrap_or(1);
+        if unit_time < 1 {
+            return Err(ApiError::BadRequest(
+                "defaultLimit.requestCount.unitTime: must be at least 1".into(),
+            ));
+        }
+        let request_count = match count.request_count {
+            Some(UNLIMITED_COUNT) | Some(-1) => -1,
+            Some(n) if n >= 1 => n,
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "defaultLimit.requestCount.requestCount: must be at least 1".into(),
+                ));
+            }
+            None => {
+                return Err(ApiError::BadRequest(
+                    "defaultLimit.requestCount.requestCount: is required".into(),
+                ));
+            }
+        };
+        Ok(Policy {
+            id: String::new(),
+            display_name: self.display_name.unwrap_or_else(|| name.clone()),
+            description: self.description.unwrap_or_default(),
+            name,
+            request_count,
+            unit_time,
+            time_unit,
+        })
+    }
+}
+
+async fn load(state: &AppState, level: PolicyLevel, id: &str) -> ApiResult<Policy> {
+    match policies::get(state.store(), level, id).await {
+        Err(StoreError::NotFound) => Err(ApiError::not_found("throttling policy", id)),
+        other => Ok(other?),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(level): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::TIER_VIEW)?;
+    let level = level_of(&level)?;
+    let found = policies::list(state.store(), level).await?;
+    Ok(axum::Json(plain_list(
+        found.iter().map(|p| policy_json(level, p)).collect(),
+    )))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((level, id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::TIER_VIEW)?;
+    let level = level_of(&level)?;
+    Ok(axum::Json(policy_json(
+        level,
+        &load(&state, level, &id).await?,
+    )))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(level): Path<String>,
+    JsonBody(request): JsonBody<PolicyRequest>,
+) -> ApiResult<Response> {
+    user.require_scope(rest_scopes::TIER_MANAGE)?;
+    let level = level_of(&level)?;
+    let policy = policies::create(state.store(), level, &request.into_policy()?).await?;
+    tracing::info!(level = level.as_str(), name = %policy.name, by = %user.username, "throttling policy created");
+    state.sync_environments().await?;
+    let mut response =
+        (StatusCode::CREATED, axum::Json(policy_json(level, &policy))).into_response();
+    let segment = match level {
+        PolicyLevel::Api => "advanced",
+        other => other.as_str(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "/api/am/admin/v4/throttling/policies/{segment}/{}",
+        policy.id
+    )) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((level, id)): Path<(String, String)>,
+    JsonBody(request): JsonBody<PolicyRequest>,
+) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::TIER_MANAGE)?;
+    let level = level_of(&level)?;
+    let current = load(&state, level, &id).await?;
+    let mut policy = request.into_policy()?;
+    if policy.name != current.name {
+        return Err(ApiError::BadRequest(format!(
+            "policyName: cannot be changed ('{}')",
+            current.name
+        )));
+    }
+    policy.id = current.id;
+    policies::update(state.store(), level, &policy).await?;
+    tracing::info!(level = level.as_str(), name = %policy.name, by = %user.username, "throttling policy updated");
+    state.sync_environments().await?;
+    Ok(axum::Json(policy_json(level, &policy)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((level, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    user.require_scope(rest_scopes::TIER_MANAGE)?;
+    let level = level_of(&level)?;
+    let policy = load(&state, level, &id).await?;
+    if policy.name == "Unlimited" {
+        return Err(ApiError::Conflict(
+            "The Unlimited policy is the default and cannot be deleted".into(),
+        ));
+    }
+    let mut users = policies::usage(state.store(), level, &policy.name).await?;
+    for api in apis::all(state.store()).await? {
+        let offered = match level {
+            PolicyLevel::Subscription => api.policies.iter().any(|p| *p == policy.name),
+            PolicyLevel::Api => api
+                .operations
+                .iter()
+                .any(|o| o.throttling_policy == policy.name),
+            PolicyLevel::Application => false,
+        };
+        users += i64::from(offered);
+    }
+    if users > 0 {
+        return Err(ApiError::Conflict(format!(
+            "The policy '{}' is in use ({users} APIs, applications or subscriptions name it)",
+            policy.name
+        )));
+    }
+    policies::delete(state.store(), level, &id).await?;
+    tracing::info!(level = level.as_str(), name = %policy.name, by = %user.username, "throttling policy deleted");
+    state.sync_environments().await?;
+    Ok(StatusCode::OK)
+}
