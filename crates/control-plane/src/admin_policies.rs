@@ -274,7 +274,7 @@ async fn remove(
     let mut users = policies::usage(state.store(), level, &policy.name).await?;
     for api in apis::all(state.store()).await? {
         let offered = match level {
-            PolicyLevel::Subscription => api.policies.iter().any(|p| *p == policy.name),
+            PolicyLevel::Subscription => api.policies.contains(&policy.name),
             PolicyLevel::Api => api
                 .operations
                 .iter()
