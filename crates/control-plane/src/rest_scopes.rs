@@ -40,6 +40,19 @@ pub const API_DEPLOY: &[&str] = &[
     "apim:api_publish",
     "apim:api_import_export",
 ];
+/// See an API's subscriptions (publisher).
+pub const SUBSCRIPTION_VIEW: &[&str] = &[
+    "apim:subscription_view",
+    "apim:subscription_block",
+    "apim:subscription_manage",
+    "apim:api_manage",
+];
+/// Block and unblock subscriptions (publisher).
+pub const SUBSCRIPTION_BLOCK: &[&str] = &[
+    "apim:subscription_block",
+    "apim:subscription_manage",
+    "apim:api_manage",
+];
 /// Applications and their keys.
 pub const APP_MANAGE: &[&str] = &["apim:subscribe", "apim:app_manage"];
 /// Subscriptions.

@@ -35,6 +35,8 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         "apim:subscription_view",
         &["admin", "Internal/publisher", "Internal/creator"],
     ),
+    ("apim:subscription_block", &["admin", "Internal/publisher"]),
+    ("apim:subscription_manage", &["admin"]),
     ("apim:environment_read", &["admin"]),
     (
         "apim:api_key",

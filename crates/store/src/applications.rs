@@ -105,6 +105,20 @@ pub async fn get_owned(store: &Store, id: &str, owner: &str) -> Result<Applicati
     .ok_or(StoreError::NotFound)
 }
 
+/// Application `id` whoever owns it (for the publisher's view of an API's subscribers;
+/// devportal paths use [`get_owned`]).
+pub async fn get(store: &Store, id: &str) -> Result<Application> {
+    sqlx::query_as::<_, Application>(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM applications WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
 /// `owner`'s application called `name`, if any.
 pub async fn find_owned_by_name(
     store: &Store,
@@ -144,6 +158,35 @@ pub async fn list_owned(
     .fetch_all(store.pool())
     .await?;
     Ok((apps, total))
+}
+
+/// Changes `owner`'s application `id` (name, tier, description, attributes); `NotFound`
+/// for another owner's or an unknown id, `Conflict` when the owner has another application
+/// with the new name.
+pub async fn update_owned(
+    store: &Store,
+    id: &str,
+    owner: &str,
+    changes: NewApplication<'_>,
+) -> Result<Application> {
+    let done = sqlx::query(
+        "UPDATE applications SET name = $1, throttling_policy = $2, description = $3, attributes = $4, updated_at = $5 \
+         WHERE id = $6 AND owner = $7",
+    )
+    .bind(changes.name)
+    .bind(changes.throttling_policy)
+    .bind(changes.description)
+    .bind(to_json(changes.attributes))
+    .bind(now_ms())
+    .bind(id)
+    .bind(owner)
+    .execute(store.pool())
+    .await
+    .map_err(StoreError::on_unique("you already have an application with this name"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get_owned(store, id, owner).await
 }
 
 /// Deletes `owner`'s application `id` with its keys and subscriptions.

@@ -118,3 +118,55 @@ pub async fn delete(store: &Store, id: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Subscription `id`, whoever owns it (for the publisher, which manages all of an API's
+/// subscriptions); `NotFound` otherwise.
+pub async fn get(store: &Store, id: &str) -> Result<Subscription> {
+    sqlx::query_as::<_, Subscription>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM subscriptions WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+/// Every subscription to one API (the publisher's view).
+pub async fn list_for_api(store: &Store, api_id: &str) -> Result<Vec<Subscription>> {
+    Ok(sqlx::query_as::<_, Subscription>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM subscriptions WHERE api_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(api_id)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// Sets a subscription's status (`BLOCKED`, `PROD_ONLY_BLOCKED`, `UNBLOCKED`).
+pub async fn set_status(store: &Store, id: &str, status: SubscriptionStatus) -> Result<()> {
+    let done = sqlx::query("UPDATE subscriptions SET status = $1 WHERE id = $2")
+        .bind(status.as_str())
+        .bind(id)
+        .execute(store.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Moves a subscription to another tier.
+pub async fn set_tier(store: &Store, id: &str, tier: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE subscriptions SET throttling_policy = $1 WHERE id = $2")
+        .bind(tier)
+        .bind(id)
+        .execute(store.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -74,7 +74,7 @@ async fn application_json(state: &AppState, app: &Application) -> ApiResult<Valu
     }))
 }
 
-fn key_json(key: &ApplicationKey, secret: Option<&str>) -> Value {
+pub(crate) fn key_json(key: &ApplicationKey, secret: Option<&str>) -> Value {
     json!({
         "keyMappingId": key.id,
         "keyManager": key.key_manager,
@@ -91,12 +91,11 @@ fn key_json(key: &ApplicationKey, secret: Option<&str>) -> Value {
     })
 }
 
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    user: AuthUser,
-    JsonBody(request): JsonBody<ApplicationRequest>,
-) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
+/// Validates the body of POST and PUT `/applications`: (name, tier, token type).
+async fn check_request(
+    state: &AppState,
+    request: &ApplicationRequest,
+) -> ApiResult<(String, String, String)> {
     let name = request.name.as_deref().map(str::trim).unwrap_or_default();
     if name.is_empty() {
         return Err(ApiError::BadRequest("name: is required".into()));
@@ -131,15 +130,58 @@ pub(crate) async fn create(
             "tokenType: '{token_type}' is not supported; use \"JWT\""
         )));
     }
+    Ok((name.to_owned(), tier.to_owned(), token_type.to_owned()))
+}
+
+/// `PUT /applications/{id}`: changes name, tier, description and attributes.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<ApplicationRequest>,
+) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
+    let current = load_owned(&state, &id, &user.username).await?;
+    let (name, tier, _) = check_request(&state, &request).await?;
+    let attributes = request.attributes.unwrap_or_default();
+    let app = applications::update_owned(
+        state.store(),
+        &current.id,
+        &user.username,
+        NewApplication {
+            name: &name,
+            owner: &user.username,
+            throttling_policy: &tier,
+            description: request.description.as_deref().unwrap_or(""),
+            token_type: &current.token_type,
+            attributes: &attributes,
+        },
+    )
+    .await?;
+    tracing::info!(application_id = %app.id, "application updated");
+    if tier != current.throttling_policy {
+        // Gateways enforce the application tier.
+        state.sync_environments().await?;
+    }
+    Ok(axum::Json(application_json(&state, &app).await?))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(request): JsonBody<ApplicationRequest>,
+) -> ApiResult<Response> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
+    let (name, tier, token_type) = check_request(&state, &request).await?;
     let attributes = request.attributes.unwrap_or_default();
     let app = applications::create(
         state.store(),
         NewApplication {
-            name,
+            name: &name,
             owner: &user.username,
-            throttling_policy: tier,
+            throttling_policy: &tier,
             description: request.description.as_deref().unwrap_or(""),
-            token_type,
+            token_type: &token_type,
             attributes: &attributes,
         },
     )

@@ -3,10 +3,11 @@
 
 pub mod apis;
 pub mod applications;
+pub mod key_tokens;
 pub mod subscriptions;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 
 use crate::AppState;
 
@@ -21,7 +22,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/applications/{application_id}",
-            get(applications::get_one).delete(applications::delete),
+            get(applications::get_one)
+                .put(applications::update)
+                .delete(applications::delete),
         )
         .route(
             "/applications/{application_id}/generate-keys",
@@ -37,7 +40,27 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}",
-            delete(applications::delete_key),
+            get(key_tokens::get_key).delete(applications::delete_key),
+        )
+        .route(
+            "/applications/{application_id}/keys/{key_type}",
+            get(key_tokens::get_key),
+        )
+        .route(
+            "/applications/{application_id}/oauth-keys/{key_mapping_id}/regenerate-secret",
+            post(key_tokens::regenerate_secret),
+        )
+        .route(
+            "/applications/{application_id}/keys/{key_type}/regenerate-secret",
+            post(key_tokens::regenerate_secret),
+        )
+        .route(
+            "/applications/{application_id}/oauth-keys/{key_mapping_id}/generate-token",
+            post(key_tokens::generate_token),
+        )
+        .route(
+            "/applications/{application_id}/keys/{key_type}/generate-token",
+            post(key_tokens::generate_token),
         )
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}/clean-up",
@@ -49,6 +72,8 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/subscriptions/{subscription_id}",
-            get(subscriptions::get_one).delete(subscriptions::delete),
+            get(subscriptions::get_one)
+                .put(subscriptions::update)
+                .delete(subscriptions::delete),
         )
 }

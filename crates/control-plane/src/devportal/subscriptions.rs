@@ -26,7 +26,7 @@ pub(crate) struct SubscriptionRequest {
     throttling_policy: Option<String>,
 }
 
-async fn subscription_json(state: &AppState, sub: &Subscription) -> ApiResult<Value> {
+pub(crate) async fn subscription_json(state: &AppState, sub: &Subscription) -> ApiResult<Value> {
     let api = apis::get(state.store(), &sub.api_id).await.ok();
     Ok(json!({
         "subscriptionId": sub.id,
@@ -158,4 +158,44 @@ pub(crate) async fn delete(
     subscriptions::delete(state.store(), &sub.id).await?;
     state.sync_environments().await?;
     Ok(StatusCode::OK)
+}
+
+/// `PUT /subscriptions/{id}`: moves the subscription to another tier the API offers.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<SubscriptionRequest>,
+) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::SUBSCRIBE)?;
+    let sub = load(&state, &id, &user.username).await?;
+    for (field, given, stored) in [
+        ("apiId", &request.api_id, &sub.api_id),
+        (
+            "applicationId",
+            &request.application_id,
+            &sub.application_id,
+        ),
+    ] {
+        if given.as_ref().is_some_and(|g| g != stored) {
+            return Err(ApiError::BadRequest(format!(
+                "{field}: cannot be changed; subscribe again instead"
+            )));
+        }
+    }
+    let tier = request.throttling_policy.as_deref().ok_or_else(|| {
+        ApiError::BadRequest("throttlingPolicy: is required (a tier the API offers)".into())
+    })?;
+    let api = apis::get(state.store(), &sub.api_id).await?;
+    if !api.policies.iter().any(|p| p == tier) {
+        return Err(ApiError::BadRequest(format!(
+            "throttlingPolicy: '{tier}' is not offered by the API (offered: {})",
+            api.policies.join(", ")
+        )));
+    }
+    subscriptions::set_tier(state.store(), &sub.id, tier).await?;
+    tracing::info!(subscription_id = %sub.id, tier, "subscription tier changed");
+    state.sync_environments().await?;
+    let sub = load(&state, &id, &user.username).await?;
+    Ok(axum::Json(subscription_json(&state, &sub).await?))
 }

@@ -426,6 +426,29 @@ pub(crate) async fn user_scopes<'a>(
     Ok(granted)
 }
 
+/// An application token (client_credentials) for the developer portal's generate-token:
+/// the requested scopes the application's subscriptions allow.
+pub(crate) async fn application_token(
+    state: &AppState,
+    client: &Client,
+    requested: &[String],
+) -> Result<IssuedToken, crate::error::ApiError> {
+    let granted: Vec<String> = if requested.is_empty() {
+        Vec::new()
+    } else {
+        let allowed = api_scopes(state, &client.app.id)
+            .await
+            .map_err(|e| crate::error::ApiError::Internal(e.description))?;
+        requested
+            .iter()
+            .filter(|s| allowed.contains(*s))
+            .cloned()
+            .collect()
+    };
+    sign(state, client, Subject::Application, &granted)
+        .map_err(|e| crate::error::ApiError::Internal(e.description))
+}
+
 /// The scopes an application may be granted: those its subscribed APIs' operations require.
 async fn api_scopes(
     state: &AppState,

@@ -83,7 +83,7 @@ pub fn router() -> Router<AppState> {
 pub struct OAuthError {
     status: StatusCode,
     error: &'static str,
-    description: String,
+    pub(crate) description: String,
     retry_after: Option<Duration>,
 }
 

@@ -3,6 +3,7 @@
 pub mod apis;
 pub mod openapi;
 pub mod revisions;
+pub mod subscriptions;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -50,4 +51,13 @@ pub fn router() -> Router<AppState> {
             post(revisions::undeploy),
         )
         .route("/apis/{api_id}/deployments", get(revisions::deployments))
+        .route("/subscriptions", get(subscriptions::list))
+        .route(
+            "/subscriptions/block-subscription",
+            post(subscriptions::block),
+        )
+        .route(
+            "/subscriptions/unblock-subscription",
+            post(subscriptions::unblock),
+        )
 }

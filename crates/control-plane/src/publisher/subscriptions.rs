@@ -1,0 +1,109 @@
+//! Publisher: the subscriptions to an API, and blocking them (`BLOCKED` refuses every
+//! call, `PROD_ONLY_BLOCKED` refuses production keys) — enforced by gateways at once.
+
+use axum::extract::State;
+use gantry_model::SubscriptionStatus;
+use gantry_store::{StoreError, subscriptions};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::apis::load;
+use crate::AppState;
+use crate::devportal::subscriptions::subscription_json;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AuthUser, QueryParams};
+use crate::rest_scopes;
+use crate::wire::plain_list;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListQuery {
+    api_id: Option<String>,
+}
+
+/// `GET /subscriptions?apiId=…`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::SUBSCRIPTION_VIEW)?;
+    let api_id = query
+        .api_id
+        .ok_or_else(|| ApiError::BadRequest("apiId: query parameter is required".into()))?;
+    let api = load(&state, &api_id).await?;
+    let subs = subscriptions::list_for_api(state.store(), &api.id).await?;
+    let mut list = Vec::with_capacity(subs.len());
+    for sub in &subs {
+        let mut body = subscription_json(&state, sub).await?;
+        if let Ok(app) = gantry_store::applications::get(state.store(), &sub.application_id).await {
+            body["applicationInfo"]["subscriber"] = json!(app.owner);
+        }
+        list.push(body);
+    }
+    Ok(axum::Json(plain_list(list)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BlockQuery {
+    subscription_id: Option<String>,
+    block_state: Option<String>,
+}
+
+async fn set_status(
+    state: &AppState,
+    user: &AuthUser,
+    id: Option<String>,
+    status: SubscriptionStatus,
+) -> ApiResult<()> {
+    user.require_scope(rest_scopes::SUBSCRIPTION_BLOCK)?;
+    let id = id.ok_or_else(|| {
+        ApiError::BadRequest("subscriptionId: query parameter is required".into())
+    })?;
+    match subscriptions::set_status(state.store(), &id, status).await {
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("subscription", &id)),
+        other => other?,
+    }
+    tracing::info!(subscription_id = %id, status = status.as_str(), by = %user.username, "subscription status changed");
+    state.sync_environments().await?;
+    Ok(())
+}
+
+/// `POST /subscriptions/block-subscription?subscriptionId=…&blockState=BLOCKED|PROD_ONLY_BLOCKED`.
+pub(crate) async fn block(
+    State(state): State<AppState>,
+    user: AuthUser,
+    QueryParams(query): QueryParams<BlockQuery>,
+) -> ApiResult<()> {
+    let status = match query.block_state.as_deref() {
+        Some("BLOCKED") => SubscriptionStatus::Blocked,
+        Some("PROD_ONLY_BLOCKED") => SubscriptionStatus::ProdOnlyBlocked,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "blockState: '{other}' is not one of BLOCKED, PROD_ONLY_BLOCKED"
+            )));
+        }
+        None => {
+            return Err(ApiError::BadRequest(
+                "blockState: query parameter is required (BLOCKED or PROD_ONLY_BLOCKED)".into(),
+            ));
+        }
+    };
+    set_status(&state, &user, query.subscription_id, status).await
+}
+
+/// `POST /subscriptions/unblock-subscription?subscriptionId=…`.
+pub(crate) async fn unblock(
+    State(state): State<AppState>,
+    user: AuthUser,
+    QueryParams(query): QueryParams<BlockQuery>,
+) -> ApiResult<()> {
+    set_status(
+        &state,
+        &user,
+        query.subscription_id,
+        SubscriptionStatus::Unblocked,
+    )
+    .await
+}

@@ -1,0 +1,203 @@
+//! The developer-portal and publisher operations that change what a gateway lets through,
+//! checked end to end on the real `gantry up`: a test token from the devportal, secret
+//! regeneration, subscription blocking (BLOCKED, PROD_ONLY_BLOCKED) by the publisher,
+//! tier changes.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use gantry_testkit::rest::Rest;
+use gantry_testkit::{EchoUpstream, GantryUp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+const PUB: &str = "/api/am/publisher/v4";
+const DEV: &str = "/api/am/devportal/v3";
+
+async fn status_of(up: &GantryUp, path: &str, token: &str) -> u16 {
+    up.gw_client()
+        .get(up.gw_url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Waits (up to 5 s) until the gateway answers `path` with `status`.
+async fn eventually_status(up: &GantryUp, path: &str, token: &str, status: u16) -> bool {
+    gantry_testkit::eventually(Duration::from_secs(5), || async {
+        status_of(up, path, token).await == status
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_tokens_secret_rotation_blocking_and_tier_changes_reach_the_gateway() {
+    let upstream = EchoUpstream::start().await;
+    let mut up = GantryUp::start_with(BIN, false).await;
+    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    admin
+        .create_user("dev-dora", "dora-password-1", &["subscriber"])
+        .await;
+    admin
+        .create_user("pub-pete", "pete-password-1", &["publisher"])
+        .await;
+    let dora = admin.as_user("dev-dora", "dora-password-1");
+    let pete = admin.as_user("pub-pete", "pete-password-1");
+
+    let api_id = admin
+        .deployed_api(
+            "Blockable",
+            "/blockable",
+            &format!("{}/backend/", upstream.url()),
+            json!([{"target": "/items", "verb": "GET"}]),
+        )
+        .await;
+    let app_id = dora.application("dora-app").await;
+    let (status, sub) = dora
+        .post(
+            &format!("{DEV}/subscriptions"),
+            json!({"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let sub_id = sub["subscriptionId"].as_str().unwrap().to_owned();
+    let (consumer_key, secret) = dora.keys(&app_id).await;
+    let path = "/blockable/1.0.0/items";
+
+    // A test token from the devportal (WSO2's generate-token) works at the gateway.
+    let (status, keys) = dora
+        .get(&format!("{DEV}/applications/{app_id}/keys/PRODUCTION"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{keys}");
+    let mapping = keys["keyMappingId"].as_str().unwrap().to_owned();
+    let generate = format!("{DEV}/applications/{app_id}/oauth-keys/{mapping}/generate-token");
+    let (status, error) = dora
+        .post(
+            &generate,
+            json!({"consumerSecret": "wrong", "validityPeriod": 600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, token) = dora
+        .post(
+            &generate,
+            json!({"consumerSecret": secret, "validityPeriod": 600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(token["validityTime"], 600);
+    let access = token["accessToken"].as_str().unwrap().to_owned();
+    assert!(eventually_status(&up, path, &access, 200).await);
+    // Another subscriber cannot mint tokens for Dora's application.
+    admin
+        .create_user("dev-eve", "eve-password-11", &["subscriber"])
+        .await;
+    let (status, _) = admin
+        .as_user("dev-eve", "eve-password-11")
+        .post(&generate, json!({"consumerSecret": secret}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The publisher sees the subscription with its subscriber, and blocks it.
+    let (status, subs) = pete
+        .get(&format!("{PUB}/subscriptions?apiId={api_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{subs}");
+    assert_eq!(subs["count"], 1);
+    assert_eq!(subs["list"][0]["applicationInfo"]["subscriber"], "dev-dora");
+    let (status, _) = dora
+        .post_empty(&format!(
+            "{PUB}/subscriptions/block-subscription?subscriptionId={sub_id}&blockState=BLOCKED"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "subscribers cannot block");
+    let (status, body) = pete
+        .post_empty(&format!(
+            "{PUB}/subscriptions/block-subscription?subscriptionId={sub_id}&blockState=SOMETIMES"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = pete
+        .post_empty(&format!(
+            "{PUB}/subscriptions/block-subscription?subscriptionId={sub_id}&blockState=BLOCKED"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        eventually_status(&up, path, &access, 403).await,
+        "a BLOCKED subscription is refused"
+    );
+    let (_, seen) = dora.get(&format!("{DEV}/subscriptions/{sub_id}")).await;
+    assert_eq!(seen["status"], "BLOCKED");
+    // PROD_ONLY_BLOCKED refuses production keys (the only ones Dora has).
+    pete.post_empty(&format!(
+        "{PUB}/subscriptions/block-subscription?subscriptionId={sub_id}&blockState=PROD_ONLY_BLOCKED"
+    ))
+    .await;
+    let (_, seen) = dora.get(&format!("{DEV}/subscriptions/{sub_id}")).await;
+    assert_eq!(seen["status"], "PROD_ONLY_BLOCKED");
+    assert_eq!(status_of(&up, path, &access).await, 403);
+    let (status, _) = pete
+        .post_empty(&format!(
+            "{PUB}/subscriptions/unblock-subscription?subscriptionId={sub_id}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(eventually_status(&up, path, &access, 200).await);
+
+    // Tier change: only a tier the API offers.
+    let (status, body) = dora
+        .put(
+            &format!("{DEV}/subscriptions/{sub_id}"),
+            json!({"throttlingPolicy": "Bronze"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = dora
+        .put(
+            &format!("{DEV}/subscriptions/{sub_id}"),
+            json!({"throttlingPolicy": "Unlimited"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["throttlingPolicy"], "Unlimited");
+
+    // Application update: tier and name; a missing tier is a 400 and changes nothing.
+    let (status, body) = dora
+        .put(
+            &format!("{DEV}/applications/{app_id}"),
+            json!({"name": "dora-app-2", "throttlingPolicy": "NoSuchTier"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = dora
+        .put(
+            &format!("{DEV}/applications/{app_id}"),
+            json!({"name": "dora-app-2", "throttlingPolicy": "10PerMin", "description": "renamed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "dora-app-2");
+    assert_eq!(body["throttlingPolicy"], "10PerMin");
+
+    // Secret regeneration: the old secret stops working at the token endpoint.
+    let (status, regenerated) = dora
+        .post_empty(&format!(
+            "{DEV}/applications/{app_id}/oauth-keys/{mapping}/regenerate-secret"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{regenerated}");
+    assert_eq!(regenerated["consumerKey"], consumer_key.as_str());
+    let new_secret = regenerated["consumerSecret"].as_str().unwrap();
+    assert_ne!(new_secret, secret);
+    let (status, _) = admin.token(&consumer_key, &secret).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = admin.token(&consumer_key, new_secret).await;
+    assert_eq!(status, StatusCode::OK);
+    up.stop();
+}
