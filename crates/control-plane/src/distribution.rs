@@ -21,6 +21,9 @@ impl AppState {
     async fn build_snapshot(&self, environment: &str) -> Result<GatewaySnapshot, ApiError> {
         let mut snapshot = gantry_store::snapshot::build(self.store(), environment).await?;
         snapshot.issuers = self.trusted_issuers();
+        snapshot
+            .issuers
+            .extend(crate::admin_key_managers::external_issuers(self).await?);
         snapshot.normalize();
         Ok(snapshot)
     }
@@ -91,6 +94,8 @@ impl AppState {
             }
         };
         let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
+        let mut jwks_tick = tokio::time::interval(crate::admin_key_managers::JWKS_REFRESH_INTERVAL);
+        jwks_tick.tick().await;
         loop {
             let notified = async {
                 match listener.as_mut() {
@@ -101,6 +106,12 @@ impl AppState {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
+                _ = jwks_tick.tick() => {
+                    if let Err(error) = crate::admin_key_managers::refresh_jwks(&self).await {
+                        tracing::warn!(%error, "refreshing external issuers' keys failed");
+                    }
+                    continue;
+                }
                 result = notified => if let Err(error) = result {
                     tracing::warn!(%error, "change listener failed; reconnecting on the next event");
                 },

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod admin_key_managers;
 pub mod admin_keys;
 pub mod admin_policies;
 pub mod api_search;
@@ -211,6 +212,7 @@ pub fn router(state: AppState) -> Router {
             "/api/am/admin/v4",
             admin::router()
                 .merge(admin_keys::router())
+                .merge(admin_key_managers::router())
                 .merge(admin_policies::router()),
         )
         .merge(oauth::router())

@@ -13,3 +13,18 @@ CREATE TABLE api_definitions (
     document   TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- External key managers (OIDC issuers) whose tokens gateways accept: the issuer, where its
+-- keys are published, the last JWKS fetched from there (JSON text; gateways receive its
+-- keys), and the rest of WSO2's KeyManager body as JSON text.
+CREATE TABLE key_managers (
+    id              TEXT PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    issuer          TEXT NOT NULL UNIQUE,
+    jwks_uri        TEXT NOT NULL,
+    enabled         BIGINT NOT NULL,
+    definition      TEXT NOT NULL,
+    jwks            TEXT NOT NULL,
+    jwks_fetched_at BIGINT NOT NULL,
+    created_at      BIGINT NOT NULL
+);

@@ -119,6 +119,16 @@ pub async fn get(store: &Store, id: &str) -> Result<Application> {
     .ok_or(StoreError::NotFound)
 }
 
+/// How many key mappings name the key manager `key_manager`.
+pub async fn count_keys_of_manager(store: &Store, key_manager: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM application_keys WHERE key_manager = $1")
+            .bind(key_manager)
+            .fetch_one(store.pool())
+            .await?,
+    )
+}
+
 /// `owner`'s application called `name`, if any.
 pub async fn find_owned_by_name(
     store: &Store,

@@ -13,6 +13,7 @@ pub mod authorization_codes;
 pub mod definitions;
 pub mod environments;
 pub mod gateways;
+pub mod key_managers;
 pub mod policies;
 pub mod refresh_tokens;
 pub mod revoked_tokens;

@@ -23,7 +23,7 @@ pub const RESIDENT_KEY_MANAGER: &str = "Resident Key Manager";
 pub const DEFAULT_TOKEN_VALIDITY_SECS: i64 = 3600;
 
 /// Grant types the resident key manager knows.
-pub(crate) const KNOWN_GRANTS: [&str; 6] = [
+pub const KNOWN_GRANTS: [&str; 6] = [
     "client_credentials",
     "password",
     "refresh_token",
@@ -84,7 +84,7 @@ pub(crate) fn key_json(key: &ApplicationKey, secret: Option<&str>) -> Value {
         "callbackUrl": key.callback_url,
         "keyState": "APPROVED",
         "keyType": key.key_type,
-        "mode": "CREATED",
+        "mode": if key.key_manager == RESIDENT_KEY_MANAGER { "CREATED" } else { "MAPPED" },
         "groupId": null,
         "token": null,
         "additionalProperties": { "application_access_token_expiry_time": key.validity_period.to_string() },
@@ -378,4 +378,72 @@ pub(crate) async fn list_keys(
     Ok(axum::Json(plain_list(
         keys.iter().map(|k| key_json(k, None)).collect(),
     )))
+}
+
+/// The body of `POST /applications/{id}/map-keys`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MapKeysRequest {
+    consumer_key: Option<String>,
+    key_type: Option<String>,
+    key_manager: Option<String>,
+}
+
+/// `POST /applications/{id}/map-keys`: binds a client registered at an external key manager
+/// to the application, so that client's tokens (issued by that key manager) are accepted
+/// by gateways for the application's subscriptions. Gantry never holds its secret.
+pub(crate) async fn map_keys(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<MapKeysRequest>,
+) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::APP_MANAGE)?;
+    let app = load_owned(&state, &id, &user.username).await?;
+    let consumer_key = request
+        .consumer_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| ApiError::BadRequest("consumerKey: is required".into()))?;
+    let key_type_raw = request.key_type.as_deref().ok_or_else(|| {
+        ApiError::BadRequest("keyType: is required (PRODUCTION or SANDBOX)".into())
+    })?;
+    let key_type = KeyType::parse(key_type_raw).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "keyType: '{key_type_raw}' is not one of PRODUCTION, SANDBOX"
+        ))
+    })?;
+    let km_name = request.key_manager.as_deref().ok_or_else(|| {
+        ApiError::BadRequest("keyManager: is required (the name of an external key manager)".into())
+    })?;
+    if km_name == RESIDENT_KEY_MANAGER || km_name == "default" {
+        return Err(ApiError::BadRequest(
+            "keyManager: the resident key manager creates its clients; use generate-keys".into(),
+        ));
+    }
+    let km = gantry_store::key_managers::find_by_name(state.store(), km_name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "keyManager: '{km_name}' is not a registered key manager"
+            ))
+        })?;
+    let key = ApplicationKey {
+        id: applications::new_key_id(),
+        application_id: app.id.clone(),
+        key_type: key_type.as_str().to_owned(),
+        key_manager: km.name.clone(),
+        consumer_key: consumer_key.to_owned(),
+        // No secret: the client authenticates at its own key manager, never here.
+        consumer_secret_hash: String::new(),
+        grant_types: Vec::new(),
+        callback_url: String::new(),
+        validity_period: DEFAULT_TOKEN_VALIDITY_SECS,
+        created_at: now_ms(),
+    };
+    applications::create_key(state.store(), &key).await?;
+    tracing::info!(application_id = %app.id, key_manager = %km.name, key_type = key_type.as_str(), "external client mapped");
+    state.sync_environments().await?;
+    Ok(axum::Json(key_json(&key, None)))
 }

@@ -31,6 +31,10 @@ pub fn router() -> Router<AppState> {
             post(applications::generate_keys),
         )
         .route(
+            "/applications/{application_id}/map-keys",
+            post(applications::map_keys),
+        )
+        .route(
             "/applications/{application_id}/keys",
             get(applications::list_keys),
         )

@@ -1,0 +1,445 @@
+//! Admin REST API v4: key managers (`/key-managers`). The resident key manager (Gantry's
+//! own OAuth2 server) is always listed; external OIDC issuers are added by JWKS URL
+//! (`certificates: {type: "JWKS", value: url}`) or by discovery URL (`wellKnownEndpoint`).
+//!
+//! The control plane fetches each issuer's JWKS (at creation, on update, and every
+//! [`JWKS_REFRESH_INTERVAL`]) and hands the keys to gateways in their snapshot, so gateways
+//! need no route to the identity provider and verify its tokens locally. Applications bind
+//! an external client to their keys with `map-keys`; its tokens are then subscription-checked
+//! like the resident key manager's.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use gantry_model::snapshot::{IssuerKey, TrustedIssuer};
+use gantry_store::StoreError;
+use gantry_store::key_managers::{self, KeyManager};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::devportal::applications::RESIDENT_KEY_MANAGER;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AuthUser, JsonBody};
+use crate::rest_scopes;
+use crate::wire::plain_list;
+
+/// How often the control plane re-reads external issuers' JWKS (key rotation at the IdP).
+pub const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+/// The id under which the resident key manager is listed.
+pub const RESIDENT_ID: &str = "resident";
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
+
+/// Routes under `/api/am/admin/v4`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/key-managers", get(list).post(create))
+        .route("/key-managers/discover", post(discover))
+        .route(
+            "/key-managers/{key_manager_id}",
+            get(get_one).put(update).delete(remove),
+        )
+}
+
+/// GETs a JSON document from an identity provider (http/https only, bounded size and time).
+async fn fetch_json(url: &str) -> Result<Value, String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("'{url}' is not an http(s) URL"));
+    }
+    let client = reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("could not fetch {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("could not read {url}: {e}"))?;
+    if body.len() > MAX_DOCUMENT_BYTES {
+        return Err(format!(
+            "{url} returned more than {MAX_DOCUMENT_BYTES} bytes"
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{url} did not return JSON: {e}"))
+}
+
+/// The keys of a JWKS document gateways can verify with, each pinned to one algorithm:
+/// RSA → its `alg` or RS256, EC P-256 → ES256, OKP Ed25519 → EdDSA. Encryption keys,
+/// keys without a `kid` and other kinds are left out.
+pub fn issuer_keys(jwks: &Value) -> Vec<IssuerKey> {
+    let text = |key: &Value, name: &str| key.get(name).and_then(Value::as_str).map(str::to_owned);
+    jwks.get("keys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|k| text(k, "use").is_none_or(|u| u == "sig"))
+        .filter_map(|key| {
+            let kid = text(key, "kid")?;
+            let alg = match (text(key, "kty")?.as_str(), text(key, "crv").as_deref()) {
+                ("RSA", _) => match text(key, "alg").as_deref() {
+                    None | Some("RS256") => "RS256",
+                    Some(_) => return None,
+                },
+                ("EC", Some("P-256")) => "ES256",
+                ("OKP", Some("Ed25519")) => "EdDSA",
+                _ => return None,
+            };
+            Some(IssuerKey {
+                kid,
+                alg: alg.to_owned(),
+                n: text(key, "n").unwrap_or_default(),
+                e: text(key, "e").unwrap_or_default(),
+                crv: text(key, "crv"),
+                x: text(key, "x"),
+                y: text(key, "y"),
+            })
+        })
+        .collect()
+}
+
+/// Fetches a JWKS and checks it holds at least one usable key; its text.
+async fn fetch_jwks(url: &str) -> Result<String, String> {
+    let jwks = fetch_json(url).await?;
+    if issuer_keys(&jwks).is_empty() {
+        return Err(format!(
+            "{url} holds no signing key Gantry can use (RS256, ES256 or EdDSA with a kid)"
+        ));
+    }
+    Ok(jwks.to_string())
+}
+
+/// The issuers of the enabled external key managers, with their last fetched keys.
+pub async fn external_issuers(state: &AppState) -> Result<Vec<TrustedIssuer>, ApiError> {
+    Ok(key_managers::list(state.store())
+        .await?
+        .into_iter()
+        .filter(|km| km.enabled == 1)
+        .map(|km| TrustedIssuer {
+            keys: issuer_keys(&serde_json::from_str(&km.jwks).unwrap_or(Value::Null)),
+            issuer: km.issuer,
+        })
+        .collect())
+}
+
+/// Re-reads every enabled issuer's JWKS; re-syncs gateways when one changed. An issuer
+/// that cannot be reached keeps its last keys (logged).
+pub async fn refresh_jwks(state: &AppState) -> Result<(), ApiError> {
+    let mut changed = false;
+    for km in key_managers::list(state.store()).await? {
+        if km.enabled != 1 {
+            continue;
+        }
+        match fetch_jwks(&km.jwks_uri).await {
+            Ok(jwks) if jwks != km.jwks => {
+                key_managers::set_jwks(state.store(), &km.id, &jwks).await?;
+                tracing::info!(key_manager = %km.name, "issuer keys changed");
+                changed = true;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(key_manager = %km.name, %error, "could not refresh the issuer's JWKS; keeping the last keys");
+            }
+        }
+    }
+    if changed {
+        state.sync_environments().await?;
+    }
+    Ok(())
+}
+
+fn resident_json(state: &AppState) -> Value {
+    let issuer = state.issuer().issuer();
+    let base = issuer.trim_end_matches("/oauth2/token");
+    json!({
+        "id": RESIDENT_ID,
+        "name": RESIDENT_KEY_MANAGER,
+        "displayName": RESIDENT_KEY_MANAGER,
+        "type": "default",
+        "description": "Gantry's own OAuth2 authorization server",
+        "issuer": issuer,
+        "enabled": true,
+        "certificates": {"type": "JWKS", "value": format!("{base}/oauth2/jwks")},
+        "tokenEndpoint": format!("{base}/oauth2/token"),
+        "revokeEndpoint": format!("{base}/oauth2/revoke"),
+        "wellKnownEndpoint": format!("{base}/oauth2/token/.well-known/openid-configuration"),
+        "availableGrantTypes": crate::devportal::applications::KNOWN_GRANTS,
+        "enableTokenGeneration": true,
+        "enableOAuthAppCreation": true,
+        "enableMapOAuthConsumerApps": false,
+    })
+}
+
+fn key_manager_json(km: &KeyManager) -> Value {
+    let mut body: Value = serde_json::from_str(&km.definition).unwrap_or_else(|_| json!({}));
+    body["id"] = json!(km.id);
+    body["name"] = json!(km.name);
+    body["issuer"] = json!(km.issuer);
+    body["enabled"] = json!(km.enabled == 1);
+    body["certificates"] = json!({"type": "JWKS", "value": km.jwks_uri});
+    body["enableOAuthAppCreation"] = json!(false);
+    body["enableMapOAuthConsumerApps"] = json!(true);
+    body["keyCount"] =
+        json!(issuer_keys(&serde_json::from_str(&km.jwks).unwrap_or(Value::Null)).len());
+    body
+}
+
+/// Validates a `KeyManager` body and resolves its issuer and JWKS URL (through the
+/// discovery document when one is given); fetches the JWKS. 400 naming the problem.
+async fn resolve(body: &Map<String, Value>) -> ApiResult<(String, String, String, String)> {
+    let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+    let name = text("name")
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| ApiError::BadRequest("name: is required".into()))?;
+    if name.len() > 100 || name == RESIDENT_KEY_MANAGER || name == "default" {
+        return Err(ApiError::BadRequest(format!(
+            "name: '{name}' is reserved or too long"
+        )));
+    }
+    let kind = text("type").ok_or_else(|| {
+        ApiError::BadRequest("type: is required (e.g. \"KeyCloak\", \"Okta\", \"custom\")".into())
+    })?;
+    if kind.len() > 45 || kind == "default" {
+        return Err(ApiError::BadRequest(format!(
+            "type: '{kind}' is reserved or longer than 45 characters"
+        )));
+    }
+    let mut issuer = text("issuer");
+    let mut jwks_uri = body
+        .get("certificates")
+        .filter(|c| c.get("type").and_then(Value::as_str) == Some("JWKS"))
+        .and_then(|c| c.get("value"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if body
+        .get("certificates")
+        .and_then(|c| c.get("type"))
+        .and_then(Value::as_str)
+        == Some("PEM")
+    {
+        return Err(ApiError::BadRequest(
+            "certificates.type: PEM is not supported; give the issuer's JWKS URL".into(),
+        ));
+    }
+    if let Some(well_known) = text("wellKnownEndpoint") {
+        let document = fetch_json(&well_known)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("wellKnownEndpoint: {e}")))?;
+        let field = |n: &str| document.get(n).and_then(Value::as_str).map(str::to_owned);
+        issuer = issuer.or_else(|| field("issuer"));
+        jwks_uri = jwks_uri.or_else(|| field("jwks_uri"));
+    }
+    let issuer = issuer.ok_or_else(|| {
+        ApiError::BadRequest(
+            "issuer: is required (or give a wellKnownEndpoint that names it)".into(),
+        )
+    })?;
+    let jwks_uri = jwks_uri.ok_or_else(|| {
+        ApiError::BadRequest(
+            "certificates: {\"type\": \"JWKS\", \"value\": \"<jwks url>\"} or a wellKnownEndpoint is required".into(),
+        )
+    })?;
+    let jwks = fetch_jwks(&jwks_uri)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("certificates.value: {e}")))?;
+    Ok((name, issuer, jwks_uri, jwks))
+}
+
+async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
+    let mut all = vec![resident_json(&state)];
+    all.extend(
+        key_managers::list(state.store())
+            .await?
+            .iter()
+            .map(key_manager_json),
+    );
+    Ok(axum::Json(plain_list(all)))
+}
+
+async fn load(state: &AppState, id: &str) -> ApiResult<KeyManager> {
+    match key_managers::get(state.store(), id).await {
+        Err(StoreError::NotFound) => Err(ApiError::not_found("key manager", id)),
+        other => Ok(other?),
+    }
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
+    if id == RESIDENT_ID {
+        return Ok(axum::Json(resident_json(&state)));
+    }
+    Ok(axum::Json(key_manager_json(&load(&state, &id).await?)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<Response> {
+    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
+    let (name, issuer, jwks_uri, jwks) = resolve(&body).await?;
+    if issuer == state.issuer().issuer() {
+        return Err(ApiError::Conflict(
+            "issuer: that is the resident key manager's issuer".into(),
+        ));
+    }
+    let enabled = body.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+    let km = key_managers::create(
+        state.store(),
+        &KeyManager {
+            id: String::new(),
+            name,
+            issuer,
+            jwks_uri,
+            enabled: i64::from(enabled),
+            definition: Value::Object(body).to_string(),
+            jwks,
+            jwks_fetched_at: gantry_store::now_ms(),
+            created_at: 0,
+        },
+    )
+    .await?;
+    tracing::info!(key_manager = %km.name, issuer = %km.issuer, by = %user.username, "key manager added");
+    state.sync_environments().await?;
+    Ok((StatusCode::CREATED, axum::Json(key_manager_json(&km))).into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
+    if id == RESIDENT_ID {
+        return Err(ApiError::Conflict(
+            "The resident key manager is configured by Gantry itself".into(),
+        ));
+    }
+    let current = load(&state, &id).await?;
+    let (name, issuer, jwks_uri, jwks) = resolve(&body).await?;
+    if name != current.name {
+        return Err(ApiError::BadRequest(format!(
+            "name: cannot be changed ('{}')",
+            current.name
+        )));
+    }
+    let km = KeyManager {
+        issuer,
+        jwks_uri,
+        enabled: i64::from(body.get("enabled").and_then(Value::as_bool).unwrap_or(true)),
+        definition: Value::Object(body).to_string(),
+        jwks,
+        jwks_fetched_at: gantry_store::now_ms(),
+        ..current
+    };
+    key_managers::update(state.store(), &km).await?;
+    tracing::info!(key_manager = %km.name, by = %user.username, "key manager updated");
+    state.sync_environments().await?;
+    Ok(axum::Json(key_manager_json(&km)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
+    if id == RESIDENT_ID {
+        return Err(ApiError::Conflict(
+            "The resident key manager cannot be deleted".into(),
+        ));
+    }
+    let km = load(&state, &id).await?;
+    let mapped = gantry_store::applications::count_keys_of_manager(state.store(), &km.name).await?;
+    if mapped > 0 {
+        return Err(ApiError::Conflict(format!(
+            "{mapped} application key mappings use the key manager '{}'; remove them first",
+            km.name
+        )));
+    }
+    key_managers::delete(state.store(), &id).await?;
+    tracing::info!(key_manager = %km.name, by = %user.username, "key manager deleted");
+    state.sync_environments().await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /key-managers/discover` (multipart `url`, `type`): reads an OIDC discovery
+/// document; WSO2's `KeyManagerWellKnownResponse`.
+async fn discover(user: AuthUser, mut multipart: Multipart) -> ApiResult<axum::Json<Value>> {
+    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
+    let mut url = None;
+    let mut kind = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let value = field.text().await.unwrap_or_default();
+        match name.as_str() {
+            "url" => url = Some(value),
+            "type" => kind = Some(value),
+            _ => {}
+        }
+    }
+    let url = url.ok_or_else(|| ApiError::BadRequest("url: is required".into()))?;
+    Ok(axum::Json(match fetch_json(&url).await {
+        Ok(document) => {
+            let field = |n: &str| document.get(n).cloned().unwrap_or(Value::Null);
+            json!({"valid": true, "value": {
+                "type": kind,
+                "wellKnownEndpoint": url,
+                "issuer": field("issuer"),
+                "certificates": {"type": "JWKS", "value": field("jwks_uri")},
+                "tokenEndpoint": field("token_endpoint"),
+                "revokeEndpoint": field("revocation_endpoint"),
+                "introspectionEndpoint": field("introspection_endpoint"),
+                "userInfoEndpoint": field("userinfo_endpoint"),
+                "authorizeEndpoint": field("authorization_endpoint"),
+                "availableGrantTypes": field("grant_types_supported"),
+            }})
+        }
+        Err(error) => json!({"valid": false, "value": null, "error": error}),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_keys_are_pinned_to_one_algorithm() {
+        let jwks = json!({"keys": [
+            {"kty": "RSA", "kid": "r1", "n": "abc", "e": "AQAB"},
+            {"kty": "RSA", "kid": "r2", "alg": "RS512", "n": "abc", "e": "AQAB"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "abc", "e": "AQAB"},
+            {"kty": "EC", "kid": "e1", "crv": "P-256", "x": "x", "y": "y"},
+            {"kty": "OKP", "kid": "o1", "crv": "Ed25519", "x": "x"},
+            {"kty": "RSA", "n": "no-kid", "e": "AQAB"},
+        ]});
+        let keys = issuer_keys(&jwks);
+        let algs: Vec<(&str, &str)> = keys
+            .iter()
+            .map(|k| (k.kid.as_str(), k.alg.as_str()))
+            .collect();
+        assert_eq!(algs, [("r1", "RS256"), ("e1", "ES256"), ("o1", "EdDSA")]);
+    }
+}

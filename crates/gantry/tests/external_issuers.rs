@@ -1,0 +1,256 @@
+//! External key managers end to end: a stand-in OIDC provider (discovery document + JWKS
+//! served by the test, tokens signed with its own key) is registered through the Admin
+//! API; an application maps one of its clients with `map-keys`; the gateway then accepts
+//! that client's tokens for the application's subscriptions — and refuses everything else.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gantry_keys::{SigningAlgorithm, SigningKey};
+use gantry_testkit::rest::Rest;
+use gantry_testkit::{EchoUpstream, GantryUp};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+const ADM: &str = "/api/am/admin/v4";
+const DEV: &str = "/api/am/devportal/v3";
+
+/// A minimal OIDC provider: `/.well-known/openid-configuration` and `/jwks`.
+struct FakeIdp {
+    port: u16,
+    jwks: Arc<Mutex<Value>>,
+}
+
+impl FakeIdp {
+    async fn start(jwks: Value) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let jwks = Arc::new(Mutex::new(jwks));
+        let served = jwks.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let served = served.clone();
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 4096];
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    let request = String::from_utf8_lossy(&buffer[..n]);
+                    let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    let (status, body) = match path.as_str() {
+                        "/.well-known/openid-configuration" => (
+                            "200 OK",
+                            json!({"issuer": format!("http://127.0.0.1:{port}/realms/corp"),
+                                   "jwks_uri": format!("http://127.0.0.1:{port}/jwks"),
+                                   "token_endpoint": format!("http://127.0.0.1:{port}/token")})
+                            .to_string(),
+                        ),
+                        "/jwks" => ("200 OK", served.lock().unwrap().to_string()),
+                        _ => ("404 Not Found", "{}".to_owned()),
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        Self { port, jwks }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn issuer(&self) -> String {
+        self.url("/realms/corp")
+    }
+}
+
+fn jwks_of(keys: &[&SigningKey]) -> Value {
+    json!({"keys": keys.iter().map(|k| serde_json::to_value(k.public_jwk()).unwrap()).collect::<Vec<_>>()})
+}
+
+/// A Keycloak-shaped access token for `client_id`.
+fn idp_token(key: &SigningKey, issuer: &str, client_id: &str) -> String {
+    let now = gantry_keys::token::now_secs();
+    key.sign_jwt(
+        "JWT",
+        &json!({"iss": issuer, "sub": "f2c1-user", "azp": client_id, "typ": "Bearer",
+                "exp": now + 300, "iat": now, "jti": format!("jti-{now}-{client_id}"),
+                "scope": "profile email"}),
+    )
+    .unwrap()
+}
+
+async fn gateway_status(up: &GantryUp, path: &str, token: &str) -> u16 {
+    up.gw_client()
+        .get(up.gw_url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+async fn eventually_status(up: &GantryUp, path: &str, token: &str, status: u16) -> bool {
+    gantry_testkit::eventually(Duration::from_secs(5), || async {
+        gateway_status(up, path, token).await == status
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_a_registered_oidc_issuer_work_for_mapped_clients_only() {
+    let upstream = EchoUpstream::start().await;
+    let idp_key = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
+    let idp = FakeIdp::start(jwks_of(&[&idp_key])).await;
+    let mut up = GantryUp::start_with(BIN, false).await;
+    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+
+    // The resident key manager is always there.
+    let (status, list) = admin.get(&format!("{ADM}/key-managers")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["list"][0]["name"], "Resident Key Manager");
+
+    // Bad registrations: each a 400 naming the problem; nothing stored.
+    for (body, expect) in [
+        (json!({"type": "KeyCloak", "issuer": "x"}), "name"),
+        (
+            json!({"name": "Broken", "type": "KeyCloak", "issuer": "http://x",
+                   "certificates": {"type": "JWKS", "value": idp.url("/missing")}}),
+            "404",
+        ),
+        (
+            json!({"name": "Pem", "type": "KeyCloak", "issuer": "http://x",
+                   "certificates": {"type": "PEM", "value": "-----BEGIN"}}),
+            "PEM",
+        ),
+    ] {
+        let (status, error) = admin.post(&format!("{ADM}/key-managers"), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+        assert!(
+            error["description"].as_str().unwrap().contains(expect),
+            "{error}"
+        );
+    }
+    admin
+        .create_user("sub-sam", "sam-password-1", &["subscriber"])
+        .await;
+    let (status, _) = admin
+        .as_user("sub-sam", "sam-password-1")
+        .post(
+            &format!("{ADM}/key-managers"),
+            json!({"name": "Sneaky", "type": "KeyCloak", "wellKnownEndpoint": idp.url("/.well-known/openid-configuration")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Registered by discovery URL: issuer and JWKS come from the document.
+    let (status, km) = admin
+        .post(
+            &format!("{ADM}/key-managers"),
+            json!({"name": "Corp IdP", "type": "KeyCloak",
+                   "wellKnownEndpoint": idp.url("/.well-known/openid-configuration")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{km}");
+    assert_eq!(km["issuer"], idp.issuer());
+    assert_eq!(km["keyCount"], 1);
+    let km_id = km["id"].as_str().unwrap().to_owned();
+    let (status, _) = admin
+        .post(
+            &format!("{ADM}/key-managers"),
+            json!({"name": "Corp IdP", "type": "KeyCloak",
+                   "wellKnownEndpoint": idp.url("/.well-known/openid-configuration")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // An API, an application subscribed to it, and the IdP's client mapped to it.
+    let api_id = admin
+        .deployed_api(
+            "Corp",
+            "/corp",
+            &format!("{}/backend/", upstream.url()),
+            json!([{"target": "/data", "verb": "GET"}]),
+        )
+        .await;
+    let app_id = admin.application("corp-app").await;
+    admin
+        .post(
+            &format!("{DEV}/subscriptions"),
+            json!({"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold"}),
+        )
+        .await;
+    let (status, error) = admin
+        .post(
+            &format!("{DEV}/applications/{app_id}/map-keys"),
+            json!({"consumerKey": "corp-client-1", "keyType": "PRODUCTION", "keyManager": "Nope"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, mapped) = admin
+        .post(
+            &format!("{DEV}/applications/{app_id}/map-keys"),
+            json!({"consumerKey": "corp-client-1", "keyType": "PRODUCTION", "keyManager": "Corp IdP"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{mapped}");
+    assert_eq!(mapped["mode"], "MAPPED");
+    assert_eq!(mapped["keyManager"], "Corp IdP");
+
+    let path = "/corp/1.0.0/data";
+    let good = idp_token(&idp_key, &idp.issuer(), "corp-client-1");
+    assert!(
+        eventually_status(&up, path, &good, 200).await,
+        "a mapped client's IdP token is accepted"
+    );
+    // An unmapped client of the same IdP: authenticated, but no subscription.
+    let stranger = idp_token(&idp_key, &idp.issuer(), "someone-else");
+    assert_eq!(gateway_status(&up, path, &stranger).await, 403);
+    // The IdP's key under another issuer name, and another key under the IdP's name: 401.
+    let wrong_issuer = idp_token(&idp_key, "http://evil.example/realms/corp", "corp-client-1");
+    assert_eq!(gateway_status(&up, path, &wrong_issuer).await, 401);
+    let rogue = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
+    let forged = idp_token(&rogue, &idp.issuer(), "corp-client-1");
+    assert_eq!(gateway_status(&up, path, &forged).await, 401);
+    // The mapped client has no secret here: it cannot get tokens from Gantry.
+    let (status, _) = admin.token("corp-client-1", "").await;
+    assert_ne!(status, StatusCode::OK);
+
+    // Key rotation at the IdP: an update re-reads the JWKS.
+    let next_key = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
+    *idp.jwks.lock().unwrap() = jwks_of(&[&idp_key, &next_key]);
+    let (status, updated) = admin
+        .put(
+            &format!("{ADM}/key-managers/{km_id}"),
+            json!({"name": "Corp IdP", "type": "KeyCloak",
+                   "wellKnownEndpoint": idp.url("/.well-known/openid-configuration")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["keyCount"], 2);
+    let rotated = idp_token(&next_key, &idp.issuer(), "corp-client-1");
+    assert!(eventually_status(&up, path, &rotated, 200).await);
+
+    // In use: cannot be deleted. Disabled: its tokens stop working.
+    let (status, _) = admin.delete(&format!("{ADM}/key-managers/{km_id}")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = admin
+        .put(
+            &format!("{ADM}/key-managers/{km_id}"),
+            json!({"name": "Corp IdP", "type": "KeyCloak", "enabled": false,
+                   "wellKnownEndpoint": idp.url("/.well-known/openid-configuration")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(eventually_status(&up, path, &good, 401).await);
+    let (status, _) = admin.delete(&format!("{ADM}/key-managers/resident")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    up.stop();
+}
