@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody};
+use crate::extract::{JsonBody, Scoped};
 use crate::rest_scopes;
 use crate::wire::{plain_list, rfc3339};
 
@@ -111,8 +111,10 @@ fn valid_environment_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::ENVIRONMENT_READ)?;
+async fn list(
+    State(state): State<AppState>,
+    _: Scoped<rest_scopes::EnvironmentRead>,
+) -> ApiResult<axum::Json<Value>> {
     let envs = environments::list(state.store()).await?;
     Ok(axum::Json(plain_list(
         envs.iter().map(environment_json).collect(),
@@ -121,10 +123,9 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::
 
 async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::EnvironmentManage>,
     JsonBody(request): JsonBody<EnvironmentRequest>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let name = request.name.as_deref().unwrap_or_default();
     if !valid_environment_name(name) {
         return Err(ApiError::BadRequest(
@@ -153,20 +154,18 @@ async fn load(state: &AppState, id: &str) -> ApiResult<Environment> {
 
 async fn get_one(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::EnvironmentRead>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::ENVIRONMENT_READ)?;
     Ok(axum::Json(environment_json(&load(&state, &id).await?)))
 }
 
 async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::EnvironmentManage>,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<EnvironmentRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let env = load(&state, &id).await?;
     if request.name.as_deref().is_some_and(|n| n != env.name) {
         return Err(ApiError::BadRequest(
@@ -187,10 +186,9 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::EnvironmentManage>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     match environments::delete(state.store(), &id).await {
         Err(StoreError::NotFound) => Err(ApiError::not_found("environment", &id)),
         other => {
@@ -202,10 +200,9 @@ async fn remove(
 
 async fn gateways_of(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::EnvironmentRead>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::ENVIRONMENT_READ)?;
     let env = load(&state, &id).await?;
     let now = gantry_store::now_ms();
     let nodes = gateways::nodes_of(state.store(), &env.name).await?;
@@ -239,11 +236,10 @@ struct TokenRequest {
 
 async fn create_token(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::EnvironmentManage>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let env = load(&state, &id).await?;
     let request: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TokenRequest::default()
@@ -275,10 +271,9 @@ async fn create_token(
 
 async fn list_tokens(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::EnvironmentManage>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let env = load(&state, &id).await?;
     let tokens = gateways::tokens_of(state.store(), &env.name).await?;
     let list: Vec<Value> = tokens
@@ -295,10 +290,9 @@ async fn list_tokens(
 
 async fn revoke_token(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::EnvironmentManage>,
     Path((id, token_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    user.require_scope(rest_scopes::ENVIRONMENT_MANAGE)?;
     let env = load(&state, &id).await?;
     match gateways::revoke_token(state.store(), &env.name, &token_id).await {
         Err(StoreError::NotFound) => Err(ApiError::not_found("gateway token", &token_id)),

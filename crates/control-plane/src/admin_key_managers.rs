@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 use crate::AppState;
 use crate::devportal::applications::RESIDENT_KEY_MANAGER;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody};
+use crate::extract::{JsonBody, Scoped};
 use crate::rest_scopes;
 use crate::wire::plain_list;
 
@@ -257,8 +257,10 @@ async fn resolve(body: &Map<String, Value>) -> ApiResult<(String, String, String
     Ok((name, issuer, jwks_uri, jwks))
 }
 
-async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
+async fn list(
+    State(state): State<AppState>,
+    _: Scoped<rest_scopes::AdminOperations>,
+) -> ApiResult<axum::Json<Value>> {
     let mut all = vec![resident_json(&state)];
     all.extend(
         key_managers::list(state.store())
@@ -278,10 +280,9 @@ async fn load(state: &AppState, id: &str) -> ApiResult<KeyManager> {
 
 async fn get_one(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::AdminOperations>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
     if id == RESIDENT_ID {
         return Ok(axum::Json(resident_json(&state)));
     }
@@ -290,10 +291,9 @@ async fn get_one(
 
 async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AdminOperations>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
     let (name, issuer, jwks_uri, jwks) = resolve(&body).await?;
     if issuer == state.issuer().issuer() {
         return Err(ApiError::Conflict(
@@ -323,11 +323,10 @@ async fn create(
 
 async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AdminOperations>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
     if id == RESIDENT_ID {
         return Err(ApiError::Conflict(
             "The resident key manager is configured by Gantry itself".into(),
@@ -358,10 +357,9 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AdminOperations>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
     if id == RESIDENT_ID {
         return Err(ApiError::Conflict(
             "The resident key manager cannot be deleted".into(),
@@ -383,8 +381,10 @@ async fn remove(
 
 /// `POST /key-managers/discover` (multipart `url`, `type`): reads an OIDC discovery
 /// document; WSO2's `KeyManagerWellKnownResponse`.
-async fn discover(user: AuthUser, mut multipart: Multipart) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::ADMIN_OPERATIONS)?;
+async fn discover(
+    _: Scoped<rest_scopes::AdminOperations>,
+    mut multipart: Multipart,
+) -> ApiResult<axum::Json<Value>> {
     let mut url = None;
     let mut kind = None;
     while let Some(field) = multipart

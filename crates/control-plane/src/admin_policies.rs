@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody};
+use crate::extract::{JsonBody, Scoped};
 use crate::rest_scopes;
 use crate::wire::plain_list;
 
@@ -185,10 +185,9 @@ async fn load(state: &AppState, level: PolicyLevel, id: &str) -> ApiResult<Polic
 
 async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::TierView>,
     Path(level): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::TIER_VIEW)?;
     let level = level_of(&level)?;
     let found = policies::list(state.store(), level).await?;
     Ok(axum::Json(plain_list(
@@ -198,10 +197,9 @@ async fn list(
 
 async fn get_one(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::TierView>,
     Path((level, id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::TIER_VIEW)?;
     let level = level_of(&level)?;
     Ok(axum::Json(policy_json(
         level,
@@ -211,11 +209,10 @@ async fn get_one(
 
 async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::TierManage>,
     Path(level): Path<String>,
     JsonBody(request): JsonBody<PolicyRequest>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::TIER_MANAGE)?;
     let level = level_of(&level)?;
     let policy = policies::create(state.store(), level, &request.into_policy()?).await?;
     tracing::info!(level = level.as_str(), name = %policy.name, by = %user.username, "throttling policy created");
@@ -237,11 +234,10 @@ async fn create(
 
 async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::TierManage>,
     Path((level, id)): Path<(String, String)>,
     JsonBody(request): JsonBody<PolicyRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::TIER_MANAGE)?;
     let level = level_of(&level)?;
     let current = load(&state, level, &id).await?;
     let mut policy = request.into_policy()?;
@@ -260,10 +256,9 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::TierManage>,
     Path((level, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    user.require_scope(rest_scopes::TIER_MANAGE)?;
     let level = level_of(&level)?;
     let policy = load(&state, level, &id).await?;
     if policy.name == "Unlimited" {

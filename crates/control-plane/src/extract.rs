@@ -358,3 +358,22 @@ impl FromRequestParts<AppState> for MaybeUser {
             .map(|u| MaybeUser(Some(u)))
     }
 }
+
+/// The caller, checked to carry one of the scopes of `S` (401 without credentials, 403
+/// without the scope). Put it before `Path`, `QueryParams` and the body, so authorization
+/// comes before validation.
+#[derive(Debug)]
+pub struct Scoped<S>(pub AuthUser, pub std::marker::PhantomData<S>);
+
+impl<S: crate::rest_scopes::ScopeSet> FromRequestParts<AppState> for Scoped<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require_scope(S::ANY_OF)?;
+        Ok(Scoped(user, std::marker::PhantomData))
+    }
+}

@@ -1,6 +1,8 @@
 //! The OAuth2 scopes each REST operation accepts, as WSO2 APIM 4.x's OpenAPI documents
 //! declare them (publisher v4, devportal v3, admin v4). Any one scope of a list is enough.
-//! Handlers call [`crate::extract::AuthUser::require_scope`] with one of these.
+//! Handlers take [`crate::extract::Scoped`] with the marker type of one of these lists, so
+//! the scope is checked before the path, query or body is read: a caller without the scope
+//! gets 403 whatever it sends.
 
 /// Read APIs (list, get, definition).
 pub const API_VIEW: &[&str] = &[
@@ -71,3 +73,41 @@ pub const TIER_VIEW: &[&str] = &["apim:admin", "apim:tier_view", "apim:tier_mana
 pub const TIER_MANAGE: &[&str] = &["apim:admin", "apim:tier_manage"];
 /// Key managers, users and roles, signing keys.
 pub const ADMIN_OPERATIONS: &[&str] = &["apim:admin", "apim:admin_operations"];
+
+/// A list of scopes an operation accepts, as a type (for [`crate::extract::Scoped`]).
+pub trait ScopeSet: Send + Sync + 'static {
+    /// Any one of these is enough.
+    const ANY_OF: &'static [&'static str];
+}
+
+macro_rules! scope_sets {
+    ($($name:ident => $list:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("The scopes of [`", stringify!($list), "`], as a type.")]
+            #[derive(Debug)]
+            pub struct $name;
+            impl ScopeSet for $name {
+                const ANY_OF: &'static [&'static str] = $list;
+            }
+        )*
+    };
+}
+
+scope_sets! {
+    AdminOperations => ADMIN_OPERATIONS,
+    ApiCreate => API_CREATE,
+    ApiDelete => API_DELETE,
+    ApiDeploy => API_DEPLOY,
+    ApiLifecycleView => API_LIFECYCLE_VIEW,
+    ApiPublish => API_PUBLISH,
+    ApiUpdate => API_UPDATE,
+    ApiView => API_VIEW,
+    AppManage => APP_MANAGE,
+    EnvironmentManage => ENVIRONMENT_MANAGE,
+    EnvironmentRead => ENVIRONMENT_READ,
+    Subscribe => SUBSCRIBE,
+    SubscriptionBlock => SUBSCRIPTION_BLOCK,
+    SubscriptionView => SUBSCRIPTION_VIEW,
+    TierManage => TIER_MANAGE,
+    TierView => TIER_VIEW,
+}

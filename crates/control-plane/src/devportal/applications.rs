@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody, QueryParams};
+use crate::extract::{JsonBody, QueryParams, Scoped};
 use crate::rest_scopes;
 use crate::wire::{Paging, list_envelope, plain_list};
 
@@ -136,11 +136,10 @@ async fn check_request(
 /// `PUT /applications/{id}`: changes name, tier, description and attributes.
 pub(crate) async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<ApplicationRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let current = load_owned(&state, &id, &user.username).await?;
     let (name, tier, _) = check_request(&state, &request).await?;
     let attributes = request.attributes.unwrap_or_default();
@@ -168,10 +167,9 @@ pub(crate) async fn update(
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     JsonBody(request): JsonBody<ApplicationRequest>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let (name, tier, token_type) = check_request(&state, &request).await?;
     let attributes = request.attributes.unwrap_or_default();
     let app = applications::create(
@@ -201,10 +199,9 @@ pub(crate) async fn create(
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let (offset, limit) = paging.resolve()?;
     let (apps, total) =
         applications::list_owned(state.store(), &user.username, offset, limit).await?;
@@ -223,20 +220,18 @@ pub(crate) async fn list(
 
 pub(crate) async fn get_one(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let app = load_owned(&state, &id, &user.username).await?;
     Ok(axum::Json(application_json(&state, &app).await?))
 }
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     applications::delete_owned(state.store(), &id, &user.username)
         .await
         .map_err(|e| match e {
@@ -286,11 +281,10 @@ fn parse_validity(raw: &Option<Value>) -> ApiResult<i64> {
 
 pub(crate) async fn generate_keys(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<GenerateKeysRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let app = load_owned(&state, &id, &user.username).await?;
     let key_type_raw = request.key_type.as_deref().ok_or_else(|| {
         ApiError::BadRequest("keyType: is required (PRODUCTION or SANDBOX)".into())
@@ -350,10 +344,9 @@ pub(crate) async fn generate_keys(
 /// introspection reports them inactive.
 pub(crate) async fn delete_key(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path((id, key_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let app = load_owned(&state, &id, &user.username).await?;
     let key = applications::delete_key(state.store(), &app.id, &key_id)
         .await
@@ -369,10 +362,9 @@ pub(crate) async fn delete_key(
 
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let app = load_owned(&state, &id, &user.username).await?;
     let keys = applications::keys_of(state.store(), &app.id).await?;
     Ok(axum::Json(plain_list(
@@ -394,11 +386,10 @@ pub(crate) struct MapKeysRequest {
 /// by gateways for the application's subscriptions. Gantry never holds its secret.
 pub(crate) async fn map_keys(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<MapKeysRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let app = load_owned(&state, &id, &user.username).await?;
     let consumer_key = request
         .consumer_key

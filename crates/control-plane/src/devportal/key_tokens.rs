@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::applications::{key_json, load_owned};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody};
+use crate::extract::{JsonBody, Scoped};
 use crate::oauth::client_auth::Client;
 use crate::rest_scopes;
 
@@ -34,10 +34,9 @@ async fn load_key(
 /// `GET /applications/{id}/oauth-keys/{keyMappingId}` (or `/keys/{keyType}`).
 pub(crate) async fn get_key(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path((app_id, key_ref)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let (_, key) = load_key(&state, &app_id, &key_ref, &user.username).await?;
     Ok(axum::Json(key_json(&key, None)))
 }
@@ -46,10 +45,9 @@ pub(crate) async fn get_key(
 /// at once (tokens already issued stay valid until they expire, as in WSO2).
 pub(crate) async fn regenerate_secret(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path((app_id, key_ref)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let (app, key) = load_key(&state, &app_id, &key_ref, &user.username).await?;
     let secret = gantry_keys::secret::new_consumer_secret();
     let hash = crate::hash_client_secret(&secret).await?;
@@ -75,11 +73,10 @@ pub(crate) struct TokenRequest {
 /// after checking the consumer secret (WSO2 asks for it too).
 pub(crate) async fn generate_token(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path((app_id, key_ref)): Path<(String, String)>,
     JsonBody(request): JsonBody<TokenRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::APP_MANAGE)?;
     let (app, mut key) = load_key(&state, &app_id, &key_ref, &user.username).await?;
     match request.grant_type.as_deref() {
         None | Some("CLIENT_CREDENTIALS") => {}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::devportal::applications::load_owned;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody, QueryParams};
+use crate::extract::{JsonBody, QueryParams, Scoped};
 use crate::rest_scopes;
 use crate::wire::plain_list;
 
@@ -44,10 +44,9 @@ pub(crate) async fn subscription_json(state: &AppState, sub: &Subscription) -> A
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::Subscribe>,
     JsonBody(request): JsonBody<SubscriptionRequest>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::SUBSCRIBE)?;
     let application_id = request
         .application_id
         .as_deref()
@@ -102,10 +101,9 @@ pub(crate) struct ListQuery {
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::Subscribe>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::SUBSCRIBE)?;
     let subs = match (&query.application_id, &query.api_id) {
         (Some(app_id), _) => {
             let app = load_owned(&state, app_id, &user.username).await?;
@@ -140,20 +138,18 @@ async fn load(state: &AppState, id: &str, owner: &str) -> ApiResult<Subscription
 
 pub(crate) async fn get_one(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::Subscribe>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::SUBSCRIBE)?;
     let sub = load(&state, &id, &user.username).await?;
     Ok(axum::Json(subscription_json(&state, &sub).await?))
 }
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::Subscribe>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    user.require_scope(rest_scopes::SUBSCRIBE)?;
     let sub = load(&state, &id, &user.username).await?;
     subscriptions::delete(state.store(), &sub.id).await?;
     state.sync_environments().await?;
@@ -163,11 +159,10 @@ pub(crate) async fn delete(
 /// `PUT /subscriptions/{id}`: moves the subscription to another tier the API offers.
 pub(crate) async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::Subscribe>,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<SubscriptionRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::SUBSCRIBE)?;
     let sub = load(&state, &id, &user.username).await?;
     for (field, given, stored) in [
         ("apiId", &request.api_id, &sub.api_id),

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::api_search::ApiQuery;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody, QueryParams};
+use crate::extract::{JsonBody, QueryParams, Scoped};
 use crate::rest_scopes;
 use crate::wire::{Paging, list_envelope, page_of, plain_list, rfc3339};
 
@@ -296,12 +296,11 @@ pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()>
 /// state it is read from the working copy, so gateways re-route at once.
 pub(crate) async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiUpdate>,
     Path(api_id): Path<String>,
     headers: HeaderMap,
     JsonBody(mut request): JsonBody<ApiRequest>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::API_UPDATE)?;
     let current = load(&state, &api_id).await?;
     check_if_match(&headers, &current)?;
     let fixed = [
@@ -342,10 +341,9 @@ pub(crate) async fn update(
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::ApiCreate>,
     JsonBody(request): JsonBody<ApiRequest>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::API_CREATE)?;
     let api = create_api(&state, request, &user.username).await?;
     let location = format!("/api/am/publisher/v4/apis/{}", api.id);
     let mut headers = HeaderMap::new();
@@ -357,10 +355,9 @@ pub(crate) async fn create(
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiView>,
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_VIEW)?;
     let (offset, limit) = paging.resolve()?;
     let (items, total) = match paging.query.as_deref().filter(|q| !q.trim().is_empty()) {
         None => apis::list(state.store(), offset, limit).await?,
@@ -450,19 +447,17 @@ fn check_if_match(headers: &HeaderMap, current: &Api) -> ApiResult<()> {
 
 pub(crate) async fn get_one(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiView>,
     Path(api_id): Path<String>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::API_VIEW)?;
     Ok(with_etag(load(&state, &api_id).await?))
 }
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiDelete>,
     Path(api_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    user.require_scope(rest_scopes::API_DELETE)?;
     load(&state, &api_id).await?;
     apis::delete(state.store(), &api_id).await?;
     state.sync_environments().await?;
@@ -482,10 +477,9 @@ pub(crate) struct CopyQuery {
 /// revisions, deployments or subscriptions.
 pub(crate) async fn copy_api(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::ApiCreate>,
     QueryParams(query): QueryParams<CopyQuery>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::API_CREATE)?;
     let api_id = query
         .api_id
         .ok_or_else(|| ApiError::BadRequest("apiId: query parameter is required".into()))?;
@@ -571,10 +565,9 @@ pub async fn change_lifecycle(
 
 pub(crate) async fn change_lifecycle_handler(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::ApiPublish>,
     QueryParams(query): QueryParams<LifecycleQuery>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_PUBLISH)?;
     let api_id = query
         .api_id
         .ok_or_else(|| ApiError::BadRequest("apiId: query parameter is required".into()))?;
@@ -605,20 +598,18 @@ fn lifecycle_state(state: LifecycleState) -> Value {
 
 pub(crate) async fn get_lifecycle_state(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiLifecycleView>,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_LIFECYCLE_VIEW)?;
     let api = load(&state, &api_id).await?;
     Ok(axum::Json(lifecycle_state(api.life_cycle_status)))
 }
 
 pub(crate) async fn get_lifecycle_history(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiLifecycleView>,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_LIFECYCLE_VIEW)?;
     load(&state, &api_id).await?;
     let events = apis::lifecycle_history(state.store(), &api_id).await?;
     let list: Vec<Value> = events

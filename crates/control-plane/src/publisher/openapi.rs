@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::apis::{ApiRequest, create_api, load};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::AuthUser;
+use crate::extract::Scoped;
 use crate::rest_scopes;
 
 const VERBS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
@@ -219,10 +219,9 @@ fn document_of(upload: &Upload, fields: &str) -> ApiResult<Document> {
 /// `additionalProperties` API object; the document's operations win over any given there.
 pub(crate) async fn import(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::ApiCreate>,
     multipart: Multipart,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::API_CREATE)?;
     let upload = read_upload(multipart, &["file", "inlineAPIDefinition"]).await?;
     let document = document_of(&upload, "file or inlineAPIDefinition")?;
     let mut properties: Map<String, Value> = match upload.additional.clone() {
@@ -266,8 +265,10 @@ pub(crate) async fn import(
 }
 
 /// `POST /apis/validate-openapi`: WSO2's `OpenAPIDefinitionValidationResponse`.
-pub(crate) async fn validate(user: AuthUser, multipart: Multipart) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_CREATE)?;
+pub(crate) async fn validate(
+    _: Scoped<rest_scopes::ApiCreate>,
+    multipart: Multipart,
+) -> ApiResult<axum::Json<Value>> {
     let upload = read_upload(multipart, &["file", "inlineAPIDefinition"]).await?;
     let text = upload.definition.unwrap_or_default();
     Ok(axum::Json(match Document::parse(&text) {
@@ -323,10 +324,9 @@ pub fn generated_document(api: &Api) -> Value {
 /// `GET /apis/{apiId}/swagger`.
 pub(crate) async fn get_definition(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiView>,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_VIEW)?;
     let api = load(&state, &api_id).await?;
     let document = match definitions::get(state.store(), &api.id).await? {
         Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| generated_document(&api)),
@@ -339,11 +339,10 @@ pub(crate) async fn get_definition(
 /// document and, from it, the API's operations.
 pub(crate) async fn put_definition(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiCreate>,
     Path(api_id): Path<String>,
     multipart: Multipart,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_CREATE)?;
     let current = load(&state, &api_id).await?;
     let upload = read_upload(multipart, &["apiDefinition", "file"]).await?;
     let document = document_of(&upload, "apiDefinition or file")?;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody, QueryParams};
+use crate::extract::{JsonBody, QueryParams, Scoped};
 use crate::publisher::apis::load;
 use crate::rest_scopes;
 use crate::wire::{plain_list, rfc3339};
@@ -68,11 +68,10 @@ pub async fn create_revision(
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiDeploy>,
     Path(api_id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::API_DEPLOY)?;
     // WSO2 clients send `{"description": …}`; an empty body is accepted too.
     let request: RevisionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RevisionRequest::default()
@@ -95,10 +94,9 @@ pub(crate) async fn create(
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiLifecycleView>,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_LIFECYCLE_VIEW)?;
     load(&state, &api_id).await?;
     let revisions = apis::list_revisions(state.store(), &api_id).await?;
     let deployments = apis::list_deployments(state.store(), &api_id).await?;
@@ -122,10 +120,9 @@ async fn load_revision(state: &AppState, api_id: &str, revision_id: &str) -> Api
 
 pub(crate) async fn get_one(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiLifecycleView>,
     Path((api_id, revision_id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_LIFECYCLE_VIEW)?;
     let revision = load_revision(&state, &api_id, &revision_id).await?;
     let deployments = apis::list_deployments(state.store(), &api_id).await?;
     Ok(axum::Json(revision_json(&revision, &deployments)))
@@ -133,10 +130,9 @@ pub(crate) async fn get_one(
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiDeploy>,
     Path((api_id, revision_id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_DEPLOY)?;
     load_revision(&state, &api_id, &revision_id).await?;
     apis::delete_revision(state.store(), &api_id, &revision_id).await?;
     let revisions = apis::list_revisions(state.store(), &api_id).await?;
@@ -249,12 +245,11 @@ fn required_revision(query: RevisionQuery) -> ApiResult<String> {
 
 pub(crate) async fn deploy(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiDeploy>,
     Path(api_id): Path<String>,
     QueryParams(query): QueryParams<RevisionQuery>,
     JsonBody(targets): JsonBody<Vec<DeploymentTarget>>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::API_DEPLOY)?;
     let revision_id = required_revision(query)?;
     let deployments = deploy_revision(&state, &api_id, &revision_id, &targets).await?;
     let body: Vec<Value> = deployments.iter().map(deployment_json).collect();
@@ -263,12 +258,11 @@ pub(crate) async fn deploy(
 
 pub(crate) async fn undeploy(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiDeploy>,
     Path(api_id): Path<String>,
     QueryParams(query): QueryParams<RevisionQuery>,
     JsonBody(targets): JsonBody<Vec<DeploymentTarget>>,
 ) -> ApiResult<Response> {
-    user.require_scope(rest_scopes::API_DEPLOY)?;
     let revision_id = required_revision(query)?;
     load_revision(&state, &api_id, &revision_id).await?;
     let resolved = resolve_targets(&state, &targets).await?;
@@ -293,10 +287,9 @@ pub(crate) async fn undeploy(
 
 pub(crate) async fn deployments(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::ApiLifecycleView>,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::API_LIFECYCLE_VIEW)?;
     load(&state, &api_id).await?;
     let deployments = apis::list_deployments(state.store(), &api_id).await?;
     let now = gantry_store::now_ms();

@@ -11,7 +11,7 @@ use super::apis::load;
 use crate::AppState;
 use crate::devportal::subscriptions::subscription_json;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, QueryParams};
+use crate::extract::{AuthUser, QueryParams, Scoped};
 use crate::rest_scopes;
 use crate::wire::plain_list;
 
@@ -24,10 +24,9 @@ pub(crate) struct ListQuery {
 /// `GET /subscriptions?apiId=…`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Scoped<rest_scopes::SubscriptionView>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<axum::Json<Value>> {
-    user.require_scope(rest_scopes::SUBSCRIPTION_VIEW)?;
     let api_id = query
         .api_id
         .ok_or_else(|| ApiError::BadRequest("apiId: query parameter is required".into()))?;
