@@ -224,12 +224,12 @@ impl FromRequestParts<AppState> for AdminUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require_scope(crate::rest_scopes::ADMIN_OPERATIONS)?;
         if !user.is_admin() {
             return Err(ApiError::Forbidden(
                 "This operation needs the admin role".into(),
             ));
         }
-        user.require_scope(&["apim:admin", "apim:admin_operations"])?;
         Ok(AdminUser {
             username: user.username,
         })

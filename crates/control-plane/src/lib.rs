@@ -10,6 +10,7 @@ pub mod admin;
 pub mod admin_key_managers;
 pub mod admin_keys;
 pub mod admin_policies;
+pub mod api_docs;
 pub mod api_search;
 pub mod bootstrap;
 pub mod devportal;
@@ -217,6 +218,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(oauth::router())
         .merge(scim::router())
+        .merge(api_docs::router())
         .route_service(
             "/gantry.sync.v1.ConfigSync/Stream",
             gantry_sync::server::SyncService::new(

@@ -56,7 +56,6 @@ async fn set_status(
     id: Option<String>,
     status: SubscriptionStatus,
 ) -> ApiResult<()> {
-    user.require_scope(rest_scopes::SUBSCRIPTION_BLOCK)?;
     let id = id.ok_or_else(|| {
         ApiError::BadRequest("subscriptionId: query parameter is required".into())
     })?;
@@ -72,7 +71,7 @@ async fn set_status(
 /// `POST /subscriptions/block-subscription?subscriptionId=…&blockState=BLOCKED|PROD_ONLY_BLOCKED`.
 pub(crate) async fn block(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::SubscriptionBlock>,
     QueryParams(query): QueryParams<BlockQuery>,
 ) -> ApiResult<()> {
     let status = match query.block_state.as_deref() {
@@ -95,7 +94,7 @@ pub(crate) async fn block(
 /// `POST /subscriptions/unblock-subscription?subscriptionId=…`.
 pub(crate) async fn unblock(
     State(state): State<AppState>,
-    user: AuthUser,
+    Scoped(user, _): Scoped<rest_scopes::SubscriptionBlock>,
     QueryParams(query): QueryParams<BlockQuery>,
 ) -> ApiResult<()> {
     set_status(

@@ -1,0 +1,947 @@
+//! The OpenAPI 3 documents of Gantry's own REST APIs, served where WSO2 serves them
+//! (`/api/am/publisher/v4/swagger.yaml`, `/api/am/devportal/v3/swagger.yaml`,
+//! `/api/am/admin/v4/swagger.yaml`, and `.json` beside each), without authentication.
+//!
+//! Each document is generated from one operation table per API; the scopes in it are the
+//! same constants the handlers enforce ([`crate::rest_scopes`]). The integration tests walk
+//! these documents: every operation that lists scopes must answer 403 to a token without
+//! them (so the table cannot drift from the routes), and responses are checked against the
+//! schemas below.
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::rest_scopes::*;
+
+/// What an operation takes as its body.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    /// Nothing.
+    None,
+    /// JSON of this schema (a name under `components.schemas`).
+    Json(&'static str),
+    /// `multipart/form-data` with these text fields.
+    Multipart(&'static [&'static str]),
+}
+
+/// One REST operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    /// HTTP method, lower case.
+    pub method: &'static str,
+    /// Path relative to the API's base, WSO2's parameter names in braces.
+    pub path: &'static str,
+    /// WSO2's operationId.
+    pub id: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// Scopes accepted (any one); empty for anonymous operations.
+    pub scopes: &'static [&'static str],
+    /// Query parameters.
+    pub query: &'static [&'static str],
+    /// Request body.
+    pub body: Body,
+    /// Success status and response schema (`""` for none).
+    pub response: (u16, &'static str),
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    scopes: &'static [&'static str],
+) -> Operation {
+    Operation {
+        method,
+        path,
+        id,
+        summary,
+        scopes,
+        query: &[],
+        body: Body::None,
+        response: (200, ""),
+    }
+}
+
+impl Operation {
+    const fn query(mut self, query: &'static [&'static str]) -> Self {
+        self.query = query;
+        self
+    }
+    const fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+    const fn returns(mut self, status: u16, schema: &'static str) -> Self {
+        self.response = (status, schema);
+        self
+    }
+}
+
+const PAGING: &[&str] = &["limit", "offset", "query"];
+
+/// Publisher v4.
+pub const PUBLISHER: &[Operation] = &[
+    op(
+        "get",
+        "/apis",
+        "getAllAPIs",
+        "List or search APIs",
+        API_VIEW,
+    )
+    .query(PAGING)
+    .returns(200, "APIList"),
+    op("post", "/apis", "createAPI", "Create an API", API_CREATE)
+        .body(Body::Json("API"))
+        .returns(201, "API"),
+    op(
+        "get",
+        "/apis/{apiId}",
+        "getAPI",
+        "Get an API (with its ETag)",
+        API_VIEW,
+    )
+    .returns(200, "API"),
+    op(
+        "put",
+        "/apis/{apiId}",
+        "updateAPI",
+        "Update an API (If-Match honoured)",
+        API_UPDATE,
+    )
+    .body(Body::Json("API"))
+    .returns(200, "API"),
+    op(
+        "delete",
+        "/apis/{apiId}",
+        "deleteAPI",
+        "Delete an API",
+        API_DELETE,
+    ),
+    op(
+        "post",
+        "/apis/import-openapi",
+        "importOpenAPIDefinition",
+        "Create an API from an OpenAPI document",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&[
+        "file",
+        "inlineAPIDefinition",
+        "additionalProperties",
+    ]))
+    .returns(201, "API"),
+    op(
+        "post",
+        "/apis/validate-openapi",
+        "validateOpenAPIDefinition",
+        "Validate an OpenAPI document",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file", "inlineAPIDefinition"])),
+    op(
+        "get",
+        "/apis/{apiId}/swagger",
+        "getAPISwagger",
+        "The API's OpenAPI document",
+        API_VIEW,
+    ),
+    op(
+        "put",
+        "/apis/{apiId}/swagger",
+        "updateAPISwagger",
+        "Replace the OpenAPI document (and operations)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["apiDefinition", "file"])),
+    op(
+        "post",
+        "/apis/copy-api",
+        "createNewAPIVersion",
+        "Copy an API as a new version",
+        API_CREATE,
+    )
+    .query(&["apiId", "newVersion", "defaultVersion"])
+    .returns(201, "API"),
+    op(
+        "post",
+        "/apis/change-lifecycle",
+        "changeAPILifecycle",
+        "Apply a lifecycle action",
+        API_PUBLISH,
+    )
+    .query(&["apiId", "action"])
+    .returns(200, "WorkflowResponse"),
+    op(
+        "get",
+        "/apis/{apiId}/lifecycle-state",
+        "getAPILifecycleState",
+        "Current state and allowed actions",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "LifecycleState"),
+    op(
+        "get",
+        "/apis/{apiId}/lifecycle-history",
+        "getAPILifecycleHistory",
+        "Lifecycle history",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/revisions",
+        "getAPIRevisions",
+        "List revisions",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/apis/{apiId}/revisions",
+        "createAPIRevision",
+        "Snapshot a revision (at most 5)",
+        API_DEPLOY,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/revisions/{revisionId}",
+        "getAPIRevision",
+        "Get a revision",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/apis/{apiId}/revisions/{revisionId}",
+        "deleteAPIRevision",
+        "Delete an undeployed revision",
+        API_DEPLOY,
+    ),
+    op(
+        "post",
+        "/apis/{apiId}/deploy-revision",
+        "deployAPIRevision",
+        "Deploy a revision to environments",
+        API_DEPLOY,
+    )
+    .query(&["revisionId"])
+    .body(Body::Json("DeploymentList"))
+    .returns(201, ""),
+    op(
+        "post",
+        "/apis/{apiId}/undeploy-revision",
+        "undeployAPIRevision",
+        "Undeploy a revision",
+        API_DEPLOY,
+    )
+    .query(&["revisionId", "revisionNumber", "allEnvironments"])
+    .body(Body::Json("DeploymentList"))
+    .returns(201, ""),
+    op(
+        "get",
+        "/apis/{apiId}/deployments",
+        "getAPIRevisionDeployments",
+        "Deployments with gateway status",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/subscriptions",
+        "getSubscriptions",
+        "Subscriptions to an API",
+        SUBSCRIPTION_VIEW,
+    )
+    .query(&["apiId"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/subscriptions/block-subscription",
+        "blockSubscription",
+        "Block a subscription",
+        SUBSCRIPTION_BLOCK,
+    )
+    .query(&["subscriptionId", "blockState"]),
+    op(
+        "post",
+        "/subscriptions/unblock-subscription",
+        "unBlockSubscription",
+        "Unblock a subscription",
+        SUBSCRIPTION_BLOCK,
+    )
+    .query(&["subscriptionId"]),
+];
+
+/// Devportal v3.
+pub const DEVPORTAL: &[Operation] = &[
+    op(
+        "get",
+        "/apis",
+        "apisGet",
+        "Browse or search published APIs (anonymous allowed)",
+        &[],
+    )
+    .query(PAGING)
+    .returns(200, "APIList"),
+    op(
+        "get",
+        "/apis/{apiId}",
+        "apisApiIdGet",
+        "A published API",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/applications",
+        "applicationsGet",
+        "Your applications",
+        APP_MANAGE,
+    )
+    .query(PAGING)
+    .returns(200, "ApplicationList"),
+    op(
+        "post",
+        "/applications",
+        "applicationsPost",
+        "Create an application",
+        APP_MANAGE,
+    )
+    .body(Body::Json("Application"))
+    .returns(201, "Application"),
+    op(
+        "get",
+        "/applications/{applicationId}",
+        "applicationsApplicationIdGet",
+        "Get an application",
+        APP_MANAGE,
+    )
+    .returns(200, "Application"),
+    op(
+        "put",
+        "/applications/{applicationId}",
+        "applicationsApplicationIdPut",
+        "Update an application",
+        APP_MANAGE,
+    )
+    .body(Body::Json("Application"))
+    .returns(200, "Application"),
+    op(
+        "delete",
+        "/applications/{applicationId}",
+        "applicationsApplicationIdDelete",
+        "Delete an application",
+        APP_MANAGE,
+    ),
+    op(
+        "post",
+        "/applications/{applicationId}/generate-keys",
+        "applicationsApplicationIdGenerateKeysPost",
+        "Create OAuth2 keys",
+        APP_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "ApplicationKey"),
+    op(
+        "post",
+        "/applications/{applicationId}/map-keys",
+        "applicationsApplicationIdMapKeysPost",
+        "Map a client of an external key manager",
+        APP_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "ApplicationKey"),
+    op(
+        "get",
+        "/applications/{applicationId}/oauth-keys",
+        "applicationsApplicationIdOauthKeysGet",
+        "Key mappings",
+        APP_MANAGE,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/applications/{applicationId}/oauth-keys/{keyMappingId}",
+        "applicationsApplicationIdOauthKeysKeyMappingIdGet",
+        "One key mapping",
+        APP_MANAGE,
+    )
+    .returns(200, "ApplicationKey"),
+    op(
+        "delete",
+        "/applications/{applicationId}/oauth-keys/{keyMappingId}",
+        "deleteKeyMapping",
+        "Delete keys (their tokens die)",
+        APP_MANAGE,
+    ),
+    op(
+        "post",
+        "/applications/{applicationId}/oauth-keys/{keyMappingId}/regenerate-secret",
+        "applicationsApplicationIdOauthKeysKeyMappingIdRegenerateSecretPost",
+        "New consumer secret",
+        APP_MANAGE,
+    ),
+    op(
+        "post",
+        "/applications/{applicationId}/oauth-keys/{keyMappingId}/generate-token",
+        "applicationsApplicationIdOauthKeysKeyMappingIdGenerateTokenPost",
+        "A test token",
+        APP_MANAGE,
+    )
+    .body(Body::Json("Object")),
+    op(
+        "post",
+        "/applications/{applicationId}/oauth-keys/{keyMappingId}/clean-up",
+        "applicationsApplicationIdOauthKeysKeyMappingIdCleanUpPost",
+        "Remove keys",
+        APP_MANAGE,
+    ),
+    op(
+        "get",
+        "/subscriptions",
+        "subscriptionsGet",
+        "Subscriptions of an application or to an API",
+        SUBSCRIBE,
+    )
+    .query(&["applicationId", "apiId"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/subscriptions",
+        "subscriptionsPost",
+        "Subscribe under a tier the API offers",
+        SUBSCRIBE,
+    )
+    .body(Body::Json("Subscription"))
+    .returns(201, "Subscription"),
+    op(
+        "get",
+        "/subscriptions/{subscriptionId}",
+        "subscriptionsSubscriptionIdGet",
+        "Get a subscription",
+        SUBSCRIBE,
+    )
+    .returns(200, "Subscription"),
+    op(
+        "put",
+        "/subscriptions/{subscriptionId}",
+        "subscriptionsSubscriptionIdPut",
+        "Change the tier",
+        SUBSCRIBE,
+    )
+    .body(Body::Json("Subscription"))
+    .returns(200, "Subscription"),
+    op(
+        "delete",
+        "/subscriptions/{subscriptionId}",
+        "subscriptionsSubscriptionIdDelete",
+        "Unsubscribe",
+        SUBSCRIBE,
+    ),
+];
+
+/// Admin v4.
+pub const ADMIN: &[Operation] = &[
+    op(
+        "get",
+        "/environments",
+        "environmentsGet",
+        "Gateway environments",
+        ENVIRONMENT_READ,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/environments",
+        "environmentsPost",
+        "Add an environment",
+        ENVIRONMENT_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/environments/{environmentId}",
+        "environmentsEnvironmentIdGet",
+        "Get an environment",
+        ENVIRONMENT_READ,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/environments/{environmentId}",
+        "environmentsEnvironmentIdPut",
+        "Update an environment",
+        ENVIRONMENT_MANAGE,
+    )
+    .body(Body::Json("Object")),
+    op(
+        "delete",
+        "/environments/{environmentId}",
+        "environmentsEnvironmentIdDelete",
+        "Delete an environment",
+        ENVIRONMENT_MANAGE,
+    ),
+    op(
+        "get",
+        "/environments/{environmentId}/gateways",
+        "getEnvironmentGateways",
+        "Gateways connected to an environment",
+        ENVIRONMENT_READ,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/environments/{environmentId}/gateway-tokens",
+        "getGatewayTokens",
+        "Gateway tokens (Gantry)",
+        ENVIRONMENT_MANAGE,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/environments/{environmentId}/gateway-tokens",
+        "createGatewayToken",
+        "New gateway token, shown once (Gantry)",
+        ENVIRONMENT_MANAGE,
+    )
+    .returns(201, "Object"),
+    op(
+        "delete",
+        "/environments/{environmentId}/gateway-tokens/{tokenId}",
+        "revokeGatewayToken",
+        "Revoke a gateway token (Gantry)",
+        ENVIRONMENT_MANAGE,
+    ),
+    op(
+        "get",
+        "/throttling/policies/subscription",
+        "throttlingPoliciesSubscriptionGet",
+        "Subscription tiers",
+        TIER_VIEW,
+    )
+    .returns(200, "ThrottlePolicyList"),
+    op(
+        "post",
+        "/throttling/policies/subscription",
+        "throttlingPoliciesSubscriptionPost",
+        "Add a subscription tier",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("ThrottlePolicy"))
+    .returns(201, "ThrottlePolicy"),
+    op(
+        "get",
+        "/throttling/policies/subscription/{policyId}",
+        "throttlingPoliciesSubscriptionPolicyIdGet",
+        "Get a subscription tier",
+        TIER_VIEW,
+    )
+    .returns(200, "ThrottlePolicy"),
+    op(
+        "put",
+        "/throttling/policies/subscription/{policyId}",
+        "throttlingPoliciesSubscriptionPolicyIdPut",
+        "Change a subscription tier",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("ThrottlePolicy"))
+    .returns(200, "ThrottlePolicy"),
+    op(
+        "delete",
+        "/throttling/policies/subscription/{policyId}",
+        "throttlingPoliciesSubscriptionPolicyIdDelete",
+        "Delete an unused subscription tier",
+        TIER_MANAGE,
+    ),
+    op(
+        "get",
+        "/throttling/policies/application",
+        "throttlingPoliciesApplicationGet",
+        "Application tiers",
+        TIER_VIEW,
+    )
+    .returns(200, "ThrottlePolicyList"),
+    op(
+        "post",
+        "/throttling/policies/application",
+        "throttlingPoliciesApplicationPost",
+        "Add an application tier",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("ThrottlePolicy"))
+    .returns(201, "ThrottlePolicy"),
+    op(
+        "get",
+        "/throttling/policies/application/{policyId}",
+        "throttlingPoliciesApplicationPolicyIdGet",
+        "Get an application tier",
+        TIER_VIEW,
+    )
+    .returns(200, "ThrottlePolicy"),
+    op(
+        "put",
+        "/throttling/policies/application/{policyId}",
+        "throttlingPoliciesApplicationPolicyIdPut",
+        "Change an application tier",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("ThrottlePolicy"))
+    .returns(200, "ThrottlePolicy"),
+    op(
+        "delete",
+        "/throttling/policies/application/{policyId}",
+        "throttlingPoliciesApplicationPolicyIdDelete",
+        "Delete an unused application tier",
+        TIER_MANAGE,
+    ),
+    op(
+        "get",
+        "/throttling/policies/advanced",
+        "throttlingPoliciesAdvancedGet",
+        "API and operation level policies",
+        TIER_VIEW,
+    )
+    .returns(200, "ThrottlePolicyList"),
+    op(
+        "post",
+        "/throttling/policies/advanced",
+        "throttlingPoliciesAdvancedPost",
+        "Add an advanced policy",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("ThrottlePolicy"))
+    .returns(201, "ThrottlePolicy"),
+    op(
+        "get",
+        "/throttling/policies/advanced/{policyId}",
+        "throttlingPoliciesAdvancedPolicyIdGet",
+        "Get an advanced policy",
+        TIER_VIEW,
+    )
+    .returns(200, "ThrottlePolicy"),
+    op(
+        "put",
+        "/throttling/policies/advanced/{policyId}",
+        "throttlingPoliciesAdvancedPolicyIdPut",
+        "Change an advanced policy",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("ThrottlePolicy"))
+    .returns(200, "ThrottlePolicy"),
+    op(
+        "delete",
+        "/throttling/policies/advanced/{policyId}",
+        "throttlingPoliciesAdvancedPolicyIdDelete",
+        "Delete an unused advanced policy",
+        TIER_MANAGE,
+    ),
+    op(
+        "get",
+        "/key-managers",
+        "keyManagersGet",
+        "Key managers (resident first)",
+        ADMIN_OPERATIONS,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/key-managers",
+        "keyManagersPost",
+        "Add an external OIDC issuer",
+        ADMIN_OPERATIONS,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "post",
+        "/key-managers/discover",
+        "keyManagersDiscoverPost",
+        "Read an OIDC discovery document",
+        ADMIN_OPERATIONS,
+    )
+    .body(Body::Multipart(&["url", "type"])),
+    op(
+        "get",
+        "/key-managers/{keyManagerId}",
+        "keyManagersKeyManagerIdGet",
+        "Get a key manager",
+        ADMIN_OPERATIONS,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/key-managers/{keyManagerId}",
+        "keyManagersKeyManagerIdPut",
+        "Change a key manager (re-reads its JWKS)",
+        ADMIN_OPERATIONS,
+    )
+    .body(Body::Json("Object")),
+    op(
+        "delete",
+        "/key-managers/{keyManagerId}",
+        "keyManagersKeyManagerIdDelete",
+        "Delete an unused key manager",
+        ADMIN_OPERATIONS,
+    ),
+    op(
+        "get",
+        "/key-manager/signing-keys",
+        "getSigningKeys",
+        "The resident key manager's signing keys (Gantry)",
+        ADMIN_OPERATIONS,
+    )
+    .returns(200, "Object"),
+    op(
+        "post",
+        "/key-manager/signing-keys/rotate",
+        "rotateSigningKey",
+        "Rotate the signing key now (Gantry)",
+        ADMIN_OPERATIONS,
+    )
+    .returns(200, "Object"),
+];
+
+/// The JSON Schemas responses and bodies are described (and checked) with.
+fn schemas() -> Value {
+    let string = json!({"type": "string"});
+    let nullable_string = json!({"type": "string", "nullable": true});
+    let list_of = |item: &str| {
+        json!({"type": "object", "required": ["count", "list"], "properties": {
+            "count": {"type": "integer"},
+            "list": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
+            "pagination": {"$ref": "#/components/schemas/Pagination"},
+        }})
+    };
+    json!({
+        "Error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "integer"}, "message": string, "description": string}},
+        "Object": {"type": "object"},
+        "List": {"type": "object", "required": ["count", "list"], "properties": {
+            "count": {"type": "integer"}, "list": {"type": "array"}}},
+        "Pagination": {"type": "object", "required": ["offset", "limit", "total"], "properties": {
+            "offset": {"type": "integer"}, "limit": {"type": "integer"}, "total": {"type": "integer"},
+            "next": string, "previous": string}},
+        "APIInfo": {"type": "object", "required": ["id", "name", "context", "version", "lifeCycleStatus"], "properties": {
+            "id": string, "name": string, "context": string, "version": string, "provider": string,
+            "description": nullable_string,
+            "lifeCycleStatus": {"type": "string", "enum": ["CREATED", "PROTOTYPED", "PUBLISHED", "BLOCKED", "DEPRECATED", "RETIRED"]}}},
+        "APIList": list_of("APIInfo"),
+        "API": {"type": "object", "required": ["name", "context", "version"], "properties": {
+            "id": string, "name": string, "context": string, "version": string, "description": nullable_string,
+            "provider": string, "lifeCycleStatus": string, "isDefaultVersion": {"type": "boolean"},
+            "type": string, "transport": {"type": "array", "items": string}, "tags": {"type": "array", "items": string},
+            "policies": {"type": "array", "items": string}, "securityScheme": {"type": "array", "items": string},
+            "visibility": {"type": "string", "enum": ["PUBLIC", "PRIVATE", "RESTRICTED"]},
+            "endpointConfig": {"type": "object"}, "corsConfiguration": {"type": "object"},
+            "operations": {"type": "array", "items": {"type": "object", "required": ["target", "verb"], "properties": {
+                "target": string, "verb": string, "authType": string, "throttlingPolicy": string,
+                "scopes": {"type": "array", "items": string}}}}}},
+        "WorkflowResponse": {"type": "object", "required": ["workflowStatus"], "properties": {
+            "workflowStatus": string, "lifecycleState": {"$ref": "#/components/schemas/LifecycleState"}}},
+        "LifecycleState": {"type": "object", "required": ["state", "availableTransitions"], "properties": {
+            "state": string, "availableTransitions": {"type": "array", "items": {"type": "object", "properties": {
+                "event": string, "targetState": string}}}}},
+        "DeploymentList": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+            "name": string, "vhost": string, "displayOnDevportal": {"type": "boolean"}}}},
+        "Application": {"type": "object", "required": ["name", "throttlingPolicy"], "properties": {
+            "applicationId": string, "name": string, "throttlingPolicy": string, "description": string,
+            "tokenType": string, "status": string, "owner": string, "subscriptionCount": {"type": "integer"},
+            "keys": {"type": "array"}, "attributes": {"type": "object"}}},
+        "ApplicationList": list_of("Application"),
+        "ApplicationKey": {"type": "object", "required": ["keyMappingId", "consumerKey", "keyType"], "properties": {
+            "keyMappingId": string, "keyManager": string, "consumerKey": string,
+            "consumerSecret": {"type": "string", "nullable": true}, "supportedGrantTypes": {"type": "array", "items": string},
+            "keyType": {"type": "string", "enum": ["PRODUCTION", "SANDBOX"]}, "mode": {"type": "string", "enum": ["CREATED", "MAPPED"]}}},
+        "Subscription": {"type": "object", "required": ["applicationId", "throttlingPolicy"], "properties": {
+            "subscriptionId": string, "applicationId": string, "apiId": string, "throttlingPolicy": string,
+            "status": {"type": "string", "enum": ["UNBLOCKED", "BLOCKED", "PROD_ONLY_BLOCKED"]}}},
+        "ThrottlePolicy": {"type": "object", "required": ["policyName", "defaultLimit"], "properties": {
+            "policyId": string, "policyName": string, "displayName": string, "description": string,
+            "type": string, "defaultLimit": {"type": "object", "required": ["type"], "properties": {
+                "type": string, "requestCount": {"type": "object", "properties": {
+                    "timeUnit": {"type": "string", "enum": ["sec", "min", "hour", "day"]},
+                    "unitTime": {"type": "integer"}, "requestCount": {"type": "integer"}}}}}}},
+        "ThrottlePolicyList": list_of("ThrottlePolicy"),
+    })
+}
+
+fn parameter(name: &str, location: &str) -> Value {
+    json!({"name": name, "in": location, "required": location == "path", "schema": {"type": "string"}})
+}
+
+/// The OpenAPI 3 document of one REST API.
+pub fn document(title: &str, base: &str, operations: &[Operation]) -> Value {
+    let mut paths = Map::new();
+    let mut all_scopes: Vec<&str> = Vec::new();
+    for o in operations {
+        let mut parameters: Vec<Value> = o
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|p| parameter(p, "path"))
+            .collect();
+        parameters.extend(o.query.iter().map(|q| parameter(q, "query")));
+        let mut operation = json!({
+            "operationId": o.id,
+            "summary": o.summary,
+            "parameters": parameters,
+            "responses": {
+                o.response.0.to_string(): if o.response.1.is_empty() {
+                    json!({"description": "OK"})
+                } else {
+                    json!({"description": "OK", "content": {"application/json": {"schema":
+                        {"$ref": format!("#/components/schemas/{}", o.response.1)}}}})
+                },
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Forbidden"},
+                "404": {"$ref": "#/components/responses/NotFound"},
+            },
+            "security": if o.scopes.is_empty() { json!([]) } else { json!([{"OAuth2Security": o.scopes}]) },
+            "x-scopes": o.scopes,
+        });
+        match o.body {
+            Body::None => {}
+            Body::Json(schema) => {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {
+                    "schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+            }
+            Body::Multipart(fields) => {
+                let properties: Map<String, Value> = fields
+                    .iter()
+                    .map(|f| ((*f).to_owned(), json!({"type": "string"})))
+                    .collect();
+                operation["requestBody"] = json!({"content": {"multipart/form-data": {
+                    "schema": {"type": "object", "properties": properties}}}});
+            }
+        }
+        for scope in o.scopes {
+            if !all_scopes.contains(scope) {
+                all_scopes.push(scope);
+            }
+        }
+        paths.entry(o.path.to_owned()).or_insert_with(|| json!({}))[o.method] = operation;
+    }
+    let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let scopes: Map<String, Value> = all_scopes
+        .iter()
+        .map(|s| ((*s).to_owned(), json!(format!("WSO2 REST scope {s}"))))
+        .collect();
+    json!({
+        "openapi": "3.0.1",
+        "info": {"title": title, "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Generated by Gantry from its route table; WSO2 APIM 4.x compatible where the paths match."},
+        "servers": [{"url": base}],
+        "security": [{"OAuth2Security": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "responses": {
+                "BadRequest": error("Invalid request: the description names the field"),
+                "Unauthorized": error("No, malformed, expired or revoked credentials"),
+                "Forbidden": error("The caller lacks the scope or role"),
+                "NotFound": error("No such resource, or not the caller's"),
+            },
+            "securitySchemes": {
+                "OAuth2Security": {"type": "oauth2", "flows": {"password": {"tokenUrl": "/oauth2/token", "scopes": scopes}}},
+                "BasicAuth": {"type": "http", "scheme": "basic"},
+            },
+        },
+    })
+}
+
+fn served(document: Value, yaml: bool) -> Response {
+    let (body, content_type) = if yaml {
+        (
+            serde_yaml_ng::to_string(&document).unwrap_or_default(),
+            "application/yaml",
+        )
+    } else {
+        (document.to_string(), "application/json")
+    };
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// The documents' routes (anonymous, as WSO2 serves them).
+pub fn router() -> Router<AppState> {
+    const APIS: [(&str, &str, &[Operation]); 3] = [
+        ("/api/am/publisher/v4", "Gantry Publisher API", PUBLISHER),
+        (
+            "/api/am/devportal/v3",
+            "Gantry Developer Portal API",
+            DEVPORTAL,
+        ),
+        ("/api/am/admin/v4", "Gantry Admin API", ADMIN),
+    ];
+    let mut router = Router::new();
+    for (base, title, operations) in APIS {
+        router = router
+            .route(
+                &format!("{base}/swagger.yaml"),
+                get(move || async move { served(document(title, base, operations), true) }),
+            )
+            .route(
+                &format!("{base}/swagger.json"),
+                get(move || async move { served(document(title, base, operations), false) }),
+            );
+    }
+    router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_unique_and_documented() {
+        for (name, ops) in [
+            ("publisher", PUBLISHER),
+            ("devportal", DEVPORTAL),
+            ("admin", ADMIN),
+        ] {
+            for (i, a) in ops.iter().enumerate() {
+                assert!(
+                    !ops[..i]
+                        .iter()
+                        .any(|b| b.method == a.method && b.path == a.path),
+                    "{name}: {} {} twice",
+                    a.method,
+                    a.path
+                );
+                assert!(
+                    !ops[..i].iter().any(|b| b.id == a.id),
+                    "{name}: {} twice",
+                    a.id
+                );
+            }
+            let doc = document(name, "/", ops);
+            assert_eq!(doc["openapi"], "3.0.1");
+            for schema in ops.iter().filter_map(|o| match o.body {
+                Body::Json(s) => Some(s),
+                _ => None,
+            }) {
+                assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+            }
+            for o in ops.iter().filter(|o| !o.response.1.is_empty()) {
+                assert!(
+                    doc["components"]["schemas"][o.response.1].is_object(),
+                    "{}",
+                    o.response.1
+                );
+            }
+        }
+    }
+}

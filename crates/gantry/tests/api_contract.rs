@@ -1,0 +1,305 @@
+//! Gantry's own OpenAPI documents as a contract, checked against the running binary:
+//! they are served (YAML and JSON, anonymously), every operation that lists scopes answers
+//! 401 without credentials and 403 to a user without the scopes (so the documents and the
+//! routes cannot drift apart), and real responses conform to the documented schemas.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use gantry_testkit::GantryUp;
+use gantry_testkit::rest::Rest;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+const BASES: [&str; 3] = [
+    "/api/am/publisher/v4",
+    "/api/am/devportal/v3",
+    "/api/am/admin/v4",
+];
+
+/// Checks `value` against a JSON Schema of the subset the documents use (`$ref`, `type`,
+/// `nullable`, `required`, `properties`, `items`, `enum`); the path of the first mismatch.
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap();
+        return conforms(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    if value.is_null() && schema["nullable"] == true {
+        return Ok(());
+    }
+    if let Some(kind) = schema.get("type").and_then(Value::as_str) {
+        let ok = match kind {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            _ => true,
+        };
+        if !ok {
+            return Err(format!("{at}: expected {kind}, got {value}"));
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    for field in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let field = field.as_str().unwrap();
+        if value.get(field).is_none() {
+            return Err(format!("{at}: required '{field}' missing in {value}"));
+        }
+    }
+    if let (Some(properties), Some(object)) = (
+        schema.get("properties").and_then(Value::as_object),
+        value.as_object(),
+    ) {
+        for (name, sub) in properties {
+            if let Some(v) = object.get(name) {
+                conforms(doc, sub, v, &format!("{at}.{name}"))?;
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in array.iter().enumerate() {
+            conforms(doc, items, v, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The documented operation `method path` matches (path parameters match any segment).
+fn find_operation<'a>(doc: &'a Value, method: &str, path: &str) -> Option<&'a Value> {
+    let segments: Vec<&str> = path.split('?').next().unwrap().split('/').collect();
+    doc["paths"]
+        .as_object()?
+        .iter()
+        .find_map(|(template, item)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            let same = parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(p, s)| p.starts_with('{') || p == s);
+            same.then(|| item.get(method)).flatten()
+        })
+}
+
+struct Contract {
+    docs: Vec<(String, Value)>,
+}
+
+impl Contract {
+    /// Calls `method path` and checks the response against the documented schema (the
+    /// success schema, or `Error` for 4xx); the response body.
+    async fn call(&self, rest: &Rest, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (base, doc) = self
+            .docs
+            .iter()
+            .find(|(base, _)| path.starts_with(base.as_str()))
+            .unwrap();
+        let relative = &path[base.len()..];
+        let operation = find_operation(doc, &method.as_str().to_lowercase(), relative)
+            .unwrap_or_else(|| panic!("{method} {relative} is not documented"));
+        let (status, value) = rest.send(method.clone(), path, body).await;
+        let documented = &operation["responses"][status.as_str()];
+        assert!(
+            !documented.is_null(),
+            "{method} {path} answered {status}, which is not documented: {value}"
+        );
+        let schema = if status.is_client_error() {
+            json!({"$ref": "#/components/schemas/Error"})
+        } else {
+            documented["content"]["application/json"]["schema"].clone()
+        };
+        if !schema.is_null() {
+            conforms(doc, &schema, &value, "$")
+                .unwrap_or_else(|e| panic!("{method} {path} ({status}): {e}"));
+        }
+        value
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_are_served_enforced_and_honoured() {
+    let mut up = GantryUp::start_with(BIN, false).await;
+    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    let anonymous = admin.anonymous();
+
+    let mut docs = Vec::new();
+    for base in BASES {
+        let response = anonymous
+            .request(Method::GET, &format!("{base}/swagger.yaml"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{base}/swagger.yaml");
+        assert_eq!(response.headers()["content-type"], "application/yaml");
+        let yaml = response.text().await.unwrap();
+        assert!(yaml.contains("openapi: 3.0.1"), "{yaml}");
+        let (status, doc) = anonymous.get(&format!("{base}/swagger.json")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(doc["servers"][0]["url"], base);
+        docs.push((base.to_owned(), doc));
+    }
+
+    // Every operation with scopes: 401 anonymous, 403 for a user whose roles allow none.
+    admin
+        .create_user("everyone-e", "everyone-pass-1", &["Internal/everyone"])
+        .await;
+    let nobody = admin.as_user("everyone-e", "everyone-pass-1");
+    let mut checked = 0;
+    for (base, doc) in &docs {
+        for (template, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                if operation["x-scopes"].as_array().unwrap().is_empty() {
+                    continue;
+                }
+                let path = format!(
+                    "{base}{}",
+                    template
+                        .split('/')
+                        .map(|s| if s.starts_with('{') {
+                            "0c0ffee0-0000-4000-8000-000000000000"
+                        } else {
+                            s
+                        })
+                        .collect::<Vec<_>>()
+                        .join("/")
+                );
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let (status, body) = anonymous.send(method.clone(), &path, Some(json!({}))).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+                let (status, body) = nobody.send(method.clone(), &path, Some(json!({}))).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+                assert!(
+                    body["description"].as_str().unwrap().contains("scope"),
+                    "{body}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} operations checked");
+
+    // Real responses conform to the documented schemas.
+    let contract = Contract { docs };
+    let api = contract
+        .call(
+            &admin,
+            Method::POST,
+            "/api/am/publisher/v4/apis",
+            Some(json!({"name": "Contract", "context": "/contract", "version": "1.0.0",
+                        "policies": ["Gold"], "tags": ["c"],
+                        "operations": [{"target": "/things/{id}", "verb": "GET", "scopes": ["things:read"]}]})),
+        )
+        .await;
+    let api_id = api["id"].as_str().unwrap();
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            "/api/am/publisher/v4/apis?query=tag:c",
+            None,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            &format!("/api/am/publisher/v4/apis/{api_id}"),
+            None,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("/api/am/publisher/v4/apis/change-lifecycle?apiId={api_id}&action=Publish"),
+            None,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            &format!("/api/am/publisher/v4/apis/{api_id}/lifecycle-state"),
+            None,
+        )
+        .await;
+    contract
+        .call(&admin, Method::GET, "/api/am/publisher/v4/apis/nope", None)
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            "/api/am/publisher/v4/apis",
+            Some(json!({"name": "Bad", "version": "1"})),
+        )
+        .await;
+    contract
+        .call(&anonymous, Method::GET, "/api/am/devportal/v3/apis", None)
+        .await;
+    let app = contract
+        .call(
+            &admin,
+            Method::POST,
+            "/api/am/devportal/v3/applications",
+            Some(json!({"name": "contract-app", "throttlingPolicy": "Unlimited"})),
+        )
+        .await;
+    let app_id = app["applicationId"].as_str().unwrap();
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            "/api/am/devportal/v3/applications",
+            None,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("/api/am/devportal/v3/applications/{app_id}/generate-keys"),
+            Some(json!({"keyType": "SANDBOX", "grantTypesToBeSupported": ["client_credentials"]})),
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            "/api/am/devportal/v3/subscriptions",
+            Some(json!({"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold"})),
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            "/api/am/admin/v4/throttling/policies/subscription",
+            None,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            "/api/am/admin/v4/throttling/policies/application",
+            Some(
+                json!({"policyName": "5PerMin", "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 5}}}),
+            ),
+        )
+        .await;
+    up.stop();
+}
