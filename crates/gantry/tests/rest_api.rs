@@ -41,6 +41,7 @@ async fn rest_suite_on_postgres() {
 }
 
 async fn suite(admin: &Rest) {
+    wso2_documented_flow(admin).await;
     users_and_groups(admin).await;
     scopes_decide_what_a_token_may_do(admin).await;
     roles_decide_what_basic_users_may_do(admin).await;
@@ -327,6 +328,118 @@ async fn openapi_import_definition_and_copy(admin: &Rest) {
         .post_empty(&format!("{PUB}/apis/copy-api?apiId=nope&newVersion=3.0.0"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// WSO2's documented REST flow, with bearer tokens only: a publisher registers a client
+/// (DCR), gets a token with the password grant and publisher scopes, imports an OpenAPI
+/// file, publishes, makes a revision and deploys it to two environments; a subscriber does
+/// the same with devportal scopes and subscribes from their own application.
+async fn wso2_documented_flow(admin: &Rest) {
+    admin
+        .create_user("pat-publisher", PASSWORD, &["creator", "publisher"])
+        .await;
+    admin
+        .create_user("sue-subscriber", PASSWORD, &["subscriber"])
+        .await;
+    let (status, env) = admin
+        .post(
+            &format!("{ADM}/environments"),
+            json!({"name": "dp-flow-b", "displayName": "Flow B", "vhosts": [{"host": "localhost"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{env}");
+
+    let pat_basic = admin.as_user("pat-publisher", PASSWORD);
+    let (token, granted) = pat_basic
+        .rest_token(
+            "pat-publisher",
+            PASSWORD,
+            "apim:api_view apim:api_create apim:api_publish apim:subscription_view apim:admin",
+        )
+        .await;
+    assert!(!granted.contains("apim:admin"), "roles decide: {granted}");
+    let pat = admin.with_bearer(&token);
+    let (status, api) = send_multipart(
+        &pat,
+        reqwest::Method::POST,
+        &format!("{PUB}/apis/import-openapi"),
+        &[
+            ("file", PETSTORE_YAML),
+            (
+                "additionalProperties",
+                r#"{"name": "FlowPets", "context": "/flow-pets", "policies": ["Gold", "Unlimited"]}"#,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    assert_eq!(api["provider"], "pat-publisher");
+    let api_id = api["id"].as_str().unwrap();
+    let (status, _) = pat
+        .post_empty(&format!(
+            "{PUB}/apis/change-lifecycle?apiId={api_id}&action=Publish"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, revision) = pat
+        .post(
+            &format!("{PUB}/apis/{api_id}/revisions"),
+            json!({"description": "first"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{revision}");
+    let revision_id = revision["id"].as_str().unwrap();
+    let (status, body) = pat
+        .post(
+            &format!("{PUB}/apis/{api_id}/deploy-revision?revisionId={revision_id}"),
+            json!([{"name": "Default", "vhost": "localhost"}, {"name": "dp-flow-b", "vhost": "localhost"}]),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (_, deployments) = pat.get(&format!("{PUB}/apis/{api_id}/deployments")).await;
+    let mut names: Vec<&str> = deployments["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Default", "dp-flow-b"], "{deployments}");
+
+    let sue_basic = admin.as_user("sue-subscriber", PASSWORD);
+    let (token, granted) = sue_basic
+        .rest_token(
+            "sue-subscriber",
+            PASSWORD,
+            "apim:subscribe apim:app_manage apim:sub_manage apim:api_create",
+        )
+        .await;
+    assert!(!granted.contains("apim:api_create"), "{granted}");
+    let sue = admin.with_bearer(&token);
+    let (status, found) = sue.get(&format!("{DEV}/apis?query=name:FlowPets")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["count"], 1, "{found}");
+    let app_id = sue.application("sue-app").await;
+    let (status, sub) = sue
+        .post(
+            &format!("{DEV}/subscriptions"),
+            json!({"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let (key, _) = sue.keys(&app_id).await;
+    assert!(!key.is_empty());
+    // The publisher sees Sue's subscription; Sue cannot touch the API.
+    let (status, subs) = pat
+        .get(&format!("{PUB}/subscriptions?apiId={api_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{subs}");
+    assert_eq!(
+        subs["list"][0]["applicationInfo"]["subscriber"],
+        "sue-subscriber"
+    );
+    let (status, _) = sue.delete(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 async fn create_api(rest: &Rest, name: &str, context: &str, tags: Value) -> (StatusCode, Value) {
