@@ -1,5 +1,10 @@
 //! Authentication and authorisation of one call: bearer JWT → trusted key → claims →
-//! application (by consumer key) → subscription to the API → operation scopes.
+//! application (by consumer key) → subscription to the API → operation scopes. APIs whose
+//! security scheme includes `api_key` also take a WSO2 API key (a JWT of the same issuers
+//! with `token_type: apiKey`) in their API key header or query parameter: its application
+//! and key type are in the key, and the API must be among its `subscribedAPIs` and still
+//! subscribed. A token is accepted only where its type belongs: never an API key as a
+//! bearer token, never an access token as an API key.
 //!
 //! The verifier, not the token, chooses the key and the algorithm (RFC 8725 §3.1): `kid`
 //! selects a key from the snapshot, each key accepts exactly one algorithm and one issuer.
@@ -63,6 +68,35 @@ pub struct Caller {
     pub application_id: Arc<str>,
     /// Which keys it used (chooses the endpoint).
     pub key_type: KeyType,
+    /// SHA-256 of the credential (keys per-caller caches such as the backend JWT's).
+    pub credential_digest: [u8; 32],
+    /// The verified claims.
+    pub claims: CallerClaims,
+    /// The API key came in the query string: remove it before forwarding.
+    pub api_key_in_query: bool,
+}
+
+/// The verified claims of the credential used.
+#[derive(Debug, Clone)]
+pub enum CallerClaims {
+    /// An OAuth2 access token.
+    Access(Arc<Claims>),
+    /// An API key.
+    ApiKey(Arc<ApiKeyClaims>),
+}
+
+/// The application block WSO2 puts in tokens and API keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ApplicationClaim {
+    /// Application UUID.
+    pub uuid: String,
+    /// Name.
+    pub name: String,
+    /// Owner's username.
+    pub owner: String,
+    /// Application tier.
+    pub tier: String,
 }
 
 /// The claims the gateway reads from an access token.
@@ -70,26 +104,227 @@ pub struct Caller {
 pub struct Claims {
     azp: Option<String>,
     client_id: Option<String>,
+    /// Granted scopes, space-separated.
     #[serde(default)]
-    scope: String,
+    pub scope: String,
     /// `APPLICATION` or `APPLICATION_USER` (WSO2's "aut" claim); absent in foreign tokens.
-    aut: Option<String>,
+    pub aut: Option<String>,
     /// Expiry (required by validation), for the verified-token cache.
     exp: u64,
     /// Token id, checked against the revoked ids.
     jti: Option<String>,
+    /// The subject (user or application owner).
+    #[serde(default)]
+    pub sub: String,
+    /// `apiKey` for an API key: refused as a bearer token.
+    token_type: Option<String>,
+    /// The application, when the issuer names it (Gantry and WSO2 do).
+    #[serde(default)]
+    pub application: Option<ApplicationClaim>,
 }
 
-/// Authenticates the call to `api` / `operation` from `headers`.
+impl Claims {
+    /// The client id (`azp`, else `client_id`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.azp.as_deref().or(self.client_id.as_deref())
+    }
+
+    /// Expiry, seconds since the epoch.
+    pub fn exp(&self) -> u64 {
+        self.exp
+    }
+}
+
+impl ApiKeyClaims {
+    /// Expiry, if the key expires.
+    pub fn exp(&self) -> Option<u64> {
+        self.exp
+    }
+}
+
+/// One entry of an API key's `subscribedAPIs`.
+#[derive(Debug, Deserialize)]
+pub struct SubscribedApi {
+    /// `context/version`.
+    #[serde(default)]
+    pub context: String,
+}
+
+/// The claims the gateway reads from an API key.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyClaims {
+    /// Expiry, if the key expires.
+    exp: Option<u64>,
+    /// Key id, checked against the revoked ids.
+    jti: Option<String>,
+    /// The application owner.
+    #[serde(default)]
+    pub sub: String,
+    /// Must be `apiKey`.
+    #[serde(rename = "token_type")]
+    token_type: Option<String>,
+    /// PRODUCTION or SANDBOX.
+    pub keytype: KeyType,
+    /// The application the key belongs to.
+    pub application: ApplicationClaim,
+    /// The APIs subscribed to when the key was made.
+    #[serde(rename = "subscribedAPIs", default)]
+    subscribed_apis: Vec<SubscribedApi>,
+}
+
+/// The `token_type` of API keys.
+const API_KEY_TOKEN_TYPE: &str = "apiKey";
+
+/// Authenticates the call to `api` / `operation` from `headers` (or, for an API key, the
+/// request's `query`), with the credential types the API's security scheme accepts.
 pub fn authorize(
     config: &CompiledConfig,
     api: &ApiEntry,
     operation: &OperationEntry,
     headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Result<Caller, Denial> {
-    let Some(raw) = headers.get(&api.authorization_header) else {
-        return Err(missing_credentials());
+    if api.accepts_oauth
+        && let Some(raw) = headers.get(&api.authorization_header)
+    {
+        return authorize_bearer(config, api, operation, raw);
+    }
+    if let Some(key_in) = &api.api_key {
+        if let Some(raw) = headers.get(&key_in.header) {
+            let key = raw.to_str().map(str::trim).unwrap_or_default();
+            return authorize_api_key(config, api, operation, key, false);
+        }
+        if let Some(key) = query.and_then(|q| query_param(q, &key_in.query)) {
+            return authorize_api_key(config, api, operation, key, true);
+        }
+        if !api.accepts_oauth {
+            return Err(missing_api_key(key_in.header.as_str()));
+        }
+    }
+    Err(missing_credentials())
+}
+
+/// The value of query parameter `name` (matched case-insensitively), if present.
+pub fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
+fn authorize_api_key(
+    config: &CompiledConfig,
+    api: &ApiEntry,
+    operation: &OperationEntry,
+    key: &str,
+    in_query: bool,
+) -> Result<Caller, Denial> {
+    if key.is_empty() {
+        return Err(invalid("The API key is empty"));
+    }
+    let digest = crate::token_cache::digest(key);
+    let claims = config.api_key_cache.get_or_verify_digest(digest, || {
+        verify_api_key(config, key).map(|claims| {
+            let until = claims.exp.map_or(u64::MAX, |exp| {
+                exp.saturating_add(crate::routes::CLOCK_SKEW_SECS)
+            });
+            (claims, until)
+        })
+    })?;
+    if let Some(jti) = &claims.jti
+        && config.revoked_token_ids.contains(jti)
+    {
+        return Err(invalid("The API key has been revoked"));
+    }
+    if !claims
+        .subscribed_apis
+        .iter()
+        .any(|s| s.context == api.base_path)
+    {
+        return Err(not_subscribed());
+    }
+    let Some((application_id, _)) = config
+        .subscriptions
+        .get_key_value(&(Arc::from(claims.application.uuid.as_str()), api.id.clone()))
+    else {
+        return Err(not_subscribed());
     };
+    let application_id = application_id.0.clone();
+    check_subscription(config, &application_id, api, claims.keytype)?;
+    if operation.auth_type == AuthType::ApplicationUser {
+        return Err(forbidden(
+            "900908",
+            "Resource forbidden",
+            "This resource accepts application user tokens only",
+        ));
+    }
+    if let Some(missing) = operation.scopes.first() {
+        return Err(forbidden(
+            "900910",
+            "The access token does not allow you to access the requested resource",
+            format!("The resource needs the scope '{missing}', which an API key cannot carry"),
+        ));
+    }
+    Ok(Caller {
+        application_id,
+        key_type: claims.keytype,
+        credential_digest: digest,
+        claims: CallerClaims::ApiKey(claims),
+        api_key_in_query: in_query,
+    })
+}
+
+fn verify_api_key(config: &CompiledConfig, key: &str) -> Result<ApiKeyClaims, Denial> {
+    let verified: ApiKeyClaims = verify_with(config, key, |k| &k.api_key_validation)?;
+    if verified.token_type.as_deref() != Some(API_KEY_TOKEN_TYPE) {
+        return Err(invalid("The credential is not an API key"));
+    }
+    Ok(verified)
+}
+
+fn not_subscribed() -> Denial {
+    forbidden(
+        "900908",
+        "Resource forbidden",
+        "User is NOT authorized to access the Resource. API Subscription validation failed.",
+    )
+}
+
+fn check_subscription(
+    config: &CompiledConfig,
+    application_id: &Arc<str>,
+    api: &ApiEntry,
+    key_type: KeyType,
+) -> Result<(), Denial> {
+    match config
+        .subscriptions
+        .get(&(application_id.clone(), api.id.clone()))
+    {
+        None => Err(not_subscribed()),
+        Some(status) if !status.allows(key_type) => {
+            let description = match status {
+                SubscriptionStatus::Blocked | SubscriptionStatus::ProdOnlyBlocked => {
+                    "The subscription to the API is blocked"
+                }
+                _ => "The subscription to the API is not active",
+            };
+            Err(forbidden(
+                "900907",
+                "The requested API is temporarily blocked",
+                description,
+            ))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn authorize_bearer(
+    config: &CompiledConfig,
+    api: &ApiEntry,
+    operation: &OperationEntry,
+    raw: &http::HeaderValue,
+) -> Result<Caller, Denial> {
     let token = raw
         .to_str()
         .ok()
@@ -100,7 +335,8 @@ pub fn authorize(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(missing_credentials)?;
-    let claims = config.token_cache.get_or_verify(token, || {
+    let digest = crate::token_cache::digest(token);
+    let claims = config.token_cache.get_or_verify_digest(digest, || {
         verify(config, token).map(|claims| {
             // Cache until expiry plus the tolerated skew, exactly as long as it would verify.
             let until = claims.exp.saturating_add(crate::routes::CLOCK_SKEW_SECS);
@@ -112,6 +348,10 @@ pub fn authorize(
     {
         return Err(invalid("The token has been revoked"));
     }
+    if claims.token_type.is_some() {
+        // An API key (`token_type: apiKey`) is not a bearer token.
+        return Err(invalid("The credential is not an access token"));
+    }
 
     let client_id = claims
         .azp
@@ -119,38 +359,9 @@ pub fn authorize(
         .or(claims.client_id.as_deref())
         .unwrap_or_default();
     let Some((application_id, key_type)) = config.consumer_keys.get(client_id) else {
-        return Err(forbidden(
-            "900908",
-            "Resource forbidden",
-            "User is NOT authorized to access the Resource. API Subscription validation failed.",
-        ));
+        return Err(not_subscribed());
     };
-    match config
-        .subscriptions
-        .get(&(application_id.clone(), api.id.clone()))
-    {
-        None => {
-            return Err(forbidden(
-                "900908",
-                "Resource forbidden",
-                "User is NOT authorized to access the Resource. API Subscription validation failed.",
-            ));
-        }
-        Some(status) if !status.allows(*key_type) => {
-            let description = match status {
-                SubscriptionStatus::Blocked | SubscriptionStatus::ProdOnlyBlocked => {
-                    "The subscription to the API is blocked"
-                }
-                _ => "The subscription to the API is not active",
-            };
-            return Err(forbidden(
-                "900907",
-                "The requested API is temporarily blocked",
-                description,
-            ));
-        }
-        Some(_) => {}
-    }
+    check_subscription(config, application_id, api, *key_type)?;
     let user_token = claims.aut.as_deref() == Some("APPLICATION_USER");
     match operation.auth_type {
         AuthType::Application if user_token => {
@@ -186,10 +397,23 @@ pub fn authorize(
     Ok(Caller {
         application_id: application_id.clone(),
         key_type: *key_type,
+        credential_digest: digest,
+        claims: CallerClaims::Access(claims),
+        api_key_in_query: false,
     })
 }
 
 fn verify(config: &CompiledConfig, token: &str) -> Result<Claims, Denial> {
+    verify_with(config, token, |k| &k.validation)
+}
+
+/// Checks `token`'s signature with the key its `kid` names, pinned to that key's algorithm,
+/// and its claims with the checks `validation` picks for the credential type.
+fn verify_with<C: serde::de::DeserializeOwned>(
+    config: &CompiledConfig,
+    token: &str,
+    validation: impl Fn(&crate::routes::VerificationKey) -> &jsonwebtoken::Validation,
+) -> Result<C, Denial> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("The token is not a well-formed JWT"))?;
     let kid = header
@@ -203,7 +427,7 @@ fn verify(config: &CompiledConfig, token: &str) -> Result<Claims, Denial> {
     if header.alg != key.algorithm {
         return Err(invalid("The token's algorithm does not match its key"));
     }
-    match jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation) {
+    match jsonwebtoken::decode::<C>(token, &key.key, validation(key)) {
         Ok(data) => Ok(data.claims),
         Err(e) => Err(invalid(match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => "Access Token Expired",
@@ -227,6 +451,18 @@ fn missing_credentials() -> Denial {
         description: Cow::Borrowed(
             "Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer ***'",
         ),
+        invalid_token: false,
+    }
+}
+
+fn missing_api_key(header: &str) -> Denial {
+    Denial {
+        status: StatusCode::UNAUTHORIZED,
+        code: "900902",
+        message: "Missing Credentials",
+        description: Cow::Owned(format!(
+            "Invalid Credentials. Make sure your API invocation call has a header: '{header}' with an API key"
+        )),
         invalid_token: false,
     }
 }

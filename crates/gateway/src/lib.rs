@@ -9,7 +9,9 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod backend_jwt;
 pub mod cors;
+pub mod mediation;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
@@ -271,6 +273,17 @@ impl Gateway {
                 http::HeaderValue::from_static(
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 ),
+            );
+            return response;
+        }
+        if request.uri().path() == "/.well-known/jwks.json" {
+            let Some(jwks) = self.proxy.backend_jwks() else {
+                return respond::no_route();
+            };
+            let mut response = Response::new(respond::full(jwks.to_owned()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/jwk-set+json"),
             );
             return response;
         }

@@ -41,6 +41,7 @@ pub struct Proxy {
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
     shared: std::sync::OnceLock<SharedLimiter>,
+    backend_jwt: Option<crate::backend_jwt::BackendJwtSigner>,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -110,7 +111,15 @@ impl Proxy {
             metrics,
             draining,
             shared: std::sync::OnceLock::new(),
+            backend_jwt: crate::backend_jwt::BackendJwtSigner::generate()
+                .inspect_err(|error| tracing::error!(%error, "no backend JWT signing key"))
+                .ok(),
         }
+    }
+
+    /// The public key upstreams verify backend JWTs with, as a JWKS document.
+    pub fn backend_jwks(&self) -> Option<&str> {
+        self.backend_jwt.as_ref().map(|s| s.jwks())
     }
 
     /// Shares this gateway's rate limits with the other gateways of its environment through
@@ -347,7 +356,13 @@ impl Proxy {
         let caller = if operation.auth_type == AuthType::None {
             None
         } else {
-            match auth::authorize(config, &api, operation, request.headers()) {
+            match auth::authorize(
+                config,
+                &api,
+                operation,
+                request.headers(),
+                request.uri().query(),
+            ) {
                 Ok(caller) => {
                     outcome.application = Some(caller.application_id.clone());
                     Some(caller)
@@ -391,8 +406,25 @@ impl Proxy {
             target.push('/');
         }
         if let Some(query) = request.uri().query() {
-            target.push('?');
-            target.push_str(query);
+            match (&caller, &api.api_key) {
+                (Some(c), Some(key_in)) if c.api_key_in_query => {
+                    // The API key does not travel on to the upstream.
+                    let mut first = true;
+                    for pair in query.split('&').filter(|p| {
+                        !p.split('=')
+                            .next()
+                            .is_some_and(|k| k.eq_ignore_ascii_case(&key_in.query))
+                    }) {
+                        target.push(if first { '?' } else { '&' });
+                        target.push_str(pair);
+                        first = false;
+                    }
+                }
+                _ => {
+                    target.push('?');
+                    target.push_str(query);
+                }
+            }
         }
         let uri = match Uri::builder()
             .scheme(upstream.scheme.clone())
@@ -412,12 +444,38 @@ impl Proxy {
         };
         let timeout = upstream.timeout;
         let authority = upstream.authority.clone();
+        let assertion = match (&caller, api.backend_jwt) {
+            (Some(caller), true) => {
+                let signed = self
+                    .backend_jwt
+                    .as_ref()
+                    .and_then(|s| s.assertion(&config.backend_jwt_cache, &api, caller));
+                if signed.is_none() {
+                    return respond::error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "900900",
+                        "Unclassified Authentication Failure",
+                        "The gateway could not sign the backend JWT",
+                    );
+                }
+                signed
+            }
+            _ => None,
+        };
         drop(guard);
 
         let (mut parts, body) = request.into_parts();
         let original_host = parts.headers.get(header::HOST).cloned();
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(&api.authorization_header);
+        if let Some(key_in) = &api.api_key {
+            parts.headers.remove(&key_in.header);
+        }
+        // A client cannot forge the gateway's assertion.
+        parts.headers.remove(crate::backend_jwt::HEADER);
+        if let Some(assertion) = assertion {
+            parts.headers.insert(crate::backend_jwt::HEADER, assertion);
+        }
         if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
             parts.headers.insert(header::HOST, v);
         }
@@ -432,6 +490,7 @@ impl Proxy {
                 .insert(HeaderName::from_static("x-forwarded-host"), host);
         }
         gantry_telemetry::trace::inject(&tracing::Span::current().context(), &mut parts.headers);
+        crate::mediation::apply(&api.request_headers, &mut parts.headers);
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         let outbound = Request::from_parts(parts, body);
@@ -443,6 +502,7 @@ impl Proxy {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
+                crate::mediation::apply(&api.response_headers, &mut parts.headers);
                 if let Some(quota) = quota {
                     quota.write_headers(&mut parts.headers);
                 }

@@ -39,6 +39,10 @@ pub struct CompiledConfig {
     pub api_count: usize,
     /// Tokens verified under this version's keys.
     pub token_cache: crate::token_cache::TokenCache<crate::auth::Claims>,
+    /// API keys verified under this version's keys.
+    pub api_key_cache: crate::token_cache::TokenCache<crate::auth::ApiKeyClaims>,
+    /// Signed backend JWTs by (API, credential), for APIs that send one.
+    pub backend_jwt_cache: crate::token_cache::TokenCache<http::HeaderValue>,
     /// Subscription tier limits by (application id, API id).
     pub subscription_limits: HashMap<(Arc<str>, Arc<str>), Limit>,
     /// Application tier limits by application id.
@@ -78,6 +82,8 @@ pub struct VerificationKey {
     /// Checks built once: algorithm pinned, `iss` required and equal, `exp` and `nbf`
     /// enforced with bounded clock skew.
     pub validation: Validation,
+    /// The same checks for API keys, which may have no `exp`.
+    pub api_key_validation: Validation,
 }
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -144,6 +150,19 @@ pub struct ApiEntry {
     pub name: Arc<str>,
     /// `context/version`, the prefix stripped before forwarding.
     pub base_path: String,
+    /// Version.
+    pub version: String,
+    /// Whether OAuth2 bearer tokens are accepted (`oauth2` in the security scheme, or no
+    /// scheme the gateway knows).
+    pub accepts_oauth: bool,
+    /// Where API keys are accepted, when `api_key` is in the security scheme.
+    pub api_key: Option<ApiKeyLocation>,
+    /// Request header policies, in order (empty for most APIs).
+    pub request_headers: Box<[crate::mediation::HeaderOp]>,
+    /// Response header policies, in order.
+    pub response_headers: Box<[crate::mediation::HeaderOp]>,
+    /// Whether the upstream gets an `X-JWT-Assertion`.
+    pub backend_jwt: bool,
     /// Lifecycle state.
     pub lifecycle: LifecycleState,
     /// Header the token is read from (lower case).
@@ -154,6 +173,14 @@ pub struct ApiEntry {
     pub sandbox: Option<UpstreamPool>,
     /// CORS policy, when enabled.
     pub cors: Option<crate::cors::Cors>,
+}
+
+/// Where an API key may be presented.
+pub struct ApiKeyLocation {
+    /// The header (WSO2 `apiKeyHeader`).
+    pub header: http::HeaderName,
+    /// The query parameter (the header name, lower case; matched case-insensitively).
+    pub query: Box<str>,
 }
 
 impl ApiEntry {
@@ -346,6 +373,11 @@ impl CompiledConfig {
                                 algorithm,
                                 key: decoding,
                                 validation: validation_for(&issuer.issuer, algorithm),
+                                api_key_validation: {
+                                    let mut v = validation_for(&issuer.issuer, algorithm);
+                                    v.set_required_spec_claims(&["iss"]);
+                                    v
+                                },
                             },
                         );
                     }
@@ -403,6 +435,8 @@ impl CompiledConfig {
             revoked_token_ids: snapshot.revoked_token_ids.iter().cloned().collect(),
             api_count: snapshot.apis.len(),
             token_cache: Default::default(),
+            api_key_cache: Default::default(),
+            backend_jwt_cache: Default::default(),
             subscription_limits,
             application_limits,
         })
@@ -458,6 +492,23 @@ impl RouterBuilder {
         if api.is_default_version {
             bases.push(Arc::from(api.context.as_str()));
         }
+        let has = |scheme: &str| api.security_scheme.iter().any(|s| s == scheme);
+        let api_key = has(gantry_model::gateway_policies::API_KEY_SCHEME).then(|| {
+            let header = api.gateway.api_key_header.to_ascii_lowercase();
+            ApiKeyLocation {
+                header: http::HeaderName::from_bytes(header.as_bytes())
+                    .unwrap_or(http::HeaderName::from_static("apikey")),
+                query: header.into_boxed_str(),
+            }
+        });
+        let mut headers = |policies: &[gantry_model::PolicyRef]| {
+            crate::mediation::compile(policies).unwrap_or_else(|error| {
+                problems.push(format!("API {}: {error}", api.name));
+                Box::default()
+            })
+        };
+        let request_headers = headers(&api.gateway.api_policies.request);
+        let response_headers = headers(&api.gateway.api_policies.response);
         let mut upstream = |e: &Option<Endpoints>| match e.as_ref().map(UpstreamPool::compile) {
             Some(Ok(u)) => Some(u),
             Some(Err(error)) => {
@@ -470,6 +521,12 @@ impl RouterBuilder {
             id: Arc::from(api.api_id.as_str()),
             name: Arc::from(api.name.as_str()),
             base_path: base_path.clone(),
+            version: api.version.to_string(),
+            accepts_oauth: has(gantry_model::gateway_policies::OAUTH2_SCHEME) || api_key.is_none(),
+            api_key,
+            request_headers,
+            response_headers,
+            backend_jwt: api.gateway.enable_backend_jwt,
             lifecycle: api.lifecycle,
             authorization_header: http::HeaderName::from_bytes(
                 api.authorization_header.to_ascii_lowercase().as_bytes(),
@@ -612,6 +669,8 @@ mod tests {
             cors_configuration: Default::default(),
             lifecycle: LifecycleState::Published,
             authorization_header: "Authorization".into(),
+            security_scheme: vec!["oauth2".into()],
+            gateway: Default::default(),
             endpoint_config: EndpointConfig {
                 endpoint_type: "http".into(),
                 production_endpoints: Some(

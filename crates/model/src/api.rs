@@ -499,8 +499,11 @@ pub struct Api {
     pub policies: Vec<String>,
     /// The header the gateway reads the token from (default `Authorization`).
     pub authorization_header: String,
-    /// Security schemes (`oauth2`, `api_key`); the gateway enforces `oauth2` today.
+    /// Security schemes: `oauth2` (bearer access tokens) and/or `api_key` (API keys).
     pub security_scheme: Vec<String>,
+    /// API key header, header mediation and backend JWT (WSO2 field names, flattened).
+    #[serde(flatten)]
+    pub gateway: crate::GatewayPolicies,
     /// `PUBLIC`, `PRIVATE` or `RESTRICTED`.
     pub visibility: String,
     /// Where traffic goes.

@@ -1,0 +1,382 @@
+//! End-to-end tests of the gateway's per-API features, each against the real `gantry up`
+//! binary and an echo upstream: API keys, header mediation, the backend JWT, failover and
+//! retries.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use gantry_testkit::rest::Rest;
+use gantry_testkit::{EchoUpstream, GantryUp, eventually};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+const PUB: &str = "/api/am/publisher/v4";
+const DEV: &str = "/api/am/devportal/v3";
+
+fn rest_for(up: &GantryUp) -> Rest {
+    Rest::new(&up.cp_url(""), up.cp_client())
+}
+
+/// Creates an API from `body` (name, context, version 1.0.0 and the rest as given),
+/// publishes and deploys it; returns its id.
+async fn deploy(rest: &Rest, body: Value) -> String {
+    let (status, api) = rest.post(&format!("{PUB}/apis"), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let id = api["id"].as_str().unwrap().to_owned();
+    rest.publish_and_deploy(&id, &["Default"]).await;
+    id
+}
+
+async fn subscribe(rest: &Rest, api_id: &str, app_id: &str) {
+    let (status, sub) = rest
+        .post(
+            &format!("{DEV}/subscriptions"),
+            json!({"apiId": api_id, "applicationId": app_id, "throttlingPolicy": "Gold"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+}
+
+async fn api_key(rest: &Rest, app_id: &str, key_type: &str, validity: i64) -> String {
+    let (status, body) = rest
+        .post(
+            &format!("{DEV}/applications/{app_id}/api-keys/{key_type}/generate"),
+            json!({"validityPeriod": validity, "additionalProperties": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["validityTime"], validity, "{body}");
+    assert!(body["keyName"].as_str().is_some(), "{body}");
+    body["apikey"].as_str().unwrap().to_owned()
+}
+
+async fn access_token(rest: &Rest, app_id: &str) -> String {
+    let (ck, cs) = rest.keys(app_id).await;
+    let (status, token) = rest.token(&ck, &cs).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn get(up: &GantryUp, path: &str, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+    let mut request = up.gw_client().get(up.gw_url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn api_keys_work_in_header_and_query_only_where_the_security_scheme_allows_them() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let keyed = deploy(
+        &rest,
+        json!({"name": "Keyed", "context": "/keyed", "version": "1.0.0",
+            "policies": ["Gold"], "securityScheme": ["oauth2", "api_key"],
+            "endpointConfig": {"endpoint_type": "http",
+                "production_endpoints": {"url": format!("{}/prod", upstream.url())},
+                "sandbox_endpoints": {"url": format!("{}/sandbox", upstream.url())}},
+            "operations": [{"target": "/items", "verb": "GET"}]}),
+    )
+    .await;
+    let custom = deploy(
+        &rest,
+        json!({"name": "Custom", "context": "/custom", "version": "1.0.0",
+            "policies": ["Gold"], "securityScheme": ["api_key"], "apiKeyHeader": "X-Api-Key",
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
+            "operations": [{"target": "/items", "verb": "GET"}]}),
+    )
+    .await;
+    let oauth_only = deploy(
+        &rest,
+        json!({"name": "OAuthOnly", "context": "/oauth-only", "version": "1.0.0",
+            "policies": ["Gold"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
+            "operations": [{"target": "/items", "verb": "GET"}]}),
+    )
+    .await;
+    let app = rest.application("KeyApp").await;
+    for api in [&keyed, &custom, &oauth_only] {
+        subscribe(&rest, api, &app).await;
+    }
+    let key = api_key(&rest, &app, "PRODUCTION", 3600).await;
+    let claims = claims_of(&key);
+    assert_eq!(claims["token_type"], "apiKey");
+    assert_eq!(claims["keytype"], "PRODUCTION");
+    assert_eq!(claims["application"]["uuid"], app.as_str());
+    assert!(claims["exp"].as_u64().unwrap() > claims["iat"].as_u64().unwrap());
+    let contexts: Vec<&str> = claims["subscribedAPIs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["context"].as_str().unwrap())
+        .collect();
+    assert!(contexts.contains(&"/keyed/1.0.0"), "{claims}");
+
+    // In WSO2's default header (any case), and the key does not travel upstream.
+    let (status, seen) = get(&up, "/keyed/1.0.0/items", &[("apikey", &key)]).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["path"], "/prod/items");
+    assert!(seen["headers"].get("apikey").is_none(), "{seen}");
+    // In the query string: removed before forwarding, the other parameters kept.
+    let (status, seen) = get(
+        &up,
+        &format!("/keyed/1.0.0/items?color=red&apikey={key}&size=2"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["query"], "color=red&size=2");
+    // The API's own header name.
+    let (status, seen) = get(&up, "/custom/1.0.0/items", &[("X-Api-Key", &key)]).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert!(seen["headers"].get("x-api-key").is_none(), "{seen}");
+    let (status, body) = get(&up, "/custom/1.0.0/items", &[("apikey", &key)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "wrong header: {body}");
+
+    // An API without api_key in its security scheme refuses API keys.
+    let (status, _) = get(&up, "/oauth-only/1.0.0/items", &[("apikey", &key)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An API key is not a bearer token; an access token is not an API key.
+    let bearer_key = format!("Bearer {key}");
+    let (status, body) = get(&up, "/keyed/1.0.0/items", &[("authorization", &bearer_key)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let token = access_token(&rest, &app).await;
+    let (status, body) = get(&up, "/keyed/1.0.0/items", &[("apikey", &token)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let bearer = format!("Bearer {token}");
+    let (status, _) = get(&up, "/keyed/1.0.0/items", &[("authorization", &bearer)]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "OAuth still works where oauth2 is allowed"
+    );
+    let (status, _) = get(&up, "/custom/1.0.0/items", &[("authorization", &bearer)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "api_key only: no OAuth");
+
+    // A tampered key, and a key of an application that is not subscribed.
+    let mut tampered = key.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let (status, _) = get(&up, "/keyed/1.0.0/items", &[("apikey", &tampered)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let stranger = rest.application("Stranger").await;
+    let stranger_key = api_key(&rest, &stranger, "PRODUCTION", -1).await;
+    assert!(
+        claims_of(&stranger_key).get("exp").is_none(),
+        "-1: no expiry"
+    );
+    let (status, _) = get(&up, "/keyed/1.0.0/items", &[("apikey", &stranger_key)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A sandbox key goes to the sandbox endpoint; a key that never expires works.
+    let sandbox = api_key(&rest, &app, "SANDBOX", -1).await;
+    let (status, seen) = get(&up, "/keyed/1.0.0/items", &[("apikey", &sandbox)]).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["path"], "/sandbox/items");
+
+    // A key is revoked only under its own key type.
+    let (status, body) = rest
+        .post(
+            &format!("{DEV}/applications/{app}/api-keys/SANDBOX/revoke"),
+            json!({"apikey": key}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Revoked: refused at the gateway within the propagation window.
+    let (status, body) = rest
+        .post(
+            &format!("{DEV}/applications/{app}/api-keys/PRODUCTION/revoke"),
+            json!({"apikey": key}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refused = eventually(Duration::from_secs(5), || async {
+        get(&up, "/keyed/1.0.0/items", &[("apikey", &key)]).await.0 == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(refused, "a revoked API key must be refused");
+    let (status, _) = get(&up, "/keyed/1.0.0/items", &[("apikey", &sandbox)]).await;
+    assert_eq!(status, StatusCode::OK, "other keys keep working");
+}
+
+#[tokio::test]
+async fn api_policies_add_and_remove_request_and_response_headers() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let header = |name: &str, h: &str, v: Option<&str>| {
+        let mut parameters = json!({"headerName": h});
+        if let Some(v) = v {
+            parameters["headerValue"] = json!(v);
+        }
+        json!({"policyName": name, "policyVersion": "v1", "parameters": parameters})
+    };
+    let (status, body) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Bad", "context": "/bad", "version": "1.0.0",
+                "apiPolicies": {"request": [header("callInterceptor", "X", None)]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("apiPolicies.request[0].policyName"),
+        "{body}"
+    );
+
+    deploy(
+        &rest,
+        json!({"name": "Mediated", "context": "/mediated", "version": "1.0.0",
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
+            "operations": [{"target": "/*", "verb": "GET", "authType": "None"}],
+            "apiPolicies": {
+                "request": [header("addHeader", "X-Env", Some("prod")),
+                            header("appendHeader", "X-Tag", Some("gw")),
+                            header("removeHeader", "X-Debug", None)],
+                "response": [header("addHeader", "X-Served-By", Some("gantry")),
+                             header("removeHeader", "Content-Type", None)]}}),
+    )
+    .await;
+    let response = up
+        .gw_client()
+        .get(up.gw_url("/mediated/1.0.0/a"))
+        .header("x-env", "client")
+        .header("x-tag", "client")
+        .header("x-debug", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-served-by"], "gantry");
+    assert!(response.headers().get("content-type").is_none());
+    let seen: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(seen["headers"]["x-env"], "prod", "set replaces: {seen}");
+    assert!(seen["headers"].get("x-debug").is_none(), "{seen}");
+    // The echo shows one value per name (the last); both travelled.
+    assert_eq!(seen["headers"]["x-tag"], "gw", "{seen}");
+}
+
+#[tokio::test]
+async fn backend_jwt_reaches_the_upstream_signed_by_the_gateway_and_verifies_with_its_jwks() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let with_jwt = deploy(
+        &rest,
+        json!({"name": "Asserted", "context": "/asserted", "version": "1.0.0",
+            "policies": ["Gold"], "enableBackendJwt": true, "securityScheme": ["oauth2", "api_key"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
+            "operations": [{"target": "/items", "verb": "GET"}]}),
+    )
+    .await;
+    let without = deploy(
+        &rest,
+        json!({"name": "Plain", "context": "/plain", "version": "1.0.0", "policies": ["Gold"],
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
+            "operations": [{"target": "/items", "verb": "GET"}]}),
+    )
+    .await;
+    let app = rest.application("Asserting").await;
+    subscribe(&rest, &with_jwt, &app).await;
+    subscribe(&rest, &without, &app).await;
+    let bearer = format!("Bearer {}", access_token(&rest, &app).await);
+
+    let (status, seen) = get(
+        &up,
+        "/asserted/1.0.0/items",
+        &[("authorization", &bearer), ("x-jwt-assertion", "forged")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    let assertion = seen["headers"]["x-jwt-assertion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(assertion, "forged");
+
+    // Verifiable with the gateway's published key.
+    let jwks: Value = reqwest::get(format!(
+        "http://127.0.0.1:{}/.well-known/jwks.json",
+        up.ops_port
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let jwk = &jwks["keys"][0];
+    let key = jsonwebtoken::DecodingKey::from_ec_components(
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap(),
+    )
+    .unwrap();
+    let header = jsonwebtoken::decode_header(&assertion).unwrap();
+    assert_eq!(header.kid.as_deref(), jwk["kid"].as_str());
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_issuer(&["wso2.org/products/am"]);
+    let claims = jsonwebtoken::decode::<Value>(&assertion, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(
+        claims["http://wso2.org/claims/apicontext"],
+        "/asserted/1.0.0"
+    );
+    assert_eq!(
+        claims["http://wso2.org/claims/applicationUUId"],
+        app.as_str()
+    );
+    assert_eq!(
+        claims["http://wso2.org/claims/applicationname"],
+        "Asserting"
+    );
+    assert_eq!(claims["http://wso2.org/claims/keytype"], "PRODUCTION");
+    assert_eq!(claims["http://wso2.org/claims/usertype"], "APPLICATION");
+    assert_eq!(claims["http://wso2.org/claims/subscriber"], "admin");
+    let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+    assert!(lifetime <= 900, "short-lived: {lifetime}");
+
+    // Cached: the next call carries the same signed assertion.
+    let (_, again) = get(&up, "/asserted/1.0.0/items", &[("authorization", &bearer)]).await;
+    assert_eq!(again["headers"]["x-jwt-assertion"], assertion.as_str());
+
+    // API keys get one too, naming the same application.
+    let key = api_key(&rest, &app, "PRODUCTION", 600).await;
+    let (status, seen) = get(&up, "/asserted/1.0.0/items", &[("apikey", &key)]).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    let by_key = claims_of(seen["headers"]["x-jwt-assertion"].as_str().unwrap());
+    assert_eq!(
+        by_key["http://wso2.org/claims/applicationUUId"],
+        app.as_str()
+    );
+
+    // An API without it sends none, and a client cannot smuggle one through.
+    let (status, seen) = get(
+        &up,
+        "/plain/1.0.0/items",
+        &[("authorization", &bearer), ("x-jwt-assertion", "forged")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(seen["headers"].get("x-jwt-assertion").is_none(), "{seen}");
+}
