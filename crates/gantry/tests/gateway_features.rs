@@ -380,3 +380,152 @@ async fn backend_jwt_reaches_the_upstream_signed_by_the_gateway_and_verifies_wit
     assert_eq!(status, StatusCode::OK);
     assert!(seen["headers"].get("x-jwt-assertion").is_none(), "{seen}");
 }
+
+#[tokio::test]
+async fn idempotent_requests_are_retried_on_another_member_and_posts_never_are() {
+    let (failing, healthy) = (EchoUpstream::start().await, EchoUpstream::start().await);
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    deploy(
+        &rest,
+        json!({"name": "Retried", "context": "/retried", "version": "1.0.0",
+            "endpointConfig": {"endpoint_type": "load_balance",
+                "algoClassName": "org.apache.synapse.endpoints.algorithms.RoundRobin",
+                "production_endpoints": [{"url": format!("{}/status/503", failing.url())},
+                                         {"url": format!("{}/ok", healthy.url())}]},
+            "operations": [{"target": "/*", "verb": "GET", "authType": "None"},
+                           {"target": "/*", "verb": "PUT", "authType": "None"},
+                           {"target": "/*", "verb": "POST", "authType": "None"}]}),
+    )
+    .await;
+
+    // GET: every request succeeds; those sent to the failing member are retried once.
+    for _ in 0..4 {
+        let (status, seen) = get(&up, "/retried/1.0.0/items?x=1", &[]).await;
+        assert_eq!(status, StatusCode::OK, "{seen}");
+        assert_eq!(seen["path"], "/ok/items");
+        assert_eq!(seen["query"], "x=1");
+    }
+    assert_eq!((failing.hits(), healthy.hits()), (2, 4));
+
+    // PUT with a small body: retried with the same body.
+    for _ in 0..2 {
+        let r = up
+            .gw_client()
+            .put(up.gw_url("/retried/1.0.0/items"))
+            .body("0123456789")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let seen: Value = r.json().await.unwrap();
+        assert_eq!(seen["bodyLength"], 10, "{seen}");
+    }
+    assert_eq!((failing.hits(), healthy.hits()), (3, 6));
+
+    // POST is never sent twice: the failing member's 503 reaches the client.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = up
+            .gw_client()
+            .post(up.gw_url("/retried/1.0.0/items"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+            .count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        failing.hits() + healthy.hits(),
+        9 + 4,
+        "one upstream request per POST"
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", up.ops_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gantry_gateway_upstream_retries_total 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn failover_endpoints_take_over_when_the_primary_is_down() {
+    let backup = EchoUpstream::start().await;
+    let dead = format!("http://127.0.0.1:{}/dead", gantry_testkit::free_port());
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    deploy(
+        &rest,
+        json!({"name": "Failing", "context": "/failing", "version": "1.0.0",
+            "endpointConfig": {"endpoint_type": "failover",
+                "production_endpoints": {"url": dead},
+                "production_failovers": [{"url": format!("{}/backup", backup.url())}]},
+            "operations": [{"target": "/*", "verb": "GET", "authType": "None"},
+                           {"target": "/*", "verb": "POST", "authType": "None"}]}),
+    )
+    .await;
+    // The first GET finds the primary down and fails over at once; the primary then sits
+    // out, so later requests (POST included) go straight to the failover endpoint.
+    for _ in 0..3 {
+        let (status, seen) = get(&up, "/failing/1.0.0/a", &[]).await;
+        assert_eq!(status, StatusCode::OK, "{seen}");
+        assert_eq!(seen["path"], "/backup/a");
+    }
+    let r = up
+        .gw_client()
+        .post(up.gw_url("/failing/1.0.0/a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(backup.hits(), 4);
+}
+
+#[tokio::test]
+async fn least_request_sends_new_requests_away_from_a_busy_member() {
+    let (slow, fast) = (EchoUpstream::start().await, EchoUpstream::start().await);
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    deploy(
+        &rest,
+        json!({"name": "Least", "context": "/least", "version": "1.0.0",
+            "endpointConfig": {"endpoint_type": "load_balance", "algoClassName": "LeastRequest",
+                "production_endpoints": [
+                    {"url": format!("{}/delay/1500", slow.url()), "config": {"actionDuration": "5000"}},
+                    {"url": format!("{}/fast", fast.url())}]},
+            "operations": [{"target": "/*", "verb": "GET", "authType": "None"}]}),
+    )
+    .await;
+    // Occupy the slow member (both are idle: the first in order is chosen).
+    let busy = {
+        let (client, url) = (up.gw_client(), up.gw_url("/least/1.0.0/x"));
+        tokio::spawn(async move { client.get(url).send().await.unwrap().status() })
+    };
+    assert!(
+        eventually(Duration::from_secs(2), || async { slow.hits() == 1 }).await,
+        "the first request reaches the slow member"
+    );
+    // While it is busy, every new request goes to the idle member (round robin would send
+    // every other one to the slow member).
+    for _ in 0..4 {
+        let started = std::time::Instant::now();
+        let (status, seen) = get(&up, "/least/1.0.0/x", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(seen["path"], "/fast/x");
+        assert!(started.elapsed() < Duration::from_millis(1000));
+    }
+    assert_eq!(busy.await.unwrap(), StatusCode::OK);
+    assert_eq!((slow.hits(), fast.hits()), (1, 4));
+}

@@ -19,6 +19,7 @@ pub mod respond;
 pub mod routes;
 pub mod shared_limit;
 pub mod token_cache;
+pub mod upstream;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};

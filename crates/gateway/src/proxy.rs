@@ -31,7 +31,16 @@ use crate::shared_limit::SharedLimiter;
 /// Time allowed to open a TCP connection to an upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+/// A request body bigger than this is streamed, never buffered for a retry.
+const MAX_REPLAY_BYTES: u64 = 64 * 1024;
+
+/// Most members one request is sent to (the first try and two retries).
+const MAX_ATTEMPTS: usize = 3;
+
+/// The client's body streamed through, or a buffered one that can be sent again.
+type UpstreamBody = http_body_util::Either<Incoming, http_body_util::Full<bytes::Bytes>>;
+
+type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// The proxy: current configuration and the upstream connection pool.
 pub struct Proxy {
@@ -387,7 +396,7 @@ impl Proxy {
             .as_ref()
             .map(|c| c.key_type)
             .unwrap_or(KeyType::Production);
-        let Some((member, upstream)) = api.pool(key_type).map(|p| p.pick()) else {
+        let Some(pool) = api.pool(key_type) else {
             return respond::error(
                 StatusCode::FORBIDDEN,
                 "900908",
@@ -398,6 +407,7 @@ impl Proxy {
                 ),
             );
         };
+        let (member, upstream) = pool.pick();
         let remainder = &path[entry.base_path.len().min(path.len())..];
         let mut target = String::with_capacity(upstream.base_path.len() + remainder.len() + 64);
         target.push_str(&upstream.base_path);
@@ -444,6 +454,7 @@ impl Proxy {
         };
         let timeout = upstream.timeout;
         let authority = upstream.authority.clone();
+        let base_len = upstream.base_path.len();
         let assertion = match (&caller, api.backend_jwt) {
             (Some(caller), true) => {
                 let signed = self
@@ -493,10 +504,105 @@ impl Proxy {
         crate::mediation::apply(&api.request_headers, &mut parts.headers);
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
-        let outbound = Request::from_parts(parts, body);
+        // Idempotent requests to a pool with another member may be retried there: their
+        // body (none, or a small PUT body) is kept to be sent again.
+        let length = if pool.can_retry() {
+            pool.record_request();
+            is_idempotent(&parts.method)
+                .then(|| replayable_length(&parts.headers, hyper::body::Body::is_end_stream(&body)))
+                .flatten()
+                .filter(|n| *n <= MAX_REPLAY_BYTES)
+        } else {
+            None
+        };
+        let replay = match length {
+            Some(0) => Ok(bytes::Bytes::new()),
+            Some(_) => match tokio::time::timeout(timeout, body.collect()).await {
+                Ok(Ok(collected)) => Ok(collected.to_bytes()),
+                _ => {
+                    return respond::error(
+                        StatusCode::BAD_REQUEST,
+                        "400",
+                        "Bad Request",
+                        "The request body could not be read",
+                    );
+                }
+            },
+            None => Err(body),
+        }
+        .map(|bytes| (bytes, parts.method.clone(), parts.headers.clone()));
+        let (outbound, replay) = match replay {
+            Ok((bytes, method, headers)) => (
+                Request::from_parts(
+                    parts,
+                    UpstreamBody::Right(http_body_util::Full::new(bytes.clone())),
+                ),
+                Some((bytes, method, headers)),
+            ),
+            Err(body) => (Request::from_parts(parts, UpstreamBody::Left(body)), None),
+        };
 
         let upstream_started = std::time::Instant::now();
-        let result = tokio::time::timeout(timeout, self.client.request(outbound)).await;
+        let (mut member, mut authority, mut timeout) = (member, authority, timeout);
+        let mut tried: u64 = 0;
+        let mut attempts = 1;
+        let mut outbound = outbound;
+        // The resource path and query, for retries on members with another base path.
+        let suffix: Option<String> = replay.as_ref().and_then(|_| {
+            let pq = outbound.uri().path_and_query()?.as_str();
+            pq.get(base_len.min(pq.len())..).map(str::to_owned)
+        });
+        let result = loop {
+            let in_flight = pool.start(member);
+            let result = tokio::time::timeout(timeout, self.client.request(outbound)).await;
+            drop(in_flight);
+            let failed = match &result {
+                Ok(Err(error)) if error.is_connect() => {
+                    // Passive health check: a member that refuses connections sits out.
+                    pool.eject(member);
+                    true
+                }
+                Ok(Ok(response)) => matches!(
+                    response.status(),
+                    StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE
+                ),
+                _ => false,
+            };
+            let Some((bytes, method, headers)) = replay.as_ref().filter(|_| failed) else {
+                break result;
+            };
+            if attempts >= MAX_ATTEMPTS {
+                break result;
+            }
+            tried |= 1u64 << member.min(63);
+            let Some((next, next_upstream)) = pool.pick_untried(tried, member) else {
+                break result;
+            };
+            if !pool.take_retry() {
+                break result;
+            }
+            let Some(uri) = suffix
+                .as_deref()
+                .and_then(|suffix| retry_uri(next_upstream, suffix))
+            else {
+                break result;
+            };
+            tracing::debug!(api = %api.name, from = %authority, to = %next_upstream.authority, "retrying on another member");
+            self.metrics.upstream_retries.inc();
+            let mut retry = Request::new(UpstreamBody::Right(http_body_util::Full::new(
+                bytes.clone(),
+            )));
+            *retry.method_mut() = method.clone();
+            *retry.headers_mut() = headers.clone();
+            if let Ok(v) = HeaderValue::from_str(next_upstream.authority.as_str()) {
+                retry.headers_mut().insert(header::HOST, v);
+            }
+            *retry.uri_mut() = uri;
+            outbound = retry;
+            (member, authority, timeout) =
+                (next, next_upstream.authority.clone(), next_upstream.timeout);
+            attempts += 1;
+        };
         outcome.upstream = Some(upstream_started.elapsed());
         match result {
             Ok(Ok(response)) => {
@@ -510,12 +616,6 @@ impl Proxy {
             }
             Ok(Err(error)) => {
                 tracing::warn!(api = %api.name, %error, upstream = %authority, "upstream request failed");
-                if error.is_connect() {
-                    // Passive health check: a member that refuses connections sits out.
-                    if let Some(pool) = api.pool(key_type) {
-                        pool.eject(member);
-                    }
-                }
                 respond::error(
                     StatusCode::BAD_GATEWAY,
                     "101503",
@@ -569,6 +669,46 @@ impl Throttled {
         write_ratelimit_headers(response.headers_mut(), &limit, 0, retry_after);
         response
     }
+}
+
+/// Methods whose requests may be sent twice (RFC 9110 §9.2.2), except POST and PATCH.
+fn is_idempotent(method: &http::Method) -> bool {
+    matches!(
+        *method,
+        http::Method::GET
+            | http::Method::HEAD
+            | http::Method::PUT
+            | http::Method::DELETE
+            | http::Method::OPTIONS
+    )
+}
+
+/// The body length when it is known up front (`Content-Length`, or none at all, which
+/// means empty for a request); `None` for a chunked body.
+fn replayable_length(headers: &HeaderMap, ended: bool) -> Option<u64> {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return None;
+    }
+    match headers.get(header::CONTENT_LENGTH) {
+        None => ended.then_some(0),
+        Some(v) => v.to_str().ok()?.parse().ok(),
+    }
+}
+
+/// The URI of a retry on `upstream`: its base path plus the resource path and query.
+fn retry_uri(upstream: &crate::upstream::Upstream, suffix: &str) -> Option<Uri> {
+    let mut target = String::with_capacity(upstream.base_path.len() + suffix.len() + 1);
+    target.push_str(&upstream.base_path);
+    if target.is_empty() && !suffix.starts_with('/') {
+        target.push('/');
+    }
+    target.push_str(suffix);
+    Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(target)
+        .build()
+        .ok()
 }
 
 fn method_version_is_http1(response: &Response<Body>) -> bool {

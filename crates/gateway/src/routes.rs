@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use gantry_model::snapshot::DeployedApi;
 use gantry_model::{
@@ -18,8 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::ratelimit::Limit;
 
-/// Upstream timeout when the endpoint sets none (WSO2's default is 60 s as well).
-const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::upstream::{Upstream, UpstreamPool};
 
 /// One configuration version, compiled.
 pub struct CompiledConfig {
@@ -190,106 +188,6 @@ impl ApiEntry {
             KeyType::Production => self.production.as_ref(),
             KeyType::Sandbox => self.sandbox.as_ref(),
         }
-    }
-}
-
-/// How long a `load_balance` member that refused a connection is left out of the rotation
-/// (passive health checking, like Envoy's outlier detection on connect failures).
-pub const EJECTION: Duration = Duration::from_secs(10);
-
-/// The endpoints traffic of one key type goes to: one for `http`, several used in turn
-/// (round-robin) for `load_balance`, skipping members recently found unreachable.
-pub struct UpstreamPool {
-    /// The members, in configured order (never empty).
-    pub members: Vec<Upstream>,
-    next: std::sync::atomic::AtomicUsize,
-    /// Per member: until when (ms after `epoch`) it is left out; 0 when it is in.
-    ejected_until: Vec<std::sync::atomic::AtomicU64>,
-    epoch: std::time::Instant,
-}
-
-impl UpstreamPool {
-    fn compile(endpoints: &Endpoints) -> Result<Self, String> {
-        let members = endpoints
-            .as_slice()
-            .iter()
-            .map(Upstream::compile)
-            .collect::<Result<Vec<_>, _>>()?;
-        if members.is_empty() {
-            return Err("an endpoint list is empty".into());
-        }
-        Ok(Self {
-            ejected_until: members
-                .iter()
-                .map(|_| std::sync::atomic::AtomicU64::new(0))
-                .collect(),
-            members,
-            next: std::sync::atomic::AtomicUsize::new(0),
-            epoch: std::time::Instant::now(),
-        })
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// The member for the next request and its index: round-robin over the members not
-    /// ejected; when every member is ejected, plain round-robin (better a try than nothing).
-    pub fn pick(&self) -> (usize, &Upstream) {
-        let n = self.members.len();
-        if n == 1 {
-            return (0, &self.members[0]);
-        }
-        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let now = self.now_ms();
-        let index = (0..n)
-            .map(|k| (start + k) % n)
-            .find(|&i| self.ejected_until[i].load(std::sync::atomic::Ordering::Relaxed) <= now)
-            .unwrap_or(start % n);
-        (index, &self.members[index])
-    }
-
-    /// Leaves member `index` out of the rotation for [`EJECTION`] (a single member is never
-    /// ejected: there is nowhere else to go).
-    pub fn eject(&self, index: usize) {
-        if self.members.len() > 1
-            && let Some(slot) = self.ejected_until.get(index)
-        {
-            let until = self.now_ms() + u64::try_from(EJECTION.as_millis()).unwrap_or(u64::MAX);
-            slot.store(until, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
-/// A compiled upstream endpoint.
-pub struct Upstream {
-    /// `http` or `https`.
-    pub scheme: http::uri::Scheme,
-    /// `host:port`.
-    pub authority: http::uri::Authority,
-    /// Base path (no trailing `/`), prepended to the resource path.
-    pub base_path: String,
-    /// Time allowed for the upstream's response headers.
-    pub timeout: Duration,
-}
-
-impl Upstream {
-    fn compile(endpoint: &Endpoint) -> Result<Self, String> {
-        let uri: http::Uri = endpoint
-            .url
-            .parse()
-            .map_err(|e| format!("endpoint '{}': {e}", endpoint.url))?;
-        let scheme = uri.scheme().cloned().ok_or("endpoint has no scheme")?;
-        let authority = uri.authority().cloned().ok_or("endpoint has no host")?;
-        Ok(Self {
-            scheme,
-            authority,
-            base_path: uri.path().trim_end_matches('/').to_owned(),
-            timeout: endpoint
-                .timeout_ms()
-                .map(Duration::from_millis)
-                .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
-        })
     }
 }
 
@@ -509,7 +407,11 @@ impl RouterBuilder {
         };
         let request_headers = headers(&api.gateway.api_policies.request);
         let response_headers = headers(&api.gateway.api_policies.response);
-        let mut upstream = |e: &Option<Endpoints>| match e.as_ref().map(UpstreamPool::compile) {
+        let config = &api.endpoint_config;
+        let mut upstream = |e: &Option<Endpoints>, failovers: &[Endpoint]| match e
+            .as_ref()
+            .map(|e| UpstreamPool::compile(config, e, failovers))
+        {
             Some(Ok(u)) => Some(u),
             Some(Err(error)) => {
                 problems.push(format!("API {}: {error}", api.name));
@@ -532,8 +434,8 @@ impl RouterBuilder {
                 api.authorization_header.to_ascii_lowercase().as_bytes(),
             )
             .unwrap_or(http::header::AUTHORIZATION),
-            production: upstream(&api.endpoint_config.production_endpoints),
-            sandbox: upstream(&api.endpoint_config.sandbox_endpoints),
+            production: upstream(&config.production_endpoints, &config.production_failovers),
+            sandbox: upstream(&config.sandbox_endpoints, &config.sandbox_failovers),
             cors: crate::cors::Cors::compile(&api.cors_configuration),
         });
         for op in &api.operations {
@@ -681,6 +583,7 @@ mod tests {
                     .into(),
                 ),
                 sandbox_endpoints: None,
+                ..Default::default()
             },
             operations: ops
                 .iter()
@@ -798,27 +701,6 @@ mod tests {
         assert_eq!(base("/any/a/b"), ("v2".into(), "/any".into()));
         assert_eq!(base("/any"), ("v2".into(), "/any".into()));
         assert_eq!(base("/any/items/7"), ("v2".into(), "/any".into()));
-    }
-
-    #[test]
-    fn ejected_members_are_skipped_until_all_are() {
-        let endpoints = Endpoints::Many(
-            ["http://a:1", "http://b:2", "http://c:3"]
-                .iter()
-                .map(|u| Endpoint {
-                    url: (*u).into(),
-                    config: None,
-                })
-                .collect(),
-        );
-        let pool = UpstreamPool::compile(&endpoints).unwrap();
-        let picks = |n| (0..n).map(|_| pool.pick().0).collect::<Vec<_>>();
-        assert_eq!(picks(3), vec![0, 1, 2]);
-        pool.eject(1);
-        assert!(picks(6).iter().all(|&i| i != 1));
-        pool.eject(0);
-        pool.eject(2);
-        assert_eq!(picks(3).len(), 3, "all ejected: still answers");
     }
 
     #[test]

@@ -378,8 +378,8 @@ impl Endpoint {
 /// WSO2's `endpointConfig`: where the gateway sends production and sandbox traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointConfig {
-    /// `http` (one endpoint each) or `load_balance` (a list, used round-robin). WSO2's
-    /// `failover` is not supported yet.
+    /// `http` (one endpoint each), `load_balance` (a list, used in turn) or `failover` (one
+    /// endpoint, then its `*_failovers` in order when it fails).
     #[serde(default = "http_endpoint_type")]
     pub endpoint_type: String,
     /// Endpoint(s) for PRODUCTION keys.
@@ -388,6 +388,44 @@ pub struct EndpointConfig {
     /// Endpoint(s) for SANDBOX keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_endpoints: Option<Endpoints>,
+    /// `failover`: the endpoints tried, in order, after `production_endpoints`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub production_failovers: Vec<Endpoint>,
+    /// `failover`: the endpoints tried, in order, after `sandbox_endpoints`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_failovers: Vec<Endpoint>,
+    /// `load_balance` algorithm (WSO2 `algoClassName`): round robin
+    /// (`org.apache.synapse.endpoints.algorithms.RoundRobin`, the default) or `LeastRequest`
+    /// (the member with the fewest requests in flight).
+    #[serde(
+        default,
+        rename = "algoClassName",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub algo_class_name: Option<String>,
+}
+
+/// How a `load_balance` endpoint spreads requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceAlgorithm {
+    /// Each member in turn.
+    RoundRobin,
+    /// The member with the fewest requests in flight.
+    LeastRequest,
+}
+
+impl Default for EndpointConfig {
+    /// `http` with no endpoint yet.
+    fn default() -> Self {
+        Self {
+            endpoint_type: http_endpoint_type(),
+            production_endpoints: None,
+            sandbox_endpoints: None,
+            production_failovers: Vec::new(),
+            sandbox_failovers: Vec::new(),
+            algo_class_name: None,
+        }
+    }
 }
 
 /// One endpoint (`http`), or the members of a `load_balance` endpoint, as WSO2 writes them.
@@ -412,7 +450,7 @@ impl Endpoints {
     fn validate(&self, endpoint_type: &str, field: &str) -> Result<(), InvalidField> {
         match self {
             Endpoints::One(e) => e.validate(field),
-            Endpoints::Many(_) if endpoint_type == "http" => Err(InvalidField::new(
+            Endpoints::Many(_) if endpoint_type != "load_balance" => Err(InvalidField::new(
                 field,
                 "must be one endpoint object for endpoint_type \"http\" (a list needs \"load_balance\")",
             )),
@@ -438,16 +476,49 @@ fn http_endpoint_type() -> String {
 }
 
 impl EndpointConfig {
+    /// The `load_balance` algorithm named by `algoClassName`, if it is one Gantry knows.
+    pub fn balance_algorithm(&self) -> Option<BalanceAlgorithm> {
+        match self.algo_class_name.as_deref() {
+            None | Some("") => Some(BalanceAlgorithm::RoundRobin),
+            Some(name) if name.ends_with("RoundRobin") => Some(BalanceAlgorithm::RoundRobin),
+            Some(name) if name.ends_with("LeastRequest") => Some(BalanceAlgorithm::LeastRequest),
+            Some(_) => None,
+        }
+    }
+
     /// Checks the URLs and settings; at least one endpoint must be given.
     pub fn validate(&self) -> Result<(), InvalidField> {
-        if self.endpoint_type != "http" && self.endpoint_type != "load_balance" {
+        if !matches!(
+            self.endpoint_type.as_str(),
+            "http" | "load_balance" | "failover"
+        ) {
             return Err(InvalidField::new(
                 "endpointConfig.endpoint_type",
                 format!(
-                    "'{}' is not supported; use \"http\" or \"load_balance\"",
+                    "'{}' is not supported; use \"http\", \"load_balance\" or \"failover\"",
                     self.endpoint_type
                 ),
             ));
+        }
+        if self.balance_algorithm().is_none() {
+            return Err(InvalidField::new(
+                "endpointConfig.algoClassName",
+                "must be org.apache.synapse.endpoints.algorithms.RoundRobin or LeastRequest",
+            ));
+        }
+        for (field, failovers) in [
+            ("production_failovers", &self.production_failovers),
+            ("sandbox_failovers", &self.sandbox_failovers),
+        ] {
+            if !failovers.is_empty() && self.endpoint_type != "failover" {
+                return Err(InvalidField::new(
+                    format!("endpointConfig.{field}"),
+                    "needs endpoint_type \"failover\"",
+                ));
+            }
+            for (i, e) in failovers.iter().enumerate() {
+                e.validate(&format!("endpointConfig.{field}[{i}]"))?;
+            }
         }
         if self.production_endpoints.is_none() && self.sandbox_endpoints.is_none() {
             return Err(InvalidField::new(
@@ -728,16 +799,13 @@ mod tests {
                 .into(),
             ),
             sandbox_endpoints: None,
+            ..Default::default()
         };
         assert_eq!(
             bad.validate().unwrap_err().field,
             "endpointConfig.production_endpoints.url"
         );
-        let none = EndpointConfig {
-            endpoint_type: "http".into(),
-            production_endpoints: None,
-            sandbox_endpoints: None,
-        };
+        let none = EndpointConfig::default();
         assert!(none.validate().is_err());
     }
 
@@ -768,10 +836,29 @@ mod tests {
             "production_endpoints": []}));
         assert!(empty.validate().is_err());
         let failover = parse(serde_json::json!({"endpoint_type": "failover",
-            "production_endpoints": {"url": "http://a:1"}}));
+            "production_endpoints": {"url": "http://a:1"},
+            "production_failovers": [{"url": "http://b:1"}]}));
+        failover.validate().unwrap();
+        let misplaced = parse(serde_json::json!({"endpoint_type": "http",
+            "production_endpoints": {"url": "http://a:1"},
+            "production_failovers": [{"url": "http://b:1"}]}));
         assert_eq!(
-            failover.validate().unwrap_err().field,
-            "endpointConfig.endpoint_type"
+            misplaced.validate().unwrap_err().field,
+            "endpointConfig.production_failovers"
+        );
+        let least = parse(serde_json::json!({"endpoint_type": "load_balance",
+            "algoClassName": "LeastRequest",
+            "production_endpoints": [{"url": "http://a:1"}]}));
+        assert_eq!(
+            least.balance_algorithm(),
+            Some(BalanceAlgorithm::LeastRequest)
+        );
+        let unknown = parse(serde_json::json!({"endpoint_type": "load_balance",
+            "algoClassName": "Random",
+            "production_endpoints": [{"url": "http://a:1"}]}));
+        assert_eq!(
+            unknown.validate().unwrap_err().field,
+            "endpointConfig.algoClassName"
         );
     }
 }

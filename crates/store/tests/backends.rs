@@ -95,6 +95,7 @@ fn api(name: &str, context: &str) -> Api {
                 .into(),
             ),
             sandbox_endpoints: None,
+            ..Default::default()
         },
         operations: vec![Operation {
             id: None,

@@ -189,11 +189,7 @@ impl ApiRequest {
                 config.validate()?;
                 config
             }
-            None => EndpointConfig {
-                endpoint_type: "http".into(),
-                production_endpoints: None,
-                sandbox_endpoints: None,
-            },
+            None => EndpointConfig::default(),
         };
         let cors_configuration = self.cors_configuration.unwrap_or_default();
         cors_configuration.validate()?;
