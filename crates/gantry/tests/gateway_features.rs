@@ -529,3 +529,128 @@ async fn least_request_sends_new_requests_away_from_a_busy_member() {
     assert_eq!(busy.await.unwrap(), StatusCode::OK);
     assert_eq!((slow.hits(), fast.hits()), (1, 4));
 }
+
+/// Reads from `stream` until the end of an HTTP head (`\r\n\r\n`); returns the head.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .expect("head in time")
+            .unwrap();
+        assert_eq!(n, 1, "closed before the end of the head: {head:?}");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// A WebSocket upstream on a free port: answers the handshake with 101, then echoes every
+/// byte; reports each handshake it received on the channel.
+async fn websocket_echo() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let head = read_head(&mut stream).await;
+                let _ = tx.send(head);
+                stream
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn websocket_upgrades_pass_through_after_authentication() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (ws_port, mut handshakes) = websocket_echo().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    let api = deploy(
+        &rest,
+        json!({"name": "Chat", "context": "/chat", "version": "1.0.0", "policies": ["Gold"],
+            "securityScheme": ["oauth2", "api_key"],
+            "endpointConfig": {"endpoint_type": "http",
+                "production_endpoints": {"url": format!("http://127.0.0.1:{ws_port}/ws")}},
+            "operations": [{"target": "/*", "verb": "GET"}]}),
+    )
+    .await;
+    let app = rest.application("Chatter").await;
+    subscribe(&rest, &api, &app).await;
+    let key = api_key(&rest, &app, "PRODUCTION", 600).await;
+    let handshake = |credential: &str| {
+        format!(
+            "GET /chat/1.0.0/room HTTP/1.1\r\nHost: localhost:{}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{credential}\r\n",
+            up.gw_port
+        )
+    };
+
+    // Without credentials: refused at the gateway, the upstream never sees it.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", up.gw_port))
+        .await
+        .unwrap();
+    stream.write_all(handshake("").as_bytes()).await.unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(handshakes.try_recv().is_err());
+
+    // With an API key: 101, then frames travel both ways unchanged.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", up.gw_port))
+        .await
+        .unwrap();
+    stream
+        .write_all(handshake(&format!("ApiKey: {key}\r\n")).as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("upgrade: websocket"), "{head}");
+    assert!(
+        lower.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    let seen = handshakes.recv().await.unwrap().to_ascii_lowercase();
+    assert!(seen.starts_with("get /ws/room http/1.1"), "{seen}");
+    assert!(seen.contains("upgrade: websocket"), "{seen}");
+    assert!(
+        seen.contains("sec-websocket-key: dghlihnhbxbszsbub25jzq=="),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("apikey"),
+        "the key stays at the gateway: {seen}"
+    );
+
+    for text in ["hello", "second message"] {
+        // A masked text frame, as a browser sends it.
+        let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+        let mut frame = vec![0x81, 0x80 | u8::try_from(text.len()).unwrap()];
+        frame.extend_from_slice(&mask);
+        frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        stream.write_all(&frame).await.unwrap();
+        let mut echoed = vec![0u8; frame.len()];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echoed))
+            .await
+            .expect("echo in time")
+            .unwrap();
+        assert_eq!(echoed, frame);
+    }
+}

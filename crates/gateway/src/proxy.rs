@@ -275,7 +275,10 @@ impl Proxy {
         response
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id);
-        if self.draining.load(Ordering::Relaxed) && method_version_is_http1(&response) {
+        if self.draining.load(Ordering::Relaxed)
+            && method_version_is_http1(&response)
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+        {
             // Ask HTTP/1 clients to stop reusing this connection, so none of them races a
             // request against the close when the drain ends.
             response
@@ -477,7 +480,20 @@ impl Proxy {
 
         let (mut parts, body) = request.into_parts();
         let original_host = parts.headers.get(header::HOST).cloned();
+        // A WebSocket handshake keeps its Upgrade header (hop-by-hop, so stripped below and
+        // set again); once both sides switch protocols the bytes are relayed as they come.
+        let websocket = websocket_upgrade(parts.version, &parts.headers);
         strip_hop_by_hop(&mut parts.headers);
+        let client_upgrade = match websocket {
+            Some(protocol) => {
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::UPGRADE, protocol);
+                parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+            }
+            None => None,
+        };
         parts.headers.remove(&api.authorization_header);
         if let Some(key_in) = &api.api_key {
             parts.headers.remove(&key_in.header);
@@ -605,9 +621,25 @@ impl Proxy {
         };
         outcome.upstream = Some(upstream_started.elapsed());
         match result {
-            Ok(Ok(response)) => {
+            Ok(Ok(mut response)) => {
+                let tunnel = match client_upgrade {
+                    Some(client) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                        Some((client, hyper::upgrade::on(&mut response)))
+                    }
+                    _ => None,
+                };
                 let (mut parts, body) = response.into_parts();
+                let upgrade = tunnel
+                    .as_ref()
+                    .and_then(|_| parts.headers.get(header::UPGRADE).cloned());
                 strip_hop_by_hop(&mut parts.headers);
+                if let (Some((client, upstream)), Some(protocol)) = (tunnel, upgrade) {
+                    parts
+                        .headers
+                        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                    parts.headers.insert(header::UPGRADE, protocol);
+                    tokio::spawn(relay_upgraded(client, upstream, api.name.clone()));
+                }
                 crate::mediation::apply(&api.response_headers, &mut parts.headers);
                 if let Some(quota) = quota {
                     quota.write_headers(&mut parts.headers);
@@ -668,6 +700,44 @@ impl Throttled {
         }
         write_ratelimit_headers(response.headers_mut(), &limit, 0, retry_after);
         response
+    }
+}
+
+/// The protocol a client asks to switch to, when this is an HTTP/1.1 WebSocket handshake
+/// (`Connection: upgrade` and `Upgrade: websocket`).
+fn websocket_upgrade(version: http::Version, headers: &HeaderMap) -> Option<HeaderValue> {
+    if version != http::Version::HTTP_11 {
+        return None;
+    }
+    let upgrade = headers.get(header::UPGRADE)?;
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    (asks && upgrade.as_bytes().eq_ignore_ascii_case(b"websocket")).then(|| upgrade.clone())
+}
+
+/// Relays bytes both ways between an upgraded client connection and the upgraded upstream
+/// connection, until either side closes; owned by the connection pair, ends with them.
+async fn relay_upgraded(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    api: Arc<str>,
+) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(error) => {
+            tracing::debug!(%api, %error, "protocol switch failed");
+            return;
+        }
+    };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        Ok((sent, received)) => tracing::debug!(%api, sent, received, "upgraded connection closed"),
+        Err(error) => tracing::debug!(%api, %error, "upgraded connection ended with an error"),
     }
 }
 
