@@ -654,3 +654,38 @@ async fn websocket_upgrades_pass_through_after_authentication() {
         assert_eq!(echoed, frame);
     }
 }
+
+#[tokio::test]
+async fn members_failing_active_health_checks_get_no_traffic() {
+    let (sick, well) = (EchoUpstream::start().await, EchoUpstream::start().await);
+    let up = GantryUp::start(BIN).await;
+    let rest = rest_for(&up);
+    deploy(
+        &rest,
+        json!({"name": "Checked", "context": "/checked", "version": "1.0.0",
+            "endpointConfig": {"endpoint_type": "load_balance",
+                // The probe is GET <member URL>/health: the sick member's answers 503.
+                "healthCheck": {"path": "/health", "intervalMs": 100, "timeoutMs": 500, "unhealthyThreshold": 2},
+                "production_endpoints": [{"url": format!("{}/status/503", sick.url())},
+                                         {"url": format!("{}/ok", well.url())}]},
+            "operations": [{"target": "/*", "verb": "POST", "authType": "None"}]}),
+    )
+    .await;
+    assert!(
+        // Probes run one after the other: the third began after the second was recorded.
+        eventually(Duration::from_secs(5), || async { sick.hits() >= 3 }).await,
+        "the sick member is probed"
+    );
+    // POSTs are never retried: without the health check every other one would get a 503.
+    for _ in 0..6 {
+        let r = up
+            .gw_client()
+            .post(up.gw_url("/checked/1.0.0/x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let seen: Value = r.json().await.unwrap();
+        assert_eq!(seen["path"], "/ok/x");
+    }
+}

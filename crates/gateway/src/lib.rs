@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod backend_jwt;
 pub mod cors;
+pub mod health;
 pub mod mediation;
 pub mod metrics;
 pub mod proxy;
@@ -140,7 +141,9 @@ impl Gateway {
         })?;
         let (version, apis) = (compiled.version, compiled.api_count);
         let next = Arc::new(next);
-        self.config.store(Some(Arc::new(compiled)));
+        let compiled = Arc::new(compiled);
+        self.config.store(Some(compiled.clone()));
+        health::spawn(self.config.clone(), &compiled, self.proxy.clone());
         self.metrics.config_applied.inc();
         self.metrics
             .config_version

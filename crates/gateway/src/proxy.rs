@@ -126,6 +126,16 @@ impl Proxy {
         }
     }
 
+    /// Whether `GET uri` answers 2xx within `timeout` (an active health check).
+    pub async fn probe(&self, uri: Uri, timeout: Duration) -> bool {
+        let mut request = Request::new(UpstreamBody::Right(http_body_util::Full::default()));
+        *request.uri_mut() = uri;
+        matches!(
+            tokio::time::timeout(timeout, self.client.request(request)).await,
+            Ok(Ok(response)) if response.status().is_success()
+        )
+    }
+
     /// The public key upstreams verify backend JWTs with, as a JWKS document.
     pub fn backend_jwks(&self) -> Option<&str> {
         self.backend_jwt.as_ref().map(|s| s.jwks())

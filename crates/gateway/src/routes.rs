@@ -39,6 +39,8 @@ pub struct CompiledConfig {
     pub token_cache: crate::token_cache::TokenCache<crate::auth::Claims>,
     /// API keys verified under this version's keys.
     pub api_key_cache: crate::token_cache::TokenCache<crate::auth::ApiKeyClaims>,
+    /// Pools with active health checks: (API, key type).
+    pub health_checked: Vec<(Arc<ApiEntry>, KeyType)>,
     /// Signed backend JWTs by (API, credential), for APIs that send one.
     pub backend_jwt_cache: crate::token_cache::TokenCache<http::HeaderValue>,
     /// Subscription tier limits by (application id, API id).
@@ -228,6 +230,10 @@ impl CompiledConfig {
                 .or_default()
                 .add_api(api, &limits, &mut problems);
         }
+        let health_checked = builders
+            .values_mut()
+            .flat_map(|b| std::mem::take(&mut b.health_checked))
+            .collect();
         let vhosts = builders
             .into_iter()
             .map(|(host, b)| (host, b.build(&mut problems)))
@@ -335,6 +341,7 @@ impl CompiledConfig {
             token_cache: Default::default(),
             api_key_cache: Default::default(),
             backend_jwt_cache: Default::default(),
+            health_checked,
             subscription_limits,
             application_limits,
         })
@@ -380,6 +387,8 @@ struct RouterBuilder {
     /// Normalised path pattern → index into `entries`.
     index: HashMap<String, usize>,
     entries: Vec<RouteEntry>,
+    /// APIs with health-checked pools, by key type.
+    health_checked: Vec<(Arc<ApiEntry>, KeyType)>,
 }
 
 impl RouterBuilder {
@@ -438,6 +447,14 @@ impl RouterBuilder {
             sandbox: upstream(&config.sandbox_endpoints, &config.sandbox_failovers),
             cors: crate::cors::Cors::compile(&api.cors_configuration),
         });
+        for key_type in [KeyType::Production, KeyType::Sandbox] {
+            if entry
+                .pool(key_type)
+                .is_some_and(|p| p.health_check().is_some())
+            {
+                self.health_checked.push((entry.clone(), key_type));
+            }
+        }
         for op in &api.operations {
             let method = verb_to_method(op.verb);
             let key: Arc<str> = Arc::from(format!("{} {}", op.verb.as_str(), op.target).as_str());

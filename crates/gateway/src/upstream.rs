@@ -6,10 +6,10 @@
 //!
 //! Built once per configuration version; the request path touches only atomics.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use gantry_model::api::BalanceAlgorithm;
+use gantry_model::api::{BalanceAlgorithm, HealthCheck};
 use gantry_model::{Endpoint, EndpointConfig, Endpoints};
 
 /// Upstream timeout when the endpoint sets none (WSO2's default is 60 s as well).
@@ -48,6 +48,12 @@ pub struct UpstreamPool {
     in_flight: Vec<AtomicUsize>,
     epoch: Instant,
     budget: RetryBudget,
+    /// Active health checks, when configured.
+    health: Option<HealthCheck>,
+    /// Per member: failed its last `unhealthy_threshold` probes (no traffic).
+    down: Vec<AtomicBool>,
+    /// Per member: probes failed in a row.
+    failures: Vec<AtomicU32>,
 }
 
 impl UpstreamPool {
@@ -71,11 +77,16 @@ impl UpstreamPool {
             (_, Some(BalanceAlgorithm::LeastRequest)) => Selection::LeastRequest,
             _ => Selection::RoundRobin,
         };
-        Ok(Self::new(members, selection))
+        let mut pool = Self::new(members, selection);
+        pool.health = config.health_check.clone();
+        Ok(pool)
     }
 
     fn new(members: Vec<Upstream>, selection: Selection) -> Self {
         Self {
+            down: members.iter().map(|_| AtomicBool::new(false)).collect(),
+            failures: members.iter().map(|_| AtomicU32::new(0)).collect(),
+            health: None,
             ejected_until: members.iter().map(|_| AtomicU64::new(0)).collect(),
             in_flight: members.iter().map(|_| AtomicUsize::new(0)).collect(),
             members,
@@ -92,6 +103,30 @@ impl UpstreamPool {
 
     fn is_in(&self, index: usize, now: u64) -> bool {
         self.ejected_until[index].load(Ordering::Relaxed) <= now
+            && !self.down[index].load(Ordering::Relaxed)
+    }
+
+    /// The active health check, if configured.
+    pub fn health_check(&self) -> Option<&HealthCheck> {
+        self.health.as_ref()
+    }
+
+    /// Records the outcome of a probe of member `index`: a success brings it back at once,
+    /// `unhealthy_threshold` failures in a row take it out.
+    pub fn record_probe(&self, index: usize, healthy: bool) {
+        let (Some(down), Some(failures), Some(check)) = (
+            self.down.get(index),
+            self.failures.get(index),
+            self.health.as_ref(),
+        ) else {
+            return;
+        };
+        if healthy {
+            failures.store(0, Ordering::Relaxed);
+            down.store(false, Ordering::Relaxed);
+        } else if failures.fetch_add(1, Ordering::Relaxed) + 1 >= check.unhealthy_threshold {
+            down.store(true, Ordering::Relaxed);
+        }
     }
 
     /// The member for the next request and its index. Ejected members are skipped; when
@@ -317,6 +352,27 @@ mod tests {
         drop(busy);
         let picks: Vec<usize> = (0..4).map(|_| pool.pick().0).collect();
         assert!(picks.contains(&0) && picks.contains(&1), "{picks:?}");
+    }
+
+    #[test]
+    fn members_failing_probes_get_no_traffic_until_one_succeeds() {
+        let mut pool = pool(Selection::RoundRobin, 2);
+        pool.health = Some(HealthCheck {
+            path: "/health".into(),
+            interval_ms: 100,
+            timeout_ms: 100,
+            unhealthy_threshold: 2,
+        });
+        pool.record_probe(0, false);
+        assert_eq!(
+            (0..4).filter(|_| pool.pick().0 == 0).count(),
+            2,
+            "one failure"
+        );
+        pool.record_probe(0, false);
+        assert!((0..4).all(|_| pool.pick().0 == 1));
+        pool.record_probe(0, true);
+        assert_eq!((0..4).filter(|_| pool.pick().0 == 0).count(), 2);
     }
 
     #[test]

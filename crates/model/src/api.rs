@@ -403,6 +403,44 @@ pub struct EndpointConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub algo_class_name: Option<String>,
+    /// Active health checks of every member (a Gantry extension of WSO2's free-form object).
+    #[serde(
+        default,
+        rename = "healthCheck",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// Active health checking: the gateway probes each endpoint with `GET <endpoint URL><path>`
+/// every `intervalMs`; a member that fails `unhealthyThreshold` probes in a row (non-2xx,
+/// connection error or no answer within `timeoutMs`) gets no traffic until one succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// Path probed, appended to each endpoint's URL (`/health`).
+    pub path: String,
+    /// Time between probes, ms (default 10 000, at least 100).
+    #[serde(default = "default_health_interval_ms")]
+    pub interval_ms: u64,
+    /// Time allowed for a probe's answer, ms (default 2 000).
+    #[serde(default = "default_health_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Consecutive failures that take a member out (default 2).
+    #[serde(default = "default_unhealthy_threshold")]
+    pub unhealthy_threshold: u32,
+}
+
+fn default_health_interval_ms() -> u64 {
+    10_000
+}
+
+fn default_health_timeout_ms() -> u64 {
+    2_000
+}
+
+fn default_unhealthy_threshold() -> u32 {
+    2
 }
 
 /// How a `load_balance` endpoint spreads requests.
@@ -424,6 +462,7 @@ impl Default for EndpointConfig {
             production_failovers: Vec::new(),
             sandbox_failovers: Vec::new(),
             algo_class_name: None,
+            health_check: None,
         }
     }
 }
@@ -499,6 +538,20 @@ impl EndpointConfig {
                     self.endpoint_type
                 ),
             ));
+        }
+        if let Some(check) = &self.health_check {
+            if !check.path.starts_with('/') || check.path.contains(['?', '#', ' ']) {
+                return Err(InvalidField::new(
+                    "endpointConfig.healthCheck.path",
+                    "must be a path starting with '/'",
+                ));
+            }
+            if check.interval_ms < 100 || check.timeout_ms == 0 || check.unhealthy_threshold == 0 {
+                return Err(InvalidField::new(
+                    "endpointConfig.healthCheck",
+                    "intervalMs must be at least 100, timeoutMs and unhealthyThreshold positive",
+                ));
+            }
         }
         if self.balance_algorithm().is_none() {
             return Err(InvalidField::new(
@@ -852,6 +905,13 @@ mod tests {
         assert_eq!(
             least.balance_algorithm(),
             Some(BalanceAlgorithm::LeastRequest)
+        );
+        let probed = parse(serde_json::json!({"endpoint_type": "load_balance",
+            "healthCheck": {"path": "health"},
+            "production_endpoints": [{"url": "http://a:1"}]}));
+        assert_eq!(
+            probed.validate().unwrap_err().field,
+            "endpointConfig.healthCheck.path"
         );
         let unknown = parse(serde_json::json!({"endpoint_type": "load_balance",
             "algoClassName": "Random",
