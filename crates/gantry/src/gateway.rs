@@ -65,6 +65,11 @@ pub struct GatewayArgs {
     /// without it, limits are counted per gateway.
     #[arg(long, env = "GANTRY_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// PEM P-256 private key (PKCS#8 or SEC1) the gateway signs backend JWTs
+    /// (`X-JWT-Assertion`) with; give every replica of an environment the same one. Without
+    /// it each gateway generates its own at start (JWKS on the ops port).
+    #[arg(long, env = "GANTRY_BACKEND_JWT_KEY")]
+    backend_jwt_key: Option<PathBuf>,
     /// Seconds open connections keep full service after SIGTERM (readiness false, listeners
     /// closed, responses say `Connection: close`) before idle ones are closed.
     #[arg(long, env = "GANTRY_DRAIN_DELAY_SECS", default_value_t = 5)]
@@ -115,6 +120,13 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         gateway
             .use_redis(url)
             .map_err(|e| ConfigError(format!("--redis-url: {e}")))?;
+    }
+    if let Some(path) = &args.backend_jwt_key {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading --backend-jwt-key {}", path.display()))?;
+        gateway
+            .use_backend_jwt_key(&pem)
+            .map_err(|e| ConfigError(format!("--backend-jwt-key: {e}")))?;
     }
     match gateway.load_persisted() {
         Ok(Some(version)) => tracing::info!(

@@ -49,10 +49,25 @@ impl BackendJwtSigner {
         Self::from_pkcs8(pkcs8.as_ref())
     }
 
-    /// A signer with the P-256 key in `pkcs8` (DER).
-    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, String> {
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
-            .map_err(|e| format!("backend JWT key: {e}"))?;
+    /// A signer with the P-256 private key in PEM (`PRIVATE KEY` PKCS#8 or `EC PRIVATE KEY`).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(pem).map_err(|_| "backend JWT key: not PEM text")?;
+        let body: String = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| "backend JWT key: not PEM (bad base64)")?;
+        Self::from_pkcs8(&der)
+    }
+
+    /// A signer with the P-256 key in `der` (PKCS#8, or SEC1).
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            .or_else(|_| EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, der))
+            .map_err(|e| format!("backend JWT key: not a P-256 private key ({e})"))?;
         // Uncompressed point: 0x04 ‖ x ‖ y.
         let point = key.public_key().as_ref();
         if point.len() != 65 {
@@ -200,4 +215,26 @@ struct AssertionClaims<'a> {
     client_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_key_file_gives_every_replica_the_same_published_key() {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+        let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+        let (a, b) = (
+            BackendJwtSigner::from_pem(pem.as_bytes()).unwrap(),
+            BackendJwtSigner::from_pem(pem.as_bytes()).unwrap(),
+        );
+        assert_eq!(a.jwks(), b.jwks());
+        assert_ne!(a.jwks(), BackendJwtSigner::generate().unwrap().jwks());
+        assert!(BackendJwtSigner::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n").is_err());
+    }
 }

@@ -94,6 +94,12 @@ impl Gateway {
         self.proxy.use_redis(url, &self.environment)
     }
 
+    /// Signs backend JWTs with the P-256 private key in `pem` instead of a key generated at
+    /// start, so the environment's gateways publish one key.
+    pub fn use_backend_jwt_key(&self, pem: &[u8]) -> Result<(), String> {
+        self.proxy.use_backend_jwt_key(pem)
+    }
+
     /// The environment served.
     pub fn environment(&self) -> &str {
         &self.environment

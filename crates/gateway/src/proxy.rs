@@ -50,7 +50,8 @@ pub struct Proxy {
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
     shared: std::sync::OnceLock<SharedLimiter>,
-    backend_jwt: Option<crate::backend_jwt::BackendJwtSigner>,
+    /// Set from a key file before serving, or generated on first use.
+    backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -120,9 +121,7 @@ impl Proxy {
             metrics,
             draining,
             shared: std::sync::OnceLock::new(),
-            backend_jwt: crate::backend_jwt::BackendJwtSigner::generate()
-                .inspect_err(|error| tracing::error!(%error, "no backend JWT signing key"))
-                .ok(),
+            backend_jwt: std::sync::OnceLock::new(),
         }
     }
 
@@ -136,9 +135,28 @@ impl Proxy {
         )
     }
 
+    /// Signs backend JWTs with the P-256 key in `pem` (PKCS#8 or SEC1), so every replica of
+    /// an environment can share one key. Must be called before the first request.
+    pub fn use_backend_jwt_key(&self, pem: &[u8]) -> Result<(), String> {
+        let signer = crate::backend_jwt::BackendJwtSigner::from_pem(pem)?;
+        self.backend_jwt
+            .set(Some(signer))
+            .map_err(|_| "the backend JWT key is already set".to_owned())
+    }
+
+    fn backend_jwt_signer(&self) -> Option<&crate::backend_jwt::BackendJwtSigner> {
+        self.backend_jwt
+            .get_or_init(|| {
+                crate::backend_jwt::BackendJwtSigner::generate()
+                    .inspect_err(|error| tracing::error!(%error, "no backend JWT signing key"))
+                    .ok()
+            })
+            .as_ref()
+    }
+
     /// The public key upstreams verify backend JWTs with, as a JWKS document.
     pub fn backend_jwks(&self) -> Option<&str> {
-        self.backend_jwt.as_ref().map(|s| s.jwks())
+        self.backend_jwt_signer().map(|s| s.jwks())
     }
 
     /// Shares this gateway's rate limits with the other gateways of its environment through
@@ -471,8 +489,7 @@ impl Proxy {
         let assertion = match (&caller, api.backend_jwt) {
             (Some(caller), true) => {
                 let signed = self
-                    .backend_jwt
-                    .as_ref()
+                    .backend_jwt_signer()
                     .and_then(|s| s.assertion(&config.backend_jwt_cache, &api, caller));
                 if signed.is_none() {
                     return respond::error(
