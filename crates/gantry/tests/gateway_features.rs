@@ -144,6 +144,15 @@ async fn api_keys_work_in_header_and_query_only_where_the_security_scheme_allows
     .await;
     assert_eq!(status, StatusCode::OK, "{seen}");
     assert_eq!(seen["query"], "color=red&size=2");
+    // A key in the query is removed even when the header's is the one used.
+    let (status, seen) = get(
+        &up,
+        "/keyed/1.0.0/items?apikey=other&a=1",
+        &[("apikey", &key)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["query"], "a=1");
     // The API's own header name.
     let (status, seen) = get(&up, "/custom/1.0.0/items", &[("X-Api-Key", &key)]).await;
     assert_eq!(status, StatusCode::OK, "{seen}");

@@ -72,8 +72,6 @@ pub struct Caller {
     pub credential_digest: [u8; 32],
     /// The verified claims.
     pub claims: CallerClaims,
-    /// The API key came in the query string: remove it before forwarding.
-    pub api_key_in_query: bool,
 }
 
 /// The verified claims of the credential used.
@@ -193,10 +191,10 @@ pub fn authorize(
     if let Some(key_in) = &api.api_key {
         if let Some(raw) = headers.get(&key_in.header) {
             let key = raw.to_str().map(str::trim).unwrap_or_default();
-            return authorize_api_key(config, api, operation, key, false);
+            return authorize_api_key(config, api, operation, key);
         }
         if let Some(key) = query.and_then(|q| query_param(q, &key_in.query)) {
-            return authorize_api_key(config, api, operation, key, true);
+            return authorize_api_key(config, api, operation, key);
         }
         if !api.accepts_oauth {
             return Err(missing_api_key(key_in.header.as_str()));
@@ -218,7 +216,6 @@ fn authorize_api_key(
     api: &ApiEntry,
     operation: &OperationEntry,
     key: &str,
-    in_query: bool,
 ) -> Result<Caller, Denial> {
     if key.is_empty() {
         return Err(invalid("The API key is empty"));
@@ -271,7 +268,6 @@ fn authorize_api_key(
         key_type: claims.keytype,
         credential_digest: digest,
         claims: CallerClaims::ApiKey(claims),
-        api_key_in_query: in_query,
     })
 }
 
@@ -399,7 +395,6 @@ fn authorize_bearer(
         key_type: *key_type,
         credential_digest: digest,
         claims: CallerClaims::Access(claims),
-        api_key_in_query: false,
     })
 }
 

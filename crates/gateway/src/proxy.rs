@@ -447,9 +447,9 @@ impl Proxy {
             target.push('/');
         }
         if let Some(query) = request.uri().query() {
-            match (&caller, &api.api_key) {
-                (Some(c), Some(key_in)) if c.api_key_in_query => {
-                    // The API key does not travel on to the upstream.
+            match &api.api_key {
+                Some(key_in) if auth::query_param(query, &key_in.query).is_some() => {
+                    // An API key never travels on to the upstream, used or not.
                     let mut first = true;
                     for pair in query.split('&').filter(|p| {
                         !p.split('=')
