@@ -487,3 +487,185 @@ fn forbidden(
         invalid_token: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::routes::RouteMatch;
+    use gantry_keys::{ApiKeyGrant, SigningAlgorithm, SigningKey, SubscribedApi, TokenIssuer};
+    use gantry_model::snapshot::{DeployedApi, IssuerKey, SnapshotSubscription, TrustedIssuer};
+    use gantry_model::{
+        ApiContext, ApiName, ApiVersion, Endpoint, EndpointConfig, GatewaySnapshot, HttpVerb,
+        LifecycleState, Operation, ResourceTarget,
+    };
+    use http::{HeaderValue, Method};
+
+    const ISSUER: &str = "https://km.test/oauth2/token";
+
+    fn api(id: &str, context: &str, scheme: &[&str]) -> DeployedApi {
+        DeployedApi {
+            api_id: id.into(),
+            revision_id: "r".into(),
+            name: ApiName::parse(id).unwrap(),
+            context: ApiContext::parse(context).unwrap(),
+            version: ApiVersion::parse("1.0.0").unwrap(),
+            vhost: "localhost".into(),
+            is_default_version: false,
+            lifecycle: LifecycleState::Published,
+            authorization_header: "Authorization".into(),
+            security_scheme: scheme.iter().map(|s| (*s).to_owned()).collect(),
+            gateway: Default::default(),
+            endpoint_config: EndpointConfig {
+                production_endpoints: Some(
+                    Endpoint {
+                        url: "http://127.0.0.1:1".into(),
+                        config: None,
+                    }
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            cors_configuration: Default::default(),
+            operations: vec![Operation {
+                id: None,
+                target: ResourceTarget::parse("/*").unwrap(),
+                verb: HttpVerb::Get,
+                auth_type: AuthType::Any,
+                throttling_policy: "Unlimited".into(),
+                scopes: vec![],
+            }],
+        }
+    }
+
+    fn setup() -> (TokenIssuer, CompiledConfig) {
+        let issuer = TokenIssuer::new(
+            ISSUER,
+            SigningKey::generate(SigningAlgorithm::Es256).unwrap(),
+        );
+        let jwk = issuer.keys().published()[0].clone();
+        let subscription = |api: &str| SnapshotSubscription {
+            id: format!("s-{api}"),
+            application_id: "app".into(),
+            api_id: api.into(),
+            tier: "Gold".into(),
+            status: SubscriptionStatus::Unblocked,
+        };
+        let config = CompiledConfig::compile(&GatewaySnapshot {
+            environment: "Default".into(),
+            version: 1,
+            apis: vec![
+                api("keyed", "/keyed", &["api_key"]),
+                api("other", "/other", &["oauth2", "api_key"]),
+            ],
+            subscriptions: vec![subscription("keyed"), subscription("other")],
+            issuers: vec![TrustedIssuer {
+                issuer: ISSUER.into(),
+                keys: vec![IssuerKey {
+                    kid: jwk.kid,
+                    alg: jwk.alg,
+                    n: String::new(),
+                    e: String::new(),
+                    crv: jwk.crv,
+                    x: jwk.x,
+                    y: jwk.y,
+                }],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        (issuer, config)
+    }
+
+    fn key_for(issuer: &TokenIssuer, contexts: &[&str]) -> String {
+        issuer
+            .issue_api_key(ApiKeyGrant {
+                application: gantry_keys::ApplicationClaim {
+                    id: "app".into(),
+                    uuid: "app".into(),
+                    name: "App".into(),
+                    tier: "Unlimited".into(),
+                    owner: "admin".into(),
+                },
+                key_type: KeyType::Production,
+                subscribed_apis: contexts
+                    .iter()
+                    .map(|c| SubscribedApi {
+                        name: "x".into(),
+                        context: (*c).into(),
+                        version: "1.0.0".into(),
+                        publisher: "admin".into(),
+                        subscription_tier: "Gold".into(),
+                        subscriber_tenant_domain: "carbon.super".into(),
+                    })
+                    .collect(),
+                validity_secs: None,
+                permitted_ip: String::new(),
+                permitted_referer: String::new(),
+            })
+            .unwrap()
+            .api_key
+    }
+
+    fn call(config: &CompiledConfig, path: &str, key: &str) -> Result<Caller, Denial> {
+        let RouteMatch::Found { entry, operation } = config.route("localhost", path, &Method::GET)
+        else {
+            panic!("no route for {path}");
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("apikey", HeaderValue::from_str(key).unwrap());
+        authorize(config, &entry.api, operation, &headers, None)
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+    }
+
+    #[test]
+    fn api_keys_are_checked_like_tokens_and_against_subscribed_apis() {
+        let (issuer, config) = setup();
+        let key = key_for(&issuer, &["/keyed/1.0.0"]);
+        let caller = call(&config, "/keyed/1.0.0/a", &key).unwrap();
+        assert_eq!(&*caller.application_id, "app");
+        // Subscribed now, but not when the key was made.
+        let denied = call(&config, "/other/1.0.0/a", &key).unwrap_err();
+        assert_eq!(denied.status, StatusCode::FORBIDDEN);
+
+        // alg none, a stripped signature, a forged payload: 401.
+        let parts: Vec<&str> = key.split('.').collect();
+        let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        let stripped = format!("{}.{}.", parts[0], parts[1]);
+        let mut claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, parts[1])
+                .unwrap(),
+        )
+        .unwrap();
+        claims["subscribedAPIs"][0]["context"] = "/other/1.0.0".into();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(claims.to_string().as_bytes()),
+            parts[2]
+        );
+        for bad in [none, stripped, forged] {
+            let denied = call(&config, "/keyed/1.0.0/a", &bad).unwrap_err();
+            assert_eq!(denied.status, StatusCode::UNAUTHORIZED, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_correctly_signed_jwt_without_token_type_api_key_is_not_an_api_key() {
+        let (issuer, config) = setup();
+        let key = key_for(&issuer, &["/keyed/1.0.0"]);
+        let payload = key.split('.').nth(1).unwrap();
+        let mut claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims.as_object_mut().unwrap().remove("token_type");
+        let resigned = issuer.keys().active().sign_jwt("JWT", &claims).unwrap();
+        let denied = call(&config, "/keyed/1.0.0/a", &resigned).unwrap_err();
+        assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    }
+}
