@@ -57,6 +57,8 @@ pub const SUBSCRIPTION_BLOCK: &[&str] = &[
 ];
 /// Applications and their keys.
 pub const APP_MANAGE: &[&str] = &["apim:subscribe", "apim:app_manage"];
+/// Generate and revoke API keys.
+pub const API_KEY: &[&str] = &["apim:subscribe", "apim:app_manage", "apim:api_key"];
 /// Subscriptions.
 pub const SUBSCRIBE: &[&str] = &["apim:subscribe", "apim:sub_manage"];
 /// Read gateway environments and their gateways.
@@ -103,6 +105,7 @@ scope_sets! {
     ApiUpdate => API_UPDATE,
     ApiView => API_VIEW,
     AppManage => APP_MANAGE,
+    ApiKey => API_KEY,
     EnvironmentManage => ENVIRONMENT_MANAGE,
     EnvironmentRead => ENVIRONMENT_READ,
     Subscribe => SUBSCRIBE,

@@ -49,6 +49,19 @@ pub struct GatewayArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "GANTRY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// A certificate for one SNI host name, `HOST=CERT.pem,KEY.pem` (repeatable; in the
+    /// environment, separated by `;`). Other names get --tls-cert.
+    #[arg(
+        long,
+        env = "GANTRY_TLS_SNI",
+        value_delimiter = ';',
+        requires = "tls_cert"
+    )]
+    tls_sni: Vec<String>,
+    /// Seconds between checks of the certificate files; changed files are reloaded without
+    /// a restart (0: never).
+    #[arg(long, env = "GANTRY_TLS_RELOAD_SECS", default_value_t = 10)]
+    tls_reload_secs: u64,
     /// Port of /health/live and /health/ready.
     #[arg(long, env = "GANTRY_OPS_PORT", default_value_t = 9000)]
     ops_port: u16,
@@ -65,6 +78,11 @@ pub struct GatewayArgs {
     /// without it, limits are counted per gateway.
     #[arg(long, env = "GANTRY_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// PEM P-256 private key (PKCS#8 or SEC1) the gateway signs backend JWTs
+    /// (`X-JWT-Assertion`) with; give every replica of an environment the same one. Without
+    /// it each gateway generates its own at start (JWKS on the ops port).
+    #[arg(long, env = "GANTRY_BACKEND_JWT_KEY")]
+    backend_jwt_key: Option<PathBuf>,
     /// Seconds open connections keep full service after SIGTERM (readiness false, listeners
     /// closed, responses say `Connection: close`) before idle ones are closed.
     #[arg(long, env = "GANTRY_DRAIN_DELAY_SECS", default_value_t = 5)]
@@ -86,12 +104,42 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     if args.https_port.is_some() && args.tls_cert.is_none() {
         return Err(ConfigError("--https-port: needs --tls-cert and --tls-key".into()).into());
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            gantry_listener::tls_config(cert, key).context("loading the gateway certificate")?,
-        ),
+    let certificates = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            use gantry_listener::certificates::{CertificateFiles, CertificateStore};
+            let by_host = args
+                .tls_sni
+                .iter()
+                .map(|entry| {
+                    let parsed = entry.split_once('=').and_then(|(host, files)| {
+                        let (cert, key) = files.split_once(',')?;
+                        (!host.is_empty()).then(|| {
+                            (
+                                host.to_owned(),
+                                CertificateFiles {
+                                    cert: cert.into(),
+                                    key: key.into(),
+                                },
+                            )
+                        })
+                    });
+                    parsed.ok_or_else(|| {
+                        ConfigError(format!("--tls-sni: '{entry}' is not HOST=CERT.pem,KEY.pem"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let default = CertificateFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            Some(
+                CertificateStore::load(default, by_host)
+                    .context("loading the gateway certificates")?,
+            )
+        }
         _ => None,
     };
+    let tls = certificates.as_ref().map(|store| store.server_config());
     let ca_pem = match &args.control_plane_ca {
         Some(path) => Some(
             std::fs::read(path)
@@ -115,6 +163,13 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         gateway
             .use_redis(url)
             .map_err(|e| ConfigError(format!("--redis-url: {e}")))?;
+    }
+    if let Some(path) = &args.backend_jwt_key {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading --backend-jwt-key {}", path.display()))?;
+        gateway
+            .use_backend_jwt_key(&pem)
+            .map_err(|e| ConfigError(format!("--backend-jwt-key: {e}")))?;
     }
     match gateway.load_persisted() {
         Ok(Some(version)) => tracing::info!(
@@ -171,6 +226,12 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         tasks.spawn(gateway.clone().serve(listener, Some(tls), stop.clone()));
     }
     background.spawn(gateway.clone().serve_ops(ops, ops_shutdown.clone()));
+    if let Some(store) = certificates.filter(|_| args.tls_reload_secs > 0) {
+        background.spawn(store.watch(
+            Duration::from_secs(args.tls_reload_secs),
+            ops_shutdown.clone(),
+        ));
+    }
     tracing::info!(environment = %args.environment, node = %node_id, http = args.http_port, "gateway is up");
 
     crate::shutdown::wait_for_signal().await;

@@ -1,5 +1,10 @@
 //! Authentication and authorisation of one call: bearer JWT → trusted key → claims →
-//! application (by consumer key) → subscription to the API → operation scopes.
+//! application (by consumer key) → subscription to the API → operation scopes. APIs whose
+//! security scheme includes `api_key` also take a WSO2 API key (a JWT of the same issuers
+//! with `token_type: apiKey`) in their API key header or query parameter: its application
+//! and key type are in the key, and the API must be among its `subscribedAPIs` and still
+//! subscribed. A token is accepted only where its type belongs: never an API key as a
+//! bearer token, never an access token as an API key.
 //!
 //! The verifier, not the token, chooses the key and the algorithm (RFC 8725 §3.1): `kid`
 //! selects a key from the snapshot, each key accepts exactly one algorithm and one issuer.
@@ -63,6 +68,33 @@ pub struct Caller {
     pub application_id: Arc<str>,
     /// Which keys it used (chooses the endpoint).
     pub key_type: KeyType,
+    /// SHA-256 of the credential (keys per-caller caches such as the backend JWT's).
+    pub credential_digest: [u8; 32],
+    /// The verified claims.
+    pub claims: CallerClaims,
+}
+
+/// The verified claims of the credential used.
+#[derive(Debug, Clone)]
+pub enum CallerClaims {
+    /// An OAuth2 access token.
+    Access(Arc<Claims>),
+    /// An API key.
+    ApiKey(Arc<ApiKeyClaims>),
+}
+
+/// The application block WSO2 puts in tokens and API keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ApplicationClaim {
+    /// Application UUID.
+    pub uuid: String,
+    /// Name.
+    pub name: String,
+    /// Owner's username.
+    pub owner: String,
+    /// Application tier.
+    pub tier: String,
 }
 
 /// The claims the gateway reads from an access token.
@@ -70,26 +102,225 @@ pub struct Caller {
 pub struct Claims {
     azp: Option<String>,
     client_id: Option<String>,
+    /// Granted scopes, space-separated.
     #[serde(default)]
-    scope: String,
+    pub scope: String,
     /// `APPLICATION` or `APPLICATION_USER` (WSO2's "aut" claim); absent in foreign tokens.
-    aut: Option<String>,
+    pub aut: Option<String>,
     /// Expiry (required by validation), for the verified-token cache.
     exp: u64,
     /// Token id, checked against the revoked ids.
     jti: Option<String>,
+    /// The subject (user or application owner).
+    #[serde(default)]
+    pub sub: String,
+    /// `apiKey` for an API key: refused as a bearer token.
+    token_type: Option<String>,
+    /// The application, when the issuer names it (Gantry and WSO2 do).
+    #[serde(default)]
+    pub application: Option<ApplicationClaim>,
 }
 
-/// Authenticates the call to `api` / `operation` from `headers`.
+impl Claims {
+    /// The client id (`azp`, else `client_id`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.azp.as_deref().or(self.client_id.as_deref())
+    }
+
+    /// Expiry, seconds since the epoch.
+    pub fn exp(&self) -> u64 {
+        self.exp
+    }
+}
+
+impl ApiKeyClaims {
+    /// Expiry, if the key expires.
+    pub fn exp(&self) -> Option<u64> {
+        self.exp
+    }
+}
+
+/// One entry of an API key's `subscribedAPIs`.
+#[derive(Debug, Deserialize)]
+pub struct SubscribedApi {
+    /// `context/version`.
+    #[serde(default)]
+    pub context: String,
+}
+
+/// The claims the gateway reads from an API key.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyClaims {
+    /// Expiry, if the key expires.
+    exp: Option<u64>,
+    /// Key id, checked against the revoked ids.
+    jti: Option<String>,
+    /// The application owner.
+    #[serde(default)]
+    pub sub: String,
+    /// Must be `apiKey`.
+    #[serde(rename = "token_type")]
+    token_type: Option<String>,
+    /// PRODUCTION or SANDBOX.
+    pub keytype: KeyType,
+    /// The application the key belongs to.
+    pub application: ApplicationClaim,
+    /// The APIs subscribed to when the key was made.
+    #[serde(rename = "subscribedAPIs", default)]
+    subscribed_apis: Vec<SubscribedApi>,
+}
+
+/// The `token_type` of API keys.
+const API_KEY_TOKEN_TYPE: &str = "apiKey";
+
+/// Authenticates the call to `api` / `operation` from `headers` (or, for an API key, the
+/// request's `query`), with the credential types the API's security scheme accepts.
 pub fn authorize(
     config: &CompiledConfig,
     api: &ApiEntry,
     operation: &OperationEntry,
     headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Result<Caller, Denial> {
-    let Some(raw) = headers.get(&api.authorization_header) else {
-        return Err(missing_credentials());
+    if api.accepts_oauth
+        && let Some(raw) = headers.get(&api.authorization_header)
+    {
+        return authorize_bearer(config, api, operation, raw);
+    }
+    if let Some(key_in) = &api.api_key {
+        if let Some(raw) = headers.get(&key_in.header) {
+            let key = raw.to_str().map(str::trim).unwrap_or_default();
+            return authorize_api_key(config, api, operation, key);
+        }
+        if let Some(key) = query.and_then(|q| query_param(q, &key_in.query)) {
+            return authorize_api_key(config, api, operation, key);
+        }
+        if !api.accepts_oauth {
+            return Err(missing_api_key(key_in.header.as_str()));
+        }
+    }
+    Err(missing_credentials())
+}
+
+/// The value of query parameter `name` (matched case-insensitively), if present.
+pub fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
+fn authorize_api_key(
+    config: &CompiledConfig,
+    api: &ApiEntry,
+    operation: &OperationEntry,
+    key: &str,
+) -> Result<Caller, Denial> {
+    if key.is_empty() {
+        return Err(invalid("The API key is empty"));
+    }
+    let digest = crate::token_cache::digest(key);
+    let claims = config.api_key_cache.get_or_verify_digest(digest, || {
+        verify_api_key(config, key).map(|claims| {
+            let until = claims.exp.map_or(u64::MAX, |exp| {
+                exp.saturating_add(crate::routes::CLOCK_SKEW_SECS)
+            });
+            (claims, until)
+        })
+    })?;
+    if let Some(jti) = &claims.jti
+        && config.revoked_token_ids.contains(jti)
+    {
+        return Err(invalid("The API key has been revoked"));
+    }
+    if !claims
+        .subscribed_apis
+        .iter()
+        .any(|s| s.context == api.base_path)
+    {
+        return Err(not_subscribed());
+    }
+    let Some((application_id, _)) = config
+        .subscriptions
+        .get_key_value(&(Arc::from(claims.application.uuid.as_str()), api.id.clone()))
+    else {
+        return Err(not_subscribed());
     };
+    let application_id = application_id.0.clone();
+    check_subscription(config, &application_id, api, claims.keytype)?;
+    if operation.auth_type == AuthType::ApplicationUser {
+        return Err(forbidden(
+            "900908",
+            "Resource forbidden",
+            "This resource accepts application user tokens only",
+        ));
+    }
+    if let Some(missing) = operation.scopes.first() {
+        return Err(forbidden(
+            "900910",
+            "The access token does not allow you to access the requested resource",
+            format!("The resource needs the scope '{missing}', which an API key cannot carry"),
+        ));
+    }
+    Ok(Caller {
+        application_id,
+        key_type: claims.keytype,
+        credential_digest: digest,
+        claims: CallerClaims::ApiKey(claims),
+    })
+}
+
+fn verify_api_key(config: &CompiledConfig, key: &str) -> Result<ApiKeyClaims, Denial> {
+    let verified: ApiKeyClaims = verify_with(config, key, |k| &k.api_key_validation)?;
+    if verified.token_type.as_deref() != Some(API_KEY_TOKEN_TYPE) {
+        return Err(invalid("The credential is not an API key"));
+    }
+    Ok(verified)
+}
+
+fn not_subscribed() -> Denial {
+    forbidden(
+        "900908",
+        "Resource forbidden",
+        "User is NOT authorized to access the Resource. API Subscription validation failed.",
+    )
+}
+
+fn check_subscription(
+    config: &CompiledConfig,
+    application_id: &Arc<str>,
+    api: &ApiEntry,
+    key_type: KeyType,
+) -> Result<(), Denial> {
+    match config
+        .subscriptions
+        .get(&(application_id.clone(), api.id.clone()))
+    {
+        None => Err(not_subscribed()),
+        Some(status) if !status.allows(key_type) => {
+            let description = match status {
+                SubscriptionStatus::Blocked | SubscriptionStatus::ProdOnlyBlocked => {
+                    "The subscription to the API is blocked"
+                }
+                _ => "The subscription to the API is not active",
+            };
+            Err(forbidden(
+                "900907",
+                "The requested API is temporarily blocked",
+                description,
+            ))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn authorize_bearer(
+    config: &CompiledConfig,
+    api: &ApiEntry,
+    operation: &OperationEntry,
+    raw: &http::HeaderValue,
+) -> Result<Caller, Denial> {
     let token = raw
         .to_str()
         .ok()
@@ -100,7 +331,8 @@ pub fn authorize(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(missing_credentials)?;
-    let claims = config.token_cache.get_or_verify(token, || {
+    let digest = crate::token_cache::digest(token);
+    let claims = config.token_cache.get_or_verify_digest(digest, || {
         verify(config, token).map(|claims| {
             // Cache until expiry plus the tolerated skew, exactly as long as it would verify.
             let until = claims.exp.saturating_add(crate::routes::CLOCK_SKEW_SECS);
@@ -112,6 +344,10 @@ pub fn authorize(
     {
         return Err(invalid("The token has been revoked"));
     }
+    if claims.token_type.is_some() {
+        // An API key (`token_type: apiKey`) is not a bearer token.
+        return Err(invalid("The credential is not an access token"));
+    }
 
     let client_id = claims
         .azp
@@ -119,38 +355,9 @@ pub fn authorize(
         .or(claims.client_id.as_deref())
         .unwrap_or_default();
     let Some((application_id, key_type)) = config.consumer_keys.get(client_id) else {
-        return Err(forbidden(
-            "900908",
-            "Resource forbidden",
-            "User is NOT authorized to access the Resource. API Subscription validation failed.",
-        ));
+        return Err(not_subscribed());
     };
-    match config
-        .subscriptions
-        .get(&(application_id.clone(), api.id.clone()))
-    {
-        None => {
-            return Err(forbidden(
-                "900908",
-                "Resource forbidden",
-                "User is NOT authorized to access the Resource. API Subscription validation failed.",
-            ));
-        }
-        Some(status) if !status.allows(*key_type) => {
-            let description = match status {
-                SubscriptionStatus::Blocked | SubscriptionStatus::ProdOnlyBlocked => {
-                    "The subscription to the API is blocked"
-                }
-                _ => "The subscription to the API is not active",
-            };
-            return Err(forbidden(
-                "900907",
-                "The requested API is temporarily blocked",
-                description,
-            ));
-        }
-        Some(_) => {}
-    }
+    check_subscription(config, application_id, api, *key_type)?;
     let user_token = claims.aut.as_deref() == Some("APPLICATION_USER");
     match operation.auth_type {
         AuthType::Application if user_token => {
@@ -186,10 +393,22 @@ pub fn authorize(
     Ok(Caller {
         application_id: application_id.clone(),
         key_type: *key_type,
+        credential_digest: digest,
+        claims: CallerClaims::Access(claims),
     })
 }
 
 fn verify(config: &CompiledConfig, token: &str) -> Result<Claims, Denial> {
+    verify_with(config, token, |k| &k.validation)
+}
+
+/// Checks `token`'s signature with the key its `kid` names, pinned to that key's algorithm,
+/// and its claims with the checks `validation` picks for the credential type.
+fn verify_with<C: serde::de::DeserializeOwned>(
+    config: &CompiledConfig,
+    token: &str,
+    validation: impl Fn(&crate::routes::VerificationKey) -> &jsonwebtoken::Validation,
+) -> Result<C, Denial> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("The token is not a well-formed JWT"))?;
     let kid = header
@@ -203,7 +422,7 @@ fn verify(config: &CompiledConfig, token: &str) -> Result<Claims, Denial> {
     if header.alg != key.algorithm {
         return Err(invalid("The token's algorithm does not match its key"));
     }
-    match jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation) {
+    match jsonwebtoken::decode::<C>(token, &key.key, validation(key)) {
         Ok(data) => Ok(data.claims),
         Err(e) => Err(invalid(match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => "Access Token Expired",
@@ -231,6 +450,18 @@ fn missing_credentials() -> Denial {
     }
 }
 
+fn missing_api_key(header: &str) -> Denial {
+    Denial {
+        status: StatusCode::UNAUTHORIZED,
+        code: "900902",
+        message: "Missing Credentials",
+        description: Cow::Owned(format!(
+            "Invalid Credentials. Make sure your API invocation call has a header: '{header}' with an API key"
+        )),
+        invalid_token: false,
+    }
+}
+
 fn invalid(reason: &str) -> Denial {
     Denial {
         status: StatusCode::UNAUTHORIZED,
@@ -254,5 +485,187 @@ fn forbidden(
         message,
         description: description.into(),
         invalid_token: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::routes::RouteMatch;
+    use gantry_keys::{ApiKeyGrant, SigningAlgorithm, SigningKey, SubscribedApi, TokenIssuer};
+    use gantry_model::snapshot::{DeployedApi, IssuerKey, SnapshotSubscription, TrustedIssuer};
+    use gantry_model::{
+        ApiContext, ApiName, ApiVersion, Endpoint, EndpointConfig, GatewaySnapshot, HttpVerb,
+        LifecycleState, Operation, ResourceTarget,
+    };
+    use http::{HeaderValue, Method};
+
+    const ISSUER: &str = "https://km.test/oauth2/token";
+
+    fn api(id: &str, context: &str, scheme: &[&str]) -> DeployedApi {
+        DeployedApi {
+            api_id: id.into(),
+            revision_id: "r".into(),
+            name: ApiName::parse(id).unwrap(),
+            context: ApiContext::parse(context).unwrap(),
+            version: ApiVersion::parse("1.0.0").unwrap(),
+            vhost: "localhost".into(),
+            is_default_version: false,
+            lifecycle: LifecycleState::Published,
+            authorization_header: "Authorization".into(),
+            security_scheme: scheme.iter().map(|s| (*s).to_owned()).collect(),
+            gateway: Default::default(),
+            endpoint_config: EndpointConfig {
+                production_endpoints: Some(
+                    Endpoint {
+                        url: "http://127.0.0.1:1".into(),
+                        config: None,
+                    }
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            cors_configuration: Default::default(),
+            operations: vec![Operation {
+                id: None,
+                target: ResourceTarget::parse("/*").unwrap(),
+                verb: HttpVerb::Get,
+                auth_type: AuthType::Any,
+                throttling_policy: "Unlimited".into(),
+                scopes: vec![],
+            }],
+        }
+    }
+
+    fn setup() -> (TokenIssuer, CompiledConfig) {
+        let issuer = TokenIssuer::new(
+            ISSUER,
+            SigningKey::generate(SigningAlgorithm::Es256).unwrap(),
+        );
+        let jwk = issuer.keys().published()[0].clone();
+        let subscription = |api: &str| SnapshotSubscription {
+            id: format!("s-{api}"),
+            application_id: "app".into(),
+            api_id: api.into(),
+            tier: "Gold".into(),
+            status: SubscriptionStatus::Unblocked,
+        };
+        let config = CompiledConfig::compile(&GatewaySnapshot {
+            environment: "Default".into(),
+            version: 1,
+            apis: vec![
+                api("keyed", "/keyed", &["api_key"]),
+                api("other", "/other", &["oauth2", "api_key"]),
+            ],
+            subscriptions: vec![subscription("keyed"), subscription("other")],
+            issuers: vec![TrustedIssuer {
+                issuer: ISSUER.into(),
+                keys: vec![IssuerKey {
+                    kid: jwk.kid,
+                    alg: jwk.alg,
+                    n: String::new(),
+                    e: String::new(),
+                    crv: jwk.crv,
+                    x: jwk.x,
+                    y: jwk.y,
+                }],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        (issuer, config)
+    }
+
+    fn key_for(issuer: &TokenIssuer, contexts: &[&str]) -> String {
+        issuer
+            .issue_api_key(ApiKeyGrant {
+                application: gantry_keys::ApplicationClaim {
+                    id: "app".into(),
+                    uuid: "app".into(),
+                    name: "App".into(),
+                    tier: "Unlimited".into(),
+                    owner: "admin".into(),
+                },
+                key_type: KeyType::Production,
+                subscribed_apis: contexts
+                    .iter()
+                    .map(|c| SubscribedApi {
+                        name: "x".into(),
+                        context: (*c).into(),
+                        version: "1.0.0".into(),
+                        publisher: "admin".into(),
+                        subscription_tier: "Gold".into(),
+                        subscriber_tenant_domain: "carbon.super".into(),
+                    })
+                    .collect(),
+                validity_secs: None,
+                permitted_ip: String::new(),
+                permitted_referer: String::new(),
+            })
+            .unwrap()
+            .api_key
+    }
+
+    fn call(config: &CompiledConfig, path: &str, key: &str) -> Result<Caller, Denial> {
+        let RouteMatch::Found { entry, operation } = config.route("localhost", path, &Method::GET)
+        else {
+            panic!("no route for {path}");
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("apikey", HeaderValue::from_str(key).unwrap());
+        authorize(config, &entry.api, operation, &headers, None)
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+    }
+
+    #[test]
+    fn api_keys_are_checked_like_tokens_and_against_subscribed_apis() {
+        let (issuer, config) = setup();
+        let key = key_for(&issuer, &["/keyed/1.0.0"]);
+        let caller = call(&config, "/keyed/1.0.0/a", &key).unwrap();
+        assert_eq!(&*caller.application_id, "app");
+        // Subscribed now, but not when the key was made.
+        let denied = call(&config, "/other/1.0.0/a", &key).unwrap_err();
+        assert_eq!(denied.status, StatusCode::FORBIDDEN);
+
+        // alg none, a stripped signature, a forged payload: 401.
+        let parts: Vec<&str> = key.split('.').collect();
+        let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        let stripped = format!("{}.{}.", parts[0], parts[1]);
+        let mut claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, parts[1])
+                .unwrap(),
+        )
+        .unwrap();
+        claims["subscribedAPIs"][0]["context"] = "/other/1.0.0".into();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(claims.to_string().as_bytes()),
+            parts[2]
+        );
+        for bad in [none, stripped, forged] {
+            let denied = call(&config, "/keyed/1.0.0/a", &bad).unwrap_err();
+            assert_eq!(denied.status, StatusCode::UNAUTHORIZED, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_correctly_signed_jwt_without_token_type_api_key_is_not_an_api_key() {
+        let (issuer, config) = setup();
+        let key = key_for(&issuer, &["/keyed/1.0.0"]);
+        let payload = key.split('.').nth(1).unwrap();
+        let mut claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims.as_object_mut().unwrap().remove("token_type");
+        let resigned = issuer.keys().active().sign_jwt("JWT", &claims).unwrap();
+        let denied = call(&config, "/keyed/1.0.0/a", &resigned).unwrap_err();
+        assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
     }
 }

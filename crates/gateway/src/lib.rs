@@ -9,7 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod backend_jwt;
 pub mod cors;
+pub mod health;
+pub mod mediation;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
@@ -17,6 +20,7 @@ pub mod respond;
 pub mod routes;
 pub mod shared_limit;
 pub mod token_cache;
+pub mod upstream;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -90,6 +94,12 @@ impl Gateway {
         self.proxy.use_redis(url, &self.environment)
     }
 
+    /// Signs backend JWTs with the P-256 private key in `pem` instead of a key generated at
+    /// start, so the environment's gateways publish one key.
+    pub fn use_backend_jwt_key(&self, pem: &[u8]) -> Result<(), String> {
+        self.proxy.use_backend_jwt_key(pem)
+    }
+
     /// The environment served.
     pub fn environment(&self) -> &str {
         &self.environment
@@ -137,7 +147,9 @@ impl Gateway {
         })?;
         let (version, apis) = (compiled.version, compiled.api_count);
         let next = Arc::new(next);
-        self.config.store(Some(Arc::new(compiled)));
+        let compiled = Arc::new(compiled);
+        self.config.store(Some(compiled.clone()));
+        health::spawn(self.config.clone(), &compiled, self.proxy.clone());
         self.metrics.config_applied.inc();
         self.metrics
             .config_version
@@ -271,6 +283,17 @@ impl Gateway {
                 http::HeaderValue::from_static(
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 ),
+            );
+            return response;
+        }
+        if request.uri().path() == "/.well-known/jwks.json" {
+            let Some(jwks) = self.proxy.backend_jwks() else {
+                return respond::no_route();
+            };
+            let mut response = Response::new(respond::full(jwks.to_owned()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/jwk-set+json"),
             );
             return response;
         }

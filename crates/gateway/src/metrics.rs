@@ -91,6 +91,8 @@ pub struct GatewayMetrics {
     pub redis_up: Gauge,
     /// Limit decisions taken locally because Redis was unavailable.
     pub ratelimit_fallbacks: Counter,
+    /// Requests sent again to another upstream member after a failure.
+    pub upstream_retries: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -115,6 +117,7 @@ impl GatewayMetrics {
             config_rejected: Counter::default(),
             redis_up: Gauge::default(),
             ratelimit_fallbacks: Counter::default(),
+            upstream_retries: Counter::default(),
         };
         let r = &m.registry;
         r.register(
@@ -166,6 +169,11 @@ impl GatewayMetrics {
             "gantry_gateway_ratelimit_local_fallbacks",
             "Rate-limit decisions taken locally because Redis was unavailable",
             m.ratelimit_fallbacks.clone(),
+        );
+        r.register(
+            "gantry_gateway_upstream_retries",
+            "Requests retried on another upstream member (idempotent, within the retry budget)",
+            m.upstream_retries.clone(),
         );
         r.register(
             "gantry_gateway_config_rejected",

@@ -31,7 +31,16 @@ use crate::shared_limit::SharedLimiter;
 /// Time allowed to open a TCP connection to an upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+/// A request body bigger than this is streamed, never buffered for a retry.
+const MAX_REPLAY_BYTES: u64 = 64 * 1024;
+
+/// Most members one request is sent to (the first try and two retries).
+const MAX_ATTEMPTS: usize = 3;
+
+/// The client's body streamed through, or a buffered one that can be sent again.
+type UpstreamBody = http_body_util::Either<Incoming, http_body_util::Full<bytes::Bytes>>;
+
+type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// The proxy: current configuration and the upstream connection pool.
 pub struct Proxy {
@@ -41,6 +50,8 @@ pub struct Proxy {
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
     shared: std::sync::OnceLock<SharedLimiter>,
+    /// Set from a key file before serving, or generated on first use.
+    backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -110,7 +121,42 @@ impl Proxy {
             metrics,
             draining,
             shared: std::sync::OnceLock::new(),
+            backend_jwt: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Whether `GET uri` answers 2xx within `timeout` (an active health check).
+    pub async fn probe(&self, uri: Uri, timeout: Duration) -> bool {
+        let mut request = Request::new(UpstreamBody::Right(http_body_util::Full::default()));
+        *request.uri_mut() = uri;
+        matches!(
+            tokio::time::timeout(timeout, self.client.request(request)).await,
+            Ok(Ok(response)) if response.status().is_success()
+        )
+    }
+
+    /// Signs backend JWTs with the P-256 key in `pem` (PKCS#8 or SEC1), so every replica of
+    /// an environment can share one key. Must be called before the first request.
+    pub fn use_backend_jwt_key(&self, pem: &[u8]) -> Result<(), String> {
+        let signer = crate::backend_jwt::BackendJwtSigner::from_pem(pem)?;
+        self.backend_jwt
+            .set(Some(signer))
+            .map_err(|_| "the backend JWT key is already set".to_owned())
+    }
+
+    fn backend_jwt_signer(&self) -> Option<&crate::backend_jwt::BackendJwtSigner> {
+        self.backend_jwt
+            .get_or_init(|| {
+                crate::backend_jwt::BackendJwtSigner::generate()
+                    .inspect_err(|error| tracing::error!(%error, "no backend JWT signing key"))
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// The public key upstreams verify backend JWTs with, as a JWKS document.
+    pub fn backend_jwks(&self) -> Option<&str> {
+        self.backend_jwt_signer().map(|s| s.jwks())
     }
 
     /// Shares this gateway's rate limits with the other gateways of its environment through
@@ -257,7 +303,10 @@ impl Proxy {
         response
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id);
-        if self.draining.load(Ordering::Relaxed) && method_version_is_http1(&response) {
+        if self.draining.load(Ordering::Relaxed)
+            && method_version_is_http1(&response)
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+        {
             // Ask HTTP/1 clients to stop reusing this connection, so none of them races a
             // request against the close when the drain ends.
             response
@@ -347,7 +396,13 @@ impl Proxy {
         let caller = if operation.auth_type == AuthType::None {
             None
         } else {
-            match auth::authorize(config, &api, operation, request.headers()) {
+            match auth::authorize(
+                config,
+                &api,
+                operation,
+                request.headers(),
+                request.uri().query(),
+            ) {
                 Ok(caller) => {
                     outcome.application = Some(caller.application_id.clone());
                     Some(caller)
@@ -372,7 +427,7 @@ impl Proxy {
             .as_ref()
             .map(|c| c.key_type)
             .unwrap_or(KeyType::Production);
-        let Some((member, upstream)) = api.pool(key_type).map(|p| p.pick()) else {
+        let Some(pool) = api.pool(key_type) else {
             return respond::error(
                 StatusCode::FORBIDDEN,
                 "900908",
@@ -383,6 +438,7 @@ impl Proxy {
                 ),
             );
         };
+        let (member, upstream) = pool.pick();
         let remainder = &path[entry.base_path.len().min(path.len())..];
         let mut target = String::with_capacity(upstream.base_path.len() + remainder.len() + 64);
         target.push_str(&upstream.base_path);
@@ -391,8 +447,25 @@ impl Proxy {
             target.push('/');
         }
         if let Some(query) = request.uri().query() {
-            target.push('?');
-            target.push_str(query);
+            match &api.api_key {
+                Some(key_in) if auth::query_param(query, &key_in.query).is_some() => {
+                    // An API key never travels on to the upstream, used or not.
+                    let mut first = true;
+                    for pair in query.split('&').filter(|p| {
+                        !p.split('=')
+                            .next()
+                            .is_some_and(|k| k.eq_ignore_ascii_case(&key_in.query))
+                    }) {
+                        target.push(if first { '?' } else { '&' });
+                        target.push_str(pair);
+                        first = false;
+                    }
+                }
+                _ => {
+                    target.push('?');
+                    target.push_str(query);
+                }
+            }
         }
         let uri = match Uri::builder()
             .scheme(upstream.scheme.clone())
@@ -412,12 +485,51 @@ impl Proxy {
         };
         let timeout = upstream.timeout;
         let authority = upstream.authority.clone();
+        let base_len = upstream.base_path.len();
+        let assertion = match (&caller, api.backend_jwt) {
+            (Some(caller), true) => {
+                let signed = self
+                    .backend_jwt_signer()
+                    .and_then(|s| s.assertion(&config.backend_jwt_cache, &api, caller));
+                if signed.is_none() {
+                    return respond::error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "900900",
+                        "Unclassified Authentication Failure",
+                        "The gateway could not sign the backend JWT",
+                    );
+                }
+                signed
+            }
+            _ => None,
+        };
         drop(guard);
 
         let (mut parts, body) = request.into_parts();
         let original_host = parts.headers.get(header::HOST).cloned();
+        // A WebSocket handshake keeps its Upgrade header (hop-by-hop, so stripped below and
+        // set again); once both sides switch protocols the bytes are relayed as they come.
+        let websocket = websocket_upgrade(parts.version, &parts.headers);
         strip_hop_by_hop(&mut parts.headers);
+        let client_upgrade = match websocket {
+            Some(protocol) => {
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::UPGRADE, protocol);
+                parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+            }
+            None => None,
+        };
         parts.headers.remove(&api.authorization_header);
+        if let Some(key_in) = &api.api_key {
+            parts.headers.remove(&key_in.header);
+        }
+        // A client cannot forge the gateway's assertion.
+        parts.headers.remove(crate::backend_jwt::HEADER);
+        if let Some(assertion) = assertion {
+            parts.headers.insert(crate::backend_jwt::HEADER, assertion);
+        }
         if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
             parts.headers.insert(header::HOST, v);
         }
@@ -432,17 +544,130 @@ impl Proxy {
                 .insert(HeaderName::from_static("x-forwarded-host"), host);
         }
         gantry_telemetry::trace::inject(&tracing::Span::current().context(), &mut parts.headers);
+        crate::mediation::apply(&api.request_headers, &mut parts.headers);
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
-        let outbound = Request::from_parts(parts, body);
+        // Idempotent requests to a pool with another member may be retried there: their
+        // body (none, or a small PUT body) is kept to be sent again.
+        let length = if pool.can_retry() {
+            pool.record_request();
+            is_idempotent(&parts.method)
+                .then(|| replayable_length(&parts.headers, hyper::body::Body::is_end_stream(&body)))
+                .flatten()
+                .filter(|n| *n <= MAX_REPLAY_BYTES)
+        } else {
+            None
+        };
+        let replay = match length {
+            Some(0) => Ok(bytes::Bytes::new()),
+            Some(_) => match tokio::time::timeout(timeout, body.collect()).await {
+                Ok(Ok(collected)) => Ok(collected.to_bytes()),
+                _ => {
+                    return respond::error(
+                        StatusCode::BAD_REQUEST,
+                        "400",
+                        "Bad Request",
+                        "The request body could not be read",
+                    );
+                }
+            },
+            None => Err(body),
+        }
+        .map(|bytes| (bytes, parts.method.clone(), parts.headers.clone()));
+        let (outbound, replay) = match replay {
+            Ok((bytes, method, headers)) => (
+                Request::from_parts(
+                    parts,
+                    UpstreamBody::Right(http_body_util::Full::new(bytes.clone())),
+                ),
+                Some((bytes, method, headers)),
+            ),
+            Err(body) => (Request::from_parts(parts, UpstreamBody::Left(body)), None),
+        };
 
         let upstream_started = std::time::Instant::now();
-        let result = tokio::time::timeout(timeout, self.client.request(outbound)).await;
+        let (mut member, mut authority, mut timeout) = (member, authority, timeout);
+        let mut tried: u64 = 0;
+        let mut attempts = 1;
+        let mut outbound = outbound;
+        // The resource path and query, for retries on members with another base path.
+        let suffix: Option<String> = replay.as_ref().and_then(|_| {
+            let pq = outbound.uri().path_and_query()?.as_str();
+            pq.get(base_len.min(pq.len())..).map(str::to_owned)
+        });
+        let result = loop {
+            let in_flight = pool.start(member);
+            let result = tokio::time::timeout(timeout, self.client.request(outbound)).await;
+            drop(in_flight);
+            let failed = match &result {
+                Ok(Err(error)) if error.is_connect() => {
+                    // Passive health check: a member that refuses connections sits out.
+                    pool.eject(member);
+                    true
+                }
+                Ok(Ok(response)) => matches!(
+                    response.status(),
+                    StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE
+                ),
+                _ => false,
+            };
+            let Some((bytes, method, headers)) = replay.as_ref().filter(|_| failed) else {
+                break result;
+            };
+            if attempts >= MAX_ATTEMPTS {
+                break result;
+            }
+            tried |= 1u64 << member.min(63);
+            let Some((next, next_upstream)) = pool.pick_untried(tried, member) else {
+                break result;
+            };
+            if !pool.take_retry() {
+                break result;
+            }
+            let Some(uri) = suffix
+                .as_deref()
+                .and_then(|suffix| retry_uri(next_upstream, suffix))
+            else {
+                break result;
+            };
+            tracing::debug!(api = %api.name, from = %authority, to = %next_upstream.authority, "retrying on another member");
+            self.metrics.upstream_retries.inc();
+            let mut retry = Request::new(UpstreamBody::Right(http_body_util::Full::new(
+                bytes.clone(),
+            )));
+            *retry.method_mut() = method.clone();
+            *retry.headers_mut() = headers.clone();
+            if let Ok(v) = HeaderValue::from_str(next_upstream.authority.as_str()) {
+                retry.headers_mut().insert(header::HOST, v);
+            }
+            *retry.uri_mut() = uri;
+            outbound = retry;
+            (member, authority, timeout) =
+                (next, next_upstream.authority.clone(), next_upstream.timeout);
+            attempts += 1;
+        };
         outcome.upstream = Some(upstream_started.elapsed());
         match result {
-            Ok(Ok(response)) => {
+            Ok(Ok(mut response)) => {
+                let tunnel = match client_upgrade {
+                    Some(client) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                        Some((client, hyper::upgrade::on(&mut response)))
+                    }
+                    _ => None,
+                };
                 let (mut parts, body) = response.into_parts();
+                let upgrade = tunnel
+                    .as_ref()
+                    .and_then(|_| parts.headers.get(header::UPGRADE).cloned());
                 strip_hop_by_hop(&mut parts.headers);
+                if let (Some((client, upstream)), Some(protocol)) = (tunnel, upgrade) {
+                    parts
+                        .headers
+                        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                    parts.headers.insert(header::UPGRADE, protocol);
+                    tokio::spawn(relay_upgraded(client, upstream, api.name.clone()));
+                }
+                crate::mediation::apply(&api.response_headers, &mut parts.headers);
                 if let Some(quota) = quota {
                     quota.write_headers(&mut parts.headers);
                 }
@@ -450,12 +675,6 @@ impl Proxy {
             }
             Ok(Err(error)) => {
                 tracing::warn!(api = %api.name, %error, upstream = %authority, "upstream request failed");
-                if error.is_connect() {
-                    // Passive health check: a member that refuses connections sits out.
-                    if let Some(pool) = api.pool(key_type) {
-                        pool.eject(member);
-                    }
-                }
                 respond::error(
                     StatusCode::BAD_GATEWAY,
                     "101503",
@@ -509,6 +728,84 @@ impl Throttled {
         write_ratelimit_headers(response.headers_mut(), &limit, 0, retry_after);
         response
     }
+}
+
+/// The protocol a client asks to switch to, when this is an HTTP/1.1 WebSocket handshake
+/// (`Connection: upgrade` and `Upgrade: websocket`).
+fn websocket_upgrade(version: http::Version, headers: &HeaderMap) -> Option<HeaderValue> {
+    if version != http::Version::HTTP_11 {
+        return None;
+    }
+    let upgrade = headers.get(header::UPGRADE)?;
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    (asks && upgrade.as_bytes().eq_ignore_ascii_case(b"websocket")).then(|| upgrade.clone())
+}
+
+/// Relays bytes both ways between an upgraded client connection and the upgraded upstream
+/// connection, until either side closes; owned by the connection pair, ends with them.
+async fn relay_upgraded(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    api: Arc<str>,
+) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(error) => {
+            tracing::debug!(%api, %error, "protocol switch failed");
+            return;
+        }
+    };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        Ok((sent, received)) => tracing::debug!(%api, sent, received, "upgraded connection closed"),
+        Err(error) => tracing::debug!(%api, %error, "upgraded connection ended with an error"),
+    }
+}
+
+/// Methods whose requests may be sent twice (RFC 9110 §9.2.2), except POST and PATCH.
+fn is_idempotent(method: &http::Method) -> bool {
+    matches!(
+        *method,
+        http::Method::GET
+            | http::Method::HEAD
+            | http::Method::PUT
+            | http::Method::DELETE
+            | http::Method::OPTIONS
+    )
+}
+
+/// The body length when it is known up front (`Content-Length`, or none at all, which
+/// means empty for a request); `None` for a chunked body.
+fn replayable_length(headers: &HeaderMap, ended: bool) -> Option<u64> {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return None;
+    }
+    match headers.get(header::CONTENT_LENGTH) {
+        None => ended.then_some(0),
+        Some(v) => v.to_str().ok()?.parse().ok(),
+    }
+}
+
+/// The URI of a retry on `upstream`: its base path plus the resource path and query.
+fn retry_uri(upstream: &crate::upstream::Upstream, suffix: &str) -> Option<Uri> {
+    let mut target = String::with_capacity(upstream.base_path.len() + suffix.len() + 1);
+    target.push_str(&upstream.base_path);
+    if target.is_empty() && !suffix.starts_with('/') {
+        target.push('/');
+    }
+    target.push_str(suffix);
+    Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(target)
+        .build()
+        .ok()
 }
 
 fn method_version_is_http1(response: &Response<Body>) -> bool {

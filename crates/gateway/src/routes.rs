@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use gantry_model::snapshot::DeployedApi;
 use gantry_model::{
@@ -18,8 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::ratelimit::Limit;
 
-/// Upstream timeout when the endpoint sets none (WSO2's default is 60 s as well).
-const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::upstream::{Upstream, UpstreamPool};
 
 /// One configuration version, compiled.
 pub struct CompiledConfig {
@@ -39,6 +37,12 @@ pub struct CompiledConfig {
     pub api_count: usize,
     /// Tokens verified under this version's keys.
     pub token_cache: crate::token_cache::TokenCache<crate::auth::Claims>,
+    /// API keys verified under this version's keys.
+    pub api_key_cache: crate::token_cache::TokenCache<crate::auth::ApiKeyClaims>,
+    /// Pools with active health checks: (API, key type).
+    pub health_checked: Vec<(Arc<ApiEntry>, KeyType)>,
+    /// Signed backend JWTs by (API, credential), for APIs that send one.
+    pub backend_jwt_cache: crate::token_cache::TokenCache<http::HeaderValue>,
     /// Subscription tier limits by (application id, API id).
     pub subscription_limits: HashMap<(Arc<str>, Arc<str>), Limit>,
     /// Application tier limits by application id.
@@ -78,6 +82,8 @@ pub struct VerificationKey {
     /// Checks built once: algorithm pinned, `iss` required and equal, `exp` and `nbf`
     /// enforced with bounded clock skew.
     pub validation: Validation,
+    /// The same checks for API keys, which may have no `exp`.
+    pub api_key_validation: Validation,
 }
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -144,6 +150,19 @@ pub struct ApiEntry {
     pub name: Arc<str>,
     /// `context/version`, the prefix stripped before forwarding.
     pub base_path: String,
+    /// Version.
+    pub version: String,
+    /// Whether OAuth2 bearer tokens are accepted (`oauth2` in the security scheme, or no
+    /// scheme the gateway knows).
+    pub accepts_oauth: bool,
+    /// Where API keys are accepted, when `api_key` is in the security scheme.
+    pub api_key: Option<ApiKeyLocation>,
+    /// Request header policies, in order (empty for most APIs).
+    pub request_headers: Box<[crate::mediation::HeaderOp]>,
+    /// Response header policies, in order.
+    pub response_headers: Box<[crate::mediation::HeaderOp]>,
+    /// Whether the upstream gets an `X-JWT-Assertion`.
+    pub backend_jwt: bool,
     /// Lifecycle state.
     pub lifecycle: LifecycleState,
     /// Header the token is read from (lower case).
@@ -156,6 +175,14 @@ pub struct ApiEntry {
     pub cors: Option<crate::cors::Cors>,
 }
 
+/// Where an API key may be presented.
+pub struct ApiKeyLocation {
+    /// The header (WSO2 `apiKeyHeader`).
+    pub header: http::HeaderName,
+    /// The query parameter (the header name, lower case; matched case-insensitively).
+    pub query: Box<str>,
+}
+
 impl ApiEntry {
     /// Where traffic of `key_type` goes, if the API has such an endpoint.
     pub fn pool(&self, key_type: KeyType) -> Option<&UpstreamPool> {
@@ -163,106 +190,6 @@ impl ApiEntry {
             KeyType::Production => self.production.as_ref(),
             KeyType::Sandbox => self.sandbox.as_ref(),
         }
-    }
-}
-
-/// How long a `load_balance` member that refused a connection is left out of the rotation
-/// (passive health checking, like Envoy's outlier detection on connect failures).
-pub const EJECTION: Duration = Duration::from_secs(10);
-
-/// The endpoints traffic of one key type goes to: one for `http`, several used in turn
-/// (round-robin) for `load_balance`, skipping members recently found unreachable.
-pub struct UpstreamPool {
-    /// The members, in configured order (never empty).
-    pub members: Vec<Upstream>,
-    next: std::sync::atomic::AtomicUsize,
-    /// Per member: until when (ms after `epoch`) it is left out; 0 when it is in.
-    ejected_until: Vec<std::sync::atomic::AtomicU64>,
-    epoch: std::time::Instant,
-}
-
-impl UpstreamPool {
-    fn compile(endpoints: &Endpoints) -> Result<Self, String> {
-        let members = endpoints
-            .as_slice()
-            .iter()
-            .map(Upstream::compile)
-            .collect::<Result<Vec<_>, _>>()?;
-        if members.is_empty() {
-            return Err("an endpoint list is empty".into());
-        }
-        Ok(Self {
-            ejected_until: members
-                .iter()
-                .map(|_| std::sync::atomic::AtomicU64::new(0))
-                .collect(),
-            members,
-            next: std::sync::atomic::AtomicUsize::new(0),
-            epoch: std::time::Instant::now(),
-        })
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// The member for the next request and its index: round-robin over the members not
-    /// ejected; when every member is ejected, plain round-robin (better a try than nothing).
-    pub fn pick(&self) -> (usize, &Upstream) {
-        let n = self.members.len();
-        if n == 1 {
-            return (0, &self.members[0]);
-        }
-        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let now = self.now_ms();
-        let index = (0..n)
-            .map(|k| (start + k) % n)
-            .find(|&i| self.ejected_until[i].load(std::sync::atomic::Ordering::Relaxed) <= now)
-            .unwrap_or(start % n);
-        (index, &self.members[index])
-    }
-
-    /// Leaves member `index` out of the rotation for [`EJECTION`] (a single member is never
-    /// ejected: there is nowhere else to go).
-    pub fn eject(&self, index: usize) {
-        if self.members.len() > 1
-            && let Some(slot) = self.ejected_until.get(index)
-        {
-            let until = self.now_ms() + u64::try_from(EJECTION.as_millis()).unwrap_or(u64::MAX);
-            slot.store(until, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
-/// A compiled upstream endpoint.
-pub struct Upstream {
-    /// `http` or `https`.
-    pub scheme: http::uri::Scheme,
-    /// `host:port`.
-    pub authority: http::uri::Authority,
-    /// Base path (no trailing `/`), prepended to the resource path.
-    pub base_path: String,
-    /// Time allowed for the upstream's response headers.
-    pub timeout: Duration,
-}
-
-impl Upstream {
-    fn compile(endpoint: &Endpoint) -> Result<Self, String> {
-        let uri: http::Uri = endpoint
-            .url
-            .parse()
-            .map_err(|e| format!("endpoint '{}': {e}", endpoint.url))?;
-        let scheme = uri.scheme().cloned().ok_or("endpoint has no scheme")?;
-        let authority = uri.authority().cloned().ok_or("endpoint has no host")?;
-        Ok(Self {
-            scheme,
-            authority,
-            base_path: uri.path().trim_end_matches('/').to_owned(),
-            timeout: endpoint
-                .timeout_ms()
-                .map(Duration::from_millis)
-                .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
-        })
     }
 }
 
@@ -303,6 +230,10 @@ impl CompiledConfig {
                 .or_default()
                 .add_api(api, &limits, &mut problems);
         }
+        let health_checked = builders
+            .values_mut()
+            .flat_map(|b| std::mem::take(&mut b.health_checked))
+            .collect();
         let vhosts = builders
             .into_iter()
             .map(|(host, b)| (host, b.build(&mut problems)))
@@ -346,6 +277,11 @@ impl CompiledConfig {
                                 algorithm,
                                 key: decoding,
                                 validation: validation_for(&issuer.issuer, algorithm),
+                                api_key_validation: {
+                                    let mut v = validation_for(&issuer.issuer, algorithm);
+                                    v.set_required_spec_claims(&["iss"]);
+                                    v
+                                },
                             },
                         );
                     }
@@ -403,6 +339,9 @@ impl CompiledConfig {
             revoked_token_ids: snapshot.revoked_token_ids.iter().cloned().collect(),
             api_count: snapshot.apis.len(),
             token_cache: Default::default(),
+            api_key_cache: Default::default(),
+            backend_jwt_cache: Default::default(),
+            health_checked,
             subscription_limits,
             application_limits,
         })
@@ -448,6 +387,8 @@ struct RouterBuilder {
     /// Normalised path pattern → index into `entries`.
     index: HashMap<String, usize>,
     entries: Vec<RouteEntry>,
+    /// APIs with health-checked pools, by key type.
+    health_checked: Vec<(Arc<ApiEntry>, KeyType)>,
 }
 
 impl RouterBuilder {
@@ -458,7 +399,28 @@ impl RouterBuilder {
         if api.is_default_version {
             bases.push(Arc::from(api.context.as_str()));
         }
-        let mut upstream = |e: &Option<Endpoints>| match e.as_ref().map(UpstreamPool::compile) {
+        let has = |scheme: &str| api.security_scheme.iter().any(|s| s == scheme);
+        let api_key = has(gantry_model::gateway_policies::API_KEY_SCHEME).then(|| {
+            let header = api.gateway.api_key_header.to_ascii_lowercase();
+            ApiKeyLocation {
+                header: http::HeaderName::from_bytes(header.as_bytes())
+                    .unwrap_or(http::HeaderName::from_static("apikey")),
+                query: header.into_boxed_str(),
+            }
+        });
+        let mut headers = |policies: &[gantry_model::PolicyRef]| {
+            crate::mediation::compile(policies).unwrap_or_else(|error| {
+                problems.push(format!("API {}: {error}", api.name));
+                Box::default()
+            })
+        };
+        let request_headers = headers(&api.gateway.api_policies.request);
+        let response_headers = headers(&api.gateway.api_policies.response);
+        let config = &api.endpoint_config;
+        let mut upstream = |e: &Option<Endpoints>, failovers: &[Endpoint]| match e
+            .as_ref()
+            .map(|e| UpstreamPool::compile(config, e, failovers))
+        {
             Some(Ok(u)) => Some(u),
             Some(Err(error)) => {
                 problems.push(format!("API {}: {error}", api.name));
@@ -470,15 +432,29 @@ impl RouterBuilder {
             id: Arc::from(api.api_id.as_str()),
             name: Arc::from(api.name.as_str()),
             base_path: base_path.clone(),
+            version: api.version.to_string(),
+            accepts_oauth: has(gantry_model::gateway_policies::OAUTH2_SCHEME) || api_key.is_none(),
+            api_key,
+            request_headers,
+            response_headers,
+            backend_jwt: api.gateway.enable_backend_jwt,
             lifecycle: api.lifecycle,
             authorization_header: http::HeaderName::from_bytes(
                 api.authorization_header.to_ascii_lowercase().as_bytes(),
             )
             .unwrap_or(http::header::AUTHORIZATION),
-            production: upstream(&api.endpoint_config.production_endpoints),
-            sandbox: upstream(&api.endpoint_config.sandbox_endpoints),
+            production: upstream(&config.production_endpoints, &config.production_failovers),
+            sandbox: upstream(&config.sandbox_endpoints, &config.sandbox_failovers),
             cors: crate::cors::Cors::compile(&api.cors_configuration),
         });
+        for key_type in [KeyType::Production, KeyType::Sandbox] {
+            if entry
+                .pool(key_type)
+                .is_some_and(|p| p.health_check().is_some())
+            {
+                self.health_checked.push((entry.clone(), key_type));
+            }
+        }
         for op in &api.operations {
             let method = verb_to_method(op.verb);
             let key: Arc<str> = Arc::from(format!("{} {}", op.verb.as_str(), op.target).as_str());
@@ -612,6 +588,8 @@ mod tests {
             cors_configuration: Default::default(),
             lifecycle: LifecycleState::Published,
             authorization_header: "Authorization".into(),
+            security_scheme: vec!["oauth2".into()],
+            gateway: Default::default(),
             endpoint_config: EndpointConfig {
                 endpoint_type: "http".into(),
                 production_endpoints: Some(
@@ -622,6 +600,7 @@ mod tests {
                     .into(),
                 ),
                 sandbox_endpoints: None,
+                ..Default::default()
             },
             operations: ops
                 .iter()
@@ -739,27 +718,6 @@ mod tests {
         assert_eq!(base("/any/a/b"), ("v2".into(), "/any".into()));
         assert_eq!(base("/any"), ("v2".into(), "/any".into()));
         assert_eq!(base("/any/items/7"), ("v2".into(), "/any".into()));
-    }
-
-    #[test]
-    fn ejected_members_are_skipped_until_all_are() {
-        let endpoints = Endpoints::Many(
-            ["http://a:1", "http://b:2", "http://c:3"]
-                .iter()
-                .map(|u| Endpoint {
-                    url: (*u).into(),
-                    config: None,
-                })
-                .collect(),
-        );
-        let pool = UpstreamPool::compile(&endpoints).unwrap();
-        let picks = |n| (0..n).map(|_| pool.pick().0).collect::<Vec<_>>();
-        assert_eq!(picks(3), vec![0, 1, 2]);
-        pool.eject(1);
-        assert!(picks(6).iter().all(|&i| i != 1));
-        pool.eject(0);
-        pool.eject(2);
-        assert_eq!(picks(3).len(), 3, "all ejected: still answers");
     }
 
     #[test]

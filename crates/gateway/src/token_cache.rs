@@ -30,7 +30,8 @@ impl<T> Default for TokenCache<T> {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
+/// SHA-256 of a credential: the cache key.
+pub fn digest(token: &str) -> [u8; 32] {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
@@ -52,7 +53,15 @@ impl<T> TokenCache<T> {
         token: &str,
         verify: impl FnOnce() -> Result<(T, u64), E>,
     ) -> Result<Arc<T>, E> {
-        let key = digest(token);
+        self.get_or_verify_digest(digest(token), verify)
+    }
+
+    /// [`TokenCache::get_or_verify`] for a credential whose [`digest`] is `key`.
+    pub fn get_or_verify_digest<E>(
+        &self,
+        key: [u8; 32],
+        verify: impl FnOnce() -> Result<(T, u64), E>,
+    ) -> Result<Arc<T>, E> {
         let shard = &self.shards[usize::from(key[0]) % SHARDS];
         let now = now_secs();
         let cached = shard

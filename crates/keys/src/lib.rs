@@ -8,6 +8,7 @@
 //! configuration snapshot.
 #![forbid(unsafe_code)]
 
+pub mod api_key;
 pub mod assertion;
 pub mod kek;
 pub mod lifecycle;
@@ -18,6 +19,7 @@ pub mod secret;
 pub mod signing;
 pub mod token;
 
+pub use api_key::{ApiKeyClaims, ApiKeyGrant, IssuedApiKey, SubscribedApi};
 pub use kek::KeyEncryptionKey;
 pub use lifecycle::{KeyState, KeyStatus, RotationPolicy, Transition, Trigger};
 pub use signing::{Jwk, Jwks, SigningAlgorithm, SigningKey};

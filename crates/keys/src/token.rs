@@ -205,6 +205,14 @@ impl KeySet {
         }
     }
 
+    /// The verification key and checks for `kid`, if published.
+    pub(crate) fn verifier(
+        &self,
+        kid: &str,
+    ) -> Option<&(jsonwebtoken::DecodingKey, jsonwebtoken::Validation)> {
+        self.verifiers.get(kid)
+    }
+
     /// Verifies a token of this issuer against the published keys, with the key's own
     /// algorithm (never the header's choice) and no clock leeway, and decodes its claims.
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, VerifyError> {

@@ -4,6 +4,8 @@
 //! their requests within a grace period, then return.
 #![forbid(unsafe_code)]
 
+pub mod certificates;
+
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;

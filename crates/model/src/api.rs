@@ -378,8 +378,8 @@ impl Endpoint {
 /// WSO2's `endpointConfig`: where the gateway sends production and sandbox traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointConfig {
-    /// `http` (one endpoint each) or `load_balance` (a list, used round-robin). WSO2's
-    /// `failover` is not supported yet.
+    /// `http` (one endpoint each), `load_balance` (a list, used in turn) or `failover` (one
+    /// endpoint, then its `*_failovers` in order when it fails).
     #[serde(default = "http_endpoint_type")]
     pub endpoint_type: String,
     /// Endpoint(s) for PRODUCTION keys.
@@ -388,6 +388,83 @@ pub struct EndpointConfig {
     /// Endpoint(s) for SANDBOX keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_endpoints: Option<Endpoints>,
+    /// `failover`: the endpoints tried, in order, after `production_endpoints`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub production_failovers: Vec<Endpoint>,
+    /// `failover`: the endpoints tried, in order, after `sandbox_endpoints`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_failovers: Vec<Endpoint>,
+    /// `load_balance` algorithm (WSO2 `algoClassName`): round robin
+    /// (`org.apache.synapse.endpoints.algorithms.RoundRobin`, the default) or `LeastRequest`
+    /// (the member with the fewest requests in flight).
+    #[serde(
+        default,
+        rename = "algoClassName",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub algo_class_name: Option<String>,
+    /// Active health checks of every member (a Gantry extension of WSO2's free-form object).
+    #[serde(
+        default,
+        rename = "healthCheck",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// Active health checking: the gateway probes each endpoint with `GET <endpoint URL><path>`
+/// every `intervalMs`; a member that fails `unhealthyThreshold` probes in a row (non-2xx,
+/// connection error or no answer within `timeoutMs`) gets no traffic until one succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// Path probed, appended to each endpoint's URL (`/health`).
+    pub path: String,
+    /// Time between probes, ms (default 10 000, at least 100).
+    #[serde(default = "default_health_interval_ms")]
+    pub interval_ms: u64,
+    /// Time allowed for a probe's answer, ms (default 2 000).
+    #[serde(default = "default_health_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Consecutive failures that take a member out (default 2).
+    #[serde(default = "default_unhealthy_threshold")]
+    pub unhealthy_threshold: u32,
+}
+
+fn default_health_interval_ms() -> u64 {
+    10_000
+}
+
+fn default_health_timeout_ms() -> u64 {
+    2_000
+}
+
+fn default_unhealthy_threshold() -> u32 {
+    2
+}
+
+/// How a `load_balance` endpoint spreads requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceAlgorithm {
+    /// Each member in turn.
+    RoundRobin,
+    /// The member with the fewest requests in flight.
+    LeastRequest,
+}
+
+impl Default for EndpointConfig {
+    /// `http` with no endpoint yet.
+    fn default() -> Self {
+        Self {
+            endpoint_type: http_endpoint_type(),
+            production_endpoints: None,
+            sandbox_endpoints: None,
+            production_failovers: Vec::new(),
+            sandbox_failovers: Vec::new(),
+            algo_class_name: None,
+            health_check: None,
+        }
+    }
 }
 
 /// One endpoint (`http`), or the members of a `load_balance` endpoint, as WSO2 writes them.
@@ -412,7 +489,7 @@ impl Endpoints {
     fn validate(&self, endpoint_type: &str, field: &str) -> Result<(), InvalidField> {
         match self {
             Endpoints::One(e) => e.validate(field),
-            Endpoints::Many(_) if endpoint_type == "http" => Err(InvalidField::new(
+            Endpoints::Many(_) if endpoint_type != "load_balance" => Err(InvalidField::new(
                 field,
                 "must be one endpoint object for endpoint_type \"http\" (a list needs \"load_balance\")",
             )),
@@ -438,16 +515,63 @@ fn http_endpoint_type() -> String {
 }
 
 impl EndpointConfig {
+    /// The `load_balance` algorithm named by `algoClassName`, if it is one Gantry knows.
+    pub fn balance_algorithm(&self) -> Option<BalanceAlgorithm> {
+        match self.algo_class_name.as_deref() {
+            None | Some("") => Some(BalanceAlgorithm::RoundRobin),
+            Some(name) if name.ends_with("RoundRobin") => Some(BalanceAlgorithm::RoundRobin),
+            Some(name) if name.ends_with("LeastRequest") => Some(BalanceAlgorithm::LeastRequest),
+            Some(_) => None,
+        }
+    }
+
     /// Checks the URLs and settings; at least one endpoint must be given.
     pub fn validate(&self) -> Result<(), InvalidField> {
-        if self.endpoint_type != "http" && self.endpoint_type != "load_balance" {
+        if !matches!(
+            self.endpoint_type.as_str(),
+            "http" | "load_balance" | "failover"
+        ) {
             return Err(InvalidField::new(
                 "endpointConfig.endpoint_type",
                 format!(
-                    "'{}' is not supported; use \"http\" or \"load_balance\"",
+                    "'{}' is not supported; use \"http\", \"load_balance\" or \"failover\"",
                     self.endpoint_type
                 ),
             ));
+        }
+        if let Some(check) = &self.health_check {
+            if !check.path.starts_with('/') || check.path.contains(['?', '#', ' ']) {
+                return Err(InvalidField::new(
+                    "endpointConfig.healthCheck.path",
+                    "must be a path starting with '/'",
+                ));
+            }
+            if check.interval_ms < 100 || check.timeout_ms == 0 || check.unhealthy_threshold == 0 {
+                return Err(InvalidField::new(
+                    "endpointConfig.healthCheck",
+                    "intervalMs must be at least 100, timeoutMs and unhealthyThreshold positive",
+                ));
+            }
+        }
+        if self.balance_algorithm().is_none() {
+            return Err(InvalidField::new(
+                "endpointConfig.algoClassName",
+                "must be org.apache.synapse.endpoints.algorithms.RoundRobin or LeastRequest",
+            ));
+        }
+        for (field, failovers) in [
+            ("production_failovers", &self.production_failovers),
+            ("sandbox_failovers", &self.sandbox_failovers),
+        ] {
+            if !failovers.is_empty() && self.endpoint_type != "failover" {
+                return Err(InvalidField::new(
+                    format!("endpointConfig.{field}"),
+                    "needs endpoint_type \"failover\"",
+                ));
+            }
+            for (i, e) in failovers.iter().enumerate() {
+                e.validate(&format!("endpointConfig.{field}[{i}]"))?;
+            }
         }
         if self.production_endpoints.is_none() && self.sandbox_endpoints.is_none() {
             return Err(InvalidField::new(
@@ -499,8 +623,11 @@ pub struct Api {
     pub policies: Vec<String>,
     /// The header the gateway reads the token from (default `Authorization`).
     pub authorization_header: String,
-    /// Security schemes (`oauth2`, `api_key`); the gateway enforces `oauth2` today.
+    /// Security schemes: `oauth2` (bearer access tokens) and/or `api_key` (API keys).
     pub security_scheme: Vec<String>,
+    /// API key header, header mediation and backend JWT (WSO2 field names, flattened).
+    #[serde(flatten)]
+    pub gateway: crate::GatewayPolicies,
     /// `PUBLIC`, `PRIVATE` or `RESTRICTED`.
     pub visibility: String,
     /// Where traffic goes.
@@ -725,16 +852,13 @@ mod tests {
                 .into(),
             ),
             sandbox_endpoints: None,
+            ..Default::default()
         };
         assert_eq!(
             bad.validate().unwrap_err().field,
             "endpointConfig.production_endpoints.url"
         );
-        let none = EndpointConfig {
-            endpoint_type: "http".into(),
-            production_endpoints: None,
-            sandbox_endpoints: None,
-        };
+        let none = EndpointConfig::default();
         assert!(none.validate().is_err());
     }
 
@@ -765,10 +889,36 @@ mod tests {
             "production_endpoints": []}));
         assert!(empty.validate().is_err());
         let failover = parse(serde_json::json!({"endpoint_type": "failover",
-            "production_endpoints": {"url": "http://a:1"}}));
+            "production_endpoints": {"url": "http://a:1"},
+            "production_failovers": [{"url": "http://b:1"}]}));
+        failover.validate().unwrap();
+        let misplaced = parse(serde_json::json!({"endpoint_type": "http",
+            "production_endpoints": {"url": "http://a:1"},
+            "production_failovers": [{"url": "http://b:1"}]}));
         assert_eq!(
-            failover.validate().unwrap_err().field,
-            "endpointConfig.endpoint_type"
+            misplaced.validate().unwrap_err().field,
+            "endpointConfig.production_failovers"
+        );
+        let least = parse(serde_json::json!({"endpoint_type": "load_balance",
+            "algoClassName": "LeastRequest",
+            "production_endpoints": [{"url": "http://a:1"}]}));
+        assert_eq!(
+            least.balance_algorithm(),
+            Some(BalanceAlgorithm::LeastRequest)
+        );
+        let probed = parse(serde_json::json!({"endpoint_type": "load_balance",
+            "healthCheck": {"path": "health"},
+            "production_endpoints": [{"url": "http://a:1"}]}));
+        assert_eq!(
+            probed.validate().unwrap_err().field,
+            "endpointConfig.healthCheck.path"
+        );
+        let unknown = parse(serde_json::json!({"endpoint_type": "load_balance",
+            "algoClassName": "Random",
+            "production_endpoints": [{"url": "http://a:1"}]}));
+        assert_eq!(
+            unknown.validate().unwrap_err().field,
+            "endpointConfig.algoClassName"
         );
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod delta;
+pub mod gateway_policies;
 pub mod lifecycle;
 pub mod snapshot;
 pub mod subscription;
@@ -16,6 +17,7 @@ pub use api::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, Endpoint, EndpointConfig,
     Endpoints, HttpVerb, Operation, ResourceTarget,
 };
+pub use gateway_policies::{ApiPolicies, GatewayPolicies, PolicyRef};
 pub use lifecycle::{LifecycleAction, LifecycleState};
 pub use snapshot::GatewaySnapshot;
 pub use subscription::{KeyType, SubscriptionStatus};

@@ -90,6 +90,12 @@ pub struct DeployedApi {
     pub lifecycle: LifecycleState,
     /// Header carrying the token.
     pub authorization_header: String,
+    /// `oauth2` and/or `api_key` (absent in old snapshots: `oauth2` only).
+    #[serde(default = "oauth2_only")]
+    pub security_scheme: Vec<String>,
+    /// API key header, header mediation and backend JWT.
+    #[serde(flatten)]
+    pub gateway: crate::GatewayPolicies,
     /// Upstreams.
     pub endpoint_config: EndpointConfig,
     /// CORS, answered at the gateway when enabled.
@@ -97,6 +103,10 @@ pub struct DeployedApi {
     pub cors_configuration: crate::api::CorsConfiguration,
     /// Resources.
     pub operations: Vec<Operation>,
+}
+
+fn oauth2_only() -> Vec<String> {
+    vec![crate::gateway_policies::OAUTH2_SCHEME.to_owned()]
 }
 
 /// An application, as far as a gateway cares.

@@ -95,6 +95,8 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
                 .is_default_version,
             lifecycle,
             authorization_header: api.authorization_header,
+            security_scheme: api.security_scheme,
+            gateway: api.gateway,
             endpoint_config: api.endpoint_config,
             cors_configuration: api.cors_configuration,
             operations: api.operations,

@@ -82,6 +82,7 @@ fn api(name: &str, context: &str) -> Api {
         policies: vec!["Gold".into()],
         authorization_header: "Authorization".into(),
         security_scheme: vec!["oauth2".into()],
+        gateway: Default::default(),
         visibility: "PUBLIC".into(),
         cors_configuration: Default::default(),
         endpoint_config: EndpointConfig {
@@ -94,6 +95,7 @@ fn api(name: &str, context: &str) -> Api {
                 .into(),
             ),
             sandbox_endpoints: None,
+            ..Default::default()
         },
         operations: vec![Operation {
             id: None,

@@ -1,6 +1,7 @@
 //! An upstream that answers every request with a JSON description of it (method, path,
 //! query, headers, body length), so tests can check exactly what the gateway forwarded.
-//! `/slow/...` waits 3 s before answering, `/delay/{ms}/...` that many milliseconds.
+//! `/slow/...` waits 3 s before answering, `/delay/{ms}/...` that many milliseconds;
+//! `/status/{code}/...` answers with that status.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -83,6 +84,13 @@ async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
     {
         tokio::time::sleep(std::time::Duration::from_millis(ms.min(10_000))).await;
     }
+    let status = request
+        .uri()
+        .path()
+        .strip_prefix("/status/")
+        .and_then(|r| r.split('/').next())
+        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| http::StatusCode::from_u16(c).ok());
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
@@ -110,6 +118,9 @@ async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
         "bodyLength": body.len(),
     });
     let mut response = Response::new(Full::new(Bytes::from(description.to_string())));
+    if let Some(status) = status {
+        *response.status_mut() = status;
+    }
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),

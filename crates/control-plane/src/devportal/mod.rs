@@ -1,6 +1,7 @@
 //! Developer Portal REST API v3 (`/api/am/devportal/v3`): published APIs, applications,
 //! their keys, and subscriptions. Every resource is scoped to its owner: another user's ids answer 404.
 
+pub mod api_keys;
 pub mod apis;
 pub mod applications;
 pub mod key_tokens;
@@ -69,6 +70,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}/clean-up",
             post(applications::delete_key),
+        )
+        .route(
+            "/applications/{application_id}/api-keys/{key_type}/generate",
+            post(api_keys::generate),
+        )
+        .route(
+            "/applications/{application_id}/api-keys/{key_type}/revoke",
+            post(api_keys::revoke),
         )
         .route(
             "/subscriptions",

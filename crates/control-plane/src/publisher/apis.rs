@@ -43,6 +43,9 @@ pub struct ApiRequest {
     endpoint_config: Option<EndpointConfig>,
     cors_configuration: Option<CorsConfiguration>,
     operations: Option<Vec<OperationRequest>>,
+    /// `apiKeyHeader`, `apiPolicies`, `enableBackendJwt`.
+    #[serde(flatten)]
+    gateway: gantry_model::GatewayPolicies,
 }
 
 /// One element of `operations`.
@@ -188,14 +191,11 @@ impl ApiRequest {
                 config.validate()?;
                 config
             }
-            None => EndpointConfig {
-                endpoint_type: "http".into(),
-                production_endpoints: None,
-                sandbox_endpoints: None,
-            },
+            None => EndpointConfig::default(),
         };
         let cors_configuration = self.cors_configuration.unwrap_or_default();
         cors_configuration.validate()?;
+        self.gateway.validate()?;
         let operations = match self.operations {
             Some(ops) if !ops.is_empty() => {
                 let ops = ops
@@ -240,6 +240,7 @@ impl ApiRequest {
             security_scheme: self
                 .security_scheme
                 .unwrap_or_else(|| vec!["oauth2".into()]),
+            gateway: self.gateway,
             visibility,
             endpoint_config,
             cors_configuration,

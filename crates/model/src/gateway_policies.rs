@@ -1,0 +1,213 @@
+//! What an API asks of the gateway beyond routing and OAuth: the header an API key comes
+//! in, header mediation (WSO2 4.x `apiPolicies`) and the backend JWT.
+//!
+//! Flattened into [`crate::Api`] and [`crate::snapshot::DeployedApi`], so the JSON carries
+//! WSO2's field names at the top level of an API; every field is optional on the wire.
+
+use serde::{Deserialize, Serialize};
+
+use crate::InvalidField;
+
+/// The security scheme value that lets an API accept API keys.
+pub const API_KEY_SCHEME: &str = "api_key";
+/// The security scheme value that lets an API accept OAuth2 access tokens.
+pub const OAUTH2_SCHEME: &str = "oauth2";
+
+/// Per-API gateway settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayPolicies {
+    /// The header an API key is read from (WSO2 default `ApiKey`, matched case-insensitively);
+    /// the query parameter of the same name (lower case) is accepted too.
+    #[serde(default = "default_api_key_header")]
+    pub api_key_header: String,
+    /// Request and response policies (WSO2 4.x `apiPolicies`).
+    #[serde(default, skip_serializing_if = "ApiPolicies::is_empty")]
+    pub api_policies: ApiPolicies,
+    /// Whether the gateway sends the caller's identity upstream as a JWT it signs itself
+    /// (`X-JWT-Assertion`, WSO2 "backend JWT").
+    #[serde(default)]
+    pub enable_backend_jwt: bool,
+}
+
+impl Default for GatewayPolicies {
+    fn default() -> Self {
+        Self {
+            api_key_header: default_api_key_header(),
+            api_policies: ApiPolicies::default(),
+            enable_backend_jwt: false,
+        }
+    }
+}
+
+fn default_api_key_header() -> String {
+    "ApiKey".to_owned()
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl GatewayPolicies {
+    /// Header names are tokens; every policy is one the gateway knows, with its parameters.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        if !is_header_name(&self.api_key_header) {
+            return Err(InvalidField::new("apiKeyHeader", "must be a header name"));
+        }
+        for (flow, policies) in [
+            ("request", &self.api_policies.request),
+            ("response", &self.api_policies.response),
+        ] {
+            for (i, policy) in policies.iter().enumerate() {
+                policy
+                    .header_action()
+                    .map(|_| ())
+                    .map_err(|e| e.within(&format!("apiPolicies.{flow}[{i}]")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// WSO2 4.x `apiPolicies`: policies applied to every request and response of the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApiPolicies {
+    /// Applied to the request before it is forwarded.
+    pub request: Vec<PolicyRef>,
+    /// Applied to the upstream's response before it is relayed.
+    pub response: Vec<PolicyRef>,
+    /// Applied to gateway-made error responses (accepted, not applied yet).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fault: Vec<PolicyRef>,
+}
+
+impl ApiPolicies {
+    /// No policy at all.
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty() && self.response.is_empty() && self.fault.is_empty()
+    }
+}
+
+/// One attached policy: `{"policyName": "addHeader", "parameters": {"headerName": "X-A", "headerValue": "1"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRef {
+    /// `addHeader` (sets the header, replacing any value, as WSO2's does), `appendHeader`
+    /// (adds a value) or `removeHeader`.
+    pub policy_name: String,
+    /// WSO2's policy version (`v1`), kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
+    /// WSO2's policy id, kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
+    /// The policy's parameters (`headerName`, `headerValue`).
+    #[serde(default)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A header policy, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderAction<'a> {
+    /// Replace the header's values with one.
+    Set(&'a str, &'a str),
+    /// Add a value, keeping the others.
+    Append(&'a str, &'a str),
+    /// Remove the header.
+    Remove(&'a str),
+}
+
+impl PolicyRef {
+    fn text(&self, name: &str) -> Result<&str, InvalidField> {
+        self.parameters
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| {
+                InvalidField::new(format!("parameters.{name}"), "is required (a string)")
+            })
+    }
+
+    /// What this policy does to headers, or why it is not a policy the gateway knows.
+    pub fn header_action(&self) -> Result<HeaderAction<'_>, InvalidField> {
+        let name = || -> Result<&str, InvalidField> {
+            let name = self.text("headerName")?;
+            if is_header_name(name) {
+                Ok(name)
+            } else {
+                Err(InvalidField::new(
+                    "parameters.headerName",
+                    format!("'{name}' is not a header name"),
+                ))
+            }
+        };
+        let value = || -> Result<&str, InvalidField> {
+            let value = self.text("headerValue")?;
+            if value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
+                Ok(value)
+            } else {
+                Err(InvalidField::new(
+                    "parameters.headerValue",
+                    "must be visible ASCII",
+                ))
+            }
+        };
+        match self.policy_name.as_str() {
+            "addHeader" | "setHeader" => Ok(HeaderAction::Set(name()?, value()?)),
+            "appendHeader" => Ok(HeaderAction::Append(name()?, value()?)),
+            "removeHeader" => Ok(HeaderAction::Remove(name()?)),
+            other => Err(InvalidField::new(
+                "policyName",
+                format!("'{other}' is not supported; use addHeader, appendHeader or removeHeader"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn wso2_api_policies_parse_and_unknown_ones_are_named() {
+        let policies: GatewayPolicies = serde_json::from_value(serde_json::json!({
+            "apiPolicies": {"request": [
+                {"policyName": "addHeader", "policyVersion": "v1", "parameters": {"headerName": "X-Env", "headerValue": "prod"}},
+                {"policyName": "removeHeader", "parameters": {"headerName": "X-Debug"}}
+            ], "response": []}
+        }))
+        .unwrap();
+        assert_eq!(policies.api_key_header, "ApiKey");
+        policies.validate().unwrap();
+        assert_eq!(
+            policies.api_policies.request[0].header_action().unwrap(),
+            HeaderAction::Set("X-Env", "prod")
+        );
+        let mut bad = policies.clone();
+        bad.api_policies.response.push(PolicyRef {
+            policy_name: "callInterceptor".into(),
+            policy_version: None,
+            policy_id: None,
+            parameters: Default::default(),
+        });
+        assert_eq!(
+            bad.validate().unwrap_err().field,
+            "apiPolicies.response[0].policyName"
+        );
+        let mut bad = policies;
+        bad.api_policies.request[0]
+            .parameters
+            .insert("headerValue".into(), "a\r\nb".into());
+        assert_eq!(
+            bad.validate().unwrap_err().field,
+            "apiPolicies.request[0].parameters.headerValue"
+        );
+    }
+}
