@@ -6,8 +6,6 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp};
 use reqwest::StatusCode;
@@ -16,24 +14,6 @@ use serde_json::json;
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";
 const DEV: &str = "/api/am/devportal/v3";
-
-async fn status_of(up: &GantryUp, path: &str, token: &str) -> u16 {
-    up.gw_client()
-        .get(up.gw_url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
-
-/// Waits (up to 5 s) until the gateway answers `path` with `status`.
-async fn eventually_status(up: &GantryUp, path: &str, token: &str, status: u16) -> bool {
-    gantry_testkit::eventually(Duration::from_secs(5), || async {
-        status_of(up, path, token).await == status
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_tokens_secret_rotation_blocking_and_tier_changes_reach_the_gateway() {
@@ -92,7 +72,7 @@ async fn test_tokens_secret_rotation_blocking_and_tier_changes_reach_the_gateway
     assert_eq!(status, StatusCode::OK, "{token}");
     assert_eq!(token["validityTime"], 600);
     let access = token["accessToken"].as_str().unwrap().to_owned();
-    assert!(eventually_status(&up, path, &access, 200).await);
+    assert!(up.eventually_gw_status(path, &access, 200).await);
     // Another subscriber cannot mint tokens for Dora's application.
     admin
         .create_user("dev-eve", "eve-password-11", &["subscriber"])
@@ -129,7 +109,7 @@ async fn test_tokens_secret_rotation_blocking_and_tier_changes_reach_the_gateway
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        eventually_status(&up, path, &access, 403).await,
+        up.eventually_gw_status(path, &access, 403).await,
         "a BLOCKED subscription is refused"
     );
     let (_, seen) = dora.get(&format!("{DEV}/subscriptions/{sub_id}")).await;
@@ -141,14 +121,14 @@ async fn test_tokens_secret_rotation_blocking_and_tier_changes_reach_the_gateway
     .await;
     let (_, seen) = dora.get(&format!("{DEV}/subscriptions/{sub_id}")).await;
     assert_eq!(seen["status"], "PROD_ONLY_BLOCKED");
-    assert_eq!(status_of(&up, path, &access).await, 403);
+    assert_eq!(up.gw_status(path, &access).await, 403);
     let (status, _) = pete
         .post_empty(&format!(
             "{PUB}/subscriptions/unblock-subscription?subscriptionId={sub_id}"
         ))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(eventually_status(&up, path, &access, 200).await);
+    assert!(up.eventually_gw_status(path, &access, 200).await);
 
     // Tier change: only a tier the API offers.
     let (status, body) = dora

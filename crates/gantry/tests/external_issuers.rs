@@ -6,14 +6,12 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use gantry_keys::{SigningAlgorithm, SigningKey};
 use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
@@ -85,23 +83,6 @@ fn idp_token(key: &SigningKey, issuer: &str, client_id: &str) -> String {
                 "scope": "profile email"}),
     )
     .unwrap()
-}
-
-async fn gateway_status(up: &GantryUp, path: &str, token: &str) -> u16 {
-    up.gw_client()
-        .get(up.gw_url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
-
-async fn eventually_status(up: &GantryUp, path: &str, token: &str, status: u16) -> bool {
-    gantry_testkit::eventually(Duration::from_secs(5), || async {
-        gateway_status(up, path, token).await == status
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,18 +188,18 @@ async fn tokens_of_a_registered_oidc_issuer_work_for_mapped_clients_only() {
     let path = "/corp/1.0.0/data";
     let good = idp_token(&idp_key, &idp.issuer(), "corp-client-1");
     assert!(
-        eventually_status(&up, path, &good, 200).await,
+        up.eventually_gw_status(path, &good, 200).await,
         "a mapped client's IdP token is accepted"
     );
     // An unmapped client of the same IdP: authenticated, but no subscription.
     let stranger = idp_token(&idp_key, &idp.issuer(), "someone-else");
-    assert_eq!(gateway_status(&up, path, &stranger).await, 403);
+    assert_eq!(up.gw_status(path, &stranger).await, 403);
     // The IdP's key under another issuer name, and another key under the IdP's name: 401.
     let wrong_issuer = idp_token(&idp_key, "http://evil.example/realms/corp", "corp-client-1");
-    assert_eq!(gateway_status(&up, path, &wrong_issuer).await, 401);
+    assert_eq!(up.gw_status(path, &wrong_issuer).await, 401);
     let rogue = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
     let forged = idp_token(&rogue, &idp.issuer(), "corp-client-1");
-    assert_eq!(gateway_status(&up, path, &forged).await, 401);
+    assert_eq!(up.gw_status(path, &forged).await, 401);
     // The mapped client has no secret here: it cannot get tokens from Gantry.
     let (status, _) = admin.token("corp-client-1", "").await;
     assert_ne!(status, StatusCode::OK);
@@ -236,7 +217,7 @@ async fn tokens_of_a_registered_oidc_issuer_work_for_mapped_clients_only() {
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["keyCount"], 2);
     let rotated = idp_token(&next_key, &idp.issuer(), "corp-client-1");
-    assert!(eventually_status(&up, path, &rotated, 200).await);
+    assert!(up.eventually_gw_status(path, &rotated, 200).await);
 
     // In use: cannot be deleted. Disabled: its tokens stop working.
     let (status, _) = admin.delete(&format!("{ADM}/key-managers/{km_id}")).await;
@@ -249,7 +230,7 @@ async fn tokens_of_a_registered_oidc_issuer_work_for_mapped_clients_only() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(eventually_status(&up, path, &good, 401).await);
+    assert!(up.eventually_gw_status(path, &good, 401).await);
     let (status, _) = admin.delete(&format!("{ADM}/key-managers/resident")).await;
     assert_eq!(status, StatusCode::CONFLICT);
     up.stop();

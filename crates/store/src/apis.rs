@@ -6,7 +6,7 @@
 
 use gantry_model::{Api, LifecycleState};
 
-use crate::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use crate::{Result, Store, StoreError, found, from_json, new_id, now_ms, to_json};
 
 /// WSO2 keeps at most this many revisions per API.
 pub const MAX_REVISIONS: i64 = 5;
@@ -260,10 +260,7 @@ pub async fn delete(store: &Store, id: &str) -> Result<()> {
         .execute(store.pool())
         .await
         .map_err(StoreError::on_unique("the API is still referenced"))?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// One lifecycle change of an API.
@@ -426,10 +423,7 @@ pub async fn delete_revision(store: &Store, api_id: &str, id: &str) -> Result<()
         .bind(id)
         .execute(store.pool())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// A revision of an API deployed to an environment.
@@ -521,10 +515,7 @@ pub async fn undeploy(
     .bind(environment)
     .execute(store.pool())
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// Where the revisions of an API are deployed.

@@ -3,7 +3,7 @@
 //! Every query that reads or changes an application takes the owner, so one user can never
 //! reach another's application by guessing its id.
 
-use crate::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use crate::{Result, Store, StoreError, found, from_json, new_id, now_ms, to_json};
 
 /// A stored application.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -193,9 +193,7 @@ pub async fn update_owned(
     .execute(store.pool())
     .await
     .map_err(StoreError::on_unique("you already have an application with this name"))?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    found(&done)?;
     get_owned(store, id, owner).await
 }
 
@@ -206,10 +204,7 @@ pub async fn delete_owned(store: &Store, id: &str, owner: &str) -> Result<()> {
         .bind(owner)
         .execute(store.pool())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// OAuth2 client credentials of an application for one key type.
@@ -386,10 +381,7 @@ pub async fn set_secret_hash(store: &Store, consumer_key: &str, secret_hash: &st
     .bind(consumer_key)
     .execute(store.pool())
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// Whether the client `consumer_key` is public (holds no secret; PKCE only).

@@ -3,7 +3,7 @@
 //! `config_version` only ever grows: every change that a gateway of the environment must
 //! learn bumps it, and the snapshot built afterwards carries the new number.
 
-use crate::{Result, Store, StoreError, from_json, new_id, now_ms, to_json};
+use crate::{Result, Store, StoreError, found, from_json, new_id, now_ms, to_json};
 
 /// A stored environment.
 #[derive(Debug, Clone)]
@@ -163,10 +163,7 @@ pub async fn update(
     .bind(id)
     .execute(store.pool())
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// Deletes environment `id`; `Conflict` while revisions are deployed to it.

@@ -1,7 +1,7 @@
 //! Gateway tokens (one environment each, stored as SHA-256 hashes) and the gateway nodes
 //! that connect with them: what each applied, rejected and when it was last seen.
 
-use crate::{Result, Store, StoreError, new_id, now_ms};
+use crate::{Result, Store, StoreError, found, new_id, now_ms};
 
 /// A gateway token (the secret itself is shown once and never stored).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -92,10 +92,7 @@ pub async fn revoke_token(store: &Store, environment: &str, id: &str) -> Result<
     .bind(environment)
     .execute(store.pool())
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// A gateway instance as last reported.

@@ -1,7 +1,7 @@
 //! External key managers: OIDC issuers whose JWT access tokens gateways accept, with the
 //! JWKS last fetched from each (the control plane fetches; gateways only receive keys).
 
-use crate::{Result, Store, StoreError, new_id, now_ms};
+use crate::{Result, Store, StoreError, found, new_id, now_ms};
 
 /// A stored key manager.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -106,10 +106,7 @@ pub async fn update(store: &Store, km: &KeyManager) -> Result<()> {
     .execute(store.pool())
     .await
     .map_err(StoreError::on_unique("another key manager has this issuer"))?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// Records a freshly fetched JWKS.
@@ -129,8 +126,5 @@ pub async fn delete(store: &Store, id: &str) -> Result<()> {
         .bind(id)
         .execute(store.pool())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }

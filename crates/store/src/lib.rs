@@ -74,6 +74,15 @@ impl StoreError {
     }
 }
 
+/// `NotFound` when a statement changed no row: the row it names does not exist.
+pub(crate) fn found(done: &sqlx::any::AnyQueryResult) -> Result<()> {
+    if done.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// Result alias for store calls.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

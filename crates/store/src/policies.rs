@@ -3,7 +3,7 @@
 //! APIs and applications name them; the Admin API creates, changes and deletes them (a
 //! policy in use cannot be deleted); gateways receive them in their snapshot.
 
-use crate::{Result, Store, StoreError, new_id, now_ms};
+use crate::{Result, Store, StoreError, found, new_id, now_ms};
 
 /// Which kind of tier a policy is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,10 +122,7 @@ pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(&policy.id)
     .execute(store.pool())
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// How many subscriptions (subscription level) or applications (application level) use the
@@ -153,10 +150,7 @@ pub async fn delete(store: &Store, level: PolicyLevel, id: &str) -> Result<()> {
         .bind(id)
         .execute(store.pool())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use gantry_model::SubscriptionStatus;
 
-use crate::{Result, Store, StoreError, new_id, now_ms};
+use crate::{Result, Store, StoreError, found, new_id, now_ms};
 
 /// A stored subscription.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -113,10 +113,7 @@ pub async fn delete(store: &Store, id: &str) -> Result<()> {
         .bind(id)
         .execute(store.pool())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// Subscription `id`, whoever owns it (for the publisher, which manages all of an API's
@@ -152,10 +149,7 @@ pub async fn set_status(store: &Store, id: &str, status: SubscriptionStatus) -> 
         .bind(id)
         .execute(store.pool())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// Moves a subscription to another tier.
@@ -165,8 +159,5 @@ pub async fn set_tier(store: &Store, id: &str, tier: &str) -> Result<()> {
         .bind(id)
         .execute(store.pool())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }

@@ -1,6 +1,6 @@
 //! Users of the control plane (publishers, subscribers, admins) and their password hashes.
 
-use crate::{Result, Store, StoreError, new_id, now_ms};
+use crate::{Result, Store, StoreError, found, new_id, now_ms};
 
 /// A stored user.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -98,10 +98,7 @@ pub async fn set_password_hash(store: &Store, username: &str, password_hash: &st
         .bind(username)
         .execute(store.pool())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }
 
 /// The user with `id`.
@@ -168,9 +165,7 @@ pub async fn update(
     .bind(id)
     .execute(store.pool())
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    found(&done)?;
     get(store, id).await
 }
 
@@ -180,8 +175,5 @@ pub async fn delete(store: &Store, id: &str) -> Result<()> {
         .bind(id)
         .execute(store.pool())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    found(&done)
 }

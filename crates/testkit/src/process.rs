@@ -251,6 +251,26 @@ impl GantryUp {
             .expect("http client")
     }
 
+    /// The status of `GET path` on the gateway with a bearer `token` (0 when the request
+    /// fails).
+    pub async fn gw_status(&self, path: &str, token: &str) -> u16 {
+        self.gw_client()
+            .get(self.gw_url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    /// Waits (up to 5 s) until the gateway answers `GET path` with `token` by `status`.
+    pub async fn eventually_gw_status(&self, path: &str, token: &str, status: u16) -> bool {
+        crate::eventually(Duration::from_secs(5), || async {
+            self.gw_status(path, token).await == status
+        })
+        .await
+    }
+
     /// Stops the process with SIGTERM and waits for it; returns whether it exited cleanly.
     pub fn stop(&mut self) -> bool {
         let Some(mut child) = self.child.take() else {
