@@ -363,3 +363,36 @@ pub async fn set_public_client(store: &Store, consumer_key: &str, public: bool) 
 pub fn new_key_id() -> String {
     new_id()
 }
+
+/// Renames `owner`'s application `id` and changes its tier and description; `NotFound`
+/// when it is not theirs, `Conflict` when they have another application with that name.
+pub async fn update_owned(
+    store: &Store,
+    id: &str,
+    owner: &str,
+    name: &str,
+    throttling_policy: &str,
+    description: &str,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE applications SET name = $1, throttling_policy = $2, description = $3, updated_at = $4 WHERE id = $5 AND owner = $6",
+    )
+    .bind(name)
+    .bind(throttling_policy)
+    .bind(description)
+    .bind(now_ms())
+    .bind(id)
+    .bind(owner)
+    .execute(store.pool())
+    .await
+    .map_err(|e| match StoreError::on_unique("")(e) {
+        StoreError::Conflict(_) => {
+            StoreError::Conflict(format!("an application named '{name}' already exists"))
+        }
+        other => other,
+    })?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

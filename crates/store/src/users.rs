@@ -72,3 +72,31 @@ pub async fn set_password_hash(store: &Store, username: &str, password_hash: &st
     }
     Ok(())
 }
+
+/// A page of users ordered by name, and the total count.
+pub async fn list(store: &Store, offset: i64, limit: i64) -> Result<(Vec<User>, i64)> {
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(store.pool())
+        .await?;
+    let users = sqlx::query_as::<_, User>(
+        "SELECT id, username, password_hash, roles, created_at FROM users ORDER BY username LIMIT $1 OFFSET $2",
+    )
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(store.pool())
+    .await?;
+    Ok((users, total))
+}
+
+/// Replaces a user's roles; `NotFound` when there is no such user.
+pub async fn set_roles(store: &Store, username: &str, roles: &[&str]) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET roles = $1 WHERE username = $2")
+        .bind(roles.join(" "))
+        .bind(username)
+        .execute(store.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
