@@ -539,6 +539,68 @@ async fn self_signup_validates_its_fields_and_can_be_turned_off() {
     assert!(!page.body.contains("/devportal/signup"));
 }
 
+#[tokio::test]
+async fn the_publisher_creates_an_api_from_a_pasted_openapi_document() {
+    let up = GantryUp::start(BIN).await;
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    admin.get("/publisher/apis/new").await;
+    let page = admin
+        .post(
+            "/publisher/apis",
+            &[("openapi", "openapi: 3.0.0"), ("context", "/pets")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("as JSON"), "{}", page.body);
+    let document = json!({
+        "openapi": "3.0.3",
+        "info": {"title": "PetStore", "version": "2.0.0", "description": "Pets for sale."},
+        "servers": [{"url": "http://127.0.0.1:9/v2"}],
+        "paths": {"/pets": {"get": {"security": []}, "post": {}}, "/pets/{petId}": {"delete": {}}}
+    })
+    .to_string();
+    let page = admin
+        .post(
+            "/publisher/apis",
+            &[
+                ("openapi", &document),
+                ("context", "/pets"),
+                ("tier", "Unlimited"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let api_page = admin.get(&page.location.unwrap()).await;
+    assert_eq!(api_page.status, StatusCode::OK);
+    for text in [
+        "PetStore",
+        "2.0.0",
+        "Pets for sale.",
+        "/pets/{petId}",
+        "http://127.0.0.1:9/v2",
+    ] {
+        assert!(api_page.body.contains(text), "{text}: {}", api_page.body);
+    }
+    let (status, list) = rest(&up).get(&format!("{PUB}/apis")).await;
+    assert_eq!(status, StatusCode::OK);
+    let api_id = list["list"][0]["id"].as_str().unwrap().to_owned();
+    let (_, api) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
+    let ops = api["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 3, "{api}");
+    let open: Vec<_> = ops
+        .iter()
+        .filter(|o| o["authType"] == "None")
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["verb"].as_str().unwrap(),
+                o["target"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(open, ["GET /pets"]);
+}
+
 fn suite_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/portal")
 }

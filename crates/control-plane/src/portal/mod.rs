@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod auth;
 pub mod devportal;
+pub mod openapi;
 pub mod publisher;
 pub mod session;
 pub mod try_it;

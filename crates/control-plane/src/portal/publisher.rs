@@ -154,6 +154,7 @@ struct NewApi {
     description: String,
     tags: String,
     operations: String,
+    openapi: String,
     tiers: Vec<String>,
 }
 
@@ -197,7 +198,6 @@ async fn new_page(
     render(&NewPage {
         nav: Nav::new(Portal::Publisher, &user),
         form: NewApi {
-            version: "1.0.0".into(),
             tiers: vec!["Unlimited".into()],
             ..NewApi::default()
         },
@@ -207,23 +207,48 @@ async fn new_page(
     })
 }
 
-/// `GET /pets/{id}` lines into WSO2 operations; the line number of a bad one.
+/// `GET /pets/{id}` lines (`… open` for no token) into WSO2 operations; the line number of
+/// a bad one.
 fn parse_operations(text: &str) -> Result<Vec<Value>, String> {
     let mut ops = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let Some((verb, target)) = line.split_once(char::is_whitespace) else {
-            return Err(format!(
-                "line {}: write a method and a path, e.g. GET /pets/{{id}}",
-                i + 1
-            ));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (verb, target, open) = match words.as_slice() {
+            [] => continue,
+            [verb, target] => (verb, target, false),
+            [verb, target, flag] if flag.eq_ignore_ascii_case("open") => (verb, target, true),
+            _ => {
+                return Err(format!(
+                    "line {}: write a method and a path, e.g. GET /pets/{{id}} (add 'open' for no token)",
+                    i + 1
+                ));
+            }
         };
-        ops.push(json!({"verb": verb.to_ascii_uppercase(), "target": target.trim()}));
+        let mut op = json!({"verb": verb.to_ascii_uppercase(), "target": target});
+        if open {
+            op["authType"] = json!("None");
+        }
+        ops.push(op);
     }
     Ok(ops)
+}
+
+/// Fills the form's empty fields from a pasted OpenAPI document.
+fn fill_from_openapi(input: &mut NewApi) -> Result<(), String> {
+    let imported = super::openapi::import(&input.openapi)?;
+    let fill = |field: &mut String, value: String| {
+        if field.is_empty() {
+            *field = value;
+        }
+    };
+    fill(&mut input.name, imported.name);
+    fill(&mut input.version, imported.version);
+    fill(&mut input.description, imported.description);
+    fill(&mut input.endpoint, imported.endpoint);
+    fill(&mut input.context, imported.context);
+    fill(&mut input.tags, imported.tags.join(", "));
+    fill(&mut input.operations, imported.operations.join("\n"));
+    Ok(())
 }
 
 /// The form field a REST validation message is about.
@@ -256,7 +281,8 @@ async fn create(
             .map(|(_, v)| v.trim().to_owned())
             .unwrap_or_default()
     };
-    let input = NewApi {
+    let mut input = NewApi {
+        openapi: value("openapi"),
         name: value("name"),
         context: value("context"),
         version: value("version"),
@@ -271,6 +297,11 @@ async fn create(
             .collect(),
     };
     let mut errors: Vec<(String, String)> = Vec::new();
+    if !input.openapi.is_empty()
+        && let Err(e) = fill_from_openapi(&mut input)
+    {
+        errors.push(("openapi".into(), e));
+    }
     if input.endpoint.is_empty() {
         errors.push((
             "endpoint".into(),

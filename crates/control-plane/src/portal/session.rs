@@ -29,7 +29,7 @@ const ABSOLUTE: Duration = Duration::from_secs(12 * 60 * 60);
 /// Most sessions kept; beyond, expired ones are dropped, then the oldest.
 const MAX_SESSIONS: usize = 50_000;
 /// Largest form body a portal POST accepts.
-const MAX_FORM_BYTES: usize = 256 * 1024;
+const MAX_FORM_BYTES: usize = 1024 * 1024;
 
 /// One browser's session.
 #[derive(Debug, Clone)]
