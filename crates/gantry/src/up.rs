@@ -149,7 +149,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let state = AppState::new(store.clone(), token_issuer, key_ring, distributor.clone())
         .self_signup(args.self_signup)
         // The developer portal's "Try it" calls this process's own gateway.
-        .gateway_url(Some(format!("http://localhost:{}", args.gateway_port)));
+        .gateway_url(Some(format!(
+            "http://{}",
+            SocketAddr::new(loopback_for(args.bind), args.gateway_port)
+        )));
     args.keys.trust_assertion_issuers(&state, &issuer)?;
     state
         .reconcile()

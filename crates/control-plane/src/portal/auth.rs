@@ -277,6 +277,12 @@ async fn signup(
         password_error = Some("The two passwords differ.".into());
     }
     if username_error.is_none() && password_error.is_none() {
+        // Each sign-up costs an Argon2 hash: count it against the IP's failure budget, so one
+        // address cannot keep the CPU busy (or mint accounts) faster than it could guess passwords.
+        if let Err(wait) = state.failures().check(None, visitor.peer) {
+            return Err(PortalError::TooMany(wait));
+        }
+        state.failures().record_failure(None, visitor.peer);
         let hash = hash_password(&form.password).await?;
         match gantry_store::users::create(state.store(), &username, &hash, &[SUBSCRIBER_ROLE]).await
         {

@@ -183,7 +183,13 @@ pub(super) async fn render_api_page(
         accepts_subscriptions: api.life_cycle_status.accepts_subscriptions(),
         applications: apps.into_iter().map(|a| (a.id, a.name)).collect(),
         subscriptions,
-        gateway_url: state.gateway_base_url().unwrap_or_default().to_owned(),
+        gateway_url: match (
+            state.gateway_base_url(),
+            super::try_it::deployed_vhost(state, &api.id).await?,
+        ) {
+            (Some(gateway), Some(vhost)) => super::try_it::public_base(gateway, &vhost),
+            _ => String::new(),
+        },
         try_form,
         try_result,
     })

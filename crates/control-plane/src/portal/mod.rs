@@ -283,7 +283,7 @@ impl IntoResponse for PortalError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
                 format!(
-                    "Too many failed sign-ins; try again in {} seconds.",
+                    "Too many attempts from here; try again in {} seconds.",
                     wait.as_secs().max(1)
                 ),
             ),

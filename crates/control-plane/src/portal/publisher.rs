@@ -578,7 +578,10 @@ async fn api_page(
         actions,
         revisions: revision_rows,
         deployments: deployment_rows,
-        gateway_url: state.gateway_base_url().unwrap_or_default().to_owned(),
+        gateway_url: match (state.gateway_base_url(), deployments.first()) {
+            (Some(gateway), Some(d)) => super::try_it::public_base(gateway, &d.vhost),
+            _ => String::new(),
+        },
         api: ApiRow::of(&api),
     })
 }

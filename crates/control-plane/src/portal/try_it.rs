@@ -59,6 +59,33 @@ pub struct TryResult {
     pub elapsed_ms: u128,
 }
 
+/// The base URL callers use for an API deployed with `vhost` behind `gateway`: the gateway's
+/// scheme and port, the vhost as host (gateways route by `Host`).
+pub fn public_base(gateway: &str, vhost: &str) -> String {
+    match gateway.parse::<axum::http::Uri>() {
+        Ok(uri) => {
+            let scheme = uri.scheme_str().unwrap_or("http");
+            match uri.port_u16() {
+                Some(port) => format!("{scheme}://{vhost}:{port}"),
+                None => format!("{scheme}://{vhost}"),
+            }
+        }
+        Err(_) => gateway.to_owned(),
+    }
+}
+
+/// The vhost of the API's first deployment, if it is deployed.
+pub(super) async fn deployed_vhost(
+    state: &AppState,
+    api_id: &str,
+) -> Result<Option<String>, PortalError> {
+    Ok(gantry_store::apis::list_deployments(state.store(), api_id)
+        .await?
+        .into_iter()
+        .next()
+        .map(|d| d.vhost))
+}
+
 /// Why `path` cannot be appended to the API's base path, if it cannot.
 fn path_problem(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
@@ -88,11 +115,17 @@ pub(super) async fn try_it(
         path: form.path.trim().to_owned(),
         ..form
     };
-    let result = call(&state, &api, &form).await;
+    let vhost = deployed_vhost(&state, &api.id).await?;
+    let result = call(&state, &api, vhost.as_deref(), &form).await;
     render_api_page(&state, &user, &api, None, Some(form), Some(result)).await
 }
 
-async fn call(state: &AppState, api: &gantry_model::Api, form: &TryForm) -> TryResult {
+async fn call(
+    state: &AppState,
+    api: &gantry_model::Api,
+    vhost: Option<&str>,
+    form: &TryForm,
+) -> TryResult {
     let fail = |error: String| TryResult {
         error: Some(error),
         ..TryResult::default()
@@ -108,6 +141,9 @@ async fn call(state: &AppState, api: &gantry_model::Api, form: &TryForm) -> TryR
             "Try it calls gateways over plain HTTP; {gateway} is not an http:// URL."
         ));
     }
+    let Some(vhost) = vhost else {
+        return fail("The API is not deployed to a gateway environment yet.".into());
+    };
     let Some(operation) = api
         .operations
         .iter()
@@ -128,8 +164,18 @@ async fn call(state: &AppState, api: &gantry_model::Api, form: &TryForm) -> TryR
         form.path
     );
     let method = Method::from_bytes(operation.verb.as_str().as_bytes()).unwrap_or(Method::GET);
-    let request_line = format!("{method} {url}");
-    let mut builder = Request::builder().method(method.clone()).uri(&url);
+    let request_line = format!(
+        "{method} {}{}/{}{}",
+        public_base(gateway, vhost),
+        api.context.as_str(),
+        api.version.as_str(),
+        form.path
+    );
+    // Connect to the configured gateway, but name the API's vhost: gateways route by Host.
+    let mut builder = Request::builder()
+        .method(method.clone())
+        .uri(&url)
+        .header(header::HOST, vhost);
     if !form.token.is_empty() {
         builder = builder.header(header::AUTHORIZATION, format!("Bearer {}", form.token));
     }
@@ -213,6 +259,18 @@ async fn call(state: &AppState, api: &gantry_model::Api, form: &TryForm) -> TryR
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_urls_name_the_vhost() {
+        assert_eq!(
+            public_base("http://127.0.0.1:9090", "localhost"),
+            "http://localhost:9090"
+        );
+        assert_eq!(
+            public_base("http://gw.internal", "api.example.com"),
+            "http://api.example.com"
+        );
+    }
 
     #[test]
     fn paths_stay_under_the_api() {
