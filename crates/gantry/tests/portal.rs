@@ -601,6 +601,61 @@ async fn the_publisher_creates_an_api_from_a_pasted_openapi_document() {
     assert_eq!(open, ["GET /pets"]);
 }
 
+#[tokio::test]
+async fn creators_create_and_publishers_publish_as_wso2_roles_say() {
+    let up = GantryUp::start(BIN).await;
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    create_user(&mut admin, "maker", &["Internal/creator"]).await;
+    create_user(&mut admin, "releaser", &["Internal/publisher"]).await;
+    let mut maker = Visitor::sign_in(&up, "maker", "portal-pass-1").await;
+    maker.get("/publisher/apis/new").await;
+    let page = maker
+        .post(
+            "/publisher/apis",
+            &[
+                ("name", "Roles"),
+                ("context", "/roles"),
+                ("version", "1.0.0"),
+                ("endpoint", "http://127.0.0.1:9"),
+                ("tier", "Unlimited"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let api_path = page.location.unwrap().split('?').next().unwrap().to_owned();
+    let page = maker.get(&api_path).await;
+    assert!(page.body.contains("needs the Internal/publisher role"));
+    let page = maker
+        .post(&format!("{api_path}/lifecycle"), &[("action", "Publish")])
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "a creator cannot publish"
+    );
+
+    let mut releaser = Visitor::sign_in(&up, "releaser", "portal-pass-1").await;
+    assert_eq!(
+        releaser.get("/publisher/apis/new").await.status,
+        StatusCode::FORBIDDEN,
+        "a publisher cannot create"
+    );
+    let page = releaser.get(&api_path).await;
+    assert!(!page.body.contains("Delete this API"));
+    let page = releaser
+        .post(&format!("{api_path}/lifecycle"), &[("action", "Publish")])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = releaser.post(&format!("{api_path}/delete"), &[]).await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "a publisher cannot delete"
+    );
+    let page = releaser.get(&api_path).await;
+    assert!(page.body.contains("PUBLISHED"));
+}
+
 fn suite_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/portal")
 }

@@ -24,6 +24,11 @@ use super::{
 use crate::AppState;
 use crate::publisher::{apis, revisions};
 
+/// WSO2's scopes for the publisher's actions (roles map to them in `gantry_keys::scopes`).
+const CREATE: &str = "apim:api_create";
+const DELETE: &str = "apim:api_delete";
+const PUBLISH: &str = "apim:api_publish";
+
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/publisher", get(list))
@@ -123,6 +128,7 @@ pub(super) async fn search(
 #[template(path = "portal/publisher_list.html")]
 struct ListPage {
     nav: Nav,
+    can_create: bool,
     query: String,
     apis: Vec<ApiRow>,
     pager: Pager,
@@ -137,6 +143,7 @@ async fn list(
     let text = query.q.unwrap_or_default().trim().to_owned();
     let (apis, pager) = search(&state, "/publisher", &text, query.page, |_| true).await?;
     render(&ListPage {
+        can_create: user.has_scope(CREATE),
         nav: Nav::new(Portal::Publisher, &user).with_notice(query.done),
         query: text,
         apis: apis.iter().map(ApiRow::of).collect(),
@@ -195,6 +202,7 @@ async fn new_page(
     User(user): User,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
+    user.require_scope(CREATE, "Creating an API")?;
     render(&NewPage {
         nav: Nav::new(Portal::Publisher, &user),
         form: NewApi {
@@ -275,6 +283,7 @@ async fn create(
     UserForm { user, form }: UserForm<Vec<(String, String)>>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
+    user.require_scope(CREATE, "Creating an API")?;
     let value = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)
@@ -393,6 +402,8 @@ struct OperationRow {
 #[template(path = "portal/publisher_api.html")]
 struct ApiPage {
     nav: Nav,
+    can_publish: bool,
+    can_delete: bool,
     api: ApiRow,
     default_version: bool,
     operations: Vec<OperationRow>,
@@ -555,6 +566,8 @@ async fn api_page(
             .unwrap_or_default()
     };
     render(&ApiPage {
+        can_publish: user.has_scope(PUBLISH),
+        can_delete: user.has_scope(DELETE),
         nav: Nav::new(Portal::Publisher, &user).with_notice(query.done),
         default_version: api.is_default_version,
         operations: api
@@ -598,6 +611,7 @@ async fn lifecycle(
     UserForm { user, form }: UserForm<LifecycleForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
+    user.require_scope(PUBLISH, "Changing the lifecycle")?;
     let api = apis::change_lifecycle(&state, &api_id, &form.action, &user.username).await?;
     Ok(see_other(
         &format!("/publisher/apis/{}", api.id),
@@ -686,6 +700,7 @@ async fn delete(
     UserForm { user, .. }: UserForm<super::auth::Empty>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
+    user.require_scope(DELETE, "Deleting an API")?;
     let api = apis::load(&state, &api_id).await?;
     store_apis::delete(state.store(), &api.id).await?;
     tracing::info!(api_id, by = %user.username, "API deleted");

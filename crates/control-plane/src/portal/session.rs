@@ -258,6 +258,27 @@ impl SignedIn {
         }
     }
 
+    /// Whether WSO2's role → scope map grants the user the REST `scope` (e.g.
+    /// `apim:api_publish`): the portals split work between roles exactly as the REST API does.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        gantry_keys::scopes::role_allows(self.roles.iter().map(String::as_str), scope)
+    }
+
+    /// 403 unless the user [`has_scope`](Self::has_scope) `scope`; `what` names the action.
+    pub fn require_scope(&self, scope: &str, what: &str) -> Result<(), PortalError> {
+        if self.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(PortalError::Forbidden(format!(
+                "{what} needs a role with the {scope} scope (admin, or {}).",
+                match scope {
+                    "apim:api_publish" => "Internal/publisher",
+                    _ => "Internal/creator",
+                }
+            )))
+        }
+    }
+
     /// The first portal the user may use (where sign-in lands by default).
     pub fn home(&self) -> &'static str {
         [Portal::Publisher, Portal::Devportal, Portal::Admin]
