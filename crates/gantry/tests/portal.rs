@@ -452,6 +452,12 @@ async fn user_text_is_escaped_everywhere_it_is_shown() {
     );
     assert!(page.body.contains("class=\"field-error\""));
     assert!(!page.body.contains(script));
+    // Notices come from the session, never from the URL, so a link cannot put words on a page.
+    let page = admin
+        .get("/devportal?done=Your+account+is+locked%3A+call+555-0100")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("555-0100"));
     // The pages tell browsers to run only our own script.
     let response = up
         .cp_client()

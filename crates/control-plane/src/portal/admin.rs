@@ -13,7 +13,7 @@ use gantry_store::policies::{self, PolicyLevel};
 use gantry_store::{StoreError, environments, gateways, users};
 
 use super::auth::{SUBSCRIBER_ROLE, hash_password, password_problem, username_problem};
-use super::publisher::{DoneQuery, ListQuery};
+use super::publisher::ListQuery;
 use super::session::{Portal, SignedIn, User, UserForm};
 use super::{Nav, Pager, PortalError, paginate, render, render_status, see_other, when};
 use crate::AppState;
@@ -91,7 +91,6 @@ fn limit_text(count: i64, unit_time: i64, time_unit: &str) -> String {
 async fn overview(
     State(state): State<AppState>,
     User(user): User,
-    Query(query): Query<DoneQuery>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Admin)?;
     let now = gantry_store::now_ms();
@@ -150,7 +149,7 @@ async fn overview(
         })
         .collect();
     render(&OverviewPage {
-        nav: Nav::new(Portal::Admin, &user).with_notice(query.done),
+        nav: Nav::new(Portal::Admin, &user),
         environments: envs,
         policies: policy_rows,
         keys,
@@ -169,6 +168,7 @@ async fn rotate_keys(
         .map_err(|e| PortalError::Internal(e.to_string()))?;
     tracing::info!(by = %user.username, "signing keys rotated by an administrator");
     Ok(see_other(
+        &user,
         "/admin",
         "Signing keys rotated: the next key is active; the old one stays published until its tokens expire.",
     ))
@@ -245,7 +245,7 @@ async fn users_page(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Admin)?;
-    render(&users_view(&state, &user, query.page, query.done).await?)
+    render(&users_view(&state, &user, query.page, None).await?)
 }
 
 /// The known roles ticked in a form (`role` fields), in the canonical order.
@@ -282,6 +282,7 @@ async fn create_user(
             Ok(_) => {
                 tracing::info!(%username, by = %user.username, roles = %roles.join(" "), "user created");
                 return Ok(see_other(
+                    &user,
                     "/admin/users",
                     &format!("User {username} created."),
                 ));
@@ -327,6 +328,7 @@ async fn set_roles(
     state.credential_cache().clear();
     tracing::info!(%username, by = %user.username, roles = %roles.join(" "), "roles changed");
     Ok(see_other(
+        &user,
         "/admin/users",
         &format!("Roles of {username} saved."),
     ))

@@ -292,8 +292,11 @@ async fn signup(
                     visitor.sessions.end(old);
                 }
                 let (id, _) = visitor.sessions.start(Some(username));
+                visitor
+                    .sessions
+                    .set_notice(&id, "Welcome! Your account is ready.".into());
                 return Ok(with_cookie(
-                    super::see_other("/devportal", "Welcome! Your account is ready."),
+                    Redirect::to("/devportal").into_response(),
                     Some(session::set_cookie(&id)),
                 ));
             }

@@ -15,7 +15,7 @@ use gantry_store::policies::{self, PolicyLevel};
 use gantry_store::{StoreError, apis as store_apis, now_ms, subscriptions};
 use serde::Deserialize;
 
-use super::publisher::{ApiRow, DoneQuery, ListQuery, OperationRowPublic, operation_rows, search};
+use super::publisher::{ApiRow, ListQuery, OperationRowPublic, operation_rows, search};
 use super::session::{Portal, SignedIn, User, UserForm};
 use super::try_it::{TryForm, TryResult};
 use super::{Nav, Pager, PortalError, paginate, render, render_status, see_other};
@@ -102,7 +102,7 @@ async fn catalogue(
     let text = query.q.unwrap_or_default().trim().to_owned();
     let (apis, pager) = search(&state, "/devportal", &text, query.page, visible).await?;
     render(&CataloguePage {
-        nav: Nav::new(Portal::Devportal, &user).with_notice(query.done),
+        nav: Nav::new(Portal::Devportal, &user),
         query: text,
         apis: apis.iter().map(ApiRow::of).collect(),
         pager,
@@ -205,11 +205,10 @@ async fn api_page(
     State(state): State<AppState>,
     User(user): User,
     Path(api_id): Path<String>,
-    Query(query): Query<DoneQuery>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
     let api = load_visible(&state, &api_id).await?;
-    render_api_page(&state, &user, &api, query.done, None, None).await
+    render_api_page(&state, &user, &api, None, None, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,6 +252,7 @@ async fn subscribe(
     tracing::info!(subscription_id = %sub.id, application_id = %app.id, api_id = %api.id, tier = %form.tier, "subscribed");
     state.sync_environments().await?;
     Ok(see_other(
+        &user,
         &format!("/devportal/apis/{}", api.id),
         &format!("{} is subscribed with the {} tier.", app.name, form.tier),
     ))
@@ -335,7 +335,7 @@ async fn applications_page(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
-    render(&applications_view(&state, &user, query.page, query.done).await?)
+    render(&applications_view(&state, &user, query.page, None).await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -396,6 +396,7 @@ async fn create_application(
             Ok(app) => {
                 tracing::info!(application_id = %app.id, owner = %app.owner, "application created");
                 return Ok(see_other(
+                    &user,
                     &format!("/devportal/applications/{}", app.id),
                     "Application created. Generate its keys, then subscribe it to APIs.",
                 ));
@@ -505,11 +506,10 @@ async fn application_page(
     State(state): State<AppState>,
     User(user): User,
     Path(app_id): Path<String>,
-    Query(query): Query<DoneQuery>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
     let app = load_owned(&state, &app_id, &user.username).await?;
-    render(&application_view(&state, &user, app, query.done).await?)
+    render(&application_view(&state, &user, app, None).await?)
 }
 
 async fn edit_application(
@@ -534,6 +534,7 @@ async fn edit_application(
             Ok(()) => {
                 state.sync_environments().await?;
                 return Ok(see_other(
+                    &user,
                     &format!("/devportal/applications/{}", app.id),
                     "Application saved.",
                 ));
@@ -564,6 +565,7 @@ async fn delete_application(
     tracing::info!(application_id = %app.id, owner = %user.username, "application deleted");
     state.sync_environments().await?;
     Ok(see_other(
+        &user,
         "/devportal/applications",
         &format!("Application {} deleted.", app.name),
     ))
@@ -682,6 +684,7 @@ async fn test_token(
     user.sessions
         .set_test_token(&user.session_id, issued.access_token);
     Ok(see_other(
+        &user,
         &format!("/devportal/applications/{}", app.id),
         &format!(
             "Test token issued; it expires in {} minutes.",
@@ -707,6 +710,7 @@ async fn unsubscribe(
     subscriptions::delete(state.store(), &sub.id).await?;
     state.sync_environments().await?;
     Ok(see_other(
+        &user,
         &format!("/devportal/applications/{}", app.id),
         "Unsubscribed.",
     ))

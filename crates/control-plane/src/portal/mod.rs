@@ -104,16 +104,16 @@ impl Nav {
             user: Some(user.username.clone()),
             csrf: user.csrf.clone(),
             links,
-            notice: None,
+            // The notice a redirect left in the session (see `see_other`), shown once.
+            notice: user.sessions.take_notice(&user.session_id),
         }
     }
 
-    /// With a notice from the `done` query parameter.
+    /// With `notice` (when there is one) instead of the session's.
     pub fn with_notice(mut self, notice: Option<String>) -> Self {
-        self.notice = notice.filter(|n| !n.is_empty()).map(|mut n| {
-            n.truncate(200);
-            n
-        });
+        if notice.is_some() {
+            self.notice = notice;
+        }
         self
     }
 }
@@ -173,10 +173,12 @@ pub fn urlencode(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A redirect after a successful POST (303, so the browser GETs the target), with a notice.
-pub fn see_other(path: &str, notice: &str) -> Response {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{path}{sep}done={}", urlencode(notice))).into_response()
+/// A redirect after a successful POST (303, so the browser GETs the target); `notice` waits
+/// in the session for the next page (never in the URL, where a link could forge one).
+pub fn see_other(user: &SignedIn, path: &str, notice: &str) -> Response {
+    user.sessions
+        .set_notice(&user.session_id, notice.to_owned());
+    Redirect::to(path).into_response()
 }
 
 /// Renders a page with the portals' security headers.

@@ -42,12 +42,11 @@ pub(super) fn router() -> Router<AppState> {
         .route("/publisher/apis/{api_id}/delete", post(delete))
 }
 
-/// `?q=…&page=…&done=…` of list pages.
+/// `?q=…&page=…` of list pages.
 #[derive(Debug, Deserialize, Default)]
 pub(super) struct ListQuery {
     pub q: Option<String>,
     pub page: Option<i64>,
-    pub done: Option<String>,
 }
 
 /// One API in a list.
@@ -144,7 +143,7 @@ async fn list(
     let (apis, pager) = search(&state, "/publisher", &text, query.page, |_| true).await?;
     render(&ListPage {
         can_create: user.has_scope(CREATE),
-        nav: Nav::new(Portal::Publisher, &user).with_notice(query.done),
+        nav: Nav::new(Portal::Publisher, &user),
         query: text,
         apis: apis.iter().map(ApiRow::of).collect(),
         pager,
@@ -347,6 +346,7 @@ async fn create(
         match apis::create_api(&state, request, &user.username).await {
             Ok(api) => {
                 return Ok(see_other(
+                    &user,
                     &format!("/publisher/apis/{}", api.id),
                     "API created. Publish it, then create a revision and deploy it.",
                 ));
@@ -486,16 +486,10 @@ async fn gateway_progress(
     Ok((live.len(), applied, failed))
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub(super) struct DoneQuery {
-    pub done: Option<String>,
-}
-
 async fn api_page(
     State(state): State<AppState>,
     User(user): User,
     Path(api_id): Path<String>,
-    Query(query): Query<DoneQuery>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     let api = apis::load(&state, &api_id).await?;
@@ -568,7 +562,7 @@ async fn api_page(
     render(&ApiPage {
         can_publish: user.has_scope(PUBLISH),
         can_delete: user.has_scope(DELETE),
-        nav: Nav::new(Portal::Publisher, &user).with_notice(query.done),
+        nav: Nav::new(Portal::Publisher, &user),
         default_version: api.is_default_version,
         operations: api
             .operations
@@ -614,6 +608,7 @@ async fn lifecycle(
     user.require_scope(PUBLISH, "Changing the lifecycle")?;
     let api = apis::change_lifecycle(&state, &api_id, &form.action, &user.username).await?;
     Ok(see_other(
+        &user,
         &format!("/publisher/apis/{}", api.id),
         &format!(
             "Lifecycle: the API is now {}.",
@@ -636,6 +631,7 @@ async fn create_revision(
     user.require(Portal::Publisher)?;
     let revision = revisions::create_revision(&state, &api_id, form.description.trim()).await?;
     Ok(see_other(
+        &user,
         &format!("/publisher/apis/{api_id}"),
         &format!(
             "Revision {} created; deploy it to an environment.",
@@ -665,6 +661,7 @@ async fn deploy(
     };
     revisions::deploy_revision(&state, &api_id, &form.revision_id, &[target]).await?;
     Ok(see_other(
+        &user,
         &format!("/publisher/apis/{api_id}"),
         &format!("Deployed to {}.", form.environment),
     ))
@@ -689,6 +686,7 @@ async fn undeploy(
     tracing::info!(api_id, revision_id = %form.revision_id, environment = %form.environment, "revision undeployed");
     state.sync_environments().await?;
     Ok(see_other(
+        &user,
         &format!("/publisher/apis/{api_id}"),
         &format!("Undeployed from {}.", form.environment),
     ))
@@ -706,6 +704,7 @@ async fn delete(
     tracing::info!(api_id, by = %user.username, "API deleted");
     state.sync_environments().await?;
     Ok(see_other(
+        &user,
         "/publisher",
         &format!("API {} deleted.", api.name.as_str()),
     ))

@@ -41,6 +41,8 @@ pub struct Session {
     pub csrf: String,
     /// The last test token generated in the developer portal (prefills "Try it").
     pub test_token: Option<String>,
+    /// What the last action did, shown once on the next page.
+    notice: Option<String>,
     created: Instant,
     used: Instant,
 }
@@ -52,6 +54,7 @@ impl Session {
             username,
             csrf: gantry_keys::secret::random_token(24),
             test_token: None,
+            notice: None,
             created: now,
             used: now,
         }
@@ -113,6 +116,27 @@ impl Sessions {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id);
+    }
+
+    /// Leaves `notice` for the next page of session `id`.
+    pub fn set_notice(&self, id: &str, notice: String) {
+        if let Some(s) = self
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(id)
+        {
+            s.notice = Some(notice);
+        }
+    }
+
+    /// The notice waiting in session `id`, removed.
+    pub fn take_notice(&self, id: &str) -> Option<String> {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(id)
+            .and_then(|s| s.notice.take())
     }
 
     /// Remembers a test token in session `id`.
