@@ -13,7 +13,7 @@ use gantry_store::policies::{self, PolicyLevel};
 use gantry_store::{StoreError, environments, gateways, users};
 
 use super::auth::{SUBSCRIBER_ROLE, hash_password, password_problem, username_problem};
-use super::publisher::ListQuery;
+use super::listing::ListQuery;
 use super::session::{Portal, SignedIn, User, UserForm};
 use super::{Nav, Pager, PortalError, paginate, render, render_status, see_other, when};
 use crate::AppState;

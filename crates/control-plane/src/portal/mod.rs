@@ -8,8 +8,11 @@
 //! [`session::AnyForm`] (CSRF token checked), so a handler cannot forget either.
 
 pub mod admin;
+pub mod api_form;
+pub mod applications;
 pub mod auth;
 pub mod devportal;
+pub mod listing;
 pub mod openapi;
 pub mod publisher;
 pub mod session;
@@ -38,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(publisher::router())
         .merge(devportal::router())
+        .merge(applications::router())
         .merge(admin::router())
         .route("/portal/assets/portal.css", get(css))
         .route("/portal/assets/portal.js", get(js))

@@ -1,126 +1,41 @@
-//! The Publisher portal: list and search APIs, create one from a form, and on its page see
-//! operations, tiers, endpoints and CORS, change its lifecycle, cut revisions and deploy
-//! them to gateway environments (with how many gateways applied each). Every change goes
-//! through the same functions as the Publisher REST API (`publisher::apis`,
-//! `publisher::revisions`), so gateways are re-synced the same way.
+//! The Publisher portal: list and search APIs, and on an API's page see operations, tiers,
+//! endpoints and CORS, change its lifecycle, cut revisions and deploy them to gateway
+//! environments (with how many gateways applied each). The create form is `api_form.rs`.
+//! Every change goes through the same functions as the Publisher REST API
+//! (`publisher::apis`, `publisher::revisions`), so gateways are re-synced the same way.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use gantry_model::{Api, LifecycleAction};
 use gantry_store::apis as store_apis;
-use gantry_store::policies::{self, PolicyLevel};
 use gantry_store::{environments, gateways};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
+use super::listing::{ApiRow, ListQuery, search};
 use super::session::{Portal, User, UserForm};
-use super::{
-    Nav, Pager, PortalError, field_error, paginate, render, render_status, see_other, when,
-};
+use super::{Nav, Pager, PortalError, render, see_other, when};
 use crate::AppState;
 use crate::publisher::{apis, revisions};
 
 /// WSO2's scopes for the publisher's actions (roles map to them in `gantry_keys::scopes`).
-const CREATE: &str = "apim:api_create";
+pub(super) const CREATE: &str = "apim:api_create";
 const DELETE: &str = "apim:api_delete";
 const PUBLISH: &str = "apim:api_publish";
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/publisher", get(list))
-        .route("/publisher/apis/new", get(new_page))
-        .route("/publisher/apis", post(create))
+        .route("/publisher/apis/new", get(super::api_form::new_page))
+        .route("/publisher/apis", post(super::api_form::create))
         .route("/publisher/apis/{api_id}", get(api_page))
         .route("/publisher/apis/{api_id}/lifecycle", post(lifecycle))
         .route("/publisher/apis/{api_id}/revisions", post(create_revision))
         .route("/publisher/apis/{api_id}/deploy", post(deploy))
         .route("/publisher/apis/{api_id}/undeploy", post(undeploy))
         .route("/publisher/apis/{api_id}/delete", post(delete))
-}
-
-/// `?q=…&page=…` of list pages.
-#[derive(Debug, Deserialize, Default)]
-pub(super) struct ListQuery {
-    pub q: Option<String>,
-    pub page: Option<i64>,
-}
-
-/// One API in a list.
-pub(super) struct ApiRow {
-    pub id: String,
-    pub initial: String,
-    pub name: String,
-    pub version: String,
-    pub context: String,
-    pub state: String,
-    pub description: String,
-    pub tags: Vec<String>,
-    pub provider: String,
-}
-
-impl ApiRow {
-    pub fn of(api: &Api) -> Self {
-        Self {
-            id: api.id.clone(),
-            initial: api
-                .name
-                .as_str()
-                .chars()
-                .next()
-                .map(|c| c.to_uppercase().collect())
-                .unwrap_or_default(),
-            name: api.name.as_str().to_owned(),
-            version: api.version.as_str().to_owned(),
-            context: api.context.as_str().to_owned(),
-            state: api.life_cycle_status.as_str().to_owned(),
-            description: api.description.clone().unwrap_or_default(),
-            tags: api.tags.clone(),
-            provider: api.provider.clone(),
-        }
-    }
-}
-
-/// Whether `api` matches the search text (name, context, description, tags; any case).
-pub(super) fn matches_query(api: &Api, query: &str) -> bool {
-    let q = query.to_lowercase();
-    [
-        api.name.as_str(),
-        api.context.as_str(),
-        api.version.as_str(),
-        api.description.as_deref().unwrap_or_default(),
-    ]
-    .iter()
-    .any(|field| field.to_lowercase().contains(&q))
-        || api.tags.iter().any(|t| t.to_lowercase().contains(&q))
-}
-
-/// Every API the store holds that `keep` accepts, filtered by `query`, and the page asked
-/// for. Search reads all APIs and filters here: fine for the thousands a control plane
-/// holds; a store-side search comes when lists grow past that.
-pub(super) async fn search(
-    state: &AppState,
-    base: &str,
-    query: &str,
-    page: Option<i64>,
-    keep: impl Fn(&Api) -> bool,
-) -> Result<(Vec<Api>, Pager), PortalError> {
-    let (all, _) = store_apis::list(state.store(), 0, i64::from(u32::MAX)).await?;
-    let found: Vec<Api> = all
-        .into_iter()
-        .filter(|a| keep(a) && (query.is_empty() || matches_query(a, query)))
-        .collect();
-    let pager = paginate(base, query, page, i64::try_from(found.len()).unwrap_or(0));
-    let start = usize::try_from(pager.offset()).unwrap_or(0);
-    let items = found
-        .into_iter()
-        .skip(start)
-        .take(usize::try_from(super::PAGE_SIZE).unwrap_or(20))
-        .collect();
-    Ok((items, pager))
 }
 
 #[derive(Template)]
@@ -148,225 +63,6 @@ async fn list(
         apis: apis.iter().map(ApiRow::of).collect(),
         pager,
     })
-}
-
-/// The create form's values and errors.
-#[derive(Debug, Default)]
-struct NewApi {
-    name: String,
-    context: String,
-    version: String,
-    endpoint: String,
-    description: String,
-    tags: String,
-    operations: String,
-    openapi: String,
-    tiers: Vec<String>,
-}
-
-#[derive(Template)]
-#[template(path = "portal/publisher_new.html")]
-struct NewPage {
-    nav: Nav,
-    form: NewApi,
-    tiers: Vec<(String, String)>,
-    errors: Vec<(String, String)>,
-    general_error: Option<String>,
-}
-
-impl NewPage {
-    /// The error for `field`, if any (for the template).
-    fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, e)| e.as_str())
-    }
-
-    fn tier_checked(&self, tier: &str) -> bool {
-        self.form.tiers.iter().any(|t| t == tier)
-    }
-}
-
-async fn subscription_tiers(state: &AppState) -> Result<Vec<(String, String)>, PortalError> {
-    Ok(policies::list(state.store(), PolicyLevel::Subscription)
-        .await?
-        .into_iter()
-        .map(|p| (p.name, p.description))
-        .collect())
-}
-
-async fn new_page(
-    State(state): State<AppState>,
-    User(user): User,
-) -> Result<Response, PortalError> {
-    user.require(Portal::Publisher)?;
-    user.require_scope(CREATE, "Creating an API")?;
-    render(&NewPage {
-        nav: Nav::new(Portal::Publisher, &user),
-        form: NewApi {
-            tiers: vec!["Unlimited".into()],
-            ..NewApi::default()
-        },
-        tiers: subscription_tiers(&state).await?,
-        errors: Vec::new(),
-        general_error: None,
-    })
-}
-
-/// `GET /pets/{id}` lines (`… open` for no token) into WSO2 operations; the line number of
-/// a bad one.
-fn parse_operations(text: &str) -> Result<Vec<Value>, String> {
-    let mut ops = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let (verb, target, open) = match words.as_slice() {
-            [] => continue,
-            [verb, target] => (verb, target, false),
-            [verb, target, flag] if flag.eq_ignore_ascii_case("open") => (verb, target, true),
-            _ => {
-                return Err(format!(
-                    "line {}: write a method and a path, e.g. GET /pets/{{id}} (add 'open' for no token)",
-                    i + 1
-                ));
-            }
-        };
-        let mut op = json!({"verb": verb.to_ascii_uppercase(), "target": target});
-        if open {
-            op["authType"] = json!("None");
-        }
-        ops.push(op);
-    }
-    Ok(ops)
-}
-
-/// Fills the form's empty fields from a pasted OpenAPI document.
-fn fill_from_openapi(input: &mut NewApi) -> Result<(), String> {
-    let imported = super::openapi::import(&input.openapi)?;
-    let fill = |field: &mut String, value: String| {
-        if field.is_empty() {
-            *field = value;
-        }
-    };
-    fill(&mut input.name, imported.name);
-    fill(&mut input.version, imported.version);
-    fill(&mut input.description, imported.description);
-    fill(&mut input.endpoint, imported.endpoint);
-    fill(&mut input.context, imported.context);
-    fill(&mut input.tags, imported.tags.join(", "));
-    fill(&mut input.operations, imported.operations.join("\n"));
-    Ok(())
-}
-
-/// The form field a REST validation message is about.
-fn form_field(message: &str) -> (Option<String>, String) {
-    if message.starts_with("endpointConfig") {
-        let reason = message.split_once(": ").map_or(message, |(_, r)| r);
-        return (Some("endpoint".into()), reason.to_owned());
-    }
-    if message.starts_with("operations") {
-        return (Some("operations".into()), message.to_owned());
-    }
-    if message.starts_with("policies") {
-        let reason = message.split_once(": ").map_or(message, |(_, r)| r);
-        return (Some("tiers".into()), reason.to_owned());
-    }
-    field_error(
-        message,
-        &["name", "context", "version", "description", "tags"],
-    )
-}
-
-async fn create(
-    State(state): State<AppState>,
-    UserForm { user, form }: UserForm<Vec<(String, String)>>,
-) -> Result<Response, PortalError> {
-    user.require(Portal::Publisher)?;
-    user.require_scope(CREATE, "Creating an API")?;
-    let value = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let mut input = NewApi {
-        openapi: value("openapi"),
-        name: value("name"),
-        context: value("context"),
-        version: value("version"),
-        endpoint: value("endpoint"),
-        description: value("description"),
-        tags: value("tags"),
-        operations: value("operations"),
-        tiers: form
-            .iter()
-            .filter(|(k, _)| k == "tier")
-            .map(|(_, v)| v.clone())
-            .collect(),
-    };
-    let mut errors: Vec<(String, String)> = Vec::new();
-    if !input.openapi.is_empty()
-        && let Err(e) = fill_from_openapi(&mut input)
-    {
-        errors.push(("openapi".into(), e));
-    }
-    if input.endpoint.is_empty() {
-        errors.push((
-            "endpoint".into(),
-            "Give the URL of the backend, e.g. http://backend:8080".into(),
-        ));
-    }
-    let operations = match parse_operations(&input.operations) {
-        Ok(ops) => ops,
-        Err(e) => {
-            errors.push(("operations".into(), e));
-            Vec::new()
-        }
-    };
-    let mut general_error = None;
-    if errors.is_empty() {
-        let tags: Vec<&str> = input
-            .tags
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect();
-        let body = json!({
-            "name": input.name,
-            "context": input.context,
-            "version": input.version,
-            "description": (!input.description.is_empty()).then_some(&input.description),
-            "tags": tags,
-            "policies": input.tiers,
-            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": input.endpoint}},
-            "operations": operations,
-        });
-        let request: apis::ApiRequest = serde_json::from_value(body)
-            .map_err(|e| PortalError::BadRequest(format!("The form could not be read: {e}")))?;
-        match apis::create_api(&state, request, &user.username).await {
-            Ok(api) => {
-                return Ok(see_other(
-                    &user,
-                    &format!("/publisher/apis/{}", api.id),
-                    "API created. Publish it, then create a revision and deploy it.",
-                ));
-            }
-            Err(crate::error::ApiError::BadRequest(message))
-            | Err(crate::error::ApiError::Conflict(message)) => match form_field(&message) {
-                (Some(field), reason) => errors.push((field, reason)),
-                (None, reason) => general_error = Some(reason),
-            },
-            Err(other) => return Err(other.into()),
-        }
-    }
-    let page = NewPage {
-        nav: Nav::new(Portal::Publisher, &user),
-        form: input,
-        tiers: subscription_tiers(&state).await?,
-        errors,
-        general_error,
-    };
-    render_status(StatusCode::BAD_REQUEST, &page)
 }
 
 /// One deployment of a revision, with its gateways' progress.
@@ -441,26 +137,6 @@ fn join_or(list: &[String], empty: &str) -> String {
     } else {
         list.join(", ")
     }
-}
-
-pub(super) fn operation_rows(api: &Api) -> Vec<OperationRowPublic> {
-    api.operations
-        .iter()
-        .map(|op| OperationRowPublic {
-            verb: op.verb.as_str().to_owned(),
-            target: op.target.as_str().to_owned(),
-            secured: !matches!(op.auth_type, gantry_model::AuthType::None),
-            scopes: op.scopes.join(" "),
-        })
-        .collect()
-}
-
-/// An operation as the developer portal shows it.
-pub(super) struct OperationRowPublic {
-    pub verb: String,
-    pub target: String,
-    pub secured: bool,
-    pub scopes: String,
 }
 
 /// Gateways of `environment` heard from recently, how many applied `version`, how many
