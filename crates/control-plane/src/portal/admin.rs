@@ -179,6 +179,7 @@ struct UserRow {
     username: String,
     created: String,
     roles: Vec<(String, bool)>,
+    other_roles: String,
     is_self: bool,
 }
 
@@ -223,6 +224,11 @@ async fn users_view(
                     .iter()
                     .map(|(r, _)| ((*r).to_owned(), u.role_list().any(|x| x == *r)))
                     .collect(),
+                other_roles: u
+                    .role_list()
+                    .filter(|r| !ROLES.iter().any(|(known, _)| known == r))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 is_self: u.username == user.username,
             })
             .collect(),
@@ -318,12 +324,17 @@ async fn set_roles(
             "You cannot take the admin role from yourself; ask another administrator.".into(),
         ));
     }
-    match users::set_roles(state.store(), &username, &roles).await {
-        Err(StoreError::NotFound) => {
-            return Err(PortalError::NotFound(format!("No user '{username}'.")));
-        }
-        other => other?,
-    }
+    let Some(target) = users::find_by_username(state.store(), &username).await? else {
+        return Err(PortalError::NotFound(format!("No user '{username}'.")));
+    };
+    // Roles this page does not show (e.g. Internal/analytics) are kept as they are.
+    let mut roles = roles;
+    roles.extend(
+        target
+            .role_list()
+            .filter(|r| !ROLES.iter().any(|(known, _)| known == r)),
+    );
+    users::set_roles(state.store(), &username, &roles).await?;
     // Cached Basic credentials carry roles: forget them so REST calls see the change now.
     state.credential_cache().clear();
     tracing::info!(%username, by = %user.username, roles = %roles.join(" "), "roles changed");
