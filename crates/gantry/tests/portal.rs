@@ -660,6 +660,11 @@ async fn creators_create_and_publishers_publish_as_wso2_roles_say() {
     );
     let page = releaser.get(&api_path).await;
     assert!(page.body.contains("PUBLISHED"));
+    assert!(
+        page.body.contains("CREATED → PUBLISHED · by releaser"),
+        "the lifecycle history names who published: {}",
+        page.body
+    );
 }
 
 fn suite_dir() -> PathBuf {

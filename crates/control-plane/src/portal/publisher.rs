@@ -108,6 +108,8 @@ struct ApiPage {
     sandbox: Vec<String>,
     cors: String,
     actions: Vec<(String, String, bool)>,
+    /// (when, from, to, by), newest first.
+    history: Vec<(String, String, String, String)>,
     revisions: Vec<RevisionRow>,
     deployments: Vec<DeploymentRow>,
     gateway_url: String,
@@ -214,6 +216,20 @@ async fn api_page(
         })
         .collect();
     let state_now = api.life_cycle_status;
+    let mut history: Vec<(String, String, String, String)> =
+        store_apis::lifecycle_history(state.store(), &api.id)
+            .await?
+            .into_iter()
+            .map(|e| {
+                (
+                    when(e.created_at),
+                    e.previous_state.unwrap_or_default(),
+                    e.post_state,
+                    e.username,
+                )
+            })
+            .collect();
+    history.reverse();
     let actions = state_now
         .allowed_actions()
         .into_iter()
@@ -259,6 +275,7 @@ async fn api_page(
         sandbox: endpoints(&api.endpoint_config.sandbox_endpoints),
         cors: cors_summary(&api),
         actions,
+        history,
         revisions: revision_rows,
         deployments: deployment_rows,
         gateway_url: match (state.gateway_base_url(), deployments.first()) {
