@@ -239,7 +239,7 @@ pub fn router(state: AppState) -> Router {
             admin::router().merge(admin_keys::router()),
         )
         .merge(oauth::router())
-        .merge(portal::router())
+        .merge(portal::router(state.clone()))
         .route_service(
             "/gantry.sync.v1.ConfigSync/Stream",
             gantry_sync::server::SyncService::new(

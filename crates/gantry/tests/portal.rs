@@ -245,6 +245,7 @@ async fn every_page_and_action_refuses_anonymous_visitors_and_users_without_the_
     for (_, path) in actions(&api_id, &app_id) {
         let page = anonymous.post(&path, &[]).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "anonymous POST {path}");
+        assert!(!page.body.contains("Sign out"));
     }
 
     // Signed in without the role: 403 on the other portals' pages and actions.
@@ -257,6 +258,10 @@ async fn every_page_and_action_refuses_anonymous_visitors_and_users_without_the_
             let page = v.get(&path).await;
             assert_eq!(page.status, StatusCode::FORBIDDEN, "{user} GET {path}");
             assert!(page.body.contains("Not allowed"), "{}", page.body);
+            assert!(
+                page.body.contains("Sign out"),
+                "a signed-in user keeps the top bar on an error page"
+            );
         }
         for (portal, path) in actions(&api_id, &app_id) {
             if portal == allowed {

@@ -36,7 +36,7 @@ use session::{Portal, SignedIn};
 pub const PAGE_SIZE: i64 = 20;
 
 /// Routes of the three portals, sign-in and the assets.
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(auth::router())
         .merge(publisher::router())
@@ -45,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .route("/portal/assets/portal.css", get(css))
         .route("/portal/assets/portal.js", get(js))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            with_signed_in_nav,
+        ))
         .layer(Extension(Arc::new(session::Sessions::default())))
 }
 
@@ -265,7 +269,7 @@ impl From<gantry_store::StoreError> for PortalError {
     }
 }
 
-#[derive(Template)]
+#[derive(Template, Clone)]
 #[template(path = "portal/error.html")]
 struct ErrorPage {
     nav: Nav,
@@ -313,10 +317,74 @@ impl IntoResponse for PortalError {
             heading,
             message,
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => html_response(status, html),
             Err(_) => (status, "error").into_response(),
-        }
+        };
+        // Kept so `with_signed_in_nav` can render the page again with the user's top bar.
+        response.extensions_mut().insert(page);
+        response
+    }
+}
+
+/// Error pages are rendered where the user is not at hand; for a signed-in visitor this
+/// renders them again with the portal's top bar (navigation, sign-out).
+async fn with_signed_in_nav(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let cookies = request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    let sessions = request
+        .extensions()
+        .get::<Arc<session::Sessions>>()
+        .cloned();
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let Some(page) = response.extensions_mut().remove::<ErrorPage>() else {
+        return response;
+    };
+    let (Some(sessions), false) = (sessions, cookies.is_empty()) else {
+        return response;
+    };
+    let mut probe = axum::http::Request::new(());
+    probe
+        .headers_mut()
+        .extend(cookies.into_iter().map(|c| (header::COOKIE, c)));
+    probe.extensions_mut().insert(sessions);
+    let (mut parts, ()) = probe.into_parts();
+    let Ok(visitor) =
+        <session::Visitor as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+            &mut parts, &state,
+        )
+        .await
+    else {
+        return response;
+    };
+    let Some(user) = visitor.user else {
+        return response;
+    };
+    let portal = [Portal::Publisher, Portal::Devportal, Portal::Admin]
+        .into_iter()
+        .find(|p| path.starts_with(&format!("/{}", p.slug())) && user.may_use(*p));
+    let mut nav = match portal {
+        Some(p) => Nav::new(p, &user),
+        None => Nav {
+            portal: "",
+            title: "",
+            ..Nav::new(Portal::Devportal, &user)
+        },
+    };
+    nav.notice = None;
+    let status = response.status();
+    match (ErrorPage { nav, ..page }).render() {
+        Ok(html) => html_response(status, html),
+        Err(_) => response,
     }
 }
 
