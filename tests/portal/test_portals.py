@@ -22,6 +22,8 @@ ECHO_URL = os.environ.get("ECHO_URL", "http://127.0.0.1:9")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.environ.get("SCREENSHOT_DIR", "docs/screenshots")
 TAKE_SHOTS = bool(os.environ.get("GANTRY_SCREENSHOTS"))
+# CI machines are small and busy: give every expectation the same patience as actions.
+expect.set_options(timeout=15_000)
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 
