@@ -400,6 +400,25 @@ async fn a_subscriber_never_sees_another_subscribers_applications_or_keys() {
     let page = alice.get(&app_path).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("AliceSecretApp"), "untouched by bob");
+    // The owner renames it and changes its tier; a tier that does not exist is explained.
+    let page = alice
+        .post(
+            &format!("{app_path}/edit"),
+            &[("name", "AliceApp"), ("tier", "NoSuchTier")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("Pick one of the listed tiers"));
+    let page = alice
+        .post(
+            &format!("{app_path}/edit"),
+            &[("name", "AliceApp"), ("tier", "10PerMin")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = alice.get(&app_path).await;
+    assert!(page.body.contains("<h1>AliceApp</h1>"), "{}", page.body);
+    assert!(page.body.contains("Tier 10PerMin"));
 }
 
 #[tokio::test]

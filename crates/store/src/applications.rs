@@ -364,35 +364,31 @@ pub fn new_key_id() -> String {
     new_id()
 }
 
-/// Renames `owner`'s application `id` and changes its tier and description; `NotFound`
-/// when it is not theirs, `Conflict` when they have another application with that name.
+/// Changes `owner`'s application `id` (name, tier, description, attributes); `NotFound`
+/// for another owner's or an unknown id, `Conflict` when the owner has another application
+/// with the new name.
 pub async fn update_owned(
     store: &Store,
     id: &str,
     owner: &str,
-    name: &str,
-    throttling_policy: &str,
-    description: &str,
-) -> Result<()> {
+    changes: NewApplication<'_>,
+) -> Result<Application> {
     let done = sqlx::query(
-        "UPDATE applications SET name = $1, throttling_policy = $2, description = $3, updated_at = $4 WHERE id = $5 AND owner = $6",
+        "UPDATE applications SET name = $1, throttling_policy = $2, description = $3, attributes = $4, updated_at = $5 \
+         WHERE id = $6 AND owner = $7",
     )
-    .bind(name)
-    .bind(throttling_policy)
-    .bind(description)
+    .bind(changes.name)
+    .bind(changes.throttling_policy)
+    .bind(changes.description)
+    .bind(to_json(changes.attributes))
     .bind(now_ms())
     .bind(id)
     .bind(owner)
     .execute(store.pool())
     .await
-    .map_err(|e| match StoreError::on_unique("")(e) {
-        StoreError::Conflict(_) => {
-            StoreError::Conflict(format!("an application named '{name}' already exists"))
-        }
-        other => other,
-    })?;
+    .map_err(StoreError::on_unique("you already have an application with this name"))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    Ok(())
+    get_owned(store, id, owner).await
 }

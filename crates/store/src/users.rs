@@ -73,14 +73,25 @@ pub async fn set_password_hash(store: &Store, username: &str, password_hash: &st
     Ok(())
 }
 
-/// A page of users ordered by name, and the total count.
-pub async fn list(store: &Store, offset: i64, limit: i64) -> Result<(Vec<User>, i64)> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(store.pool())
-        .await?;
+/// A page of users ordered by name, optionally only `username`, and the total count.
+pub async fn list(
+    store: &Store,
+    username: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<User>, i64)> {
+    // An empty name means every user (user names are never empty).
+    let bind = username.unwrap_or_default();
+    let total: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE ($1 = '' OR username = $1)")
+            .bind(bind)
+            .fetch_one(store.pool())
+            .await?;
     let users = sqlx::query_as::<_, User>(
-        "SELECT id, username, password_hash, roles, created_at FROM users ORDER BY username LIMIT $1 OFFSET $2",
+        "SELECT id, username, password_hash, roles, created_at FROM users \
+         WHERE ($1 = '' OR username = $1) ORDER BY username LIMIT $2 OFFSET $3",
     )
+    .bind(bind)
     .bind(limit)
     .bind(offset)
     .fetch_all(store.pool())

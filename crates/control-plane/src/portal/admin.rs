@@ -209,9 +209,9 @@ async fn users_view(
     page: Option<i64>,
     notice: Option<String>,
 ) -> Result<UsersPage, PortalError> {
-    let (_, total) = users::list(state.store(), 0, 1).await?;
+    let (_, total) = users::list(state.store(), None, 0, 1).await?;
     let pager = paginate("/admin/users", "", page, total);
-    let (list, _) = users::list(state.store(), pager.offset(), super::PAGE_SIZE).await?;
+    let (list, _) = users::list(state.store(), None, pager.offset(), super::PAGE_SIZE).await?;
     Ok(UsersPage {
         nav: Nav::new(Portal::Admin, user).with_notice(notice),
         users: list

@@ -314,17 +314,19 @@ async fn edit_application(
     let app = load_owned(&state, &app_id, &user.username).await?;
     let (mut name_error, tier_error) = check_application(&state, &form).await?;
     if name_error.is_none() && tier_error.is_none() {
-        match applications::update_owned(
-            state.store(),
-            &app.id,
-            &user.username,
-            form.name.trim(),
-            &form.tier,
-            form.description.trim(),
-        )
-        .await
-        {
-            Ok(()) => {
+        // The form does not show attributes: they are kept as they are.
+        let attributes: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&app.attributes).unwrap_or_default();
+        let changes = NewApplication {
+            name: form.name.trim(),
+            owner: &user.username,
+            throttling_policy: &form.tier,
+            description: form.description.trim(),
+            token_type: &app.token_type,
+            attributes: &attributes,
+        };
+        match applications::update_owned(state.store(), &app.id, &user.username, changes).await {
+            Ok(_) => {
                 state.sync_environments().await?;
                 return Ok(see_other(
                     &user,
