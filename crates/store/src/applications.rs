@@ -146,6 +146,35 @@ pub async fn list_owned(
     Ok((apps, total))
 }
 
+/// Changes `owner`'s application `id` (name, tier, description, attributes); `NotFound`
+/// for another owner's or an unknown id, `Conflict` when the owner has another application
+/// with the new name.
+pub async fn update_owned(
+    store: &Store,
+    id: &str,
+    owner: &str,
+    changes: NewApplication<'_>,
+) -> Result<Application> {
+    let done = sqlx::query(
+        "UPDATE applications SET name = $1, throttling_policy = $2, description = $3, attributes = $4, updated_at = $5 \
+         WHERE id = $6 AND owner = $7",
+    )
+    .bind(changes.name)
+    .bind(changes.throttling_policy)
+    .bind(changes.description)
+    .bind(to_json(changes.attributes))
+    .bind(now_ms())
+    .bind(id)
+    .bind(owner)
+    .execute(store.pool())
+    .await
+    .map_err(StoreError::on_unique("you already have an application with this name"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get_owned(store, id, owner).await
+}
+
 /// Deletes `owner`'s application `id` with its keys and subscriptions.
 pub async fn delete_owned(store: &Store, id: &str, owner: &str) -> Result<()> {
     let done = sqlx::query("DELETE FROM applications WHERE id = $1 AND owner = $2")
@@ -362,33 +391,4 @@ pub async fn set_public_client(store: &Store, consumer_key: &str, public: bool) 
 /// A new key id (`keyMappingId`).
 pub fn new_key_id() -> String {
     new_id()
-}
-
-/// Changes `owner`'s application `id` (name, tier, description, attributes); `NotFound`
-/// for another owner's or an unknown id, `Conflict` when the owner has another application
-/// with the new name.
-pub async fn update_owned(
-    store: &Store,
-    id: &str,
-    owner: &str,
-    changes: NewApplication<'_>,
-) -> Result<Application> {
-    let done = sqlx::query(
-        "UPDATE applications SET name = $1, throttling_policy = $2, description = $3, attributes = $4, updated_at = $5 \
-         WHERE id = $6 AND owner = $7",
-    )
-    .bind(changes.name)
-    .bind(changes.throttling_policy)
-    .bind(changes.description)
-    .bind(to_json(changes.attributes))
-    .bind(now_ms())
-    .bind(id)
-    .bind(owner)
-    .execute(store.pool())
-    .await
-    .map_err(StoreError::on_unique("you already have an application with this name"))?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    get_owned(store, id, owner).await
 }
