@@ -20,6 +20,7 @@ pub mod extract;
 pub mod keyring;
 pub mod metrics;
 pub mod oauth;
+pub mod portal;
 pub mod publisher;
 pub mod rest_scopes;
 pub mod scim;
@@ -65,6 +66,8 @@ struct Inner {
     failures: FailureLimiter,
     assertions: OnceLock<AssertionVerifier>,
     assertion_replay: AssertionReplay,
+    self_signup: bool,
+    gateway_url: Option<String>,
 }
 
 impl AppState {
@@ -87,6 +90,8 @@ impl AppState {
             failures: FailureLimiter::default(),
             assertions: OnceLock::new(),
             assertion_replay: AssertionReplay::default(),
+            self_signup: false,
+            gateway_url: None,
         }))
     }
 
@@ -97,6 +102,34 @@ impl AppState {
             inner.require_gateway_client_certificate = required;
         }
         self
+    }
+
+    /// Lets visitors create their own subscriber account in the developer portal (call
+    /// right after [`AppState::new`], before the state is shared).
+    pub fn self_signup(mut self, enabled: bool) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.self_signup = enabled;
+        }
+        self
+    }
+
+    /// The gateway the developer portal's "Try it" console calls, e.g.
+    /// `http://localhost:9090` (call right after [`AppState::new`]).
+    pub fn gateway_url(mut self, url: Option<String>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.gateway_url = url.map(|u| u.trim_end_matches('/').to_owned());
+        }
+        self
+    }
+
+    /// Whether the developer portal offers self sign-up.
+    pub fn self_signup_enabled(&self) -> bool {
+        self.0.self_signup
+    }
+
+    /// The gateway URL for "Try it", when known.
+    pub fn gateway_base_url(&self) -> Option<&str> {
+        self.0.gateway_url.as_deref()
     }
 
     /// Trusts the identity providers of `verifier` for the JWT bearer grant (once, at
@@ -219,6 +252,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(scim::router())
         .merge(api_docs::router())
+        .merge(portal::router(state.clone()))
         .route_service(
             "/gantry.sync.v1.ConfigSync/Stream",
             gantry_sync::server::SyncService::new(

@@ -59,6 +59,10 @@ pub fn expand(mut args: Vec<OsString>) -> Result<Vec<OsString>, ConfigError> {
             continue;
         }
         match value {
+            // A flag that takes true|false (`--self-signup false`) gets its value either way.
+            toml::Value::Boolean(b) if arg.get_action().takes_values() => {
+                args.extend([format!("--{flag}").into(), b.to_string().into()])
+            }
             toml::Value::Boolean(true) => args.push(format!("--{flag}").into()),
             toml::Value::Boolean(false) => {}
             toml::Value::String(s) => args.extend([format!("--{flag}").into(), s.into()]),
@@ -133,6 +137,23 @@ mod tests {
             !text.contains(&"8080".to_owned()),
             "the command line wins: {text:?}"
         );
+    }
+
+    #[test]
+    fn booleans_reach_flags_that_take_true_or_false() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("up.toml");
+        std::fs::write(&file, "self-signup = false\nno-demo = true\n").unwrap();
+        let expanded = expand(args(&["gantry", "up", "--config", file.to_str().unwrap()])).unwrap();
+        let text: Vec<String> = expanded
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            text.windows(2).any(|w| w == ["--self-signup", "false"]),
+            "{text:?}"
+        );
+        assert!(text.contains(&"--no-demo".to_owned()), "{text:?}");
     }
 
     #[test]

@@ -61,6 +61,15 @@ pub struct ControlPlaneArgs {
     /// Do not apply migrations on start (run `gantry migrate` separately).
     #[arg(long, env = "GANTRY_NO_MIGRATE")]
     no_migrate: bool,
+    /// Let visitors create their own subscriber account in the developer portal
+    /// (true|false; off by default in production).
+    #[arg(long, env = "GANTRY_SELF_SIGNUP", default_value_t = false, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    self_signup: bool,
+    /// Base URL of a gateway the developer portal's "Try it" console calls
+    /// (http://…, e.g. http://gateway.apim-dp:9090); without it "Try it" is unavailable.
+    #[arg(long, env = "GANTRY_GATEWAY_URL")]
+    gateway_url: Option<String>,
     #[command(flatten)]
     keys: KeyManagerArgs,
     /// Seconds to let in-flight requests finish on shutdown.
@@ -139,7 +148,9 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
         key_ring,
         Arc::new(Distributor::new()),
     )
-    .require_gateway_client_certificate(args.require_gateway_client_cert);
+    .require_gateway_client_certificate(args.require_gateway_client_cert)
+    .self_signup(args.self_signup)
+    .gateway_url(args.gateway_url.clone());
     args.keys.trust_assertion_issuers(&state, &issuer)?;
     state
         .reconcile()

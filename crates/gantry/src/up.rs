@@ -59,6 +59,11 @@ pub struct UpArgs {
     /// Port of the demo backend the demo API points at.
     #[arg(long, env = "GANTRY_DEMO_BACKEND_PORT", default_value_t = 9091)]
     demo_backend_port: u16,
+    /// Let visitors create their own subscriber account in the developer portal
+    /// (true|false; on by default on a laptop).
+    #[arg(long, env = "GANTRY_SELF_SIGNUP", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    self_signup: bool,
     #[command(flatten)]
     keys: KeyManagerArgs,
     /// Seconds to let in-flight requests finish on shutdown.
@@ -141,7 +146,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("loading the signing keys")?;
     let distributor = Arc::new(Distributor::new());
-    let state = AppState::new(store.clone(), token_issuer, key_ring, distributor.clone());
+    let state = AppState::new(store.clone(), token_issuer, key_ring, distributor.clone())
+        .self_signup(args.self_signup)
+        // The developer portal's "Try it" calls this process's own gateway.
+        .gateway_url(Some(format!(
+            "http://{}",
+            SocketAddr::new(loopback_for(args.bind), args.gateway_port)
+        )));
     args.keys.trust_assertion_issuers(&state, &issuer)?;
     state
         .reconcile()
@@ -290,6 +301,7 @@ fn print_banner(args: &UpArgs, admin: &AdminPassword, ca: Option<&Path>) {
         r#"
 Gantry is up.
 
+  Portals          {cp}/publisher   {cp}/devportal   {cp}/admin
   Publisher API    {cp}/api/am/publisher/v4
   Devportal API    {cp}/api/am/devportal/v3
   Token endpoint   {cp}/oauth2/token      (JWKS: {cp}/oauth2/jwks)

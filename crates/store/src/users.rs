@@ -177,3 +177,14 @@ pub async fn delete(store: &Store, id: &str) -> Result<()> {
         .await?;
     found(&done)
 }
+
+/// Replaces a user's roles; `NotFound` when there is no such user.
+pub async fn set_roles(store: &Store, username: &str, roles: &[&str]) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET roles = $1, updated_at = $2 WHERE username = $3")
+        .bind(roles.join(" "))
+        .bind(now_ms())
+        .bind(username)
+        .execute(store.pool())
+        .await?;
+    found(&done)
+}

@@ -349,7 +349,7 @@ async fn new_refresh_token(
     Ok(token)
 }
 
-pub(super) fn sign(
+pub(crate) fn sign(
     state: &AppState,
     client: &Client,
     subject: Subject<'_>,

@@ -1,0 +1,404 @@
+//! The Publisher portal: list and search APIs, and on an API's page see operations, tiers,
+//! endpoints and CORS, change its lifecycle, cut revisions and deploy them to gateway
+//! environments (with how many gateways applied each). The create form is `api_form.rs`.
+//! Every change goes through the same functions as the Publisher REST API
+//! (`publisher::apis`, `publisher::revisions`), so gateways are re-synced the same way.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use gantry_model::{Api, LifecycleAction};
+use gantry_store::apis as store_apis;
+use gantry_store::{environments, gateways};
+use serde::Deserialize;
+
+use super::listing::{ApiRow, ListQuery, search};
+use super::session::{Portal, User, UserForm};
+use super::{Nav, Pager, PortalError, render, see_other, when};
+use crate::AppState;
+use crate::publisher::{apis, revisions};
+
+/// WSO2's scopes for the publisher's actions (roles map to them in `gantry_keys::scopes`).
+pub(super) const CREATE: &str = "apim:api_create";
+const DELETE: &str = "apim:api_delete";
+const PUBLISH: &str = "apim:api_publish";
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/publisher", get(list))
+        .route("/publisher/apis/new", get(super::api_form::new_page))
+        .route("/publisher/apis", post(super::api_form::create))
+        .route("/publisher/apis/{api_id}", get(api_page))
+        .route("/publisher/apis/{api_id}/lifecycle", post(lifecycle))
+        .route("/publisher/apis/{api_id}/revisions", post(create_revision))
+        .route("/publisher/apis/{api_id}/deploy", post(deploy))
+        .route("/publisher/apis/{api_id}/undeploy", post(undeploy))
+        .route("/publisher/apis/{api_id}/delete", post(delete))
+}
+
+#[derive(Template)]
+#[template(path = "portal/publisher_list.html")]
+struct ListPage {
+    nav: Nav,
+    can_create: bool,
+    query: String,
+    apis: Vec<ApiRow>,
+    pager: Pager,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    User(user): User,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PortalError> {
+    user.require(Portal::Publisher)?;
+    let text = query.q.unwrap_or_default().trim().to_owned();
+    let (apis, pager) = search(&state, "/publisher", &text, query.page, |_| true).await?;
+    render(&ListPage {
+        can_create: user.has_scope(CREATE),
+        nav: Nav::new(Portal::Publisher, &user),
+        query: text,
+        apis: apis.iter().map(ApiRow::of).collect(),
+        pager,
+    })
+}
+
+/// One deployment of a revision, with its gateways' progress.
+struct DeploymentRow {
+    revision_id: String,
+    revision: String,
+    environment: String,
+    vhost: String,
+    deployed: String,
+    live: usize,
+    applied: usize,
+    failed: usize,
+}
+
+struct RevisionRow {
+    id: String,
+    number: i64,
+    description: String,
+    created: String,
+    /// Environments it is not deployed to (deploy targets).
+    undeployed_in: Vec<String>,
+}
+
+struct OperationRow {
+    verb: String,
+    target: String,
+    auth: String,
+    policy: String,
+    scopes: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/publisher_api.html")]
+struct ApiPage {
+    nav: Nav,
+    can_publish: bool,
+    can_delete: bool,
+    api: ApiRow,
+    default_version: bool,
+    operations: Vec<OperationRow>,
+    tiers: Vec<String>,
+    production: Vec<String>,
+    sandbox: Vec<String>,
+    cors: String,
+    actions: Vec<(String, String, bool)>,
+    /// (when, from, to, by), newest first.
+    history: Vec<(String, String, String, String)>,
+    revisions: Vec<RevisionRow>,
+    deployments: Vec<DeploymentRow>,
+    gateway_url: String,
+}
+
+fn cors_summary(api: &Api) -> String {
+    let c = &api.cors_configuration;
+    if !c.cors_configuration_enabled {
+        return "Off: browsers on other origins cannot call this API.".into();
+    }
+    format!(
+        "On. Origins: {}; methods: {}; headers: {}; credentials: {}.",
+        join_or(&c.access_control_allow_origins, "none"),
+        join_or(&c.access_control_allow_methods, "none"),
+        join_or(&c.access_control_allow_headers, "none"),
+        if c.access_control_allow_credentials {
+            "allowed"
+        } else {
+            "not allowed"
+        }
+    )
+}
+
+fn join_or(list: &[String], empty: &str) -> String {
+    if list.is_empty() {
+        empty.to_owned()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// Gateways of `environment` heard from recently, how many applied `version`, how many
+/// rejected it (the same counting as the REST `deployments` resource).
+async fn gateway_progress(
+    state: &AppState,
+    environment: &str,
+    version: i64,
+) -> Result<(usize, usize, usize), PortalError> {
+    let now = gantry_store::now_ms();
+    let nodes = gateways::nodes_of(state.store(), environment).await?;
+    let live: Vec<_> = nodes
+        .iter()
+        .filter(|n| n.connected == 1 && now - n.last_seen < crate::admin::LIVE_WITHIN_MS)
+        .collect();
+    let applied = live.iter().filter(|n| n.applied_version >= version).count();
+    let failed = live
+        .iter()
+        .filter(|n| {
+            n.applied_version < version && n.last_nack_version.is_some_and(|v| v >= version)
+        })
+        .count();
+    Ok((live.len(), applied, failed))
+}
+
+async fn api_page(
+    State(state): State<AppState>,
+    User(user): User,
+    Path(api_id): Path<String>,
+) -> Result<Response, PortalError> {
+    user.require(Portal::Publisher)?;
+    let api = apis::load(&state, &api_id).await?;
+    let revisions = store_apis::list_revisions(state.store(), &api.id).await?;
+    let deployments = store_apis::list_deployments(state.store(), &api.id).await?;
+    let envs: Vec<String> = environments::list(state.store())
+        .await?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    let mut deployment_rows = Vec::with_capacity(deployments.len());
+    for d in &deployments {
+        let (live, applied, failed) =
+            gateway_progress(&state, &d.environment, d.config_version).await?;
+        let number = revisions
+            .iter()
+            .find(|r| r.id == d.revision_id)
+            .map_or(0, |r| r.number);
+        deployment_rows.push(DeploymentRow {
+            revision_id: d.revision_id.clone(),
+            revision: format!("Revision {number}"),
+            environment: d.environment.clone(),
+            vhost: d.vhost.clone(),
+            deployed: when(d.deployed_at),
+            live,
+            applied,
+            failed,
+        });
+    }
+    let revision_rows = revisions
+        .iter()
+        .map(|r| RevisionRow {
+            id: r.id.clone(),
+            number: r.number,
+            description: r.description.clone(),
+            created: when(r.created_at),
+            undeployed_in: envs
+                .iter()
+                .filter(|e| {
+                    !deployments
+                        .iter()
+                        .any(|d| d.revision_id == r.id && &d.environment == *e)
+                })
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    let state_now = api.life_cycle_status;
+    let mut history: Vec<(String, String, String, String)> =
+        store_apis::lifecycle_history(state.store(), &api.id)
+            .await?
+            .into_iter()
+            .map(|e| {
+                (
+                    when(e.created_at),
+                    e.previous_state.unwrap_or_default(),
+                    e.post_state,
+                    e.username,
+                )
+            })
+            .collect();
+    history.reverse();
+    let actions = state_now
+        .allowed_actions()
+        .into_iter()
+        .filter_map(|a| {
+            state_now.apply(a).map(|to| {
+                let destructive = matches!(
+                    a,
+                    LifecycleAction::Block
+                        | LifecycleAction::Deprecate
+                        | LifecycleAction::Retire
+                        | LifecycleAction::DemoteToCreated
+                );
+                (a.as_str().to_owned(), to.as_str().to_owned(), destructive)
+            })
+        })
+        .collect();
+    let endpoints = |e: &Option<gantry_model::Endpoints>| -> Vec<String> {
+        e.as_ref()
+            .map(|e| e.as_slice().iter().map(|x| x.url.clone()).collect())
+            .unwrap_or_default()
+    };
+    render(&ApiPage {
+        can_publish: user.has_scope(PUBLISH),
+        can_delete: user.has_scope(DELETE),
+        nav: Nav::new(Portal::Publisher, &user),
+        default_version: api.is_default_version,
+        operations: api
+            .operations
+            .iter()
+            .map(|op| OperationRow {
+                verb: op.verb.as_str().to_owned(),
+                target: op.target.as_str().to_owned(),
+                auth: match op.auth_type {
+                    gantry_model::AuthType::None => "None".into(),
+                    _ => "OAuth2 / API key".into(),
+                },
+                policy: op.throttling_policy.clone(),
+                scopes: op.scopes.join(" "),
+            })
+            .collect(),
+        tiers: api.policies.clone(),
+        production: endpoints(&api.endpoint_config.production_endpoints),
+        sandbox: endpoints(&api.endpoint_config.sandbox_endpoints),
+        cors: cors_summary(&api),
+        actions,
+        history,
+        revisions: revision_rows,
+        deployments: deployment_rows,
+        gateway_url: match (state.gateway_base_url(), deployments.first()) {
+            (Some(gateway), Some(d)) => super::try_it::public_base(gateway, &d.vhost),
+            _ => String::new(),
+        },
+        api: ApiRow::of(&api),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LifecycleForm {
+    #[serde(default)]
+    action: String,
+}
+
+async fn lifecycle(
+    State(state): State<AppState>,
+    Path(api_id): Path<String>,
+    UserForm { user, form }: UserForm<LifecycleForm>,
+) -> Result<Response, PortalError> {
+    user.require(Portal::Publisher)?;
+    user.require_scope(PUBLISH, "Changing the lifecycle")?;
+    let api = apis::change_lifecycle(&state, &api_id, &form.action, &user.username).await?;
+    Ok(see_other(
+        &user,
+        &format!("/publisher/apis/{}", api.id),
+        &format!(
+            "Lifecycle: the API is now {}.",
+            api.life_cycle_status.as_str()
+        ),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RevisionForm {
+    #[serde(default)]
+    description: String,
+}
+
+async fn create_revision(
+    State(state): State<AppState>,
+    Path(api_id): Path<String>,
+    UserForm { user, form }: UserForm<RevisionForm>,
+) -> Result<Response, PortalError> {
+    user.require(Portal::Publisher)?;
+    let revision = revisions::create_revision(&state, &api_id, form.description.trim()).await?;
+    Ok(see_other(
+        &user,
+        &format!("/publisher/apis/{api_id}"),
+        &format!(
+            "Revision {} created; deploy it to an environment.",
+            revision.number
+        ),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DeployForm {
+    #[serde(default)]
+    revision_id: String,
+    #[serde(default)]
+    environment: String,
+}
+
+async fn deploy(
+    State(state): State<AppState>,
+    Path(api_id): Path<String>,
+    UserForm { user, form }: UserForm<DeployForm>,
+) -> Result<Response, PortalError> {
+    user.require(Portal::Publisher)?;
+    let target = revisions::DeploymentTarget {
+        name: Some(form.environment.clone()),
+        vhost: None,
+        display_on_devportal: true,
+    };
+    revisions::deploy_revision(&state, &api_id, &form.revision_id, &[target]).await?;
+    Ok(see_other(
+        &user,
+        &format!("/publisher/apis/{api_id}"),
+        &format!("Deployed to {}.", form.environment),
+    ))
+}
+
+async fn undeploy(
+    State(state): State<AppState>,
+    Path(api_id): Path<String>,
+    UserForm { user, form }: UserForm<DeployForm>,
+) -> Result<Response, PortalError> {
+    user.require(Portal::Publisher)?;
+    apis::load(&state, &api_id).await?;
+    match store_apis::undeploy(state.store(), &api_id, &form.revision_id, &form.environment).await {
+        Err(gantry_store::StoreError::NotFound) => {
+            return Err(PortalError::BadRequest(format!(
+                "That revision is not deployed to '{}'.",
+                form.environment
+            )));
+        }
+        other => other?,
+    }
+    tracing::info!(api_id, revision_id = %form.revision_id, environment = %form.environment, "revision undeployed");
+    state.sync_environments().await?;
+    Ok(see_other(
+        &user,
+        &format!("/publisher/apis/{api_id}"),
+        &format!("Undeployed from {}.", form.environment),
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(api_id): Path<String>,
+    UserForm { user, .. }: UserForm<super::auth::Empty>,
+) -> Result<Response, PortalError> {
+    user.require(Portal::Publisher)?;
+    user.require_scope(DELETE, "Deleting an API")?;
+    let api = apis::load(&state, &api_id).await?;
+    store_apis::delete(state.store(), &api.id).await?;
+    tracing::info!(api_id, by = %user.username, "API deleted");
+    state.sync_environments().await?;
+    Ok(see_other(
+        &user,
+        "/publisher",
+        &format!("API {} deleted.", api.name.as_str()),
+    ))
+}

@@ -1,0 +1,768 @@
+//! The portals against the real `gantry up` binary, over HTTPS without a browser: who may
+//! see and do what (anonymous, wrong role, another user's data), CSRF, escaping, sign-up.
+//! The browser flow (Playwright + Chromium) is `tests/portal/test_portals.py`, run by
+//! `browser_flow_…` below.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use gantry_testkit::process::ADMIN_PASSWORD;
+use gantry_testkit::rest::Rest;
+use gantry_testkit::{EchoUpstream, GantryUp};
+use reqwest::StatusCode;
+use reqwest::header;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+const PUB: &str = "/api/am/publisher/v4";
+const COOKIE: &str = "__Host-gantry-portal";
+
+/// A browser stand-in: one session cookie, redirects answered to the caller, and the CSRF
+/// token of the last page read.
+struct Visitor<'a> {
+    up: &'a GantryUp,
+    client: reqwest::Client,
+    cookie: Option<String>,
+    csrf: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+fn csrf_of(html: &str) -> Option<String> {
+    let marker = "name=\"_csrf\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
+}
+
+impl<'a> Visitor<'a> {
+    fn new(up: &'a GantryUp) -> Self {
+        Self {
+            up,
+            client: up.cp_client_without_redirects(),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    async fn read(&mut self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            assert!(
+                value.contains("Secure") && value.contains("HttpOnly"),
+                "{value}"
+            );
+            let pair = value.split(';').next().unwrap();
+            if let Some(v) = pair.strip_prefix(&format!("{COOKIE}=")) {
+                self.cookie = (!v.is_empty()).then(|| v.to_owned());
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        if let Some(csrf) = csrf_of(&body) {
+            self.csrf = Some(csrf);
+        }
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+
+    fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cookie {
+            Some(c) => request.header(header::COOKIE, format!("{COOKIE}={c}")),
+            None => request,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.with_cookie(self.client.get(self.up.cp_url(path)));
+        let response = request.send().await.unwrap();
+        self.read(response).await
+    }
+
+    /// Posts `fields` with the session's CSRF token.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let mut form: Vec<(&str, &str)> = vec![("_csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form).await
+    }
+
+    /// Posts exactly `fields` (no token added).
+    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        let request = self
+            .with_cookie(self.client.post(self.up.cp_url(path)))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        let response = request.send().await.unwrap();
+        self.read(response).await
+    }
+
+    async fn sign_in(up: &'a GantryUp, username: &str, password: &str) -> Self {
+        let mut v = Self::new(up);
+        let page = v.get("/portal/login").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body
+                .contains("<label for=\"username\">Username</label>")
+        );
+        let page = v
+            .post(
+                "/portal/login",
+                &[("username", username), ("password", password)],
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "sign-in of {username}: {}",
+            page.body
+        );
+        // Pick up the signed-in session's CSRF token.
+        let home = page.location.unwrap();
+        let page = v.get(&home).await;
+        assert_eq!(page.status, StatusCode::OK, "{home}: {}", page.body);
+        v
+    }
+}
+
+/// Creates a user with `roles` through the Admin portal.
+async fn create_user(admin: &mut Visitor<'_>, username: &str, roles: &[&str]) {
+    admin.get("/admin/users").await;
+    let mut fields = vec![("username", username), ("password", "portal-pass-1")];
+    fields.extend(roles.iter().map(|r| ("role", *r)));
+    let page = admin.post("/admin/users", &fields).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+}
+
+fn rest(up: &GantryUp) -> Rest {
+    Rest::new(&up.cp_url(""), up.cp_client())
+}
+
+/// Pages and form actions of each portal (ids filled in where needed).
+fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("publisher", "/publisher".into()),
+        ("publisher", "/publisher/apis/new".into()),
+        ("publisher", format!("/publisher/apis/{api_id}")),
+        ("devportal", "/devportal".into()),
+        ("devportal", format!("/devportal/apis/{api_id}")),
+        ("devportal", "/devportal/applications".into()),
+        ("devportal", format!("/devportal/applications/{app_id}")),
+        ("admin", "/admin".into()),
+        ("admin", "/admin/users".into()),
+    ]
+}
+
+fn actions(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("publisher", "/publisher/apis".into()),
+        ("publisher", format!("/publisher/apis/{api_id}/lifecycle")),
+        ("publisher", format!("/publisher/apis/{api_id}/revisions")),
+        ("publisher", format!("/publisher/apis/{api_id}/deploy")),
+        ("publisher", format!("/publisher/apis/{api_id}/undeploy")),
+        ("publisher", format!("/publisher/apis/{api_id}/delete")),
+        ("devportal", format!("/devportal/apis/{api_id}/subscribe")),
+        ("devportal", format!("/devportal/apis/{api_id}/try")),
+        ("devportal", "/devportal/applications".into()),
+        (
+            "devportal",
+            format!("/devportal/applications/{app_id}/edit"),
+        ),
+        (
+            "devportal",
+            format!("/devportal/applications/{app_id}/delete"),
+        ),
+        (
+            "devportal",
+            format!("/devportal/applications/{app_id}/keys"),
+        ),
+        (
+            "devportal",
+            format!("/devportal/applications/{app_id}/secret"),
+        ),
+        (
+            "devportal",
+            format!("/devportal/applications/{app_id}/token"),
+        ),
+        ("admin", "/admin/keys/rotate".into()),
+        ("admin", "/admin/users".into()),
+        ("admin", "/admin/users/roles".into()),
+    ]
+}
+
+#[tokio::test]
+async fn every_page_and_action_refuses_anonymous_visitors_and_users_without_the_role() {
+    let up = GantryUp::start(BIN).await;
+    let api_id = rest(&up)
+        .deployed_api("Guarded", "/guarded", "http://127.0.0.1:9", json!([]))
+        .await;
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin
+        .post(
+            "/devportal/applications",
+            &[("name", "AdminApp"), ("tier", "Unlimited")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let app_id = page
+        .location
+        .unwrap()
+        .trim_start_matches("/devportal/applications/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    create_user(&mut admin, "sub-only", &["Internal/subscriber"]).await;
+    create_user(&mut admin, "creator-only", &["Internal/creator"]).await;
+
+    // Anonymous: pages send to sign-in (and back), actions are refused.
+    let mut anonymous = Visitor::new(&up);
+    for (_, path) in pages(&api_id, &app_id) {
+        let page = anonymous.get(&path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "GET {path}");
+        let location = page.location.unwrap();
+        assert!(
+            location.starts_with("/portal/login?next=%2F"),
+            "GET {path} → {location}"
+        );
+    }
+    anonymous.get("/portal/login").await;
+    for (_, path) in actions(&api_id, &app_id) {
+        let page = anonymous.post(&path, &[]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "anonymous POST {path}");
+        assert!(!page.body.contains("Sign out"));
+    }
+
+    // Signed in without the role: 403 on the other portals' pages and actions.
+    for (user, allowed) in [("sub-only", "devportal"), ("creator-only", "publisher")] {
+        let mut v = Visitor::sign_in(&up, user, "portal-pass-1").await;
+        for (portal, path) in pages(&api_id, &app_id) {
+            if portal == allowed {
+                continue;
+            }
+            let page = v.get(&path).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{user} GET {path}");
+            assert!(page.body.contains("Not allowed"), "{}", page.body);
+            assert!(
+                page.body.contains("Sign out"),
+                "a signed-in user keeps the top bar on an error page"
+            );
+        }
+        for (portal, path) in actions(&api_id, &app_id) {
+            if portal == allowed {
+                continue;
+            }
+            let page = v.post(&path, &[]).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{user} POST {path}");
+        }
+    }
+    // Nothing changed: the API is still published, and still there.
+    let (status, api) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(api["lifeCycleStatus"], "PUBLISHED");
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_with_another_sessions_token_are_refused() {
+    let up = GantryUp::start(BIN).await;
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let other = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let fields = [("name", "NoToken"), ("tier", "Unlimited")];
+    let page = admin.post_raw("/devportal/applications", &fields).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "no token");
+    assert!(page.body.contains("security token"), "{}", page.body);
+    let foreign = other.csrf.clone().unwrap();
+    let mut with_foreign = vec![("_csrf", foreign.as_str())];
+    with_foreign.extend_from_slice(&fields);
+    let page = admin
+        .post_raw("/devportal/applications", &with_foreign)
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "another session's token"
+    );
+    let page = admin
+        .post_raw(
+            "/devportal/applications",
+            &[
+                ("_csrf", "forged"),
+                ("name", "NoToken"),
+                ("tier", "Unlimited"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "forged token");
+    // Sign-in itself needs the token of the page it came from.
+    let mut fresh = Visitor::new(&up);
+    fresh.get("/portal/login").await;
+    let page = fresh
+        .post_raw(
+            "/portal/login",
+            &[("username", "admin"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "sign-in without token");
+    // With the token, the same form works; and sign-out ends the session.
+    let page = admin.post("/devportal/applications", &fields).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    admin.get("/devportal").await;
+    let page = admin.post("/portal/logout", &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/devportal").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "signed out");
+}
+
+#[tokio::test]
+async fn a_subscriber_never_sees_another_subscribers_applications_or_keys() {
+    let up = GantryUp::start(BIN).await;
+    let mut alice = Visitor::new(&up);
+    alice.get("/devportal/signup").await;
+    let page = alice
+        .post(
+            "/devportal/signup",
+            &[
+                ("username", "alice"),
+                ("password", "alice-pass-1"),
+                ("password_again", "alice-pass-1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    alice.get("/devportal/applications").await;
+    let page = alice
+        .post(
+            "/devportal/applications",
+            &[("name", "AliceSecretApp"), ("tier", "Unlimited")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let app_path = page.location.unwrap().split('?').next().unwrap().to_owned();
+    alice.get(&app_path).await;
+    let page = alice
+        .post(&format!("{app_path}/keys"), &[("key_type", "PRODUCTION")])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("new-consumer-secret"));
+    let page = alice.get(&app_path).await;
+    assert!(
+        !page.body.contains("new-consumer-secret"),
+        "the secret is shown once"
+    );
+
+    let mut bob = Visitor::new(&up);
+    bob.get("/devportal/signup").await;
+    let page = bob
+        .post(
+            "/devportal/signup",
+            &[
+                ("username", "bob"),
+                ("password", "bob-pass-12"),
+                ("password_again", "bob-pass-12"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = bob.get("/devportal/applications").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("AliceSecretApp"));
+    assert!(page.body.contains("No applications yet"));
+    let page = bob.get(&app_path).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    for action in ["keys", "secret", "token", "edit", "delete"] {
+        let page = bob
+            .post(
+                &format!("{app_path}/{action}"),
+                &[
+                    ("key_type", "PRODUCTION"),
+                    ("name", "Stolen"),
+                    ("tier", "Unlimited"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "bob POST {action}");
+    }
+    let page = alice.get(&app_path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("AliceSecretApp"), "untouched by bob");
+    // The owner renames it and changes its tier; a tier that does not exist is explained.
+    let page = alice
+        .post(
+            &format!("{app_path}/edit"),
+            &[("name", "AliceApp"), ("tier", "NoSuchTier")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("Pick one of the listed tiers"));
+    let page = alice
+        .post(
+            &format!("{app_path}/edit"),
+            &[("name", "AliceApp"), ("tier", "10PerMin")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = alice.get(&app_path).await;
+    assert!(page.body.contains("<h1>AliceApp</h1>"), "{}", page.body);
+    assert!(page.body.contains("Tier 10PerMin"));
+}
+
+#[tokio::test]
+async fn user_text_is_escaped_everywhere_it_is_shown() {
+    let up = GantryUp::start(BIN).await;
+    let script = "<script>alert(1)</script>";
+    let rest = rest(&up);
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Escaped", "context": "/escaped", "version": "1.0.0",
+                   "description": script, "tags": [script]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let api_id = api["id"].as_str().unwrap();
+    rest.post_empty(&format!(
+        "{PUB}/apis/change-lifecycle?apiId={api_id}&action=Publish"
+    ))
+    .await;
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    for path in [
+        format!("/publisher/apis/{api_id}"),
+        "/devportal".to_owned(),
+        format!("/devportal/apis/{api_id}"),
+    ] {
+        let page = admin.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(!page.body.contains(script), "{path} shows raw script");
+    }
+    // An API *named* like a script is refused, and the form shows the name back escaped,
+    // with the reason next to the Name field.
+    admin.get("/publisher/apis/new").await;
+    let page = admin
+        .post(
+            "/publisher/apis",
+            &[
+                ("name", script),
+                ("context", "/xss"),
+                ("version", "1.0.0"),
+                ("endpoint", "http://127.0.0.1:9"),
+                ("tier", "Unlimited"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body
+            .contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt;\"")
+    );
+    assert!(page.body.contains("class=\"field-error\""));
+    assert!(!page.body.contains(script));
+    // Notices come from the session, never from the URL, so a link cannot put words on a page.
+    let page = admin
+        .get("/devportal?done=Your+account+is+locked%3A+call+555-0100")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("555-0100"));
+    // The pages tell browsers to run only our own script.
+    let response = up
+        .cp_client()
+        .get(up.cp_url("/portal/login"))
+        .send()
+        .await
+        .unwrap();
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+}
+
+#[tokio::test]
+async fn self_signup_validates_its_fields_and_can_be_turned_off() {
+    let up = GantryUp::start(BIN).await;
+    let mut v = Visitor::new(&up);
+    let page = v.get("/devportal/signup").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let page = v
+        .post(
+            "/devportal/signup",
+            &[
+                ("username", "no spaces please"),
+                ("password", "short"),
+                ("password_again", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("id=\"username-error\""), "{}", page.body);
+    assert!(page.body.contains("At least 8") || page.body.contains("at least 8"));
+    assert!(page.body.contains("id=\"password-error\""));
+    // The new account is a subscriber: the devportal opens, the publisher does not.
+    let page = v
+        .post(
+            "/devportal/signup",
+            &[
+                ("username", "carol"),
+                ("password", "carol-pass-1"),
+                ("password_again", "carol-pass-1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(v.get("/devportal").await.status, StatusCode::OK);
+    assert_eq!(v.get("/publisher").await.status, StatusCode::FORBIDDEN);
+    // Taken names are reported next to the field.
+    let mut again = Visitor::new(&up);
+    again.get("/devportal/signup").await;
+    let page = again
+        .post(
+            "/devportal/signup",
+            &[
+                ("username", "carol"),
+                ("password", "other-pass-1"),
+                ("password_again", "other-pass-1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("taken"));
+    // Wrong passwords are refused on the page, then throttled.
+    let mut guesser = Visitor::new(&up);
+    guesser.get("/portal/login").await;
+    let mut last = StatusCode::OK;
+    for _ in 0..12 {
+        last = guesser
+            .post(
+                "/portal/login",
+                &[("username", "carol"), ("password", "wrong-guess")],
+            )
+            .await
+            .status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+
+    let off = GantryUp::start_with_env(BIN, false, &[("GANTRY_SELF_SIGNUP", "false")]).await;
+    let mut v = Visitor::new(&off);
+    assert_eq!(
+        v.get("/devportal/signup").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let page = v.get("/portal/login").await;
+    assert!(!page.body.contains("/devportal/signup"));
+}
+
+#[tokio::test]
+async fn the_publisher_creates_an_api_from_a_pasted_openapi_document() {
+    let up = GantryUp::start(BIN).await;
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    admin.get("/publisher/apis/new").await;
+    let page = admin
+        .post(
+            "/publisher/apis",
+            &[("openapi", "openapi: 3.0.0"), ("context", "/pets")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("as JSON"), "{}", page.body);
+    let document = json!({
+        "openapi": "3.0.3",
+        "info": {"title": "PetStore", "version": "2.0.0", "description": "Pets for sale."},
+        "servers": [{"url": "http://127.0.0.1:9/v2"}],
+        "paths": {"/pets": {"get": {"security": []}, "post": {}}, "/pets/{petId}": {"delete": {}}}
+    })
+    .to_string();
+    let page = admin
+        .post(
+            "/publisher/apis",
+            &[
+                ("openapi", &document),
+                ("context", "/pets"),
+                ("tier", "Unlimited"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let api_page = admin.get(&page.location.unwrap()).await;
+    assert_eq!(api_page.status, StatusCode::OK);
+    for text in [
+        "PetStore",
+        "2.0.0",
+        "Pets for sale.",
+        "/pets/{petId}",
+        "http://127.0.0.1:9/v2",
+    ] {
+        assert!(api_page.body.contains(text), "{text}: {}", api_page.body);
+    }
+    let (status, list) = rest(&up).get(&format!("{PUB}/apis")).await;
+    assert_eq!(status, StatusCode::OK);
+    let api_id = list["list"][0]["id"].as_str().unwrap().to_owned();
+    let (_, api) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
+    let ops = api["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 3, "{api}");
+    let open: Vec<_> = ops
+        .iter()
+        .filter(|o| o["authType"] == "None")
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["verb"].as_str().unwrap(),
+                o["target"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(open, ["GET /pets"]);
+}
+
+#[tokio::test]
+async fn creators_create_and_publishers_publish_as_wso2_roles_say() {
+    let up = GantryUp::start(BIN).await;
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    create_user(&mut admin, "maker", &["Internal/creator"]).await;
+    create_user(&mut admin, "releaser", &["Internal/publisher"]).await;
+    let mut maker = Visitor::sign_in(&up, "maker", "portal-pass-1").await;
+    maker.get("/publisher/apis/new").await;
+    let page = maker
+        .post(
+            "/publisher/apis",
+            &[
+                ("name", "Roles"),
+                ("context", "/roles"),
+                ("version", "1.0.0"),
+                ("endpoint", "http://127.0.0.1:9"),
+                ("tier", "Unlimited"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let api_path = page.location.unwrap().split('?').next().unwrap().to_owned();
+    let page = maker.get(&api_path).await;
+    assert!(page.body.contains("needs the Internal/publisher role"));
+    let page = maker
+        .post(&format!("{api_path}/lifecycle"), &[("action", "Publish")])
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "a creator cannot publish"
+    );
+
+    let mut releaser = Visitor::sign_in(&up, "releaser", "portal-pass-1").await;
+    assert_eq!(
+        releaser.get("/publisher/apis/new").await.status,
+        StatusCode::FORBIDDEN,
+        "a publisher cannot create"
+    );
+    let page = releaser.get(&api_path).await;
+    assert!(!page.body.contains("Delete this API"));
+    let page = releaser
+        .post(&format!("{api_path}/lifecycle"), &[("action", "Publish")])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = releaser.post(&format!("{api_path}/delete"), &[]).await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "a publisher cannot delete"
+    );
+    let page = releaser.get(&api_path).await;
+    assert!(page.body.contains("PUBLISHED"));
+    assert!(
+        page.body.contains("CREATED → PUBLISHED · by releaser"),
+        "the lifecycle history names who published: {}",
+        page.body
+    );
+}
+
+fn suite_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/portal")
+}
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Whether python3 with Playwright and Debian's Chromium are usable; why not otherwise.
+fn browser_ready() -> Result<(), String> {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        return Err(format!("{CHROMIUM} is missing (apt-get install chromium)"));
+    }
+    let out = Command::new("python3")
+        .args(["-c", "import playwright.sync_api"])
+        .output()
+        .map_err(|e| format!("python3 is not available: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "python3 lacks Playwright (pip install playwright): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+#[tokio::test]
+async fn browser_flow_publish_deploy_sign_up_subscribe_and_try_it_in_chromium() {
+    if let Err(why) = browser_ready() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the portal browser test cannot run under CI: {why}");
+        }
+        eprintln!(
+            "\n!!! SKIPPED: the portal browser test did not run: {why}\n\
+             !!! Install them (see .ci/run) to run it.\n"
+        );
+        return;
+    }
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let out = tokio::task::spawn_blocking({
+        let env = [
+            ("GANTRY_CP", up.cp_url("")),
+            ("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+            ("ECHO_URL", upstream.url()),
+            ("CHROMIUM", CHROMIUM.to_owned()),
+            (
+                "SCREENSHOT_DIR",
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../docs/screenshots")
+                    .display()
+                    .to_string(),
+            ),
+        ];
+        move || {
+            Command::new("python3")
+                .args(["-m", "unittest", "-v", "test_portals"])
+                .current_dir(suite_dir())
+                .envs(env)
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+                .output()
+        }
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{report}");
+    assert!(out.status.success(), "the browser test failed:\n{report}");
+    assert!(upstream.hits() > 0, "Try it reached the upstream");
+}
