@@ -24,6 +24,7 @@ pub mod portal;
 pub mod publisher;
 pub mod rest_scopes;
 pub mod scim;
+pub mod self_signup;
 pub mod server;
 pub mod tls;
 mod wire;
@@ -252,6 +253,10 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(scim::router())
         .merge(api_docs::router())
+        .route(
+            "/api/identity/user/v1.0/me",
+            axum::routing::post(self_signup::sign_up),
+        )
         .merge(portal::router(state.clone()))
         .route_service(
             "/gantry.sync.v1.ConfigSync/Stream",

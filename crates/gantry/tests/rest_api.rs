@@ -24,6 +24,7 @@ async fn rest_suite_on_sqlite() {
     let mut up = GantryUp::start_with(BIN, false).await;
     let rest = Rest::new(&up.cp_url(""), up.cp_client());
     suite(&rest).await;
+    self_signup(&rest, true).await;
     up.stop();
 }
 
@@ -36,6 +37,7 @@ async fn rest_suite_on_postgres() {
     let mut cp = ControlPlaneProcess::start(BIN, &db.url, dir.path(), None).await;
     let rest = Rest::new(&cp.url(""), cp.client());
     suite(&rest).await;
+    self_signup(&rest, false).await;
     cp.kill();
     db.drop_now().await;
 }
@@ -835,4 +837,54 @@ async fn if_match_guards_updates(admin: &Rest) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     let (_, stored) = admin.get(&path).await;
     assert_eq!(stored["description"], "first writer");
+}
+
+/// WSO2's self-registration endpoint: on for `gantry up`, off for `gantry control-plane`.
+async fn self_signup(admin: &Rest, enabled: bool) {
+    let anonymous = admin.anonymous();
+    let body = json!({"user": {"username": "self-made@carbon.super", "realm": "PRIMARY",
+        "password": "self-made-pass-1",
+        "claims": [{"uri": "http://wso2.org/claims/emailaddress", "value": "self@example.com"}]},
+        "properties": []});
+    let (status, created) = anonymous
+        .post("/api/identity/user/v1.0/me", body.clone())
+        .await;
+    if !enabled {
+        assert_eq!(status, StatusCode::FORBIDDEN, "{created}");
+        let (_, list) = admin
+            .get("/scim2/Users?filter=userName%20eq%20%22self-made%22")
+            .await;
+        assert_eq!(list["totalResults"], 0);
+        return;
+    }
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["username"], "self-made");
+    let (status, _) = anonymous.post("/api/identity/user/v1.0/me", body).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, error) = anonymous
+        .post(
+            "/api/identity/user/v1.0/me",
+            json!({"user": {"username": "shorty", "password": "short"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["description"]
+            .as_str()
+            .unwrap()
+            .contains("user.password")
+    );
+    // The new user is a subscriber: applications yes, APIs no.
+    let me = admin.as_user("self-made", "self-made-pass-1");
+    let (status, _) = me.get(&format!("{DEV}/applications")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = create_api(&me, "Mine", "/mine", json!([])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, user) = admin
+        .get("/scim2/Users?filter=userName%20eq%20%22self-made%22")
+        .await;
+    assert_eq!(
+        user["Resources"][0]["emails"][0]["value"],
+        "self@example.com"
+    );
 }
