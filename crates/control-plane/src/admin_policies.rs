@@ -65,8 +65,9 @@ fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
             "type": "REQUESTCOUNTLIMIT",
             "requestCount": {"timeUnit": policy.time_unit, "unitTime": policy.unit_time, "requestCount": count},
         },
-        "rateLimitCount": 0,
-        "rateLimitTimeUnit": null,
+        "rateLimitCount": policy.burst_count,
+        "rateLimitTimeUnit": if policy.burst_count > 0 { Some(policy.burst_time_unit.as_str()) } else { None },
+        "burstLimit": {"rateLimitCount": policy.burst_count, "rateLimitTimeUnit": policy.burst_time_unit},
         "stopOnQuotaReach": true,
         "billingPlan": "FREE",
         "customAttributes": [],
@@ -97,10 +98,56 @@ struct PolicyRequest {
     display_name: Option<String>,
     description: Option<String>,
     default_limit: Option<Limit>,
+    /// Burst control of subscription tiers (WSO2 `rateLimitCount` / `rateLimitTimeUnit`).
+    rate_limit_count: Option<i64>,
+    rate_limit_time_unit: Option<String>,
+    /// Burst control of application tiers (WSO2 `burstLimit`).
+    burst_limit: Option<BurstLimit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BurstLimit {
+    rate_limit_count: Option<i64>,
+    rate_limit_time_unit: Option<String>,
+}
+
+/// Burst control (spike arrest): (count, `sec`|`min`); count 0 means none.
+fn parse_burst(field: &str, count: Option<i64>, unit: Option<&str>) -> ApiResult<(i64, String)> {
+    let count = count.unwrap_or(0);
+    if count < 0 {
+        return Err(ApiError::BadRequest(format!(
+            "{field}rateLimitCount: must be 0 (no burst control) or more"
+        )));
+    }
+    let unit = match unit.unwrap_or("sec") {
+        "sec" | "second" => "sec",
+        "min" | "minute" => "min",
+        other if count == 0 && other.is_empty() => "sec",
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "{field}rateLimitTimeUnit: '{other}' is not one of sec, min"
+            )));
+        }
+    };
+    Ok((count, unit.to_owned()))
 }
 
 impl PolicyRequest {
-    fn into_policy(self) -> ApiResult<Policy> {
+    fn into_policy(self, level: PolicyLevel) -> ApiResult<Policy> {
+        let (burst_count, burst_time_unit) = match (level, &self.burst_limit) {
+            (PolicyLevel::Application, Some(b)) => parse_burst(
+                "burstLimit.",
+                b.rate_limit_count,
+                b.rate_limit_time_unit.as_deref(),
+            )?,
+            (PolicyLevel::Subscription, _) => parse_burst(
+                "",
+                self.rate_limit_count,
+                self.rate_limit_time_unit.as_deref(),
+            )?,
+            _ => (0, "sec".to_owned()),
+        };
         let name = self
             .policy_name
             .filter(|n| !n.trim().is_empty())
@@ -172,6 +219,8 @@ impl PolicyRequest {
             request_count,
             unit_time,
             time_unit,
+            burst_count,
+            burst_time_unit,
         })
     }
 }
@@ -214,7 +263,7 @@ async fn create(
     JsonBody(request): JsonBody<PolicyRequest>,
 ) -> ApiResult<Response> {
     let level = level_of(&level)?;
-    let policy = policies::create(state.store(), level, &request.into_policy()?).await?;
+    let policy = policies::create(state.store(), level, &request.into_policy(level)?).await?;
     tracing::info!(level = level.as_str(), name = %policy.name, by = %user.username, "throttling policy created");
     state.sync_environments().await?;
     let mut response =
@@ -240,7 +289,7 @@ async fn update(
 ) -> ApiResult<axum::Json<Value>> {
     let level = level_of(&level)?;
     let current = load(&state, level, &id).await?;
-    let mut policy = request.into_policy()?;
+    let mut policy = request.into_policy(level)?;
     if policy.name != current.name {
         return Err(ApiError::BadRequest(format!(
             "policyName: cannot be changed ('{}')",

@@ -181,3 +181,75 @@ async fn test_tokens_secret_rotation_blocking_and_tier_changes_reach_the_gateway
     assert_eq!(status, StatusCode::OK);
     up.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_control_of_a_tier_refuses_a_spike_with_900807() {
+    let upstream = EchoUpstream::start().await;
+    let mut up = GantryUp::start_with(BIN, false).await;
+    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    // WSO2's subscription policy with burst control: 1000/min, at most 3 per second.
+    let (status, policy) = admin
+        .post(
+            "/api/am/admin/v4/throttling/policies/subscription",
+            json!({"policyName": "Spiky", "rateLimitCount": 3, "rateLimitTimeUnit": "sec",
+                   "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                       "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 1000}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{policy}");
+    assert_eq!(policy["rateLimitCount"], 3);
+    assert_eq!(policy["rateLimitTimeUnit"], "sec");
+    let (status, error) = admin
+        .post(
+            "/api/am/admin/v4/throttling/policies/subscription",
+            json!({"policyName": "Odd", "rateLimitCount": 3, "rateLimitTimeUnit": "fortnight",
+                   "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"requestCount": 5}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+
+    let (status, api) = admin
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Burst", "context": "/burst", "version": "1.0.0", "policies": ["Spiky"],
+                   "endpointConfig": {"endpoint_type": "http",
+                       "production_endpoints": {"url": format!("{}/b/", upstream.url())}},
+                   "operations": [{"target": "/x", "verb": "GET"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let api_id = api["id"].as_str().unwrap();
+    admin.publish_and_deploy(api_id, &["Default"]).await;
+    let app_id = admin.application("spiky-app").await;
+    admin
+        .post(
+            &format!("{DEV}/subscriptions"),
+            json!({"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Spiky"}),
+        )
+        .await;
+    let (ck, cs) = admin.keys(&app_id).await;
+    let (_, token) = admin.token(&ck, &cs).await;
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    assert!(up.eventually_gw_status("/burst/1.0.0/x", &token, 200).await);
+    // Let the spike allowance refill, then send four at once: the fourth is refused.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = up
+            .gw_client()
+            .get(up.gw_url("/burst/1.0.0/x"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        if status == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["code"], "900807", "{body}");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    up.stop();
+}

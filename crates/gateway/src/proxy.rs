@@ -184,6 +184,35 @@ impl Proxy {
         self.limiter.check(scope, a, b, limit)
     }
 
+    /// Counts one request against `limit` — its burst control first, on this gateway
+    /// alone, so a spike is refused before it spends the tier's (possibly shared) quota.
+    /// (remaining, reset) when admitted; otherwise which limit refused it.
+    async fn admit(
+        &self,
+        scope: Scope,
+        a: &Arc<str>,
+        b: &Arc<str>,
+        limit: &Limit,
+    ) -> Result<(u64, Duration), Throttled> {
+        if let Some(burst) = &limit.burst
+            && let Decision::Limited { retry_after } = self.limiter.check(Scope::Burst, a, b, burst)
+        {
+            return Err(Throttled {
+                scope: Scope::Burst,
+                limit: (**burst).clone(),
+                retry_after,
+            });
+        }
+        match self.decide(scope, a, b, limit).await {
+            Decision::Allowed { remaining, reset } => Ok((remaining, reset)),
+            Decision::Limited { retry_after } => Err(Throttled {
+                scope,
+                limit: limit.clone(),
+                retry_after,
+            }),
+        }
+    }
+
     /// Applies the subscription, application and operation limits, in WSO2's order. Returns
     /// the subscription quota (for response headers) or which limit refused the request.
     async fn rate_limit(
@@ -200,44 +229,21 @@ impl Proxy {
                 .subscription_limits
                 .get(&(app.clone(), api.id.clone()))
             {
-                match self.decide(Scope::Subscription, app, &api.id, limit).await {
-                    Decision::Allowed { remaining, reset } => {
-                        quota = Some(Quota {
-                            limit: limit.clone(),
-                            remaining,
-                            reset,
-                        })
-                    }
-                    Decision::Limited { retry_after } => {
-                        return Err(Throttled {
-                            scope: Scope::Subscription,
-                            limit: limit.clone(),
-                            retry_after,
-                        });
-                    }
-                }
-            }
-            if let Some(limit) = config.application_limits.get(app)
-                && let Decision::Limited { retry_after } =
-                    self.decide(Scope::Application, app, app, limit).await
-            {
-                return Err(Throttled {
-                    scope: Scope::Application,
+                let (remaining, reset) =
+                    self.admit(Scope::Subscription, app, &api.id, limit).await?;
+                quota = Some(Quota {
                     limit: limit.clone(),
-                    retry_after,
+                    remaining,
+                    reset,
                 });
             }
+            if let Some(limit) = config.application_limits.get(app) {
+                self.admit(Scope::Application, app, app, limit).await?;
+            }
         }
-        if let Some(limit) = &operation.limit
-            && let Decision::Limited { retry_after } = self
-                .decide(Scope::Operation, &api.id, &operation.key, limit)
-                .await
-        {
-            return Err(Throttled {
-                scope: Scope::Operation,
-                limit: limit.clone(),
-                retry_after,
-            });
+        if let Some(limit) = &operation.limit {
+            self.admit(Scope::Operation, &api.id, &operation.key, limit)
+                .await?;
         }
         Ok(quota)
     }

@@ -30,6 +30,9 @@ pub struct Limit {
     pub window: Duration,
     emission: Duration,
     tolerance: Duration,
+    /// Burst control (WSO2's spike arrest): a short-window limit checked first, by each
+    /// gateway on its own (as WSO2 gateways do).
+    pub burst: Option<Box<Limit>>,
 }
 
 impl Limit {
@@ -48,12 +51,27 @@ impl Limit {
         let window =
             Duration::from_secs(unit * u64::try_from(policy.unit_time.max(1)).unwrap_or(1));
         let emission = window / u32::try_from(count).unwrap_or(u32::MAX);
+        let burst = (policy.burst_count > 0)
+            .then(|| {
+                Self::from_policy(&ThrottlingPolicy {
+                    level: policy.level.clone(),
+                    name: format!("{} burst", policy.name),
+                    request_count: policy.burst_count,
+                    unit_time: 1,
+                    time_unit: policy.burst_time_unit.clone(),
+                    burst_count: 0,
+                    burst_time_unit: String::new(),
+                })
+            })
+            .flatten()
+            .map(Box::new);
         Some(Self {
             name: Arc::from(policy.name.as_str()),
             count,
             window,
             emission,
             tolerance: emission * u32::try_from(count - 1).unwrap_or(u32::MAX),
+            burst,
         })
     }
 }
@@ -67,6 +85,8 @@ pub enum Scope {
     Application,
     /// Operation policy: API resource.
     Operation,
+    /// Burst control of a subscription or application tier (same keys as the tier).
+    Burst,
 }
 
 impl Scope {
@@ -76,6 +96,7 @@ impl Scope {
             Scope::Subscription => "subscription",
             Scope::Application => "application",
             Scope::Operation => "operation",
+            Scope::Burst => "burst",
         }
     }
 
@@ -85,6 +106,7 @@ impl Scope {
             Scope::Subscription => "900804",
             Scope::Application => "900803",
             Scope::Operation => "900802",
+            Scope::Burst => "900807",
         }
     }
 }
@@ -185,6 +207,8 @@ mod tests {
             request_count: count,
             unit_time: 1,
             time_unit: unit.into(),
+            burst_count: 0,
+            burst_time_unit: String::new(),
         })
         .unwrap()
     }
@@ -251,7 +275,39 @@ mod tests {
             request_count: -1,
             unit_time: 1,
             time_unit: "min".into(),
+            burst_count: 0,
+            burst_time_unit: String::new(),
         };
         assert!(Limit::from_policy(&unlimited).is_none());
+    }
+
+    #[test]
+    fn burst_control_compiles_to_a_second_shorter_limit() {
+        let gold = Limit::from_policy(&ThrottlingPolicy {
+            level: "subscription".into(),
+            name: "Gold".into(),
+            request_count: 5000,
+            unit_time: 1,
+            time_unit: "min".into(),
+            burst_count: 10,
+            burst_time_unit: "sec".into(),
+        })
+        .unwrap();
+        let burst = gold.burst.as_deref().unwrap();
+        assert_eq!((burst.count, burst.window), (10, Duration::from_secs(1)));
+        let limiter = RateLimiter::default();
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("app"), Arc::from("api"));
+        let t = Duration::from_secs(5);
+        for _ in 0..10 {
+            assert!(matches!(
+                limiter.check_at(Scope::Burst, &a, &b, burst, t),
+                Decision::Allowed { .. }
+            ));
+        }
+        assert!(matches!(
+            limiter.check_at(Scope::Burst, &a, &b, burst, t),
+            Decision::Limited { .. }
+        ));
+        assert_eq!(Scope::Burst.code(), "900807");
     }
 }

@@ -66,6 +66,13 @@ pub struct ThrottlingPolicy {
     pub unit_time: i64,
     /// `sec`, `min`, `hour` or `day`.
     pub time_unit: String,
+    /// Burst control (spike arrest): at most this many requests per `burst_time_unit`,
+    /// enforced by each gateway on its own; 0 = none.
+    #[serde(default)]
+    pub burst_count: i64,
+    /// `sec` or `min`.
+    #[serde(default)]
+    pub burst_time_unit: String,
 }
 
 /// One API revision as deployed to an environment.

@@ -28,3 +28,8 @@ CREATE TABLE key_managers (
     jwks_fetched_at BIGINT NOT NULL,
     created_at      BIGINT NOT NULL
 );
+
+-- Burst control (WSO2's spike arrest) of subscription and application tiers: at most
+-- burst_count requests per burst_time_unit (sec or min) per gateway; 0 = none.
+ALTER TABLE throttling_policies ADD COLUMN burst_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE throttling_policies ADD COLUMN burst_time_unit TEXT NOT NULL DEFAULT 'sec';

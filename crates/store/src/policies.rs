@@ -44,12 +44,16 @@ pub struct Policy {
     pub unit_time: i64,
     /// `sec`, `min`, `hour` or `day`.
     pub time_unit: String,
+    /// Burst control: at most this many requests per `burst_time_unit` (0 = none).
+    pub burst_count: i64,
+    /// `sec` or `min`.
+    pub burst_time_unit: String,
 }
 
 /// The policy of `level` called `name`, if any.
 pub async fn find(store: &Store, level: PolicyLevel, name: &str) -> Result<Option<Policy>> {
     Ok(sqlx::query_as::<_, Policy>(
-        "SELECT id, name, display_name, description, request_count, unit_time, time_unit \
+        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit \
          FROM throttling_policies WHERE policy_level = $1 AND name = $2",
     )
     .bind(level.as_str())
@@ -61,7 +65,7 @@ pub async fn find(store: &Store, level: PolicyLevel, name: &str) -> Result<Optio
 /// Every policy of `level`, by name.
 pub async fn list(store: &Store, level: PolicyLevel) -> Result<Vec<Policy>> {
     Ok(sqlx::query_as::<_, Policy>(
-        "SELECT id, name, display_name, description, request_count, unit_time, time_unit \
+        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit \
          FROM throttling_policies WHERE policy_level = $1 ORDER BY name",
     )
     .bind(level.as_str())
@@ -72,7 +76,7 @@ pub async fn list(store: &Store, level: PolicyLevel) -> Result<Vec<Policy>> {
 /// The policy of `level` with `id`; `NotFound` otherwise.
 pub async fn get(store: &Store, level: PolicyLevel, id: &str) -> Result<Policy> {
     sqlx::query_as::<_, Policy>(
-        "SELECT id, name, display_name, description, request_count, unit_time, time_unit \
+        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit \
          FROM throttling_policies WHERE policy_level = $1 AND id = $2",
     )
     .bind(level.as_str())
@@ -89,8 +93,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
         ..policy.clone()
     };
     sqlx::query(
-        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&created.id)
     .bind(level.as_str())
@@ -101,6 +105,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(created.unit_time)
     .bind(&created.time_unit)
     .bind(now_ms())
+    .bind(created.burst_count)
+    .bind(&created.burst_time_unit)
     .execute(store.pool())
     .await
     .map_err(StoreError::on_unique("a policy with this name already exists"))?;
@@ -110,7 +116,7 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
 /// Changes a policy's display name, description and limit (the name never changes).
 pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5 \
+        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9 \
          WHERE policy_level = $6 AND id = $7",
     )
     .bind(&policy.display_name)
@@ -120,6 +126,8 @@ pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(&policy.time_unit)
     .bind(level.as_str())
     .bind(&policy.id)
+    .bind(policy.burst_count)
+    .bind(&policy.burst_time_unit)
     .execute(store.pool())
     .await?;
     found(&done)

@@ -52,6 +52,8 @@ struct PolicyRow {
     request_count: i64,
     unit_time: i64,
     time_unit: String,
+    burst_count: i64,
+    burst_time_unit: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -160,7 +162,7 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
     .collect::<Result<Vec<_>>>()?;
 
     let throttling_policies = sqlx::query_as::<_, PolicyRow>(
-        "SELECT policy_level, name, request_count, unit_time, time_unit FROM throttling_policies ORDER BY policy_level, name",
+        "SELECT policy_level, name, request_count, unit_time, time_unit, burst_count, burst_time_unit FROM throttling_policies ORDER BY policy_level, name",
     )
     .fetch_all(pool)
     .await?
@@ -171,6 +173,8 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
         request_count: r.request_count,
         unit_time: r.unit_time,
         time_unit: r.time_unit,
+        burst_count: r.burst_count,
+        burst_time_unit: r.burst_time_unit,
     })
     .collect();
 
