@@ -44,6 +44,8 @@ fn snapshot(version: u64) -> GatewaySnapshot {
             cors_configuration: Default::default(),
             lifecycle: LifecycleState::Published,
             authorization_header: "Authorization".into(),
+            security_scheme: vec!["oauth2".into()],
+            gateway: Default::default(),
             endpoint_config: EndpointConfig {
                 endpoint_type: "http".into(),
                 production_endpoints: Some(
@@ -54,6 +56,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
                     .into(),
                 ),
                 sandbox_endpoints: None,
+                ..Default::default()
             },
             operations: vec![
                 op("/items", HttpVerb::Get),
