@@ -56,10 +56,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
                     .into(),
                 ),
                 sandbox_endpoints: None,
-                production_failovers: Vec::new(),
-                sandbox_failovers: Vec::new(),
-                algo_class_name: None,
-                health_check: None,
+                ..Default::default()
             },
             operations: vec![
                 op("/items", HttpVerb::Get),

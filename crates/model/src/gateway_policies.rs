@@ -52,6 +52,11 @@ fn is_header_name(name: &str) -> bool {
 }
 
 impl GatewayPolicies {
+    /// Whether every setting is the default (nothing to carry in a snapshot).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
     /// Header names are tokens; every policy is one the gateway knows, with its parameters.
     pub fn validate(&self) -> Result<(), InvalidField> {
         if !is_header_name(&self.api_key_header) {
@@ -209,5 +214,31 @@ mod tests {
             bad.validate().unwrap_err().field,
             "apiPolicies.request[0].parameters.headerValue"
         );
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::snapshot::DeployedApi;
+
+    #[test]
+    fn defaults_stay_out_of_snapshots_and_settings_round_trip() {
+        let json = serde_json::json!({
+            "api_id": "a", "revision_id": "r", "name": "A", "context": "/a", "version": "1.0.0",
+            "vhost": "localhost", "lifecycle": "PUBLISHED", "authorization_header": "Authorization",
+            "endpoint_config": {"endpoint_type": "http"}, "operations": []
+        });
+        let plain: DeployedApi = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(plain.security_scheme, ["oauth2"]);
+        let out = serde_json::to_value(&plain).unwrap();
+        assert!(out.get("security_scheme").is_none() && out.get("gateway").is_none());
+
+        let mut keyed = plain;
+        keyed.security_scheme.push("api_key".into());
+        keyed.gateway.enable_backend_jwt = true;
+        let back: DeployedApi =
+            serde_json::from_value(serde_json::to_value(&keyed).unwrap()).unwrap();
+        assert_eq!(back, keyed);
     }
 }
