@@ -182,6 +182,19 @@ fn resident_json(state: &AppState) -> Value {
     })
 }
 
+/// How many usable signing keys the issuer's last fetched JWKS holds.
+pub(crate) fn key_count(km: &KeyManager) -> usize {
+    issuer_keys(&serde_json::from_str(&km.jwks).unwrap_or(Value::Null)).len()
+}
+
+/// The `type` the key manager was added with (e.g. `KeyCloak`, `Okta`, `custom`).
+pub(crate) fn kind_of(km: &KeyManager) -> String {
+    serde_json::from_str::<Value>(&km.definition)
+        .ok()
+        .and_then(|d| d.get("type").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn key_manager_json(km: &KeyManager) -> Value {
     let mut body: Value = serde_json::from_str(&km.definition).unwrap_or_else(|_| json!({}));
     body["id"] = json!(km.id);
@@ -191,8 +204,7 @@ fn key_manager_json(km: &KeyManager) -> Value {
     body["certificates"] = json!({"type": "JWKS", "value": km.jwks_uri});
     body["enableOAuthAppCreation"] = json!(false);
     body["enableMapOAuthConsumerApps"] = json!(true);
-    body["keyCount"] =
-        json!(issuer_keys(&serde_json::from_str(&km.jwks).unwrap_or(Value::Null)).len());
+    body["keyCount"] = json!(key_count(km));
     body
 }
 
@@ -271,7 +283,8 @@ async fn list(
     Ok(axum::Json(plain_list(all)))
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<KeyManager> {
+/// The external key manager `id`; 404 when there is none.
+pub(crate) async fn load(state: &AppState, id: &str) -> ApiResult<KeyManager> {
     match key_managers::get(state.store(), id).await {
         Err(StoreError::NotFound) => Err(ApiError::not_found("key manager", id)),
         other => Ok(other?),
@@ -294,6 +307,17 @@ async fn create(
     Scoped(user, _): Scoped<rest_scopes::AdminOperations>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Response> {
+    let km = create_key_manager(&state, body, &user.username).await?;
+    Ok((StatusCode::CREATED, axum::Json(key_manager_json(&km))).into_response())
+}
+
+/// Validates a `KeyManager` body, resolves and fetches its issuer's keys, stores it;
+/// re-syncs gateways.
+pub(crate) async fn create_key_manager(
+    state: &AppState,
+    body: Map<String, Value>,
+    by: &str,
+) -> ApiResult<KeyManager> {
     let (name, issuer, jwks_uri, jwks) = resolve(&body).await?;
     if issuer == state.issuer().issuer() {
         return Err(ApiError::Conflict(
@@ -316,9 +340,34 @@ async fn create(
         },
     )
     .await?;
-    tracing::info!(key_manager = %km.name, issuer = %km.issuer, by = %user.username, "key manager added");
+    tracing::info!(key_manager = %km.name, issuer = %km.issuer, %by, "key manager added");
     state.sync_environments().await?;
-    Ok((StatusCode::CREATED, axum::Json(key_manager_json(&km))).into_response())
+    Ok(km)
+}
+
+/// Turns the external key manager `id` on or off (its last fetched keys are kept);
+/// re-syncs gateways, which trust only enabled issuers.
+pub(crate) async fn set_enabled(
+    state: &AppState,
+    id: &str,
+    enabled: bool,
+    by: &str,
+) -> ApiResult<KeyManager> {
+    let current = load(state, id).await?;
+    let mut definition: Value =
+        serde_json::from_str(&current.definition).unwrap_or_else(|_| json!({}));
+    if let Some(body) = definition.as_object_mut() {
+        body.insert("enabled".into(), json!(enabled));
+    }
+    let km = KeyManager {
+        enabled: i64::from(enabled),
+        definition: definition.to_string(),
+        ..current
+    };
+    key_managers::update(state.store(), &km).await?;
+    tracing::info!(key_manager = %km.name, enabled, %by, "key manager switched");
+    state.sync_environments().await?;
+    Ok(km)
 }
 
 async fn update(
@@ -360,12 +409,23 @@ async fn remove(
     Scoped(user, _): Scoped<rest_scopes::AdminOperations>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    remove_key_manager(&state, &id, &user.username).await?;
+    Ok(StatusCode::OK)
+}
+
+/// Deletes the external key manager `id` unless application keys are mapped to it (409
+/// saying so); re-syncs gateways. The deleted key manager.
+pub(crate) async fn remove_key_manager(
+    state: &AppState,
+    id: &str,
+    by: &str,
+) -> ApiResult<KeyManager> {
     if id == RESIDENT_ID {
         return Err(ApiError::Conflict(
             "The resident key manager cannot be deleted".into(),
         ));
     }
-    let km = load(&state, &id).await?;
+    let km = load(state, id).await?;
     let mapped = gantry_store::applications::count_keys_of_manager(state.store(), &km.name).await?;
     if mapped > 0 {
         return Err(ApiError::Conflict(format!(
@@ -373,10 +433,10 @@ async fn remove(
             km.name
         )));
     }
-    key_managers::delete(state.store(), &id).await?;
-    tracing::info!(key_manager = %km.name, by = %user.username, "key manager deleted");
+    key_managers::delete(state.store(), id).await?;
+    tracing::info!(key_manager = %km.name, %by, "key manager deleted");
     state.sync_environments().await?;
-    Ok(StatusCode::OK)
+    Ok(km)
 }
 
 /// `POST /key-managers/discover` (multipart `url`, `type`): reads an OIDC discovery

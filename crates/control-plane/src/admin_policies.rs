@@ -32,7 +32,8 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn level_of(segment: &str) -> ApiResult<PolicyLevel> {
+/// The level a URL segment names (`subscription`, `application`, `advanced`).
+pub(crate) fn level_of(segment: &str) -> ApiResult<PolicyLevel> {
     match segment {
         "subscription" => Ok(PolicyLevel::Subscription),
         "application" => Ok(PolicyLevel::Application),
@@ -93,7 +94,7 @@ struct Limit {
 /// The body of POST/PUT (WSO2 `*ThrottlePolicy`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PolicyRequest {
+pub(crate) struct PolicyRequest {
     policy_name: Option<String>,
     display_name: Option<String>,
     description: Option<String>,
@@ -134,6 +135,33 @@ fn parse_burst(field: &str, count: Option<i64>, unit: Option<&str>) -> ApiResult
 }
 
 impl PolicyRequest {
+    /// A request-count policy as a form gives it (`request_count` -1: unlimited); validated
+    /// by [`create_policy`] / [`update_policy`] like a REST body.
+    pub(crate) fn request_count(
+        name: String,
+        description: String,
+        request_count: Option<i64>,
+        unit_time: Option<i64>,
+        time_unit: String,
+    ) -> Self {
+        Self {
+            policy_name: Some(name),
+            display_name: None,
+            description: Some(description),
+            default_limit: Some(Limit {
+                kind: Some("REQUESTCOUNTLIMIT".into()),
+                request_count: Some(RequestCount {
+                    time_unit: Some(time_unit),
+                    unit_time,
+                    request_count,
+                }),
+            }),
+            rate_limit_count: None,
+            rate_limit_time_unit: None,
+            burst_limit: None,
+        }
+    }
+
     fn into_policy(self, level: PolicyLevel) -> ApiResult<Policy> {
         let (burst_count, burst_time_unit) = match (level, &self.burst_limit) {
             (PolicyLevel::Application, Some(b)) => parse_burst(
@@ -225,7 +253,8 @@ impl PolicyRequest {
     }
 }
 
-async fn load(state: &AppState, level: PolicyLevel, id: &str) -> ApiResult<Policy> {
+/// The policy `id` of `level`; 404 when there is none.
+pub(crate) async fn load(state: &AppState, level: PolicyLevel, id: &str) -> ApiResult<Policy> {
     match policies::get(state.store(), level, id).await {
         Err(StoreError::NotFound) => Err(ApiError::not_found("throttling policy", id)),
         other => Ok(other?),
@@ -263,9 +292,7 @@ async fn create(
     JsonBody(request): JsonBody<PolicyRequest>,
 ) -> ApiResult<Response> {
     let level = level_of(&level)?;
-    let policy = policies::create(state.store(), level, &request.into_policy(level)?).await?;
-    tracing::info!(level = level.as_str(), name = %policy.name, by = %user.username, "throttling policy created");
-    state.sync_environments().await?;
+    let policy = create_policy(&state, level, request, &user.username).await?;
     let mut response =
         (StatusCode::CREATED, axum::Json(policy_json(level, &policy))).into_response();
     let segment = match level {
@@ -281,6 +308,19 @@ async fn create(
     Ok(response)
 }
 
+/// Validates and stores a new policy of `level`; re-syncs gateways.
+pub(crate) async fn create_policy(
+    state: &AppState,
+    level: PolicyLevel,
+    request: PolicyRequest,
+    by: &str,
+) -> ApiResult<Policy> {
+    let policy = policies::create(state.store(), level, &request.into_policy(level)?).await?;
+    tracing::info!(level = level.as_str(), name = %policy.name, %by, "throttling policy created");
+    state.sync_environments().await?;
+    Ok(policy)
+}
+
 async fn update(
     State(state): State<AppState>,
     Scoped(user, _): Scoped<rest_scopes::TierManage>,
@@ -288,7 +328,21 @@ async fn update(
     JsonBody(request): JsonBody<PolicyRequest>,
 ) -> ApiResult<axum::Json<Value>> {
     let level = level_of(&level)?;
-    let current = load(&state, level, &id).await?;
+    let policy = update_policy(&state, level, &id, request, &user.username).await?;
+    Ok(axum::Json(policy_json(level, &policy)))
+}
+
+/// Validates and stores new values of the policy `id` (its name stays); re-syncs gateways.
+pub(crate) async fn update_policy(
+    state: &AppState,
+    level: PolicyLevel,
+    id: &str,
+    request: PolicyRequest,
+    by: &str,
+) -> ApiResult<Policy> {
+    let current = load(state, level, id).await?;
+    // A body that says nothing of burst control (the portal's form) keeps the current one.
+    let keeps_burst = request.rate_limit_count.is_none() && request.burst_limit.is_none();
     let mut policy = request.into_policy(level)?;
     if policy.name != current.name {
         return Err(ApiError::BadRequest(format!(
@@ -296,11 +350,15 @@ async fn update(
             current.name
         )));
     }
+    if keeps_burst {
+        policy.burst_count = current.burst_count;
+        policy.burst_time_unit = current.burst_time_unit.clone();
+    }
     policy.id = current.id;
     policies::update(state.store(), level, &policy).await?;
-    tracing::info!(level = level.as_str(), name = %policy.name, by = %user.username, "throttling policy updated");
+    tracing::info!(level = level.as_str(), name = %policy.name, %by, "throttling policy updated");
     state.sync_environments().await?;
-    Ok(axum::Json(policy_json(level, &policy)))
+    Ok(policy)
 }
 
 async fn remove(
@@ -309,7 +367,19 @@ async fn remove(
     Path((level, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let level = level_of(&level)?;
-    let policy = load(&state, level, &id).await?;
+    remove_policy(&state, level, &id, &user.username).await?;
+    Ok(StatusCode::OK)
+}
+
+/// Deletes the policy `id` unless it is the default or in use (409 saying so); re-syncs
+/// gateways. The deleted policy.
+pub(crate) async fn remove_policy(
+    state: &AppState,
+    level: PolicyLevel,
+    id: &str,
+    by: &str,
+) -> ApiResult<Policy> {
+    let policy = load(state, level, id).await?;
     if policy.name == "Unlimited" {
         return Err(ApiError::Conflict(
             "The Unlimited policy is the default and cannot be deleted".into(),
@@ -333,8 +403,8 @@ async fn remove(
             policy.name
         )));
     }
-    policies::delete(state.store(), level, &id).await?;
-    tracing::info!(level = level.as_str(), name = %policy.name, by = %user.username, "throttling policy deleted");
+    policies::delete(state.store(), level, id).await?;
+    tracing::info!(level = level.as_str(), name = %policy.name, %by, "throttling policy deleted");
     state.sync_environments().await?;
-    Ok(StatusCode::OK)
+    Ok(policy)
 }

@@ -165,6 +165,8 @@ fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
         ("devportal", format!("/devportal/applications/{app_id}")),
         ("admin", "/admin".into()),
         ("admin", "/admin/users".into()),
+        ("admin", "/admin/policies/subscription".into()),
+        ("admin", "/admin/key-managers".into()),
     ]
 }
 
@@ -202,6 +204,8 @@ fn actions(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
         ("admin", "/admin/keys/rotate".into()),
         ("admin", "/admin/users".into()),
         ("admin", "/admin/users/roles".into()),
+        ("admin", "/admin/policies/subscription".into()),
+        ("admin", "/admin/key-managers".into()),
     ]
 }
 
@@ -689,6 +693,234 @@ async fn creators_create_and_publishers_publish_as_wso2_roles_say() {
         "the lifecycle history names who published: {}",
         page.body
     );
+}
+
+/// `html` shows `text` between the inputs `first` and `next` (a field error next to its input).
+fn shown_between(html: &str, first: &str, text: &str, next: &str) -> bool {
+    let (Some(a), Some(b), Some(c)) = (
+        html.find(&format!("id=\"{first}\"")),
+        html.find(text),
+        html.find(&format!("id=\"{next}\"")),
+    ) else {
+        return false;
+    };
+    a < b && b < c
+}
+
+#[tokio::test]
+async fn admins_manage_throttling_policies_and_key_managers_in_the_admin_portal() {
+    const POLICIES: &str = "/api/am/admin/v4/throttling/policies/subscription";
+    let up = GantryUp::start(BIN).await;
+    let rest = rest(&up);
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get("/admin/policies/subscription").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for label in [
+        "<label for=\"policy-name\">Name</label>",
+        "<label for=\"policy-description\">Description</label>",
+        "<label for=\"policy-requests\">Requests</label>",
+        "<label for=\"policy-unit-time\">per</label>",
+        "<label for=\"policy-time-unit\">Time unit</label>",
+        "<label class=\"check\" for=\"policy-unlimited\">",
+    ] {
+        assert!(page.body.contains(label), "{label}");
+    }
+
+    // Bad values: the REST validation's reason next to the input it names, values kept.
+    let fields = |requests: &'static str| {
+        [
+            ("name", "Gold5"),
+            ("description", "Five a <minute>"),
+            ("requests", requests),
+            ("unit_time", "1"),
+            ("time_unit", "min"),
+        ]
+    };
+    let page = admin
+        .post("/admin/policies/subscription", &fields("0"))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(
+        shown_between(
+            &page.body,
+            "policy-requests",
+            "must be at least 1",
+            "policy-unit-time"
+        ),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"Gold5\""));
+    assert!(page.body.contains("value=\"Five a &lt;minute&gt;\""));
+    let page = admin
+        .post("/admin/policies/subscription", &fields("ten"))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(shown_between(
+        &page.body,
+        "policy-requests",
+        "is not a whole number",
+        "policy-unit-time"
+    ));
+    let mut bad_name = fields("5");
+    bad_name[0].1 = "Gold 5!";
+    let page = admin.post("/admin/policies/subscription", &bad_name).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(shown_between(
+        &page.body,
+        "policy-name",
+        "letters, digits",
+        "policy-description"
+    ));
+
+    // Created: listed, and the REST API serves it.
+    let page = admin
+        .post("/admin/policies/subscription", &fields("5"))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = admin.get(&page.location.unwrap()).await;
+    assert!(page.body.contains("Policy Gold5 created"), "{}", page.body);
+    assert!(page.body.contains("<strong>Gold5</strong>"));
+    assert!(page.body.contains("5 requests per min"));
+    let (status, list) = rest.get(POLICIES).await;
+    assert_eq!(status, StatusCode::OK);
+    let gold = list["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["policyName"] == "Gold5")
+        .cloned()
+        .unwrap_or_else(|| panic!("Gold5 not in {list}"));
+    assert_eq!(gold["defaultLimit"]["requestCount"]["requestCount"], 5);
+    assert_eq!(gold["description"], "Five a <minute>");
+    let id = gold["policyId"].as_str().unwrap().to_owned();
+
+    // Edited: the name stays whatever the form says.
+    let edit = format!("/admin/policies/subscription/{id}");
+    let page = admin.get(&edit).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("value=\"Gold5\" readonly"));
+    let page = admin
+        .post(
+            &edit,
+            &[
+                ("name", "Renamed"),
+                ("requests", "10"),
+                ("unit_time", "2"),
+                ("time_unit", "hour"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let (_, gold) = rest.get(&format!("{POLICIES}/{id}")).await;
+    assert_eq!(gold["policyName"], "Gold5");
+    assert_eq!(
+        gold["defaultLimit"]["requestCount"],
+        json!({"timeUnit": "hour", "unitTime": 2, "requestCount": 10})
+    );
+    let page = admin.post(&edit, &[("unit_time", "0")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("field-error"), "{}", page.body);
+
+    // A subscriber may neither see nor change any of it.
+    create_user(&mut admin, "sub-only", &["Internal/subscriber"]).await;
+    let mut sub = Visitor::sign_in(&up, "sub-only", "portal-pass-1").await;
+    for path in [
+        "/admin/policies/subscription".to_owned(),
+        "/admin/policies/advanced".to_owned(),
+        edit.clone(),
+        "/admin/key-managers".to_owned(),
+    ] {
+        let page = sub.get(&path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "GET {path}");
+        assert!(page.body.contains("Not allowed"));
+    }
+    for path in [
+        "/admin/policies/subscription".to_owned(),
+        edit.clone(),
+        format!("{edit}/delete"),
+        "/admin/key-managers".to_owned(),
+        "/admin/key-managers/x/enabled".to_owned(),
+        "/admin/key-managers/x/delete".to_owned(),
+    ] {
+        let page = sub.post(&path, &fields("7")).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "POST {path}");
+    }
+    let (status, _) = rest.get(&format!("{POLICIES}/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // In use by an API: deleting is refused, saying why; once unused, it goes.
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Tiered", "context": "/tiered", "version": "1.0.0",
+                   "policies": ["Gold5"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    admin.get("/admin/policies/subscription").await;
+    let page = admin.post(&format!("{edit}/delete"), &[]).await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert!(page.body.contains("is in use"), "{}", page.body);
+    let (status, _) = rest
+        .delete(&format!("{PUB}/apis/{}", api["id"].as_str().unwrap()))
+        .await;
+    assert!(status.is_success(), "{status}");
+    let page = admin.post(&format!("{edit}/delete"), &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = admin.get("/admin/policies/subscription").await;
+    assert!(page.body.contains("Policy Gold5 deleted"));
+    let (_, list) = rest.get(POLICIES).await;
+    assert!(
+        !list["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["policyName"] == "Gold5")
+    );
+
+    // Key managers: the resident one first; an unreachable discovery URL is shown next to
+    // its input and nothing is added.
+    let page = admin.get("/admin/key-managers").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<strong>Resident Key Manager</strong>"));
+    assert!(
+        page.body
+            .contains("<label for=\"km-discovery\">Discovery URL</label>")
+    );
+    let page = admin
+        .post(
+            "/admin/key-managers",
+            &[
+                ("name", "Corp"),
+                ("kind", "KeyCloak"),
+                (
+                    "discovery",
+                    "http://127.0.0.1:9/.well-known/openid-configuration",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(
+        shown_between(&page.body, "km-discovery", "could not fetch", "km-issuer"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"Corp\""));
+    let page = admin
+        .post("/admin/key-managers", &[("kind", "KeyCloak")])
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(shown_between(
+        &page.body,
+        "km-name",
+        "is required",
+        "km-type"
+    ));
+    let (status, list) = rest.get("/api/am/admin/v4/key-managers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["list"].as_array().unwrap().len(), 1, "{list}");
 }
 
 fn suite_dir() -> PathBuf {

@@ -1,6 +1,7 @@
 //! The Admin portal: gateway environments with their connected gateways and applied
-//! versions, throttling policies (read-only), users and their roles, and the signing-key
-//! rotation the Admin REST API offers. Admin role only.
+//! versions, throttling policies (managed in [`super::throttling`]), key managers
+//! ([`super::key_managers`]), users and their roles, and the signing-key rotation the Admin
+//! REST API offers. Admin role only.
 
 use askama::Template;
 use axum::Router;
@@ -33,6 +34,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/admin/keys/rotate", post(rotate_keys))
         .route("/admin/users", get(users_page).post(create_user))
         .route("/admin/users/roles", post(set_roles))
+        .merge(super::throttling::router())
+        .merge(super::key_managers::router())
 }
 
 struct GatewayRow {
@@ -76,7 +79,8 @@ struct OverviewPage {
     keys: Vec<KeyRow>,
 }
 
-fn limit_text(count: i64, unit_time: i64, time_unit: &str) -> String {
+/// A request-count limit in words (`Unlimited`, `10 requests per 2 mins`).
+pub(super) fn limit_text(count: i64, unit_time: i64, time_unit: &str) -> String {
     if count < 0 {
         return "Unlimited".into();
     }

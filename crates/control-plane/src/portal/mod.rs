@@ -12,10 +12,12 @@ pub mod api_form;
 pub mod applications;
 pub mod auth;
 pub mod devportal;
+pub mod key_managers;
 pub mod listing;
 pub mod openapi;
 pub mod publisher;
 pub mod session;
+pub mod throttling;
 pub mod try_it;
 
 use std::sync::Arc;
