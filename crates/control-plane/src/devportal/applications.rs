@@ -264,6 +264,18 @@ fn is_public_client(properties: Option<&Map<String, Value>>) -> bool {
     }
 }
 
+/// The `keyType` of a request: required, `PRODUCTION` or `SANDBOX`.
+fn required_key_type(raw: Option<&str>) -> ApiResult<KeyType> {
+    let raw = raw.ok_or_else(|| {
+        ApiError::BadRequest("keyType: is required (PRODUCTION or SANDBOX)".into())
+    })?;
+    KeyType::parse(raw).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "keyType: '{raw}' is not one of PRODUCTION, SANDBOX"
+        ))
+    })
+}
+
 fn parse_validity(raw: &Option<Value>) -> ApiResult<i64> {
     let seconds = match raw {
         None | Some(Value::Null) => return Ok(DEFAULT_TOKEN_VALIDITY_SECS),
@@ -286,14 +298,7 @@ pub(crate) async fn generate_keys(
     JsonBody(request): JsonBody<GenerateKeysRequest>,
 ) -> ApiResult<axum::Json<Value>> {
     let app = load_owned(&state, &id, &user.username).await?;
-    let key_type_raw = request.key_type.as_deref().ok_or_else(|| {
-        ApiError::BadRequest("keyType: is required (PRODUCTION or SANDBOX)".into())
-    })?;
-    let key_type = KeyType::parse(key_type_raw).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "keyType: '{key_type_raw}' is not one of PRODUCTION, SANDBOX"
-        ))
-    })?;
+    let key_type = required_key_type(request.key_type.as_deref())?;
     let grants = request.grant_types_to_be_supported.clone().ok_or_else(|| {
         ApiError::BadRequest(
             "grantTypesToBeSupported: is required (e.g. [\"client_credentials\"])".into(),
@@ -397,14 +402,7 @@ pub(crate) async fn map_keys(
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .ok_or_else(|| ApiError::BadRequest("consumerKey: is required".into()))?;
-    let key_type_raw = request.key_type.as_deref().ok_or_else(|| {
-        ApiError::BadRequest("keyType: is required (PRODUCTION or SANDBOX)".into())
-    })?;
-    let key_type = KeyType::parse(key_type_raw).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "keyType: '{key_type_raw}' is not one of PRODUCTION, SANDBOX"
-        ))
-    })?;
+    let key_type = required_key_type(request.key_type.as_deref())?;
     let km_name = request.key_manager.as_deref().ok_or_else(|| {
         ApiError::BadRequest("keyManager: is required (the name of an external key manager)".into())
     })?;
