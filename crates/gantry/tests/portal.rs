@@ -159,6 +159,7 @@ fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
         ("publisher", "/publisher".into()),
         ("publisher", "/publisher/apis/new".into()),
         ("publisher", format!("/publisher/apis/{api_id}")),
+        ("publisher", format!("/publisher/apis/{api_id}/edit")),
         ("devportal", "/devportal".into()),
         ("devportal", format!("/devportal/apis/{api_id}")),
         ("devportal", "/devportal/applications".into()),
@@ -173,6 +174,7 @@ fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
 fn actions(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
     vec![
         ("publisher", "/publisher/apis".into()),
+        ("publisher", format!("/publisher/apis/{api_id}/edit")),
         ("publisher", format!("/publisher/apis/{api_id}/lifecycle")),
         ("publisher", format!("/publisher/apis/{api_id}/revisions")),
         ("publisher", format!("/publisher/apis/{api_id}/deploy")),
@@ -693,6 +695,167 @@ async fn creators_create_and_publishers_publish_as_wso2_roles_say() {
         "the lifecycle history names who published: {}",
         page.body
     );
+}
+
+#[tokio::test]
+async fn the_publisher_edits_an_apis_description_tiers_operations_and_cors() {
+    let up = GantryUp::start(BIN).await;
+    let (status, api) = rest(&up)
+        .post(
+            &format!("{PUB}/apis"),
+            json!({
+                "name": "Editable", "context": "/editable", "version": "1.0.0",
+                "description": "Before.",
+                "policies": ["Unlimited"],
+                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {
+                    "url": "http://127.0.0.1:9", "config": {"actionDuration": "1000"}}},
+                "operations": [
+                    {"verb": "GET", "target": "/items", "throttlingPolicy": "10KPerMin", "scopes": ["items:read"]},
+                    {"verb": "POST", "target": "/items"}
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let api_id = api["id"].as_str().unwrap().to_owned();
+    let edit = format!("/publisher/apis/{api_id}/edit");
+
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get(&format!("/publisher/apis/{api_id}")).await;
+    assert!(
+        page.body.contains(&format!("href=\"{edit}\"")),
+        "{}",
+        page.body
+    );
+    let page = admin.get(&edit).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for text in [
+        "<label for=\"description\">Description</label>",
+        "Before.",
+        "value=\"http://127.0.0.1:9\"",
+        "GET /items\nPOST /items",
+        "name=\"etag\"",
+    ] {
+        assert!(page.body.contains(text), "{text}: {}", page.body);
+    }
+    let fields = |ops: &'static str| {
+        vec![
+            ("description", "After <b>edit</b>."),
+            ("endpoint", "http://127.0.0.1:9/v2"),
+            ("sandbox", "http://127.0.0.1:9/sandbox"),
+            ("tier", "Gold"),
+            ("tier", "Silver"),
+            ("operations", ops),
+            ("cors_enabled", "on"),
+            (
+                "cors_origins",
+                "https://app.example.com, https://admin.example.com",
+            ),
+        ]
+    };
+
+    // A bad operation line: the error is next to the field and nothing is saved.
+    let page = admin.post(&edit, &fields("GET /items\nFETCH")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(
+        shown_between(&page.body, "operations", "line 2:", "tier-1"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("After &lt;b&gt;edit&lt;/b&gt;."),
+        "the input is kept, escaped"
+    );
+    let page = admin.post(&edit, &fields("GET /items\nPOST items")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(
+        shown_between(&page.body, "operations", "operations[1].target", "tier-1"),
+        "the REST validation message lands on the field: {}",
+        page.body
+    );
+    let (_, unchanged) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(unchanged["description"], "Before.");
+    assert_eq!(unchanged["policies"], json!(["Unlimited"]));
+    assert_eq!(unchanged["operations"].as_array().unwrap().len(), 2);
+
+    // A good edit is saved through the REST update path.
+    let page = admin
+        .post(&edit, &fields("GET /items\nDELETE /items/{id} open"))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.unwrap();
+    assert_eq!(location, format!("/publisher/apis/{api_id}"));
+    let page = admin.get(&location).await;
+    assert!(
+        page.body.contains("create a new revision and deploy it"),
+        "{}",
+        page.body
+    );
+    let (status, api) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(api["description"], "After <b>edit</b>.");
+    assert_eq!(api["policies"], json!(["Gold", "Silver"]));
+    assert_eq!(
+        api["endpointConfig"]["production_endpoints"],
+        json!({"url": "http://127.0.0.1:9/v2", "config": {"actionDuration": "1000"}})
+    );
+    assert_eq!(
+        api["endpointConfig"]["sandbox_endpoints"]["url"],
+        "http://127.0.0.1:9/sandbox"
+    );
+    let ops = api["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 2, "{api}");
+    assert_eq!(
+        (ops[0]["verb"].as_str(), ops[0]["target"].as_str()),
+        (Some("GET"), Some("/items"))
+    );
+    assert_eq!(ops[0]["throttlingPolicy"], "10KPerMin", "kept: {api}");
+    assert_eq!(ops[0]["scopes"], json!(["items:read"]));
+    assert_eq!(
+        (ops[1]["verb"].as_str(), ops[1]["target"].as_str()),
+        (Some("DELETE"), Some("/items/{id}"))
+    );
+    assert_eq!(ops[1]["authType"], "None");
+    let cors = &api["corsConfiguration"];
+    assert_eq!(cors["corsConfigurationEnabled"], true);
+    assert_eq!(
+        cors["accessControlAllowOrigins"],
+        json!(["https://app.example.com", "https://admin.example.com"])
+    );
+    assert_eq!(cors["accessControlAllowCredentials"], false);
+    assert_eq!(api["name"], "Editable");
+    assert_eq!(api["lifeCycleStatus"], "CREATED");
+
+    // A form opened before someone else's change does not overwrite it silently.
+    let page = admin.get(&edit).await;
+    let marker = "name=\"etag\" value=\"";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let end = start + page.body[start..].find('"').unwrap();
+    let etag = page.body[start..end]
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"");
+    let mut concurrent = api.clone();
+    concurrent["description"] = json!("Concurrent.");
+    let (status, body) = rest(&up)
+        .put(&format!("{PUB}/apis/{api_id}"), concurrent)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut stale = fields("GET /items");
+    stale.push(("etag", etag.as_str()));
+    let page = admin.post(&edit, &stale).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("Someone else changed"), "{}", page.body);
+    let (_, api) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(api["description"], "Concurrent.");
+
+    // A subscriber may neither open the form nor post it.
+    create_user(&mut admin, "edit-sub", &["Internal/subscriber"]).await;
+    let mut subscriber = Visitor::sign_in(&up, "edit-sub", "portal-pass-1").await;
+    assert_eq!(subscriber.get(&edit).await.status, StatusCode::FORBIDDEN);
+    let page = subscriber.post(&edit, &fields("GET /hacked")).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let (_, after) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(after["operations"], api["operations"]);
 }
 
 /// `html` shows `text` between the inputs `first` and `next` (a field error next to its input).

@@ -53,7 +53,9 @@ impl NewPage {
     }
 }
 
-async fn subscription_tiers(state: &AppState) -> Result<Vec<(String, String)>, PortalError> {
+pub(super) async fn subscription_tiers(
+    state: &AppState,
+) -> Result<Vec<(String, String)>, PortalError> {
     Ok(policies::list(state.store(), PolicyLevel::Subscription)
         .await?
         .into_iter()
@@ -81,7 +83,7 @@ pub(super) async fn new_page(
 
 /// `GET /pets/{id}` lines (`… open` for no token) into WSO2 operations; the line number of
 /// a bad one.
-fn parse_operations(text: &str) -> Result<Vec<Value>, String> {
+pub(super) fn parse_operations(text: &str) -> Result<Vec<Value>, String> {
     let mut ops = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let words: Vec<&str> = line.split_whitespace().collect();

@@ -8,6 +8,7 @@
 //! [`session::AnyForm`] (CSRF token checked), so a handler cannot forget either.
 
 pub mod admin;
+pub mod api_edit;
 pub mod api_form;
 pub mod applications;
 pub mod auth;

@@ -1,6 +1,7 @@
 //! The Publisher portal: list and search APIs, and on an API's page see operations, tiers,
 //! endpoints and CORS, change its lifecycle, cut revisions and deploy them to gateway
-//! environments (with how many gateways applied each). The create form is `api_form.rs`.
+//! environments (with how many gateways applied each). The create form is `api_form.rs`,
+//! the edit form `api_edit.rs`.
 //! Every change goes through the same functions as the Publisher REST API
 //! (`publisher::apis`, `publisher::revisions`), so gateways are re-synced the same way.
 
@@ -31,6 +32,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/publisher/apis/new", get(super::api_form::new_page))
         .route("/publisher/apis", post(super::api_form::create))
         .route("/publisher/apis/{api_id}", get(api_page))
+        .route(
+            "/publisher/apis/{api_id}/edit",
+            get(super::api_edit::edit_page).post(super::api_edit::save),
+        )
         .route("/publisher/apis/{api_id}/lifecycle", post(lifecycle))
         .route("/publisher/apis/{api_id}/revisions", post(create_revision))
         .route("/publisher/apis/{api_id}/deploy", post(deploy))
@@ -100,6 +105,7 @@ struct ApiPage {
     nav: Nav,
     can_publish: bool,
     can_delete: bool,
+    can_edit: bool,
     api: ApiRow,
     default_version: bool,
     operations: Vec<OperationRow>,
@@ -254,6 +260,7 @@ async fn api_page(
     render(&ApiPage {
         can_publish: user.has_scope(PUBLISH),
         can_delete: user.has_scope(DELETE),
+        can_edit: user.has_scope(CREATE),
         nav: Nav::new(Portal::Publisher, &user),
         default_version: api.is_default_version,
         operations: api

@@ -300,10 +300,34 @@ pub(crate) async fn update(
     _: Scoped<rest_scopes::ApiUpdate>,
     Path(api_id): Path<String>,
     headers: HeaderMap,
-    JsonBody(mut request): JsonBody<ApiRequest>,
+    JsonBody(request): JsonBody<ApiRequest>,
 ) -> ApiResult<Response> {
-    let current = load(&state, &api_id).await?;
-    check_if_match(&headers, &current)?;
+    let if_match = match headers.get(header::IF_MATCH).map(HeaderValue::to_str) {
+        None => None,
+        Some(Ok(value)) => Some(value),
+        Some(Err(_)) => {
+            // An unknown API is a 404 before a bad header is a 400.
+            load(&state, &api_id).await?;
+            return Err(ApiError::BadRequest(
+                "If-Match: not a valid entity tag list".into(),
+            ));
+        }
+    };
+    let api = update_api(&state, &api_id, request, if_match).await?;
+    Ok(with_etag(api))
+}
+
+/// Replaces the working copy of `api_id` with `request` (see `update`); shared by the REST
+/// handler and the Publisher portal's edit form. `if_match` is an `If-Match` value: a
+/// mismatch, or a concurrent change, is a 412 with it and a 409 without it.
+pub(crate) async fn update_api(
+    state: &AppState,
+    api_id: &str,
+    mut request: ApiRequest,
+    if_match: Option<&str>,
+) -> ApiResult<Api> {
+    let current = load(state, api_id).await?;
+    check_if_match(if_match, &current)?;
     let fixed = [
         ("name", &mut request.name, current.name.as_str()),
         ("context", &mut request.context, current.context.as_str()),
@@ -321,13 +345,13 @@ pub(crate) async fn update(
         }
     }
     let mut api = request.into_api(&current.provider)?;
-    check_policies(&state, &api).await?;
+    check_policies(state, &api).await?;
     api.id = current.id.clone();
     api.provider = current.provider.clone();
     api.life_cycle_status = current.life_cycle_status;
     api.created_time = current.created_time.clone();
     match apis::update_if_unchanged(state.store(), &api, &current).await {
-        Err(gantry_store::StoreError::Conflict(what)) if headers.contains_key(header::IF_MATCH) => {
+        Err(gantry_store::StoreError::Conflict(what)) if if_match.is_some() => {
             return Err(ApiError::PreconditionFailed(format!("If-Match: {what}")));
         }
         other => other?,
@@ -337,7 +361,7 @@ pub(crate) async fn update(
         // The default version is read from the working copy: gateways re-route now.
         state.sync_environments().await?;
     }
-    Ok(with_etag(api))
+    Ok(api)
 }
 
 pub(crate) async fn create(
@@ -426,13 +450,10 @@ fn with_etag(api: Api) -> Response {
 }
 
 /// 412 unless `If-Match` (when sent) names the current version (or is `*`).
-fn check_if_match(headers: &HeaderMap, current: &Api) -> ApiResult<()> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
+fn check_if_match(if_match: Option<&str>, current: &Api) -> ApiResult<()> {
+    let Some(value) = if_match else {
         return Ok(());
     };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::BadRequest("If-Match: not a valid entity tag list".into()))?;
     let current_tag = etag(current);
     let matches = value.split(',').map(str::trim).any(|tag| {
         tag == "*" || tag == current_tag || tag.strip_prefix("W/") == Some(current_tag.as_str())
