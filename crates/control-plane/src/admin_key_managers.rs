@@ -50,11 +50,19 @@ async fn fetch_json(url: &str) -> Result<Value, String> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(format!("'{url}' is not an http(s) URL"));
     }
-    let client = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .build()
-        .map_err(|e| e.to_string())?;
+    // One client for the process: building one loads the system's trust roots.
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let client = match CLIENT.get() {
+        Some(client) => client,
+        None => {
+            let built = reqwest::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .map_err(|e| e.to_string())?;
+            CLIENT.get_or_init(|| built)
+        }
+    };
     let response = client
         .get(url)
         .header("accept", "application/json")
