@@ -1,5 +1,5 @@
 //! "Create from an OpenAPI document" in the Publisher: reads a pasted OpenAPI 3 or Swagger 2
-//! document (JSON) into the create form's fields — name, version, description, endpoint,
+//! document (JSON or YAML) into the create form's fields — name, version, description, endpoint,
 //! tags and one operation per path and method — which then go through the ordinary create
 //! path, so the model types validate them and the user can fix what they reject.
 
@@ -35,11 +35,14 @@ fn text(value: &Value, pointer: &str) -> String {
         .to_owned()
 }
 
-/// Reads `document`; the reason when it is not an OpenAPI 3 or Swagger 2 JSON document.
+/// Reads `document`; the reason when it is not an OpenAPI 3 or Swagger 2 document.
 pub fn import(document: &str) -> Result<Imported, String> {
-    let doc: Value = serde_json::from_str(document).map_err(|e| {
-        format!("Paste the document as JSON (YAML is not read yet); it does not parse: {e}")
-    })?;
+    let doc: Value = match serde_json::from_str(document) {
+        Ok(doc) => doc,
+        Err(json) => serde_yaml_ng::from_str(document).map_err(|yaml| {
+            format!("The document parses neither as JSON ({json}) nor as YAML ({yaml})")
+        })?,
+    };
     let openapi3 = text(&doc, "/openapi").starts_with('3');
     let swagger2 = text(&doc, "/swagger") == "2.0";
     if !openapi3 && !swagger2 {
@@ -159,7 +162,21 @@ mod tests {
 
     #[test]
     fn explains_what_it_cannot_read() {
-        assert!(import("openapi: 3.0.0").unwrap_err().contains("JSON"));
+        assert!(
+            import("{{{ neither")
+                .unwrap_err()
+                .contains("neither as JSON")
+        );
+        assert!(
+            import("openapi: 3.0.0")
+                .unwrap_err()
+                .contains("no operations")
+        );
+        let yaml = import(
+            "openapi: 3.0.1\ninfo: {title: Pets, version: v1}\npaths:\n  /pets:\n    get: {}\n",
+        )
+        .unwrap();
+        assert_eq!((yaml.name.as_str(), yaml.operations.len()), ("Pets", 1));
         assert!(import("{}").unwrap_err().contains("OpenAPI 3"));
         assert!(
             import(r#"{"openapi": "3.1.0", "paths": {}}"#)
