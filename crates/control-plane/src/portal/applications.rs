@@ -420,19 +420,30 @@ async fn generate_keys(
     render(&page)
 }
 
+/// The signed-in user's application and its key of the form's key type (404 otherwise).
+async fn owned_key(
+    state: &AppState,
+    owner: &str,
+    app_id: &str,
+    raw_key_type: &str,
+) -> Result<(Application, KeyType, ApplicationKey), PortalError> {
+    let app = load_owned(state, app_id, owner).await?;
+    let key_type = key_type(raw_key_type)?;
+    let key = applications::keys_of(state.store(), &app.id)
+        .await?
+        .into_iter()
+        .find(|k| k.key_type == key_type.as_str())
+        .ok_or_else(|| PortalError::NotFound("Generate the keys first.".into()))?;
+    Ok((app, key_type, key))
+}
+
 async fn regenerate_secret(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
     UserForm { user, form }: UserForm<KeyForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
-    let app = load_owned(&state, &app_id, &user.username).await?;
-    let key_type = key_type(&form.key_type)?;
-    let key = applications::keys_of(state.store(), &app.id)
-        .await?
-        .into_iter()
-        .find(|k| k.key_type == key_type.as_str())
-        .ok_or_else(|| PortalError::NotFound("Generate the keys first.".into()))?;
+    let (app, key_type, key) = owned_key(&state, &user.username, &app_id, &form.key_type).await?;
     let secret = gantry_keys::secret::new_consumer_secret();
     let hash = crate::hash_client_secret(&secret).await?;
     applications::set_secret_hash(state.store(), &key.consumer_key, &hash).await?;
@@ -456,13 +467,7 @@ async fn test_token(
     UserForm { user, form }: UserForm<KeyForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
-    let app = load_owned(&state, &app_id, &user.username).await?;
-    let key_type = key_type(&form.key_type)?;
-    let key = applications::keys_of(state.store(), &app.id)
-        .await?
-        .into_iter()
-        .find(|k| k.key_type == key_type.as_str())
-        .ok_or_else(|| PortalError::NotFound("Generate the keys first.".into()))?;
+    let (app, _, key) = owned_key(&state, &user.username, &app_id, &form.key_type).await?;
     let client = crate::oauth::client_auth::Client {
         key,
         app: app.clone(),
