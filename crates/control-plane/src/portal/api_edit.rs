@@ -87,10 +87,7 @@ struct EditPage {
 impl EditPage {
     /// The error for `field`, if any (for the template).
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, e)| e.as_str())
+        super::error_for(&self.errors, field)
     }
 
     fn tier_checked(&self, tier: &str) -> bool {

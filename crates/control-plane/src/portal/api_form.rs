@@ -42,10 +42,7 @@ struct NewPage {
 impl NewPage {
     /// The error for `field`, if any (for the template).
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, e)| e.as_str())
+        super::error_for(&self.errors, field)
     }
 
     fn tier_checked(&self, tier: &str) -> bool {

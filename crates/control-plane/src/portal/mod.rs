@@ -434,6 +434,14 @@ pub fn field_error(message: &str, fields: &[&str]) -> (Option<String>, String) {
     (None, message.to_owned())
 }
 
+/// The message shown next to `field` among a form's (field, message) errors.
+pub fn error_for<'a>(errors: &'a [(String, String)], field: &str) -> Option<&'a str> {
+    errors
+        .iter()
+        .find(|(f, _)| f == field)
+        .map(|(_, e)| e.as_str())
+}
+
 /// Epoch milliseconds as `2026-11-26 14:03 UTC`.
 pub fn when(ms: i64) -> String {
     let text = crate::wire::rfc3339(ms);
