@@ -274,15 +274,20 @@ impl Proxy {
         };
         // One span per request, continuing the caller's W3C trace; exported over OTLP when
         // configured, and passed upstream as the parent of whatever the upstream does.
-        let span = tracing::info_span!(
-            target: gantry_telemetry::trace::TARGET,
-            "gateway request",
-            otel.kind = "server",
-            http.request.method = %method,
-            url.path = %path,
-            http.response.status_code = tracing::field::Empty,
-        );
-        let _ = span.set_parent(gantry_telemetry::trace::extract(request.headers()));
+        let span = if gantry_telemetry::trace::enabled() {
+            let span = tracing::info_span!(
+                target: gantry_telemetry::trace::TARGET,
+                "gateway request",
+                otel.kind = "server",
+                http.request.method = %method,
+                url.path = %path,
+                http.response.status_code = tracing::field::Empty,
+            );
+            let _ = span.set_parent(gantry_telemetry::trace::extract(request.headers()));
+            span
+        } else {
+            tracing::Span::none()
+        };
         let mut cors = None;
         let mut response = self
             .route_and_forward(request, peer, secure, &mut outcome, &mut cors)
@@ -549,7 +554,12 @@ impl Proxy {
                 .headers
                 .insert(HeaderName::from_static("x-forwarded-host"), host);
         }
-        gantry_telemetry::trace::inject(&tracing::Span::current().context(), &mut parts.headers);
+        if gantry_telemetry::trace::enabled() {
+            gantry_telemetry::trace::inject(
+                &tracing::Span::current().context(),
+                &mut parts.headers,
+            );
+        }
         crate::mediation::apply(&api.request_headers, &mut parts.headers);
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;

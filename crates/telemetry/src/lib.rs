@@ -6,6 +6,7 @@
 //! [`metrics`] holds the Prometheus registry both planes expose on `/metrics`.
 #![forbid(unsafe_code)]
 
+pub mod buffered;
 pub mod metrics;
 pub mod trace;
 
@@ -40,12 +41,16 @@ pub struct OtlpSettings {
 #[derive(Debug, Default)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    logs: Option<buffered::Flusher>,
 }
 
 impl TelemetryGuard {
     /// Flushes pending spans and stops the exporter.
-    pub fn shutdown(self) {
-        if let Some(provider) = self.provider {
+    pub fn shutdown(mut self) {
+        if let Some(mut logs) = self.logs.take() {
+            logs.stop();
+        }
+        if let Some(provider) = self.provider.take() {
             let _ = provider.shutdown();
         }
     }
@@ -67,15 +72,16 @@ pub fn init(
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default_filter));
+    let (writer, flusher) = buffered::BufferedStderr::start();
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_target(false)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed(),
     };
     let mut provider = None;
@@ -97,11 +103,20 @@ pub fn init(
             None
         }
     });
-    let _ = tracing_subscriber::registry()
-        .with(logs.with_filter(filter))
+    trace::set_enabled(traces.is_some());
+    // Request spans exist for the trace exporter only: log lines never print them, so they
+    // are filtered out of the log layer and, without an exporter, not created at all.
+    let not_trace_spans = tracing_subscriber::filter::filter_fn(|m| m.target() != trace::TARGET);
+    let installed = tracing_subscriber::registry()
+        .with(logs.with_filter(filter).with_filter(not_trace_spans))
         .with(traces)
-        .try_init();
-    TelemetryGuard { provider }
+        .try_init()
+        .is_ok();
+    TelemetryGuard {
+        provider,
+        // A second init (tests) keeps the first subscriber; its writer is not ours to stop.
+        logs: installed.then_some(flusher),
+    }
 }
 
 fn exporter(settings: &OtlpSettings) -> Result<SdkTracerProvider, String> {

@@ -9,6 +9,18 @@ use opentelemetry::propagation::{Extractor, Injector};
 /// Target of the spans exported as traces (filtered separately from log lines).
 pub const TARGET: &str = "gantry::trace";
 
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether spans are exported: without an exporter the gateway creates no request span, and
+/// the caller's `traceparent` travels upstream untouched.
+pub fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub(crate) fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
