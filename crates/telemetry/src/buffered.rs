@@ -194,8 +194,11 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BufferedStderr {
 mod tests {
     use super::*;
 
-    fn collecting() -> (Sink, Arc<Mutex<(Vec<u8>, usize)>>) {
-        let seen: Arc<Mutex<(Vec<u8>, usize)>> = Arc::default();
+    /// What a test sink received: the bytes, and in how many writes.
+    type Seen = Arc<Mutex<(Vec<u8>, usize)>>;
+
+    fn collecting() -> (Sink, Seen) {
+        let seen: Seen = Arc::default();
         let sink = {
             let seen = seen.clone();
             Box::new(move |bytes: &[u8]| {
