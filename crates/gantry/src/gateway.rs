@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::up::{ConfigError, bind};
+use crate::upstream_tls::UpstreamTlsArgs;
 
 /// Options of `gantry gateway`; every flag can also come from its `GANTRY_…` variable or
 /// the `--config` file.
@@ -90,6 +91,8 @@ pub struct GatewayArgs {
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     shutdown_grace_secs: u64,
+    #[command(flatten)]
+    upstream_tls: UpstreamTlsArgs,
 }
 
 /// Runs until Ctrl-C / SIGTERM.
@@ -158,7 +161,12 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     };
     let node_id = args.node_id.clone().unwrap_or_else(default_node_id);
 
-    let gateway = Gateway::new(&args.environment, Some(args.data_dir.clone()));
+    let upstream_tls = args.upstream_tls.load()?;
+    let gateway = Gateway::with_upstream_tls(
+        &args.environment,
+        Some(args.data_dir.clone()),
+        &upstream_tls,
+    );
     if let Some(url) = &args.redis_url {
         gateway
             .use_redis(url)

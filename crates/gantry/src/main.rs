@@ -10,6 +10,7 @@ mod gateway;
 mod key_manager;
 mod shutdown;
 mod up;
+mod upstream_tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

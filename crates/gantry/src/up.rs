@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::demo;
 use crate::key_manager::{KeyManagerArgs, KeyManagerSetup};
+use crate::upstream_tls::UpstreamTlsArgs;
 
 /// Options of `gantry up`; every flag can also come from its `GANTRY_…` variable.
 #[derive(Debug, clap::Args)]
@@ -37,9 +38,13 @@ pub struct UpArgs {
     /// HTTPS port of the control plane (REST APIs, OAuth2).
     #[arg(long, env = "GANTRY_CONTROL_PLANE_PORT", default_value_t = 9443)]
     control_plane_port: u16,
-    /// HTTP port of the gateway (API traffic).
+    /// HTTP port of the gateway (API traffic; HTTP/1.1 and h2c).
     #[arg(long, env = "GANTRY_GATEWAY_PORT", default_value_t = 9090)]
     gateway_port: u16,
+    /// HTTPS port of the gateway (HTTP/1.1 and HTTP/2 by ALPN), with the control plane's
+    /// certificate; off unless given.
+    #[arg(long, env = "GANTRY_GATEWAY_HTTPS_PORT")]
+    gateway_https_port: Option<u16>,
     /// Port of the gateway's health endpoints (/health/live, /health/ready).
     #[arg(long, env = "GANTRY_OPS_PORT", default_value_t = 9000)]
     ops_port: u16,
@@ -69,6 +74,8 @@ pub struct UpArgs {
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
+    #[command(flatten)]
+    upstream_tls: UpstreamTlsArgs,
 }
 
 /// The command line, environment or config file is wrong (exit code 64).
@@ -79,6 +86,7 @@ pub struct ConfigError(pub String);
 /// Runs until Ctrl-C / SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     validate(&args)?;
+    let upstream_tls = args.upstream_tls.load()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
 
@@ -124,6 +132,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     )
     .await?;
     let gw_listener = bind(args.bind, args.gateway_port, "gateway (--gateway-port)").await?;
+    let gw_tls_listener = match args.gateway_https_port {
+        Some(port) => Some((
+            bind(args.bind, port, "gateway HTTPS (--gateway-https-port)").await?,
+            gantry_listener::tls_config(&tls_files.cert, &tls_files.key)
+                .context("loading the TLS certificate for the gateway")?,
+        )),
+        None => None,
+    };
     let ops_listener = bind(args.bind, args.ops_port, "ops (--ops-port)").await?;
     let demo_listener = match args.no_demo {
         true => None,
@@ -163,7 +179,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let mut tasks = JoinSet::new();
 
-    let gateway = Gateway::new(DEFAULT_ENVIRONMENT, None);
+    let gateway = Gateway::with_upstream_tls(DEFAULT_ENVIRONMENT, None, &upstream_tls);
     // Apply the configuration before the gateway accepts its first connection.
     if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
         let _ = gateway.apply_versioned((*snapshot).clone());
@@ -203,6 +219,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         None,
         gantry_listener::Stop::after(shutdown.clone(), grace),
     ));
+    if let Some((listener, tls)) = gw_tls_listener {
+        tasks.spawn(gateway.clone().serve(
+            listener,
+            Some(tls),
+            gantry_listener::Stop::after(shutdown.clone(), grace),
+        ));
+    }
     tasks.spawn(gateway.serve_ops(ops_listener, shutdown.clone()));
 
     print_banner(&args, &admin, tls_files.ca.as_deref());
@@ -223,11 +246,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 }
 
 fn validate(args: &UpArgs) -> anyhow::Result<()> {
-    let ports = [
+    let mut ports = vec![
         ("--control-plane-port", args.control_plane_port),
         ("--gateway-port", args.gateway_port),
         ("--ops-port", args.ops_port),
     ];
+    if let Some(port) = args.gateway_https_port {
+        ports.push(("--gateway-https-port", port));
+    }
     for (i, (name, port)) in ports.iter().enumerate() {
         if *port == 0 {
             return Err(

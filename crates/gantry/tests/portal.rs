@@ -1097,30 +1097,12 @@ fn browser_ready() -> Result<(), String> {
     if !std::path::Path::new(CHROMIUM).exists() {
         return Err(format!("{CHROMIUM} is missing (apt-get install chromium)"));
     }
-    let out = Command::new("python3")
-        .args(["-c", "import playwright.sync_api"])
-        .output()
-        .map_err(|e| format!("python3 is not available: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "python3 lacks Playwright (pip install playwright): {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    gantry_testkit::python::can_import("playwright.sync_api", "playwright")
 }
 
 #[tokio::test]
 async fn browser_flow_publish_deploy_sign_up_subscribe_and_try_it_in_chromium() {
-    if let Err(why) = browser_ready() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("the portal browser test cannot run under CI: {why}");
-        }
-        eprintln!(
-            "\n!!! SKIPPED: the portal browser test did not run: {why}\n\
-             !!! Install them (see .ci/run) to run it.\n"
-        );
+    if !gantry_testkit::python::run_or_skip("the portal browser test", browser_ready()) {
         return;
     }
     let upstream = EchoUpstream::start().await;

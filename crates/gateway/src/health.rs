@@ -63,7 +63,7 @@ async fn probe_all(proxy: &Proxy, pool: &UpstreamPool, api: &str) {
             .path_and_query(format!("{}{}", member.base_path, check.path))
             .build();
         let healthy = match uri {
-            Ok(uri) => proxy.probe(uri, timeout).await,
+            Ok(uri) => proxy.probe(uri, timeout, member.http2).await,
             Err(_) => false,
         };
         if !healthy {

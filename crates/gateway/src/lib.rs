@@ -21,6 +21,7 @@ pub mod routes;
 pub mod shared_limit;
 pub mod token_cache;
 pub mod upstream;
+pub mod upstream_client;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -61,8 +62,23 @@ pub struct Gateway {
 
 impl Gateway {
     /// A gateway for `environment` with no configuration yet (not ready). With a data
-    /// directory, every applied snapshot is persisted there.
+    /// directory, every applied snapshot is persisted there. Upstream certificates are
+    /// checked against the web PKI roots; no client certificate is presented.
     pub fn new(environment: &str, data_dir: Option<PathBuf>) -> Self {
+        Self::with_upstream_tls(
+            environment,
+            data_dir,
+            &upstream_client::UpstreamTls::default(),
+        )
+    }
+
+    /// Like [`Gateway::new`], authenticating `https://` upstreams and itself to them as
+    /// `tls` says (an extra CA bundle, a client certificate for mutual TLS).
+    pub fn with_upstream_tls(
+        environment: &str,
+        data_dir: Option<PathBuf>,
+        tls: &upstream_client::UpstreamTls,
+    ) -> Self {
         let config = Arc::new(ArcSwapOption::empty());
         let metrics = Arc::new(metrics::GatewayMetrics::new(environment));
         let draining: Arc<std::sync::atomic::AtomicBool> = Arc::default();
@@ -72,6 +88,7 @@ impl Gateway {
                 config.clone(),
                 metrics.clone(),
                 draining.clone(),
+                upstream_client::UpstreamClients::new(tls),
             )),
             metrics,
             draining,

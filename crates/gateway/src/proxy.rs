@@ -12,10 +12,6 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -27,9 +23,7 @@ use crate::respond::{self, Body};
 use crate::routes::{ApiEntry, OperationEntry};
 use crate::routes::{CompiledConfig, RouteMatch};
 use crate::shared_limit::SharedLimiter;
-
-/// Time allowed to open a TCP connection to an upstream.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::upstream_client::{UpstreamBody, UpstreamClients};
 
 /// A request body bigger than this is streamed, never buffered for a retry.
 const MAX_REPLAY_BYTES: u64 = 64 * 1024;
@@ -37,15 +31,10 @@ const MAX_REPLAY_BYTES: u64 = 64 * 1024;
 /// Most members one request is sent to (the first try and two retries).
 const MAX_ATTEMPTS: usize = 3;
 
-/// The client's body streamed through, or a buffered one that can be sent again.
-type UpstreamBody = http_body_util::Either<Incoming, http_body_util::Full<bytes::Bytes>>;
-
-type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
-
-/// The proxy: current configuration and the upstream connection pool.
+/// The proxy: current configuration and the upstream connection pools.
 pub struct Proxy {
     config: Arc<ArcSwapOption<CompiledConfig>>,
-    client: UpstreamClient,
+    clients: UpstreamClients,
     limiter: RateLimiter,
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
@@ -96,27 +85,16 @@ fn write_ratelimit_headers(
 }
 
 impl Proxy {
-    /// A proxy reading its configuration from `config`.
+    /// A proxy reading its configuration from `config`, forwarding with `clients`.
     pub fn new(
         config: Arc<ArcSwapOption<CompiledConfig>>,
         metrics: Arc<GatewayMetrics>,
         draining: Arc<AtomicBool>,
+        clients: UpstreamClients,
     ) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(https);
         Self {
             config,
-            client,
+            clients,
             limiter: RateLimiter::default(),
             metrics,
             draining,
@@ -125,12 +103,16 @@ impl Proxy {
         }
     }
 
-    /// Whether `GET uri` answers 2xx within `timeout` (an active health check).
-    pub async fn probe(&self, uri: Uri, timeout: Duration) -> bool {
+    /// Whether `GET uri` (over HTTP/2 when `http2`) answers 2xx within `timeout` (an active
+    /// health check).
+    pub async fn probe(&self, uri: Uri, timeout: Duration, http2: bool) -> bool {
         let mut request = Request::new(UpstreamBody::Right(http_body_util::Full::default()));
         *request.uri_mut() = uri;
+        if http2 {
+            *request.version_mut() = http::Version::HTTP_2;
+        }
         matches!(
-            tokio::time::timeout(timeout, self.client.request(request)).await,
+            tokio::time::timeout(timeout, self.clients.pick(http2).request(request)).await,
             Ok(Ok(response)) if response.status().is_success()
         )
     }
@@ -258,6 +240,7 @@ impl Proxy {
         secure: bool,
     ) -> Response<Body> {
         let started = std::time::Instant::now();
+        let grpc = is_grpc(request.version(), request.headers());
         let correlation_id = correlation_id(request.headers());
         request
             .headers_mut()
@@ -290,7 +273,7 @@ impl Proxy {
         };
         let mut cors = None;
         let mut response = self
-            .route_and_forward(request, peer, secure, &mut outcome, &mut cors)
+            .route_and_forward(request, peer, secure, grpc, &mut outcome, &mut cors)
             .instrument(span.clone())
             .await;
         if let Some(cors) = cors {
@@ -311,6 +294,11 @@ impl Proxy {
             started.elapsed(),
             correlation_id.to_str().unwrap_or_default(),
         );
+        if grpc {
+            // A gRPC client reads the outcome from `grpc-status`, not the HTTP status: the
+            // gateway's own refusals become Trailers-Only responses, as Envoy's are.
+            response = respond::as_grpc(response);
+        }
         response
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id);
@@ -332,6 +320,7 @@ impl Proxy {
         request: Request<Incoming>,
         peer: SocketAddr,
         secure: bool,
+        grpc: bool,
         outcome: &mut Outcome,
         cors: &mut Option<crate::cors::Allowed>,
     ) -> Response<Body> {
@@ -495,6 +484,7 @@ impl Proxy {
             }
         };
         let timeout = upstream.timeout;
+        let upstream_http2 = upstream.http2;
         let authority = upstream.authority.clone();
         let base_len = upstream.base_path.len();
         let assertion = match (&caller, api.backend_jwt) {
@@ -521,7 +511,15 @@ impl Proxy {
         // A WebSocket handshake keeps its Upgrade header (hop-by-hop, so stripped below and
         // set again); once both sides switch protocols the bytes are relayed as they come.
         let websocket = websocket_upgrade(parts.version, &parts.headers);
+        // gRPC needs HTTP/2 end to end; a WebSocket handshake needs HTTP/1.1.
+        let http2 = grpc || (upstream_http2 && websocket.is_none());
         strip_hop_by_hop(&mut parts.headers);
+        if grpc {
+            // Hop-by-hop, but gRPC servers want to know the client takes trailers.
+            parts
+                .headers
+                .insert(header::TE, HeaderValue::from_static("trailers"));
+        }
         let client_upgrade = match websocket {
             Some(protocol) => {
                 parts
@@ -562,7 +560,16 @@ impl Proxy {
         }
         crate::mediation::apply(&api.request_headers, &mut parts.headers);
         parts.uri = uri;
-        parts.version = http::Version::HTTP_11;
+        let downstream_version = parts.version;
+        let upstream_version = if http2 {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        };
+        parts.version = upstream_version;
+        if downstream_version == http::Version::HTTP_2 && !http2 {
+            join_cookies(&mut parts.headers);
+        }
         // Idempotent requests to a pool with another member may be retried there: their
         // body (none, or a small PUT body) is kept to be sent again.
         let length = if pool.can_retry() {
@@ -574,7 +581,14 @@ impl Proxy {
         } else {
             None
         };
-        let replay = match length {
+        // An HTTP/2 client's `content-length` is held against its DATA frames as they arrive
+        // (a mismatch resets the stream); a small body is read in full before anything goes
+        // upstream, so a request that lies about its length never reaches the upstream.
+        let checked = (downstream_version == http::Version::HTTP_2 && length.is_none())
+            .then(|| declared_length(&parts.headers))
+            .flatten()
+            .filter(|n| *n <= MAX_REPLAY_BYTES);
+        let buffered = match length.or(checked) {
             Some(0) => Ok(bytes::Bytes::new()),
             Some(_) => match tokio::time::timeout(timeout, body.collect()).await {
                 Ok(Ok(collected)) => Ok(collected.to_bytes()),
@@ -588,18 +602,23 @@ impl Proxy {
                 }
             },
             None => Err(body),
-        }
-        .map(|bytes| (bytes, parts.method.clone(), parts.headers.clone()));
-        let (outbound, replay) = match replay {
-            Ok((bytes, method, headers)) => (
-                Request::from_parts(
-                    parts,
-                    UpstreamBody::Right(http_body_util::Full::new(bytes.clone())),
-                ),
-                Some((bytes, method, headers)),
-            ),
+        };
+        let (outbound, replay) = match buffered {
+            Ok(bytes) => {
+                let replay = length
+                    .is_some()
+                    .then(|| (bytes.clone(), parts.method.clone(), parts.headers.clone()));
+                (
+                    Request::from_parts(
+                        parts,
+                        UpstreamBody::Right(http_body_util::Full::new(bytes)),
+                    ),
+                    replay,
+                )
+            }
             Err(body) => (Request::from_parts(parts, UpstreamBody::Left(body)), None),
         };
+        let client = self.clients.pick(http2);
 
         let upstream_started = std::time::Instant::now();
         let (mut member, mut authority, mut timeout) = (member, authority, timeout);
@@ -613,7 +632,7 @@ impl Proxy {
         });
         let result = loop {
             let in_flight = pool.start(member);
-            let result = tokio::time::timeout(timeout, self.client.request(outbound)).await;
+            let result = tokio::time::timeout(timeout, client.request(outbound)).await;
             drop(in_flight);
             let failed = match &result {
                 Ok(Err(error)) if error.is_connect() => {
@@ -652,6 +671,7 @@ impl Proxy {
                 bytes.clone(),
             )));
             *retry.method_mut() = method.clone();
+            *retry.version_mut() = upstream_version;
             *retry.headers_mut() = headers.clone();
             if let Ok(v) = HeaderValue::from_str(next_upstream.authority.as_str()) {
                 retry.headers_mut().insert(header::HOST, v);
@@ -808,6 +828,47 @@ fn replayable_length(headers: &HeaderMap, ended: bool) -> Option<u64> {
     }
 }
 
+/// HTTP/2 may split `cookie` into one field per pair; an HTTP/1.1 upstream gets them in one
+/// line, joined by `; ` (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut values = headers.get_all(header::COOKIE).iter();
+    if values.next().is_none() || values.next().is_none() {
+        return;
+    }
+    let joined = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect::<Vec<_>>()
+        .join(&b"; "[..]);
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
+/// The `content-length` a request declares, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Whether this is a gRPC call: `content-type: application/grpc` (or `+proto`, `;…`) over
+/// HTTP/2, which gRPC requires — so HTTP/1 traffic pays one version compare.
+fn is_grpc(version: http::Version, headers: &HeaderMap) -> bool {
+    const GRPC: &[u8] = b"application/grpc";
+    version == http::Version::HTTP_2
+        && headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+            let v = v.as_bytes();
+            v.get(..GRPC.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(GRPC))
+                && matches!(v.get(GRPC.len()), None | Some(b'+' | b';'))
+        })
+}
+
 /// The URI of a retry on `upstream`: its base path plus the resource path and query.
 fn retry_uri(upstream: &crate::upstream::Upstream, suffix: &str) -> Option<Uri> {
     let mut target = String::with_capacity(upstream.base_path.len() + suffix.len() + 1);
@@ -955,6 +1016,46 @@ mod tests {
         for good in ["/a/b", "/a/b.json", "/a/...x", "/a/%20b"] {
             assert!(!has_dot_segments_or_encoded_separators(good), "{good}");
         }
+    }
+
+    #[test]
+    fn grpc_is_recognised_by_content_type_over_http2_only() {
+        let with = |ct: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            h
+        };
+        let h2 = http::Version::HTTP_2;
+        for grpc in [
+            "application/grpc",
+            "application/grpc+proto",
+            "Application/GRPC; x=1",
+        ] {
+            assert!(is_grpc(h2, &with(grpc)), "{grpc}");
+        }
+        for other in [
+            "application/grpc-web",
+            "application/json",
+            "application/grp",
+        ] {
+            assert!(!is_grpc(h2, &with(other)), "{other}");
+        }
+        assert!(!is_grpc(h2, &HeaderMap::new()));
+        assert!(!is_grpc(http::Version::HTTP_11, &with("application/grpc")));
+    }
+
+    #[test]
+    fn split_http2_cookies_are_joined_for_http1() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        join_cookies(&mut h);
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(h[header::COOKIE], "a=1; b=2");
+        let mut one = HeaderMap::new();
+        one.insert(header::COOKIE, HeaderValue::from_static("a=1"));
+        join_cookies(&mut one);
+        assert_eq!(one[header::COOKIE], "a=1");
     }
 
     #[test]

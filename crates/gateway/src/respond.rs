@@ -1,5 +1,6 @@
 //! The responses the gateway makes itself (errors), in Choreo Connect's JSON shape:
-//! `{"code": "900901", "error_message": "...", "error_description": "..."}`.
+//! `{"code": "900901", "error_message": "...", "error_description": "..."}` — or, for a
+//! gRPC call, as a gRPC status ([`as_grpc`]).
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -15,6 +16,11 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
+/// Marks a response the gateway made itself (not the upstream's), with its message, so a
+/// gRPC caller can be told the same in `grpc-message`.
+#[derive(Debug, Clone)]
+pub struct Generated(Box<str>);
+
 /// A JSON error response.
 pub fn error(status: StatusCode, code: &str, message: &str, description: &str) -> Response<Body> {
     let body = serde_json::json!({
@@ -29,6 +35,64 @@ pub fn error(status: StatusCode, code: &str, message: &str, description: &str) -
         HeaderValue::from_static("application/json"),
     );
     response
+        .extensions_mut()
+        .insert(Generated(format!("{message}: {description}").into()));
+    response
+}
+
+/// A gateway-made error as gRPC has it: HTTP 200, `content-type: application/grpc` and the
+/// status in `grpc-status` / `grpc-message` of a Trailers-Only response (no body), the code
+/// mapped from the HTTP status as gRPC's HTTP mapping and Envoy's local replies do (429 is
+/// RESOURCE_EXHAUSTED, as Envoy's rate limit filter can say). Other headers
+/// (`www-authenticate`, `retry-after`, …) stay. Upstream responses pass unchanged.
+pub fn as_grpc(response: Response<Body>) -> Response<Body> {
+    let Some(Generated(message)) = response.extensions().get::<Generated>().cloned() else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    let code = grpc_code(parts.status);
+    parts.status = StatusCode::OK;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    parts
+        .headers
+        .insert(GRPC_STATUS, HeaderValue::from(u16::from(code)));
+    if let Ok(v) = HeaderValue::from_str(&grpc_percent_encode(&message)) {
+        parts.headers.insert(GRPC_MESSAGE, v);
+    }
+    Response::from_parts(parts, full(Bytes::new()))
+}
+
+const GRPC_STATUS: header::HeaderName = header::HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: header::HeaderName = header::HeaderName::from_static("grpc-message");
+
+/// The gRPC status code for a gateway error of HTTP `status`.
+fn grpc_code(status: StatusCode) -> u8 {
+    match status.as_u16() {
+        400 => 13,       // INTERNAL
+        401 => 16,       // UNAUTHENTICATED
+        403 => 7,        // PERMISSION_DENIED
+        404 | 405 => 12, // UNIMPLEMENTED
+        429 => 8,        // RESOURCE_EXHAUSTED
+        502..=504 => 14, // UNAVAILABLE
+        _ => 2,          // UNKNOWN
+    }
+}
+
+/// `grpc-message` is percent-encoded: bytes outside printable ASCII, and `%` itself.
+fn grpc_percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3).
@@ -58,4 +122,47 @@ pub fn no_route() -> Response<Body> {
         "Resource not found",
         "No matching resource found for the request",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_errors_become_grpc_statuses_and_upstream_answers_do_not() {
+        let denied = as_grpc(unauthorized(
+            "900902",
+            "Missing Credentials",
+            "No token",
+            false,
+        ));
+        assert_eq!(denied.status(), StatusCode::OK);
+        assert_eq!(denied.headers()["grpc-status"], "16");
+        assert_eq!(denied.headers()["content-type"], "application/grpc");
+        assert_eq!(
+            denied.headers()["grpc-message"],
+            "Missing Credentials: No token"
+        );
+        assert!(denied.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert!(
+            hyper::body::Body::is_end_stream(denied.body()),
+            "Trailers-Only"
+        );
+
+        let down = as_grpc(error(
+            StatusCode::BAD_GATEWAY,
+            "101503",
+            "Runtime Error",
+            "100% gone\n",
+        ));
+        assert_eq!(down.headers()["grpc-status"], "14");
+        assert_eq!(
+            down.headers()["grpc-message"],
+            "Runtime Error: 100%25 gone%0A"
+        );
+
+        let mut upstream = Response::new(full("x"));
+        *upstream.status_mut() = StatusCode::BAD_GATEWAY;
+        assert_eq!(as_grpc(upstream).status(), StatusCode::BAD_GATEWAY);
+    }
 }

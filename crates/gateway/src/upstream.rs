@@ -67,7 +67,7 @@ impl UpstreamPool {
             .as_slice()
             .iter()
             .chain(failovers)
-            .map(Upstream::compile)
+            .map(|endpoint| Upstream::compile(endpoint, config.http2))
             .collect::<Result<Vec<_>, _>>()?;
         if members.is_empty() {
             return Err("an endpoint list is empty".into());
@@ -278,10 +278,13 @@ pub struct Upstream {
     pub base_path: String,
     /// Time allowed for the upstream's response headers.
     pub timeout: Duration,
+    /// Requests go over HTTP/2 (`endpointConfig.http2`): h2c with prior knowledge for
+    /// `http`, ALPN `h2` for `https`.
+    pub http2: bool,
 }
 
 impl Upstream {
-    fn compile(endpoint: &Endpoint) -> Result<Self, String> {
+    fn compile(endpoint: &Endpoint, http2: bool) -> Result<Self, String> {
         let uri: http::Uri = endpoint
             .url
             .parse()
@@ -296,6 +299,7 @@ impl Upstream {
                 .timeout_ms()
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
+            http2,
         })
     }
 }
@@ -308,10 +312,13 @@ mod tests {
     fn pool(selection: Selection, n: usize) -> UpstreamPool {
         let members = (0..n)
             .map(|i| {
-                Upstream::compile(&Endpoint {
-                    url: format!("http://m{i}:1"),
-                    config: None,
-                })
+                Upstream::compile(
+                    &Endpoint {
+                        url: format!("http://m{i}:1"),
+                        config: None,
+                    },
+                    false,
+                )
                 .unwrap()
             })
             .collect();

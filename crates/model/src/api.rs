@@ -410,6 +410,11 @@ pub struct EndpointConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub health_check: Option<HealthCheck>,
+    /// Speak HTTP/2 to these endpoints (a Gantry extension, like Envoy's per-cluster
+    /// `http2_protocol_options`): h2c with prior knowledge to `http://` URLs, h2 negotiated
+    /// by TLS ALPN to `https://` ones. Off: HTTP/1.1. gRPC requests go over HTTP/2 either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub http2: bool,
 }
 
 /// Active health checking: the gateway probes each endpoint with `GET <endpoint URL><path>`
@@ -463,6 +468,7 @@ impl Default for EndpointConfig {
             sandbox_failovers: Vec::new(),
             algo_class_name: None,
             health_check: None,
+            http2: false,
         }
     }
 }
@@ -860,6 +866,22 @@ mod tests {
         );
         let none = EndpointConfig::default();
         assert!(none.validate().is_err());
+    }
+
+    #[test]
+    fn http2_is_off_unless_set_and_written_only_when_on() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<EndpointConfig>(v);
+        let plain =
+            parse(serde_json::json!({"production_endpoints": {"url": "http://a:1"}})).unwrap();
+        assert!(!plain.http2);
+        assert!(serde_json::to_value(&plain).unwrap().get("http2").is_none());
+        let h2 = parse(
+            serde_json::json!({"http2": true, "production_endpoints": {"url": "http://a:1"}}),
+        )
+        .unwrap();
+        assert!(h2.http2);
+        assert_eq!(serde_json::to_value(&h2).unwrap()["http2"], true);
+        assert!(parse(serde_json::json!({"http2": "yes"})).is_err());
     }
 
     #[test]

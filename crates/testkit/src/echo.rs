@@ -1,5 +1,5 @@
 //! An upstream that answers every request with a JSON description of it (method, path,
-//! query, headers, body length), so tests can check exactly what the gateway forwarded.
+//! query, HTTP version, headers, body length); it speaks HTTP/1.1 and h2c, so tests can check exactly what the gateway forwarded.
 //! `/slow/...` waits 3 s before answering, `/delay/{ms}/...` that many milliseconds;
 //! `/status/{code}/...` answers with that status.
 
@@ -92,6 +92,7 @@ async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
         .and_then(|c| c.parse::<u16>().ok())
         .and_then(|c| http::StatusCode::from_u16(c).ok());
     let method = request.method().to_string();
+    let version = format!("{:?}", request.version());
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let headers: serde_json::Map<String, serde_json::Value> = request
@@ -112,6 +113,7 @@ async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
         .unwrap_or_default();
     let description = serde_json::json!({
         "method": method,
+        "version": version,
         "path": path,
         "query": query,
         "headers": headers,
