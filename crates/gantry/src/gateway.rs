@@ -90,6 +90,8 @@ pub struct GatewayArgs {
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     shutdown_grace_secs: u64,
+    #[command(flatten)]
+    limits: crate::listener_limits::ListenerLimitArgs,
 }
 
 /// Runs until Ctrl-C / SIGTERM.
@@ -104,6 +106,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     if args.https_port.is_some() && args.tls_cert.is_none() {
         return Err(ConfigError("--https-port: needs --tls-cert and --tls-key".into()).into());
     }
+    let limits = args.limits.validate()?;
     let certificates = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             use gantry_listener::certificates::{CertificateFiles, CertificateStore};
@@ -139,7 +142,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let tls = certificates.as_ref().map(|store| store.server_config());
+    // Client certificates are asked for, never required: APIs with mutual TLS check them.
+    let tls = certificates
+        .as_ref()
+        .map(|store| store.server_config_asking_for_client_certificates());
     let ca_pem = match &args.control_plane_ca {
         Some(path) => Some(
             std::fs::read(path)
@@ -159,6 +165,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let node_id = args.node_id.clone().unwrap_or_else(default_node_id);
 
     let gateway = Gateway::new(&args.environment, Some(args.data_dir.clone()));
+    gateway.limit_request_bodies(limits.max_request_body_bytes);
     if let Some(url) = &args.redis_url {
         gateway
             .use_redis(url)
@@ -221,9 +228,18 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         gateway.sync_status(),
         ops_shutdown.clone(),
     ));
-    tasks.spawn(gateway.clone().serve(http, None, stop.clone()));
+    tasks.spawn(
+        gateway
+            .clone()
+            .serve_with_limits(http, None, stop.clone(), limits.listener),
+    );
     if let (Some(listener), Some(tls)) = (https, tls) {
-        tasks.spawn(gateway.clone().serve(listener, Some(tls), stop.clone()));
+        tasks.spawn(gateway.clone().serve_with_limits(
+            listener,
+            Some(tls),
+            stop.clone(),
+            limits.listener,
+        ));
     }
     background.spawn(gateway.clone().serve_ops(ops, ops_shutdown.clone()));
     if let Some(store) = certificates.filter(|_| args.tls_reload_secs > 0) {

@@ -64,6 +64,12 @@ pub struct UpArgs {
     #[arg(long, env = "GANTRY_SELF_SIGNUP", default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     self_signup: bool,
+    /// Gateway HTTPS port (off when unset): the control plane's certificate, and client
+    /// certificates asked for (APIs with mutual TLS need this port).
+    #[arg(long, env = "GANTRY_GATEWAY_HTTPS_PORT")]
+    gateway_https_port: Option<u16>,
+    #[command(flatten)]
+    limits: crate::listener_limits::ListenerLimitArgs,
     #[command(flatten)]
     keys: KeyManagerArgs,
     /// Seconds to let in-flight requests finish on shutdown.
@@ -124,6 +130,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     )
     .await?;
     let gw_listener = bind(args.bind, args.gateway_port, "gateway (--gateway-port)").await?;
+    let gw_tls_listener = match args.gateway_https_port {
+        Some(port) => Some(bind(args.bind, port, "gateway HTTPS (--gateway-https-port)").await?),
+        None => None,
+    };
     let ops_listener = bind(args.bind, args.ops_port, "ops (--ops-port)").await?;
     let demo_listener = match args.no_demo {
         true => None,
@@ -164,6 +174,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
 
     let gateway = Gateway::new(DEFAULT_ENVIRONMENT, None);
+    let limits = args.limits.validate()?;
+    gateway.limit_request_bodies(limits.max_request_body_bytes);
     // Apply the configuration before the gateway accepts its first connection.
     if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
         let _ = gateway.apply_versioned((*snapshot).clone());
@@ -198,11 +210,28 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         keyring::check_interval(rotation_period, retire_grace),
         shutdown.clone(),
     ));
-    tasks.spawn(gateway.clone().serve(
+    tasks.spawn(gateway.clone().serve_with_limits(
         gw_listener,
         None,
         gantry_listener::Stop::after(shutdown.clone(), grace),
+        limits.listener,
     ));
+    if let Some(listener) = gw_tls_listener {
+        let certificates = gantry_listener::certificates::CertificateStore::load(
+            gantry_listener::certificates::CertificateFiles {
+                cert: tls_files.cert.clone(),
+                key: tls_files.key.clone(),
+            },
+            Vec::new(),
+        )
+        .context("loading the gateway's TLS certificate")?;
+        tasks.spawn(gateway.clone().serve_with_limits(
+            listener,
+            Some(certificates.server_config_asking_for_client_certificates()),
+            gantry_listener::Stop::after(shutdown.clone(), grace),
+            limits.listener,
+        ));
+    }
     tasks.spawn(gateway.serve_ops(ops_listener, shutdown.clone()));
 
     print_banner(&args, &admin, tls_files.ca.as_deref());
@@ -223,11 +252,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 }
 
 fn validate(args: &UpArgs) -> anyhow::Result<()> {
-    let ports = [
+    let mut ports = vec![
         ("--control-plane-port", args.control_plane_port),
         ("--gateway-port", args.gateway_port),
         ("--ops-port", args.ops_port),
     ];
+    if let Some(port) = args.gateway_https_port {
+        ports.push(("--gateway-https-port", port));
+    }
     for (i, (name, port)) in ports.iter().enumerate() {
         if *port == 0 {
             return Err(
@@ -247,6 +279,7 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
         }
     }
     args.keys.validate()?;
+    args.limits.validate()?;
     if args.hostname.is_empty() || args.hostname.contains(['/', ' ', ':']) {
         return Err(ConfigError(format!(
             "--hostname: '{}' is not a host name",

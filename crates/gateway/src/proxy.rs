@@ -38,7 +38,8 @@ const MAX_REPLAY_BYTES: u64 = 64 * 1024;
 const MAX_ATTEMPTS: usize = 3;
 
 /// The client's body streamed through, or a buffered one that can be sent again.
-type UpstreamBody = http_body_util::Either<Incoming, http_body_util::Full<bytes::Bytes>>;
+type UpstreamBody =
+    http_body_util::Either<http_body_util::Limited<Incoming>, http_body_util::Full<bytes::Bytes>>;
 
 type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
@@ -52,6 +53,8 @@ pub struct Proxy {
     shared: std::sync::OnceLock<SharedLimiter>,
     /// Set from a key file before serving, or generated on first use.
     backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
+    /// The request body limit (413 beyond it).
+    pub(crate) body_limit: crate::body_limit::BodyLimit,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -122,6 +125,7 @@ impl Proxy {
             draining,
             shared: std::sync::OnceLock::new(),
             backend_jwt: std::sync::OnceLock::new(),
+            body_limit: Default::default(),
         }
     }
 
@@ -402,16 +406,17 @@ impl Proxy {
         let caller = if operation.auth_type == AuthType::None {
             None
         } else {
-            match auth::authorize(
+            match crate::mtls::authorize(
                 config,
                 &api,
                 operation,
                 request.headers(),
                 request.uri().query(),
+                request.extensions().get(),
             ) {
                 Ok(caller) => {
-                    outcome.application = Some(caller.application_id.clone());
-                    Some(caller)
+                    outcome.application = caller.as_ref().map(|c| c.application_id.clone());
+                    caller
                 }
                 Err(denied) => {
                     outcome.failure = Some(denied.reason());
@@ -588,7 +593,16 @@ impl Proxy {
                 ),
                 Some((bytes, method, headers)),
             ),
-            Err(body) => (Request::from_parts(parts, UpstreamBody::Left(body)), None),
+            Err(body) => (
+                Request::from_parts(
+                    parts,
+                    UpstreamBody::Left(http_body_util::Limited::new(
+                        body,
+                        usize::try_from(self.body_limit.get()).unwrap_or(usize::MAX),
+                    )),
+                ),
+                None,
+            ),
         };
 
         let upstream_started = std::time::Instant::now();
@@ -678,6 +692,9 @@ impl Proxy {
                     quota.write_headers(&mut parts.headers);
                 }
                 Response::from_parts(parts, body.boxed())
+            }
+            Ok(Err(error)) if crate::body_limit::is_over_limit(&error) => {
+                crate::body_limit::too_large(self.body_limit.get())
             }
             Ok(Err(error)) => {
                 tracing::warn!(api = %api.name, %error, upstream = %authority, "upstream request failed");

@@ -1,0 +1,167 @@
+//! Mutual TLS per API, as WSO2 APIM 4.x does it. An API whose security scheme holds
+//! `mutualssl` trusts the client certificates uploaded for it: a client passes when the leaf
+//! certificate its TLS handshake proved it holds (see `gantry_listener::client_auth`) is one
+//! of them, or is issued by one of them, and both are within their validity.
+//!
+//! `mutualssl_mandatory` makes a trusted certificate required; `oauth2`/`api_key` with
+//! `oauth_basic_auth_api_key_mandatory` makes a token or key required. Without either
+//! marker a side is optional: one passing way in is enough. An API without application
+//! security needs the certificate. Runs before `auth::authorize`, only for such APIs: others
+//! pay one `Option` check.
+
+use std::sync::Arc;
+
+use gantry_model::gateway_policies::{
+    API_KEY_SCHEME, APPLICATION_SECURITY_MANDATORY, MUTUAL_SSL_MANDATORY, MUTUAL_SSL_SCHEME,
+    OAUTH2_SCHEME,
+};
+use gantry_model::snapshot::DeployedApi;
+use http::{HeaderMap, StatusCode};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
+
+use crate::auth::{self, Caller, Denial};
+use crate::routes::{ApiEntry, CompiledConfig, OperationEntry};
+
+/// The leaf certificate (DER) the client proved at the TLS handshake, carried from the
+/// listener to the proxy in the request's extensions (only on TLS connections that sent one).
+#[derive(Debug, Clone)]
+pub struct PeerCertificate(pub Arc<Vec<u8>>);
+
+/// An API's compiled mutual TLS settings.
+#[derive(Debug)]
+pub struct MutualTls {
+    /// A trusted certificate is required.
+    mandatory: bool,
+    /// The API also takes tokens or API keys.
+    application_security: bool,
+    /// …and requires one even with a trusted certificate.
+    application_mandatory: bool,
+    trusted: Vec<Trusted>,
+    algorithms: &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm],
+}
+
+#[derive(Debug)]
+struct Trusted {
+    der: CertificateDer<'static>,
+    anchor: Option<TrustAnchor<'static>>,
+    not_before: i64,
+    not_after: i64,
+}
+
+impl Trusted {
+    fn valid_at(&self, now: i64) -> bool {
+        self.not_before <= now && now <= self.not_after
+    }
+}
+
+impl MutualTls {
+    /// The settings of `api`, `None` when mutual TLS is off for it; an error names a
+    /// certificate that does not parse.
+    pub fn compile(api: &DeployedApi) -> Result<Option<Self>, String> {
+        let has = |scheme: &str| api.security_scheme.iter().any(|s| s == scheme);
+        if !has(MUTUAL_SSL_SCHEME) && !has(MUTUAL_SSL_MANDATORY) {
+            return Ok(None);
+        }
+        let application_security = has(OAUTH2_SCHEME) || has(API_KEY_SCHEME);
+        let mut trusted = Vec::with_capacity(api.client_certificates.len());
+        for certificate in &api.client_certificates {
+            let der = CertificateDer::from_pem_slice(certificate.certificate.as_bytes())
+                .map_err(|e| format!("client certificate '{}': {e}", certificate.alias))?;
+            let anchor = webpki::anchor_from_trusted_cert(&der)
+                .ok()
+                .map(|a| a.to_owned());
+            trusted.push(Trusted {
+                der,
+                anchor,
+                not_before: certificate.not_before,
+                not_after: certificate.not_after,
+            });
+        }
+        Ok(Some(Self {
+            mandatory: has(MUTUAL_SSL_MANDATORY) || !application_security,
+            application_security,
+            application_mandatory: application_security && has(APPLICATION_SECURITY_MANDATORY),
+            trusted,
+            algorithms: rustls::crypto::aws_lc_rs::default_provider()
+                .signature_verification_algorithms
+                .all,
+        }))
+    }
+
+    /// Whether `leaf` is an uploaded certificate or issued by one, each valid now.
+    pub fn trusts(&self, leaf: &[u8]) -> bool {
+        let now = UnixTime::now();
+        let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        if self
+            .trusted
+            .iter()
+            .any(|t| t.der.as_ref() == leaf && t.valid_at(secs))
+        {
+            return true;
+        }
+        let anchors: Vec<TrustAnchor<'_>> = self
+            .trusted
+            .iter()
+            .filter(|t| t.valid_at(secs))
+            .filter_map(|t| t.anchor.clone())
+            .collect();
+        if anchors.is_empty() {
+            return false;
+        }
+        let leaf = CertificateDer::from(leaf);
+        let Ok(end_entity) = webpki::EndEntityCert::try_from(&leaf) else {
+            return false;
+        };
+        // webpki checks the leaf's validity and its issuer's signature on it.
+        end_entity
+            .verify_for_usage(
+                self.algorithms,
+                &anchors,
+                &[],
+                now,
+                webpki::KeyUsage::client_auth(),
+                None,
+                None,
+            )
+            .is_ok()
+    }
+}
+
+/// Authenticates a call: through [`auth::authorize`] alone for APIs without mutual TLS;
+/// otherwise as the module comment says. `Ok(None)`: the certificate alone admitted it.
+pub fn authorize(
+    config: &CompiledConfig,
+    api: &ApiEntry,
+    operation: &OperationEntry,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    peer: Option<&PeerCertificate>,
+) -> Result<Option<Caller>, Denial> {
+    let Some(mtls) = api.mtls.as_deref() else {
+        return auth::authorize(config, api, operation, headers, query).map(Some);
+    };
+    let trusted = peer.is_some_and(|leaf| mtls.trusts(&leaf.0));
+    if !trusted && mtls.mandatory {
+        return Err(untrusted(peer.is_some()));
+    }
+    if mtls.application_security && (mtls.application_mandatory || !trusted) {
+        return auth::authorize(config, api, operation, headers, query).map(Some);
+    }
+    Ok(None)
+}
+
+fn untrusted(presented: bool) -> Denial {
+    Denial {
+        status: StatusCode::UNAUTHORIZED,
+        code: "900901",
+        message: "Invalid Credentials",
+        description: if presented {
+            "Invalid Credentials. The client certificate is not trusted for this API or is not valid now"
+        } else {
+            "Invalid Credentials. This API needs a client certificate: call it over HTTPS with a certificate uploaded for it"
+        }
+        .into(),
+        invalid_token: false,
+    }
+}
