@@ -61,7 +61,7 @@ impl Default for Limits {
             max_headers: 100,
             header_read_timeout: Duration::from_secs(30),
             h2_keep_alive_interval: None,
-            h2_max_concurrent_streams: 1024,
+            h2_max_concurrent_streams: 100,
             h2_max_pending_accept_reset_streams: 20,
         }
     }
