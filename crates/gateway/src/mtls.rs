@@ -165,3 +165,114 @@ fn untrusted(presented: bool) -> Denial {
         invalid_token: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use gantry_model::snapshot::ClientCertificate;
+    use gantry_model::{ApiContext, ApiName, ApiVersion, EndpointConfig, LifecycleState};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+
+    fn api(scheme: &[&str], certificates: Vec<ClientCertificate>) -> DeployedApi {
+        DeployedApi {
+            api_id: "a".into(),
+            revision_id: "r".into(),
+            name: ApiName::parse("A").unwrap(),
+            context: ApiContext::parse("/a").unwrap(),
+            version: ApiVersion::parse("1.0.0").unwrap(),
+            vhost: "localhost".into(),
+            is_default_version: false,
+            lifecycle: LifecycleState::Published,
+            authorization_header: "Authorization".into(),
+            security_scheme: scheme.iter().map(|s| (*s).to_owned()).collect(),
+            gateway: Default::default(),
+            endpoint_config: EndpointConfig::default(),
+            cors_configuration: Default::default(),
+            operations: vec![],
+            client_certificates: certificates,
+        }
+    }
+
+    fn uploaded(pem: String, not_before: i64, not_after: i64) -> ClientCertificate {
+        ClientCertificate {
+            alias: "c".into(),
+            tier: "Gold".into(),
+            certificate: pem,
+            not_before,
+            not_after,
+        }
+    }
+
+    fn self_signed(cn: &str) -> rcgen::Certificate {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.self_signed(&KeyPair::generate().unwrap()).unwrap()
+    }
+
+    const ALWAYS: (i64, i64) = (0, i64::MAX);
+
+    #[test]
+    fn the_security_scheme_decides_which_side_is_mandatory() {
+        let compile = |scheme: &[&str]| MutualTls::compile(&api(scheme, vec![])).unwrap();
+        assert!(compile(&["oauth2"]).is_none());
+        let only = compile(&["mutualssl"]).unwrap();
+        assert!(only.mandatory && !only.application_security);
+        let cert_first = compile(&["oauth2", "mutualssl", "mutualssl_mandatory"]).unwrap();
+        assert!(cert_first.mandatory && !cert_first.application_mandatory);
+        let token_first =
+            compile(&["oauth2", "mutualssl", "oauth_basic_auth_api_key_mandatory"]).unwrap();
+        assert!(!token_first.mandatory && token_first.application_mandatory);
+        let both = compile(&[
+            "api_key",
+            "mutualssl",
+            "mutualssl_mandatory",
+            "oauth_basic_auth_api_key_mandatory",
+        ])
+        .unwrap();
+        assert!(both.mandatory && both.application_mandatory);
+        assert!(
+            MutualTls::compile(&api(&["mutualssl"], vec![uploaded("junk".into(), 0, 1)])).is_err(),
+            "a certificate that does not parse rejects the version"
+        );
+    }
+
+    #[test]
+    fn trusts_an_uploaded_certificate_or_one_it_issued_while_valid() {
+        let client = self_signed("client");
+        let other = self_signed("other");
+        let (from, to) = ALWAYS;
+        let mtls = MutualTls::compile(&api(&["mutualssl"], vec![uploaded(client.pem(), from, to)]))
+            .unwrap()
+            .unwrap();
+        assert!(mtls.trusts(client.der()));
+        assert!(!mtls.trusts(other.der()));
+        assert!(!mtls.trusts(b"not a certificate"));
+
+        // Uploaded but outside the validity recorded at upload: refused.
+        let lapsed = MutualTls::compile(&api(&["mutualssl"], vec![uploaded(client.pem(), 0, 1)]))
+            .unwrap()
+            .unwrap();
+        assert!(!lapsed.trusts(client.der()));
+
+        // A CA uploaded: the certificates it signs pass.
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.distinguished_name.push(DnType::CommonName, "ca");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "leaf");
+        let leaf = leaf_params
+            .signed_by(&KeyPair::generate().unwrap(), &ca)
+            .unwrap();
+        let by_ca = MutualTls::compile(&api(&["mutualssl"], vec![uploaded(ca.pem(), from, to)]))
+            .unwrap()
+            .unwrap();
+        assert!(by_ca.trusts(leaf.der()));
+        assert!(!by_ca.trusts(other.der()));
+    }
+}
