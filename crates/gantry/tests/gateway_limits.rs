@@ -198,3 +198,46 @@ async fn a_slow_header_sender_is_cut_at_the_header_read_timeout() {
     assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
     assert!(started.elapsed() < Duration::from_secs(4));
 }
+
+#[tokio::test]
+async fn http2_requests_are_served_and_an_oversized_header_list_is_refused() {
+    let upstream = EchoUpstream::start().await;
+    let up = up_with_open_api(&upstream).await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/open/1.0.0/items", up.gw_port);
+    let response = client
+        .get(&url)
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // 20 KiB passes: the configured 60 KiB applies, not hyper's 16 KiB default.
+    let response = client
+        .get(&url)
+        .header("host", "localhost")
+        .header("x-medium", "m".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let hits = upstream.hits();
+    let refused = client
+        .get(&url)
+        .header("host", "localhost")
+        .header("x-big", "a".repeat(70 * 1024))
+        .send()
+        .await;
+    assert_eq!(
+        refused.unwrap().status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_eq!(upstream.hits(), hits, "the upstream never saw it");
+}
