@@ -38,13 +38,15 @@ pub struct MutualTls {
     /// …and requires one even with a trusted certificate.
     application_mandatory: bool,
     trusted: Vec<Trusted>,
+    /// The uploaded certificates usable as issuers, and the index of each in `trusted`.
+    anchors: Vec<TrustAnchor<'static>>,
+    anchor_of: Vec<usize>,
     algorithms: &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm],
 }
 
 #[derive(Debug)]
 struct Trusted {
     der: CertificateDer<'static>,
-    anchor: Option<TrustAnchor<'static>>,
     not_before: i64,
     not_after: i64,
 }
@@ -65,15 +67,16 @@ impl MutualTls {
         }
         let application_security = has(OAUTH2_SCHEME) || has(API_KEY_SCHEME);
         let mut trusted = Vec::with_capacity(api.client_certificates.len());
-        for certificate in &api.client_certificates {
+        let (mut anchors, mut anchor_of) = (Vec::new(), Vec::new());
+        for (i, certificate) in api.client_certificates.iter().enumerate() {
             let der = CertificateDer::from_pem_slice(certificate.certificate.as_bytes())
                 .map_err(|e| format!("client certificate '{}': {e}", certificate.alias))?;
-            let anchor = webpki::anchor_from_trusted_cert(&der)
-                .ok()
-                .map(|a| a.to_owned());
+            if let Ok(anchor) = webpki::anchor_from_trusted_cert(&der) {
+                anchors.push(anchor.to_owned());
+                anchor_of.push(i);
+            }
             trusted.push(Trusted {
                 der,
-                anchor,
                 not_before: certificate.not_before,
                 not_after: certificate.not_after,
             });
@@ -83,6 +86,8 @@ impl MutualTls {
             application_security,
             application_mandatory: application_security && has(APPLICATION_SECURITY_MANDATORY),
             trusted,
+            anchors,
+            anchor_of,
             algorithms: rustls::crypto::aws_lc_rs::default_provider()
                 .signature_verification_algorithms
                 .all,
@@ -100,29 +105,42 @@ impl MutualTls {
         {
             return true;
         }
-        let anchors: Vec<TrustAnchor<'_>> = self
-            .trusted
-            .iter()
-            .filter(|t| t.valid_at(secs))
-            .filter_map(|t| t.anchor.clone())
-            .collect();
-        if anchors.is_empty() {
+        if self.anchors.is_empty() {
             return false;
         }
         let leaf = CertificateDer::from(leaf);
         let Ok(end_entity) = webpki::EndEntityCert::try_from(&leaf) else {
             return false;
         };
+        // The issuer must be within the validity recorded at upload too; webpki tries the
+        // next candidate when this refuses one.
+        let issuer_valid = |path: &webpki::VerifiedPath<'_>| {
+            let valid = self
+                .anchors
+                .iter()
+                .position(|a| std::ptr::eq(a, path.anchor()))
+                .and_then(|i| self.anchor_of.get(i))
+                .and_then(|&i| self.trusted.get(i))
+                .is_some_and(|t| t.valid_at(secs));
+            if valid {
+                Ok(())
+            } else {
+                Err(webpki::Error::CertExpired {
+                    time: now,
+                    not_after: now,
+                })
+            }
+        };
         // webpki checks the leaf's validity and its issuer's signature on it.
         end_entity
             .verify_for_usage(
                 self.algorithms,
-                &anchors,
+                &self.anchors,
                 &[],
                 now,
                 webpki::KeyUsage::client_auth(),
                 None,
-                None,
+                Some(&issuer_valid),
             )
             .is_ok()
     }
@@ -274,5 +292,12 @@ mod tests {
             .unwrap();
         assert!(by_ca.trusts(leaf.der()));
         assert!(!by_ca.trusts(other.der()));
+        let lapsed_ca = MutualTls::compile(&api(&["mutualssl"], vec![uploaded(ca.pem(), 0, 1)]))
+            .unwrap()
+            .unwrap();
+        assert!(
+            !lapsed_ca.trusts(leaf.der()),
+            "an issuer outside its validity"
+        );
     }
 }
