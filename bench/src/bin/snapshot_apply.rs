@@ -63,6 +63,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
                 op("/items/{id}", HttpVerb::Get),
                 op("/items", HttpVerb::Post),
             ],
+            client_certificates: vec![],
         })
         .collect();
     let applications = (0..APPLICATIONS)

@@ -255,6 +255,55 @@ pub const PUBLISHER: &[Operation] = &[
     .returns(200, "List"),
     op(
         "get",
+        "/apis/{apiId}/client-certificates",
+        "getAPIClientCertificates",
+        "List the API's client certificates (mutual TLS)",
+        CLIENT_CERTIFICATES_VIEW,
+    )
+    .query(&["limit", "offset", "alias"])
+    .returns(200, "ClientCertificates"),
+    op(
+        "post",
+        "/apis/{apiId}/client-certificates",
+        "addAPIClientCertificate",
+        "Upload a client certificate (PEM or DER; 409 for a taken alias)",
+        CLIENT_CERTIFICATES_ADD,
+    )
+    .body(Body::Multipart(&["certificate", "alias", "tier"]))
+    .returns(200, "ClientCertMetadata"),
+    op(
+        "get",
+        "/apis/{apiId}/client-certificates/{alias}",
+        "getAPIClientCertificateByAlias",
+        "A client certificate's subject, issuer and validity",
+        CLIENT_CERTIFICATES_VIEW,
+    )
+    .returns(200, "CertificateInfo"),
+    op(
+        "put",
+        "/apis/{apiId}/client-certificates/{alias}",
+        "updateAPIClientCertificateByAlias",
+        "Replace a client certificate and/or its tier",
+        CLIENT_CERTIFICATES_UPDATE,
+    )
+    .body(Body::Multipart(&["certificate", "tier"]))
+    .returns(200, "ClientCertMetadata"),
+    op(
+        "delete",
+        "/apis/{apiId}/client-certificates/{alias}",
+        "deleteAPIClientCertificateByAlias",
+        "Delete a client certificate",
+        CLIENT_CERTIFICATES_UPDATE,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/client-certificates/{alias}/content",
+        "getAPIClientCertificateContentByAlias",
+        "Download a client certificate (PEM)",
+        CLIENT_CERTIFICATES_VIEW,
+    ),
+    op(
+        "get",
         "/subscriptions",
         "getSubscriptions",
         "Subscriptions to an API",
@@ -771,6 +820,16 @@ fn schemas() -> Value {
                     "timeUnit": {"type": "string", "enum": ["sec", "min", "hour", "day"]},
                     "unitTime": {"type": "integer"}, "requestCount": {"type": "integer"}}}}}}},
         "ThrottlePolicyList": list_of("ThrottlePolicy"),
+        "ClientCertMetadata": {"type": "object", "required": ["alias", "apiId", "tier"], "properties": {
+            "alias": string, "apiId": string, "tier": string}},
+        "ClientCertificates": {"type": "object", "required": ["count", "certificates"], "properties": {
+            "count": {"type": "integer"},
+            "certificates": {"type": "array", "items": {"$ref": "#/components/schemas/ClientCertMetadata"}},
+            "pagination": {"$ref": "#/components/schemas/Pagination"}}},
+        "CertificateInfo": {"type": "object", "required": ["status", "validity", "subject"], "properties": {
+            "status": string, "version": string, "subject": string, "issuer": string,
+            "serialNumber": string, "tier": string,
+            "validity": {"type": "object", "required": ["from", "to"], "properties": {"from": string, "to": string}}}},
     })
 }
 

@@ -55,6 +55,24 @@ pub const SUBSCRIPTION_BLOCK: &[&str] = &[
     "apim:subscription_manage",
     "apim:api_manage",
 ];
+/// See an API's client certificates (mutual TLS).
+pub const CLIENT_CERTIFICATES_VIEW: &[&str] = &[
+    "apim:api_view",
+    "apim:client_certificates_view",
+    "apim:client_certificates_manage",
+];
+/// Upload a client certificate.
+pub const CLIENT_CERTIFICATES_ADD: &[&str] = &[
+    "apim:api_create",
+    "apim:client_certificates_add",
+    "apim:client_certificates_manage",
+];
+/// Replace or delete a client certificate.
+pub const CLIENT_CERTIFICATES_UPDATE: &[&str] = &[
+    "apim:api_create",
+    "apim:client_certificates_update",
+    "apim:client_certificates_manage",
+];
 /// Applications and their keys.
 pub const APP_MANAGE: &[&str] = &["apim:subscribe", "apim:app_manage"];
 /// Generate and revoke API keys.
@@ -105,6 +123,9 @@ scope_sets! {
     ApiUpdate => API_UPDATE,
     ApiView => API_VIEW,
     AppManage => APP_MANAGE,
+    ClientCertificatesAdd => CLIENT_CERTIFICATES_ADD,
+    ClientCertificatesUpdate => CLIENT_CERTIFICATES_UPDATE,
+    ClientCertificatesView => CLIENT_CERTIFICATES_VIEW,
     ApiKey => API_KEY,
     EnvironmentManage => ENVIRONMENT_MANAGE,
     EnvironmentRead => ENVIRONMENT_READ,

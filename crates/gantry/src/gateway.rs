@@ -93,6 +93,8 @@ pub struct GatewayArgs {
     shutdown_grace_secs: u64,
     #[command(flatten)]
     upstream_tls: UpstreamTlsArgs,
+    #[command(flatten)]
+    limits: crate::listener_limits::ListenerLimitArgs,
 }
 
 /// Runs until Ctrl-C / SIGTERM.
@@ -107,6 +109,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     if args.https_port.is_some() && args.tls_cert.is_none() {
         return Err(ConfigError("--https-port: needs --tls-cert and --tls-key".into()).into());
     }
+    let limits = args.limits.validate()?;
     let certificates = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             use gantry_listener::certificates::{CertificateFiles, CertificateStore};
@@ -142,7 +145,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let tls = certificates.as_ref().map(|store| store.server_config());
+    // Client certificates are asked for, never required: APIs with mutual TLS check them.
+    let tls = certificates
+        .as_ref()
+        .map(|store| store.server_config_asking_for_client_certificates());
     let ca_pem = match &args.control_plane_ca {
         Some(path) => Some(
             std::fs::read(path)
@@ -167,6 +173,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         Some(args.data_dir.clone()),
         &upstream_tls,
     );
+    gateway.limit_request_bodies(limits.max_request_body_bytes);
     if let Some(url) = &args.redis_url {
         gateway
             .use_redis(url)
@@ -229,9 +236,18 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         gateway.sync_status(),
         ops_shutdown.clone(),
     ));
-    tasks.spawn(gateway.clone().serve(http, None, stop.clone()));
+    tasks.spawn(
+        gateway
+            .clone()
+            .serve_with_limits(http, None, stop.clone(), limits.listener),
+    );
     if let (Some(listener), Some(tls)) = (https, tls) {
-        tasks.spawn(gateway.clone().serve(listener, Some(tls), stop.clone()));
+        tasks.spawn(gateway.clone().serve_with_limits(
+            listener,
+            Some(tls),
+            stop.clone(),
+            limits.listener,
+        ));
     }
     background.spawn(gateway.clone().serve_ops(ops, ops_shutdown.clone()));
     if let Some(store) = certificates.filter(|_| args.tls_reload_secs > 0) {

@@ -8,6 +8,7 @@ mod control_plane;
 mod demo;
 mod gateway;
 mod key_manager;
+mod listener_limits;
 mod shutdown;
 mod up;
 mod upstream_tls;

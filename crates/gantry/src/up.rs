@@ -41,10 +41,6 @@ pub struct UpArgs {
     /// HTTP port of the gateway (API traffic; HTTP/1.1 and h2c).
     #[arg(long, env = "GANTRY_GATEWAY_PORT", default_value_t = 9090)]
     gateway_port: u16,
-    /// HTTPS port of the gateway (HTTP/1.1 and HTTP/2 by ALPN), with the control plane's
-    /// certificate; off unless given.
-    #[arg(long, env = "GANTRY_GATEWAY_HTTPS_PORT")]
-    gateway_https_port: Option<u16>,
     /// Port of the gateway's health endpoints (/health/live, /health/ready).
     #[arg(long, env = "GANTRY_OPS_PORT", default_value_t = 9000)]
     ops_port: u16,
@@ -69,6 +65,12 @@ pub struct UpArgs {
     #[arg(long, env = "GANTRY_SELF_SIGNUP", default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     self_signup: bool,
+    /// Gateway HTTPS port (HTTP/1.1 and HTTP/2 by ALPN; off when unset): the control plane's
+    /// certificate, and client certificates asked for (APIs with mutual TLS need this port).
+    #[arg(long, env = "GANTRY_GATEWAY_HTTPS_PORT")]
+    gateway_https_port: Option<u16>,
+    #[command(flatten)]
+    limits: crate::listener_limits::ListenerLimitArgs,
     #[command(flatten)]
     keys: KeyManagerArgs,
     /// Seconds to let in-flight requests finish on shutdown.
@@ -133,11 +135,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     .await?;
     let gw_listener = bind(args.bind, args.gateway_port, "gateway (--gateway-port)").await?;
     let gw_tls_listener = match args.gateway_https_port {
-        Some(port) => Some((
-            bind(args.bind, port, "gateway HTTPS (--gateway-https-port)").await?,
-            gantry_listener::tls_config(&tls_files.cert, &tls_files.key)
-                .context("loading the TLS certificate for the gateway")?,
-        )),
+        Some(port) => Some(bind(args.bind, port, "gateway HTTPS (--gateway-https-port)").await?),
         None => None,
     };
     let ops_listener = bind(args.bind, args.ops_port, "ops (--ops-port)").await?;
@@ -180,6 +178,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
 
     let gateway = Gateway::with_upstream_tls(DEFAULT_ENVIRONMENT, None, &upstream_tls);
+    let limits = args.limits.validate()?;
+    gateway.limit_request_bodies(limits.max_request_body_bytes);
     // Apply the configuration before the gateway accepts its first connection.
     if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
         let _ = gateway.apply_versioned((*snapshot).clone());
@@ -214,16 +214,26 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         keyring::check_interval(rotation_period, retire_grace),
         shutdown.clone(),
     ));
-    tasks.spawn(gateway.clone().serve(
+    tasks.spawn(gateway.clone().serve_with_limits(
         gw_listener,
         None,
         gantry_listener::Stop::after(shutdown.clone(), grace),
+        limits.listener,
     ));
-    if let Some((listener, tls)) = gw_tls_listener {
-        tasks.spawn(gateway.clone().serve(
+    if let Some(listener) = gw_tls_listener {
+        let certificates = gantry_listener::certificates::CertificateStore::load(
+            gantry_listener::certificates::CertificateFiles {
+                cert: tls_files.cert.clone(),
+                key: tls_files.key.clone(),
+            },
+            Vec::new(),
+        )
+        .context("loading the gateway's TLS certificate")?;
+        tasks.spawn(gateway.clone().serve_with_limits(
             listener,
-            Some(tls),
+            Some(certificates.server_config_asking_for_client_certificates()),
             gantry_listener::Stop::after(shutdown.clone(), grace),
+            limits.listener,
         ));
     }
     tasks.spawn(gateway.serve_ops(ops_listener, shutdown.clone()));
@@ -273,6 +283,7 @@ fn validate(args: &UpArgs) -> anyhow::Result<()> {
         }
     }
     args.keys.validate()?;
+    args.limits.validate()?;
     if args.hostname.is_empty() || args.hostname.contains(['/', ' ', ':']) {
         return Err(ConfigError(format!(
             "--hostname: '{}' is not a host name",

@@ -31,7 +31,7 @@ pub struct Denial {
     /// What exactly is wrong.
     pub description: Cow<'static, str>,
     /// Whether a 401 names `error="invalid_token"` in its challenge.
-    invalid_token: bool,
+    pub(crate) invalid_token: bool,
 }
 
 impl Denial {
@@ -535,6 +535,7 @@ mod tests {
                 throttling_policy: "Unlimited".into(),
                 scopes: vec![],
             }],
+            client_certificates: vec![],
         }
     }
 

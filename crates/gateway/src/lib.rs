@@ -10,10 +10,12 @@
 
 pub mod auth;
 pub mod backend_jwt;
+pub mod body_limit;
 pub mod cors;
 pub mod health;
 pub mod mediation;
 pub mod metrics;
+pub mod mtls;
 pub mod proxy;
 pub mod ratelimit;
 pub mod respond;
@@ -253,21 +255,50 @@ impl Gateway {
         tls: Option<Arc<rustls::ServerConfig>>,
         stop: gantry_listener::Stop,
     ) {
+        self.serve_with_limits(listener, tls, stop, gantry_listener::Limits::default())
+            .await;
+    }
+
+    /// [`Self::serve`] with the listener's protocol limits. The request body limit is the
+    /// gateway's ([`Self::limit_request_bodies`]); a request declaring a larger body is
+    /// answered 413 here, before the proxy reads or forwards anything.
+    pub async fn serve_with_limits(
+        self,
+        listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        stop: gantry_listener::Stop,
+        limits: gantry_listener::Limits,
+    ) {
         let proxy = self.proxy.clone();
         let secure = tls.is_some();
-        gantry_listener::serve(
+        gantry_listener::serve_with_limits(
             listener,
             tls,
             stop,
+            limits,
             move |connection: gantry_listener::Connection| {
                 let (proxy, peer) = (proxy.clone(), connection.peer);
-                service_fn(move |request| {
+                let certificate = connection.client_certificate.map(mtls::PeerCertificate);
+                service_fn(move |mut request: Request<Incoming>| {
                     let proxy = proxy.clone();
-                    async move { Ok::<_, Infallible>(proxy.handle(request, peer, secure).await) }
+                    if let Some(certificate) = &certificate {
+                        request.extensions_mut().insert(certificate.clone());
+                    }
+                    async move {
+                        if let Some(refused) = proxy.body_limit.refuse_declared(request.headers()) {
+                            return Ok::<_, Infallible>(refused);
+                        }
+                        Ok::<_, Infallible>(proxy.handle(request, peer, secure).await)
+                    }
                 })
             },
         )
         .await;
+    }
+
+    /// Sets the request body limit (bytes) of every listener of this gateway.
+    pub fn limit_request_bodies(&self, bytes: u64) {
+        self.proxy.body_limit.set(bytes);
     }
 
     /// Serves `/health/live` and `/health/ready` on `listener` until `shutdown`.

@@ -41,6 +41,8 @@ pub struct Proxy {
     shared: std::sync::OnceLock<SharedLimiter>,
     /// Set from a key file before serving, or generated on first use.
     backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
+    /// The request body limit (413 beyond it).
+    pub(crate) body_limit: crate::body_limit::BodyLimit,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -100,6 +102,7 @@ impl Proxy {
             draining,
             shared: std::sync::OnceLock::new(),
             backend_jwt: std::sync::OnceLock::new(),
+            body_limit: Default::default(),
         }
     }
 
@@ -396,16 +399,17 @@ impl Proxy {
         let caller = if operation.auth_type == AuthType::None {
             None
         } else {
-            match auth::authorize(
+            match crate::mtls::authorize(
                 config,
                 &api,
                 operation,
                 request.headers(),
                 request.uri().query(),
+                request.extensions().get(),
             ) {
                 Ok(caller) => {
-                    outcome.application = Some(caller.application_id.clone());
-                    Some(caller)
+                    outcome.application = caller.as_ref().map(|c| c.application_id.clone());
+                    caller
                 }
                 Err(denied) => {
                     outcome.failure = Some(denied.reason());
@@ -616,7 +620,16 @@ impl Proxy {
                     replay,
                 )
             }
-            Err(body) => (Request::from_parts(parts, UpstreamBody::Left(body)), None),
+            Err(body) => (
+                Request::from_parts(
+                    parts,
+                    UpstreamBody::Left(http_body_util::Limited::new(
+                        body,
+                        usize::try_from(self.body_limit.get()).unwrap_or(usize::MAX),
+                    )),
+                ),
+                None,
+            ),
         };
         let client = self.clients.pick(http2);
 
@@ -708,6 +721,9 @@ impl Proxy {
                     quota.write_headers(&mut parts.headers);
                 }
                 Response::from_parts(parts, body.boxed())
+            }
+            Ok(Err(error)) if crate::body_limit::is_over_limit(&error) => {
+                crate::body_limit::too_large(self.body_limit.get())
             }
             Ok(Err(error)) => {
                 tracing::warn!(api = %api.name, %error, upstream = %authority, "upstream request failed");

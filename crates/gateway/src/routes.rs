@@ -173,6 +173,8 @@ pub struct ApiEntry {
     pub sandbox: Option<UpstreamPool>,
     /// CORS policy, when enabled.
     pub cors: Option<crate::cors::Cors>,
+    /// Mutual TLS, when `mutualssl` is in the security scheme.
+    pub mtls: Option<Box<crate::mtls::MutualTls>>,
 }
 
 /// Where an API key may be presented.
@@ -408,6 +410,12 @@ impl RouterBuilder {
                 query: header.into_boxed_str(),
             }
         });
+        let mtls = crate::mtls::MutualTls::compile(api)
+            .unwrap_or_else(|error| {
+                problems.push(format!("API {}: {error}", api.name));
+                None
+            })
+            .map(Box::new);
         let mut headers = |policies: &[gantry_model::PolicyRef]| {
             crate::mediation::compile(policies).unwrap_or_else(|error| {
                 problems.push(format!("API {}: {error}", api.name));
@@ -433,7 +441,9 @@ impl RouterBuilder {
             name: Arc::from(api.name.as_str()),
             base_path: base_path.clone(),
             version: api.version.to_string(),
-            accepts_oauth: has(gantry_model::gateway_policies::OAUTH2_SCHEME) || api_key.is_none(),
+            // An API with mutual TLS and no application security takes certificates only.
+            accepts_oauth: has(gantry_model::gateway_policies::OAUTH2_SCHEME)
+                || (api_key.is_none() && mtls.is_none()),
             api_key,
             request_headers,
             response_headers,
@@ -446,6 +456,7 @@ impl RouterBuilder {
             production: upstream(&config.production_endpoints, &config.production_failovers),
             sandbox: upstream(&config.sandbox_endpoints, &config.sandbox_failovers),
             cors: crate::cors::Cors::compile(&api.cors_configuration),
+            mtls,
         });
         for key_type in [KeyType::Production, KeyType::Sandbox] {
             if entry
@@ -613,6 +624,7 @@ mod tests {
                     scopes: vec![],
                 })
                 .collect(),
+            client_certificates: vec![],
         }
     }
 

@@ -23,8 +23,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The client's body streamed through, or a buffered one that can be sent again.
-pub type UpstreamBody =
-    http_body_util::Either<hyper::body::Incoming, http_body_util::Full<bytes::Bytes>>;
+pub type UpstreamBody = http_body_util::Either<
+    http_body_util::Limited<hyper::body::Incoming>,
+    http_body_util::Full<bytes::Bytes>,
+>;
 
 /// A pooled client for upstream requests.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;

@@ -39,6 +39,22 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
     ("apim:subscription_manage", &["admin"]),
     ("apim:environment_read", &["admin"]),
     (
+        "apim:client_certificates_view",
+        &["admin", "Internal/creator"],
+    ),
+    (
+        "apim:client_certificates_add",
+        &["admin", "Internal/creator"],
+    ),
+    (
+        "apim:client_certificates_update",
+        &["admin", "Internal/creator"],
+    ),
+    (
+        "apim:client_certificates_manage",
+        &["admin", "Internal/creator"],
+    ),
+    (
         "apim:api_key",
         &["admin", "Internal/subscriber", "Internal/devops"],
     ),

@@ -100,6 +100,19 @@ impl CertificateStore {
         Arc::new(config)
     }
 
+    /// Like [`Self::server_config`], and the handshake asks for a client certificate without
+    /// requiring one ([`crate::client_auth::AnyClientCertificate`]): the service sees the
+    /// leaf in [`crate::Connection::client_certificate`] and decides what it is worth.
+    pub fn server_config_asking_for_client_certificates(
+        self: &Arc<Self>,
+    ) -> Arc<rustls::ServerConfig> {
+        let mut config = rustls::ServerConfig::builder()
+            .with_client_cert_verifier(crate::client_auth::AnyClientCertificate::new())
+            .with_cert_resolver(self.clone());
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
     /// Reloads every certificate whose files changed since they were read; returns how many
     /// were replaced. A file that does not parse is logged and the old certificate kept.
     pub fn reload_changed(&self) -> usize {

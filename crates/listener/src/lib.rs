@@ -1,10 +1,12 @@
 //! Accept loops shared by the control plane and the gateway: plain TCP or TLS (rustls,
-//! HTTP/2 and HTTP/1.1 by ALPN), HTTP/1.1 + h2 by `hyper-util`'s auto builder, a
-//! header-read timeout, and a graceful stop: stop accepting, let open connections finish
-//! their requests within a grace period, then return.
+//! HTTP/2 and HTTP/1.1 by ALPN), HTTP/1.1 + h2 by `hyper-util`'s auto builder, protocol
+//! limits ([`Limits`]: header section size and count, header-read timeout, HTTP/2 streams
+//! and rapid-reset protection), and a graceful stop: stop accepting, let open connections
+//! finish their requests within a grace period, then return.
 #![forbid(unsafe_code)]
 
 pub mod certificates;
+pub mod client_auth;
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -20,10 +22,74 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-/// How long a client may take to send request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// hyper refuses a read buffer smaller than this.
+const MIN_BUF_SIZE: usize = 8192;
+
+/// What a connection may ask of the server before it is refused or cut.
+///
+/// HTTP/1: a request head larger than `max_header_bytes` or with more than `max_headers`
+/// fields gets `431` from hyper, and the connection closes. `header_read_timeout` runs from
+/// the moment the server waits for a request head, so it also ends idle keep-alive
+/// connections; on expiry hyper closes the connection without a response (hyper has no
+/// `408` for it). HTTP/2: at most `h2_max_concurrent_streams` streams, a header list of at
+/// most `max_header_bytes`, and at most `h2_max_pending_accept_reset_streams` streams reset by
+/// the client before the server saw them (CVE-2023-44487, "rapid reset") before the
+/// connection is closed with `GOAWAY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request header section, bytes (Envoy's default: 60 KiB).
+    pub max_header_bytes: usize,
+    /// Most request header fields (Envoy's default: 100).
+    pub max_headers: usize,
+    /// Time allowed for a request head, and for an idle HTTP/1 keep-alive connection.
+    pub header_read_timeout: Duration,
+    /// Idle HTTP/2 connections are pinged this often, and closed when a ping goes unanswered
+    /// for as long (`None`: no pings).
+    pub h2_keep_alive_interval: Option<Duration>,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
+    /// Client-reset streams tolerated before the connection is closed (hyper's default: 20).
+    pub h2_max_pending_accept_reset_streams: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 60 * 1024,
+            max_headers: 100,
+            header_read_timeout: Duration::from_secs(30),
+            h2_keep_alive_interval: None,
+            h2_max_concurrent_streams: 100,
+            h2_max_pending_accept_reset_streams: 20,
+        }
+    }
+}
+
+impl Limits {
+    fn builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .max_headers(self.max_headers)
+            .max_buf_size(self.max_header_bytes.max(MIN_BUF_SIZE));
+        let mut http2 = builder.http2();
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(self.h2_max_concurrent_streams)
+            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX))
+            .max_pending_accept_reset_streams(self.h2_max_pending_accept_reset_streams);
+        if let Some(interval) = self.h2_keep_alive_interval {
+            http2
+                .keep_alive_interval(interval)
+                .keep_alive_timeout(interval);
+        }
+        builder
+    }
+}
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone)]
@@ -60,7 +126,8 @@ impl Stop {
 }
 
 /// Serves connections from `listener` (over TLS when `tls` is set) with the service made by
-/// `make_service` for each connection, until `stop` says otherwise.
+/// `make_service` for each connection, until `stop` says otherwise, with the default
+/// [`Limits`].
 pub async fn serve<M, S, B>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -75,12 +142,26 @@ pub async fn serve<M, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let builder = Arc::new(builder);
+    serve_with_limits(listener, tls, stop, Limits::default(), make_service).await;
+}
+
+/// [`serve`] with the given [`Limits`].
+pub async fn serve_with_limits<M, S, B>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: Stop,
+    limits: Limits,
+    make_service: M,
+) where
+    M: Fn(Connection) -> S + Send + Sync + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let builder = Arc::new(limits.builder());
     let acceptor = tls.map(TlsAcceptor::from);
     let make_service = Arc::new(make_service);
     let graceful = GracefulShutdown::new();

@@ -12,6 +12,14 @@ use crate::InvalidField;
 pub const API_KEY_SCHEME: &str = "api_key";
 /// The security scheme value that lets an API accept OAuth2 access tokens.
 pub const OAUTH2_SCHEME: &str = "oauth2";
+/// The security scheme value that turns on mutual TLS with the API's client certificates.
+pub const MUTUAL_SSL_SCHEME: &str = "mutualssl";
+/// With [`MUTUAL_SSL_SCHEME`]: a trusted client certificate is required (WSO2's
+/// "Mutual SSL mandatory"); without it, a certificate is one way in among others.
+pub const MUTUAL_SSL_MANDATORY: &str = "mutualssl_mandatory";
+/// With `oauth2`/`api_key`: a token or key is required even when mutual TLS is on (WSO2's
+/// "Application level security mandatory").
+pub const APPLICATION_SECURITY_MANDATORY: &str = "oauth_basic_auth_api_key_mandatory";
 
 /// Per-API gateway settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

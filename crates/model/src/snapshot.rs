@@ -112,6 +112,26 @@ pub struct DeployedApi {
     pub cors_configuration: crate::api::CorsConfiguration,
     /// Resources.
     pub operations: Vec<Operation>,
+    /// Client certificates trusted for mutual TLS (`mutualssl` in `security_scheme`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_certificates: Vec<ClientCertificate>,
+}
+
+/// A client certificate uploaded for an API: a client presenting it, or a certificate it
+/// issued, passes the API's mutual TLS check while it is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCertificate {
+    /// The name it was uploaded under, unique per API.
+    pub alias: String,
+    /// The throttling tier calls made with it belong to.
+    pub tier: String,
+    /// The certificate, PEM.
+    pub certificate: String,
+    /// Start of validity, seconds since the epoch.
+    pub not_before: i64,
+    /// End of validity, seconds since the epoch.
+    pub not_after: i64,
 }
 
 fn oauth2_only() -> Vec<String> {

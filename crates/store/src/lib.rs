@@ -10,6 +10,7 @@
 pub mod apis;
 pub mod applications;
 pub mod authorization_codes;
+pub mod client_certificates;
 pub mod definitions;
 pub mod environments;
 pub mod gateways;

@@ -78,6 +78,14 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
     .bind(environment)
     .fetch_all(pool)
     .await?;
+    let mut certificates: std::collections::HashMap<String, Vec<_>> =
+        std::collections::HashMap::new();
+    for stored in crate::client_certificates::deployed_in(store, environment).await? {
+        certificates
+            .entry(stored.api_id.clone())
+            .or_default()
+            .push(stored.for_gateway());
+    }
     let mut apis = Vec::with_capacity(deployed.len());
     for row in deployed {
         let api: Api = from_json("api_revisions.definition", &row.definition)?;
@@ -86,6 +94,7 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
         if !lifecycle.is_routable() {
             continue;
         }
+        let client_certificates = certificates.remove(&api.id).unwrap_or_default();
         apis.push(DeployedApi {
             api_id: api.id,
             revision_id: row.revision_id,
@@ -102,6 +111,7 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
             endpoint_config: api.endpoint_config,
             cors_configuration: api.cors_configuration,
             operations: api.operations,
+            client_certificates,
         });
     }
 

@@ -442,3 +442,119 @@ async fn key_manager_scenario_on_postgres() {
     key_manager_scenario(&store).await;
     db.drop_now(store).await;
 }
+
+/// Client certificates: unique aliases per API, update, the snapshot of an environment the
+/// API is deployed to (and only that one), and the cascade when the API goes.
+async fn client_certificate_scenario(store: &Store) {
+    use gantry_store::client_certificates::{self, StoredCertificate};
+    environments::create(store, "dp-mtls", "mTLS", "", &["gw.mtls.example".into()])
+        .await
+        .unwrap();
+    environments::create(store, "dp-other", "Other", "", &["gw.other.example".into()])
+        .await
+        .unwrap();
+    let mut secured = api("Secured", "/secured");
+    secured.security_scheme = vec!["mutualssl".into(), "mutualssl_mandatory".into()];
+    apis::create(store, &secured, "admin").await.unwrap();
+    apis::change_lifecycle(store, &mut secured, LifecycleState::Published, "admin")
+        .await
+        .unwrap();
+    let revision = apis::create_revision(store, &secured, "r1").await.unwrap();
+    apis::deploy(
+        store,
+        &secured.id,
+        &revision.id,
+        "dp-mtls",
+        "gw.mtls.example",
+        true,
+    )
+    .await
+    .unwrap();
+
+    let mut certificate = StoredCertificate {
+        api_id: secured.id.clone(),
+        alias: "partner".into(),
+        tier: "Gold".into(),
+        certificate: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into(),
+        subject: "CN=partner".into(),
+        issuer: "CN=partner".into(),
+        serial: "01".into(),
+        not_before: 1_700_000_000,
+        not_after: 4_000_000_000,
+    };
+    client_certificates::insert(store, &certificate)
+        .await
+        .unwrap();
+    assert!(matches!(
+        client_certificates::insert(store, &certificate).await,
+        Err(StoreError::Conflict(_))
+    ));
+    certificate.tier = "Silver".into();
+    client_certificates::update(store, &certificate)
+        .await
+        .unwrap();
+    assert_eq!(
+        client_certificates::get(store, &secured.id, "partner")
+            .await
+            .unwrap(),
+        certificate
+    );
+    assert_eq!(
+        client_certificates::list(store, &secured.id).await.unwrap(),
+        vec![certificate.clone()]
+    );
+    let deployed = snapshot::build(store, "dp-mtls").await.unwrap();
+    assert_eq!(
+        deployed.apis[0].client_certificates,
+        vec![certificate.for_gateway()]
+    );
+    assert!(
+        snapshot::build(store, "dp-other")
+            .await
+            .unwrap()
+            .apis
+            .is_empty()
+    );
+
+    client_certificates::delete(store, &secured.id, "partner")
+        .await
+        .unwrap();
+    assert!(matches!(
+        client_certificates::get(store, &secured.id, "partner").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        client_certificates::delete(store, &secured.id, "partner").await,
+        Err(StoreError::NotFound)
+    ));
+    client_certificates::insert(store, &certificate)
+        .await
+        .unwrap();
+    apis::delete(store, &secured.id).await.unwrap();
+    assert!(
+        client_certificates::list(store, &secured.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the API's certificates go with it"
+    );
+}
+
+#[tokio::test]
+async fn client_certificate_scenario_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("gantry.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    client_certificate_scenario(&store).await;
+}
+
+#[tokio::test]
+async fn client_certificate_scenario_on_postgres() {
+    let Some((store, db)) = PgDatabase::create().await else {
+        return;
+    };
+    client_certificate_scenario(&store).await;
+    db.drop_now(store).await;
+}

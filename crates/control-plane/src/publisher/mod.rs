@@ -1,6 +1,8 @@
-//! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments.
+//! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments,
+//! client certificates.
 
 pub mod apis;
+pub mod client_certificates;
 pub mod openapi;
 pub mod revisions;
 pub mod subscriptions;
@@ -51,6 +53,20 @@ pub fn router() -> Router<AppState> {
             post(revisions::undeploy),
         )
         .route("/apis/{api_id}/deployments", get(revisions::deployments))
+        .route(
+            "/apis/{api_id}/client-certificates",
+            get(client_certificates::list).post(client_certificates::add),
+        )
+        .route(
+            "/apis/{api_id}/client-certificates/{alias}",
+            get(client_certificates::get_one)
+                .put(client_certificates::update)
+                .delete(client_certificates::delete),
+        )
+        .route(
+            "/apis/{api_id}/client-certificates/{alias}/content",
+            get(client_certificates::content),
+        )
         .route("/subscriptions", get(subscriptions::list))
         .route(
             "/subscriptions/block-subscription",

@@ -1,0 +1,82 @@
+//! The gateway listeners' protocol limits as flags (flattened into `gantry gateway` and
+//! `gantry up`), validated into `gantry_listener::Limits` and the gateway's body limit.
+
+use std::time::Duration;
+
+use crate::up::ConfigError;
+
+/// Limits on what one client connection may send to a gateway.
+#[derive(Debug, clap::Args)]
+pub struct ListenerLimitArgs {
+    /// Largest request header section in bytes (431 beyond; at least 8192).
+    #[arg(long, env = "GANTRY_MAX_REQUEST_HEADER_BYTES", default_value_t = 60 * 1024)]
+    max_request_header_bytes: usize,
+    /// Most request header fields (431 beyond).
+    #[arg(long, env = "GANTRY_MAX_REQUEST_HEADERS", default_value_t = 100)]
+    max_request_headers: usize,
+    /// Largest request body in bytes (413 beyond, before forwarding when declared).
+    #[arg(long, env = "GANTRY_MAX_REQUEST_BODY_BYTES", default_value_t = gantry_gateway::body_limit::DEFAULT_MAX_REQUEST_BODY)]
+    max_request_body_bytes: u64,
+    /// Seconds a client has to send a request head; also how long an idle HTTP/1
+    /// keep-alive connection is kept.
+    #[arg(long, env = "GANTRY_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
+    header_read_timeout_secs: u64,
+    /// Idle HTTP/2 connections are pinged this often and closed when a ping goes unanswered
+    /// as long (0 = no pings).
+    #[arg(long, env = "GANTRY_H2_KEEPALIVE_SECS", default_value_t = 60)]
+    h2_keepalive_secs: u64,
+    /// Concurrent HTTP/2 streams per connection.
+    #[arg(long, env = "GANTRY_H2_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    h2_max_concurrent_streams: u32,
+    /// HTTP/2 streams a client may reset before the server saw them, before the connection
+    /// is closed (rapid-reset protection).
+    #[arg(long, env = "GANTRY_H2_MAX_PENDING_RESETS", default_value_t = 20)]
+    h2_max_pending_resets: usize,
+}
+
+/// The validated limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerLimits {
+    /// For `gantry_listener::serve_with_limits`.
+    pub listener: gantry_listener::Limits,
+    /// For `Gateway::limit_request_bodies`.
+    pub max_request_body_bytes: u64,
+}
+
+impl ListenerLimitArgs {
+    /// Checks the flags; the error names the one that is wrong.
+    pub fn validate(&self) -> Result<ListenerLimits, ConfigError> {
+        if self.max_request_header_bytes < 8192 {
+            return Err(ConfigError(
+                "--max-request-header-bytes: must be at least 8192".into(),
+            ));
+        }
+        if self.max_request_headers == 0 {
+            return Err(ConfigError(
+                "--max-request-headers: must be at least 1".into(),
+            ));
+        }
+        if self.header_read_timeout_secs == 0 {
+            return Err(ConfigError(
+                "--header-read-timeout-secs: must be at least 1".into(),
+            ));
+        }
+        if self.h2_max_concurrent_streams == 0 {
+            return Err(ConfigError(
+                "--h2-max-concurrent-streams: must be at least 1".into(),
+            ));
+        }
+        Ok(ListenerLimits {
+            listener: gantry_listener::Limits {
+                max_header_bytes: self.max_request_header_bytes,
+                max_headers: self.max_request_headers,
+                header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+                h2_keep_alive_interval: (self.h2_keepalive_secs > 0)
+                    .then(|| Duration::from_secs(self.h2_keepalive_secs)),
+                h2_max_concurrent_streams: self.h2_max_concurrent_streams,
+                h2_max_pending_accept_reset_streams: self.h2_max_pending_resets,
+            },
+            max_request_body_bytes: self.max_request_body_bytes,
+        })
+    }
+}
