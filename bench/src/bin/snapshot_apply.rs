@@ -107,6 +107,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
                 x: None,
                 y: None,
             }],
+            jwks_uri: None,
         }],
         throttling_policies: vec![],
         revoked_token_ids: vec![],

@@ -32,6 +32,8 @@ pub struct Denial {
     pub description: Cow<'static, str>,
     /// Whether a 401 names `error="invalid_token"` in its challenge.
     invalid_token: bool,
+    /// The external issuer whose JWKS may hold the token's unknown key.
+    refetch: Option<Arc<str>>,
 }
 
 impl Denial {
@@ -201,6 +203,29 @@ pub fn authorize(
         }
     }
     Err(missing_credentials())
+}
+
+/// [`authorize`], and when the credential is signed by a key the configuration does not
+/// hold, of an external issuer with a JWKS URL: re-reads that JWKS through `refresher`
+/// (single-flight, rate-limited per issuer) and tries once more.
+pub async fn authorize_refreshing(
+    config: &CompiledConfig,
+    refresher: &crate::jwks::JwksRefresher,
+    api: &ApiEntry,
+    operation: &OperationEntry,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Caller, Denial> {
+    match authorize(config, api, operation, headers, query) {
+        Err(Denial {
+            refetch: Some(issuer),
+            ..
+        }) => {
+            refresher.refresh(config, &issuer).await;
+            authorize(config, api, operation, headers, query)
+        }
+        decided => decided,
+    }
 }
 
 /// The value of query parameter `name` (matched case-insensitively), if present.
@@ -411,14 +436,41 @@ fn verify_with<C: serde::de::DeserializeOwned>(
 ) -> Result<C, Denial> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("The token is not a well-formed JWT"))?;
+    if header.crit.is_some() {
+        // RFC 7515 §4.1.11: extensions listed as critical must be understood; none are.
+        return Err(invalid(
+            "The token lists critical header parameters the gateway does not support",
+        ));
+    }
     let kid = header
         .kid
         .as_deref()
         .ok_or_else(|| invalid("The token names no signing key (kid)"))?;
-    let key = config
-        .keys
-        .get(kid)
-        .ok_or_else(|| invalid("The token is signed by an unknown key"))?;
+    let fetched;
+    let key = match config.keys.get(kid) {
+        Some(key) => key,
+        None => {
+            // Only an unknown kid gets here: the claimed issuer picks which fetched keys to
+            // look in (the signature check then requires `iss` to be that issuer).
+            let issuer = unverified_issuer(token);
+            match issuer
+                .as_deref()
+                .and_then(|iss| config.fetched_keys.get(iss, kid))
+            {
+                Some(key) => {
+                    fetched = key;
+                    &*fetched
+                }
+                None => {
+                    let mut denial = invalid("The token is signed by an unknown key");
+                    denial.refetch = issuer
+                        .filter(|iss| config.jwks_sources.contains_key(iss.as_str()))
+                        .map(|iss| Arc::from(iss.as_str()));
+                    return Err(denial);
+                }
+            }
+        }
+    };
     if header.alg != key.algorithm {
         return Err(invalid("The token's algorithm does not match its key"));
     }
@@ -438,6 +490,19 @@ fn verify_with<C: serde::de::DeserializeOwned>(
     }
 }
 
+/// The `iss` a token claims, read without verification: only to choose where to look for
+/// an unknown `kid`, never trusted as such.
+fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Issuer {
+        iss: String,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
+    serde_json::from_slice::<Issuer>(&bytes).ok().map(|i| i.iss)
+}
+
 fn missing_credentials() -> Denial {
     Denial {
         status: StatusCode::UNAUTHORIZED,
@@ -447,6 +512,7 @@ fn missing_credentials() -> Denial {
             "Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer ***'",
         ),
         invalid_token: false,
+        refetch: None,
     }
 }
 
@@ -459,6 +525,7 @@ fn missing_api_key(header: &str) -> Denial {
             "Invalid Credentials. Make sure your API invocation call has a header: '{header}' with an API key"
         )),
         invalid_token: false,
+        refetch: None,
     }
 }
 
@@ -471,6 +538,7 @@ fn invalid(reason: &str) -> Denial {
             "Invalid Credentials. {reason}. Make sure you have provided the correct security credentials"
         )),
         invalid_token: true,
+        refetch: None,
     }
 }
 
@@ -485,6 +553,7 @@ fn forbidden(
         message,
         description: description.into(),
         invalid_token: false,
+        refetch: None,
     }
 }
 
@@ -570,6 +639,7 @@ mod tests {
                     x: jwk.x,
                     y: jwk.y,
                 }],
+                jwks_uri: None,
             }],
             ..Default::default()
         })

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod backend_jwt;
 pub mod cors;
 pub mod health;
+pub mod jwks;
 pub mod mediation;
 pub mod metrics;
 pub mod proxy;
@@ -145,6 +146,9 @@ impl Gateway {
         let compiled = CompiledConfig::compile(&next.snapshot).inspect_err(|_| {
             self.metrics.config_rejected.inc();
         })?;
+        if let Some(previous) = self.config.load().as_deref() {
+            compiled.fetched_keys.inherit(previous, &compiled);
+        }
         let (version, apis) = (compiled.version, compiled.api_count);
         let next = Arc::new(next);
         let compiled = Arc::new(compiled);

@@ -50,6 +50,8 @@ pub struct Proxy {
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
     shared: std::sync::OnceLock<SharedLimiter>,
+    /// Re-reads external issuers' JWKS on unknown `kid`s.
+    jwks: crate::jwks::JwksRefresher,
     /// Set from a key file before serving, or generated on first use.
     backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
 }
@@ -121,6 +123,7 @@ impl Proxy {
             metrics,
             draining,
             shared: std::sync::OnceLock::new(),
+            jwks: crate::jwks::JwksRefresher::default(),
             backend_jwt: std::sync::OnceLock::new(),
         }
     }
@@ -402,13 +405,16 @@ impl Proxy {
         let caller = if operation.auth_type == AuthType::None {
             None
         } else {
-            match auth::authorize(
+            match auth::authorize_refreshing(
                 config,
+                &self.jwks,
                 &api,
                 operation,
                 request.headers(),
                 request.uri().query(),
-            ) {
+            )
+            .await
+            {
                 Ok(caller) => {
                     outcome.application = Some(caller.application_id.clone());
                     Some(caller)

@@ -27,6 +27,10 @@ pub struct CompiledConfig {
     vhosts: HashMap<String, VhostRouter>,
     /// Verification keys by `kid`.
     pub keys: HashMap<String, VerificationKey>,
+    /// External issuers' JWKS URLs, by issuer (`iss`).
+    pub jwks_sources: HashMap<String, crate::jwks::JwksSource>,
+    /// Keys a gateway fetched itself on an unknown `kid` (read only when `keys` misses).
+    pub fetched_keys: crate::jwks::FetchedKeys,
     /// Consumer key → (application id, key type).
     pub consumer_keys: HashMap<String, (Arc<str>, KeyType)>,
     /// (application id, API id) → subscription status.
@@ -84,6 +88,44 @@ pub struct VerificationKey {
     pub validation: Validation,
     /// The same checks for API keys, which may have no `exp`.
     pub api_key_validation: Validation,
+}
+
+impl VerificationKey {
+    /// Compiles `key` of `issuer`: the algorithm is the key's own (`alg` as the snapshot
+    /// pins it), and so is the key family; a token never chooses either.
+    pub fn compile(issuer: &str, key: &gantry_model::snapshot::IssuerKey) -> Result<Self, String> {
+        let algorithm = match key.alg.as_str() {
+            "RS256" => Algorithm::RS256,
+            "RS384" => Algorithm::RS384,
+            "RS512" => Algorithm::RS512,
+            "PS256" => Algorithm::PS256,
+            "ES256" => Algorithm::ES256,
+            "EdDSA" => Algorithm::EdDSA,
+            other => return Err(format!("unsupported algorithm {other}")),
+        };
+        let decoding = match algorithm {
+            Algorithm::ES256 => DecodingKey::from_ec_components(
+                key.x.as_deref().unwrap_or_default(),
+                key.y.as_deref().unwrap_or_default(),
+            ),
+            Algorithm::EdDSA => {
+                DecodingKey::from_ed_components(key.x.as_deref().unwrap_or_default())
+            }
+            _ => DecodingKey::from_rsa_components(&key.n, &key.e),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(VerificationKey {
+            issuer: issuer.to_owned(),
+            algorithm,
+            key: decoding,
+            validation: validation_for(issuer, algorithm),
+            api_key_validation: {
+                let mut v = validation_for(issuer, algorithm);
+                v.set_required_spec_claims(&["iss"]);
+                v
+            },
+        })
+    }
 }
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -240,53 +282,24 @@ impl CompiledConfig {
             .collect();
 
         let mut keys = HashMap::new();
+        let mut jwks_sources = HashMap::new();
         for issuer in &snapshot.issuers {
             for key in &issuer.keys {
-                let algorithm = match key.alg.as_str() {
-                    "RS256" => Algorithm::RS256,
-                    "RS384" => Algorithm::RS384,
-                    "RS512" => Algorithm::RS512,
-                    "PS256" => Algorithm::PS256,
-                    "ES256" => Algorithm::ES256,
-                    "EdDSA" => Algorithm::EdDSA,
-                    other => {
-                        problems.push(format!(
-                            "issuer key {}: unsupported algorithm {other}",
-                            key.kid
-                        ));
-                        continue;
-                    }
-                };
-                // The key's family follows its pinned algorithm: the token never chooses.
-                let decoding = match algorithm {
-                    Algorithm::ES256 => DecodingKey::from_ec_components(
-                        key.x.as_deref().unwrap_or_default(),
-                        key.y.as_deref().unwrap_or_default(),
-                    ),
-                    Algorithm::EdDSA => {
-                        DecodingKey::from_ed_components(key.x.as_deref().unwrap_or_default())
-                    }
-                    _ => DecodingKey::from_rsa_components(&key.n, &key.e),
-                };
-                match decoding {
-                    Ok(decoding) => {
-                        keys.insert(
-                            key.kid.clone(),
-                            VerificationKey {
-                                issuer: issuer.issuer.clone(),
-                                algorithm,
-                                key: decoding,
-                                validation: validation_for(&issuer.issuer, algorithm),
-                                api_key_validation: {
-                                    let mut v = validation_for(&issuer.issuer, algorithm);
-                                    v.set_required_spec_claims(&["iss"]);
-                                    v
-                                },
-                            },
-                        );
+                match VerificationKey::compile(&issuer.issuer, key) {
+                    Ok(compiled) => {
+                        keys.insert(key.kid.clone(), compiled);
                     }
                     Err(error) => problems.push(format!("issuer key {}: {error}", key.kid)),
                 }
+            }
+            if let Some(uri) = &issuer.jwks_uri {
+                jwks_sources.insert(
+                    issuer.issuer.clone(),
+                    crate::jwks::JwksSource {
+                        uri: uri.clone(),
+                        entry: issuer.clone(),
+                    },
+                );
             }
         }
 
@@ -334,6 +347,8 @@ impl CompiledConfig {
             version: snapshot.version,
             vhosts,
             keys,
+            jwks_sources,
+            fetched_keys: Default::default(),
             consumer_keys,
             subscriptions,
             revoked_token_ids: snapshot.revoked_token_ids.iter().cloned().collect(),
