@@ -603,6 +603,7 @@ mod tests {
                 auth_type: AuthType::Any,
                 throttling_policy: "Unlimited".into(),
                 scopes: vec![],
+                operation_policies: Default::default(),
             }],
         }
     }

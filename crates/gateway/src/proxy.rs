@@ -515,6 +515,7 @@ impl Proxy {
             }
             _ => None,
         };
+        let operation_headers = operation.headers.clone();
         drop(guard);
 
         let (mut parts, body) = request.into_parts();
@@ -557,6 +558,9 @@ impl Proxy {
         }
         gantry_telemetry::trace::inject(&tracing::Span::current().context(), &mut parts.headers);
         crate::mediation::apply(&api.request_headers, &mut parts.headers);
+        if let Some(operation) = &operation_headers {
+            crate::mediation::apply(&operation.request, &mut parts.headers);
+        }
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         // Idempotent requests to a pool with another member may be retried there: their
@@ -680,6 +684,9 @@ impl Proxy {
                     tokio::spawn(relay_upgraded(client, upstream, api.name.clone()));
                 }
                 crate::mediation::apply(&api.response_headers, &mut parts.headers);
+                if let Some(operation) = &operation_headers {
+                    crate::mediation::apply(&operation.response, &mut parts.headers);
+                }
                 if let Some(quota) = quota {
                     quota.write_headers(&mut parts.headers);
                 }

@@ -182,6 +182,18 @@ pub struct OperationEntry {
     pub key: Arc<str>,
     /// Operation-level throttling policy, unless unlimited.
     pub limit: Option<Limit>,
+    /// The operation's own header policies, applied after the API's; `None` for most
+    /// operations, so they cost nothing on the request path.
+    pub headers: Option<Arc<OperationHeaders>>,
+}
+
+/// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
+#[derive(Debug)]
+pub struct OperationHeaders {
+    /// Applied to the request after the API's request policies.
+    pub request: Box<[crate::mediation::HeaderOp]>,
+    /// Applied to the response after the API's response policies.
+    pub response: Box<[crate::mediation::HeaderOp]>,
 }
 
 /// What the gateway needs to know about one deployed API on the request path.
@@ -483,11 +495,24 @@ impl RouterBuilder {
                     api.name, op.throttling_policy
                 ));
             }
+            let mut op_headers = |policies: &[gantry_model::PolicyRef]| {
+                crate::mediation::compile(policies).unwrap_or_else(|error| {
+                    problems.push(format!("API {} operation {key}: {error}", api.name));
+                    Box::default()
+                })
+            };
+            let op_headers = (!op.operation_policies.is_empty()).then(|| {
+                Arc::new(OperationHeaders {
+                    request: op_headers(&op.operation_policies.request),
+                    response: op_headers(&op.operation_policies.response),
+                })
+            });
             let operation = || OperationEntry {
                 auth_type: op.auth_type,
                 scopes: op.scopes.clone(),
                 key: key.clone(),
                 limit: limit.clone().flatten(),
+                headers: op_headers.clone(),
             };
             for (prefix, pattern) in bases.iter().flat_map(|b| {
                 patterns_for(b, op.target.as_str())
@@ -626,6 +651,7 @@ mod tests {
                     auth_type: AuthType::Any,
                     throttling_policy: "Unlimited".into(),
                     scopes: vec![],
+                    operation_policies: Default::default(),
                 })
                 .collect(),
         }
