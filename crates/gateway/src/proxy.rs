@@ -342,6 +342,23 @@ impl Proxy {
                 "The gateway has not received its configuration yet",
             );
         };
+        if matches!(
+            *request.method(),
+            http::Method::TRACE | http::Method::CONNECT
+        ) {
+            // Never proxied: TRACE reflects credentials, CONNECT would open a tunnel.
+            let mut response = respond::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "405",
+                "Method not allowed",
+                &format!("The gateway does not serve {}", request.method()),
+            );
+            response.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"),
+            );
+            return response;
+        }
         let path = request.uri().path();
         if has_dot_segments_or_encoded_separators(path) {
             return respond::error(
@@ -351,12 +368,12 @@ impl Proxy {
                 "The request path contains dot segments or encoded separators",
             );
         }
-        let host = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()))
-            .unwrap_or_default();
+        let host = match request_host(&request) {
+            Ok(host) => host,
+            Err(problem) => {
+                return respond::error(StatusCode::BAD_REQUEST, "400", "Bad Request", problem);
+            }
+        };
 
         let matched = config.route(host, path, request.method());
         if let RouteMatch::Found { entry, .. } | RouteMatch::MethodNotAllowed(entry) = &matched
@@ -551,6 +568,7 @@ impl Proxy {
             HeaderName::from_static("x-forwarded-proto"),
             HeaderValue::from_static(if secure { "https" } else { "http" }),
         );
+        append_forwarded(&mut parts.headers, peer, secure, original_host.as_ref());
         if let Some(host) = original_host {
             parts
                 .headers
@@ -863,8 +881,68 @@ fn correlation_id(headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// Paths with `.`/`..` segments, `//`, or percent-encoded `.`, `/` or `\` are refused: what
-/// the router matched must be what the upstream sees.
+/// The host a request is routed by: the target's authority when it has one (absolute-form
+/// or HTTP/2 `:authority`, which RFC 9112 §3.2.2 says wins over `Host`), else its one
+/// `Host` header. Two `Host` headers, none on HTTP/1.1, or one that is not `host[:port]`
+/// (userinfo, spaces, …) is a 400 (RFC 9112 §3.2).
+fn request_host<B>(request: &Request<B>) -> Result<&str, &'static str> {
+    let host = match request.uri().authority() {
+        Some(authority) => authority.as_str(),
+        None => {
+            let mut hosts = request.headers().get_all(header::HOST).iter();
+            match (hosts.next(), hosts.next()) {
+                (Some(_), Some(_)) => return Err("The request has more than one Host header"),
+                (Some(host), None) => host
+                    .to_str()
+                    .map_err(|_| "The Host header is not a host name")?,
+                (None, _) if request.version() == http::Version::HTTP_11 => {
+                    return Err("The request has no Host header");
+                }
+                (None, _) => "",
+            }
+        }
+    };
+    if is_host_and_port(host) || host.is_empty() {
+        Ok(host)
+    } else {
+        Err("The Host header is not a host name")
+    }
+}
+
+/// `name[:port]` or `[v6]:port`, nothing else (no userinfo, no spaces).
+fn is_host_and_port(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, port))
+                if !v6.is_empty()
+                    && v6
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') =>
+            {
+                ("v6", port)
+            }
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) => (name, &host[name.len()..][..port.len() + 1]),
+            None => (host, ""),
+        }
+    };
+    let port_ok = port.is_empty()
+        || (port.len() > 1
+            && port.starts_with(':')
+            && port.len() <= 6
+            && port[1..].bytes().all(|b| b.is_ascii_digit()));
+    !name.is_empty()
+        && port_ok
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// Paths with `.`/`..` segments, `//`, or percent-encoded `.`, `/` or `\` (also encoded
+/// twice, `%252f`) are refused: what the router matched must be what the upstream sees.
 fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
     if path.contains("//") || path.contains('\\') {
         return true;
@@ -873,13 +951,18 @@ fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
         return true;
     }
     let bytes = path.as_bytes();
-    bytes.windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (w[1], w[2].to_ascii_lowercase()),
-                (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
-            )
-    })
+    let encoded_separator = |w: &[u8]| {
+        matches!(
+            (w[0], w[1].to_ascii_lowercase()),
+            (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
+        )
+    };
+    bytes
+        .windows(3)
+        .any(|w| w[0] == b'%' && encoded_separator(&w[1..]))
+        || bytes
+            .windows(5)
+            .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5' && encoded_separator(&w[3..]))
 }
 
 const HOP_BY_HOP: [HeaderName; 6] = [
@@ -919,9 +1002,90 @@ fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
     }
 }
 
+/// Appends this hop's element to `Forwarded` (RFC 7239), as `X-Forwarded-For` is appended:
+/// `for=` the peer (IPv6 quoted and bracketed), `proto=`, and `host=` the client's `Host`
+/// (quoted unless it is a token; left out when it is not visible ASCII).
+fn append_forwarded(
+    headers: &mut HeaderMap,
+    peer: SocketAddr,
+    secure: bool,
+    host: Option<&HeaderValue>,
+) {
+    use std::fmt::Write as _;
+    let existing = headers.get(header::FORWARDED).and_then(|v| v.to_str().ok());
+    let mut value = String::with_capacity(existing.map_or(0, str::len) + 96);
+    if let Some(existing) = existing {
+        value.push_str(existing);
+        value.push_str(", ");
+    }
+    let _ = match peer.ip() {
+        std::net::IpAddr::V4(ip) => write!(value, "for={ip}"),
+        std::net::IpAddr::V6(ip) => write!(value, "for=\"[{ip}]\""),
+    };
+    value.push_str(if secure {
+        ";proto=https"
+    } else {
+        ";proto=http"
+    });
+    if let Some(host) = host.and_then(|h| h.to_str().ok()).filter(|h| !h.is_empty()) {
+        let token = host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        value.push_str(";host=");
+        if token {
+            value.push_str(host);
+        } else {
+            value.push('"');
+            for c in host.chars() {
+                if c == '"' || c == '\\' {
+                    value.push('\\');
+                }
+                value.push(c);
+            }
+            value.push('"');
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(header::FORWARDED, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_is_appended_with_ipv6_and_host_quoted() {
+        let mut h = HeaderMap::new();
+        let v4: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        append_forwarded(
+            &mut h,
+            v4,
+            false,
+            Some(&HeaderValue::from_static("api.example")),
+        );
+        assert_eq!(
+            h[header::FORWARDED],
+            "for=10.1.2.3;proto=http;host=api.example"
+        );
+
+        let v6: SocketAddr = "[2001:db8::7]:443".parse().unwrap();
+        append_forwarded(
+            &mut h,
+            v6,
+            true,
+            Some(&HeaderValue::from_static("localhost:9090")),
+        );
+        assert_eq!(
+            h[header::FORWARDED],
+            "for=10.1.2.3;proto=http;host=api.example, for=\"[2001:db8::7]\";proto=https;host=\"localhost:9090\""
+        );
+        assert_eq!(h.get_all(header::FORWARDED).iter().count(), 1);
+
+        let mut h = HeaderMap::new();
+        append_forwarded(&mut h, v4, false, None);
+        assert_eq!(h[header::FORWARDED], "for=10.1.2.3;proto=http");
+    }
 
     #[test]
     fn generated_correlation_ids_are_uuid_v4_and_client_ones_are_kept() {
@@ -952,11 +1116,42 @@ mod tests {
             "/a%5cb",
             "/a\\b",
             "/..",
+            "/a/..%252fb",
+            "/a%252Fb",
+            "/a/%252e%252e/b",
         ] {
             assert!(has_dot_segments_or_encoded_separators(bad), "{bad}");
         }
-        for good in ["/a/b", "/a/b.json", "/a/...x", "/a/%20b"] {
+        for good in ["/a/b", "/a/b.json", "/a/...x", "/a/%20b", "/a/%2520b"] {
             assert!(!has_dot_segments_or_encoded_separators(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_name_and_port_only() {
+        for good in [
+            "localhost",
+            "localhost:9090",
+            "api.example.com",
+            "[::1]:9090",
+            "[::1]",
+            "127.0.0.1:80",
+        ] {
+            assert!(is_host_and_port(good), "{good}");
+        }
+        for bad in [
+            "localhost:80@evil",
+            "a b",
+            "evil/x",
+            "host:",
+            "host:99999999",
+            "[::1",
+            "user@host",
+            "h:x",
+            "::1",
+            "[]",
+        ] {
+            assert!(!is_host_and_port(bad), "{bad}");
         }
     }
 
