@@ -136,3 +136,137 @@ async fn operation_policies_apply_to_their_operation_after_the_api_policies() {
     assert_eq!(headers["x-served-by"], "gantry");
     assert!(headers.get("x-op-response").is_none());
 }
+
+#[tokio::test]
+async fn a_bandwidth_policy_lets_calls_through_until_its_bytes_are_used() {
+    const ADM: &str = "/api/am/admin/v4/throttling/policies";
+    const DEV: &str = "/api/am/devportal/v3";
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+
+    // WSO2's BANDWIDTHLIMIT is accepted at every level and reads back as sent.
+    let bandwidth = |name: &str, unit: &str| {
+        json!({"policyName": name, "defaultLimit": {"type": "BANDWIDTHLIMIT",
+            "bandwidth": {"timeUnit": "min", "unitTime": 1, "dataAmount": 1, "dataUnit": unit}}})
+    };
+    for level in ["subscription", "application", "advanced"] {
+        let (status, policy) = rest
+            .post(
+                &format!("{ADM}/{level}"),
+                bandwidth(&format!("Band-{level}"), "MB"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{level}: {policy}");
+        assert_eq!(policy["defaultLimit"]["type"], "BANDWIDTHLIMIT", "{policy}");
+        assert_eq!(
+            policy["defaultLimit"]["bandwidth"]["dataUnit"], "MB",
+            "{policy}"
+        );
+        assert_eq!(
+            policy["defaultLimit"]["bandwidth"]["dataAmount"], 1,
+            "{policy}"
+        );
+    }
+    for (body, field) in [
+        (
+            bandwidth("BadUnit", "GB"),
+            "defaultLimit.bandwidth.dataUnit",
+        ),
+        (
+            json!({"policyName": "NoBand", "defaultLimit": {"type": "BANDWIDTHLIMIT"}}),
+            "defaultLimit.bandwidth",
+        ),
+        (
+            json!({"policyName": "Zero", "defaultLimit": {"type": "BANDWIDTHLIMIT",
+                "bandwidth": {"timeUnit": "min", "unitTime": 1, "dataAmount": 0, "dataUnit": "KB"}}}),
+            "defaultLimit.bandwidth.dataAmount",
+        ),
+    ] {
+        let (status, error) = rest.post(&format!("{ADM}/subscription"), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+        assert!(
+            error["description"].as_str().unwrap().contains(field),
+            "{field}: {error}"
+        );
+    }
+
+    // A 1 KB per minute subscription tier.
+    let (status, policy) = rest
+        .post(&format!("{ADM}/subscription"), bandwidth("OneKB", "KB"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{policy}");
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Metered", "context": "/metered", "version": "1.0.0",
+                "policies": ["OneKB"],
+                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
+                "operations": [{"target": "/*", "verb": "GET"}, {"target": "/*", "verb": "POST"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let api_id = api["id"].as_str().unwrap().to_owned();
+    rest.publish_and_deploy(&api_id, &["Default"]).await;
+    let app = rest.application("MeteredApp").await;
+    let (status, sub) = rest
+        .post(
+            &format!("{DEV}/subscriptions"),
+            json!({"apiId": api_id, "applicationId": app, "throttlingPolicy": "OneKB"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let (ck, cs) = rest.keys(&app).await;
+    let (_, token) = rest.token(&ck, &cs).await;
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    assert!(
+        up.eventually_gw_status("/metered/1.0.0/a", &token, 200)
+            .await
+    );
+
+    // A body without a declared length cannot be counted up front: 411, not forwarded.
+    let before = upstream.hits();
+    let reply = gantry_testkit::raw::exchange(
+        up.gw_port,
+        &format!(
+            "POST /metered/1.0.0/a HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 411"), "{reply}");
+    assert_eq!(upstream.hits(), before);
+
+    // The echo's answers are a few hundred bytes each: some calls pass, then the window's
+    // kilobyte is spent and the next call is refused like a request-count tier.
+    let mut moved = 0usize;
+    let mut refused = None;
+    for _ in 0..20 {
+        let response = up
+            .gw_client()
+            .get(up.gw_url("/metered/1.0.0/a"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        moved += response.bytes().await.unwrap().len();
+    }
+    let refused = refused.expect("the bandwidth limit refuses once its bytes are used");
+    // The eventually-poll above spent some of the kilobyte too.
+    assert!(moved > 0, "calls went through before the limit");
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "900804", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("1024 bytes"),
+        "{body}"
+    );
+}

@@ -52,6 +52,8 @@ pub struct Proxy {
     shared: std::sync::OnceLock<SharedLimiter>,
     /// Re-reads external issuers' JWKS on unknown `kid`s.
     jwks: crate::jwks::JwksRefresher,
+    /// Bytes moved per key, for bandwidth policies.
+    bandwidth: Arc<crate::ratelimit::ByteMeter>,
     /// Set from a key file before serving, or generated on first use.
     backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
 }
@@ -124,6 +126,7 @@ impl Proxy {
             draining,
             shared: std::sync::OnceLock::new(),
             jwks: crate::jwks::JwksRefresher::default(),
+            bandwidth: Arc::default(),
             backend_jwt: std::sync::OnceLock::new(),
         }
     }
@@ -196,7 +199,27 @@ impl Proxy {
         a: &Arc<str>,
         b: &Arc<str>,
         limit: &Limit,
+        charges: &mut Vec<Charge>,
     ) -> Result<(u64, Duration), Throttled> {
+        if limit.bytes {
+            // A bandwidth policy: admitted while bytes are left; charged what it moves.
+            return match self.bandwidth.check(scope, a, b, limit) {
+                Decision::Allowed { remaining, reset } => {
+                    charges.push(Charge {
+                        scope,
+                        a: a.clone(),
+                        b: b.clone(),
+                        limit: limit.clone(),
+                    });
+                    Ok((remaining, reset))
+                }
+                Decision::Limited { retry_after } => Err(Throttled {
+                    scope,
+                    limit: limit.clone(),
+                    retry_after,
+                }),
+            };
+        }
         if let Some(burst) = &limit.burst
             && let Decision::Limited { retry_after } = self.limiter.check(Scope::Burst, a, b, burst)
         {
@@ -224,6 +247,7 @@ impl Proxy {
         api: &Arc<ApiEntry>,
         operation: &OperationEntry,
         caller: Option<&Caller>,
+        charges: &mut Vec<Charge>,
     ) -> Result<Option<Quota>, Throttled> {
         let mut quota = None;
         if let Some(caller) = caller {
@@ -232,8 +256,9 @@ impl Proxy {
                 .subscription_limits
                 .get(&(app.clone(), api.id.clone()))
             {
-                let (remaining, reset) =
-                    self.admit(Scope::Subscription, app, &api.id, limit).await?;
+                let (remaining, reset) = self
+                    .admit(Scope::Subscription, app, &api.id, limit, charges)
+                    .await?;
                 quota = Some(Quota {
                     limit: limit.clone(),
                     remaining,
@@ -241,11 +266,12 @@ impl Proxy {
                 });
             }
             if let Some(limit) = config.application_limits.get(app) {
-                self.admit(Scope::Application, app, app, limit).await?;
+                self.admit(Scope::Application, app, app, limit, charges)
+                    .await?;
             }
         }
         if let Some(limit) = &operation.limit {
-            self.admit(Scope::Operation, &api.id, &operation.key, limit)
+            self.admit(Scope::Operation, &api.id, &operation.key, limit, charges)
                 .await?;
         }
         Ok(quota)
@@ -442,8 +468,10 @@ impl Proxy {
                 }
             }
         };
+        // Bandwidth policies the request counts against (empty, unallocated, for most).
+        let mut charges = Vec::new();
         let quota = match self
-            .rate_limit(config, &api, operation, caller.as_ref())
+            .rate_limit(config, &api, operation, caller.as_ref(), &mut charges)
             .await
         {
             Ok(quota) => quota,
@@ -452,6 +480,22 @@ impl Proxy {
                 return throttled.into_response();
             }
         };
+        if !charges.is_empty() {
+            // Request bodies are counted by their declared length.
+            let Some(length) = outcome.request_bytes.or_else(|| {
+                (!request.headers().contains_key(header::TRANSFER_ENCODING)).then_some(0)
+            }) else {
+                return respond::error(
+                    StatusCode::LENGTH_REQUIRED,
+                    "411",
+                    "Length Required",
+                    "This API has a bandwidth limit: send the request body with a Content-Length",
+                );
+            };
+            for charge in &charges {
+                charge.spend(&self.bandwidth, length);
+            }
+        }
         let key_type = caller
             .as_ref()
             .map(|c| c.key_type)
@@ -708,7 +752,17 @@ impl Proxy {
                 if let Some(quota) = quota {
                     quota.write_headers(&mut parts.headers);
                 }
-                Response::from_parts(parts, body.boxed())
+                if charges.is_empty() {
+                    Response::from_parts(parts, body.boxed())
+                } else {
+                    let metered = Metered {
+                        inner: body,
+                        meter: self.bandwidth.clone(),
+                        charges,
+                        bytes: 0,
+                    };
+                    Response::from_parts(parts, metered.boxed())
+                }
             }
             Ok(Err(error)) => {
                 tracing::warn!(api = %api.name, %error, upstream = %authority, "upstream request failed");
@@ -728,6 +782,66 @@ impl Proxy {
                     "Gateway timeout while waiting for the back end",
                 )
             }
+        }
+    }
+}
+
+/// A bandwidth policy a request counts against.
+pub struct Charge {
+    scope: Scope,
+    a: Arc<str>,
+    b: Arc<str>,
+    limit: Limit,
+}
+
+impl Charge {
+    fn spend(&self, meter: &crate::ratelimit::ByteMeter, bytes: u64) {
+        if bytes > 0 {
+            meter.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
+        }
+    }
+}
+
+/// A response body that counts the bytes it relays and charges them to the request's
+/// bandwidth policies when it ends (or the client goes away).
+struct Metered {
+    inner: Incoming,
+    meter: Arc<crate::ratelimit::ByteMeter>,
+    charges: Vec<Charge>,
+    bytes: u64,
+}
+
+impl hyper::body::Body for Metered {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.bytes = this.bytes.saturating_add(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        for charge in &self.charges {
+            charge.spend(&self.meter, self.bytes);
         }
     }
 }
@@ -752,8 +866,9 @@ impl Throttled {
             scope.code(),
             "Message throttled out",
             &format!(
-                "You have exceeded your quota of {} requests per {} s ({} tier)",
+                "You have exceeded your quota of {} {} per {} s ({} tier)",
                 limit.count,
+                if limit.bytes { "bytes" } else { "requests" },
                 limit.window.as_secs(),
                 limit.name
             ),

@@ -73,6 +73,14 @@ pub struct ThrottlingPolicy {
     /// `sec` or `min`.
     #[serde(default)]
     pub burst_time_unit: String,
+    /// A bandwidth policy (WSO2 `BANDWIDTHLIMIT`): request and response body bytes allowed
+    /// per window; 0 for a request-count policy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bandwidth_bytes: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// One API revision as deployed to an environment.
