@@ -90,6 +90,14 @@ pub struct GatewayArgs {
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     shutdown_grace_secs: u64,
+    /// Seconds an upgraded (WebSocket) connection may carry no traffic either way before
+    /// the gateway closes it (0: never).
+    #[arg(
+        long,
+        env = "GANTRY_WEBSOCKET_IDLE_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
+    websocket_idle_timeout_secs: u64,
 }
 
 /// Runs until Ctrl-C / SIGTERM.
@@ -159,6 +167,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let node_id = args.node_id.clone().unwrap_or_else(default_node_id);
 
     let gateway = Gateway::new(&args.environment, Some(args.data_dir.clone()));
+    gateway.set_websocket_idle_timeout(Duration::from_secs(args.websocket_idle_timeout_secs));
     if let Some(url) = &args.redis_url {
         gateway
             .use_redis(url)

@@ -69,6 +69,14 @@ pub struct UpArgs {
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
+    /// Seconds an upgraded (WebSocket) connection may carry no traffic either way before
+    /// the gateway closes it (0: never).
+    #[arg(
+        long,
+        env = "GANTRY_WEBSOCKET_IDLE_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
+    websocket_idle_timeout_secs: u64,
 }
 
 /// The command line, environment or config file is wrong (exit code 64).
@@ -164,6 +172,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
 
     let gateway = Gateway::new(DEFAULT_ENVIRONMENT, None);
+    gateway.set_websocket_idle_timeout(Duration::from_secs(args.websocket_idle_timeout_secs));
     // Apply the configuration before the gateway accepts its first connection.
     if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
         let _ = gateway.apply_versioned((*snapshot).clone());

@@ -101,6 +101,12 @@ impl Gateway {
         self.proxy.use_backend_jwt_key(pem)
     }
 
+    /// Closes upgraded (WebSocket) connections with no traffic either way for `idle`
+    /// (default [`proxy::DEFAULT_WEBSOCKET_IDLE`]; zero: never).
+    pub fn set_websocket_idle_timeout(&self, idle: Duration) {
+        self.proxy.set_websocket_idle_timeout(idle);
+    }
+
     /// The environment served.
     pub fn environment(&self) -> &str {
         &self.environment

@@ -54,6 +54,9 @@ pub struct Proxy {
     jwks: crate::jwks::JwksRefresher,
     /// Bytes moved per key, for bandwidth policies.
     bandwidth: Arc<crate::ratelimit::ByteMeter>,
+    /// An upgraded (WebSocket) connection with no bytes either way for this many
+    /// milliseconds is closed; 0: never.
+    websocket_idle_ms: std::sync::atomic::AtomicU64,
     /// Set from a key file before serving, or generated on first use.
     backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
 }
@@ -127,8 +130,20 @@ impl Proxy {
             shared: std::sync::OnceLock::new(),
             jwks: crate::jwks::JwksRefresher::default(),
             bandwidth: Arc::default(),
+            websocket_idle_ms: std::sync::atomic::AtomicU64::new(
+                DEFAULT_WEBSOCKET_IDLE.as_millis() as u64,
+            ),
             backend_jwt: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Closes upgraded (WebSocket) connections idle for `idle` (no bytes either way); zero
+    /// keeps them open until a side closes.
+    pub fn set_websocket_idle_timeout(&self, idle: Duration) {
+        self.websocket_idle_ms.store(
+            u64::try_from(idle.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Whether `GET uri` answers 2xx within `timeout` (an active health check).
@@ -743,7 +758,9 @@ impl Proxy {
                         .headers
                         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
                     parts.headers.insert(header::UPGRADE, protocol);
-                    tokio::spawn(relay_upgraded(client, upstream, api.name.clone()));
+                    let idle =
+                        Duration::from_millis(self.websocket_idle_ms.load(Ordering::Relaxed));
+                    tokio::spawn(relay_upgraded(client, upstream, api.name.clone(), idle));
                 }
                 crate::mediation::apply(&api.response_headers, &mut parts.headers);
                 if let Some(operation) = &operation_headers {
@@ -785,6 +802,9 @@ impl Proxy {
         }
     }
 }
+
+/// How long an upgraded (WebSocket) connection may stay silent before the gateway closes it.
+pub const DEFAULT_WEBSOCKET_IDLE: Duration = Duration::from_secs(300);
 
 /// A bandwidth policy a request counts against.
 pub struct Charge {
@@ -899,12 +919,15 @@ fn websocket_upgrade(version: http::Version, headers: &HeaderMap) -> Option<Head
 }
 
 /// Relays bytes both ways between an upgraded client connection and the upgraded upstream
-/// connection, until either side closes; owned by the connection pair, ends with them.
+/// connection until either side closes, or until no byte has moved either way for `idle`
+/// (when not zero); owned by the connection pair, ends with them.
 async fn relay_upgraded(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     api: Arc<str>,
+    idle: Duration,
 ) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(error) => {
@@ -912,12 +935,51 @@ async fn relay_upgraded(
             return;
         }
     };
-    let mut client = hyper_util::rt::TokioIo::new(client);
-    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
-    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        Ok((sent, received)) => tracing::debug!(%api, sent, received, "upgraded connection closed"),
-        Err(error) => tracing::debug!(%api, %error, "upgraded connection ended with an error"),
-    }
+    let client = hyper_util::rt::TokioIo::new(client);
+    let upstream = hyper_util::rt::TokioIo::new(upstream);
+    let (mut client_rx, mut client_tx) = tokio::io::split(client);
+    let (mut upstream_rx, mut upstream_tx) = tokio::io::split(upstream);
+    let mut from_client = vec![0u8; 16 * 1024];
+    let mut from_upstream = vec![0u8; 16 * 1024];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let watching = !idle.is_zero();
+    let idle_timer = tokio::time::sleep(if watching {
+        idle
+    } else {
+        Duration::from_secs(3600)
+    });
+    tokio::pin!(idle_timer);
+    let ended = loop {
+        tokio::select! {
+            read = client_rx.read(&mut from_client) => match read {
+                Ok(0) | Err(_) => break "closed",
+                Ok(n) => {
+                    if upstream_tx.write_all(&from_client[..n]).await.is_err() {
+                        break "closed";
+                    }
+                    sent += n as u64;
+                }
+            },
+            read = upstream_rx.read(&mut from_upstream) => match read {
+                Ok(0) | Err(_) => break "closed",
+                Ok(n) => {
+                    if client_tx.write_all(&from_upstream[..n]).await.is_err() {
+                        break "closed";
+                    }
+                    received += n as u64;
+                }
+            },
+            () = &mut idle_timer, if watching => break "idle",
+        }
+        if watching {
+            idle_timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + idle);
+        }
+    };
+    let _ = client_tx.shutdown().await;
+    let _ = upstream_tx.shutdown().await;
+    tracing::debug!(%api, sent, received, ended, "upgraded connection closed");
 }
 
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2), except POST and PATCH.
