@@ -3,8 +3,10 @@
 //! (`certificates: {type: "JWKS", value: url}`) or by discovery URL (`wellKnownEndpoint`).
 //!
 //! The control plane fetches each issuer's JWKS (at creation, on update, and every
-//! [`JWKS_REFRESH_INTERVAL`]) and hands the keys to gateways in their snapshot, so gateways
-//! need no route to the identity provider and verify its tokens locally. Applications bind
+//! [`JWKS_REFRESH_INTERVAL`]) and hands the keys and the JWKS URL to gateways in their
+//! snapshot, so gateways verify its tokens locally; a gateway reaches the identity provider
+//! only to re-read the JWKS when a token names a key it does not hold (rate-limited; without
+//! a route, such a key waits for the control plane's next refresh). Applications bind
 //! an external client to their keys with `map-keys`; its tokens are then subscription-checked
 //! like the resident key manager's.
 

@@ -639,6 +639,27 @@ async fn forged_mislabelled_and_malformed_tokens_are_refused() {
         assert_eq!(f.call(path, &token).await.0, 200, "{name}");
     }
 
+    // J27: `bearer` in lower case is accepted; two Authorization headers are not.
+    let lower =
+        f.up.gw_client()
+            .get(f.up.gw_url(path))
+            .header("authorization", format!("bearer {good}"))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(lower.status(), StatusCode::OK);
+    let before = f.upstream.hits();
+    let twice =
+        f.up.gw_client()
+            .get(f.up.gw_url(path))
+            .header("authorization", format!("Bearer {good}"))
+            .header("authorization", "Bearer other")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(twice.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(f.upstream.hits(), before);
+
     // J25 oversized tokens: refused quickly with a 4xx, never a 5xx.
     for size in [8 * 1024, 64 * 1024, 1024 * 1024] {
         let huge = format!("{}.{}.{}", parts[0], "A".repeat(size), parts[2]);

@@ -185,10 +185,17 @@ pub fn authorize(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Caller, Denial> {
-    if api.accepts_oauth
-        && let Some(raw) = headers.get(&api.authorization_header)
-    {
-        return authorize_bearer(config, api, operation, raw);
+    if api.accepts_oauth {
+        let mut values = headers.get_all(&api.authorization_header).iter();
+        if let Some(raw) = values.next() {
+            if values.next().is_some() {
+                // Which one would count is ambiguous (RFC 6750 §3.1 invalid_request).
+                return Err(invalid(
+                    "The request carries more than one authorization header",
+                ));
+            }
+            return authorize_bearer(config, api, operation, raw);
+        }
     }
     if let Some(key_in) = &api.api_key {
         if let Some(raw) = headers.get(&key_in.header) {

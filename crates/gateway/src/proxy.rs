@@ -496,10 +496,9 @@ impl Proxy {
             }
         };
         if !charges.is_empty() {
-            // Request bodies are counted by their declared length.
-            let Some(length) = outcome.request_bytes.or_else(|| {
-                (!request.headers().contains_key(header::TRANSFER_ENCODING)).then_some(0)
-            }) else {
+            // Request bodies are counted by their declared length (HTTP/1 Content-Length,
+            // or an HTTP/2 stream's content-length / end of stream).
+            let Some(length) = hyper::body::Body::size_hint(request.body()).exact() else {
                 return respond::error(
                     StatusCode::LENGTH_REQUIRED,
                     "411",
