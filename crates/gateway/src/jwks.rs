@@ -207,3 +207,115 @@ impl JwksRefresher {
         Ok(IssuerKey::from_jwks(&document))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use gantry_keys::{SigningAlgorithm, SigningKey};
+    use gantry_model::GatewaySnapshot;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const ISSUER: &str = "https://idp.test/realms/a";
+
+    fn jwk(key: &SigningKey) -> serde_json::Value {
+        serde_json::to_value(key.public_jwk()).unwrap()
+    }
+
+    /// A JWKS server answering after `delay`, counting its hits.
+    async fn slow_jwks(body: serde_json::Value, delay: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = body.to_string();
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 2048];
+                    let _ = socket.read(&mut buffer).await;
+                    tokio::time::sleep(delay).await;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        (url, hits)
+    }
+
+    fn config(version: u64, keys: &[&SigningKey], uri: &str) -> CompiledConfig {
+        let keys = IssuerKey::from_jwks(
+            &serde_json::json!({"keys": keys.iter().map(|k| jwk(k)).collect::<Vec<_>>()}),
+        );
+        CompiledConfig::compile(&GatewaySnapshot {
+            environment: "Default".into(),
+            version,
+            issuers: vec![TrustedIssuer {
+                issuer: ISSUER.into(),
+                keys,
+                jwks_uri: Some(uri.into()),
+            }],
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_share_one_fetch_and_the_interval_holds_further_ones() {
+        let known = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
+        let rotated = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
+        let (uri, hits) = slow_jwks(
+            serde_json::json!({"keys": [jwk(&known), jwk(&rotated),
+                {"kty": "oct", "kid": "symmetric", "k": "c2VjcmV0"}]}),
+            Duration::from_millis(200),
+        )
+        .await;
+        let config = Arc::new(config(1, &[&known], &uri));
+        let refresher = Arc::new(JwksRefresher::default());
+        let mut waiting = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (config, refresher) = (config.clone(), refresher.clone());
+            waiting.spawn(async move { refresher.refresh(&config, ISSUER).await });
+        }
+        while waiting.join_next().await.is_some() {}
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "one fetch for 20 misses");
+        // Every waiter returned after it: the new key is there, pinned to ES256.
+        let fetched = config.fetched_keys.get(ISSUER, rotated.kid()).unwrap();
+        assert_eq!(fetched.algorithm, jsonwebtoken::Algorithm::ES256);
+        // The snapshot's own kid is not rebound; a symmetric key is never taken.
+        assert!(config.fetched_keys.get(ISSUER, known.kid()).is_none());
+        assert!(config.fetched_keys.get(ISSUER, "symmetric").is_none());
+        // Within the interval, no further fetch; an unknown issuer is never fetched.
+        refresher.refresh(&config, ISSUER).await;
+        refresher.refresh(&config, "https://elsewhere.test").await;
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn fetched_keys_follow_the_issuer_into_the_next_version_only_while_it_is_unchanged() {
+        let known = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
+        let rotated = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
+        let uri = "https://idp.test/jwks";
+        let first = config(1, &[&known], uri);
+        let key = IssuerKey::from_jwks(&serde_json::json!({"keys": [jwk(&rotated)]}));
+        first.fetched_keys.replace(
+            ISSUER,
+            IssuerKeys::from([(
+                rotated.kid().to_owned(),
+                Arc::new(VerificationKey::compile(ISSUER, &key[0]).unwrap()),
+            )]),
+        );
+        let same = config(2, &[&known], uri);
+        same.fetched_keys.inherit(&first, &same);
+        assert!(same.fetched_keys.get(ISSUER, rotated.kid()).is_some());
+        // The control plane's refresh changed the issuer's keys: its word wins.
+        let changed = config(3, &[&known, &rotated], uri);
+        changed.fetched_keys.inherit(&same, &changed);
+        assert!(changed.fetched_keys.get(ISSUER, rotated.kid()).is_none());
+    }
+}
