@@ -302,5 +302,15 @@ async fn the_gateway_fetches_a_rotated_idp_key_at_once_and_at_most_once_per_inte
     );
     // The fetched key is still good for valid tokens.
     assert_eq!(up.gw_status(path, &rotated).await, 200);
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", up.ops_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gantry_gateway_jwks_fetches_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
     up.stop();
 }

@@ -104,6 +104,8 @@ pub struct JwksRefresher {
     /// requests wait for the fetch in flight instead of starting their own. Only issuers
     /// that a snapshot names with a JWKS URL get an entry.
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+    /// Where fetches are counted (`gantry_gateway_jwks_fetches`).
+    metrics: Option<Arc<crate::metrics::GatewayMetrics>>,
 }
 
 impl Default for JwksRefresher {
@@ -127,6 +129,19 @@ impl JwksRefresher {
             client: Client::builder(TokioExecutor::new()).build(https),
             interval,
             slots: Mutex::default(),
+            metrics: None,
+        }
+    }
+
+    /// Counts its fetches in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::GatewayMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, outcome: &'static str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.jwks_fetched(outcome);
         }
     }
 
@@ -170,13 +185,16 @@ impl JwksRefresher {
                     }
                 }
                 tracing::info!(%issuer, keys = compiled.len(), "issuer JWKS fetched on an unknown kid");
+                self.count("ok");
                 config.fetched_keys.replace(issuer, compiled);
             }
             Ok(Err(error)) => {
                 tracing::warn!(%issuer, %error, "could not fetch the issuer's JWKS");
+                self.count("failed");
             }
             Err(_) => {
                 tracing::warn!(%issuer, uri = %source.uri, "the issuer's JWKS did not arrive in time");
+                self.count("timeout");
             }
         }
     }

@@ -125,10 +125,10 @@ impl Proxy {
             config,
             client,
             limiter: RateLimiter::default(),
+            jwks: crate::jwks::JwksRefresher::default().with_metrics(metrics.clone()),
             metrics,
             draining,
             shared: std::sync::OnceLock::new(),
-            jwks: crate::jwks::JwksRefresher::default(),
             bandwidth: Arc::default(),
             websocket_idle_ms: std::sync::atomic::AtomicU64::new(
                 DEFAULT_WEBSOCKET_IDLE.as_millis() as u64,
