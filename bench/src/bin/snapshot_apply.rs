@@ -31,6 +31,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
         auth_type: AuthType::Any,
         throttling_policy: "Unlimited".into(),
         scopes: vec![],
+        operation_policies: Default::default(),
     };
     let apis = (0..APIS)
         .map(|i| DeployedApi {
@@ -108,6 +109,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
                 x: None,
                 y: None,
             }],
+            jwks_uri: None,
         }],
         throttling_policies: vec![],
         revoked_token_ids: vec![],

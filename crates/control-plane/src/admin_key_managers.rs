@@ -3,8 +3,10 @@
 //! (`certificates: {type: "JWKS", value: url}`) or by discovery URL (`wellKnownEndpoint`).
 //!
 //! The control plane fetches each issuer's JWKS (at creation, on update, and every
-//! [`JWKS_REFRESH_INTERVAL`]) and hands the keys to gateways in their snapshot, so gateways
-//! need no route to the identity provider and verify its tokens locally. Applications bind
+//! [`JWKS_REFRESH_INTERVAL`]) and hands the keys and the JWKS URL to gateways in their
+//! snapshot, so gateways verify its tokens locally; a gateway reaches the identity provider
+//! only to re-read the JWKS when a token names a key it does not hold (rate-limited; without
+//! a route, such a key waits for the control plane's next refresh). Applications bind
 //! an external client to their keys with `map-keys`; its tokens are then subscription-checked
 //! like the resident key manager's.
 
@@ -84,38 +86,10 @@ async fn fetch_json(url: &str) -> Result<Value, String> {
     serde_json::from_slice(&body).map_err(|e| format!("{url} did not return JSON: {e}"))
 }
 
-/// The keys of a JWKS document gateways can verify with, each pinned to one algorithm:
-/// RSA → its `alg` or RS256, EC P-256 → ES256, OKP Ed25519 → EdDSA. Encryption keys,
-/// keys without a `kid` and other kinds are left out.
+/// The keys of a JWKS document gateways can verify with, each pinned to one algorithm
+/// ([`IssuerKey::from_jwks`], the rule gateways apply to the JWKS they fetch themselves).
 pub fn issuer_keys(jwks: &Value) -> Vec<IssuerKey> {
-    let text = |key: &Value, name: &str| key.get(name).and_then(Value::as_str).map(str::to_owned);
-    jwks.get("keys")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|k| text(k, "use").is_none_or(|u| u == "sig"))
-        .filter_map(|key| {
-            let kid = text(key, "kid")?;
-            let alg = match (text(key, "kty")?.as_str(), text(key, "crv").as_deref()) {
-                ("RSA", _) => match text(key, "alg").as_deref() {
-                    None | Some("RS256") => "RS256",
-                    Some(_) => return None,
-                },
-                ("EC", Some("P-256")) => "ES256",
-                ("OKP", Some("Ed25519")) => "EdDSA",
-                _ => return None,
-            };
-            Some(IssuerKey {
-                kid,
-                alg: alg.to_owned(),
-                n: text(key, "n").unwrap_or_default(),
-                e: text(key, "e").unwrap_or_default(),
-                crv: text(key, "crv"),
-                x: text(key, "x"),
-                y: text(key, "y"),
-            })
-        })
-        .collect()
+    IssuerKey::from_jwks(jwks)
 }
 
 /// Fetches a JWKS and checks it holds at least one usable key; its text.
@@ -138,6 +112,7 @@ pub async fn external_issuers(state: &AppState) -> Result<Vec<TrustedIssuer>, Ap
         .map(|km| TrustedIssuer {
             keys: issuer_keys(&serde_json::from_str(&km.jwks).unwrap_or(Value::Null)),
             issuer: km.issuer,
+            jwks_uri: Some(km.jwks_uri),
         })
         .collect())
 }

@@ -1,6 +1,6 @@
 //! Admin REST API v4: throttling policies (`/throttling/policies/subscription`,
-//! `/application`, `/advanced`) — WSO2's `ThrottlePolicy` bodies with a request-count
-//! `defaultLimit`. A policy in use (by subscriptions, applications or API operations) cannot
+//! `/application`, `/advanced`) — WSO2's `ThrottlePolicy` bodies with a request-count or
+//! bandwidth `defaultLimit`. A policy in use (by subscriptions, applications or API operations) cannot
 //! be deleted; every change re-syncs gateways, which enforce the limits.
 
 use axum::Router;
@@ -55,6 +55,18 @@ fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
     } else {
         policy.request_count
     };
+    let default_limit = if policy.data_amount > 0 {
+        json!({
+            "type": "BANDWIDTHLIMIT",
+            "bandwidth": {"timeUnit": policy.time_unit, "unitTime": policy.unit_time,
+                          "dataAmount": policy.data_amount, "dataUnit": policy.data_unit},
+        })
+    } else {
+        json!({
+            "type": "REQUESTCOUNTLIMIT",
+            "requestCount": {"timeUnit": policy.time_unit, "unitTime": policy.unit_time, "requestCount": count},
+        })
+    };
     json!({
         "policyId": policy.id,
         "policyName": policy.name,
@@ -62,10 +74,7 @@ fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
         "description": policy.description,
         "isDeployed": true,
         "type": kind,
-        "defaultLimit": {
-            "type": "REQUESTCOUNTLIMIT",
-            "requestCount": {"timeUnit": policy.time_unit, "unitTime": policy.unit_time, "requestCount": count},
-        },
+        "defaultLimit": default_limit,
         "rateLimitCount": policy.burst_count,
         "rateLimitTimeUnit": if policy.burst_count > 0 { Some(policy.burst_time_unit.as_str()) } else { None },
         "burstLimit": {"rateLimitCount": policy.burst_count, "rateLimitTimeUnit": policy.burst_time_unit},
@@ -89,6 +98,17 @@ struct Limit {
     #[serde(rename = "type")]
     kind: Option<String>,
     request_count: Option<RequestCount>,
+    bandwidth: Option<Bandwidth>,
+}
+
+/// WSO2 `BandwidthLimit`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bandwidth {
+    time_unit: Option<String>,
+    unit_time: Option<i64>,
+    data_amount: Option<i64>,
+    data_unit: Option<String>,
 }
 
 /// The body of POST/PUT (WSO2 `*ThrottlePolicy`).
@@ -155,6 +175,7 @@ impl PolicyRequest {
                     unit_time,
                     request_count,
                 }),
+                bandwidth: None,
             }),
             rate_limit_count: None,
             rate_limit_time_unit: None,
@@ -192,11 +213,70 @@ impl PolicyRequest {
         let limit = self
             .default_limit
             .ok_or_else(|| ApiError::BadRequest("defaultLimit: is required".into()))?;
-        match limit.kind.as_deref() {
-            Some("REQUESTCOUNTLIMIT") => {}
-            Some(other @ ("BANDWIDTHLIMIT" | "EVENTCOUNTLIMIT" | "AIAPIQUOTALIMIT")) => {
+        let (request_count, unit_time, time_unit, data_amount, data_unit) = match limit
+            .kind
+            .as_deref()
+        {
+            Some("REQUESTCOUNTLIMIT") => {
+                let count = limit.request_count.ok_or_else(|| {
+                    ApiError::BadRequest("defaultLimit.requestCount: is required".into())
+                })?;
+                let (unit_time, time_unit) =
+                    window("requestCount", count.unit_time, count.time_unit)?;
+                let request_count = match count.request_count {
+                    Some(UNLIMITED_COUNT) | Some(-1) => -1,
+                    Some(n) if n >= 1 => n,
+                    Some(_) => {
+                        return Err(ApiError::BadRequest(
+                            "defaultLimit.requestCount.requestCount: must be at least 1".into(),
+                        ));
+                    }
+                    None => {
+                        return Err(ApiError::BadRequest(
+                            "defaultLimit.requestCount.requestCount: is required".into(),
+                        ));
+                    }
+                };
+                (request_count, unit_time, time_unit, 0, "KB".to_owned())
+            }
+            Some("BANDWIDTHLIMIT") => {
+                let bandwidth = limit.bandwidth.ok_or_else(|| {
+                    ApiError::BadRequest("defaultLimit.bandwidth: is required".into())
+                })?;
+                let (unit_time, time_unit) =
+                    window("bandwidth", bandwidth.unit_time, bandwidth.time_unit)?;
+                let data_amount = match bandwidth.data_amount {
+                    Some(n) if (1..=1 << 40).contains(&n) => n,
+                    Some(_) => {
+                        return Err(ApiError::BadRequest(
+                            "defaultLimit.bandwidth.dataAmount: must be at least 1".into(),
+                        ));
+                    }
+                    None => {
+                        return Err(ApiError::BadRequest(
+                            "defaultLimit.bandwidth.dataAmount: is required".into(),
+                        ));
+                    }
+                };
+                let data_unit = match bandwidth.data_unit.as_deref().unwrap_or("KB") {
+                    unit @ ("KB" | "MB") => unit.to_owned(),
+                    other => {
+                        return Err(ApiError::BadRequest(format!(
+                            "defaultLimit.bandwidth.dataUnit: '{other}' is not one of KB, MB"
+                        )));
+                    }
+                };
+                if burst_count > 0 {
+                    return Err(ApiError::BadRequest(
+                        "rateLimitCount: burst control applies to request-count policies only"
+                            .into(),
+                    ));
+                }
+                (-1, unit_time, time_unit, data_amount, data_unit)
+            }
+            Some(other @ ("EVENTCOUNTLIMIT" | "AIAPIQUOTALIMIT")) => {
                 return Err(ApiError::BadRequest(format!(
-                    "defaultLimit.type: {other} is not supported yet; use REQUESTCOUNTLIMIT"
+                    "defaultLimit.type: {other} is not supported yet; use REQUESTCOUNTLIMIT or BANDWIDTHLIMIT"
                 )));
             }
             Some(other) => {
@@ -207,35 +287,6 @@ impl PolicyRequest {
             None => {
                 return Err(ApiError::BadRequest(
                     "defaultLimit.type: is required".into(),
-                ));
-            }
-        }
-        let count = limit
-            .request_count
-            .ok_or_else(|| ApiError::BadRequest("defaultLimit.requestCount: is required".into()))?;
-        let time_unit = count.time_unit.unwrap_or_else(|| "min".into());
-        if !matches!(time_unit.as_str(), "sec" | "min" | "hour" | "day") {
-            return Err(ApiError::BadRequest(format!(
-                "defaultLimit.requestCount.timeUnit: '{time_unit}' is not one of sec, min, hour, day"
-            )));
-        }
-        let unit_time = count.unit_time.unwrap_or(1);
-        if unit_time < 1 {
-            return Err(ApiError::BadRequest(
-                "defaultLimit.requestCount.unitTime: must be at least 1".into(),
-            ));
-        }
-        let request_count = match count.request_count {
-            Some(UNLIMITED_COUNT) | Some(-1) => -1,
-            Some(n) if n >= 1 => n,
-            Some(_) => {
-                return Err(ApiError::BadRequest(
-                    "defaultLimit.requestCount.requestCount: must be at least 1".into(),
-                ));
-            }
-            None => {
-                return Err(ApiError::BadRequest(
-                    "defaultLimit.requestCount.requestCount: is required".into(),
                 ));
             }
         };
@@ -249,8 +300,31 @@ impl PolicyRequest {
             time_unit,
             burst_count,
             burst_time_unit,
+            data_amount,
+            data_unit,
         })
     }
+}
+
+/// A limit's window (`unitTime` `timeUnit`s), defaults 1 min; 400 naming `{limit}.…`.
+fn window(
+    limit: &str,
+    unit_time: Option<i64>,
+    time_unit: Option<String>,
+) -> ApiResult<(i64, String)> {
+    let time_unit = time_unit.unwrap_or_else(|| "min".into());
+    if !matches!(time_unit.as_str(), "sec" | "min" | "hour" | "day") {
+        return Err(ApiError::BadRequest(format!(
+            "defaultLimit.{limit}.timeUnit: '{time_unit}' is not one of sec, min, hour, day"
+        )));
+    }
+    let unit_time = unit_time.unwrap_or(1);
+    if unit_time < 1 {
+        return Err(ApiError::BadRequest(format!(
+            "defaultLimit.{limit}.unitTime: must be at least 1"
+        )));
+    }
+    Ok((unit_time, time_unit))
 }
 
 /// The policy `id` of `level`; 404 when there is none.

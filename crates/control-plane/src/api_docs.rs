@@ -770,6 +770,18 @@ fn schemas() -> Value {
             "pagination": {"$ref": "#/components/schemas/Pagination"},
         }})
     };
+    let operation_policies = json!({"type": "object", "properties": {
+        "request": {"type": "array", "items": {"type": "object"}},
+        "response": {"type": "array", "items": {"type": "object"}}}});
+    let default_limit = json!({"type": "object", "required": ["type"], "properties": {
+        "type": {"type": "string", "enum": ["REQUESTCOUNTLIMIT", "BANDWIDTHLIMIT"]},
+        "requestCount": {"type": "object", "properties": {
+            "timeUnit": {"type": "string", "enum": ["sec", "min", "hour", "day"]},
+            "unitTime": {"type": "integer"}, "requestCount": {"type": "integer"}}},
+        "bandwidth": {"type": "object", "properties": {
+            "timeUnit": {"type": "string", "enum": ["sec", "min", "hour", "day"]},
+            "unitTime": {"type": "integer"}, "dataAmount": {"type": "integer"},
+            "dataUnit": {"type": "string", "enum": ["KB", "MB"]}}}}});
     json!({
         "Error": {"type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "integer"}, "message": string, "description": string}},
@@ -793,7 +805,8 @@ fn schemas() -> Value {
             "endpointConfig": {"type": "object"}, "corsConfiguration": {"type": "object"},
             "operations": {"type": "array", "items": {"type": "object", "required": ["target", "verb"], "properties": {
                 "target": string, "verb": string, "authType": string, "throttlingPolicy": string,
-                "scopes": {"type": "array", "items": string}}}}}},
+                "scopes": {"type": "array", "items": string},
+                "operationPolicies": operation_policies}}}}},
         "WorkflowResponse": {"type": "object", "required": ["workflowStatus"], "properties": {
             "workflowStatus": string, "lifecycleState": {"$ref": "#/components/schemas/LifecycleState"}}},
         "LifecycleState": {"type": "object", "required": ["state", "availableTransitions"], "properties": {
@@ -815,10 +828,7 @@ fn schemas() -> Value {
             "status": {"type": "string", "enum": ["UNBLOCKED", "BLOCKED", "PROD_ONLY_BLOCKED"]}}},
         "ThrottlePolicy": {"type": "object", "required": ["policyName", "defaultLimit"], "properties": {
             "policyId": string, "policyName": string, "displayName": string, "description": string,
-            "type": string, "defaultLimit": {"type": "object", "required": ["type"], "properties": {
-                "type": string, "requestCount": {"type": "object", "properties": {
-                    "timeUnit": {"type": "string", "enum": ["sec", "min", "hour", "day"]},
-                    "unitTime": {"type": "integer"}, "requestCount": {"type": "integer"}}}}}}},
+            "type": string, "defaultLimit": default_limit}},
         "ThrottlePolicyList": list_of("ThrottlePolicy"),
         "ClientCertMetadata": {"type": "object", "required": ["alias", "apiId", "tier"], "properties": {
             "alias": string, "apiId": string, "tier": string}},

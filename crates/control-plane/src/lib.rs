@@ -199,6 +199,7 @@ impl AppState {
                     y: jwk.y.clone(),
                 })
                 .collect(),
+            jwks_uri: None,
         }]
     }
 }

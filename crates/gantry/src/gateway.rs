@@ -95,6 +95,14 @@ pub struct GatewayArgs {
     upstream_tls: UpstreamTlsArgs,
     #[command(flatten)]
     limits: crate::listener_limits::ListenerLimitArgs,
+    /// Seconds an upgraded (WebSocket) connection may carry no traffic either way before
+    /// the gateway closes it (0: never).
+    #[arg(
+        long,
+        env = "GANTRY_WEBSOCKET_IDLE_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
+    websocket_idle_timeout_secs: u64,
 }
 
 /// Runs until Ctrl-C / SIGTERM.
@@ -174,6 +182,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         &upstream_tls,
     );
     gateway.limit_request_bodies(limits.max_request_body_bytes);
+    gateway.set_websocket_idle_timeout(Duration::from_secs(args.websocket_idle_timeout_secs));
     if let Some(url) = &args.redis_url {
         gateway
             .use_redis(url)

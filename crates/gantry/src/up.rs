@@ -78,6 +78,14 @@ pub struct UpArgs {
     shutdown_grace_secs: u64,
     #[command(flatten)]
     upstream_tls: UpstreamTlsArgs,
+    /// Seconds an upgraded (WebSocket) connection may carry no traffic either way before
+    /// the gateway closes it (0: never).
+    #[arg(
+        long,
+        env = "GANTRY_WEBSOCKET_IDLE_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
+    websocket_idle_timeout_secs: u64,
 }
 
 /// The command line, environment or config file is wrong (exit code 64).
@@ -180,6 +188,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let gateway = Gateway::with_upstream_tls(DEFAULT_ENVIRONMENT, None, &upstream_tls);
     let limits = args.limits.validate()?;
     gateway.limit_request_bodies(limits.max_request_body_bytes);
+    gateway.set_websocket_idle_timeout(Duration::from_secs(args.websocket_idle_timeout_secs));
     // Apply the configuration before the gateway accepts its first connection.
     if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
         let _ = gateway.apply_versioned((*snapshot).clone());

@@ -7,67 +7,15 @@
 #![allow(clippy::unwrap_used)]
 
 use gantry_keys::{SigningAlgorithm, SigningKey};
+use gantry_testkit::idp::FakeIdp;
 use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const ADM: &str = "/api/am/admin/v4";
 const DEV: &str = "/api/am/devportal/v3";
-
-/// A minimal OIDC provider: `/.well-known/openid-configuration` and `/jwks`.
-struct FakeIdp {
-    port: u16,
-    jwks: Arc<Mutex<Value>>,
-}
-
-impl FakeIdp {
-    async fn start(jwks: Value) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let jwks = Arc::new(Mutex::new(jwks));
-        let served = jwks.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let served = served.clone();
-                tokio::spawn(async move {
-                    let mut buffer = vec![0u8; 4096];
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    let request = String::from_utf8_lossy(&buffer[..n]);
-                    let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                    let (status, body) = match path.as_str() {
-                        "/.well-known/openid-configuration" => (
-                            "200 OK",
-                            json!({"issuer": format!("http://127.0.0.1:{port}/realms/corp"),
-                                   "jwks_uri": format!("http://127.0.0.1:{port}/jwks"),
-                                   "token_endpoint": format!("http://127.0.0.1:{port}/token")})
-                            .to_string(),
-                        ),
-                        "/jwks" => ("200 OK", served.lock().unwrap().to_string()),
-                        _ => ("404 Not Found", "{}".to_owned()),
-                    };
-                    let response = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        Self { port, jwks }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn issuer(&self) -> String {
-        self.url("/realms/corp")
-    }
-}
 
 fn jwks_of(keys: &[&SigningKey]) -> Value {
     json!({"keys": keys.iter().map(|k| serde_json::to_value(k.public_jwk()).unwrap()).collect::<Vec<_>>()})
@@ -206,7 +154,7 @@ async fn tokens_of_a_registered_oidc_issuer_work_for_mapped_clients_only() {
 
     // Key rotation at the IdP: an update re-reads the JWKS.
     let next_key = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
-    *idp.jwks.lock().unwrap() = jwks_of(&[&idp_key, &next_key]);
+    idp.set_jwks(jwks_of(&[&idp_key, &next_key]));
     let (status, updated) = admin
         .put(
             &format!("{ADM}/key-managers/{km_id}"),
@@ -233,5 +181,136 @@ async fn tokens_of_a_registered_oidc_issuer_work_for_mapped_clients_only() {
     assert!(up.eventually_gw_status(path, &good, 401).await);
     let (status, _) = admin.delete(&format!("{ADM}/key-managers/resident")).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    up.stop();
+}
+
+/// A token of `key` for `client_id` with the header's `kid` replaced by `kid`.
+fn token_with_kid(key: &SigningKey, issuer: &str, client_id: &str, kid: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let token = idp_token(key, issuer, client_id);
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut header: Value = serde_json::from_slice(&b64.decode(&parts[0]).unwrap()).unwrap();
+    header["kid"] = json!(kid);
+    parts[0] = b64.encode(header.to_string());
+    parts.join(".")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_fetches_a_rotated_idp_key_at_once_and_at_most_once_per_interval() {
+    let upstream = EchoUpstream::start().await;
+    let old_key = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
+    let idp = FakeIdp::start(jwks_of(&[&old_key])).await;
+    let mut up = GantryUp::start_with(BIN, false).await;
+    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    let (status, km) = admin
+        .post(
+            &format!("{ADM}/key-managers"),
+            json!({"name": "Rotating IdP", "type": "KeyCloak",
+                   "wellKnownEndpoint": idp.url("/.well-known/openid-configuration")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{km}");
+    let api_id = admin
+        .deployed_api(
+            "Rotating",
+            "/rotating",
+            &format!("{}/backend/", upstream.url()),
+            json!([{"target": "/data", "verb": "GET"}]),
+        )
+        .await;
+    let app_id = admin.application("rotating-app").await;
+    admin
+        .post(
+            &format!("{DEV}/subscriptions"),
+            json!({"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Gold"}),
+        )
+        .await;
+    let (status, _) = admin
+        .post(
+            &format!("{DEV}/applications/{app_id}/map-keys"),
+            json!({"consumerKey": "rot-client", "keyType": "PRODUCTION", "keyManager": "Rotating IdP"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let path = "/rotating/1.0.0/data";
+    let old = idp_token(&old_key, &idp.issuer(), "rot-client");
+    assert!(up.eventually_gw_status(path, &old, 200).await);
+    let fetched_by_control_plane = idp.jwks_hits();
+
+    // The IdP rotates; the control plane would not notice for five minutes. The first
+    // token signed with the new key makes the gateway read the JWKS itself: accepted at once.
+    let new_key = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
+    idp.set_jwks(jwks_of(&[&old_key, &new_key]));
+    let rotated = idp_token(&new_key, &idp.issuer(), "rot-client");
+    assert_eq!(up.gw_status(path, &rotated).await, 200);
+    assert_eq!(
+        idp.jwks_hits(),
+        fetched_by_control_plane + 1,
+        "one fetch, by the gateway"
+    );
+    assert_eq!(
+        up.gw_status(path, &old).await,
+        200,
+        "the old key still works"
+    );
+
+    // A burst of tokens with random unknown kids, concurrently: all refused, and the IdP
+    // is not asked again within the interval.
+    let attacker = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let token = token_with_kid(
+            &attacker,
+            &idp.issuer(),
+            "rot-client",
+            &format!("random-{i}"),
+        );
+        let client = up.gw_client();
+        let url = up.gw_url(path);
+        burst.spawn(async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    while let Some(status) = burst.join_next().await {
+        assert_eq!(status.unwrap(), 401);
+    }
+    // A token of a known issuer signed with the new key, but the kid of a key the IdP
+    // never had, and the new key's kid with an algorithm it is not pinned to: refused.
+    let mislabelled = token_with_kid(&attacker, &idp.issuer(), "rot-client", "never-published");
+    assert_eq!(up.gw_status(path, &mislabelled).await, 401);
+    let new_kid = new_key.public_jwk().kid.clone();
+    let relabelled = {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut parts: Vec<String> = rotated.split('.').map(str::to_owned).collect();
+        parts[0] = b64.encode(json!({"alg": "RS256", "typ": "JWT", "kid": new_kid}).to_string());
+        parts.join(".")
+    };
+    assert_eq!(up.gw_status(path, &relabelled).await, 401);
+    assert_eq!(
+        idp.jwks_hits(),
+        fetched_by_control_plane + 1,
+        "no further fetch within the refetch interval"
+    );
+    // The fetched key is still good for valid tokens.
+    assert_eq!(up.gw_status(path, &rotated).await, 200);
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", up.ops_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gantry_gateway_jwks_fetches_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
     up.stop();
 }

@@ -785,3 +785,60 @@ async fn gateway_tls_serves_a_certificate_per_sni_host_and_reloads_renewed_files
     assert!(reloaded, "the renewed certificate is served");
     assert!(old_refused, "the old certificate is gone");
 }
+
+#[tokio::test]
+async fn an_idle_websocket_is_closed_after_the_configured_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (ws_port, _handshakes) = websocket_echo().await;
+    let up =
+        GantryUp::start_with_env(BIN, false, &[("GANTRY_WEBSOCKET_IDLE_TIMEOUT_SECS", "2")]).await;
+    let rest = rest_for(&up);
+    deploy(
+        &rest,
+        json!({"name": "Quiet", "context": "/quiet", "version": "1.0.0",
+            "endpointConfig": {"endpoint_type": "http",
+                "production_endpoints": {"url": format!("http://127.0.0.1:{ws_port}/ws")}},
+            "operations": [{"target": "/*", "verb": "GET", "authType": "None"}]}),
+    )
+    .await;
+    let handshake = format!(
+        "GET /quiet/1.0.0/room HTTP/1.1\r\nHost: localhost:{}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        up.gw_port
+    );
+    let mut upgraded = None;
+    for _ in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", up.gw_port))
+            .await
+            .unwrap();
+        stream.write_all(handshake.as_bytes()).await.unwrap();
+        if read_head(&mut stream).await.starts_with("HTTP/1.1 101") {
+            upgraded = Some(stream);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut stream = upgraded.expect("the handshake is answered 101 once deployed");
+    let frame = [0x81u8, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+    // Traffic more often than the timeout keeps the tunnel open.
+    for _ in 0..4 {
+        stream.write_all(&frame).await.unwrap();
+        let mut echoed = [0u8; 8];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echoed))
+            .await
+            .expect("echo in time")
+            .unwrap();
+        assert_eq!(echoed, frame);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    // Then silence: the gateway closes the connection once two seconds have passed.
+    let quiet_since = std::time::Instant::now();
+    let mut rest_of_it = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest_of_it))
+        .await
+        .expect("closed by the gateway within the timeout, not left open");
+    assert!(read.is_ok_and(|n| n == 0), "no bytes, just the close");
+    let waited = quiet_since.elapsed();
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+}

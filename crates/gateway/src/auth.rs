@@ -32,6 +32,8 @@ pub struct Denial {
     pub description: Cow<'static, str>,
     /// Whether a 401 names `error="invalid_token"` in its challenge.
     pub(crate) invalid_token: bool,
+    /// The external issuer whose JWKS may hold the token's unknown key.
+    pub(crate) refetch: Option<Arc<str>>,
 }
 
 impl Denial {
@@ -183,10 +185,17 @@ pub fn authorize(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Caller, Denial> {
-    if api.accepts_oauth
-        && let Some(raw) = headers.get(&api.authorization_header)
-    {
-        return authorize_bearer(config, api, operation, raw);
+    if api.accepts_oauth {
+        let mut values = headers.get_all(&api.authorization_header).iter();
+        if let Some(raw) = values.next() {
+            if values.next().is_some() {
+                // Which one would count is ambiguous (RFC 6750 §3.1 invalid_request).
+                return Err(invalid(
+                    "The request carries more than one authorization header",
+                ));
+            }
+            return authorize_bearer(config, api, operation, raw);
+        }
     }
     if let Some(key_in) = &api.api_key {
         if let Some(raw) = headers.get(&key_in.header) {
@@ -201,6 +210,29 @@ pub fn authorize(
         }
     }
     Err(missing_credentials())
+}
+
+/// [`authorize`], and when the credential is signed by a key the configuration does not
+/// hold, of an external issuer with a JWKS URL: re-reads that JWKS through `refresher`
+/// (single-flight, rate-limited per issuer) and tries once more.
+pub async fn authorize_refreshing(
+    config: &CompiledConfig,
+    refresher: &crate::jwks::JwksRefresher,
+    api: &ApiEntry,
+    operation: &OperationEntry,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Caller, Denial> {
+    match authorize(config, api, operation, headers, query) {
+        Err(Denial {
+            refetch: Some(issuer),
+            ..
+        }) => {
+            refresher.refresh(config, &issuer).await;
+            authorize(config, api, operation, headers, query)
+        }
+        decided => decided,
+    }
 }
 
 /// The value of query parameter `name` (matched case-insensitively), if present.
@@ -411,14 +443,41 @@ fn verify_with<C: serde::de::DeserializeOwned>(
 ) -> Result<C, Denial> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("The token is not a well-formed JWT"))?;
+    if header.crit.is_some() {
+        // RFC 7515 §4.1.11: extensions listed as critical must be understood; none are.
+        return Err(invalid(
+            "The token lists critical header parameters the gateway does not support",
+        ));
+    }
     let kid = header
         .kid
         .as_deref()
         .ok_or_else(|| invalid("The token names no signing key (kid)"))?;
-    let key = config
-        .keys
-        .get(kid)
-        .ok_or_else(|| invalid("The token is signed by an unknown key"))?;
+    let fetched;
+    let key = match config.keys.get(kid) {
+        Some(key) => key,
+        None => {
+            // Only an unknown kid gets here: the claimed issuer picks which fetched keys to
+            // look in (the signature check then requires `iss` to be that issuer).
+            let issuer = unverified_issuer(token);
+            match issuer
+                .as_deref()
+                .and_then(|iss| config.fetched_keys.get(iss, kid))
+            {
+                Some(key) => {
+                    fetched = key;
+                    &*fetched
+                }
+                None => {
+                    let mut denial = invalid("The token is signed by an unknown key");
+                    denial.refetch = issuer
+                        .filter(|iss| config.jwks_sources.contains_key(iss.as_str()))
+                        .map(|iss| Arc::from(iss.as_str()));
+                    return Err(denial);
+                }
+            }
+        }
+    };
     if header.alg != key.algorithm {
         return Err(invalid("The token's algorithm does not match its key"));
     }
@@ -438,6 +497,19 @@ fn verify_with<C: serde::de::DeserializeOwned>(
     }
 }
 
+/// The `iss` a token claims, read without verification: only to choose where to look for
+/// an unknown `kid`, never trusted as such.
+fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Issuer {
+        iss: String,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
+    serde_json::from_slice::<Issuer>(&bytes).ok().map(|i| i.iss)
+}
+
 fn missing_credentials() -> Denial {
     Denial {
         status: StatusCode::UNAUTHORIZED,
@@ -447,6 +519,7 @@ fn missing_credentials() -> Denial {
             "Invalid Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer ***'",
         ),
         invalid_token: false,
+        refetch: None,
     }
 }
 
@@ -459,6 +532,7 @@ fn missing_api_key(header: &str) -> Denial {
             "Invalid Credentials. Make sure your API invocation call has a header: '{header}' with an API key"
         )),
         invalid_token: false,
+        refetch: None,
     }
 }
 
@@ -471,6 +545,7 @@ fn invalid(reason: &str) -> Denial {
             "Invalid Credentials. {reason}. Make sure you have provided the correct security credentials"
         )),
         invalid_token: true,
+        refetch: None,
     }
 }
 
@@ -485,6 +560,7 @@ fn forbidden(
         message,
         description: description.into(),
         invalid_token: false,
+        refetch: None,
     }
 }
 
@@ -534,6 +610,7 @@ mod tests {
                 auth_type: AuthType::Any,
                 throttling_policy: "Unlimited".into(),
                 scopes: vec![],
+                operation_policies: Default::default(),
             }],
             client_certificates: vec![],
         }
@@ -571,6 +648,7 @@ mod tests {
                     x: jwk.x,
                     y: jwk.y,
                 }],
+                jwks_uri: None,
             }],
             ..Default::default()
         })

@@ -13,6 +13,7 @@ pub mod backend_jwt;
 pub mod body_limit;
 pub mod cors;
 pub mod health;
+pub mod jwks;
 pub mod mediation;
 pub mod metrics;
 pub mod mtls;
@@ -119,6 +120,12 @@ impl Gateway {
         self.proxy.use_backend_jwt_key(pem)
     }
 
+    /// Closes upgraded (WebSocket) connections with no traffic either way for `idle`
+    /// (default [`proxy::DEFAULT_WEBSOCKET_IDLE`]; zero: never).
+    pub fn set_websocket_idle_timeout(&self, idle: Duration) {
+        self.proxy.set_websocket_idle_timeout(idle);
+    }
+
     /// The environment served.
     pub fn environment(&self) -> &str {
         &self.environment
@@ -164,6 +171,9 @@ impl Gateway {
         let compiled = CompiledConfig::compile(&next.snapshot).inspect_err(|_| {
             self.metrics.config_rejected.inc();
         })?;
+        if let Some(previous) = self.config.load().as_deref() {
+            compiled.fetched_keys.inherit(previous, &compiled);
+        }
         let (version, apis) = (compiled.version, compiled.api_count);
         let next = Arc::new(next);
         let compiled = Arc::new(compiled);

@@ -49,6 +49,11 @@ struct ScopeLabels {
     scope: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FetchLabels {
+    outcome: &'static str,
+}
+
 /// What the request path reports about one request.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -79,6 +84,7 @@ pub struct GatewayMetrics {
     upstream: Family<ApiLabels, Histogram>,
     auth_failures: Family<ReasonLabels, Counter>,
     throttled: Family<ScopeLabels, Counter>,
+    jwks_fetches: Family<FetchLabels, Counter>,
     /// Version of the configuration in use.
     pub config_version: Gauge,
     /// 1 while the stream to the control plane is open.
@@ -93,6 +99,15 @@ pub struct GatewayMetrics {
     pub ratelimit_fallbacks: Counter,
     /// Requests sent again to another upstream member after a failure.
     pub upstream_retries: Counter,
+}
+
+impl GatewayMetrics {
+    /// Counts one JWKS fetch on an unknown `kid`: `ok`, `failed` or `timeout`.
+    pub fn jwks_fetched(&self, outcome: &'static str) {
+        self.jwks_fetches
+            .get_or_create(&FetchLabels { outcome })
+            .inc();
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -111,6 +126,7 @@ impl GatewayMetrics {
             upstream: Family::new_with_constructor(latency_histogram),
             auth_failures: Family::default(),
             throttled: Family::default(),
+            jwks_fetches: Family::default(),
             config_version: Gauge::default(),
             sync_connected: Gauge::default(),
             config_applied: Counter::default(),
@@ -144,6 +160,11 @@ impl GatewayMetrics {
             "gantry_gateway_ratelimit_rejections",
             "Requests refused by a rate limit",
             m.throttled.clone(),
+        );
+        r.register(
+            "gantry_gateway_jwks_fetches",
+            "External issuers' JWKS read by this gateway on an unknown kid, by outcome",
+            m.jwks_fetches.clone(),
         );
         r.register(
             "gantry_gateway_config_version",

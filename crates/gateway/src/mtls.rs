@@ -6,7 +6,7 @@
 //! `mutualssl_mandatory` makes a trusted certificate required; `oauth2`/`api_key` with
 //! `oauth_basic_auth_api_key_mandatory` makes a token or key required. Without either
 //! marker a side is optional: one passing way in is enough. An API without application
-//! security needs the certificate. Runs before `auth::authorize`, only for such APIs: others
+//! security needs the certificate. Runs before `auth::authorize_refreshing`, only for such APIs: others
 //! pay one `Option` check.
 
 use std::sync::Arc;
@@ -146,10 +146,11 @@ impl MutualTls {
     }
 }
 
-/// Authenticates a call: through [`auth::authorize`] alone for APIs without mutual TLS;
+/// Authenticates a call: through [`auth::authorize_refreshing`] alone for APIs without mutual TLS;
 /// otherwise as the module comment says. `Ok(None)`: the certificate alone admitted it.
-pub fn authorize(
+pub async fn authorize(
     config: &CompiledConfig,
+    refresher: &crate::jwks::JwksRefresher,
     api: &ApiEntry,
     operation: &OperationEntry,
     headers: &HeaderMap,
@@ -157,14 +158,18 @@ pub fn authorize(
     peer: Option<&PeerCertificate>,
 ) -> Result<Option<Caller>, Denial> {
     let Some(mtls) = api.mtls.as_deref() else {
-        return auth::authorize(config, api, operation, headers, query).map(Some);
+        return auth::authorize_refreshing(config, refresher, api, operation, headers, query)
+            .await
+            .map(Some);
     };
     let trusted = peer.is_some_and(|leaf| mtls.trusts(&leaf.0));
     if !trusted && mtls.mandatory {
         return Err(untrusted(peer.is_some()));
     }
     if mtls.application_security && (mtls.application_mandatory || !trusted) {
-        return auth::authorize(config, api, operation, headers, query).map(Some);
+        return auth::authorize_refreshing(config, refresher, api, operation, headers, query)
+            .await
+            .map(Some);
     }
     Ok(None)
 }
@@ -181,6 +186,7 @@ fn untrusted(presented: bool) -> Denial {
         }
         .into(),
         invalid_token: false,
+        refetch: None,
     }
 }
 

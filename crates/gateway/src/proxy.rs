@@ -39,6 +39,13 @@ pub struct Proxy {
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
     shared: std::sync::OnceLock<SharedLimiter>,
+    /// Re-reads external issuers' JWKS on unknown `kid`s.
+    jwks: crate::jwks::JwksRefresher,
+    /// Bytes moved per key, for bandwidth policies.
+    bandwidth: Arc<crate::ratelimit::ByteMeter>,
+    /// An upgraded (WebSocket) connection with no bytes either way for this many
+    /// milliseconds is closed; 0: never.
+    websocket_idle_ms: std::sync::atomic::AtomicU64,
     /// Set from a key file before serving, or generated on first use.
     backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
     /// The request body limit (413 beyond it).
@@ -98,12 +105,26 @@ impl Proxy {
             config,
             clients,
             limiter: RateLimiter::default(),
+            jwks: crate::jwks::JwksRefresher::default().with_metrics(metrics.clone()),
             metrics,
             draining,
             shared: std::sync::OnceLock::new(),
+            bandwidth: Arc::default(),
+            websocket_idle_ms: std::sync::atomic::AtomicU64::new(
+                DEFAULT_WEBSOCKET_IDLE.as_millis() as u64,
+            ),
             backend_jwt: std::sync::OnceLock::new(),
             body_limit: Default::default(),
         }
+    }
+
+    /// Closes upgraded (WebSocket) connections idle for `idle` (no bytes either way); zero
+    /// keeps them open until a side closes.
+    pub fn set_websocket_idle_timeout(&self, idle: Duration) {
+        self.websocket_idle_ms.store(
+            u64::try_from(idle.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Whether `GET uri` (over HTTP/2 when `http2`) answers 2xx within `timeout` (an active
@@ -178,7 +199,27 @@ impl Proxy {
         a: &Arc<str>,
         b: &Arc<str>,
         limit: &Limit,
+        charges: &mut Vec<Charge>,
     ) -> Result<(u64, Duration), Throttled> {
+        if limit.bytes {
+            // A bandwidth policy: admitted while bytes are left; charged what it moves.
+            return match self.bandwidth.check(scope, a, b, limit) {
+                Decision::Allowed { remaining, reset } => {
+                    charges.push(Charge {
+                        scope,
+                        a: a.clone(),
+                        b: b.clone(),
+                        limit: limit.clone(),
+                    });
+                    Ok((remaining, reset))
+                }
+                Decision::Limited { retry_after } => Err(Throttled {
+                    scope,
+                    limit: limit.clone(),
+                    retry_after,
+                }),
+            };
+        }
         if let Some(burst) = &limit.burst
             && let Decision::Limited { retry_after } = self.limiter.check(Scope::Burst, a, b, burst)
         {
@@ -206,6 +247,7 @@ impl Proxy {
         api: &Arc<ApiEntry>,
         operation: &OperationEntry,
         caller: Option<&Caller>,
+        charges: &mut Vec<Charge>,
     ) -> Result<Option<Quota>, Throttled> {
         let mut quota = None;
         if let Some(caller) = caller {
@@ -214,8 +256,9 @@ impl Proxy {
                 .subscription_limits
                 .get(&(app.clone(), api.id.clone()))
             {
-                let (remaining, reset) =
-                    self.admit(Scope::Subscription, app, &api.id, limit).await?;
+                let (remaining, reset) = self
+                    .admit(Scope::Subscription, app, &api.id, limit, charges)
+                    .await?;
                 quota = Some(Quota {
                     limit: limit.clone(),
                     remaining,
@@ -223,11 +266,12 @@ impl Proxy {
                 });
             }
             if let Some(limit) = config.application_limits.get(app) {
-                self.admit(Scope::Application, app, app, limit).await?;
+                self.admit(Scope::Application, app, app, limit, charges)
+                    .await?;
             }
         }
         if let Some(limit) = &operation.limit {
-            self.admit(Scope::Operation, &api.id, &operation.key, limit)
+            self.admit(Scope::Operation, &api.id, &operation.key, limit, charges)
                 .await?;
         }
         Ok(quota)
@@ -336,6 +380,23 @@ impl Proxy {
                 "The gateway has not received its configuration yet",
             );
         };
+        if matches!(
+            *request.method(),
+            http::Method::TRACE | http::Method::CONNECT
+        ) {
+            // Never proxied: TRACE reflects credentials, CONNECT would open a tunnel.
+            let mut response = respond::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "405",
+                "Method not allowed",
+                &format!("The gateway does not serve {}", request.method()),
+            );
+            response.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"),
+            );
+            return response;
+        }
         let path = request.uri().path();
         if has_dot_segments_or_encoded_separators(path) {
             return respond::error(
@@ -345,12 +406,12 @@ impl Proxy {
                 "The request path contains dot segments or encoded separators",
             );
         }
-        let host = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()))
-            .unwrap_or_default();
+        let host = match request_host(&request) {
+            Ok(host) => host,
+            Err(problem) => {
+                return respond::error(StatusCode::BAD_REQUEST, "400", "Bad Request", problem);
+            }
+        };
 
         let matched = config.route(host, path, request.method());
         if let RouteMatch::Found { entry, .. } | RouteMatch::MethodNotAllowed(entry) = &matched
@@ -401,12 +462,15 @@ impl Proxy {
         } else {
             match crate::mtls::authorize(
                 config,
+                &self.jwks,
                 &api,
                 operation,
                 request.headers(),
                 request.uri().query(),
                 request.extensions().get(),
-            ) {
+            )
+            .await
+            {
                 Ok(caller) => {
                     outcome.application = caller.as_ref().map(|c| c.application_id.clone());
                     caller
@@ -417,8 +481,10 @@ impl Proxy {
                 }
             }
         };
+        // Bandwidth policies the request counts against (empty, unallocated, for most).
+        let mut charges = Vec::new();
         let quota = match self
-            .rate_limit(config, &api, operation, caller.as_ref())
+            .rate_limit(config, &api, operation, caller.as_ref(), &mut charges)
             .await
         {
             Ok(quota) => quota,
@@ -427,6 +493,21 @@ impl Proxy {
                 return throttled.into_response();
             }
         };
+        if !charges.is_empty() {
+            // Request bodies are counted by their declared length (HTTP/1 Content-Length,
+            // or an HTTP/2 stream's content-length / end of stream).
+            let Some(length) = hyper::body::Body::size_hint(request.body()).exact() else {
+                return respond::error(
+                    StatusCode::LENGTH_REQUIRED,
+                    "411",
+                    "Length Required",
+                    "This API has a bandwidth limit: send the request body with a Content-Length",
+                );
+            };
+            for charge in &charges {
+                charge.spend(&self.bandwidth, length);
+            }
+        }
         let key_type = caller
             .as_ref()
             .map(|c| c.key_type)
@@ -508,6 +589,7 @@ impl Proxy {
             }
             _ => None,
         };
+        let operation_headers = operation.headers.clone();
         drop(guard);
 
         let (mut parts, body) = request.into_parts();
@@ -551,6 +633,7 @@ impl Proxy {
             HeaderName::from_static("x-forwarded-proto"),
             HeaderValue::from_static(if secure { "https" } else { "http" }),
         );
+        append_forwarded(&mut parts.headers, peer, secure, original_host.as_ref());
         if let Some(host) = original_host {
             parts
                 .headers
@@ -563,6 +646,9 @@ impl Proxy {
             );
         }
         crate::mediation::apply(&api.request_headers, &mut parts.headers);
+        if let Some(operation) = &operation_headers {
+            crate::mediation::apply(&operation.request, &mut parts.headers);
+        }
         parts.uri = uri;
         let downstream_version = parts.version;
         let upstream_version = if http2 {
@@ -714,13 +800,28 @@ impl Proxy {
                         .headers
                         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
                     parts.headers.insert(header::UPGRADE, protocol);
-                    tokio::spawn(relay_upgraded(client, upstream, api.name.clone()));
+                    let idle =
+                        Duration::from_millis(self.websocket_idle_ms.load(Ordering::Relaxed));
+                    tokio::spawn(relay_upgraded(client, upstream, api.name.clone(), idle));
                 }
                 crate::mediation::apply(&api.response_headers, &mut parts.headers);
+                if let Some(operation) = &operation_headers {
+                    crate::mediation::apply(&operation.response, &mut parts.headers);
+                }
                 if let Some(quota) = quota {
                     quota.write_headers(&mut parts.headers);
                 }
-                Response::from_parts(parts, body.boxed())
+                if charges.is_empty() {
+                    Response::from_parts(parts, body.boxed())
+                } else {
+                    let metered = Metered {
+                        inner: body,
+                        meter: self.bandwidth.clone(),
+                        charges,
+                        bytes: 0,
+                    };
+                    Response::from_parts(parts, metered.boxed())
+                }
             }
             Ok(Err(error)) if crate::body_limit::is_over_limit(&error) => {
                 crate::body_limit::too_large(self.body_limit.get())
@@ -747,6 +848,69 @@ impl Proxy {
     }
 }
 
+/// How long an upgraded (WebSocket) connection may stay silent before the gateway closes it.
+pub const DEFAULT_WEBSOCKET_IDLE: Duration = Duration::from_secs(300);
+
+/// A bandwidth policy a request counts against.
+pub struct Charge {
+    scope: Scope,
+    a: Arc<str>,
+    b: Arc<str>,
+    limit: Limit,
+}
+
+impl Charge {
+    fn spend(&self, meter: &crate::ratelimit::ByteMeter, bytes: u64) {
+        if bytes > 0 {
+            meter.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
+        }
+    }
+}
+
+/// A response body that counts the bytes it relays and charges them to the request's
+/// bandwidth policies when it ends (or the client goes away).
+struct Metered {
+    inner: Incoming,
+    meter: Arc<crate::ratelimit::ByteMeter>,
+    charges: Vec<Charge>,
+    bytes: u64,
+}
+
+impl hyper::body::Body for Metered {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.bytes = this.bytes.saturating_add(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        for charge in &self.charges {
+            charge.spend(&self.meter, self.bytes);
+        }
+    }
+}
+
 /// A request refused by a rate limit.
 pub struct Throttled {
     scope: Scope,
@@ -767,8 +931,9 @@ impl Throttled {
             scope.code(),
             "Message throttled out",
             &format!(
-                "You have exceeded your quota of {} requests per {} s ({} tier)",
+                "You have exceeded your quota of {} {} per {} s ({} tier)",
                 limit.count,
+                if limit.bytes { "bytes" } else { "requests" },
                 limit.window.as_secs(),
                 limit.name
             ),
@@ -799,12 +964,15 @@ fn websocket_upgrade(version: http::Version, headers: &HeaderMap) -> Option<Head
 }
 
 /// Relays bytes both ways between an upgraded client connection and the upgraded upstream
-/// connection, until either side closes; owned by the connection pair, ends with them.
+/// connection until either side closes, or until no byte has moved either way for `idle`
+/// (when not zero); owned by the connection pair, ends with them.
 async fn relay_upgraded(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     api: Arc<str>,
+    idle: Duration,
 ) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(error) => {
@@ -812,12 +980,51 @@ async fn relay_upgraded(
             return;
         }
     };
-    let mut client = hyper_util::rt::TokioIo::new(client);
-    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
-    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        Ok((sent, received)) => tracing::debug!(%api, sent, received, "upgraded connection closed"),
-        Err(error) => tracing::debug!(%api, %error, "upgraded connection ended with an error"),
-    }
+    let client = hyper_util::rt::TokioIo::new(client);
+    let upstream = hyper_util::rt::TokioIo::new(upstream);
+    let (mut client_rx, mut client_tx) = tokio::io::split(client);
+    let (mut upstream_rx, mut upstream_tx) = tokio::io::split(upstream);
+    let mut from_client = vec![0u8; 16 * 1024];
+    let mut from_upstream = vec![0u8; 16 * 1024];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let watching = !idle.is_zero();
+    let idle_timer = tokio::time::sleep(if watching {
+        idle
+    } else {
+        Duration::from_secs(3600)
+    });
+    tokio::pin!(idle_timer);
+    let ended = loop {
+        tokio::select! {
+            read = client_rx.read(&mut from_client) => match read {
+                Ok(0) | Err(_) => break "closed",
+                Ok(n) => {
+                    if upstream_tx.write_all(&from_client[..n]).await.is_err() {
+                        break "closed";
+                    }
+                    sent += n as u64;
+                }
+            },
+            read = upstream_rx.read(&mut from_upstream) => match read {
+                Ok(0) | Err(_) => break "closed",
+                Ok(n) => {
+                    if client_tx.write_all(&from_upstream[..n]).await.is_err() {
+                        break "closed";
+                    }
+                    received += n as u64;
+                }
+            },
+            () = &mut idle_timer, if watching => break "idle",
+        }
+        if watching {
+            idle_timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + idle);
+        }
+    };
+    let _ = client_tx.shutdown().await;
+    let _ = upstream_tx.shutdown().await;
+    tracing::debug!(%api, sent, received, ended, "upgraded connection closed");
 }
 
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2), except POST and PATCH.
@@ -937,8 +1144,68 @@ fn correlation_id(headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// Paths with `.`/`..` segments, `//`, or percent-encoded `.`, `/` or `\` are refused: what
-/// the router matched must be what the upstream sees.
+/// The host a request is routed by: the target's authority when it has one (absolute-form
+/// or HTTP/2 `:authority`, which RFC 9112 §3.2.2 says wins over `Host`), else its one
+/// `Host` header. Two `Host` headers, none on HTTP/1.1, or one that is not `host[:port]`
+/// (userinfo, spaces, …) is a 400 (RFC 9112 §3.2).
+fn request_host<B>(request: &Request<B>) -> Result<&str, &'static str> {
+    let host = match request.uri().authority() {
+        Some(authority) => authority.as_str(),
+        None => {
+            let mut hosts = request.headers().get_all(header::HOST).iter();
+            match (hosts.next(), hosts.next()) {
+                (Some(_), Some(_)) => return Err("The request has more than one Host header"),
+                (Some(host), None) => host
+                    .to_str()
+                    .map_err(|_| "The Host header is not a host name")?,
+                (None, _) if request.version() == http::Version::HTTP_11 => {
+                    return Err("The request has no Host header");
+                }
+                (None, _) => "",
+            }
+        }
+    };
+    if is_host_and_port(host) || host.is_empty() {
+        Ok(host)
+    } else {
+        Err("The Host header is not a host name")
+    }
+}
+
+/// `name[:port]` or `[v6]:port`, nothing else (no userinfo, no spaces).
+fn is_host_and_port(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, port))
+                if !v6.is_empty()
+                    && v6
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') =>
+            {
+                ("v6", port)
+            }
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) => (name, &host[name.len()..][..port.len() + 1]),
+            None => (host, ""),
+        }
+    };
+    let port_ok = port.is_empty()
+        || (port.len() > 1
+            && port.starts_with(':')
+            && port.len() <= 6
+            && port[1..].bytes().all(|b| b.is_ascii_digit()));
+    !name.is_empty()
+        && port_ok
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// Paths with `.`/`..` segments, `//`, or percent-encoded `.`, `/` or `\` (also encoded
+/// twice, `%252f`) are refused: what the router matched must be what the upstream sees.
 fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
     if path.contains("//") || path.contains('\\') {
         return true;
@@ -947,13 +1214,18 @@ fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
         return true;
     }
     let bytes = path.as_bytes();
-    bytes.windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (w[1], w[2].to_ascii_lowercase()),
-                (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
-            )
-    })
+    let encoded_separator = |w: &[u8]| {
+        matches!(
+            (w[0], w[1].to_ascii_lowercase()),
+            (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
+        )
+    };
+    bytes
+        .windows(3)
+        .any(|w| w[0] == b'%' && encoded_separator(&w[1..]))
+        || bytes
+            .windows(5)
+            .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5' && encoded_separator(&w[3..]))
 }
 
 const HOP_BY_HOP: [HeaderName; 6] = [
@@ -993,9 +1265,90 @@ fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
     }
 }
 
+/// Appends this hop's element to `Forwarded` (RFC 7239), as `X-Forwarded-For` is appended:
+/// `for=` the peer (IPv6 quoted and bracketed), `proto=`, and `host=` the client's `Host`
+/// (quoted unless it is a token; left out when it is not visible ASCII).
+fn append_forwarded(
+    headers: &mut HeaderMap,
+    peer: SocketAddr,
+    secure: bool,
+    host: Option<&HeaderValue>,
+) {
+    use std::fmt::Write as _;
+    let existing = headers.get(header::FORWARDED).and_then(|v| v.to_str().ok());
+    let mut value = String::with_capacity(existing.map_or(0, str::len) + 96);
+    if let Some(existing) = existing {
+        value.push_str(existing);
+        value.push_str(", ");
+    }
+    let _ = match peer.ip() {
+        std::net::IpAddr::V4(ip) => write!(value, "for={ip}"),
+        std::net::IpAddr::V6(ip) => write!(value, "for=\"[{ip}]\""),
+    };
+    value.push_str(if secure {
+        ";proto=https"
+    } else {
+        ";proto=http"
+    });
+    if let Some(host) = host.and_then(|h| h.to_str().ok()).filter(|h| !h.is_empty()) {
+        let token = host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        value.push_str(";host=");
+        if token {
+            value.push_str(host);
+        } else {
+            value.push('"');
+            for c in host.chars() {
+                if c == '"' || c == '\\' {
+                    value.push('\\');
+                }
+                value.push(c);
+            }
+            value.push('"');
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(header::FORWARDED, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_is_appended_with_ipv6_and_host_quoted() {
+        let mut h = HeaderMap::new();
+        let v4: SocketAddr = "10.1.2.3:5000".parse().unwrap();
+        append_forwarded(
+            &mut h,
+            v4,
+            false,
+            Some(&HeaderValue::from_static("api.example")),
+        );
+        assert_eq!(
+            h[header::FORWARDED],
+            "for=10.1.2.3;proto=http;host=api.example"
+        );
+
+        let v6: SocketAddr = "[2001:db8::7]:443".parse().unwrap();
+        append_forwarded(
+            &mut h,
+            v6,
+            true,
+            Some(&HeaderValue::from_static("localhost:9090")),
+        );
+        assert_eq!(
+            h[header::FORWARDED],
+            "for=10.1.2.3;proto=http;host=api.example, for=\"[2001:db8::7]\";proto=https;host=\"localhost:9090\""
+        );
+        assert_eq!(h.get_all(header::FORWARDED).iter().count(), 1);
+
+        let mut h = HeaderMap::new();
+        append_forwarded(&mut h, v4, false, None);
+        assert_eq!(h[header::FORWARDED], "for=10.1.2.3;proto=http");
+    }
 
     #[test]
     fn generated_correlation_ids_are_uuid_v4_and_client_ones_are_kept() {
@@ -1026,10 +1379,13 @@ mod tests {
             "/a%5cb",
             "/a\\b",
             "/..",
+            "/a/..%252fb",
+            "/a%252Fb",
+            "/a/%252e%252e/b",
         ] {
             assert!(has_dot_segments_or_encoded_separators(bad), "{bad}");
         }
-        for good in ["/a/b", "/a/b.json", "/a/...x", "/a/%20b"] {
+        for good in ["/a/b", "/a/b.json", "/a/...x", "/a/%20b", "/a/%2520b"] {
             assert!(!has_dot_segments_or_encoded_separators(good), "{good}");
         }
     }
@@ -1072,6 +1428,34 @@ mod tests {
         one.insert(header::COOKIE, HeaderValue::from_static("a=1"));
         join_cookies(&mut one);
         assert_eq!(one[header::COOKIE], "a=1");
+    }
+
+    #[test]
+    fn hosts_are_name_and_port_only() {
+        for good in [
+            "localhost",
+            "localhost:9090",
+            "api.example.com",
+            "[::1]:9090",
+            "[::1]",
+            "127.0.0.1:80",
+        ] {
+            assert!(is_host_and_port(good), "{good}");
+        }
+        for bad in [
+            "localhost:80@evil",
+            "a b",
+            "evil/x",
+            "host:",
+            "host:99999999",
+            "[::1",
+            "user@host",
+            "h:x",
+            "::1",
+            "[]",
+        ] {
+            assert!(!is_host_and_port(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! when the TAT is within the burst tolerance of now. A tier of N requests per window W
 //! admits a burst of N, then one request every W/N: never more than N in any window of
 //! length W. State lives in the gateway, not in a configuration version, so limits survive
-//! configuration changes. These limits are local to one gateway process; sharing them across
-//! the gateways of an environment (Redis) is not built yet.
+//! configuration changes. Request counts can be shared across an environment's gateways
+//! (`shared_limit.rs`); bandwidth policies are counted by a [`ByteMeter`] per gateway.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
@@ -33,14 +33,14 @@ pub struct Limit {
     /// Burst control (WSO2's spike arrest): a short-window limit checked first, by each
     /// gateway on its own (as WSO2 gateways do).
     pub burst: Option<Box<Limit>>,
+    /// A bandwidth policy: `count` is bytes of request and response bodies per window,
+    /// counted by a [`ByteMeter`] instead of GCRA.
+    pub bytes: bool,
 }
 
 impl Limit {
     /// Compiles a policy; `None` for unlimited ones (count ≤ 0) or an unknown time unit.
     pub fn from_policy(policy: &ThrottlingPolicy) -> Option<Self> {
-        let count = u64::try_from(policy.request_count)
-            .ok()
-            .filter(|c| *c > 0)?;
         let unit = match policy.time_unit.as_str() {
             "sec" | "second" | "seconds" => 1,
             "min" | "minute" | "minutes" => 60,
@@ -50,6 +50,22 @@ impl Limit {
         };
         let window =
             Duration::from_secs(unit * u64::try_from(policy.unit_time.max(1)).unwrap_or(1));
+        if let Ok(bytes) = u64::try_from(policy.bandwidth_bytes)
+            && bytes > 0
+        {
+            return Some(Self {
+                name: Arc::from(policy.name.as_str()),
+                count: bytes,
+                window,
+                emission: Duration::ZERO,
+                tolerance: Duration::ZERO,
+                burst: None,
+                bytes: true,
+            });
+        }
+        let count = u64::try_from(policy.request_count)
+            .ok()
+            .filter(|c| *c > 0)?;
         let emission = window / u32::try_from(count).unwrap_or(u32::MAX);
         let burst = (policy.burst_count > 0)
             .then(|| {
@@ -61,6 +77,7 @@ impl Limit {
                     time_unit: policy.burst_time_unit.clone(),
                     burst_count: 0,
                     burst_time_unit: String::new(),
+                    bandwidth_bytes: 0,
                 })
             })
             .flatten()
@@ -72,6 +89,7 @@ impl Limit {
             emission,
             tolerance: emission * u32::try_from(count - 1).unwrap_or(u32::MAX),
             burst,
+            bytes: false,
         })
     }
 }
@@ -87,6 +105,112 @@ pub enum Scope {
     Operation,
     /// Burst control of a subscription or application tier (same keys as the tier).
     Burst,
+}
+
+/// Bytes counted per key in fixed windows (aligned to this gateway's start), for bandwidth
+/// policies. A request is admitted while its key has bytes left in the window; what it
+/// then moves is added when known, so the request that crosses the limit completes and
+/// the next one is refused. Local to one gateway (not shared through Redis).
+pub struct ByteMeter {
+    epoch: Instant,
+    hasher: std::collections::hash_map::RandomState,
+    shards: Box<[ByteShard]>,
+}
+
+/// Key → (window index, bytes used in it).
+type ByteShard = Mutex<HashMap<Key, (u64, u64)>>;
+
+impl Default for ByteMeter {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            hasher: Default::default(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+impl ByteMeter {
+    /// Whether (`scope`, `a`, `b`) has bytes left under `limit`; spends nothing.
+    pub fn check(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
+        self.check_at(scope, a, b, limit, self.epoch.elapsed())
+    }
+
+    /// Adds `bytes` to what (`scope`, `a`, `b`) used in the current window of `limit`.
+    pub fn spend(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit, bytes: u64) {
+        self.spend_at(scope, a, b, limit, bytes, self.epoch.elapsed());
+    }
+
+    fn slot(
+        &self,
+        scope: Scope,
+        a: &Arc<str>,
+        b: &Arc<str>,
+        limit: &Limit,
+        now: Duration,
+    ) -> (Key, usize, u64, Duration) {
+        let key = Key {
+            scope,
+            a: a.clone(),
+            b: b.clone(),
+        };
+        let shard = (self.hasher.hash_one(&key) as usize) % SHARDS;
+        let window = u64::try_from(limit.window.as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let now = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+        let index = now / window;
+        let reset = Duration::from_nanos((index + 1).saturating_mul(window) - now);
+        (key, shard, index, reset)
+    }
+
+    fn check_at(
+        &self,
+        scope: Scope,
+        a: &Arc<str>,
+        b: &Arc<str>,
+        limit: &Limit,
+        now: Duration,
+    ) -> Decision {
+        let (key, shard, index, reset) = self.slot(scope, a, b, limit, now);
+        let used = self.shards[shard]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .filter(|(window, _)| *window == index)
+            .map_or(0, |(_, used)| *used);
+        if used >= limit.count {
+            Decision::Limited { retry_after: reset }
+        } else {
+            Decision::Allowed {
+                remaining: limit.count - used,
+                reset,
+            }
+        }
+    }
+
+    fn spend_at(
+        &self,
+        scope: Scope,
+        a: &Arc<str>,
+        b: &Arc<str>,
+        limit: &Limit,
+        bytes: u64,
+        now: Duration,
+    ) {
+        let (key, shard, index, _) = self.slot(scope, a, b, limit, now);
+        let mut map = self.shards[shard]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_KEYS_PER_SHARD {
+            map.retain(|_, (window, _)| *window == index);
+        }
+        let entry = map.entry(key).or_insert((index, 0));
+        if entry.0 != index {
+            *entry = (index, 0);
+        }
+        entry.1 = entry.1.saturating_add(bytes);
+    }
 }
 
 impl Scope {
@@ -209,6 +333,7 @@ mod tests {
             time_unit: unit.into(),
             burst_count: 0,
             burst_time_unit: String::new(),
+            bandwidth_bytes: 0,
         })
         .unwrap()
     }
@@ -277,8 +402,55 @@ mod tests {
             time_unit: "min".into(),
             burst_count: 0,
             burst_time_unit: String::new(),
+            bandwidth_bytes: 0,
         };
         assert!(Limit::from_policy(&unlimited).is_none());
+    }
+
+    #[test]
+    fn bandwidth_is_admitted_while_bytes_are_left_and_resets_with_the_window() {
+        let limit = Limit::from_policy(&ThrottlingPolicy {
+            level: "subscription".into(),
+            name: "1KB".into(),
+            request_count: -1,
+            unit_time: 1,
+            time_unit: "min".into(),
+            burst_count: 0,
+            burst_time_unit: String::new(),
+            bandwidth_bytes: 1024,
+        })
+        .unwrap();
+        assert!(limit.bytes && limit.count == 1024);
+        let meter = ByteMeter::default();
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("app"), Arc::from("api"));
+        let t = Duration::from_secs(10);
+        assert!(matches!(
+            meter.check_at(Scope::Subscription, &a, &b, &limit, t),
+            Decision::Allowed {
+                remaining: 1024,
+                ..
+            }
+        ));
+        meter.spend_at(Scope::Subscription, &a, &b, &limit, 1000, t);
+        assert!(matches!(
+            meter.check_at(Scope::Subscription, &a, &b, &limit, t),
+            Decision::Allowed { remaining: 24, .. }
+        ));
+        // The request that crosses the limit was admitted; the next one is not.
+        meter.spend_at(Scope::Subscription, &a, &b, &limit, 500, t);
+        let Decision::Limited { retry_after } =
+            meter.check_at(Scope::Subscription, &a, &b, &limit, t)
+        else {
+            panic!("over the limit");
+        };
+        assert_eq!(retry_after, Duration::from_secs(50));
+        assert!(matches!(
+            meter.check_at(Scope::Subscription, &a, &b, &limit, t + retry_after),
+            Decision::Allowed {
+                remaining: 1024,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -291,6 +463,7 @@ mod tests {
             time_unit: "min".into(),
             burst_count: 10,
             burst_time_unit: "sec".into(),
+            bandwidth_bytes: 0,
         })
         .unwrap();
         let burst = gold.burst.as_deref().unwrap();

@@ -27,6 +27,10 @@ pub struct CompiledConfig {
     vhosts: HashMap<String, VhostRouter>,
     /// Verification keys by `kid`.
     pub keys: HashMap<String, VerificationKey>,
+    /// External issuers' JWKS URLs, by issuer (`iss`).
+    pub jwks_sources: HashMap<String, crate::jwks::JwksSource>,
+    /// Keys a gateway fetched itself on an unknown `kid` (read only when `keys` misses).
+    pub fetched_keys: crate::jwks::FetchedKeys,
     /// Consumer key → (application id, key type).
     pub consumer_keys: HashMap<String, (Arc<str>, KeyType)>,
     /// (application id, API id) → subscription status.
@@ -86,6 +90,44 @@ pub struct VerificationKey {
     pub api_key_validation: Validation,
 }
 
+impl VerificationKey {
+    /// Compiles `key` of `issuer`: the algorithm is the key's own (`alg` as the snapshot
+    /// pins it), and so is the key family; a token never chooses either.
+    pub fn compile(issuer: &str, key: &gantry_model::snapshot::IssuerKey) -> Result<Self, String> {
+        let algorithm = match key.alg.as_str() {
+            "RS256" => Algorithm::RS256,
+            "RS384" => Algorithm::RS384,
+            "RS512" => Algorithm::RS512,
+            "PS256" => Algorithm::PS256,
+            "ES256" => Algorithm::ES256,
+            "EdDSA" => Algorithm::EdDSA,
+            other => return Err(format!("unsupported algorithm {other}")),
+        };
+        let decoding = match algorithm {
+            Algorithm::ES256 => DecodingKey::from_ec_components(
+                key.x.as_deref().unwrap_or_default(),
+                key.y.as_deref().unwrap_or_default(),
+            ),
+            Algorithm::EdDSA => {
+                DecodingKey::from_ed_components(key.x.as_deref().unwrap_or_default())
+            }
+            _ => DecodingKey::from_rsa_components(&key.n, &key.e),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(VerificationKey {
+            issuer: issuer.to_owned(),
+            algorithm,
+            key: decoding,
+            validation: validation_for(issuer, algorithm),
+            api_key_validation: {
+                let mut v = validation_for(issuer, algorithm);
+                v.set_required_spec_claims(&["iss"]);
+                v
+            },
+        })
+    }
+}
+
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const CLOCK_SKEW_SECS: u64 = 30;
 
@@ -140,6 +182,18 @@ pub struct OperationEntry {
     pub key: Arc<str>,
     /// Operation-level throttling policy, unless unlimited.
     pub limit: Option<Limit>,
+    /// The operation's own header policies, applied after the API's; `None` for most
+    /// operations, so they cost nothing on the request path.
+    pub headers: Option<Arc<OperationHeaders>>,
+}
+
+/// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
+#[derive(Debug)]
+pub struct OperationHeaders {
+    /// Applied to the request after the API's request policies.
+    pub request: Box<[crate::mediation::HeaderOp]>,
+    /// Applied to the response after the API's response policies.
+    pub response: Box<[crate::mediation::HeaderOp]>,
 }
 
 /// What the gateway needs to know about one deployed API on the request path.
@@ -242,53 +296,24 @@ impl CompiledConfig {
             .collect();
 
         let mut keys = HashMap::new();
+        let mut jwks_sources = HashMap::new();
         for issuer in &snapshot.issuers {
             for key in &issuer.keys {
-                let algorithm = match key.alg.as_str() {
-                    "RS256" => Algorithm::RS256,
-                    "RS384" => Algorithm::RS384,
-                    "RS512" => Algorithm::RS512,
-                    "PS256" => Algorithm::PS256,
-                    "ES256" => Algorithm::ES256,
-                    "EdDSA" => Algorithm::EdDSA,
-                    other => {
-                        problems.push(format!(
-                            "issuer key {}: unsupported algorithm {other}",
-                            key.kid
-                        ));
-                        continue;
-                    }
-                };
-                // The key's family follows its pinned algorithm: the token never chooses.
-                let decoding = match algorithm {
-                    Algorithm::ES256 => DecodingKey::from_ec_components(
-                        key.x.as_deref().unwrap_or_default(),
-                        key.y.as_deref().unwrap_or_default(),
-                    ),
-                    Algorithm::EdDSA => {
-                        DecodingKey::from_ed_components(key.x.as_deref().unwrap_or_default())
-                    }
-                    _ => DecodingKey::from_rsa_components(&key.n, &key.e),
-                };
-                match decoding {
-                    Ok(decoding) => {
-                        keys.insert(
-                            key.kid.clone(),
-                            VerificationKey {
-                                issuer: issuer.issuer.clone(),
-                                algorithm,
-                                key: decoding,
-                                validation: validation_for(&issuer.issuer, algorithm),
-                                api_key_validation: {
-                                    let mut v = validation_for(&issuer.issuer, algorithm);
-                                    v.set_required_spec_claims(&["iss"]);
-                                    v
-                                },
-                            },
-                        );
+                match VerificationKey::compile(&issuer.issuer, key) {
+                    Ok(compiled) => {
+                        keys.insert(key.kid.clone(), compiled);
                     }
                     Err(error) => problems.push(format!("issuer key {}: {error}", key.kid)),
                 }
+            }
+            if let Some(uri) = &issuer.jwks_uri {
+                jwks_sources.insert(
+                    issuer.issuer.clone(),
+                    crate::jwks::JwksSource {
+                        uri: uri.clone(),
+                        entry: issuer.clone(),
+                    },
+                );
             }
         }
 
@@ -336,6 +361,8 @@ impl CompiledConfig {
             version: snapshot.version,
             vhosts,
             keys,
+            jwks_sources,
+            fetched_keys: Default::default(),
             consumer_keys,
             subscriptions,
             revoked_token_ids: snapshot.revoked_token_ids.iter().cloned().collect(),
@@ -479,11 +506,24 @@ impl RouterBuilder {
                     api.name, op.throttling_policy
                 ));
             }
+            let mut op_headers = |policies: &[gantry_model::PolicyRef]| {
+                crate::mediation::compile(policies).unwrap_or_else(|error| {
+                    problems.push(format!("API {} operation {key}: {error}", api.name));
+                    Box::default()
+                })
+            };
+            let op_headers = (!op.operation_policies.is_empty()).then(|| {
+                Arc::new(OperationHeaders {
+                    request: op_headers(&op.operation_policies.request),
+                    response: op_headers(&op.operation_policies.response),
+                })
+            });
             let operation = || OperationEntry {
                 auth_type: op.auth_type,
                 scopes: op.scopes.clone(),
                 key: key.clone(),
                 limit: limit.clone().flatten(),
+                headers: op_headers.clone(),
             };
             for (prefix, pattern) in bases.iter().flat_map(|b| {
                 patterns_for(b, op.target.as_str())
@@ -622,6 +662,7 @@ mod tests {
                     auth_type: AuthType::Any,
                     throttling_policy: "Unlimited".into(),
                     scopes: vec![],
+                    operation_policies: Default::default(),
                 })
                 .collect(),
             client_certificates: vec![],

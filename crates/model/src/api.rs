@@ -306,6 +306,10 @@ pub struct Operation {
     /// OAuth2 scopes a token must carry to call it (any one is not enough: all of them).
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Header policies of this operation alone (WSO2 4.x `operationPolicies`), applied
+    /// after the API's `apiPolicies`.
+    #[serde(default, skip_serializing_if = "crate::ApiPolicies::is_empty")]
+    pub operation_policies: crate::ApiPolicies,
 }
 
 fn unlimited() -> String {

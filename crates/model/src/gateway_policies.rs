@@ -70,18 +70,7 @@ impl GatewayPolicies {
         if !is_header_name(&self.api_key_header) {
             return Err(InvalidField::new("apiKeyHeader", "must be a header name"));
         }
-        for (flow, policies) in [
-            ("request", &self.api_policies.request),
-            ("response", &self.api_policies.response),
-        ] {
-            for (i, policy) in policies.iter().enumerate() {
-                policy
-                    .header_action()
-                    .map(|_| ())
-                    .map_err(|e| e.within(&format!("apiPolicies.{flow}[{i}]")))?;
-            }
-        }
-        Ok(())
+        self.api_policies.validate("apiPolicies")
     }
 }
 
@@ -102,6 +91,20 @@ impl ApiPolicies {
     /// No policy at all.
     pub fn is_empty(&self) -> bool {
         self.request.is_empty() && self.response.is_empty() && self.fault.is_empty()
+    }
+
+    /// Every request and response policy is one the gateway knows, with its parameters;
+    /// errors name the field under `at` (`apiPolicies`, `operations[2].operationPolicies`).
+    pub fn validate(&self, at: &str) -> Result<(), InvalidField> {
+        for (flow, policies) in [("request", &self.request), ("response", &self.response)] {
+            for (i, policy) in policies.iter().enumerate() {
+                policy
+                    .header_action()
+                    .map(|_| ())
+                    .map_err(|e| e.within(&format!("{at}.{flow}[{i}]")))?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -73,6 +73,14 @@ pub struct ThrottlingPolicy {
     /// `sec` or `min`.
     #[serde(default)]
     pub burst_time_unit: String,
+    /// A bandwidth policy (WSO2 `BANDWIDTHLIMIT`): request and response body bytes allowed
+    /// per window; 0 for a request-count policy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bandwidth_bytes: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// One API revision as deployed to an environment.
@@ -188,6 +196,51 @@ pub struct TrustedIssuer {
     pub issuer: String,
     /// Public keys, each pinned to one algorithm.
     pub keys: Vec<IssuerKey>,
+    /// Where the issuer publishes its JWKS, for an external issuer: a gateway that meets
+    /// a token of this issuer signed with a key it does not know re-reads it (rate-limited)
+    /// instead of waiting for the control plane's next refresh. Absent for the resident
+    /// key manager, whose keys only ever arrive in snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+}
+
+impl IssuerKey {
+    /// The keys of a JWKS document a gateway can verify with, each pinned to one algorithm
+    /// chosen by the key, never by a token: RSA → RS256 (an RSA key that names another
+    /// `alg` is left out), EC P-256 → ES256, OKP Ed25519 → EdDSA. Encryption keys, keys
+    /// without a `kid`, symmetric (`oct`) keys and other kinds are left out.
+    pub fn from_jwks(jwks: &serde_json::Value) -> Vec<IssuerKey> {
+        use serde_json::Value;
+        let text =
+            |key: &Value, name: &str| key.get(name).and_then(Value::as_str).map(str::to_owned);
+        jwks.get("keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|k| text(k, "use").is_none_or(|u| u == "sig"))
+            .filter_map(|key| {
+                let kid = text(key, "kid")?;
+                let alg = match (text(key, "kty")?.as_str(), text(key, "crv").as_deref()) {
+                    ("RSA", _) => match text(key, "alg").as_deref() {
+                        None | Some("RS256") => "RS256",
+                        Some(_) => return None,
+                    },
+                    ("EC", Some("P-256")) => "ES256",
+                    ("OKP", Some("Ed25519")) => "EdDSA",
+                    _ => return None,
+                };
+                Some(IssuerKey {
+                    kid,
+                    alg: alg.to_owned(),
+                    n: text(key, "n").unwrap_or_default(),
+                    e: text(key, "e").unwrap_or_default(),
+                    crv: text(key, "crv"),
+                    x: text(key, "x"),
+                    y: text(key, "y"),
+                })
+            })
+            .collect()
+    }
 }
 
 /// A public signing key of an issuer, in JWK terms: RSA (`n`, `e`) or EC (`crv`, `x`, `y`).

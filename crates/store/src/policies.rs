@@ -48,12 +48,34 @@ pub struct Policy {
     pub burst_count: i64,
     /// `sec` or `min`.
     pub burst_time_unit: String,
+    /// Bandwidth policies: bytes allowed per window, in `data_unit`s (0 = a request-count
+    /// policy).
+    pub data_amount: i64,
+    /// `KB` or `MB` (WSO2's units, 1024-based).
+    pub data_unit: String,
+}
+
+impl Policy {
+    /// Bytes per window for a bandwidth policy; 0 for a request-count one.
+    pub fn bandwidth_bytes(&self) -> i64 {
+        bandwidth_bytes(self.data_amount, &self.data_unit)
+    }
+}
+
+/// `amount` `unit`s in bytes (`KB` = 1024, `MB` = 1024²); 0 for no bandwidth limit.
+pub fn bandwidth_bytes(amount: i64, unit: &str) -> i64 {
+    let unit = if unit.eq_ignore_ascii_case("MB") {
+        1024 * 1024
+    } else {
+        1024
+    };
+    amount.max(0).saturating_mul(unit)
 }
 
 /// The policy of `level` called `name`, if any.
 pub async fn find(store: &Store, level: PolicyLevel, name: &str) -> Result<Option<Policy>> {
     Ok(sqlx::query_as::<_, Policy>(
-        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit \
+        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit \
          FROM throttling_policies WHERE policy_level = $1 AND name = $2",
     )
     .bind(level.as_str())
@@ -65,7 +87,7 @@ pub async fn find(store: &Store, level: PolicyLevel, name: &str) -> Result<Optio
 /// Every policy of `level`, by name.
 pub async fn list(store: &Store, level: PolicyLevel) -> Result<Vec<Policy>> {
     Ok(sqlx::query_as::<_, Policy>(
-        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit \
+        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit \
          FROM throttling_policies WHERE policy_level = $1 ORDER BY name",
     )
     .bind(level.as_str())
@@ -76,7 +98,7 @@ pub async fn list(store: &Store, level: PolicyLevel) -> Result<Vec<Policy>> {
 /// The policy of `level` with `id`; `NotFound` otherwise.
 pub async fn get(store: &Store, level: PolicyLevel, id: &str) -> Result<Policy> {
     sqlx::query_as::<_, Policy>(
-        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit \
+        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit \
          FROM throttling_policies WHERE policy_level = $1 AND id = $2",
     )
     .bind(level.as_str())
@@ -93,8 +115,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
         ..policy.clone()
     };
     sqlx::query(
-        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit, data_amount, data_unit) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&created.id)
     .bind(level.as_str())
@@ -107,6 +129,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(now_ms())
     .bind(created.burst_count)
     .bind(&created.burst_time_unit)
+    .bind(created.data_amount)
+    .bind(&created.data_unit)
     .execute(store.pool())
     .await
     .map_err(StoreError::on_unique("a policy with this name already exists"))?;
@@ -116,7 +140,7 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
 /// Changes a policy's display name, description and limit (the name never changes).
 pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9 \
+        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9, data_amount = $10, data_unit = $11 \
          WHERE policy_level = $6 AND id = $7",
     )
     .bind(&policy.display_name)
@@ -128,6 +152,8 @@ pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(&policy.id)
     .bind(policy.burst_count)
     .bind(&policy.burst_time_unit)
+    .bind(policy.data_amount)
+    .bind(&policy.data_unit)
     .execute(store.pool())
     .await?;
     found(&done)

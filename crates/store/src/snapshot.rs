@@ -54,6 +54,8 @@ struct PolicyRow {
     time_unit: String,
     burst_count: i64,
     burst_time_unit: String,
+    data_amount: i64,
+    data_unit: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -172,7 +174,7 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
     .collect::<Result<Vec<_>>>()?;
 
     let throttling_policies = sqlx::query_as::<_, PolicyRow>(
-        "SELECT policy_level, name, request_count, unit_time, time_unit, burst_count, burst_time_unit FROM throttling_policies ORDER BY policy_level, name",
+        "SELECT policy_level, name, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit FROM throttling_policies ORDER BY policy_level, name",
     )
     .fetch_all(pool)
     .await?
@@ -185,6 +187,7 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
         time_unit: r.time_unit,
         burst_count: r.burst_count,
         burst_time_unit: r.burst_time_unit,
+        bandwidth_bytes: crate::policies::bandwidth_bytes(r.data_amount, &r.data_unit),
     })
     .collect();
 

@@ -104,6 +104,7 @@ fn api(name: &str, context: &str) -> Api {
             auth_type: AuthType::Any,
             throttling_policy: "Unlimited".into(),
             scopes: vec![],
+            operation_policies: Default::default(),
         }],
         created_time: String::new(),
         last_updated_time: String::new(),

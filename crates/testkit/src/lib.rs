@@ -9,6 +9,7 @@ pub mod certs;
 pub mod chaos;
 pub mod cluster;
 pub mod echo;
+pub mod idp;
 pub mod process;
 pub mod python;
 pub mod raw;

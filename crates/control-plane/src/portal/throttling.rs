@@ -317,6 +317,14 @@ async fn update_policy(
     user.require(Portal::Admin)?;
     let (level, slug, title) = level_of(&segment)?;
     let current = admin_policies::load(&state, level, &id).await?;
+    if current.data_amount > 0 {
+        // The form edits request counts; saving it would turn the policy into one.
+        return Err(crate::error::ApiError::BadRequest(format!(
+            "{} is a bandwidth policy: change it through the Admin REST API",
+            current.name
+        ))
+        .into());
+    }
     let mut f = Fields::posted(
         &form,
         format!("/admin/policies/{slug}/{}", current.id),

@@ -57,6 +57,9 @@ pub struct OperationRequest {
     auth_type: Option<String>,
     throttling_policy: Option<String>,
     scopes: Option<Vec<String>>,
+    /// Header policies of this operation alone (WSO2 4.x).
+    #[serde(default)]
+    operation_policies: gantry_model::ApiPolicies,
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, InvalidField> {
@@ -106,6 +109,7 @@ impl OperationRequest {
                 format!("'{bad}' is not a valid scope name"),
             ));
         }
+        self.operation_policies.validate(&at("operationPolicies"))?;
         Ok(Operation {
             id: None,
             target,
@@ -116,6 +120,7 @@ impl OperationRequest {
                 .clone()
                 .unwrap_or_else(|| "Unlimited".to_owned()),
             scopes,
+            operation_policies: self.operation_policies.clone(),
         })
     }
 }
@@ -137,6 +142,7 @@ fn default_operations() -> Vec<Operation> {
         auth_type: AuthType::Any,
         throttling_policy: "Unlimited".to_owned(),
         scopes: Vec::new(),
+        operation_policies: Default::default(),
     })
     .collect()
 }
