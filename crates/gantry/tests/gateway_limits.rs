@@ -203,12 +203,17 @@ async fn a_slow_header_sender_is_cut_at_the_header_read_timeout() {
 async fn http2_requests_are_served_and_an_oversized_header_list_is_refused() {
     let upstream = EchoUpstream::start().await;
     let up = up_with_open_api(&upstream).await;
+    // HTTP/2 routes by `:authority` (RFC 9113 §8.3.1), so the URL names the API's vhost.
     let client = reqwest::Client::builder()
         .http2_prior_knowledge()
+        .resolve(
+            "localhost",
+            std::net::SocketAddr::from(([127, 0, 0, 1], up.gw_port)),
+        )
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let url = format!("http://127.0.0.1:{}/open/1.0.0/items", up.gw_port);
+    let url = format!("http://localhost:{}/open/1.0.0/items", up.gw_port);
     let response = client
         .get(&url)
         .header("host", "localhost")
