@@ -14,7 +14,8 @@ use std::time::Instant;
 use gantry_bench::{proc_status_kb, reset_peak_rss};
 use gantry_model::delta::SnapshotDelta;
 use gantry_model::snapshot::{
-    DeployedApi, IssuerKey, KeyMapping, SnapshotApplication, SnapshotSubscription, TrustedIssuer,
+    self, DeployedApi, IssuerKey, KeyMapping, SnapshotApplication, SnapshotSubscription,
+    TrustedIssuer,
 };
 use gantry_model::*;
 use gantry_sync::Versioned;
@@ -111,7 +112,20 @@ fn snapshot(version: u64) -> GatewaySnapshot {
             }],
             jwks_uri: None,
         }],
-        throttling_policies: vec![],
+        // The subscriptions' `Gold` tier is a real limit, so the gateway holds one per
+        // subscription, as it would in production.
+        throttling_policies: vec![
+            snapshot::ThrottlingPolicy {
+                level: "subscription".into(),
+                name: "Gold".into(),
+                request_count: 5000,
+                unit_time: 1,
+                time_unit: "min".into(),
+                burst_count: 0,
+                burst_time_unit: String::new(),
+                bandwidth_bytes: 0,
+            },
+        ],
         revoked_token_ids: vec![],
     }
 }

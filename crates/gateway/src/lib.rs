@@ -61,7 +61,12 @@ pub struct Gateway {
     sync_status: Arc<gantry_sync::client::SyncStatus>,
     metrics: Arc<metrics::GatewayMetrics>,
     draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Run after each configuration is installed and the previous one let go of.
+    after_apply: Arc<std::sync::OnceLock<AfterApply>>,
 }
+
+/// A hook run after each applied configuration (the binary gives freed memory back).
+pub type AfterApply = Box<dyn Fn() + Send + Sync>;
 
 impl Gateway {
     /// A gateway for `environment` with no configuration yet (not ready). With a data
@@ -100,7 +105,14 @@ impl Gateway {
             held_version: Arc::new(ArcSwapOption::empty()),
             data_dir: data_dir.map(Arc::new),
             sync_status: Arc::default(),
+            after_apply: Arc::default(),
         }
+    }
+
+    /// Runs `hook` after every configuration this gateway installs (set once; later calls
+    /// are ignored).
+    pub fn after_each_apply(&self, hook: AfterApply) {
+        let _ = self.after_apply.set(hook);
     }
 
     /// Starts a graceful stop: readiness reports not ready from now on, traffic still flows.
@@ -201,6 +213,9 @@ impl Gateway {
         };
         self.held.store((!persisted).then_some(next));
         tracing::info!(environment = %self.environment, version, apis, "config applied");
+        if let Some(hook) = self.after_apply.get() {
+            hook();
+        }
         Ok(())
     }
 

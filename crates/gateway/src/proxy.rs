@@ -54,7 +54,7 @@ pub struct Proxy {
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
 pub struct Quota {
-    limit: Limit,
+    limit: Arc<Limit>,
     remaining: u64,
     reset: Duration,
 }

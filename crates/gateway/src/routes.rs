@@ -48,12 +48,14 @@ pub struct CompiledConfig {
     /// Signed backend JWTs by (API, credential), for APIs that send one.
     pub backend_jwt_cache: crate::token_cache::TokenCache<http::HeaderValue>,
     /// Subscription tier limits by (application id, API id).
-    pub subscription_limits: HashMap<(Arc<str>, Arc<str>), Limit>,
+    pub subscription_limits: HashMap<(Arc<str>, Arc<str>), Arc<Limit>>,
     /// Application tier limits by application id.
-    pub application_limits: HashMap<Arc<str>, Limit>,
+    pub application_limits: HashMap<Arc<str>, Arc<Limit>>,
 }
 
-type Limits<'a> = HashMap<(&'static str, &'a str), Option<Limit>>;
+/// Shared by every subscription, application and operation of the tier: a large configuration
+/// holds one copy of each policy, not one per subscription.
+type Limits<'a> = HashMap<(&'static str, &'a str), Option<Arc<Limit>>>;
 
 /// Hands out one shared string per distinct id of a snapshot.
 #[derive(Default)]
@@ -181,7 +183,7 @@ pub struct OperationEntry {
     /// Identity of the resource for its rate limit (`METHOD target`).
     pub key: Arc<str>,
     /// Operation-level throttling policy, unless unlimited.
-    pub limit: Option<Limit>,
+    pub limit: Option<Arc<Limit>>,
     /// The operation's own header policies, applied after the API's; `None` for most
     /// operations, so they cost nothing on the request path.
     pub headers: Option<Arc<OperationHeaders>>,
@@ -222,9 +224,9 @@ pub struct ApiEntry {
     /// Header the token is read from (lower case).
     pub authorization_header: http::HeaderName,
     /// Where production traffic goes.
-    pub production: Option<UpstreamPool>,
+    pub production: Option<Box<UpstreamPool>>,
     /// Where sandbox traffic goes.
-    pub sandbox: Option<UpstreamPool>,
+    pub sandbox: Option<Box<UpstreamPool>>,
     /// CORS policy, when enabled.
     pub cors: Option<crate::cors::Cors>,
     /// Mutual TLS, when `mutualssl` is in the security scheme.
@@ -243,8 +245,8 @@ impl ApiEntry {
     /// Where traffic of `key_type` goes, if the API has such an endpoint.
     pub fn pool(&self, key_type: KeyType) -> Option<&UpstreamPool> {
         match key_type {
-            KeyType::Production => self.production.as_ref(),
-            KeyType::Sandbox => self.sandbox.as_ref(),
+            KeyType::Production => self.production.as_deref(),
+            KeyType::Sandbox => self.sandbox.as_deref(),
         }
     }
 }
@@ -274,7 +276,7 @@ impl CompiledConfig {
             .map(|p| {
                 (
                     (level_name(&p.level), p.name.as_str()),
-                    Limit::from_policy(p),
+                    Limit::from_policy(p).map(Arc::new),
                 )
             })
             .collect();
@@ -456,7 +458,7 @@ impl RouterBuilder {
             .as_ref()
             .map(|e| UpstreamPool::compile(config, e, failovers))
         {
-            Some(Ok(u)) => Some(u),
+            Some(Ok(u)) => Some(Box::new(u)),
             Some(Err(error)) => {
                 problems.push(format!("API {}: {error}", api.name));
                 None
@@ -562,9 +564,11 @@ impl RouterBuilder {
         index.sort_by_key(|(_, i)| *i);
         let mut slots: Vec<Option<RouteEntry>> = self.entries.into_iter().map(Some).collect();
         for (pattern, i) in index {
-            let Some(entry) = slots[i].take() else {
+            let Some(mut entry) = slots[i].take() else {
                 continue;
             };
+            // A large configuration holds tens of thousands of these: no spare capacity.
+            entry.methods.shrink_to_fit();
             match router.insert(pattern.clone(), entries.len()) {
                 Ok(()) => entries.push(entry),
                 Err(error) => {
