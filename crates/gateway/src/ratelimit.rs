@@ -111,16 +111,21 @@ pub enum Scope {
 /// policies. A request is admitted while its key has bytes left in the window; what it
 /// then moves is added when known, so the request that crosses the limit completes and
 /// the next one is refused. Local to one gateway (not shared through Redis).
+#[derive(Default)]
 pub struct ByteMeter {
-    epoch: Instant,
-    hasher: std::collections::hash_map::RandomState,
-    shards: Box<[ByteShard]>,
+    /// Key → (window index, bytes used in it).
+    table: KeyedShards<(u64, u64)>,
 }
 
-/// Key → (window index, bytes used in it).
-type ByteShard = Mutex<HashMap<Key, (u64, u64)>>;
+/// Per-key state of a limiter in [`SHARDS`] mutex-guarded maps (a key's shard by its hash),
+/// with the clock both limiters measure from.
+struct KeyedShards<V> {
+    epoch: Instant,
+    hasher: std::collections::hash_map::RandomState,
+    shards: Box<[Mutex<HashMap<Key, V>>]>,
+}
 
-impl Default for ByteMeter {
+impl<V> Default for KeyedShards<V> {
     fn default() -> Self {
         Self {
             epoch: Instant::now(),
@@ -130,38 +135,56 @@ impl Default for ByteMeter {
     }
 }
 
-impl ByteMeter {
-    /// Whether (`scope`, `a`, `b`) has bytes left under `limit`; spends nothing.
-    pub fn check(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
-        self.check_at(scope, a, b, limit, self.epoch.elapsed())
+impl<V> KeyedShards<V> {
+    /// Time since this gateway's limiter started.
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
     }
 
-    /// Adds `bytes` to what (`scope`, `a`, `b`) used in the current window of `limit`.
-    pub fn spend(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit, bytes: u64) {
-        self.spend_at(scope, a, b, limit, bytes, self.epoch.elapsed());
-    }
-
-    fn slot(
+    /// The key of (`scope`, `a`, `b`) and its shard, locked. A shard holding
+    /// [`MAX_KEYS_PER_SHARD`] keys first forgets those `idle` says carry no state.
+    fn lock(
         &self,
         scope: Scope,
         a: &Arc<str>,
         b: &Arc<str>,
-        limit: &Limit,
-        now: Duration,
-    ) -> (Key, usize, u64, Duration) {
+        idle: impl FnMut(&V) -> bool,
+    ) -> (Key, std::sync::MutexGuard<'_, HashMap<Key, V>>) {
         let key = Key {
             scope,
             a: a.clone(),
             b: b.clone(),
         };
-        let shard = (self.hasher.hash_one(&key) as usize) % SHARDS;
+        let shard = &self.shards[(self.hasher.hash_one(&key) as usize) % SHARDS];
+        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_KEYS_PER_SHARD {
+            let mut idle = idle;
+            map.retain(|_, v| !idle(v));
+        }
+        (key, map)
+    }
+}
+
+impl ByteMeter {
+    /// Whether (`scope`, `a`, `b`) has bytes left under `limit`; spends nothing.
+    pub fn check(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
+        self.check_at(scope, a, b, limit, self.table.now())
+    }
+
+    /// Adds `bytes` to what (`scope`, `a`, `b`) used in the current window of `limit`.
+    pub fn spend(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit, bytes: u64) {
+        self.spend_at(scope, a, b, limit, bytes, self.table.now());
+    }
+
+    /// The index of the window `now` falls in, and the time until it ends.
+    fn window(limit: &Limit, now: Duration) -> (u64, Duration) {
         let window = u64::try_from(limit.window.as_nanos())
             .unwrap_or(u64::MAX)
             .max(1);
         let now = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
         let index = now / window;
         let reset = Duration::from_nanos((index + 1).saturating_mul(window) - now);
-        (key, shard, index, reset)
+        (index, reset)
     }
 
     fn check_at(
@@ -172,10 +195,9 @@ impl ByteMeter {
         limit: &Limit,
         now: Duration,
     ) -> Decision {
-        let (key, shard, index, reset) = self.slot(scope, a, b, limit, now);
-        let used = self.shards[shard]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let (index, reset) = Self::window(limit, now);
+        let (key, map) = self.table.lock(scope, a, b, |(window, _)| *window != index);
+        let used = map
             .get(&key)
             .filter(|(window, _)| *window == index)
             .map_or(0, |(_, used)| *used);
@@ -198,13 +220,8 @@ impl ByteMeter {
         bytes: u64,
         now: Duration,
     ) {
-        let (key, shard, index, _) = self.slot(scope, a, b, limit, now);
-        let mut map = self.shards[shard]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= MAX_KEYS_PER_SHARD {
-            map.retain(|_, (window, _)| *window == index);
-        }
+        let (index, _) = Self::window(limit, now);
+        let (key, mut map) = self.table.lock(scope, a, b, |(window, _)| *window != index);
         let entry = map.entry(key).or_insert((index, 0));
         if entry.0 != index {
             *entry = (index, 0);
@@ -260,26 +277,16 @@ pub enum Decision {
 }
 
 /// GCRA state for every key this gateway has seen.
+#[derive(Default)]
 pub struct RateLimiter {
-    epoch: Instant,
-    hasher: std::collections::hash_map::RandomState,
-    shards: Box<[Mutex<HashMap<Key, u64>>]>,
-}
-
-impl Default for RateLimiter {
-    fn default() -> Self {
-        Self {
-            epoch: Instant::now(),
-            hasher: Default::default(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
-    }
+    /// Key → theoretical arrival time (ns since the epoch).
+    table: KeyedShards<u64>,
 }
 
 impl RateLimiter {
     /// Counts one request against `limit` for (`scope`, `a`, `b`).
     pub fn check(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
-        self.check_at(scope, a, b, limit, self.epoch.elapsed())
+        self.check_at(scope, a, b, limit, self.table.now())
     }
 
     fn check_at(
@@ -290,20 +297,11 @@ impl RateLimiter {
         limit: &Limit,
         now: Duration,
     ) -> Decision {
-        let key = Key {
-            scope,
-            a: a.clone(),
-            b: b.clone(),
-        };
-        let shard = &self.shards[(self.hasher.hash_one(&key) as usize) % SHARDS];
         let now_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
         let emission = u64::try_from(limit.emission.as_nanos()).unwrap_or(u64::MAX);
         let tolerance = u64::try_from(limit.tolerance.as_nanos()).unwrap_or(u64::MAX);
-        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= MAX_KEYS_PER_SHARD {
-            // Keys whose TAT has passed are idle: forgetting them changes no decision.
-            map.retain(|_, tat| *tat > now_ns);
-        }
+        // Keys whose TAT has passed are idle: forgetting them changes no decision.
+        let (key, mut map) = self.table.lock(scope, a, b, |tat| *tat <= now_ns);
         let tat = map.get(&key).copied().unwrap_or(now_ns).max(now_ns);
         if tat - now_ns > tolerance {
             let retry_after = Duration::from_nanos(tat - now_ns - tolerance);
