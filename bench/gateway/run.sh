@@ -157,12 +157,13 @@ wait_for nginx 10 curl -fsS "http://127.0.0.1:$UPSTREAM_PORT/ping"
 alive "$NGINX_PID" nginx
 
 # ---------------------------------------------------------------------------------------
-# Gantry: `gantry up --no-demo` (control plane + gateway in one process) on the proxy core.
+# Gantry: `gantry up --no-demo` (control plane + gateway in one process) on the proxy core,
+# with one worker thread as Envoy gets `--concurrency 1`.
 
 cp "$GANTRY_BIN" "$WORK/gantry"   # a rebuild during the run must not change what we measure
 GANTRY_SHA=$(sha256sum "$WORK/gantry" | cut -c1-12)
 say "gantry up on CP :$CP_PORT, gateway :$GW_PORT, ops :$OPS_PORT (CPU $PROXY_CPU)"
-(cd "$WORK" && GANTRY_ADMIN_PASSWORD=bench exec nice -n "$NICE" taskset -c "$PROXY_CPU" "$WORK/gantry" up --no-demo \
+(cd "$WORK" && GANTRY_ADMIN_PASSWORD=bench exec nice -n "$NICE" taskset -c "$PROXY_CPU" "$WORK/gantry" --worker-threads 1 up --no-demo \
     --data-dir "$WORK/gantry-data" --bind 127.0.0.1 --hostname localhost \
     --control-plane-port "$CP_PORT" --gateway-port "$GW_PORT" --ops-port "$OPS_PORT") \
     >"$WORK/gantry.log" 2>&1 &

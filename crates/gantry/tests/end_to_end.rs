@@ -487,7 +487,8 @@ async fn rest_and_token_endpoints_refuse_bad_credentials() {
 
 #[tokio::test]
 async fn demo_api_is_deployed_on_first_start() {
-    let up = GantryUp::start_with(BIN, true).await;
+    // On one worker thread (the single-threaded runtime), as the gateway bench runs it.
+    let up = GantryUp::start_with_env(BIN, true, &[("GANTRY_WORKER_THREADS", "1")]).await;
     let r = call(&up, "/pizzashack/1.0.0/menu", None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let menu: Value = r.json().await.unwrap();

@@ -293,7 +293,9 @@ impl Proxy {
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id.clone());
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // A clone shares the request line's bytes: no copy of the path for the log.
+        let uri = request.uri().clone();
+        let path = uri.path();
         let mut outcome = Outcome {
             request_bytes: request
                 .headers()
@@ -336,7 +338,7 @@ impl Proxy {
         self.metrics.record(
             &outcome,
             method.as_str(),
-            &path,
+            path,
             response.status().as_u16(),
             started.elapsed(),
             correlation_id.to_str().unwrap_or_default(),
@@ -1114,6 +1116,28 @@ fn method_version_is_http1(response: &Response<Body>) -> bool {
 
 const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
+/// 64 random bits for correlation ids: wyrand on a per-thread state seeded once from the
+/// system's CSPRNG. A correlation id must be unique, not unpredictable, and drawing from
+/// aws-lc's DRBG on every request cost ~1.5 % of the plain proxy's CPU.
+fn next_id_bits() -> u64 {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new({
+            let mut seed = [0u8; 8];
+            let _ = aws_lc_rs::rand::SecureRandom::fill(
+                &aws_lc_rs::rand::SystemRandom::new(),
+                &mut seed,
+            );
+            u64::from_le_bytes(seed)
+        });
+    }
+    STATE.with(|state| {
+        let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(s);
+        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+        ((t >> 64) as u64) ^ (t as u64)
+    })
+}
+
 /// The client's correlation id when it is a sane token (≤ 128 visible ASCII characters),
 /// else a new random one.
 fn correlation_id(headers: &HeaderMap) -> HeaderValue {
@@ -1125,7 +1149,8 @@ fn correlation_id(headers: &HeaderMap) -> HeaderValue {
         return v.clone();
     }
     let mut bytes = [0u8; 16];
-    let _ = aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut bytes);
+    bytes[..8].copy_from_slice(&next_id_bits().to_le_bytes());
+    bytes[8..].copy_from_slice(&next_id_bits().to_le_bytes());
     // A version-4 UUID: version nibble 4, RFC 4122 variant bits 10.
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
@@ -1365,6 +1390,11 @@ mod tests {
         assert_eq!(correlation_id(&h), "abc");
         h.insert("x-correlation-id", HeaderValue::from_static("has space"));
         assert_ne!(correlation_id(&h), "has space");
+        // Generated ones do not repeat.
+        let ids: std::collections::HashSet<HeaderValue> = (0..100_000)
+            .map(|_| correlation_id(&HeaderMap::new()))
+            .collect();
+        assert_eq!(ids.len(), 100_000);
     }
 
     #[test]
