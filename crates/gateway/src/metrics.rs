@@ -251,22 +251,22 @@ impl GatewayMetrics {
         if let Some(scope) = outcome.throttled {
             self.throttled.get_or_create(&ScopeLabels { scope }).inc();
         }
-        tracing::info!(
-            target: "access",
-            correlation_id,
-            environment = %self.environment.0,
-            api = outcome.api.as_ref().map(|a| &*a.0).unwrap_or("-"),
-            application = outcome.application.as_deref().unwrap_or("-"),
-            method,
-            path,
-            status,
-            duration_ms = elapsed.as_secs_f64() * 1e3,
-            upstream_ms = outcome.upstream.map(|d| d.as_secs_f64() * 1e3),
-            request_bytes = outcome.request_bytes,
-            response_bytes = outcome.response_bytes,
-            failure = outcome.failure,
-            "request"
-        );
+        if gantry_telemetry::access::enabled() {
+            gantry_telemetry::access::log(&gantry_telemetry::access::Entry {
+                correlation_id,
+                environment: &self.environment.0,
+                api: outcome.api.as_ref().map(|a| &*a.0).unwrap_or("-"),
+                application: outcome.application.as_deref().unwrap_or("-"),
+                method,
+                path,
+                status,
+                duration: elapsed,
+                upstream: outcome.upstream,
+                request_bytes: outcome.request_bytes,
+                response_bytes: outcome.response_bytes,
+                failure: outcome.failure,
+            });
+        }
     }
 
     /// The text exposition.

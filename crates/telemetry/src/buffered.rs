@@ -81,7 +81,7 @@ impl BufferedStderr {
         (writer, Flusher { shared, thread })
     }
 
-    fn append(&self, buf: &[u8]) {
+    pub(crate) fn append(&self, buf: &[u8]) {
         let mut pending = self
             .shared
             .pending

@@ -6,6 +6,7 @@
 //! [`metrics`] holds the Prometheus registry both planes expose on `/metrics`.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod buffered;
 pub mod metrics;
 pub mod trace;
@@ -73,6 +74,7 @@ pub fn init(
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default_filter));
     let (writer, flusher) = buffered::BufferedStderr::start();
+    let access_writer = writer.clone();
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_target(false)
@@ -115,6 +117,9 @@ pub fn init(
         .with(traces)
         .try_init()
         .is_ok();
+    if installed {
+        access::install(access_writer, format == LogFormat::Json);
+    }
     TelemetryGuard {
         provider,
         // A second init (tests) keeps the first subscriber; its writer is not ours to stop.
