@@ -200,7 +200,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 fn needs_escape(value: &str) -> bool {
-    value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20 || b == 0x7f)
+    value
+        .bytes()
+        .any(|b| b == b'"' || b == b'\\' || b < 0x20 || b == 0x7f)
 }
 
 /// `"value"` as `Debug` quotes it (the text format's field values).
