@@ -1285,13 +1285,41 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
     let name = HeaderName::from_static("x-forwarded-for");
-    let ip = peer.ip().to_string();
-    let value = match headers.get(&name).and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {ip}"),
-        None => ip,
+    let ip = IpText::of(peer.ip());
+    let value = match headers.get(&name) {
+        Some(existing) => {
+            let mut joined = Vec::with_capacity(existing.len() + 2 + ip.as_str().len());
+            joined.extend_from_slice(existing.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(ip.as_str().as_bytes());
+            HeaderValue::from_bytes(&joined)
+        }
+        None => HeaderValue::from_str(ip.as_str()),
     };
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    if let Ok(v) = value {
         headers.insert(name, v);
+    }
+}
+
+/// An IP address as text in a stack buffer (the longest IPv6 text is 45 bytes): the
+/// forwarding headers of every request need it, and `to_string` allocated each time.
+struct IpText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl IpText {
+    fn of(ip: std::net::IpAddr) -> Self {
+        use std::io::Write as _;
+        let mut buf = [0u8; 48];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        let len = usize::try_from(cursor.position()).unwrap_or(0);
+        Self { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
@@ -1304,17 +1332,21 @@ fn append_forwarded(
     secure: bool,
     host: Option<&HeaderValue>,
 ) {
-    use std::fmt::Write as _;
     let existing = headers.get(header::FORWARDED).and_then(|v| v.to_str().ok());
     let mut value = String::with_capacity(existing.map_or(0, str::len) + 96);
     if let Some(existing) = existing {
         value.push_str(existing);
         value.push_str(", ");
     }
-    let _ = match peer.ip() {
-        std::net::IpAddr::V4(ip) => write!(value, "for={ip}"),
-        std::net::IpAddr::V6(ip) => write!(value, "for=\"[{ip}]\""),
-    };
+    let ip = IpText::of(peer.ip());
+    if peer.is_ipv6() {
+        value.push_str("for=\"[");
+        value.push_str(ip.as_str());
+        value.push_str("]\"");
+    } else {
+        value.push_str("for=");
+        value.push_str(ip.as_str());
+    }
     value.push_str(if secure {
         ";proto=https"
     } else {
