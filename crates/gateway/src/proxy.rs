@@ -573,6 +573,7 @@ impl Proxy {
         let timeout = upstream.timeout;
         let upstream_http2 = upstream.http2;
         let authority = upstream.authority.clone();
+        let host = upstream.host.clone();
         let base_len = upstream.base_path.len();
         let assertion = match (&caller, api.backend_jwt) {
             (Some(caller), true) => {
@@ -627,9 +628,7 @@ impl Proxy {
         if let Some(assertion) = assertion {
             parts.headers.insert(crate::backend_jwt::HEADER, assertion);
         }
-        if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
-            parts.headers.insert(header::HOST, v);
-        }
+        parts.headers.insert(header::HOST, host);
         append_forwarded_for(&mut parts.headers, peer);
         parts.headers.insert(
             HeaderName::from_static("x-forwarded-proto"),
@@ -774,9 +773,9 @@ impl Proxy {
             *retry.method_mut() = method.clone();
             *retry.version_mut() = upstream_version;
             *retry.headers_mut() = headers.clone();
-            if let Ok(v) = HeaderValue::from_str(next_upstream.authority.as_str()) {
-                retry.headers_mut().insert(header::HOST, v);
-            }
+            retry
+                .headers_mut()
+                .insert(header::HOST, next_upstream.host.clone());
             *retry.uri_mut() = uri;
             outbound = retry;
             (member, authority, timeout) =

@@ -274,6 +274,8 @@ pub struct Upstream {
     pub scheme: http::uri::Scheme,
     /// `host:port`.
     pub authority: http::uri::Authority,
+    /// `authority` as the `Host` header sent upstream (built once, shared by every request).
+    pub host: http::HeaderValue,
     /// Base path (no trailing `/`), prepended to the resource path.
     pub base_path: String,
     /// Time allowed for the upstream's response headers.
@@ -291,9 +293,12 @@ impl Upstream {
             .map_err(|e| format!("endpoint '{}': {e}", endpoint.url))?;
         let scheme = uri.scheme().cloned().ok_or("endpoint has no scheme")?;
         let authority = uri.authority().cloned().ok_or("endpoint has no host")?;
+        let host = http::HeaderValue::from_str(authority.as_str())
+            .map_err(|e| format!("endpoint '{}': {e}", endpoint.url))?;
         Ok(Self {
             scheme,
             authority,
+            host,
             base_path: uri.path().trim_end_matches('/').to_owned(),
             timeout: endpoint
                 .timeout_ms()
