@@ -4,8 +4,9 @@
 //! Labels come from configuration — environment, API name, operation — and from fixed sets
 //! (status class, failure reason, limit scope), never from raw request data.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use gantry_telemetry::metrics::Metrics;
@@ -54,6 +55,21 @@ struct FetchLabels {
     outcome: &'static str,
 }
 
+/// (API name, operation name, status class) of a request's series, names by pointer.
+type HandleKey = (usize, usize, &'static str);
+
+/// Handles of one request series (clones share the family's metric).
+struct CachedSeries {
+    /// Keeps the names (and so the key's pointers) alive.
+    _names: (Name, Name),
+    requests: Counter,
+    duration: Histogram,
+    upstream: Histogram,
+}
+
+/// Entries kept before the cache starts over (configurations replaced many times).
+const MAX_CACHED_SERIES: usize = 8192;
+
 /// What the request path reports about one request.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -85,6 +101,12 @@ pub struct GatewayMetrics {
     auth_failures: Family<ReasonLabels, Counter>,
     throttled: Family<ScopeLabels, Counter>,
     jwks_fetches: Family<FetchLabels, Counter>,
+    /// The `(none)` label of requests no route matched.
+    unmatched: Name,
+    /// Per-request series found once per (API, operation, status class): the families hash
+    /// every label string under a lock on each lookup. Keyed by the names' pointers; the
+    /// entry holds the names, so a pointer cannot be reused while it is a key.
+    handles: Mutex<HashMap<HandleKey, CachedSeries>>,
     /// Version of the configuration in use.
     pub config_version: Gauge,
     /// 1 while the stream to the control plane is open.
@@ -127,6 +149,8 @@ impl GatewayMetrics {
             auth_failures: Family::default(),
             throttled: Family::default(),
             jwks_fetches: Family::default(),
+            unmatched: Name(Arc::from("(none)")),
+            handles: Mutex::default(),
             config_version: Gauge::default(),
             sync_connected: Gauge::default(),
             config_applied: Counter::default(),
@@ -221,27 +245,47 @@ impl GatewayMetrics {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        let unmatched = || Name(Arc::from("(none)"));
-        let api = outcome.api.clone().unwrap_or_else(unmatched);
-        self.requests
-            .get_or_create(&RequestLabels {
-                environment: self.environment.clone(),
-                api: api.clone(),
-                operation: outcome.operation.clone().unwrap_or_else(unmatched),
-                status_class,
-            })
-            .inc();
-        let labels = ApiLabels {
-            environment: self.environment.clone(),
-            api,
-        };
-        self.duration
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
-        if let Some(upstream) = outcome.upstream {
-            self.upstream
-                .get_or_create(&labels)
-                .observe(upstream.as_secs_f64());
+        let api = outcome.api.as_ref().unwrap_or(&self.unmatched);
+        let operation = outcome.operation.as_ref().unwrap_or(&self.unmatched);
+        let key = (
+            Arc::as_ptr(&api.0).cast::<u8>() as usize,
+            Arc::as_ptr(&operation.0).cast::<u8>() as usize,
+            status_class,
+        );
+        {
+            let mut handles = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
+            if !handles.contains_key(&key) {
+                if handles.len() >= MAX_CACHED_SERIES {
+                    // Old configurations' names: let them go (the series stay registered).
+                    handles.clear();
+                }
+                let labels = ApiLabels {
+                    environment: self.environment.clone(),
+                    api: api.clone(),
+                };
+                let series = CachedSeries {
+                    _names: (api.clone(), operation.clone()),
+                    requests: self
+                        .requests
+                        .get_or_create(&RequestLabels {
+                            environment: self.environment.clone(),
+                            api: api.clone(),
+                            operation: operation.clone(),
+                            status_class,
+                        })
+                        .clone(),
+                    duration: self.duration.get_or_create(&labels).clone(),
+                    upstream: self.upstream.get_or_create(&labels).clone(),
+                };
+                handles.insert(key, series);
+            }
+            if let Some(series) = handles.get(&key) {
+                series.requests.inc();
+                series.duration.observe(elapsed.as_secs_f64());
+                if let Some(upstream) = outcome.upstream {
+                    series.upstream.observe(upstream.as_secs_f64());
+                }
+            }
         }
         if let Some(reason) = outcome.failure {
             self.auth_failures
