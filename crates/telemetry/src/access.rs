@@ -102,65 +102,70 @@ fn format_line(out: &mut String, e: &Entry<'_>, now: SystemTime, json: bool) {
         out.push_str("{\"timestamp\":\"");
         timestamp(out, since_epoch);
         out.push_str("\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\"");
-        let mut text = |name: &str, value: &str| {
-            let _ = write!(out, ",\"{name}\":");
-            json_string(out, value);
-        };
-        text("correlation_id", e.correlation_id);
-        text("environment", e.environment);
-        text("api", e.api);
-        text("application", e.application);
-        text("method", e.method);
-        text("path", e.path);
-        let _ = write!(out, ",\"status\":{}", e.status);
-        out.push_str(",\"duration_ms\":");
-        millis(out, e.duration);
-        if let Some(upstream) = e.upstream {
-            out.push_str(",\"upstream_ms\":");
-            millis(out, upstream);
-        }
-        if let Some(n) = e.request_bytes {
-            let _ = write!(out, ",\"request_bytes\":{n}");
-        }
-        if let Some(n) = e.response_bytes {
-            let _ = write!(out, ",\"response_bytes\":{n}");
-        }
-        if let Some(failure) = e.failure {
-            out.push_str(",\"failure\":");
-            json_string(out, failure);
-        }
-        out.push_str("},\"target\":\"access\"}\n");
     } else {
         timestamp(out, since_epoch);
         out.push_str("  INFO request");
-        let mut text = |name: &str, value: &str| {
-            let _ = write!(out, " {name}=");
-            quoted(out, value);
-        };
-        text("correlation_id", e.correlation_id);
-        text("environment", e.environment);
-        text("api", e.api);
-        text("application", e.application);
-        text("method", e.method);
-        text("path", e.path);
-        let _ = write!(out, " status={}", e.status);
-        out.push_str(" duration_ms=");
-        millis(out, e.duration);
-        if let Some(upstream) = e.upstream {
-            out.push_str(" upstream_ms=");
-            millis(out, upstream);
+    }
+    let mut line = Fields { out, json };
+    line.text("correlation_id", e.correlation_id);
+    line.text("environment", e.environment);
+    line.text("api", e.api);
+    line.text("application", e.application);
+    line.text("method", e.method);
+    line.text("path", e.path);
+    line.number("status", e.status);
+    line.millis("duration_ms", Some(e.duration));
+    line.millis("upstream_ms", e.upstream);
+    if let Some(n) = e.request_bytes {
+        line.number("request_bytes", n);
+    }
+    if let Some(n) = e.response_bytes {
+        line.number("response_bytes", n);
+    }
+    if let Some(failure) = e.failure {
+        line.text("failure", failure);
+    }
+    out.push_str(if json {
+        "},\"target\":\"access\"}\n"
+    } else {
+        "\n"
+    });
+}
+
+/// Appends `name=value` fields in the text format, or `,"name":value` members in JSON.
+struct Fields<'a> {
+    out: &'a mut String,
+    json: bool,
+}
+
+impl Fields<'_> {
+    fn name(&mut self, name: &str) {
+        if self.json {
+            let _ = write!(self.out, ",\"{name}\":");
+        } else {
+            let _ = write!(self.out, " {name}=");
         }
-        if let Some(n) = e.request_bytes {
-            let _ = write!(out, " request_bytes={n}");
+    }
+
+    fn text(&mut self, name: &str, value: &str) {
+        self.name(name);
+        if self.json {
+            json_string(self.out, value);
+        } else {
+            quoted(self.out, value);
         }
-        if let Some(n) = e.response_bytes {
-            let _ = write!(out, " response_bytes={n}");
+    }
+
+    fn number(&mut self, name: &str, value: impl std::fmt::Display) {
+        self.name(name);
+        let _ = write!(self.out, "{value}");
+    }
+
+    fn millis(&mut self, name: &str, value: Option<Duration>) {
+        if let Some(d) = value {
+            self.name(name);
+            millis(self.out, d);
         }
-        if let Some(failure) = e.failure {
-            out.push_str(" failure=");
-            quoted(out, failure);
-        }
-        out.push('\n');
     }
 }
 
