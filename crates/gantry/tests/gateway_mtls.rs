@@ -388,6 +388,84 @@ async fn the_gateway_admits_only_uploaded_or_issued_client_certificates() {
     assert!(refused, "a deleted certificate is refused");
 }
 
+#[tokio::test]
+async fn calls_admitted_by_a_certificate_alone_count_against_its_tier() {
+    let upstream = EchoUpstream::start().await;
+    let (up, https) = up_with_https().await;
+    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let (status, policy) = rest
+        .post(
+            "/api/am/admin/v4/throttling/policies/subscription",
+            json!({"policyName": "TwoPerMinute", "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 2}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{policy}");
+    let api = create(
+        &rest,
+        api_body(
+            "Tiered",
+            "/tiered",
+            &["mutualssl", "mutualssl_mandatory"],
+            &upstream,
+        ),
+    )
+    .await;
+    let (limited, other) = (self_signed("limited-client"), self_signed("other-client"));
+    let (status, body) = send_multipart(
+        &rest,
+        Method::POST,
+        &format!("{PUB}/apis/{api}/client-certificates"),
+        &[
+            ("certificate", &limited.cert),
+            ("alias", "limited"),
+            ("tier", "TwoPerMinute"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        upload(&rest, &api, "other", &other.cert).await.0,
+        StatusCode::OK,
+        "the other certificate's tier is Gold"
+    );
+    rest.publish_and_deploy(&api, &["Default"]).await;
+
+    let path = "/tiered/1.0.0/items";
+    let with_limited = tls_client(&up, https, Some((&limited.cert, &limited.key)));
+    let mut first = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        first = call(&with_limited, https, path, None).await.0;
+        if first != StatusCode::NOT_FOUND && first != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(first, StatusCode::OK, "the first call is within the tier");
+    assert_eq!(
+        call(&with_limited, https, path, None).await.0,
+        StatusCode::OK
+    );
+    let response = with_limited
+        .get(format!("https://localhost:{https}{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["code"], "900804",
+        "a subscription-level throttle-out: {body}"
+    );
+
+    // Another certificate of the same API has its own count (and a Gold tier).
+    let with_other = tls_client(&up, https, Some((&other.cert, &other.key)));
+    for _ in 0..3 {
+        assert_eq!(call(&with_other, https, path, None).await.0, StatusCode::OK);
+    }
+}
+
 /// An application subscribed to `api` and a production access token for it.
 async fn token_for(rest: &Rest, api: &str, name: &str) -> String {
     let app = rest.application(name).await;

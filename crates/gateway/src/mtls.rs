@@ -49,6 +49,30 @@ struct Trusted {
     der: CertificateDer<'static>,
     not_before: i64,
     not_after: i64,
+    /// The throttling tier given at upload (a subscription-level policy, as in WSO2).
+    tier: String,
+    /// Rate-limit key of calls admitted by this certificate alone: `cert:<alias>`.
+    key: Arc<str>,
+    /// The tier's limit, once resolved against the configuration's policies.
+    limit: Option<Arc<crate::ratelimit::Limit>>,
+}
+
+/// The tier a call admitted by its client certificate alone is counted against.
+#[derive(Debug, Clone)]
+pub struct CertificateTier {
+    /// `cert:<alias>`, the key its calls are counted under (per API).
+    pub key: Arc<str>,
+    /// The tier's limit.
+    pub limit: Arc<crate::ratelimit::Limit>,
+}
+
+/// Who a call was admitted as.
+#[derive(Debug)]
+pub enum Admitted {
+    /// A token or API key's application (the certificate, if any, was checked too).
+    Caller(Caller),
+    /// The client certificate alone; with the tier to count it against, when limited.
+    Certificate(Option<CertificateTier>),
 }
 
 impl Trusted {
@@ -79,6 +103,9 @@ impl MutualTls {
                 der,
                 not_before: certificate.not_before,
                 not_after: certificate.not_after,
+                tier: certificate.tier.clone(),
+                key: Arc::from(format!("cert:{}", certificate.alias)),
+                limit: None,
             });
         }
         Ok(Some(Self {
@@ -94,23 +121,38 @@ impl MutualTls {
         }))
     }
 
+    /// Resolves each certificate's tier with `limit_of` (subscription-level policies).
+    pub fn resolve_tiers(
+        &mut self,
+        limit_of: impl Fn(&str) -> Option<Arc<crate::ratelimit::Limit>>,
+    ) {
+        for trusted in &mut self.trusted {
+            trusted.limit = limit_of(&trusted.tier);
+        }
+    }
+
     /// Whether `leaf` is an uploaded certificate or issued by one, each valid now.
     pub fn trusts(&self, leaf: &[u8]) -> bool {
+        self.trusted_for(leaf).is_some()
+    }
+
+    /// The uploaded certificate `leaf` is, or that issued it, when each is valid now.
+    fn trusted_for(&self, leaf: &[u8]) -> Option<&Trusted> {
         let now = UnixTime::now();
         let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        if self
+        if let Some(exact) = self
             .trusted
             .iter()
-            .any(|t| t.der.as_ref() == leaf && t.valid_at(secs))
+            .find(|t| t.der.as_ref() == leaf && t.valid_at(secs))
         {
-            return true;
+            return Some(exact);
         }
         if self.anchors.is_empty() {
-            return false;
+            return None;
         }
         let leaf = CertificateDer::from(leaf);
         let Ok(end_entity) = webpki::EndEntityCert::try_from(&leaf) else {
-            return false;
+            return None;
         };
         // The issuer must be within the validity recorded at upload too; webpki tries the
         // next candidate when this refuses one.
@@ -132,7 +174,7 @@ impl MutualTls {
             }
         };
         // webpki checks the leaf's validity and its issuer's signature on it.
-        end_entity
+        let path = end_entity
             .verify_for_usage(
                 self.algorithms,
                 &self.anchors,
@@ -142,12 +184,17 @@ impl MutualTls {
                 None,
                 Some(&issuer_valid),
             )
-            .is_ok()
+            .ok()?;
+        self.anchors
+            .iter()
+            .position(|a| std::ptr::eq(a, path.anchor()))
+            .and_then(|i| self.anchor_of.get(i))
+            .and_then(|&i| self.trusted.get(i))
     }
 }
 
 /// Authenticates a call: through [`auth::authorize_refreshing`] alone for APIs without mutual TLS;
-/// otherwise as the module comment says. `Ok(None)`: the certificate alone admitted it.
+/// otherwise as the module comment says.
 pub async fn authorize(
     config: &CompiledConfig,
     refresher: &crate::jwks::JwksRefresher,
@@ -156,22 +203,27 @@ pub async fn authorize(
     headers: &HeaderMap,
     query: Option<&str>,
     peer: Option<&PeerCertificate>,
-) -> Result<Option<Caller>, Denial> {
+) -> Result<Admitted, Denial> {
     let Some(mtls) = api.mtls.as_deref() else {
         return auth::authorize_refreshing(config, refresher, api, operation, headers, query)
             .await
-            .map(Some);
+            .map(Admitted::Caller);
     };
-    let trusted = peer.is_some_and(|leaf| mtls.trusts(&leaf.0));
-    if !trusted && mtls.mandatory {
+    let trusted = peer.and_then(|leaf| mtls.trusted_for(&leaf.0));
+    if trusted.is_none() && mtls.mandatory {
         return Err(untrusted(peer.is_some()));
     }
-    if mtls.application_security && (mtls.application_mandatory || !trusted) {
+    if mtls.application_security && (mtls.application_mandatory || trusted.is_none()) {
         return auth::authorize_refreshing(config, refresher, api, operation, headers, query)
             .await
-            .map(Some);
+            .map(Admitted::Caller);
     }
-    Ok(None)
+    Ok(Admitted::Certificate(trusted.and_then(|t| {
+        t.limit.clone().map(|limit| CertificateTier {
+            key: t.key.clone(),
+            limit,
+        })
+    })))
 }
 
 fn untrusted(presented: bool) -> Denial {

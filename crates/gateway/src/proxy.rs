@@ -247,9 +247,28 @@ impl Proxy {
         api: &Arc<ApiEntry>,
         operation: &OperationEntry,
         caller: Option<&Caller>,
+        certificate: Option<&crate::mtls::CertificateTier>,
         charges: &mut Vec<Charge>,
     ) -> Result<Option<Quota>, Throttled> {
         let mut quota = None;
+        if let Some(tier) = certificate {
+            // Admitted by its client certificate alone: the certificate's tier counts its
+            // calls to this API, as a subscription tier counts an application's (WSO2).
+            let (remaining, reset) = self
+                .admit(
+                    Scope::Subscription,
+                    &tier.key,
+                    &api.id,
+                    &tier.limit,
+                    charges,
+                )
+                .await?;
+            quota = Some(Quota {
+                limit: tier.limit.clone(),
+                remaining,
+                reset,
+            });
+        }
         if let Some(caller) = caller {
             let app = &caller.application_id;
             if let Some(limit) = config
@@ -459,8 +478,8 @@ impl Proxy {
                 "This API has been blocked temporarily. Please try again later or contact the system administrators.",
             );
         }
-        let caller = if operation.auth_type == AuthType::None {
-            None
+        let (caller, certificate) = if operation.auth_type == AuthType::None {
+            (None, None)
         } else {
             match crate::mtls::authorize(
                 config,
@@ -473,10 +492,11 @@ impl Proxy {
             )
             .await
             {
-                Ok(caller) => {
-                    outcome.application = caller.as_ref().map(|c| c.application_id.clone());
-                    caller
+                Ok(crate::mtls::Admitted::Caller(caller)) => {
+                    outcome.application = Some(caller.application_id.clone());
+                    (Some(caller), None)
                 }
+                Ok(crate::mtls::Admitted::Certificate(tier)) => (None, tier),
                 Err(denied) => {
                     outcome.failure = Some(denied.reason());
                     return denied.into_response();
@@ -486,7 +506,14 @@ impl Proxy {
         // Bandwidth policies the request counts against (empty, unallocated, for most).
         let mut charges = Vec::new();
         let quota = match self
-            .rate_limit(config, &api, operation, caller.as_ref(), &mut charges)
+            .rate_limit(
+                config,
+                &api,
+                operation,
+                caller.as_ref(),
+                certificate.as_ref(),
+                &mut charges,
+            )
             .await
         {
             Ok(quota) => quota,

@@ -444,7 +444,10 @@ impl RouterBuilder {
                 problems.push(format!("API {}: {error}", api.name));
                 None
             })
-            .map(Box::new);
+            .map(|mut mtls| {
+                mtls.resolve_tiers(|tier| limits.get(&("subscription", tier)).cloned().flatten());
+                Box::new(mtls)
+            });
         let mut headers = |policies: &[gantry_model::PolicyRef]| {
             crate::mediation::compile(policies).unwrap_or_else(|error| {
                 problems.push(format!("API {}: {error}", api.name));
