@@ -131,7 +131,7 @@ impl Contract {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_are_served_enforced_and_honoured() {
     let mut up = GantryUp::start_with(BIN, false).await;
-    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    let admin = up.rest();
     let anonymous = admin.anonymous();
 
     let mut docs = Vec::new();

@@ -6,7 +6,6 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -19,7 +18,7 @@ const DEV: &str = "/api/am/devportal/v3";
 async fn test_tokens_secret_rotation_blocking_and_tier_changes_reach_the_gateway() {
     let upstream = EchoUpstream::start().await;
     let mut up = GantryUp::start_with(BIN, false).await;
-    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    let admin = up.rest();
     admin
         .create_user("dev-dora", "dora-password-1", &["subscriber"])
         .await;
@@ -186,7 +185,7 @@ async fn test_tokens_secret_rotation_blocking_and_tier_changes_reach_the_gateway
 async fn burst_control_of_a_tier_refuses_a_spike_with_900807() {
     let upstream = EchoUpstream::start().await;
     let mut up = GantryUp::start_with(BIN, false).await;
-    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    let admin = up.rest();
     // WSO2's subscription policy with burst control: 1000/min, at most 3 per second.
     let (status, policy) = admin
         .post(

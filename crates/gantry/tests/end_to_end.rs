@@ -26,7 +26,7 @@ async fn call(up: &GantryUp, path: &str, token: Option<&str>) -> reqwest::Respon
 async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_restart() {
     let upstream = EchoUpstream::start().await;
     let mut up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
 
     let api_id = rest
         .deployed_api(
@@ -211,7 +211,7 @@ async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_res
         StatusCode::OK,
         "token issued before the restart still works"
     );
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let (status, token) = rest.token(&ck, &cs).await;
     assert_eq!(status, StatusCode::OK);
     let r = call(&up, "/orders/1.0.0/items/7", token["access_token"].as_str()).await;
@@ -223,7 +223,7 @@ async fn publish_subscribe_token_and_call_through_the_gateway_then_survive_a_res
 async fn upstream_down_is_502_and_slow_upstream_is_504() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let open = json!([{"target": "/*", "verb": "GET", "authType": "None"}]);
     rest.deployed_api("Slow", "/slow-api", &upstream.url(), open.clone())
         .await;
@@ -251,7 +251,7 @@ async fn upstream_down_is_502_and_slow_upstream_is_504() {
 #[tokio::test]
 async fn bad_input_is_a_4xx_naming_the_problem() {
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let apis = format!("{PUB}/apis");
 
     let (status, body) = rest
@@ -451,7 +451,7 @@ async fn rest_and_token_endpoints_refuse_bad_credentials() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let (status, body) = rest.token("nobody", "nothing").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
@@ -524,15 +524,11 @@ fn tampered(token: &str) -> String {
     parts.join(".")
 }
 
-fn rest_for(up: &GantryUp) -> Rest {
-    Rest::new(&up.cp_url(""), up.cp_client())
-}
-
 #[tokio::test]
 async fn application_tier_is_enforced_with_429_retry_after_and_ratelimit_headers() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let ops = json!([{"target": "/x", "verb": "GET"}]);
     let api_id = rest
         .deployed_api("Limited", "/limited", &upstream.url(), ops)
@@ -602,7 +598,7 @@ async fn application_tier_is_enforced_with_429_retry_after_and_ratelimit_headers
 async fn metrics_and_access_log_describe_the_traffic() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let ops = json!([{"target": "/things/{id}", "verb": "GET"}, {"target": "/open", "verb": "GET", "authType": "None"}]);
     rest.deployed_api("Metered", "/metered", &upstream.url(), ops)
         .await;
@@ -711,7 +707,7 @@ async fn es256_and_eddsa_tokens_are_verified_at_the_gateway() {
     let upstream = EchoUpstream::start().await;
     for alg in ["ES256", "EdDSA"] {
         let up = GantryUp::start_with_env(BIN, false, &[("GANTRY_SIGNING_ALGORITHM", alg)]).await;
-        let rest = rest_for(&up);
+        let rest = up.rest();
         let api_id = rest
             .deployed_api(
                 "Curves",
@@ -753,7 +749,7 @@ async fn es256_and_eddsa_tokens_are_verified_at_the_gateway() {
 async fn an_updated_api_reaches_the_gateway_with_its_next_revision() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let open = json!([{"target": "/a", "verb": "GET", "authType": "None"}]);
     let id = rest
         .deployed_api("Evolving", "/evolving", &upstream.url(), open)
@@ -854,7 +850,7 @@ async fn routed_path(up: &GantryUp, path: &str) -> Option<String> {
 async fn the_default_version_answers_without_its_version_segment() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let v1_url = format!("{}/v1", upstream.url());
     let v2_url = format!("{}/v2", upstream.url());
     let v1 = deployed_version(&rest, &v1_url, "1.0.0", true).await;
@@ -915,7 +911,7 @@ async fn the_default_version_answers_without_its_version_segment() {
 async fn cors_preflight_is_answered_at_the_gateway_and_errors_carry_allow_origin() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let origin = "https://app.example.com";
     let (status, body) = rest
         .post(
@@ -1013,7 +1009,7 @@ async fn cors_preflight_is_answered_at_the_gateway_and_errors_carry_allow_origin
 async fn load_balance_endpoints_share_the_traffic_round_robin() {
     let (a, b) = (EchoUpstream::start().await, EchoUpstream::start().await);
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let (status, body) = rest
         .post(
             &format!("{PUB}/apis"),
@@ -1074,7 +1070,7 @@ async fn a_load_balance_member_that_refuses_connections_sits_out() {
         gantry_testkit::process::free_port()
     );
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let (status, api) = rest
         .post(
             &format!("{PUB}/apis"),

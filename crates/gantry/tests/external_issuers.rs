@@ -8,7 +8,6 @@
 
 use gantry_keys::{SigningAlgorithm, SigningKey};
 use gantry_testkit::idp::FakeIdp;
-use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -39,7 +38,7 @@ async fn tokens_of_a_registered_oidc_issuer_work_for_mapped_clients_only() {
     let idp_key = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
     let idp = FakeIdp::start(jwks_of(&[&idp_key])).await;
     let mut up = GantryUp::start_with(BIN, false).await;
-    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    let admin = up.rest();
 
     // The resident key manager is always there.
     let (status, list) = admin.get(&format!("{ADM}/key-managers")).await;
@@ -202,7 +201,7 @@ async fn the_gateway_fetches_a_rotated_idp_key_at_once_and_at_most_once_per_inte
     let old_key = SigningKey::generate(SigningAlgorithm::Rs256).unwrap();
     let idp = FakeIdp::start(jwks_of(&[&old_key])).await;
     let mut up = GantryUp::start_with(BIN, false).await;
-    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    let admin = up.rest();
     let (status, km) = admin
         .post(
             &format!("{ADM}/key-managers"),

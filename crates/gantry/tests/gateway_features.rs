@@ -17,20 +17,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";
 const DEV: &str = "/api/am/devportal/v3";
 
-fn rest_for(up: &GantryUp) -> Rest {
-    Rest::new(&up.cp_url(""), up.cp_client())
-}
-
-/// Creates an API from `body` (name, context, version 1.0.0 and the rest as given),
-/// publishes and deploys it; returns its id.
-async fn deploy(rest: &Rest, body: Value) -> String {
-    let (status, api) = rest.post(&format!("{PUB}/apis"), body).await;
-    assert_eq!(status, StatusCode::CREATED, "{api}");
-    let id = api["id"].as_str().unwrap().to_owned();
-    rest.publish_and_deploy(&id, &["Default"]).await;
-    id
-}
-
 async fn subscribe(rest: &Rest, api_id: &str, app_id: &str) {
     let (status, sub) = rest
         .post(
@@ -85,28 +71,24 @@ fn claims_of(jwt: &str) -> Value {
 async fn api_keys_work_in_header_and_query_only_where_the_security_scheme_allows_them() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
-    let keyed = deploy(
-        &rest,
-        json!({"name": "Keyed", "context": "/keyed", "version": "1.0.0",
+    let rest = up.rest();
+    let keyed = rest
+        .create_and_deploy(
+            json!({"name": "Keyed", "context": "/keyed", "version": "1.0.0",
             "policies": ["Gold"], "securityScheme": ["oauth2", "api_key"],
             "endpointConfig": {"endpoint_type": "http",
                 "production_endpoints": {"url": format!("{}/prod", upstream.url())},
                 "sandbox_endpoints": {"url": format!("{}/sandbox", upstream.url())}},
             "operations": [{"target": "/items", "verb": "GET"}]}),
-    )
-    .await;
-    let custom = deploy(
-        &rest,
-        json!({"name": "Custom", "context": "/custom", "version": "1.0.0",
+        )
+        .await;
+    let custom = rest.create_and_deploy(json!({"name": "Custom", "context": "/custom", "version": "1.0.0",
             "policies": ["Gold"], "securityScheme": ["api_key"], "apiKeyHeader": "X-Api-Key",
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
             "operations": [{"target": "/items", "verb": "GET"}]}),
     )
     .await;
-    let oauth_only = deploy(
-        &rest,
-        json!({"name": "OAuthOnly", "context": "/oauth-only", "version": "1.0.0",
+    let oauth_only = rest.create_and_deploy(json!({"name": "OAuthOnly", "context": "/oauth-only", "version": "1.0.0",
             "policies": ["Gold"],
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
             "operations": [{"target": "/items", "verb": "GET"}]}),
@@ -230,7 +212,7 @@ async fn api_keys_work_in_header_and_query_only_where_the_security_scheme_allows
 async fn api_policies_add_and_remove_request_and_response_headers() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let header = |name: &str, h: &str, v: Option<&str>| {
         let mut parameters = json!({"headerName": h});
         if let Some(v) = v {
@@ -254,9 +236,7 @@ async fn api_policies_add_and_remove_request_and_response_headers() {
         "{body}"
     );
 
-    deploy(
-        &rest,
-        json!({"name": "Mediated", "context": "/mediated", "version": "1.0.0",
+    rest.create_and_deploy(json!({"name": "Mediated", "context": "/mediated", "version": "1.0.0",
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
             "operations": [{"target": "/*", "verb": "GET", "authType": "None"}],
             "apiPolicies": {
@@ -290,18 +270,14 @@ async fn api_policies_add_and_remove_request_and_response_headers() {
 async fn backend_jwt_reaches_the_upstream_signed_by_the_gateway_and_verifies_with_its_jwks() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
-    let with_jwt = deploy(
-        &rest,
-        json!({"name": "Asserted", "context": "/asserted", "version": "1.0.0",
+    let rest = up.rest();
+    let with_jwt = rest.create_and_deploy(json!({"name": "Asserted", "context": "/asserted", "version": "1.0.0",
             "policies": ["Gold"], "enableBackendJwt": true, "securityScheme": ["oauth2", "api_key"],
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
             "operations": [{"target": "/items", "verb": "GET"}]}),
     )
     .await;
-    let without = deploy(
-        &rest,
-        json!({"name": "Plain", "context": "/plain", "version": "1.0.0", "policies": ["Gold"],
+    let without = rest.create_and_deploy(json!({"name": "Plain", "context": "/plain", "version": "1.0.0", "policies": ["Gold"],
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
             "operations": [{"target": "/items", "verb": "GET"}]}),
     )
@@ -394,9 +370,8 @@ async fn backend_jwt_reaches_the_upstream_signed_by_the_gateway_and_verifies_wit
 async fn idempotent_requests_are_retried_on_another_member_and_posts_never_are() {
     let (failing, healthy) = (EchoUpstream::start().await, EchoUpstream::start().await);
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
-    deploy(
-        &rest,
+    let rest = up.rest();
+    rest.create_and_deploy(
         json!({"name": "Retried", "context": "/retried", "version": "1.0.0",
             "endpointConfig": {"endpoint_type": "load_balance",
                 "algoClassName": "org.apache.synapse.endpoints.algorithms.RoundRobin",
@@ -474,9 +449,8 @@ async fn failover_endpoints_take_over_when_the_primary_is_down() {
     let backup = EchoUpstream::start().await;
     let dead = format!("http://127.0.0.1:{}/dead", gantry_testkit::free_port());
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
-    deploy(
-        &rest,
+    let rest = up.rest();
+    rest.create_and_deploy(
         json!({"name": "Failing", "context": "/failing", "version": "1.0.0",
             "endpointConfig": {"endpoint_type": "failover",
                 "production_endpoints": {"url": dead},
@@ -506,10 +480,8 @@ async fn failover_endpoints_take_over_when_the_primary_is_down() {
 async fn least_request_sends_new_requests_away_from_a_busy_member() {
     let (slow, fast) = (EchoUpstream::start().await, EchoUpstream::start().await);
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
-    deploy(
-        &rest,
-        json!({"name": "Least", "context": "/least", "version": "1.0.0",
+    let rest = up.rest();
+    rest.create_and_deploy(json!({"name": "Least", "context": "/least", "version": "1.0.0",
             "endpointConfig": {"endpoint_type": "load_balance", "algoClassName": "LeastRequest",
                 "production_endpoints": [
                     {"url": format!("{}/delay/1500", slow.url()), "config": {"actionDuration": "5000"}},
@@ -589,16 +561,16 @@ async fn websocket_upgrades_pass_through_after_authentication() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (ws_port, mut handshakes) = websocket_echo().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
-    let api = deploy(
-        &rest,
-        json!({"name": "Chat", "context": "/chat", "version": "1.0.0", "policies": ["Gold"],
+    let rest = up.rest();
+    let api = rest
+        .create_and_deploy(
+            json!({"name": "Chat", "context": "/chat", "version": "1.0.0", "policies": ["Gold"],
             "securityScheme": ["oauth2", "api_key"],
             "endpointConfig": {"endpoint_type": "http",
                 "production_endpoints": {"url": format!("http://127.0.0.1:{ws_port}/ws")}},
             "operations": [{"target": "/*", "verb": "GET"}]}),
-    )
-    .await;
+        )
+        .await;
     let app = rest.application("Chatter").await;
     subscribe(&rest, &api, &app).await;
     let key = api_key(&rest, &app, "PRODUCTION", 600).await;
@@ -668,10 +640,8 @@ async fn websocket_upgrades_pass_through_after_authentication() {
 async fn members_failing_active_health_checks_get_no_traffic() {
     let (sick, well) = (EchoUpstream::start().await, EchoUpstream::start().await);
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
-    deploy(
-        &rest,
-        json!({"name": "Checked", "context": "/checked", "version": "1.0.0",
+    let rest = up.rest();
+    rest.create_and_deploy(json!({"name": "Checked", "context": "/checked", "version": "1.0.0",
             "endpointConfig": {"endpoint_type": "load_balance",
                 // The probe is GET <member URL>/health: the sick member's answers 503.
                 "healthCheck": {"path": "/health", "intervalMs": 100, "timeoutMs": 500, "unhealthyThreshold": 2},
@@ -792,9 +762,8 @@ async fn an_idle_websocket_is_closed_after_the_configured_timeout() {
     let (ws_port, _handshakes) = websocket_echo().await;
     let up =
         GantryUp::start_with_env(BIN, false, &[("GANTRY_WEBSOCKET_IDLE_TIMEOUT_SECS", "2")]).await;
-    let rest = rest_for(&up);
-    deploy(
-        &rest,
+    let rest = up.rest();
+    rest.create_and_deploy(
         json!({"name": "Quiet", "context": "/quiet", "version": "1.0.0",
             "endpointConfig": {"endpoint_type": "http",
                 "production_endpoints": {"url": format!("http://127.0.0.1:{ws_port}/ws")}},

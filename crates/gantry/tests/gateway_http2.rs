@@ -26,29 +26,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";
 const DEV: &str = "/api/am/devportal/v3";
 
-fn rest_for(up: &GantryUp) -> Rest {
-    Rest::new(&up.cp_url(""), up.cp_client())
-}
-
-/// Creates an API from `body`, publishes and deploys it; returns its id.
-async fn deploy(rest: &Rest, body: Value) -> String {
-    let (status, api) = rest.post(&format!("{PUB}/apis"), body).await;
-    assert_eq!(status, StatusCode::CREATED, "{api}");
-    let id = api["id"].as_str().unwrap().to_owned();
-    rest.publish_and_deploy(&id, &["Default"]).await;
-    id
-}
-
 /// An API at `context` whose every GET and POST needs no token.
 async fn deploy_open(rest: &Rest, name: &str, context: &str, endpoint: Value) -> String {
-    deploy(
-        rest,
-        json!({"name": name, "context": context, "version": "1.0.0",
+    rest.create_and_deploy(json!({"name": name, "context": context, "version": "1.0.0",
             "endpointConfig": endpoint,
             "operations": [{"target": "/*", "verb": "GET", "authType": "None"},
-                           {"target": "/*", "verb": "POST", "authType": "None"}]}),
-    )
-    .await
+                           {"target": "/*", "verb": "POST", "authType": "None"}]}))
+        .await
 }
 
 /// An application subscribed to `apis` and an access token for it.
@@ -104,10 +88,8 @@ async fn h2c_and_h2_over_tls_are_enforced_like_http1_and_forwarded_as_http1() {
         &[("GANTRY_GATEWAY_HTTPS_PORT", &https.to_string())],
     )
     .await;
-    let rest = rest_for(&up);
-    let api = deploy(
-        &rest,
-        json!({"name": "H2", "context": "/h2", "version": "1.0.0", "policies": ["Gold"],
+    let rest = up.rest();
+    let api = rest.create_and_deploy(json!({"name": "H2", "context": "/h2", "version": "1.0.0", "policies": ["Gold"],
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": upstream.url()}},
             "operations": [{"target": "/items", "verb": "GET"}, {"target": "/items", "verb": "POST"}]}),
     )
@@ -195,7 +177,7 @@ async fn h2c_and_h2_over_tls_are_enforced_like_http1_and_forwarded_as_http1() {
 async fn endpoints_marked_http2_are_spoken_to_over_h2c_and_others_over_http1() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let marked = deploy_open(
         &rest,
         "H2Upstream",
@@ -345,7 +327,7 @@ async fn raw_h2_post(port: u16, path: &str, content_length: &str, data: &[u8]) -
 async fn h2_request_whose_content_length_disagrees_with_its_data_never_reaches_the_upstream() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     deploy_open(
         &rest,
         "Smuggle",
@@ -434,7 +416,7 @@ async fn grpc_calls_pass_through_with_trailers_streaming_and_grpc_shaped_errors(
     }
     let server = GrpcServer::start();
     let up = GantryUp::start(BIN).await;
-    let rest = rest_for(&up);
+    let rest = up.rest();
     let grpc_api = |name: &str, service: &str, port: u16| {
         // The default version answers on /<service>/<method>, the path gRPC clients use.
         json!({"name": name, "context": format!("/{service}"), "version": "1.0.0",
@@ -443,8 +425,12 @@ async fn grpc_calls_pass_through_with_trailers_streaming_and_grpc_shaped_errors(
                 "production_endpoints": {"url": format!("http://127.0.0.1:{port}/{service}")}},
             "operations": [{"target": "/*", "verb": "POST"}]})
     };
-    let echo = deploy(&rest, grpc_api("GrpcEcho", "gantry.test.Echo", server.port)).await;
-    let down = deploy(&rest, grpc_api("GrpcDown", "gantry.test.Down", free_port())).await;
+    let echo = rest
+        .create_and_deploy(grpc_api("GrpcEcho", "gantry.test.Echo", server.port))
+        .await;
+    let down = rest
+        .create_and_deploy(grpc_api("GrpcDown", "gantry.test.Down", free_port()))
+        .await;
     let token = token_for(&rest, &[&echo, &down], "GrpcApp").await;
 
     let (target, authority) = (
@@ -614,7 +600,7 @@ impl TlsUpstream {
 
 /// Deploys `/tls`, `/mtls` and `/mtls-h2` (HTTP/2 by ALPN) to the two upstreams.
 async fn deploy_tls_apis(up: &GantryUp, tls: &TlsUpstream, mtls: &TlsUpstream) {
-    let rest = rest_for(up);
+    let rest = up.rest();
     let endpoint = |port: u16, http2: bool| {
         json!({"endpoint_type": "http", "http2": http2,
             "production_endpoints": {"url": format!("https://127.0.0.1:{port}")}})

@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp, raw};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -23,7 +22,7 @@ const PUB: &str = "/api/am/publisher/v4";
 async fn up_with_open_api(upstream: &EchoUpstream) -> GantryUp {
     let up =
         GantryUp::start_with_env(BIN, false, &[("GANTRY_HEADER_READ_TIMEOUT_SECS", "1")]).await;
-    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let rest = up.rest();
     let (status, api) = rest
         .post(
             &format!("{PUB}/apis"),

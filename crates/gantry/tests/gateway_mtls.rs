@@ -163,7 +163,7 @@ fn der_of(pem: &str) -> String {
 async fn client_certificates_round_trip_through_the_publisher_api() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let admin = Rest::new(&up.cp_url(""), up.cp_client());
+    let admin = up.rest();
     admin
         .create_user("cara", "cara-password-1", &["creator"])
         .await;
@@ -293,7 +293,7 @@ async fn client_certificates_round_trip_through_the_publisher_api() {
 async fn the_gateway_admits_only_uploaded_or_issued_client_certificates() {
     let upstream = EchoUpstream::start().await;
     let (up, https) = up_with_https().await;
-    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let rest = up.rest();
     let dir = tempfile::tempdir().unwrap();
     let issued = gantry_testkit::certs::client_ca_and_certificate(dir.path(), "issued-client");
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
@@ -392,7 +392,7 @@ async fn the_gateway_admits_only_uploaded_or_issued_client_certificates() {
 async fn calls_admitted_by_a_certificate_alone_count_against_its_tier() {
     let upstream = EchoUpstream::start().await;
     let (up, https) = up_with_https().await;
-    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let rest = up.rest();
     let (status, policy) = rest
         .post(
             "/api/am/admin/v4/throttling/policies/subscription",
@@ -486,7 +486,7 @@ async fn token_for(rest: &Rest, api: &str, name: &str) -> String {
 async fn mandatory_mtls_with_optional_oauth_passes_on_the_certificate_alone() {
     let upstream = EchoUpstream::start().await;
     let (up, https) = up_with_https().await;
-    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let rest = up.rest();
     let client = self_signed("mandatory-client");
     let api = create(
         &rest,
@@ -529,7 +529,7 @@ async fn mandatory_mtls_with_optional_oauth_passes_on_the_certificate_alone() {
 async fn optional_mtls_falls_back_to_the_mandatory_token() {
     let upstream = EchoUpstream::start().await;
     let (up, https) = up_with_https().await;
-    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let rest = up.rest();
     let client = self_signed("optional-client");
     let api = create(
         &rest,

@@ -6,7 +6,6 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -41,7 +40,7 @@ async fn call(up: &GantryUp, path: &str) -> (StatusCode, reqwest::header::Header
 async fn operation_policies_apply_to_their_operation_after_the_api_policies() {
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let rest = up.rest();
 
     // An unknown policy on an operation: 400 naming where it is.
     let (status, body) = rest
@@ -143,7 +142,7 @@ async fn a_bandwidth_policy_lets_calls_through_until_its_bytes_are_used() {
     const DEV: &str = "/api/am/devportal/v3";
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
-    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let rest = up.rest();
 
     // WSO2's BANDWIDTHLIMIT is accepted at every level and reads back as sent.
     let bandwidth = |name: &str, unit: &str| {

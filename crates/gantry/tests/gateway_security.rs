@@ -14,7 +14,6 @@ use base64::Engine as _;
 use gantry_keys::{SigningAlgorithm, SigningKey};
 use gantry_testkit::idp::FakeIdp;
 use gantry_testkit::raw;
-use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -50,7 +49,7 @@ impl Fixture {
         ]});
         let idp = FakeIdp::start(jwks).await;
         let up = GantryUp::start_with(BIN, false).await;
-        let admin = Rest::new(&up.cp_url(""), up.cp_client());
+        let admin = up.rest();
         let (status, km) = admin
             .post(
                 &format!("{ADM}/key-managers"),

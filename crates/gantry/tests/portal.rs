@@ -150,7 +150,7 @@ async fn create_user(admin: &mut Visitor<'_>, username: &str, roles: &[&str]) {
 }
 
 fn rest(up: &GantryUp) -> Rest {
-    Rest::new(&up.cp_url(""), up.cp_client())
+    up.rest()
 }
 
 /// Pages and form actions of each portal (ids filled in where needed).

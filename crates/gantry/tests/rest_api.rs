@@ -22,7 +22,7 @@ const PASSWORD: &str = "correct-horse-9";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_suite_on_sqlite() {
     let mut up = GantryUp::start_with(BIN, false).await;
-    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let rest = up.rest();
     suite(&rest).await;
     self_signup(&rest, true).await;
     up.stop();

@@ -8,7 +8,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp, eventually};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -86,7 +85,7 @@ async fn gateway_spans_continue_the_callers_trace_and_reach_the_collector() {
         ],
     )
     .await;
-    let rest = Rest::new(&up.cp_url(""), up.cp_client());
+    let rest = up.rest();
     rest.deployed_api(
         "Traced",
         "/traced",

@@ -212,6 +212,11 @@ impl GantryUp {
     }
 
     /// A client that trusts the generated CA and resolves `localhost` to 127.0.0.1.
+    /// The REST APIs of this process, as the bootstrap admin.
+    pub fn rest(&self) -> crate::rest::Rest {
+        crate::rest::Rest::new(&self.cp_url(""), self.cp_client())
+    }
+
     pub fn cp_client(&self) -> reqwest::Client {
         self.cp_client_builder().build().expect("https client")
     }

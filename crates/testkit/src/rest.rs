@@ -215,6 +215,15 @@ impl Rest {
         id
     }
 
+    /// Creates an API from `body`, publishes it and deploys it to `Default`; returns its id.
+    pub async fn create_and_deploy(&self, body: serde_json::Value) -> String {
+        let (status, api) = self.post(&format!("{PUB}/apis"), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{api}");
+        let id = api["id"].as_str().expect("api id").to_owned();
+        self.publish_and_deploy(&id, &["Default"]).await;
+        id
+    }
+
     /// Publishes a created API, then deploys a new revision of it to `environments`.
     pub async fn publish_and_deploy(&self, api_id: &str, environments: &[&str]) {
         let (status, body) = self
