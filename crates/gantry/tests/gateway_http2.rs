@@ -24,7 +24,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";
-const DEV: &str = "/api/am/devportal/v3";
 
 /// An API at `context` whose every GET and POST needs no token.
 async fn deploy_open(rest: &Rest, name: &str, context: &str, endpoint: Value) -> String {
@@ -33,24 +32,6 @@ async fn deploy_open(rest: &Rest, name: &str, context: &str, endpoint: Value) ->
             "operations": [{"target": "/*", "verb": "GET", "authType": "None"},
                            {"target": "/*", "verb": "POST", "authType": "None"}]}))
         .await
-}
-
-/// An application subscribed to `apis` and an access token for it.
-async fn token_for(rest: &Rest, apis: &[&str], app_name: &str) -> String {
-    let app = rest.application(app_name).await;
-    for api in apis {
-        let (status, sub) = rest
-            .post(
-                &format!("{DEV}/subscriptions"),
-                json!({"apiId": api, "applicationId": app, "throttlingPolicy": "Gold"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{sub}");
-    }
-    let (ck, cs) = rest.keys(&app).await;
-    let (status, token) = rest.token(&ck, &cs).await;
-    assert_eq!(status, StatusCode::OK, "{token}");
-    token["access_token"].as_str().unwrap().to_owned()
 }
 
 fn ca_pem(up: &GantryUp) -> reqwest::Certificate {
@@ -94,7 +75,7 @@ async fn h2c_and_h2_over_tls_are_enforced_like_http1_and_forwarded_as_http1() {
             "operations": [{"target": "/items", "verb": "GET"}, {"target": "/items", "verb": "POST"}]}),
     )
     .await;
-    let token = token_for(&rest, &[&api], "H2App").await;
+    let token = rest.subscribed_token("H2App", &[&api], "Gold").await;
 
     let plain = SocketAddr::from(([127, 0, 0, 1], up.gw_port));
     let tls = SocketAddr::from(([127, 0, 0, 1], https));
@@ -431,7 +412,9 @@ async fn grpc_calls_pass_through_with_trailers_streaming_and_grpc_shaped_errors(
     let down = rest
         .create_and_deploy(grpc_api("GrpcDown", "gantry.test.Down", free_port()))
         .await;
-    let token = token_for(&rest, &[&echo, &down], "GrpcApp").await;
+    let token = rest
+        .subscribed_token("GrpcApp", &[&echo, &down], "Gold")
+        .await;
 
     let (target, authority) = (
         format!("127.0.0.1:{}", up.gw_port),

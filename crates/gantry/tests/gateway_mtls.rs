@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";
-const DEV: &str = "/api/am/devportal/v3";
 
 /// A certificate and its private key, PEM.
 struct Pem {
@@ -466,22 +465,6 @@ async fn calls_admitted_by_a_certificate_alone_count_against_its_tier() {
     }
 }
 
-/// An application subscribed to `api` and a production access token for it.
-async fn token_for(rest: &Rest, api: &str, name: &str) -> String {
-    let app = rest.application(name).await;
-    let (status, sub) = rest
-        .post(
-            &format!("{DEV}/subscriptions"),
-            json!({"apiId": api, "applicationId": app, "throttlingPolicy": "Gold"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{sub}");
-    let (ck, cs) = rest.keys(&app).await;
-    let (status, token) = rest.token(&ck, &cs).await;
-    assert_eq!(status, StatusCode::OK, "{token}");
-    token["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn mandatory_mtls_with_optional_oauth_passes_on_the_certificate_alone() {
     let upstream = EchoUpstream::start().await;
@@ -503,7 +486,7 @@ async fn mandatory_mtls_with_optional_oauth_passes_on_the_certificate_alone() {
         StatusCode::OK
     );
     rest.publish_and_deploy(&api, &["Default"]).await;
-    let token = token_for(&rest, &api, "MtlsFirstApp").await;
+    let token = rest.subscribed_token("MtlsFirstApp", &[&api], "Gold").await;
     let path = "/mtls-first/1.0.0/items";
 
     let with_cert = tls_client(&up, https, Some((&client.cert, &client.key)));
@@ -546,7 +529,9 @@ async fn optional_mtls_falls_back_to_the_mandatory_token() {
         StatusCode::OK
     );
     rest.publish_and_deploy(&api, &["Default"]).await;
-    let token = token_for(&rest, &api, "TokenFirstApp").await;
+    let token = rest
+        .subscribed_token("TokenFirstApp", &[&api], "Gold")
+        .await;
     let path = "/token-first/1.0.0/items";
 
     let without_cert = tls_client(&up, https, None);

@@ -139,7 +139,6 @@ async fn operation_policies_apply_to_their_operation_after_the_api_policies() {
 #[tokio::test]
 async fn a_bandwidth_policy_lets_calls_through_until_its_bytes_are_used() {
     const ADM: &str = "/api/am/admin/v4/throttling/policies";
-    const DEV: &str = "/api/am/devportal/v3";
     let upstream = EchoUpstream::start().await;
     let up = GantryUp::start(BIN).await;
     let rest = up.rest();
@@ -207,17 +206,9 @@ async fn a_bandwidth_policy_lets_calls_through_until_its_bytes_are_used() {
     assert_eq!(status, StatusCode::CREATED, "{api}");
     let api_id = api["id"].as_str().unwrap().to_owned();
     rest.publish_and_deploy(&api_id, &["Default"]).await;
-    let app = rest.application("MeteredApp").await;
-    let (status, sub) = rest
-        .post(
-            &format!("{DEV}/subscriptions"),
-            json!({"apiId": api_id, "applicationId": app, "throttlingPolicy": "OneKB"}),
-        )
+    let token = rest
+        .subscribed_token("MeteredApp", &[&api_id], "OneKB")
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{sub}");
-    let (ck, cs) = rest.keys(&app).await;
-    let (_, token) = rest.token(&ck, &cs).await;
-    let token = token["access_token"].as_str().unwrap().to_owned();
     assert!(
         up.eventually_gw_status("/metered/1.0.0/a", &token, 200)
             .await

@@ -273,6 +273,33 @@ impl Rest {
             .to_owned()
     }
 
+    /// Subscribes application `app_id` to API `api_id` under `tier`.
+    pub async fn subscribe(&self, app_id: &str, api_id: &str, tier: &str) {
+        let (status, sub) = self
+            .post(
+                &format!("{DEV}/subscriptions"),
+                json!({"apiId": api_id, "applicationId": app_id, "throttlingPolicy": tier}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{sub}");
+    }
+
+    /// A new application `name` subscribed to `apis` under `tier`, and a PRODUCTION
+    /// client_credentials access token of it.
+    pub async fn subscribed_token(&self, name: &str, apis: &[&str], tier: &str) -> String {
+        let app = self.application(name).await;
+        for api in apis {
+            self.subscribe(&app, api, tier).await;
+        }
+        let (ck, cs) = self.keys(&app).await;
+        let (status, token) = self.token(&ck, &cs).await;
+        assert_eq!(status, StatusCode::OK, "{token}");
+        token["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
     /// Generates PRODUCTION client_credentials keys; returns (consumer key, secret).
     pub async fn keys(&self, app_id: &str) -> (String, String) {
         let (status, keys) = self
