@@ -309,14 +309,10 @@ async fn the_gateway_admits_only_uploaded_or_issued_client_certificates() {
         ),
     )
     .await;
-    assert_eq!(
-        upload(&rest, &api, "trusted", &trusted.cert).await.0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        upload(&rest, &api, "ca", &read(&issued.ca)).await.0,
-        StatusCode::OK
-    );
+    let (status, body) = upload(&rest, &api, "trusted", &trusted.cert).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = upload(&rest, &api, "ca", &read(&issued.ca)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     rest.publish_and_deploy(&api, &["Default"]).await;
 
     let path = "/mtls/1.0.0/items";
