@@ -126,8 +126,9 @@ impl Stop {
 }
 
 /// Serves connections from `listener` (over TLS when `tls` is set) with the service made by
-/// `make_service` for each connection, until `stop` says otherwise, with the default
-/// [`Limits`].
+/// `make_service` for each connection, until `stop` says otherwise: hyper's own protocol
+/// limits and the 30 s header-read timeout (the control plane's and the ops listeners).
+/// The gateway's API listeners use [`serve_with_limits`].
 pub async fn serve<M, S, B>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -142,7 +143,12 @@ pub async fn serve<M, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    serve_with_limits(listener, tls, stop, Limits::default(), make_service).await;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Limits::default().header_read_timeout);
+    serve_with_builder(listener, tls, stop, builder, make_service).await;
 }
 
 /// [`serve`] with the given [`Limits`].
@@ -161,7 +167,25 @@ pub async fn serve_with_limits<M, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let builder = Arc::new(limits.builder());
+    serve_with_builder(listener, tls, stop, limits.builder(), make_service).await;
+}
+
+async fn serve_with_builder<M, S, B>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: Stop,
+    builder: auto::Builder<TokioExecutor>,
+    make_service: M,
+) where
+    M: Fn(Connection) -> S + Send + Sync + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let builder = Arc::new(builder);
     let acceptor = tls.map(TlsAcceptor::from);
     let make_service = Arc::new(make_service);
     let graceful = GracefulShutdown::new();
