@@ -46,53 +46,12 @@ fn expired(cn: &str) -> String {
     params.self_signed(&key).unwrap().pem()
 }
 
-/// A `multipart/form-data` body: (content type, bytes). `certificate` goes as a file.
-fn multipart(fields: &[(&str, &str)]) -> (String, Vec<u8>) {
-    let boundary = "gantry-test-boundary-3f9a1c";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        if *name == "certificate" {
-            body.extend_from_slice(
-                b"Content-Disposition: form-data; name=\"certificate\"; filename=\"client.crt\"\r\n\
-                  Content-Type: application/x-x509-ca-cert\r\n\r\n",
-            );
-        } else {
-            body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-            );
-        }
-        body.extend_from_slice(value.as_bytes());
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn send_multipart(
-    rest: &Rest,
-    method: Method,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> (StatusCode, Value) {
-    let (content_type, body) = multipart(fields);
-    let response = rest
-        .request(method, path)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn upload(rest: &Rest, api_id: &str, alias: &str, cert: &str) -> (StatusCode, Value) {
-    send_multipart(
-        rest,
+    rest.send_multipart(
         Method::POST,
         &format!("{PUB}/apis/{api_id}/client-certificates"),
         &[("certificate", cert), ("alias", alias), ("tier", "Gold")],
+        &["certificate"],
     )
     .await
 }
@@ -246,7 +205,14 @@ async fn client_certificates_round_trip_through_the_publisher_api() {
         body["description"].as_str().unwrap().contains("expired"),
         "{body}"
     );
-    let (status, body) = send_multipart(&cara, Method::POST, &base, &[("alias", "nocert")]).await;
+    let (status, body) = cara
+        .send_multipart(
+            Method::POST,
+            &base,
+            &[("alias", "nocert")],
+            &["certificate"],
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // Another creator does not see this API's certificates; a subscriber lacks the scope;
@@ -271,13 +237,14 @@ async fn client_certificates_round_trip_through_the_publisher_api() {
     assert_eq!(admin.get(&base).await.0, StatusCode::OK);
 
     // A new tier through PUT; then delete.
-    let (status, body) = send_multipart(
-        &cara,
-        Method::PUT,
-        &format!("{base}/one"),
-        &[("tier", "Silver")],
-    )
-    .await;
+    let (status, body) = cara
+        .send_multipart(
+            Method::PUT,
+            &format!("{base}/one"),
+            &[("tier", "Silver")],
+            &["certificate"],
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["tier"], "Silver", "{body}");
     assert_eq!(cara.delete(&format!("{base}/one")).await.0, StatusCode::OK);
@@ -407,17 +374,18 @@ async fn calls_admitted_by_a_certificate_alone_count_against_its_tier() {
     )
     .await;
     let (limited, other) = (self_signed("limited-client"), self_signed("other-client"));
-    let (status, body) = send_multipart(
-        &rest,
-        Method::POST,
-        &format!("{PUB}/apis/{api}/client-certificates"),
-        &[
-            ("certificate", &limited.cert),
-            ("alias", "limited"),
-            ("tier", "TwoPerMinute"),
-        ],
-    )
-    .await;
+    let (status, body) = rest
+        .send_multipart(
+            Method::POST,
+            &format!("{PUB}/apis/{api}/client-certificates"),
+            &[
+                ("certificate", &limited.cert),
+                ("alias", "limited"),
+                ("tier", "TwoPerMinute"),
+            ],
+            &["certificate"],
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         upload(&rest, &api, "other", &other.cert).await.0,

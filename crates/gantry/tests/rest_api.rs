@@ -131,37 +131,6 @@ async fn throttling_policies_are_managed_by_admins(admin: &Rest) {
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
-/// A `multipart/form-data` body of text fields; (content type, body).
-fn multipart(fields: &[(&str, &str)]) -> (String, String) {
-    let boundary = "gantry-test-boundary-7f3a";
-    let mut body = String::new();
-    for (name, value) in fields {
-        body.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-        ));
-    }
-    body.push_str(&format!("--{boundary}--\r\n"));
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn send_multipart(
-    rest: &Rest,
-    method: reqwest::Method,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> (StatusCode, Value) {
-    let (content_type, body) = multipart(fields);
-    let response = rest
-        .request(method, path)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 const PETSTORE_YAML: &str = "openapi: 3.0.1
 info:
   title: Petstore
@@ -196,61 +165,65 @@ async fn openapi_import_definition_and_copy(admin: &Rest) {
         ("{\"swagger\": \"1.2\"}", "swagger"),
         ("just: [unclosed", "YAML"),
     ] {
-        let (status, error) = send_multipart(
-            admin,
-            reqwest::Method::POST,
-            &format!("{PUB}/apis/import-openapi"),
-            &[
-                ("inlineAPIDefinition", bad),
-                ("additionalProperties", r#"{"context": "/bad-import"}"#),
-            ],
-        )
-        .await;
+        let (status, error) = admin
+            .send_multipart(
+                reqwest::Method::POST,
+                &format!("{PUB}/apis/import-openapi"),
+                &[
+                    ("inlineAPIDefinition", bad),
+                    ("additionalProperties", r#"{"context": "/bad-import"}"#),
+                ],
+                &[],
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {error}");
         assert!(
             error["description"].as_str().unwrap().contains(expect),
             "{bad}: {error}"
         );
     }
-    let (status, error) = send_multipart(
-        admin,
-        reqwest::Method::POST,
-        &format!("{PUB}/apis/import-openapi"),
-        &[
-            ("inlineAPIDefinition", PETSTORE_YAML),
-            ("additionalProperties", "{not json"),
-        ],
-    )
-    .await;
+    let (status, error) = admin
+        .send_multipart(
+            reqwest::Method::POST,
+            &format!("{PUB}/apis/import-openapi"),
+            &[
+                ("inlineAPIDefinition", PETSTORE_YAML),
+                ("additionalProperties", "{not json"),
+            ],
+            &[],
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     let (_, after) = admin.get(&format!("{PUB}/apis?limit=1")).await;
     assert_eq!(
         after["pagination"]["total"], total_before,
         "store unchanged"
     );
-    let (_, check) = send_multipart(
-        admin,
-        reqwest::Method::POST,
-        &format!("{PUB}/apis/validate-openapi"),
-        &[("inlineAPIDefinition", "openapi: 3.0.1")],
-    )
-    .await;
+    let (_, check) = admin
+        .send_multipart(
+            reqwest::Method::POST,
+            &format!("{PUB}/apis/validate-openapi"),
+            &[("inlineAPIDefinition", "openapi: 3.0.1")],
+            &[],
+        )
+        .await;
     assert_eq!(check["isValid"], false, "{check}");
 
     // A valid YAML document: operations, endpoint and name come from it.
-    let (status, api) = send_multipart(
-        admin,
-        reqwest::Method::POST,
-        &format!("{PUB}/apis/import-openapi"),
-        &[
-            ("file", PETSTORE_YAML),
-            (
-                "additionalProperties",
-                r#"{"context": "/petstore", "policies": ["Gold"]}"#,
-            ),
-        ],
-    )
-    .await;
+    let (status, api) = admin
+        .send_multipart(
+            reqwest::Method::POST,
+            &format!("{PUB}/apis/import-openapi"),
+            &[
+                ("file", PETSTORE_YAML),
+                (
+                    "additionalProperties",
+                    r#"{"context": "/petstore", "policies": ["Gold"]}"#,
+                ),
+            ],
+            &[],
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{api}");
     assert_eq!(api["name"], "Petstore");
     assert_eq!(api["version"], "1.0.0");
@@ -275,15 +248,13 @@ async fn openapi_import_definition_and_copy(admin: &Rest) {
     assert!(document["paths"]["/pets/{petId}"]["get"].is_object());
 
     // PUT /swagger replaces the operations.
-    let (status, _) = send_multipart(
-        admin,
+    let (status, _) = admin.send_multipart(
         reqwest::Method::PUT,
         &format!("{PUB}/apis/{api_id}/swagger"),
         &[(
             "apiDefinition",
             r#"{"openapi":"3.0.1","info":{"title":"Petstore","version":"1.0.0"},"paths":{"/owners":{"get":{}}}}"#,
-        )],
-    )
+        )], &[])
     .await;
     assert_eq!(status, StatusCode::OK);
     let (_, updated) = admin.get(&format!("{PUB}/apis/{api_id}")).await;
@@ -361,8 +332,7 @@ async fn wso2_documented_flow(admin: &Rest) {
         .await;
     assert!(!granted.contains("apim:admin"), "roles decide: {granted}");
     let pat = admin.with_bearer(&token);
-    let (status, api) = send_multipart(
-        &pat,
+    let (status, api) = pat.send_multipart(
         reqwest::Method::POST,
         &format!("{PUB}/apis/import-openapi"),
         &[
@@ -371,8 +341,7 @@ async fn wso2_documented_flow(admin: &Rest) {
                 "additionalProperties",
                 r#"{"name": "FlowPets", "context": "/flow-pets", "policies": ["Gold", "Unlimited"]}"#,
             ),
-        ],
-    )
+        ], &[])
     .await;
     assert_eq!(status, StatusCode::CREATED, "{api}");
     assert_eq!(api["provider"], "pat-publisher");

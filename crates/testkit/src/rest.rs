@@ -215,6 +215,46 @@ impl Rest {
         id
     }
 
+    /// Sends a `multipart/form-data` body of `fields`; those named in `files` go as file
+    /// parts (with a file name), the rest as text. (status, JSON body or null).
+    pub async fn send_multipart(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[&str],
+    ) -> (StatusCode, Value) {
+        let boundary = "gantry-test-boundary-3f9a1c";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let disposition = if files.contains(name) {
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{name}.txt\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+            } else {
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+            };
+            body.extend_from_slice(disposition.as_bytes());
+            body.extend_from_slice(value.as_bytes());
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let response = self
+            .request(method, path)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("multipart request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Creates an API from `body`, publishes it and deploys it to `Default`; returns its id.
     pub async fn create_and_deploy(&self, body: serde_json::Value) -> String {
         let (status, api) = self.post(&format!("{PUB}/apis"), body).await;
