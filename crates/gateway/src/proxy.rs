@@ -656,12 +656,13 @@ impl Proxy {
             parts.headers.insert(crate::backend_jwt::HEADER, assertion);
         }
         parts.headers.insert(header::HOST, host);
-        append_forwarded_for(&mut parts.headers, peer);
+        let peer_ip = IpText::of(peer.ip());
+        append_forwarded_for(&mut parts.headers, &peer_ip);
         parts.headers.insert(
             HeaderName::from_static("x-forwarded-proto"),
             HeaderValue::from_static(if secure { "https" } else { "http" }),
         );
-        append_forwarded(&mut parts.headers, peer, secure, original_host.as_ref());
+        append_forwarded(&mut parts.headers, &peer_ip, secure, original_host.as_ref());
         if let Some(host) = original_host {
             parts
                 .headers
@@ -1279,7 +1280,8 @@ fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
             .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5' && encoded_separator(&w[3..]))
 }
 
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_COUNT: usize = 8;
+static HOP_BY_HOP: [HeaderName; HOP_COUNT] = [
     header::CONNECTION,
     header::PROXY_AUTHORIZATION,
     header::TE,
@@ -1291,27 +1293,43 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the names the message has (a handful) finds which hop-by-hop headers
+    // are there; most messages have none, or only `Connection`, and a hashed remove for
+    // each of the eight names cost more than the rest of the header handling.
+    let mut present = [false; HOP_COUNT];
+    let mut any = false;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present[i] = true;
+            any = true;
+        }
+    }
+    if !any {
+        return;
+    }
     // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
-    if headers.contains_key(header::CONNECTION) {
+    if present[0] {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .filter(|name| !HOP_BY_HOP.contains(name))
             .collect();
         for name in &named {
             headers.remove(name);
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (name, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
-fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
+fn append_forwarded_for(headers: &mut HeaderMap, ip: &IpText) {
     let name = HeaderName::from_static("x-forwarded-for");
-    let ip = IpText::of(peer.ip());
     let value = match headers.get(&name) {
         Some(existing) => {
             let mut joined = Vec::with_capacity(existing.len() + 2 + ip.as_str().len());
@@ -1332,16 +1350,43 @@ fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
 struct IpText {
     buf: [u8; 48],
     len: usize,
+    v6: bool,
 }
 
 impl IpText {
     fn of(ip: std::net::IpAddr) -> Self {
         use std::io::Write as _;
         let mut buf = [0u8; 48];
+        if let std::net::IpAddr::V4(v4) = ip {
+            // Dotted decimal by hand: `Display` for an address costs as much as the rest
+            // of the forwarding headers together.
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    buf[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    buf[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                buf[len] = b'0' + octet % 10;
+                len += 1;
+            }
+            return Self {
+                buf,
+                len,
+                v6: false,
+            };
+        }
         let mut cursor = std::io::Cursor::new(&mut buf[..]);
         let _ = write!(cursor, "{ip}");
         let len = usize::try_from(cursor.position()).unwrap_or(0);
-        Self { buf, len }
+        Self { buf, len, v6: true }
     }
 
     fn as_str(&self) -> &str {
@@ -1354,7 +1399,7 @@ impl IpText {
 /// (quoted unless it is a token; left out when it is not visible ASCII).
 fn append_forwarded(
     headers: &mut HeaderMap,
-    peer: SocketAddr,
+    ip: &IpText,
     secure: bool,
     host: Option<&HeaderValue>,
 ) {
@@ -1364,8 +1409,7 @@ fn append_forwarded(
         value.push_str(existing);
         value.push_str(", ");
     }
-    let ip = IpText::of(peer.ip());
-    if peer.is_ipv6() {
+    if ip.v6 {
         value.push_str("for=\"[");
         value.push_str(ip.as_str());
         value.push_str("]\"");
@@ -1406,12 +1450,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ip_text_matches_display() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "192.168.100.9",
+            "::1",
+            "2001:db8::7",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(IpText::of(ip).as_str(), ip.to_string());
+        }
+    }
+
+    #[test]
     fn forwarded_is_appended_with_ipv6_and_host_quoted() {
         let mut h = HeaderMap::new();
         let v4: SocketAddr = "10.1.2.3:5000".parse().unwrap();
         append_forwarded(
             &mut h,
-            v4,
+            &IpText::of(v4.ip()),
             false,
             Some(&HeaderValue::from_static("api.example")),
         );
@@ -1423,7 +1484,7 @@ mod tests {
         let v6: SocketAddr = "[2001:db8::7]:443".parse().unwrap();
         append_forwarded(
             &mut h,
-            v6,
+            &IpText::of(v6.ip()),
             true,
             Some(&HeaderValue::from_static("localhost:9090")),
         );
@@ -1434,7 +1495,7 @@ mod tests {
         assert_eq!(h.get_all(header::FORWARDED).iter().count(), 1);
 
         let mut h = HeaderMap::new();
-        append_forwarded(&mut h, v4, false, None);
+        append_forwarded(&mut h, &IpText::of(v4.ip()), false, None);
         assert_eq!(h[header::FORWARDED], "for=10.1.2.3;proto=http");
     }
 
