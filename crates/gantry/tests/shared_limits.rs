@@ -84,22 +84,8 @@ async fn two_gateways_share_one_application_quota_through_redis() {
     }
     let upstream = EchoUpstream::start().await;
     let (cp, env, gw_token, token, dirs) = setup(&upstream).await;
-    let mut gateways = Vec::new();
-    for i in 0..2 {
-        let mut gw = GatewayProcess::start(
-            BIN,
-            &env,
-            &cp.url(""),
-            &gw_token,
-            &cp.ca_path(),
-            &dirs.path().join(format!("gw{i}")),
-            &format!("gw{i}"),
-        );
-        gw.restart_with_args(&["--redis-url", "redis://127.0.0.1:6379"]);
-        gateways.push(gw);
-    }
+    let gateways = redis_gateways(&cp, &env, &gw_token, &dirs).await;
     for gw in &gateways {
-        assert!(gw.wait_ready().await);
         assert!(
             gw.eventually_status("/shared/1.0.0/x", Some(&token), 200)
                 .await
@@ -233,15 +219,24 @@ async fn post(
     (status, moved, retry_after)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_gateways_share_one_bandwidth_allowance_through_redis() {
-    if !redis_reachable() {
-        return;
-    }
-    // 16 KB a day: a window that will not end during the test (unless it starts in the
-    // last two minutes of a UTC day; then it waits for the next one).
-    const LIMIT: u64 = 16 * 1024;
-    const CHUNK: u64 = LIMIT / 20;
+/// 16 KB a day: a window that will not end during a test.
+const LIMIT: u64 = 16 * 1024;
+
+/// Like [`setup`], with an API under the `SixteenKB` bandwidth tier (`BANDWIDTHLIMIT`,
+/// created over the Admin API). Returns (cp, env name, gateway token, a token of an
+/// unlimited application to poll readiness with, the metered token, dirs).
+async fn metered_setup(
+    upstream: &EchoUpstream,
+) -> (
+    ControlPlaneProcess,
+    String,
+    String,
+    String,
+    String,
+    tempfile::TempDir,
+) {
+    // Epoch-aligned day windows: a test starting in the last two minutes of a UTC day waits
+    // for the next one, so its shared counter does not reset halfway.
     let to_midnight = 86_400
         - std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -251,7 +246,6 @@ async fn two_gateways_share_one_bandwidth_allowance_through_redis() {
     if to_midnight < 120 {
         tokio::time::sleep(std::time::Duration::from_secs(to_midnight + 1)).await;
     }
-    let upstream = EchoUpstream::start().await;
     let dirs = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dirs.path().join("cp.db").display());
     let cp = ControlPlaneProcess::start(BIN, &db, &dirs.path().join("cp"), None).await;
@@ -283,6 +277,17 @@ async fn two_gateways_share_one_bandwidth_allowance_through_redis() {
     // Readiness is polled with an unlimited application, so every metered byte is counted here.
     let probe = rest.subscribed_token("Probe", &[&api], "Unlimited").await;
     let token = rest.subscribed_token("Metered", &[&api], "SixteenKB").await;
+    (cp, env, gw_token, probe, token, dirs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_share_one_bandwidth_allowance_through_redis() {
+    if !redis_reachable() {
+        return;
+    }
+    const CHUNK: u64 = LIMIT / 20;
+    let upstream = EchoUpstream::start().await;
+    let (cp, env, gw_token, probe, token, dirs) = metered_setup(&upstream).await;
     let gateways = redis_gateways(&cp, &env, &gw_token, &dirs).await;
     for gw in &gateways {
         assert!(
@@ -324,6 +329,7 @@ async fn two_gateways_share_one_bandwidth_allowance_through_redis() {
     // (over by at most one call per gateway, one at a time here), and a gateway may hold up
     // to one unused chunk (under by at most one chunk per gateway).
     let combined = moved_a + moved_b;
+    eprintln!("bandwidth: A moved {moved_a}, B moved {moved_b} bytes of {LIMIT}");
     assert!(
         combined >= LIMIT - 2 * CHUNK,
         "refused early: A {moved_a} + B {moved_b} bytes of {LIMIT}"
@@ -350,4 +356,58 @@ async fn two_gateways_share_one_bandwidth_allowance_through_redis() {
         .await
         .unwrap();
     assert!(metrics.contains("gantry_gateway_redis_up 1"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_a_gateway_meters_bandwidth_on_its_own() {
+    let upstream = EchoUpstream::start().await;
+    let (cp, env, gw_token, probe, token, dirs) = metered_setup(&upstream).await;
+    let dead = format!("redis://127.0.0.1:{}", free_port());
+    let mut gw = GatewayProcess::start(
+        BIN,
+        &env,
+        &cp.url(""),
+        &gw_token,
+        &cp.ca_path(),
+        &dirs.path().join("gw"),
+        "gw-local",
+    );
+    gw.restart_with_args(&["--redis-url", &dead]);
+    assert!(gw.wait_ready().await);
+    assert!(
+        gw.eventually_status("/metered/1.0.0/a", Some(&probe), 200)
+            .await
+    );
+    let mut moved = 0;
+    let mut largest = 0;
+    let mut refused = false;
+    for _ in 0..40 {
+        let (status, bytes, _) = post(&gw, "/metered/1.0.0/a", &token, 500).await;
+        if status == 429 {
+            refused = true;
+            break;
+        }
+        assert_eq!(status, 200);
+        moved += bytes;
+        largest = largest.max(bytes);
+    }
+    assert!(
+        refused,
+        "the local byte meter still holds while Redis is away"
+    );
+    assert!(
+        (LIMIT..=LIMIT + largest).contains(&moved),
+        "{moved} bytes of {LIMIT}: admitted while bytes are left, the crossing call completes"
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", gw.ops_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("gantry_gateway_redis_up 0"), "{metrics}");
+    assert!(
+        !metrics.contains("gantry_gateway_ratelimit_local_fallbacks_total 0\n"),
+        "{metrics}"
+    );
 }
