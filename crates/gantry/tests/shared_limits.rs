@@ -14,6 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const DEV: &str = "/api/am/devportal/v3";
 const PUB: &str = "/api/am/publisher/v4";
 const ADM: &str = "/api/am/admin/v4/throttling/policies";
+const REDIS: &str = "redis://127.0.0.1:6379";
 
 fn redis_reachable() -> bool {
     let up = std::net::TcpStream::connect("127.0.0.1:6379").is_ok();
@@ -84,7 +85,7 @@ async fn two_gateways_share_one_application_quota_through_redis() {
     }
     let upstream = EchoUpstream::start().await;
     let (cp, env, gw_token, token, dirs) = setup(&upstream).await;
-    let gateways = redis_gateways(&cp, &env, &gw_token, &dirs).await;
+    let gateways = redis_gateways(&cp, &env, &gw_token, &dirs, REDIS).await;
     for gw in &gateways {
         assert!(
             gw.eventually_status("/shared/1.0.0/x", Some(&token), 200)
@@ -106,13 +107,7 @@ async fn two_gateways_share_one_application_quota_through_redis() {
         (10, 4),
         "one quota of 10 for the environment, not 10 per gateway"
     );
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", gateways[0].ops_port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("gantry_gateway_redis_up 1"), "{metrics}");
+    assert_eq!(redis_up(&gateways[0]).await, Some(true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,25 +137,21 @@ async fn without_redis_each_gateway_falls_back_to_its_local_limit() {
         }
     }
     assert_eq!(ok, 10, "the local limit still holds while Redis is away");
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", gw.ops_port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("gantry_gateway_redis_up 0"), "{metrics}");
+    assert_eq!(redis_up(&gw).await, Some(false));
+    let metrics = metrics(&gw).await;
     assert!(
         !metrics.contains("gantry_gateway_ratelimit_local_fallbacks_total 0\n"),
         "{metrics}"
     );
 }
 
-/// Two gateways of `env` sharing Redis, both ready.
+/// Two gateways of `env` sharing the Redis at `redis`, both ready.
 async fn redis_gateways(
     cp: &ControlPlaneProcess,
     env: &str,
     gw_token: &str,
     dirs: &tempfile::TempDir,
+    redis: &str,
 ) -> Vec<GatewayProcess> {
     let mut gateways = Vec::new();
     for i in 0..2 {
@@ -173,13 +164,32 @@ async fn redis_gateways(
             &dirs.path().join(format!("gw{i}")),
             &format!("gw{i}"),
         );
-        gw.restart_with_args(&["--redis-url", "redis://127.0.0.1:6379"]);
+        gw.restart_with_args(&["--redis-url", redis]);
         gateways.push(gw);
     }
     for gw in &gateways {
         assert!(gw.wait_ready().await);
     }
     gateways
+}
+
+/// The gateway's `/metrics` text.
+async fn metrics(gw: &GatewayProcess) -> String {
+    reqwest::get(format!("http://127.0.0.1:{}/metrics", gw.ops_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The gateway's `gantry_gateway_redis_up` sample (the HELP line names its values too).
+async fn redis_up(gw: &GatewayProcess) -> Option<bool> {
+    metrics(gw).await.lines().find_map(|line| match line {
+        "gantry_gateway_redis_up 1" => Some(true),
+        "gantry_gateway_redis_up 0" => Some(false),
+        _ => None,
+    })
 }
 
 /// POSTs `body_len` bytes to `path` on `gw`; (status, bytes the call moved: request body +
@@ -288,7 +298,7 @@ async fn two_gateways_share_one_bandwidth_allowance_through_redis() {
     const CHUNK: u64 = LIMIT / 20;
     let upstream = EchoUpstream::start().await;
     let (cp, env, gw_token, probe, token, dirs) = metered_setup(&upstream).await;
-    let gateways = redis_gateways(&cp, &env, &gw_token, &dirs).await;
+    let gateways = redis_gateways(&cp, &env, &gw_token, &dirs, REDIS).await;
     for gw in &gateways {
         assert!(
             gw.eventually_status("/metered/1.0.0/a", Some(&probe), 200)
@@ -349,13 +359,7 @@ async fn two_gateways_share_one_bandwidth_allowance_through_redis() {
         }
     }
     assert!(a_refused, "A sees the environment's allowance used up");
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", gateways[1].ops_port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("gantry_gateway_redis_up 1"), "{metrics}");
+    assert_eq!(redis_up(&gateways[1]).await, Some(true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,15 +403,89 @@ async fn without_redis_a_gateway_meters_bandwidth_on_its_own() {
         (LIMIT..=LIMIT + largest).contains(&moved),
         "{moved} bytes of {LIMIT}: admitted while bytes are left, the crossing call completes"
     );
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", gw.ops_port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("gantry_gateway_redis_up 0"), "{metrics}");
+    assert_eq!(redis_up(&gw).await, Some(false));
+    let metrics = metrics(&gw).await;
     assert!(
         !metrics.contains("gantry_gateway_ratelimit_local_fallbacks_total 0\n"),
         "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_falls_back_while_redis_is_away_and_is_shared_again_when_it_returns() {
+    if !redis_reachable() {
+        return;
+    }
+    const CHUNK: u64 = LIMIT / 20;
+    let upstream = EchoUpstream::start().await;
+    let (cp, env, gw_token, probe, token, dirs) = metered_setup(&upstream).await;
+    let redis = gantry_testkit::chaos::ChaosProxy::start(6379).await;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let gateways = redis_gateways(&cp, &env, &gw_token, &dirs, &url).await;
+    for gw in &gateways {
+        assert!(
+            gw.eventually_status("/metered/1.0.0/a", Some(&probe), 200)
+                .await
+        );
+    }
+    let path = "/metered/1.0.0/a";
+    let mut largest = 0;
+    // A quarter of the allowance through A, shared.
+    let mut moved_a = 0;
+    while moved_a < LIMIT / 4 {
+        let (status, moved, _) = post(&gateways[0], path, &token, 500).await;
+        assert_eq!(status, 200);
+        moved_a += moved;
+        largest = largest.max(moved);
+    }
+    // Redis goes away: B goes on with its own byte meter.
+    redis.cut_and_block();
+    let mut moved_b = 0;
+    while moved_b < LIMIT / 4 {
+        let (status, moved, _) = post(&gateways[1], path, &token, 500).await;
+        assert_eq!(status, 200, "B admits on its own while Redis is away");
+        moved_b += moved;
+        largest = largest.max(moved);
+    }
+    assert_eq!(redis_up(&gateways[1]).await, Some(false));
+    // Redis is back: B's next calls find it again (within a second or so).
+    redis.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut back = false;
+    while !back && std::time::Instant::now() < deadline {
+        // Bodiless calls: each still moves its response, counted like the others.
+        let (status, moved, _) = post(&gateways[1], path, &token, 0).await;
+        assert_eq!(status, 200);
+        moved_b += moved;
+        largest = largest.max(moved);
+        back = redis_up(&gateways[1]).await == Some(true);
+        if !back {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    assert!(back, "B uses Redis again once it answers");
+    // From here the environment's counter decides, and it includes what B moved alone.
+    let mut refused = false;
+    for _ in 0..40 {
+        let (status, moved, _) = post(&gateways[1], path, &token, 500).await;
+        if status == 429 {
+            refused = true;
+            break;
+        }
+        assert_eq!(status, 200);
+        moved_b += moved;
+        largest = largest.max(moved);
+    }
+    assert!(refused, "B refuses once the environment's bytes are used");
+    let combined = moved_a + moved_b;
+    eprintln!("bandwidth across an outage: A moved {moved_a}, B moved {moved_b} of {LIMIT}");
+    assert!(
+        combined >= LIMIT - 2 * CHUNK,
+        "refused early: A {moved_a} + B {moved_b} bytes of {LIMIT}"
+    );
+    assert!(
+        combined <= LIMIT + 2 * largest,
+        "over the limit: A {moved_a} + B {moved_b} bytes of {LIMIT}: \
+         the bytes B moved while Redis was away must count once it is back"
     );
 }
