@@ -38,10 +38,11 @@ pub struct Proxy {
     limiter: RateLimiter,
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
-    shared: std::sync::OnceLock<SharedLimiter>,
+    shared: std::sync::OnceLock<Arc<SharedLimiter>>,
     /// Re-reads external issuers' JWKS on unknown `kid`s.
     jwks: crate::jwks::JwksRefresher,
-    /// Bytes moved per key, for bandwidth policies.
+    /// Bytes moved per key by this gateway, for bandwidth policies (the limit while Redis
+    /// is not configured or away).
     bandwidth: Arc<crate::ratelimit::ByteMeter>,
     /// An upgraded (WebSocket) connection with no bytes either way for this many
     /// milliseconds is closed; 0: never.
@@ -170,16 +171,17 @@ impl Proxy {
     pub fn use_redis(&self, url: &str, environment: &str) -> Result<(), String> {
         let limiter = SharedLimiter::new(url, environment)?;
         self.shared
-            .set(limiter)
+            .set(Arc::new(limiter))
             .map_err(|_| "Redis is already configured".to_owned())
     }
 
     /// Whether limits are shared and Redis answered last time (`None` without Redis).
     pub fn redis_healthy(&self) -> Option<bool> {
-        self.shared.get().map(SharedLimiter::is_healthy)
+        self.shared.get().map(|shared| shared.is_healthy())
     }
 
-    /// One limit decision: shared through Redis when configured and reachable, else local.
+    /// One limit decision: shared through Redis when configured and reachable, else local
+    /// (GCRA for request counts, this gateway's byte meter for bandwidth).
     async fn decide(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
         if let Some(shared) = self.shared.get() {
             if let Some(decision) = shared.check(scope, a, b, limit).await {
@@ -187,7 +189,11 @@ impl Proxy {
             }
             self.metrics.ratelimit_fallbacks.inc();
         }
-        self.limiter.check(scope, a, b, limit)
+        if limit.bytes {
+            self.bandwidth.check(scope, a, b, limit)
+        } else {
+            self.limiter.check(scope, a, b, limit)
+        }
     }
 
     /// Counts one request against `limit` — its burst control first, on this gateway
@@ -203,7 +209,7 @@ impl Proxy {
     ) -> Result<(u64, Duration), Throttled> {
         if limit.bytes {
             // A bandwidth policy: admitted while bytes are left; charged what it moves.
-            return match self.bandwidth.check(scope, a, b, limit) {
+            return match self.decide(scope, a, b, limit).await {
                 Decision::Allowed { remaining, reset } => {
                     charges.push(Charge {
                         scope,
@@ -534,7 +540,7 @@ impl Proxy {
                 );
             };
             for charge in &charges {
-                charge.spend(&self.bandwidth, length);
+                charge.spend(&self.bandwidth, self.shared.get(), length);
             }
         }
         let key_type = caller
@@ -846,6 +852,7 @@ impl Proxy {
                     let metered = Metered {
                         inner: body,
                         meter: self.bandwidth.clone(),
+                        shared: self.shared.get().cloned(),
                         charges,
                         bytes: 0,
                     };
@@ -889,9 +896,20 @@ pub struct Charge {
 }
 
 impl Charge {
-    fn spend(&self, meter: &crate::ratelimit::ByteMeter, bytes: u64) {
+    /// Counts `bytes` on this gateway's meter, and against the environment's shared allowance
+    /// when there is one: both stay true whichever admitted the call, so a switch between
+    /// them (Redis going away or coming back) loses no bytes.
+    fn spend(
+        &self,
+        meter: &crate::ratelimit::ByteMeter,
+        shared: Option<&Arc<SharedLimiter>>,
+        bytes: u64,
+    ) {
         if bytes > 0 {
             meter.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
+            if let Some(shared) = shared {
+                shared.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
+            }
         }
     }
 }
@@ -901,6 +919,7 @@ impl Charge {
 struct Metered {
     inner: Incoming,
     meter: Arc<crate::ratelimit::ByteMeter>,
+    shared: Option<Arc<SharedLimiter>>,
     charges: Vec<Charge>,
     bytes: u64,
 }
@@ -935,7 +954,7 @@ impl hyper::body::Body for Metered {
 impl Drop for Metered {
     fn drop(&mut self) {
         for charge in &self.charges {
-            charge.spend(&self.meter, self.bytes);
+            charge.spend(&self.meter, self.shared.as_ref(), self.bytes);
         }
     }
 }
