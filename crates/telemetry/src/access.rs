@@ -184,16 +184,22 @@ fn millis(out: &mut String, d: Duration) {
 /// `n` in decimal, left-padded with zeros to at least `width` digits (at most 20). The
 /// `Display` machinery (padding flags, `Formatter`) was most of this line's cost.
 fn push_digits(out: &mut String, mut n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut start = digits.len();
-    while n > 0 || start == digits.len() {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
+    let mut digits = [0u8; 20];
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (n % 10) as u8;
+        count += 1;
         n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    start = start.min(digits.len().saturating_sub(width));
-    // ASCII digits only.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    for _ in count..width {
+        out.push('0');
+    }
+    for &digit in digits[..count].iter().rev() {
+        out.push(char::from(digit));
+    }
 }
 
 /// `2026-11-26T18:24:40.123456Z` (RFC 3339, UTC, microseconds), as tracing-subscriber writes.
