@@ -10,7 +10,6 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -137,7 +136,6 @@ fn script(method: &str, path: &str) -> Act {
 struct ScriptedUpstream {
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
-    connections: Arc<AtomicUsize>,
     /// The connections the gateway (or the script) has closed.
     closed: Arc<Mutex<Vec<usize>>>,
 }
@@ -147,13 +145,14 @@ impl ScriptedUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let connections = Arc::new(AtomicUsize::new(0));
         let closed = Arc::new(Mutex::new(Vec::new()));
-        let (s, c, o) = (seen.clone(), connections.clone(), closed.clone());
+        let (s, o) = (seen.clone(), closed.clone());
         // Ends with the test's runtime.
         tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let connection = c.fetch_add(1, Ordering::SeqCst);
+            for connection in 0.. {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
                 let (s, o) = (s.clone(), o.clone());
                 tokio::spawn(async move {
                     serve_scripted(stream, connection, s).await;
@@ -161,12 +160,7 @@ impl ScriptedUpstream {
                 });
             }
         });
-        Self {
-            port,
-            seen,
-            connections,
-            closed,
-        }
+        Self { port, seen, closed }
     }
 
     fn url(&self) -> String {
@@ -505,11 +499,9 @@ async fn odd_chunked_bodies_are_refused_or_reframed_and_never_smuggle_a_request(
             assert_eq!(seen[1].path(), "/smuggled", "{case}");
         } else {
             let seen = since(&upstream, before);
-            let status = first.as_ref().map(|r| r.status);
-            assert!(
-                matches!(status, Some(400) | None),
-                "{case}: refused, got {first:?}"
-            );
+            // hyper finds the error mid-body; the gateway answers for the client's body,
+            // not as if the upstream had failed.
+            assert_eq!(first.map(|r| r.status), Some(400), "{case}");
             assert!(
                 seen.iter().all(|s| s.path() != "/smuggled"),
                 "{case}: the smuggled request reached the upstream: {seen:?}"
@@ -527,50 +519,49 @@ async fn odd_chunked_bodies_are_refused_or_reframed_and_never_smuggle_a_request(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_request_lines_get_4xx_or_505_and_are_never_forwarded() {
+async fn malformed_request_lines_get_400_405_or_431_and_are_never_forwarded() {
     let upstream = ScriptedUpstream::start().await;
     let up = gateway_in_front_of(&upstream).await;
     let long_uri = format!("/edge/1.0.0/{}", "u".repeat(100 * 1024));
-    let cases: [(&str, String, &[u16]); 8] = [
-        (
-            "two spaces",
-            "GET  /edge/1.0.0/ok HTTP/1.1\r\nHost: localhost\r\n\r\n".into(),
-            &[400],
-        ),
+    let line = |request_line: &str| format!("{request_line}\r\nHost: localhost\r\n\r\n");
+    // What hyper answers: httparse takes only `HTTP/1.0` and `HTTP/1.1`, so another version
+    // is a parse error (400, not 505); a request head over the 60 KiB buffer is 431 before
+    // the URI is even complete (hyper's 414 needs a URI over 64 KiB inside the buffer); a
+    // lower-case method is another method (RFC 9110 §9.1: case-sensitive), which the API
+    // does not have.
+    let cases = [
+        ("two spaces", line("GET  /edge/1.0.0/ok HTTP/1.1"), 400),
         (
             "trailing word",
-            "GET /edge/1.0.0/ok HTTP/1.1 extra\r\nHost: localhost\r\n\r\n".into(),
-            &[400],
+            line("GET /edge/1.0.0/ok HTTP/1.1 extra"),
+            400,
         ),
         (
             "HTTP/2.0 on the HTTP/1 port",
-            "GET /edge/1.0.0/ok HTTP/2.0\r\nHost: localhost\r\n\r\n".into(),
-            &[400, 505],
+            line("GET /edge/1.0.0/ok HTTP/2.0"),
+            400,
         ),
+        ("HTTP/1.2", line("GET /edge/1.0.0/ok HTTP/1.2"), 400),
+        ("no version (HTTP/0.9)", line("GET /edge/1.0.0/ok"), 400),
         (
-            "HTTP/1.2",
-            "GET /edge/1.0.0/ok HTTP/1.2\r\nHost: localhost\r\n\r\n".into(),
-            &[400, 505],
-        ),
-        (
-            "no version (HTTP/0.9)",
-            "GET /edge/1.0.0/ok\r\nHost: localhost\r\n\r\n".into(),
-            &[400],
+            "tab as separator",
+            line("GET\t/edge/1.0.0/ok HTTP/1.1"),
+            400,
         ),
         (
             "lower-case method",
-            "get /edge/1.0.0/ok HTTP/1.1\r\nHost: localhost\r\n\r\n".into(),
-            &[400, 404, 405, 501],
+            line("get /edge/1.0.0/ok HTTP/1.1"),
+            405,
         ),
         (
             "target without a slash",
-            "GET edge/1.0.0/ok HTTP/1.1\r\nHost: localhost\r\n\r\n".into(),
-            &[400],
+            line("GET edge/1.0.0/ok HTTP/1.1"),
+            400,
         ),
         (
             "100 KiB URI",
-            format!("GET {long_uri} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
-            &[414, 431],
+            line(&format!("GET {long_uri} HTTP/1.1")),
+            431,
         ),
     ];
     let before = upstream.count();
@@ -578,8 +569,7 @@ async fn malformed_request_lines_get_4xx_or_505_and_are_never_forwarded() {
         let mut client = Client::connect(up.gw_port).await;
         client.send(request.as_bytes()).await;
         let reply = client.reply(false).await;
-        let status = reply.as_ref().map_or(0, |r| r.status);
-        assert!(expected.contains(&status), "{case}: {reply:?}");
+        assert_eq!(reply.map(|r| r.status), Some(expected), "{case}");
     }
     assert_eq!(upstream.count(), before, "{:?}", since(&upstream, before));
 }
@@ -588,41 +578,23 @@ async fn malformed_request_lines_get_4xx_or_505_and_are_never_forwarded() {
 async fn bad_upstream_framing_never_leaks_into_the_next_response_on_the_connection() {
     let upstream = ScriptedUpstream::start().await;
     let up = gateway_in_front_of(&upstream).await;
-    // (case, method, path, statuses accepted for the bad response)
-    let cases: [(&str, &str, &str, &[u16]); 6] = [
-        (
-            "Content-Length and chunked",
-            "GET",
-            "/cl-and-te",
-            &[200, 502],
-        ),
-        ("two Content-Lengths", "GET", "/two-lengths", &[502]),
-        (
-            "204 with a body",
-            "GET",
-            "/no-content-with-body",
-            &[204, 502],
-        ),
-        (
-            "304 with a body",
-            "GET",
-            "/not-modified-with-body",
-            &[304, 502],
-        ),
-        (
-            "HEAD answered with a body",
-            "HEAD",
-            "/head-with-body",
-            &[200, 502],
-        ),
+    // (case, method, path, the status the client gets): hyper's client frames by
+    // Transfer-Encoding over Content-Length, refuses two lengths, reads no body after 204,
+    // 304 or HEAD, and stops at the declared length; what is left over is never read.
+    let cases = [
+        ("Content-Length and chunked", "GET", "/cl-and-te", 200),
+        ("two Content-Lengths", "GET", "/two-lengths", 502),
+        ("204 with a body", "GET", "/no-content-with-body", 204),
+        ("304 with a body", "GET", "/not-modified-with-body", 304),
+        ("HEAD answered with a body", "HEAD", "/head-with-body", 200),
         (
             "more bytes than declared",
             "GET",
             "/more-than-declared",
-            &[200, 502],
+            200,
         ),
     ];
-    for (case, method, path, accepted) in cases {
+    for (case, method, path, expected) in cases {
         let mut client = Client::connect(up.gw_port).await;
         client
             .send(
@@ -634,9 +606,9 @@ async fn bad_upstream_framing_never_leaks_into_the_next_response_on_the_connecti
             .reply(method == "HEAD")
             .await
             .unwrap_or_else(|| panic!("{case}: no response"));
-        assert!(accepted.contains(&first.status), "{case}: {first:?}");
+        assert_eq!(first.status, expected, "{case}: {first:?}");
         assert!(!first.body().contains("SMUGGLED"), "{case}: {first:?}");
-        if first.status == 200 && path == "/cl-and-te" {
+        if path == "/cl-and-te" {
             // Chunked wins (RFC 9112 §6.3); the stale length is not passed on.
             assert_eq!(first.body(), "hello", "{case}: {first:?}");
             assert!(
@@ -644,7 +616,7 @@ async fn bad_upstream_framing_never_leaks_into_the_next_response_on_the_connecti
                 "{case}: {first:?}"
             );
         }
-        if first.status == 200 && path == "/more-than-declared" {
+        if path == "/more-than-declared" {
             assert_eq!(first.body(), "hello", "{case}: {first:?}");
         }
         // The next request on the same client connection gets its own response, whatever
@@ -699,11 +671,16 @@ async fn upgrade_requests_never_become_a_blind_tunnel() {
             )
             .await;
         let first = client.reply(false).await.expect("a response");
-        assert_ne!(first.status, 101, "{key:?}: {first:?}");
+        assert_eq!(
+            (first.status, first.body()),
+            (200, "no upgrade".into()),
+            "{key:?}"
+        );
         client.send(secret_follow_up.as_bytes()).await;
         let second = client.reply(false).await;
-        assert!(
-            second.as_ref().is_none_or(|r| r.status == 401),
+        assert_eq!(
+            second.as_ref().map(|r| r.status),
+            Some(401),
             "{key:?}: the follow-up was not judged by the gateway: {second:?}"
         );
         let seen = since(&upstream, before);
@@ -728,23 +705,15 @@ async fn upgrade_requests_never_become_a_blind_tunnel() {
                 .as_bytes(),
             )
             .await;
-        let first = client.reply(false).await;
-        assert!(
-            first.as_ref().is_none_or(|r| r.status == 502),
-            "{connection}: {first:?}"
-        );
+        let first = client.reply(false).await.map(|r| r.status);
+        assert_eq!(first, Some(502), "{connection}");
         let seen = since(&upstream, before);
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!(seen[0].header("upgrade"), None, "{seen:?}");
         assert_eq!(seen[0].header("http2-settings"), None, "{seen:?}");
-        if first.is_some() {
-            client.send(secret_follow_up.as_bytes()).await;
-            let second = client.reply(false).await;
-            assert!(
-                second.as_ref().is_none_or(|r| r.status == 401),
-                "{connection}: {second:?}"
-            );
-        }
+        client.send(secret_follow_up.as_bytes()).await;
+        let second = client.reply(false).await.map(|r| r.status);
+        assert_eq!(second, Some(401), "{connection}");
         assert!(
             since(&upstream, before)
                 .iter()
@@ -925,9 +894,12 @@ async fn a_slow_request_body_is_cut_at_the_body_timeout_and_the_upstream_release
         .expect("the gateway answers or closes within 5 s");
     let elapsed = started.elapsed();
     trickle.abort();
-    if let Some(head) = &reply {
-        assert!(head.starts_with("HTTP/1.1 408"), "{head}");
-    }
+    let head = reply.expect("a response before the close");
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
     assert!(
         elapsed >= BODY_TIMEOUT - Duration::from_millis(100) && elapsed < UPSTREAM_TIMEOUT,
         "cut after {elapsed:?}, before the upstream timeout"
@@ -943,5 +915,4 @@ async fn a_slow_request_body_is_cut_at_the_body_timeout_and_the_upstream_release
     })
     .await;
     assert!(released, "the upstream connection was closed");
-    assert!(upstream.connections.load(Ordering::SeqCst) > connection);
 }
