@@ -1091,15 +1091,19 @@ async fn relay_upgraded(
     tracing::debug!(%api, sent, received, ended, "upgraded connection closed");
 }
 
-/// Whether an upstream request failed because the body hyper was sending failed, i.e. the
-/// client's (limits and deadlines are told apart before this).
+/// Whether an upstream request failed because the client's body failed while hyper sent it
+/// (a user-body error caused by the incoming body's own `hyper::Error`; limits and deadlines
+/// are told apart before this). Other user errors, such as a dispatch task gone with its
+/// upstream connection, are the upstream's.
 fn request_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {
         if e.downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_user)
         {
-            return true;
+            return e
+                .source()
+                .is_some_and(crate::body_limit::caused_by::<hyper::Error>);
         }
         cause = e.source();
     }
@@ -1631,6 +1635,10 @@ mod tests {
         h.insert(
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
+        );
+        h.insert(
+            "http2-settings",
+            HeaderValue::from_static("AAMAAABkAAQAAP__"),
         );
         h.insert("x-kept", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut h);
