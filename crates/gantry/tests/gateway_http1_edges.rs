@@ -446,7 +446,8 @@ async fn odd_chunked_bodies_are_refused_or_reframed_and_never_smuggle_a_request(
         "5;a={0}\r\nhello\r\n5;b={0}\r\nhello\r\n0\r\n\r\n",
         "e".repeat(10 * 1024)
     );
-    // (case, chunked body, whether it is well-formed and must be served)
+    // (case, chunked body, whether the gateway serves it). hyper allows 16 KiB of chunk
+    // extensions per body, and drops them; over that, the body is refused.
     let cases: [(&str, &str, bool); 10] = [
         ("10 KiB chunk extension", &long_extension, true),
         ("20 KiB of chunk extensions", &over_extension_limit, false),
@@ -506,9 +507,11 @@ async fn odd_chunked_bodies_are_refused_or_reframed_and_never_smuggle_a_request(
                 seen.iter().all(|s| s.path() != "/smuggled"),
                 "{case}: the smuggled request reached the upstream: {seen:?}"
             );
+            // The upstream may have seen the head (bodies stream), but never a complete
+            // request: the gateway abandoned it before the last chunk.
             assert!(
-                seen.iter().all(|s| !s.framed_body.contains("GET ")),
-                "{case}: the upstream got a request inside a body: {seen:?}"
+                seen.iter().all(|s| s.framed_body.is_empty()),
+                "{case}: the upstream got a whole request: {seen:?}"
             );
             assert!(
                 client.closes_quietly().await,
