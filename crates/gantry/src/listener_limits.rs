@@ -21,6 +21,10 @@ pub struct ListenerLimitArgs {
     /// keep-alive connection is kept.
     #[arg(long, env = "GANTRY_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
     header_read_timeout_secs: u64,
+    /// Seconds a client has to send a whole request body once the gateway starts forwarding
+    /// it (408 and the connection closed beyond; gRPC calls are exempt).
+    #[arg(long, env = "GANTRY_REQUEST_BODY_TIMEOUT_SECS", default_value_t = gantry_gateway::body_timeout::DEFAULT_REQUEST_BODY_TIMEOUT.as_secs())]
+    request_body_timeout_secs: u64,
     /// Idle HTTP/2 connections are pinged this often and closed when a ping goes unanswered
     /// as long (0 = no pings).
     #[arg(long, env = "GANTRY_H2_KEEPALIVE_SECS", default_value_t = 60)]
@@ -41,6 +45,8 @@ pub struct ListenerLimits {
     pub listener: gantry_listener::Limits,
     /// For `Gateway::limit_request_bodies`.
     pub max_request_body_bytes: u64,
+    /// For `Gateway::set_request_body_timeout`.
+    pub request_body_timeout: Duration,
 }
 
 impl ListenerLimitArgs {
@@ -61,6 +67,11 @@ impl ListenerLimitArgs {
                 "--header-read-timeout-secs: must be at least 1".into(),
             ));
         }
+        if self.request_body_timeout_secs == 0 {
+            return Err(ConfigError(
+                "--request-body-timeout-secs: must be at least 1".into(),
+            ));
+        }
         if self.h2_max_concurrent_streams == 0 {
             return Err(ConfigError(
                 "--h2-max-concurrent-streams: must be at least 1".into(),
@@ -77,6 +88,7 @@ impl ListenerLimitArgs {
                 h2_max_pending_accept_reset_streams: self.h2_max_pending_resets,
             },
             max_request_body_bytes: self.max_request_body_bytes,
+            request_body_timeout: Duration::from_secs(self.request_body_timeout_secs),
         })
     }
 }

@@ -51,6 +51,8 @@ pub struct Proxy {
     backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
     /// The request body limit (413 beyond it).
     pub(crate) body_limit: crate::body_limit::BodyLimit,
+    /// The time a request body may take (408 beyond it).
+    pub(crate) body_timeout: crate::body_timeout::BodyTimeout,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -116,6 +118,7 @@ impl Proxy {
             ),
             backend_jwt: std::sync::OnceLock::new(),
             body_limit: Default::default(),
+            body_timeout: Default::default(),
         }
     }
 
@@ -713,18 +716,17 @@ impl Proxy {
             .then(|| declared_length(&parts.headers))
             .flatten()
             .filter(|n| *n <= MAX_REPLAY_BYTES);
+        // gRPC request streams are long-lived; every other body has a deadline.
+        let body_timeout = self.body_timeout.get();
+        let body = crate::body_timeout::Deadline::new(body, (!grpc).then_some(body_timeout));
         let buffered = match length.or(checked) {
             Some(0) => Ok(bytes::Bytes::new()),
-            Some(_) => match tokio::time::timeout(timeout, body.collect()).await {
-                Ok(Ok(collected)) => Ok(collected.to_bytes()),
-                _ => {
-                    return respond::error(
-                        StatusCode::BAD_REQUEST,
-                        "400",
-                        "Bad Request",
-                        "The request body could not be read",
-                    );
+            Some(_) => match body.collect().await {
+                Ok(collected) => Ok(collected.to_bytes()),
+                Err(error) if crate::body_timeout::is_timed_out(error.as_ref()) => {
+                    return crate::body_timeout::timed_out(body_timeout);
                 }
+                Err(_) => return unreadable_body(),
             },
             None => Err(body),
         };
@@ -818,6 +820,23 @@ impl Proxy {
         };
         outcome.upstream = Some(upstream_started.elapsed());
         match result {
+            Ok(Ok(response))
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS
+                    && (client_upgrade.is_none()
+                        || !response.headers().contains_key(header::UPGRADE)) =>
+            {
+                // A switch the client did not ask for (an `Upgrade: h2c` the gateway
+                // stripped, say), or one that names no protocol: relaying the 101 without
+                // a tunnel would leave the client's connection in limbo, and a tunnel
+                // would carry requests past the gateway (h2c smuggling).
+                tracing::warn!(api = %api.name, upstream = %authority, "upstream switched protocols unasked");
+                respond::error(
+                    StatusCode::BAD_GATEWAY,
+                    "101503",
+                    "Runtime Error",
+                    "The back end switched protocols without being asked to",
+                )
+            }
             Ok(Ok(mut response)) => {
                 let tunnel = match client_upgrade {
                     Some(client) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
@@ -829,6 +848,13 @@ impl Proxy {
                 let upgrade = tunnel
                     .as_ref()
                     .and_then(|_| parts.headers.get(header::UPGRADE).cloned());
+                if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+                    // hyper framed the body by Transfer-Encoding and ignored a
+                    // Content-Length beside it; passing that length on would make the
+                    // client frame the body another way (RFC 9112 §6.3: an intermediary
+                    // MUST remove it).
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                }
                 strip_hop_by_hop(&mut parts.headers);
                 if let (Some((client, upstream)), Some(protocol)) = (tunnel, upgrade) {
                     parts
@@ -861,6 +887,16 @@ impl Proxy {
             }
             Ok(Err(error)) if crate::body_limit::is_over_limit(&error) => {
                 crate::body_limit::too_large(self.body_limit.get())
+            }
+            Ok(Err(error)) if crate::body_timeout::is_timed_out(&error) => {
+                tracing::debug!(api = %api.name, "request body timed out");
+                crate::body_timeout::timed_out(body_timeout)
+            }
+            Ok(Err(error)) if request_body_failed(&error) => {
+                // The client's framing broke mid-body (a bad chunk, say): its fault, not
+                // the upstream's.
+                tracing::debug!(api = %api.name, %error, "request body unreadable");
+                unreadable_body()
             }
             Ok(Err(error)) => {
                 tracing::warn!(api = %api.name, %error, upstream = %authority, "upstream request failed");
@@ -1073,6 +1109,40 @@ async fn relay_upgraded(
     let _ = client_tx.shutdown().await;
     let _ = upstream_tx.shutdown().await;
     tracing::debug!(%api, sent, received, ended, "upgraded connection closed");
+}
+
+/// Whether an upstream request failed because the client's body failed while hyper sent it
+/// (a user-body error caused by the incoming body's own `hyper::Error`; limits and deadlines
+/// are told apart before this). Other user errors, such as a dispatch task gone with its
+/// upstream connection, are the upstream's.
+fn request_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
+        {
+            return e
+                .source()
+                .is_some_and(crate::body_limit::caused_by::<hyper::Error>);
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// 400 for a request body that could not be read; the connection is closed, as where the
+/// next request starts is unknown.
+fn unreadable_body() -> Response<Body> {
+    let mut response = respond::error(
+        StatusCode::BAD_REQUEST,
+        "400",
+        "Bad Request",
+        "The request body could not be read",
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2), except POST and PATCH.
@@ -1299,10 +1369,12 @@ fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
             .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5' && encoded_separator(&w[3..]))
 }
 
-const HOP_COUNT: usize = 8;
+const HOP_COUNT: usize = 9;
 /// In the order `strip_hop_by_hop` numbers them.
 static HOP_BY_HOP: [HeaderName; HOP_COUNT] = [
     header::CONNECTION,
+    // The h2c upgrade's settings (RFC 7540 §3.2.1): for this hop only.
+    HeaderName::from_static("http2-settings"),
     header::PROXY_AUTHORIZATION,
     header::TE,
     header::TRAILER,
@@ -1315,21 +1387,22 @@ static HOP_BY_HOP: [HeaderName; HOP_COUNT] = [
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the names the message has (a handful) finds which hop-by-hop headers
     // are there; most messages have none, or only `Connection`, and a hashed remove for
-    // each of the eight names cost more than the rest of the header handling.
+    // each of the nine names cost more than the rest of the header handling.
     let mut present = [false; HOP_COUNT];
     let mut any = false;
     for name in headers.keys() {
         // Lower-case names, compared as text: `HeaderName` equality against each of the
-        // eight, for every header, cost as much as the removes it replaced.
+        // nine, for every header, cost as much as the removes it replaced.
         let i = match name.as_str() {
             "connection" => 0,
-            "proxy-authorization" => 1,
-            "te" => 2,
-            "trailer" => 3,
-            "transfer-encoding" => 4,
-            "upgrade" => 5,
-            "keep-alive" => 6,
-            "proxy-connection" => 7,
+            "http2-settings" => 1,
+            "proxy-authorization" => 2,
+            "te" => 3,
+            "trailer" => 4,
+            "transfer-encoding" => 5,
+            "upgrade" => 6,
+            "keep-alive" => 7,
+            "proxy-connection" => 8,
             _ => continue,
         };
         present[i] = true;
@@ -1655,6 +1728,10 @@ mod tests {
         h.insert(
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
+        );
+        h.insert(
+            "http2-settings",
+            HeaderValue::from_static("AAMAAABkAAQAAP__"),
         );
         h.insert("x-kept", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut h);
