@@ -140,7 +140,7 @@ impl Proxy {
             *request.version_mut() = http::Version::HTTP_2;
         }
         matches!(
-            tokio::time::timeout(timeout, self.clients.pick(http2).request(request)).await,
+            tokio::time::timeout(timeout, self.clients.send(http2, request)).await,
             Ok(Ok(response)) if response.status().is_success()
         )
     }
@@ -754,7 +754,6 @@ impl Proxy {
                 None,
             ),
         };
-        let client = self.clients.pick(http2);
 
         let upstream_started = std::time::Instant::now();
         let (mut member, mut authority, mut timeout) = (member, authority, timeout);
@@ -768,7 +767,7 @@ impl Proxy {
         });
         let result = loop {
             let in_flight = pool.start(member);
-            let result = tokio::time::timeout(timeout, client.request(outbound)).await;
+            let result = tokio::time::timeout(timeout, self.clients.send(http2, outbound)).await;
             drop(in_flight);
             let failed = match &result {
                 Ok(Err(error)) if error.is_connect() => {
@@ -953,7 +952,7 @@ impl Charge {
 /// A response body that counts the bytes it relays and charges them to the request's
 /// bandwidth policies when it ends (or the client goes away).
 struct Metered {
-    inner: Incoming,
+    inner: crate::upstream_client::UpstreamResponseBody,
     meter: Arc<crate::ratelimit::ByteMeter>,
     shared: Option<Arc<SharedLimiter>>,
     charges: Vec<Charge>,
