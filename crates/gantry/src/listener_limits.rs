@@ -32,6 +32,14 @@ pub struct ListenerLimitArgs {
     /// is closed (rapid-reset protection).
     #[arg(long, env = "GANTRY_H2_MAX_PENDING_RESETS", default_value_t = 20)]
     h2_max_pending_resets: usize,
+    /// HTTP/2 streams the gateway may have to reset for protocol errors (malformed requests)
+    /// on one connection before the connection is closed.
+    #[arg(long, env = "GANTRY_H2_MAX_SERVER_RESETS", default_value_t = 1024)]
+    h2_max_server_resets: usize,
+    /// Client connections open at once per gateway listener; beyond, new connections are
+    /// closed on accept (the ops port is not counted).
+    #[arg(long, env = "GANTRY_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
 }
 
 /// The validated limits.
@@ -66,6 +74,9 @@ impl ListenerLimitArgs {
                 "--h2-max-concurrent-streams: must be at least 1".into(),
             ));
         }
+        if self.max_connections == 0 {
+            return Err(ConfigError("--max-connections: must be at least 1".into()));
+        }
         Ok(ListenerLimits {
             listener: gantry_listener::Limits {
                 max_header_bytes: self.max_request_header_bytes,
@@ -75,6 +86,8 @@ impl ListenerLimitArgs {
                     .then(|| Duration::from_secs(self.h2_keepalive_secs)),
                 h2_max_concurrent_streams: self.h2_max_concurrent_streams,
                 h2_max_pending_accept_reset_streams: self.h2_max_pending_resets,
+                h2_max_local_error_resets: self.h2_max_server_resets,
+                max_connections: self.max_connections,
             },
             max_request_body_bytes: self.max_request_body_bytes,
         })

@@ -11,12 +11,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gantry_testkit::raw_h2::{H2Client, HeaderBlock, error, flag, frame, kind, rst_stream};
 use gantry_testkit::{EchoUpstream, GantryUp, raw};
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
@@ -481,4 +481,151 @@ async fn a_flood_of_empty_data_frames_closes_the_connection() {
         "GOAWAY ENHANCE_YOUR_CALM after {sent} empty DATA frames: {heard:?}"
     );
     traffic.assert_unaffected("an empty DATA flood").await;
+}
+
+// ---------------------------------------------------------------------------------------
+// H14: slowloris.
+
+/// Sends half a request head, then one more byte every 500 ms, until the gateway closes the
+/// connection (or 10 s pass); returns how long that took and what the gateway sent.
+async fn slow_header_sender(port: u16) -> (Duration, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /open/1.0.0/items HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if writer.write_all(b"a").await.is_err() {
+                // Closed: wait for the read side to say so.
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let mut reply = Vec::new();
+    tokio::select! {
+        _ = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut reply)) => {}
+        () = trickle => {}
+    }
+    (
+        started.elapsed(),
+        String::from_utf8_lossy(&reply).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn slowloris_connections_are_cut_at_the_header_read_timeout_while_others_are_served() {
+    let upstream = EchoUpstream::start().await;
+    let up = up_with_open_api(&upstream, &[("GANTRY_HEADER_READ_TIMEOUT_SECS", "2")]).await;
+    let traffic = Traffic::start(&up, false);
+    let hits = upstream.hits();
+
+    let senders: Vec<_> = (0..200)
+        .map(|_| tokio::spawn(slow_header_sender(up.gw_port)))
+        .collect();
+    for sender in senders {
+        let (elapsed, reply) = sender.await.unwrap();
+        // The timeout runs from the first byte of the head: trickling does not extend it.
+        assert!(
+            elapsed >= Duration::from_millis(1800) && elapsed < Duration::from_secs(6),
+            "closed at the 2 s header-read timeout, after {elapsed:?}"
+        );
+        assert!(!reply.contains(" 200 "), "never served: {reply}");
+    }
+    traffic.assert_unaffected("200 slowloris connections").await;
+    assert!(
+        upstream.hits() > hits,
+        "the normal requests reached the upstream"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// H16: connection flood.
+
+/// The value of the sample `name` on the ops port's `/metrics`.
+async fn metric(up: &GantryUp, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", up.ops_port))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Whether the gateway closes a fresh connection at once (within 2 s, before any request).
+async fn is_shed(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await else {
+        return true;
+    };
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_shed_while_the_ops_port_answers() {
+    let upstream = EchoUpstream::start().await;
+    let up = up_with_open_api(&upstream, &[("GANTRY_MAX_CONNECTIONS", "50")]).await;
+    let open = || metric(&up, "gantry_gateway_connections_open");
+
+    // The probe connections of the set-up have gone: the listener holds none.
+    let drained = gantry_testkit::eventually(Duration::from_secs(5), || async {
+        open().await == Some(0.0)
+    })
+    .await;
+    assert!(
+        drained,
+        "no connection open before the flood: {:?}",
+        open().await
+    );
+
+    // 50 idle connections take every slot.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(TcpStream::connect(("127.0.0.1", up.gw_port)).await.unwrap());
+    }
+    let full = gantry_testkit::eventually(Duration::from_secs(5), || async {
+        open().await == Some(50.0)
+    })
+    .await;
+    assert!(full, "50 connections admitted: {:?}", open().await);
+
+    // Each one more is closed at once; requests on new connections fail.
+    for _ in 0..20 {
+        assert!(
+            is_shed(up.gw_port).await,
+            "a connection over the limit is closed"
+        );
+    }
+    assert_eq!(
+        raw::status_of(up.gw_port, &raw::get(PATH)).await,
+        0,
+        "no request is served on a new connection at the limit"
+    );
+    // The ops listener is not counted.
+    let ready = reqwest::get(format!("http://127.0.0.1:{}/health/ready", up.ops_port))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "health checks still pass");
+    let shed = metric(&up, "gantry_gateway_connections_shed_total").await;
+    assert!(shed >= Some(21.0), "shed connections are counted: {shed:?}");
+    assert!(
+        up.log().contains("connection limit reached"),
+        "shedding is logged"
+    );
+
+    // The idle connections go: new ones are served again.
+    drop(idle);
+    let served = gantry_testkit::eventually(Duration::from_secs(5), || async {
+        raw::status_of(up.gw_port, &raw::get(PATH)).await == 200
+    })
+    .await;
+    assert!(served, "served again once connections closed");
 }

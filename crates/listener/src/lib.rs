@@ -1,7 +1,7 @@
 //! Accept loops shared by the control plane and the gateway: plain TCP or TLS (rustls,
 //! HTTP/2 and HTTP/1.1 by ALPN), HTTP/1.1 + h2 by `hyper-util`'s auto builder, protocol
 //! limits ([`Limits`]: header section size and count, header-read timeout, HTTP/2 streams
-//! and rapid-reset protection), and a graceful stop: stop accepting, let open connections
+//! and rapid-reset protection, open connections), and a graceful stop: stop accepting, let open connections
 //! finish their requests within a grace period, then return.
 #![forbid(unsafe_code)]
 
@@ -11,6 +11,7 @@ pub mod client_auth;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -19,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +38,11 @@ const MIN_BUF_SIZE: usize = 8192;
 /// `408` for it). HTTP/2: at most `h2_max_concurrent_streams` streams, a header list of at
 /// most `max_header_bytes`, and at most `h2_max_pending_accept_reset_streams` streams reset by
 /// the client before the server saw them (CVE-2023-44487, "rapid reset") before the
-/// connection is closed with `GOAWAY`.
+/// connection is closed with `GOAWAY`; likewise after `h2_max_local_error_resets` streams
+/// the server itself had to reset (malformed requests, "MadeYouReset").
+///
+/// At most `max_connections` client connections are open at once; a connection accepted beyond
+/// that is closed at once, without reading from it (see [`ConnectionStats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request header section, bytes (Envoy's default: 60 KiB).
@@ -52,6 +58,12 @@ pub struct Limits {
     pub h2_max_concurrent_streams: u32,
     /// Client-reset streams tolerated before the connection is closed (hyper's default: 20).
     pub h2_max_pending_accept_reset_streams: usize,
+    /// Streams the server reset for a protocol error, per connection, before the connection is
+    /// closed (hyper's default: 1024).
+    pub h2_max_local_error_resets: usize,
+    /// Open client connections of this listener (Envoy's `max_connections`; the default
+    /// stays well below a typical `ulimit -n`).
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +75,8 @@ impl Default for Limits {
             h2_keep_alive_interval: None,
             h2_max_concurrent_streams: 100,
             h2_max_pending_accept_reset_streams: 20,
+            h2_max_local_error_resets: 1024,
+            max_connections: 10_000,
         }
     }
 }
@@ -81,13 +95,102 @@ impl Limits {
             .timer(TokioTimer::new())
             .max_concurrent_streams(self.h2_max_concurrent_streams)
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX))
-            .max_pending_accept_reset_streams(self.h2_max_pending_accept_reset_streams);
+            .max_pending_accept_reset_streams(self.h2_max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(self.h2_max_local_error_resets);
         if let Some(interval) = self.h2_keep_alive_interval {
             http2
                 .keep_alive_interval(interval)
                 .keep_alive_timeout(interval);
         }
         builder
+    }
+}
+
+/// The client connections of the listeners served by [`serve_with_limits`] with these stats:
+/// how many are open, and how many were shed at [`Limits::max_connections`]. The gateway
+/// reports them on `/metrics`.
+///
+/// A connection beyond the limit is accepted and closed at once (nothing read, nothing
+/// written), rather than left unaccepted: the kernel's backlog never fills with connections
+/// nobody will serve, and the client learns at once instead of after its connect timeout. The
+/// ops and control-plane listeners ([`serve`]) have accept loops of their own and no limit, so
+/// health checks still pass while the API listener sheds.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    open: AtomicUsize,
+    shed: AtomicU64,
+}
+
+impl ConnectionStats {
+    /// Client connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed on accept because the listener was at its limit, since start.
+    pub fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+}
+
+/// A listener's connection limit: the slots left and where the counts go.
+struct Admission {
+    slots: Arc<Semaphore>,
+    max: usize,
+    stats: Arc<ConnectionStats>,
+    /// Sheds since the last warning, and when that was (one warning a second at most).
+    unreported: u64,
+    reported_at: Option<tokio::time::Instant>,
+}
+
+/// One admitted connection: holds its slot and its place in the open count until dropped.
+struct Admitted {
+    _slot: OwnedSemaphorePermit,
+    stats: Arc<ConnectionStats>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Admission {
+    fn new(max: usize, stats: Arc<ConnectionStats>) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))),
+            max,
+            stats,
+            unreported: 0,
+            reported_at: None,
+        }
+    }
+
+    /// A slot for a new connection, or `None` (counted and logged) when all are taken.
+    fn admit(&mut self) -> Option<Admitted> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            self.stats.open.fetch_add(1, Ordering::Relaxed);
+            return Some(Admitted {
+                _slot: slot,
+                stats: self.stats.clone(),
+            });
+        }
+        self.stats.shed.fetch_add(1, Ordering::Relaxed);
+        self.unreported += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .reported_at
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                max_connections = self.max,
+                shed = self.unreported,
+                "connection limit reached: closing new connections"
+            );
+            self.unreported = 0;
+            self.reported_at = Some(now);
+        }
+        None
     }
 }
 
@@ -148,15 +251,16 @@ pub async fn serve<M, S, B>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Limits::default().header_read_timeout);
-    serve_with_builder(listener, tls, stop, builder, make_service).await;
+    serve_with_builder(listener, tls, stop, builder, None, make_service).await;
 }
 
-/// [`serve`] with the given [`Limits`].
+/// [`serve`] with the given [`Limits`], counting connections in `stats`.
 pub async fn serve_with_limits<M, S, B>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: Stop,
     limits: Limits,
+    stats: Arc<ConnectionStats>,
     make_service: M,
 ) where
     M: Fn(Connection) -> S + Send + Sync + 'static,
@@ -167,7 +271,16 @@ pub async fn serve_with_limits<M, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    serve_with_builder(listener, tls, stop, limits.builder(), make_service).await;
+    let admission = Admission::new(limits.max_connections, stats);
+    serve_with_builder(
+        listener,
+        tls,
+        stop,
+        limits.builder(),
+        Some(admission),
+        make_service,
+    )
+    .await;
 }
 
 async fn serve_with_builder<M, S, B>(
@@ -175,6 +288,7 @@ async fn serve_with_builder<M, S, B>(
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: Stop,
     builder: auto::Builder<TokioExecutor>,
+    mut admission: Option<Admission>,
     make_service: M,
 ) where
     M: Fn(Connection) -> S + Send + Sync + 'static,
@@ -202,6 +316,14 @@ async fn serve_with_builder<M, S, B>(
             },
             _ = stop.shutdown.cancelled() => break,
         };
+        let admitted = match admission.as_mut().map(Admission::admit) {
+            Some(None) => {
+                drop(stream);
+                continue;
+            }
+            Some(Some(admitted)) => Some(admitted),
+            None => None,
+        };
         let _ = stream.set_nodelay(true);
         let (builder, watcher, acceptor, make_service) = (
             builder.clone(),
@@ -211,6 +333,7 @@ async fn serve_with_builder<M, S, B>(
         );
         // The TLS handshake runs in the connection's task so a slow client cannot stall accept.
         tokio::spawn(async move {
+            let _admitted = admitted;
             let result = match acceptor {
                 None => {
                     let service = make_service(Connection {
