@@ -517,7 +517,7 @@ async fn slow_header_sender(port: u16) -> (Duration, String) {
 }
 
 #[tokio::test]
-async fn slowloris_connections_are_cut_at_the_header_read_timeout_while_others_are_served() {
+async fn slowloris_connections_get_408_at_the_header_read_timeout_while_others_are_served() {
     let upstream = EchoUpstream::start().await;
     let up = up_with_open_api(&upstream, &[("GANTRY_HEADER_READ_TIMEOUT_SECS", "2")]).await;
     let traffic = Traffic::start(&up, false);
@@ -533,8 +533,32 @@ async fn slowloris_connections_are_cut_at_the_header_read_timeout_while_others_a
             elapsed >= Duration::from_millis(1800) && elapsed < Duration::from_secs(6),
             "closed at the 2 s header-read timeout, after {elapsed:?}"
         );
-        assert!(!reply.contains(" 200 "), "never served: {reply}");
+        assert!(
+            reply.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "answered 408: {reply}"
+        );
+        assert!(reply.contains(r#""code":"408""#), "{reply}");
     }
+
+    // An idle keep-alive connection after a response is closed at the same timeout, without
+    // a 408: nothing was asked.
+    let mut idle = TcpStream::connect(("127.0.0.1", up.gw_port)).await.unwrap();
+    idle.write_all(
+        raw::get(PATH)
+            .replace("Connection: close", "Connection: keep-alive")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(6), idle.read_to_end(&mut reply)).await;
+    assert!(read.is_ok(), "the idle connection was closed");
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        !reply.contains("408"),
+        "no 408 on an idle connection: {reply}"
+    );
     traffic.assert_unaffected("200 slowloris connections").await;
     assert!(
         upstream.hits() > hits,

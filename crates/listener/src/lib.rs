@@ -7,6 +7,7 @@
 
 pub mod certificates;
 pub mod client_auth;
+mod request_timeout;
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -251,7 +252,7 @@ pub async fn serve<M, S, B>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Limits::default().header_read_timeout);
-    serve_with_builder(listener, tls, stop, builder, None, make_service).await;
+    serve_with_builder(listener, tls, stop, builder, None, false, make_service).await;
 }
 
 /// [`serve`] with the given [`Limits`], counting connections in `stats`.
@@ -278,6 +279,7 @@ pub async fn serve_with_limits<M, S, B>(
         stop,
         limits.builder(),
         Some(admission),
+        true,
         make_service,
     )
     .await;
@@ -289,6 +291,7 @@ async fn serve_with_builder<M, S, B>(
     stop: Stop,
     builder: auto::Builder<TokioExecutor>,
     mut admission: Option<Admission>,
+    answer_timeouts: bool,
     make_service: M,
 ) where
     M: Fn(Connection) -> S + Send + Sync + 'static,
@@ -340,9 +343,7 @@ async fn serve_with_builder<M, S, B>(
                         peer,
                         client_certificate: None,
                     });
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(connection.into_owned()).await
+                    serve_connection(stream, &builder, watcher, service, answer_timeouts).await
                 }
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
@@ -368,9 +369,7 @@ async fn serve_with_builder<M, S, B>(
                         peer,
                         client_certificate,
                     });
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    watcher.watch(connection.into_owned()).await
+                    serve_connection(tls, &builder, watcher, service, answer_timeouts).await
                 }
             };
             if let Err(error) = result {
@@ -390,6 +389,41 @@ async fn serve_with_builder<M, S, B>(
             grace_ms = stop.grace.as_millis() as u64,
             "connections still open after the grace period"
         );
+    }
+}
+
+/// Serves one connection until it ends. With `answer_timeouts`, a connection hyper ends for its
+/// header-read timeout in the middle of a request head is answered `408` first (see
+/// `request_timeout`).
+async fn serve_connection<I, S, B>(
+    io: I,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    service: S,
+    answer_timeouts: bool,
+) -> Result<(), Box<dyn StdError + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let (io, returned) = request_timeout::watch(io);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let result = watcher.watch(connection.into_owned()).await;
+    match result {
+        Err(error)
+            if answer_timeouts
+                && request_timeout::is_header_timeout(error.as_ref())
+                && returned.answer_timeout().await =>
+        {
+            tracing::debug!("request head timed out: answered 408");
+            Ok(())
+        }
+        result => result,
     }
 }
 
