@@ -35,12 +35,13 @@ const MIN_BUF_SIZE: usize = 8192;
 /// HTTP/1: a request head larger than `max_header_bytes` or with more than `max_headers`
 /// fields gets `431` from hyper, and the connection closes. `header_read_timeout` runs from
 /// the moment the server waits for a request head, so it also ends idle keep-alive
-/// connections; on expiry hyper closes the connection without a response (hyper has no
-/// `408` for it). HTTP/2: at most `h2_max_concurrent_streams` streams, a header list of at
-/// most `max_header_bytes`, and at most `h2_max_pending_accept_reset_streams` streams reset by
-/// the client before the server saw them (CVE-2023-44487, "rapid reset") before the
-/// connection is closed with `GOAWAY`; likewise after `h2_max_local_error_resets` streams
-/// the server itself had to reset (malformed requests, "MadeYouReset").
+/// connections; on expiry hyper closes the connection, and [`serve_with_limits`] first answers
+/// `408` when a request head was begun (hyper has no `408` of its own). HTTP/2: at most
+/// `h2_max_concurrent_streams` streams, a header list of at most `max_header_bytes`, and at
+/// most `h2_max_pending_accept_reset_streams` streams reset by the client before the server
+/// saw them (CVE-2023-44487, "rapid reset") before the connection is closed with `GOAWAY`;
+/// likewise after `h2_max_local_error_resets` streams the server itself had to reset
+/// (malformed requests, "MadeYouReset").
 ///
 /// At most `max_connections` client connections are open at once; a connection accepted beyond
 /// that is closed at once, without reading from it (see [`ConnectionStats`]).
