@@ -36,6 +36,10 @@ pub struct ListenerLimitArgs {
     /// on one connection before the connection is closed.
     #[arg(long, env = "GANTRY_H2_MAX_SERVER_RESETS", default_value_t = 1024)]
     h2_max_server_resets: usize,
+    /// HTTP/2 requests after which a connection is judged on early cancellations: one whose
+    /// client cancelled more than half within 1 s of their start is closed (slow rapid reset).
+    #[arg(long, env = "GANTRY_H2_PREMATURE_RESET_STREAMS", default_value_t = 500)]
+    h2_premature_reset_streams: u64,
     /// Client connections open at once per gateway listener; beyond, new connections are
     /// closed on accept (the ops port is not counted).
     #[arg(long, env = "GANTRY_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -74,6 +78,11 @@ impl ListenerLimitArgs {
                 "--h2-max-concurrent-streams: must be at least 1".into(),
             ));
         }
+        if self.h2_premature_reset_streams == 0 {
+            return Err(ConfigError(
+                "--h2-premature-reset-streams: must be at least 1".into(),
+            ));
+        }
         if self.max_connections == 0 {
             return Err(ConfigError("--max-connections: must be at least 1".into()));
         }
@@ -87,6 +96,7 @@ impl ListenerLimitArgs {
                 h2_max_concurrent_streams: self.h2_max_concurrent_streams,
                 h2_max_pending_accept_reset_streams: self.h2_max_pending_resets,
                 h2_max_local_error_resets: self.h2_max_server_resets,
+                h2_premature_reset_streams: self.h2_premature_reset_streams,
                 max_connections: self.max_connections,
             },
             max_request_body_bytes: self.max_request_body_bytes,

@@ -7,6 +7,7 @@
 
 pub mod certificates;
 pub mod client_auth;
+mod premature_reset;
 mod request_timeout;
 
 use std::error::Error as StdError;
@@ -19,11 +20,11 @@ use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,6 +64,11 @@ pub struct Limits {
     /// Streams the server reset for a protocol error, per connection, before the connection is
     /// closed (hyper's default: 1024).
     pub h2_max_local_error_resets: usize,
+    /// HTTP/2 requests a connection must have started before it is judged on early
+    /// cancellations: past this, a connection whose client cancelled more than half of its
+    /// requests within 1 s of their start is closed (Envoy's
+    /// `premature_reset_total_stream_count`: 500).
+    pub h2_premature_reset_streams: u64,
     /// Open client connections of this listener (Envoy's `max_connections`; the default
     /// stays well below a typical `ulimit -n`).
     pub max_connections: usize,
@@ -78,6 +84,7 @@ impl Default for Limits {
             h2_max_concurrent_streams: 100,
             h2_max_pending_accept_reset_streams: 20,
             h2_max_local_error_resets: 1024,
+            h2_premature_reset_streams: 500,
             max_connections: 10_000,
         }
     }
@@ -253,7 +260,15 @@ pub async fn serve<M, S, B>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Limits::default().header_read_timeout);
-    serve_with_builder(listener, tls, stop, builder, None, false, make_service).await;
+    serve_with_builder(
+        listener,
+        tls,
+        stop,
+        builder,
+        Protections::default(),
+        make_service,
+    )
+    .await;
 }
 
 /// [`serve`] with the given [`Limits`], counting connections in `stats`.
@@ -273,14 +288,19 @@ pub async fn serve_with_limits<M, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let admission = Admission::new(limits.max_connections, stats);
+    let protections = Protections {
+        admission: Some(Admission::new(limits.max_connections, stats)),
+        per_connection: PerConnection {
+            answer_timeouts: true,
+            premature_reset_streams: Some(limits.h2_premature_reset_streams),
+        },
+    };
     serve_with_builder(
         listener,
         tls,
         stop,
         limits.builder(),
-        Some(admission),
-        true,
+        protections,
         make_service,
     )
     .await;
@@ -291,8 +311,7 @@ async fn serve_with_builder<M, S, B>(
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: Stop,
     builder: auto::Builder<TokioExecutor>,
-    mut admission: Option<Admission>,
-    answer_timeouts: bool,
+    protections: Protections,
     make_service: M,
 ) where
     M: Fn(Connection) -> S + Send + Sync + 'static,
@@ -306,7 +325,14 @@ async fn serve_with_builder<M, S, B>(
     let builder = Arc::new(builder);
     let acceptor = tls.map(TlsAcceptor::from);
     let make_service = Arc::new(make_service);
-    let graceful = GracefulShutdown::new();
+    let Protections {
+        mut admission,
+        per_connection,
+    } = protections;
+    // Connections are told to finish (hyper's graceful shutdown) when `closing` fires, and
+    // `connections` waits for them.
+    let closing = CancellationToken::new();
+    let connections = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -329,14 +355,14 @@ async fn serve_with_builder<M, S, B>(
             None => None,
         };
         let _ = stream.set_nodelay(true);
-        let (builder, watcher, acceptor, make_service) = (
+        let (builder, closing, acceptor, make_service) = (
             builder.clone(),
-            graceful.watcher(),
+            closing.clone(),
             acceptor.clone(),
             make_service.clone(),
         );
         // The TLS handshake runs in the connection's task so a slow client cannot stall accept.
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _admitted = admitted;
             let result = match acceptor {
                 None => {
@@ -344,7 +370,7 @@ async fn serve_with_builder<M, S, B>(
                         peer,
                         client_certificate: None,
                     });
-                    serve_connection(stream, &builder, watcher, service, answer_timeouts).await
+                    serve_connection(stream, &builder, closing, service, per_connection).await
                 }
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
@@ -370,7 +396,7 @@ async fn serve_with_builder<M, S, B>(
                         peer,
                         client_certificate,
                     });
-                    serve_connection(tls, &builder, watcher, service, answer_timeouts).await
+                    serve_connection(tls, &builder, closing, service, per_connection).await
                 }
             };
             if let Err(error) = result {
@@ -382,7 +408,9 @@ async fn serve_with_builder<M, S, B>(
     if !stop.drain_delay.is_zero() {
         tokio::time::sleep(stop.drain_delay).await;
     }
-    if tokio::time::timeout(stop.grace, graceful.shutdown())
+    closing.cancel();
+    connections.close();
+    if tokio::time::timeout(stop.grace, connections.wait())
         .await
         .is_err()
     {
@@ -393,15 +421,35 @@ async fn serve_with_builder<M, S, B>(
     }
 }
 
-/// Serves one connection until it ends. With `answer_timeouts`, a connection hyper ends for its
-/// header-read timeout in the middle of a request head is answered `408` first (see
-/// `request_timeout`).
+/// What [`serve_with_limits`] adds to hyper's own protocol limits.
+#[derive(Default)]
+struct Protections {
+    /// The connection limit.
+    admission: Option<Admission>,
+    per_connection: PerConnection,
+}
+
+/// The protections of each connection.
+#[derive(Debug, Clone, Copy, Default)]
+struct PerConnection {
+    /// Answer `408` when the header-read timeout ends a request head (`request_timeout`).
+    answer_timeouts: bool,
+    /// Close an HTTP/2 connection whose client cancels most streams early, judged after this
+    /// many (`premature_reset`).
+    premature_reset_streams: Option<u64>,
+}
+
+/// How long a connection closed for abuse gets to finish before it is dropped.
+const ABUSE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves one connection until it ends, or until `closing` fires (then hyper's graceful
+/// shutdown lets requests in flight finish).
 async fn serve_connection<I, S, B>(
     io: I,
     builder: &auto::Builder<TokioExecutor>,
-    watcher: Watcher,
+    closing: CancellationToken,
     service: S,
-    answer_timeouts: bool,
+    protections: PerConnection,
 ) -> Result<(), Box<dyn StdError + Send + Sync>>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -413,11 +461,46 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     let (io, returned) = request_timeout::watch(io);
+    let resets =
+        premature_reset::ResetWatch::new(protections.premature_reset_streams.unwrap_or(u64::MAX));
+    let service = premature_reset::Counting {
+        inner: service,
+        watch: resets.clone(),
+    };
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    let result = watcher.watch(connection.into_owned()).await;
+    // Boxed rather than pinned on the stack, so it can be dropped (giving the socket back to
+    // `returned`) before a 408 is written.
+    let mut connection = Box::pin(connection);
+    let (mut shutting_down, mut abuse_deadline) = (false, None);
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            () = closing.cancelled(), if !shutting_down => {
+                connection.as_mut().graceful_shutdown();
+                shutting_down = true;
+            }
+            () = resets.tripped().cancelled(), if abuse_deadline.is_none() => {
+                let (started, premature) = resets.counts();
+                tracing::warn!(
+                    started,
+                    premature,
+                    "HTTP/2 client cancels most streams early (rapid reset): closing the connection"
+                );
+                if !shutting_down {
+                    connection.as_mut().graceful_shutdown();
+                    shutting_down = true;
+                }
+                abuse_deadline = Some(tokio::time::Instant::now() + ABUSE_CLOSE_GRACE);
+            }
+            () = sleep_until(abuse_deadline) => {
+                return Ok(());
+            }
+        }
+    };
+    drop(connection);
     match result {
         Err(error)
-            if answer_timeouts
+            if protections.answer_timeouts
                 && request_timeout::is_header_timeout(error.as_ref())
                 && returned.answer_timeout().await =>
         {
@@ -425,6 +508,14 @@ where
             Ok(())
         }
         result => result,
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
