@@ -1,5 +1,6 @@
 //! Floods against the real `gantry up` gateway listener (test catalogue H24, H25, H14, H16):
-//! HTTP/2 rapid reset and server-side resets, SETTINGS / PING / CONTINUATION / empty DATA
+//! HTTP/2 rapid reset (fast, and slow: each stream cancelled once the gateway started it) and
+//! server-side resets, SETTINGS / PING / CONTINUATION / empty DATA
 //! floods, WINDOW_UPDATE 0, too many streams and an HPACK bomb, written as raw frames
 //! (`gantry_testkit::raw_h2`); slowloris and a connection flood over raw sockets. Each attack
 //! must end in a GOAWAY, a reset or a close with bounded memory, while a normal client on
@@ -195,6 +196,53 @@ async fn requests_the_server_must_reset_close_the_connection_after_the_cap() {
     traffic
         .assert_unaffected("a flood of malformed requests")
         .await;
+}
+
+#[tokio::test]
+async fn streams_reset_after_the_gateway_started_them_close_the_connection() {
+    let upstream = EchoUpstream::start().await;
+    let up = up_with_open_api(&upstream, &[]).await;
+    let traffic = Traffic::start(&up, true);
+
+    // Each stream is reset only once the gateway had time to accept it and start the upstream
+    // call (`/slow` answers after 3 s): the pending-accept cap never sees these.
+    let request = HeaderBlock::request("GET", "/open/1.0.0/slow", &authority(&up));
+    let attacker = H2Client::connect(up.gw_port).await;
+    let (mut stream, mut sent) = (1u32, 0);
+    while sent < 2_000 && !attacker.heard().ended() {
+        let headers = frame(
+            kind::HEADERS,
+            flag::END_HEADERS | flag::END_STREAM,
+            stream,
+            request.bytes(),
+        );
+        if attacker.send(&headers).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        if attacker
+            .send(&rst_stream(stream, error::CANCEL))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        stream += 2;
+        sent += 1;
+    }
+    let heard = attacker
+        .wait_for(Duration::from_secs(5), |h| h.ended())
+        .await;
+    // Judged after 500 streams (`--h2-premature-reset-streams`): all were cancelled early.
+    assert!(
+        heard.ended(),
+        "the connection was closed after {sent} streams: {heard:?}"
+    );
+    assert!(
+        sent < 1_000,
+        "closed soon after 500 streams, not after {sent}"
+    );
+    traffic.assert_unaffected("a slow rapid-reset flood").await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -652,51 +700,4 @@ async fn connections_over_the_limit_are_shed_while_the_ops_port_answers() {
     })
     .await;
     assert!(served, "served again once connections closed");
-}
-
-#[tokio::test]
-async fn streams_reset_after_the_gateway_started_them_close_the_connection() {
-    let upstream = EchoUpstream::start().await;
-    let up = up_with_open_api(&upstream, &[]).await;
-    let traffic = Traffic::start(&up, true);
-
-    // Each stream is reset only once the gateway had time to accept it and start the upstream
-    // call (`/slow` answers after 3 s): the pending-accept cap never sees these.
-    let request = HeaderBlock::request("GET", "/open/1.0.0/slow", &authority(&up));
-    let attacker = H2Client::connect(up.gw_port).await;
-    let (mut stream, mut sent) = (1u32, 0);
-    while sent < 2_000 && !attacker.heard().ended() {
-        let headers = frame(
-            kind::HEADERS,
-            flag::END_HEADERS | flag::END_STREAM,
-            stream,
-            request.bytes(),
-        );
-        if attacker.send(&headers).await.is_err() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        if attacker
-            .send(&rst_stream(stream, error::CANCEL))
-            .await
-            .is_err()
-        {
-            break;
-        }
-        stream += 2;
-        sent += 1;
-    }
-    let heard = attacker
-        .wait_for(Duration::from_secs(5), |h| h.ended())
-        .await;
-    // Judged after 500 streams (`--h2-premature-reset-streams`): all were cancelled early.
-    assert!(
-        heard.ended(),
-        "the connection was closed after {sent} streams: {heard:?}"
-    );
-    assert!(
-        sent < 1_000,
-        "closed soon after 500 streams, not after {sent}"
-    );
-    traffic.assert_unaffected("a slow rapid-reset flood").await;
 }
