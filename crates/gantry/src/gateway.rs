@@ -182,6 +182,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         &upstream_tls,
     );
     gateway.limit_request_bodies(limits.max_request_body_bytes);
+    gateway.set_request_body_timeout(limits.request_body_timeout);
     gateway.after_each_apply(Box::new(crate::memory::release_freed_heap));
     gateway.set_websocket_idle_timeout(Duration::from_secs(args.websocket_idle_timeout_secs));
     if let Some(url) = &args.redis_url {

@@ -21,6 +21,10 @@ pub struct ListenerLimitArgs {
     /// keep-alive connection is kept.
     #[arg(long, env = "GANTRY_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
     header_read_timeout_secs: u64,
+    /// Seconds a client has to send a whole request body once the gateway starts forwarding
+    /// it (408 and the connection closed beyond; gRPC calls are exempt).
+    #[arg(long, env = "GANTRY_REQUEST_BODY_TIMEOUT_SECS", default_value_t = gantry_gateway::body_timeout::DEFAULT_REQUEST_BODY_TIMEOUT.as_secs())]
+    request_body_timeout_secs: u64,
     /// Idle HTTP/2 connections are pinged this often and closed when a ping goes unanswered
     /// as long (0 = no pings).
     #[arg(long, env = "GANTRY_H2_KEEPALIVE_SECS", default_value_t = 60)]
@@ -53,6 +57,8 @@ pub struct ListenerLimits {
     pub listener: gantry_listener::Limits,
     /// For `Gateway::limit_request_bodies`.
     pub max_request_body_bytes: u64,
+    /// For `Gateway::set_request_body_timeout`.
+    pub request_body_timeout: Duration,
 }
 
 impl ListenerLimitArgs {
@@ -71,6 +77,11 @@ impl ListenerLimitArgs {
         if self.header_read_timeout_secs == 0 {
             return Err(ConfigError(
                 "--header-read-timeout-secs: must be at least 1".into(),
+            ));
+        }
+        if self.request_body_timeout_secs == 0 {
+            return Err(ConfigError(
+                "--request-body-timeout-secs: must be at least 1".into(),
             ));
         }
         if self.h2_max_concurrent_streams == 0 {
@@ -100,6 +111,7 @@ impl ListenerLimitArgs {
                 max_connections: self.max_connections,
             },
             max_request_body_bytes: self.max_request_body_bytes,
+            request_body_timeout: Duration::from_secs(self.request_body_timeout_secs),
         })
     }
 }

@@ -188,6 +188,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let gateway = Gateway::with_upstream_tls(DEFAULT_ENVIRONMENT, None, &upstream_tls);
     let limits = args.limits.validate()?;
     gateway.limit_request_bodies(limits.max_request_body_bytes);
+    gateway.set_request_body_timeout(limits.request_body_timeout);
     gateway.after_each_apply(Box::new(crate::memory::release_freed_heap));
     gateway.set_websocket_idle_timeout(Duration::from_secs(args.websocket_idle_timeout_secs));
     // Apply the configuration before the gateway accepts its first connection.

@@ -60,9 +60,16 @@ pub fn too_large(limit: u64) -> Response<Body> {
 
 /// Whether `error` (an upstream request's) came from a body cut at the limit.
 pub fn is_over_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    caused_by::<http_body_util::LengthLimitError>(error)
+}
+
+/// Whether `error` or one of its sources is an `E`.
+pub(crate) fn caused_by<E: std::error::Error + 'static>(
+    error: &(dyn std::error::Error + 'static),
+) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {
-        if e.is::<http_body_util::LengthLimitError>() {
+        if e.is::<E>() {
             return true;
         }
         cause = e.source();

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod backend_jwt;
 pub mod body_limit;
+pub mod body_timeout;
 pub mod cors;
 pub mod health;
 pub mod jwks;
@@ -325,6 +326,11 @@ impl Gateway {
     /// Sets the request body limit (bytes) of every listener of this gateway.
     pub fn limit_request_bodies(&self, bytes: u64) {
         self.proxy.body_limit.set(bytes);
+    }
+
+    /// Sets the time a request body may take at every listener of this gateway (408 beyond).
+    pub fn set_request_body_timeout(&self, timeout: Duration) {
+        self.proxy.body_timeout.set(timeout);
     }
 
     /// Serves `/health/live` and `/health/ready` on `listener` until `shutdown`.

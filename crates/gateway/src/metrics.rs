@@ -106,7 +106,7 @@ pub struct GatewayMetrics {
     /// Per-request series found once per (API, operation, status class): the families hash
     /// every label string under a lock on each lookup. Keyed by the names' pointers; the
     /// entry holds the names, so a pointer cannot be reused while it is a key.
-    handles: Mutex<HashMap<HandleKey, CachedSeries>>,
+    handles: Mutex<HashMap<HandleKey, CachedSeries, rustc_hash::FxBuildHasher>>,
     /// Version of the configuration in use.
     pub config_version: Gauge,
     /// 1 while the stream to the control plane is open.
@@ -289,16 +289,16 @@ impl GatewayMetrics {
         );
         {
             let mut handles = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
-            if !handles.contains_key(&key) {
-                if handles.len() >= MAX_CACHED_SERIES {
-                    // Old configurations' names: let them go (the series stay registered).
-                    handles.clear();
-                }
+            if handles.len() >= MAX_CACHED_SERIES && !handles.contains_key(&key) {
+                // Old configurations' names: let them go (the series stay registered).
+                handles.clear();
+            }
+            let series = handles.entry(key).or_insert_with(|| {
                 let labels = ApiLabels {
                     environment: self.environment.clone(),
                     api: api.clone(),
                 };
-                let series = CachedSeries {
+                CachedSeries {
                     _names: (api.clone(), operation.clone()),
                     requests: self
                         .requests
@@ -311,15 +311,12 @@ impl GatewayMetrics {
                         .clone(),
                     duration: self.duration.get_or_create(&labels).clone(),
                     upstream: self.upstream.get_or_create(&labels).clone(),
-                };
-                handles.insert(key, series);
-            }
-            if let Some(series) = handles.get(&key) {
-                series.requests.inc();
-                series.duration.observe(elapsed.as_secs_f64());
-                if let Some(upstream) = outcome.upstream {
-                    series.upstream.observe(upstream.as_secs_f64());
                 }
+            });
+            series.requests.inc();
+            series.duration.observe(elapsed.as_secs_f64());
+            if let Some(upstream) = outcome.upstream {
+                series.upstream.observe(upstream.as_secs_f64());
             }
         }
         if let Some(reason) = outcome.failure {

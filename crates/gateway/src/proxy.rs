@@ -38,10 +38,11 @@ pub struct Proxy {
     limiter: RateLimiter,
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
-    shared: std::sync::OnceLock<SharedLimiter>,
+    shared: std::sync::OnceLock<Arc<SharedLimiter>>,
     /// Re-reads external issuers' JWKS on unknown `kid`s.
     jwks: crate::jwks::JwksRefresher,
-    /// Bytes moved per key, for bandwidth policies.
+    /// Bytes moved per key by this gateway, for bandwidth policies (the limit while Redis
+    /// is not configured or away).
     bandwidth: Arc<crate::ratelimit::ByteMeter>,
     /// An upgraded (WebSocket) connection with no bytes either way for this many
     /// milliseconds is closed; 0: never.
@@ -50,6 +51,8 @@ pub struct Proxy {
     backend_jwt: std::sync::OnceLock<Option<crate::backend_jwt::BackendJwtSigner>>,
     /// The request body limit (413 beyond it).
     pub(crate) body_limit: crate::body_limit::BodyLimit,
+    /// The time a request body may take (408 beyond it).
+    pub(crate) body_timeout: crate::body_timeout::BodyTimeout,
 }
 
 /// The subscription quota a request was admitted under, for the `RateLimit` headers.
@@ -115,6 +118,7 @@ impl Proxy {
             ),
             backend_jwt: std::sync::OnceLock::new(),
             body_limit: Default::default(),
+            body_timeout: Default::default(),
         }
     }
 
@@ -170,16 +174,17 @@ impl Proxy {
     pub fn use_redis(&self, url: &str, environment: &str) -> Result<(), String> {
         let limiter = SharedLimiter::new(url, environment)?;
         self.shared
-            .set(limiter)
+            .set(Arc::new(limiter))
             .map_err(|_| "Redis is already configured".to_owned())
     }
 
     /// Whether limits are shared and Redis answered last time (`None` without Redis).
     pub fn redis_healthy(&self) -> Option<bool> {
-        self.shared.get().map(SharedLimiter::is_healthy)
+        self.shared.get().map(|shared| shared.is_healthy())
     }
 
-    /// One limit decision: shared through Redis when configured and reachable, else local.
+    /// One limit decision: shared through Redis when configured and reachable, else local
+    /// (GCRA for request counts, this gateway's byte meter for bandwidth).
     async fn decide(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
         if let Some(shared) = self.shared.get() {
             if let Some(decision) = shared.check(scope, a, b, limit).await {
@@ -187,7 +192,11 @@ impl Proxy {
             }
             self.metrics.ratelimit_fallbacks.inc();
         }
-        self.limiter.check(scope, a, b, limit)
+        if limit.bytes {
+            self.bandwidth.check(scope, a, b, limit)
+        } else {
+            self.limiter.check(scope, a, b, limit)
+        }
     }
 
     /// Counts one request against `limit` — its burst control first, on this gateway
@@ -203,7 +212,7 @@ impl Proxy {
     ) -> Result<(u64, Duration), Throttled> {
         if limit.bytes {
             // A bandwidth policy: admitted while bytes are left; charged what it moves.
-            return match self.bandwidth.check(scope, a, b, limit) {
+            return match self.decide(scope, a, b, limit).await {
                 Decision::Allowed { remaining, reset } => {
                     charges.push(Charge {
                         scope,
@@ -534,7 +543,7 @@ impl Proxy {
                 );
             };
             for charge in &charges {
-                charge.spend(&self.bandwidth, length);
+                charge.spend(&self.bandwidth, self.shared.get(), length);
             }
         }
         let key_type = caller
@@ -656,12 +665,13 @@ impl Proxy {
             parts.headers.insert(crate::backend_jwt::HEADER, assertion);
         }
         parts.headers.insert(header::HOST, host);
-        append_forwarded_for(&mut parts.headers, peer);
+        let peer_ip = IpText::of(peer.ip());
+        append_forwarded_for(&mut parts.headers, &peer_ip);
         parts.headers.insert(
             HeaderName::from_static("x-forwarded-proto"),
             HeaderValue::from_static(if secure { "https" } else { "http" }),
         );
-        append_forwarded(&mut parts.headers, peer, secure, original_host.as_ref());
+        append_forwarded(&mut parts.headers, &peer_ip, secure, original_host.as_ref());
         if let Some(host) = original_host {
             parts
                 .headers
@@ -706,18 +716,17 @@ impl Proxy {
             .then(|| declared_length(&parts.headers))
             .flatten()
             .filter(|n| *n <= MAX_REPLAY_BYTES);
+        // gRPC request streams are long-lived; every other body has a deadline.
+        let body_timeout = self.body_timeout.get();
+        let body = crate::body_timeout::Deadline::new(body, (!grpc).then_some(body_timeout));
         let buffered = match length.or(checked) {
             Some(0) => Ok(bytes::Bytes::new()),
-            Some(_) => match tokio::time::timeout(timeout, body.collect()).await {
-                Ok(Ok(collected)) => Ok(collected.to_bytes()),
-                _ => {
-                    return respond::error(
-                        StatusCode::BAD_REQUEST,
-                        "400",
-                        "Bad Request",
-                        "The request body could not be read",
-                    );
+            Some(_) => match body.collect().await {
+                Ok(collected) => Ok(collected.to_bytes()),
+                Err(error) if crate::body_timeout::is_timed_out(error.as_ref()) => {
+                    return crate::body_timeout::timed_out(body_timeout);
                 }
+                Err(_) => return unreadable_body(),
             },
             None => Err(body),
         };
@@ -811,6 +820,23 @@ impl Proxy {
         };
         outcome.upstream = Some(upstream_started.elapsed());
         match result {
+            Ok(Ok(response))
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS
+                    && (client_upgrade.is_none()
+                        || !response.headers().contains_key(header::UPGRADE)) =>
+            {
+                // A switch the client did not ask for (an `Upgrade: h2c` the gateway
+                // stripped, say), or one that names no protocol: relaying the 101 without
+                // a tunnel would leave the client's connection in limbo, and a tunnel
+                // would carry requests past the gateway (h2c smuggling).
+                tracing::warn!(api = %api.name, upstream = %authority, "upstream switched protocols unasked");
+                respond::error(
+                    StatusCode::BAD_GATEWAY,
+                    "101503",
+                    "Runtime Error",
+                    "The back end switched protocols without being asked to",
+                )
+            }
             Ok(Ok(mut response)) => {
                 let tunnel = match client_upgrade {
                     Some(client) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
@@ -822,6 +848,13 @@ impl Proxy {
                 let upgrade = tunnel
                     .as_ref()
                     .and_then(|_| parts.headers.get(header::UPGRADE).cloned());
+                if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+                    // hyper framed the body by Transfer-Encoding and ignored a
+                    // Content-Length beside it; passing that length on would make the
+                    // client frame the body another way (RFC 9112 §6.3: an intermediary
+                    // MUST remove it).
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                }
                 strip_hop_by_hop(&mut parts.headers);
                 if let (Some((client, upstream)), Some(protocol)) = (tunnel, upgrade) {
                     parts
@@ -845,6 +878,7 @@ impl Proxy {
                     let metered = Metered {
                         inner: body,
                         meter: self.bandwidth.clone(),
+                        shared: self.shared.get().cloned(),
                         charges,
                         bytes: 0,
                     };
@@ -853,6 +887,16 @@ impl Proxy {
             }
             Ok(Err(error)) if crate::body_limit::is_over_limit(&error) => {
                 crate::body_limit::too_large(self.body_limit.get())
+            }
+            Ok(Err(error)) if crate::body_timeout::is_timed_out(&error) => {
+                tracing::debug!(api = %api.name, "request body timed out");
+                crate::body_timeout::timed_out(body_timeout)
+            }
+            Ok(Err(error)) if request_body_failed(&error) => {
+                // The client's framing broke mid-body (a bad chunk, say): its fault, not
+                // the upstream's.
+                tracing::debug!(api = %api.name, %error, "request body unreadable");
+                unreadable_body()
             }
             Ok(Err(error)) => {
                 tracing::warn!(api = %api.name, %error, upstream = %authority, "upstream request failed");
@@ -888,9 +932,20 @@ pub struct Charge {
 }
 
 impl Charge {
-    fn spend(&self, meter: &crate::ratelimit::ByteMeter, bytes: u64) {
+    /// Counts `bytes` on this gateway's meter, and against the environment's shared allowance
+    /// when there is one: both stay true whichever admitted the call, so a switch between
+    /// them (Redis going away or coming back) loses no bytes.
+    fn spend(
+        &self,
+        meter: &crate::ratelimit::ByteMeter,
+        shared: Option<&Arc<SharedLimiter>>,
+        bytes: u64,
+    ) {
         if bytes > 0 {
             meter.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
+            if let Some(shared) = shared {
+                shared.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
+            }
         }
     }
 }
@@ -900,6 +955,7 @@ impl Charge {
 struct Metered {
     inner: Incoming,
     meter: Arc<crate::ratelimit::ByteMeter>,
+    shared: Option<Arc<SharedLimiter>>,
     charges: Vec<Charge>,
     bytes: u64,
 }
@@ -934,7 +990,7 @@ impl hyper::body::Body for Metered {
 impl Drop for Metered {
     fn drop(&mut self) {
         for charge in &self.charges {
-            charge.spend(&self.meter, self.bytes);
+            charge.spend(&self.meter, self.shared.as_ref(), self.bytes);
         }
     }
 }
@@ -1053,6 +1109,40 @@ async fn relay_upgraded(
     let _ = client_tx.shutdown().await;
     let _ = upstream_tx.shutdown().await;
     tracing::debug!(%api, sent, received, ended, "upgraded connection closed");
+}
+
+/// Whether an upstream request failed because the client's body failed while hyper sent it
+/// (a user-body error caused by the incoming body's own `hyper::Error`; limits and deadlines
+/// are told apart before this). Other user errors, such as a dispatch task gone with its
+/// upstream connection, are the upstream's.
+fn request_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
+        {
+            return e
+                .source()
+                .is_some_and(crate::body_limit::caused_by::<hyper::Error>);
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// 400 for a request body that could not be read; the connection is closed, as where the
+/// next request starts is unknown.
+fn unreadable_body() -> Response<Body> {
+    let mut response = respond::error(
+        StatusCode::BAD_REQUEST,
+        "400",
+        "Bad Request",
+        "The request body could not be read",
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Methods whose requests may be sent twice (RFC 9110 §9.2.2), except POST and PATCH.
@@ -1279,8 +1369,12 @@ fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
             .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5' && encoded_separator(&w[3..]))
 }
 
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_COUNT: usize = 9;
+/// In the order `strip_hop_by_hop` numbers them.
+static HOP_BY_HOP: [HeaderName; HOP_COUNT] = [
     header::CONNECTION,
+    // The h2c upgrade's settings (RFC 7540 §3.2.1): for this hop only.
+    HeaderName::from_static("http2-settings"),
     header::PROXY_AUTHORIZATION,
     header::TE,
     header::TRAILER,
@@ -1291,27 +1385,55 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the names the message has (a handful) finds which hop-by-hop headers
+    // are there; most messages have none, or only `Connection`, and a hashed remove for
+    // each of the nine names cost more than the rest of the header handling.
+    let mut present = [false; HOP_COUNT];
+    let mut any = false;
+    for name in headers.keys() {
+        // Lower-case names, compared as text: `HeaderName` equality against each of the
+        // nine, for every header, cost as much as the removes it replaced.
+        let i = match name.as_str() {
+            "connection" => 0,
+            "http2-settings" => 1,
+            "proxy-authorization" => 2,
+            "te" => 3,
+            "trailer" => 4,
+            "transfer-encoding" => 5,
+            "upgrade" => 6,
+            "keep-alive" => 7,
+            "proxy-connection" => 8,
+            _ => continue,
+        };
+        present[i] = true;
+        any = true;
+    }
+    if !any {
+        return;
+    }
     // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
-    if headers.contains_key(header::CONNECTION) {
+    if present[0] {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .filter(|name| !HOP_BY_HOP.contains(name))
             .collect();
         for name in &named {
             headers.remove(name);
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (name, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
-fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
+fn append_forwarded_for(headers: &mut HeaderMap, ip: &IpText) {
     let name = HeaderName::from_static("x-forwarded-for");
-    let ip = IpText::of(peer.ip());
     let value = match headers.get(&name) {
         Some(existing) => {
             let mut joined = Vec::with_capacity(existing.len() + 2 + ip.as_str().len());
@@ -1332,16 +1454,43 @@ fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
 struct IpText {
     buf: [u8; 48],
     len: usize,
+    v6: bool,
 }
 
 impl IpText {
     fn of(ip: std::net::IpAddr) -> Self {
         use std::io::Write as _;
         let mut buf = [0u8; 48];
+        if let std::net::IpAddr::V4(v4) = ip {
+            // Dotted decimal by hand: `Display` for an address costs as much as the rest
+            // of the forwarding headers together.
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    buf[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    buf[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                buf[len] = b'0' + octet % 10;
+                len += 1;
+            }
+            return Self {
+                buf,
+                len,
+                v6: false,
+            };
+        }
         let mut cursor = std::io::Cursor::new(&mut buf[..]);
         let _ = write!(cursor, "{ip}");
         let len = usize::try_from(cursor.position()).unwrap_or(0);
-        Self { buf, len }
+        Self { buf, len, v6: true }
     }
 
     fn as_str(&self) -> &str {
@@ -1354,7 +1503,7 @@ impl IpText {
 /// (quoted unless it is a token; left out when it is not visible ASCII).
 fn append_forwarded(
     headers: &mut HeaderMap,
-    peer: SocketAddr,
+    ip: &IpText,
     secure: bool,
     host: Option<&HeaderValue>,
 ) {
@@ -1364,8 +1513,7 @@ fn append_forwarded(
         value.push_str(existing);
         value.push_str(", ");
     }
-    let ip = IpText::of(peer.ip());
-    if peer.is_ipv6() {
+    if ip.v6 {
         value.push_str("for=\"[");
         value.push_str(ip.as_str());
         value.push_str("]\"");
@@ -1406,12 +1554,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ip_text_matches_display() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "192.168.100.9",
+            "::1",
+            "2001:db8::7",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(IpText::of(ip).as_str(), ip.to_string());
+        }
+    }
+
+    #[test]
     fn forwarded_is_appended_with_ipv6_and_host_quoted() {
         let mut h = HeaderMap::new();
         let v4: SocketAddr = "10.1.2.3:5000".parse().unwrap();
         append_forwarded(
             &mut h,
-            v4,
+            &IpText::of(v4.ip()),
             false,
             Some(&HeaderValue::from_static("api.example")),
         );
@@ -1423,7 +1588,7 @@ mod tests {
         let v6: SocketAddr = "[2001:db8::7]:443".parse().unwrap();
         append_forwarded(
             &mut h,
-            v6,
+            &IpText::of(v6.ip()),
             true,
             Some(&HeaderValue::from_static("localhost:9090")),
         );
@@ -1434,7 +1599,7 @@ mod tests {
         assert_eq!(h.get_all(header::FORWARDED).iter().count(), 1);
 
         let mut h = HeaderMap::new();
-        append_forwarded(&mut h, v4, false, None);
+        append_forwarded(&mut h, &IpText::of(v4.ip()), false, None);
         assert_eq!(h[header::FORWARDED], "for=10.1.2.3;proto=http");
     }
 
@@ -1564,9 +1729,26 @@ mod tests {
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
         );
+        h.insert(
+            "http2-settings",
+            HeaderValue::from_static("AAMAAABkAAQAAP__"),
+        );
         h.insert("x-kept", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+
+        // Each hop-by-hop header alone, and with the others.
+        let mut all = HeaderMap::new();
+        for name in &HOP_BY_HOP {
+            let mut one = HeaderMap::new();
+            one.insert(name.clone(), HeaderValue::from_static("x"));
+            one.insert("x-kept", HeaderValue::from_static("1"));
+            strip_hop_by_hop(&mut one);
+            assert_eq!(one.keys().collect::<Vec<_>>(), ["x-kept"], "{name}");
+            all.insert(name.clone(), HeaderValue::from_static("x"));
+        }
+        strip_hop_by_hop(&mut all);
+        assert!(all.is_empty());
     }
 }

@@ -7,7 +7,8 @@
 //! admits a burst of N, then one request every W/N: never more than N in any window of
 //! length W. State lives in the gateway, not in a configuration version, so limits survive
 //! configuration changes. Request counts can be shared across an environment's gateways
-//! (`shared_limit.rs`); bandwidth policies are counted by a [`ByteMeter`] per gateway.
+//! (`shared_limit.rs`), and so can bandwidth policies; a [`ByteMeter`] counts the bytes
+//! each gateway moves, the limit when Redis is not configured or away.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
@@ -110,7 +111,8 @@ pub enum Scope {
 /// Bytes counted per key in fixed windows (aligned to this gateway's start), for bandwidth
 /// policies. A request is admitted while its key has bytes left in the window; what it
 /// then moves is added when known, so the request that crosses the limit completes and
-/// the next one is refused. Local to one gateway (not shared through Redis).
+/// the next one is refused. Local to one gateway; `shared_limit.rs` shares the count through
+/// Redis, and this meter is the fallback while Redis is away.
 #[derive(Default)]
 pub struct ByteMeter {
     /// Key → (window index, bytes used in it).
