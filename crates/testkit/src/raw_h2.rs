@@ -53,14 +53,10 @@ pub mod error {
     pub const NO_ERROR: u32 = 0x0;
     /// PROTOCOL_ERROR.
     pub const PROTOCOL_ERROR: u32 = 0x1;
-    /// FLOW_CONTROL_ERROR.
-    pub const FLOW_CONTROL_ERROR: u32 = 0x3;
     /// REFUSED_STREAM.
     pub const REFUSED_STREAM: u32 = 0x7;
     /// CANCEL.
     pub const CANCEL: u32 = 0x8;
-    /// COMPRESSION_ERROR.
-    pub const COMPRESSION_ERROR: u32 = 0x9;
     /// ENHANCE_YOUR_CALM.
     pub const ENHANCE_YOUR_CALM: u32 = 0xb;
 }
