@@ -36,6 +36,18 @@ pub struct ListenerLimitArgs {
     /// is closed (rapid-reset protection).
     #[arg(long, env = "GANTRY_H2_MAX_PENDING_RESETS", default_value_t = 20)]
     h2_max_pending_resets: usize,
+    /// HTTP/2 streams the gateway may have to reset for protocol errors (malformed requests)
+    /// on one connection before the connection is closed.
+    #[arg(long, env = "GANTRY_H2_MAX_SERVER_RESETS", default_value_t = 1024)]
+    h2_max_server_resets: usize,
+    /// HTTP/2 requests after which a connection is judged on early cancellations: one whose
+    /// client cancelled more than half within 1 s of their start is closed (slow rapid reset).
+    #[arg(long, env = "GANTRY_H2_PREMATURE_RESET_STREAMS", default_value_t = 500)]
+    h2_premature_reset_streams: u64,
+    /// Client connections open at once per gateway listener; beyond, new connections are
+    /// closed on accept (the ops port is not counted).
+    #[arg(long, env = "GANTRY_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
 }
 
 /// The validated limits.
@@ -77,6 +89,14 @@ impl ListenerLimitArgs {
                 "--h2-max-concurrent-streams: must be at least 1".into(),
             ));
         }
+        if self.h2_premature_reset_streams == 0 {
+            return Err(ConfigError(
+                "--h2-premature-reset-streams: must be at least 1".into(),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError("--max-connections: must be at least 1".into()));
+        }
         Ok(ListenerLimits {
             listener: gantry_listener::Limits {
                 max_header_bytes: self.max_request_header_bytes,
@@ -86,6 +106,9 @@ impl ListenerLimitArgs {
                     .then(|| Duration::from_secs(self.h2_keepalive_secs)),
                 h2_max_concurrent_streams: self.h2_max_concurrent_streams,
                 h2_max_pending_accept_reset_streams: self.h2_max_pending_resets,
+                h2_max_local_error_resets: self.h2_max_server_resets,
+                h2_premature_reset_streams: self.h2_premature_reset_streams,
+                max_connections: self.max_connections,
             },
             max_request_body_bytes: self.max_request_body_bytes,
             request_body_timeout: Duration::from_secs(self.request_body_timeout_secs),

@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use gantry_testkit::raw_h2::{H2Client, HeaderBlock, flag, frame, kind};
 use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp, free_port};
 use reqwest::{StatusCode, Version};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";
@@ -234,74 +234,37 @@ enum H2Answer {
     Closed,
 }
 
-/// HPACK "literal header field without indexing, new name" (lengths under 127).
-fn hpack_literal(block: &mut Vec<u8>, name: &str, value: &str) {
-    block.push(0x00);
-    block.push(u8::try_from(name.len()).unwrap());
-    block.extend_from_slice(name.as_bytes());
-    block.push(u8::try_from(value.len()).unwrap());
-    block.extend_from_slice(value.as_bytes());
-}
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
-    let mut out = vec![len[1], len[2], len[3], kind, flags];
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
 /// Sends `POST path` on a new h2c connection declaring `content_length`, then — after a
 /// pause in which the gateway could already forward the headers — `data` as one DATA frame
 /// ending the stream; returns the gateway's answer on stream 1.
 async fn raw_h2_post(port: u16, path: &str, content_length: &str, data: &[u8]) -> H2Answer {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let client = H2Client::connect(port).await;
+    let headers = HeaderBlock::request("POST", path, &format!("localhost:{port}"))
+        .literal("content-length", content_length);
+    client
+        .send(&frame(kind::HEADERS, flag::END_HEADERS, 1, headers.bytes()))
         .await
         .unwrap();
-    let mut headers = Vec::new();
-    hpack_literal(&mut headers, ":method", "POST");
-    hpack_literal(&mut headers, ":scheme", "http");
-    hpack_literal(&mut headers, ":path", path);
-    hpack_literal(&mut headers, ":authority", &format!("localhost:{port}"));
-    hpack_literal(&mut headers, "content-length", content_length);
-    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    out.extend(frame(0x4, 0, 0, &[])); // SETTINGS
-    out.extend(frame(0x1, 0x4, 1, &headers)); // HEADERS, END_HEADERS
-    stream.write_all(&out).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stream
-        .write_all(&frame(0x0, 0x1, 1, data)) // DATA, END_STREAM
+    client
+        .send(&frame(kind::DATA, flag::END_STREAM, 1, data))
         .await
         .unwrap();
-    let read = async {
-        loop {
-            let mut head = [0u8; 9];
-            if stream.read_exact(&mut head).await.is_err() {
-                return H2Answer::Closed;
-            }
-            let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
-            let (kind, flags) = (head[3], head[4]);
-            let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-            let mut payload = vec![0u8; len];
-            if stream.read_exact(&mut payload).await.is_err() {
-                return H2Answer::Closed;
-            }
-            let code =
-                |at: usize| u32::from_be_bytes(payload[at..at + 4].try_into().unwrap_or_default());
-            match kind {
-                0x4 if flags & 0x1 == 0 => {
-                    let _ = stream.write_all(&frame(0x4, 0x1, 0, &[])).await; // SETTINGS ACK
-                }
-                0x3 if id == 1 => return H2Answer::Reset(code(0)),
-                0x1 if id == 1 => return H2Answer::Headers(payload[0]),
-                0x7 => return H2Answer::GoAway(code(4)),
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), read)
-        .await
-        .expect("the gateway answers within 5 s")
+    let heard = client
+        .wait_for(Duration::from_secs(5), |h| {
+            !h.resets.is_empty() || !h.responses.is_empty() || h.ended()
+        })
+        .await;
+    if let Some(code) = heard.resets.keys().next() {
+        H2Answer::Reset(*code)
+    } else if let Some((_, first)) = heard.responses.first() {
+        H2Answer::Headers(*first)
+    } else if let Some(code) = heard.goaway {
+        H2Answer::GoAway(code)
+    } else {
+        assert!(heard.closed, "the gateway answers within 5 s");
+        H2Answer::Closed
+    }
 }
 
 #[tokio::test]

@@ -302,6 +302,7 @@ impl Gateway {
             tls,
             stop,
             limits,
+            self.metrics.connections.clone(),
             move |connection: gantry_listener::Connection| {
                 let (proxy, peer) = (proxy.clone(), connection.peer);
                 let certificate = connection.client_certificate.map(mtls::PeerCertificate);
@@ -353,6 +354,7 @@ impl Gateway {
         let connected = self.sync_status.is_connected();
         if request.uri().path() == "/metrics" {
             self.metrics.sync_connected.set(i64::from(connected));
+            self.metrics.report_connections();
             if let Some(healthy) = self.proxy.redis_healthy() {
                 self.metrics.redis_up.set(i64::from(healthy));
             }

@@ -121,9 +121,30 @@ pub struct GatewayMetrics {
     pub ratelimit_fallbacks: Counter,
     /// Requests sent again to another upstream member after a failure.
     pub upstream_retries: Counter,
+    /// The API listeners' client connections, counted by the listener; copied into
+    /// `connections_open` and `connections_shed` on each scrape.
+    pub connections: Arc<gantry_listener::ConnectionStats>,
+    connections_open: Gauge,
+    connections_shed: Counter,
+    /// Serialises the copy into `connections_shed` (a counter only moves by increments).
+    connections_reported: Mutex<u64>,
 }
 
 impl GatewayMetrics {
+    /// Copies the listeners' connection counts into their metrics (before a scrape).
+    pub fn report_connections(&self) {
+        let open = self.connections.open();
+        self.connections_open
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+        let mut reported = self
+            .connections_reported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let shed = self.connections.shed();
+        self.connections_shed.inc_by(shed.saturating_sub(*reported));
+        *reported = shed;
+    }
+
     /// Counts one JWKS fetch on an unknown `kid`: `ok`, `failed` or `timeout`.
     pub fn jwks_fetched(&self, outcome: &'static str) {
         self.jwks_fetches
@@ -158,6 +179,10 @@ impl GatewayMetrics {
             redis_up: Gauge::default(),
             ratelimit_fallbacks: Counter::default(),
             upstream_retries: Counter::default(),
+            connections: Arc::default(),
+            connections_open: Gauge::default(),
+            connections_shed: Counter::default(),
+            connections_reported: Mutex::default(),
         };
         let r = &m.registry;
         r.register(
@@ -219,6 +244,16 @@ impl GatewayMetrics {
             "gantry_gateway_upstream_retries",
             "Requests retried on another upstream member (idempotent, within the retry budget)",
             m.upstream_retries.clone(),
+        );
+        r.register(
+            "gantry_gateway_connections_open",
+            "Client connections open on the API listeners",
+            m.connections_open.clone(),
+        );
+        r.register(
+            "gantry_gateway_connections_shed",
+            "Client connections closed on accept because a listener was at --max-connections",
+            m.connections_shed.clone(),
         );
         r.register(
             "gantry_gateway_config_rejected",

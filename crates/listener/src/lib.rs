@@ -1,26 +1,30 @@
 //! Accept loops shared by the control plane and the gateway: plain TCP or TLS (rustls,
 //! HTTP/2 and HTTP/1.1 by ALPN), HTTP/1.1 + h2 by `hyper-util`'s auto builder, protocol
 //! limits ([`Limits`]: header section size and count, header-read timeout, HTTP/2 streams
-//! and rapid-reset protection), and a graceful stop: stop accepting, let open connections
+//! and rapid-reset protection, open connections), and a graceful stop: stop accepting, let open connections
 //! finish their requests within a grace period, then return.
 #![forbid(unsafe_code)]
 
 pub mod certificates;
 pub mod client_auth;
+mod premature_reset;
+mod request_timeout;
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,11 +36,16 @@ const MIN_BUF_SIZE: usize = 8192;
 /// HTTP/1: a request head larger than `max_header_bytes` or with more than `max_headers`
 /// fields gets `431` from hyper, and the connection closes. `header_read_timeout` runs from
 /// the moment the server waits for a request head, so it also ends idle keep-alive
-/// connections; on expiry hyper closes the connection without a response (hyper has no
-/// `408` for it). HTTP/2: at most `h2_max_concurrent_streams` streams, a header list of at
-/// most `max_header_bytes`, and at most `h2_max_pending_accept_reset_streams` streams reset by
-/// the client before the server saw them (CVE-2023-44487, "rapid reset") before the
-/// connection is closed with `GOAWAY`.
+/// connections; on expiry hyper closes the connection, and [`serve_with_limits`] first answers
+/// `408` when a request head was begun (hyper has no `408` of its own). HTTP/2: at most
+/// `h2_max_concurrent_streams` streams, a header list of at most `max_header_bytes`, and at
+/// most `h2_max_pending_accept_reset_streams` streams reset by the client before the server
+/// saw them (CVE-2023-44487, "rapid reset") before the connection is closed with `GOAWAY`;
+/// likewise after `h2_max_local_error_resets` streams the server itself had to reset
+/// (malformed requests, "MadeYouReset").
+///
+/// At most `max_connections` client connections are open at once; a connection accepted beyond
+/// that is closed at once, without reading from it (see [`ConnectionStats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request header section, bytes (Envoy's default: 60 KiB).
@@ -52,6 +61,17 @@ pub struct Limits {
     pub h2_max_concurrent_streams: u32,
     /// Client-reset streams tolerated before the connection is closed (hyper's default: 20).
     pub h2_max_pending_accept_reset_streams: usize,
+    /// Streams the server reset for a protocol error, per connection, before the connection is
+    /// closed (hyper's default: 1024).
+    pub h2_max_local_error_resets: usize,
+    /// HTTP/2 requests a connection must have started before it is judged on early
+    /// cancellations: past this, a connection whose client cancelled more than half of its
+    /// requests within 1 s of their start is closed (Envoy's
+    /// `premature_reset_total_stream_count`: 500).
+    pub h2_premature_reset_streams: u64,
+    /// Open client connections of this listener (Envoy's `max_connections`; the default
+    /// stays well below a typical `ulimit -n`).
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +83,9 @@ impl Default for Limits {
             h2_keep_alive_interval: None,
             h2_max_concurrent_streams: 100,
             h2_max_pending_accept_reset_streams: 20,
+            h2_max_local_error_resets: 1024,
+            h2_premature_reset_streams: 500,
+            max_connections: 10_000,
         }
     }
 }
@@ -81,13 +104,102 @@ impl Limits {
             .timer(TokioTimer::new())
             .max_concurrent_streams(self.h2_max_concurrent_streams)
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX))
-            .max_pending_accept_reset_streams(self.h2_max_pending_accept_reset_streams);
+            .max_pending_accept_reset_streams(self.h2_max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(self.h2_max_local_error_resets);
         if let Some(interval) = self.h2_keep_alive_interval {
             http2
                 .keep_alive_interval(interval)
                 .keep_alive_timeout(interval);
         }
         builder
+    }
+}
+
+/// The client connections of the listeners served by [`serve_with_limits`] with these stats:
+/// how many are open, and how many were shed at [`Limits::max_connections`]. The gateway
+/// reports them on `/metrics`.
+///
+/// A connection beyond the limit is accepted and closed at once (nothing read, nothing
+/// written), rather than left unaccepted: the kernel's backlog never fills with connections
+/// nobody will serve, and the client learns at once instead of after its connect timeout. The
+/// ops and control-plane listeners ([`serve`]) have accept loops of their own and no limit, so
+/// health checks still pass while the API listener sheds.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    open: AtomicUsize,
+    shed: AtomicU64,
+}
+
+impl ConnectionStats {
+    /// Client connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed on accept because the listener was at its limit, since start.
+    pub fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+}
+
+/// A listener's connection limit: the slots left and where the counts go.
+struct Admission {
+    slots: Arc<Semaphore>,
+    max: usize,
+    stats: Arc<ConnectionStats>,
+    /// Sheds since the last warning, and when that was (one warning a second at most).
+    unreported: u64,
+    reported_at: Option<tokio::time::Instant>,
+}
+
+/// One admitted connection: holds its slot and its place in the open count until dropped.
+struct Admitted {
+    _slot: OwnedSemaphorePermit,
+    stats: Arc<ConnectionStats>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Admission {
+    fn new(max: usize, stats: Arc<ConnectionStats>) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))),
+            max,
+            stats,
+            unreported: 0,
+            reported_at: None,
+        }
+    }
+
+    /// A slot for a new connection, or `None` (counted and logged) when all are taken.
+    fn admit(&mut self) -> Option<Admitted> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            self.stats.open.fetch_add(1, Ordering::Relaxed);
+            return Some(Admitted {
+                _slot: slot,
+                stats: self.stats.clone(),
+            });
+        }
+        self.stats.shed.fetch_add(1, Ordering::Relaxed);
+        self.unreported += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .reported_at
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                max_connections = self.max,
+                shed = self.unreported,
+                "connection limit reached: closing new connections"
+            );
+            self.unreported = 0;
+            self.reported_at = Some(now);
+        }
+        None
     }
 }
 
@@ -148,15 +260,24 @@ pub async fn serve<M, S, B>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Limits::default().header_read_timeout);
-    serve_with_builder(listener, tls, stop, builder, make_service).await;
+    serve_with_builder(
+        listener,
+        tls,
+        stop,
+        builder,
+        Protections::default(),
+        make_service,
+    )
+    .await;
 }
 
-/// [`serve`] with the given [`Limits`].
+/// [`serve`] with the given [`Limits`], counting connections in `stats`.
 pub async fn serve_with_limits<M, S, B>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: Stop,
     limits: Limits,
+    stats: Arc<ConnectionStats>,
     make_service: M,
 ) where
     M: Fn(Connection) -> S + Send + Sync + 'static,
@@ -167,7 +288,22 @@ pub async fn serve_with_limits<M, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    serve_with_builder(listener, tls, stop, limits.builder(), make_service).await;
+    let protections = Protections {
+        admission: Some(Admission::new(limits.max_connections, stats)),
+        per_connection: PerConnection {
+            answer_timeouts: true,
+            premature_reset_streams: Some(limits.h2_premature_reset_streams),
+        },
+    };
+    serve_with_builder(
+        listener,
+        tls,
+        stop,
+        limits.builder(),
+        protections,
+        make_service,
+    )
+    .await;
 }
 
 async fn serve_with_builder<M, S, B>(
@@ -175,6 +311,7 @@ async fn serve_with_builder<M, S, B>(
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: Stop,
     builder: auto::Builder<TokioExecutor>,
+    protections: Protections,
     make_service: M,
 ) where
     M: Fn(Connection) -> S + Send + Sync + 'static,
@@ -188,7 +325,14 @@ async fn serve_with_builder<M, S, B>(
     let builder = Arc::new(builder);
     let acceptor = tls.map(TlsAcceptor::from);
     let make_service = Arc::new(make_service);
-    let graceful = GracefulShutdown::new();
+    let Protections {
+        mut admission,
+        per_connection,
+    } = protections;
+    // Connections are told to finish (hyper's graceful shutdown) when `closing` fires, and
+    // `connections` waits for them.
+    let closing = CancellationToken::new();
+    let connections = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -202,24 +346,31 @@ async fn serve_with_builder<M, S, B>(
             },
             _ = stop.shutdown.cancelled() => break,
         };
+        let admitted = match admission.as_mut().map(Admission::admit) {
+            Some(None) => {
+                drop(stream);
+                continue;
+            }
+            Some(Some(admitted)) => Some(admitted),
+            None => None,
+        };
         let _ = stream.set_nodelay(true);
-        let (builder, watcher, acceptor, make_service) = (
+        let (builder, closing, acceptor, make_service) = (
             builder.clone(),
-            graceful.watcher(),
+            closing.clone(),
             acceptor.clone(),
             make_service.clone(),
         );
         // The TLS handshake runs in the connection's task so a slow client cannot stall accept.
-        tokio::spawn(async move {
+        connections.spawn(async move {
+            let _admitted = admitted;
             let result = match acceptor {
                 None => {
                     let service = make_service(Connection {
                         peer,
                         client_certificate: None,
                     });
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(connection.into_owned()).await
+                    serve_connection(stream, &builder, closing, service, per_connection).await
                 }
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
@@ -245,9 +396,7 @@ async fn serve_with_builder<M, S, B>(
                         peer,
                         client_certificate,
                     });
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    watcher.watch(connection.into_owned()).await
+                    serve_connection(tls, &builder, closing, service, per_connection).await
                 }
             };
             if let Err(error) = result {
@@ -259,7 +408,9 @@ async fn serve_with_builder<M, S, B>(
     if !stop.drain_delay.is_zero() {
         tokio::time::sleep(stop.drain_delay).await;
     }
-    if tokio::time::timeout(stop.grace, graceful.shutdown())
+    closing.cancel();
+    connections.close();
+    if tokio::time::timeout(stop.grace, connections.wait())
         .await
         .is_err()
     {
@@ -267,6 +418,104 @@ async fn serve_with_builder<M, S, B>(
             grace_ms = stop.grace.as_millis() as u64,
             "connections still open after the grace period"
         );
+    }
+}
+
+/// What [`serve_with_limits`] adds to hyper's own protocol limits.
+#[derive(Default)]
+struct Protections {
+    /// The connection limit.
+    admission: Option<Admission>,
+    per_connection: PerConnection,
+}
+
+/// The protections of each connection.
+#[derive(Debug, Clone, Copy, Default)]
+struct PerConnection {
+    /// Answer `408` when the header-read timeout ends a request head (`request_timeout`).
+    answer_timeouts: bool,
+    /// Close an HTTP/2 connection whose client cancels most streams early, judged after this
+    /// many (`premature_reset`).
+    premature_reset_streams: Option<u64>,
+}
+
+/// How long a connection closed for abuse gets to finish before it is dropped.
+const ABUSE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves one connection until it ends, or until `closing` fires (then hyper's graceful
+/// shutdown lets requests in flight finish).
+async fn serve_connection<I, S, B>(
+    io: I,
+    builder: &auto::Builder<TokioExecutor>,
+    closing: CancellationToken,
+    service: S,
+    protections: PerConnection,
+) -> Result<(), Box<dyn StdError + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let (io, returned) = request_timeout::watch(io);
+    let resets =
+        premature_reset::ResetWatch::new(protections.premature_reset_streams.unwrap_or(u64::MAX));
+    let service = premature_reset::Counting {
+        inner: service,
+        watch: resets.clone(),
+    };
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    // Boxed rather than pinned on the stack, so it can be dropped (giving the socket back to
+    // `returned`) before a 408 is written.
+    let mut connection = Box::pin(connection);
+    let (mut shutting_down, mut abuse_deadline) = (false, None);
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            () = closing.cancelled(), if !shutting_down => {
+                connection.as_mut().graceful_shutdown();
+                shutting_down = true;
+            }
+            () = resets.tripped().cancelled(), if abuse_deadline.is_none() => {
+                let (started, premature) = resets.counts();
+                tracing::warn!(
+                    started,
+                    premature,
+                    "HTTP/2 client cancels most streams early (rapid reset): closing the connection"
+                );
+                if !shutting_down {
+                    connection.as_mut().graceful_shutdown();
+                    shutting_down = true;
+                }
+                abuse_deadline = Some(tokio::time::Instant::now() + ABUSE_CLOSE_GRACE);
+            }
+            () = sleep_until(abuse_deadline) => {
+                return Ok(());
+            }
+        }
+    };
+    drop(connection);
+    match result {
+        Err(error)
+            if protections.answer_timeouts
+                && request_timeout::is_header_timeout(error.as_ref())
+                && returned.answer_timeout().await =>
+        {
+            tracing::debug!("request head timed out: answered 408");
+            Ok(())
+        }
+        result => result,
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod idp;
 pub mod process;
 pub mod python;
 pub mod raw;
+pub mod raw_h2;
 pub mod rest;
 
 pub use echo::EchoUpstream;
