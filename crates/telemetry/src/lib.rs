@@ -68,11 +68,12 @@ pub fn init(
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let filter = std::env::var("GANTRY_LOG")
+    let spec = std::env::var("GANTRY_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(default_filter));
+        .filter(|f| EnvFilter::try_new(f).is_ok())
+        .unwrap_or_else(|| default_filter.to_owned());
+    let filter = EnvFilter::new(&spec);
     let (writer, flusher) = buffered::BufferedStderr::start();
     let access_writer = writer.clone();
     let logs = match format {
@@ -118,7 +119,11 @@ pub fn init(
         .try_init()
         .is_ok();
     if installed {
-        access::install(access_writer, format == LogFormat::Json);
+        access::install(
+            access_writer,
+            format == LogFormat::Json,
+            access::wanted_by(&spec),
+        );
     }
     TelemetryGuard {
         provider,
