@@ -359,3 +359,37 @@ fn a_missing_certificate_directory_is_an_error_at_start() {
         CertificateStore::load(certs.default.clone(), Vec::new(), Some(&missing)).unwrap_err();
     assert!(matches!(error, TlsConfigError::Directory { .. }), "{error}");
 }
+
+/// A projected volume mounted at `DIR` (one volume for several Secrets): the kubelet puts
+/// `..data` at the top and each host directory is a symlink `<host> -> ..data/<host>`.
+#[cfg(unix)]
+#[tokio::test]
+async fn host_directories_of_a_projected_volume_are_served_and_follow_its_data_swap() {
+    use std::os::unix::fs::symlink;
+    let certs = CertDir::new();
+    let project = |generation: &str| {
+        let timestamped = certs.root.join(format!("..{generation}"));
+        std::fs::create_dir(&timestamped).unwrap();
+        let host = timestamped.join("api.example.com");
+        std::fs::create_dir(&host).unwrap();
+        let files = write_cert(&host, "tls", "api.example.com");
+        std::fs::rename(&files.cert, host.join("tls.crt")).unwrap();
+        std::fs::rename(&files.key, host.join("tls.key")).unwrap();
+        symlink(format!("..{generation}"), certs.root.join("..data_tmp")).unwrap();
+        std::fs::rename(certs.root.join("..data_tmp"), certs.root.join("..data")).unwrap();
+        if std::fs::symlink_metadata(certs.root.join("api.example.com")).is_err() {
+            symlink("..data/api.example.com", certs.root.join("api.example.com")).unwrap();
+        }
+        leaf_of(&CertificateFiles {
+            cert: host.join("tls.crt"),
+            key: host.join("tls.key"),
+        })
+    };
+    let first = project("gen_1");
+    let store = certs.store(Vec::new());
+    let config = store.server_config();
+    assert_eq!(presented(config.clone(), "api.example.com").await, first);
+    let renewed = project("gen_2");
+    assert_eq!(store.reload_changed(), 1);
+    assert_eq!(presented(config, "api.example.com").await, renewed);
+}
