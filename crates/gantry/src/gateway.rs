@@ -51,7 +51,8 @@ pub struct GatewayArgs {
     #[arg(long, env = "GANTRY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// A certificate for one SNI host name, `HOST=CERT.pem,KEY.pem` (repeatable; in the
-    /// environment, separated by `;`). Other names get --tls-cert.
+    /// environment, separated by `;`); HOST `*.domain` serves any one label below
+    /// `domain`, after exact names. Other names get --tls-cert.
     #[arg(
         long,
         env = "GANTRY_TLS_SNI",
@@ -59,6 +60,12 @@ pub struct GatewayArgs {
         requires = "tls_cert"
     )]
     tls_sni: Vec<String>,
+    /// Directory of per-host certificates laid out as mounted Kubernetes TLS Secrets:
+    /// `DIR/<host>/tls.crt` and `DIR/<host>/tls.key` serve `<host>` by SNI (`_.domain` or
+    /// `*.domain`: any one label below `domain`). Host directories added, renewed or
+    /// removed are picked up every --tls-reload-secs; --tls-sni wins for the same name.
+    #[arg(long, env = "GANTRY_TLS_CERT_DIR", requires = "tls_cert")]
+    tls_cert_dir: Option<PathBuf>,
     /// Seconds between checks of the certificate files; changed files are reloaded without
     /// a restart (0: never).
     #[arg(long, env = "GANTRY_TLS_RELOAD_SECS", default_value_t = 10)]
@@ -147,7 +154,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                 key: key.clone(),
             };
             Some(
-                CertificateStore::load(default, by_host)
+                CertificateStore::load(default, by_host, args.tls_cert_dir.as_deref())
                     .context("loading the gateway certificates")?,
             )
         }

@@ -69,6 +69,15 @@ pub struct UpArgs {
     /// certificate, and client certificates asked for (APIs with mutual TLS need this port).
     #[arg(long, env = "GANTRY_GATEWAY_HTTPS_PORT")]
     gateway_https_port: Option<u16>,
+    /// Per-host certificates for the gateway HTTPS port, laid out as mounted Kubernetes TLS
+    /// Secrets: `DIR/<host>/tls.crt` and `tls.key` serve `<host>` by SNI (`_.domain` or
+    /// `*.domain`: any one label below `domain`); other names get the default certificate.
+    #[arg(long, env = "GANTRY_TLS_CERT_DIR", requires = "gateway_https_port")]
+    tls_cert_dir: Option<PathBuf>,
+    /// Seconds between checks of the gateway's certificate files and --tls-cert-dir;
+    /// changes are picked up without a restart (0: never).
+    #[arg(long, env = "GANTRY_TLS_RELOAD_SECS", default_value_t = 10)]
+    tls_reload_secs: u64,
     #[command(flatten)]
     limits: crate::listener_limits::ListenerLimitArgs,
     #[command(flatten)]
@@ -238,8 +247,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 key: tls_files.key.clone(),
             },
             Vec::new(),
+            args.tls_cert_dir.as_deref(),
         )
-        .context("loading the gateway's TLS certificate")?;
+        .context("loading the gateway's TLS certificates")?;
+        if args.tls_reload_secs > 0 {
+            tasks.spawn(
+                certificates
+                    .clone()
+                    .watch(Duration::from_secs(args.tls_reload_secs), shutdown.clone()),
+            );
+        }
         tasks.spawn(gateway.clone().serve_with_limits(
             listener,
             Some(certificates.server_config_asking_for_client_certificates()),

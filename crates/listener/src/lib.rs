@@ -533,6 +533,17 @@ pub enum TlsConfigError {
     /// rustls refused the pair.
     #[error("the certificate and key do not form a usable pair: {0}")]
     Rustls(#[from] rustls::Error),
+    /// An SNI entry names something that is not a host name nor a `*.domain` wildcard.
+    #[error("'{0}' is not a host name nor a *.domain wildcard")]
+    HostName(String),
+    /// The certificate directory cannot be listed.
+    #[error("certificate directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A rustls server configuration (HTTP/2 and HTTP/1.1 by ALPN) from PEM files.
