@@ -48,6 +48,11 @@ pub struct ListenerLimitArgs {
     /// closed on accept (the ops port is not counted).
     #[arg(long, env = "GANTRY_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
+    /// Seconds a client may take none of the response bytes the gateway is writing before
+    /// its connection is closed (nginx's `send_timeout`; 0 = never). The upstream connection
+    /// behind it is closed too.
+    #[arg(long, env = "GANTRY_SEND_TIMEOUT_SECS", default_value_t = 60)]
+    send_timeout_secs: u64,
 }
 
 /// The validated limits.
@@ -109,6 +114,8 @@ impl ListenerLimitArgs {
                 h2_max_local_error_resets: self.h2_max_server_resets,
                 h2_premature_reset_streams: self.h2_premature_reset_streams,
                 max_connections: self.max_connections,
+                send_timeout: (self.send_timeout_secs > 0)
+                    .then(|| Duration::from_secs(self.send_timeout_secs)),
             },
             max_request_body_bytes: self.max_request_body_bytes,
             request_body_timeout: Duration::from_secs(self.request_body_timeout_secs),

@@ -23,6 +23,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(2000);
 /// The time a client has to send its whole request body (`--request-body-timeout-secs`).
 const BODY_TIMEOUT: Duration = Duration::from_secs(1);
+/// Seconds a client may take nothing of a response (`--send-timeout-secs`).
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// A response body larger than every socket buffer between the upstream and the client.
+const BIG: usize = 64 << 20;
 /// A request that rides in a body; if the upstream ever parses it, framing was lost.
 const SMUGGLED: &str = "GET /edge/1.0.0/smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
@@ -125,6 +129,13 @@ fn script(method: &str, path: &str) -> Act {
             "HTTP/1.1 200 OK\r\nSet-Cookie: big={}\r\nContent-Length: 2\r\n\r\nok",
             "c".repeat(70 * 1024)
         ))),
+        // H15, slow read: more than the socket buffers on the way hold.
+        "/big" => {
+            let mut answer =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\n\r\n").into_bytes();
+            answer.resize(answer.len() + BIG, b'b');
+            Act::Send(answer)
+        }
         "/smuggled" => Act::Send(bytes(
             "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
         )),
@@ -403,6 +414,10 @@ async fn gateway_in_front_of(upstream: &ScriptedUpstream) -> GantryUp {
             (
                 "GANTRY_REQUEST_BODY_TIMEOUT_SECS",
                 &BODY_TIMEOUT.as_secs().to_string(),
+            ),
+            (
+                "GANTRY_SEND_TIMEOUT_SECS",
+                &SEND_TIMEOUT.as_secs().to_string(),
             ),
         ],
     )
@@ -918,4 +933,46 @@ async fn a_slow_request_body_is_cut_at_the_body_timeout_and_the_upstream_release
     })
     .await;
     assert!(released, "the upstream connection was closed");
+}
+
+/// H15, slow read: a client that asks for a large response and stops reading is cut at the
+/// send timeout, and the upstream connection streaming into it is closed, not held.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_at_the_send_timeout_and_the_upstream_released() {
+    let upstream = ScriptedUpstream::start().await;
+    let up = gateway_in_front_of(&upstream).await;
+    let before = upstream.count();
+    let mut client = Client::connect(up.gw_port).await;
+    client.send(get("/big").as_bytes()).await;
+    // The client reads nothing from here on.
+    let asked = eventually(Duration::from_secs(3), || async {
+        upstream.count() > before
+    })
+    .await;
+    assert!(asked, "the request reached the upstream");
+    let connection = since(&upstream, before)[0].connection;
+    let started = Instant::now();
+    let released = eventually(Duration::from_secs(15), || async {
+        upstream.closed.lock().unwrap().contains(&connection)
+    })
+    .await;
+    assert!(released, "the upstream connection was closed");
+    assert!(
+        started.elapsed() >= SEND_TIMEOUT - Duration::from_millis(100),
+        "closed after {:?}: not before the send timeout",
+        started.elapsed()
+    );
+    // What the client's socket had buffered, then the end: never the whole body.
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.reader.read_to_end(&mut received),
+    )
+    .await
+    .expect("the gateway closed the client connection");
+    assert!(
+        received.len() < BIG,
+        "{} bytes, {read:?}: the response was cut",
+        received.len()
+    );
 }

@@ -72,6 +72,10 @@ pub struct Limits {
     /// Open client connections of this listener (Envoy's `max_connections`; the default
     /// stays well below a typical `ulimit -n`).
     pub max_connections: usize,
+    /// A connection whose client takes none of the bytes the server is writing for this long
+    /// is closed (nginx's `send_timeout`: a slow reader cannot hold a connection, and the
+    /// upstream connection behind it, for ever); `None`: no limit.
+    pub send_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -86,6 +90,7 @@ impl Default for Limits {
             h2_max_local_error_resets: 1024,
             h2_premature_reset_streams: 500,
             max_connections: 10_000,
+            send_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -293,6 +298,7 @@ pub async fn serve_with_limits<M, S, B>(
         per_connection: PerConnection {
             answer_timeouts: true,
             premature_reset_streams: Some(limits.h2_premature_reset_streams),
+            send_timeout: limits.send_timeout,
         },
     };
     serve_with_builder(
@@ -437,6 +443,8 @@ struct PerConnection {
     /// Close an HTTP/2 connection whose client cancels most streams early, judged after this
     /// many (`premature_reset`).
     premature_reset_streams: Option<u64>,
+    /// Close a connection whose client takes no bytes for this long (`request_timeout`).
+    send_timeout: Option<Duration>,
 }
 
 /// How long a connection closed for abuse gets to finish before it is dropped.
@@ -460,7 +468,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let (io, returned) = request_timeout::watch(io);
+    let (io, returned) = request_timeout::watch(io, protections.send_timeout);
     let resets =
         premature_reset::ResetWatch::new(protections.premature_reset_streams.unwrap_or(u64::MAX));
     let service = premature_reset::Counting {

@@ -4,6 +4,9 @@
 //! `408` is safe: bytes arrived since the last response byte was written (a head was begun,
 //! not an idle keep-alive), every write hyper attempted went out whole (no response half-sent
 //! or still buffered), and the connection is HTTP/1.
+//!
+//! The same wrapper holds the send timeout: a write that stays pending (the client takes
+//! nothing) for longer than it fails with `TimedOut`, which ends the connection.
 
 use std::io;
 use std::pin::Pin;
@@ -47,12 +50,18 @@ pub(crate) struct Watched<S> {
     io: Option<S>,
     activity: Activity,
     home: Arc<Mutex<Option<(S, Activity)>>>,
+    send_timeout: Option<Duration>,
+    /// Armed while writes are pending, cleared by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-/// Wraps `io`; the [`Returned`] half gets it back once hyper is done with it.
-pub(crate) fn watch<S>(io: S) -> (Watched<S>, Returned<S>) {
+/// Wraps `io`; the [`Returned`] half gets it back once hyper is done with it. Writes that
+/// make no progress for `send_timeout` fail.
+pub(crate) fn watch<S>(io: S, send_timeout: Option<Duration>) -> (Watched<S>, Returned<S>) {
     let home = Arc::new(Mutex::new(None));
     let watched = Watched {
+        send_timeout,
+        stalled: None,
         io: Some(io),
         activity: Activity {
             read_since_write: false,
@@ -106,14 +115,49 @@ impl<S: Unpin> Watched<S> {
         Pin::new(self.io.as_mut().expect("the socket is only taken on drop"))
     }
 
-    fn wrote(&mut self, offered: usize, result: &Poll<io::Result<usize>>) {
-        match result {
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        offered: usize,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match &result {
             Poll::Ready(Ok(written)) => {
                 self.activity.read_since_write = false;
                 self.activity.writes_whole = *written == offered;
+                if *written > 0 {
+                    self.stalled = None;
+                }
             }
-            Poll::Ready(Err(_)) | Poll::Pending => self.activity.writes_whole = false,
+            Poll::Ready(Err(_)) => self.activity.writes_whole = false,
+            Poll::Pending => {
+                self.activity.writes_whole = false;
+                if let Err(error) = self.still_waiting(cx) {
+                    return Poll::Ready(Err(error));
+                }
+            }
         }
+        result
+    }
+
+    /// A write is pending: arms the send timeout, or fails once it has run out.
+    fn still_waiting(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let Some(timeout) = self.send_timeout else {
+            return Ok(());
+        };
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if timer.as_mut().poll(cx).is_ready() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the client took no response bytes for {} s (send timeout)",
+                    timeout.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -144,8 +188,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let result = self.io().poll_write(cx, buf);
-        self.wrote(buf.len(), &result);
-        result
+        self.wrote(cx, buf.len(), result)
     }
 
     fn poll_write_vectored(
@@ -154,8 +197,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let result = self.io().poll_write_vectored(cx, bufs);
-        self.wrote(bufs.iter().map(|b| b.len()).sum(), &result);
-        result
+        self.wrote(cx, bufs.iter().map(|b| b.len()).sum(), result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -163,7 +205,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io().poll_flush(cx)
+        let result = self.io().poll_flush(cx);
+        match result {
+            // TLS flushes its buffered records here.
+            Poll::Pending => self
+                .still_waiting(cx)
+                .map_or_else(|e| Poll::Ready(Err(e)), |()| Poll::Pending),
+            Poll::Ready(Ok(())) => {
+                self.stalled = None;
+                result
+            }
+            Poll::Ready(Err(_)) => result,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -174,7 +227,45 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::REPLY;
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_nobody_takes_fail_at_the_send_timeout_and_progress_rearms_it() {
+        let timeout = Duration::from_millis(300);
+        let (client, _peer) = tokio::io::duplex(64);
+        let (mut watched, _returned) = watch(client, Some(timeout));
+        // The pipe holds 64 bytes; the rest waits for a reader that never comes.
+        let started = std::time::Instant::now();
+        let error = watched.write_all(&[b'x'; 1024]).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
+
+        // A reader taking a little every 150 ms keeps the writes going well past 300 ms.
+        let (client, mut peer) = tokio::io::duplex(64);
+        let (mut watched, _returned) = watch(client, Some(timeout));
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let mut total = 0;
+            while total < 640 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                total += tokio::io::AsyncReadExt::read(&mut peer, &mut buf)
+                    .await
+                    .unwrap();
+            }
+        });
+        let started = std::time::Instant::now();
+        watched.write_all(&[b'y'; 640]).await.unwrap();
+        assert!(started.elapsed() > timeout * 3, "{:?}", started.elapsed());
+        reader.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_a_send_timeout_a_pending_write_just_waits() {
+        let (client, _peer) = tokio::io::duplex(64);
+        let (mut watched, _returned) = watch(client, None);
+        let write = tokio::time::timeout(Duration::from_millis(50), watched.write_all(&[0; 1024]));
+        assert!(write.await.is_err(), "still pending, not failed");
+    }
 
     #[test]
     fn the_reply_declares_its_body_length() {
