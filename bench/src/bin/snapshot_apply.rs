@@ -207,10 +207,12 @@ fn gateway_process(json: &[u8]) {
     };
     std::thread::sleep(std::time::Duration::from_millis(500));
     println!(
-        "gateway process from the persisted snapshot: ready in {:.0} ms (process start included); peak RSS {} MB, settled RSS {} MB",
+        "gateway process from the persisted snapshot: ready in {:.0} ms (process start included); peak RSS {} MB, settled RSS {} MB ({} MB heap and other anonymous memory, {} MB mapped files: the binary and libraries)",
         ready.as_secs_f64() * 1e3,
         status_kb(pid, "VmHWM") / 1024,
-        status_kb(pid, "VmRSS") / 1024
+        status_kb(pid, "VmRSS") / 1024,
+        status_kb(pid, "RssAnon") / 1024,
+        status_kb(pid, "RssFile") / 1024
     );
     let _ = child.kill();
     let _ = child.wait();
