@@ -115,16 +115,7 @@ async fn without_redis_each_gateway_falls_back_to_its_local_limit() {
     let upstream = EchoUpstream::start().await;
     let (cp, env, gw_token, token, dirs) = setup(&upstream).await;
     let dead = format!("redis://127.0.0.1:{}", free_port());
-    let mut gw = GatewayProcess::start(
-        BIN,
-        &env,
-        &cp.url(""),
-        &gw_token,
-        &cp.ca_path(),
-        &dirs.path().join("gw"),
-        "gw-local",
-    );
-    gw.restart_with_args(&["--redis-url", &dead]);
+    let gw = redis_gateway(&cp, &env, &gw_token, &dirs, "gw-local", &dead);
     assert!(gw.wait_ready().await);
     assert!(
         gw.eventually_status("/shared/1.0.0/x", Some(&token), 200)
@@ -145,6 +136,28 @@ async fn without_redis_each_gateway_falls_back_to_its_local_limit() {
     );
 }
 
+/// A gateway of `env` named `name` using the Redis at `redis` (not yet ready).
+fn redis_gateway(
+    cp: &ControlPlaneProcess,
+    env: &str,
+    gw_token: &str,
+    dirs: &tempfile::TempDir,
+    name: &str,
+    redis: &str,
+) -> GatewayProcess {
+    let mut gw = GatewayProcess::start(
+        BIN,
+        env,
+        &cp.url(""),
+        gw_token,
+        &cp.ca_path(),
+        &dirs.path().join(name),
+        name,
+    );
+    gw.restart_with_args(&["--redis-url", redis]);
+    gw
+}
+
 /// Two gateways of `env` sharing the Redis at `redis`, both ready.
 async fn redis_gateways(
     cp: &ControlPlaneProcess,
@@ -153,20 +166,9 @@ async fn redis_gateways(
     dirs: &tempfile::TempDir,
     redis: &str,
 ) -> Vec<GatewayProcess> {
-    let mut gateways = Vec::new();
-    for i in 0..2 {
-        let mut gw = GatewayProcess::start(
-            BIN,
-            env,
-            &cp.url(""),
-            gw_token,
-            &cp.ca_path(),
-            &dirs.path().join(format!("gw{i}")),
-            &format!("gw{i}"),
-        );
-        gw.restart_with_args(&["--redis-url", redis]);
-        gateways.push(gw);
-    }
+    let gateways: Vec<_> = (0..2)
+        .map(|i| redis_gateway(cp, env, gw_token, dirs, &format!("gw{i}"), redis))
+        .collect();
     for gw in &gateways {
         assert!(gw.wait_ready().await);
     }
@@ -367,16 +369,7 @@ async fn without_redis_a_gateway_meters_bandwidth_on_its_own() {
     let upstream = EchoUpstream::start().await;
     let (cp, env, gw_token, probe, token, dirs) = metered_setup(&upstream).await;
     let dead = format!("redis://127.0.0.1:{}", free_port());
-    let mut gw = GatewayProcess::start(
-        BIN,
-        &env,
-        &cp.url(""),
-        &gw_token,
-        &cp.ca_path(),
-        &dirs.path().join("gw"),
-        "gw-local",
-    );
-    gw.restart_with_args(&["--redis-url", &dead]);
+    let gw = redis_gateway(&cp, &env, &gw_token, &dirs, "gw-local", &dead);
     assert!(gw.wait_ready().await);
     assert!(
         gw.eventually_status("/metered/1.0.0/a", Some(&probe), 200)
