@@ -216,7 +216,30 @@ impl UpstreamError {
 /// a `Vec::pop`.
 struct Http1Pool {
     connector: HttpsConnector<HttpConnector>,
-    idle: Mutex<HashMap<PoolKey, Vec<IdleConnection>, rustc_hash::FxBuildHasher>>,
+    idle: Mutex<IdleConnections>,
+}
+
+/// The idle connections by upstream, and when stale ones were last swept out of every list.
+#[derive(Default)]
+struct IdleConnections {
+    by_upstream: HashMap<PoolKey, Vec<IdleConnection>, rustc_hash::FxBuildHasher>,
+    swept: Option<Instant>,
+}
+
+impl IdleConnections {
+    /// At most once per idle timeout: closes the connections idle too long in every list and
+    /// forgets upstreams with none, so upstreams no longer called (an API undeployed, an
+    /// endpoint changed) do not keep connections open.
+    fn sweep(&mut self) {
+        if self.swept.is_some_and(|at| at.elapsed() < POOL_IDLE_TIMEOUT) {
+            return;
+        }
+        self.swept = Some(Instant::now());
+        self.by_upstream.retain(|_, list| {
+            list.retain(|c| c.since.elapsed() < POOL_IDLE_TIMEOUT && !c.sender.is_closed());
+            !list.is_empty()
+        });
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -278,7 +301,7 @@ impl Http1Pool {
         loop {
             let mut sender = {
                 let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-                let list = idle.get_mut(key)?;
+                let list = idle.by_upstream.get_mut(key)?;
                 let connection = list.pop()?;
                 if connection.since.elapsed() >= POOL_IDLE_TIMEOUT {
                     // The rest are older still.
@@ -344,7 +367,8 @@ impl Http1Pool {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.entry(key).or_default();
+        idle.sweep();
+        let list = idle.by_upstream.entry(key).or_default();
         // Oldest first: let go of those idle too long.
         let stale = list
             .iter()
