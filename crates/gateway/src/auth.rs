@@ -330,8 +330,8 @@ fn check_subscription(
         .get(&(application_id.clone(), api.id.clone()))
     {
         None => Err(not_subscribed()),
-        Some(status) if !status.allows(key_type) => {
-            let description = match status {
+        Some(subscription) if !subscription.status.allows(key_type) => {
+            let description = match subscription.status {
                 SubscriptionStatus::Blocked | SubscriptionStatus::ProdOnlyBlocked => {
                     "The subscription to the API is blocked"
                 }

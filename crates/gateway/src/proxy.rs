@@ -281,8 +281,9 @@ impl Proxy {
         if let Some(caller) = caller {
             let app = &caller.application_id;
             if let Some(limit) = config
-                .subscription_limits
+                .subscriptions
                 .get(&(app.clone(), api.id.clone()))
+                .and_then(|s| s.limit.as_ref())
             {
                 let (remaining, reset) = self
                     .admit(Scope::Subscription, app, &api.id, limit, charges)

@@ -33,8 +33,9 @@ pub struct CompiledConfig {
     pub fetched_keys: crate::jwks::FetchedKeys,
     /// Consumer key → (application id, key type).
     pub consumer_keys: HashMap<String, (Arc<str>, KeyType)>,
-    /// (application id, API id) → subscription status.
-    pub subscriptions: HashMap<(Arc<str>, Arc<str>), SubscriptionStatus>,
+    /// (application id, API id) → the subscription: its status and tier limit (one table,
+    /// not one per field: with 100,000 subscriptions each table costs megabytes).
+    pub subscriptions: HashMap<(Arc<str>, Arc<str>), Subscription>,
     /// `jti`s of tokens revoked before their expiry.
     pub revoked_token_ids: HashSet<String>,
     /// Number of APIs served.
@@ -47,10 +48,16 @@ pub struct CompiledConfig {
     pub health_checked: Vec<(Arc<ApiEntry>, KeyType)>,
     /// Signed backend JWTs by (API, credential), for APIs that send one.
     pub backend_jwt_cache: crate::token_cache::TokenCache<http::HeaderValue>,
-    /// Subscription tier limits by (application id, API id).
-    pub subscription_limits: HashMap<(Arc<str>, Arc<str>), Arc<Limit>>,
     /// Application tier limits by application id.
     pub application_limits: HashMap<Arc<str>, Arc<Limit>>,
+}
+
+/// An application's subscription to an API, as the gateway enforces it.
+pub struct Subscription {
+    /// Blocked, unblocked, …
+    pub status: SubscriptionStatus,
+    /// The subscription tier's limit (`None`: unlimited).
+    pub limit: Option<Arc<Limit>>,
 }
 
 /// Shared by every subscription, application and operation of the tier: a large configuration
@@ -332,17 +339,19 @@ impl CompiledConfig {
             })
             .collect();
         let mut subscriptions = HashMap::with_capacity(snapshot.subscriptions.len());
-        let mut subscription_limits = HashMap::new();
         for s in &snapshot.subscriptions {
             let key = (ids.get(&s.application_id), ids.get(&s.api_id));
-            if let Some(limit) = limits
+            let limit = limits
                 .get(&("subscription", s.tier.as_str()))
                 .cloned()
-                .flatten()
-            {
-                subscription_limits.insert(key.clone(), limit);
-            }
-            subscriptions.insert(key, s.status);
+                .flatten();
+            subscriptions.insert(
+                key,
+                Subscription {
+                    status: s.status,
+                    limit,
+                },
+            );
         }
         let application_limits = snapshot
             .applications
@@ -373,7 +382,6 @@ impl CompiledConfig {
             api_key_cache: Default::default(),
             backend_jwt_cache: Default::default(),
             health_checked,
-            subscription_limits,
             application_limits,
         })
     }

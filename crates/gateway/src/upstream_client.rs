@@ -231,7 +231,10 @@ impl IdleConnections {
     /// forgets upstreams with none, so upstreams no longer called (an API undeployed, an
     /// endpoint changed) do not keep connections open.
     fn sweep(&mut self) {
-        if self.swept.is_some_and(|at| at.elapsed() < POOL_IDLE_TIMEOUT) {
+        if self
+            .swept
+            .is_some_and(|at| at.elapsed() < POOL_IDLE_TIMEOUT)
+        {
             return;
         }
         self.swept = Some(Instant::now());
