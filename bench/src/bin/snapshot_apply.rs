@@ -226,6 +226,12 @@ fn main() {
         "snapshot: {APIS} APIs, {SUBSCRIPTIONS} subscriptions, {APPLICATIONS} applications; JSON {:.1} MB",
         json.len() as f64 / 1e6
     );
+    // For a heap profile of a gateway serving it: `gantry gateway --data-dir` a directory
+    // holding this file as `snapshot.json`.
+    if let Ok(path) = std::env::var("SNAPSHOT_OUT") {
+        std::fs::write(&path, &json).expect("write SNAPSHOT_OUT");
+        println!("snapshot written to {path}");
+    }
 
     // One API changes: what travels is the delta, not the snapshot.
     let mut changed = base.snapshot.clone();

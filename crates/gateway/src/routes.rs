@@ -587,6 +587,10 @@ impl RouterBuilder {
                 }
             }
         }
+        // matchit grows each node's child list as routes go in (to four at least, most
+        // nodes have one child); a clone copies every list at its length. With 10,000 APIs
+        // that is about 10 MB less for as long as the configuration is served.
+        let router = router.clone();
         VhostRouter { router, entries }
     }
 }
