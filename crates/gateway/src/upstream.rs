@@ -63,12 +63,14 @@ impl UpstreamPool {
         endpoints: &Endpoints,
         failovers: &[Endpoint],
     ) -> Result<Self, String> {
-        let members = endpoints
+        let mut members = endpoints
             .as_slice()
             .iter()
             .chain(failovers)
             .map(|endpoint| Upstream::compile(endpoint, config.http2))
             .collect::<Result<Vec<_>, _>>()?;
+        // Collected through a `Result`, the list starts at four; most pools have one member.
+        members.shrink_to_fit();
         if members.is_empty() {
             return Err("an endpoint list is empty".into());
         }
