@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use gantry_testkit::certs::handshake_trusting;
 use gantry_testkit::{eventually, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
@@ -46,22 +47,6 @@ fn kubelet_writes(dir: &Path, dir_name: &str, generation: u32, host: &str) -> St
         }
     }
     cert
-}
-
-/// Whether a TLS handshake with SNI `host` to 127.0.0.1:`port` succeeds trusting only `ca`.
-async fn handshake_trusting(host: &str, port: u16, ca: &str) -> bool {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
-        .build()
-        .unwrap();
-    // Any HTTP answer (503: no configuration yet) means the certificate was accepted.
-    client
-        .get(format!("https://{host}:{port}/x"))
-        .send()
-        .await
-        .is_ok()
 }
 
 #[tokio::test]

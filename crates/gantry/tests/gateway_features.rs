@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use gantry_testkit::certs::handshake_trusting;
 use gantry_testkit::rest::Rest;
 use gantry_testkit::{EchoUpstream, GantryUp, eventually};
 use reqwest::StatusCode;
@@ -680,22 +681,6 @@ fn self_signed(dir: &std::path::Path, name: &str, host: &str) -> (std::path::Pat
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem()).unwrap();
     (cert_path, cert.pem())
-}
-
-/// Whether a TLS handshake with SNI `host` to 127.0.0.1:`port` succeeds trusting only `ca`.
-async fn handshake_trusting(host: &str, port: u16, ca: &str) -> bool {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
-        .build()
-        .unwrap();
-    // Any HTTP answer (503: no configuration yet) means the certificate was accepted.
-    client
-        .get(format!("https://{host}:{port}/x"))
-        .send()
-        .await
-        .is_ok()
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! Certificates for tests: a CA and a client certificate it signed (mutual TLS).
+//! Certificates for tests: a CA and a client certificate it signed (mutual TLS), and a TLS
+//! handshake that trusts only a given CA (which certificate a server presents for an SNI name).
 
 use std::path::{Path, PathBuf};
 
@@ -48,4 +49,25 @@ pub fn client_ca_and_certificate(dir: &Path, cn: &str) -> ClientCertificates {
     std::fs::write(&files.cert, cert.pem()).expect("write cert");
     std::fs::write(&files.key, key.serialize_pem()).expect("write key");
     files
+}
+
+/// Whether a TLS handshake with SNI `host` to 127.0.0.1:`port` succeeds trusting only the
+/// PEM certificates of `ca` (any HTTP answer, even 503, means the certificate was accepted).
+pub async fn handshake_trusting(host: &str, port: u16, ca: &str) -> bool {
+    let Ok(ca) = reqwest::Certificate::from_pem(ca.as_bytes()) else {
+        return false;
+    };
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .tls_certs_only([ca])
+        .build()
+    else {
+        return false;
+    };
+    client
+        .get(format!("https://{host}:{port}/x"))
+        .send()
+        .await
+        .is_ok()
 }
