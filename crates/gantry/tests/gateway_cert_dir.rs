@@ -1,7 +1,7 @@
 //! The gateway's per-vhost certificates from `--tls-cert-dir`, through the real `gantry
 //! gateway`: a directory of host directories laid out as mounted Kubernetes TLS Secrets,
 //! each served by SNI, and hosts added, renewed (by a kubelet-style `..data` swap) and
-//! removed while it runs.
+//! removed while it runs; and `gantry up`'s gateway HTTPS port with the same directory.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use gantry_testkit::certs::handshake_trusting;
-use gantry_testkit::{eventually, free_port};
+use gantry_testkit::{GantryUp, eventually, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 
@@ -127,4 +127,33 @@ async fn gateway_serves_each_secret_of_the_cert_dir_by_sni_and_follows_its_chang
     for (what, passed) in checks {
         assert!(passed, "{what}");
     }
+}
+
+#[tokio::test]
+async fn gantry_up_serves_the_cert_dir_on_its_gateway_https_port() {
+    let temp = tempfile::tempdir().unwrap();
+    let certs = temp.path().join("vhosts");
+    std::fs::create_dir_all(&certs).unwrap();
+    let api_pem = kubelet_writes(&certs, "api.gantry.test", 1, "api.gantry.test");
+    let https = free_port();
+    let up = GantryUp::start_with_env(
+        BIN,
+        false,
+        &[
+            ("GANTRY_GATEWAY_HTTPS_PORT", &https.to_string()),
+            ("GANTRY_TLS_CERT_DIR", certs.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let served = eventually(Duration::from_secs(10), || {
+        handshake_trusting("api.gantry.test", https, &api_pem)
+    })
+    .await;
+    assert!(
+        served,
+        "api.gantry.test gets its secret on gantry up's HTTPS port"
+    );
+    // Any other name gets gantry up's own gateway certificate, not the secret.
+    assert!(!handshake_trusting("localhost", https, &api_pem).await);
+    drop(up);
 }
