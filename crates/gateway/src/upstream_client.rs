@@ -131,14 +131,13 @@ pub struct UpstreamClients {
 impl UpstreamClients {
     /// Both pools, over `tls`.
     pub fn new(tls: &UpstreamTls) -> Self {
-        let config = Arc::new(tls.config.clone());
         let http1 = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*config).clone())
+            .with_tls_config(tls.config.clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp());
         let http2 = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*config).clone())
+            .with_tls_config(tls.config.clone())
             .https_or_http()
             .enable_http2()
             .wrap_connector(tcp());
@@ -230,16 +229,18 @@ impl IdleConnections {
     /// At most once per idle timeout: closes the connections idle too long in every list and
     /// forgets upstreams with none, so upstreams no longer called (an API undeployed, an
     /// endpoint changed) do not keep connections open.
-    fn sweep(&mut self) {
+    fn sweep(&mut self, now: Instant) {
         if self
             .swept
-            .is_some_and(|at| at.elapsed() < POOL_IDLE_TIMEOUT)
+            .is_some_and(|at| now.duration_since(at) < POOL_IDLE_TIMEOUT)
         {
             return;
         }
-        self.swept = Some(Instant::now());
+        self.swept = Some(now);
         self.by_upstream.retain(|_, list| {
-            list.retain(|c| c.since.elapsed() < POOL_IDLE_TIMEOUT && !c.sender.is_closed());
+            list.retain(|c| {
+                now.duration_since(c.since) < POOL_IDLE_TIMEOUT && !c.sender.is_closed()
+            });
             !list.is_empty()
         });
     }
@@ -352,37 +353,36 @@ impl Http1Pool {
     ) -> Response<UpstreamResponseBody> {
         // An upgraded connection belongs to the tunnel now.
         let reusable = response.status() != http::StatusCode::SWITCHING_PROTOCOLS;
-        let mut reuse = reusable.then(|| Reuse {
+        let reuse = reusable.then(|| Reuse {
             pool: Arc::clone(self),
             key,
             sender,
         });
-        if response.body().is_end_stream()
-            && let Some(reuse) = reuse.take()
-        {
-            reuse.put_back();
+        let mut response = response.map(|inner| UpstreamResponseBody { inner, reuse });
+        // Nothing to read (204, 304, HEAD): the connection is free now.
+        if response.body().inner.is_end_stream() {
+            response.body_mut().put_back();
         }
-        response.map(|inner| UpstreamResponseBody { inner, reuse })
+        response
     }
 
     fn put(&self, key: PoolKey, sender: SendRequest<UpstreamBody>) {
         if sender.is_closed() {
             return;
         }
+        // One clock read per put: the sweep, the stale check and the new entry share it.
+        let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.sweep();
+        idle.sweep(now);
         let list = idle.by_upstream.entry(key).or_default();
         // Oldest first: let go of those idle too long.
         let stale = list
             .iter()
-            .take_while(|c| c.since.elapsed() >= POOL_IDLE_TIMEOUT)
+            .take_while(|c| now.duration_since(c.since) >= POOL_IDLE_TIMEOUT)
             .count();
         list.drain(..stale);
         if list.len() < MAX_IDLE_PER_UPSTREAM {
-            list.push(IdleConnection {
-                sender,
-                since: Instant::now(),
-            });
+            list.push(IdleConnection { sender, since: now });
         }
     }
 }
