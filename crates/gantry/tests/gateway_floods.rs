@@ -96,6 +96,29 @@ fn rss_mib(up: &GantryUp) -> u64 {
     up.rss_kib().expect("VmRSS of the gantry process") / 1024
 }
 
+/// Opens streams 1, 3, 5, … with `frames(stream)` each, 100 streams per write, until
+/// `limit` are sent, the server ends the connection or a write fails. Returns the next unused
+/// stream id and how many streams were sent.
+async fn flood_streams(
+    attacker: &H2Client,
+    limit: u32,
+    frames: impl Fn(u32) -> Vec<u8>,
+) -> (u32, u32) {
+    let (mut stream, mut sent) = (1u32, 0);
+    while sent < limit && !attacker.heard().ended() {
+        let mut batch = Vec::new();
+        for _ in 0..100 {
+            batch.extend(frames(stream));
+            stream += 2;
+        }
+        if attacker.send(&batch).await.is_err() {
+            break;
+        }
+        sent += 100;
+    }
+    (stream, sent)
+}
+
 // ---------------------------------------------------------------------------------------
 // H24: rapid reset.
 
@@ -107,25 +130,18 @@ async fn rapid_reset_closes_the_connection_and_other_clients_keep_being_served()
 
     let attacker = H2Client::connect(up.gw_port).await;
     let request = HeaderBlock::request("GET", PATH, &authority(&up));
-    let (mut stream, mut sent) = (1u32, 0);
     // HEADERS + RST_STREAM(CANCEL), 100 pairs per write, up to 10,000 streams.
-    while sent < 10_000 && !attacker.heard().ended() {
-        let mut batch = Vec::new();
-        for _ in 0..100 {
-            batch.extend(frame(
-                kind::HEADERS,
-                flag::END_HEADERS | flag::END_STREAM,
-                stream,
-                request.bytes(),
-            ));
-            batch.extend(rst_stream(stream, error::CANCEL));
-            stream += 2;
-        }
-        if attacker.send(&batch).await.is_err() {
-            break;
-        }
-        sent += 100;
-    }
+    let (stream, sent) = flood_streams(&attacker, 10_000, |stream| {
+        let mut frames = frame(
+            kind::HEADERS,
+            flag::END_HEADERS | flag::END_STREAM,
+            stream,
+            request.bytes(),
+        );
+        frames.extend(rst_stream(stream, error::CANCEL));
+        frames
+    })
+    .await;
     let heard = attacker
         .wait_for(Duration::from_secs(5), |h| h.ended())
         .await;
@@ -157,23 +173,15 @@ async fn requests_the_server_must_reset_close_the_connection_after_the_cap() {
         .literal(":scheme", "http")
         .literal(":authority", &authority(&up));
     let attacker = H2Client::connect(up.gw_port).await;
-    let (mut stream, mut sent) = (1u32, 0);
-    while sent < 5_000 && !attacker.heard().ended() {
-        let mut batch = Vec::new();
-        for _ in 0..100 {
-            batch.extend(frame(
-                kind::HEADERS,
-                flag::END_HEADERS | flag::END_STREAM,
-                stream,
-                malformed.bytes(),
-            ));
-            stream += 2;
-        }
-        if attacker.send(&batch).await.is_err() {
-            break;
-        }
-        sent += 100;
-    }
+    let (stream, sent) = flood_streams(&attacker, 5_000, |stream| {
+        frame(
+            kind::HEADERS,
+            flag::END_HEADERS | flag::END_STREAM,
+            stream,
+            malformed.bytes(),
+        )
+    })
+    .await;
     let heard = attacker
         .wait_for(Duration::from_secs(5), |h| h.ended())
         .await;
