@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gantry_testkit::raw_h2::{H2Client, HeaderBlock, error, flag, frame, kind, rst_stream};
-use gantry_testkit::{EchoUpstream, GantryUp, raw};
+use gantry_testkit::{EchoUpstream, GantryUp, eventually, raw};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -611,8 +611,10 @@ async fn slowloris_connections_get_408_at_the_header_read_timeout_while_others_a
     assert!(read.is_ok(), "the idle connection was closed");
     let reply = String::from_utf8_lossy(&reply);
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    assert!(
-        !reply.contains("408"),
+    // One response only (a correlation id may well contain the digits 408).
+    assert_eq!(
+        reply.matches("HTTP/1.1 ").count(),
+        1,
         "no 408 on an idle connection: {reply}"
     );
     traffic.assert_unaffected("200 slowloris connections").await;
@@ -696,8 +698,12 @@ async fn connections_over_the_limit_are_shed_while_the_ops_port_answers() {
     assert_eq!(ready.status(), 200, "health checks still pass");
     let shed = metric(&up, "gantry_gateway_connections_shed_total").await;
     assert!(shed >= Some(21.0), "shed connections are counted: {shed:?}");
+    // Log lines reach the file in batches (at most 50 ms apart).
     assert!(
-        up.log().contains("connection limit reached"),
+        eventually(Duration::from_secs(2), || async {
+            up.log().contains("connection limit reached")
+        })
+        .await,
         "shedding is logged"
     );
 
