@@ -12,8 +12,9 @@ pub mod auth;
 pub mod backend_jwt;
 pub mod body_limit;
 pub mod body_timeout;
-pub mod cors;
+mod correlation;
 pub mod health;
+mod hop_by_hop;
 pub mod jwks;
 pub mod mediation;
 pub mod metrics;
@@ -23,6 +24,7 @@ pub mod ratelimit;
 pub mod respond;
 pub mod routes;
 pub mod shared_limit;
+pub mod stage;
 pub mod token_cache;
 pub mod upstream;
 pub mod upstream_client;
@@ -312,7 +314,11 @@ impl Gateway {
                         request.extensions_mut().insert(certificate.clone());
                     }
                     async move {
-                        if let Some(refused) = proxy.body_limit.refuse_declared(request.headers()) {
+                        if let Some(refused) = proxy
+                            .forwarder
+                            .body_limit
+                            .refuse_declared(request.headers())
+                        {
                             return Ok::<_, Infallible>(refused);
                         }
                         Ok::<_, Infallible>(proxy.handle(request, peer, secure).await)
@@ -321,16 +327,18 @@ impl Gateway {
             },
         )
         .await;
+        // The listener has drained: WebSocket tunnels are the last connections left.
+        self.proxy.end_tunnels().await;
     }
 
     /// Sets the request body limit (bytes) of every listener of this gateway.
     pub fn limit_request_bodies(&self, bytes: u64) {
-        self.proxy.body_limit.set(bytes);
+        self.proxy.forwarder.body_limit.set(bytes);
     }
 
     /// Sets the time a request body may take at every listener of this gateway (408 beyond).
     pub fn set_request_body_timeout(&self, timeout: Duration) {
-        self.proxy.body_timeout.set(timeout);
+        self.proxy.forwarder.body_timeout.set(timeout);
     }
 
     /// Serves `/health/live` and `/health/ready` on `listener` until `shutdown`.

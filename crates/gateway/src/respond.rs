@@ -21,6 +21,16 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 #[derive(Debug, Clone)]
 pub struct Generated(Box<str>);
 
+/// 503 before the first configuration has been applied.
+pub fn not_configured() -> Response<Body> {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "503",
+        "Service Unavailable",
+        "The gateway has not received its configuration yet",
+    )
+}
+
 /// A JSON error response.
 pub fn error(status: StatusCode, code: &str, message: &str, description: &str) -> Response<Body> {
     let body = serde_json::json!({

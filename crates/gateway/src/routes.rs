@@ -235,7 +235,7 @@ pub struct ApiEntry {
     /// Where sandbox traffic goes.
     pub sandbox: Option<Box<UpstreamPool>>,
     /// CORS policy, when enabled.
-    pub cors: Option<crate::cors::Cors>,
+    pub cors: Option<crate::stage::cors::Cors>,
     /// Mutual TLS, when `mutualssl` is in the security scheme.
     pub mtls: Option<Box<crate::mtls::MutualTls>>,
 }
@@ -495,7 +495,7 @@ impl RouterBuilder {
             .unwrap_or(http::header::AUTHORIZATION),
             production: upstream(&config.production_endpoints, &config.production_failovers),
             sandbox: upstream(&config.sandbox_endpoints, &config.sandbox_failovers),
-            cors: crate::cors::Cors::compile(&api.cors_configuration),
+            cors: crate::stage::cors::Cors::compile(&api.cors_configuration),
             mtls,
         });
         for key_type in [KeyType::Production, KeyType::Sandbox] {

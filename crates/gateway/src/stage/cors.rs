@@ -1,4 +1,4 @@
-//! Cross-origin resource sharing per API, answered at the gateway (as WSO2's and Envoy's
+//! The CORS stage: cross-origin resource sharing per API, answered at the gateway (as WSO2's and Envoy's
 //! CORS filters do): preflights never reach the upstream or need a token, and responses to
 //! allowed origins carry `Access-Control-Allow-Origin`, including the gateway's own errors
 //! (a browser can then read a 401 or 429).
@@ -6,7 +6,9 @@
 use gantry_model::CorsConfiguration;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
+use super::Answer;
 use crate::respond::{Body, full};
+use crate::routes::RouteMatch;
 
 /// How long a browser may cache a preflight answer, in seconds.
 const MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
@@ -123,6 +125,26 @@ impl Allowed {
             headers.append(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
+}
+
+/// The CORS stage, for a request whose API (`matched`, before 404/405 are answered) has a
+/// policy: a preflight is answered now; otherwise the headers owed to its response, if its
+/// origin is allowed.
+pub fn check(
+    matched: &RouteMatch<'_>,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Option<Allowed>, Answer> {
+    let (RouteMatch::Found { entry, .. } | RouteMatch::MethodNotAllowed(entry)) = matched else {
+        return Ok(None);
+    };
+    let Some(policy) = &entry.api.cors else {
+        return Ok(None);
+    };
+    if is_preflight(method, headers) {
+        return Err(policy.preflight(headers));
+    }
+    Ok(headers.get(header::ORIGIN).and_then(|o| policy.allow(o)))
 }
 
 /// Whether a request is a CORS preflight.

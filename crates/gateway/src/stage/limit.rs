@@ -1,0 +1,405 @@
+//! The limit stage: the subscription, application and operation rate limits in WSO2's order
+//! (each with its burst control first), counted on this gateway (GCRA) or shared through
+//! Redis, and bandwidth policies charged by the bytes a call moves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+
+use super::Answer;
+use super::authenticate::Authenticated;
+use super::route::Routed;
+use crate::auth::Caller;
+use crate::metrics::{GatewayMetrics, Outcome};
+use crate::mtls::CertificateTier;
+use crate::ratelimit::{ByteMeter, Decision, Limit, RateLimiter, Scope};
+use crate::respond::{self, Body};
+use crate::routes::{ApiEntry, CompiledConfig, OperationEntry};
+use crate::shared_limit::SharedLimiter;
+use crate::upstream_client::UpstreamResponseBody;
+
+/// The counters limits are kept in.
+pub struct Limiters {
+    /// Request counts on this gateway (GCRA).
+    local: RateLimiter,
+    /// The environment's shared counters, once Redis is configured.
+    shared: std::sync::OnceLock<Arc<SharedLimiter>>,
+    /// Bytes moved per key by this gateway, for bandwidth policies (the limit while Redis
+    /// is not configured or away).
+    bandwidth: Arc<ByteMeter>,
+    metrics: Arc<GatewayMetrics>,
+}
+
+/// What a request was admitted under.
+pub struct Granted {
+    /// The subscription quota, for the `RateLimit` response headers.
+    quota: Option<Quota>,
+    /// Bandwidth policies the call counts against (empty, unallocated, for most).
+    charges: Vec<Charge>,
+}
+
+impl Limiters {
+    /// Local counters only, until [`Limiters::use_redis`].
+    pub fn new(metrics: Arc<GatewayMetrics>) -> Self {
+        Self {
+            local: RateLimiter::default(),
+            shared: std::sync::OnceLock::new(),
+            bandwidth: Arc::default(),
+            metrics,
+        }
+    }
+
+    /// Shares the limits with the other gateways of `environment` through the Redis at `url`.
+    pub fn use_redis(&self, url: &str, environment: &str) -> Result<(), String> {
+        let limiter = SharedLimiter::new(url, environment)?;
+        self.shared
+            .set(Arc::new(limiter))
+            .map_err(|_| "Redis is already configured".to_owned())
+    }
+
+    /// Whether limits are shared and Redis answered last time (`None` without Redis).
+    pub fn redis_healthy(&self) -> Option<bool> {
+        self.shared.get().map(|shared| shared.is_healthy())
+    }
+
+    /// Admits one call of `who` to `routed`, whose request body is `body_length` long when
+    /// known; or answers 429 (411 for a body of unknown length under a bandwidth policy).
+    pub async fn check(
+        &self,
+        config: &CompiledConfig,
+        routed: &Routed<'_>,
+        who: &Authenticated,
+        body_length: Option<u64>,
+        outcome: &mut Outcome,
+    ) -> Result<Granted, Answer> {
+        let mut charges = Vec::new();
+        let quota = match self
+            .rate_limit(
+                config,
+                &routed.api,
+                routed.operation,
+                who.caller.as_ref(),
+                who.certificate.as_ref(),
+                &mut charges,
+            )
+            .await
+        {
+            Ok(quota) => quota,
+            Err(throttled) => {
+                outcome.throttled = Some(throttled.scope.label());
+                return Err(throttled.into_response());
+            }
+        };
+        if !charges.is_empty() {
+            // Request bodies are counted by their declared length (HTTP/1 Content-Length,
+            // or an HTTP/2 stream's content-length / end of stream).
+            let Some(length) = body_length else {
+                return Err(respond::error(
+                    StatusCode::LENGTH_REQUIRED,
+                    "411",
+                    "Length Required",
+                    "This API has a bandwidth limit: send the request body with a Content-Length",
+                ));
+            };
+            for charge in &charges {
+                charge.spend(&self.bandwidth, self.shared.get(), length);
+            }
+        }
+        Ok(Granted { quota, charges })
+    }
+
+    /// The response as the client gets it: with the `RateLimit` headers of the quota, its
+    /// body counted against the bandwidth policies the call was admitted under.
+    pub fn account(
+        &self,
+        granted: Granted,
+        response: Response<UpstreamResponseBody>,
+    ) -> Response<Body> {
+        use http_body_util::BodyExt as _;
+        let (mut parts, body) = response.into_parts();
+        if let Some(quota) = granted.quota {
+            quota.write_headers(&mut parts.headers);
+        }
+        if granted.charges.is_empty() {
+            Response::from_parts(parts, body.boxed())
+        } else {
+            let metered = Metered {
+                inner: body,
+                meter: self.bandwidth.clone(),
+                shared: self.shared.get().cloned(),
+                charges: granted.charges,
+                bytes: 0,
+            };
+            Response::from_parts(parts, metered.boxed())
+        }
+    }
+
+    /// One limit decision: shared through Redis when configured and reachable, else local
+    /// (GCRA for request counts, this gateway's byte meter for bandwidth).
+    async fn decide(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
+        if let Some(shared) = self.shared.get() {
+            if let Some(decision) = shared.check(scope, a, b, limit).await {
+                return decision;
+            }
+            self.metrics.ratelimit_fallbacks.inc();
+        }
+        if limit.bytes {
+            self.bandwidth.check(scope, a, b, limit)
+        } else {
+            self.local.check(scope, a, b, limit)
+        }
+    }
+
+    /// Counts one request against `limit` — its burst control first, on this gateway
+    /// alone, so a spike is refused before it spends the tier's (possibly shared) quota.
+    /// (remaining, reset) when admitted; otherwise which limit refused it.
+    async fn admit(
+        &self,
+        scope: Scope,
+        a: &Arc<str>,
+        b: &Arc<str>,
+        limit: &Limit,
+        charges: &mut Vec<Charge>,
+    ) -> Result<(u64, Duration), Throttled> {
+        if limit.bytes {
+            // A bandwidth policy: admitted while bytes are left; charged what it moves.
+            return match self.decide(scope, a, b, limit).await {
+                Decision::Allowed { remaining, reset } => {
+                    charges.push(Charge {
+                        scope,
+                        a: a.clone(),
+                        b: b.clone(),
+                        limit: limit.clone(),
+                    });
+                    Ok((remaining, reset))
+                }
+                Decision::Limited { retry_after } => Err(Throttled {
+                    scope,
+                    limit: limit.clone(),
+                    retry_after,
+                }),
+            };
+        }
+        if let Some(burst) = &limit.burst
+            && let Decision::Limited { retry_after } = self.local.check(Scope::Burst, a, b, burst)
+        {
+            return Err(Throttled {
+                scope: Scope::Burst,
+                limit: (**burst).clone(),
+                retry_after,
+            });
+        }
+        match self.decide(scope, a, b, limit).await {
+            Decision::Allowed { remaining, reset } => Ok((remaining, reset)),
+            Decision::Limited { retry_after } => Err(Throttled {
+                scope,
+                limit: limit.clone(),
+                retry_after,
+            }),
+        }
+    }
+
+    /// Applies the subscription, application and operation limits, in WSO2's order. Returns
+    /// the subscription quota (for response headers) or which limit refused the request.
+    async fn rate_limit(
+        &self,
+        config: &CompiledConfig,
+        api: &Arc<ApiEntry>,
+        operation: &OperationEntry,
+        caller: Option<&Caller>,
+        certificate: Option<&CertificateTier>,
+        charges: &mut Vec<Charge>,
+    ) -> Result<Option<Quota>, Throttled> {
+        let mut quota = None;
+        if let Some(tier) = certificate {
+            // Admitted by its client certificate alone: the certificate's tier counts its
+            // calls to this API, as a subscription tier counts an application's (WSO2).
+            let (remaining, reset) = self
+                .admit(
+                    Scope::Subscription,
+                    &tier.key,
+                    &api.id,
+                    &tier.limit,
+                    charges,
+                )
+                .await?;
+            quota = Some(Quota {
+                limit: tier.limit.clone(),
+                remaining,
+                reset,
+            });
+        }
+        if let Some(caller) = caller {
+            let app = &caller.application_id;
+            if let Some(limit) = config
+                .subscriptions
+                .get(&(app.clone(), api.id.clone()))
+                .and_then(|s| s.limit.as_ref())
+            {
+                let (remaining, reset) = self
+                    .admit(Scope::Subscription, app, &api.id, limit, charges)
+                    .await?;
+                quota = Some(Quota {
+                    limit: limit.clone(),
+                    remaining,
+                    reset,
+                });
+            }
+            if let Some(limit) = config.application_limits.get(app) {
+                self.admit(Scope::Application, app, app, limit, charges)
+                    .await?;
+            }
+        }
+        if let Some(limit) = &operation.limit {
+            self.admit(Scope::Operation, &api.id, &operation.key, limit, charges)
+                .await?;
+        }
+        Ok(quota)
+    }
+}
+
+/// The subscription quota a request was admitted under, for the `RateLimit` headers.
+struct Quota {
+    limit: Arc<Limit>,
+    remaining: u64,
+    reset: Duration,
+}
+
+impl Quota {
+    /// `RateLimit-Policy: "Gold";q=5000;w=60` and `RateLimit: "Gold";r=4999;t=1`
+    /// (draft-ietf-httpapi-ratelimit-headers).
+    fn write_headers(&self, headers: &mut HeaderMap) {
+        write_ratelimit_headers(headers, &self.limit, self.remaining, self.reset);
+    }
+}
+
+fn write_ratelimit_headers(
+    headers: &mut HeaderMap,
+    limit: &Limit,
+    remaining: u64,
+    reset: Duration,
+) {
+    let policy = format!(
+        "\"{}\";q={};w={}",
+        limit.name,
+        limit.count,
+        limit.window.as_secs()
+    );
+    let state = format!(
+        "\"{}\";r={remaining};t={}",
+        limit.name,
+        reset.as_secs_f64().ceil() as u64
+    );
+    if let (Ok(p), Ok(s)) = (
+        HeaderValue::from_str(&policy),
+        HeaderValue::from_str(&state),
+    ) {
+        headers.insert(HeaderName::from_static("ratelimit-policy"), p);
+        headers.insert(HeaderName::from_static("ratelimit"), s);
+    }
+}
+
+/// A bandwidth policy a request counts against.
+struct Charge {
+    scope: Scope,
+    a: Arc<str>,
+    b: Arc<str>,
+    limit: Limit,
+}
+
+impl Charge {
+    /// Counts `bytes` on this gateway's meter, and against the environment's shared allowance
+    /// when there is one: both stay true whichever admitted the call, so a switch between
+    /// them (Redis going away or coming back) loses no bytes.
+    fn spend(&self, meter: &ByteMeter, shared: Option<&Arc<SharedLimiter>>, bytes: u64) {
+        if bytes > 0 {
+            meter.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
+            if let Some(shared) = shared {
+                shared.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
+            }
+        }
+    }
+}
+
+/// A response body that counts the bytes it relays and charges them to the request's
+/// bandwidth policies when it ends (or the client goes away).
+struct Metered {
+    inner: UpstreamResponseBody,
+    meter: Arc<ByteMeter>,
+    shared: Option<Arc<SharedLimiter>>,
+    charges: Vec<Charge>,
+    bytes: u64,
+}
+
+impl hyper::body::Body for Metered {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.bytes = this.bytes.saturating_add(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        for charge in &self.charges {
+            charge.spend(&self.meter, self.shared.as_ref(), self.bytes);
+        }
+    }
+}
+
+/// A request refused by a rate limit.
+struct Throttled {
+    scope: Scope,
+    limit: Limit,
+    retry_after: Duration,
+}
+
+impl Throttled {
+    /// 429 in Choreo Connect's shape, with `Retry-After` and the `RateLimit` headers.
+    fn into_response(self) -> Response<Body> {
+        let Throttled {
+            scope,
+            limit,
+            retry_after,
+        } = self;
+        let mut response = respond::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            scope.code(),
+            "Message throttled out",
+            &format!(
+                "You have exceeded your quota of {} {} per {} s ({} tier)",
+                limit.count,
+                if limit.bytes { "bytes" } else { "requests" },
+                limit.window.as_secs(),
+                limit.name
+            ),
+        );
+        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        write_ratelimit_headers(response.headers_mut(), &limit, 0, retry_after);
+        response
+    }
+}

@@ -1,0 +1,25 @@
+//! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
+//! target → route → CORS → authenticate → limit → forward (with mediate) → relay. Each stage
+//! is one module with one entry point that either hands the next stage what it found or
+//! answers the request now (`Err(Answer)`). A new stage is a new module and one line there.
+
+// A stage's `Err` is the response itself (128 bytes): refusals are the cold path, and
+// boxing them would add an allocation to every 401, 404 or 429 to save a few copies.
+#![allow(clippy::result_large_err)]
+
+use http::Response;
+
+use crate::respond::Body;
+
+pub mod authenticate;
+pub mod cors;
+pub mod forward;
+pub mod limit;
+pub mod mediate;
+pub mod relay;
+pub mod route;
+pub mod target;
+pub mod websocket;
+
+/// A response a stage gives instead of handing the request on.
+pub type Answer = Response<Body>;

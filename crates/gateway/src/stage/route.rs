@@ -1,0 +1,81 @@
+//! The route stage: vhost + context + version + resource template → the API and operation
+//! (precompiled router in `routes.rs`). 404 for no resource, 405 with `Allow` for another
+//! method, 503 for a blocked API.
+
+use std::sync::Arc;
+
+use gantry_model::LifecycleState;
+use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
+
+use super::Answer;
+use super::target::Target;
+use crate::metrics::{Name, Outcome};
+use crate::respond;
+use crate::routes::{ApiEntry, CompiledConfig, OperationEntry, RouteEntry, RouteMatch};
+
+/// The API and operation a request is for.
+pub struct Routed<'c> {
+    /// The route matched (its base path is stripped before forwarding).
+    pub entry: &'c RouteEntry,
+    /// The operation of the request's method.
+    pub operation: &'c OperationEntry,
+    /// The API, owned: it outlives the configuration guard.
+    pub api: Arc<ApiEntry>,
+}
+
+/// What the router says of `target` (the CORS stage reads it before [`resolve`] answers).
+pub fn lookup<'c>(
+    config: &'c CompiledConfig,
+    target: &Target<'_>,
+    method: &Method,
+) -> RouteMatch<'c> {
+    config.route(target.host, target.path, method)
+}
+
+/// The API and operation matched, or the answer for a request that has none.
+pub fn resolve<'c>(
+    matched: RouteMatch<'c>,
+    method: &Method,
+    outcome: &mut Outcome,
+) -> Result<Routed<'c>, Answer> {
+    let (entry, operation) = match matched {
+        RouteMatch::Found { entry, operation } => (entry, operation),
+        RouteMatch::NotFound => return Err(respond::no_route()),
+        RouteMatch::MethodNotAllowed(entry) => return Err(method_not_allowed(entry, method)),
+    };
+    let api = entry.api.clone();
+    outcome.api = Some(Name(api.name.clone()));
+    outcome.operation = Some(Name(operation.key.clone()));
+    if api.lifecycle == LifecycleState::Blocked {
+        return Err(respond::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "700700",
+            "API blocked",
+            "This API has been blocked temporarily. Please try again later or contact the system administrators.",
+        ));
+    }
+    Ok(Routed {
+        entry,
+        operation,
+        api,
+    })
+}
+
+fn method_not_allowed(entry: &RouteEntry, method: &Method) -> Answer {
+    let allow = entry
+        .allowed_methods()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = respond::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "405",
+        "Method not allowed",
+        &format!("The resource does not support {method}"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, v);
+    }
+    response
+}
