@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use gantry_control_plane::keyring;
-use gantry_control_plane::{AppState, bootstrap, server, tls};
+use gantry_control_plane::bootstrap::AdminPassword;
+use gantry_control_plane::{AppState, server};
 use gantry_store::Store;
 use gantry_sync::Distributor;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::bootstrap::{Files, Prepared};
 use crate::key_manager::{KeyManagerArgs, KeyManagerSetup};
 use crate::up::{ConfigError, bind};
 
@@ -96,35 +98,32 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
             .await
             .context("applying database migrations")?;
     }
-    let admin = bootstrap::ensure_admin(
+    // On PostgreSQL every replica must be given the same key-encryption key
+    // (GANTRY_KEY_ENCRYPTION_KEY or --key-encryption-key-file from a shared Secret).
+    let Prepared {
+        admin,
+        keys:
+            KeyManagerSetup {
+                key_ring,
+                rotation_period,
+                retire_grace,
+            },
+        tls: tls_files,
+    } = crate::bootstrap::prepare(
         &store,
-        std::env::var("GANTRY_ADMIN_PASSWORD").ok().as_deref(),
+        &args.keys,
+        Files {
+            data_dir: &args.data_dir,
+            tls: args.tls_cert.as_deref().zip(args.tls_key.as_deref()),
+            hostname: &args.hostname,
+        },
     )
-    .await
-    .context("creating the admin user")?;
-    if let bootstrap::AdminPassword::Generated(password) = &admin {
+    .await?;
+    if let AdminPassword::Generated(password) = &admin {
         eprintln!(
             "gantry: created user 'admin' with password {password} (shown once; set GANTRY_ADMIN_PASSWORD to choose it)"
         );
     }
-    bootstrap::ensure_default_environment(&store)
-        .await
-        .context("creating the Default environment")?;
-    // Every replica must use the same key-encryption key (GANTRY_KEY_ENCRYPTION_KEY or
-    // --key-encryption-key-file from a shared Secret).
-    let KeyManagerSetup {
-        key_ring,
-        rotation_period,
-        retire_grace,
-    } = args.keys.key_ring(&args.data_dir)?;
-
-    let tls_files = tls::given_or_self_signed(
-        args.tls_cert.as_deref(),
-        args.tls_key.as_deref(),
-        &args.data_dir.join("tls"),
-        &args.hostname,
-    )
-    .context("preparing TLS")?;
     let tls_config = gantry_listener::tls_config_with_client_ca(
         &tls_files.cert,
         &tls_files.key,

@@ -3,6 +3,7 @@
 //! separate processes (the production layout); `gantry migrate` applies the migrations.
 #![deny(unsafe_code)] // one reviewed exception: `memory::release_freed_heap`
 
+mod bootstrap;
 mod config_file;
 mod control_plane;
 mod demo;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use gantry_control_plane::bootstrap::{self, AdminPassword, DEFAULT_ENVIRONMENT};
+use gantry_control_plane::bootstrap::{AdminPassword, DEFAULT_ENVIRONMENT};
 use gantry_control_plane::keyring;
 use gantry_control_plane::{AppState, server, tls};
 use gantry_gateway::Gateway;
@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::bootstrap::{Files, Prepared};
 use crate::demo;
 use crate::key_manager::{KeyManagerArgs, KeyManagerSetup};
 use crate::upstream_tls::UpstreamTlsArgs;
@@ -106,8 +107,7 @@ pub struct ConfigError(pub String);
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     validate(&args)?;
     let upstream_tls = args.upstream_tls.load()?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    crate::bootstrap::data_dir(&args.data_dir)?;
 
     let db_path = args.data_dir.join("gantry.db");
     let store = Store::open_sqlite(&db_path)
@@ -118,28 +118,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("applying database migrations")?;
 
-    let admin = bootstrap::ensure_admin(
+    let Prepared {
+        admin,
+        keys:
+            KeyManagerSetup {
+                key_ring,
+                rotation_period,
+                retire_grace,
+            },
+        tls: tls_files,
+    } = crate::bootstrap::prepare(
         &store,
-        std::env::var("GANTRY_ADMIN_PASSWORD").ok().as_deref(),
+        &args.keys,
+        Files {
+            data_dir: &args.data_dir,
+            tls: args.tls_cert.as_deref().zip(args.tls_key.as_deref()),
+            hostname: &args.hostname,
+        },
     )
-    .await
-    .context("creating the admin user")?;
-    bootstrap::ensure_default_environment(&store)
-        .await
-        .context("creating the Default environment")?;
-    let KeyManagerSetup {
-        key_ring,
-        rotation_period,
-        retire_grace,
-    } = args.keys.key_ring(&args.data_dir)?;
-
-    let tls_files = tls::given_or_self_signed(
-        args.tls_cert.as_deref(),
-        args.tls_key.as_deref(),
-        &args.data_dir.join("tls"),
-        &args.hostname,
-    )
-    .context("preparing TLS")?;
+    .await?;
     let tls_config = tls::server_config(&tls_files.cert, &tls_files.key)
         .context("loading the TLS certificate")?;
 
