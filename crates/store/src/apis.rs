@@ -19,7 +19,7 @@ struct DefinitionRow {
 /// Stores a new API; `Conflict` when name+version or context+version is taken.
 pub async fn create(store: &Store, api: &Api, username: &str) -> Result<()> {
     let now = now_ms();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     // Versions of one API share its context; another API may not take it (as in WSO2), or
     // the default versions of both would claim the same unversioned paths.
     let owner: Option<String> =
@@ -187,7 +187,7 @@ pub async fn update_if_unchanged(store: &Store, api: &Api, previous: &Api) -> Re
 }
 
 async fn update_from(store: &Store, api: &Api, previous: Option<&Api>) -> Result<()> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE apis SET definition = $1, lifecycle_status = $2, updated_at = $3 WHERE id = $4 AND ($5 = '' OR definition = $5)",
     )
@@ -222,7 +222,7 @@ pub async fn change_lifecycle(
 ) -> Result<()> {
     let from = api.life_cycle_status;
     api.life_cycle_status = to;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE apis SET lifecycle_status = $1, definition = $2, updated_at = $3 \
          WHERE id = $4 AND lifecycle_status = $5",
@@ -336,7 +336,7 @@ macro_rules! revision_columns {
 
 /// Snapshots `api` as a new revision; `Conflict` when it already has [`MAX_REVISIONS`].
 pub async fn create_revision(store: &Store, api: &Api, description: &str) -> Result<Revision> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let (count, max): (i64, Option<i64>) = sqlx::query_as(
         "SELECT COUNT(*), MAX(revision_number) FROM api_revisions WHERE api_id = $1",
     )
@@ -472,7 +472,7 @@ pub async fn deploy(
         deployed_at: now_ms(),
         config_version: 0,
     };
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query("DELETE FROM api_deployments WHERE api_id = $1 AND environment = $2")
         .bind(api_id)
         .bind(environment)

@@ -4,7 +4,7 @@ use crate::{Result, Store, now_ms};
 
 /// Stores (or replaces) the document of `api_id`.
 pub async fn put(store: &Store, api_id: &str, document: &str) -> Result<()> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query("DELETE FROM api_definitions WHERE api_id = $1")
         .bind(api_id)
         .execute(&mut *tx)

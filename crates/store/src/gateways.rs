@@ -133,7 +133,7 @@ pub async fn node_connected(
     held_version: i64,
 ) -> Result<()> {
     let now = now_ms();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE gateway_nodes SET build = $1, connected = 1, held_version = $2, applied_version = $2, last_seen = $3 \
          WHERE environment = $4 AND node_id = $5",

@@ -91,7 +91,7 @@ pub async fn spend(store: &Store, token_hash: &str) -> Result<bool> {
 /// were issued with as revoked. Returns how many access tokens were revoked.
 pub async fn revoke_family(store: &Store, family_id: &str) -> Result<u64> {
     let now = now_ms();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
         .bind(family_id)
         .execute(&mut *tx)

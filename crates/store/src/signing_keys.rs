@@ -88,7 +88,7 @@ pub async fn list(store: &Store) -> Result<Vec<StoredKey>> {
 /// state first (nothing is applied then).
 pub async fn apply(store: &Store, changes: &[KeyChange]) -> Result<()> {
     let now = now_ms();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     for change in changes {
         let done =
             match change {

@@ -559,3 +559,44 @@ async fn client_certificate_scenario_on_postgres() {
     client_certificate_scenario(&store).await;
     db.drop_now(store).await;
 }
+
+/// Read-then-write transactions from several connections at once: on SQLite each must wait
+/// for the write lock (`Store::begin_write`), never fail with "database is locked".
+#[tokio::test]
+async fn concurrent_read_then_write_transactions_on_sqlite_all_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("gantry.db"))
+        .await
+        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gantry.db").display());
+    let mut direct = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE counter (n BIGINT NOT NULL)")
+        .execute(&mut direct)
+        .await
+        .unwrap();
+    let writers = (0..16).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                let mut tx = store.begin_write().await?;
+                let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM counter")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO counter (n) VALUES ($1)")
+                    .bind(rows)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Ok::<_, gantry_store::StoreError>(())
+        })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        writer.await.unwrap().unwrap();
+    }
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM counter")
+        .fetch_one(&mut direct)
+        .await
+        .unwrap();
+    assert_eq!(rows, 160);
+}
