@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use gantry_control_plane::keyring;
 use gantry_control_plane::bootstrap::AdminPassword;
+use gantry_control_plane::keyring;
 use gantry_control_plane::{AppState, server};
 use gantry_store::Store;
 use gantry_sync::Distributor;

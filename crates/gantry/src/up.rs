@@ -201,11 +201,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
         let _ = gateway.apply_versioned((*snapshot).clone());
     }
-    tasks.spawn(
-        gateway
-            .clone()
-            .follow(distributor.subscribe(DEFAULT_ENVIRONMENT), shutdown.clone()),
-    );
+    // The in-process gateway is listed with the environment's gateways like a remote one.
+    let node = gantry_gateway::InProcessNode {
+        id: format!("gantry-up@{}", args.hostname),
+        access: Arc::new(gantry_control_plane::distribution::StoreAccess::new(
+            state.clone(),
+        )),
+    };
+    tasks.spawn(gateway.clone().follow(
+        distributor.subscribe(DEFAULT_ENVIRONMENT),
+        shutdown.clone(),
+        node,
+    ));
 
     if let Some(listener) = demo_listener {
         tasks.spawn(demo::serve_backend(listener, shutdown.clone()));

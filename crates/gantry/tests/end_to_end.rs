@@ -499,6 +499,51 @@ async fn demo_api_is_deployed_on_first_start() {
     );
 }
 
+#[tokio::test]
+async fn the_in_process_gateway_is_listed_with_its_environment_and_applied_version() {
+    // With the demo seeded, so the node has acknowledged at least one deployed version.
+    let up = GantryUp::start_with_env(BIN, true, &[]).await;
+    let rest = gantry_testkit::rest::Rest::new(&up.cp_url(""), up.cp_client());
+    let (status, envs) = rest.get("/api/am/admin/v4/environments").await;
+    assert_eq!(status, StatusCode::OK, "{envs}");
+    let default = envs["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "Default")
+        .unwrap()
+        .clone();
+    let path = format!(
+        "/api/am/admin/v4/environments/{}/gateways",
+        default["id"].as_str().unwrap()
+    );
+    // The node records its start and its ACK asynchronously: poll with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let node = loop {
+        let (status, gateways) = rest.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{gateways}");
+        let node = gateways["list"].as_array().and_then(|l| l.first()).cloned();
+        if let Some(node) = node.filter(|n| n["inSync"] == true) {
+            break node;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no in-sync node listed: {gateways}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(node["status"], "ACTIVE", "{node}");
+    assert!(
+        node["gatewayId"]
+            .as_str()
+            .unwrap()
+            .starts_with("gantry-up@"),
+        "{node}"
+    );
+    assert_eq!(node["appliedVersion"], node["environmentVersion"], "{node}");
+    assert!(node["appliedVersion"].as_i64().unwrap() >= 1, "{node}");
+}
+
 fn base64_url_decode(s: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = Vec::new();

@@ -47,6 +47,20 @@ pub use routes::CompiledConfig;
 
 use crate::respond::Body;
 
+/// How often an in-process gateway tells the control plane it is still there (as a remote
+/// gateway's sync session does).
+const NODE_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// An in-process gateway as the control plane records it: its node id, and where to record
+/// connects, applied versions (ACK/NACK) and heartbeats, like the sync server does for a
+/// remote gateway.
+pub struct InProcessNode<A> {
+    /// The node id shown in the Admin API and the portal.
+    pub id: String,
+    /// The control plane's recorder.
+    pub access: Arc<A>,
+}
+
 /// File name of the persisted snapshot inside the data directory.
 const SNAPSHOT_FILE: &str = "snapshot.json";
 
@@ -254,24 +268,47 @@ impl Gateway {
         Ok(Some(version))
     }
 
-    /// Applies every snapshot `receiver` yields until it closes or `shutdown` fires.
-    pub async fn follow(self, mut receiver: SnapshotReceiver, shutdown: CancellationToken) {
+    /// Applies every snapshot `receiver` yields until it closes or `shutdown` fires (the
+    /// in-process gateway of `gantry up`), recording itself as `node` with the control plane.
+    pub async fn follow<A: gantry_sync::server::GatewayAccess>(
+        self,
+        mut receiver: SnapshotReceiver,
+        shutdown: CancellationToken,
+        node: InProcessNode<A>,
+    ) {
+        use gantry_sync::server::NodeEvent;
+        let env = self.environment.clone();
+        let record = |event| node.access.record(&env, &node.id, event);
         if let Some(snapshot) = receiver.current() {
             let _ = self.apply_versioned((*snapshot).clone());
         }
+        record(NodeEvent::Connected {
+            build: env!("CARGO_PKG_VERSION").to_owned(),
+            held_version: self.config_version().unwrap_or(0),
+        })
+        .await;
+        let mut heartbeat = tokio::time::interval(NODE_HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 next = receiver.next() => match next {
                     Some(snapshot) => {
-                        if let Err(reason) = self.apply_versioned((*snapshot).clone()) {
-                            tracing::warn!(%reason, "configuration rejected; keeping the last good one");
+                        let version = snapshot.snapshot.version;
+                        match self.apply_versioned((*snapshot).clone()) {
+                            Ok(()) => record(NodeEvent::Acked(version)).await,
+                            Err(reason) => {
+                                tracing::warn!(%reason, "configuration rejected; keeping the last good one");
+                                record(NodeEvent::Nacked(version, reason)).await;
+                            }
                         }
                     }
                     None => break,
                 },
+                _ = heartbeat.tick() => record(NodeEvent::Seen).await,
                 _ = shutdown.cancelled() => break,
             }
         }
+        record(NodeEvent::Disconnected).await;
     }
 
     /// Serves API traffic (HTTP/1.1 and h2c, or TLS with `tls`) on `listener` until `stop`
