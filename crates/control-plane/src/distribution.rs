@@ -23,7 +23,7 @@ impl AppState {
         snapshot.issuers = self.trusted_issuers();
         snapshot
             .issuers
-            .extend(crate::admin_key_managers::external_issuers(self).await?);
+            .extend(crate::admin::key_managers::external_issuers(self).await?);
         snapshot.normalize();
         Ok(snapshot)
     }
@@ -94,7 +94,7 @@ impl AppState {
             }
         };
         let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
-        let mut jwks_tick = tokio::time::interval(crate::admin_key_managers::JWKS_REFRESH_INTERVAL);
+        let mut jwks_tick = tokio::time::interval(crate::admin::key_managers::JWKS_REFRESH_INTERVAL);
         jwks_tick.tick().await;
         loop {
             let notified = async {
@@ -107,7 +107,7 @@ impl AppState {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
                 _ = jwks_tick.tick() => {
-                    if let Err(error) = crate::admin_key_managers::refresh_jwks(&self).await {
+                    if let Err(error) = crate::admin::key_managers::refresh_jwks(&self).await {
                         tracing::warn!(%error, "refreshing external issuers' keys failed");
                     }
                     continue;

@@ -7,9 +7,6 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod admin_key_managers;
-pub mod admin_keys;
-pub mod admin_policies;
 pub mod api_docs;
 pub mod api_search;
 pub mod bootstrap;
@@ -246,10 +243,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/am/devportal/v2", devportal::router())
         .nest(
             "/api/am/admin/v4",
-            admin::router()
-                .merge(admin_keys::router())
-                .merge(admin_key_managers::router())
-                .merge(admin_policies::router()),
+            admin::router(),
         )
         .merge(oauth::router())
         .merge(scim::router())

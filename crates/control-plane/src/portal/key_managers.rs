@@ -1,7 +1,7 @@
 //! Admin portal: key managers — the resident one (Gantry's own OAuth2 server) and external
 //! OIDC issuers added by discovery URL or by issuer + JWKS URL; enable/disable, delete.
 //! Resolution (discovery, JWKS fetch and checks), the mapped-keys refusal and the gateway
-//! re-sync are the Admin REST API's ([`crate::admin_key_managers`]).
+//! re-sync are the Admin REST API's ([`crate::admin::key_managers`]).
 
 use askama::Template;
 use axum::Router;
@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::session::{Portal, SignedIn, User, UserForm};
 use super::{Nav, PortalError, field_error, render, render_status, see_other};
 use crate::AppState;
-use crate::admin_key_managers::{self as kms, RESIDENT_ID};
+use crate::admin::key_managers::{self as kms, RESIDENT_ID};
 use crate::devportal::applications::RESIDENT_KEY_MANAGER;
 use crate::error::ApiError;
 use crate::keyring::KeyRing;

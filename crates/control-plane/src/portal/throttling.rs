@@ -1,6 +1,6 @@
 //! Admin portal: throttling policies of each level (subscription, application, advanced) —
 //! list, create, edit (the name stays), delete. Validation, the in-use refusal and the
-//! gateway re-sync are the Admin REST API's ([`crate::admin_policies`]); a REST message
+//! gateway re-sync are the Admin REST API's ([`crate::admin::policies`]); a REST message
 //! naming a field is shown next to that field's input.
 
 use askama::Template;
@@ -16,7 +16,7 @@ use super::admin::limit_text;
 use super::session::{Portal, SignedIn, User, UserForm};
 use super::{Nav, PortalError, field_error, render, render_status, see_other};
 use crate::AppState;
-use crate::admin_policies::{self, PolicyRequest};
+use crate::admin::policies::{self as admin_policies, PolicyRequest};
 use crate::error::ApiError;
 
 pub(super) fn router() -> Router<AppState> {

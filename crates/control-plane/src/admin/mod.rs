@@ -1,0 +1,22 @@
+//! Admin REST API v4 (`/api/am/admin/v4`): gateway environments and their gateways
+//! (`environments`), signing keys (`signing_keys`), key managers (`key_managers`) and
+//! throttling policies (`policies`). Admin role only.
+
+use axum::Router;
+
+use crate::AppState;
+
+pub mod environments;
+pub mod key_managers;
+pub mod policies;
+pub mod signing_keys;
+
+pub use environments::LIVE_WITHIN_MS;
+
+/// Every Admin v4 route, relative to `/api/am/admin/v4`.
+pub fn router() -> Router<AppState> {
+    environments::router()
+        .merge(signing_keys::router())
+        .merge(key_managers::router())
+        .merge(policies::router())
+}
