@@ -94,7 +94,8 @@ impl AppState {
             }
         };
         let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
-        let mut jwks_tick = tokio::time::interval(crate::admin::key_managers::JWKS_REFRESH_INTERVAL);
+        let mut jwks_tick =
+            tokio::time::interval(crate::admin::key_managers::JWKS_REFRESH_INTERVAL);
         jwks_tick.tick().await;
         loop {
             let notified = async {

@@ -241,10 +241,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/am/devportal/v3", devportal::router())
         // WSO2's v3 spec still shows v2 paths in its samples: serve both.
         .nest("/api/am/devportal/v2", devportal::router())
-        .nest(
-            "/api/am/admin/v4",
-            admin::router(),
-        )
+        .nest("/api/am/admin/v4", admin::router())
         .merge(oauth::router())
         .merge(scim::router())
         .merge(api_docs::router())

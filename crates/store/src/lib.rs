@@ -16,6 +16,7 @@ pub mod environments;
 pub mod gateways;
 pub mod key_managers;
 pub mod policies;
+pub mod portal_sessions;
 pub mod refresh_tokens;
 pub mod revoked_tokens;
 pub mod signing_keys;

@@ -264,6 +264,18 @@ impl ControlPlaneProcess {
 
     /// A client trusting its CA, `localhost` → 127.0.0.1.
     pub fn client(&self) -> reqwest::Client {
+        self.client_builder().build().expect("client")
+    }
+
+    /// Like [`Self::client`], handing redirects to the caller (a browser stand-in).
+    pub fn client_without_redirects(&self) -> reqwest::Client {
+        self.client_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    fn client_builder(&self) -> reqwest::ClientBuilder {
         let pem = std::fs::read(self.ca_path()).unwrap_or_default();
         let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -271,7 +283,7 @@ impl ControlPlaneProcess {
         if let Ok(ca) = reqwest::Certificate::from_pem(&pem) {
             builder = builder.tls_certs_only([ca]);
         }
-        builder.build().expect("client")
+        builder
     }
 
     /// SIGKILL: a crash, no goodbye.

@@ -171,11 +171,11 @@ async fn rotate_keys(
         .await
         .map_err(|e| PortalError::Internal(e.to_string()))?;
     tracing::info!(by = %user.username, "signing keys rotated by an administrator");
-    Ok(see_other(
+    see_other(
         &user,
         "/admin",
         "Signing keys rotated: the next key is active; the old one stays published until its tokens expire.",
-    ))
+    ).await
 }
 
 struct UserRow {
@@ -291,11 +291,8 @@ async fn create_user(
         match users::create(state.store(), &username, &hash, &roles).await {
             Ok(_) => {
                 tracing::info!(%username, by = %user.username, roles = %roles.join(" "), "user created");
-                return Ok(see_other(
-                    &user,
-                    "/admin/users",
-                    &format!("User {username} created."),
-                ));
+                return see_other(&user, "/admin/users", &format!("User {username} created."))
+                    .await;
             }
             Err(StoreError::Conflict(_)) => {
                 username_error = Some("This username is taken.".into());
@@ -342,9 +339,10 @@ async fn set_roles(
     // Cached Basic credentials carry roles: forget them so REST calls see the change now.
     state.credential_cache().clear();
     tracing::info!(%username, by = %user.username, roles = %roles.join(" "), "roles changed");
-    Ok(see_other(
+    see_other(
         &user,
         "/admin/users",
         &format!("Roles of {username} saved."),
-    ))
+    )
+    .await
 }

@@ -298,11 +298,11 @@ pub(super) async fn save(
         let if_match = Some(input.etag.as_str()).filter(|t| !t.is_empty());
         match apis::update_api(&state, &current.id, request, if_match).await {
             Ok(api) => {
-                return Ok(see_other(
+                return see_other(
                     &user,
                     &format!("/publisher/apis/{}", api.id),
                     "API saved. This changed the working copy only: create a new revision and deploy it for gateways to serve the change.",
-                ));
+                ).await;
             }
             Err(ApiError::PreconditionFailed(_)) | Err(ApiError::Conflict(_)) => {
                 // Show the current ETag: saving again overwrites the other change.

@@ -209,11 +209,12 @@ pub(super) async fn create(
             .map_err(|e| PortalError::BadRequest(format!("The form could not be read: {e}")))?;
         match apis::create_api(&state, request, &user.username).await {
             Ok(api) => {
-                return Ok(see_other(
+                return see_other(
                     &user,
                     &format!("/publisher/apis/{}", api.id),
                     "API created. Publish it, then create a revision and deploy it.",
-                ));
+                )
+                .await;
             }
             Err(crate::error::ApiError::BadRequest(message))
             | Err(crate::error::ApiError::Conflict(message)) => match form_field(&message) {

@@ -188,11 +188,12 @@ async fn create_application(
         {
             Ok(app) => {
                 tracing::info!(application_id = %app.id, owner = %app.owner, "application created");
-                return Ok(see_other(
+                return see_other(
                     &user,
                     &format!("/devportal/applications/{}", app.id),
                     "Application created. Generate its keys, then subscribe it to APIs.",
-                ));
+                )
+                .await;
             }
             Err(StoreError::Conflict(_)) => {
                 name_error = Some("You already have an application with this name.".into());
@@ -328,11 +329,12 @@ async fn edit_application(
         match applications::update_owned(state.store(), &app.id, &user.username, changes).await {
             Ok(_) => {
                 state.sync_environments().await?;
-                return Ok(see_other(
+                return see_other(
                     &user,
                     &format!("/devportal/applications/{}", app.id),
                     "Application saved.",
-                ));
+                )
+                .await;
             }
             Err(StoreError::Conflict(_)) => {
                 name_error = Some("You already have an application with this name.".into());
@@ -359,11 +361,12 @@ async fn delete_application(
     applications::delete_owned(state.store(), &app.id, &user.username).await?;
     tracing::info!(application_id = %app.id, owner = %user.username, "application deleted");
     state.sync_environments().await?;
-    Ok(see_other(
+    see_other(
         &user,
         "/devportal/applications",
         &format!("Application {} deleted.", app.name),
-    ))
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -482,15 +485,17 @@ async fn test_token(
         crate::oauth::grants::sign(&state, &client, gantry_keys::Subject::Application, &[])
             .map_err(|e| PortalError::Internal(format!("signing a test token: {e:?}")))?;
     user.sessions
-        .set_test_token(&user.session_id, issued.access_token);
-    Ok(see_other(
+        .set_test_token(&user.session_id, issued.access_token)
+        .await?;
+    see_other(
         &user,
         &format!("/devportal/applications/{}", app.id),
         &format!(
             "Test token issued; it expires in {} minutes.",
             issued.expires_in / 60
         ),
-    ))
+    )
+    .await
 }
 
 async fn unsubscribe(
@@ -509,9 +514,10 @@ async fn unsubscribe(
     };
     subscriptions::delete(state.store(), &sub.id).await?;
     state.sync_environments().await?;
-    Ok(see_other(
+    see_other(
         &user,
         &format!("/devportal/applications/{}", app.id),
         "Unsubscribed.",
-    ))
+    )
+    .await
 }

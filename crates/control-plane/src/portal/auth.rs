@@ -47,14 +47,16 @@ fn safe_next(next: Option<&str>) -> Option<String> {
 }
 
 /// The visitor's session, started (anonymous) when they have none, with the cookie to set.
-fn ensure_session(visitor: &Visitor) -> (session::Session, Option<String>) {
-    match &visitor.session {
+async fn ensure_session(
+    visitor: &Visitor,
+) -> Result<(session::Session, Option<String>), PortalError> {
+    Ok(match &visitor.session {
         Some((_, s)) => (s.clone(), None),
         None => {
-            let (id, s) = visitor.sessions.start(None);
+            let (id, s) = visitor.sessions.start(None).await?;
             (s, Some(session::set_cookie(&id)))
         }
-    }
+    })
 }
 
 fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
@@ -89,7 +91,7 @@ async fn login_page(
     if let Some(user) = &visitor.user {
         return Ok(Redirect::to(next.as_deref().unwrap_or(user.home())).into_response());
     }
-    let (session, cookie) = ensure_session(&visitor);
+    let (session, cookie) = ensure_session(&visitor).await?;
     let page = LoginPage {
         nav: anonymous_nav(session.csrf),
         next: next.unwrap_or_default(),
@@ -141,9 +143,9 @@ async fn login(
     }
     // A fresh session id on sign-in: an id planted before sign-in is worthless after it.
     if let Some((old, _)) = &visitor.session {
-        visitor.sessions.end(old);
+        visitor.sessions.end(old).await?;
     }
-    let (id, _) = visitor.sessions.start(Some(username.to_owned()));
+    let (id, _) = visitor.sessions.start(Some(username.to_owned())).await?;
     tracing::info!(username, "portal sign-in");
     let target = match safe_next(Some(&form.next)) {
         Some(next) => next,
@@ -158,6 +160,7 @@ async fn login(
                 session_id: id.clone(),
                 csrf: String::new(),
                 test_token: None,
+                notice: None,
                 sessions: visitor.sessions.clone(),
             }
             .home()
@@ -173,14 +176,15 @@ async fn login(
 #[derive(Debug, Deserialize)]
 pub(super) struct Empty {}
 
-async fn logout(AnyForm { visitor, .. }: AnyForm<Empty>) -> Response {
+async fn logout(AnyForm { visitor, .. }: AnyForm<Empty>) -> Result<Response, PortalError> {
     if let Some((id, _)) = &visitor.session {
-        visitor.sessions.end(id);
+        // Deleted from the store: the cookie is dead on every replica, even if kept.
+        visitor.sessions.end(id).await?;
     }
-    with_cookie(
+    Ok(with_cookie(
         Redirect::to("/portal/login").into_response(),
         Some(session::clear_cookie()),
-    )
+    ))
 }
 
 #[derive(Template)]
@@ -208,7 +212,7 @@ async fn signup_page(
     visitor: Visitor,
 ) -> Result<Response, PortalError> {
     signup_enabled(&state)?;
-    let (session, cookie) = ensure_session(&visitor);
+    let (session, cookie) = ensure_session(&visitor).await?;
     let page = SignupPage {
         nav: anonymous_nav(session.csrf),
         username: String::new(),
@@ -289,12 +293,13 @@ async fn signup(
             Ok(_) => {
                 tracing::info!(%username, "user signed up in the developer portal");
                 if let Some((old, _)) = &visitor.session {
-                    visitor.sessions.end(old);
+                    visitor.sessions.end(old).await?;
                 }
-                let (id, _) = visitor.sessions.start(Some(username));
+                let (id, _) = visitor.sessions.start(Some(username)).await?;
                 visitor
                     .sessions
-                    .set_notice(&id, "Welcome! Your account is ready.".into());
+                    .set_notice(&id, "Welcome! Your account is ready.".into())
+                    .await?;
                 return Ok(with_cookie(
                     Redirect::to("/devportal").into_response(),
                     Some(session::set_cookie(&id)),

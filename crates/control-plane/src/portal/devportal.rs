@@ -226,9 +226,10 @@ async fn subscribe(
     };
     tracing::info!(subscription_id = %sub.id, application_id = %app.id, api_id = %api.id, tier = %form.tier, "subscribed");
     state.sync_environments().await?;
-    Ok(see_other(
+    see_other(
         &user,
         &format!("/devportal/apis/{}", api.id),
         &format!("{} is subscribed with the {} tier.", app.name, form.tier),
-    ))
+    )
+    .await
 }

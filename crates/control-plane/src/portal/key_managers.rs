@@ -193,7 +193,7 @@ async fn create(
     user.require(Portal::Admin)?;
     let status = match kms::create_key_manager(&state, body_of(&form), &user.username).await {
         Ok(km) => {
-            return Ok(see_other(
+            return see_other(
                 &user,
                 "/admin/key-managers",
                 &format!(
@@ -201,7 +201,8 @@ async fn create(
                     km.name,
                     kms::key_count(&km)
                 ),
-            ));
+            )
+            .await;
         }
         Err(ApiError::BadRequest(m)) => (StatusCode::BAD_REQUEST, m),
         Err(ApiError::Conflict(m)) => (StatusCode::CONFLICT, m),
@@ -249,7 +250,7 @@ async fn set_enabled(
             km.name
         )
     };
-    Ok(see_other(&user, "/admin/key-managers", &notice))
+    see_other(&user, "/admin/key-managers", &notice).await
 }
 
 async fn remove(
@@ -259,11 +260,12 @@ async fn remove(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Admin)?;
     let km = kms::remove_key_manager(&state, &id, &user.username).await?;
-    Ok(see_other(
+    see_other(
         &user,
         "/admin/key-managers",
         &format!("Key manager {} deleted.", km.name),
-    ))
+    )
+    .await
 }
 
 #[cfg(test)]

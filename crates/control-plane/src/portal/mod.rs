@@ -40,6 +40,7 @@ pub const PAGE_SIZE: i64 = 20;
 
 /// Routes of the three portals, sign-in and the assets.
 pub fn router(state: AppState) -> Router<AppState> {
+    let sessions = Arc::new(session::Sessions::new(state.store().clone()));
     Router::new()
         .merge(auth::router())
         .merge(publisher::router())
@@ -52,7 +53,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             state,
             with_signed_in_nav,
         ))
-        .layer(Extension(Arc::new(session::Sessions::default())))
+        .layer(Extension(sessions))
 }
 
 async fn css() -> Response {
@@ -116,7 +117,7 @@ impl Nav {
             csrf: user.csrf.clone(),
             links,
             // The notice a redirect left in the session (see `see_other`), shown once.
-            notice: user.sessions.take_notice(&user.session_id),
+            notice: user.notice.clone(),
         }
     }
 
@@ -186,10 +187,11 @@ pub fn urlencode(text: &str) -> String {
 
 /// A redirect after a successful POST (303, so the browser GETs the target); `notice` waits
 /// in the session for the next page (never in the URL, where a link could forge one).
-pub fn see_other(user: &SignedIn, path: &str, notice: &str) -> Response {
+pub async fn see_other(user: &SignedIn, path: &str, notice: &str) -> Result<Response, PortalError> {
     user.sessions
-        .set_notice(&user.session_id, notice.to_owned());
-    Redirect::to(path).into_response()
+        .set_notice(&user.session_id, notice.to_owned())
+        .await?;
+    Ok(Redirect::to(path).into_response())
 }
 
 /// Renders a page with the portals' security headers.

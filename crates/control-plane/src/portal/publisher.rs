@@ -307,14 +307,15 @@ async fn lifecycle(
     user.require(Portal::Publisher)?;
     user.require_scope(PUBLISH, "Changing the lifecycle")?;
     let api = apis::change_lifecycle(&state, &api_id, &form.action, &user.username).await?;
-    Ok(see_other(
+    see_other(
         &user,
         &format!("/publisher/apis/{}", api.id),
         &format!(
             "Lifecycle: the API is now {}.",
             api.life_cycle_status.as_str()
         ),
-    ))
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -330,14 +331,15 @@ async fn create_revision(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     let revision = revisions::create_revision(&state, &api_id, form.description.trim()).await?;
-    Ok(see_other(
+    see_other(
         &user,
         &format!("/publisher/apis/{api_id}"),
         &format!(
             "Revision {} created; deploy it to an environment.",
             revision.number
         ),
-    ))
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -360,11 +362,12 @@ async fn deploy(
         display_on_devportal: true,
     };
     revisions::deploy_revision(&state, &api_id, &form.revision_id, &[target]).await?;
-    Ok(see_other(
+    see_other(
         &user,
         &format!("/publisher/apis/{api_id}"),
         &format!("Deployed to {}.", form.environment),
-    ))
+    )
+    .await
 }
 
 async fn undeploy(
@@ -385,11 +388,12 @@ async fn undeploy(
     }
     tracing::info!(api_id, revision_id = %form.revision_id, environment = %form.environment, "revision undeployed");
     state.sync_environments().await?;
-    Ok(see_other(
+    see_other(
         &user,
         &format!("/publisher/apis/{api_id}"),
         &format!("Undeployed from {}.", form.environment),
-    ))
+    )
+    .await
 }
 
 async fn delete(
@@ -403,9 +407,10 @@ async fn delete(
     store_apis::delete(state.store(), &api.id).await?;
     tracing::info!(api_id, by = %user.username, "API deleted");
     state.sync_environments().await?;
-    Ok(see_other(
+    see_other(
         &user,
         "/publisher",
         &format!("API {} deleted.", api.name.as_str()),
-    ))
+    )
+    .await
 }

@@ -1,19 +1,15 @@
 //! Browser sessions of the portals: a random id in a `__Host-` cookie (Secure, HttpOnly,
-//! SameSite=Lax) naming a server-side entry that holds the signed-in user and the CSRF token
-//! every form must echo.
-//!
-//! Sessions live in memory, per process: a restart signs everyone out, and behind several
-//! control-plane replicas the load balancer must keep a browser on one replica (sticky
-//! sessions). Roles are not cached here: every request re-reads the user, so a role change
-//! or a deleted user takes effect at once.
+//! SameSite=Lax) naming a server-side entry, kept in the database (`portal_sessions`, keyed
+//! by a hash of the id) so every control-plane replica knows it: no sticky sessions, and a
+//! restart signs no one out. Roles are not kept: every request re-reads the user.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
+use gantry_store::portal_sessions::{self, SessionRow};
+use gantry_store::{Store, StoreError, now_ms};
 use serde::de::DeserializeOwned;
 
 use super::PortalError;
@@ -22,12 +18,14 @@ use crate::AppState;
 /// The session cookie. `__Host-` makes browsers refuse it unless it is Secure, host-only and
 /// scoped to `/`.
 pub const COOKIE: &str = "__Host-gantry-portal";
-/// How long a session lives after its last use.
-const IDLE: Duration = Duration::from_secs(60 * 60);
-/// How long a session lives at most.
-const ABSOLUTE: Duration = Duration::from_secs(12 * 60 * 60);
-/// Most sessions kept; beyond, expired ones are dropped, then the oldest.
-const MAX_SESSIONS: usize = 50_000;
+/// How long a session lives after its last use, in ms.
+const IDLE_MS: i64 = 60 * 60 * 1000;
+/// How long a session lives at most, in ms.
+const ABSOLUTE_MS: i64 = 12 * 60 * 60 * 1000;
+/// A use is recorded at most this often (ms), so browsing does not write on every page.
+const TOUCH_EVERY_MS: i64 = 60 * 1000;
+/// Most anonymous sessions (sign-in and sign-up forms) kept; the least recently used go.
+const MAX_ANONYMOUS: i64 = 50_000;
 /// Largest form body a portal POST accepts.
 const MAX_FORM_BYTES: usize = 1024 * 1024;
 
@@ -42,113 +40,101 @@ pub struct Session {
     /// The last test token generated in the developer portal (prefills "Try it").
     pub test_token: Option<String>,
     /// What the last action did, shown once on the next page.
-    notice: Option<String>,
-    created: Instant,
-    used: Instant,
+    pub notice: Option<String>,
 }
 
-impl Session {
-    fn new(username: Option<String>) -> Self {
-        let now = Instant::now();
-        Self {
+fn expired(row: &SessionRow, now: i64) -> bool {
+    now - row.used_at > IDLE_MS || now - row.created_at > ABSOLUTE_MS
+}
+
+/// The sessions, in the store.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    store: Store,
+}
+
+/// What is stored for the cookie value `id`: its hash, never the id.
+fn key(id: &str) -> String {
+    gantry_keys::secret::hash_secret(id)
+}
+
+impl Sessions {
+    /// Sessions kept in `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The live session `id`, its use recorded; with `take_notice`, the waiting notice is
+    /// taken out of it (a page is about to show it).
+    pub async fn get(&self, id: &str, take_notice: bool) -> Result<Option<Session>, StoreError> {
+        let key = key(id);
+        let Some(row) = portal_sessions::find(&self.store, &key).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if expired(&row, now) {
+            portal_sessions::delete(&self.store, &key).await?;
+            return Ok(None);
+        }
+        if now - row.used_at > TOUCH_EVERY_MS {
+            portal_sessions::touch(&self.store, &key, now).await?;
+        }
+        let notice = match row.notice {
+            Some(notice) if take_notice => {
+                portal_sessions::set_notice(&self.store, &key, None).await?;
+                Some(notice)
+            }
+            _ => None,
+        };
+        Ok(Some(Session {
+            username: row.username,
+            csrf: row.csrf,
+            test_token: row.test_token,
+            notice,
+        }))
+    }
+
+    /// Starts a session (for `username`, or anonymous); its new id.
+    pub async fn start(&self, username: Option<String>) -> Result<(String, Session), StoreError> {
+        let now = now_ms();
+        portal_sessions::purge(&self.store, now - IDLE_MS, now - ABSOLUTE_MS).await?;
+        if username.is_none() {
+            portal_sessions::trim_anonymous(&self.store, MAX_ANONYMOUS - 1).await?;
+        }
+        let id = gantry_keys::secret::random_token(32);
+        let row = SessionRow {
             username,
             csrf: gantry_keys::secret::random_token(24),
             test_token: None,
             notice: None,
-            created: now,
-            used: now,
-        }
+            created_at: now,
+            used_at: now,
+        };
+        portal_sessions::create(&self.store, &key(&id), &row).await?;
+        Ok((
+            id,
+            Session {
+                username: row.username,
+                csrf: row.csrf,
+                test_token: None,
+                notice: None,
+            },
+        ))
     }
 
-    fn expired(&self, now: Instant) -> bool {
-        now.duration_since(self.used) > IDLE || now.duration_since(self.created) > ABSOLUTE
-    }
-}
-
-/// The server-side session map.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-}
-
-impl Sessions {
-    /// The live session `id`, touched.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        match map.get_mut(id) {
-            Some(s) if !s.expired(now) => {
-                s.used = now;
-                Some(s.clone())
-            }
-            Some(_) => {
-                map.remove(id);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Starts a session (for `username`, or anonymous); its new id.
-    pub fn start(&self, username: Option<String>) -> (String, Session) {
-        let id = gantry_keys::secret::random_token(32);
-        let session = Session::new(username);
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= MAX_SESSIONS {
-            let now = Instant::now();
-            map.retain(|_, s| !s.expired(now));
-            if map.len() >= MAX_SESSIONS
-                && let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, s)| s.used)
-                    .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
-        map.insert(id.clone(), session.clone());
-        (id, session)
-    }
-
-    /// Ends session `id`.
-    pub fn end(&self, id: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
+    /// Ends session `id` (on every replica: the row is gone).
+    pub async fn end(&self, id: &str) -> Result<(), StoreError> {
+        portal_sessions::delete(&self.store, &key(id)).await
     }
 
     /// Leaves `notice` for the next page of session `id`.
-    pub fn set_notice(&self, id: &str, notice: String) {
-        if let Some(s) = self
-            .map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(id)
-        {
-            s.notice = Some(notice);
-        }
-    }
-
-    /// The notice waiting in session `id`, removed.
-    pub fn take_notice(&self, id: &str) -> Option<String> {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(id)
-            .and_then(|s| s.notice.take())
+    pub async fn set_notice(&self, id: &str, notice: String) -> Result<(), StoreError> {
+        portal_sessions::set_notice(&self.store, &key(id), Some(&notice)).await
     }
 
     /// Remembers a test token in session `id`.
-    pub fn set_test_token(&self, id: &str, token: String) {
-        if let Some(s) = self
-            .map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(id)
-        {
-            s.test_token = Some(token);
-        }
+    pub async fn set_test_token(&self, id: &str, token: String) -> Result<(), StoreError> {
+        portal_sessions::set_test_token(&self.store, &key(id), &token).await
     }
 }
 
@@ -156,7 +142,7 @@ impl Sessions {
 pub fn set_cookie(id: &str) -> String {
     format!(
         "{COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
-        ABSOLUTE.as_secs()
+        ABSOLUTE_MS / 1000
     )
 }
 
@@ -213,7 +199,9 @@ pub struct SignedIn {
     pub csrf: String,
     /// The session's last test token.
     pub test_token: Option<String>,
-    /// The session map (to update this session).
+    /// The notice a redirect left for this page.
+    pub notice: Option<String>,
+    /// The sessions (to update this one).
     pub sessions: Arc<Sessions>,
 }
 
@@ -324,7 +312,14 @@ impl FromRequestParts<AppState> for Visitor {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let sessions = sessions(parts)?;
-        let session = cookie_value(parts).and_then(|id| sessions.get(&id).map(|s| (id, s)));
+        let session = match cookie_value(parts) {
+            // A page (GET) shows the notice a redirect left; other requests leave it.
+            Some(id) => sessions
+                .get(&id, parts.method == Method::GET)
+                .await?
+                .map(|s| (id, s)),
+            None => None,
+        };
         let mut user = None;
         if let Some((id, s)) = &session
             && let Some(name) = &s.username
@@ -337,11 +332,12 @@ impl FromRequestParts<AppState> for Visitor {
                         session_id: id.clone(),
                         csrf: s.csrf.clone(),
                         test_token: s.test_token.clone(),
+                        notice: s.notice.clone(),
                         sessions: sessions.clone(),
                     });
                 }
                 // The user was deleted: the session is worthless.
-                None => sessions.end(id),
+                None => sessions.end(id).await?,
             }
         }
         let path = parts
@@ -465,18 +461,27 @@ impl<T: DeserializeOwned> FromRequest<AppState> for UserForm<T> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sessions_expire_and_end() {
-        let sessions = Sessions::default();
-        let (id, s) = sessions.start(Some("alice".into()));
+    #[tokio::test]
+    async fn sessions_are_shared_through_the_store_and_end_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("gantry.db"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        // Two replicas: two `Sessions` over one database.
+        let (one, two) = (Sessions::new(store.clone()), Sessions::new(store.clone()));
+        let (id, s) = one.start(Some("alice".into())).await.unwrap();
         assert!(s.csrf.len() >= 24);
-        assert_eq!(
-            sessions.get(&id).and_then(|s| s.username).as_deref(),
-            Some("alice")
-        );
-        sessions.end(&id);
-        assert!(sessions.get(&id).is_none());
-        assert!(sessions.get("forged").is_none());
+        let seen = two.get(&id, false).await.unwrap().unwrap();
+        assert_eq!(seen.username.as_deref(), Some("alice"));
+        assert_eq!(seen.csrf, s.csrf);
+        two.set_notice(&id, "done".into()).await.unwrap();
+        let page = one.get(&id, true).await.unwrap().unwrap();
+        assert_eq!(page.notice.as_deref(), Some("done"));
+        assert_eq!(two.get(&id, true).await.unwrap().unwrap().notice, None);
+        one.end(&id).await.unwrap();
+        assert!(two.get(&id, false).await.unwrap().is_none());
+        assert!(two.get("forged", false).await.unwrap().is_none());
     }
 
     #[test]

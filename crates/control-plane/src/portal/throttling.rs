@@ -280,11 +280,12 @@ async fn create_policy(
     if let Some(request) = page.f.request() {
         match admin_policies::create_policy(&state, level, request, &user.username).await {
             Ok(policy) => {
-                return Ok(see_other(
+                return see_other(
                     &user,
                     &format!("/admin/policies/{slug}"),
                     &format!("Policy {} created; gateways enforce it now.", policy.name),
-                ));
+                )
+                .await;
             }
             Err(ApiError::Conflict(m)) => page.f.name_error = Some(m),
             Err(e) => shown(e, &mut page.f)?,
@@ -335,11 +336,12 @@ async fn update_policy(
     if let Some(request) = f.request() {
         match admin_policies::update_policy(&state, level, &id, request, &user.username).await {
             Ok(policy) => {
-                return Ok(see_other(
+                return see_other(
                     &user,
                     &format!("/admin/policies/{slug}"),
                     &format!("Policy {} saved; gateways enforce it now.", policy.name),
-                ));
+                )
+                .await;
             }
             Err(e) => shown(e, &mut f)?,
         }
@@ -363,11 +365,12 @@ async fn delete_policy(
     user.require(Portal::Admin)?;
     let (level, slug, _) = level_of(&segment)?;
     let policy = admin_policies::remove_policy(&state, level, &id, &user.username).await?;
-    Ok(see_other(
+    see_other(
         &user,
         &format!("/admin/policies/{slug}"),
         &format!("Policy {} deleted.", policy.name),
-    ))
+    )
+    .await
 }
 
 #[cfg(test)]
