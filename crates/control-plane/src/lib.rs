@@ -200,6 +200,7 @@ impl AppState {
                 })
                 .collect(),
             jwks_uri: None,
+            resident: true,
         }]
     }
 }
