@@ -138,11 +138,6 @@ impl Claims {
     pub fn exp(&self) -> u64 {
         self.exp
     }
-
-    /// The issuer whose key verified the token.
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
 }
 
 impl ApiKeyClaims {

@@ -1,7 +1,6 @@
 //! The consumer-key map of one configuration: (issuer, client id) → application and key type.
 //! A token resolves to an application only through a mapping of the issuer whose key verified
-//! its signature (WSO2 looks up by key manager too), so one key manager's token never names
-//! another key manager's client.
+//! it (WSO2 looks up by key manager too): no key manager's token names another's client.
 
 use std::collections::HashMap;
 use std::sync::Arc;
