@@ -757,6 +757,40 @@ mod tests {
     }
 
     #[test]
+    fn an_external_jwks_reusing_the_resident_kid_cannot_shadow_the_resident_key() {
+        let (resident, external, _) = setup();
+        let mut impostor = trusted(&external, false);
+        impostor.keys[0].kid = resident.keys().active().kid().to_owned();
+        // In either order of the issuer list.
+        for issuers in [
+            vec![impostor.clone(), trusted(&resident, true)],
+            vec![trusted(&resident, true), impostor.clone()],
+        ] {
+            let config = CompiledConfig::compile(&GatewaySnapshot {
+                apis: vec![api("other", "/other", &["oauth2"])],
+                key_mappings: vec![KeyMapping {
+                    consumer_key: "resident-ck".into(),
+                    application_id: "app".into(),
+                    key_type: KeyType::Production,
+                    issuer: ISSUER.into(),
+                }],
+                subscriptions: vec![SnapshotSubscription {
+                    id: "s".into(),
+                    application_id: "app".into(),
+                    api_id: "other".into(),
+                    tier: "Gold".into(),
+                    status: SubscriptionStatus::Unblocked,
+                }],
+                issuers,
+                ..Default::default()
+            })
+            .unwrap();
+            let token = access_token(&resident, ISSUER, "resident-ck");
+            assert!(bearer(&config, "/other/1.0.0/a", &token).is_ok());
+        }
+    }
+
+    #[test]
     fn an_api_key_minted_by_an_external_issuer_is_refused() {
         let (resident, external, config) = setup();
         assert!(

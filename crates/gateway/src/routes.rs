@@ -4,6 +4,7 @@
 //! Everything is computed here, off the request path, once per configuration version; a
 //! request only reads the result through an `ArcSwap` guard.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -308,14 +309,27 @@ impl CompiledConfig {
             .map(|(host, b)| (host, b.build(&mut problems)))
             .collect();
 
-        let mut keys = HashMap::new();
+        let mut keys: HashMap<String, VerificationKey> = HashMap::new();
         let mut jwks_sources = HashMap::new();
-        for issuer in &snapshot.issuers {
+        // The resident key manager's keys go in first and keep their `kid`s: an external
+        // JWKS publishing the same `kid` cannot shadow them (nor one external issuer another).
+        let resident = snapshot.resident_issuer();
+        let (first, rest): (Vec<_>, Vec<_>) = snapshot
+            .issuers
+            .iter()
+            .partition(|i| Some(i.issuer.as_str()) == resident);
+        for issuer in first.into_iter().chain(rest) {
             for key in &issuer.keys {
                 match VerificationKey::compile(&issuer.issuer, key) {
-                    Ok(compiled) => {
-                        keys.insert(key.kid.clone(), compiled);
-                    }
+                    Ok(compiled) => match keys.entry(key.kid.clone()) {
+                        Entry::Vacant(slot) => {
+                            slot.insert(compiled);
+                        }
+                        Entry::Occupied(taken) => {
+                            tracing::warn!(kid = %key.kid, issuer = %issuer.issuer, holder = %taken.get().issuer,
+                                "an issuer key reuses a kid already taken; left out");
+                        }
+                    },
                     Err(error) => problems.push(format!("issuer key {}: {error}", key.kid)),
                 }
             }
