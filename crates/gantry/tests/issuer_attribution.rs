@@ -1,7 +1,7 @@
-//! Issuer attribution end to end: with two stand-in OIDC providers registered as key
-//! managers, a token is billed to an application only through a key mapping of the issuer
-//! that signed it; API keys come from the resident key manager only; the backend JWT names
-//! the application the gateway resolved, whatever the token claims.
+//! Issuer attribution end to end, with two stand-in OIDC providers as key managers: a token
+//! is billed only through a key mapping of the issuer that signed it; API keys come from the
+//! resident key manager only; backend JWTs name the resolved application; the control plane
+//! takes no external token as its own.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -234,7 +234,7 @@ async fn a_consumer_key_belongs_to_one_application_and_one_key_manager() {
     register(&up, "IdP B", &idp_b).await;
     let owner = rest.application("owner-app").await;
     let squatter = rest.application("squatter-app").await;
-    let (resident_ck, _) = rest.keys(&owner).await;
+    let (resident_ck, resident_cs) = rest.keys(&owner).await;
     let (status, mapped) = map_keys(&up, &owner, "shared-client", "IdP A").await;
     assert_eq!(status, StatusCode::OK, "{mapped}");
 
@@ -262,6 +262,29 @@ async fn a_consumer_key_belongs_to_one_application_and_one_key_manager() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, _) = rest.token("shared-client", "").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // An external issuer's token is no resident user's token: the REST API refuses it, and
+    // introspection (as admin) reports it inactive.
+    let external = idp_a.token(json!({"sub": "admin", "azp": "shared-client",
+        "scope": "apim:admin apim:subscribe apim:app_manage"}));
+    let (status, _) = rest
+        .with_bearer(&external)
+        .get(&format!("{DEV}/applications"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let introspect = |token: String| {
+        let request = rest
+            .request(reqwest::Method::POST, "/oauth2/introspect")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(gantry_testkit::rest::form_encode(&[("token", &token)]));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let (status, resident_token) = rest.token(&resident_ck, &resident_cs).await;
+    assert_eq!(status, StatusCode::OK, "{resident_token}");
+    let resident_token = resident_token["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(resident_token).await["active"], true);
+    let introspected = introspect(external.clone()).await;
+    assert_eq!(introspected, json!({"active": false}));
 
     // An external key manager cannot take the resident issuer, on create or update.
     let resident_iss = resident_issuer(&up).await;
