@@ -23,6 +23,7 @@ use gantry_sync::Versioned;
 const APIS: usize = 10_000;
 const APPLICATIONS: usize = 20_000;
 const SUBSCRIPTIONS: usize = 100_000;
+const ISSUER: &str = "https://keymgr.example.com/oauth2/token";
 
 fn snapshot(version: u64) -> GatewaySnapshot {
     let op = |target: &str, verb| Operation {
@@ -81,6 +82,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
             consumer_key: format!("ck{i:024}"),
             application_id: format!("app-{i:06}"),
             key_type: KeyType::Production,
+            issuer: ISSUER.into(),
         })
         .collect();
     let subscriptions = (0..SUBSCRIPTIONS)
@@ -100,7 +102,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
         key_mappings,
         subscriptions,
         issuers: vec![TrustedIssuer {
-            issuer: "https://keymgr.example.com/oauth2/token".into(),
+            issuer: ISSUER.into(),
             keys: vec![IssuerKey {
                 kid: "k1".into(),
                 alg: "RS256".into(),
@@ -111,6 +113,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
                 y: None,
             }],
             jwks_uri: None,
+            resident: true,
         }],
         // The subscriptions' `Gold` tier is a real limit, so the gateway holds one per
         // subscription, as it would in production.

@@ -19,7 +19,9 @@ pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
 
 impl AppState {
     async fn build_snapshot(&self, environment: &str) -> Result<GatewaySnapshot, ApiError> {
-        let mut snapshot = gantry_store::snapshot::build(self.store(), environment).await?;
+        let mut snapshot =
+            gantry_store::snapshot::build(self.store(), environment, self.issuer().issuer())
+                .await?;
         snapshot.issuers = self.trusted_issuers();
         snapshot
             .issuers

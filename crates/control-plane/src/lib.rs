@@ -197,6 +197,7 @@ impl AppState {
                 })
                 .collect(),
             jwks_uri: None,
+            resident: true,
         }]
     }
 }

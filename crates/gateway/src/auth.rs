@@ -1,10 +1,10 @@
 //! Authentication and authorisation of one call: bearer JWT → trusted key → claims →
-//! application (by consumer key) → subscription to the API → operation scopes. APIs whose
-//! security scheme includes `api_key` also take a WSO2 API key (a JWT of the same issuers
-//! with `token_type: apiKey`) in their API key header or query parameter: its application
-//! and key type are in the key, and the API must be among its `subscribedAPIs` and still
-//! subscribed. A token is accepted only where its type belongs: never an API key as a
-//! bearer token, never an access token as an API key.
+//! application (by the verifying key's issuer and the consumer key) → subscription to the
+//! API → operation scopes. APIs whose security scheme includes `api_key` also take a WSO2
+//! API key (a JWT of the resident key manager with `token_type: apiKey`) in their API key
+//! header or query parameter: its application and key type are in the key, and the API must
+//! be among its `subscribedAPIs` and still subscribed. A token is accepted only where its
+//! type belongs: never an API key as a bearer token, never an access token as an API key.
 //!
 //! The verifier, not the token, chooses the key and the algorithm (RFC 8725 §3.1): `kid`
 //! selects a key from the snapshot, each key accepts exactly one algorithm and one issuer.
@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use gantry_model::snapshot::SnapshotApplication;
 use gantry_model::{AuthType, KeyType, SubscriptionStatus};
 use http::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
@@ -70,6 +71,9 @@ pub struct Caller {
     pub application_id: Arc<str>,
     /// Which keys it used (chooses the endpoint).
     pub key_type: KeyType,
+    /// The application as the configuration knows it, for an API that sends a backend JWT
+    /// (`None` otherwise): its claims come from here, never from the credential.
+    pub application: Option<Arc<SnapshotApplication>>,
     /// SHA-256 of the credential (keys per-caller caches such as the backend JWT's).
     pub credential_digest: [u8; 32],
     /// The verified claims.
@@ -118,9 +122,10 @@ pub struct Claims {
     pub sub: String,
     /// `apiKey` for an API key: refused as a bearer token.
     token_type: Option<String>,
-    /// The application, when the issuer names it (Gantry and WSO2 do).
-    #[serde(default)]
-    pub application: Option<ApplicationClaim>,
+    /// The issuer whose key verified the token (set after verification, never read from
+    /// the token): the client id is looked up among this issuer's clients only.
+    #[serde(skip)]
+    issuer: Arc<str>,
 }
 
 impl Claims {
@@ -296,6 +301,7 @@ fn authorize_api_key(
         ));
     }
     Ok(Caller {
+        application: application_of(config, api, &application_id),
         application_id,
         key_type: claims.keytype,
         credential_digest: digest,
@@ -304,11 +310,32 @@ fn authorize_api_key(
 }
 
 fn verify_api_key(config: &CompiledConfig, key: &str) -> Result<ApiKeyClaims, Denial> {
-    let verified: ApiKeyClaims = verify_with(config, key, |k| &k.api_key_validation)?;
+    let (verified, issuer): (ApiKeyClaims, _) =
+        verify_with(config, key, |k| &k.api_key_validation)?;
     if verified.token_type.as_deref() != Some(API_KEY_TOKEN_TYPE) {
         return Err(invalid("The credential is not an API key"));
     }
+    // Only the resident key manager mints API keys: the application named in a key is
+    // taken on its word alone, which no other issuer's word may stand in for.
+    if config.resident_issuer.as_deref() != Some(&*issuer) {
+        return Err(invalid(
+            "The API key is not issued by the resident key manager",
+        ));
+    }
     Ok(verified)
+}
+
+/// The application `application_id` as the configuration knows it, when `api` sends a
+/// backend JWT.
+fn application_of(
+    config: &CompiledConfig,
+    api: &ApiEntry,
+    application_id: &Arc<str>,
+) -> Option<Arc<SnapshotApplication>> {
+    if !api.backend_jwt {
+        return None;
+    }
+    config.applications.get(application_id).cloned()
 }
 
 fn not_subscribed() -> Denial {
@@ -381,14 +408,13 @@ fn authorize_bearer(
         return Err(invalid("The credential is not an access token"));
     }
 
-    let client_id = claims
-        .azp
-        .as_deref()
-        .or(claims.client_id.as_deref())
-        .unwrap_or_default();
-    let Some((application_id, key_type)) = config.consumer_keys.get(client_id) else {
+    let client_id = claims.client_id().unwrap_or_default();
+    // Among the clients of the issuer whose key verified the token only: another key
+    // manager's client of the same id is not this caller.
+    let Some(owner) = config.consumer_keys.resolve(&claims.issuer, client_id) else {
         return Err(not_subscribed());
     };
+    let (application_id, key_type) = (&owner.application_id, &owner.key_type);
     check_subscription(config, application_id, api, *key_type)?;
     let user_token = claims.aut.as_deref() == Some("APPLICATION_USER");
     match operation.auth_type {
@@ -423,6 +449,7 @@ fn authorize_bearer(
         }
     }
     Ok(Caller {
+        application: application_of(config, api, application_id),
         application_id: application_id.clone(),
         key_type: *key_type,
         credential_digest: digest,
@@ -431,16 +458,19 @@ fn authorize_bearer(
 }
 
 fn verify(config: &CompiledConfig, token: &str) -> Result<Claims, Denial> {
-    verify_with(config, token, |k| &k.validation)
+    let (mut claims, issuer): (Claims, _) = verify_with(config, token, |k| &k.validation)?;
+    claims.issuer = issuer;
+    Ok(claims)
 }
 
 /// Checks `token`'s signature with the key its `kid` names, pinned to that key's algorithm,
-/// and its claims with the checks `validation` picks for the credential type.
+/// and its claims with the checks `validation` picks for the credential type. The claims,
+/// and the issuer of the key that verified them.
 fn verify_with<C: serde::de::DeserializeOwned>(
     config: &CompiledConfig,
     token: &str,
     validation: impl Fn(&crate::routes::VerificationKey) -> &jsonwebtoken::Validation,
-) -> Result<C, Denial> {
+) -> Result<(C, Arc<str>), Denial> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("The token is not a well-formed JWT"))?;
     if header.crit.is_some() {
@@ -482,7 +512,7 @@ fn verify_with<C: serde::de::DeserializeOwned>(
         return Err(invalid("The token's algorithm does not match its key"));
     }
     match jsonwebtoken::decode::<C>(token, &key.key, validation(key)) {
-        Ok(data) => Ok(data.claims),
+        Ok(data) => Ok((data.claims, key.issuer.clone())),
         Err(e) => Err(invalid(match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => "Access Token Expired",
             jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
@@ -570,7 +600,9 @@ mod tests {
     use super::*;
     use crate::routes::RouteMatch;
     use gantry_keys::{ApiKeyGrant, SigningAlgorithm, SigningKey, SubscribedApi, TokenIssuer};
-    use gantry_model::snapshot::{DeployedApi, IssuerKey, SnapshotSubscription, TrustedIssuer};
+    use gantry_model::snapshot::{
+        DeployedApi, IssuerKey, KeyMapping, SnapshotSubscription, TrustedIssuer,
+    };
     use gantry_model::{
         ApiContext, ApiName, ApiVersion, Endpoint, EndpointConfig, GatewaySnapshot, HttpVerb,
         LifecycleState, Operation, ResourceTarget,
@@ -578,6 +610,7 @@ mod tests {
     use http::{HeaderValue, Method};
 
     const ISSUER: &str = "https://km.test/oauth2/token";
+    const EXTERNAL: &str = "https://idp.test/realms/corp";
 
     fn api(id: &str, context: &str, scheme: &[&str]) -> DeployedApi {
         DeployedApi {
@@ -616,18 +649,39 @@ mod tests {
         }
     }
 
-    fn setup() -> (TokenIssuer, CompiledConfig) {
+    fn trusted(issuer: &TokenIssuer, resident: bool) -> TrustedIssuer {
+        let jwks = serde_json::to_value(issuer.keys().jwks()).unwrap();
+        TrustedIssuer {
+            issuer: issuer.issuer().into(),
+            keys: IssuerKey::from_jwks(&jwks),
+            jwks_uri: (!resident).then(|| format!("{}/jwks", issuer.issuer())),
+            resident,
+        }
+    }
+
+    /// The resident key manager, an external issuer, and a configuration where `app` holds
+    /// the resident client `resident-ck` and `corp-app` the external client `corp-client`.
+    fn setup() -> (TokenIssuer, TokenIssuer, CompiledConfig) {
         let issuer = TokenIssuer::new(
             ISSUER,
             SigningKey::generate(SigningAlgorithm::Es256).unwrap(),
         );
-        let jwk = issuer.keys().published()[0].clone();
-        let subscription = |api: &str| SnapshotSubscription {
-            id: format!("s-{api}"),
-            application_id: "app".into(),
+        let external = TokenIssuer::new(
+            EXTERNAL,
+            SigningKey::generate(SigningAlgorithm::Rs256).unwrap(),
+        );
+        let subscription = |app: &str, api: &str| SnapshotSubscription {
+            id: format!("s-{app}-{api}"),
+            application_id: app.into(),
             api_id: api.into(),
             tier: "Gold".into(),
             status: SubscriptionStatus::Unblocked,
+        };
+        let mapping = |consumer_key: &str, application_id: &str, issuer: &str| KeyMapping {
+            consumer_key: consumer_key.into(),
+            application_id: application_id.into(),
+            key_type: KeyType::Production,
+            issuer: issuer.into(),
         };
         let config = CompiledConfig::compile(&GatewaySnapshot {
             environment: "Default".into(),
@@ -636,24 +690,128 @@ mod tests {
                 api("keyed", "/keyed", &["api_key"]),
                 api("other", "/other", &["oauth2", "api_key"]),
             ],
-            subscriptions: vec![subscription("keyed"), subscription("other")],
-            issuers: vec![TrustedIssuer {
-                issuer: ISSUER.into(),
-                keys: vec![IssuerKey {
-                    kid: jwk.kid,
-                    alg: jwk.alg,
-                    n: String::new(),
-                    e: String::new(),
-                    crv: jwk.crv,
-                    x: jwk.x,
-                    y: jwk.y,
-                }],
-                jwks_uri: None,
-            }],
+            key_mappings: vec![
+                mapping("resident-ck", "app", ISSUER),
+                mapping("corp-client", "corp-app", EXTERNAL),
+            ],
+            subscriptions: vec![
+                subscription("app", "keyed"),
+                subscription("app", "other"),
+                subscription("corp-app", "other"),
+            ],
+            issuers: vec![trusted(&issuer, true), trusted(&external, false)],
             ..Default::default()
         })
         .unwrap();
-        (issuer, config)
+        (issuer, external, config)
+    }
+
+    /// An access token of `issuer`'s active key for `client_id`, claiming `iss`.
+    fn access_token(issuer: &TokenIssuer, iss: &str, client_id: &str) -> String {
+        let now = gantry_keys::token::now_secs();
+        let claims = serde_json::json!({"iss": iss, "sub": "someone", "azp": client_id,
+            "exp": now + 300, "iat": now, "jti": format!("{iss}-{client_id}")});
+        issuer.keys().active().sign_jwt("JWT", &claims).unwrap()
+    }
+
+    fn bearer(config: &CompiledConfig, path: &str, token: &str) -> Result<Caller, Denial> {
+        let RouteMatch::Found { entry, operation } = config.route("localhost", path, &Method::GET)
+        else {
+            panic!("no route for {path}");
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        authorize(config, &entry.api, operation, &headers, None)
+    }
+
+    #[test]
+    fn a_token_resolves_only_through_a_mapping_of_the_issuer_that_signed_it() {
+        let (resident, external, config) = setup();
+        let path = "/other/1.0.0/a";
+        let app = |token: &str| bearer(&config, path, token).map(|c| c.application_id.to_string());
+        assert_eq!(
+            app(&access_token(&resident, ISSUER, "resident-ck")).unwrap(),
+            "app"
+        );
+        assert_eq!(
+            app(&access_token(&external, EXTERNAL, "corp-client")).unwrap(),
+            "corp-app"
+        );
+        // Each issuer naming the other's client: authenticated, but no application → 403.
+        for token in [
+            access_token(&external, EXTERNAL, "resident-ck"),
+            access_token(&resident, ISSUER, "corp-client"),
+        ] {
+            let denied = app(&token).unwrap_err();
+            assert_eq!(
+                (denied.status, denied.code),
+                (StatusCode::FORBIDDEN, "900908")
+            );
+        }
+        // The external key claiming the resident issuer: the key's issuer is pinned → 401.
+        let denied = app(&access_token(&external, ISSUER, "resident-ck")).unwrap_err();
+        assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn an_external_jwks_reusing_the_resident_kid_cannot_shadow_the_resident_key() {
+        let (resident, external, _) = setup();
+        let mut impostor = trusted(&external, false);
+        impostor.keys[0].kid = resident.keys().active().kid().to_owned();
+        // In either order of the issuer list.
+        for issuers in [
+            vec![impostor.clone(), trusted(&resident, true)],
+            vec![trusted(&resident, true), impostor.clone()],
+        ] {
+            let config = CompiledConfig::compile(&GatewaySnapshot {
+                apis: vec![api("other", "/other", &["oauth2"])],
+                key_mappings: vec![KeyMapping {
+                    consumer_key: "resident-ck".into(),
+                    application_id: "app".into(),
+                    key_type: KeyType::Production,
+                    issuer: ISSUER.into(),
+                }],
+                subscriptions: vec![SnapshotSubscription {
+                    id: "s".into(),
+                    application_id: "app".into(),
+                    api_id: "other".into(),
+                    tier: "Gold".into(),
+                    status: SubscriptionStatus::Unblocked,
+                }],
+                issuers,
+                ..Default::default()
+            })
+            .unwrap();
+            let token = access_token(&resident, ISSUER, "resident-ck");
+            assert!(bearer(&config, "/other/1.0.0/a", &token).is_ok());
+        }
+    }
+
+    #[test]
+    fn an_api_key_minted_by_an_external_issuer_is_refused() {
+        let (resident, external, config) = setup();
+        assert!(
+            call(
+                &config,
+                "/keyed/1.0.0/a",
+                &key_for(&resident, &["/keyed/1.0.0"])
+            )
+            .is_ok()
+        );
+        // Signed by a trusted external issuer, naming the resident application: 401.
+        let forged = key_for(&external, &["/keyed/1.0.0"]);
+        let denied = call(&config, "/keyed/1.0.0/a", &forged).unwrap_err();
+        assert_eq!(
+            (denied.status, denied.code),
+            (StatusCode::UNAUTHORIZED, "900901")
+        );
+        assert!(
+            denied.description.contains("resident key manager"),
+            "{denied:?}"
+        );
     }
 
     fn key_for(issuer: &TokenIssuer, contexts: &[&str]) -> String {
@@ -702,7 +860,7 @@ mod tests {
 
     #[test]
     fn api_keys_are_checked_like_tokens_and_against_subscribed_apis() {
-        let (issuer, config) = setup();
+        let (issuer, _, config) = setup();
         let key = key_for(&issuer, &["/keyed/1.0.0"]);
         let caller = call(&config, "/keyed/1.0.0/a", &key).unwrap();
         assert_eq!(&*caller.application_id, "app");
@@ -734,7 +892,7 @@ mod tests {
 
     #[test]
     fn a_correctly_signed_jwt_without_token_type_api_key_is_not_an_api_key() {
-        let (issuer, config) = setup();
+        let (issuer, _, config) = setup();
         let key = key_for(&issuer, &["/keyed/1.0.0"]);
         let payload = key.split('.').nth(1).unwrap();
         let mut claims: serde_json::Value = serde_json::from_slice(

@@ -3,8 +3,9 @@
 //! WSO2's `http://wso2.org/claims/*` claims. Upstreams verify it with the gateway's public
 //! key, served as a JWKS on the ops port (`/.well-known/jwks.json`).
 //!
-//! Signing happens once per (API, credential) and assertion lifetime: the signed header
-//! value is cached in the compiled configuration, so the hot path does a lookup.
+//! The application claims come from the application the gateway resolved, never from the
+//! credential. Signing happens once per (API, credential, application, key type) and
+//! assertion lifetime: the signed header value is cached in the compiled configuration.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -102,7 +103,17 @@ impl BackendJwtSigner {
         caller: &Caller,
     ) -> Option<HeaderValue> {
         let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        context.update(api.id.as_bytes());
+        // Everything the claims are made of besides the credential itself: the same token
+        // resolved to another application (a later configuration) is another assertion.
+        for part in [
+            api.id.as_bytes(),
+            b"\0",
+            caller.application_id.as_bytes(),
+            b"\0",
+        ] {
+            context.update(part);
+        }
+        context.update(caller.key_type.as_str().as_bytes());
         context.update(&caller.credential_digest);
         let mut key = [0u8; 32];
         key.copy_from_slice(context.finish().as_ref());
@@ -120,24 +131,17 @@ impl BackendJwtSigner {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
-        let (sub, application, usertype, scope, client_id, credential_exp) = match &caller.claims {
+        let (sub, usertype, scope, client_id, credential_exp) = match &caller.claims {
             CallerClaims::Access(c) => (
                 c.sub.as_str(),
-                c.application.as_ref(),
                 c.aut.as_deref().unwrap_or("APPLICATION"),
                 Some(c.scope.as_str()),
                 c.client_id(),
                 Some(c.exp()),
             ),
-            CallerClaims::ApiKey(k) => (
-                k.sub.as_str(),
-                Some(&k.application),
-                "APPLICATION",
-                None,
-                None,
-                k.exp(),
-            ),
+            CallerClaims::ApiKey(k) => (k.sub.as_str(), "APPLICATION", None, None, k.exp()),
         };
+        let application = caller.application.as_deref();
         let exp = (now + LIFETIME_SECS).min(credential_exp.unwrap_or(u64::MAX).max(now + 1));
         let claims = AssertionClaims {
             iss: ISSUER,

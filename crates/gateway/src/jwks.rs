@@ -277,6 +277,7 @@ mod tests {
                 issuer: ISSUER.into(),
                 keys,
                 jwks_uri: Some(uri.into()),
+                resident: false,
             }],
             ..Default::default()
         })

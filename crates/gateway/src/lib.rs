@@ -12,6 +12,7 @@ pub mod auth;
 pub mod backend_jwt;
 pub mod body_limit;
 pub mod body_timeout;
+pub mod consumer_keys;
 mod correlation;
 pub mod health;
 mod hop_by_hop;

@@ -4,10 +4,11 @@
 //! Everything is computed here, off the request path, once per configuration version; a
 //! request only reads the result through an `ArcSwap` guard.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use gantry_model::snapshot::DeployedApi;
+use gantry_model::snapshot::{DeployedApi, SnapshotApplication};
 use gantry_model::{
     AuthType, Endpoint, Endpoints, GatewaySnapshot, HttpVerb, KeyType, LifecycleState,
     SubscriptionStatus,
@@ -31,8 +32,12 @@ pub struct CompiledConfig {
     pub jwks_sources: HashMap<String, crate::jwks::JwksSource>,
     /// Keys a gateway fetched itself on an unknown `kid` (read only when `keys` misses).
     pub fetched_keys: crate::jwks::FetchedKeys,
-    /// Consumer key → (application id, key type).
-    pub consumer_keys: HashMap<String, (Arc<str>, KeyType)>,
+    /// (issuer, consumer key) → (application id, key type).
+    pub consumer_keys: crate::consumer_keys::ConsumerKeys,
+    /// The resident key manager's issuer, the only one whose API keys are accepted.
+    pub resident_issuer: Option<Arc<str>>,
+    /// Applications by id, for the backend JWT's claims; filled only when an API sends one.
+    pub applications: HashMap<Arc<str>, Arc<SnapshotApplication>>,
     /// (application id, API id) → the subscription: its status and tier limit (one table,
     /// not one per field: with 100,000 subscriptions each table costs megabytes).
     pub subscriptions: HashMap<(Arc<str>, Arc<str>), Subscription>,
@@ -87,7 +92,7 @@ fn level_name(level: &str) -> &'static str {
 /// A public key of a trusted issuer, bound to one algorithm (RFC 8725 §3.1).
 pub struct VerificationKey {
     /// The issuer whose tokens this key verifies (`iss` must equal it).
-    pub issuer: String,
+    pub issuer: Arc<str>,
     /// The only algorithm accepted with this key.
     pub algorithm: Algorithm,
     /// The key itself.
@@ -124,7 +129,7 @@ impl VerificationKey {
         }
         .map_err(|e| e.to_string())?;
         Ok(VerificationKey {
-            issuer: issuer.to_owned(),
+            issuer: Arc::from(issuer),
             algorithm,
             key: decoding,
             validation: validation_for(issuer, algorithm),
@@ -304,14 +309,27 @@ impl CompiledConfig {
             .map(|(host, b)| (host, b.build(&mut problems)))
             .collect();
 
-        let mut keys = HashMap::new();
+        let mut keys: HashMap<String, VerificationKey> = HashMap::new();
         let mut jwks_sources = HashMap::new();
-        for issuer in &snapshot.issuers {
+        // The resident key manager's keys go in first and keep their `kid`s: an external
+        // JWKS publishing the same `kid` cannot shadow them (nor one external issuer another).
+        let resident = snapshot.resident_issuer();
+        let (first, rest): (Vec<_>, Vec<_>) = snapshot
+            .issuers
+            .iter()
+            .partition(|i| Some(i.issuer.as_str()) == resident);
+        for issuer in first.into_iter().chain(rest) {
             for key in &issuer.keys {
                 match VerificationKey::compile(&issuer.issuer, key) {
-                    Ok(compiled) => {
-                        keys.insert(key.kid.clone(), compiled);
-                    }
+                    Ok(compiled) => match keys.entry(key.kid.clone()) {
+                        Entry::Vacant(slot) => {
+                            slot.insert(compiled);
+                        }
+                        Entry::Occupied(taken) => {
+                            tracing::warn!(kid = %key.kid, issuer = %issuer.issuer, holder = %taken.get().issuer,
+                                "an issuer key reuses a kid already taken; left out");
+                        }
+                    },
                     Err(error) => problems.push(format!("issuer key {}: {error}", key.kid)),
                 }
             }
@@ -328,16 +346,7 @@ impl CompiledConfig {
 
         // Application and API ids recur across 100,000s of entries: one shared string each.
         let mut ids = Interner::default();
-        let consumer_keys = snapshot
-            .key_mappings
-            .iter()
-            .map(|k| {
-                (
-                    k.consumer_key.clone(),
-                    (ids.get(&k.application_id), k.key_type),
-                )
-            })
-            .collect();
+        let consumer_keys = crate::consumer_keys::ConsumerKeys::compile(snapshot, |id| ids.get(id));
         let mut subscriptions = HashMap::with_capacity(snapshot.subscriptions.len());
         for s in &snapshot.subscriptions {
             let key = (ids.get(&s.application_id), ids.get(&s.api_id));
@@ -364,6 +373,15 @@ impl CompiledConfig {
                 Some((ids.get(&a.id), limit))
             })
             .collect();
+        let applications = if snapshot.apis.iter().any(|a| a.gateway.enable_backend_jwt) {
+            snapshot
+                .applications
+                .iter()
+                .map(|a| (ids.get(&a.id), Arc::new(a.clone())))
+                .collect()
+        } else {
+            HashMap::new()
+        };
 
         if !problems.is_empty() {
             return Err(problems.join("; "));
@@ -375,6 +393,8 @@ impl CompiledConfig {
             jwks_sources,
             fetched_keys: Default::default(),
             consumer_keys,
+            resident_issuer: snapshot.resident_issuer().map(Arc::from),
+            applications,
             subscriptions,
             revoked_token_ids: snapshot.revoked_token_ids.iter().cloned().collect(),
             api_count: snapshot.apis.len(),

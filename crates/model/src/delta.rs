@@ -1,9 +1,10 @@
 //! Deltas between two snapshots of one environment: what a gateway holding version N needs
 //! to reach version M without receiving the whole configuration again.
 //!
-//! Lists are diffed by their natural key (API id, application id, consumer key,
-//! subscription id); issuers, policies and revoked ids are small and sent whole when they
-//! change. Applying a delta to anything but its base version is refused.
+//! Lists are diffed by their natural key (API id, application id, consumer key — unique
+//! across key managers, as the store enforces — subscription id); issuers, policies and
+//! revoked ids are small and sent whole when they change. Applying a delta to anything but
+//! its base version is refused.
 
 use serde::{Deserialize, Serialize};
 
@@ -236,6 +237,7 @@ mod tests {
                     consumer_key: (*k).into(),
                     application_id: "app".into(),
                     key_type: KeyType::Production,
+                    issuer: "https://km.test/oauth2/token".into(),
                 })
                 .collect(),
             ..Default::default()

@@ -37,6 +37,21 @@ pub struct GatewaySnapshot {
 }
 
 impl GatewaySnapshot {
+    /// The resident key manager's issuer: the one marked `resident`, or in a snapshot that
+    /// marks none (older than the flag), the only issuer without a JWKS URL, as the control
+    /// plane has always sent it. `None` when that is ambiguous.
+    pub fn resident_issuer(&self) -> Option<&str> {
+        fn sole<'a>(mut found: impl Iterator<Item = &'a TrustedIssuer>) -> Option<&'a str> {
+            let first = found.next()?;
+            found.next().is_none().then_some(first.issuer.as_str())
+        }
+        if self.issuers.iter().any(|i| i.resident) {
+            sole(self.issuers.iter().filter(|i| i.resident))
+        } else {
+            sole(self.issuers.iter().filter(|i| i.jwks_uri.is_none()))
+        }
+    }
+
     /// Sorts every list by its key, so equal contents serialise to equal bytes whatever
     /// order they were built or patched in.
     pub fn normalize(&mut self) {
@@ -172,6 +187,12 @@ pub struct KeyMapping {
     pub application_id: String,
     /// Production or sandbox.
     pub key_type: KeyType,
+    /// The `iss` of the key manager the client belongs to: only a token verified with a key
+    /// of this issuer resolves to the application through this mapping. Empty in snapshots
+    /// older than this field, whose mappings then belong to the resident key manager only
+    /// ([`GatewaySnapshot::resident_issuer`]), never to an external issuer.
+    #[serde(default)]
+    pub issuer: String,
 }
 
 /// An application's subscription to an API.
@@ -202,6 +223,10 @@ pub struct TrustedIssuer {
     /// key manager, whose keys only ever arrive in snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// Whether this is the resident key manager: the only issuer whose API keys gateways
+    /// accept. Absent in older snapshots (see [`GatewaySnapshot::resident_issuer`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resident: bool,
 }
 
 impl IssuerKey {

@@ -207,6 +207,9 @@ pub async fn delete_owned(store: &Store, id: &str, owner: &str) -> Result<()> {
     found(&done)
 }
 
+/// The key manager name under which Gantry's own OAuth2 server creates clients.
+pub const RESIDENT_KEY_MANAGER: &str = "Resident Key Manager";
+
 /// OAuth2 client credentials of an application for one key type.
 #[derive(Debug, Clone)]
 pub struct ApplicationKey {
@@ -216,7 +219,7 @@ pub struct ApplicationKey {
     pub application_id: String,
     /// `PRODUCTION` or `SANDBOX`.
     pub key_type: String,
-    /// `Resident Key Manager`.
+    /// [`RESIDENT_KEY_MANAGER`], or the name of the external key manager it is mapped from.
     pub key_manager: String,
     /// OAuth2 client id.
     pub consumer_key: String,
@@ -271,7 +274,16 @@ macro_rules! key_columns {
     };
 }
 
-/// Stores generated keys; `Conflict` if the application already has keys of that type.
+impl ApplicationKey {
+    /// Whether Gantry's own OAuth2 server holds this client (its secret, its grants); a client
+    /// mapped from an external key manager authenticates there, never here.
+    pub fn is_resident(&self) -> bool {
+        self.key_manager == RESIDENT_KEY_MANAGER
+    }
+}
+
+/// Stores generated keys; `Conflict` if the application already has keys of that type, or
+/// if the consumer key is taken (by any application, under any key manager).
 pub async fn create_key(store: &Store, key: &ApplicationKey) -> Result<()> {
     sqlx::query(concat!(
         "INSERT INTO application_keys (",
@@ -291,7 +303,7 @@ pub async fn create_key(store: &Store, key: &ApplicationKey) -> Result<()> {
     .execute(store.pool())
     .await
     .map_err(StoreError::on_unique(
-        "keys of this type were already generated for the application with this key manager",
+        "the application already has keys of this type from this key manager, or the consumer key is taken",
     ))?;
     Ok(())
 }
@@ -311,17 +323,20 @@ pub async fn keys_of(store: &Store, application_id: &str) -> Result<Vec<Applicat
     .collect()
 }
 
-/// The key with this consumer key and the application it belongs to.
-pub async fn find_by_consumer_key(
+/// The resident key manager's client `consumer_key` and the application it belongs to; a
+/// client mapped from an external key manager is not one (Gantry's OAuth2 server neither
+/// authenticates it nor vouches for its tokens).
+pub async fn find_resident_client(
     store: &Store,
     consumer_key: &str,
 ) -> Result<Option<(ApplicationKey, Application)>> {
     let Some(row) = sqlx::query_as::<_, KeyRow>(concat!(
         "SELECT ",
         key_columns!(),
-        " FROM application_keys WHERE consumer_key = $1"
+        " FROM application_keys WHERE consumer_key = $1 AND key_manager = $2"
     ))
     .bind(consumer_key)
+    .bind(RESIDENT_KEY_MANAGER)
     .fetch_optional(store.pool())
     .await?
     else {
@@ -372,13 +387,15 @@ pub async fn max_validity_period(store: &Store) -> Result<i64> {
     Ok(max.unwrap_or(0))
 }
 
-/// Replaces the secret hash of the client `consumer_key` (a regenerated secret).
+/// Replaces the secret hash of the resident client `consumer_key` (a regenerated secret);
+/// `NotFound` for any other, a mapped external client included.
 pub async fn set_secret_hash(store: &Store, consumer_key: &str, secret_hash: &str) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE application_keys SET consumer_secret_hash = $1 WHERE consumer_key = $2",
+        "UPDATE application_keys SET consumer_secret_hash = $1 WHERE consumer_key = $2 AND key_manager = $3",
     )
     .bind(secret_hash)
     .bind(consumer_key)
+    .bind(RESIDENT_KEY_MANAGER)
     .execute(store.pool())
     .await?;
     found(&done)

@@ -1,8 +1,8 @@
 //! Builds the [`GatewaySnapshot`] of one environment from the store: the deployed
 //! revisions, and the applications, keys and subscriptions that touch them.
 //!
-//! Trusted issuers are not stored here; the control plane adds its key manager's keys.
-//! Revoked token ids are those not expired yet.
+//! Trusted issuers are not stored here; the control plane adds its key manager's keys. Each
+//! key mapping carries the issuer of its key manager. Revoked token ids are those not expired yet.
 
 use gantry_model::snapshot::{
     DeployedApi, KeyMapping, SnapshotApplication, SnapshotSubscription, ThrottlingPolicy,
@@ -63,10 +63,42 @@ struct KeyRow {
     consumer_key: String,
     application_id: String,
     key_type: String,
+    key_manager: String,
+    /// The external key manager's issuer; `None` for the resident one (or a name no key
+    /// manager holds any more).
+    external_issuer: Option<String>,
 }
 
-/// The snapshot of `environment` at its current config version; `NotFound` if it does not exist.
-pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> {
+impl KeyRow {
+    /// The mapping gateways get; `None` when its key manager no longer exists (it vouches
+    /// for no one, so the mapping is left out).
+    fn into_mapping(self, resident_issuer: &str) -> Result<Option<KeyMapping>> {
+        let issuer = if self.key_manager == crate::applications::RESIDENT_KEY_MANAGER {
+            resident_issuer.to_owned()
+        } else {
+            match self.external_issuer {
+                Some(issuer) => issuer,
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(KeyMapping {
+            key_type: KeyType::parse(&self.key_type)
+                .ok_or_else(|| StoreError::Corrupt(format!("key type '{}'", self.key_type)))?,
+            consumer_key: self.consumer_key,
+            application_id: self.application_id,
+            issuer,
+        }))
+    }
+}
+
+/// The snapshot of `environment` at its current config version; `NotFound` if it does not
+/// exist. `resident_issuer` is the `iss` of the resident key manager's tokens: its clients'
+/// mappings carry it, an external client's mapping carries its key manager's issuer.
+pub async fn build(
+    store: &Store,
+    environment: &str,
+    resident_issuer: &str,
+) -> Result<GatewaySnapshot> {
     let env = environments::find_by_name(store, environment)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -155,7 +187,8 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
     .collect();
 
     let key_mappings = sqlx::query_as::<_, KeyRow>(
-        "SELECT DISTINCT k.consumer_key, k.application_id, k.key_type FROM application_keys k \
+        "SELECT DISTINCT k.consumer_key, k.application_id, k.key_type, k.key_manager, m.issuer AS external_issuer \
+         FROM application_keys k LEFT JOIN key_managers m ON m.name = k.key_manager \
          JOIN subscriptions s ON s.application_id = k.application_id \
          JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 ORDER BY k.consumer_key",
     )
@@ -163,14 +196,7 @@ pub async fn build(store: &Store, environment: &str) -> Result<GatewaySnapshot> 
     .fetch_all(pool)
     .await?
     .into_iter()
-    .map(|r| {
-        Ok(KeyMapping {
-            key_type: KeyType::parse(&r.key_type)
-                .ok_or_else(|| StoreError::Corrupt(format!("key type '{}'", r.key_type)))?,
-            consumer_key: r.consumer_key,
-            application_id: r.application_id,
-        })
-    })
+    .filter_map(|r| r.into_mapping(resident_issuer).transpose())
     .collect::<Result<Vec<_>>>()?;
 
     let throttling_policies = sqlx::query_as::<_, PolicyRow>(

@@ -12,10 +12,12 @@ use gantry_model::{
     LifecycleState, Operation, ResourceTarget, SubscriptionStatus,
 };
 use gantry_store::applications::{ApplicationKey, NewApplication};
+use gantry_store::key_managers::{self, KeyManager};
 use gantry_store::{Store, StoreError, apis, applications, environments, snapshot, subscriptions};
 use sqlx::Connection;
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+const RESIDENT_ISSUER: &str = "https://cp.example/oauth2/token";
 
 /// A PostgreSQL database created for one test and dropped afterwards.
 struct PgDatabase {
@@ -202,7 +204,7 @@ async fn scenario(store: &Store) {
         created_at: 0,
     };
     applications::create_key(store, &key).await.unwrap();
-    let (found_key, found_app) = applications::find_by_consumer_key(store, &key.consumer_key)
+    let (found_key, found_app) = applications::find_resident_client(store, &key.consumer_key)
         .await
         .unwrap()
         .unwrap();
@@ -210,6 +212,43 @@ async fn scenario(store: &Store) {
         (found_key.grant_types, found_app.id.as_str()),
         (vec!["client_credentials".to_owned()], app.id.as_str())
     );
+
+    // An external client mapped from a key manager; its consumer key cannot be mapped again,
+    // under another key manager or key type.
+    let corp = key_managers::create(
+        store,
+        &KeyManager {
+            id: String::new(),
+            name: "Corp".into(),
+            issuer: "https://idp.corp.example/realms/a".into(),
+            jwks_uri: "https://idp.corp.example/jwks".into(),
+            enabled: 1,
+            definition: "{}".into(),
+            jwks: "{}".into(),
+            jwks_fetched_at: 0,
+            created_at: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let mapped = ApplicationKey {
+        id: applications::new_key_id(),
+        key_type: "SANDBOX".into(),
+        key_manager: corp.name.clone(),
+        consumer_key: format!("corp-{}", uuid_simple()),
+        ..key.clone()
+    };
+    applications::create_key(store, &mapped).await.unwrap();
+    let squatter = ApplicationKey {
+        id: applications::new_key_id(),
+        key_type: "SANDBOX".into(),
+        key_manager: applications::RESIDENT_KEY_MANAGER.into(),
+        ..mapped.clone()
+    };
+    assert!(matches!(
+        applications::create_key(store, &squatter).await,
+        Err(StoreError::Conflict(_))
+    ));
 
     subscriptions::create(store, &app.id, &orders.id, "Gold")
         .await
@@ -231,21 +270,39 @@ async fn scenario(store: &Store) {
         .unwrap();
     assert!(v2 > v1);
 
-    let a = snapshot::build(store, "dp-prod-a").await.unwrap();
+    let a = snapshot::build(store, "dp-prod-a", RESIDENT_ISSUER)
+        .await
+        .unwrap();
     assert_eq!(a.version, v2 as u64);
     assert_eq!(a.apis.len(), 1);
     assert_eq!(a.apis[0].vhost, "gw.prod-a.example");
     assert_eq!(a.apis[0].lifecycle, LifecycleState::Published);
-    assert_eq!(a.key_mappings.len(), 1);
-    assert_eq!(a.key_mappings[0].key_type, KeyType::Production);
+    // Each mapping names the issuer whose tokens it resolves: its key manager's.
+    let issuer_of = |consumer_key: &str| {
+        a.key_mappings
+            .iter()
+            .find(|m| m.consumer_key == consumer_key)
+            .map(|m| (m.issuer.as_str(), m.key_type))
+    };
+    assert_eq!(a.key_mappings.len(), 2);
+    assert_eq!(
+        issuer_of(&key.consumer_key),
+        Some((RESIDENT_ISSUER, KeyType::Production))
+    );
+    assert_eq!(
+        issuer_of(&mapped.consumer_key),
+        Some((corp.issuer.as_str(), KeyType::Sandbox))
+    );
     assert_eq!(a.subscriptions[0].status, SubscriptionStatus::Unblocked);
     assert_eq!(a.applications[0].owner, "alice");
 
     // Nothing is deployed to dp-prod-b, so it learns nothing about the API or its users.
-    let b = snapshot::build(store, "dp-prod-b").await.unwrap();
+    let b = snapshot::build(store, "dp-prod-b", RESIDENT_ISSUER)
+        .await
+        .unwrap();
     assert!(b.apis.is_empty() && b.subscriptions.is_empty() && b.key_mappings.is_empty());
     assert!(matches!(
-        snapshot::build(store, "nowhere").await,
+        snapshot::build(store, "nowhere", RESIDENT_ISSUER).await,
         Err(StoreError::NotFound)
     ));
 
@@ -253,7 +310,9 @@ async fn scenario(store: &Store) {
     applications::delete_owned(store, &app.id, "alice")
         .await
         .unwrap();
-    let a = snapshot::build(store, "dp-prod-a").await.unwrap();
+    let a = snapshot::build(store, "dp-prod-a", RESIDENT_ISSUER)
+        .await
+        .unwrap();
     assert!(a.key_mappings.is_empty() && a.subscriptions.is_empty());
     apis::delete(store, &orders.id).await.unwrap();
     assert!(matches!(
@@ -504,13 +563,15 @@ async fn client_certificate_scenario(store: &Store) {
         client_certificates::list(store, &secured.id).await.unwrap(),
         vec![certificate.clone()]
     );
-    let deployed = snapshot::build(store, "dp-mtls").await.unwrap();
+    let deployed = snapshot::build(store, "dp-mtls", RESIDENT_ISSUER)
+        .await
+        .unwrap();
     assert_eq!(
         deployed.apis[0].client_certificates,
         vec![certificate.for_gateway()]
     );
     assert!(
-        snapshot::build(store, "dp-other")
+        snapshot::build(store, "dp-other", RESIDENT_ISSUER)
             .await
             .unwrap()
             .apis

@@ -113,6 +113,7 @@ pub async fn external_issuers(state: &AppState) -> Result<Vec<TrustedIssuer>, Ap
             keys: issuer_keys(&serde_json::from_str(&km.jwks).unwrap_or(Value::Null)),
             issuer: km.issuer,
             jwks_uri: Some(km.jwks_uri),
+            resident: false,
         })
         .collect())
 }
@@ -294,6 +295,17 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(key_manager_json(&km))).into_response())
 }
 
+/// 409 for an external key manager claiming the resident one's issuer: gateways would take
+/// its keys for the resident key manager's (its API keys, its clients' tokens).
+fn refuse_resident_issuer(state: &AppState, issuer: &str) -> ApiResult<()> {
+    if issuer == state.issuer().issuer() {
+        return Err(ApiError::Conflict(
+            "issuer: that is the resident key manager's issuer".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Validates a `KeyManager` body, resolves and fetches its issuer's keys, stores it;
 /// re-syncs gateways.
 pub(crate) async fn create_key_manager(
@@ -302,11 +314,7 @@ pub(crate) async fn create_key_manager(
     by: &str,
 ) -> ApiResult<KeyManager> {
     let (name, issuer, jwks_uri, jwks) = resolve(&body).await?;
-    if issuer == state.issuer().issuer() {
-        return Err(ApiError::Conflict(
-            "issuer: that is the resident key manager's issuer".into(),
-        ));
-    }
+    refuse_resident_issuer(state, &issuer)?;
     let enabled = body.get("enabled").and_then(Value::as_bool).unwrap_or(true);
     let km = key_managers::create(
         state.store(),
@@ -366,6 +374,7 @@ async fn update(
     }
     let current = load(&state, &id).await?;
     let (name, issuer, jwks_uri, jwks) = resolve(&body).await?;
+    refuse_resident_issuer(&state, &issuer)?;
     if name != current.name {
         return Err(ApiError::BadRequest(format!(
             "name: cannot be changed ('{}')",

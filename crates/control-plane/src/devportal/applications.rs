@@ -17,7 +17,7 @@ use crate::rest_scopes;
 use crate::wire::{Paging, list_envelope, plain_list};
 
 /// The resident key manager's name, as WSO2 calls it.
-pub const RESIDENT_KEY_MANAGER: &str = "Resident Key Manager";
+pub const RESIDENT_KEY_MANAGER: &str = gantry_store::applications::RESIDENT_KEY_MANAGER;
 
 /// Default access-token lifetime, seconds (WSO2's default).
 pub const DEFAULT_TOKEN_VALIDITY_SECS: i64 = 3600;

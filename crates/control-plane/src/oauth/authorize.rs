@@ -79,7 +79,7 @@ async fn check(state: &AppState, form: &Form) -> Result<Checked, Refusal> {
     let client_id = form
         .get("client_id")
         .ok_or_else(|| page("The request names no client (client_id)."))?;
-    let Some((key, app)) = applications::find_by_consumer_key(state.store(), client_id).await?
+    let Some((key, app)) = applications::find_resident_client(state.store(), client_id).await?
     else {
         return Err(page("The client is unknown."));
     };

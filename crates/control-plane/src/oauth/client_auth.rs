@@ -83,7 +83,7 @@ pub(crate) async fn authenticate(
     let Some(client_id) = client_id else {
         return Err(fail());
     };
-    let Some((key, app)) = applications::find_by_consumer_key(state.store(), client_id).await?
+    let Some((key, app)) = applications::find_resident_client(state.store(), client_id).await?
     else {
         return Err(fail());
     };

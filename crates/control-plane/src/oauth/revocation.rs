@@ -74,7 +74,7 @@ async fn caller(
     // Basic credentials may name a privileged user (WSO2) or a client.
     if let Ok(Presented::Secret(name, secret)) = client_auth::presented(request, form)
         && form.get("client_id").is_none()
-        && applications::find_by_consumer_key(state.store(), &name)
+        && applications::find_resident_client(state.store(), &name)
             .await?
             .is_none()
     {
@@ -129,7 +129,7 @@ async fn access_token_info(state: &AppState, token: &str) -> Result<Option<Value
         return Ok(None);
     }
     // Deleting a client's keys ends its tokens: the client id is never reused.
-    if applications::find_by_consumer_key(state.store(), &claims.client_id)
+    if applications::find_resident_client(state.store(), &claims.client_id)
         .await?
         .is_none()
     {
@@ -161,7 +161,7 @@ async fn refresh_token_info(state: &AppState, token: &str) -> Result<Option<Valu
     if stored.spent != 0 || stored.revoked != 0 || stored.expires_at <= now_ms() {
         return Ok(None);
     }
-    if applications::find_by_consumer_key(state.store(), &stored.client_id)
+    if applications::find_resident_client(state.store(), &stored.client_id)
         .await?
         .is_none()
     {

@@ -447,9 +447,7 @@ async fn regenerate_secret(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
     let (app, key_type, key) = owned_key(&state, &user.username, &app_id, &form.key_type).await?;
-    let secret = gantry_keys::secret::new_consumer_secret();
-    let hash = crate::hash_client_secret(&secret).await?;
-    applications::set_secret_hash(state.store(), &key.consumer_key, &hash).await?;
+    let secret = crate::devportal::key_tokens::replace_secret(&state, &key).await?;
     tracing::info!(application_id = %app.id, key_type = key_type.as_str(), "consumer secret regenerated");
     let mut page = application_view(
         &state,
