@@ -428,21 +428,19 @@ impl Proxy {
             );
             return response;
         }
-        let path = request.uri().path();
-        if has_dot_segments_or_encoded_separators(path) {
-            return respond::error(
-                StatusCode::BAD_REQUEST,
-                "400",
-                "Bad Request",
-                "The request path contains dot segments or encoded separators",
-            );
-        }
+        // Routed on and forwarded in one form, so the upstream acts on what was matched.
+        let canonical = match crate::canonical_path::canonicalize(request.uri().path()) {
+            Ok(path) => path,
+            Err(refusal) => return refusal.into_response(),
+        };
+        let path: &str = &canonical;
         let host = match request_host(&request) {
             Ok(host) => host,
             Err(problem) => {
                 return respond::error(StatusCode::BAD_REQUEST, "400", "Bad Request", problem);
             }
         };
+        let routed_host = routed_host(&request, host);
 
         let matched = config.route(host, path, request.method());
         if let RouteMatch::Found { entry, .. } | RouteMatch::MethodNotAllowed(entry) = &matched
@@ -477,6 +475,9 @@ impl Proxy {
                 return response;
             }
         };
+        if let Err(refusal) = entry.check_loose_readings(path, request.method(), operation) {
+            return refusal.into_response();
+        }
         let api = entry.api.clone();
         outcome.api = Some(Name(api.name.clone()));
         outcome.operation = Some(Name(operation.key.clone()));
@@ -631,9 +632,9 @@ impl Proxy {
         };
         let operation_headers = operation.headers.clone();
         drop(guard);
+        drop(canonical);
 
         let (mut parts, body) = request.into_parts();
-        let original_host = parts.headers.get(header::HOST).cloned();
         // A WebSocket handshake keeps its Upgrade header (hop-by-hop, so stripped below and
         // set again); once both sides switch protocols the bytes are relayed as they come.
         let websocket = websocket_upgrade(parts.version, &parts.headers);
@@ -672,8 +673,8 @@ impl Proxy {
             HeaderName::from_static("x-forwarded-proto"),
             HeaderValue::from_static(if secure { "https" } else { "http" }),
         );
-        append_forwarded(&mut parts.headers, &peer_ip, secure, original_host.as_ref());
-        if let Some(host) = original_host {
+        append_forwarded(&mut parts.headers, &peer_ip, secure, routed_host.as_ref());
+        if let Some(host) = routed_host {
             parts
                 .headers
                 .insert(HeaderName::from_static("x-forwarded-host"), host);
@@ -1313,6 +1314,17 @@ fn request_host<B>(request: &Request<B>) -> Result<&str, &'static str> {
     }
 }
 
+/// The authority `host` the request was routed on, for `X-Forwarded-Host` and `Forwarded:
+/// host=`: the `Host` header itself (no copy) when routing read it, the target's authority
+/// (absolute form, HTTP/2 `:authority`) otherwise.
+fn routed_host<B>(request: &Request<B>, host: &str) -> Option<HeaderValue> {
+    match request.uri().authority() {
+        None => request.headers().get(header::HOST).cloned(),
+        Some(_) => HeaderValue::from_str(host).ok(),
+    }
+    .filter(|h| !h.is_empty())
+}
+
 /// `name[:port]` or `[v6]:port`, nothing else (no userinfo, no spaces).
 fn is_host_and_port(host: &str) -> bool {
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
@@ -1343,30 +1355,6 @@ fn is_host_and_port(host: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-}
-
-/// Paths with `.`/`..` segments, `//`, or percent-encoded `.`, `/` or `\` (also encoded
-/// twice, `%252f`) are refused: what the router matched must be what the upstream sees.
-fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
-    if path.contains("//") || path.contains('\\') {
-        return true;
-    }
-    if path.split('/').any(|s| s == "." || s == "..") {
-        return true;
-    }
-    let bytes = path.as_bytes();
-    let encoded_separator = |w: &[u8]| {
-        matches!(
-            (w[0], w[1].to_ascii_lowercase()),
-            (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
-        )
-    };
-    bytes
-        .windows(3)
-        .any(|w| w[0] == b'%' && encoded_separator(&w[1..]))
-        || bytes
-            .windows(5)
-            .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5' && encoded_separator(&w[3..]))
 }
 
 const HOP_COUNT: usize = 9;
@@ -1499,7 +1487,7 @@ impl IpText {
 }
 
 /// Appends this hop's element to `Forwarded` (RFC 7239), as `X-Forwarded-For` is appended:
-/// `for=` the peer (IPv6 quoted and bracketed), `proto=`, and `host=` the client's `Host`
+/// `for=` the peer (IPv6 quoted and bracketed), `proto=`, and `host=` the authority routed on
 /// (quoted unless it is a token; left out when it is not visible ASCII).
 fn append_forwarded(
     headers: &mut HeaderMap,
@@ -1623,29 +1611,6 @@ mod tests {
             .map(|_| correlation_id(&HeaderMap::new()))
             .collect();
         assert_eq!(ids.len(), 100_000);
-    }
-
-    #[test]
-    fn refuses_path_tricks() {
-        for bad in [
-            "/a/../b",
-            "/a/./b",
-            "/a//b",
-            "/a/%2e%2e/b",
-            "/a/%2E/b",
-            "/a%2fb",
-            "/a%5cb",
-            "/a\\b",
-            "/..",
-            "/a/..%252fb",
-            "/a%252Fb",
-            "/a/%252e%252e/b",
-        ] {
-            assert!(has_dot_segments_or_encoded_separators(bad), "{bad}");
-        }
-        for good in ["/a/b", "/a/b.json", "/a/...x", "/a/%20b", "/a/%2520b"] {
-            assert!(!has_dot_segments_or_encoded_separators(good), "{good}");
-        }
     }
 
     #[test]
