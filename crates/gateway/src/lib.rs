@@ -14,6 +14,7 @@ pub mod body_limit;
 pub mod body_timeout;
 pub mod canonical_path;
 pub mod cors;
+pub mod declared_length;
 pub mod health;
 pub mod jwks;
 pub mod loose_reading;
