@@ -26,7 +26,8 @@ pub enum PathRefusal {
     /// A backslash, which some upstreams read as `/`.
     #[error("The request path contains a '\\'")]
     Backslash,
-    /// A `.` or `..` segment, also spelled `%2e`, or followed by `;` parameters (`..;`).
+    /// A segment of dots only (`.`, `..`, `...`), also spelled `%2e`, or followed by `;`
+    /// parameters (`..;`).
     #[error("The request path contains a '.' or '..' segment")]
     DotSegment,
     /// `//`, or a segment of parameters only (`/;x/`).
@@ -191,7 +192,7 @@ struct Segment {
     units: u32,
     /// Units before the first `;` (literal or `%3B`): the name a servlet container uses.
     name: u32,
-    /// Every unit of the name so far is a `.`.
+    /// Every unit of the name so far is a `.` (read once decoded).
     dots: bool,
     in_params: bool,
     /// After `%25`: 1 waits for the first hex digit, 2 (with `nibble`) for the second.
@@ -247,7 +248,7 @@ impl Segment {
         if self.name == 0 {
             return Err(PathRefusal::EmptySegment);
         }
-        if self.dots && self.name <= 2 {
+        if self.dots {
             return Err(PathRefusal::DotSegment);
         }
         Ok(())
@@ -307,6 +308,7 @@ mod tests {
             ("/a/../b", DotSegment),
             ("/a/./b", DotSegment),
             ("/..", DotSegment),
+            ("/a/.../b", DotSegment),
             ("/a/%2e%2e/b", DotSegment),
             ("/a/%2E/b", DotSegment),
             ("/a/.%2e", DotSegment),

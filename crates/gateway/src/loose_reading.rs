@@ -1,7 +1,7 @@
-//! How a lenient upstream might read a canonical path (letter case folded, `;` parameters and
-//! trailing `.`/space dropped, escapes decoded twice). Compiled only for APIs whose operations
-//! differ in protection; after routing, a request whose loose reading names a more protected
-//! operation than the one it matched is refused (`PathRefusal::AmbiguousResource`).
+//! How a lenient upstream might read a canonical path: escapes decoded twice, letter case
+//! folded, `;` parameters, trailing dots, spaces and `/` dropped. Compiled only for APIs whose
+//! operations differ in protection; a request whose reading names a better-protected operation
+//! than the one it matched is refused (`PathRefusal::AmbiguousResource`).
 
 use std::collections::HashMap;
 
@@ -10,11 +10,21 @@ use http::Method;
 
 use crate::canonical_path::PathRefusal;
 
-/// The loosened templates of one API, with the protection of every operation on each.
+/// The API's templates with their static segments in lower case, and the protection of
+/// every operation on each.
 pub struct LooseRoutes {
     router: matchit::Router<usize>,
-    /// By router value: (method, protection) of each operation whose template loosens to it.
-    entries: Vec<Vec<(Method, Protection)>>,
+    /// By router value: the operations whose template folds to that pattern.
+    entries: Vec<Vec<Folded>>,
+}
+
+/// An operation on a folded pattern.
+struct Folded {
+    method: Method,
+    /// The pattern before folding: the strict router keeps the first operation per method
+    /// and pattern, and so does this table.
+    pattern: Box<str>,
+    protection: Protection,
 }
 
 /// What a caller must show to reach an operation.
@@ -40,8 +50,8 @@ impl Protection {
 }
 
 impl LooseRoutes {
-    /// The loose table of an API with these operations; `None` when every operation has
-    /// the same protection (a loose reading cannot reach anything better protected).
+    /// The table of an API with these operations; `None` when every operation is protected
+    /// alike (no reading can reach anything better protected).
     pub fn compile(operations: &[Operation]) -> Option<Box<Self>> {
         let protection = |op: &Operation| Protection {
             auth_type: op.auth_type,
@@ -52,21 +62,33 @@ impl LooseRoutes {
             return None;
         }
         let mut index: HashMap<String, usize> = HashMap::new();
-        let mut entries: Vec<Vec<(Method, Protection)>> = Vec::new();
+        let mut entries: Vec<Vec<Folded>> = Vec::new();
         for op in operations {
-            for pattern in loose_patterns(op.target.as_str()) {
-                let i = *index.entry(pattern).or_insert_with(|| {
+            let method = verb_method(op.verb);
+            for pattern in strict_patterns(op.target.as_str()) {
+                let folded = pattern.to_ascii_lowercase();
+                let i = *index.entry(folded).or_insert_with(|| {
                     entries.push(Vec::new());
                     entries.len() - 1
                 });
-                entries[i].push((verb_method(op.verb), protection(op)));
+                if entries[i]
+                    .iter()
+                    .any(|f| f.method == method && *f.pattern == *pattern)
+                {
+                    continue;
+                }
+                entries[i].push(Folded {
+                    method: method.clone(),
+                    pattern: pattern.into_boxed_str(),
+                    protection: protection(op),
+                });
             }
         }
         let mut router = matchit::Router::new();
         for (pattern, i) in index {
-            // Loosened templates are shaped like the router's own (static segments,
-            // positional parameters, a final catch-all); one that still conflicts is left
-            // out rather than failing a configuration the strict router accepts.
+            // Folded patterns are shaped like the strict router's own (a case-folded copy of
+            // them), so they go in as those did; one that still conflicts is left out rather
+            // than failing a configuration the strict router accepts.
             let _ = router.insert(pattern, i);
         }
         Some(Box::new(Self { router, entries }))
@@ -82,19 +104,38 @@ impl LooseRoutes {
         auth_type: AuthType,
         scopes: &[String],
     ) -> Result<(), PathRefusal> {
-        let reading = loose_reading(remainder);
-        let Ok(found) = self.router.at(&reading) else {
-            return Ok(());
+        let stronger = |reading: &str| {
+            self.router.at(reading).is_ok_and(|found| {
+                self.entries[*found.value]
+                    .iter()
+                    .any(|f| f.method == *method && !f.protection.implied_by(auth_type, scopes))
+            })
         };
-        let stronger = self.entries[*found.value]
-            .iter()
-            .any(|(m, p)| m == method && !p.implied_by(auth_type, scopes));
-        if stronger {
+        let refused = if is_its_only_reading(remainder) {
+            // Most requests: the path is its own reading, routed without a copy.
+            stronger(if remainder.is_empty() { "/" } else { remainder })
+        } else {
+            loose_readings(remainder).iter().any(|r| stronger(r))
+        };
+        if refused {
             Err(PathRefusal::AmbiguousResource)
         } else {
             Ok(())
         }
     }
+}
+
+/// A path with no upper case, escape, `;`, or trailing `.`, space or `/` on a segment reads
+/// only as itself.
+fn is_its_only_reading(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes
+        .iter()
+        .all(|b| !b.is_ascii_uppercase() && !matches!(b, b'%' | b';'))
+        && path
+            .split('/')
+            .skip(1)
+            .all(|s| !s.is_empty() && !s.ends_with(['.', ' ']))
 }
 
 fn sorted(scopes: &[String]) -> Box<[String]> {
@@ -116,21 +157,14 @@ fn verb_method(verb: HttpVerb) -> Method {
     }
 }
 
-/// One segment read loosely: cut at `;`, lower case, trailing dots and spaces dropped.
-fn loosen_segment(segment: &str, out: &mut String) {
-    let name = segment.split(';').next().unwrap_or_default();
-    let name = name.trim_end_matches(['.', ' ']);
-    if name.is_empty() {
-        return;
+/// The strict router's patterns for a template (`routes::patterns_for`), relative to the
+/// API's base path: parameters positional, a trailing `/*` also matching the bare prefix and
+/// the prefix with a `/`; the base itself reads as `/`.
+fn strict_patterns(target: &str) -> Vec<String> {
+    if target == "/" {
+        return vec!["/".to_owned()];
     }
-    out.push('/');
-    out.extend(name.chars().map(|c| c.to_ascii_lowercase()));
-}
-
-/// The matchit patterns of a resource template read loosely (parameters positional, a
-/// trailing `/*` also matching the bare prefix, as `routes::patterns_for` does).
-fn loose_patterns(target: &str) -> Vec<String> {
-    let mut out = String::with_capacity(target.len());
+    let mut out = String::with_capacity(target.len() + 8);
     let mut params = 0;
     let mut wildcard = false;
     for segment in target.split('/').skip(1) {
@@ -138,11 +172,12 @@ fn loose_patterns(target: &str) -> Vec<String> {
             wildcard = true;
             break;
         }
+        out.push('/');
         if segment.starts_with('{') {
-            out.push_str(&format!("/{{p{params}}}"));
+            out.push_str(&format!("{{p{params}}}"));
             params += 1;
         } else {
-            loosen_segment(segment, &mut out);
+            out.push_str(segment);
         }
     }
     if wildcard {
@@ -151,32 +186,69 @@ fn loose_patterns(target: &str) -> Vec<String> {
         } else {
             out.clone()
         };
-        vec![format!("{out}/{{*rest}}"), bare]
-    } else if out.is_empty() {
-        vec!["/".to_owned()]
+        let mut patterns = vec![format!("{out}/{{*rest}}"), format!("{out}/"), bare];
+        patterns.dedup();
+        patterns
     } else {
         vec![out]
     }
 }
 
-/// `path` as the loosest upstream reads it: escapes decoded (twice), cut at a decoded `?`,
-/// `#` or NUL, then every segment loosened; empty segments merged.
-pub fn loose_reading(path: &str) -> String {
+/// What an upstream does with a segment's trailing dots and spaces (Windows drops them).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trim {
+    /// Kept.
+    No,
+    /// Dropped; a segment left empty is kept as it was.
+    KeepEmptied,
+    /// Dropped; a segment left empty disappears (`//` merged).
+    DropEmptied,
+}
+
+/// `path` as lenient upstreams read it, each reading distinct: escapes decoded (twice) and
+/// letter case folded; cut at a decoded `?`, `#` or NUL or not; `;` parameters dropped or
+/// not; trailing dots and spaces of a segment kept or dropped; empty segments and a trailing
+/// `/` dropped.
+pub fn loose_readings(path: &str) -> Vec<String> {
     let once = percent_decode(path.as_bytes());
-    let twice = percent_decode(&once);
+    let mut twice = percent_decode(&once);
+    twice.make_ascii_lowercase();
     let cut = twice
         .iter()
         .position(|b| matches!(b, b'?' | b'#' | 0))
         .unwrap_or(twice.len());
-    let decoded = String::from_utf8_lossy(&twice[..cut]);
-    let mut out = String::with_capacity(decoded.len());
-    for segment in decoded.split(['/', '\\']) {
-        loosen_segment(segment, &mut out);
+    let mut readings: Vec<String> = Vec::with_capacity(2);
+    for decoded in [&twice[..], &twice[..cut]] {
+        let decoded = String::from_utf8_lossy(decoded);
+        for params in [false, true] {
+            for trim in [Trim::No, Trim::KeepEmptied, Trim::DropEmptied] {
+                let mut out = String::with_capacity(decoded.len() + 1);
+                for segment in decoded.split(['/', '\\']) {
+                    let name = match segment.split_once(';') {
+                        Some((name, _)) if params => name,
+                        _ => segment,
+                    };
+                    let trimmed = name.trim_end_matches(['.', ' ']);
+                    let name = match trim {
+                        Trim::No => name,
+                        Trim::KeepEmptied if trimmed.is_empty() => name,
+                        Trim::KeepEmptied | Trim::DropEmptied => trimmed,
+                    };
+                    if !name.is_empty() {
+                        out.push('/');
+                        out.push_str(name);
+                    }
+                }
+                if out.is_empty() {
+                    out.push('/');
+                }
+                if !readings.contains(&out) {
+                    readings.push(out);
+                }
+            }
+        }
     }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
+    readings
 }
 
 fn percent_decode(bytes: &[u8]) -> Vec<u8> {
@@ -219,10 +291,6 @@ mod tests {
         }
     }
 
-    fn chosen(auth_type: AuthType, scopes: &[&str]) -> (AuthType, Vec<String>) {
-        (auth_type, scopes.iter().map(|s| s.to_string()).collect())
-    }
-
     #[test]
     fn readings_fold_case_params_trailing_dots_and_double_escapes() {
         for (path, reading) in [
@@ -230,13 +298,25 @@ mod tests {
             ("/admin/", "/admin"),
             ("/admin.", "/admin"),
             ("/admin;x=1", "/admin"),
+            ("/admin;x=1", "/admin;x=1"),
             ("/admin%3Bx", "/admin"),
             ("/%2561dmin", "/admin"),
             ("/admin%3Fx", "/admin"),
             ("/Admin. /X;a/", "/admin/x"),
+            ("/items/%20/secret", "/items/secret"),
+            ("/items/%20/secret", "/items/ /secret"),
             ("/", "/"),
         ] {
-            assert_eq!(loose_reading(path), reading, "{path}");
+            let readings = loose_readings(path);
+            assert!(
+                readings.iter().any(|r| r == reading),
+                "{path}: {readings:?}"
+            );
+        }
+        assert_eq!(loose_readings("/plain/path"), ["/plain/path"]);
+        assert!(is_its_only_reading("/plain/path"));
+        for path in ["/Plain", "/a;b", "/a%41", "/a/", "/a.", "/a /b"] {
+            assert!(!is_its_only_reading(path), "{path}");
         }
     }
 
@@ -263,35 +343,54 @@ mod tests {
             ),
         ];
         let loose = LooseRoutes::compile(&ops).unwrap();
-        let open = chosen(AuthType::None, &[]);
-        let read = chosen(AuthType::Any, &["read"]);
-        for path in ["/ADMIN", "/admin.", "/admin;x", "/Admin/", "/%2561dmin"] {
-            assert_eq!(
-                loose.check(path, &Method::GET, open.0, &open.1),
-                Err(PathRefusal::AmbiguousResource),
-                "{path}"
-            );
+        let open = |path: &str| loose.check(path, &Method::GET, AuthType::None, &[]);
+        let read = ["read".to_owned()];
+        for path in [
+            "/ADMIN",
+            "/admin.",
+            "/admin;x",
+            "/Admin/",
+            "/%2561dmin",
+            "/items/%20/secret.",
+        ] {
+            assert_eq!(open(path), Err(PathRefusal::AmbiguousResource), "{path}");
         }
-        assert!(loose.check("/other", &Method::GET, open.0, &open.1).is_ok());
+        assert!(open("/other").is_ok());
+        assert!(open("/administrator").is_ok());
         assert!(
             loose
-                .check("/ADMIN", &Method::POST, open.0, &open.1)
+                .check("/ADMIN", &Method::POST, AuthType::None, &[])
                 .is_ok()
         );
         assert!(
             loose
-                .check("/items/1", &Method::GET, read.0, &read.1)
+                .check("/items/1", &Method::GET, AuthType::Any, &read)
                 .is_ok()
         );
         assert_eq!(
-            loose.check("/items/1/secret", &Method::GET, read.0, &read.1),
+            loose.check("/items/1/secret", &Method::GET, AuthType::Any, &read),
             Err(PathRefusal::AmbiguousResource)
         );
-        let admin = chosen(AuthType::Any, &["admin", "read"]);
+        let admin = ["admin".to_owned(), "read".to_owned()];
         assert!(
             loose
-                .check("/items/1/secret", &Method::GET, admin.0, &admin.1)
+                .check("/items/1/secret", &Method::GET, AuthType::Any, &admin)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn an_exact_operation_is_not_refused_for_its_wildcard_sibling() {
+        // `/orders` (any token) and `/orders/*` (scope `admin`) share the pattern `/orders`
+        // in the strict router, which keeps the first: so does this table.
+        let ops = [
+            op("/orders", HttpVerb::Get, AuthType::Any, &[]),
+            op("/orders/*", HttpVerb::Get, AuthType::Any, &["admin"]),
+        ];
+        let loose = LooseRoutes::compile(&ops).unwrap();
+        let any = |path: &str| loose.check(path, &Method::GET, AuthType::Any, &[]);
+        assert!(any("/orders").is_ok());
+        assert!(any("/orders.").is_ok());
+        assert_eq!(any("/orders/x"), Err(PathRefusal::AmbiguousResource));
     }
 }
