@@ -175,7 +175,7 @@ impl Proxy {
         let target = stage::target::read(&request)?;
         let matched = stage::route::lookup(config, &target, request.method());
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
-        let routed = stage::route::resolve(matched, request.method(), outcome)?;
+        let routed = stage::route::resolve(matched, &target, request.method(), outcome)?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         let body_length = hyper::body::Body::size_hint(request.body()).exact();
         let granted = self
@@ -187,9 +187,10 @@ impl Proxy {
             &api,
             &routed.entry.base_path,
             who.key_type(),
-            target.path,
+            &target.path,
             request.uri().query(),
         )?;
+        let routed_host = target.routed_host;
         let assertion = self.backend_jwt(config, &routed, &who)?;
         let operation = routed.operation.headers.clone();
         drop(guard);
@@ -209,6 +210,7 @@ impl Proxy {
                 http2: grpc || (to.http2() && websocket.is_none()),
                 grpc,
                 websocket,
+                routed_host,
                 peer,
                 secure,
             },

@@ -184,6 +184,26 @@ impl RouteEntry {
     pub fn allowed_methods(&self) -> impl Iterator<Item = &Method> {
         self.methods.iter().map(|(m, _)| m)
     }
+
+    /// Refuses `path` (canonical, matched to `operation` here) when an upstream reading it
+    /// loosely could reach a better-protected operation of the API; free for APIs whose
+    /// operations are all protected alike.
+    pub fn check_loose_readings(
+        &self,
+        path: &str,
+        method: &Method,
+        operation: &OperationEntry,
+    ) -> Result<(), crate::canonical_path::PathRefusal> {
+        match &self.api.loose {
+            Some(loose) => loose.check(
+                path.get(self.base_path.len()..).unwrap_or_default(),
+                method,
+                operation.auth_type,
+                &operation.scopes,
+            ),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What the gateway needs to know about one operation on the request path.
@@ -243,6 +263,8 @@ pub struct ApiEntry {
     pub cors: Option<crate::stage::cors::Cors>,
     /// Mutual TLS, when `mutualssl` is in the security scheme.
     pub mtls: Option<Box<crate::mtls::MutualTls>>,
+    /// Loosened templates, only when the operations differ in protection.
+    pub loose: Option<Box<crate::loose_reading::LooseRoutes>>,
 }
 
 /// Where an API key may be presented.
@@ -517,6 +539,7 @@ impl RouterBuilder {
             sandbox: upstream(&config.sandbox_endpoints, &config.sandbox_failovers),
             cors: crate::stage::cors::Cors::compile(&api.cors_configuration),
             mtls,
+            loose: crate::loose_reading::LooseRoutes::compile(&api.operations),
         });
         for key_type in [KeyType::Production, KeyType::Sandbox] {
             if entry

@@ -34,7 +34,11 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// The client's body streamed through (within the body limit and deadline), or a buffered
 /// one that can be sent again.
 pub type UpstreamBody = http_body_util::Either<
-    http_body_util::Limited<crate::body_timeout::Deadline<hyper::body::Incoming>>,
+    http_body_util::Limited<
+        crate::body_timeout::Deadline<
+            crate::declared_length::DeclaredLength<hyper::body::Incoming>,
+        >,
+    >,
     http_body_util::Full<bytes::Bytes>,
 >;
 

@@ -197,6 +197,14 @@ impl Forwarder {
             .filter(|n| *n <= MAX_REPLAY_BYTES);
         // gRPC request streams are long-lived; every other body has a deadline.
         let body_timeout = self.body_timeout.get();
+        // A larger HTTP/2 body streams, but its last bytes wait for the end of its stream, so
+        // one that disagrees with its content-length never reaches the upstream complete.
+        let body = crate::declared_length::DeclaredLength::new(
+            body,
+            (downstream_version == http::Version::HTTP_2)
+                .then(|| declared_length(&parts.headers))
+                .flatten(),
+        );
         let body = crate::body_timeout::Deadline::new(body, (!grpc).then_some(body_timeout));
         let buffered = match length.or(checked) {
             Some(0) => Ok(bytes::Bytes::new()),
@@ -342,6 +350,9 @@ impl Forwarder {
 /// are told apart before this). Other user errors, such as a dispatch task gone with its
 /// upstream connection, are the upstream's.
 fn request_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    if crate::body_limit::caused_by::<crate::declared_length::LengthMismatch>(error) {
+        return true;
+    }
     let mut cause = Some(error);
     while let Some(e) = cause {
         if e.downcast_ref::<hyper::Error>()

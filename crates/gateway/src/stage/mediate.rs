@@ -28,6 +28,8 @@ pub struct Mediation<'a> {
     pub grpc: bool,
     /// The protocol of a WebSocket handshake to pass on (`stage::websocket::asked`).
     pub websocket: Option<HeaderValue>,
+    /// The authority the request was routed on (`X-Forwarded-Host`, `Forwarded: host=`).
+    pub routed_host: Option<HeaderValue>,
     /// The client's address.
     pub peer: SocketAddr,
     /// The client connected over TLS.
@@ -41,7 +43,6 @@ pub fn prepare(
     uri: http::Uri,
     m: Mediation<'_>,
 ) -> Option<hyper::upgrade::OnUpgrade> {
-    let original_host = parts.headers.get(header::HOST).cloned();
     strip_hop_by_hop(&mut parts.headers);
     if m.grpc {
         // Hop-by-hop, but gRPC servers want to know the client takes trailers.
@@ -79,9 +80,9 @@ pub fn prepare(
         &mut parts.headers,
         &peer_ip,
         m.secure,
-        original_host.as_ref(),
+        m.routed_host.as_ref(),
     );
-    if let Some(host) = original_host {
+    if let Some(host) = m.routed_host {
         parts
             .headers
             .insert(HeaderName::from_static("x-forwarded-host"), host);
@@ -189,7 +190,7 @@ impl IpText {
 }
 
 /// Appends this hop's element to `Forwarded` (RFC 7239), as `X-Forwarded-For` is appended:
-/// `for=` the peer (IPv6 quoted and bracketed), `proto=`, and `host=` the client's `Host`
+/// `for=` the peer (IPv6 quoted and bracketed), `proto=`, and `host=` the authority routed on
 /// (quoted unless it is a token; left out when it is not visible ASCII).
 fn append_forwarded(
     headers: &mut HeaderMap,

@@ -30,12 +30,15 @@ pub fn lookup<'c>(
     target: &Target<'_>,
     method: &Method,
 ) -> RouteMatch<'c> {
-    config.route(target.host, target.path, method)
+    config.route(target.host, &target.path, method)
 }
 
-/// The API and operation matched, or the answer for a request that has none.
+/// The API and operation matched, or the answer for a request that has none — or whose
+/// path, read as lenient upstreams read paths, could name a better-protected operation
+/// (`loose_reading`: 400).
 pub fn resolve<'c>(
     matched: RouteMatch<'c>,
+    target: &Target<'_>,
     method: &Method,
     outcome: &mut Outcome,
 ) -> Result<Routed<'c>, Answer> {
@@ -44,6 +47,9 @@ pub fn resolve<'c>(
         RouteMatch::NotFound => return Err(respond::no_route()),
         RouteMatch::MethodNotAllowed(entry) => return Err(method_not_allowed(entry, method)),
     };
+    entry
+        .check_loose_readings(&target.path, method, operation)
+        .map_err(|refusal| refusal.into_response())?;
     let api = entry.api.clone();
     outcome.api = Some(Name(api.name.clone()));
     outcome.operation = Some(Name(operation.key.clone()));

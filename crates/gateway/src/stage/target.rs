@@ -1,6 +1,9 @@
 //! Stage 1, the request target: what is asked for, before any lookup. Refuses methods the
 //! gateway never proxies, paths the router and the upstream could read differently, and
-//! hosts that are not `host[:port]`; hands on the host and path to route by.
+//! hosts that are not `host[:port]`; hands on the host and the canonical path, which is both
+//! what the router matches and what the upstream receives (`canonical_path`).
+
+use std::borrow::Cow;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, StatusCode};
@@ -12,8 +15,10 @@ use crate::respond;
 pub struct Target<'r> {
     /// `host[:port]` from the request target's authority or the one `Host` header.
     pub host: &'r str,
-    /// The request path.
-    pub path: &'r str,
+    /// The canonical request path (borrowed when the client sent it canonical).
+    pub path: Cow<'r, str>,
+    /// The authority routed on, for `X-Forwarded-Host` and `Forwarded: host=`.
+    pub routed_host: Option<HeaderValue>,
 }
 
 /// Reads and checks the target of `request`.
@@ -32,14 +37,16 @@ pub fn read<B>(request: &Request<B>) -> Result<Target<'_>, Answer> {
         );
         return Err(response);
     }
-    let path = request.uri().path();
-    if has_dot_segments_or_encoded_separators(path) {
-        return Err(bad_request(
-            "The request path contains dot segments or encoded separators",
-        ));
-    }
+    // Routed on and forwarded in one form, so the upstream acts on what was matched.
+    let path = crate::canonical_path::canonicalize(request.uri().path())
+        .map_err(|refusal| refusal.into_response())?;
     let host = request_host(request).map_err(bad_request)?;
-    Ok(Target { host, path })
+    let routed_host = routed_host(request, host);
+    Ok(Target {
+        host,
+        path,
+        routed_host,
+    })
 }
 
 fn bad_request(problem: &str) -> Answer {
@@ -73,6 +80,19 @@ fn request_host<B>(request: &Request<B>) -> Result<&str, &'static str> {
         Err("The Host header is not a host name")
     }
 }
+
+/// The authority `host` the request was routed on, for `X-Forwarded-Host` and `Forwarded:
+/// host=`: the `Host` header itself (no copy) when routing read it, the target's authority
+/// (absolute form, HTTP/2 `:authority`) otherwise.
+fn routed_host<B>(request: &Request<B>, host: &str) -> Option<HeaderValue> {
+    match request.uri().authority() {
+        None => request.headers().get(header::HOST).cloned(),
+        Some(_) => HeaderValue::from_str(host).ok(),
+    }
+    .filter(|h| !h.is_empty())
+}
+
+/// `name[:port]` or `[v6]:port`, nothing else (no userinfo, no spaces).
 fn is_host_and_port(host: &str) -> bool {
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         match rest.split_once(']') {
@@ -104,56 +124,9 @@ fn is_host_and_port(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
-/// Paths with `.`/`..` segments, `//`, or percent-encoded `.`, `/` or `\` (also encoded
-/// twice, `%252f`) are refused: what the router matched must be what the upstream sees.
-fn has_dot_segments_or_encoded_separators(path: &str) -> bool {
-    if path.contains("//") || path.contains('\\') {
-        return true;
-    }
-    if path.split('/').any(|s| s == "." || s == "..") {
-        return true;
-    }
-    let bytes = path.as_bytes();
-    let encoded_separator = |w: &[u8]| {
-        matches!(
-            (w[0], w[1].to_ascii_lowercase()),
-            (b'2', b'e') | (b'2', b'f') | (b'5', b'c')
-        )
-    };
-    bytes
-        .windows(3)
-        .any(|w| w[0] == b'%' && encoded_separator(&w[1..]))
-        || bytes
-            .windows(5)
-            .any(|w| w[0] == b'%' && w[1] == b'2' && w[2] == b'5' && encoded_separator(&w[3..]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refuses_path_tricks() {
-        for bad in [
-            "/a/../b",
-            "/a/./b",
-            "/a//b",
-            "/a/%2e%2e/b",
-            "/a/%2E/b",
-            "/a%2fb",
-            "/a%5cb",
-            "/a\\b",
-            "/..",
-            "/a/..%252fb",
-            "/a%252Fb",
-            "/a/%252e%252e/b",
-        ] {
-            assert!(has_dot_segments_or_encoded_separators(bad), "{bad}");
-        }
-        for good in ["/a/b", "/a/b.json", "/a/...x", "/a/%20b", "/a/%2520b"] {
-            assert!(!has_dot_segments_or_encoded_separators(good), "{good}");
-        }
-    }
 
     #[test]
     fn hosts_are_name_and_port_only() {
