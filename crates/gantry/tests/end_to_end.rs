@@ -497,6 +497,38 @@ async fn demo_api_is_deployed_on_first_start() {
         call(&up, "/pizzashack/1.0.0/order/1", None).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    // On a laptop every loopback name is the Default environment's `localhost`.
+    for base in [
+        format!("http://127.0.0.1:{}", up.gw_port),
+        format!("http://[::1]:{}", up.gw_port),
+    ] {
+        let Ok(r) = up
+            .gw_client()
+            .get(format!("{base}/pizzashack/1.0.0/menu"))
+            .send()
+            .await
+        else {
+            // No IPv6 loopback on this machine: the gateway cannot be reached there at all.
+            assert!(base.contains("[::1]"), "{base} unreachable");
+            continue;
+        };
+        assert_eq!(r.status(), StatusCode::OK, "{base}");
+    }
+    // A host no API is deployed for is told apart from a wrong path.
+    let r = up
+        .gw_client()
+        .get(up.gw_url("/pizzashack/1.0.0/menu"))
+        .header("host", "api.elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: Value = r.json().await.unwrap();
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.contains("'api.elsewhere.example'") && description.contains("localhost"),
+        "{description}"
+    );
 }
 
 #[tokio::test]

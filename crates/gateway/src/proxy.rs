@@ -175,7 +175,7 @@ impl Proxy {
         let target = stage::target::read(&request)?;
         let matched = stage::route::lookup(config, &target, request.method());
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
-        let routed = stage::route::resolve(matched, &target, request.method(), outcome)?;
+        let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         let body_length = hyper::body::Body::size_hint(request.body()).exact();
         let granted = self

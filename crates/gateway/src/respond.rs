@@ -134,6 +134,22 @@ pub fn no_route() -> Response<Body> {
     )
 }
 
+/// 404 for a host no API is deployed for here: which host was asked for, and (up to ten of)
+/// the hosts this gateway serves, so a wrong `Host` is told apart from a wrong path.
+pub fn unknown_host(host: &str, served: &[&str]) -> Response<Body> {
+    let listed = match served {
+        [] => "none yet".to_owned(),
+        hosts if hosts.len() > 10 => format!("{}, …", hosts[..10].join(", ")),
+        hosts => hosts.join(", "),
+    };
+    error(
+        StatusCode::NOT_FOUND,
+        "404",
+        "Resource not found",
+        &format!("No API is deployed for host '{host}' on this gateway (hosts served: {listed})"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -294,8 +294,10 @@ pub enum RouteMatch<'a> {
     },
     /// The path exists but not for this method.
     MethodNotAllowed(&'a RouteEntry),
-    /// Nothing deployed here.
+    /// Nothing deployed at this path on this host.
     NotFound,
+    /// No API is deployed for this host on this gateway.
+    UnknownHost,
 }
 
 impl CompiledConfig {
@@ -433,13 +435,10 @@ impl CompiledConfig {
         let host = host_without_port(host);
         let vhost = match self.vhosts.get(host) {
             Some(v) => v,
-            None if host.bytes().any(|b| b.is_ascii_uppercase()) => {
-                match self.vhosts.get(&host.to_ascii_lowercase()) {
-                    Some(v) => v,
-                    None => return RouteMatch::NotFound,
-                }
-            }
-            None => return RouteMatch::NotFound,
+            None => match self.vhost_by_another_name(host) {
+                Some(v) => v,
+                None => return RouteMatch::UnknownHost,
+            },
         };
         let Ok(found) = vhost.router.at(path) else {
             return RouteMatch::NotFound;
@@ -449,6 +448,30 @@ impl CompiledConfig {
             Some(operation) => RouteMatch::Found { entry, operation },
             None => RouteMatch::MethodNotAllowed(entry),
         }
+    }
+}
+
+impl CompiledConfig {
+    /// The router of `host` (port stripped) when it is not found as sent: the same name in
+    /// another case, or, for a loopback address (`127.0.0.1`, `[::1]`), the `localhost`
+    /// vhost — on one machine the loopback names are one host. Off the request path's
+    /// common case: only requests whose host missed get here.
+    fn vhost_by_another_name(&self, host: &str) -> Option<&VhostRouter> {
+        if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.vhosts.get(&host.to_ascii_lowercase());
+        }
+        let address = host.trim_start_matches('[').trim_end_matches(']');
+        match address.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_loopback() => self.vhosts.get("localhost"),
+            _ => None,
+        }
+    }
+
+    /// The hosts this gateway serves APIs for, sorted (for the 404 of an unknown host).
+    pub fn served_hosts(&self) -> Vec<&str> {
+        let mut hosts: Vec<&str> = self.vhosts.keys().map(String::as_str).collect();
+        hosts.sort_unstable();
+        hosts
     }
 }
 
@@ -840,5 +863,29 @@ mod tests {
         assert_eq!(host_without_port("localhost:9090"), "localhost");
         assert_eq!(host_without_port("[::1]:9090"), "[::1]");
         assert_eq!(host_without_port("example.com"), "example.com");
+    }
+
+    #[test]
+    fn loopback_addresses_reach_the_localhost_vhost_and_other_hosts_are_unknown() {
+        let c = config(vec![api("/shop", &[("/items", HttpVerb::Get)])]);
+        for host in [
+            "localhost",
+            "LOCALHOST:9090",
+            "127.0.0.1:9090",
+            "127.0.0.1",
+            "[::1]:9090",
+        ] {
+            assert!(found(&c, host, "/shop/1.0.0/items", Method::GET), "{host}");
+        }
+        for host in ["10.0.0.1:9090", "example.com", "[::2]:9090"] {
+            assert!(
+                matches!(
+                    c.route(host, "/shop/1.0.0/items", &Method::GET),
+                    RouteMatch::UnknownHost
+                ),
+                "{host}"
+            );
+        }
+        assert_eq!(c.served_hosts(), ["localhost"]);
     }
 }

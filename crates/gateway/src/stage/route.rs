@@ -37,6 +37,7 @@ pub fn lookup<'c>(
 /// path, read as lenient upstreams read paths, could name a better-protected operation
 /// (`loose_reading`: 400).
 pub fn resolve<'c>(
+    config: &CompiledConfig,
     matched: RouteMatch<'c>,
     target: &Target<'_>,
     method: &Method,
@@ -45,6 +46,9 @@ pub fn resolve<'c>(
     let (entry, operation) = match matched {
         RouteMatch::Found { entry, operation } => (entry, operation),
         RouteMatch::NotFound => return Err(respond::no_route()),
+        RouteMatch::UnknownHost => {
+            return Err(respond::unknown_host(target.host, &config.served_hosts()));
+        }
         RouteMatch::MethodNotAllowed(entry) => return Err(method_not_allowed(entry, method)),
     };
     entry
