@@ -35,8 +35,8 @@ pub async fn create(store: &Store, api: &Api, username: &str) -> Result<()> {
         )));
     }
     sqlx::query(
-        "INSERT INTO apis (id, name, version, context, provider, lifecycle_status, definition, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO apis (id, name, version, context, provider, lifecycle_status, definition, created_at, updated_at, \
+         is_default_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&api.id)
     .bind(api.name.as_str())
@@ -47,6 +47,7 @@ pub async fn create(store: &Store, api: &Api, username: &str) -> Result<()> {
     .bind(to_json(api))
     .bind(now)
     .bind(now)
+    .bind(i64::from(api.is_default_version))
     .execute(&mut *tx)
     .await
     .map_err(|e| match StoreError::on_unique("")(e) {
@@ -71,8 +72,8 @@ struct IdDefinitionRow {
 }
 
 /// WSO2 keeps one default version per API name: marking `api` as the default takes the flag
-/// off every other version of the same name (in their working copies; the gateways follow
-/// with the next snapshot, which reads the flag from the working copy).
+/// off every other version of the same name (working copy and column; the gateways follow
+/// with the next snapshot, which reads the column).
 async fn clear_other_defaults(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &Api) -> Result<()> {
     let others = sqlx::query_as::<_, IdDefinitionRow>(
         "SELECT id, definition FROM apis WHERE name = $1 AND id <> $2",
@@ -87,7 +88,9 @@ async fn clear_other_defaults(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &A
             continue;
         }
         other.is_default_version = false;
-        sqlx::query("UPDATE apis SET definition = $1, updated_at = $2 WHERE id = $3")
+        sqlx::query(
+            "UPDATE apis SET definition = $1, updated_at = $2, is_default_version = 0 WHERE id = $3",
+        )
             .bind(to_json(&other))
             .bind(now_ms())
             .bind(&row.id)
@@ -189,13 +192,15 @@ pub async fn update_if_unchanged(store: &Store, api: &Api, previous: &Api) -> Re
 async fn update_from(store: &Store, api: &Api, previous: Option<&Api>) -> Result<()> {
     let mut tx = store.begin_write().await?;
     let done = sqlx::query(
-        "UPDATE apis SET definition = $1, lifecycle_status = $2, updated_at = $3 WHERE id = $4 AND ($5 = '' OR definition = $5)",
+        "UPDATE apis SET definition = $1, lifecycle_status = $2, updated_at = $3, is_default_version = $6 \
+         WHERE id = $4 AND ($5 = '' OR definition = $5)",
     )
     .bind(to_json(api))
     .bind(api.life_cycle_status.as_str())
     .bind(now_ms())
     .bind(&api.id)
     .bind(previous.map(to_json).unwrap_or_default())
+    .bind(i64::from(api.is_default_version))
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {

@@ -17,15 +17,8 @@ struct DeployedRow {
     vhost: String,
     definition: String,
     lifecycle_status: String,
-    current: String,
-}
-
-/// The one field the snapshot reads from an API's working copy.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DefaultFlag {
-    #[serde(default)]
-    is_default_version: bool,
+    /// The working copy's flag (a deployed revision's copy of the flag may be stale).
+    is_default_version: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -105,7 +98,7 @@ pub async fn build(
     let pool = store.pool();
 
     let deployed = sqlx::query_as::<_, DeployedRow>(
-        "SELECT d.revision_id, d.vhost, r.definition, a.lifecycle_status, a.definition AS current FROM api_deployments d \
+        "SELECT d.revision_id, d.vhost, r.definition, a.lifecycle_status, a.is_default_version FROM api_deployments d \
          JOIN api_revisions r ON r.id = d.revision_id JOIN apis a ON a.id = d.api_id \
          WHERE d.environment = $1 ORDER BY a.context, a.version",
     )
@@ -136,8 +129,7 @@ pub async fn build(
             context: api.context,
             version: api.version,
             vhost: row.vhost,
-            is_default_version: from_json::<DefaultFlag>("apis.definition", &row.current)?
-                .is_default_version,
+            is_default_version: row.is_default_version != 0,
             lifecycle,
             authorization_header: api.authorization_header,
             security_scheme: api.security_scheme,
