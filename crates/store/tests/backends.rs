@@ -662,7 +662,7 @@ async fn concurrent_read_then_write_transactions_on_sqlite_all_commit() {
     assert_eq!(rows, 160);
 }
 
-/// The `is_default_version` column's backfill (migration 0009) finds default versions by the
+/// The `is_default_version` column's backfill (migration 0010) finds default versions by the
 /// text serde writes for the flag: this holds it to that text.
 #[test]
 fn the_default_version_backfill_pattern_matches_the_stored_definition() {
@@ -670,7 +670,7 @@ fn the_default_version_backfill_pattern_matches_the_stored_definition() {
     default.is_default_version = true;
     let stored = serde_json::to_string(&default).unwrap();
     assert!(stored.contains(r#""isDefaultVersion":true"#), "{stored}");
-    let migration = include_str!("../migrations/0009_api_default_version.sql");
+    let migration = include_str!("../migrations/0010_api_default_version.sql");
     assert!(migration.contains(r#"LIKE '%"isDefaultVersion":true%'"#));
     default.is_default_version = false;
     assert!(
