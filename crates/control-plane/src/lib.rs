@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod portal;
 pub mod publisher;
+pub mod rejection;
 pub mod rest_scopes;
 pub mod scim;
 pub mod self_signup;
@@ -239,17 +240,21 @@ pub(crate) async fn verify_client_secret(state: &AppState, secret: &str, stored:
 
 /// The whole REST surface of the control plane.
 pub fn router(state: AppState) -> Router {
+    // The WSO2 REST APIs answer every error, axum's rejections too, in their JSON shape.
+    let rest = |api: Router<AppState>| api.layer(axum::middleware::from_fn(rejection::json_errors));
     Router::new()
-        .nest("/api/am/publisher/v4", publisher::router())
-        .nest("/api/am/devportal/v3", devportal::router())
+        .nest("/api/am/publisher/v4", rest(publisher::router()))
+        .nest("/api/am/devportal/v3", rest(devportal::router()))
         // WSO2's v3 spec still shows v2 paths in its samples: serve both.
-        .nest("/api/am/devportal/v2", devportal::router())
+        .nest("/api/am/devportal/v2", rest(devportal::router()))
         .nest(
             "/api/am/admin/v4",
-            admin::router()
-                .merge(admin_keys::router())
-                .merge(admin_key_managers::router())
-                .merge(admin_policies::router()),
+            rest(
+                admin::router()
+                    .merge(admin_keys::router())
+                    .merge(admin_key_managers::router())
+                    .merge(admin_policies::router()),
+            ),
         )
         .merge(oauth::router())
         .merge(scim::router())
@@ -306,8 +311,11 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    let body = json!({"code": 405, "message": "Method Not Allowed", "description": "The resource does not support this method"});
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+    error::error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+        "The resource does not support this method",
+    )
 }
 
 async fn not_found() -> ApiError {
