@@ -433,7 +433,7 @@ async fn discover(
     let mut kind = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
-        let value = field.text().await.unwrap_or_default();
+        let value = field.text().await.map_err(multipart_error)?;
         match name.as_str() {
             "url" => url = Some(value),
             "type" => kind = Some(value),

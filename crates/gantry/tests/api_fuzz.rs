@@ -1,0 +1,151 @@
+//! Fuzzes the REST APIs through their served OpenAPI documents with Schemathesis (PyPI)
+//! against a real `gantry up`: no 5xx, every error in the JSON error shape, answers as
+//! documented. Skips loudly without schemathesis, except under `CI=true`, where it fails.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use gantry_testkit::GantryUp;
+use gantry_testkit::process::ADMIN_PASSWORD;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+
+/// The documents the control plane serves (`api_docs.rs`); each is fuzzed on its own.
+const DOCUMENTS: [&str; 3] = [
+    "/api/am/publisher/v4",
+    "/api/am/devportal/v3",
+    "/api/am/admin/v4",
+];
+
+/// What every response must satisfy. Left out: `positive_data_acceptance` and
+/// `negative_data_rejection` (the bodies are documented as loose objects, and like WSO2's
+/// the handlers take `null` for any optional field: the documents cannot say exactly what
+/// is valid); `use_after_free`, `ensure_resource_availability` and
+/// `object_level_authorization` (they need links or a second user the documents lack).
+const CHECKS: &str = "not_a_server_error,json_error_body,status_code_conformance,\
+content_type_conformance,response_schema_conformance,response_headers_conformance,\
+unsupported_method,allow_header_conformance,missing_required_header,ignored_auth";
+
+/// Test cases per operation and phase (`GANTRY_FUZZ_EXAMPLES` to search longer).
+const EXAMPLES: &str = "25";
+/// No answer may take longer than this (a debug build on a busy 2-core machine).
+const MAX_RESPONSE_SECS: &str = "10";
+/// Wall-clock cap for one document's run; past it the run is killed and the test fails.
+const DOCUMENT_DEADLINE: Duration = Duration::from_secs(180);
+
+fn hooks() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz/hooks.py")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_error_outside_the_json_shape() {
+    let ready = gantry_testkit::python::can_import("schemathesis", "schemathesis");
+    if !gantry_testkit::python::run_or_skip("the Schemathesis API fuzz test", ready) {
+        return;
+    }
+    // Nothing in the documents can end the fuzzer's own session (users are managed over
+    // SCIM, which is not among them), so no operation is excluded.
+    let up = GantryUp::start(BIN).await;
+    let ca = up.data_dir().join("tls").join("ca.pem");
+    let mut failed = Vec::new();
+    for base in DOCUMENTS {
+        let started = Instant::now();
+        let (success, report) = fuzz(&up.cp_url(base), &ca, up.data_dir()).await;
+        eprintln!(
+            "=== schemathesis {base}: {} in {:.1?}\n{}",
+            if success { "passed" } else { "FAILED" },
+            started.elapsed(),
+            summary(&report)
+        );
+        if !success {
+            failed.push(format!("=== {base}\n{}", failures(&report)));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "schemathesis found failures:\n{}\n(gantry log:)\n{}",
+        failed.join("\n"),
+        tail(&up.log(), 40)
+    );
+}
+
+/// Runs schemathesis on the document served under `base`; (passed, its output).
+async fn fuzz(base: &str, ca: &Path, workdir: &Path) -> (bool, String) {
+    let mut command = Command::new("python3");
+    command
+        .args(["-m", "schemathesis.cli", "run"])
+        .arg(format!("{base}/swagger.json"))
+        .args(["--url", base])
+        .arg("--tls-verify")
+        .arg(ca)
+        .args(["--auth", &format!("admin:{ADMIN_PASSWORD}")])
+        .args(["--checks", CHECKS])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--max-examples", &examples()])
+        .args(["--max-response-time", MAX_RESPONSE_SECS])
+        .args(["--request-timeout", "20", "--workers", "2"])
+        .args(["--generation-database", "none", "--no-color"])
+        .args(["--output-truncate", "true"])
+        .current_dir(workdir)
+        .env("SCHEMATHESIS_HOOKS", hooks())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("COLUMNS", "120")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Ok(seed) = std::env::var("GANTRY_FUZZ_SEED") {
+        command.args(["--seed", &seed]);
+    }
+    let child = command.spawn().expect("spawn python3 -m schemathesis.cli");
+    let pid = child.id();
+    let waited = tokio::time::timeout(
+        DOCUMENT_DEADLINE,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await;
+    let Ok(output) = waited else {
+        // The child is owned by the blocking task; end it by its id so that task returns.
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        panic!("schemathesis on {base} ran past {DOCUMENT_DEADLINE:?}");
+    };
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = output.unwrap().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    (status.success(), report)
+}
+
+fn examples() -> String {
+    std::env::var("GANTRY_FUZZ_EXAMPLES").unwrap_or_else(|_| EXAMPLES.to_owned())
+}
+
+/// The report from its SUMMARY banner on (the whole report when there is none).
+fn summary(report: &str) -> &str {
+    report
+        .find("=== SUMMARY")
+        .and_then(|at| report[..at].rfind('\n'))
+        .map_or(report, |at| &report[at + 1..])
+}
+
+/// The failing cases and the summary (everything when schemathesis could not start).
+fn failures(report: &str) -> &str {
+    report
+        .find("=== FAILURES")
+        .or_else(|| report.find("=== ERRORS"))
+        .and_then(|at| report[..at].rfind('\n'))
+        .map_or(report, |at| &report[at + 1..])
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
