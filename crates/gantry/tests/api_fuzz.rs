@@ -10,9 +10,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use gantry_testkit::GantryUp;
+use gantry_testkit::certs::client_ca_and_certificate;
 use gantry_testkit::process::ADMIN_PASSWORD;
 use gantry_testkit::rest::Rest;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
@@ -57,7 +58,8 @@ async fn schemathesis_finds_no_server_error_and_no_error_outside_the_json_shape(
     let up = GantryUp::start(BIN).await;
     let ca = up.data_dir().join("tls").join("ca.pem");
     let config_file = up.data_dir().join("schemathesis.toml");
-    std::fs::write(&config_file, config(&seed(&up.rest()).await)).unwrap();
+    let seeded = seed(&up.rest(), &up.data_dir().join("seed")).await;
+    std::fs::write(&config_file, config(&seeded)).unwrap();
     let deadline = Instant::now() + WHOLE_RUN;
     let mut failed = Vec::new();
     for methods in [
@@ -93,9 +95,9 @@ async fn schemathesis_finds_no_server_error_and_no_error_outside_the_json_shape(
 }
 
 /// Creates objects for the fuzzer to aim at, so its cases reach past the lookups: an API
-/// with a deployed revision, an application with keys subscribed to it; (parameter name,
-/// identifier).
-async fn seed(rest: &Rest) -> Vec<(&'static str, String)> {
+/// with a deployed revision and a client certificate, an application with keys subscribed
+/// to it, a gateway token; (parameter name, identifier).
+async fn seed(rest: &Rest, dir: &Path) -> Vec<(&'static str, String)> {
     const PUB: &str = "/api/am/publisher/v4";
     const DEV: &str = "/api/am/devportal/v3";
     let operations = json!([{"target": "/items", "verb": "GET"}]);
@@ -121,6 +123,28 @@ async fn seed(rest: &Rest) -> Vec<(&'static str, String)> {
         .await;
     assert_eq!(status, StatusCode::OK, "{keys}");
     let environments = rest.get("/api/am/admin/v4/environments").await.1;
+    let environment = first(&environments, "id");
+    let (status, token) = rest
+        .post(
+            &format!("/api/am/admin/v4/environments/{environment}/gateway-tokens"),
+            json!({"name": "fuzz"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let pem = std::fs::read_to_string(client_ca_and_certificate(dir, "fuzz").cert).unwrap();
+    let (status, body) = rest
+        .send_multipart(
+            Method::POST,
+            &format!("{PUB}/apis/{api}/client-certificates"),
+            &[
+                ("certificate", &pem),
+                ("alias", "fuzz-cert"),
+                ("tier", "Gold"),
+            ],
+            &["certificate"],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     vec![
         ("apiId", api),
         ("revisionId", revision),
@@ -130,7 +154,9 @@ async fn seed(rest: &Rest) -> Vec<(&'static str, String)> {
             "keyMappingId",
             keys["keyMappingId"].as_str().unwrap().to_owned(),
         ),
-        ("environmentId", first(&environments, "id")),
+        ("environmentId", environment),
+        ("tokenId", token["id"].as_str().unwrap().to_owned()),
+        ("alias", "fuzz-cert".to_owned()),
     ]
 }
 
