@@ -43,6 +43,8 @@ pub struct Operation {
     pub scopes: &'static [&'static str],
     /// Query parameters.
     pub query: &'static [&'static str],
+    /// The query parameters among them the operation cannot do without.
+    pub required_query: &'static [&'static str],
     /// Request body.
     pub body: Body,
     /// Success status and response schema (`""` for none).
@@ -63,6 +65,7 @@ const fn op(
         summary,
         scopes,
         query: &[],
+        required_query: &[],
         body: Body::None,
         response: (200, ""),
     }
@@ -71,6 +74,10 @@ const fn op(
 impl Operation {
     const fn query(mut self, query: &'static [&'static str]) -> Self {
         self.query = query;
+        self
+    }
+    const fn requires(mut self, query: &'static [&'static str]) -> Self {
+        self.required_query = query;
         self
     }
     const fn body(mut self, body: Body) -> Self {
@@ -167,6 +174,7 @@ pub const PUBLISHER: &[Operation] = &[
         API_CREATE,
     )
     .query(&["apiId", "newVersion", "defaultVersion"])
+    .requires(&["apiId", "newVersion"])
     .returns(201, "API"),
     op(
         "post",
@@ -176,6 +184,7 @@ pub const PUBLISHER: &[Operation] = &[
         API_PUBLISH,
     )
     .query(&["apiId", "action"])
+    .requires(&["apiId", "action"])
     .returns(200, "WorkflowResponse"),
     op(
         "get",
@@ -233,6 +242,7 @@ pub const PUBLISHER: &[Operation] = &[
         API_DEPLOY,
     )
     .query(&["revisionId"])
+    .requires(&["revisionId"])
     .body(Body::Json("DeploymentList"))
     .returns(201, ""),
     op(
@@ -243,6 +253,7 @@ pub const PUBLISHER: &[Operation] = &[
         API_DEPLOY,
     )
     .query(&["revisionId", "revisionNumber", "allEnvironments"])
+    .requires(&["revisionId"])
     .body(Body::Json("DeploymentList"))
     .returns(201, ""),
     op(
@@ -310,6 +321,7 @@ pub const PUBLISHER: &[Operation] = &[
         SUBSCRIPTION_VIEW,
     )
     .query(&["apiId"])
+    .requires(&["apiId"])
     .returns(200, "List"),
     op(
         "post",
@@ -318,7 +330,8 @@ pub const PUBLISHER: &[Operation] = &[
         "Block a subscription",
         SUBSCRIPTION_BLOCK,
     )
-    .query(&["subscriptionId", "blockState"]),
+    .query(&["subscriptionId", "blockState"])
+    .requires(&["subscriptionId", "blockState"]),
     op(
         "post",
         "/subscriptions/unblock-subscription",
@@ -326,7 +339,8 @@ pub const PUBLISHER: &[Operation] = &[
         "Unblock a subscription",
         SUBSCRIPTION_BLOCK,
     )
-    .query(&["subscriptionId"]),
+    .query(&["subscriptionId"])
+    .requires(&["subscriptionId"]),
 ];
 
 /// Devportal v3.
@@ -843,8 +857,17 @@ fn schemas() -> Value {
     })
 }
 
-fn parameter(name: &str, location: &str) -> Value {
-    json!({"name": name, "in": location, "required": location == "path", "schema": {"type": "string"}})
+/// A path or query parameter; the query parameters the handlers parse as numbers, booleans
+/// or one of a few words say so, so a client (or a fuzzer) knows what is valid.
+fn parameter(name: &str, location: &str, required: bool) -> Value {
+    let schema = match name {
+        "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        "offset" => json!({"type": "integer", "minimum": 0}),
+        "defaultVersion" | "allEnvironments" => json!({"type": "boolean"}),
+        "blockState" => json!({"type": "string", "enum": ["BLOCKED", "PROD_ONLY_BLOCKED"]}),
+        _ => json!({"type": "string"}),
+    };
+    json!({"name": name, "in": location, "required": required, "schema": schema})
 }
 
 /// The OpenAPI 3 document of one REST API.
@@ -856,9 +879,13 @@ pub fn document(title: &str, base: &str, operations: &[Operation]) -> Value {
             .path
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|p| parameter(p, "path"))
+            .map(|p| parameter(p, "path", true))
             .collect();
-        parameters.extend(o.query.iter().map(|q| parameter(q, "query")));
+        parameters.extend(
+            o.query
+                .iter()
+                .map(|q| parameter(q, "query", o.required_query.contains(q))),
+        );
         let mut operation = json!({
             "operationId": o.id,
             "summary": o.summary,
@@ -874,6 +901,7 @@ pub fn document(title: &str, base: &str, operations: &[Operation]) -> Value {
                 "401": {"$ref": "#/components/responses/Unauthorized"},
                 "403": {"$ref": "#/components/responses/Forbidden"},
                 "404": {"$ref": "#/components/responses/NotFound"},
+                "default": {"$ref": "#/components/responses/Error"},
             },
             "security": if o.scopes.is_empty() { json!([]) } else { json!([{"OAuth2Security": o.scopes}]) },
             "x-scopes": o.scopes,
@@ -889,9 +917,13 @@ pub fn document(title: &str, base: &str, operations: &[Operation]) -> Value {
                     .iter()
                     .map(|f| ((*f).to_owned(), json!({"type": "string"})))
                     .collect();
-                operation["requestBody"] = json!({"content": {"multipart/form-data": {
+                operation["requestBody"] = json!({"required": true, "content": {"multipart/form-data": {
                     "schema": {"type": "object", "properties": properties}}}});
             }
+        }
+        if !matches!(o.body, Body::None) {
+            operation["responses"]["415"] =
+                json!({"$ref": "#/components/responses/UnsupportedMediaType"});
         }
         for scope in o.scopes {
             if !all_scopes.contains(scope) {
@@ -919,6 +951,8 @@ pub fn document(title: &str, base: &str, operations: &[Operation]) -> Value {
                 "Unauthorized": error("No, malformed, expired or revoked credentials"),
                 "Forbidden": error("The caller lacks the scope or role"),
                 "NotFound": error("No such resource, or not the caller's"),
+                "UnsupportedMediaType": error("The body is not of the documented content type"),
+                "Error": error("Any other error (405, 409, 412, 413, 429, 5xx), in the same shape"),
             },
             "securitySchemes": {
                 "OAuth2Security": {"type": "oauth2", "flows": {"password": {"tokenUrl": "/oauth2/token", "scopes": scopes}}},
@@ -973,6 +1007,32 @@ pub fn router() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_body_and_required_input_is_documented() {
+        for ops in [PUBLISHER, DEVPORTAL, ADMIN] {
+            let doc = document("t", "/", ops);
+            for o in ops {
+                let operation = &doc["paths"][o.path][o.method];
+                let at = format!("{} {}", o.method, o.path);
+                assert_eq!(
+                    operation["responses"]["default"]["$ref"], "#/components/responses/Error",
+                    "{at}"
+                );
+                if !matches!(o.body, Body::None) {
+                    assert_eq!(operation["requestBody"]["required"], true, "{at}");
+                    assert!(operation["responses"]["415"].is_object(), "{at}");
+                }
+                for q in o.required_query {
+                    assert!(o.query.contains(q), "{at}: {q} required but not listed");
+                    let listed = operation["parameters"].as_array().is_some_and(|ps| {
+                        ps.iter().any(|p| p["name"] == *q && p["required"] == true)
+                    });
+                    assert!(listed, "{at}: {q}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_operation_is_unique_and_documented() {

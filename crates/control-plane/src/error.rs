@@ -109,9 +109,7 @@ impl IntoResponse for ApiError {
                 other.to_string(),
             ),
         };
-        let body =
-            json!({ "code": status.as_u16(), "message": message, "description": description });
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = error_response(status, message, &description);
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -120,6 +118,13 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// WSO2's error body for `status`: the one place its shape is written, for [`ApiError`]
+/// and for the rejections axum answers before a handler runs ([`crate::rejection`]).
+pub(crate) fn error_response(status: StatusCode, message: &str, description: &str) -> Response {
+    let body = json!({ "code": status.as_u16(), "message": message, "description": description });
+    (status, axum::Json(body)).into_response()
 }
 
 /// Result alias for handlers.

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod portal;
 pub mod publisher;
+pub mod rejection;
 pub mod rest_scopes;
 pub mod scim;
 pub mod self_signup;
@@ -237,12 +238,14 @@ pub(crate) async fn verify_client_secret(state: &AppState, secret: &str, stored:
 
 /// The whole REST surface of the control plane.
 pub fn router(state: AppState) -> Router {
+    // The WSO2 REST APIs answer every error, axum's rejections too, in their JSON shape.
+    let rest = |api: Router<AppState>| api.layer(axum::middleware::from_fn(rejection::json_errors));
     Router::new()
-        .nest("/api/am/publisher/v4", publisher::router())
-        .nest("/api/am/devportal/v3", devportal::router())
+        .nest("/api/am/publisher/v4", rest(publisher::router()))
+        .nest("/api/am/devportal/v3", rest(devportal::router()))
         // WSO2's v3 spec still shows v2 paths in its samples: serve both.
-        .nest("/api/am/devportal/v2", devportal::router())
-        .nest("/api/am/admin/v4", admin::router())
+        .nest("/api/am/devportal/v2", rest(devportal::router()))
+        .nest("/api/am/admin/v4", rest(admin::router()))
         .merge(oauth::router())
         .merge(scim::router())
         .merge(api_docs::router())
@@ -298,8 +301,11 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    let body = json!({"code": 405, "message": "Method Not Allowed", "description": "The resource does not support this method"});
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+    error::error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+        "The resource does not support this method",
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +26,7 @@ use crate::AppState;
 use crate::devportal::applications::RESIDENT_KEY_MANAGER;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Scoped};
+use crate::rejection::{MultipartForm, multipart_error};
 use crate::rest_scopes;
 use crate::wire::plain_list;
 
@@ -435,17 +436,13 @@ pub(crate) async fn remove_key_manager(
 /// document; WSO2's `KeyManagerWellKnownResponse`.
 async fn discover(
     _: Scoped<rest_scopes::AdminOperations>,
-    mut multipart: Multipart,
+    MultipartForm(mut multipart): MultipartForm,
 ) -> ApiResult<axum::Json<Value>> {
     let mut url = None;
     let mut kind = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}")))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
-        let value = field.text().await.unwrap_or_default();
+        let value = field.text().await.map_err(multipart_error)?;
         match name.as_str() {
             "url" => url = Some(value),
             "type" => kind = Some(value),

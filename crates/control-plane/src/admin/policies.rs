@@ -124,6 +124,10 @@ pub(crate) struct PolicyRequest {
     rate_limit_time_unit: Option<String>,
     /// Burst control of application tiers (WSO2 `burstLimit`).
     burst_limit: Option<BurstLimit>,
+    /// WSO2's discriminator (`AdvancedThrottlePolicy`…): the path decides the level, but a
+    /// non-string is a 400 as in WSO2, not silently ignored.
+    #[serde(rename = "type")]
+    _kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +184,7 @@ impl PolicyRequest {
             rate_limit_count: None,
             rate_limit_time_unit: None,
             burst_limit: None,
+            _kind: None,
         }
     }
 

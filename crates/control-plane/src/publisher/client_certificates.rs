@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, QueryParams, Scoped};
 use crate::publisher::apis::load;
+use crate::rejection::{MultipartForm, multipart_error};
 use crate::rest_scopes;
 use crate::wire::{Paging, list_envelope, page_of};
 
@@ -123,14 +124,11 @@ struct Upload {
 }
 
 async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::BadRequest(format!("Invalid multipart body: {}", e.body_text()))
-    };
     let mut upload = Upload::default();
-    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name().unwrap_or_default() {
             "certificate" => {
-                let bytes = field.bytes().await.map_err(bad)?;
+                let bytes = field.bytes().await.map_err(multipart_error)?;
                 if bytes.len() > MAX_CERTIFICATE_BYTES {
                     return Err(ApiError::BadRequest(format!(
                         "certificate: larger than {MAX_CERTIFICATE_BYTES} bytes"
@@ -138,8 +136,26 @@ async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
                 }
                 upload.certificate = Some(bytes.to_vec());
             }
-            "alias" => upload.alias = Some(field.text().await.map_err(bad)?.trim().to_owned()),
-            "tier" => upload.tier = Some(field.text().await.map_err(bad)?.trim().to_owned()),
+            "alias" => {
+                upload.alias = Some(
+                    field
+                        .text()
+                        .await
+                        .map_err(multipart_error)?
+                        .trim()
+                        .to_owned(),
+                )
+            }
+            "tier" => {
+                upload.tier = Some(
+                    field
+                        .text()
+                        .await
+                        .map_err(multipart_error)?
+                        .trim()
+                        .to_owned(),
+                )
+            }
             _ => {}
         }
     }
@@ -183,7 +199,7 @@ pub(crate) async fn add(
     State(state): State<AppState>,
     Scoped(user, _): Scoped<rest_scopes::ClientCertificatesAdd>,
     Path(api_id): Path<String>,
-    multipart: Multipart,
+    MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<Response> {
     load_owned(&state, &user, &api_id).await?;
     let upload = read_upload(multipart).await?;
@@ -310,7 +326,7 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     Scoped(user, _): Scoped<rest_scopes::ClientCertificatesUpdate>,
     Path((api_id, alias)): Path<(String, String)>,
-    multipart: Multipart,
+    MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<axum::Json<Value>> {
     load_owned(&state, &user, &api_id).await?;
     let mut stored = load_certificate(&state, &api_id, &alias).await?;

@@ -18,6 +18,7 @@ use super::apis::{ApiRequest, create_api, load};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Scoped;
+use crate::rejection::{MultipartForm, multipart_error};
 use crate::rest_scopes;
 
 const VERBS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
@@ -172,16 +173,9 @@ struct Upload {
 
 async fn read_upload(mut multipart: Multipart, definition_fields: &[&str]) -> ApiResult<Upload> {
     let mut upload = Upload::default();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("Malformed multipart body: {e}")))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
-        let text = field
-            .text()
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("{name}: could not be read: {e}")))?;
+        let text = field.text().await.map_err(multipart_error)?;
         match name.as_str() {
             "url" => {
                 return Err(ApiError::BadRequest(
@@ -220,7 +214,7 @@ fn document_of(upload: &Upload, fields: &str) -> ApiResult<Document> {
 pub(crate) async fn import(
     State(state): State<AppState>,
     Scoped(user, _): Scoped<rest_scopes::ApiCreate>,
-    multipart: Multipart,
+    MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<Response> {
     let upload = read_upload(multipart, &["file", "inlineAPIDefinition"]).await?;
     let document = document_of(&upload, "file or inlineAPIDefinition")?;
@@ -267,7 +261,7 @@ pub(crate) async fn import(
 /// `POST /apis/validate-openapi`: WSO2's `OpenAPIDefinitionValidationResponse`.
 pub(crate) async fn validate(
     _: Scoped<rest_scopes::ApiCreate>,
-    multipart: Multipart,
+    MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<axum::Json<Value>> {
     let upload = read_upload(multipart, &["file", "inlineAPIDefinition"]).await?;
     let text = upload.definition.unwrap_or_default();
@@ -341,7 +335,7 @@ pub(crate) async fn put_definition(
     State(state): State<AppState>,
     _: Scoped<rest_scopes::ApiCreate>,
     Path(api_id): Path<String>,
-    multipart: Multipart,
+    MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<axum::Json<Value>> {
     let current = load(&state, &api_id).await?;
     let upload = read_upload(multipart, &["apiDefinition", "file"]).await?;

@@ -1,0 +1,32 @@
+"""Schemathesis hooks for Gantry's API fuzz test (crates/gantry/tests/api_fuzz.rs).
+
+Registers one check beside Schemathesis' own: every 4xx/5xx answer of a REST API carries
+Gantry's (WSO2's) JSON error body `{"code", "message", "description"}` with the status.
+"""
+
+import json
+
+import schemathesis
+
+
+@schemathesis.check
+def json_error_body(ctx, response, case):
+    """An error status comes with `application/json` `{"code": <status>, "message": ...}`."""
+    if response.status_code < 400:
+        return None
+    content_type = ";".join(response.headers.get("content-type", [""])).lower()
+    if not content_type.startswith("application/json"):
+        raise AssertionError(
+            f"{response.status_code} answered with Content-Type {content_type or 'none'!r}, "
+            f"not the JSON error shape: {response.content[:200]!r}"
+        )
+    try:
+        body = json.loads(response.content)
+    except ValueError as error:
+        raise AssertionError(f"{response.status_code} body is not JSON ({error}): {response.content[:200]!r}")
+    if not isinstance(body, dict) or not isinstance(body.get("message"), str) or body.get("code") != response.status_code:
+        raise AssertionError(
+            f"{response.status_code} body lacks the error shape "
+            f'{{"code": {response.status_code}, "message": "..."}}: {body!r:.300}'
+        )
+    return None
