@@ -58,9 +58,8 @@ pub fn check_password_policy(password: &str) -> Result<(), String> {
 /// Hashes a password with Argon2id off the async runtime.
 pub async fn hash_password(password: &str) -> Result<String, crate::error::ApiError> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || gantry_keys::password::hash_password(&password))
-        .await
-        .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?
+    crate::credentials::argon2(move || gantry_keys::password::hash_password(&password))
+        .await?
         .map_err(|e| crate::error::ApiError::Internal(e.to_string()))
 }
 
