@@ -452,6 +452,12 @@ async fn user_names_are_unique_whatever_their_case_and_sign_in_ignores_it() {
         .get("/scim2/Users?filter=userName%20eq%20%22aDmIn%22")
         .await;
     assert_eq!(found["Resources"][0]["userName"], "admin", "{found}");
+    let id = found["Resources"][0]["id"].as_str().unwrap();
+    let (status, replaced) = admin
+        .put(&format!("/scim2/Users/{id}"), json!({"userName": "ADMIN"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["userName"], "admin", "{replaced}");
     let form = SignIn::open(&up).await;
     let response = form
         .submit(&up, &[("username", "Admin"), ("password", ADMIN_PASSWORD)])

@@ -209,8 +209,9 @@ pub(crate) async fn replace(
 ) -> ScimResult {
     require_admin(&caller)?;
     let current = load(&state, &id).await?;
+    // Names match in any case: `ADMIN` names the user `admin` and changes nothing.
     if let Some(name) = request.user_name.as_deref()
-        && name != current.username
+        && !name.eq_ignore_ascii_case(&current.username)
     {
         return Err(ScimError::bad(
             "mutability",
