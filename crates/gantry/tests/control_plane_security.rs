@@ -336,8 +336,8 @@ async fn unknown_user_names_answer_as_slowly_as_wrong_passwords() {
     // Warm both paths (the first unknown name computes the stand-in hash).
     basic(&client, &up, Method::GET, path, "nobody-at-all", "x").await;
     basic(&client, &up, Method::GET, path, "admin", "x").await;
-    // Interleaved, so a busy moment of the machine slows both alike; seven of each stays
-    // under the user name's failure limit.
+    // Interleaved, so a busy moment slows both alike; seven of each stays under the user
+    // name's failure limit.
     for i in 0..7 {
         for (user, times) in [("admin", &mut known), ("nobody-at-all", &mut unknown)] {
             let started = Instant::now();
@@ -347,11 +347,11 @@ async fn unknown_user_names_answer_as_slowly_as_wrong_passwords() {
             assert_eq!(status, StatusCode::UNAUTHORIZED);
         }
     }
-    known.sort();
-    unknown.sort();
-    let median = |times: &[Duration]| times[times.len() / 2].as_secs_f64();
+    // The quickest of each: a busy machine only ever adds time, so the minimum is the cost
+    // of the path itself (Argon2 dominates both; before, unknown names took ~1/25 of it).
+    let quickest = |times: &[Duration]| times.iter().min().unwrap().as_secs_f64();
     assert!(
-        median(&unknown) / median(&known) > 0.5,
+        quickest(&unknown) / quickest(&known) > 0.5,
         "unknown user: {unknown:?}, known user: {known:?}"
     );
 }
