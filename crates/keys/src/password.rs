@@ -1,12 +1,11 @@
 //! User passwords: Argon2id (OWASP parameters) in PHC string form.
 //!
 //! Hashing costs tens of milliseconds and ~19 MiB by design; callers run it on a blocking
-//! thread, and verifications reuse their working memory instead of allocating it each time.
+//! thread, and hashes and verifications reuse that working memory instead of allocating it.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use argon2::password_hash::PasswordHasher;
-use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq as _;
 
@@ -14,10 +13,24 @@ use crate::KeyError;
 
 /// Hashes `password` with a fresh salt.
 pub fn hash_password(password: &str) -> Result<String, KeyError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| KeyError::Hash(e.to_string()))
+    let failed = |e: &dyn std::fmt::Display| KeyError::Hash(e.to_string());
+    let argon2 = Argon2::default();
+    let params = argon2.params().clone();
+    let salt = argon2::password_hash::try_generate_salt().map_err(|e| failed(&e))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let mut memory = Scratch::take(params.block_count());
+    let hashed =
+        argon2.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, &mut memory);
+    Scratch::give_back(memory);
+    hashed.map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Whether `password` matches the PHC string `hash` (false for a malformed hash).
@@ -48,10 +61,10 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     hashed.is_ok() && bool::from(computed.ct_eq(expected.as_bytes()))
 }
 
-/// Argon2's working memory (~19 MiB per verification), kept for the next verification:
+/// Argon2's working memory (~19 MiB per hash), kept for the next hash or verification:
 /// allocating and freeing it each time leaves glibc's per-thread arenas holding copies (a
-/// burst of 150 guesses grew the process by 700 MB). As many buffers exist as verifications
-/// ever ran at once, which callers bound.
+/// burst of 150 guesses grew the process by 700 MB). As many buffers exist as hashes ever
+/// ran at once, which callers bound.
 struct Scratch;
 
 static SCRATCH: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
@@ -90,6 +103,7 @@ pub fn verify_without_user(password: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher as _;
 
     #[test]
     fn hashes_with_other_parameters_verify_in_reused_memory() {
@@ -131,5 +145,17 @@ mod tests {
         assert!(verify_password("s3cret!", &hash));
         assert!(!verify_password("s3cret", &hash));
         assert!(!verify_password("s3cret!", "not-a-hash"));
+        // The argon2 crate's own verifier reads the same PHC string.
+        use argon2::password_hash::PasswordVerifier as _;
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"s3cret!", &parsed)
+                .is_ok()
+        );
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
     }
 }
