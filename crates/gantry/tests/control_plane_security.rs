@@ -484,7 +484,7 @@ async fn names_that_already_differ_only_in_case_do_not_break_the_upgrade() {
             "INSERT INTO users (id, username, password_hash, roles, created_at, profile, updated_at) \
              SELECT '0f0f0f0f-dup', 'ADMIN', password_hash, 'Internal/subscriber', created_at + 1, '{}', 0 \
              FROM users WHERE username = 'admin'",
-            "DELETE FROM _sqlx_migrations WHERE version = 7",
+            "DELETE FROM _sqlx_migrations WHERE version = 9",
         ] {
             sqlx::query(statement).execute(&mut db).await.unwrap();
         }

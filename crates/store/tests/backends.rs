@@ -689,7 +689,7 @@ async fn user_name_case_scenario(store: &Store, url: &str) {
         "DROP INDEX users_username_lower",
         "INSERT INTO users (id, username, password_hash, roles, created_at, profile, updated_at) \
          VALUES ('abcdef12-later', 'Admin', 'hash', 'admin', 9999999999999, '{}', 0)",
-        "DELETE FROM _sqlx_migrations WHERE version = 7",
+        "DELETE FROM _sqlx_migrations WHERE version = 9",
     ] {
         sqlx::query(statement).execute(&mut raw).await.unwrap();
     }
