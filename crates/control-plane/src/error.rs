@@ -28,9 +28,14 @@ pub enum ApiError {
     /// 412: `If-Match` names a version that is no longer current.
     #[error("{0}")]
     PreconditionFailed(String),
-    /// 429: too many attempts from the caller; retry later.
-    #[error("{0}")]
-    TooManyRequests(String),
+    /// 429: too many attempts from the caller; retry after `retry_after` (`Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was refused.
+        message: String,
+        /// How long until the caller may try again.
+        retry_after: std::time::Duration,
+    },
     /// 413: the body is too large.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -60,7 +65,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -115,6 +120,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"gantry\""),
             );
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = &self
+            && let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

@@ -2,17 +2,19 @@
 //! JSON bodies, query strings, and the authenticated user (HTTP Basic for now).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use base64::Engine;
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
+use crate::credentials::VerifiedUser;
 use crate::error::ApiError;
 
 /// A JSON request body; malformed or mistyped JSON is a 400 naming the problem.
@@ -157,11 +159,15 @@ impl FromRequestParts<AppState> for AuthUser {
         let (username, password) = parse_basic(header).ok_or_else(|| {
             ApiError::Unauthenticated("Malformed Authorization header: use Bearer or Basic".into())
         })?;
-        match verify_user(state, &username, &password).await? {
-            Some(roles) => Ok(AuthUser {
-                username,
-                scopes: scopes_of_roles(&roles),
-                roles,
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        match crate::credentials::verify_password(state, &username, &password, peer).await? {
+            Some(user) => Ok(AuthUser {
+                username: user.username,
+                scopes: scopes_of_roles(&user.roles),
+                roles: user.roles,
             }),
             None => Err(ApiError::Unauthenticated(
                 "Invalid username or password".into(),
@@ -245,43 +251,6 @@ pub async fn is_admin(state: &AppState, username: &str) -> Result<bool, ApiError
     )
 }
 
-/// Verifies `username` / `password` against the users table (through the credential cache).
-pub async fn check_password(
-    state: &AppState,
-    username: &str,
-    password: &str,
-) -> Result<bool, ApiError> {
-    Ok(verify_user(state, username, password).await?.is_some())
-}
-
-/// The user's roles when the password is right; `None` when the user or password is wrong.
-async fn verify_user(
-    state: &AppState,
-    username: &str,
-    password: &str,
-) -> Result<Option<Vec<String>>, ApiError> {
-    if let Some(roles) = state.credential_cache().check(username, password) {
-        return Ok(Some(roles));
-    }
-    let Some(user) = gantry_store::users::find_by_username(state.store(), username).await? else {
-        return Ok(None);
-    };
-    let (candidate, hash) = (password.to_owned(), user.password_hash.clone());
-    let valid = tokio::task::spawn_blocking(move || {
-        gantry_keys::password::verify_password(&candidate, &hash)
-    })
-    .await
-    .unwrap_or(false);
-    if !valid {
-        return Ok(None);
-    }
-    let roles: Vec<String> = user.role_list().map(str::to_owned).collect();
-    state
-        .credential_cache()
-        .remember(username, password, &roles);
-    Ok(Some(roles))
-}
-
 /// Splits `Basic base64(user:pass)`.
 pub fn parse_basic(header: &str) -> Option<(String, String)> {
     let (scheme, encoded) = header.split_once(' ')?;
@@ -300,7 +269,7 @@ pub fn parse_basic(header: &str) -> Option<(String, String)> {
 /// so Basic-authenticated REST calls do not pay Argon2 on every request.
 #[derive(Debug, Default)]
 pub struct CredentialCache {
-    entries: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    entries: Mutex<HashMap<String, (Instant, VerifiedUser)>>,
 }
 
 const CREDENTIAL_TTL: Duration = Duration::from_secs(300);
@@ -310,22 +279,22 @@ impl CredentialCache {
         gantry_keys::secret::hash_secret(&format!("{username}\0{password}"))
     }
 
-    pub(crate) fn check(&self, username: &str, password: &str) -> Option<Vec<String>> {
+    pub(crate) fn check(&self, username: &str, password: &str) -> Option<VerifiedUser> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(&Self::key(username, password))
             .filter(|(t, _)| t.elapsed() < CREDENTIAL_TTL)
-            .map(|(_, roles)| roles.clone())
+            .map(|(_, user)| user.clone())
     }
 
-    pub(crate) fn remember(&self, username: &str, password: &str, roles: &[String]) {
+    pub(crate) fn remember(&self, username: &str, password: &str, user: &VerifiedUser) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() > 10_000 {
             entries.retain(|_, (t, _)| t.elapsed() < CREDENTIAL_TTL);
         }
         entries.insert(
             Self::key(username, password),
-            (Instant::now(), roles.to_vec()),
+            (Instant::now(), user.clone()),
         );
     }
 

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod api_docs;
 pub mod api_search;
 pub mod bootstrap;
+pub mod credentials;
 pub mod devportal;
 pub mod distribution;
 pub mod error;
@@ -206,9 +207,8 @@ impl AppState {
 /// Hashes a new OAuth2 client secret (Argon2id) off the async runtime.
 pub(crate) async fn hash_client_secret(secret: &str) -> Result<String, ApiError> {
     let secret = secret.to_owned();
-    tokio::task::spawn_blocking(move || gantry_keys::secret::hash_client_secret(&secret))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+    credentials::argon2(move || gantry_keys::secret::hash_client_secret(&secret))
+        .await?
         .map_err(ApiError::from)
 }
 
@@ -225,13 +225,16 @@ pub(crate) async fn verify_client_secret(state: &AppState, secret: &str, stored:
         return true;
     }
     let (candidate, hash) = (secret.to_owned(), stored.to_owned());
-    let valid = tokio::task::spawn_blocking(move || {
-        gantry_keys::secret::verify_client_secret(&candidate, &hash)
-    })
-    .await
-    .unwrap_or(false);
+    let valid =
+        credentials::argon2(move || gantry_keys::secret::verify_client_secret(&candidate, &hash))
+            .await
+            .unwrap_or(false);
     if valid {
-        state.credential_cache().remember(&cache_user, secret, &[]);
+        state.credential_cache().remember(
+            &cache_user,
+            secret,
+            &credentials::VerifiedUser::default(),
+        );
     }
     valid
 }
@@ -273,7 +276,18 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::map_response(strict_transport_security))
         .with_state(state)
+}
+
+/// The control plane is only served over TLS ([`server::serve_tls`]): every response tells
+/// browsers to use HTTPS for the host from now on (portals, REST, OAuth2 alike).
+async fn strict_transport_security(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    response
 }
 
 async fn live() -> Response {

@@ -66,11 +66,14 @@ pub(crate) async fn sign_up(
     let ip = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    if let Err(wait) = state.failures().check(None, ip) {
-        return Err(ApiError::TooManyRequests(format!(
-            "Too many sign-ups from this address; retry in {} s",
-            wait.as_secs().max(1)
-        )));
+    if let Err(retry_after) = state.failures().check(None, ip) {
+        return Err(ApiError::TooManyRequests {
+            message: format!(
+                "Too many sign-ups from this address; retry in {} s",
+                retry_after.as_secs().max(1)
+            ),
+            retry_after,
+        });
     }
     state.failures().record_failure(None, ip);
     let email = user.claims.iter().find_map(|c| {

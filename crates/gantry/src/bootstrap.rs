@@ -35,7 +35,13 @@ pub struct Prepared {
 /// Creates `dir` (and its parents) when missing, and makes it owner-only (0700): it holds the
 /// key-encryption key, TLS keys and, for SQLite, the store.
 pub fn data_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    // Created 0700 whatever the umask, so it is never briefly open to others.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
     #[cfg(unix)]
     {

@@ -163,8 +163,7 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
             .await
             .context("connecting to the database")?,
         None => {
-            std::fs::create_dir_all(&args.data_dir)
-                .with_context(|| format!("creating {}", args.data_dir.display()))?;
+            bootstrap::data_dir(&args.data_dir)?;
             gantry_store::Store::open_sqlite(&args.data_dir.join("gantry.db"))
                 .await
                 .context("opening the store")?

@@ -174,8 +174,9 @@ impl Store {
         Ok(Some(ChangeListener { listener }))
     }
 
-    /// Opens (creating when absent) the SQLite file `path`.
+    /// Opens (creating when absent) the SQLite file `path`, readable by its owner only.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        owner_only(path).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let store = Self::connect(&url).await?;
         // WAL lets the gateway snapshot reads run beside REST writes.
@@ -236,6 +237,33 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// Creates the SQLite file `path` with mode 0600 when absent (whatever the umask) and tightens
+/// it and an existing `-wal` / `-shm` to 0600: the store holds password hashes and wrapped
+/// keys. SQLite gives the `-wal` and `-shm` files it creates the database file's mode.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -40,7 +40,7 @@ pub async fn create(
 }
 
 /// Creates a user with SCIM `profile` attributes (JSON text); `Conflict` when the name is
-/// taken.
+/// taken in any case (`ADMIN` while `admin` exists: a unique index on `lower(username)`).
 pub async fn create_with_profile(
     store: &Store,
     username: &str,
@@ -81,10 +81,11 @@ macro_rules! select_users {
     };
 }
 
-/// The user called `username`, if any.
+/// The user called `username`, if any (names match case-insensitively, as in WSO2; the
+/// stored spelling is the user's name).
 pub async fn find_by_username(store: &Store, username: &str) -> Result<Option<User>> {
     Ok(
-        sqlx::query_as::<_, User>(select_users!("WHERE username = $1"))
+        sqlx::query_as::<_, User>(select_users!("WHERE lower(username) = lower($1)"))
             .bind(username)
             .fetch_optional(store.pool())
             .await?,
@@ -93,7 +94,7 @@ pub async fn find_by_username(store: &Store, username: &str) -> Result<Option<Us
 
 /// Replaces a user's password hash.
 pub async fn set_password_hash(store: &Store, username: &str, password_hash: &str) -> Result<()> {
-    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE lower(username) = lower($2)")
         .bind(password_hash)
         .bind(username)
         .execute(store.pool())
@@ -119,13 +120,14 @@ pub async fn list(
 ) -> Result<(Vec<User>, i64)> {
     // An empty name means every user (user names are never empty).
     let bind = username.unwrap_or_default();
-    let total: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE ($1 = '' OR username = $1)")
-            .bind(bind)
-            .fetch_one(store.pool())
-            .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE ($1 = '' OR lower(username) = lower($1))",
+    )
+    .bind(bind)
+    .fetch_one(store.pool())
+    .await?;
     let users = sqlx::query_as::<_, User>(select_users!(
-        "WHERE ($1 = '' OR username = $1) ORDER BY username LIMIT $2 OFFSET $3"
+        "WHERE ($1 = '' OR lower(username) = lower($1)) ORDER BY username LIMIT $2 OFFSET $3"
     ))
     .bind(bind)
     .bind(limit)
@@ -180,11 +182,13 @@ pub async fn delete(store: &Store, id: &str) -> Result<()> {
 
 /// Replaces a user's roles; `NotFound` when there is no such user.
 pub async fn set_roles(store: &Store, username: &str, roles: &[&str]) -> Result<()> {
-    let done = sqlx::query("UPDATE users SET roles = $1, updated_at = $2 WHERE username = $3")
-        .bind(roles.join(" "))
-        .bind(now_ms())
-        .bind(username)
-        .execute(store.pool())
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET roles = $1, updated_at = $2 WHERE lower(username) = lower($3)",
+    )
+    .bind(roles.join(" "))
+    .bind(now_ms())
+    .bind(username)
+    .execute(store.pool())
+    .await?;
     found(&done)
 }

@@ -22,6 +22,7 @@ const RESIDENT_ISSUER: &str = "https://cp.example/oauth2/token";
 /// A PostgreSQL database created for one test and dropped afterwards.
 struct PgDatabase {
     name: String,
+    url: String,
 }
 
 impl PgDatabase {
@@ -44,9 +45,10 @@ impl PgDatabase {
             .await
             .unwrap();
         let base = url.rsplit_once('/').map(|(b, _)| b).unwrap();
-        let store = Store::connect(&format!("{base}/{name}")).await.unwrap();
+        let url = format!("{base}/{name}");
+        let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        Some((store, PgDatabase { name }))
+        Some((store, PgDatabase { name, url }))
     }
 
     async fn drop_now(self, store: Store) {
@@ -678,4 +680,81 @@ fn the_default_version_backfill_pattern_matches_the_stored_definition() {
             .unwrap()
             .contains(r#""isDefaultVersion":true"#)
     );
+}
+
+/// User names are unique whatever their case and found in any case; a database that already
+/// holds names differing only in case still takes the migration (the younger is renamed).
+async fn user_name_case_scenario(store: &Store, url: &str) {
+    use gantry_store::users;
+    let admin = users::create(store, "admin", "hash", &["admin"])
+        .await
+        .unwrap();
+    assert!(matches!(
+        users::create(store, "ADMIN", "hash", &["admin"]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = users::find_by_username(store, "aDmIn")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, admin.id);
+    assert_eq!(found.username, "admin");
+    assert_eq!(users::list(store, Some("ADMIN"), 0, 10).await.unwrap().1, 1);
+
+    // Stage a database from before the index: a colliding name, the migration not applied.
+    let mut raw = sqlx::AnyConnection::connect(url).await.unwrap();
+    for statement in [
+        "DROP INDEX users_username_lower",
+        "INSERT INTO users (id, username, password_hash, roles, created_at, profile, updated_at) \
+         VALUES ('abcdef12-later', 'Admin', 'hash', 'admin', 9999999999999, '{}', 0)",
+        "DELETE FROM _sqlx_migrations WHERE version = 9",
+    ] {
+        sqlx::query(statement).execute(&mut raw).await.unwrap();
+    }
+    raw.close().await.unwrap();
+    store.migrate().await.unwrap();
+    let (all, _) = users::list(store, None, 0, 10).await.unwrap();
+    let mut names: Vec<&str> = all.iter().map(|u| u.username.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Admin-abcdef12", "admin"]);
+    assert!(matches!(
+        users::create(store, "ADMIN", "hash", &["admin"]).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn user_name_case_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    store.migrate().await.unwrap();
+    user_name_case_scenario(&store, &format!("sqlite://{}", path.display())).await;
+}
+
+#[tokio::test]
+async fn user_name_case_on_postgres() {
+    let Some((store, db)) = PgDatabase::create().await else {
+        return;
+    };
+    user_name_case_scenario(&store, &db.url.clone()).await;
+    db.drop_now(store).await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_store_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    store.migrate().await.unwrap();
+    for file in ["gantry.db", "gantry.db-wal", "gantry.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    store.close().await;
 }

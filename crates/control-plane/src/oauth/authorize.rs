@@ -19,7 +19,7 @@ use super::client_auth::Client;
 use super::grants::{user_roles, user_scopes};
 use super::{Form, OAuthRequest};
 use crate::AppState;
-use crate::extract::check_password;
+use crate::credentials::{PasswordError, verify_password};
 
 /// Lifetime of an authorization code.
 const CODE_TTL_MS: i64 = 60_000;
@@ -208,37 +208,34 @@ pub async fn submit(State(state): State<AppState>, request: axum::extract::Reque
             },
         );
     }
-    let username = form.get("username").unwrap_or_default();
+    let typed = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
-    if let Err(wait) = state.failures().check(Some(username), request.peer) {
-        let mut response = login_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            &form,
-            &checked,
-            field,
-            Some("Too many failed sign-ins; wait a minute and try again."),
-        );
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
+    let user = match verify_password(&state, typed, password, request.peer).await {
+        Ok(Some(user)) => user,
+        Err(PasswordError::TooManyFailures(wait)) => {
+            let mut response = login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &form,
+                &checked,
+                field,
+                Some("Too many failed sign-ins; wait a minute and try again."),
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return response;
         }
-        return response;
-    }
-    let valid = !username.is_empty()
-        && check_password(&state, username, password)
-            .await
-            .unwrap_or(false);
-    if !valid {
-        state
-            .failures()
-            .record_failure(Some(username), request.peer);
-        return login_page(
-            StatusCode::UNAUTHORIZED,
-            &form,
-            &checked,
-            field,
-            Some("Wrong user name or password."),
-        );
-    }
+        Ok(None) | Err(PasswordError::Failed(_)) => {
+            return login_page(
+                StatusCode::UNAUTHORIZED,
+                &form,
+                &checked,
+                field,
+                Some("Wrong user name or password."),
+            );
+        }
+    };
+    let username = user.username.as_str();
     match issue_code(&state, &form, &checked, username).await {
         Ok(code) => {
             let mut params = vec![("code", code.as_str()), ("iss", state.issuer().issuer())];

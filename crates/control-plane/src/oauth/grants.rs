@@ -17,7 +17,7 @@ use super::client_auth::{self, Client};
 use super::jwt_bearer::{self, JWT_BEARER};
 use super::{Form, OAuthError, OAuthRequest, exp_ms, no_store_json};
 use crate::AppState;
-use crate::extract::check_password;
+use crate::credentials::verify_password;
 
 /// Lifetime of a refresh token (WSO2's default, 24 h).
 const REFRESH_TOKEN_SECS: i64 = 86_400;
@@ -90,15 +90,10 @@ async fn password(
 ) -> Result<Response, OAuthError> {
     let username = form.require("username")?;
     let password = form.require("password")?;
-    if let Err(wait) = state.failures().check(Some(username), request.peer) {
-        return Err(OAuthError::too_many_attempts(wait));
-    }
-    if !check_password(state, username, password).await? {
-        state
-            .failures()
-            .record_failure(Some(username), request.peer);
+    let Some(user) = verify_password(state, username, password, request.peer).await? else {
         return Err(OAuthError::invalid_grant("Invalid username or password"));
-    }
+    };
+    let username = user.username.as_str();
     let roles = user_roles(state, username).await?;
     let granted = user_scopes(state, client, &roles, requested(form)).await?;
     let auth_time = gantry_keys::token::now_secs();

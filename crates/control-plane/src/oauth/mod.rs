@@ -190,6 +190,17 @@ impl From<crate::error::ApiError> for OAuthError {
     }
 }
 
+impl From<crate::credentials::PasswordError> for OAuthError {
+    fn from(e: crate::credentials::PasswordError) -> Self {
+        match e {
+            crate::credentials::PasswordError::TooManyFailures(wait) => {
+                Self::too_many_attempts(wait)
+            }
+            crate::credentials::PasswordError::Failed(e) => e.into(),
+        }
+    }
+}
+
 impl From<gantry_keys::KeyError> for OAuthError {
     fn from(e: gantry_keys::KeyError) -> Self {
         tracing::error!(error = %e, "token signing failed");

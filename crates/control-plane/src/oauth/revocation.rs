@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::client_auth::{self, Presented};
 use super::{OAuthError, OAuthRequest, exp_ms, no_store_json};
 use crate::AppState;
-use crate::extract::{check_password, is_admin};
+use crate::credentials::verify_password;
 
 /// `POST /oauth2/revoke`.
 pub async fn revoke(State(state): State<AppState>, request: axum::extract::Request) -> Response {
@@ -78,12 +78,8 @@ async fn caller(
             .await?
             .is_none()
     {
-        if let Err(wait) = state.failures().check(Some(&name), request.peer) {
-            return Err(OAuthError::too_many_attempts(wait));
-        }
-        let admin = check_password(state, &name, &secret).await? && is_admin(state, &name).await?;
-        if !admin {
-            state.failures().record_failure(Some(&name), request.peer);
+        let user = verify_password(state, &name, &secret, request.peer).await?;
+        if !user.is_some_and(|u| u.roles.iter().any(|r| r == gantry_keys::scopes::ADMIN_ROLE)) {
             return Err(OAuthError::invalid_client());
         }
         return Ok(Caller::Privileged);

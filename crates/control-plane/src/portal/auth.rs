@@ -40,10 +40,22 @@ pub(super) struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path on this server (no `//host`, no scheme) is a place to return to.
+/// Only a path on this server is a place to return to: `next` must be an absolute path,
+/// and resolved by a URL parser (as a browser would) against a fixed origin it must stay on.
+/// The parsed path and query are returned, never the raw text.
 fn safe_next(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains(['\\', '\r', '\n']))
-        .map(str::to_owned)
+    let next = next.filter(|n| n.starts_with('/'))?;
+    let base = url::Url::parse("https://gantry.invalid/").ok()?;
+    let resolved = base.join(next).ok()?;
+    let path = resolved.path();
+    // A path that begins `//` (from `/.//host`) is a network path again in a `Location`.
+    if resolved.origin() != base.origin() || !path.starts_with('/') || path.starts_with("//") {
+        return None;
+    }
+    Some(match resolved.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    })
 }
 
 /// The visitor's session, started (anonymous) when they have none, with the cookie to set.
@@ -116,17 +128,11 @@ async fn login(
     State(state): State<AppState>,
     AnyForm { visitor, form }: AnyForm<LoginForm>,
 ) -> Result<Response, PortalError> {
-    let ip = visitor.peer;
-    let username = form.username.trim();
-    if let Err(wait) = state.failures().check(Some(username), ip) {
-        return Err(PortalError::TooMany(wait));
-    }
-    let valid = !username.is_empty()
-        && !form.password.is_empty()
-        && crate::extract::check_password(&state, username, &form.password).await?;
-    if !valid {
-        state.failures().record_failure(Some(username), ip);
-        tracing::info!(username, "portal sign-in failed");
+    let typed = form.username.trim();
+    let Some(user) =
+        crate::credentials::verify_password(&state, typed, &form.password, visitor.peer).await?
+    else {
+        tracing::info!(username = typed, "portal sign-in failed");
         let csrf = visitor
             .session
             .as_ref()
@@ -135,12 +141,13 @@ async fn login(
         let page = LoginPage {
             nav: anonymous_nav(csrf),
             next: safe_next(Some(&form.next)).unwrap_or_default(),
-            username: username.to_owned(),
+            username: typed.to_owned(),
             error: Some("Wrong username or password.".into()),
             signup: state.self_signup_enabled(),
         };
         return render_status(StatusCode::UNAUTHORIZED, &page);
-    }
+    };
+    let username = user.username.as_str();
     // A fresh session id on sign-in: an id planted before sign-in is worthless after it.
     if let Some((old, _)) = &visitor.session {
         visitor.sessions.end(old).await?;
@@ -149,23 +156,17 @@ async fn login(
     tracing::info!(username, "portal sign-in");
     let target = match safe_next(Some(&form.next)) {
         Some(next) => next,
-        None => {
-            let roles: Vec<String> = gantry_store::users::find_by_username(state.store(), username)
-                .await?
-                .map(|u| u.role_list().map(str::to_owned).collect())
-                .unwrap_or_default();
-            session::SignedIn {
-                username: username.to_owned(),
-                roles,
-                session_id: id.clone(),
-                csrf: String::new(),
-                test_token: None,
-                notice: None,
-                sessions: visitor.sessions.clone(),
-            }
-            .home()
-            .to_owned()
+        None => session::SignedIn {
+            username: username.to_owned(),
+            roles: user.roles,
+            session_id: id.clone(),
+            csrf: String::new(),
+            test_token: None,
+            notice: None,
+            sessions: visitor.sessions.clone(),
         }
+        .home()
+        .to_owned(),
     };
     Ok(with_cookie(
         Redirect::to(&target).into_response(),
@@ -262,11 +263,7 @@ pub fn password_problem(password: &str) -> Option<&'static str> {
 
 /// Hashes a password (Argon2id) off the async runtime.
 pub async fn hash_password(password: &str) -> Result<String, PortalError> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || gantry_keys::password::hash_password(&password))
-        .await
-        .map_err(|e| PortalError::Internal(e.to_string()))?
-        .map_err(|e| PortalError::Internal(e.to_string()))
+    Ok(crate::scim::users::hash_password(password).await?)
 }
 
 async fn signup(
@@ -335,10 +332,28 @@ mod tests {
             safe_next(Some("/publisher?x=1")).as_deref(),
             Some("/publisher?x=1")
         );
+        assert_eq!(
+            safe_next(Some("/devportal/apis?q=a b")).as_deref(),
+            Some("/devportal/apis?q=a%20b")
+        );
+        assert_eq!(
+            safe_next(Some("/%2F%2Fevil.example")).as_deref(),
+            Some("/%2F%2Fevil.example")
+        );
         for bad in [
             "//evil.example",
             "https://evil.example",
             "/\\evil",
+            "/\\/evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example/",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/.//evil.example",
+            "/..//evil.example",
+            "javascript:alert(1)",
+            "%2F%2Fevil.example",
+            " //evil.example",
             "publisher",
         ] {
             assert_eq!(safe_next(Some(bad)), None, "{bad}");

@@ -264,6 +264,7 @@ impl From<ApiError> for PortalError {
             ApiError::Conflict(m) => PortalError::Conflict(m),
             ApiError::Unavailable(m) => PortalError::Unavailable(m),
             ApiError::Internal(m) => PortalError::Internal(m),
+            ApiError::TooManyRequests { retry_after, .. } => PortalError::TooMany(retry_after),
             // A variant added to the REST errors later (main adds 412 Precondition Failed)
             // still reads as "that did not work", with its message.
             #[allow(
@@ -272,6 +273,12 @@ impl From<ApiError> for PortalError {
             )]
             other => PortalError::Conflict(other.to_string()),
         }
+    }
+}
+
+impl From<crate::credentials::PasswordError> for PortalError {
+    fn from(e: crate::credentials::PasswordError) -> Self {
+        ApiError::from(e).into()
     }
 }
 
@@ -292,6 +299,10 @@ struct ErrorPage {
 
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            PortalError::TooMany(wait) => Some(wait.as_secs().max(1)),
+            _ => None,
+        };
         let (status, heading, message) = match self {
             PortalError::SignIn { next } => {
                 let target = format!("/portal/login?next={}", urlencode(&next));
@@ -333,6 +344,11 @@ impl IntoResponse for PortalError {
             Ok(html) => html_response(status, html),
             Err(_) => (status, "error").into_response(),
         };
+        if let Some(secs) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         // Kept so `with_signed_in_nav` can render the page again with the user's top bar.
         response.extensions_mut().insert(page);
         response
@@ -395,7 +411,15 @@ async fn with_signed_in_nav(
     nav.notice = None;
     let status = response.status();
     match (ErrorPage { nav, ..page }).render() {
-        Ok(html) => html_response(status, html),
+        Ok(html) => {
+            let mut again = html_response(status, html);
+            if let Some(retry_after) = response.headers().get(header::RETRY_AFTER) {
+                again
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after.clone());
+            }
+            again
+        }
         Err(_) => response,
     }
 }

@@ -58,9 +58,8 @@ pub fn check_password_policy(password: &str) -> Result<(), String> {
 /// Hashes a password with Argon2id off the async runtime.
 pub async fn hash_password(password: &str) -> Result<String, crate::error::ApiError> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || gantry_keys::password::hash_password(&password))
-        .await
-        .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?
+    crate::credentials::argon2(move || gantry_keys::password::hash_password(&password))
+        .await?
         .map_err(|e| crate::error::ApiError::Internal(e.to_string()))
 }
 
@@ -210,8 +209,9 @@ pub(crate) async fn replace(
 ) -> ScimResult {
     require_admin(&caller)?;
     let current = load(&state, &id).await?;
+    // Names match in any case: `ADMIN` names the user `admin` and changes nothing.
     if let Some(name) = request.user_name.as_deref()
-        && name != current.username
+        && !name.eq_ignore_ascii_case(&current.username)
     {
         return Err(ScimError::bad(
             "mutability",
