@@ -3,7 +3,9 @@
 
 Usage: report.py META_JSON RESULTS_JSONL [GANTRY_ERRORS_TXT [HEADERS_TXT]]. One JSON line per
 (case, proxy, round) comes from wrk's stats.lua plus the proxy's CPU seconds; the tables
-show the median over rounds, the ratios Gantry/Envoy, and every round underneath.
+show the median over rounds, the ratios Gantry/Envoy (and Gantry/Gantry-base when run.sh had a
+GANTRY_BASE_BIN), and every round underneath. A proxy that was not run (PEERS=none, no base
+binary) has no rows and no ratios.
 """
 import json
 import statistics
@@ -23,6 +25,7 @@ WHAT = {
     ("jwt", "gantry"): "Gantry `/bench/1.0.0/ping`: JWT RS256 + subscription + scopes + tier limit",
     ("jwt", "envoy"): "Envoy: jwt_authn (cache 100) + local_ratelimit + router",
 }
+PROXIES = ("nginx", "gantry", "gantry-base", "envoy")
 
 
 # A round is *disturbed* when more than this share of the proxy core went to something other
@@ -80,6 +83,14 @@ def median_row(all_rows: list) -> dict:
     }
 
 
+def ratio_row(title: str, a: dict, b: dict) -> str:
+    """One ratio line, a / b: req/s, µs CPU per request, p99."""
+    return (
+        f"| {title} | {a['rps'] / b['rps']:.2f}× | {a['cpu_us_per_req'] / b['cpu_us_per_req']:.2f}× | "
+        f"{a['p99_us'] / b['p99_us']:.2f}× |"
+    )
+
+
 def main() -> int:
     meta = json.load(open(sys.argv[1], encoding="utf-8"))
     rows = [derive(json.loads(line)) for line in open(sys.argv[2], encoding="utf-8") if line.strip()]
@@ -89,6 +100,10 @@ def main() -> int:
 
     if meta.get("gantry_tier", "Unlimited") == "Unlimited":
         WHAT[("jwt", "gantry")] = WHAT[("jwt", "gantry")].replace(" + tier limit", " (tier Unlimited: no limiter)")
+    for c in ("plain", "jwt"):  # the second build is configured the same way
+        WHAT[(c, "gantry-base")] = "Gantry-base" + WHAT[(c, "gantry")][len("Gantry"):]
+    base = bool(meta.get("gantry_base_rev"))
+    envoy = meta.get("peers", "envoy") != "none"
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["case"], r["proxy"]), []).append(r)
@@ -96,19 +111,32 @@ def main() -> int:
 
     out = []
     w = out.append
-    w(f"# Gateway vs Envoy — {meta['date']}")
+    if base:
+        vs = " and Envoy" if envoy else ""
+        w(f"# Gantry `{meta['gantry_rev']}` vs Gantry-base `{meta['gantry_base_rev']}`{vs} — {meta['date']}")
+    else:
+        w(f"# Gateway vs Envoy — {meta['date']}")
     w("")
     w(
         f"Machine: {meta['cores']} × {meta['cpu']}, Linux {meta['kernel']}. "
         f"Gantry `{meta['gantry_rev']}` (binary sha256 {meta['gantry_sha']}…), "
-        f"Envoy {meta['envoy']}, nginx {meta['nginx']}, wrk {meta['wrk']}."
+        + (
+            f"Gantry-base `{meta['gantry_base_rev']}` (binary sha256 {meta['gantry_base_sha']}…; "
+            f"a second `gantry up` with its own data directory, ports and token, configured the same way), "
+            if base
+            else ""
+        )
+        + (f"Envoy {meta['envoy']}, " if envoy else "Envoy not run (`PEERS=none`), ")
+        + f"nginx {meta['nginx']}, wrk {meta['wrk']}."
     )
     w(
-        f"Pinning: proxy (Gantry or Envoy `--concurrency 1`) on CPU {meta['proxy_cpu']}; "
+        f"Pinning: proxy ({' or '.join(['Gantry'] + (['Gantry-base'] if base else []) + (['Envoy `--concurrency 1`'] if envoy else []))}) on CPU {meta['proxy_cpu']}; "
         f"wrk (1 thread) on CPU {meta['load_cpu']}; nginx (1 worker) on CPU {meta['upstream_cpu']}. "
         f"{meta['connections']} keep-alive connections, {meta['warmup']} s warm-up + "
         f"{meta['duration']} s measured per case, {meta['rounds']} round(s); medians shown. "
-        f"Same upstream, same token ({meta['token_len']} bytes, RS256) for both gateways. "
+        f"Same upstream for all; "
+        f"{'the same token' if envoy else 'a token'} ({meta['token_len']} bytes, RS256) for Gantry{' and Envoy' if envoy else ''}"
+        f"{', Gantry-base its own from its own key manager, same kind' if base else ''}. "
         f"Every process we started ran at nice {meta.get('nice', '0')}. "
         f"Gantry's subscription tier: `{meta.get('gantry_tier', 'Unlimited')}`"
         f"{' (10^9 requests/min: its limiter runs on every request, never rejects)' if meta.get('gantry_tier', 'Unlimited') != 'Unlimited' else ' (no limiter runs)'}. "
@@ -122,7 +150,7 @@ def main() -> int:
     w("| Case | Proxy | req/s | p50 | p99 | proxy CPU s | proxy busy | core busy | µs CPU / req | non-2xx | socket errors | rounds used |")
     w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case, title in CASES:
-        for proxy in ("nginx", "gantry", "envoy"):
+        for proxy in PROXIES:
             m = med.get((case, proxy))
             if not m:
                 continue
@@ -131,51 +159,75 @@ def main() -> int:
                 f"{ms(m['p99_us'])} | {m['cpu_s']:.2f} | {m['util']:.0f}% | {m['core_util']:.0f}% | "
                 f"{m['cpu_us_per_req']:.1f} | {m['non_2xx']} | {m['errors']} | {m['used']} |"
             )
-    w("")
-    w("**Ratios, Gantry / Envoy** (req/s: higher is better for Gantry; CPU per request and p99: lower is better):")
-    w("")
-    w("| Case | req/s | µs CPU / req | p99 |")
-    w("|---|---:|---:|---:|")
-    for case, title in CASES[1:]:
-        g, e = med.get((case, "gantry")), med.get((case, "envoy"))
-        if g and e:
-            w(
-                f"| {title} | {g['rps'] / e['rps']:.2f}× | {g['cpu_us_per_req'] / e['cpu_us_per_req']:.2f}× | "
-                f"{g['p99_us'] / e['p99_us']:.2f}× |"
-            )
-    gp, gj = med.get(("plain", "gantry")), med.get(("jwt", "gantry"))
-    ep, ej = med.get(("plain", "envoy")), med.get(("jwt", "envoy"))
-    if gp and gj and ep and ej:
+    if base:
         w("")
         w(
-            f"Cost of enforcement (CPU/req of case 2 ÷ case 1): Gantry "
-            f"{gj['cpu_us_per_req'] / gp['cpu_us_per_req']:.2f}× "
-            f"({gp['cpu_us_per_req']:.1f} → {gj['cpu_us_per_req']:.1f} µs), Envoy "
-            f"{ej['cpu_us_per_req'] / ep['cpu_us_per_req']:.2f}× "
-            f"({ep['cpu_us_per_req']:.1f} → {ej['cpu_us_per_req']:.1f} µs)."
+            f"**Ratios, Gantry / Gantry-base** (`{meta['gantry_rev']}` / `{meta['gantry_base_rev']}`; "
+            f"req/s: above 1 is the new build faster; CPU per request and p99: above 1 is it dearer or "
+            f"slower). *Per round* divides the two builds' CPU per request within each round (same "
+            f"minutes, same machine state), all rounds, * marks a round disturbed for either:"
         )
+        w("")
+        w("| Case | req/s | µs CPU / req | p99 | µs CPU / req, Gantry vs base | CPU / req per round |")
+        w("|---|---:|---:|---:|---:|---|")
+        for case, title in CASES[1:]:
+            g, b = med.get((case, "gantry")), med.get((case, "gantry-base"))
+            if not (g and b):
+                continue
+            by_round = {r["round"]: r for r in groups[(case, "gantry-base")]}
+            rounds = []
+            for r in groups[(case, "gantry")]:
+                o = by_round.get(r["round"])
+                if o:
+                    flag = "*" if disturbed(r) or disturbed(o) else ""
+                    rounds.append(f"{r['cpu_us_per_req'] / o['cpu_us_per_req']:.3f}{flag}")
+            w(
+                ratio_row(title, g, b)
+                + f" {g['cpu_us_per_req']:.1f} / {b['cpu_us_per_req']:.1f} | {', '.join(rounds)} |"
+            )
+    if envoy:
+        w("")
+        w("**Ratios, Gantry / Envoy** (req/s: higher is better for Gantry; CPU per request and p99: lower is better):")
+        w("")
+        w("| Case | req/s | µs CPU / req | p99 |")
+        w("|---|---:|---:|---:|")
+        for case, title in CASES[1:]:
+            g, e = med.get((case, "gantry")), med.get((case, "envoy"))
+            if g and e:
+                w(ratio_row(title, g, e))
+    costs = []
+    for proxy, name in (("gantry", "Gantry"), ("gantry-base", "Gantry-base"), ("envoy", "Envoy")):
+        p, j = med.get(("plain", proxy)), med.get(("jwt", proxy))
+        if p and j:
+            costs.append(
+                f"{name} {j['cpu_us_per_req'] / p['cpu_us_per_req']:.2f}× "
+                f"({p['cpu_us_per_req']:.1f} → {j['cpu_us_per_req']:.1f} µs)"
+            )
+    if costs:
+        w("")
+        w(f"Cost of enforcement (CPU/req of case 2 ÷ case 1): {', '.join(costs)}.")
     w("")
     w("**Memory (RSS)**:")
     w("")
     w("| Process | idle, configured, before load | peak after all rounds | threads |")
     w("|---|---:|---:|---:|")
-    w(
-        f"| `gantry up` (control plane + gateway, 2 APIs) | {meta['gantry_rss'] / 1024:.1f} MB | "
-        f"{meta.get('gantry_peak', 0) / 1024:.1f} MB | {meta['gantry_threads']} |"
-    )
-    w(
-        f"| Envoy, plain config | {meta['envoy_plain_rss'] / 1024:.1f} MB | "
-        f"{meta.get('envoy_plain_peak', 0) / 1024:.1f} MB | {meta['envoy_threads']} |"
-    )
-    w(
-        f"| Envoy, jwt_authn + local_ratelimit | {meta['envoy_jwt_rss'] / 1024:.1f} MB | "
-        f"{meta.get('envoy_jwt_peak', 0) / 1024:.1f} MB | {meta['envoy_threads']} |"
-    )
+    for title, key, threads in (
+        ("`gantry up` (control plane + gateway, 2 APIs)", "gantry", "gantry_threads"),
+        ("Gantry-base `gantry up`, the same", "gantry_base", "gantry_base_threads"),
+        ("Envoy, plain config", "envoy_plain", "envoy_threads"),
+        ("Envoy, jwt_authn + local_ratelimit", "envoy_jwt", "envoy_threads"),
+    ):
+        if meta.get(f"{key}_rss") is None:
+            continue  # not run
+        w(
+            f"| {title} | {meta[f'{key}_rss'] / 1024:.1f} MB | "
+            f"{(meta.get(f'{key}_peak') or 0) / 1024:.1f} MB | {meta[threads]} |"
+        )
     w(f"| nginx upstream | {meta['nginx_rss'] / 1024:.1f} MB | | 1 |")
     w("")
     bg = max(r["bg_cpu_s"] for r in rows) if rows else 0
     w(
-        f"Background CPU on the proxy core from the two idle proxies during any one window: "
+        f"Background CPU on the proxy core from the idle proxies during any one window: "
         f"at most {bg:.2f} s (the `gantry up` control plane is idle during load)."
     )
     if gantry_errors:
