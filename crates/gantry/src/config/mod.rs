@@ -418,3 +418,6 @@ pub(crate) fn non_empty(layers: &Layers, long: &str, value: &str) -> Result<(), 
         false => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests;
