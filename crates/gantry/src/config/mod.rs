@@ -273,25 +273,39 @@ fn from_clap(e: clap::Error, args: &[OsString], from_file: &Option<file::FromFil
         .chain(command.get_arguments())
         .find(|a| a.get_long() == Some(long.as_str()));
     if !value_error {
+        let sub_arg = |long: &str| {
+            sub.into_iter()
+                .flat_map(|s| s.get_arguments())
+                .find(|a| a.get_long() == Some(long))
+        };
         let key = longs
             .iter()
-            .map(|long| {
-                let env = sub
-                    .into_iter()
-                    .flat_map(|s| s.get_arguments())
-                    .find(|a| a.get_long() == Some(long.as_str()))
-                    .and_then(|a| a.get_env())
-                    .map(|env| format!(" (or {})", env.to_string_lossy()))
-                    .unwrap_or_default();
-                format!("--{long}{env}")
+            .map(|long| match sub_arg(long).and_then(|a| a.get_env()) {
+                Some(env) => format!("--{long} (or {})", env.to_string_lossy()),
+                None => format!("--{long}"),
             })
             .collect::<Vec<_>>()
             .join(", ");
+        // Not required on its own: another setting that was given needs it (a pair such as
+        // --tls-cert and --tls-key).
+        let paired = longs
+            .iter()
+            .any(|long| sub_arg(long).is_some_and(|a| !a.is_required_set()));
+        let file_keys = longs
+            .iter()
+            .map(|long| format!("`{long}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let reason = format!(
-            "required{} (on the command line, in the environment or as `{long}` in the --config file)",
+            "required{}: give {} on the command line, in the environment or as {file_keys} in \
+             the --config file",
+            match paired {
+                true => " by another setting that was given (see --help)",
+                false => "",
+            },
             match longs.len() {
-                1 => "",
-                _ => ", each of them",
+                1 => "it",
+                _ => "each",
             }
         );
         return ParseError::Config(ConfigError::Missing { key, reason });
