@@ -176,12 +176,10 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Configuration errors were all reported above, before the runtime started.
         Err(e) => {
             eprintln!("gantry: {e:#}");
-            match e.downcast_ref::<config::ConfigError>() {
-                Some(_) => ExitCode::from(EXIT_CONFIG),
-                None => ExitCode::FAILURE,
-            }
+            ExitCode::FAILURE
         }
     }
 }
