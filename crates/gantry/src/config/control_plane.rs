@@ -152,6 +152,6 @@ pub fn load(args: ControlPlaneArgs, layers: &Layers) -> Result<ControlPlaneConfi
         self_signup: args.self_signup,
         gateway_url: args.gateway_url,
         keys,
-        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        shutdown_grace: super::secs(layers, "shutdown-grace-secs", args.shutdown_grace_secs)?,
     })
 }

@@ -250,17 +250,21 @@ pub fn load(args: GatewayArgs, layers: &Layers) -> Result<GatewayConfig, ConfigE
         https_port: args.https_port,
         ops_port: args.ops_port,
         certificates,
-        tls_reload: (args.tls_reload_secs > 0).then(|| Duration::from_secs(args.tls_reload_secs)),
+        tls_reload: super::secs_or_off(layers, "tls-reload-secs", args.tls_reload_secs)?,
         data_dir: args.data_dir,
         node_id: args.node_id.unwrap_or_else(default_node_id),
         bind: args.bind,
         redis_url: args.redis_url.map(Secret),
         backend_jwt_key,
-        drain_delay: Duration::from_secs(args.drain_delay_secs),
-        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        drain_delay: super::secs(layers, "drain-delay-secs", args.drain_delay_secs)?,
+        shutdown_grace: super::secs(layers, "shutdown-grace-secs", args.shutdown_grace_secs)?,
         upstream_tls,
         limits,
-        websocket_idle_timeout: Duration::from_secs(args.websocket_idle_timeout_secs),
+        websocket_idle_timeout: super::secs(
+            layers,
+            "websocket-idle-timeout-secs",
+            args.websocket_idle_timeout_secs,
+        )?,
     })
 }
 

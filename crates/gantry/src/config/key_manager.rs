@@ -121,8 +121,12 @@ impl KeyManagerArgs {
             key_encryption_key,
             key_encryption_key_file: self.key_encryption_key_file.clone(),
             signing_algorithm,
-            rotation_period: Duration::from_secs(self.key_rotation_period_secs),
-            retire_grace: Duration::from_secs(self.key_retire_grace_secs),
+            rotation_period: super::secs(
+                layers,
+                "key-rotation-period-secs",
+                self.key_rotation_period_secs,
+            )?,
+            retire_grace: super::secs(layers, "key-retire-grace-secs", self.key_retire_grace_secs)?,
             assertion_issuers,
         })
     }

@@ -101,19 +101,33 @@ impl ListenerLimitArgs {
             listener: gantry_listener::Limits {
                 max_header_bytes: self.max_request_header_bytes,
                 max_headers: self.max_request_headers,
-                header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
-                h2_keep_alive_interval: (self.h2_keepalive_secs > 0)
-                    .then(|| Duration::from_secs(self.h2_keepalive_secs)),
+                header_read_timeout: super::secs(
+                    layers,
+                    "header-read-timeout-secs",
+                    self.header_read_timeout_secs,
+                )?,
+                h2_keep_alive_interval: super::secs_or_off(
+                    layers,
+                    "h2-keepalive-secs",
+                    self.h2_keepalive_secs,
+                )?,
                 h2_max_concurrent_streams: self.h2_max_concurrent_streams,
                 h2_max_pending_accept_reset_streams: self.h2_max_pending_resets,
                 h2_max_local_error_resets: self.h2_max_server_resets,
                 h2_premature_reset_streams: self.h2_premature_reset_streams,
                 max_connections: self.max_connections,
-                send_timeout: (self.send_timeout_secs > 0)
-                    .then(|| Duration::from_secs(self.send_timeout_secs)),
+                send_timeout: super::secs_or_off(
+                    layers,
+                    "send-timeout-secs",
+                    self.send_timeout_secs,
+                )?,
             },
             max_request_body_bytes: self.max_request_body_bytes,
-            request_body_timeout: Duration::from_secs(self.request_body_timeout_secs),
+            request_body_timeout: super::secs(
+                layers,
+                "request-body-timeout-secs",
+                self.request_body_timeout_secs,
+            )?,
         })
     }
 }

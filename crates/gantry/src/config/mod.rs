@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches};
@@ -372,6 +373,29 @@ pub(crate) fn distinct_ports(
         }
     }
     Ok(())
+}
+
+/// The longest duration any `…-secs` setting takes: ten years. Beyond, adding it to a clock
+/// reading could overflow (and nothing means to wait that long; 0 is "never" where allowed).
+pub(crate) const MAX_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// A `…-secs` setting as a duration, at most [`MAX_SECS`].
+pub(crate) fn secs(layers: &Layers, long: &str, secs: u64) -> Result<Duration, ConfigError> {
+    match secs > MAX_SECS {
+        true => Err(layers.key(long).invalid(format!(
+            "{secs} seconds is more than ten years ({MAX_SECS})"
+        ))),
+        false => Ok(Duration::from_secs(secs)),
+    }
+}
+
+/// A `…-secs` setting where 0 means "off".
+pub(crate) fn secs_or_off(
+    layers: &Layers,
+    long: &str,
+    value: u64,
+) -> Result<Option<Duration>, ConfigError> {
+    Ok(Some(secs(layers, long, value)?).filter(|d| !d.is_zero()))
 }
 
 /// A file that must exist now (TLS certificates and keys, CA files, key files).

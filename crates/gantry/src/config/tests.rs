@@ -268,6 +268,17 @@ fn listener_limits_and_key_manager_are_checked_in_the_same_pass() {
 }
 
 #[test]
+fn durations_are_bounded_so_no_clock_arithmetic_overflows() {
+    let e = gateway(&["--shutdown-grace-secs", &u64::MAX.to_string()]).unwrap_err();
+    assert_eq!(named(&e).0, "--shutdown-grace-secs");
+    let e = up(&["--send-timeout-secs", "315360001"]).unwrap_err();
+    assert_eq!(named(&e).0, "--send-timeout-secs");
+    let config = up(&["--send-timeout-secs", "0", "--tls-reload-secs", "0"]).unwrap();
+    assert_eq!(config.limits.listener.send_timeout, None, "0 is off");
+    assert_eq!(config.tls_reload, None, "0 is never");
+}
+
+#[test]
 fn gateway_https_needs_a_certificate_and_sni_entries_are_parsed() {
     let e = gateway(&["--https-port", "9443"]).unwrap_err();
     assert_eq!(named(&e).0, "--https-port");

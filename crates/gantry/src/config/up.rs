@@ -169,12 +169,16 @@ pub fn load(args: UpArgs, layers: &Layers) -> Result<UpConfig, ConfigError> {
         issuer,
         tls,
         tls_cert_dir: args.tls_cert_dir,
-        tls_reload: (args.tls_reload_secs > 0).then(|| Duration::from_secs(args.tls_reload_secs)),
+        tls_reload: super::secs_or_off(layers, "tls-reload-secs", args.tls_reload_secs)?,
         self_signup: args.self_signup,
         limits,
         keys,
         upstream_tls,
-        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
-        websocket_idle_timeout: Duration::from_secs(args.websocket_idle_timeout_secs),
+        shutdown_grace: super::secs(layers, "shutdown-grace-secs", args.shutdown_grace_secs)?,
+        websocket_idle_timeout: super::secs(
+            layers,
+            "websocket-idle-timeout-secs",
+            args.websocket_idle_timeout_secs,
+        )?,
     })
 }
