@@ -2,15 +2,15 @@
 //! directory (created owner-only), the `admin` user, the `Default` environment, the
 //! key-encryption key and key ring, and the TLS files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use gantry_control_plane::bootstrap::{self, AdminPassword};
 use gantry_control_plane::tls::{self, TlsFiles};
-use gantry_store::{Backend, Store};
+use gantry_store::Store;
 
-use crate::key_manager::{KeyManagerArgs, KeyManagerSetup};
-use crate::up::ConfigError;
+use crate::config::key_manager::KeyManagerConfig;
+use crate::key_manager::KeyManagerSetup;
 
 /// Where the control plane keeps its files, and the TLS files the operator gave, if any.
 pub struct Files<'a> {
@@ -56,13 +56,12 @@ pub fn data_dir(dir: &Path) -> anyhow::Result<()> {
 /// for a control plane on `store`.
 pub async fn prepare(
     store: &Store,
-    keys: &KeyManagerArgs,
+    keys: &KeyManagerConfig,
     files: Files<'_>,
 ) -> anyhow::Result<Prepared> {
+    // A replica-local key-encryption key on PostgreSQL was refused when the configuration
+    // was loaded (`KeyManagerConfig::require_shared_kek`).
     data_dir(files.data_dir)?;
-    if store.backend() == Backend::Postgres {
-        refuse_local_kek_on_shared_database(keys, files.data_dir)?;
-    }
     let admin = bootstrap::ensure_admin(
         store,
         std::env::var("GANTRY_ADMIN_PASSWORD").ok().as_deref(),
@@ -72,7 +71,7 @@ pub async fn prepare(
     bootstrap::ensure_default_environment(store)
         .await
         .context("creating the Default environment")?;
-    let keys = keys.key_ring(files.data_dir)?;
+    let keys = crate::key_manager::key_ring(keys, files.data_dir)?;
     let tls = tls::given_or_self_signed(
         files.tls.map(|(cert, _)| cert),
         files.tls.map(|(_, key)| key),
@@ -81,28 +80,4 @@ pub async fn prepare(
     )
     .context("preparing TLS")?;
     Ok(Prepared { admin, keys, tls })
-}
-
-/// On PostgreSQL, replicas share the signing keys sealed in the database, so they must share
-/// the key that seals them: a key generated into one replica's data directory would lock
-/// every other replica out. A key already in the data directory (a single replica set up
-/// before this rule) is still accepted.
-fn refuse_local_kek_on_shared_database(
-    keys: &KeyManagerArgs,
-    data_dir: &Path,
-) -> Result<(), ConfigError> {
-    let given = std::env::var_os("GANTRY_KEY_ENCRYPTION_KEY").is_some()
-        || keys.key_encryption_key_file.is_some();
-    let local: PathBuf = data_dir.join(bootstrap::KEK_FILE_NAME);
-    if given || local.exists() {
-        return Ok(());
-    }
-    Err(ConfigError(format!(
-        "GANTRY_KEY_ENCRYPTION_KEY: required with a PostgreSQL database. Replicas sharing the \
-         database must seal and open the signing keys with the same key, and one generated into \
-         {} would be this replica's alone. Give every replica the same 32 random bytes, base64 \
-         (e.g. `head -c32 /dev/urandom | base64`), in GANTRY_KEY_ENCRYPTION_KEY or a file named \
-         by GANTRY_KEY_ENCRYPTION_KEY_FILE / --key-encryption-key-file",
-        local.display()
-    )))
 }

@@ -4,16 +4,14 @@
 #![deny(unsafe_code)] // one reviewed exception: `memory::release_freed_heap`
 
 mod bootstrap;
-mod config_file;
+mod config;
 mod control_plane;
 mod demo;
 mod gateway;
 mod key_manager;
-mod listener_limits;
 mod memory;
 mod shutdown;
 mod up;
-mod upstream_tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,8 +43,9 @@ struct Cli {
     #[arg(long, global = true, env = "GANTRY_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
 
-    /// TOML file with default values for the subcommand's flags (keys are the long flag
-    /// names); command-line flags and GANTRY_… variables take precedence.
+    /// TOML file with the subcommand's settings (keys are the long flag names,
+    /// `gateway-port = 9090` or `gateway_port`); command-line flags and GANTRY_… variables
+    /// take precedence, unknown keys are refused.
     #[arg(long, global = true, env = "GANTRY_CONFIG")]
     config: Option<PathBuf>,
 
@@ -67,12 +66,12 @@ enum LogFormatArg {
 enum Command {
     /// Run everything on this machine: control plane (HTTPS), one gateway for the
     /// `Default` environment, and a demo API, on an embedded SQLite store.
-    Up(up::UpArgs),
+    Up(config::up::UpArgs),
     /// Run the control plane: Publisher, Developer Portal, Admin and Key Manager REST APIs
     /// and the gRPC stream gateways sync from, on PostgreSQL (or SQLite).
-    ControlPlane(control_plane::ControlPlaneArgs),
+    ControlPlane(config::control_plane::ControlPlaneArgs),
     /// Run a gateway for one environment, configured by a control plane.
-    Gateway(gateway::GatewayArgs),
+    Gateway(config::gateway::GatewayArgs),
     /// Apply the database migrations and exit.
     Migrate(MigrateArgs),
 }
@@ -87,15 +86,47 @@ struct MigrateArgs {
     data_dir: PathBuf,
 }
 
+/// The process to run, with its checked configuration.
+enum Process {
+    Up(config::UpConfig),
+    ControlPlane(config::ControlPlaneConfig),
+    Gateway(config::GatewayConfig),
+    Migrate(MigrateArgs),
+}
+
+/// EX_USAGE: the command line, environment or config file is wrong.
+const EXIT_CONFIG: u8 = 64;
+
 fn main() -> ExitCode {
-    let args = match config_file::expand(std::env::args_os().collect()) {
-        Ok(args) => args,
-        Err(e) => {
+    let (cli, layers) = match config::parse(std::env::args_os().collect()) {
+        Ok(parsed) => parsed,
+        Err(config::ParseError::Clap(e)) => e.exit(),
+        Err(config::ParseError::Config(e)) => {
             eprintln!("gantry: {e}");
-            return ExitCode::from(64);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let cli = Cli::parse_from(args);
+    // Every setting is checked here, before a runtime, a port or a database.
+    let checked = (|| -> Result<Process, config::ConfigError> {
+        if let Some(endpoint) = &cli.otlp_endpoint {
+            config::http_url(&layers, "otlp-endpoint", endpoint)?;
+        }
+        Ok(match cli.command {
+            Command::Up(args) => Process::Up(config::up::load(args, &layers)?),
+            Command::ControlPlane(args) => {
+                Process::ControlPlane(config::control_plane::load(args, &layers)?)
+            }
+            Command::Gateway(args) => Process::Gateway(config::gateway::load(args, &layers)?),
+            Command::Migrate(args) => Process::Migrate(args),
+        })
+    })();
+    let process = match checked {
+        Ok(process) => process,
+        Err(e) => {
+            eprintln!("gantry: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     // One crypto provider for every rustls user in the process (aws-lc-rs).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
@@ -119,9 +150,9 @@ fn main() -> ExitCode {
         LogFormatArg::Text => gantry_telemetry::LogFormat::Text,
         LogFormatArg::Json => gantry_telemetry::LogFormat::Json,
     };
-    let service = match &cli.command {
-        Command::Gateway(_) => "gantry-gateway",
-        Command::ControlPlane(_) => "gantry-control-plane",
+    let service = match &process {
+        Process::Gateway(_) => "gantry-gateway",
+        Process::ControlPlane(_) => "gantry-control-plane",
         _ => "gantry",
     };
     let otlp = cli
@@ -134,24 +165,21 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         // Inside the runtime: the OTLP exporter's gRPC channel runs on it.
         let telemetry = gantry_telemetry::init(format, &cli.log_level, otlp.as_ref());
-        let result = match cli.command {
-            Command::Up(args) => up::run(args).await,
-            Command::ControlPlane(args) => control_plane::run(args).await,
-            Command::Gateway(args) => gateway::run(args).await,
-            Command::Migrate(args) => migrate(args).await,
+        let result = match process {
+            Process::Up(config) => up::run(config).await,
+            Process::ControlPlane(config) => control_plane::run(config).await,
+            Process::Gateway(config) => gateway::run(config).await,
+            Process::Migrate(args) => migrate(args).await,
         };
         telemetry.shutdown();
         result
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Configuration errors were all reported above, before the runtime started.
         Err(e) => {
             eprintln!("gantry: {e:#}");
-            match e.downcast_ref::<up::ConfigError>() {
-                // EX_USAGE: the command line or environment is wrong.
-                Some(_) => ExitCode::from(64),
-                None => ExitCode::FAILURE,
-            }
+            ExitCode::FAILURE
         }
     }
 }

@@ -7,9 +7,8 @@
 //! SIGTERM stops accepting, drains in-flight requests and exits 0.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use gantry_control_plane::bootstrap::{AdminPassword, DEFAULT_ENVIRONMENT};
@@ -23,90 +22,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::bootstrap::{Files, Prepared};
+use crate::config::UpConfig;
 use crate::demo;
-use crate::key_manager::{KeyManagerArgs, KeyManagerSetup};
-use crate::upstream_tls::UpstreamTlsArgs;
-
-/// Options of `gantry up`; every flag can also come from its `GANTRY_…` variable.
-#[derive(Debug, clap::Args)]
-pub struct UpArgs {
-    /// Directory for the SQLite store, the TLS certificate and keys.
-    #[arg(long, env = "GANTRY_DATA_DIR", default_value = "./gantry-data")]
-    data_dir: PathBuf,
-    /// Address every listener binds to (use 0.0.0.0 to accept other machines).
-    #[arg(long, env = "GANTRY_BIND", default_value = "127.0.0.1")]
-    bind: IpAddr,
-    /// HTTPS port of the control plane (REST APIs, OAuth2).
-    #[arg(long, env = "GANTRY_CONTROL_PLANE_PORT", default_value_t = 9443)]
-    control_plane_port: u16,
-    /// HTTP port of the gateway (API traffic; HTTP/1.1 and h2c).
-    #[arg(long, env = "GANTRY_GATEWAY_PORT", default_value_t = 9090)]
-    gateway_port: u16,
-    /// Port of the gateway's health endpoints (/health/live, /health/ready).
-    #[arg(long, env = "GANTRY_OPS_PORT", default_value_t = 9000)]
-    ops_port: u16,
-    /// Host name clients use to reach this machine: in the token issuer, the certificate
-    /// and the printed URLs.
-    #[arg(long, env = "GANTRY_HOSTNAME", default_value = "localhost")]
-    hostname: String,
-    /// PEM certificate chain for the control plane (instead of the generated one).
-    #[arg(long, env = "GANTRY_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert.
-    #[arg(long, env = "GANTRY_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Do not start the demo backend nor create the demo API.
-    #[arg(long, env = "GANTRY_NO_DEMO")]
-    no_demo: bool,
-    /// Port of the demo backend the demo API points at.
-    #[arg(long, env = "GANTRY_DEMO_BACKEND_PORT", default_value_t = 9091)]
-    demo_backend_port: u16,
-    /// Let visitors create their own subscriber account in the developer portal
-    /// (true|false; on by default on a laptop).
-    #[arg(long, env = "GANTRY_SELF_SIGNUP", default_value_t = true, num_args = 0..=1,
-          default_missing_value = "true", action = clap::ArgAction::Set)]
-    self_signup: bool,
-    /// Gateway HTTPS port (HTTP/1.1 and HTTP/2 by ALPN; off when unset): the control plane's
-    /// certificate, and client certificates asked for (APIs with mutual TLS need this port).
-    #[arg(long, env = "GANTRY_GATEWAY_HTTPS_PORT")]
-    gateway_https_port: Option<u16>,
-    /// Per-host certificates for the gateway HTTPS port, laid out as mounted Kubernetes TLS
-    /// Secrets: `DIR/<host>/tls.crt` and `tls.key` serve `<host>` by SNI (`_.domain` or
-    /// `*.domain`: any one label below `domain`); other names get the default certificate.
-    #[arg(long, env = "GANTRY_TLS_CERT_DIR", requires = "gateway_https_port")]
-    tls_cert_dir: Option<PathBuf>,
-    /// Seconds between checks of the gateway's certificate files and --tls-cert-dir;
-    /// changes are picked up without a restart (0: never).
-    #[arg(long, env = "GANTRY_TLS_RELOAD_SECS", default_value_t = 10)]
-    tls_reload_secs: u64,
-    #[command(flatten)]
-    limits: crate::listener_limits::ListenerLimitArgs,
-    #[command(flatten)]
-    keys: KeyManagerArgs,
-    /// Seconds to let in-flight requests finish on shutdown.
-    #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
-    shutdown_grace_secs: u64,
-    #[command(flatten)]
-    upstream_tls: UpstreamTlsArgs,
-    /// Seconds an upgraded (WebSocket) connection may carry no traffic either way before
-    /// the gateway closes it (0: never).
-    #[arg(
-        long,
-        env = "GANTRY_WEBSOCKET_IDLE_TIMEOUT_SECS",
-        default_value_t = 300
-    )]
-    websocket_idle_timeout_secs: u64,
-}
-
-/// The command line, environment or config file is wrong (exit code 64).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+use crate::key_manager::KeyManagerSetup;
 
 /// Runs until Ctrl-C / SIGTERM.
-pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    validate(&args)?;
-    let upstream_tls = args.upstream_tls.load()?;
+pub async fn run(mut args: UpConfig) -> anyhow::Result<()> {
     crate::bootstrap::data_dir(&args.data_dir)?;
 
     let db_path = args.data_dir.join("gantry.db");
@@ -132,7 +53,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &args.keys,
         Files {
             data_dir: &args.data_dir,
-            tls: args.tls_cert.as_deref().zip(args.tls_key.as_deref()),
+            tls: args
+                .tls
+                .as_ref()
+                .map(|(cert, key)| (cert.as_path(), key.as_path())),
             hostname: &args.hostname,
         },
     )
@@ -153,9 +77,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         None => None,
     };
     let ops_listener = bind(args.bind, args.ops_port, "ops (--ops-port)").await?;
-    let demo_listener = match args.no_demo {
-        true => None,
-        false => Some(
+    let demo_listener = match args.demo {
+        false => None,
+        true => Some(
             bind(
                 args.bind,
                 args.demo_backend_port,
@@ -165,12 +89,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         ),
     };
 
-    let issuer = format!(
-        "https://{}:{}/oauth2/token",
-        args.hostname, args.control_plane_port
-    );
     let token_issuer = key_ring
-        .start(&store, &issuer)
+        .start(&store, &args.issuer)
         .await
         .context("loading the signing keys")?;
     let distributor = Arc::new(Distributor::new());
@@ -181,22 +101,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             "http://{}",
             SocketAddr::new(loopback_for(args.bind), args.gateway_port)
         )));
-    args.keys.trust_assertion_issuers(&state, &issuer)?;
+    crate::key_manager::trust_assertion_issuers(&mut args.keys, &state);
     state
         .reconcile()
         .await
         .context("building the initial gateway configuration")?;
 
     let shutdown = CancellationToken::new();
-    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let grace = args.shutdown_grace;
     let mut tasks = JoinSet::new();
 
-    let gateway = Gateway::with_upstream_tls(DEFAULT_ENVIRONMENT, None, &upstream_tls);
-    let limits = args.limits.validate()?;
+    let gateway = Gateway::with_upstream_tls(DEFAULT_ENVIRONMENT, None, &args.upstream_tls.0);
+    let limits = args.limits;
     gateway.limit_request_bodies(limits.max_request_body_bytes);
     gateway.set_request_body_timeout(limits.request_body_timeout);
     gateway.after_each_apply(Box::new(crate::memory::release_freed_heap));
-    gateway.set_websocket_idle_timeout(Duration::from_secs(args.websocket_idle_timeout_secs));
+    gateway.set_websocket_idle_timeout(args.websocket_idle_timeout);
     // Apply the configuration before the gateway accepts its first connection.
     if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
         let _ = gateway.apply_versioned((*snapshot).clone());
@@ -254,12 +174,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.tls_cert_dir.as_deref(),
         )
         .context("loading the gateway's TLS certificates")?;
-        if args.tls_reload_secs > 0 {
-            tasks.spawn(
-                certificates
-                    .clone()
-                    .watch(Duration::from_secs(args.tls_reload_secs), shutdown.clone()),
-            );
+        if let Some(every) = args.tls_reload {
+            tasks.spawn(certificates.clone().watch(every, shutdown.clone()));
         }
         tasks.spawn(gateway.clone().serve_with_limits(
             listener,
@@ -279,50 +195,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
 
     crate::shutdown::wait_for_signal().await;
-    tracing::info!(grace_secs = args.shutdown_grace_secs, "shutting down");
+    tracing::info!(grace_secs = grace.as_secs(), "shutting down");
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     store.close().await;
     tracing::info!("stopped");
-    Ok(())
-}
-
-fn validate(args: &UpArgs) -> anyhow::Result<()> {
-    let mut ports = vec![
-        ("--control-plane-port", args.control_plane_port),
-        ("--gateway-port", args.gateway_port),
-        ("--ops-port", args.ops_port),
-    ];
-    if let Some(port) = args.gateway_https_port {
-        ports.push(("--gateway-https-port", port));
-    }
-    for (i, (name, port)) in ports.iter().enumerate() {
-        if *port == 0 {
-            return Err(
-                ConfigError(format!("{name}: must be a port number between 1 and 65535")).into(),
-            );
-        }
-        if let Some((other, _)) = ports[..i].iter().find(|(_, p)| p == port) {
-            return Err(
-                ConfigError(format!("{name}: port {port} is already used by {other}")).into(),
-            );
-        }
-        if !args.no_demo && *port == args.demo_backend_port {
-            return Err(ConfigError(format!(
-                "{name}: port {port} is already used by --demo-backend-port"
-            ))
-            .into());
-        }
-    }
-    args.keys.validate()?;
-    args.limits.validate()?;
-    if args.hostname.is_empty() || args.hostname.contains(['/', ' ', ':']) {
-        return Err(ConfigError(format!(
-            "--hostname: '{}' is not a host name",
-            args.hostname
-        ))
-        .into());
-    }
     Ok(())
 }
 
@@ -342,7 +219,7 @@ fn loopback_for(bind: IpAddr) -> IpAddr {
     }
 }
 
-fn print_banner(args: &UpArgs, admin: &AdminPassword, ca: Option<&Path>) {
+fn print_banner(args: &UpConfig, admin: &AdminPassword, ca: Option<&Path>) {
     let host = &args.hostname;
     let cp = format!("https://{host}:{}", args.control_plane_port);
     let gw = format!("http://{host}:{}", args.gateway_port);
@@ -412,7 +289,7 @@ Ctrl-C stops Gantry; the data directory keeps everything for the next `gantry up
 "#,
         ops = args.ops_port,
         data = args.data_dir.display(),
-        demo_note = if args.no_demo {
+        demo_note = if !args.demo {
             "\n  # (--no-demo: start a backend of your own and put its URL in endpointConfig below)\n".to_owned()
         } else {
             "\n  # The demo API is already deployed; its /menu resource is open, /order needs a token:\n  curl -i $GW/pizzashack/1.0.0/menu\n  curl -i $GW/pizzashack/1.0.0/order/1     # 401: this resource needs a token\n"

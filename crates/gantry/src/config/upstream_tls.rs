@@ -2,11 +2,11 @@
 //! (`gantry gateway`, `gantry up`) trusts `https://` upstreams and authenticates itself to
 //! them — WSO2's gateway truststore and keystore, as PEM files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use gantry_gateway::upstream_client::UpstreamTls;
 
-use crate::up::ConfigError;
+use super::{ConfigError, Layers};
 
 /// Upstream TLS options shared by the subcommands that run a gateway.
 #[derive(Debug, Clone, clap::Args)]
@@ -33,19 +33,16 @@ pub struct UpstreamTlsArgs {
 }
 
 impl UpstreamTlsArgs {
-    /// Reads and checks the files; an error names the flag and the file.
-    pub fn load(&self) -> Result<UpstreamTls, ConfigError> {
-        let read = |flag: &str, path: &Path| {
-            std::fs::read(path).map_err(|e| ConfigError(format!("{flag} {}: {e}", path.display())))
-        };
+    /// Reads and checks the files; an error names the key, where it came from and the file.
+    pub fn load(&self, layers: &Layers) -> Result<UpstreamTlsConfig, ConfigError> {
         let ca = match &self.upstream_ca {
-            Some(path) => Some(read("--upstream-ca", path)?),
+            Some(path) => Some(super::read_file(layers, "upstream-ca", path)?),
             None => None,
         };
         let identity = match (&self.upstream_client_cert, &self.upstream_client_key) {
             (Some(cert), Some(key)) => Some((
-                read("--upstream-client-cert", cert)?,
-                read("--upstream-client-key", key)?,
+                super::read_file(layers, "upstream-client-cert", cert)?,
+                super::read_file(layers, "upstream-client-key", key)?,
             )),
             _ => None,
         };
@@ -55,12 +52,33 @@ impl UpstreamTlsArgs {
                 .as_ref()
                 .map(|(cert, key)| (cert.as_slice(), key.as_slice())),
         )
-        .map_err(|e| {
-            let flag = match e {
-                gantry_gateway::upstream_client::UpstreamTlsError::Ca(_) => "--upstream-ca",
-                _ => "--upstream-client-cert/--upstream-client-key",
-            };
-            ConfigError(format!("{flag}: {e}"))
+        .map(UpstreamTlsConfig)
+        .map_err(|e| match e {
+            gantry_gateway::upstream_client::UpstreamTlsError::Ca(_) => {
+                layers.key("upstream-ca").invalid(e.to_string())
+            }
+            _ => {
+                let (cert, key) = (
+                    layers.key("upstream-client-cert"),
+                    layers.key("upstream-client-key"),
+                );
+                super::Key {
+                    written: format!("{}/{}", cert.written, key.written),
+                    flag: format!("{}/{}", cert.flag, key.flag),
+                    origin: cert.origin,
+                }
+                .invalid(e.to_string())
+            }
         })
+    }
+}
+
+/// The loaded upstream trust and client identity.
+#[derive(Clone)]
+pub struct UpstreamTlsConfig(pub UpstreamTls);
+
+impl std::fmt::Debug for UpstreamTlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UpstreamTlsConfig { .. }")
     }
 }

@@ -1,9 +1,10 @@
 //! The gateway listeners' protocol limits as flags (flattened into `gantry gateway` and
 //! `gantry up`), validated into `gantry_listener::Limits` and the gateway's body limit.
+//! Zero means "off" for the keep-alive ping and the send timeout, and is refused elsewhere.
 
 use std::time::Duration;
 
-use crate::up::ConfigError;
+use super::{ConfigError, Layers};
 
 /// Limits on what one client connection may send to a gateway.
 #[derive(Debug, clap::Args)]
@@ -67,58 +68,66 @@ pub struct ListenerLimits {
 }
 
 impl ListenerLimitArgs {
-    /// Checks the flags; the error names the one that is wrong.
-    pub fn validate(&self) -> Result<ListenerLimits, ConfigError> {
-        if self.max_request_header_bytes < 8192 {
-            return Err(ConfigError(
-                "--max-request-header-bytes: must be at least 8192".into(),
-            ));
-        }
-        if self.max_request_headers == 0 {
-            return Err(ConfigError(
-                "--max-request-headers: must be at least 1".into(),
-            ));
-        }
-        if self.header_read_timeout_secs == 0 {
-            return Err(ConfigError(
-                "--header-read-timeout-secs: must be at least 1".into(),
-            ));
-        }
-        if self.request_body_timeout_secs == 0 {
-            return Err(ConfigError(
-                "--request-body-timeout-secs: must be at least 1".into(),
-            ));
-        }
-        if self.h2_max_concurrent_streams == 0 {
-            return Err(ConfigError(
-                "--h2-max-concurrent-streams: must be at least 1".into(),
-            ));
-        }
-        if self.h2_premature_reset_streams == 0 {
-            return Err(ConfigError(
-                "--h2-premature-reset-streams: must be at least 1".into(),
-            ));
-        }
-        if self.max_connections == 0 {
-            return Err(ConfigError("--max-connections: must be at least 1".into()));
-        }
+    /// Checks the flags; the error names the one that is wrong and where it came from.
+    pub fn load(&self, layers: &Layers) -> Result<ListenerLimits, ConfigError> {
+        let at_least = |long: &str, value: u64, min: u64| match value < min {
+            true => Err(layers.key(long).invalid(format!("must be at least {min}"))),
+            false => Ok(()),
+        };
+        at_least(
+            "max-request-header-bytes",
+            self.max_request_header_bytes as u64,
+            8192,
+        )?;
+        at_least("max-request-headers", self.max_request_headers as u64, 1)?;
+        at_least("header-read-timeout-secs", self.header_read_timeout_secs, 1)?;
+        at_least(
+            "request-body-timeout-secs",
+            self.request_body_timeout_secs,
+            1,
+        )?;
+        at_least(
+            "h2-max-concurrent-streams",
+            u64::from(self.h2_max_concurrent_streams),
+            1,
+        )?;
+        at_least(
+            "h2-premature-reset-streams",
+            self.h2_premature_reset_streams,
+            1,
+        )?;
+        at_least("max-connections", self.max_connections as u64, 1)?;
         Ok(ListenerLimits {
             listener: gantry_listener::Limits {
                 max_header_bytes: self.max_request_header_bytes,
                 max_headers: self.max_request_headers,
-                header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
-                h2_keep_alive_interval: (self.h2_keepalive_secs > 0)
-                    .then(|| Duration::from_secs(self.h2_keepalive_secs)),
+                header_read_timeout: super::secs(
+                    layers,
+                    "header-read-timeout-secs",
+                    self.header_read_timeout_secs,
+                )?,
+                h2_keep_alive_interval: super::secs_or_off(
+                    layers,
+                    "h2-keepalive-secs",
+                    self.h2_keepalive_secs,
+                )?,
                 h2_max_concurrent_streams: self.h2_max_concurrent_streams,
                 h2_max_pending_accept_reset_streams: self.h2_max_pending_resets,
                 h2_max_local_error_resets: self.h2_max_server_resets,
                 h2_premature_reset_streams: self.h2_premature_reset_streams,
                 max_connections: self.max_connections,
-                send_timeout: (self.send_timeout_secs > 0)
-                    .then(|| Duration::from_secs(self.send_timeout_secs)),
+                send_timeout: super::secs_or_off(
+                    layers,
+                    "send-timeout-secs",
+                    self.send_timeout_secs,
+                )?,
             },
             max_request_body_bytes: self.max_request_body_bytes,
-            request_body_timeout: Duration::from_secs(self.request_body_timeout_secs),
+            request_body_timeout: super::secs(
+                layers,
+                "request-body-timeout-secs",
+                self.request_body_timeout_secs,
+            )?,
         })
     }
 }
