@@ -9,10 +9,9 @@ use gantry_model::{AuthType, Endpoint, Endpoints, KeyType, LifecycleState, Opera
 use super::client_certs::MutualTls;
 use super::cors::Cors;
 use super::header_policies::{self, HeaderOp};
-use super::limits::{Level, Policies};
+use super::limits::{Level, Limit, Policies};
 use super::loose_reading::LooseRoutes;
 use super::upstream::UpstreamPool;
-use crate::ratelimit::Limit;
 
 /// What the gateway needs to know about one deployed API on the request path.
 pub struct ApiEntry {

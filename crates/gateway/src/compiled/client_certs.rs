@@ -18,7 +18,7 @@ use gantry_model::snapshot::DeployedApi;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, TrustAnchor};
 
-use crate::ratelimit::Limit;
+use super::limits::Limit;
 
 /// An API's compiled mutual TLS settings.
 #[derive(Debug)]

@@ -1,8 +1,7 @@
-//! Compile time: a [`GatewaySnapshot`] compiled into the lookup tables the request path
-//! reads — a router per virtual host ([`router`]), each API's policies ([`api`]), the
-//! issuers' keys ([`keys`]), consumer keys, subscriptions and limits. Built off the request
-//! path once per configuration version; a request only reads it through an `ArcSwap` guard.
-//! Nothing here imports request-time code (stages, proxy, verifiers).
+//! Compile time: a [`GatewaySnapshot`] compiled, once per version and off the request path,
+//! into the lookup tables requests read through an `ArcSwap` guard ([`router`], [`api`],
+//! [`keys`], consumer keys, subscriptions, limits). Imports nothing request-time; the caches
+//! of what was verified under a version live in it, so the next version starts without them.
 
 pub mod api;
 pub mod client_certs;
@@ -25,12 +24,12 @@ use http::Method;
 
 pub use api::{ApiEntry, ApiKeyLocation, OperationEntry, OperationHeaders};
 pub use keys::{CLOCK_SKEW_SECS, FetchedKeys, JwksSource, VerificationKey};
+pub use limits::Limit;
 pub use router::{RouteEntry, RouteMatch};
 pub use subscriptions::Subscription;
 pub use upstream::{Upstream, UpstreamPool};
 
 use crate::credential::{AccessClaims, ApiKeyClaims};
-use crate::ratelimit::Limit;
 use crate::token_cache::TokenCache;
 
 /// One configuration version, compiled.

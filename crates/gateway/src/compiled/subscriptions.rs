@@ -8,8 +8,7 @@ use std::sync::Arc;
 use gantry_model::snapshot::SnapshotApplication;
 use gantry_model::{GatewaySnapshot, SubscriptionStatus};
 
-use super::limits::{Level, Policies};
-use crate::ratelimit::Limit;
+use super::limits::{Level, Limit, Policies};
 
 /// An application's subscription to an API, as the gateway enforces it.
 pub struct Subscription {

@@ -73,7 +73,7 @@ pub async fn run<B>(
 /// a token or API key. With it: a trusted client certificate when `mutualssl_mandatory`
 /// (or no application security) requires one, then a token or API key when
 /// `oauth_basic_auth_api_key_mandatory` requires one or no trusted certificate was shown.
-pub async fn identify(
+async fn identify(
     config: &CompiledConfig,
     jwks: &JwksRefresher,
     api: &ApiEntry,
