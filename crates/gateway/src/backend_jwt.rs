@@ -16,8 +16,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use http::{HeaderName, HeaderValue};
 use serde::Serialize;
 
-use crate::auth::{Caller, CallerClaims};
-use crate::routes::ApiEntry;
+use crate::compiled::ApiEntry;
+use crate::credential::{Caller, CallerClaims};
 
 /// The header the assertion travels in.
 pub const HEADER: HeaderName = HeaderName::from_static("x-jwt-assertion");

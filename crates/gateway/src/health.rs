@@ -1,6 +1,6 @@
 //! Active health checks: for every pool whose endpoint config has a `healthCheck`, a task
 //! probes each member with `GET <member URL><path>` every interval and marks it up or down
-//! in the pool (see [`crate::upstream::UpstreamPool::record_probe`]).
+//! in the pool (see [`crate::compiled::UpstreamPool::record_probe`]).
 //!
 //! The probes of one configuration version run while that version is in use: each task
 //! stops at its next tick once the gateway holds another version (whose own tasks take
@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
+use crate::compiled::{CompiledConfig, UpstreamPool};
 use crate::proxy::Proxy;
-use crate::routes::CompiledConfig;
-use crate::upstream::UpstreamPool;
 
 /// Starts the probes of `config` (a no-op when none of its pools is health-checked).
 pub fn spawn(

@@ -8,29 +8,24 @@
 //! plane answers. The gateway never links the control plane's store.
 #![forbid(unsafe_code)]
 
-pub mod auth;
+pub mod authn;
 pub mod backend_jwt;
 pub mod body_limit;
 pub mod body_timeout;
 pub mod canonical_path;
-pub mod consumer_keys;
+pub mod compiled;
 mod correlation;
+pub mod credential;
 pub mod declared_length;
 pub mod health;
 mod hop_by_hop;
-pub mod jwks;
-pub mod loose_reading;
-pub mod mediation;
 pub mod metrics;
-pub mod mtls;
 pub mod proxy;
 pub mod ratelimit;
 pub mod respond;
-pub mod routes;
 pub mod shared_limit;
 pub mod stage;
 pub mod token_cache;
-pub mod upstream;
 pub mod upstream_client;
 
 use std::convert::Infallible;
@@ -47,7 +42,7 @@ use hyper::service::service_fn;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use routes::CompiledConfig;
+pub use compiled::CompiledConfig;
 
 use crate::respond::Body;
 
@@ -205,7 +200,7 @@ impl Gateway {
             self.metrics.config_rejected.inc();
         })?;
         if let Some(previous) = self.config.load().as_deref() {
-            compiled.fetched_keys.inherit(previous, &compiled);
+            compiled.inherit_fetched_keys(previous);
         }
         let (version, apis) = (compiled.version, compiled.api_count);
         let next = Arc::new(next);
@@ -348,7 +343,9 @@ impl Gateway {
             self.metrics.connections.clone(),
             move |connection: gantry_listener::Connection| {
                 let (proxy, peer) = (proxy.clone(), connection.peer);
-                let certificate = connection.client_certificate.map(mtls::PeerCertificate);
+                let certificate = connection
+                    .client_certificate
+                    .map(authn::client_cert::PeerCertificate);
                 service_fn(move |mut request: Request<Incoming>| {
                     let proxy = proxy.clone();
                     if let Some(certificate) = &certificate {

@@ -18,10 +18,10 @@ use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::backend_jwt::BackendJwtSigner;
+use crate::compiled::CompiledConfig;
 use crate::correlation::{CORRELATION_ID, correlation_id};
 use crate::metrics::{GatewayMetrics, Outcome};
 use crate::respond::{self, Body};
-use crate::routes::CompiledConfig;
 use crate::stage::authenticate::Authenticated;
 use crate::stage::route::Routed;
 use crate::stage::{self, Answer};
@@ -36,7 +36,7 @@ pub struct Proxy {
     metrics: Arc<GatewayMetrics>,
     draining: Arc<AtomicBool>,
     /// Re-reads external issuers' JWKS on unknown `kid`s (authenticate).
-    jwks: crate::jwks::JwksRefresher,
+    jwks: crate::authn::jwks_refresher::JwksRefresher,
     /// Rate-limit and bandwidth counters (limit).
     pub(crate) limits: stage::limit::Limiters,
     /// Connection pools and request-body limits (forward).
@@ -61,7 +61,8 @@ impl Proxy {
     ) -> Self {
         Self {
             config,
-            jwks: crate::jwks::JwksRefresher::default().with_metrics(metrics.clone()),
+            jwks: crate::authn::jwks_refresher::JwksRefresher::default()
+                .with_metrics(metrics.clone()),
             limits: stage::limit::Limiters::new(metrics.clone()),
             forwarder: stage::forward::Forwarder::new(clients, metrics.clone()),
             metrics,
@@ -168,7 +169,7 @@ impl Proxy {
         secure: bool,
         grpc: bool,
         outcome: &mut Outcome,
-        cors: &mut Option<stage::cors::Allowed>,
+        cors: &mut Option<crate::compiled::cors::Allowed>,
     ) -> Result<Response<Body>, Answer> {
         let guard = self.config.load();
         let config = guard.as_deref().ok_or_else(respond::not_configured)?;
@@ -177,6 +178,7 @@ impl Proxy {
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
         let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
+        stage::authorise::check(config, &routed, &who, outcome)?;
         let body_length = hyper::body::Body::size_hint(request.body()).exact();
         let granted = self
             .limits

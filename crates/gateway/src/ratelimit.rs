@@ -1,6 +1,7 @@
-//! Rate limits of the gateway: subscription tier (per application and API), application
-//! tier (per application) and operation-level policy (per API resource), as WSO2 applies
-//! them, enforced with GCRA.
+//! Rate-limit counters of the gateway: subscription tier (per application and API),
+//! application tier (per application) and operation-level policy (per API resource), as WSO2
+//! applies them, enforced with GCRA. The policies themselves are compiled in
+//! `compiled::limits`.
 //!
 //! GCRA keeps one number per key — the theoretical arrival time (TAT) — and admits a request
 //! when the TAT is within the burst tolerance of now. A tier of N requests per window W
@@ -15,85 +16,10 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use gantry_model::snapshot::ThrottlingPolicy;
+use crate::compiled::limits::Limit;
 
 const SHARDS: usize = 64;
 const MAX_KEYS_PER_SHARD: usize = 16_384;
-
-/// A compiled tier: N requests per window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limit {
-    /// Tier name (`Gold`).
-    pub name: Arc<str>,
-    /// Requests per window.
-    pub count: u64,
-    /// Window length.
-    pub window: Duration,
-    emission: Duration,
-    tolerance: Duration,
-    /// Burst control (WSO2's spike arrest): a short-window limit checked first, by each
-    /// gateway on its own (as WSO2 gateways do).
-    pub burst: Option<Box<Limit>>,
-    /// A bandwidth policy: `count` is bytes of request and response bodies per window,
-    /// counted by a [`ByteMeter`] instead of GCRA.
-    pub bytes: bool,
-}
-
-impl Limit {
-    /// Compiles a policy; `None` for unlimited ones (count ≤ 0) or an unknown time unit.
-    pub fn from_policy(policy: &ThrottlingPolicy) -> Option<Self> {
-        let unit = match policy.time_unit.as_str() {
-            "sec" | "second" | "seconds" => 1,
-            "min" | "minute" | "minutes" => 60,
-            "hour" | "hours" => 3_600,
-            "day" | "days" => 86_400,
-            _ => return None,
-        };
-        let window =
-            Duration::from_secs(unit * u64::try_from(policy.unit_time.max(1)).unwrap_or(1));
-        if let Ok(bytes) = u64::try_from(policy.bandwidth_bytes)
-            && bytes > 0
-        {
-            return Some(Self {
-                name: Arc::from(policy.name.as_str()),
-                count: bytes,
-                window,
-                emission: Duration::ZERO,
-                tolerance: Duration::ZERO,
-                burst: None,
-                bytes: true,
-            });
-        }
-        let count = u64::try_from(policy.request_count)
-            .ok()
-            .filter(|c| *c > 0)?;
-        let emission = window / u32::try_from(count).unwrap_or(u32::MAX);
-        let burst = (policy.burst_count > 0)
-            .then(|| {
-                Self::from_policy(&ThrottlingPolicy {
-                    level: policy.level.clone(),
-                    name: format!("{} burst", policy.name),
-                    request_count: policy.burst_count,
-                    unit_time: 1,
-                    time_unit: policy.burst_time_unit.clone(),
-                    burst_count: 0,
-                    burst_time_unit: String::new(),
-                    bandwidth_bytes: 0,
-                })
-            })
-            .flatten()
-            .map(Box::new);
-        Some(Self {
-            name: Arc::from(policy.name.as_str()),
-            count,
-            window,
-            emission,
-            tolerance: emission * u32::try_from(count - 1).unwrap_or(u32::MAX),
-            burst,
-            bytes: false,
-        })
-    }
-}
 
 /// Which limit a key counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -323,6 +249,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gantry_model::snapshot::ThrottlingPolicy;
 
     fn limit(count: i64, unit: &str) -> Limit {
         Limit::from_policy(&ThrottlingPolicy {

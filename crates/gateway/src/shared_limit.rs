@@ -34,7 +34,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::aio::ConnectionManager;
 use tokio::sync::Mutex as AsyncMutex;
 
-use crate::ratelimit::{Decision, Limit, Scope};
+use crate::compiled::limits::Limit;
+use crate::ratelimit::{Decision, Scope};
 
 const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 const RETRY_AFTER_FAILURE_MS: u64 = 1_000;

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use gantry_gateway::canonical_path::canonicalize;
-use gantry_gateway::routes::{CompiledConfig, RouteMatch};
+use gantry_gateway::compiled::{CompiledConfig, RouteMatch};
 use gantry_model::snapshot::DeployedApi;
 use gantry_model::{
     ApiContext, ApiName, ApiVersion, AuthType, Endpoint, EndpointConfig, GatewaySnapshot, HttpVerb,

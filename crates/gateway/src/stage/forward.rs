@@ -12,11 +12,10 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
 use super::Answer;
-use crate::auth;
+use crate::authn::api_key::query_param;
+use crate::compiled::{ApiEntry, Upstream, UpstreamPool};
 use crate::metrics::{GatewayMetrics, Outcome};
 use crate::respond;
-use crate::routes::ApiEntry;
-use crate::upstream::{Upstream, UpstreamPool};
 use crate::upstream_client::{UpstreamBody, UpstreamClients, UpstreamResponseBody};
 
 /// A request body bigger than this is streamed, never buffered for a retry.
@@ -88,7 +87,7 @@ pub fn destination<'a>(
     }
     if let Some(query) = query {
         match &api.api_key {
-            Some(key_in) if auth::query_param(query, &key_in.query).is_some() => {
+            Some(key_in) if query_param(query, &key_in.query).is_some() => {
                 let mut first = true;
                 for pair in query.split('&').filter(|p| {
                     !p.split('=')
@@ -430,7 +429,7 @@ pub fn is_grpc(version: http::Version, headers: &HeaderMap) -> bool {
 }
 
 /// The URI of a retry on `upstream`: its base path plus the resource path and query.
-fn retry_uri(upstream: &crate::upstream::Upstream, suffix: &str) -> Option<Uri> {
+fn retry_uri(upstream: &Upstream, suffix: &str) -> Option<Uri> {
     let mut target = String::with_capacity(upstream.base_path.len() + suffix.len() + 1);
     target.push_str(&upstream.base_path);
     if target.is_empty() && !suffix.starts_with('/') {

@@ -11,12 +11,13 @@ use http::{Response, StatusCode};
 use super::Answer;
 use super::authenticate::Authenticated;
 use super::route::Routed;
-use crate::auth::Caller;
+use crate::compiled::client_certs::CertificateTier;
+use crate::compiled::limits::Limit;
+use crate::compiled::{ApiEntry, CompiledConfig, OperationEntry};
+use crate::credential::Caller;
 use crate::metrics::{GatewayMetrics, Outcome};
-use crate::mtls::CertificateTier;
-use crate::ratelimit::{ByteMeter, Decision, Limit, RateLimiter, Scope};
+use crate::ratelimit::{ByteMeter, Decision, RateLimiter, Scope};
 use crate::respond::{self, Body};
-use crate::routes::{ApiEntry, CompiledConfig, OperationEntry};
 use crate::shared_limit::SharedLimiter;
 use crate::upstream_client::UpstreamResponseBody;
 

@@ -9,8 +9,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::compiled::header_policies;
+use crate::compiled::{ApiEntry, OperationHeaders};
 use crate::hop_by_hop::strip_hop_by_hop;
-use crate::routes::{ApiEntry, OperationHeaders};
 
 /// What the gateway decided about the upstream request before mediating it.
 pub struct Mediation<'a> {
@@ -90,9 +91,9 @@ pub fn prepare(
     if gantry_telemetry::trace::enabled() {
         gantry_telemetry::trace::inject(&tracing::Span::current().context(), &mut parts.headers);
     }
-    crate::mediation::apply(&m.api.request_headers, &mut parts.headers);
+    header_policies::apply(&m.api.request_headers, &mut parts.headers);
     if let Some(operation) = m.operation {
-        crate::mediation::apply(&operation.request, &mut parts.headers);
+        header_policies::apply(&operation.request, &mut parts.headers);
     }
     parts.uri = uri;
     let downstream_version = parts.version;

@@ -1,7 +1,8 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
-//! target → route → CORS → authenticate → limit → forward (with mediate) → relay. Each stage
-//! is one module with one entry point that either hands the next stage what it found or
-//! answers the request now (`Err(Answer)`). A new stage is a new module and one line there.
+//! target → route → CORS → authenticate → authorise → limit → forward (with mediate) →
+//! relay. Each stage is one module with one entry point that either hands the next stage
+//! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
+//! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
 // A stage's `Err` is the response itself (128 bytes): refusals are the cold path, and
 // boxing them would add an allocation to every 401, 404 or 429 to save a few copies.
@@ -12,6 +13,7 @@ use http::Response;
 use crate::respond::Body;
 
 pub mod authenticate;
+pub mod authorise;
 pub mod cors;
 pub mod forward;
 pub mod limit;

@@ -9,9 +9,10 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::Answer;
+use crate::compiled::header_policies;
+use crate::compiled::{ApiEntry, OperationHeaders};
 use crate::hop_by_hop::strip_hop_by_hop;
 use crate::respond;
-use crate::routes::{ApiEntry, OperationHeaders};
 use crate::upstream_client::UpstreamResponseBody;
 
 /// Prepares `response` for the client of a call to `api` (`operation` its header policies);
@@ -71,9 +72,9 @@ pub fn response(
             stop.clone(),
         ));
     }
-    crate::mediation::apply(&api.response_headers, &mut parts.headers);
+    header_policies::apply(&api.response_headers, &mut parts.headers);
     if let Some(operation) = operation {
-        crate::mediation::apply(&operation.response, &mut parts.headers);
+        header_policies::apply(&operation.response, &mut parts.headers);
     }
     Ok(Response::from_parts(parts, body))
 }

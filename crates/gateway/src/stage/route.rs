@@ -1,5 +1,5 @@
 //! The route stage: vhost + context + version + resource template → the API and operation
-//! (precompiled router in `routes.rs`). 404 for no resource, 405 with `Allow` for another
+//! (precompiled router in `compiled/router.rs`). 404 for no resource, 405 with `Allow` for another
 //! method, 503 for a blocked API.
 
 use std::sync::Arc;
@@ -10,9 +10,9 @@ use http::{Method, StatusCode};
 
 use super::Answer;
 use super::target::Target;
+use crate::compiled::{ApiEntry, CompiledConfig, OperationEntry, RouteEntry, RouteMatch};
 use crate::metrics::{Name, Outcome};
 use crate::respond;
-use crate::routes::{ApiEntry, CompiledConfig, OperationEntry, RouteEntry, RouteMatch};
 
 /// The API and operation a request is for.
 pub struct Routed<'c> {

@@ -8,24 +8,25 @@
 //! whatever its outcome, so a flood of tokens with random `kid`s costs the IdP one request
 //! per interval; requests that arrive during a fetch wait for it (bounded), then verify
 //! again. Fetched keys are pinned to the algorithm their JWK implies, never the token's
-//! (`IssuerKey::from_jwks`), live beside the snapshot's keys in the compiled configuration,
-//! and are carried to the next configuration only while that issuer's entry (keys, JWKS
-//! URL) is unchanged: a snapshot that changes or removes the issuer drops them.
+//! (`IssuerKey::from_jwks`), live beside the snapshot's keys in the compiled configuration
+//! (`compiled::keys::FetchedKeys`), and are carried to the next configuration only while
+//! that issuer's entry (keys, JWKS URL) is unchanged: a snapshot that changes or removes the
+//! issuer drops them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
-use gantry_model::snapshot::{IssuerKey, TrustedIssuer};
+use gantry_model::snapshot::IssuerKey;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::routes::{CompiledConfig, VerificationKey};
+use crate::compiled::keys::IssuerKeys;
+use crate::compiled::{CompiledConfig, VerificationKey};
 
 /// At most one JWKS fetch per issuer starts within this interval (Envoy's and jose's 30 s).
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
@@ -35,65 +36,6 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_JWKS_BYTES: usize = 512 * 1024;
 /// Most keys kept from one fetched document.
 const MAX_FETCHED_KEYS: usize = 64;
-
-/// Where an external issuer publishes its keys, and its snapshot entry (to tell whether
-/// keys fetched under one configuration still belong in the next).
-#[derive(Debug, Clone)]
-pub struct JwksSource {
-    /// The JWKS URL.
-    pub uri: String,
-    /// The issuer as the snapshot carries it.
-    pub entry: TrustedIssuer,
-}
-
-/// Keys of one issuer by `kid`.
-type IssuerKeys = HashMap<String, Arc<VerificationKey>>;
-
-/// Keys this gateway fetched itself, by issuer and `kid`. Swapped whole on a fetch.
-pub struct FetchedKeys(ArcSwap<HashMap<String, Arc<IssuerKeys>>>);
-
-impl Default for FetchedKeys {
-    fn default() -> Self {
-        Self(ArcSwap::from_pointee(HashMap::new()))
-    }
-}
-
-impl FetchedKeys {
-    /// The fetched key `kid` of `issuer`.
-    pub fn get(&self, issuer: &str, kid: &str) -> Option<Arc<VerificationKey>> {
-        self.0.load().get(issuer)?.get(kid).cloned()
-    }
-
-    fn replace(&self, issuer: &str, keys: IssuerKeys) {
-        let keys = Arc::new(keys);
-        self.0.rcu(|current| {
-            let mut next = HashMap::clone(current);
-            next.insert(issuer.to_owned(), keys.clone());
-            next
-        });
-    }
-
-    /// Takes over the keys `previous` fetched for issuers whose snapshot entry is the same
-    /// in `previous` and in `next`.
-    pub fn inherit(&self, previous: &CompiledConfig, next: &CompiledConfig) {
-        let inherited: HashMap<String, Arc<IssuerKeys>> = previous
-            .fetched_keys
-            .0
-            .load()
-            .iter()
-            .filter(|(issuer, _)| {
-                matches!(
-                    (previous.jwks_sources.get(*issuer), next.jwks_sources.get(*issuer)),
-                    (Some(a), Some(b)) if a.uri == b.uri && a.entry == b.entry
-                )
-            })
-            .map(|(issuer, keys)| (issuer.clone(), keys.clone()))
-            .collect();
-        if !inherited.is_empty() {
-            self.0.store(Arc::new(inherited));
-        }
-    }
-}
 
 /// Fetches external issuers' JWKS on unknown `kid`s: single-flight and rate-limited per
 /// issuer. Lives as long as the gateway, across configuration versions.
@@ -232,6 +174,7 @@ mod tests {
     use super::*;
     use gantry_keys::{SigningAlgorithm, SigningKey};
     use gantry_model::GatewaySnapshot;
+    use gantry_model::snapshot::TrustedIssuer;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -330,11 +273,11 @@ mod tests {
             )]),
         );
         let same = config(2, &[&known], uri);
-        same.fetched_keys.inherit(&first, &same);
+        same.inherit_fetched_keys(&first);
         assert!(same.fetched_keys.get(ISSUER, rotated.kid()).is_some());
         // The control plane's refresh changed the issuer's keys: its word wins.
         let changed = config(3, &[&known, &rotated], uri);
-        changed.fetched_keys.inherit(&same, &changed);
+        changed.inherit_fetched_keys(&same);
         assert!(changed.fetched_keys.get(ISSUER, rotated.kid()).is_none());
     }
 }

@@ -1,0 +1,219 @@
+//! One deployed API and its operations as the request path reads them: how callers
+//! authenticate, where traffic goes, which policies run. Compiled once per configuration.
+
+use std::sync::Arc;
+
+use gantry_model::snapshot::DeployedApi;
+use gantry_model::{AuthType, Endpoint, Endpoints, KeyType, LifecycleState, Operation};
+
+use super::client_certs::MutualTls;
+use super::cors::Cors;
+use super::header_policies::{self, HeaderOp};
+use super::limits::{Level, Limit, Policies};
+use super::loose_reading::LooseRoutes;
+use super::upstream::UpstreamPool;
+
+/// What the gateway needs to know about one deployed API on the request path.
+pub struct ApiEntry {
+    /// API UUID.
+    pub id: Arc<str>,
+    /// Display name.
+    pub name: Arc<str>,
+    /// `context/version`, the prefix stripped before forwarding.
+    pub base_path: String,
+    /// Version.
+    pub version: String,
+    /// Whether OAuth2 bearer tokens are accepted (`oauth2` in the security scheme, or no
+    /// scheme the gateway knows).
+    pub accepts_oauth: bool,
+    /// Where API keys are accepted, when `api_key` is in the security scheme.
+    pub api_key: Option<ApiKeyLocation>,
+    /// Request header policies, in order (empty for most APIs).
+    pub request_headers: Box<[HeaderOp]>,
+    /// Response header policies, in order.
+    pub response_headers: Box<[HeaderOp]>,
+    /// Whether the upstream gets an `X-JWT-Assertion`.
+    pub backend_jwt: bool,
+    /// Lifecycle state.
+    pub lifecycle: LifecycleState,
+    /// Header the token is read from (lower case).
+    pub authorization_header: http::HeaderName,
+    /// Where production traffic goes.
+    pub production: Option<Box<UpstreamPool>>,
+    /// Where sandbox traffic goes.
+    pub sandbox: Option<Box<UpstreamPool>>,
+    /// CORS policy, when enabled.
+    pub cors: Option<Cors>,
+    /// Mutual TLS, when `mutualssl` is in the security scheme.
+    pub mtls: Option<Box<MutualTls>>,
+    /// Loosened templates, only when the operations differ in protection.
+    pub loose: Option<Box<LooseRoutes>>,
+}
+
+/// Where an API key may be presented.
+pub struct ApiKeyLocation {
+    /// The header (WSO2 `apiKeyHeader`).
+    pub header: http::HeaderName,
+    /// The query parameter (the header name, lower case; matched case-insensitively).
+    pub query: Box<str>,
+}
+
+impl ApiEntry {
+    /// Where traffic of `key_type` goes, if the API has such an endpoint.
+    pub fn pool(&self, key_type: KeyType) -> Option<&UpstreamPool> {
+        match key_type {
+            KeyType::Production => self.production.as_deref(),
+            KeyType::Sandbox => self.sandbox.as_deref(),
+        }
+    }
+
+    /// Compiles `api` (served under `base_path`, `context/version`); what cannot be compiled
+    /// is added to `problems`.
+    pub fn compile(
+        api: &DeployedApi,
+        base_path: &str,
+        policies: &Policies<'_>,
+        problems: &mut Vec<String>,
+    ) -> Self {
+        let has = |scheme: &str| api.security_scheme.iter().any(|s| s == scheme);
+        let api_key = has(gantry_model::gateway_policies::API_KEY_SCHEME).then(|| {
+            let header = api.gateway.api_key_header.to_ascii_lowercase();
+            ApiKeyLocation {
+                header: http::HeaderName::from_bytes(header.as_bytes())
+                    .unwrap_or(http::HeaderName::from_static("apikey")),
+                query: header.into_boxed_str(),
+            }
+        });
+        let mtls = MutualTls::compile(api)
+            .unwrap_or_else(|error| {
+                problems.push(format!("API {}: {error}", api.name));
+                None
+            })
+            .map(|mut mtls| {
+                mtls.resolve_tiers(|tier| policies.limit(Level::Subscription, tier));
+                Box::new(mtls)
+            });
+        let mut headers = |policies: &[gantry_model::PolicyRef]| {
+            header_policies::compile(policies).unwrap_or_else(|error| {
+                problems.push(format!("API {}: {error}", api.name));
+                Box::default()
+            })
+        };
+        let request_headers = headers(&api.gateway.api_policies.request);
+        let response_headers = headers(&api.gateway.api_policies.response);
+        let config = &api.endpoint_config;
+        let mut upstream = |e: &Option<Endpoints>, failovers: &[Endpoint]| match e
+            .as_ref()
+            .map(|e| UpstreamPool::compile(config, e, failovers))
+        {
+            Some(Ok(u)) => Some(Box::new(u)),
+            Some(Err(error)) => {
+                problems.push(format!("API {}: {error}", api.name));
+                None
+            }
+            None => None,
+        };
+        ApiEntry {
+            id: Arc::from(api.api_id.as_str()),
+            name: Arc::from(api.name.as_str()),
+            base_path: base_path.to_owned(),
+            version: api.version.to_string(),
+            // An API with mutual TLS and no application security takes certificates only.
+            accepts_oauth: has(gantry_model::gateway_policies::OAUTH2_SCHEME)
+                || (api_key.is_none() && mtls.is_none()),
+            api_key,
+            request_headers,
+            response_headers,
+            backend_jwt: api.gateway.enable_backend_jwt,
+            lifecycle: api.lifecycle,
+            authorization_header: http::HeaderName::from_bytes(
+                api.authorization_header.to_ascii_lowercase().as_bytes(),
+            )
+            .unwrap_or(http::header::AUTHORIZATION),
+            production: upstream(&config.production_endpoints, &config.production_failovers),
+            sandbox: upstream(&config.sandbox_endpoints, &config.sandbox_failovers),
+            cors: Cors::compile(&api.cors_configuration),
+            mtls,
+            loose: LooseRoutes::compile(&api.operations),
+        }
+    }
+}
+
+/// What the gateway needs to know about one operation on the request path.
+pub struct OperationEntry {
+    /// How callers authenticate.
+    pub auth_type: AuthType,
+    /// Scopes the token must carry (all of them).
+    pub scopes: Vec<String>,
+    /// Identity of the resource for its rate limit (`METHOD target`).
+    pub key: Arc<str>,
+    /// Operation-level throttling policy, unless unlimited.
+    pub limit: Option<Arc<Limit>>,
+    /// The operation's own header policies, applied after the API's; `None` for most
+    /// operations, so they cost nothing on the request path.
+    pub headers: Option<Arc<OperationHeaders>>,
+}
+
+/// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
+#[derive(Debug)]
+pub struct OperationHeaders {
+    /// Applied to the request after the API's request policies.
+    pub request: Box<[HeaderOp]>,
+    /// Applied to the response after the API's response policies.
+    pub response: Box<[HeaderOp]>,
+}
+
+/// The parts of an operation's entry shared by every route it is served under.
+pub struct OperationParts {
+    key: Arc<str>,
+    limit: Option<Arc<Limit>>,
+    headers: Option<Arc<OperationHeaders>>,
+}
+
+impl OperationParts {
+    /// Compiles `op` of `api`; what cannot be compiled is added to `problems`.
+    pub fn compile(
+        api: &DeployedApi,
+        op: &Operation,
+        policies: &Policies<'_>,
+        problems: &mut Vec<String>,
+    ) -> Self {
+        let key: Arc<str> = Arc::from(format!("{} {}", op.verb.as_str(), op.target).as_str());
+        if !policies.defines(Level::Api, &op.throttling_policy)
+            && op.throttling_policy != "Unlimited"
+        {
+            problems.push(format!(
+                "API {}: operation policy '{}' is unknown",
+                api.name, op.throttling_policy
+            ));
+        }
+        let mut op_headers = |policies: &[gantry_model::PolicyRef]| {
+            header_policies::compile(policies).unwrap_or_else(|error| {
+                problems.push(format!("API {} operation {key}: {error}", api.name));
+                Box::default()
+            })
+        };
+        let headers = (!op.operation_policies.is_empty()).then(|| {
+            Arc::new(OperationHeaders {
+                request: op_headers(&op.operation_policies.request),
+                response: op_headers(&op.operation_policies.response),
+            })
+        });
+        Self {
+            limit: policies.limit(Level::Api, &op.throttling_policy),
+            key,
+            headers,
+        }
+    }
+
+    /// The entry of `op` on one route.
+    pub fn entry(&self, op: &Operation) -> OperationEntry {
+        OperationEntry {
+            auth_type: op.auth_type,
+            scopes: op.scopes.clone(),
+            key: self.key.clone(),
+            limit: self.limit.clone(),
+            headers: self.headers.clone(),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Compile time: a [`GatewaySnapshot`] compiled, once per version and off the request path,
+//! into the lookup tables requests read through an `ArcSwap` guard ([`router`], [`api`],
+//! [`keys`], consumer keys, subscriptions, limits). Imports nothing request-time; the caches
+//! of what was verified under a version live in it, so the next version starts without them.
+
+pub mod api;
+pub mod client_certs;
+pub mod consumer_keys;
+pub mod cors;
+pub mod header_policies;
+pub mod keys;
+pub mod limits;
+pub mod loose_reading;
+pub mod router;
+pub mod subscriptions;
+pub mod upstream;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use gantry_model::snapshot::SnapshotApplication;
+use gantry_model::{GatewaySnapshot, KeyType};
+use http::Method;
+
+pub use api::{ApiEntry, ApiKeyLocation, OperationEntry, OperationHeaders};
+pub use keys::{CLOCK_SKEW_SECS, FetchedKeys, JwksSource, VerificationKey};
+pub use limits::Limit;
+pub use router::{RouteEntry, RouteMatch};
+pub use subscriptions::Subscription;
+pub use upstream::{Upstream, UpstreamPool};
+
+use crate::credential::{AccessClaims, ApiKeyClaims};
+use crate::token_cache::TokenCache;
+
+/// One configuration version, compiled.
+pub struct CompiledConfig {
+    /// The version it was built from.
+    pub version: u64,
+    /// Routers by host.
+    vhosts: router::Vhosts,
+    /// Verification keys by `kid`.
+    pub keys: HashMap<String, VerificationKey>,
+    /// External issuers' JWKS URLs, by issuer (`iss`).
+    pub jwks_sources: HashMap<String, JwksSource>,
+    /// Keys a gateway fetched itself on an unknown `kid` (read only when `keys` misses).
+    pub fetched_keys: FetchedKeys,
+    /// (issuer, consumer key) → (application id, key type).
+    pub consumer_keys: consumer_keys::ConsumerKeys,
+    /// The resident key manager's issuer, the only one whose API keys are accepted.
+    pub resident_issuer: Option<Arc<str>>,
+    /// Applications by id, for the backend JWT's claims; filled only when an API sends one.
+    pub applications: HashMap<Arc<str>, Arc<SnapshotApplication>>,
+    /// (application id, API id) → the subscription: its status and tier limit.
+    pub subscriptions: subscriptions::Subscriptions,
+    /// `jti`s of tokens revoked before their expiry.
+    pub revoked_token_ids: HashSet<String>,
+    /// Number of APIs served.
+    pub api_count: usize,
+    /// Tokens verified under this version's keys (a new version starts empty).
+    pub token_cache: TokenCache<AccessClaims>,
+    /// API keys verified under this version's keys.
+    pub api_key_cache: TokenCache<ApiKeyClaims>,
+    /// Pools with active health checks: (API, key type).
+    pub health_checked: Vec<(Arc<ApiEntry>, KeyType)>,
+    /// Signed backend JWTs by (API, credential), for APIs that send one.
+    pub backend_jwt_cache: TokenCache<http::HeaderValue>,
+    /// Application tier limits by application id.
+    pub application_limits: HashMap<Arc<str>, Arc<Limit>>,
+}
+
+/// Hands out one shared string per distinct id of a snapshot.
+#[derive(Default)]
+struct Interner<'a> {
+    map: HashMap<&'a str, Arc<str>>,
+}
+
+impl<'a> Interner<'a> {
+    fn get(&mut self, id: &'a str) -> Arc<str> {
+        self.map.entry(id).or_insert_with(|| Arc::from(id)).clone()
+    }
+}
+
+impl CompiledConfig {
+    /// Compiles `snapshot`, or lists every problem found (unparsable endpoint, invalid key,
+    /// conflicting routes): a gateway rejects such a version whole and keeps the last good one.
+    pub fn compile(snapshot: &GatewaySnapshot) -> Result<Self, String> {
+        let mut problems = Vec::new();
+        let policies = limits::Policies::compile(snapshot);
+        let (vhosts, health_checked) = router::Vhosts::compile(snapshot, &policies, &mut problems);
+        let (keys, jwks_sources) = keys::compile(snapshot, &mut problems);
+        // Application and API ids recur across 100,000s of entries: one shared string each.
+        let mut ids = Interner::default();
+        let consumer_keys = consumer_keys::ConsumerKeys::compile(snapshot, |id| ids.get(id));
+        let subscriptions = subscriptions::compile(snapshot, &policies, |id| ids.get(id));
+        let application_limits =
+            subscriptions::application_limits(snapshot, &policies, |id| ids.get(id));
+        let applications = subscriptions::applications(snapshot, |id| ids.get(id));
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        Ok(Self {
+            version: snapshot.version,
+            vhosts,
+            keys,
+            jwks_sources,
+            fetched_keys: Default::default(),
+            consumer_keys,
+            resident_issuer: snapshot.resident_issuer().map(Arc::from),
+            applications,
+            subscriptions,
+            revoked_token_ids: snapshot.revoked_token_ids.iter().cloned().collect(),
+            api_count: snapshot.apis.len(),
+            token_cache: Default::default(),
+            api_key_cache: Default::default(),
+            backend_jwt_cache: Default::default(),
+            health_checked,
+            application_limits,
+        })
+    }
+
+    /// Matches a request by host (port ignored, case-insensitive), path and method.
+    pub fn route(&self, host: &str, path: &str, method: &Method) -> RouteMatch<'_> {
+        self.vhosts.route(host, path, method)
+    }
+
+    /// The hosts this gateway serves APIs for, sorted (for the 404 of an unknown host).
+    pub fn served_hosts(&self) -> Vec<&str> {
+        self.vhosts.names()
+    }
+
+    /// The application `application_id` as the configuration knows it, when `api` sends a
+    /// backend JWT (whose claims come from here, never from the credential).
+    pub fn application_for_backend_jwt(
+        &self,
+        api: &ApiEntry,
+        application_id: &Arc<str>,
+    ) -> Option<Arc<SnapshotApplication>> {
+        if !api.backend_jwt {
+            return None;
+        }
+        self.applications.get(application_id).cloned()
+    }
+
+    /// Takes over the keys `previous` fetched for issuers whose snapshot entry is unchanged
+    /// in this version (a snapshot that changes or drops the issuer drops them).
+    pub fn inherit_fetched_keys(&self, previous: &CompiledConfig) {
+        self.fetched_keys.inherit(
+            &previous.fetched_keys,
+            &previous.jwks_sources,
+            &self.jwks_sources,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_model::snapshot::DeployedApi;
+    use gantry_model::{
+        ApiContext, ApiName, ApiVersion, EndpointConfig, Operation, ResourceTarget,
+    };
+    use gantry_model::{AuthType, Endpoint, HttpVerb, LifecycleState};
+
+    fn api(context: &str, ops: &[(&str, HttpVerb)]) -> DeployedApi {
+        DeployedApi {
+            api_id: format!("id{context}"),
+            revision_id: "r1".into(),
+            name: ApiName::parse("Test").unwrap(),
+            context: ApiContext::parse(context).unwrap(),
+            version: ApiVersion::parse("1.0.0").unwrap(),
+            vhost: "localhost".into(),
+            is_default_version: false,
+            cors_configuration: Default::default(),
+            lifecycle: LifecycleState::Published,
+            authorization_header: "Authorization".into(),
+            security_scheme: vec!["oauth2".into()],
+            gateway: Default::default(),
+            endpoint_config: EndpointConfig {
+                endpoint_type: "http".into(),
+                production_endpoints: Some(
+                    Endpoint {
+                        url: "http://127.0.0.1:1/base/".into(),
+                        config: None,
+                    }
+                    .into(),
+                ),
+                sandbox_endpoints: None,
+                ..Default::default()
+            },
+            operations: ops
+                .iter()
+                .map(|(t, v)| Operation {
+                    id: None,
+                    target: ResourceTarget::parse(t).unwrap(),
+                    verb: *v,
+                    auth_type: AuthType::Any,
+                    throttling_policy: "Unlimited".into(),
+                    scopes: vec![],
+                    operation_policies: Default::default(),
+                })
+                .collect(),
+            client_certificates: vec![],
+        }
+    }
+
+    fn config(apis: Vec<DeployedApi>) -> CompiledConfig {
+        CompiledConfig::compile(&GatewaySnapshot {
+            environment: "Default".into(),
+            version: 1,
+            apis,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn found(c: &CompiledConfig, host: &str, path: &str, method: Method) -> bool {
+        matches!(c.route(host, path, &method), RouteMatch::Found { .. })
+    }
+
+    #[test]
+    fn routes_by_vhost_context_version_and_template() {
+        let c = config(vec![api(
+            "/shop",
+            &[
+                ("/orders/{id}", HttpVerb::Get),
+                ("/orders/{orderId}", HttpVerb::Put),
+            ],
+        )]);
+        assert!(found(
+            &c,
+            "localhost:9090",
+            "/shop/1.0.0/orders/42",
+            Method::GET
+        ));
+        assert!(found(&c, "LOCALHOST", "/shop/1.0.0/orders/42", Method::PUT));
+        assert!(matches!(
+            c.route("localhost", "/shop/1.0.0/orders/42", &Method::DELETE),
+            RouteMatch::MethodNotAllowed(_)
+        ));
+        assert!(!found(
+            &c,
+            "example.com",
+            "/shop/1.0.0/orders/42",
+            Method::GET
+        ));
+        assert!(!found(
+            &c,
+            "localhost",
+            "/shop/2.0.0/orders/42",
+            Method::GET
+        ));
+        assert!(!found(&c, "localhost", "/shop/1.0.0/orders", Method::GET));
+    }
+
+    #[test]
+    fn trailing_wildcard_matches_any_depth_and_the_base() {
+        let c = config(vec![api("/any", &[("/*", HttpVerb::Get)])]);
+        for path in [
+            "/any/1.0.0",
+            "/any/1.0.0/",
+            "/any/1.0.0/a",
+            "/any/1.0.0/a/b/c",
+        ] {
+            assert!(found(&c, "localhost", path, Method::GET), "{path}");
+        }
+        assert!(!found(&c, "localhost", "/any/1.0.0x", Method::GET));
+    }
+
+    #[test]
+    fn upstream_base_path_is_normalised() {
+        let c = config(vec![api("/shop", &[("/menu", HttpVerb::Get)])]);
+        let RouteMatch::Found { entry, .. } =
+            c.route("localhost", "/shop/1.0.0/menu", &Method::GET)
+        else {
+            panic!("route expected");
+        };
+        let up = entry.api.production.as_ref().unwrap().pick().1;
+        assert_eq!(up.base_path, "/base");
+        assert_eq!(up.authority.as_str(), "127.0.0.1:1");
+        assert_eq!(entry.api.base_path, "/shop/1.0.0");
+    }
+
+    #[test]
+    fn default_version_also_answers_without_the_version_segment() {
+        let v1 = api("/any", &[("/*", HttpVerb::Get)]);
+        let mut v2 = api(
+            "/any",
+            &[("/*", HttpVerb::Get), ("/items/{id}", HttpVerb::Get)],
+        );
+        v2.api_id = "v2".into();
+        v2.version = ApiVersion::parse("2.0.0").unwrap();
+        v2.is_default_version = true;
+        let c = config(vec![v1, v2]);
+        let base = |path: &str| match c.route("localhost", path, &Method::GET) {
+            RouteMatch::Found { entry, .. } => {
+                (entry.api.id.to_string(), entry.base_path.to_string())
+            }
+            _ => panic!("no route for {path}"),
+        };
+        assert_eq!(
+            base("/any/1.0.0/a/b"),
+            ("id/any".into(), "/any/1.0.0".into())
+        );
+        assert_eq!(base("/any/2.0.0/a"), ("v2".into(), "/any/2.0.0".into()));
+        assert_eq!(base("/any/a/b"), ("v2".into(), "/any".into()));
+        assert_eq!(base("/any"), ("v2".into(), "/any".into()));
+        assert_eq!(base("/any/items/7"), ("v2".into(), "/any".into()));
+    }
+
+    #[test]
+    fn loopback_addresses_reach_the_localhost_vhost_and_other_hosts_are_unknown() {
+        let c = config(vec![api("/shop", &[("/items", HttpVerb::Get)])]);
+        for host in [
+            "localhost",
+            "LOCALHOST:9090",
+            "127.0.0.1:9090",
+            "127.0.0.1",
+            "[::1]:9090",
+        ] {
+            assert!(found(&c, host, "/shop/1.0.0/items", Method::GET), "{host}");
+        }
+        for host in ["10.0.0.1:9090", "example.com", "[::2]:9090"] {
+            assert!(
+                matches!(
+                    c.route(host, "/shop/1.0.0/items", &Method::GET),
+                    RouteMatch::UnknownHost
+                ),
+                "{host}"
+            );
+        }
+        assert_eq!(c.served_hosts(), ["localhost"]);
+    }
+}
