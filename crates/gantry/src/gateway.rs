@@ -46,13 +46,11 @@ pub async fn run(args: GatewayConfig) -> anyhow::Result<()> {
     if let Some(url) = &args.redis_url {
         gateway
             .use_redis(&url.0)
-            .map_err(anyhow::Error::msg)
             .context("connecting the shared rate limits (--redis-url)")?;
     }
     if let Some(pem) = &args.backend_jwt_key {
         gateway
             .use_backend_jwt_key(pem)
-            .map_err(anyhow::Error::msg)
             .context("--backend-jwt-key")?;
     }
     match gateway.load_persisted() {

@@ -17,6 +17,7 @@ pub mod compiled;
 mod correlation;
 pub mod credential;
 pub mod declared_length;
+pub mod error;
 pub mod health;
 mod hop_by_hop;
 pub mod metrics;
@@ -43,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use compiled::CompiledConfig;
+pub use error::GatewayError;
 
 use crate::respond::Body;
 
@@ -138,13 +140,13 @@ impl Gateway {
     }
 
     /// Shares rate limits with the environment's other gateways through Redis at `url`.
-    pub fn use_redis(&self, url: &str) -> Result<(), String> {
+    pub fn use_redis(&self, url: &str) -> Result<(), GatewayError> {
         self.proxy.use_redis(url, &self.environment)
     }
 
     /// Signs backend JWTs with the P-256 private key in `pem` instead of a key generated at
     /// start, so the environment's gateways publish one key.
-    pub fn use_backend_jwt_key(&self, pem: &[u8]) -> Result<(), String> {
+    pub fn use_backend_jwt_key(&self, pem: &[u8]) -> Result<(), GatewayError> {
         self.proxy.use_backend_jwt_key(pem)
     }
 
@@ -176,25 +178,25 @@ impl Gateway {
 
     /// Applies `next` if it is for this environment and newer than what is held: compile,
     /// swap atomically, persist. On any error the configuration in use is unchanged.
-    pub fn apply_versioned(&self, next: Versioned) -> Result<(), String> {
+    pub fn apply_versioned(&self, next: Versioned) -> Result<(), GatewayError> {
         self.install(next, false)
     }
 
     /// Applies `next`; `on_disk` says it was just read from the data directory (no rewrite).
-    fn install(&self, next: Versioned, on_disk: bool) -> Result<(), String> {
+    fn install(&self, next: Versioned, on_disk: bool) -> Result<(), GatewayError> {
         if next.snapshot.environment != *self.environment {
-            return Err(format!(
-                "snapshot is for environment '{}', this gateway serves '{}'",
-                next.snapshot.environment, self.environment
-            ));
+            return Err(GatewayError::WrongEnvironment {
+                snapshot: next.snapshot.environment.clone(),
+                serves: self.environment.to_string(),
+            });
         }
-        if let Some(current) = self.config_version()
-            && next.snapshot.version <= current
+        if let Some(held) = self.config_version()
+            && next.snapshot.version <= held
         {
-            return Err(format!(
-                "version {} is not newer than the version held ({current})",
-                next.snapshot.version
-            ));
+            return Err(GatewayError::NotNewer {
+                next: next.snapshot.version,
+                held,
+            });
         }
         let compiled = CompiledConfig::compile(&next.snapshot).inspect_err(|_| {
             self.metrics.config_rejected.inc();
@@ -247,7 +249,7 @@ impl Gateway {
     }
 
     /// Loads the snapshot persisted in the data directory, if any, and serves it.
-    pub fn load_persisted(&self) -> Result<Option<u64>, String> {
+    pub fn load_persisted(&self) -> Result<Option<u64>, GatewayError> {
         let Some(dir) = &self.data_dir else {
             return Ok(None);
         };
@@ -255,12 +257,19 @@ impl Gateway {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => {
+                return Err(GatewayError::Persisted {
+                    path,
+                    reason: e.to_string(),
+                });
+            }
         };
         let parsed = serde_json::from_slice::<GatewaySnapshot>(&bytes);
         drop(bytes);
-        let snapshot: GatewaySnapshot =
-            parsed.map_err(|e| format!("{}: not a snapshot: {e}", path.display()))?;
+        let snapshot: GatewaySnapshot = parsed.map_err(|e| GatewayError::Persisted {
+            path: path.clone(),
+            reason: format!("not a snapshot: {e}"),
+        })?;
         let version = snapshot.version;
         self.install(Versioned::new(snapshot), true)?;
         tracing::info!(version, path = %path.display(), "serving the persisted configuration");
@@ -297,7 +306,7 @@ impl Gateway {
                             Ok(()) => record(NodeEvent::Acked(version)).await,
                             Err(reason) => {
                                 tracing::warn!(%reason, "configuration rejected; keeping the last good one");
-                                record(NodeEvent::Nacked(version, reason)).await;
+                                record(NodeEvent::Nacked(version, reason.to_string())).await;
                             }
                         }
                     }
@@ -469,7 +478,9 @@ impl gantry_sync::client::Applier for Gateway {
         self.held_version.load_full().map(|meta| (*meta).clone())
     }
 
-    fn apply(&self, next: Versioned) -> Result<(), String> {
+    type Error = GatewayError;
+
+    fn apply(&self, next: Versioned) -> Result<(), GatewayError> {
         self.apply_versioned(next)
     }
 }

@@ -20,6 +20,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::backend_jwt::BackendJwtSigner;
 use crate::compiled::CompiledConfig;
 use crate::correlation::{CORRELATION_ID, correlation_id};
+use crate::error::GatewayError;
 use crate::metrics::{GatewayMetrics, Outcome};
 use crate::respond::{self, Body};
 use crate::stage::authenticate::Authenticated;
@@ -287,11 +288,11 @@ impl Proxy {
 
     /// Signs backend JWTs with the P-256 key in `pem` (PKCS#8 or SEC1), so every replica of
     /// an environment can share one key. Must be called before the first request.
-    pub fn use_backend_jwt_key(&self, pem: &[u8]) -> Result<(), String> {
-        let signer = BackendJwtSigner::from_pem(pem)?;
+    pub fn use_backend_jwt_key(&self, pem: &[u8]) -> Result<(), GatewayError> {
+        let signer = BackendJwtSigner::from_pem(pem).map_err(GatewayError::BackendJwtKey)?;
         self.backend_jwt
             .set(Some(signer))
-            .map_err(|_| "the backend JWT key is already set".to_owned())
+            .map_err(|_| GatewayError::BackendJwtKey("it is already set".to_owned()))
     }
 
     fn backend_jwt_signer(&self) -> Option<&BackendJwtSigner> {
@@ -311,8 +312,10 @@ impl Proxy {
 
     /// Shares this gateway's rate limits with the other gateways of its environment through
     /// the Redis at `url`.
-    pub fn use_redis(&self, url: &str, environment: &str) -> Result<(), String> {
-        self.limits.use_redis(url, environment)
+    pub fn use_redis(&self, url: &str, environment: &str) -> Result<(), GatewayError> {
+        self.limits
+            .use_redis(url, environment)
+            .map_err(GatewayError::Redis)
     }
 
     /// Whether limits are shared and Redis answered last time (`None` without Redis).

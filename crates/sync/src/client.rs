@@ -32,8 +32,10 @@ pub trait Applier: Send + Sync + 'static {
     fn held_version(&self) -> Option<(u64, String)> {
         self.held().map(|h| (h.snapshot.version, h.digest.clone()))
     }
+    /// Why a configuration was not applied (its text is the NACK's reason).
+    type Error: std::error::Error + Send + Sync + 'static;
     /// Applies `next` atomically, or says why not (the old one keeps serving).
-    fn apply(&self, next: Versioned) -> Result<(), String>;
+    fn apply(&self, next: Versioned) -> Result<(), Self::Error>;
 }
 
 /// Where and how to connect.
@@ -224,16 +226,22 @@ async fn session<A: Applier>(
         let (version, result) = match message.message {
             Some(control_plane_message::Message::Snapshot(s)) => (
                 s.version,
-                decode_snapshot(&s.payload, s.version, &s.digest)
-                    .and_then(|next| applier.apply(next)),
+                decode_snapshot(&s.payload, s.version, &s.digest).and_then(|next| {
+                    applier
+                        .apply(next)
+                        .map_err(|e| Undecodable::Refused(e.to_string()))
+                }),
             ),
             Some(control_plane_message::Message::Delta(d)) => {
                 let base = applier.held();
                 match base {
                     Some(base) if base.snapshot.version == d.from_version => (
                         d.to_version,
-                        decode_delta(&base.snapshot, &d.payload, &d.digest)
-                            .and_then(|next| applier.apply(next)),
+                        decode_delta(&base.snapshot, &d.payload, &d.digest).and_then(|next| {
+                            applier
+                                .apply(next)
+                                .map_err(|e| Undecodable::Refused(e.to_string()))
+                        }),
                     ),
                     _ => {
                         let _ = tx
@@ -256,8 +264,9 @@ async fn session<A: Applier>(
                 status.applied.fetch_add(1, Ordering::Relaxed);
                 gateway_message::Message::Ack(Ack { version })
             }
-            Err(reason) => {
+            Err(rejected) => {
                 status.rejected.fetch_add(1, Ordering::Relaxed);
+                let reason = rejected.to_string();
                 tracing::warn!(version, %reason, "configuration rejected; keeping the last good one");
                 gateway_message::Message::Nack(Nack { version, reason })
             }
@@ -269,32 +278,55 @@ async fn session<A: Applier>(
     Ok(received)
 }
 
-fn decode_snapshot(payload: &[u8], version: u64, digest: &str) -> Result<Versioned, String> {
+/// Why a version from the control plane was not applied; its text is the NACK's reason.
+#[derive(Debug, thiserror::Error)]
+enum Undecodable {
+    #[error("snapshot {version} is not valid: {source}")]
+    Snapshot {
+        version: u64,
+        source: serde_json::Error,
+    },
+    #[error("snapshot says version {said} but was sent as {sent}")]
+    VersionMismatch { said: u64, sent: u64 },
+    #[error("delta is not valid: {0}")]
+    Delta(serde_json::Error),
+    #[error("{0}")]
+    DeltaBase(String),
+    #[error("digest mismatch at version {0}")]
+    Digest(u64),
+    /// The gateway refused the configuration (the applier's reason).
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn decode_snapshot(payload: &[u8], version: u64, digest: &str) -> Result<Versioned, Undecodable> {
     let snapshot: GatewaySnapshot = serde_json::from_slice(payload)
-        .map_err(|e| format!("snapshot {version} is not valid: {e}"))?;
+        .map_err(|source| Undecodable::Snapshot { version, source })?;
     if snapshot.version != version {
-        return Err(format!(
-            "snapshot says version {} but was sent as {version}",
-            snapshot.version
-        ));
+        return Err(Undecodable::VersionMismatch {
+            said: snapshot.version,
+            sent: version,
+        });
     }
     verified(snapshot, digest)
 }
 
-fn decode_delta(base: &GatewaySnapshot, payload: &[u8], digest: &str) -> Result<Versioned, String> {
-    let delta: SnapshotDelta =
-        serde_json::from_slice(payload).map_err(|e| format!("delta is not valid: {e}"))?;
-    let next = delta.apply(base).map_err(|e| e.to_string())?;
+fn decode_delta(
+    base: &GatewaySnapshot,
+    payload: &[u8],
+    digest: &str,
+) -> Result<Versioned, Undecodable> {
+    let delta: SnapshotDelta = serde_json::from_slice(payload).map_err(Undecodable::Delta)?;
+    let next = delta
+        .apply(base)
+        .map_err(|e| Undecodable::DeltaBase(e.to_string()))?;
     verified(next, digest)
 }
 
-fn verified(snapshot: GatewaySnapshot, digest: &str) -> Result<Versioned, String> {
+fn verified(snapshot: GatewaySnapshot, digest: &str) -> Result<Versioned, Undecodable> {
     let versioned = Versioned::new(snapshot);
     if !digest.is_empty() && versioned.digest != digest {
-        return Err(format!(
-            "digest mismatch at version {}",
-            versioned.snapshot.version
-        ));
+        return Err(Undecodable::Digest(versioned.snapshot.version));
     }
     Ok(versioned)
 }

@@ -83,7 +83,7 @@ impl<'a> Interner<'a> {
 impl CompiledConfig {
     /// Compiles `snapshot`, or lists every problem found (unparsable endpoint, invalid key,
     /// conflicting routes): a gateway rejects such a version whole and keeps the last good one.
-    pub fn compile(snapshot: &GatewaySnapshot) -> Result<Self, String> {
+    pub fn compile(snapshot: &GatewaySnapshot) -> Result<Self, crate::error::GatewayError> {
         let mut problems = Vec::new();
         let policies = limits::Policies::compile(snapshot);
         let (vhosts, health_checked) = router::Vhosts::compile(snapshot, &policies, &mut problems);
@@ -96,7 +96,7 @@ impl CompiledConfig {
             subscriptions::application_limits(snapshot, &policies, |id| ids.get(id));
         let applications = subscriptions::applications(snapshot, |id| ids.get(id));
         if !problems.is_empty() {
-            return Err(problems.join("; "));
+            return Err(crate::error::GatewayError::Invalid(problems));
         }
         Ok(Self {
             version: snapshot.version,
