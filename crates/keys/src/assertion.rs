@@ -64,24 +64,43 @@ impl std::fmt::Debug for AssertionVerifier {
     }
 }
 
+/// Why a list of trusted assertion issuers cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// An issuer has no name.
+    #[error("an issuer is empty")]
+    EmptyIssuer,
+    /// A key is not one a signature can be checked with.
+    #[error("key '{kid}' of '{issuer}' is not a usable signing key (RS256, ES256 or EdDSA)")]
+    UnusableKey {
+        /// The key's id.
+        kid: String,
+        /// Its issuer.
+        issuer: String,
+    },
+    /// Two keys share an id.
+    #[error("key id '{0}' appears twice")]
+    DuplicateKid(String),
+}
+
 impl AssertionVerifier {
     /// A verifier for `issuers`, accepting assertions whose `aud` contains one of
     /// `audience`. Errs naming the first unusable key or a kid used twice.
-    pub fn new(issuers: &[TrustedAssertionIssuer], audience: &[&str]) -> Result<Self, String> {
+    pub fn new(issuers: &[TrustedAssertionIssuer], audience: &[&str]) -> Result<Self, TrustError> {
         let mut keys = HashMap::new();
         for trusted in issuers {
             if trusted.issuer.is_empty() {
-                return Err("an issuer is empty".to_owned());
+                return Err(TrustError::EmptyIssuer);
             }
             for jwk in &trusted.jwks.keys {
                 let usable = jwk.key_use == "sig" || jwk.key_use.is_empty();
                 let Some((key, mut validation)) =
                     verifier_for(&trusted.issuer, jwk).filter(|_| usable)
                 else {
-                    return Err(format!(
-                        "key '{}' of '{}' is not a usable signing key (RS256, ES256 or EdDSA)",
-                        jwk.kid, trusted.issuer
-                    ));
+                    return Err(TrustError::UnusableKey {
+                        kid: jwk.kid.clone(),
+                        issuer: trusted.issuer.clone(),
+                    });
                 };
                 validation.set_audience(audience);
                 validation.validate_aud = true;
@@ -91,7 +110,7 @@ impl AssertionVerifier {
                     .insert(jwk.kid.clone(), (trusted.issuer.clone(), key, validation))
                     .is_some()
                 {
-                    return Err(format!("key id '{}' appears twice", jwk.kid));
+                    return Err(TrustError::DuplicateKid(jwk.kid.clone()));
                 }
             }
         }

@@ -113,7 +113,10 @@ impl KeyManagerArgs {
                 let text = super::read_file(layers, "jwt-bearer-trust-file", path)?;
                 let issuers: Vec<TrustedAssertionIssuer> =
                     serde_json::from_slice(&text).map_err(|e| named(e.to_string()))?;
-                Some(AssertionVerifier::new(&issuers, &[issuer]).map_err(named)?)
+                Some(
+                    AssertionVerifier::new(&issuers, &[issuer])
+                        .map_err(|e| named(e.to_string()))?,
+                )
             }
             None => None,
         };
