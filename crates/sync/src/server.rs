@@ -13,6 +13,8 @@ use std::time::Duration;
 use gantry_model::delta::SnapshotDelta;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::Versioned;
@@ -85,6 +87,9 @@ pub struct SyncService<A> {
     distributor: Arc<Distributor>,
     access: Arc<A>,
     require_client_certificate: bool,
+    /// The gateways' sessions: tracked, and ended (recorded as disconnected) on shutdown.
+    sessions: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl<A: GatewayAccess> SyncService<A> {
@@ -94,7 +99,22 @@ impl<A: GatewayAccess> SyncService<A> {
             distributor,
             access,
             require_client_certificate: false,
+            sessions: TaskTracker::new(),
+            stop: CancellationToken::new(),
         }
+    }
+
+    /// Ends every gateway session when `stop` fires (the control plane's shutdown): each
+    /// records its gateway as disconnected and closes its stream, so gateways reconnect to
+    /// another replica at once instead of waiting for the connection to die.
+    pub fn stop_on(mut self, stop: CancellationToken) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// A handle that waits for the sessions to end once the stop token has fired.
+    pub fn sessions(&self) -> TaskTracker {
+        self.sessions.clone()
     }
 
     /// Refuses gateways whose TLS connection presented no verified client certificate
@@ -180,8 +200,9 @@ impl<A: GatewayAccess> ConfigSync for SyncService<A> {
             hello,
             token_id,
             tx,
+            stop: self.stop.clone(),
         };
-        tokio::spawn(session.run(inbound));
+        self.sessions.spawn(session.run(inbound));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -192,6 +213,7 @@ struct Session<A> {
     hello: Hello,
     token_id: String,
     tx: mpsc::Sender<Result<ControlPlaneMessage, Status>>,
+    stop: CancellationToken,
 }
 
 impl<A: GatewayAccess> Session<A> {
@@ -254,6 +276,10 @@ impl<A: GatewayAccess> Session<A> {
                     self.access.record(&env, &node, NodeEvent::Seen).await;
                 }
                 _ = self.tx.closed() => break,
+                () = self.stop.cancelled() => {
+                    let _ = self.tx.send(Err(Status::unavailable("the control plane is shutting down"))).await;
+                    break;
+                }
             }
         }
         self.end(&env, &node).await;
