@@ -146,17 +146,6 @@ pub(crate) async fn argon2<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("argon2 task: {e}")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_names_share_one_failure_budget_whatever_their_case() {
-        assert_eq!(limit_key("ADMIN"), limit_key("admin"));
-        assert_ne!(limit_key("admin"), limit_key("admin2"));
-    }
-}
-
 /// Hashes a new OAuth2 client secret (Argon2id) off the async runtime.
 pub(crate) async fn hash_client_secret(secret: &str) -> Result<String, ApiError> {
     let secret = secret.to_owned();
@@ -187,4 +176,15 @@ pub(crate) async fn verify_client_secret(state: &AppState, secret: &str, stored:
             .remember(&cache_user, secret, &VerifiedUser::default());
     }
     valid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_share_one_failure_budget_whatever_their_case() {
+        assert_eq!(limit_key("ADMIN"), limit_key("admin"));
+        assert_ne!(limit_key("admin"), limit_key("admin2"));
+    }
 }

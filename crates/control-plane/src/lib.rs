@@ -25,6 +25,7 @@ pub mod rest_scopes;
 pub mod scim;
 pub mod self_signup;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod tls;
 mod wire;
