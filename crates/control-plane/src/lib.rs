@@ -1,9 +1,11 @@
 //! The control plane: Publisher, Developer Portal and Key Manager REST APIs over one store,
 //! and the source of the configuration snapshots gateways serve from.
 //!
-//! Handlers live in `publisher/`, `devportal/` and `oauth`; each change that a gateway must
-//! learn ends with [`AppState::sync_environments`], which rebuilds the affected environments'
-//! snapshots and hands them to the [`Distributor`].
+//! This file holds the module list and the router; [`AppState`] lives in `state.rs`. The REST
+//! handlers (`publisher/`, `devportal/`, `admin/`: WSO2 JSON) and the HTML portals
+//! (`portal/`) are edges over one layer of domain operations, [`service`]; each change that
+//! a gateway must learn ends with [`AppState::sync_environments`], which rebuilds the
+//! affected environments' snapshots and hands them to the distributor.
 #![forbid(unsafe_code)]
 
 pub mod admin;

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gantry_model::KeyType;
 use gantry_store::applications::{self, Application, ApplicationKey};
-use gantry_store::{StoreError, now_ms, subscriptions};
+use gantry_store::subscriptions;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -298,15 +298,7 @@ pub(crate) async fn delete_key(
     Path((id, key_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let app = load_owned(&state, &id, &user.username).await?;
-    let key = applications::delete_key(state.store(), &app.id, &key_id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("key mapping", &key_id),
-            other => other.into(),
-        })?;
-    gantry_store::refresh_tokens::delete_for_client(state.store(), &key.consumer_key).await?;
-    tracing::info!(application_id = %app.id, key_type = %key.key_type, "keys deleted; their tokens are void");
-    state.sync_environments().await?;
+    service::applications::delete_key(&state, &app, &key_id).await?;
     Ok(StatusCode::OK)
 }
 
@@ -363,21 +355,7 @@ pub(crate) async fn map_keys(
                 "keyManager: '{km_name}' is not a registered key manager"
             ))
         })?;
-    let key = ApplicationKey {
-        id: applications::new_key_id(),
-        application_id: app.id.clone(),
-        key_type: key_type.as_str().to_owned(),
-        key_manager: km.name.clone(),
-        consumer_key: consumer_key.to_owned(),
-        // No secret: the client authenticates at its own key manager, never here.
-        consumer_secret_hash: String::new(),
-        grant_types: Vec::new(),
-        callback_url: String::new(),
-        validity_period: DEFAULT_TOKEN_VALIDITY_SECS,
-        created_at: now_ms(),
-    };
-    applications::create_key(state.store(), &key).await?;
-    tracing::info!(application_id = %app.id, key_manager = %km.name, key_type = key_type.as_str(), "external client mapped");
-    state.sync_environments().await?;
+    let key =
+        service::applications::map_key(&state, &app, key_type, &km.name, consumer_key).await?;
     Ok(axum::Json(key_json(&key, None)))
 }

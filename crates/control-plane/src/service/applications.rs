@@ -91,6 +91,19 @@ pub struct ApplicationFields<'a> {
     pub attributes: &'a Map<String, Value>,
 }
 
+impl<'a> ApplicationFields<'a> {
+    fn with(self, owner: &'a str, token_type: &'a str) -> NewApplication<'a> {
+        NewApplication {
+            name: self.name,
+            owner,
+            throttling_policy: self.throttling_policy,
+            description: self.description,
+            token_type,
+            attributes: self.attributes,
+        }
+    }
+}
+
 /// Creates an application of `owner` (409 when the owner has one of that name).
 pub async fn create(
     state: &AppState,
@@ -98,18 +111,7 @@ pub async fn create(
     token_type: &str,
     fields: ApplicationFields<'_>,
 ) -> ApiResult<Application> {
-    let app = applications::create(
-        state.store(),
-        NewApplication {
-            name: fields.name,
-            owner,
-            throttling_policy: fields.throttling_policy,
-            description: fields.description,
-            token_type,
-            attributes: fields.attributes,
-        },
-    )
-    .await?;
+    let app = applications::create(state.store(), fields.with(owner, token_type)).await?;
     tracing::info!(application_id = %app.id, owner = %app.owner, "application created");
     Ok(app)
 }
@@ -125,14 +127,7 @@ pub async fn update(
         state.store(),
         &current.id,
         &current.owner,
-        NewApplication {
-            name: fields.name,
-            owner: &current.owner,
-            throttling_policy: fields.throttling_policy,
-            description: fields.description,
-            token_type: &current.token_type,
-            attributes: fields.attributes,
-        },
+        fields.with(&current.owner, &current.token_type),
     )
     .await?;
     tracing::info!(application_id = %app.id, "application updated");
@@ -211,6 +206,52 @@ pub async fn generate_keys(
     tracing::info!(application_id = %app.id, key_type = request.key_type.as_str(), public, "keys generated");
     state.sync_environments().await?;
     Ok((key, secret))
+}
+
+/// Deletes `app`'s key mapping `key_id` (404 when there is none). Its live tokens die with
+/// it: refresh tokens are deleted, and access tokens name a client id that no longer exists
+/// (client ids are random and never reused), so gateways find no application for them (the
+/// key mapping leaves their snapshot) and introspection reports them inactive.
+pub async fn delete_key(state: &AppState, app: &Application, key_id: &str) -> ApiResult<()> {
+    let key = applications::delete_key(state.store(), &app.id, key_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("key mapping", key_id),
+            other => other.into(),
+        })?;
+    gantry_store::refresh_tokens::delete_for_client(state.store(), &key.consumer_key).await?;
+    tracing::info!(application_id = %app.id, key_type = %key.key_type, "keys deleted; their tokens are void");
+    state.sync_environments().await?;
+    Ok(())
+}
+
+/// Binds `consumer_key`, a client registered at the external key manager `key_manager`, to
+/// `app`, so gateways accept that client's tokens for the application's subscriptions.
+/// Gantry never holds its secret.
+pub async fn map_key(
+    state: &AppState,
+    app: &Application,
+    key_type: KeyType,
+    key_manager: &str,
+    consumer_key: &str,
+) -> ApiResult<ApplicationKey> {
+    let key = ApplicationKey {
+        id: applications::new_key_id(),
+        application_id: app.id.clone(),
+        key_type: key_type.as_str().to_owned(),
+        key_manager: key_manager.to_owned(),
+        consumer_key: consumer_key.to_owned(),
+        // No secret: the client authenticates at its own key manager, never here.
+        consumer_secret_hash: String::new(),
+        grant_types: Vec::new(),
+        callback_url: String::new(),
+        validity_period: DEFAULT_TOKEN_VALIDITY_SECS,
+        created_at: now_ms(),
+    };
+    applications::create_key(state.store(), &key).await?;
+    tracing::info!(application_id = %app.id, key_manager, key_type = key_type.as_str(), "external client mapped");
+    state.sync_environments().await?;
+    Ok(key)
 }
 
 /// Gives the resident client `key` of `app` a new secret (stored hashed) and returns it;
