@@ -21,6 +21,7 @@ use super::{Nav, Pager, PortalError, render, see_other, when};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::service;
+use crate::service::revisions::DeploymentTarget;
 
 /// WSO2's scopes for the publisher's actions (roles map to them in `gantry_keys::scopes`).
 pub(super) const CREATE: &str = "apim:api_create";
@@ -336,11 +337,7 @@ async fn deploy(
     UserForm { user, form }: UserForm<DeployForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
-    let target = service::revisions::DeploymentTarget {
-        name: Some(form.environment.clone()),
-        vhost: None,
-        display_on_devportal: true,
-    };
+    let target = DeploymentTarget::environment(&form.environment);
     service::revisions::deploy_revision(&state, &api_id, &form.revision_id, &[target]).await?;
     see_other(
         &user,
@@ -356,11 +353,7 @@ async fn undeploy(
     UserForm { user, form }: UserForm<DeployForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
-    let target = service::revisions::DeploymentTarget {
-        name: Some(form.environment.clone()),
-        vhost: None,
-        display_on_devportal: true,
-    };
+    let target = DeploymentTarget::environment(&form.environment);
     service::revisions::undeploy(&state, &api_id, &form.revision_id, &[target])
         .await
         .map_err(|e| match e {

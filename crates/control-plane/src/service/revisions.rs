@@ -60,6 +60,17 @@ fn yes() -> bool {
     true
 }
 
+impl DeploymentTarget {
+    /// The environment `name` at its first vhost, listed in the developer portal.
+    pub fn environment(name: &str) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            vhost: None,
+            display_on_devportal: true,
+        }
+    }
+}
+
 /// Resolves each target's environment and vhost, or says which one is wrong.
 async fn resolve_targets(
     state: &AppState,
