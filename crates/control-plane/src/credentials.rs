@@ -146,6 +146,38 @@ pub(crate) async fn argon2<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("argon2 task: {e}")))
 }
 
+/// Hashes a new OAuth2 client secret (Argon2id) off the async runtime.
+pub(crate) async fn hash_client_secret(secret: &str) -> Result<String, ApiError> {
+    let secret = secret.to_owned();
+    argon2(move || gantry_keys::secret::hash_client_secret(&secret))
+        .await?
+        .map_err(ApiError::from)
+}
+
+/// Checks a presented client secret against its stored hash; a success is remembered for a
+/// few minutes (keyed by the stored hash, so a regenerated secret starts afresh), so the
+/// token endpoint pays Argon2 once per client, not once per request.
+pub(crate) async fn verify_client_secret(state: &AppState, secret: &str, stored: &str) -> bool {
+    let cache_user = format!("client\0{stored}");
+    if state
+        .credential_cache()
+        .check(&cache_user, secret)
+        .is_some()
+    {
+        return true;
+    }
+    let (candidate, hash) = (secret.to_owned(), stored.to_owned());
+    let valid = argon2(move || gantry_keys::secret::verify_client_secret(&candidate, &hash))
+        .await
+        .unwrap_or(false);
+    if valid {
+        state
+            .credential_cache()
+            .remember(&cache_user, secret, &VerifiedUser::default());
+    }
+    valid
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,11 @@
 //! The control plane: Publisher, Developer Portal and Key Manager REST APIs over one store,
 //! and the source of the configuration snapshots gateways serve from.
 //!
-//! Handlers live in `publisher/`, `devportal/` and `oauth`; each change that a gateway must
-//! learn ends with [`AppState::sync_environments`], which rebuilds the affected environments'
-//! snapshots and hands them to the [`Distributor`].
+//! This file holds the module list and the router; [`AppState`] lives in `state.rs`. The REST
+//! handlers (`publisher/`, `devportal/`, `admin/`: WSO2 JSON) and the HTML portals
+//! (`portal/`) are edges over one layer of domain operations, [`service`]; each change that
+//! a gateway must learn ends with [`AppState::sync_environments`], which rebuilds the
+//! affected environments' snapshots and hands them to the distributor.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -25,219 +27,26 @@ pub mod rest_scopes;
 pub mod scim;
 pub mod self_signup;
 pub mod server;
+pub mod service;
+pub mod state;
 pub mod tls;
 mod wire;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use gantry_keys::TokenIssuer;
-use gantry_keys::assertion::AssertionVerifier;
-use gantry_model::snapshot::{IssuerKey, TrustedIssuer};
-use gantry_store::Store;
-use gantry_sync::Distributor;
 use serde_json::json;
 
+pub(crate) use crate::credentials::{hash_client_secret, verify_client_secret};
 use crate::error::ApiError;
-use crate::extract::CredentialCache;
-use crate::keyring::KeyRing;
-use crate::oauth::abuse::FailureLimiter;
-use crate::oauth::jwt_bearer::AssertionReplay;
+pub use crate::state::AppState;
 
 /// Largest request body the REST APIs accept.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
-
-/// Shared state of every handler; cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-struct Inner {
-    metrics: metrics::ControlPlaneMetrics,
-    require_gateway_client_certificate: bool,
-    store: Store,
-    issuer: TokenIssuer,
-    distributor: Arc<Distributor>,
-    credentials: CredentialCache,
-    key_ring: KeyRing,
-    failures: FailureLimiter,
-    assertions: OnceLock<AssertionVerifier>,
-    assertion_replay: AssertionReplay,
-    self_signup: bool,
-    gateway_url: Option<String>,
-}
-
-impl AppState {
-    /// State over `store`, signing tokens with `issuer` (whose keys `key_ring` manages),
-    /// publishing to `distributor`.
-    pub fn new(
-        store: Store,
-        issuer: TokenIssuer,
-        key_ring: KeyRing,
-        distributor: Arc<Distributor>,
-    ) -> Self {
-        Self(Arc::new(Inner {
-            metrics: metrics::ControlPlaneMetrics::default(),
-            require_gateway_client_certificate: false,
-            store,
-            issuer,
-            distributor,
-            credentials: CredentialCache::default(),
-            key_ring,
-            failures: FailureLimiter::default(),
-            assertions: OnceLock::new(),
-            assertion_replay: AssertionReplay::default(),
-            self_signup: false,
-            gateway_url: None,
-        }))
-    }
-
-    /// Requires gateways to present a client certificate verified by the TLS listener (call
-    /// right after [`AppState::new`], before the state is shared).
-    pub fn require_gateway_client_certificate(mut self, required: bool) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.0) {
-            inner.require_gateway_client_certificate = required;
-        }
-        self
-    }
-
-    /// Lets visitors create their own subscriber account in the developer portal (call
-    /// right after [`AppState::new`], before the state is shared).
-    pub fn self_signup(mut self, enabled: bool) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.0) {
-            inner.self_signup = enabled;
-        }
-        self
-    }
-
-    /// The gateway the developer portal's "Try it" console calls, e.g.
-    /// `http://localhost:9090` (call right after [`AppState::new`]).
-    pub fn gateway_url(mut self, url: Option<String>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.0) {
-            inner.gateway_url = url.map(|u| u.trim_end_matches('/').to_owned());
-        }
-        self
-    }
-
-    /// Whether the developer portal offers self sign-up.
-    pub fn self_signup_enabled(&self) -> bool {
-        self.0.self_signup
-    }
-
-    /// The gateway URL for "Try it", when known.
-    pub fn gateway_base_url(&self) -> Option<&str> {
-        self.0.gateway_url.as_deref()
-    }
-
-    /// Trusts the identity providers of `verifier` for the JWT bearer grant (once, at
-    /// start); false when already set.
-    pub fn trust_assertion_issuers(&self, verifier: AssertionVerifier) -> bool {
-        self.0.assertions.set(verifier).is_ok()
-    }
-
-    pub(crate) fn assertion_verifier(&self) -> Option<&AssertionVerifier> {
-        self.0.assertions.get().filter(|v| !v.is_empty())
-    }
-
-    pub(crate) fn assertion_replay(&self) -> &AssertionReplay {
-        &self.0.assertion_replay
-    }
-
-    /// The signing keys' manager.
-    pub fn key_ring(&self) -> &KeyRing {
-        &self.0.key_ring
-    }
-
-    pub(crate) fn failures(&self) -> &FailureLimiter {
-        &self.0.failures
-    }
-
-    /// The control plane's metrics.
-    pub fn metrics(&self) -> &metrics::ControlPlaneMetrics {
-        &self.0.metrics
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.0.store
-    }
-
-    /// The token issuer.
-    pub fn issuer(&self) -> &TokenIssuer {
-        &self.0.issuer
-    }
-
-    /// The snapshot distributor.
-    pub fn distributor(&self) -> &Arc<Distributor> {
-        &self.0.distributor
-    }
-
-    pub(crate) fn credential_cache(&self) -> &CredentialCache {
-        &self.0.credentials
-    }
-
-    /// The issuers gateways must trust: the resident key manager with every published key
-    /// (next, active, retired), so tokens verify across a rotation.
-    pub(crate) fn trusted_issuers(&self) -> Vec<TrustedIssuer> {
-        let keys = self.issuer().keys();
-        vec![TrustedIssuer {
-            issuer: self.issuer().issuer().to_owned(),
-            keys: keys
-                .published()
-                .iter()
-                .map(|jwk| IssuerKey {
-                    kid: jwk.kid.clone(),
-                    alg: jwk.alg.clone(),
-                    n: jwk.n.clone().unwrap_or_default(),
-                    e: jwk.e.clone().unwrap_or_default(),
-                    crv: jwk.crv.clone(),
-                    x: jwk.x.clone(),
-                    y: jwk.y.clone(),
-                })
-                .collect(),
-            jwks_uri: None,
-            resident: true,
-        }]
-    }
-}
-
-/// Hashes a new OAuth2 client secret (Argon2id) off the async runtime.
-pub(crate) async fn hash_client_secret(secret: &str) -> Result<String, ApiError> {
-    let secret = secret.to_owned();
-    credentials::argon2(move || gantry_keys::secret::hash_client_secret(&secret))
-        .await?
-        .map_err(ApiError::from)
-}
-
-/// Checks a presented client secret against its stored hash; a success is remembered for a
-/// few minutes (keyed by the stored hash, so a regenerated secret starts afresh), so the
-/// token endpoint pays Argon2 once per client, not once per request.
-pub(crate) async fn verify_client_secret(state: &AppState, secret: &str, stored: &str) -> bool {
-    let cache_user = format!("client\0{stored}");
-    if state
-        .credential_cache()
-        .check(&cache_user, secret)
-        .is_some()
-    {
-        return true;
-    }
-    let (candidate, hash) = (secret.to_owned(), stored.to_owned());
-    let valid =
-        credentials::argon2(move || gantry_keys::secret::verify_client_secret(&candidate, &hash))
-            .await
-            .unwrap_or(false);
-    if valid {
-        state.credential_cache().remember(
-            &cache_user,
-            secret,
-            &credentials::VerifiedUser::default(),
-        );
-    }
-    valid
-}
 
 /// The whole REST surface of the control plane.
 pub fn router(state: AppState) -> Router {
@@ -263,7 +72,7 @@ pub fn router(state: AppState) -> Router {
                 state.distributor().clone(),
                 Arc::new(distribution::StoreAccess::new(state.clone())),
             )
-            .require_client_certificate(state.0.require_gateway_client_certificate)
+            .require_client_certificate(state.gateway_client_certificate_required())
             .into_server(),
         )
         .route("/metrics", get(metrics::serve))

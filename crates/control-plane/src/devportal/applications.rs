@@ -4,9 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gantry_model::KeyType;
-use gantry_store::applications::{self, Application, ApplicationKey, NewApplication};
-use gantry_store::policies::{self, PolicyLevel};
-use gantry_store::{StoreError, now_ms, subscriptions};
+use gantry_store::applications::{self, Application, ApplicationKey};
+use gantry_store::subscriptions;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -14,23 +13,13 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams, Scoped};
 use crate::rest_scopes;
+use crate::service;
+use crate::service::applications::{ApplicationFields, KeyRequest, NameProblem};
 use crate::wire::{Paging, list_envelope, plain_list};
 
-/// The resident key manager's name, as WSO2 calls it.
-pub const RESIDENT_KEY_MANAGER: &str = gantry_store::applications::RESIDENT_KEY_MANAGER;
-
-/// Default access-token lifetime, seconds (WSO2's default).
-pub const DEFAULT_TOKEN_VALIDITY_SECS: i64 = 3600;
-
-/// Grant types the resident key manager knows.
-pub const KNOWN_GRANTS: [&str; 6] = [
-    "client_credentials",
-    "password",
-    "refresh_token",
-    "authorization_code",
-    "implicit",
-    "urn:ietf:params:oauth:grant-type:jwt-bearer",
-];
+pub use crate::service::applications::{
+    DEFAULT_TOKEN_VALIDITY_SECS, KNOWN_GRANTS, RESIDENT_KEY_MANAGER,
+};
 
 /// The body of `POST /applications`.
 #[derive(Debug, Deserialize)]
@@ -43,13 +32,7 @@ pub struct ApplicationRequest {
     attributes: Option<Map<String, Value>>,
 }
 
-/// Loads `owner`'s application or answers 404 (also for other users' applications).
-pub(crate) async fn load_owned(state: &AppState, id: &str, owner: &str) -> ApiResult<Application> {
-    match applications::get_owned(state.store(), id, owner).await {
-        Err(StoreError::NotFound) => Err(ApiError::not_found("application", id)),
-        other => Ok(other?),
-    }
-}
+pub(crate) use crate::service::applications::load_owned;
 
 async fn application_json(state: &AppState, app: &Application) -> ApiResult<Value> {
     let subscription_count = subscriptions::list_for_application(state.store(), &app.id)
@@ -97,28 +80,22 @@ async fn check_request(
     request: &ApplicationRequest,
 ) -> ApiResult<(String, String, String)> {
     let name = request.name.as_deref().map(str::trim).unwrap_or_default();
-    if name.is_empty() {
-        return Err(ApiError::BadRequest("name: is required".into()));
-    }
-    if name.chars().count() > 100 {
-        return Err(ApiError::BadRequest(
-            "name: must be at most 100 characters".into(),
-        ));
+    match service::applications::check_name(name) {
+        Some(NameProblem::Missing) => return Err(ApiError::BadRequest("name: is required".into())),
+        Some(NameProblem::TooLong) => {
+            return Err(ApiError::BadRequest(
+                "name: must be at most 100 characters".into(),
+            ));
+        }
+        None => {}
     }
     let tier = request.throttling_policy.as_deref().ok_or_else(|| {
         ApiError::BadRequest(
             "throttlingPolicy: is required (e.g. \"Unlimited\", \"10PerMin\")".into(),
         )
     })?;
-    if policies::find(state.store(), PolicyLevel::Application, tier)
-        .await?
-        .is_none()
-    {
-        let names: Vec<String> = policies::list(state.store(), PolicyLevel::Application)
-            .await?
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
+    if !service::applications::is_application_tier(state, tier).await? {
+        let names = service::applications::application_tiers(state).await?;
         return Err(ApiError::BadRequest(format!(
             "throttlingPolicy: '{tier}' is not an application throttling policy (available: {})",
             names.join(", ")
@@ -143,25 +120,17 @@ pub(crate) async fn update(
     let current = load_owned(&state, &id, &user.username).await?;
     let (name, tier, _) = check_request(&state, &request).await?;
     let attributes = request.attributes.unwrap_or_default();
-    let app = applications::update_owned(
-        state.store(),
-        &current.id,
-        &user.username,
-        NewApplication {
+    let app = service::applications::update(
+        &state,
+        &current,
+        ApplicationFields {
             name: &name,
-            owner: &user.username,
             throttling_policy: &tier,
             description: request.description.as_deref().unwrap_or(""),
-            token_type: &current.token_type,
             attributes: &attributes,
         },
     )
     .await?;
-    tracing::info!(application_id = %app.id, "application updated");
-    if tier != current.throttling_policy {
-        // Gateways enforce the application tier.
-        state.sync_environments().await?;
-    }
     Ok(axum::Json(application_json(&state, &app).await?))
 }
 
@@ -172,19 +141,18 @@ pub(crate) async fn create(
 ) -> ApiResult<Response> {
     let (name, tier, token_type) = check_request(&state, &request).await?;
     let attributes = request.attributes.unwrap_or_default();
-    let app = applications::create(
-        state.store(),
-        NewApplication {
+    let app = service::applications::create(
+        &state,
+        &user.username,
+        &token_type,
+        ApplicationFields {
             name: &name,
-            owner: &user.username,
             throttling_policy: &tier,
             description: request.description.as_deref().unwrap_or(""),
-            token_type: &token_type,
             attributes: &attributes,
         },
     )
     .await?;
-    tracing::info!(application_id = %app.id, owner = %app.owner, "application created");
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/am/devportal/v3/applications/{}", app.id)) {
         headers.insert(header::LOCATION, v);
@@ -232,13 +200,7 @@ pub(crate) async fn delete(
     Scoped(user, _): Scoped<rest_scopes::AppManage>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    applications::delete_owned(state.store(), &id, &user.username)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("application", &id),
-            other => other.into(),
-        })?;
-    state.sync_environments().await?;
+    service::applications::delete(&state, &id, &user.username).await?;
     Ok(StatusCode::OK)
 }
 
@@ -304,12 +266,7 @@ pub(crate) async fn generate_keys(
             "grantTypesToBeSupported: is required (e.g. [\"client_credentials\"])".into(),
         )
     })?;
-    if let Some(bad) = grants.iter().find(|g| !KNOWN_GRANTS.contains(&g.as_str())) {
-        return Err(ApiError::BadRequest(format!(
-            "grantTypesToBeSupported: '{bad}' is not a grant type (known: {})",
-            KNOWN_GRANTS.join(", ")
-        )));
-    }
+    service::applications::check_grants(&grants)?;
     let key_manager = request
         .key_manager
         .as_deref()
@@ -319,26 +276,14 @@ pub(crate) async fn generate_keys(
             "keyManager: '{key_manager}' is not a registered key manager"
         )));
     }
-    let secret = gantry_keys::secret::new_consumer_secret();
-    let key = ApplicationKey {
-        id: applications::new_key_id(),
-        application_id: app.id.clone(),
-        key_type: key_type.as_str().to_owned(),
-        key_manager: RESIDENT_KEY_MANAGER.to_owned(),
-        consumer_key: gantry_keys::secret::new_consumer_key(),
-        consumer_secret_hash: crate::hash_client_secret(&secret).await?,
+    let request = KeyRequest {
+        key_type,
         grant_types: grants,
         callback_url: request.callback_url.clone().unwrap_or_default(),
         validity_period: parse_validity(&request.validity_time)?,
-        created_at: now_ms(),
+        public: is_public_client(request.additional_properties.as_ref()),
     };
-    applications::create_key(state.store(), &key).await?;
-    let public = is_public_client(request.additional_properties.as_ref());
-    if public {
-        applications::set_public_client(state.store(), &key.consumer_key, true).await?;
-    }
-    tracing::info!(application_id = %app.id, key_type = key_type.as_str(), public, "keys generated");
-    state.sync_environments().await?;
+    let (key, secret) = service::applications::generate_keys(&state, &app, request).await?;
     Ok(axum::Json(key_json(&key, Some(&secret))))
 }
 
@@ -353,15 +298,7 @@ pub(crate) async fn delete_key(
     Path((id, key_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let app = load_owned(&state, &id, &user.username).await?;
-    let key = applications::delete_key(state.store(), &app.id, &key_id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("key mapping", &key_id),
-            other => other.into(),
-        })?;
-    gantry_store::refresh_tokens::delete_for_client(state.store(), &key.consumer_key).await?;
-    tracing::info!(application_id = %app.id, key_type = %key.key_type, "keys deleted; their tokens are void");
-    state.sync_environments().await?;
+    service::applications::delete_key(&state, &app, &key_id).await?;
     Ok(StatusCode::OK)
 }
 
@@ -418,21 +355,7 @@ pub(crate) async fn map_keys(
                 "keyManager: '{km_name}' is not a registered key manager"
             ))
         })?;
-    let key = ApplicationKey {
-        id: applications::new_key_id(),
-        application_id: app.id.clone(),
-        key_type: key_type.as_str().to_owned(),
-        key_manager: km.name.clone(),
-        consumer_key: consumer_key.to_owned(),
-        // No secret: the client authenticates at its own key manager, never here.
-        consumer_secret_hash: String::new(),
-        grant_types: Vec::new(),
-        callback_url: String::new(),
-        validity_period: DEFAULT_TOKEN_VALIDITY_SECS,
-        created_at: now_ms(),
-    };
-    applications::create_key(state.store(), &key).await?;
-    tracing::info!(application_id = %app.id, key_manager = %km.name, key_type = key_type.as_str(), "external client mapped");
-    state.sync_environments().await?;
+    let key =
+        service::applications::map_key(&state, &app, key_type, &km.name, consumer_key).await?;
     Ok(axum::Json(key_json(&key, None)))
 }

@@ -41,22 +41,6 @@ pub(crate) async fn get_key(
     Ok(axum::Json(key_json(&key, None)))
 }
 
-/// Gives the resident client `key` a new secret (stored hashed) and returns it; 400 for a
-/// client mapped from an external key manager, whose secret lives there (a secret here would
-/// let it authenticate at Gantry's OAuth2 server as a client it does not hold).
-pub(crate) async fn replace_secret(state: &AppState, key: &ApplicationKey) -> ApiResult<String> {
-    if !key.is_resident() {
-        return Err(ApiError::BadRequest(format!(
-            "The key manager '{}' holds this client's secret; regenerate it there",
-            key.key_manager
-        )));
-    }
-    let secret = gantry_keys::secret::new_consumer_secret();
-    let hash = crate::hash_client_secret(&secret).await?;
-    applications::set_secret_hash(state.store(), &key.consumer_key, &hash).await?;
-    Ok(secret)
-}
-
 /// `POST …/regenerate-secret`: a new consumer secret, shown once; the old one stops working
 /// at once (tokens already issued stay valid until they expire, as in WSO2).
 pub(crate) async fn regenerate_secret(
@@ -65,8 +49,7 @@ pub(crate) async fn regenerate_secret(
     Path((app_id, key_ref)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
     let (app, key) = load_key(&state, &app_id, &key_ref, &user.username).await?;
-    let secret = replace_secret(&state, &key).await?;
-    tracing::info!(application_id = %app.id, key_type = %key.key_type, "consumer secret regenerated");
+    let secret = crate::service::applications::regenerate_secret(&state, &app, &key).await?;
     Ok(axum::Json(
         json!({"consumerKey": key.consumer_key, "consumerSecret": secret}),
     ))

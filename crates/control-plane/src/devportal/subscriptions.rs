@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use gantry_model::LifecycleState;
 use gantry_store::subscriptions::{self, Subscription};
 use gantry_store::{StoreError, apis};
 use serde::Deserialize;
@@ -15,6 +14,7 @@ use crate::devportal::applications::load_owned;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams, Scoped};
 use crate::rest_scopes;
+use crate::service;
 use crate::wire::plain_list;
 
 /// The body of `POST /subscriptions`.
@@ -64,27 +64,10 @@ pub(crate) async fn create(
         other => other?,
     };
     // The developer portal does not show APIs that were never published or are retired.
-    if matches!(
-        api.life_cycle_status,
-        LifecycleState::Created | LifecycleState::Retired
-    ) {
+    if !service::apis::listed_in_devportal(&api) {
         return Err(ApiError::not_found("API", api_id));
     }
-    if !api.life_cycle_status.accepts_subscriptions() {
-        return Err(ApiError::BadRequest(format!(
-            "apiId: the API is {} and does not accept new subscriptions",
-            api.life_cycle_status.as_str()
-        )));
-    }
-    if !api.policies.iter().any(|p| p == tier) {
-        return Err(ApiError::BadRequest(format!(
-            "throttlingPolicy: '{tier}' is not offered by the API (offered: {})",
-            api.policies.join(", ")
-        )));
-    }
-    let sub = subscriptions::create(state.store(), &app.id, &api.id, tier).await?;
-    tracing::info!(subscription_id = %sub.id, application_id = %app.id, api_id = %api.id, tier, "subscribed");
-    state.sync_environments().await?;
+    let sub = service::subscriptions::subscribe(&state, &app, &api, tier).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(subscription_json(&state, &sub).await?),
@@ -151,8 +134,7 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let sub = load(&state, &id, &user.username).await?;
-    subscriptions::delete(state.store(), &sub.id).await?;
-    state.sync_environments().await?;
+    service::subscriptions::unsubscribe(&state, &sub).await?;
     Ok(StatusCode::OK)
 }
 
@@ -181,16 +163,7 @@ pub(crate) async fn update(
     let tier = request.throttling_policy.as_deref().ok_or_else(|| {
         ApiError::BadRequest("throttlingPolicy: is required (a tier the API offers)".into())
     })?;
-    let api = apis::get(state.store(), &sub.api_id).await?;
-    if !api.policies.iter().any(|p| p == tier) {
-        return Err(ApiError::BadRequest(format!(
-            "throttlingPolicy: '{tier}' is not offered by the API (offered: {})",
-            api.policies.join(", ")
-        )));
-    }
-    subscriptions::set_tier(state.store(), &sub.id, tier).await?;
-    tracing::info!(subscription_id = %sub.id, tier, "subscription tier changed");
-    state.sync_environments().await?;
+    service::subscriptions::change_tier(&state, &sub, tier).await?;
     let sub = load(&state, &id, &user.username).await?;
     Ok(axum::Json(subscription_json(&state, &sub).await?))
 }

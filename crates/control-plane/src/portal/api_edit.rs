@@ -1,6 +1,6 @@
 //! The Publisher's "Edit API" form: description, endpoints, tiers, operations and CORS of
 //! an existing API. It rebuilds the REST API's `ApiRequest` from the stored API with the
-//! edited fields replaced and saves it through `publisher::apis::update_api`, so the same
+//! edited fields replaced and saves it through `service::apis::update`, so the same
 //! validation applies and its errors land next to the field they name. Like a REST update
 //! it changes the working copy only: gateways serve it once a new revision is deployed.
 
@@ -17,7 +17,8 @@ use super::session::{Portal, User, UserForm};
 use super::{Nav, PortalError, render, render_status, see_other};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::publisher::apis;
+use crate::publisher::apis::ApiRequest;
+use crate::service::apis;
 
 /// The edit form's values.
 #[derive(Debug, Default)]
@@ -293,10 +294,10 @@ pub(super) async fn save(
         body["corsConfiguration"]["corsConfigurationEnabled"] = json!(input.cors_enabled);
         body["corsConfiguration"]["accessControlAllowOrigins"] = json!(origins);
         body["corsConfiguration"]["accessControlAllowCredentials"] = json!(input.cors_credentials);
-        let request: apis::ApiRequest = serde_json::from_value(body)
+        let request: ApiRequest = serde_json::from_value(body)
             .map_err(|e| PortalError::BadRequest(format!("The form could not be read: {e}")))?;
         let if_match = Some(input.etag.as_str()).filter(|t| !t.is_empty());
-        match apis::update_api(&state, &current.id, request, if_match).await {
+        match apis::update(&state, &current.id, request, if_match).await {
             Ok(api) => {
                 return see_other(
                     &user,

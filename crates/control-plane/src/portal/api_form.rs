@@ -1,5 +1,5 @@
 //! The Publisher's "Create API" form, blank or filled from a pasted OpenAPI document. It
-//! builds the REST API's `ApiRequest` and calls `publisher::apis::create_api`, so the model
+//! builds the REST API's `ApiRequest` and calls `service::apis::create`, so the model
 //! types validate every field and the errors land next to the field they name.
 
 use askama::Template;
@@ -13,7 +13,8 @@ use super::publisher::CREATE;
 use super::session::{Portal, User, UserForm};
 use super::{Nav, PortalError, field_error, render, render_status, see_other};
 use crate::AppState;
-use crate::publisher::apis;
+use crate::publisher::apis::ApiRequest;
+use crate::service::apis;
 
 /// The create form's values and errors.
 #[derive(Debug, Default)]
@@ -205,9 +206,9 @@ pub(super) async fn create(
             "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": input.endpoint}},
             "operations": operations,
         });
-        let request: apis::ApiRequest = serde_json::from_value(body)
+        let request: ApiRequest = serde_json::from_value(body)
             .map_err(|e| PortalError::BadRequest(format!("The form could not be read: {e}")))?;
-        match apis::create_api(&state, request, &user.username).await {
+        match apis::create(&state, request, &user.username).await {
             Ok(api) => {
                 return see_other(
                     &user,

@@ -9,9 +9,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use gantry_model::KeyType;
-use gantry_store::applications::{self, Application, ApplicationKey, NewApplication};
-use gantry_store::policies::{self, PolicyLevel};
-use gantry_store::{StoreError, apis as store_apis, now_ms, subscriptions};
+use gantry_store::applications::{self, Application, ApplicationKey};
+use gantry_store::{StoreError, apis as store_apis, subscriptions};
 use serde::Deserialize;
 
 use super::devportal::{SubscriptionRow, load_owned, visible};
@@ -19,7 +18,11 @@ use super::listing::ListQuery;
 use super::session::{Portal, SignedIn, User, UserForm};
 use super::{Nav, Pager, PortalError, paginate, render, render_status, see_other};
 use crate::AppState;
-use crate::devportal::applications::{DEFAULT_TOKEN_VALIDITY_SECS, RESIDENT_KEY_MANAGER};
+use crate::error::ApiError;
+use crate::service;
+use crate::service::applications::{
+    ApplicationFields, DEFAULT_TOKEN_VALIDITY_SECS, KeyRequest, NameProblem,
+};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -73,11 +76,7 @@ struct ApplicationsPage {
 }
 
 async fn application_tiers(state: &AppState) -> Result<Vec<String>, PortalError> {
-    Ok(policies::list(state.store(), PolicyLevel::Application)
-        .await?
-        .into_iter()
-        .map(|p| p.name)
-        .collect())
+    Ok(service::applications::application_tiers(state).await?)
 }
 
 async fn applications_view(
@@ -146,21 +145,15 @@ async fn check_application(
     state: &AppState,
     form: &ApplicationForm,
 ) -> Result<(Option<String>, Option<String>), PortalError> {
-    let name = form.name.trim();
-    let name_error = if name.is_empty() {
-        Some("Give the application a name.".to_owned())
-    } else if name.chars().count() > 100 {
-        Some("Use at most 100 characters.".to_owned())
-    } else {
-        None
+    let name_error = match service::applications::check_name(&form.name) {
+        Some(NameProblem::Missing) => Some("Give the application a name.".to_owned()),
+        Some(NameProblem::TooLong) => Some("Use at most 100 characters.".to_owned()),
+        None => None,
     };
-    let tier_error = if policies::find(state.store(), PolicyLevel::Application, &form.tier)
-        .await?
-        .is_none()
-    {
-        Some("Pick one of the listed tiers.".to_owned())
-    } else {
+    let tier_error = if service::applications::is_application_tier(state, &form.tier).await? {
         None
+    } else {
+        Some("Pick one of the listed tiers.".to_owned())
     };
     Ok((name_error, tier_error))
 }
@@ -173,21 +166,14 @@ async fn create_application(
     let (mut name_error, tier_error) = check_application(&state, &form).await?;
     if name_error.is_none() && tier_error.is_none() {
         let attributes = serde_json::Map::new();
-        match applications::create(
-            state.store(),
-            NewApplication {
-                name: form.name.trim(),
-                owner: &user.username,
-                throttling_policy: &form.tier,
-                description: form.description.trim(),
-                token_type: "JWT",
-                attributes: &attributes,
-            },
-        )
-        .await
-        {
+        let fields = ApplicationFields {
+            name: form.name.trim(),
+            throttling_policy: &form.tier,
+            description: form.description.trim(),
+            attributes: &attributes,
+        };
+        match service::applications::create(&state, &user.username, "JWT", fields).await {
             Ok(app) => {
-                tracing::info!(application_id = %app.id, owner = %app.owner, "application created");
                 return see_other(
                     &user,
                     &format!("/devportal/applications/{}", app.id),
@@ -195,7 +181,7 @@ async fn create_application(
                 )
                 .await;
             }
-            Err(StoreError::Conflict(_)) => {
+            Err(ApiError::Conflict(_)) => {
                 name_error = Some("You already have an application with this name.".into());
             }
             Err(e) => return Err(e.into()),
@@ -318,17 +304,14 @@ async fn edit_application(
         // The form does not show attributes: they are kept as they are.
         let attributes: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&app.attributes).unwrap_or_default();
-        let changes = NewApplication {
+        let fields = ApplicationFields {
             name: form.name.trim(),
-            owner: &user.username,
             throttling_policy: &form.tier,
             description: form.description.trim(),
-            token_type: &app.token_type,
             attributes: &attributes,
         };
-        match applications::update_owned(state.store(), &app.id, &user.username, changes).await {
+        match service::applications::update(&state, &app, fields).await {
             Ok(_) => {
-                state.sync_environments().await?;
                 return see_other(
                     &user,
                     &format!("/devportal/applications/{}", app.id),
@@ -336,7 +319,7 @@ async fn edit_application(
                 )
                 .await;
             }
-            Err(StoreError::Conflict(_)) => {
+            Err(ApiError::Conflict(_)) => {
                 name_error = Some("You already have an application with this name.".into());
             }
             Err(e) => return Err(e.into()),
@@ -358,9 +341,7 @@ async fn delete_application(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
     let app = load_owned(&state, &app_id, &user.username).await?;
-    applications::delete_owned(state.store(), &app.id, &user.username).await?;
-    tracing::info!(application_id = %app.id, owner = %user.username, "application deleted");
-    state.sync_environments().await?;
+    service::applications::delete(&state, &app.id, &user.username).await?;
     see_other(
         &user,
         "/devportal/applications",
@@ -388,30 +369,22 @@ async fn generate_keys(
     user.require(Portal::Devportal)?;
     let app = load_owned(&state, &app_id, &user.username).await?;
     let key_type = key_type(&form.key_type)?;
-    let secret = gantry_keys::secret::new_consumer_secret();
-    let key = ApplicationKey {
-        id: applications::new_key_id(),
-        application_id: app.id.clone(),
-        key_type: key_type.as_str().to_owned(),
-        key_manager: RESIDENT_KEY_MANAGER.to_owned(),
-        consumer_key: gantry_keys::secret::new_consumer_key(),
-        consumer_secret_hash: crate::hash_client_secret(&secret).await?,
+    let request = KeyRequest {
+        key_type,
         grant_types: PORTAL_GRANTS.iter().map(|g| (*g).to_owned()).collect(),
         callback_url: String::new(),
         validity_period: DEFAULT_TOKEN_VALIDITY_SECS,
-        created_at: now_ms(),
+        public: false,
     };
-    match applications::create_key(state.store(), &key).await {
-        Err(StoreError::Conflict(_)) => {
+    let (key, secret) = match service::applications::generate_keys(&state, &app, request).await {
+        Err(ApiError::Conflict(_)) => {
             return Err(PortalError::Conflict(format!(
                 "{} keys exist already; regenerate the secret instead.",
                 key_type.as_str()
             )));
         }
         other => other?,
-    }
-    tracing::info!(application_id = %app.id, key_type = key_type.as_str(), "keys generated");
-    state.sync_environments().await?;
+    };
     let mut page = application_view(
         &state,
         &user,
@@ -446,9 +419,8 @@ async fn regenerate_secret(
     UserForm { user, form }: UserForm<KeyForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
-    let (app, key_type, key) = owned_key(&state, &user.username, &app_id, &form.key_type).await?;
-    let secret = crate::devportal::key_tokens::replace_secret(&state, &key).await?;
-    tracing::info!(application_id = %app.id, key_type = key_type.as_str(), "consumer secret regenerated");
+    let (app, _, key) = owned_key(&state, &user.username, &app_id, &form.key_type).await?;
+    let secret = service::applications::regenerate_secret(&state, &app, &key).await?;
     let mut page = application_view(
         &state,
         &user,
@@ -469,19 +441,7 @@ async fn test_token(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
     let (app, _, key) = owned_key(&state, &user.username, &app_id, &form.key_type).await?;
-    let client = crate::oauth::client_auth::Client {
-        key,
-        app: app.clone(),
-        public: false,
-    };
-    if !client.allows("client_credentials") {
-        return Err(PortalError::BadRequest(
-            "These keys may not use the client_credentials grant.".into(),
-        ));
-    }
-    let issued =
-        crate::oauth::grants::sign(&state, &client, gantry_keys::Subject::Application, &[])
-            .map_err(|e| PortalError::Internal(format!("signing a test token: {e:?}")))?;
+    let issued = service::applications::test_token(&state, &app, key)?;
     user.sessions
         .set_test_token(&user.session_id, issued.access_token)
         .await?;
@@ -510,8 +470,7 @@ async fn unsubscribe(
         }
         Err(e) => return Err(e.into()),
     };
-    subscriptions::delete(state.store(), &sub.id).await?;
-    state.sync_environments().await?;
+    service::subscriptions::unsubscribe(&state, &sub).await?;
     see_other(
         &user,
         &format!("/devportal/applications/{}", app.id),

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use gantry_model::{Api, LifecycleState};
+use gantry_model::Api;
 use gantry_store::applications::{self, Application};
 use gantry_store::{StoreError, apis as store_apis, subscriptions};
 use serde::Deserialize;
@@ -17,6 +17,9 @@ use super::session::{Portal, SignedIn, User, UserForm};
 use super::try_it::{TryForm, TryResult};
 use super::{Nav, Pager, PortalError, render, see_other};
 use crate::AppState;
+use crate::error::ApiError;
+use crate::service;
+use crate::service::subscriptions::{Refusal, SubscribeError};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -29,10 +32,7 @@ pub(super) fn router() -> Router<AppState> {
 /// Whether the developer portal lists `api`: published at some point and not retired (the
 /// same rule as the REST subscription handler).
 pub(super) fn visible(api: &Api) -> bool {
-    !matches!(
-        api.life_cycle_status,
-        LifecycleState::Created | LifecycleState::Retired
-    )
+    crate::service::apis::listed_in_devportal(api)
 }
 
 /// A published API, or 404.
@@ -202,30 +202,28 @@ async fn subscribe(
     user.require(Portal::Devportal)?;
     let api = load_visible(&state, &api_id).await?;
     let app = load_owned(&state, &form.application_id, &user.username).await?;
-    if !api.life_cycle_status.accepts_subscriptions() {
-        return Err(PortalError::BadRequest(format!(
-            "The API is {} and does not accept new subscriptions.",
-            api.life_cycle_status.as_str()
-        )));
-    }
-    if !api.policies.iter().any(|p| p == &form.tier) {
-        return Err(PortalError::BadRequest(format!(
-            "'{}' is not a tier this API offers (it offers {}).",
-            form.tier,
-            api.policies.join(", ")
-        )));
-    }
-    let sub = match subscriptions::create(state.store(), &app.id, &api.id, &form.tier).await {
-        Err(StoreError::Conflict(_)) => {
+    match service::subscriptions::subscribe(&state, &app, &api, &form.tier).await {
+        Ok(_) => {}
+        Err(SubscribeError::Refused(Refusal::NotAccepting(status))) => {
+            return Err(PortalError::BadRequest(format!(
+                "The API is {} and does not accept new subscriptions.",
+                status.as_str()
+            )));
+        }
+        Err(SubscribeError::Refused(Refusal::TierNotOffered { tier, offered })) => {
+            return Err(PortalError::BadRequest(format!(
+                "'{tier}' is not a tier this API offers (it offers {}).",
+                offered.join(", ")
+            )));
+        }
+        Err(SubscribeError::Failed(ApiError::Conflict(_))) => {
             return Err(PortalError::Conflict(format!(
                 "{} is already subscribed to this API.",
                 app.name
             )));
         }
-        other => other?,
-    };
-    tracing::info!(subscription_id = %sub.id, application_id = %app.id, api_id = %api.id, tier = %form.tier, "subscribed");
-    state.sync_environments().await?;
+        Err(SubscribeError::Failed(e)) => return Err(e.into()),
+    }
     see_other(
         &user,
         &format!("/devportal/apis/{}", api.id),

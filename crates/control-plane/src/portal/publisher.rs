@@ -2,8 +2,8 @@
 //! endpoints and CORS, change its lifecycle, cut revisions and deploy them to gateway
 //! environments (with how many gateways applied each). The create form is `api_form.rs`,
 //! the edit form `api_edit.rs`.
-//! Every change goes through the same functions as the Publisher REST API
-//! (`publisher::apis`, `publisher::revisions`), so gateways are re-synced the same way.
+//! Every change goes through the same domain operations as the Publisher REST API
+//! (`service::apis`, `service::revisions`), so gateways are re-synced the same way.
 
 use askama::Template;
 use axum::Router;
@@ -12,14 +12,16 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use gantry_model::{Api, LifecycleAction};
 use gantry_store::apis as store_apis;
-use gantry_store::{environments, gateways};
+use gantry_store::environments;
 use serde::Deserialize;
 
 use super::listing::{ApiRow, ListQuery, search};
 use super::session::{Portal, User, UserForm};
 use super::{Nav, Pager, PortalError, render, see_other, when};
 use crate::AppState;
-use crate::publisher::{apis, revisions};
+use crate::error::ApiError;
+use crate::service;
+use crate::service::revisions::DeploymentTarget;
 
 /// WSO2's scopes for the publisher's actions (roles map to them in `gantry_keys::scopes`).
 pub(super) const CREATE: &str = "apim:api_create";
@@ -147,36 +149,13 @@ fn join_or(list: &[String], empty: &str) -> String {
     }
 }
 
-/// Gateways of `environment` heard from recently, how many applied `version`, how many
-/// rejected it (the same counting as the REST `deployments` resource).
-async fn gateway_progress(
-    state: &AppState,
-    environment: &str,
-    version: i64,
-) -> Result<(usize, usize, usize), PortalError> {
-    let now = gantry_store::now_ms();
-    let nodes = gateways::nodes_of(state.store(), environment).await?;
-    let live: Vec<_> = nodes
-        .iter()
-        .filter(|n| n.connected == 1 && now - n.last_seen < crate::admin::LIVE_WITHIN_MS)
-        .collect();
-    let applied = live.iter().filter(|n| n.applied_version >= version).count();
-    let failed = live
-        .iter()
-        .filter(|n| {
-            n.applied_version < version && n.last_nack_version.is_some_and(|v| v >= version)
-        })
-        .count();
-    Ok((live.len(), applied, failed))
-}
-
 async fn api_page(
     State(state): State<AppState>,
     User(user): User,
     Path(api_id): Path<String>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
-    let api = apis::load(&state, &api_id).await?;
+    let api = service::apis::load(&state, &api_id).await?;
     let revisions = store_apis::list_revisions(state.store(), &api.id).await?;
     let deployments = store_apis::list_deployments(state.store(), &api.id).await?;
     let envs: Vec<String> = environments::list(state.store())
@@ -186,8 +165,8 @@ async fn api_page(
         .collect();
     let mut deployment_rows = Vec::with_capacity(deployments.len());
     for d in &deployments {
-        let (live, applied, failed) =
-            gateway_progress(&state, &d.environment, d.config_version).await?;
+        let progress =
+            service::revisions::gateway_progress(&state, &d.environment, d.config_version).await?;
         let number = revisions
             .iter()
             .find(|r| r.id == d.revision_id)
@@ -198,9 +177,9 @@ async fn api_page(
             environment: d.environment.clone(),
             vhost: d.vhost.clone(),
             deployed: when(d.deployed_at),
-            live,
-            applied,
-            failed,
+            live: progress.live,
+            applied: progress.applied,
+            failed: progress.failed,
         });
     }
     let revision_rows = revisions
@@ -306,7 +285,8 @@ async fn lifecycle(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     user.require_scope(PUBLISH, "Changing the lifecycle")?;
-    let api = apis::change_lifecycle(&state, &api_id, &form.action, &user.username).await?;
+    let api =
+        service::apis::change_lifecycle(&state, &api_id, &form.action, &user.username).await?;
     see_other(
         &user,
         &format!("/publisher/apis/{}", api.id),
@@ -330,7 +310,8 @@ async fn create_revision(
     UserForm { user, form }: UserForm<RevisionForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
-    let revision = revisions::create_revision(&state, &api_id, form.description.trim()).await?;
+    let revision =
+        service::revisions::create_revision(&state, &api_id, form.description.trim()).await?;
     see_other(
         &user,
         &format!("/publisher/apis/{api_id}"),
@@ -356,12 +337,8 @@ async fn deploy(
     UserForm { user, form }: UserForm<DeployForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
-    let target = revisions::DeploymentTarget {
-        name: Some(form.environment.clone()),
-        vhost: None,
-        display_on_devportal: true,
-    };
-    revisions::deploy_revision(&state, &api_id, &form.revision_id, &[target]).await?;
+    let target = DeploymentTarget::environment(&form.environment);
+    service::revisions::deploy_revision(&state, &api_id, &form.revision_id, &[target]).await?;
     see_other(
         &user,
         &format!("/publisher/apis/{api_id}"),
@@ -376,18 +353,17 @@ async fn undeploy(
     UserForm { user, form }: UserForm<DeployForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
-    apis::load(&state, &api_id).await?;
-    match store_apis::undeploy(state.store(), &api_id, &form.revision_id, &form.environment).await {
-        Err(gantry_store::StoreError::NotFound) => {
-            return Err(PortalError::BadRequest(format!(
+    let target = DeploymentTarget::environment(&form.environment);
+    service::revisions::undeploy(&state, &api_id, &form.revision_id, &[target])
+        .await
+        .map_err(|e| match e {
+            // The one refusal of an undeploy: worded for the page.
+            ApiError::BadRequest(_) => PortalError::BadRequest(format!(
                 "That revision is not deployed to '{}'.",
                 form.environment
-            )));
-        }
-        other => other?,
-    }
-    tracing::info!(api_id, revision_id = %form.revision_id, environment = %form.environment, "revision undeployed");
-    state.sync_environments().await?;
+            )),
+            other => other.into(),
+        })?;
     see_other(
         &user,
         &format!("/publisher/apis/{api_id}"),
@@ -403,10 +379,7 @@ async fn delete(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     user.require_scope(DELETE, "Deleting an API")?;
-    let api = apis::load(&state, &api_id).await?;
-    store_apis::delete(state.store(), &api.id).await?;
-    tracing::info!(api_id, by = %user.username, "API deleted");
-    state.sync_environments().await?;
+    let api = service::apis::delete(&state, &api_id, &user.username).await?;
     see_other(
         &user,
         "/publisher",

@@ -8,10 +8,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gantry_model::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, EndpointConfig, HttpVerb,
-    InvalidField, LifecycleAction, LifecycleState, Operation, ResourceTarget,
+    InvalidField, LifecycleState, Operation, ResourceTarget,
 };
-use gantry_store::policies::PolicyLevel;
-use gantry_store::{apis, new_id, now_ms, policies};
+use gantry_store::{apis, new_id, now_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,15 +19,18 @@ use crate::api_search::ApiQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams, Scoped};
 use crate::rest_scopes;
+use crate::service;
+pub use crate::service::apis::{change_lifecycle, create as create_api};
+pub(crate) use crate::service::apis::{etag, load, update as update_api};
 use crate::wire::{Paging, list_envelope, page_of, plain_list, rfc3339};
 
 /// The body of `POST /apis` (WSO2 `API`; unknown fields are ignored, as WSO2 does).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiRequest {
-    name: Option<String>,
-    context: Option<String>,
-    version: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) context: Option<String>,
+    pub(crate) version: Option<String>,
     description: Option<String>,
     #[serde(default)]
     is_default_version: bool,
@@ -257,45 +259,6 @@ impl ApiRequest {
     }
 }
 
-/// Creates an API from a validated request; shared by the REST handler and the demo seed.
-pub async fn create_api(state: &AppState, request: ApiRequest, provider: &str) -> ApiResult<Api> {
-    let api = request.into_api(provider)?;
-    check_policies(state, &api).await?;
-    apis::create(state.store(), &api, provider).await?;
-    tracing::info!(api_id = %api.id, name = %api.name, version = %api.version, "API created");
-    if api.is_default_version {
-        // Another version may have lost the default flag: gateways re-route now.
-        state.sync_environments().await?;
-    }
-    Ok(api)
-}
-
-/// The tiers an API offers and its operations use must exist.
-pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
-    for tier in &api.policies {
-        if policies::find(state.store(), PolicyLevel::Subscription, tier)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::BadRequest(format!(
-                "policies: '{tier}' is not a subscription throttling policy"
-            )));
-        }
-    }
-    for (i, op) in api.operations.iter().enumerate() {
-        if policies::find(state.store(), PolicyLevel::Api, &op.throttling_policy)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::BadRequest(format!(
-                "operations[{i}].throttlingPolicy: '{}' is not an API-level throttling policy",
-                op.throttling_policy
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// `PUT /apis/{apiId}`: replaces the API's working copy. As in WSO2, name, version, context,
 /// provider and lifecycle state are not changed by an update (sending different values is a
 /// 400 naming the field); gateways keep serving the deployed revision until a new revision
@@ -321,53 +284,6 @@ pub(crate) async fn update(
     };
     let api = update_api(&state, &api_id, request, if_match).await?;
     Ok(with_etag(api))
-}
-
-/// Replaces the working copy of `api_id` with `request` (see `update`); shared by the REST
-/// handler and the Publisher portal's edit form. `if_match` is an `If-Match` value: a
-/// mismatch, or a concurrent change, is a 412 with it and a 409 without it.
-pub(crate) async fn update_api(
-    state: &AppState,
-    api_id: &str,
-    mut request: ApiRequest,
-    if_match: Option<&str>,
-) -> ApiResult<Api> {
-    let current = load(state, api_id).await?;
-    check_if_match(if_match, &current)?;
-    let fixed = [
-        ("name", &mut request.name, current.name.as_str()),
-        ("context", &mut request.context, current.context.as_str()),
-        ("version", &mut request.version, current.version.as_str()),
-    ];
-    for (field, given, stored) in fixed {
-        match given.as_deref() {
-            Some(value) if value != stored => {
-                return Err(ApiError::BadRequest(format!(
-                    "{field}: cannot be changed by an update ('{stored}'); create a new version instead"
-                )));
-            }
-            Some(_) => {}
-            None => *given = Some(stored.to_owned()),
-        }
-    }
-    let mut api = request.into_api(&current.provider)?;
-    check_policies(state, &api).await?;
-    api.id = current.id.clone();
-    api.provider = current.provider.clone();
-    api.life_cycle_status = current.life_cycle_status;
-    api.created_time = current.created_time.clone();
-    match apis::update_if_unchanged(state.store(), &api, &current).await {
-        Err(gantry_store::StoreError::Conflict(what)) if if_match.is_some() => {
-            return Err(ApiError::PreconditionFailed(format!("If-Match: {what}")));
-        }
-        other => other?,
-    }
-    tracing::info!(api_id = %api.id, "API updated");
-    if api.is_default_version != current.is_default_version {
-        // The default version is read from the working copy: gateways re-route now.
-        state.sync_environments().await?;
-    }
-    Ok(api)
 }
 
 pub(crate) async fn create(
@@ -431,21 +347,6 @@ pub(crate) fn api_info(api: &Api) -> Value {
     })
 }
 
-/// Loads an API or answers 404 naming it.
-pub(crate) async fn load(state: &AppState, api_id: &str) -> ApiResult<Api> {
-    match apis::get(state.store(), api_id).await {
-        Err(gantry_store::StoreError::NotFound) => Err(ApiError::not_found("API", api_id)),
-        other => Ok(other?),
-    }
-}
-
-/// The entity tag of an API's working copy: a digest of its stored form, so any change
-/// (through any replica) gives a new tag.
-pub(crate) fn etag(api: &Api) -> String {
-    let digest = gantry_keys::secret::sha256_hex(&serde_json::to_string(api).unwrap_or_default());
-    format!("\"{}\"", &digest[..32])
-}
-
 /// The API with its `ETag` header.
 fn with_etag(api: Api) -> Response {
     let mut response = axum::Json(&api).into_response();
@@ -453,24 +354,6 @@ fn with_etag(api: Api) -> Response {
         response.headers_mut().insert(header::ETAG, v);
     }
     response
-}
-
-/// 412 unless `If-Match` (when sent) names the current version (or is `*`).
-fn check_if_match(if_match: Option<&str>, current: &Api) -> ApiResult<()> {
-    let Some(value) = if_match else {
-        return Ok(());
-    };
-    let current_tag = etag(current);
-    let matches = value.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag == current_tag || tag.strip_prefix("W/") == Some(current_tag.as_str())
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(ApiError::PreconditionFailed(format!(
-            "If-Match: the API changed since it was read (current ETag {current_tag}); read it again and retry"
-        )))
-    }
 }
 
 pub(crate) async fn get_one(
@@ -483,12 +366,10 @@ pub(crate) async fn get_one(
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiDelete>,
+    Scoped(user, _): Scoped<rest_scopes::ApiDelete>,
     Path(api_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    load(&state, &api_id).await?;
-    apis::delete(state.store(), &api_id).await?;
-    state.sync_environments().await?;
+    service::apis::delete(&state, &api_id, &user.username).await?;
     Ok(StatusCode::OK)
 }
 
@@ -557,38 +438,6 @@ pub(crate) async fn copy_api(
 pub(crate) struct LifecycleQuery {
     api_id: Option<String>,
     action: Option<String>,
-}
-
-/// Applies a lifecycle action; shared by the REST handler and the demo seed.
-pub async fn change_lifecycle(
-    state: &AppState,
-    api_id: &str,
-    action: &str,
-    user: &str,
-) -> ApiResult<Api> {
-    let action = LifecycleAction::parse(action).ok_or_else(|| {
-        let names: Vec<&str> = LifecycleAction::ALL.iter().map(|a| a.as_str()).collect();
-        ApiError::BadRequest(format!(
-            "action: '{action}' is not a lifecycle action; use one of: {}",
-            names.join(", ")
-        ))
-    })?;
-    let mut api = load(state, api_id).await?;
-    let from = api.life_cycle_status;
-    let Some(to) = from.apply(action) else {
-        let allowed: Vec<&str> = from.allowed_actions().iter().map(|a| a.as_str()).collect();
-        return Err(ApiError::Conflict(format!(
-            "Action '{}' is not allowed in state {}; allowed actions: [{}]",
-            action.as_str(),
-            from.as_str(),
-            allowed.join(", ")
-        )));
-    };
-    api.last_updated_time = rfc3339(now_ms());
-    apis::change_lifecycle(state.store(), &mut api, to, user).await?;
-    tracing::info!(api_id = %api.id, from = from.as_str(), to = to.as_str(), "lifecycle changed");
-    state.sync_environments().await?;
-    Ok(api)
 }
 
 pub(crate) async fn change_lifecycle_handler(

@@ -346,7 +346,7 @@ pub(crate) async fn put_definition(
     let request: ApiRequest = serde_json::from_value(body)
         .map_err(|e| ApiError::BadRequest(format!("definition: {e}")))?;
     let mut api = request.into_api(&current.provider)?;
-    super::apis::check_policies(&state, &api).await?;
+    crate::service::apis::check_policies(&state, &api).await?;
     api.id = current.id.clone();
     api.life_cycle_status = current.life_cycle_status;
     api.created_time = current.created_time.clone();

@@ -1,0 +1,180 @@
+//! APIs: create, update (with `If-Match`), change the lifecycle, delete. The Publisher REST
+//! handlers (`publisher::apis`), the Publisher portal and the demo seed all call these.
+
+use gantry_model::{Api, LifecycleAction, LifecycleState};
+use gantry_store::policies::PolicyLevel;
+use gantry_store::{apis, now_ms, policies};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::publisher::apis::ApiRequest;
+use crate::wire::rfc3339;
+
+/// Creates an API from a validated request; shared by the REST handler, the Publisher portal and the demo seed.
+pub async fn create(state: &AppState, request: ApiRequest, provider: &str) -> ApiResult<Api> {
+    let api = request.into_api(provider)?;
+    check_policies(state, &api).await?;
+    apis::create(state.store(), &api, provider).await?;
+    tracing::info!(api_id = %api.id, name = %api.name, version = %api.version, "API created");
+    if api.is_default_version {
+        // Another version may have lost the default flag: gateways re-route now.
+        state.sync_environments().await?;
+    }
+    Ok(api)
+}
+
+/// The tiers an API offers and its operations use must exist.
+pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
+    for tier in &api.policies {
+        if policies::find(state.store(), PolicyLevel::Subscription, tier)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "policies: '{tier}' is not a subscription throttling policy"
+            )));
+        }
+    }
+    for (i, op) in api.operations.iter().enumerate() {
+        if policies::find(state.store(), PolicyLevel::Api, &op.throttling_policy)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "operations[{i}].throttlingPolicy: '{}' is not an API-level throttling policy",
+                op.throttling_policy
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the working copy of `api_id` with `request` (see `update`); shared by the REST
+/// handler and the Publisher portal's edit form. `if_match` is an `If-Match` value: a
+/// mismatch, or a concurrent change, is a 412 with it and a 409 without it.
+pub async fn update(
+    state: &AppState,
+    api_id: &str,
+    mut request: ApiRequest,
+    if_match: Option<&str>,
+) -> ApiResult<Api> {
+    let current = load(state, api_id).await?;
+    check_if_match(if_match, &current)?;
+    let fixed = [
+        ("name", &mut request.name, current.name.as_str()),
+        ("context", &mut request.context, current.context.as_str()),
+        ("version", &mut request.version, current.version.as_str()),
+    ];
+    for (field, given, stored) in fixed {
+        match given.as_deref() {
+            Some(value) if value != stored => {
+                return Err(ApiError::BadRequest(format!(
+                    "{field}: cannot be changed by an update ('{stored}'); create a new version instead"
+                )));
+            }
+            Some(_) => {}
+            None => *given = Some(stored.to_owned()),
+        }
+    }
+    let mut api = request.into_api(&current.provider)?;
+    check_policies(state, &api).await?;
+    api.id = current.id.clone();
+    api.provider = current.provider.clone();
+    api.life_cycle_status = current.life_cycle_status;
+    api.created_time = current.created_time.clone();
+    match apis::update_if_unchanged(state.store(), &api, &current).await {
+        Err(gantry_store::StoreError::Conflict(what)) if if_match.is_some() => {
+            return Err(ApiError::PreconditionFailed(format!("If-Match: {what}")));
+        }
+        other => other?,
+    }
+    tracing::info!(api_id = %api.id, "API updated");
+    if api.is_default_version != current.is_default_version {
+        // The default version is read from the working copy: gateways re-route now.
+        state.sync_environments().await?;
+    }
+    Ok(api)
+}
+
+/// Loads an API or answers 404 naming it.
+pub(crate) async fn load(state: &AppState, api_id: &str) -> ApiResult<Api> {
+    match apis::get(state.store(), api_id).await {
+        Err(gantry_store::StoreError::NotFound) => Err(ApiError::not_found("API", api_id)),
+        other => Ok(other?),
+    }
+}
+
+/// The entity tag of an API's working copy: a digest of its stored form, so any change
+/// (through any replica) gives a new tag.
+pub(crate) fn etag(api: &Api) -> String {
+    let digest = gantry_keys::secret::sha256_hex(&serde_json::to_string(api).unwrap_or_default());
+    format!("\"{}\"", &digest[..32])
+}
+
+/// 412 unless `If-Match` (when sent) names the current version (or is `*`).
+fn check_if_match(if_match: Option<&str>, current: &Api) -> ApiResult<()> {
+    let Some(value) = if_match else {
+        return Ok(());
+    };
+    let current_tag = etag(current);
+    let matches = value.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag == current_tag || tag.strip_prefix("W/") == Some(current_tag.as_str())
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed(format!(
+            "If-Match: the API changed since it was read (current ETag {current_tag}); read it again and retry"
+        )))
+    }
+}
+
+/// Applies a lifecycle action; shared by the REST handler, the Publisher portal and the demo seed.
+pub async fn change_lifecycle(
+    state: &AppState,
+    api_id: &str,
+    action: &str,
+    user: &str,
+) -> ApiResult<Api> {
+    let action = LifecycleAction::parse(action).ok_or_else(|| {
+        let names: Vec<&str> = LifecycleAction::ALL.iter().map(|a| a.as_str()).collect();
+        ApiError::BadRequest(format!(
+            "action: '{action}' is not a lifecycle action; use one of: {}",
+            names.join(", ")
+        ))
+    })?;
+    let mut api = load(state, api_id).await?;
+    let from = api.life_cycle_status;
+    let Some(to) = from.apply(action) else {
+        let allowed: Vec<&str> = from.allowed_actions().iter().map(|a| a.as_str()).collect();
+        return Err(ApiError::Conflict(format!(
+            "Action '{}' is not allowed in state {}; allowed actions: [{}]",
+            action.as_str(),
+            from.as_str(),
+            allowed.join(", ")
+        )));
+    };
+    api.last_updated_time = rfc3339(now_ms());
+    apis::change_lifecycle(state.store(), &mut api, to, user).await?;
+    tracing::info!(api_id = %api.id, from = from.as_str(), to = to.as_str(), "lifecycle changed");
+    state.sync_environments().await?;
+    Ok(api)
+}
+
+/// Deletes an API with its revisions, deployments and subscriptions; gateways drop it.
+pub async fn delete(state: &AppState, api_id: &str, by: &str) -> ApiResult<Api> {
+    let api = load(state, api_id).await?;
+    apis::delete(state.store(), &api.id).await?;
+    tracing::info!(api_id, by, "API deleted");
+    state.sync_environments().await?;
+    Ok(api)
+}
+
+/// Whether the developer portal lists `api` (and takes subscriptions to it at all):
+/// published at some point and not retired.
+pub fn listed_in_devportal(api: &Api) -> bool {
+    !matches!(
+        api.life_cycle_status,
+        LifecycleState::Created | LifecycleState::Retired
+    )
+}

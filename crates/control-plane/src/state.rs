@@ -1,0 +1,173 @@
+//! [`AppState`]: what every handler and domain operation shares (the store, the token
+//! issuer, the distributor, caches and limits), with its builder methods and accessors.
+
+use std::sync::{Arc, OnceLock};
+
+use gantry_keys::TokenIssuer;
+use gantry_keys::assertion::AssertionVerifier;
+use gantry_model::snapshot::{IssuerKey, TrustedIssuer};
+use gantry_store::Store;
+use gantry_sync::Distributor;
+
+use crate::extract::CredentialCache;
+use crate::keyring::KeyRing;
+use crate::oauth::abuse::FailureLimiter;
+use crate::oauth::jwt_bearer::AssertionReplay;
+
+/// Shared state of every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    metrics: crate::metrics::ControlPlaneMetrics,
+    require_gateway_client_certificate: bool,
+    store: Store,
+    issuer: TokenIssuer,
+    distributor: Arc<Distributor>,
+    credentials: CredentialCache,
+    key_ring: KeyRing,
+    failures: FailureLimiter,
+    assertions: OnceLock<AssertionVerifier>,
+    assertion_replay: AssertionReplay,
+    self_signup: bool,
+    gateway_url: Option<String>,
+}
+
+impl AppState {
+    /// State over `store`, signing tokens with `issuer` (whose keys `key_ring` manages),
+    /// publishing to `distributor`.
+    pub fn new(
+        store: Store,
+        issuer: TokenIssuer,
+        key_ring: KeyRing,
+        distributor: Arc<Distributor>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            metrics: crate::metrics::ControlPlaneMetrics::default(),
+            require_gateway_client_certificate: false,
+            store,
+            issuer,
+            distributor,
+            credentials: CredentialCache::default(),
+            key_ring,
+            failures: FailureLimiter::default(),
+            assertions: OnceLock::new(),
+            assertion_replay: AssertionReplay::default(),
+            self_signup: false,
+            gateway_url: None,
+        }))
+    }
+
+    /// Requires gateways to present a client certificate verified by the TLS listener (call
+    /// right after [`AppState::new`], before the state is shared).
+    pub fn require_gateway_client_certificate(mut self, required: bool) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.require_gateway_client_certificate = required;
+        }
+        self
+    }
+
+    /// Lets visitors create their own subscriber account in the developer portal (call
+    /// right after [`AppState::new`], before the state is shared).
+    pub fn self_signup(mut self, enabled: bool) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.self_signup = enabled;
+        }
+        self
+    }
+
+    /// The gateway the developer portal's "Try it" console calls, e.g.
+    /// `http://localhost:9090` (call right after [`AppState::new`]).
+    pub fn gateway_url(mut self, url: Option<String>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.gateway_url = url.map(|u| u.trim_end_matches('/').to_owned());
+        }
+        self
+    }
+
+    /// Whether the developer portal offers self sign-up.
+    pub fn self_signup_enabled(&self) -> bool {
+        self.0.self_signup
+    }
+
+    /// The gateway URL for "Try it", when known.
+    pub fn gateway_base_url(&self) -> Option<&str> {
+        self.0.gateway_url.as_deref()
+    }
+
+    /// Trusts the identity providers of `verifier` for the JWT bearer grant (once, at
+    /// start); false when already set.
+    pub fn trust_assertion_issuers(&self, verifier: AssertionVerifier) -> bool {
+        self.0.assertions.set(verifier).is_ok()
+    }
+
+    pub(crate) fn assertion_verifier(&self) -> Option<&AssertionVerifier> {
+        self.0.assertions.get().filter(|v| !v.is_empty())
+    }
+
+    pub(crate) fn assertion_replay(&self) -> &AssertionReplay {
+        &self.0.assertion_replay
+    }
+
+    /// The signing keys' manager.
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.0.key_ring
+    }
+
+    pub(crate) fn failures(&self) -> &FailureLimiter {
+        &self.0.failures
+    }
+
+    /// The control plane's metrics.
+    pub fn metrics(&self) -> &crate::metrics::ControlPlaneMetrics {
+        &self.0.metrics
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The token issuer.
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.0.issuer
+    }
+
+    /// The snapshot distributor.
+    pub fn distributor(&self) -> &Arc<Distributor> {
+        &self.0.distributor
+    }
+
+    pub(crate) fn credential_cache(&self) -> &CredentialCache {
+        &self.0.credentials
+    }
+
+    /// The issuers gateways must trust: the resident key manager with every published key
+    /// (next, active, retired), so tokens verify across a rotation.
+    pub(crate) fn trusted_issuers(&self) -> Vec<TrustedIssuer> {
+        let keys = self.issuer().keys();
+        vec![TrustedIssuer {
+            issuer: self.issuer().issuer().to_owned(),
+            keys: keys
+                .published()
+                .iter()
+                .map(|jwk| IssuerKey {
+                    kid: jwk.kid.clone(),
+                    alg: jwk.alg.clone(),
+                    n: jwk.n.clone().unwrap_or_default(),
+                    e: jwk.e.clone().unwrap_or_default(),
+                    crv: jwk.crv.clone(),
+                    x: jwk.x.clone(),
+                    y: jwk.y.clone(),
+                })
+                .collect(),
+            jwks_uri: None,
+            resident: true,
+        }]
+    }
+
+    /// Whether gateways must present a verified client certificate to the sync service.
+    pub(crate) fn gateway_client_certificate_required(&self) -> bool {
+        self.0.require_gateway_client_certificate
+    }
+}
