@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
                 Arc::new(distribution::StoreAccess::new(state.clone())),
             )
             .require_client_certificate(state.gateway_client_certificate_required())
+            .stop_on(state.shutdown_token().clone())
             .into_server(),
         )
         .route("/metrics", get(metrics::serve))

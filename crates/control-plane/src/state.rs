@@ -31,6 +31,8 @@ struct Inner {
     assertion_replay: AssertionReplay,
     self_signup: bool,
     gateway_url: Option<String>,
+    /// Fired when the process shuts down: long-lived work (gateway sync sessions) ends.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -55,7 +57,22 @@ impl AppState {
             assertion_replay: AssertionReplay::default(),
             self_signup: false,
             gateway_url: None,
+            shutdown: tokio_util::sync::CancellationToken::new(),
         }))
+    }
+
+    /// Ends the state's long-lived work (the gateways' sync sessions) when `shutdown` fires
+    /// (call right after [`AppState::new`], before the state is shared).
+    pub fn stop_on(mut self, shutdown: tokio_util::sync::CancellationToken) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.shutdown = shutdown;
+        }
+        self
+    }
+
+    /// The token that fires at shutdown.
+    pub fn shutdown_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.0.shutdown
     }
 
     /// Requires gateways to present a client certificate verified by the TLS listener (call

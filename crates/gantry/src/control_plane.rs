@@ -76,6 +76,7 @@ pub async fn run(mut args: ControlPlaneConfig) -> anyhow::Result<()> {
         .start(&store, &args.issuer)
         .await
         .context("loading the signing keys")?;
+    let shutdown = CancellationToken::new();
     let state = AppState::new(
         store.clone(),
         token_issuer,
@@ -84,14 +85,14 @@ pub async fn run(mut args: ControlPlaneConfig) -> anyhow::Result<()> {
     )
     .require_gateway_client_certificate(args.require_gateway_client_cert)
     .self_signup(args.self_signup)
-    .gateway_url(args.gateway_url.clone());
+    .gateway_url(args.gateway_url.clone())
+    .stop_on(shutdown.clone());
     crate::key_manager::trust_assertion_issuers(&mut args.keys, &state);
     state
         .reconcile()
         .await
         .context("building the gateway configurations")?;
 
-    let shutdown = CancellationToken::new();
     let grace = args.shutdown_grace;
     let mut tasks = JoinSet::new();
     tasks.spawn(state.clone().follow_changes(shutdown.clone()));

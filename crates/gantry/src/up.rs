@@ -94,20 +94,21 @@ pub async fn run(mut args: UpConfig) -> anyhow::Result<()> {
         .await
         .context("loading the signing keys")?;
     let distributor = Arc::new(Distributor::new());
+    let shutdown = CancellationToken::new();
     let state = AppState::new(store.clone(), token_issuer, key_ring, distributor.clone())
         .self_signup(args.self_signup)
         // The developer portal's "Try it" calls this process's own gateway.
         .gateway_url(Some(format!(
             "http://{}",
             SocketAddr::new(loopback_for(args.bind), args.gateway_port)
-        )));
+        )))
+        .stop_on(shutdown.clone());
     crate::key_manager::trust_assertion_issuers(&mut args.keys, &state);
     state
         .reconcile()
         .await
         .context("building the initial gateway configuration")?;
 
-    let shutdown = CancellationToken::new();
     let grace = args.shutdown_grace;
     let mut tasks = JoinSet::new();
 
