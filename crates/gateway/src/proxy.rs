@@ -119,11 +119,15 @@ impl Proxy {
             tracing::Span::none()
         };
         let mut cors = None;
-        let mut response = self
-            .stages(request, peer, secure, grpc, &mut outcome, &mut cors)
-            .instrument(span.clone())
-            .await
-            .unwrap_or_else(|answer| answer);
+        // The stages' future is large (it holds the request, the upstream call and the relay
+        // across their awaits); boxed, it is built once where it runs, and the small future
+        // hyper moves around per request holds a pointer to it (callgrind: fewer instructions
+        // per request than moving it inline, despite the allocation).
+        let mut response =
+            Box::pin(self.stages(request, peer, secure, grpc, &mut outcome, &mut cors))
+                .instrument(span.clone())
+                .await
+                .unwrap_or_else(|answer| answer);
         if let Some(cors) = cors {
             cors.apply(response.headers_mut());
         }
