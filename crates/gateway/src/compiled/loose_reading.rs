@@ -157,41 +157,16 @@ fn verb_method(verb: HttpVerb) -> Method {
     }
 }
 
-/// The strict router's patterns for a template (`routes::patterns_for`), relative to the
+/// The strict router's patterns for a template (`template::patterns_for`), relative to the
 /// API's base path: parameters positional, a trailing `/*` also matching the bare prefix and
 /// the prefix with a `/`; the base itself reads as `/`.
 fn strict_patterns(target: &str) -> Vec<String> {
-    if target == "/" {
-        return vec!["/".to_owned()];
-    }
-    let mut out = String::with_capacity(target.len() + 8);
-    let mut params = 0;
-    let mut wildcard = false;
-    for segment in target.split('/').skip(1) {
-        if segment == "*" {
-            wildcard = true;
-            break;
-        }
-        out.push('/');
-        if segment.starts_with('{') {
-            out.push_str(&format!("{{p{params}}}"));
-            params += 1;
-        } else {
-            out.push_str(segment);
-        }
-    }
-    if wildcard {
-        let bare = if out.is_empty() {
-            "/".to_owned()
-        } else {
-            out.clone()
-        };
-        let mut patterns = vec![format!("{out}/{{*rest}}"), format!("{out}/"), bare];
-        patterns.dedup();
-        patterns
-    } else {
-        vec![out]
-    }
+    let mut patterns: Vec<String> = super::template::patterns_for("", target)
+        .into_iter()
+        .map(|p| if p.is_empty() { "/".to_owned() } else { p })
+        .collect();
+    patterns.dedup();
+    patterns
 }
 
 /// What an upstream does with a segment's trailing dots and spaces (Windows drops them).

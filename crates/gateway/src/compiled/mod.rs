@@ -13,6 +13,7 @@ pub mod limits;
 pub mod loose_reading;
 pub mod router;
 pub mod subscriptions;
+mod template;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet};

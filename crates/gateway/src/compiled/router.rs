@@ -10,6 +10,7 @@ use http::Method;
 
 use super::api::{ApiEntry, OperationEntry, OperationParts};
 use super::limits::Policies;
+use super::template::patterns_for;
 use crate::canonical_path::PathRefusal;
 
 /// A path template of an API, with the operations defined on it by method.
@@ -244,38 +245,6 @@ impl RouterBuilder {
         // that is about 10 MB less for as long as the configuration is served.
         let router = router.clone();
         VhostRouter { router, entries }
-    }
-}
-
-/// The matchit patterns for a resource template under `base`. Parameters get positional
-/// names, so `/orders/{id}` and `/orders/{orderId}` are one path; a trailing `/*` matches
-/// the path without it too.
-fn patterns_for(base: &str, target: &str) -> Vec<String> {
-    let mut out = String::with_capacity(base.len() + target.len() + 8);
-    out.push_str(base);
-    if target == "/" {
-        return vec![format!("{base}/"), base.to_owned()];
-    }
-    let mut params = 0;
-    let mut wildcard = false;
-    for segment in target.split('/').skip(1) {
-        if segment == "*" {
-            wildcard = true;
-            break;
-        }
-        out.push('/');
-        if segment.starts_with('{') {
-            out.push_str(&format!("{{p{params}}}"));
-            params += 1;
-        } else {
-            out.push_str(segment);
-        }
-    }
-    if wildcard {
-        let prefix = out.clone();
-        vec![format!("{prefix}/{{*rest}}"), format!("{prefix}/"), prefix]
-    } else {
-        vec![out]
     }
 }
 
