@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 
-use gantry_model::{AuthType, HttpVerb, Operation};
+use gantry_model::{AuthType, Operation};
 use http::Method;
 
+use super::template::method_of;
 use crate::canonical_path::PathRefusal;
 
 /// The API's templates with their static segments in lower case, and the protection of
@@ -64,7 +65,7 @@ impl LooseRoutes {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut entries: Vec<Vec<Folded>> = Vec::new();
         for op in operations {
-            let method = verb_method(op.verb);
+            let method = method_of(op.verb);
             for pattern in strict_patterns(op.target.as_str()) {
                 let folded = pattern.to_ascii_lowercase();
                 let i = *index.entry(folded).or_insert_with(|| {
@@ -143,18 +144,6 @@ fn sorted(scopes: &[String]) -> Box<[String]> {
     scopes.sort();
     scopes.dedup();
     scopes.into_boxed_slice()
-}
-
-fn verb_method(verb: HttpVerb) -> Method {
-    match verb {
-        HttpVerb::Get => Method::GET,
-        HttpVerb::Post => Method::POST,
-        HttpVerb::Put => Method::PUT,
-        HttpVerb::Delete => Method::DELETE,
-        HttpVerb::Patch => Method::PATCH,
-        HttpVerb::Head => Method::HEAD,
-        HttpVerb::Options => Method::OPTIONS,
-    }
 }
 
 /// The strict router's patterns for a template (`template::patterns_for`), relative to the
@@ -252,6 +241,7 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use gantry_model::HttpVerb;
     use gantry_model::ResourceTarget;
 
     fn op(target: &str, verb: HttpVerb, auth_type: AuthType, scopes: &[&str]) -> Operation {

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
-use gantry_model::{GatewaySnapshot, HttpVerb, KeyType};
+use gantry_model::{GatewaySnapshot, KeyType};
 use http::Method;
 
 use super::api::{ApiEntry, OperationEntry, OperationParts};
 use super::limits::Policies;
-use super::template::patterns_for;
+use super::template::{method_of, patterns_for};
 use crate::canonical_path::PathRefusal;
 
 /// A path template of an API, with the operations defined on it by method.
@@ -189,7 +189,7 @@ impl RouterBuilder {
             }
         }
         for op in &api.operations {
-            let method = verb_to_method(op.verb);
+            let method = method_of(op.verb);
             let parts = OperationParts::compile(api, op, policies, problems);
             for (prefix, pattern) in bases.iter().flat_map(|b| {
                 patterns_for(b, op.target.as_str())
@@ -245,18 +245,6 @@ impl RouterBuilder {
         // that is about 10 MB less for as long as the configuration is served.
         let router = router.clone();
         VhostRouter { router, entries }
-    }
-}
-
-fn verb_to_method(verb: HttpVerb) -> Method {
-    match verb {
-        HttpVerb::Get => Method::GET,
-        HttpVerb::Post => Method::POST,
-        HttpVerb::Put => Method::PUT,
-        HttpVerb::Delete => Method::DELETE,
-        HttpVerb::Patch => Method::PATCH,
-        HttpVerb::Head => Method::HEAD,
-        HttpVerb::Options => Method::OPTIONS,
     }
 }
 

@@ -1,6 +1,22 @@
 //! Resource templates as matchit patterns (`/orders/{id}` → `/orders/{p0}`), shared by the
 //! strict router and the loose-reading table so both read a template the same way.
 
+use gantry_model::HttpVerb;
+use http::Method;
+
+/// The HTTP method of an operation's verb.
+pub(super) fn method_of(verb: HttpVerb) -> Method {
+    match verb {
+        HttpVerb::Get => Method::GET,
+        HttpVerb::Post => Method::POST,
+        HttpVerb::Put => Method::PUT,
+        HttpVerb::Delete => Method::DELETE,
+        HttpVerb::Patch => Method::PATCH,
+        HttpVerb::Head => Method::HEAD,
+        HttpVerb::Options => Method::OPTIONS,
+    }
+}
+
 /// The matchit patterns for a resource template under `base`. Parameters get positional
 /// names, so `/orders/{id}` and `/orders/{orderId}` are one path; a trailing `/*` matches
 /// the path without it too.
