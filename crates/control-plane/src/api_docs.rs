@@ -101,7 +101,7 @@ pub const PUBLISHER: &[Operation] = &[
         "List or search APIs",
         API_VIEW,
     )
-    .query(PAGING)
+    .query(&["limit", "offset", "query", "sortBy", "sortOrder"])
     .returns(200, "APIList"),
     op("post", "/apis", "createAPI", "Create an API", API_CREATE)
         .body(Body::Json("API"))
@@ -796,7 +796,22 @@ fn schemas() -> Value {
             "timeUnit": {"type": "string", "enum": ["sec", "min", "hour", "day"]},
             "unitTime": {"type": "integer"}, "dataAmount": {"type": "integer"},
             "dataUnit": {"type": "string", "enum": ["KB", "MB"]}}}}});
-    json!({
+    // The API's descriptive and access fields (`gantry_model::ApiDetails`), added to `API`
+    // below (one `json!` of everything would pass the macro's recursion limit).
+    let api_details = json!({
+        "visibleRoles": {"type": "array", "items": string},
+        "accessControl": {"type": "string", "enum": ["NONE", "RESTRICTED"]},
+        "accessControlRoles": {"type": "array", "items": string},
+        "subscriptionAvailability": {"type": "string", "enum": ["CURRENT_TENANT", "ALL_TENANTS", "SPECIFIC_TENANTS"]},
+        "businessInformation": {"type": "object", "properties": {
+            "businessOwner": string, "businessOwnerEmail": string,
+            "technicalOwner": string, "technicalOwnerEmail": string}},
+        "additionalProperties": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+            "name": string, "value": string, "display": {"type": "boolean"}}}},
+        "additionalPropertiesMap": {"type": "object"},
+        "categories": {"type": "array", "items": string}, "gatewayVendor": string,
+        "apiThrottlingPolicy": string, "endpointImplementationType": string});
+    let mut schemas = json!({
         "Error": {"type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "integer"}, "message": string, "description": string}},
         "Object": {"type": "object"},
@@ -854,7 +869,14 @@ fn schemas() -> Value {
             "status": string, "version": string, "subject": string, "issuer": string,
             "serialNumber": string, "tier": string,
             "validity": {"type": "object", "required": ["from", "to"], "properties": {"from": string, "to": string}}}},
-    })
+    });
+    if let (Some(properties), Some(details)) = (
+        schemas["API"]["properties"].as_object_mut(),
+        api_details.as_object(),
+    ) {
+        properties.extend(details.clone());
+    }
+    schemas
 }
 
 /// A path or query parameter; the query parameters the handlers parse as numbers, booleans

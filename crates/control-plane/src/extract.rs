@@ -24,10 +24,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let mut value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        drop_nulls(&mut value);
+        serde_path_to_error::deserialize(value)
+            .map(JsonBody)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let reason = e.into_inner();
+                ApiError::BadRequest(if path == "." {
+                    format!("Invalid request body: {reason}")
+                } else {
+                    format!("Invalid request body: {path}: {reason}")
+                })
+            })
+    }
+}
+
+/// Removes every object member whose value is `null`, at any depth: WSO2's clients send
+/// explicit `null`s for optional fields (`"apiPolicies": null`), and WSO2 reads them as
+/// absent. Array elements are kept (a `null` element is still a mistake to report).
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(members) => {
+            members.retain(|_, v| !v.is_null());
+            members.values_mut().for_each(drop_nulls);
         }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 

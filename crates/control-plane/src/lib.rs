@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod api_docs;
+mod api_handles;
 pub mod api_search;
 pub mod bootstrap;
 pub mod credentials;
@@ -52,7 +53,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     // The WSO2 REST APIs answer every error, axum's rejections too, in their JSON shape.
     let rest = |api: Router<AppState>| api.layer(axum::middleware::from_fn(rejection::json_errors));
-    Router::new()
+    let routes = Router::new()
         .nest("/api/am/publisher/v4", rest(publisher::router()))
         .nest("/api/am/devportal/v3", rest(devportal::router()))
         // WSO2's v3 spec still shows v2 paths in its samples: serve both.
@@ -87,7 +88,11 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(axum::middleware::map_response(strict_transport_security))
-        .with_state(state)
+        .with_state(state.clone());
+    // API handles (`provider-name-version`) become ids before routing, so every handler
+    // sees ids only.
+    let handles = axum::middleware::from_fn_with_state(state, api_handles::resolve);
+    Router::new().fallback_service(tower::Layer::layer(&handles, routes))
 }
 
 /// The control plane is only served over TLS ([`server::serve_tls`]): every response tells

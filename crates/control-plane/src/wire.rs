@@ -24,6 +24,12 @@ pub struct Paging {
     offset: Option<i64>,
     /// A search (`query=name:pizza tag:food`), where the resource supports one.
     pub query: Option<String>,
+    /// `sortBy`, where the resource supports it.
+    #[serde(rename = "sortBy")]
+    pub sort_by: Option<String>,
+    /// `sortOrder` (`asc`/`desc`), where the resource supports it.
+    #[serde(rename = "sortOrder")]
+    pub sort_order: Option<String>,
 }
 
 impl Paging {
@@ -74,6 +80,17 @@ pub fn plain_list<T: Serialize>(items: Vec<T>) -> Value {
     json!({ "count": items.len(), "list": items })
 }
 
+/// WSO2's list envelope for a list served whole (no paging parameters): `count`, `list`
+/// and a `pagination` block describing the one page.
+pub fn whole_list<T: Serialize>(items: Vec<T>) -> Value {
+    let total = items.len();
+    json!({
+        "count": total,
+        "list": items,
+        "pagination": {"offset": 0, "limit": total, "total": total, "next": "", "previous": ""},
+    })
+}
+
 /// One page of `items` (already filtered) and the total, for lists filtered in memory.
 pub fn page_of<T>(items: Vec<T>, offset: i64, limit: i64) -> (Vec<T>, i64) {
     let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
@@ -103,8 +120,7 @@ mod tests {
         assert!(
             Paging {
                 limit: Some(0),
-                offset: None,
-                query: None,
+                ..Paging::default()
             }
             .resolve()
             .is_err()

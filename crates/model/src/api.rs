@@ -640,6 +640,10 @@ pub struct Api {
     pub gateway: crate::GatewayPolicies,
     /// `PUBLIC`, `PRIVATE` or `RESTRICTED`.
     pub visibility: String,
+    /// Business information, additional properties, categories, visible and access-control
+    /// roles (WSO2 field names, flattened).
+    #[serde(flatten)]
+    pub details: crate::ApiDetails,
     /// Where traffic goes.
     pub endpoint_config: EndpointConfig,
     /// Cross-origin resource sharing, answered at the gateway.

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod delta;
+pub mod details;
 pub mod gateway_policies;
 pub mod lifecycle;
 pub mod snapshot;
@@ -17,6 +18,7 @@ pub use api::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, Endpoint, EndpointConfig,
     Endpoints, HttpVerb, Operation, ResourceTarget,
 };
+pub use details::{AdditionalProperty, ApiDetails, BusinessInformation};
 pub use gateway_policies::{ApiPolicies, GatewayPolicies, PolicyRef};
 pub use lifecycle::{LifecycleAction, LifecycleState};
 pub use snapshot::GatewaySnapshot;

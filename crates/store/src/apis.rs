@@ -130,14 +130,35 @@ async fn insert_history(
     Ok(())
 }
 
-/// The API with `id`; `NotFound` otherwise.
+/// The API with `id`, or with the WSO2 handle `id` (`provider-name-version`, as request
+/// bodies may name it); `NotFound` otherwise.
 pub async fn get(store: &Store, id: &str) -> Result<Api> {
-    let row = sqlx::query_as::<_, DefinitionRow>("SELECT definition FROM apis WHERE id = $1")
+    let mut row = sqlx::query_as::<_, DefinitionRow>("SELECT definition FROM apis WHERE id = $1")
         .bind(id)
         .fetch_optional(store.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    from_json("apis.definition", &row.definition)
+        .await?;
+    if row.is_none() && id.matches('-').count() >= 2 {
+        row = sqlx::query_as::<_, DefinitionRow>(
+            "SELECT definition FROM apis WHERE provider || '-' || name || '-' || version = $1",
+        )
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?;
+    }
+    from_json(
+        "apis.definition",
+        &row.ok_or(StoreError::NotFound)?.definition,
+    )
+}
+
+/// The id of the API whose WSO2 handle (`provider-name-version`) is `handle`, if any.
+pub async fn id_of_handle(store: &Store, handle: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM apis WHERE provider || '-' || name || '-' || version = $1 LIMIT 1",
+    )
+    .bind(handle)
+    .fetch_optional(store.pool())
+    .await?)
 }
 
 /// A page of APIs ordered by name and version, and the total count.

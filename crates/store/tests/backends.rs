@@ -88,6 +88,7 @@ fn api(name: &str, context: &str) -> Api {
         security_scheme: vec!["oauth2".into()],
         gateway: Default::default(),
         visibility: "PUBLIC".into(),
+        details: Default::default(),
         cors_configuration: Default::default(),
         endpoint_config: EndpointConfig {
             endpoint_type: "http".into(),

@@ -1,6 +1,7 @@
 //! Developer Portal: browse and search the APIs a user may subscribe to
 //! (`GET /apis`, `GET /apis/{apiId}`). As in WSO2, anonymous users may browse; they see
-//! PUBLIC APIs, signed-in users also PRIVATE and RESTRICTED ones. Only published,
+//! PUBLIC APIs, signed-in users also PRIVATE ones, and RESTRICTED ones when they hold
+//! one of the API's `visibleRoles`. Only published,
 //! prototyped and deprecated APIs are shown: anything else is 404.
 
 use axum::extract::{Path, State};
@@ -12,15 +13,18 @@ use crate::AppState;
 use crate::api_search::ApiQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{MaybeUser, QueryParams};
+use crate::service;
 use crate::wire::{Paging, list_envelope, page_of};
 
-/// Whether the developer portal shows `api` to a caller (signed in or not).
-pub fn visible(api: &Api, signed_in: bool) -> bool {
+/// Whether the developer portal shows `api` to a caller with `roles` (`None`: anonymous):
+/// published, prototyped or deprecated, and visible to them (see
+/// [`service::apis::visible_in_devportal`]).
+pub fn visible(api: &Api, roles: Option<&[String]>) -> bool {
     let state_shown = matches!(
         api.life_cycle_status,
         LifecycleState::Published | LifecycleState::Prototyped | LifecycleState::Deprecated
     );
-    state_shown && (signed_in || api.visibility == "PUBLIC")
+    state_shown && service::apis::visible_in_devportal(api, roles)
 }
 
 /// WSO2 devportal `APIInfo`.
@@ -50,11 +54,11 @@ pub(crate) async fn list(
 ) -> ApiResult<axum::Json<Value>> {
     let (offset, limit) = paging.resolve()?;
     let query = ApiQuery::parse(paging.query.as_deref().unwrap_or_default())?;
-    let signed_in = user.is_some();
+    let roles = user.as_ref().map(|u| u.roles.as_slice());
     let found: Vec<Api> = apis::all(state.store())
         .await?
         .into_iter()
-        .filter(|a| visible(a, signed_in) && query.matches(a))
+        .filter(|a| visible(a, roles) && query.matches(a))
         .collect();
     let (page, total) = page_of(found, offset, limit);
     Ok(axum::Json(list_envelope(
@@ -77,7 +81,7 @@ pub(crate) async fn get_one(
         Err(StoreError::NotFound) => return Err(ApiError::not_found("API", &api_id)),
         other => other?,
     };
-    if !visible(&api, user.is_some()) {
+    if !visible(&api, user.as_ref().map(|u| u.roles.as_slice())) {
         return Err(ApiError::not_found("API", &api_id));
     }
     let mut body = devportal_info(&api);

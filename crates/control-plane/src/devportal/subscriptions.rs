@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams, Scoped};
 use crate::rest_scopes;
 use crate::service;
-use crate::wire::plain_list;
+use crate::wire::whole_list;
 
 /// The body of `POST /subscriptions`.
 #[derive(Debug, Deserialize)]
@@ -28,6 +28,9 @@ pub(crate) struct SubscriptionRequest {
 
 pub(crate) async fn subscription_json(state: &AppState, sub: &Subscription) -> ApiResult<Value> {
     let api = apis::get(state.store(), &sub.api_id).await.ok();
+    let app = gantry_store::applications::get(state.store(), &sub.application_id)
+        .await
+        .ok();
     Ok(json!({
         "subscriptionId": sub.id,
         "applicationId": sub.application_id,
@@ -35,6 +38,12 @@ pub(crate) async fn subscription_json(state: &AppState, sub: &Subscription) -> A
         "apiInfo": api.map(|a| json!({
             "id": a.id, "name": a.name, "context": a.context, "version": a.version,
             "provider": a.provider, "lifeCycleStatus": a.life_cycle_status,
+        })),
+        // WSO2's `ApplicationInfo` (the Publisher's names the owner `subscriber`).
+        "applicationInfo": app.map(|a| json!({
+            "applicationId": a.id, "name": a.name, "throttlingPolicy": a.throttling_policy,
+            "description": a.description, "status": "APPROVED", "groups": [],
+            "owner": a.owner, "subscriber": a.owner,
         })),
         "throttlingPolicy": sub.throttling_policy,
         "requestedThrottlingPolicy": sub.throttling_policy,
@@ -64,7 +73,7 @@ pub(crate) async fn create(
         other => other?,
     };
     // The developer portal does not show APIs that were never published or are retired.
-    if !service::apis::listed_in_devportal(&api) {
+    if !service::apis::visible_in_devportal(&api, Some(&user.roles)) {
         return Err(ApiError::not_found("API", api_id));
     }
     let sub = service::subscriptions::subscribe(&state, &app, &api, tier).await?;
@@ -109,7 +118,7 @@ pub(crate) async fn list(
     for sub in &subs {
         list.push(subscription_json(&state, sub).await?);
     }
-    Ok(axum::Json(plain_list(list)))
+    Ok(axum::Json(whole_list(list)))
 }
 
 async fn load(state: &AppState, id: &str, owner: &str) -> ApiResult<Subscription> {

@@ -236,7 +236,7 @@ async fn application_view(
             .as_ref()
             .map(|a| format!("{} {}", a.name.as_str(), a.version.as_str()))
             .unwrap_or_else(|| "(deleted API)".into());
-        if api.as_ref().is_some_and(visible) {
+        if api.as_ref().is_some_and(|a| visible(a, user)) {
             try_links.push((s.api_id.clone(), label.clone()));
         }
         rows.push(SubscriptionRow {

@@ -29,16 +29,20 @@ pub(super) fn router() -> Router<AppState> {
         .route("/devportal/apis/{api_id}/try", post(super::try_it::try_it))
 }
 
-/// Whether the developer portal lists `api`: published at some point and not retired (the
-/// same rule as the REST subscription handler).
-pub(super) fn visible(api: &Api) -> bool {
-    crate::service::apis::listed_in_devportal(api)
+/// Whether the developer portal shows `api` to `user` (the same rule as the REST
+/// subscription handler: listed, and visible to the user's roles).
+pub(super) fn visible(api: &Api, user: &SignedIn) -> bool {
+    crate::service::apis::visible_in_devportal(api, Some(&user.roles))
 }
 
-/// A published API, or 404.
-pub(super) async fn load_visible(state: &AppState, api_id: &str) -> Result<Api, PortalError> {
+/// An API `user` may see in the developer portal, or 404.
+pub(super) async fn load_visible(
+    state: &AppState,
+    api_id: &str,
+    user: &SignedIn,
+) -> Result<Api, PortalError> {
     match store_apis::get(state.store(), api_id).await {
-        Ok(api) if visible(&api) => Ok(api),
+        Ok(api) if visible(&api, user) => Ok(api),
         Ok(_) | Err(StoreError::NotFound) => Err(PortalError::NotFound(
             "No such API in the developer portal.".into(),
         )),
@@ -74,7 +78,10 @@ async fn catalogue(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
     let text = query.q.unwrap_or_default().trim().to_owned();
-    let (apis, pager) = search(&state, "/devportal", &text, query.page, visible).await?;
+    let (apis, pager) = search(&state, "/devportal", &text, query.page, |api| {
+        visible(api, &user)
+    })
+    .await?;
     render(&CataloguePage {
         nav: Nav::new(Portal::Devportal, &user),
         query: text,
@@ -182,7 +189,7 @@ async fn api_page(
     Path(api_id): Path<String>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
-    let api = load_visible(&state, &api_id).await?;
+    let api = load_visible(&state, &api_id, &user).await?;
     render_api_page(&state, &user, &api, None, None, None).await
 }
 
@@ -200,7 +207,7 @@ async fn subscribe(
     UserForm { user, form }: UserForm<SubscribeForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
-    let api = load_visible(&state, &api_id).await?;
+    let api = load_visible(&state, &api_id, &user).await?;
     let app = load_owned(&state, &form.application_id, &user.username).await?;
     match service::subscriptions::subscribe(&state, &app, &api, &form.tier).await {
         Ok(_) => {}

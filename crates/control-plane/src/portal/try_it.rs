@@ -109,7 +109,7 @@ pub(super) async fn try_it(
     UserForm { user, form }: UserForm<TryForm>,
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
-    let api = load_visible(&state, &api_id).await?;
+    let api = load_visible(&state, &api_id, &user).await?;
     let form = TryForm {
         token: form.token.trim().to_owned(),
         path: form.path.trim().to_owned(),

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::api_search::ApiQuery;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryParams, Scoped};
+use crate::extract::{AuthUser, JsonBody, QueryParams, Scoped};
 use crate::rest_scopes;
 use crate::service;
 pub use crate::service::apis::{change_lifecycle, create as create_api};
@@ -29,11 +29,16 @@ use crate::wire::{Paging, list_envelope, page_of, plain_list, rfc3339};
 #[serde(rename_all = "camelCase")]
 pub struct ApiRequest {
     pub(crate) name: Option<String>,
+    /// WSO2 prefixes a context sent without its leading `/` (`"pizza"` is `/pizza`).
+    #[serde(default, deserialize_with = "leading_slash")]
     pub(crate) context: Option<String>,
     pub(crate) version: Option<String>,
     description: Option<String>,
     #[serde(default)]
     is_default_version: bool,
+    /// Business information, additional properties, categories, role lists.
+    #[serde(flatten)]
+    details: gantry_model::ApiDetails,
     #[serde(rename = "type")]
     api_type: Option<String>,
     transport: Option<Vec<String>>,
@@ -62,6 +67,17 @@ pub struct OperationRequest {
     /// Header policies of this operation alone (WSO2 4.x).
     #[serde(default)]
     operation_policies: gantry_model::ApiPolicies,
+}
+
+fn leading_slash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let context = Option::<String>::deserialize(d)?;
+    Ok(context.map(|c| {
+        if c.starts_with('/') || c.is_empty() {
+            c
+        } else {
+            format!("/{c}")
+        }
+    }))
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, InvalidField> {
@@ -201,6 +217,7 @@ impl ApiRequest {
             }
             None => EndpointConfig::default(),
         };
+        self.details.validate(&visibility)?;
         let cors_configuration = self.cors_configuration.unwrap_or_default();
         cors_configuration.validate()?;
         self.gateway.validate()?;
@@ -250,6 +267,7 @@ impl ApiRequest {
                 .unwrap_or_else(|| vec!["oauth2".into()]),
             gateway: self.gateway,
             visibility,
+            details: self.details,
             endpoint_config,
             cors_configuration,
             operations,
@@ -266,11 +284,12 @@ impl ApiRequest {
 /// state it is read from the working copy, so gateways re-route at once.
 pub(crate) async fn update(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiUpdate>,
+    Scoped(user, _): Scoped<rest_scopes::ApiUpdate>,
     Path(api_id): Path<String>,
     headers: HeaderMap,
     JsonBody(request): JsonBody<ApiRequest>,
 ) -> ApiResult<Response> {
+    load_for(&state, &api_id, &user).await?;
     let if_match = match headers.get(header::IF_MATCH).map(HeaderValue::to_str) {
         None => None,
         Some(Ok(value)) => Some(value),
@@ -302,21 +321,26 @@ pub(crate) async fn create(
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiView>,
+    Scoped(user, _): Scoped<rest_scopes::ApiView>,
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
     let (offset, limit) = paging.resolve()?;
-    let (items, total) = match paging.query.as_deref().filter(|q| !q.trim().is_empty()) {
-        None => apis::list(state.store(), offset, limit).await?,
-        Some(query) => {
-            let query = ApiQuery::parse(query)?;
-            let found = apis::all(state.store()).await?;
-            page_of(
-                found.into_iter().filter(|a| query.matches(a)).collect(),
-                offset,
-                limit,
-            )
-        }
+    let query = match paging.query.as_deref().filter(|q| !q.trim().is_empty()) {
+        Some(query) => Some(ApiQuery::parse(query)?),
+        None => None,
+    };
+    let sort = Sort::parse(paging.sort_by.as_deref(), paging.sort_order.as_deref())?;
+    let (items, total) = if query.is_none() && sort.is_default() && user_sees_all(&user) {
+        // The common case pages in SQL.
+        apis::list(state.store(), offset, limit).await?
+    } else {
+        let mut found: Vec<Api> = apis::all(state.store())
+            .await?
+            .into_iter()
+            .filter(|a| may_access(a, &user) && query.as_ref().is_none_or(|q| q.matches(a)))
+            .collect();
+        sort.apply(&mut found);
+        page_of(found, offset, limit)
     };
     let infos: Vec<Value> = items.iter().map(api_info).collect();
     Ok(axum::Json(list_envelope(
@@ -326,6 +350,72 @@ pub(crate) async fn list(
         total,
         "/api/am/publisher/v4/apis",
     )))
+}
+
+/// Whether `user` sees every API in the Publisher (no access-control filtering needed).
+fn user_sees_all(user: &AuthUser) -> bool {
+    user.roles.iter().any(|r| r == "admin")
+}
+
+/// `sortBy` (`name`, `version`, `createdTime`, `status`, `context`) and `sortOrder`
+/// (`asc`, `desc`) of an API list, as WSO2's publisher takes them.
+struct Sort {
+    by: &'static str,
+    descending: bool,
+}
+
+impl Sort {
+    fn parse(by: Option<&str>, order: Option<&str>) -> ApiResult<Self> {
+        let by = match by.unwrap_or("name") {
+            "name" => "name",
+            "version" => "version",
+            "createdTime" => "createdTime",
+            "status" => "status",
+            "context" => "context",
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "sortBy: '{other}' is not one of name, version, createdTime, status, context"
+                )));
+            }
+        };
+        let descending = match order.unwrap_or("asc") {
+            "asc" | "ASC" => false,
+            "desc" | "DESC" => true,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "sortOrder: '{other}' is not one of asc, desc"
+                )));
+            }
+        };
+        Ok(Self { by, descending })
+    }
+
+    /// Name ascending (then version): the order the store lists in.
+    fn is_default(&self) -> bool {
+        self.by == "name" && !self.descending
+    }
+
+    fn apply(&self, apis: &mut [Api]) {
+        apis.sort_by(|a, b| {
+            let order = match self.by {
+                "version" => a.version.as_str().cmp(b.version.as_str()),
+                "createdTime" => a.created_time.cmp(&b.created_time),
+                "status" => a
+                    .life_cycle_status
+                    .as_str()
+                    .cmp(b.life_cycle_status.as_str()),
+                "context" => a.context.as_str().cmp(b.context.as_str()),
+                _ => a.name.as_str().cmp(b.name.as_str()),
+            }
+            .then_with(|| a.name.as_str().cmp(b.name.as_str()))
+            .then_with(|| a.version.as_str().cmp(b.version.as_str()));
+            if self.descending {
+                order.reverse()
+            } else {
+                order
+            }
+        });
+    }
 }
 
 /// WSO2's `APIInfo`: the summary shown in lists.
@@ -344,7 +434,30 @@ pub(crate) fn api_info(api: &Api) -> Value {
         "createdTime": api.created_time,
         "updatedTime": api.last_updated_time,
         "hasThumbnail": false,
+        "securityScheme": api.security_scheme,
+        "workflowStatus": "APPROVED",
+        "gatewayVendor": api.details.gateway_vendor,
+        "additionalProperties": api.details.additional_properties,
+        "businessInformation": api.details.business_information,
     })
+}
+
+/// The API, or 404 when `user` may not see it in the Publisher: with `accessControl:
+/// RESTRICTED` only its provider, admins and holders of one of its `accessControlRoles`
+/// may (WSO2's publisher access control).
+pub(crate) async fn load_for(state: &AppState, api_id: &str, user: &AuthUser) -> ApiResult<Api> {
+    let api = load(state, api_id).await?;
+    if may_access(&api, user) {
+        Ok(api)
+    } else {
+        Err(ApiError::not_found("API", api_id))
+    }
+}
+
+fn may_access(api: &Api, user: &AuthUser) -> bool {
+    api.provider.eq_ignore_ascii_case(&user.username)
+        || user.roles.iter().any(|r| r == "admin")
+        || api.details.editable_by(&user.roles)
 }
 
 /// The API with its `ETag` header.
@@ -358,10 +471,10 @@ fn with_etag(api: Api) -> Response {
 
 pub(crate) async fn get_one(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiView>,
+    Scoped(user, _): Scoped<rest_scopes::ApiView>,
     Path(api_id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(with_etag(load(&state, &api_id).await?))
+    Ok(with_etag(load_for(&state, &api_id, &user).await?))
 }
 
 pub(crate) async fn delete(
@@ -369,6 +482,7 @@ pub(crate) async fn delete(
     Scoped(user, _): Scoped<rest_scopes::ApiDelete>,
     Path(api_id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    load_for(&state, &api_id, &user).await?;
     service::apis::delete(&state, &api_id, &user.username).await?;
     Ok(StatusCode::OK)
 }
@@ -451,6 +565,7 @@ pub(crate) async fn change_lifecycle_handler(
     let action = query
         .action
         .ok_or_else(|| ApiError::BadRequest("action: query parameter is required".into()))?;
+    load_for(&state, &api_id, &user).await?;
     let api = change_lifecycle(&state, &api_id, &action, &user.username).await?;
     Ok(axum::Json(json!({
         "workflowStatus": "APPROVED",

@@ -280,7 +280,7 @@ pub(crate) async fn validate(
         }),
         Err(reason) => json!({
             "isValid": false,
-            "errors": [{"code": 900754, "message": "Invalid OpenAPI definition", "description": reason}],
+            "errors": [{"code": "900754", "message": "Invalid OpenAPI definition", "description": reason}],
         }),
     }))
 }

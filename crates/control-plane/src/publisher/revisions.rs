@@ -33,7 +33,7 @@ fn revision_json(r: &Revision, deployments: &[Deployment]) -> Value {
         "id": r.id,
         "displayName": format!("Revision {}", r.number),
         "description": r.description,
-        "createdTime": r.created_at,
+        "createdTime": rfc3339(r.created_at),
         "apiInfo": { "id": r.api_id },
         "deploymentInfo": deployment_info,
     })
@@ -45,8 +45,8 @@ fn deployment_json(d: &Deployment) -> Value {
         "name": d.environment,
         "vhost": d.vhost,
         "displayOnDevportal": d.display_on_devportal != 0,
-        "deployedTime": d.deployed_at,
-        "successDeployedTime": d.deployed_at,
+        "deployedTime": rfc3339(d.deployed_at),
+        "successDeployedTime": rfc3339(d.deployed_at),
         "status": "APPROVED",
     })
 }

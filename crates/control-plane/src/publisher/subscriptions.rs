@@ -5,7 +5,7 @@ use axum::extract::State;
 use gantry_model::SubscriptionStatus;
 use gantry_store::{StoreError, subscriptions};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::apis::load;
 use crate::AppState;
@@ -13,7 +13,7 @@ use crate::devportal::subscriptions::subscription_json;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, QueryParams, Scoped};
 use crate::rest_scopes;
-use crate::wire::plain_list;
+use crate::wire::whole_list;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,12 +35,11 @@ pub(crate) async fn list(
     let mut list = Vec::with_capacity(subs.len());
     for sub in &subs {
         let mut body = subscription_json(&state, sub).await?;
-        if let Ok(app) = gantry_store::applications::get(state.store(), &sub.application_id).await {
-            body["applicationInfo"]["subscriber"] = json!(app.owner);
-        }
+        // The Publisher's `Subscription` names the state `subscriptionStatus`.
+        body["subscriptionStatus"] = body["status"].clone();
         list.push(body);
     }
-    Ok(axum::Json(plain_list(list)))
+    Ok(axum::Json(whole_list(list)))
 }
 
 #[derive(Debug, Deserialize)]

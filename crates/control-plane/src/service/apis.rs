@@ -23,8 +23,24 @@ pub async fn create(state: &AppState, request: ApiRequest, provider: &str) -> Ap
     Ok(api)
 }
 
-/// The tiers an API offers and its operations use must exist.
+/// The tiers an API offers and its operations use must exist, and the roles it names
+/// (`visibleRoles`, `accessControlRoles`) must be roles users can hold.
 pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
+    for (field, roles) in [
+        ("visibleRoles", &api.details.visible_roles),
+        ("accessControlRoles", &api.details.access_control_roles),
+    ] {
+        if let Some(unknown) = roles.iter().find(|r| {
+            !gantry_keys::scopes::ROLES
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(r))
+        }) {
+            return Err(ApiError::BadRequest(format!(
+                "{field}: '{unknown}' is not a role; use one of {}",
+                gantry_keys::scopes::ROLES.join(", ")
+            )));
+        }
+    }
     for tier in &api.policies {
         if policies::find(state.store(), PolicyLevel::Subscription, tier)
             .await?
@@ -34,6 +50,15 @@ pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()>
                 "policies: '{tier}' is not a subscription throttling policy"
             )));
         }
+    }
+    if let Some(tier) = &api.details.api_throttling_policy
+        && policies::find(state.store(), PolicyLevel::Api, tier)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "apiThrottlingPolicy: '{tier}' is not an API-level throttling policy"
+        )));
     }
     for (i, op) in api.operations.iter().enumerate() {
         if policies::find(state.store(), PolicyLevel::Api, &op.throttling_policy)
@@ -177,4 +202,18 @@ pub fn listed_in_devportal(api: &Api) -> bool {
         api.life_cycle_status,
         LifecycleState::Created | LifecycleState::Retired
     )
+}
+
+/// Whether the developer portal shows `api` to a caller with `roles` (`None`: not signed
+/// in): listed (see [`listed_in_devportal`]), and `PUBLIC`, or `PRIVATE` to any signed-in
+/// user, or `RESTRICTED` to users holding one of its `visibleRoles` (admins see all), as
+/// in WSO2.
+pub fn visible_in_devportal(api: &Api, roles: Option<&[String]>) -> bool {
+    listed_in_devportal(api)
+        && match roles {
+            None => api.visibility == "PUBLIC",
+            Some(roles) => {
+                roles.iter().any(|r| r == "admin") || api.details.visible_to(&api.visibility, roles)
+            }
+        }
 }
