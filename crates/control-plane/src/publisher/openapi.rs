@@ -288,7 +288,21 @@ pub(crate) async fn validate(
 /// The document of an API without a stored one, generated from its operations.
 pub fn generated_document(api: &Api) -> Value {
     let mut paths = Map::new();
+    let mut scopes = Map::new();
     for op in &api.operations {
+        let target = op.target.to_string();
+        // Every `{name}` of the template is a declared, required path parameter.
+        let parameters: Vec<Value> = target
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| {
+                json!({"name": name, "in": "path", "required": true,
+                               "schema": {"type": "string"}})
+            })
+            .collect();
+        for scope in &op.scopes {
+            scopes.insert(scope.clone(), json!(""));
+        }
         let entry = paths
             .entry(op.target.to_string())
             .or_insert_with(|| json!({}));
@@ -299,6 +313,7 @@ pub fn generated_document(api: &Api) -> Value {
             AuthType::Any => "Application & Application User",
         };
         entry[op.verb.as_str().to_ascii_lowercase()] = json!({
+            "parameters": parameters,
             "responses": {"default": {"description": ""}},
             "security": [{"default": op.scopes}],
             "x-auth-type": auth,
@@ -311,7 +326,7 @@ pub fn generated_document(api: &Api) -> Value {
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {"securitySchemes": {"default": {"type": "oauth2", "flows": {
-            "implicit": {"authorizationUrl": "https://test.com", "scopes": {}}}}}},
+            "implicit": {"authorizationUrl": "https://test.com", "scopes": scopes}}}}},
     })
 }
 
@@ -382,6 +397,31 @@ mod tests {
         let doc = Document::parse(r#"{"swagger":"2.0","info":{"title":"T","version":"v1"},"host":"api.example","basePath":"/base","schemes":["http"],"paths":{"/a":{"get":{},"delete":{}}}}"#).unwrap();
         assert_eq!(doc.endpoint.as_deref(), Some("http://api.example/base"));
         assert_eq!(doc.operations.len(), 2);
+    }
+
+    #[test]
+    fn generated_documents_declare_path_parameters_and_scopes() {
+        let request: crate::publisher::apis::ApiRequest = serde_json::from_value(json!({
+            "name": "Pizza", "context": "/pizza", "version": "1.0.0",
+            "operations": [{"target": "/order/{orderId}/items/{item}", "verb": "GET",
+                            "scopes": ["orders:read"]}]}))
+        .unwrap();
+        let api = request.into_api("admin").unwrap();
+        let doc = generated_document(&api);
+        let op = &doc["paths"]["/order/{orderId}/items/{item}"]["get"];
+        let names: Vec<&str> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["orderId", "item"]);
+        assert_eq!(op["parameters"][0]["required"], true);
+        assert!(
+            doc["components"]["securitySchemes"]["default"]["flows"]["implicit"]["scopes"]
+                .get("orders:read")
+                .is_some()
+        );
     }
 
     #[test]
