@@ -129,8 +129,8 @@ impl AppState {
             let stored = u64::try_from(env.config_version).unwrap_or(0);
             match self.distributor().latest(&env.name) {
                 Some(latest) if latest.snapshot.version >= stored => {
-                    let current = latest.snapshot.version == stored
-                        && latest.digest == env.config_digest;
+                    let current =
+                        latest.snapshot.version == stored && latest.digest == env.config_digest;
                     if current && apis::has_pending(self.store(), &env.name).await? {
                         apis::stamp_served(
                             self.store(),
@@ -194,9 +194,9 @@ impl AppState {
                 // or one whose bump was lost. A replica that does not agree with the record
                 // (its keys or issuer differ) leaves it to the one that wrote it, or replicas
                 // would take turns raising the version.
-                let agrees = latest.as_ref().is_none_or(|l| {
-                    l.snapshot.version == stored && l.digest == env.config_digest
-                });
+                let agrees = latest
+                    .as_ref()
+                    .is_none_or(|l| l.snapshot.version == stored && l.digest == env.config_digest);
                 trigger == Trigger::Change || agrees
             };
             if !raise {
@@ -285,7 +285,9 @@ impl AppState {
                     continue;
                 }
                 changed = health.changed() => {
-                    if changed.is_err() || !*health.borrow() {
+                    let up = changed.is_ok() && *health.borrow();
+                    self.metrics().database_up(up);
+                    if !up {
                         continue;
                     }
                     // Back from an outage: the LISTEN connection may be dead without knowing
@@ -377,10 +379,12 @@ impl StoreAccess {
             NodeEvent::Connected {
                 build,
                 held_version,
-            } => pending = Unrecorded {
-                connected: Some((build, held_version)),
-                acked: None,
-            },
+            } => {
+                pending = Unrecorded {
+                    connected: Some((build, held_version)),
+                    acked: None,
+                }
+            }
             NodeEvent::Acked(version) => pending.acked = Some(version),
             NodeEvent::Nacked(..) | NodeEvent::Seen | NodeEvent::Disconnected => {}
         }

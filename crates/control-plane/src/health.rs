@@ -48,7 +48,10 @@ fn needs_database(path: &str) -> Option<Shape> {
         Some(Shape::OAuth)
     } else if ["/publisher", "/devportal", "/admin", "/portal"]
         .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        .any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
     {
         Some(Shape::Portal)
     } else {
@@ -131,7 +134,10 @@ mod tests {
 
     #[test]
     fn routes_that_need_the_database_answer_in_their_own_shape() {
-        assert_eq!(needs_database("/api/am/publisher/v4/apis"), Some(Shape::Rest));
+        assert_eq!(
+            needs_database("/api/am/publisher/v4/apis"),
+            Some(Shape::Rest)
+        );
         assert_eq!(needs_database("/scim2/Users"), Some(Shape::Rest));
         assert_eq!(needs_database("/oauth2/token"), Some(Shape::OAuth));
         assert_eq!(needs_database("/publisher/apis"), Some(Shape::Portal));

@@ -195,9 +195,23 @@ async fn an_outage_answers_503_at_once_keeps_gateways_serving_and_recovers_by_it
         "the first call after the cut took {:?}",
         first.took
     );
+    eprintln!("first call after the cut answered 503 in {:?}", first.took);
     let body = wait_readiness(&cp, 503, Duration::from_secs(3)).await;
     assert_eq!(body["status"], "NOT_READY");
     assert_eq!(body["reason"], "database unreachable", "{body}");
+    let metrics = cp
+        .client()
+        .get(cp.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gantry_controlplane_database_up 0"),
+        "{metrics}"
+    );
 
     // 40 calls in parallel: REST reads and writes, the token endpoint.
     let calls = (0..40).map(|i| {
@@ -249,7 +263,10 @@ async fn an_outage_answers_503_at_once_keeps_gateways_serving_and_recovers_by_it
     let recovered = restored.elapsed();
     eprintln!("first successful write {recovered:?} after the database came back");
     let api_after = api_after.expect("a write succeeds within 10 s of the database's return");
-    assert!(recovered < Duration::from_secs(5), "recovery took {recovered:?}");
+    assert!(
+        recovered < Duration::from_secs(5),
+        "recovery took {recovered:?}"
+    );
     wait_readiness(&cp, 200, Duration::from_secs(5)).await;
     let (status, _) = r.token(&ck, &cs).await;
     assert_eq!(status, StatusCode::OK, "token endpoint after recovery");
@@ -344,7 +361,9 @@ async fn a_deploy_cut_between_its_writes_is_never_reported_live_unserved_and_is_
         .push(json!({"target": "/second", "verb": "GET", "authType": "None"}));
     let (status, body) = r.put(&format!("{PUB}/apis/{api}"), definition).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, revision) = r.post(&format!("{PUB}/apis/{api}/revisions"), json!({})).await;
+    let (status, revision) = r
+        .post(&format!("{PUB}/apis/{api}/revisions"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{revision}");
     let revision = revision["id"].as_str().unwrap().to_owned();
     let mut lock = sqlx::PgConnection::connect(&db.url).await.unwrap();
@@ -357,7 +376,10 @@ async fn a_deploy_cut_between_its_writes_is_never_reported_live_unserved_and_is_
     let deploy = {
         let r = r.clone();
         let path = format!("{PUB}/apis/{api}/deploy-revision?revisionId={revision}");
-        tokio::spawn(async move { r.post(&path, json!([{"name": "dp-cut", "vhost": "localhost"}])).await })
+        tokio::spawn(async move {
+            r.post(&path, json!([{"name": "dp-cut", "vhost": "localhost"}]))
+                .await
+        })
     };
     let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -464,8 +486,14 @@ async fn two_replicas_through_an_outage_a_change_on_one_reaches_the_others_gatew
         "gw-on-replica-2",
     );
     assert!(gw.wait_ready().await);
-    r1.deployed_api_in(&["dp-two"], "Before", "/before", &upstream.url(), open_operation())
-        .await;
+    r1.deployed_api_in(
+        &["dp-two"],
+        "Before",
+        "/before",
+        &upstream.url(),
+        open_operation(),
+    )
+    .await;
     assert!(gw.eventually_status("/before/1.0.0/open", None, 200).await);
 
     proxy.cut_and_block();
@@ -475,7 +503,11 @@ async fn two_replicas_through_an_outage_a_change_on_one_reaches_the_others_gatew
     }
     let (status, _) = r2.get(&format!("{PUB}/apis")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(gw.get("/before/1.0.0/open", None).await, 200, "serving through the outage");
+    assert_eq!(
+        gw.get("/before/1.0.0/open", None).await,
+        200,
+        "serving through the outage"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     proxy.restore();
@@ -483,16 +515,31 @@ async fn two_replicas_through_an_outage_a_change_on_one_reaches_the_others_gatew
     for cp in [&cp1, &cp2] {
         wait_readiness(cp, 200, Duration::from_secs(5)).await;
     }
-    eprintln!("both replicas ready {:?} after the database came back", restored.elapsed());
+    eprintln!(
+        "both replicas ready {:?} after the database came back",
+        restored.elapsed()
+    );
     // A first change after the outage; then one more, after every replica's comparison on
     // recovery is surely over: only NOTIFY can carry it to replica 2 within seconds.
-    r1.deployed_api_in(&["dp-two"], "First", "/first", &upstream.url(), open_operation())
-        .await;
+    r1.deployed_api_in(
+        &["dp-two"],
+        "First",
+        "/first",
+        &upstream.url(),
+        open_operation(),
+    )
+    .await;
     assert!(gw.eventually_status("/first/1.0.0/open", None, 200).await);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let changed = Instant::now();
-    r1.deployed_api_in(&["dp-two"], "Second", "/second", &upstream.url(), open_operation())
-        .await;
+    r1.deployed_api_in(
+        &["dp-two"],
+        "Second",
+        "/second",
+        &upstream.url(),
+        open_operation(),
+    )
+    .await;
     assert!(
         gw.eventually_status("/second/1.0.0/open", None, 200).await,
         "a change on replica 1 never reached replica 2's gateway"

@@ -1,7 +1,8 @@
 //! Whether the database answers, known without asking it on the request path: a monitor
 //! pings PostgreSQL on a connection of its own, twice a second while it answers and four
 //! times a second while it does not, and callers that saw a query fail for want of the
-//! database ask it to look again at once. The control plane answers 503 at once while the
+//! database ask it to look again at once. A refused or broken connection makes the state
+//! down at once; a database that stops answering, after two pings of a second each. The control plane answers 503 at once while the
 //! state is down instead of letting each request wait for a pool connection.
 
 use std::sync::Mutex;
@@ -18,6 +19,9 @@ const CHECK_WHILE_UP: Duration = Duration::from_millis(500);
 const CHECK_WHILE_DOWN: Duration = Duration::from_millis(250);
 /// A ping (connect included) slower than this counts as no answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// Unanswered pings in a row that make the state down (a refused or broken connection
+/// does at once): one slow answer on a loaded machine is not an outage.
+const TIMEOUTS_FOR_DOWN: u32 = 2;
 
 /// The database's health as last seen; shared by every clone of a [`Store`].
 #[derive(Debug)]
@@ -113,6 +117,7 @@ impl Store {
             return;
         }
         let mut connection: Option<sqlx::AnyConnection> = None;
+        let mut timeouts = 0;
         loop {
             let checked = tokio::time::timeout(CHECK_TIMEOUT, async {
                 if connection.is_none() {
@@ -125,15 +130,23 @@ impl Store {
             })
             .await;
             match checked {
-                Ok(Ok(())) => self.health.set_up(),
+                Ok(Ok(())) => {
+                    timeouts = 0;
+                    self.health.set_up();
+                }
                 Ok(Err(error)) => {
                     connection = None;
                     self.health.set_down(error.to_string());
                 }
                 Err(_) => {
                     connection = None;
+                    timeouts += 1;
+                    if timeouts < TIMEOUTS_FOR_DOWN {
+                        // Look again at once, on a new connection.
+                        continue;
+                    }
                     self.health.set_down(format!(
-                        "no answer within {} ms",
+                        "no answer within {} ms, {TIMEOUTS_FOR_DOWN} times in a row",
                         CHECK_TIMEOUT.as_millis()
                     ));
                 }

@@ -275,7 +275,10 @@ async fn scenario(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(apis::list_deployments(store, &orders.id).await.unwrap()[0].config_version, 0);
+    assert_eq!(
+        apis::list_deployments(store, &orders.id).await.unwrap()[0].config_version,
+        0
+    );
     assert_eq!(
         environments::advance(store, "dp-prod-a", v0, "stale", &nothing)
             .await
@@ -289,9 +292,18 @@ async fn scenario(store: &Store) {
         .unwrap()
         .unwrap();
     assert!(v2 > v1);
-    let stored = environments::find_by_name(store, "dp-prod-a").await.unwrap().unwrap();
-    assert_eq!((stored.config_version, stored.config_digest.as_str()), (v2, "d2"));
-    assert_eq!(apis::list_deployments(store, &orders.id).await.unwrap()[0].config_version, v2);
+    let stored = environments::find_by_name(store, "dp-prod-a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.config_version, stored.config_digest.as_str()),
+        (v2, "d2")
+    );
+    assert_eq!(
+        apis::list_deployments(store, &orders.id).await.unwrap()[0].config_version,
+        v2
+    );
 
     let a = snapshot::build(store, "dp-prod-a", RESIDENT_ISSUER)
         .await
