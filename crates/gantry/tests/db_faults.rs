@@ -5,7 +5,8 @@
 //! Covers: during an outage every REST and token call answers 503 with its JSON error
 //! within a second, readiness says "database unreachable" within the probe's timeout, and
 //! gateways keep serving; after it, writes succeed again within seconds without a restart.
-//! A deploy whose connection breaks between its two writes is never reported deployed by a
+//! A database that goes silent (a partition) is declared down within seconds, readiness
+//! answering in time meanwhile. A deploy whose connection breaks between its two writes is never reported deployed by a
 //! gateway that does not serve it, and is published once the database is back. Gateways
 //! count as deployed only once they ACKed a version carrying the deployment. Two replicas
 //! through an outage: a change on one reaches the other's gateways by NOTIFY.
@@ -68,6 +69,18 @@ async fn wait_readiness(cp: &ControlPlaneProcess, status: u16, within: Duration)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The control plane's Prometheus text.
+async fn metrics(cp: &ControlPlaneProcess) -> String {
+    cp.client()
+        .get(cp.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// One call made during an outage: what it was, its status, body and latency.
@@ -199,15 +212,7 @@ async fn an_outage_answers_503_at_once_keeps_gateways_serving_and_recovers_by_it
     let body = wait_readiness(&cp, 503, Duration::from_secs(3)).await;
     assert_eq!(body["status"], "NOT_READY");
     assert_eq!(body["reason"], "database unreachable", "{body}");
-    let metrics = cp
-        .client()
-        .get(cp.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&cp).await;
     assert!(
         metrics.contains("gantry_controlplane_database_up 0"),
         "{metrics}"
@@ -275,6 +280,89 @@ async fn an_outage_answers_503_at_once_keeps_gateways_serving_and_recovers_by_it
     r.publish_and_deploy(&api_after, &["dp-outage"]).await;
     assert!(gw.eventually_status("/after/1.0.0/open", None, 200).await);
     drop(gw);
+    drop(cp);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_database_that_stops_answering_is_declared_down_and_readiness_answers_in_time() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let proxy = ChaosProxy::start(db.port()).await;
+    let dirs = tempfile::tempdir().unwrap();
+    let cp = ControlPlaneProcess::start(
+        BIN,
+        &db.url_through(proxy.port),
+        &dirs.path().join("cp"),
+        None,
+    )
+    .await;
+    let r = rest(&cp);
+    let (status, _) = r.get(&format!("{PUB}/apis")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A partition: connections stay open and nothing answers. Readiness answers within the
+    // probe's timeout all along; calls made before the state turns down wait at most the
+    // pool's 2 s; after it, every call is answered at once.
+    proxy.freeze();
+    let frozen = Instant::now();
+    let during = tokio::spawn({
+        let r = r.clone();
+        async move { db_backed_call(&r, 0, "", "").await }
+    });
+    let body = wait_readiness(&cp, 503, Duration::from_secs(6)).await;
+    assert_eq!(body["reason"], "database unreachable", "{body}");
+    eprintln!(
+        "a silent database declared unreachable {:?} after the partition",
+        frozen.elapsed()
+    );
+    let answer = during.await.unwrap();
+    assert_unavailable(&answer);
+    assert!(
+        answer.took < Duration::from_millis(2500),
+        "{:?}",
+        answer.took
+    );
+    eprintln!(
+        "a call made at the partition answered 503 in {:?}",
+        answer.took
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            metrics(&cp)
+                .await
+                .contains("gantry_controlplane_database_up 0")
+        })
+        .await
+    );
+    eprintln!(
+        "the health state turned down {:?} after the partition",
+        frozen.elapsed()
+    );
+    let mut took = Vec::new();
+    for i in 0..8 {
+        let answer = db_backed_call(&r, i, "ck", "cs").await;
+        assert_unavailable(&answer);
+        assert!(
+            answer.took < Duration::from_secs(1),
+            "{} took {:?}",
+            answer.what,
+            answer.took
+        );
+        took.push(answer.took);
+    }
+    eprintln!("503 latency once declared down: {}", summary(took));
+
+    proxy.thaw();
+    let thawed = Instant::now();
+    wait_readiness(&cp, 200, Duration::from_secs(5)).await;
+    let (status, body) = r.get(&format!("{PUB}/apis")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eprintln!(
+        "ready again {:?} after the partition healed",
+        thawed.elapsed()
+    );
     drop(cp);
     db.drop_now().await;
 }
