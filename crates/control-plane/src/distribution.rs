@@ -197,7 +197,11 @@ impl AppState {
                 let agrees = latest
                     .as_ref()
                     .is_none_or(|l| l.snapshot.version == stored && l.digest == env.config_digest);
-                trigger == Trigger::Change || agrees
+                // Such a replica still publishes its own changes, not its unchanged view.
+                let changed_here = latest
+                    .as_ref()
+                    .is_none_or(|l| l.snapshot.version != stored || l.digest != at_record.digest);
+                agrees || (trigger == Trigger::Change && changed_here)
             };
             if !raise {
                 if latest.is_none_or(|l| l.snapshot.version < stored) {
