@@ -313,6 +313,10 @@ pub async fn run_schedule(state: AppState, interval: Duration, shutdown: Cancell
             _ = ticker.tick() => {}
             _ = shutdown.cancelled() => return,
         }
+        if !state.store().health().is_up() {
+            // The database is away: nothing to rotate or purge until it is back.
+            continue;
+        }
         let ring = state.key_ring();
         match ring.rotate(&state, Trigger::Scheduled).await {
             Ok(true) => {}

@@ -18,6 +18,7 @@ pub mod devportal;
 pub mod distribution;
 pub mod error;
 pub mod extract;
+mod health;
 pub mod keyring;
 pub mod metrics;
 pub mod oauth;
@@ -36,11 +37,10 @@ mod wire;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use serde_json::json;
 
 pub(crate) use crate::credentials::{hash_client_secret, verify_client_secret};
 use crate::error::ApiError;
@@ -78,11 +78,15 @@ pub fn router(state: AppState) -> Router {
             .into_server(),
         )
         .route("/metrics", get(metrics::serve))
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -103,30 +107,6 @@ async fn strict_transport_security(mut response: Response) -> Response {
         axum::http::HeaderValue::from_static("max-age=31536000; includeSubDomains"),
     );
     response
-}
-
-async fn live() -> Response {
-    axum::Json(json!({"status": "UP"})).into_response()
-}
-
-async fn ready(State(state): State<AppState>) -> Response {
-    match state.store().is_migrated().await {
-        Ok(true) => axum::Json(json!({"status": "READY"})).into_response(),
-        Ok(false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(
-                json!({"status": "NOT_READY", "reason": "database migrations are not applied"}),
-            ),
-        )
-            .into_response(),
-        Err(error) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(
-                json!({"status": "NOT_READY", "reason": format!("database unreachable: {error}")}),
-            ),
-        )
-            .into_response(),
-    }
 }
 
 async fn method_not_allowed() -> Response {

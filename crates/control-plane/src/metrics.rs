@@ -1,5 +1,6 @@
 //! The control plane's Prometheus metrics, served at `/metrics`: REST latency by route,
-//! tokens issued, gateways connected to this replica, configuration versions published.
+//! tokens issued, gateways connected to this replica, configuration versions published,
+//! whether the database answers.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,6 +42,7 @@ pub struct ControlPlaneMetrics {
     tokens: Counter,
     pub(crate) connected_gateways: Family<EnvironmentLabels, Gauge>,
     pub(crate) config_version: Family<EnvironmentLabels, Gauge>,
+    database_up: Gauge,
 }
 
 impl Default for ControlPlaneMetrics {
@@ -54,7 +56,9 @@ impl Default for ControlPlaneMetrics {
             tokens: Counter::default(),
             connected_gateways: Family::default(),
             config_version: Family::default(),
+            database_up: Gauge::default(),
         };
+        m.database_up.set(1);
         let r = &m.registry;
         r.register(
             "gantry_controlplane_http_requests",
@@ -81,6 +85,11 @@ impl Default for ControlPlaneMetrics {
             "Configuration version published per environment",
             m.config_version.clone(),
         );
+        r.register(
+            "gantry_controlplane_database_up",
+            "1 while the database answers this replica's health checks, 0 during an outage",
+            m.database_up.clone(),
+        );
         m
     }
 }
@@ -97,6 +106,10 @@ impl ControlPlaneMetrics {
                 environment: environment.to_owned(),
             })
             .inc_by(delta);
+    }
+
+    pub(crate) fn database_up(&self, up: bool) {
+        self.database_up.set(i64::from(up));
     }
 
     pub(crate) fn published(&self, environment: &str, version: u64) {

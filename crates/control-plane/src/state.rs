@@ -33,6 +33,7 @@ struct Inner {
     gateway_url: Option<String>,
     /// Fired when the process shuts down: long-lived work (gateway sync sessions) ends.
     shutdown: tokio_util::sync::CancellationToken,
+    sync: crate::distribution::SyncState,
 }
 
 impl AppState {
@@ -58,7 +59,21 @@ impl AppState {
             self_signup: false,
             gateway_url: None,
             shutdown: tokio_util::sync::CancellationToken::new(),
+            sync: crate::distribution::SyncState::default(),
         }))
+    }
+
+    /// Compares this replica's snapshots with the store every `interval` (default
+    /// [`crate::distribution::RECONCILE_INTERVAL`]; call right after [`AppState::new`]).
+    pub fn reconcile_every(mut self, interval: std::time::Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.sync = crate::distribution::SyncState::new(interval);
+        }
+        self
+    }
+
+    pub(crate) fn sync_state(&self) -> &crate::distribution::SyncState {
+        &self.0.sync
     }
 
     /// Ends the state's long-lived work (the gateways' sync sessions) when `shutdown` fires

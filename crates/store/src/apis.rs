@@ -556,21 +556,76 @@ pub async fn list_deployments(store: &Store, api_id: &str) -> Result<Vec<Deploym
     .await?)
 }
 
-/// Records the configuration version of `environment` that first carried API `api_id`'s
-/// current deployment there.
-pub async fn set_deployment_version(
-    store: &Store,
-    api_id: &str,
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    id: String,
+    api_id: String,
+    revision_id: String,
+}
+
+/// Marks the deployments to `environment` not yet carried by any version (config_version
+/// 0) that `serves` (API id, revision id) as first carried by `version`.
+pub(crate) async fn stamp_pending(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     environment: &str,
     version: i64,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE api_deployments SET config_version = $1 WHERE api_id = $2 AND environment = $3",
+    serves: &std::collections::HashSet<(&str, &str)>,
+) -> Result<usize> {
+    let pending = sqlx::query_as::<_, PendingRow>(
+        "SELECT id, api_id, revision_id FROM api_deployments WHERE environment = $1 AND config_version = 0",
     )
-    .bind(version)
-    .bind(api_id)
     .bind(environment)
-    .execute(store.pool())
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(())
+    let mut stamped = 0;
+    for row in pending {
+        if serves.contains(&(row.api_id.as_str(), row.revision_id.as_str())) {
+            sqlx::query("UPDATE api_deployments SET config_version = $1 WHERE id = $2 AND config_version = 0")
+                .bind(version)
+                .bind(&row.id)
+                .execute(&mut **tx)
+                .await?;
+            stamped += 1;
+        }
+    }
+    Ok(stamped)
+}
+
+/// Marks the pending deployments to `environment` that the configuration published at
+/// `version` serves, when `version` (with `digest`) is still the environment's current
+/// one: a deployment that changed nothing gateways receive (the same revision deployed
+/// again) is carried by the version already out. Returns how many it marked.
+pub async fn stamp_served(
+    store: &Store,
+    environment: &str,
+    version: i64,
+    digest: &str,
+    serves: &std::collections::HashSet<(&str, &str)>,
+) -> Result<usize> {
+    let mut tx = store.begin_write().await?;
+    let current: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM environments WHERE name = $1 AND config_version = $2 AND config_digest = $3",
+    )
+    .bind(environment)
+    .bind(version)
+    .bind(digest)
+    .fetch_one(&mut *tx)
+    .await?;
+    if current == 0 {
+        return Ok(0);
+    }
+    let stamped = stamp_pending(&mut tx, environment, version, serves).await?;
+    tx.commit().await?;
+    Ok(stamped)
+}
+
+/// Whether `environment` has deployments no published version carries yet.
+pub async fn has_pending(store: &Store, environment: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_deployments WHERE environment = $1 AND config_version = 0",
+    )
+    .bind(environment)
+    .fetch_one(store.pool())
+    .await?;
+    Ok(n > 0)
 }

@@ -2,6 +2,8 @@
 //!
 //! `config_version` only ever grows: every change that a gateway of the environment must
 //! learn bumps it, and the snapshot built afterwards carries the new number.
+//! `config_digest` is the digest of the configuration gateways receive at that version:
+//! a replica that builds something else from the store knows a change is not published.
 
 use crate::{Result, Store, StoreError, found, from_json, new_id, now_ms, to_json};
 
@@ -20,6 +22,8 @@ pub struct Environment {
     pub vhosts: Vec<String>,
     /// Version of the configuration last built for it.
     pub config_version: i64,
+    /// Digest of the configuration published at `config_version` (empty before the first).
+    pub config_digest: String,
     /// Epoch ms.
     pub created_at: i64,
 }
@@ -32,6 +36,7 @@ struct Row {
     description: String,
     vhosts: String,
     config_version: i64,
+    config_digest: String,
     created_at: i64,
 }
 
@@ -45,6 +50,7 @@ impl TryFrom<Row> for Environment {
             display_name: r.display_name,
             description: r.description,
             config_version: r.config_version,
+            config_digest: r.config_digest,
             created_at: r.created_at,
         })
     }
@@ -52,7 +58,7 @@ impl TryFrom<Row> for Environment {
 
 macro_rules! columns {
     () => {
-        "id, name, display_name, description, vhosts, config_version, created_at"
+        "id, name, display_name, description, vhosts, config_version, config_digest, created_at"
     };
 }
 
@@ -71,12 +77,13 @@ pub async fn create(
         description: description.to_owned(),
         vhosts: vhosts.to_vec(),
         config_version: 0,
+        config_digest: String::new(),
         created_at: now_ms(),
     };
     sqlx::query(concat!(
         "INSERT INTO environments (",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     ))
     .bind(&env.id)
     .bind(&env.name)
@@ -84,6 +91,7 @@ pub async fn create(
     .bind(&env.description)
     .bind(to_json(&env.vhosts))
     .bind(env.config_version)
+    .bind(&env.config_digest)
     .bind(env.created_at)
     .execute(store.pool())
     .await
@@ -121,15 +129,35 @@ pub async fn find_by_name(store: &Store, name: &str) -> Result<Option<Environmen
     .transpose()
 }
 
-/// Increments the configuration version of `name` and returns the new value.
-pub async fn bump_version(store: &Store, name: &str) -> Result<i64> {
-    sqlx::query_scalar::<_, i64>(
-        "UPDATE environments SET config_version = config_version + 1 WHERE name = $1 RETURNING config_version",
+/// Raises the configuration version of `name` from `from` to `from + 1`, recording
+/// `digest` as the configuration gateways receive at it, marking the pending deployments
+/// that configuration `serves` (API id, revision id) as first carried by it, and telling the
+/// other replicas (NOTIFY): one transaction, so none of it happens without the rest.
+/// `None` when the version is no longer `from` (another replica raised it meanwhile).
+pub async fn advance(
+    store: &Store,
+    name: &str,
+    from: i64,
+    digest: &str,
+    serves: &std::collections::HashSet<(&str, &str)>,
+) -> Result<Option<i64>> {
+    let mut tx = store.begin_write().await?;
+    let version = sqlx::query_scalar::<_, i64>(
+        "UPDATE environments SET config_version = config_version + 1, config_digest = $1 \
+         WHERE name = $2 AND config_version = $3 RETURNING config_version",
     )
+    .bind(digest)
     .bind(name)
-    .fetch_optional(store.pool())
-    .await?
-    .ok_or(StoreError::NotFound)
+    .bind(from)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(version) = version else {
+        return Ok(None);
+    };
+    crate::apis::stamp_pending(&mut tx, name, version, serves).await?;
+    store.notify_change_in(&mut tx, name).await?;
+    tx.commit().await?;
+    Ok(Some(version))
 }
 
 /// The environment with `id`, if any.

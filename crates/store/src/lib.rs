@@ -14,6 +14,7 @@ pub mod client_certificates;
 pub mod definitions;
 pub mod environments;
 pub mod gateways;
+pub mod health;
 pub mod key_managers;
 pub mod policies;
 pub mod portal_sessions;
@@ -52,14 +53,29 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the database could not be reached (as opposed to refusing the request).
+    /// Whether the database could not be reached or dropped the connection (as opposed to
+    /// refusing the request): no connection in time, a broken socket, or PostgreSQL ending
+    /// the session (SQLSTATE class 08, 57P01–57P03 shutdown, 53300 too many connections).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-            )
-        )
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+            }),
+            _ => false,
+        }
+    }
+
+    /// The error of a call not sent because the database is known to be down.
+    pub fn unavailable() -> Self {
+        StoreError::Database(sqlx::Error::PoolTimedOut)
     }
 
     /// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Database`.
@@ -103,21 +119,72 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: std::sync::Arc<str>,
+    health: std::sync::Arc<health::DbHealth>,
 }
+
+/// How long a request waits for a PostgreSQL connection before it answers 503.
+pub const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The PostgreSQL channel on which replicas announce configuration changes.
 const CHANGE_CHANNEL: &str = "gantry_config";
 
-/// Receives the names of environments whose configuration changed on another replica.
+/// How long opening the LISTEN connection may take before the attempt counts as failed.
+const LISTEN_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a [`ChangeListener`] heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Another replica changed this environment's configuration.
+    Environment(String),
+    /// The listener (re)connected: announcements made while it had no connection were
+    /// missed, so the caller compares its snapshots with the store.
+    Reconnected,
+}
+
+/// Receives the names of environments whose configuration changed on another replica
+/// (PostgreSQL LISTEN). It owns its connection: a lost one (reset, EOF, the server ending
+/// the session) is dropped and a new one opened on the next call.
 pub struct ChangeListener {
-    listener: sqlx::postgres::PgListener,
+    url: std::sync::Arc<str>,
+    listener: Option<sqlx::postgres::PgListener>,
 }
 
 impl ChangeListener {
-    /// The next changed environment; an error means the connection dropped (it reconnects
-    /// on the next call, and changes missed meanwhile are caught by the periodic reconcile).
-    pub async fn next(&mut self) -> Result<String> {
-        Ok(self.listener.recv().await?.payload().to_owned())
+    /// The next change; [`Change::Reconnected`] first, and after every new connection. An
+    /// error means there is no connection now: call again after a pause.
+    pub async fn next(&mut self) -> Result<Change> {
+        loop {
+            let Some(listener) = self.listener.as_mut() else {
+                let connect = async {
+                    let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+                    listener.eager_reconnect(false);
+                    listener.listen(CHANGE_CHANNEL).await?;
+                    Ok::<_, sqlx::Error>(listener)
+                };
+                let listener = tokio::time::timeout(LISTEN_CONNECT_TIMEOUT, connect)
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)??;
+                self.listener = Some(listener);
+                return Ok(Change::Reconnected);
+            };
+            match listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    return Ok(Change::Environment(notification.payload().to_owned()));
+                }
+                // The connection was lost; the next turn opens a new one.
+                Ok(None) => self.listener = None,
+                Err(error) => {
+                    self.listener = None;
+                    return Err(error.into());
+                }
+            }
+        }
+    }
+
+    /// Drops the connection; the next call opens a new one. For after a database outage,
+    /// whose end a connection cut silently would not notice.
+    pub fn reset(&mut self) {
+        self.listener = None;
     }
 }
 
@@ -137,41 +204,51 @@ impl Store {
             )));
         };
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
-        // SQLite takes one writer at a time; a small pool avoids busy errors under load.
-        let max = if backend == Backend::Sqlite { 4 } else { 16 };
+        // SQLite takes one writer at a time; a small pool avoids busy errors under load, and
+        // a writer may wait its turn. On PostgreSQL a request that cannot get a connection
+        // within two seconds answers 503 (the health monitor usually fails it sooner).
+        let (max, acquire) = match backend {
+            Backend::Sqlite => (4, Duration::from_secs(10)),
+            Backend::Postgres => (16, POSTGRES_ACQUIRE_TIMEOUT),
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire)
             .connect_with(options)
             .await?;
         Ok(Self {
             pool,
             backend,
             url: std::sync::Arc::from(url),
+            health: std::sync::Arc::default(),
         })
     }
 
-    /// Tells the other replicas that `environment` changed (PostgreSQL NOTIFY; a no-op on
-    /// SQLite, which has one process).
-    pub async fn notify_change(&self, environment: &str) -> Result<()> {
+    /// Tells the other replicas that `environment` changed when `tx` commits (PostgreSQL
+    /// NOTIFY, delivered at commit and not at all on rollback; a no-op on SQLite, which
+    /// has one process).
+    pub(crate) async fn notify_change_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        environment: &str,
+    ) -> Result<()> {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANGE_CHANNEL)
                 .bind(environment)
-                .execute(&self.pool)
+                .execute(&mut **tx)
                 .await?;
         }
         Ok(())
     }
 
-    /// A listener for other replicas' changes (PostgreSQL only).
-    pub async fn change_listener(&self) -> Result<Option<ChangeListener>> {
-        if self.backend != Backend::Postgres {
-            return Ok(None);
-        }
-        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
-        listener.listen(CHANGE_CHANNEL).await?;
-        Ok(Some(ChangeListener { listener }))
+    /// A listener for other replicas' changes (PostgreSQL only); it connects on its first
+    /// [`ChangeListener::next`].
+    pub fn change_listener(&self) -> Option<ChangeListener> {
+        (self.backend == Backend::Postgres).then(|| ChangeListener {
+            url: self.url.clone(),
+            listener: None,
+        })
     }
 
     /// Opens (creating when absent) the SQLite file `path`, readable by its owner only.
@@ -206,16 +283,23 @@ impl Store {
         Ok(())
     }
 
-    /// Whether every embedded migration has been applied.
+    /// Whether every embedded migration has been applied; an error when the database could
+    /// not be asked.
     pub async fn is_migrated(&self) -> Result<bool> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
-                .fetch_one(&self.pool)
-                .await
-                .ok()
-                .flatten();
-        Ok(applied == Some(latest))
+        let applied = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        match applied {
+            Ok(applied) => Ok(applied == Some(latest)),
+            // An unreachable database is not an unmigrated one; a missing table is.
+            Err(error) => match StoreError::Database(error) {
+                e if e.is_unavailable() => Err(e),
+                _ => Ok(false),
+            },
+        }
     }
 
     /// A cheap round trip, for readiness probes.

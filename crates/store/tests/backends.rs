@@ -265,13 +265,46 @@ async fn scenario(store: &Store) {
         Err(StoreError::Conflict(_))
     ));
 
-    let v1 = environments::bump_version(store, "dp-prod-a")
+    // Raising the version is compare-and-set; it marks the deployments it serves.
+    let v0 = environments::find_by_name(store, "dp-prod-a")
         .await
+        .unwrap()
+        .unwrap()
+        .config_version;
+    let nothing = std::collections::HashSet::new();
+    let v1 = environments::advance(store, "dp-prod-a", v0, "d1", &nothing)
+        .await
+        .unwrap()
         .unwrap();
-    let v2 = environments::bump_version(store, "dp-prod-a")
+    assert_eq!(
+        apis::list_deployments(store, &orders.id).await.unwrap()[0].config_version,
+        0
+    );
+    assert_eq!(
+        environments::advance(store, "dp-prod-a", v0, "stale", &nothing)
+            .await
+            .unwrap(),
+        None,
+        "a replica that read an older version does not raise it"
+    );
+    let serves = std::collections::HashSet::from([(orders.id.as_str(), revision.id.as_str())]);
+    let v2 = environments::advance(store, "dp-prod-a", v1, "d2", &serves)
         .await
+        .unwrap()
         .unwrap();
     assert!(v2 > v1);
+    let stored = environments::find_by_name(store, "dp-prod-a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.config_version, stored.config_digest.as_str()),
+        (v2, "d2")
+    );
+    assert_eq!(
+        apis::list_deployments(store, &orders.id).await.unwrap()[0].config_version,
+        v2
+    );
 
     let a = snapshot::build(store, "dp-prod-a", RESIDENT_ISSUER)
         .await

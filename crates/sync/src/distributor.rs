@@ -48,16 +48,21 @@ impl Distributor {
     /// newer than the one already published is dropped: versions never go backwards.
     /// Returns whether it was published.
     pub fn publish(&self, snapshot: GatewaySnapshot) -> bool {
-        let environment = snapshot.environment.clone();
-        let version = snapshot.version;
         if self
-            .latest(&environment)
-            .is_some_and(|current| current.snapshot.version >= version)
+            .latest(&snapshot.environment)
+            .is_some_and(|current| current.snapshot.version >= snapshot.version)
         {
             return false;
         }
         // Digest outside the lock: it serialises the whole snapshot.
-        let versioned = Arc::new(Versioned::new(snapshot));
+        self.publish_versioned(Versioned::new(snapshot))
+    }
+
+    /// Like [`Distributor::publish`], for a snapshot whose digest is already computed.
+    pub fn publish_versioned(&self, versioned: Versioned) -> bool {
+        let environment = versioned.snapshot.environment.clone();
+        let version = versioned.snapshot.version;
+        let versioned = Arc::new(versioned);
         let published = self.with_channel(&environment, |channel| {
             let fresh = channel.sender.send_if_modified(|slot| match slot {
                 Some(current) if current.snapshot.version >= version => false,

@@ -54,6 +54,27 @@ impl TestDatabase {
         })
     }
 
+    /// The port PostgreSQL listens on (where a [`crate::chaos::ChaosProxy`] forwards to).
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit_once('/')
+            .and_then(|(base, _)| base.rsplit_once(':'))
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(5432)
+    }
+
+    /// This database's URL through a proxy on 127.0.0.1:`port`.
+    pub fn url_through(&self, port: u16) -> String {
+        let (base, name) = self.url.rsplit_once('/').unwrap_or_default();
+        let credentials = base
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .and_then(|rest| rest.rsplit_once('@'))
+            .map(|(credentials, _)| format!("{credentials}@"))
+            .unwrap_or_default();
+        format!("postgres://{credentials}127.0.0.1:{port}/{name}")
+    }
+
     /// Drops the database (forcing connections closed).
     pub async fn drop_now(self) {
         if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {

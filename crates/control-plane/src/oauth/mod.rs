@@ -132,6 +132,18 @@ impl OAuthError {
         }
     }
 
+    /// 503 `temporarily_unavailable`: the store cannot be reached now.
+    pub(crate) fn unavailable() -> Self {
+        Self {
+            retry_after: Some(Duration::from_secs(2)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The authorization server is unavailable",
+            )
+        }
+    }
+
     fn server_error(description: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

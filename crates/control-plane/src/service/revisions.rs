@@ -183,8 +183,10 @@ impl GatewayProgress {
     }
 }
 
-/// The gateways of `environment` heard from recently, how many applied configuration
-/// `version` (or later), how many rejected it.
+/// The gateways of `environment` heard from recently, how many ACKed configuration
+/// `version` (or later), how many rejected it. `version` is the first version carrying a
+/// deployment; 0 means no published version carries it yet, so no gateway counts (as in
+/// WSO2, a gateway counts once it confirmed a configuration containing the deployment).
 pub async fn gateway_progress(
     state: &AppState,
     environment: &str,
@@ -196,11 +198,14 @@ pub async fn gateway_progress(
         .iter()
         .filter(|n| n.connected == 1 && now - n.last_seen < crate::admin::LIVE_WITHIN_MS)
         .collect();
-    let applied = live.iter().filter(|n| n.applied_version >= version).count();
+    let carried = |applied: i64| version > 0 && applied >= version;
+    let applied = live.iter().filter(|n| carried(n.applied_version)).count();
     let failed = live
         .iter()
         .filter(|n| {
-            n.applied_version < version && n.last_nack_version.is_some_and(|v| v >= version)
+            !carried(n.applied_version)
+                && version > 0
+                && n.last_nack_version.is_some_and(|v| v >= version)
         })
         .count();
     Ok(GatewayProgress {

@@ -64,6 +64,10 @@ pub struct ControlPlaneArgs {
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     shutdown_grace_secs: u64,
+    /// Seconds between two comparisons of this replica's gateway configurations with the
+    /// store (other replicas' changes usually arrive at once by LISTEN/NOTIFY).
+    #[arg(long, env = "GANTRY_RECONCILE_INTERVAL_SECS", default_value_t = 5)]
+    reconcile_interval_secs: u64,
 }
 
 /// `gantry control-plane`, checked: the port, the database URL's scheme, the host name and
@@ -99,6 +103,8 @@ pub struct ControlPlaneConfig {
     pub keys: KeyManagerConfig,
     /// Time in-flight requests get on shutdown.
     pub shutdown_grace: Duration,
+    /// Time between two reconciles with the store (at least 1 s).
+    pub reconcile_interval: Duration,
 }
 
 /// Merges and checks `gantry control-plane`'s settings; `layers` says where each came from.
@@ -153,5 +159,13 @@ pub fn load(args: ControlPlaneArgs, layers: &Layers) -> Result<ControlPlaneConfi
         gateway_url: args.gateway_url,
         keys,
         shutdown_grace: super::secs(layers, "shutdown-grace-secs", args.shutdown_grace_secs)?,
+        reconcile_interval: match args.reconcile_interval_secs {
+            0 => {
+                return Err(layers
+                    .key("reconcile-interval-secs")
+                    .invalid("must be at least 1 second"));
+            }
+            n => super::secs(layers, "reconcile-interval-secs", n)?,
+        },
     })
 }
