@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use gantry_testkit::GantryUp;
+use gantry_testkit::openapi::{Nulls, find_operation, mismatches};
 use gantry_testkit::rest::Rest;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -17,81 +18,6 @@ const BASES: [&str; 3] = [
     "/api/am/devportal/v3",
     "/api/am/admin/v4",
 ];
-
-/// Checks `value` against a JSON Schema of the subset the documents use (`$ref`, `type`,
-/// `nullable`, `required`, `properties`, `items`, `enum`); the path of the first mismatch.
-fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        let name = reference.rsplit('/').next().unwrap();
-        return conforms(doc, &doc["components"]["schemas"][name], value, at);
-    }
-    if value.is_null() && schema["nullable"] == true {
-        return Ok(());
-    }
-    if let Some(kind) = schema.get("type").and_then(Value::as_str) {
-        let ok = match kind {
-            "object" => value.is_object(),
-            "array" => value.is_array(),
-            "string" => value.is_string(),
-            "integer" => value.is_i64() || value.is_u64(),
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            _ => true,
-        };
-        if !ok {
-            return Err(format!("{at}: expected {kind}, got {value}"));
-        }
-    }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-        && !allowed.contains(value)
-    {
-        return Err(format!("{at}: {value} is not one of {allowed:?}"));
-    }
-    for field in schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let field = field.as_str().unwrap();
-        if value.get(field).is_none() {
-            return Err(format!("{at}: required '{field}' missing in {value}"));
-        }
-    }
-    if let (Some(properties), Some(object)) = (
-        schema.get("properties").and_then(Value::as_object),
-        value.as_object(),
-    ) {
-        for (name, sub) in properties {
-            if let Some(v) = object.get(name) {
-                conforms(doc, sub, v, &format!("{at}.{name}"))?;
-            }
-        }
-    }
-    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
-        for (i, v) in array.iter().enumerate() {
-            conforms(doc, items, v, &format!("{at}[{i}]"))?;
-        }
-    }
-    Ok(())
-}
-
-/// The documented operation `method path` matches (path parameters match any segment).
-fn find_operation<'a>(doc: &'a Value, method: &str, path: &str) -> Option<&'a Value> {
-    let segments: Vec<&str> = path.split('?').next().unwrap().split('/').collect();
-    doc["paths"]
-        .as_object()?
-        .iter()
-        .find_map(|(template, item)| {
-            let parts: Vec<&str> = template.split('/').collect();
-            let same = parts.len() == segments.len()
-                && parts
-                    .iter()
-                    .zip(&segments)
-                    .all(|(p, s)| p.starts_with('{') || p == s);
-            same.then(|| item.get(method)).flatten()
-        })
-}
 
 struct Contract {
     docs: Vec<(String, Value)>,
@@ -121,8 +47,8 @@ impl Contract {
             documented["content"]["application/json"]["schema"].clone()
         };
         if !schema.is_null() {
-            conforms(doc, &schema, &value, "$")
-                .unwrap_or_else(|e| panic!("{method} {path} ({status}): {e}"));
+            let errors = mismatches(doc, &schema, &value, Nulls::WhereNullable);
+            assert!(errors.is_empty(), "{method} {path} ({status}): {errors:?}");
         }
         value
     }

@@ -14,6 +14,7 @@
 use std::path::PathBuf;
 
 use gantry_testkit::GantryUp;
+use gantry_testkit::openapi::{Nulls, find_operation, mismatches};
 use gantry_testkit::rest::Rest;
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
@@ -87,111 +88,6 @@ fn load(dir: &std::path::Path, file: &str, base: &'static str) -> Document {
     }
 }
 
-/// Every mismatch of `value` against `schema` (OpenAPI 3.0's subset WSO2 uses: `$ref`,
-/// `allOf`, `oneOf`/`anyOf`, `type`, `nullable`, `required`, `properties`, `items`, `enum`).
-fn check(doc: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        let name = reference.rsplit('/').next().unwrap();
-        return check(doc, &doc["components"]["schemas"][name], value, at, out);
-    }
-    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
-        for part in parts {
-            check(doc, part, value, at, out);
-        }
-    }
-    for key in ["oneOf", "anyOf"] {
-        if let Some(parts) = schema.get(key).and_then(Value::as_array) {
-            let fits = parts.iter().any(|part| {
-                let mut errors = Vec::new();
-                check(doc, part, value, at, &mut errors);
-                errors.is_empty()
-            });
-            if !fits {
-                out.push(format!("{at}: fits none of {key}"));
-            }
-        }
-    }
-    if value.is_null() {
-        // WSO2 itself emits `null` for absent optional fields; a required one is caught by
-        // the parent's `required`.
-        return;
-    }
-    if let Some(kind) = schema.get("type").and_then(Value::as_str) {
-        let ok = match kind {
-            "object" => value.is_object(),
-            "array" => value.is_array(),
-            "string" => value.is_string(),
-            "integer" => value.is_i64() || value.is_u64(),
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            _ => true,
-        };
-        if !ok {
-            out.push(format!("{at}: expected {kind}, got {value}"));
-            return;
-        }
-    }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-        && !allowed.contains(value)
-    {
-        out.push(format!("{at}: {value} is not one of {allowed:?}"));
-    }
-    for field in schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let field = field.as_str().unwrap();
-        if value.get(field).is_none_or(Value::is_null) {
-            out.push(format!("{at}: required '{field}' missing"));
-        }
-    }
-    if let (Some(properties), Some(object)) = (
-        schema.get("properties").and_then(Value::as_object),
-        value.as_object(),
-    ) {
-        for (name, sub) in properties {
-            if let Some(v) = object.get(name) {
-                check(doc, sub, v, &format!("{at}.{name}"), out);
-            }
-        }
-    }
-    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
-        for (i, v) in array.iter().enumerate() {
-            check(doc, items, v, &format!("{at}[{i}]"), out);
-        }
-    }
-}
-
-/// The operation of `doc` for `method path` (path parameters match any segment; a literal
-/// segment wins over a parameter, as routers do).
-fn find_operation<'a>(doc: &'a Value, method: &str, path: &str) -> Option<&'a Value> {
-    let segments: Vec<&str> = path.split('?').next().unwrap().split('/').collect();
-    let mut best: Option<(usize, &Value)> = None;
-    for (template, item) in doc["paths"].as_object()? {
-        let parts: Vec<&str> = template.split('/').collect();
-        if parts.len() != segments.len() {
-            continue;
-        }
-        let mut literal = 0;
-        let fits = parts.iter().zip(&segments).all(|(p, s)| {
-            if p.starts_with('{') {
-                true
-            } else {
-                literal += 1;
-                p == s
-            }
-        });
-        if let (true, Some(operation)) = (fits, item.get(method))
-            && best.is_none_or(|(n, _)| literal > n)
-        {
-            best = Some((literal, operation));
-        }
-    }
-    best.map(|(_, operation)| operation)
-}
-
 /// The flow's calls, each checked against WSO2's documents; violations are collected so
 /// one run shows them all.
 struct Contract {
@@ -214,6 +110,12 @@ impl Contract {
         assert_eq!(status, expected, "{method} {path}: {value}");
         self.verify(&method, path, status, &value);
         value
+    }
+
+    /// `GET path`, expecting 200.
+    async fn get(&mut self, rest: &Rest, path: &str) -> Value {
+        self.call(rest, Method::GET, path, None, StatusCode::OK)
+            .await
     }
 
     fn verify(&mut self, method: &Method, path: &str, status: StatusCode, value: &Value) {
@@ -246,9 +148,7 @@ impl Contract {
         if schema.is_null() {
             return;
         }
-        let mut errors = Vec::new();
-        check(doc, schema, value, "$", &mut errors);
-        for error in errors {
+        for error in mismatches(doc, schema, value, Nulls::AsAbsent) {
             self.violations
                 .push(format!("{method} {relative} ({status}): {error}"));
         }
@@ -424,31 +324,14 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
         "tags keep their order"
     );
 
+    contract.get(&admin, &format!("{PUB}/apis/{api_id}")).await;
     contract
-        .call(
-            &admin,
-            Method::GET,
-            &format!("{PUB}/apis/{api_id}"),
-            None,
-            StatusCode::OK,
-        )
+        .get(&admin, &format!("{PUB}/apis/admin-PizzaShackAPI-1.0.0"))
         .await;
     contract
-        .call(
+        .get(
             &admin,
-            Method::GET,
-            &format!("{PUB}/apis/admin-PizzaShackAPI-1.0.0"),
-            None,
-            StatusCode::OK,
-        )
-        .await;
-    contract
-        .call(
-            &admin,
-            Method::GET,
             &format!("{PUB}/apis?limit=10&offset=0&sortBy=name&sortOrder=asc"),
-            None,
-            StatusCode::OK,
         )
         .await;
     let mut updated = api.clone();
@@ -482,22 +365,13 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
         )
         .await;
     contract
-        .call(
+        .get(
             &admin,
-            Method::GET,
             &format!("{PUB}/apis/{api_id}/revisions?query=deployed:true"),
-            None,
-            StatusCode::OK,
         )
         .await;
     contract
-        .call(
-            &admin,
-            Method::GET,
-            &format!("{PUB}/apis/{api_id}/deployments"),
-            None,
-            StatusCode::OK,
-        )
+        .get(&admin, &format!("{PUB}/apis/{api_id}/deployments"))
         .await;
     contract
         .call(
@@ -509,13 +383,7 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
         )
         .await;
     contract
-        .call(
-            &admin,
-            Method::GET,
-            &format!("{PUB}/apis/{api_id}/lifecycle-state"),
-            None,
-            StatusCode::OK,
-        )
+        .get(&admin, &format!("{PUB}/apis/{api_id}/lifecycle-state"))
         .await;
     let path = format!("{PUB}/apis/validate-openapi");
     let (status, report) = admin
@@ -531,23 +399,9 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
     contract.verify(&Method::POST, &path, status, &report);
 
     // Developer Portal: application, keys, subscription, token.
+    contract.get(&anonymous, &format!("{DEV}/apis")).await;
     contract
-        .call(
-            &anonymous,
-            Method::GET,
-            &format!("{DEV}/apis"),
-            None,
-            StatusCode::OK,
-        )
-        .await;
-    contract
-        .call(
-            &anonymous,
-            Method::GET,
-            &format!("{DEV}/apis/{api_id}"),
-            None,
-            StatusCode::OK,
-        )
+        .get(&anonymous, &format!("{DEV}/apis/{api_id}"))
         .await;
     let app = contract
         .call(
@@ -561,13 +415,7 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
         .await;
     let app_id = app["applicationId"].as_str().unwrap().to_owned();
     contract
-        .call(
-            &admin,
-            Method::GET,
-            &format!("{DEV}/applications/{app_id}"),
-            None,
-            StatusCode::OK,
-        )
+        .get(&admin, &format!("{DEV}/applications/{app_id}"))
         .await;
     contract
         .call(
@@ -594,43 +442,20 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
         .await;
     assert!(subscription["subscriptionId"].is_string());
     contract
-        .call(
+        .get(
             &admin,
-            Method::GET,
             &format!("{DEV}/subscriptions?applicationId={app_id}"),
-            None,
-            StatusCode::OK,
         )
         .await;
     contract
-        .call(
-            &admin,
-            Method::GET,
-            &format!("{PUB}/subscriptions?apiId={api_id}"),
-            None,
-            StatusCode::OK,
-        )
+        .get(&admin, &format!("{PUB}/subscriptions?apiId={api_id}"))
         .await;
 
     // Admin: tiers and environments.
     contract
-        .call(
-            &admin,
-            Method::GET,
-            &format!("{ADM}/throttling/policies/subscription"),
-            None,
-            StatusCode::OK,
-        )
+        .get(&admin, &format!("{ADM}/throttling/policies/subscription"))
         .await;
-    contract
-        .call(
-            &admin,
-            Method::GET,
-            &format!("{ADM}/environments"),
-            None,
-            StatusCode::OK,
-        )
-        .await;
+    contract.get(&admin, &format!("{ADM}/environments")).await;
 
     // Errors are WSO2's error body, wrong methods included.
     contract

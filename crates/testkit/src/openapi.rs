@@ -1,0 +1,209 @@
+//! Checks JSON responses against OpenAPI 3.0 documents: Gantry's own served documents and
+//! WSO2's published ones. The subset both use: `$ref`, `allOf`, `oneOf`/`anyOf`, `type`,
+//! `nullable`, `required`, `properties`, `items`, `enum`.
+
+use serde_json::Value;
+
+/// How `null` is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Nulls {
+    /// Only where the schema says `nullable: true` (Gantry's documents).
+    WhereNullable,
+    /// Anywhere an optional field may be (WSO2 itself emits `null` for absent fields; a
+    /// required one is still caught).
+    AsAbsent,
+}
+
+/// Every mismatch of `value` against `schema` in `doc`, each with the JSON path where it is.
+pub fn mismatches(doc: &Value, schema: &Value, value: &Value, nulls: Nulls) -> Vec<String> {
+    let mut out = Vec::new();
+    check(doc, schema, value, "$", nulls, &mut out);
+    out
+}
+
+fn check(
+    doc: &Value,
+    schema: &Value,
+    value: &Value,
+    at: &str,
+    nulls: Nulls,
+    out: &mut Vec<String>,
+) {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        return check(
+            doc,
+            &doc["components"]["schemas"][name],
+            value,
+            at,
+            nulls,
+            out,
+        );
+    }
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        for part in parts {
+            check(doc, part, value, at, nulls, out);
+        }
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(parts) = schema.get(key).and_then(Value::as_array) {
+            let fits = parts.iter().any(|part| {
+                let mut errors = Vec::new();
+                check(doc, part, value, at, nulls, &mut errors);
+                errors.is_empty()
+            });
+            if !fits {
+                out.push(format!("{at}: fits none of {key}"));
+            }
+        }
+    }
+    if value.is_null() && (nulls == Nulls::AsAbsent || schema["nullable"] == true) {
+        return;
+    }
+    if let Some(kind) = schema.get("type").and_then(Value::as_str) {
+        let ok = match kind {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            _ => true,
+        };
+        if !ok {
+            out.push(format!("{at}: expected {kind}, got {value}"));
+            return;
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        out.push(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    for field in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let missing = match nulls {
+            Nulls::AsAbsent => value.get(field).is_none_or(Value::is_null),
+            Nulls::WhereNullable => value.get(field).is_none(),
+        };
+        if missing {
+            out.push(format!("{at}: required '{field}' missing in {value}"));
+        }
+    }
+    if let (Some(properties), Some(object)) = (
+        schema.get("properties").and_then(Value::as_object),
+        value.as_object(),
+    ) {
+        for (name, sub) in properties {
+            if let Some(v) = object.get(name) {
+                check(doc, sub, v, &format!("{at}.{name}"), nulls, out);
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in array.iter().enumerate() {
+            check(doc, items, v, &format!("{at}[{i}]"), nulls, out);
+        }
+    }
+}
+
+/// The operation of `doc` for `method path` (lower-case method; path parameters match any
+/// segment, a literal segment wins over a parameter, as routers do).
+pub fn find_operation<'a>(doc: &'a Value, method: &str, path: &str) -> Option<&'a Value> {
+    let segments: Vec<&str> = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .collect();
+    let mut best: Option<(usize, &Value)> = None;
+    for (template, item) in doc["paths"].as_object()? {
+        let parts: Vec<&str> = template.split('/').collect();
+        if parts.len() != segments.len() {
+            continue;
+        }
+        let mut literal = 0;
+        let fits = parts.iter().zip(&segments).all(|(p, s)| {
+            if p.starts_with('{') {
+                true
+            } else {
+                literal += 1;
+                p == s
+            }
+        });
+        if let (true, Some(operation)) = (fits, item.get(method))
+            && best.is_none_or(|(n, _)| literal > n)
+        {
+            best = Some((literal, operation));
+        }
+    }
+    best.map(|(_, operation)| operation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nulls_and_refs() {
+        let doc = json!({"components": {"schemas": {"A": {"type": "object", "required": ["id"],
+            "properties": {"id": {"type": "string"}, "n": {"type": "integer"}}}}}});
+        let schema = json!({"$ref": "#/components/schemas/A"});
+        assert!(
+            mismatches(
+                &doc,
+                &schema,
+                &json!({"id": "x", "n": 1}),
+                Nulls::WhereNullable
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            mismatches(
+                &doc,
+                &schema,
+                &json!({"id": "x", "n": null}),
+                Nulls::WhereNullable
+            )
+            .len(),
+            1
+        );
+        assert!(
+            mismatches(
+                &doc,
+                &schema,
+                &json!({"id": "x", "n": null}),
+                Nulls::AsAbsent
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            mismatches(&doc, &schema, &json!({"id": null}), Nulls::AsAbsent).len(),
+            1
+        );
+        assert_eq!(
+            mismatches(&doc, &schema, &json!({"id": 3}), Nulls::AsAbsent).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn literal_segments_win() {
+        let doc = json!({"paths": {"/apis/{id}": {"get": {"operationId": "one"}},
+                                   "/apis/export": {"get": {"operationId": "export"}}}});
+        assert_eq!(
+            find_operation(&doc, "get", "/apis/export").unwrap()["operationId"],
+            "export"
+        );
+        assert_eq!(
+            find_operation(&doc, "get", "/apis/42?x=1").unwrap()["operationId"],
+            "one"
+        );
+    }
+}
