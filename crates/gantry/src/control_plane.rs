@@ -86,6 +86,7 @@ pub async fn run(mut args: ControlPlaneConfig) -> anyhow::Result<()> {
     .require_gateway_client_certificate(args.require_gateway_client_cert)
     .self_signup(args.self_signup)
     .gateway_url(args.gateway_url.clone())
+    .with_workflows(args.workflows.clone())
     .stop_on(shutdown.clone());
     crate::key_manager::trust_assertion_issuers(&mut args.keys, &state);
     state

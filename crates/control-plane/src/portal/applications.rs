@@ -173,11 +173,17 @@ async fn create_application(
             attributes: &attributes,
         };
         match service::applications::create(&state, &user.username, "JWT", fields).await {
-            Ok(app) => {
+            Ok((app, pending)) => {
+                let notice = match pending {
+                    None => "Application created. Generate its keys, then subscribe it to APIs.",
+                    Some(_) => {
+                        "Application created; it waits for an administrator's approval before it can get keys or subscriptions."
+                    }
+                };
                 return see_other(
                     &user,
                     &format!("/devportal/applications/{}", app.id),
-                    "Application created. Generate its keys, then subscribe it to APIs.",
+                    notice,
                 )
                 .await;
             }
@@ -376,7 +382,11 @@ async fn generate_keys(
         validity_period: DEFAULT_TOKEN_VALIDITY_SECS,
         public: false,
     };
-    let (key, secret) = match service::applications::generate_keys(&state, &app, request).await {
+    service::applications::require_approved(&app)?;
+    let generated = match service::applications::generate_keys(&state, &app, request).await {
+        Err(ApiError::Conflict(why)) if why.contains("waiting for approval") => {
+            return Err(PortalError::Conflict(why));
+        }
         Err(ApiError::Conflict(_)) => {
             return Err(PortalError::Conflict(format!(
                 "{} keys exist already; regenerate the secret instead.",
@@ -385,14 +395,19 @@ async fn generate_keys(
         }
         other => other?,
     };
-    let mut page = application_view(
-        &state,
-        &user,
-        app,
-        Some(format!("{} keys generated.", key_type.as_str())),
-    )
-    .await?;
-    page.new_secret = Some((key.key_type, key.consumer_key, secret));
+    let notice = match generated.pending {
+        None => format!("{} keys generated.", key_type.as_str()),
+        Some(_) => format!(
+            "{} keys requested: they work once an administrator approves them. Keep the secret now; it is shown once.",
+            key_type.as_str()
+        ),
+    };
+    let mut page = application_view(&state, &user, app, Some(notice)).await?;
+    page.new_secret = Some((
+        generated.key.key_type,
+        generated.key.consumer_key,
+        generated.secret,
+    ));
     render(&page)
 }
 

@@ -285,17 +285,21 @@ async fn lifecycle(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     user.require_scope(PUBLISH, "Changing the lifecycle")?;
-    let api =
-        service::apis::change_lifecycle(&state, &api_id, &form.action, &user.username).await?;
-    see_other(
-        &user,
-        &format!("/publisher/apis/{}", api.id),
-        &format!(
+    let (api, pending) =
+        service::apis::request_lifecycle_change(&state, &api_id, &form.action, &user.username)
+            .await?;
+    let notice = match pending {
+        None => format!(
             "Lifecycle: the API is now {}.",
             api.life_cycle_status.as_str()
         ),
-    )
-    .await
+        Some(_) => format!(
+            "Lifecycle: '{}' waits for an administrator's approval; the API stays {} until then.",
+            form.action,
+            api.life_cycle_status.as_str()
+        ),
+    };
+    see_other(&user, &format!("/publisher/apis/{}", api.id), &notice).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -338,13 +342,22 @@ async fn deploy(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     let target = DeploymentTarget::environment(&form.environment);
-    service::revisions::deploy_revision(&state, &api_id, &form.revision_id, &[target]).await?;
-    see_other(
-        &user,
-        &format!("/publisher/apis/{api_id}"),
-        &format!("Deployed to {}.", form.environment),
+    let notice = match service::revisions::request_deployment(
+        &state,
+        &api_id,
+        &form.revision_id,
+        &[target],
+        &user.username,
     )
-    .await
+    .await?
+    {
+        service::workflows::Requested::Done(_) => format!("Deployed to {}.", form.environment),
+        service::workflows::Requested::Pending(_) => format!(
+            "The deployment to {} waits for an administrator's approval.",
+            form.environment
+        ),
+    };
+    see_other(&user, &format!("/publisher/apis/{api_id}"), &notice).await
 }
 
 async fn undeploy(
