@@ -27,10 +27,12 @@ const ADMIN: &str = "/api/am/admin/v4";
 /// below must conform to them.
 fn wso2_schema(name: &str) -> Value {
     match name {
-        "WorkflowResponse" => json!({"type": "object", "required": ["workflowStatus"], "properties": {
+        "WorkflowResponse" => {
+            json!({"type": "object", "required": ["workflowStatus"], "properties": {
             "workflowStatus": {"type": "string", "enum": ["CREATED", "APPROVED", "REJECTED", "REGISTERED"]},
             "jsonPayload": {"type": "string"},
-            "lifecycleState": {"type": "object"}}}),
+            "lifecycleState": {"type": "object"}}})
+        }
         "Workflow" => json!({"type": "object", "required": ["status"], "properties": {
             "status": {"type": "string", "enum": ["APPROVED", "REJECTED"]},
             "attributes": {"type": "object"},
@@ -249,7 +251,11 @@ async fn subscription_is_on_hold_until_approved_then_the_gateway_lets_it_through
     assert_eq!(info["properties"]["decidedBy"], "approver-ann");
     assert_eq!(info["properties"]["comment"], "ticket OPS-12");
     assert!(info["properties"]["decidedTime"].is_string(), "{info}");
-    assert!(pending(&d.approver, "AM_SUBSCRIPTION_CREATION").await.is_empty());
+    assert!(
+        pending(&d.approver, "AM_SUBSCRIPTION_CREATION")
+            .await
+            .is_empty()
+    );
     // Decided once.
     let (status, body) = decide(&d.admin, &reference, "REJECTED", "too late").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -275,7 +281,10 @@ async fn rejected_subscription_and_tier_change_leave_nothing_that_grants_access(
     assert_eq!(subs["list"][0]["status"], "REJECTED", "{subs}");
     let path = "/refused/1.0.0/items";
     assert_eq!(d.up.gw_status(path, &token).await, 403);
-    let sub_id = subs["list"][0]["subscriptionId"].as_str().unwrap().to_owned();
+    let sub_id = subs["list"][0]["subscriptionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, _) = d
         .admin
         .post_empty(&format!(
@@ -294,7 +303,10 @@ async fn rejected_subscription_and_tier_change_leave_nothing_that_grants_access(
         .dev
         .get(&format!("{DEV}/subscriptions?applicationId={other_app}"))
         .await;
-    let other_sub = subs["list"][0]["subscriptionId"].as_str().unwrap().to_owned();
+    let other_sub = subs["list"][0]["subscriptionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, response) = d
         .dev
         .put(
@@ -376,7 +388,10 @@ async fn application_waits_for_approval_and_a_rejected_one_gets_no_keys() {
     let (status, _) = subscribe(&d.dev, &app, &api_id).await;
     assert_eq!(status, StatusCode::CREATED);
     let token = token_of(&d.dev, &app).await;
-    assert!(d.up.eventually_gw_status("/apps/1.0.0/items", &token, 200).await);
+    assert!(
+        d.up.eventually_gw_status("/apps/1.0.0/items", &token, 200)
+            .await
+    );
 
     let (refused, reference) = create("dora-refused").await;
     decided(&d.approver, &reference, "REJECTED", "duplicate").await;
@@ -435,7 +450,10 @@ async fn production_keys_work_only_once_approved_and_sandbox_keys_are_not_held()
 
     let list = pending(&d.approver, "AM_APPLICATION_REGISTRATION_PRODUCTION").await;
     assert_eq!(list.len(), 1);
-    assert_eq!(list[0]["workflowType"], "APPLICATION_REGISTRATION_PRODUCTION");
+    assert_eq!(
+        list[0]["workflowType"],
+        "APPLICATION_REGISTRATION_PRODUCTION"
+    );
     assert!(
         !list[0].to_string().contains("argon2"),
         "no secret hash shown: {}",
@@ -446,7 +464,10 @@ async fn production_keys_work_only_once_approved_and_sandbox_keys_are_not_held()
     let (status, token) = d.dev.token(&ck, &cs).await;
     assert_eq!(status, StatusCode::OK, "{token}");
     let token = token["access_token"].as_str().unwrap().to_owned();
-    assert!(d.up.eventually_gw_status("/keys/1.0.0/items", &token, 200).await);
+    assert!(
+        d.up.eventually_gw_status("/keys/1.0.0/items", &token, 200)
+            .await
+    );
 
     // Rejected: the client never existed.
     let other = d.dev.application("dora-keys-2").await;
@@ -515,7 +536,11 @@ async fn lifecycle_changes_wait_for_approval_and_the_requester_cannot_decide_the
     let (status, _) = change("Publish").await;
     assert_eq!(status, StatusCode::CONFLICT, "one change at a time");
     let (status, _) = decide(&d.publisher, &reference, "APPROVED", "").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "publishers hold no approval scope");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "publishers hold no approval scope"
+    );
     decided(&d.admin, &reference, "APPROVED", "release 12").await;
     let (_, state) = d
         .publisher
@@ -618,12 +643,7 @@ async fn revision_deployment_waits_for_approval_and_a_rejected_one_never_reaches
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{api}");
             let id = api["id"].as_str().unwrap().to_owned();
-            assert_eq!(
-                publisher
-                    .lifecycle(&id, "Publish")
-                    .await,
-                StatusCode::OK
-            );
+            assert_eq!(publisher.lifecycle(&id, "Publish").await, StatusCode::OK);
             let (status, revision) = publisher
                 .post(&format!("{PUB}/apis/{id}/revisions"), json!({}))
                 .await;
@@ -637,7 +657,13 @@ async fn revision_deployment_waits_for_approval_and_a_rejected_one_never_reaches
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{deployments}");
             assert_eq!(deployments[0]["status"], "CREATED", "{deployments}");
-            (id, deployments[0]["workflowReferenceId"].as_str().unwrap().to_owned())
+            (
+                id,
+                deployments[0]["workflowReferenceId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
         }
     };
     let status_of = |path: &'static str| {
@@ -700,7 +726,11 @@ async fn self_signup_creates_the_account_only_when_approved() {
     let reference = reference_of(&response);
     let sam = d.admin.as_user("sam-signup", "S1gn-up-password!");
     let (status, _) = sam.get(&format!("{DEV}/applications")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "no account before approval");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "no account before approval"
+    );
     let (status, _) = signup("sam-signup").await;
     assert_eq!(status, StatusCode::CONFLICT, "the name is held");
     let list = pending(&d.approver, "AM_USER_SIGNUP").await;
@@ -861,14 +891,23 @@ async fn an_external_approver_decides_over_a_signed_callback_and_forgeries_are_r
             }
             let response = request.send().await.unwrap();
             let status = response.status();
-            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     use gantry_keys::webhook_signature::sign;
     for (why, signature) in [
         ("unsigned", None),
-        ("forged", Some(sign("not-the-secret-at-all!!", now, answer.as_bytes()))),
-        ("replayed", Some(sign(SECRET, now - 3600, answer.as_bytes()))),
+        (
+            "forged",
+            Some(sign("not-the-secret-at-all!!", now, answer.as_bytes())),
+        ),
+        (
+            "replayed",
+            Some(sign(SECRET, now - 3600, answer.as_bytes())),
+        ),
         ("garbage", Some("t=1,v1=deadbeef".to_owned())),
     ] {
         let (status, body) = post(signature, answer.clone()).await;
@@ -879,14 +918,16 @@ async fn an_external_approver_decides_over_a_signed_callback_and_forgeries_are_r
     let (status, _) = post(Some(sign(SECRET, now, answer.as_bytes())), reject).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(d.up.gw_status("/ticketed/1.0.0/items", &token).await, 403);
-    assert_eq!(pending(&d.approver, "AM_SUBSCRIPTION_CREATION").await.len(), 1);
+    assert_eq!(
+        pending(&d.approver, "AM_SUBSCRIPTION_CREATION").await.len(),
+        1
+    );
 
     let (status, body) = post(Some(sign(SECRET, now, answer.as_bytes())), answer.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_wso2("Workflow", &body);
     assert!(
-        d.up
-            .eventually_gw_status("/ticketed/1.0.0/items", &token, 200)
+        d.up.eventually_gw_status("/ticketed/1.0.0/items", &token, 200)
             .await
     );
     let (_, info) = d
@@ -1023,7 +1064,10 @@ async fn the_admin_portal_inbox_shows_requests_and_decides_them_with_a_comment()
         .await;
     decided(&d.admin, &reference_of(&response), "APPROVED", "").await;
     let (_, apps) = d.dev.get(&format!("{DEV}/applications")).await;
-    let app = apps["list"][0]["applicationId"].as_str().unwrap().to_owned();
+    let app = apps["list"][0]["applicationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (_, response) = subscribe(&d.dev, &app, &api_id).await;
     let subscription = reference_of(&response);
     let (status, response) = d
@@ -1044,7 +1088,10 @@ async fn the_admin_portal_inbox_shows_requests_and_decides_them_with_a_comment()
     let mut admin = Browser::sign_in(&d.up, "admin", gantry_testkit::process::ADMIN_PASSWORD).await;
     let (status, page) = admin.get("/admin/workflows").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains(&subscription) && page.contains(&own), "{page}");
+    assert!(
+        page.contains(&subscription) && page.contains(&own),
+        "{page}"
+    );
     assert!(page.contains("dev-dora") && page.contains("AM_SUBSCRIPTION_CREATION"));
     assert!(page.contains("Your own request"), "{page}");
     // The configuration, read-only: two types required, the others off.
@@ -1059,7 +1106,10 @@ async fn the_admin_portal_inbox_shows_requests_and_decides_them_with_a_comment()
 
     let mut ann = Browser::sign_in(&d.up, "approver-ann", "ann-password-1").await;
     let (_, page) = ann.get("/admin/workflows?q=AM_SUBSCRIPTION_CREATION").await;
-    assert!(page.contains(&subscription) && !page.contains(&own), "{page}");
+    assert!(
+        page.contains(&subscription) && !page.contains(&own),
+        "{page}"
+    );
     // Without the session's CSRF token: refused.
     let csrf = std::mem::take(&mut ann.csrf);
     let (status, _) = ann
@@ -1078,7 +1128,10 @@ async fn the_admin_portal_inbox_shows_requests_and_decides_them_with_a_comment()
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, page) = ann.get("/admin/workflows").await;
-    assert!(!page.contains(&subscription), "decided: gone from the inbox");
+    assert!(
+        !page.contains(&subscription),
+        "decided: gone from the inbox"
+    );
     let (_, info) = d
         .admin
         .get(&format!("{ADMIN}/workflows/{subscription}"))
@@ -1093,10 +1146,7 @@ async fn the_admin_portal_inbox_shows_requests_and_decides_them_with_a_comment()
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (_, own_app) = d
-        .admin
-        .get(&format!("{DEV}/applications/{own_app}"))
-        .await;
+    let (_, own_app) = d.admin.get(&format!("{DEV}/applications/{own_app}")).await;
     assert_eq!(own_app["status"], "REJECTED", "{own_app}");
     // A developer has no inbox.
     let mut dora = Browser::sign_in(&d.up, "dev-dora", "dora-password-1").await;

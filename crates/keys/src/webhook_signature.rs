@@ -88,7 +88,13 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify("s3cret", Some(&header), b"{\"status\":\"REJECTED\"}", 1_010, 300),
+            verify(
+                "s3cret",
+                Some(&header),
+                b"{\"status\":\"REJECTED\"}",
+                1_010,
+                300
+            ),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(

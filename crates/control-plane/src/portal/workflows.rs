@@ -78,7 +78,12 @@ async fn inbox(
     let filter = WorkflowType::parse(&query.q);
     let type_name = filter.map(WorkflowType::as_str);
     let (_, total) = store::list(state.store(), store::STATUS_CREATED, type_name, 0, 1).await?;
-    let pager = paginate("/admin/workflows", type_name.unwrap_or(""), query.page, total);
+    let pager = paginate(
+        "/admin/workflows",
+        type_name.unwrap_or(""),
+        query.page,
+        total,
+    );
     let (rows, _) = store::list(
         state.store(),
         store::STATUS_CREATED,
@@ -133,8 +138,14 @@ async fn decide(
         }
     };
     let comment: String = form.comment.trim().chars().take(1000).collect();
-    let decided =
-        workflows::decide(&state, &id, decision, Decider::User(&user.username), &comment).await?;
+    let decided = workflows::decide(
+        &state,
+        &id,
+        decision,
+        Decider::User(&user.username),
+        &comment,
+    )
+    .await?;
     let title = WorkflowType::parse(&decided.workflow_type).map_or("Request", WorkflowType::title);
     let verb = match decision {
         Decision::Approve => "approved",

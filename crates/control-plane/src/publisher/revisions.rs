@@ -15,10 +15,10 @@ use crate::publisher::apis::load;
 use crate::rest_scopes;
 use crate::service;
 use crate::service::revisions::load_revision;
-use crate::service::workflows::{Deferred, Requested, WorkflowType};
-use gantry_store::workflows::Workflow;
 pub use crate::service::revisions::{DeploymentTarget, create_revision, deploy_revision};
+use crate::service::workflows::{Deferred, Requested, WorkflowType};
 use crate::wire::{plain_list, rfc3339};
+use gantry_store::workflows::Workflow;
 
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct RevisionRequest {

@@ -9,8 +9,8 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::publisher::apis::ApiRequest;
 use crate::service::workflows::{self, Deferred, WorkflowType};
-use gantry_store::workflows::Workflow;
 use crate::wire::rfc3339;
+use gantry_store::workflows::Workflow;
 
 /// Creates an API from a validated request; shared by the REST handler, the Publisher portal and the demo seed.
 pub async fn create(state: &AppState, request: ApiRequest, provider: &str) -> ApiResult<Api> {
@@ -171,10 +171,15 @@ pub async fn request_lifecycle_change(
 
 /// The state of the latest AM_API_STATE request about `api_id` (WSO2's `workflowStatus`
 /// of an API's lifecycle): `CREATED` while pending, `APPROVED` or `REJECTED`.
-pub async fn lifecycle_workflow_status(state: &AppState, api_id: &str) -> ApiResult<Option<String>> {
-    Ok(gantry_store::workflows::latest_for(state.store(), WorkflowType::ApiState.as_str(), api_id)
-        .await?
-        .map(|w| w.status))
+pub async fn lifecycle_workflow_status(
+    state: &AppState,
+    api_id: &str,
+) -> ApiResult<Option<String>> {
+    Ok(
+        gantry_store::workflows::latest_for(state.store(), WorkflowType::ApiState.as_str(), api_id)
+            .await?
+            .map(|w| w.status),
+    )
 }
 
 /// Loads the API and checks that `action` is one and allowed from its state.
@@ -225,6 +230,7 @@ pub async fn change_lifecycle(
 pub async fn delete(state: &AppState, api_id: &str, by: &str) -> ApiResult<Api> {
     let api = load(state, api_id).await?;
     apis::delete(state.store(), &api.id).await?;
+    gantry_store::workflows::withdraw_pending_for(state.store(), &api.id, by).await?;
     tracing::info!(api_id, by, "API deleted");
     state.sync_environments().await?;
     Ok(api)

@@ -115,7 +115,10 @@ pub async fn create(
     token_type: &str,
     fields: ApplicationFields<'_>,
 ) -> ApiResult<(Application, Option<Workflow>)> {
-    if !state.workflows().requires(WorkflowType::ApplicationCreation) {
+    if !state
+        .workflows()
+        .requires(WorkflowType::ApplicationCreation)
+    {
         let app = applications::create(state.store(), fields.with(owner, token_type)).await?;
         tracing::info!(application_id = %app.id, owner = %app.owner, "application created");
         return Ok((app, None));

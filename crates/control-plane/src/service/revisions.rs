@@ -167,7 +167,7 @@ pub async fn request_deployment(
         },
     )
     .await?;
-    Ok(Requested::Pending(workflow))
+    Ok(Requested::Pending(Box::new(workflow)))
 }
 
 /// Deploys a revision to environments now: the demo seed, and an approved

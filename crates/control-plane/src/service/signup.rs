@@ -64,5 +64,5 @@ pub async fn register(
         },
     )
     .await?;
-    Ok(Requested::Pending(workflow))
+    Ok(Requested::Pending(Box::new(workflow)))
 }

@@ -90,7 +90,10 @@ pub async fn subscribe(
     }
     check_tier(api, tier).map_err(SubscribeError::Refused)?;
     crate::service::applications::require_approved(app)?;
-    if state.workflows().requires(WorkflowType::SubscriptionCreation) {
+    if state
+        .workflows()
+        .requires(WorkflowType::SubscriptionCreation)
+    {
         // ON_HOLD until approved: gateways never see it (`store::snapshot` leaves it out).
         let sub = subscriptions::create_with_status(
             state.store(),
@@ -179,12 +182,12 @@ pub async fn requested_tier(state: &AppState, sub: &Subscription) -> ApiResult<O
         &sub.id,
     )
     .await?;
-    Ok(pending.iter().find_map(|w| {
-        match serde_json::from_str::<Deferred>(&w.payload) {
+    Ok(pending
+        .iter()
+        .find_map(|w| match serde_json::from_str::<Deferred>(&w.payload) {
             Ok(Deferred::SubscriptionUpdate { tier, .. }) => Some(tier),
             _ => None,
-        }
-    }))
+        }))
 }
 
 /// Ends `sub`; gateways stop accepting its application's tokens for the API.

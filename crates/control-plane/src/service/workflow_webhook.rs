@@ -86,18 +86,13 @@ pub fn verify_callback(state: &AppState, signature: Option<&str>, body: &[u8]) -
             "No external workflow approver is configured".into(),
         ));
     };
-    webhook_signature::verify(
-        secret,
-        signature,
-        body,
-        unix_now(),
-        CALLBACK_TOLERANCE_SECS,
+    webhook_signature::verify(secret, signature, body, unix_now(), CALLBACK_TOLERANCE_SECS).map_err(
+        |e: SignatureError| {
+            tracing::warn!(error = %e, "workflow callback refused");
+            ApiError::Unauthenticated(format!(
+                "{e}: sign the body as {}: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">",
+                webhook_signature::HEADER
+            ))
+        },
     )
-    .map_err(|e: SignatureError| {
-        tracing::warn!(error = %e, "workflow callback refused");
-        ApiError::Unauthenticated(format!(
-            "{e}: sign the body as {}: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">",
-            webhook_signature::HEADER
-        ))
-    })
 }

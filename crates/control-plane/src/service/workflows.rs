@@ -180,7 +180,7 @@ pub enum Requested<T> {
     /// Done at once.
     Done(T),
     /// Recorded for approval; done when approved.
-    Pending(Workflow),
+    Pending(Box<Workflow>),
 }
 
 /// A resident client whose registration waits for approval: stored on approval, never
@@ -435,9 +435,13 @@ async fn perform(state: &AppState, workflow: &Workflow, deferred: Deferred) -> A
     };
     match deferred {
         Deferred::ApplicationCreation { application_id } => {
-            applications::set_status(state.store(), &application_id, applications::STATUS_APPROVED)
-                .await
-                .map_err(gone("application"))?;
+            applications::set_status(
+                state.store(),
+                &application_id,
+                applications::STATUS_APPROVED,
+            )
+            .await
+            .map_err(gone("application"))?;
         }
         Deferred::KeyGeneration {
             application_id,
@@ -469,13 +473,8 @@ async fn perform(state: &AppState, workflow: &Workflow, deferred: Deferred) -> A
             state.sync_environments().await?;
         }
         Deferred::ApiState { api_id, action, .. } => {
-            crate::service::apis::change_lifecycle(
-                state,
-                &api_id,
-                &action,
-                &workflow.requested_by,
-            )
-            .await?;
+            crate::service::apis::change_lifecycle(state, &api_id, &action, &workflow.requested_by)
+                .await?;
         }
         Deferred::RevisionDeployment {
             api_id,
@@ -568,6 +567,9 @@ mod tests {
             profile: "{}".into(),
         };
         let shown = signup.properties().to_string();
-        assert!(shown.contains("dev") && !shown.contains("argon2"), "{shown}");
+        assert!(
+            shown.contains("dev") && !shown.contains("argon2"),
+            "{shown}"
+        );
     }
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use gantry_control_plane::service::workflows::WorkflowSettings;
 
 use super::key_manager::{KeyManagerArgs, KeyManagerConfig};
-use super::workflows::WorkflowArgs;
 use super::listener_limits::{ListenerLimitArgs, ListenerLimits};
 use super::upstream_tls::{UpstreamTlsArgs, UpstreamTlsConfig};
+use super::workflows::WorkflowArgs;
 use super::{ConfigError, Layers};
 
 /// Options of `gantry up`; every flag can also come from its `GANTRY_…` variable.

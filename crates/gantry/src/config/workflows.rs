@@ -76,10 +76,7 @@ impl WorkflowArgs {
                 )));
             }
             if webhooks.iter().any(|(t, _)| *t == workflow_type) {
-                return Err(key().invalid(format!(
-                    "{} has two approvers",
-                    workflow_type.as_str()
-                )));
+                return Err(key().invalid(format!("{} has two approvers", workflow_type.as_str())));
             }
             webhooks.push((workflow_type, url.trim().to_owned()));
         }
