@@ -1085,6 +1085,13 @@ async fn the_admin_portal_inbox_shows_requests_and_decides_them_with_a_comment()
         .unwrap()
         .to_owned();
 
+    let mut dora = Browser::sign_in(&d.up, "dev-dora", "dora-password-1").await;
+    let (_, page) = dora.get(&format!("/devportal/applications/{app}")).await;
+    assert!(
+        page.contains("waiting for approval"),
+        "the developer sees ON_HOLD: {page}"
+    );
+
     let mut admin = Browser::sign_in(&d.up, "admin", gantry_testkit::process::ADMIN_PASSWORD).await;
     let (status, page) = admin.get("/admin/workflows").await;
     assert_eq!(status, StatusCode::OK);
@@ -1148,8 +1155,14 @@ async fn the_admin_portal_inbox_shows_requests_and_decides_them_with_a_comment()
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, own_app) = d.admin.get(&format!("{DEV}/applications/{own_app}")).await;
     assert_eq!(own_app["status"], "REJECTED", "{own_app}");
+    let (_, page) = admin
+        .get(&format!(
+            "/devportal/applications/{}",
+            own_app["applicationId"].as_str().unwrap()
+        ))
+        .await;
+    assert!(page.contains("rejected"), "{page}");
     // A developer has no inbox.
-    let mut dora = Browser::sign_in(&d.up, "dev-dora", "dora-password-1").await;
     let (status, _) = dora.get("/admin/workflows").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     d.up.stop();

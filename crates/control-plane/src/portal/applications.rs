@@ -59,6 +59,8 @@ struct ApplicationRow {
     name: String,
     tier: String,
     description: String,
+    /// `APPROVED`, or `CREATED` / `REJECTED` under an application-creation workflow.
+    status: String,
 }
 
 #[derive(Template)]
@@ -104,6 +106,7 @@ async fn applications_view(
                 name: a.name,
                 tier: a.throttling_policy,
                 description: a.description,
+                status: a.status,
             })
             .collect(),
         pager,
@@ -284,6 +287,7 @@ async fn application_view(
             name: app.name,
             tier: app.throttling_policy,
             description: app.description,
+            status: app.status,
         },
     })
 }
