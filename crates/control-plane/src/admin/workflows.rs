@@ -83,12 +83,12 @@ pub fn accepted(workflow: &Workflow, location: Option<&str>, subject: Value) -> 
         .into_response()
 }
 
+/// The `workflowType` filter (paging is read separately: serde's `flatten` would hand
+/// `limit` to `Paging` as a string).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ListQuery {
+pub(crate) struct TypeFilter {
     workflow_type: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
 }
 
 /// The `workflowType` filter: WSO2's names, with or without `AM_`.
@@ -105,10 +105,15 @@ fn parse_type(raw: &str) -> ApiResult<WorkflowType> {
 async fn list(
     State(state): State<AppState>,
     _: Scoped<rest_scopes::WorkflowView>,
-    QueryParams(query): QueryParams<ListQuery>,
+    QueryParams(paging): QueryParams<Paging>,
+    QueryParams(filter): QueryParams<TypeFilter>,
 ) -> ApiResult<axum::Json<Value>> {
-    let (offset, limit) = query.paging.resolve()?;
-    let workflow_type = query.workflow_type.as_deref().map(parse_type).transpose()?;
+    let (offset, limit) = paging.resolve()?;
+    let workflow_type = filter
+        .workflow_type
+        .as_deref()
+        .map(parse_type)
+        .transpose()?;
     let (rows, total) = store::list(
         state.store(),
         store::STATUS_CREATED,

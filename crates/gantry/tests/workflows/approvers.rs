@@ -32,6 +32,27 @@ async fn two_control_planes_on_postgresql_see_and_decide_the_same_requests() {
 
     let on_two = pending(&admin2, "AM_APPLICATION_CREATION").await;
     assert_eq!(on_two.len(), 1, "{on_two:?}");
+    // Paged as WSO2's lists are.
+    let (status, page) = admin2
+        .get(&format!("{ADMIN}/workflows?limit=1&offset=0"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["count"], 1, "{page}");
+    let (status, page) = admin2
+        .get(&format!("{ADMIN}/workflows?limit=1&offset=1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["count"], 0, "{page}");
+    assert!(
+        page["previous"].as_str().unwrap().contains("offset=0"),
+        "{page}"
+    );
+    let (status, page) = admin2.get(&format!("{ADMIN}/workflows?limit=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    let (status, page) = admin2
+        .get(&format!("{ADMIN}/workflows?workflowType=AM_NOPE"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert_eq!(on_two[0]["referenceId"], reference.as_str());
     decided(&admin2, &reference, "APPROVED", "from replica 2").await;
     let (status, body) = decide(&admin1, &reference, "APPROVED", "again").await;
