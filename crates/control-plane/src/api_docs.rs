@@ -195,6 +195,13 @@ pub const PUBLISHER: &[Operation] = &[
     )
     .returns(200, "LifecycleState"),
     op(
+        "delete",
+        "/apis/{apiId}/lifecycle-state/pending-tasks",
+        "deleteAPILifecycleStatePendingTasks",
+        "Withdraw the lifecycle change waiting for approval",
+        API_PUBLISH,
+    ),
+    op(
         "get",
         "/apis/{apiId}/lifecycle-history",
         "getAPILifecycleHistory",

@@ -222,13 +222,50 @@ pub async fn reopen(store: &Store, id: &str) -> Result<()> {
 
 /// Rejects every pending request about `reference` (its subject is gone), as `by`.
 pub async fn withdraw_pending_for(store: &Store, reference: &str, by: &str) -> Result<u64> {
+    withdraw(
+        store,
+        reference,
+        None,
+        by,
+        "withdrawn: the subject was deleted",
+    )
+    .await
+}
+
+/// Rejects the pending requests of `workflow_type` about `reference` (the requester took
+/// them back), as `by`; how many there were.
+pub async fn withdraw_pending_of_type(
+    store: &Store,
+    workflow_type: &str,
+    reference: &str,
+    by: &str,
+) -> Result<u64> {
+    withdraw(
+        store,
+        reference,
+        Some(workflow_type),
+        by,
+        "withdrawn by the requester's side",
+    )
+    .await
+}
+
+async fn withdraw(
+    store: &Store,
+    reference: &str,
+    workflow_type: Option<&str>,
+    by: &str,
+    comment: &str,
+) -> Result<u64> {
     let done = sqlx::query(
-        "UPDATE workflows SET status = 'REJECTED', decided_by = $1, decided_at = $2, \
-         comment = 'withdrawn: the subject was deleted' WHERE reference = $3 AND status = 'CREATED'",
+        "UPDATE workflows SET status = 'REJECTED', decided_by = $1, decided_at = $2, comment = $3 \
+         WHERE reference = $4 AND ($5 = '' OR workflow_type = $5) AND status = 'CREATED'",
     )
     .bind(by)
     .bind(now_ms())
+    .bind(comment)
     .bind(reference)
+    .bind(workflow_type.unwrap_or(""))
     .execute(store.pool())
     .await?;
     Ok(done.rows_affected())

@@ -503,6 +503,17 @@ pub(crate) async fn get_lifecycle_state(
     )))
 }
 
+/// `DELETE /apis/{apiId}/lifecycle-state/pending-tasks`: withdraws the lifecycle change
+/// waiting for approval (200 whether or not there was one, as WSO2).
+pub(crate) async fn delete_pending_lifecycle_tasks(
+    State(state): State<AppState>,
+    Scoped(user, _): Scoped<rest_scopes::ApiPublish>,
+    Path(api_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    service::apis::withdraw_lifecycle_change(&state, &api_id, &user.username).await?;
+    Ok(StatusCode::OK)
+}
+
 pub(crate) async fn get_lifecycle_history(
     State(state): State<AppState>,
     _: Scoped<rest_scopes::ApiLifecycleView>,

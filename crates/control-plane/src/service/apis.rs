@@ -169,6 +169,21 @@ pub async fn request_lifecycle_change(
     Ok((api, Some(workflow)))
 }
 
+/// Takes back the lifecycle change of `api_id` waiting for approval, if any (WSO2's
+/// `DELETE …/lifecycle-state/pending-tasks`): it is closed as rejected, by `by`.
+pub async fn withdraw_lifecycle_change(state: &AppState, api_id: &str, by: &str) -> ApiResult<()> {
+    let api = load(state, api_id).await?;
+    let withdrawn = gantry_store::workflows::withdraw_pending_of_type(
+        state.store(),
+        WorkflowType::ApiState.as_str(),
+        &api.id,
+        by,
+    )
+    .await?;
+    tracing::info!(api_id, by, withdrawn, "pending lifecycle change withdrawn");
+    Ok(())
+}
+
 /// The state of the latest AM_API_STATE request about `api_id` (WSO2's `workflowStatus`
 /// of an API's lifecycle): `CREATED` while pending, `APPROVED` or `REJECTED`.
 pub async fn lifecycle_workflow_status(

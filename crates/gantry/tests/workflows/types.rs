@@ -388,6 +388,24 @@ async fn lifecycle_changes_wait_for_approval_and_the_requester_cannot_decide_the
         .await
     );
 
+    // Withdrawn by the publisher (WSO2's pending-tasks): nothing waits any more.
+    let (_, response) = change("Re-Publish").await;
+    let withdrawn = reference_of(&response);
+    let (status, _) = d
+        .publisher
+        .delete(&format!(
+            "{PUB}/apis/{api_id}/lifecycle-state/pending-tasks"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(pending(&d.approver, "AM_API_STATE").await.is_empty());
+    let (status, _) = decide(&d.approver, &withdrawn, "APPROVED", "").await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a withdrawn request cannot be approved"
+    );
+
     // Rejected: the state stays, the status says so.
     let (_, response) = change("Re-Publish").await;
     let republish = reference_of(&response);
