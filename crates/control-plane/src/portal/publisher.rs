@@ -22,6 +22,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::service;
 use crate::service::revisions::DeploymentTarget;
+use crate::service::workflows::WorkflowType;
 
 /// WSO2's scopes for the publisher's actions (roles map to them in `gantry_keys::scopes`).
 pub(super) const CREATE: &str = "apim:api_create";
@@ -121,6 +122,8 @@ struct ApiPage {
     revisions: Vec<RevisionRow>,
     deployments: Vec<DeploymentRow>,
     gateway_url: String,
+    /// Lifecycle changes and deployments of this API waiting for an administrator's approval.
+    pending: Vec<String>,
 }
 
 fn cors_summary(api: &Api) -> String {
@@ -236,7 +239,22 @@ async fn api_page(
             .map(|e| e.as_slice().iter().map(|x| x.url.clone()).collect())
             .unwrap_or_default()
     };
+    let mut pending = Vec::new();
+    for workflow_type in [WorkflowType::ApiState, WorkflowType::RevisionDeployment] {
+        for w in
+            gantry_store::workflows::pending_for(state.store(), workflow_type.as_str(), &api.id)
+                .await?
+        {
+            pending.push(format!(
+                "{} (asked by {}, {})",
+                w.description,
+                w.requested_by,
+                super::when(w.created_at)
+            ));
+        }
+    }
     render(&ApiPage {
+        pending,
         can_publish: user.has_scope(PUBLISH),
         can_delete: user.has_scope(DELETE),
         can_edit: user.has_scope(CREATE),

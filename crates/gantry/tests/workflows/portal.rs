@@ -3,7 +3,7 @@
 use super::fixture::*;
 
 /// A browser session on the portals: the session cookie and the page's CSRF token.
-struct Browser<'a> {
+pub struct Browser<'a> {
     up: &'a GantryUp,
     client: reqwest::Client,
     cookie: String,
@@ -13,7 +13,7 @@ struct Browser<'a> {
 impl<'a> Browser<'a> {
     const COOKIE: &'static str = "__Host-gantry-portal";
 
-    async fn sign_in(up: &'a GantryUp, username: &str, password: &str) -> Self {
+    pub async fn sign_in(up: &'a GantryUp, username: &str, password: &str) -> Self {
         let mut browser = Self {
             up,
             client: up.cp_client_without_redirects(),
@@ -40,7 +40,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> (StatusCode, String) {
+    pub async fn get(&mut self, path: &str) -> (StatusCode, String) {
         let response = self
             .client
             .get(self.up.cp_url(path))
@@ -60,7 +60,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Posts `fields` with the page's CSRF token.
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
         let mut form = vec![("_csrf", self.csrf.as_str())];
         form.extend_from_slice(fields);
         let response = self

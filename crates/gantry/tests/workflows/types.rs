@@ -511,6 +511,13 @@ async fn revision_deployment_waits_for_approval_and_a_rejected_one_never_reaches
         .await;
     assert_eq!(listed["list"][0]["status"], "CREATED", "{listed}");
     assert_eq!(status_of("/deployed/1.0.0/items").await, 404);
+    let mut pete = super::portal::Browser::sign_in(&d.up, "pub-pete", "pete-password-1").await;
+    let (_, page) = pete.get(&format!("/publisher/apis/{api_id}")).await;
+    assert!(
+        page.contains("Waiting for approval")
+            && page.contains("Approve the deployment of revision 1"),
+        "the publisher sees the pending deployment: {page}"
+    );
     let list = pending(&d.approver, "AM_REVISION_DEPLOYMENT").await;
     assert_eq!(list[0]["workflowType"], "REVISION_DEPLOYMENT");
     decided(&d.approver, &reference, "APPROVED", "change CHG-1").await;
