@@ -195,6 +195,13 @@ pub const PUBLISHER: &[Operation] = &[
     )
     .returns(200, "LifecycleState"),
     op(
+        "delete",
+        "/apis/{apiId}/lifecycle-state/pending-tasks",
+        "deleteAPILifecycleStatePendingTasks",
+        "Withdraw the lifecycle change waiting for approval",
+        API_PUBLISH,
+    ),
+    op(
         "get",
         "/apis/{apiId}/lifecycle-history",
         "getAPILifecycleHistory",
@@ -771,6 +778,43 @@ pub const ADMIN: &[Operation] = &[
         ADMIN_OPERATIONS,
     )
     .returns(200, "Object"),
+    op(
+        "get",
+        "/workflows",
+        "workflowsGet",
+        "Approval requests waiting for a decision",
+        WORKFLOW_VIEW,
+    )
+    .query(&["workflowType", "limit", "offset"])
+    .returns(200, "WorkflowList"),
+    op(
+        "get",
+        "/workflows/{externalWorkflowRef}",
+        "workflowsExternalWorkflowRefGet",
+        "One approval request, with its audit trail",
+        WORKFLOW_VIEW,
+    )
+    .returns(200, "WorkflowInfo"),
+    op(
+        "post",
+        "/workflows/update-workflow-status",
+        "workflowsUpdateWorkflowStatusPost",
+        "Approve or reject a request (not one's own)",
+        WORKFLOW_APPROVE,
+    )
+    .query(&["workflowReferenceId"])
+    .requires(&["workflowReferenceId"])
+    .body(Body::Json("Workflow"))
+    .returns(200, "Workflow"),
+    op(
+        "post",
+        "/workflows/callback/{externalWorkflowRef}",
+        "workflowsCallbackPost",
+        "An external approver's decision, signed with the webhook secret (Gantry)",
+        &[],
+    )
+    .body(Body::Json("Workflow"))
+    .returns(200, "Workflow"),
 ];
 
 /// The JSON Schemas responses and bodies are described (and checked) with.
@@ -837,7 +881,23 @@ fn schemas() -> Value {
                 "scopes": {"type": "array", "items": string},
                 "operationPolicies": operation_policies}}}}},
         "WorkflowResponse": {"type": "object", "required": ["workflowStatus"], "properties": {
-            "workflowStatus": string, "lifecycleState": {"$ref": "#/components/schemas/LifecycleState"}}},
+            "workflowStatus": {"type": "string", "enum": ["CREATED", "APPROVED", "REJECTED", "REGISTERED"]},
+            "jsonPayload": string,
+            "lifecycleState": {"$ref": "#/components/schemas/LifecycleState"}}},
+        "Workflow": {"type": "object", "required": ["status"], "properties": {
+            "status": {"type": "string", "enum": ["APPROVED", "REJECTED"]},
+            "attributes": {"type": "object"}, "description": string}},
+        "WorkflowInfo": {"type": "object", "properties": {
+            "workflowType": {"type": "string", "enum": ["APPLICATION_CREATION", "APPLICATION_UPDATE",
+                "SUBSCRIPTION_CREATION", "USER_SIGNUP", "APPLICATION_REGISTRATION_PRODUCTION",
+                "APPLICATION_REGISTRATION_SANDBOX", "APPLICATION_DELETION", "API_STATE",
+                "SUBSCRIPTION_DELETION", "SUBSCRIPTION_UPDATE", "API_PRODUCT_STATE", "REVISION_DEPLOYMENT"]},
+            "workflowStatus": {"type": "string", "enum": ["APPROVED", "CREATED", "REJECTED"]},
+            "createdTime": string, "updatedTime": string, "referenceId": string,
+            "properties": {"type": "object"}, "description": string}},
+        "WorkflowList": {"type": "object", "required": ["count", "list"], "properties": {
+            "count": {"type": "integer"}, "next": string, "previous": string,
+            "list": {"type": "array", "items": {"$ref": "#/components/schemas/WorkflowInfo"}}}},
         "LifecycleState": {"type": "object", "required": ["state", "availableTransitions"], "properties": {
             "state": string, "availableTransitions": {"type": "array", "items": {"type": "object", "properties": {
                 "event": string, "targetState": string}}}}},
@@ -854,7 +914,7 @@ fn schemas() -> Value {
             "keyType": {"type": "string", "enum": ["PRODUCTION", "SANDBOX"]}, "mode": {"type": "string", "enum": ["CREATED", "MAPPED"]}}},
         "Subscription": {"type": "object", "required": ["applicationId", "throttlingPolicy"], "properties": {
             "subscriptionId": string, "applicationId": string, "apiId": string, "throttlingPolicy": string,
-            "status": {"type": "string", "enum": ["UNBLOCKED", "BLOCKED", "PROD_ONLY_BLOCKED"]}}},
+            "status": {"type": "string", "enum": ["UNBLOCKED", "BLOCKED", "PROD_ONLY_BLOCKED", "ON_HOLD", "REJECTED", "TIER_UPDATE_PENDING"]}}},
         "ThrottlePolicy": {"type": "object", "required": ["policyName", "defaultLimit"], "properties": {
             "policyId": string, "policyName": string, "displayName": string, "description": string,
             "type": string, "defaultLimit": default_limit}},
@@ -886,6 +946,10 @@ fn parameter(name: &str, location: &str, required: bool) -> Value {
         "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
         "offset" => json!({"type": "integer", "minimum": 0}),
         "defaultVersion" | "allEnvironments" => json!({"type": "boolean"}),
+        "workflowType" => json!({"type": "string", "enum": [
+            "AM_APPLICATION_CREATION", "AM_APPLICATION_REGISTRATION_PRODUCTION",
+            "AM_APPLICATION_REGISTRATION_SANDBOX", "AM_SUBSCRIPTION_CREATION",
+            "AM_SUBSCRIPTION_UPDATE", "AM_API_STATE", "AM_REVISION_DEPLOYMENT", "AM_USER_SIGNUP"]}),
         "blockState" => json!({"type": "string", "enum": ["BLOCKED", "PROD_ONLY_BLOCKED"]}),
         _ => json!({"type": "string"}),
     };

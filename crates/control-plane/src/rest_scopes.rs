@@ -91,6 +91,10 @@ pub const ENVIRONMENT_MANAGE: &[&str] = &["apim:admin", "apim:environment_manage
 pub const TIER_VIEW: &[&str] = &["apim:admin", "apim:tier_view", "apim:tier_manage"];
 /// Change throttling policies.
 pub const TIER_MANAGE: &[&str] = &["apim:admin", "apim:tier_manage"];
+/// See pending approval workflows.
+pub const WORKFLOW_VIEW: &[&str] = &["apim:admin", "apim:api_workflow_view"];
+/// Approve or reject a workflow.
+pub const WORKFLOW_APPROVE: &[&str] = &["apim:admin", "apim:api_workflow_approve"];
 /// Key managers, users and roles, signing keys.
 pub const ADMIN_OPERATIONS: &[&str] = &["apim:admin", "apim:admin_operations"];
 
@@ -134,4 +138,6 @@ scope_sets! {
     SubscriptionView => SUBSCRIPTION_VIEW,
     TierManage => TIER_MANAGE,
     TierView => TIER_VIEW,
+    WorkflowApprove => WORKFLOW_APPROVE,
+    WorkflowView => WORKFLOW_VIEW,
 }

@@ -1,6 +1,7 @@
 //! Developer-portal self sign-up over REST, at WSO2's path: `POST /api/identity/user/v1.0/me`
 //! (anonymous), with WSO2's body `{"user": {"username", "password", "realm", "claims": [...]},
-//! "properties": []}`. Off unless the control plane runs with `--self-signup true` (`gantry up`
+//! "properties": []}`. While AM_USER_SIGNUP needs approval it answers 202 with WSO2's
+//! `WorkflowResponse` and the account exists only once approved (`service::signup`). Off unless the control plane runs with `--self-signup true` (`gantry up`
 //! turns it on; `gantry control-plane` leaves it off). New users get the subscriber role only.
 //! Each attempt counts against the caller's address in the same budget as failed sign-ins,
 //! since each costs an Argon2 hash.
@@ -17,6 +18,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::scim::users::{check_password_policy, check_username, hash_password};
+use crate::service::workflows::Requested;
 
 /// The role self-registered users get.
 pub const SUBSCRIBER_ROLE: &str = "Internal/subscriber";
@@ -86,24 +88,22 @@ pub(crate) async fn sign_up(
         None => "{}".to_owned(),
     };
     let hash = hash_password(password).await?;
-    let created = gantry_store::users::create_with_profile(
-        state.store(),
-        username,
-        &hash,
-        &[SUBSCRIBER_ROLE],
-        &profile,
-    )
-    .await
-    .map_err(|e| match e {
-        gantry_store::StoreError::Conflict(_) => {
-            ApiError::Conflict(format!("user.username: '{username}' is taken"))
+    match crate::service::signup::register(&state, username, &hash, &profile).await? {
+        Requested::Done(created) => {
+            tracing::info!(user = %created.username, "user signed up over REST");
+            Ok((
+                StatusCode::CREATED,
+                axum::Json(json!({"username": created.username, "roles": [SUBSCRIBER_ROLE]})),
+            )
+                .into_response())
         }
-        other => other.into(),
-    })?;
-    tracing::info!(user = %created.username, "user signed up over REST");
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({"username": created.username, "roles": [SUBSCRIBER_ROLE]})),
-    )
-        .into_response())
+        Requested::Pending(workflow) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({
+                "workflowStatus": "CREATED",
+                "jsonPayload": json!({"username": username, "workflowReferenceId": workflow.id}).to_string(),
+            })),
+        )
+            .into_response()),
+    }
 }

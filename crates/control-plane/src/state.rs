@@ -31,6 +31,7 @@ struct Inner {
     assertion_replay: AssertionReplay,
     self_signup: bool,
     gateway_url: Option<String>,
+    workflows: crate::service::workflows::WorkflowSettings,
     /// Fired when the process shuts down: long-lived work (gateway sync sessions) ends.
     shutdown: tokio_util::sync::CancellationToken,
     sync: crate::distribution::SyncState,
@@ -58,6 +59,7 @@ impl AppState {
             assertion_replay: AssertionReplay::default(),
             self_signup: false,
             gateway_url: None,
+            workflows: Default::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             sync: crate::distribution::SyncState::default(),
         }))
@@ -115,6 +117,20 @@ impl AppState {
             inner.gateway_url = url.map(|u| u.trim_end_matches('/').to_owned());
         }
         self
+    }
+
+    /// Which workflow types need approval, and their external approvers (call right after
+    /// [`AppState::new`], before the state is shared).
+    pub fn with_workflows(mut self, settings: crate::service::workflows::WorkflowSettings) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.workflows = settings;
+        }
+        self
+    }
+
+    /// The approval workflows' settings.
+    pub fn workflows(&self) -> &crate::service::workflows::WorkflowSettings {
+        &self.0.workflows
     }
 
     /// Whether the developer portal offers self sign-up.

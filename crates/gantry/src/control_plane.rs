@@ -87,6 +87,7 @@ pub async fn run(mut args: ControlPlaneConfig) -> anyhow::Result<()> {
     .self_signup(args.self_signup)
     .gateway_url(args.gateway_url.clone())
     .reconcile_every(args.reconcile_interval)
+    .with_workflows(args.workflows.clone())
     .stop_on(shutdown.clone());
     crate::key_manager::trust_assertion_issuers(&mut args.keys, &state);
     state

@@ -102,6 +102,7 @@ pub async fn run(mut args: UpConfig) -> anyhow::Result<()> {
             "http://{}",
             SocketAddr::new(loopback_for(args.bind), args.gateway_port)
         )))
+        .with_workflows(args.workflows.clone())
         .stop_on(shutdown.clone());
     crate::key_manager::trust_assertion_issuers(&mut args.keys, &state);
     state

@@ -227,5 +227,21 @@ async fn documents_are_served_enforced_and_honoured() {
             ),
         )
         .await;
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            "/api/am/admin/v4/workflows?workflowType=AM_SUBSCRIPTION_CREATION",
+            None,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            "/api/am/admin/v4/workflows/update-workflow-status?workflowReferenceId=nope",
+            Some(json!({"status": "APPROVED"})),
+        )
+        .await;
     up.stop();
 }

@@ -18,6 +18,7 @@ pub mod scopes;
 pub mod secret;
 pub mod signing;
 pub mod token;
+pub mod webhook_signature;
 
 pub use api_key::{ApiKeyClaims, ApiKeyGrant, IssuedApiKey, SubscribedApi};
 pub use kek::KeyEncryptionKey;

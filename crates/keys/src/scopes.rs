@@ -62,6 +62,8 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
     ("apim:admin", &["admin"]),
     ("apim:admin_operations", &["admin"]),
     ("apim:environment_manage", &["admin"]),
+    ("apim:api_workflow_approve", &["admin"]),
+    ("apim:api_workflow_view", &["admin"]),
     (
         "apim:tier_view",
         &["admin", "Internal/publisher", "Internal/creator"],

@@ -26,11 +26,21 @@ pub struct Application {
     pub created_at: i64,
     /// Epoch ms.
     pub updated_at: i64,
+    /// WSO2's application status: `APPROVED`, or `CREATED` while its creation waits for
+    /// approval (AM_APPLICATION_CREATION), `REJECTED` when refused.
+    pub status: String,
 }
+
+/// An application's status while its creation waits for approval.
+pub const STATUS_CREATED: &str = "CREATED";
+/// A usable application's status.
+pub const STATUS_APPROVED: &str = "APPROVED";
+/// The status of an application whose creation was refused.
+pub const STATUS_REJECTED: &str = "REJECTED";
 
 macro_rules! app_columns {
     () => {
-        "id, name, owner, throttling_policy, description, token_type, attributes, created_at, updated_at"
+        "id, name, owner, throttling_policy, description, token_type, attributes, created_at, updated_at, status"
     };
 }
 
@@ -53,6 +63,16 @@ pub struct NewApplication<'a> {
 
 /// Creates an application; `Conflict` if the owner already has one with that name.
 pub async fn create(store: &Store, new: NewApplication<'_>) -> Result<Application> {
+    create_with_status(store, new, STATUS_APPROVED).await
+}
+
+/// Creates an application in `status` ([`STATUS_CREATED`] while its creation waits for
+/// approval); `Conflict` if the owner already has one with that name.
+pub async fn create_with_status(
+    store: &Store,
+    new: NewApplication<'_>,
+    status: &str,
+) -> Result<Application> {
     let now = now_ms();
     let app = Application {
         id: new_id(),
@@ -64,11 +84,12 @@ pub async fn create(store: &Store, new: NewApplication<'_>) -> Result<Applicatio
         attributes: to_json(new.attributes),
         created_at: now,
         updated_at: now,
+        status: status.to_owned(),
     };
     sqlx::query(concat!(
         "INSERT INTO applications (",
         app_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(&app.id)
     .bind(&app.name)
@@ -79,6 +100,7 @@ pub async fn create(store: &Store, new: NewApplication<'_>) -> Result<Applicatio
     .bind(&app.attributes)
     .bind(app.created_at)
     .bind(app.updated_at)
+    .bind(&app.status)
     .execute(store.pool())
     .await
     .map_err(|e| match StoreError::on_unique("")(e) {
@@ -195,6 +217,17 @@ pub async fn update_owned(
     .map_err(StoreError::on_unique("you already have an application with this name"))?;
     found(&done)?;
     get_owned(store, id, owner).await
+}
+
+/// Sets application `id`'s status (a decided creation workflow).
+pub async fn set_status(store: &Store, id: &str, status: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE applications SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(now_ms())
+        .bind(id)
+        .execute(store.pool())
+        .await?;
+    found(&done)
 }
 
 /// Deletes `owner`'s application `id` with its keys and subscriptions.

@@ -24,6 +24,7 @@ pub mod signing_keys;
 pub mod snapshot;
 pub mod subscriptions;
 pub mod users;
+pub mod workflows;
 
 use std::path::Path;
 use std::str::FromStr;

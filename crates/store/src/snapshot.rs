@@ -1,6 +1,8 @@
 //! Builds the [`GatewaySnapshot`] of one environment from the store: the deployed
 //! revisions, and the applications, keys and subscriptions that touch them.
 //!
+//! Subscriptions waiting for approval (`ON_HOLD`) or refused (`REJECTED`) and applications
+//! not approved are left out: gateways never see what an approval workflow holds back.
 //! Trusted issuers are not stored here; the control plane adds its key manager's keys. Each
 //! key mapping carries the issuer of its key manager. Revoked token ids are those not expired yet.
 
@@ -143,7 +145,7 @@ pub async fn build(
 
     let subscriptions = sqlx::query_as::<_, SubscriptionRow>(
         "SELECT s.id, s.application_id, s.api_id, s.throttling_policy, s.status FROM subscriptions s \
-         JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 ORDER BY s.id",
+         JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 AND s.status NOT IN ('ON_HOLD', 'REJECTED') ORDER BY s.id",
     )
     .bind(environment)
     .fetch_all(pool)
@@ -164,7 +166,8 @@ pub async fn build(
     let applications = sqlx::query_as::<_, ApplicationRow>(
         "SELECT DISTINCT a.id, a.name, a.owner, a.throttling_policy FROM applications a \
          JOIN subscriptions s ON s.application_id = a.id \
-         JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 ORDER BY a.id",
+         JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 \
+         AND s.status NOT IN ('ON_HOLD', 'REJECTED') AND a.status = 'APPROVED' ORDER BY a.id",
     )
     .bind(environment)
     .fetch_all(pool)
@@ -182,7 +185,8 @@ pub async fn build(
         "SELECT DISTINCT k.consumer_key, k.application_id, k.key_type, k.key_manager, m.issuer AS external_issuer \
          FROM application_keys k LEFT JOIN key_managers m ON m.name = k.key_manager \
          JOIN subscriptions s ON s.application_id = k.application_id \
-         JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 ORDER BY k.consumer_key",
+         JOIN api_deployments d ON d.api_id = s.api_id WHERE d.environment = $1 \
+         AND s.status NOT IN ('ON_HOLD', 'REJECTED') ORDER BY k.consumer_key",
     )
     .bind(environment)
     .fetch_all(pool)

@@ -34,12 +34,31 @@ pub async fn create(
     api_id: &str,
     tier: &str,
 ) -> Result<Subscription> {
+    create_with_status(
+        store,
+        application_id,
+        api_id,
+        tier,
+        SubscriptionStatus::Unblocked,
+    )
+    .await
+}
+
+/// Subscribes in `status` (`ON_HOLD` while the subscription waits for approval);
+/// `Conflict` if the application is already subscribed to the API.
+pub async fn create_with_status(
+    store: &Store,
+    application_id: &str,
+    api_id: &str,
+    tier: &str,
+    status: SubscriptionStatus,
+) -> Result<Subscription> {
     let sub = Subscription {
         id: new_id(),
         application_id: application_id.to_owned(),
         api_id: api_id.to_owned(),
         throttling_policy: tier.to_owned(),
-        status: SubscriptionStatus::Unblocked.as_str().to_owned(),
+        status: status.as_str().to_owned(),
         created_at: now_ms(),
     };
     sqlx::query(concat!(

@@ -1,6 +1,6 @@
 //! Admin REST API v4 (`/api/am/admin/v4`): gateway environments and their gateways
-//! (`environments`), signing keys (`signing_keys`), key managers (`key_managers`) and
-//! throttling policies (`policies`). Admin role only.
+//! (`environments`), signing keys (`signing_keys`), key managers (`key_managers`),
+//! throttling policies (`policies`) and approval workflows (`workflows`). Admin role only.
 
 use axum::Router;
 
@@ -10,6 +10,7 @@ pub mod environments;
 pub mod key_managers;
 pub mod policies;
 pub mod signing_keys;
+pub mod workflows;
 
 pub use environments::LIVE_WITHIN_MS;
 
@@ -19,4 +20,5 @@ pub fn router() -> Router<AppState> {
         .merge(signing_keys::router())
         .merge(key_managers::router())
         .merge(policies::router())
+        .merge(workflows::router())
 }

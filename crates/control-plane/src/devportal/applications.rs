@@ -38,7 +38,7 @@ async fn application_json(state: &AppState, app: &Application) -> ApiResult<Valu
     let subscription_count = subscriptions::list_for_application(state.store(), &app.id)
         .await?
         .len();
-    let keys = applications::keys_of(state.store(), &app.id).await?;
+    let keys = keys_json(state, app).await?;
     let attributes: Value = serde_json::from_str(&app.attributes).unwrap_or_else(|_| json!({}));
     Ok(json!({
         "applicationId": app.id,
@@ -46,15 +46,31 @@ async fn application_json(state: &AppState, app: &Application) -> ApiResult<Valu
         "throttlingPolicy": app.throttling_policy,
         "description": app.description,
         "tokenType": app.token_type,
-        "status": "APPROVED",
+        "status": app.status,
         "groups": [],
         "subscriptionCount": subscription_count,
-        "keys": keys.iter().map(|k| key_json(k, None)).collect::<Vec<_>>(),
+        "keys": keys,
         "attributes": attributes,
         "subscriptionScopes": [],
         "owner": app.owner,
         "hashEnabled": true,
     }))
+}
+
+/// `app`'s keys: stored ones, then those whose registration waits for approval
+/// (`keyState: CREATED`).
+async fn keys_json(state: &AppState, app: &Application) -> ApiResult<Vec<Value>> {
+    let mut keys: Vec<Value> = applications::keys_of(state.store(), &app.id)
+        .await?
+        .iter()
+        .map(|k| key_json(k, None))
+        .collect();
+    for pending in service::applications::pending_keys(state, app).await? {
+        let mut key = key_json(&pending, None);
+        key["keyState"] = json!("CREATED");
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 pub(crate) fn key_json(key: &ApplicationKey, secret: Option<&str>) -> Value {
@@ -141,7 +157,7 @@ pub(crate) async fn create(
 ) -> ApiResult<Response> {
     let (name, tier, token_type) = check_request(&state, &request).await?;
     let attributes = request.attributes.unwrap_or_default();
-    let app = service::applications::create(
+    let (app, pending) = service::applications::create(
         &state,
         &user.username,
         &token_type,
@@ -153,8 +169,16 @@ pub(crate) async fn create(
         },
     )
     .await?;
+    let location = format!("/api/am/devportal/v3/applications/{}", app.id);
+    if let Some(workflow) = pending {
+        return Ok(crate::admin::workflows::accepted(
+            &workflow,
+            Some(&location),
+            json!({"applicationId": app.id, "name": app.name, "status": app.status}),
+        ));
+    }
     let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/am/devportal/v3/applications/{}", app.id)) {
+    if let Ok(v) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, v);
     }
     Ok((
@@ -283,8 +307,14 @@ pub(crate) async fn generate_keys(
         validity_period: parse_validity(&request.validity_time)?,
         public: is_public_client(request.additional_properties.as_ref()),
     };
-    let (key, secret) = service::applications::generate_keys(&state, &app, request).await?;
-    Ok(axum::Json(key_json(&key, Some(&secret))))
+    let generated = service::applications::generate_keys(&state, &app, request).await?;
+    let mut body = key_json(&generated.key, Some(&generated.secret));
+    if let Some(workflow) = generated.pending {
+        // WSO2: 200 with `keyState: CREATED`; the client works once the request is approved.
+        body["keyState"] = json!(workflow.status);
+        body["additionalProperties"]["workflowReferenceId"] = json!(workflow.id);
+    }
+    Ok(axum::Json(body))
 }
 
 /// `DELETE /applications/{id}/oauth-keys/{keyMappingId}` (and WSO2's `POST …/clean-up`):
@@ -308,10 +338,7 @@ pub(crate) async fn list_keys(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let app = load_owned(&state, &id, &user.username).await?;
-    let keys = applications::keys_of(state.store(), &app.id).await?;
-    Ok(axum::Json(plain_list(
-        keys.iter().map(|k| key_json(k, None)).collect(),
-    )))
+    Ok(axum::Json(plain_list(keys_json(&state, &app).await?)))
 }
 
 /// The body of `POST /applications/{id}/map-keys`.

@@ -31,6 +31,12 @@ pub(crate) async fn subscription_json(state: &AppState, sub: &Subscription) -> A
     let app = gantry_store::applications::get(state.store(), &sub.application_id)
         .await
         .ok();
+    // A tier change waiting for approval shows as WSO2 shows it.
+    let requested = service::subscriptions::requested_tier(state, sub).await?;
+    let status = match requested {
+        Some(_) => "TIER_UPDATE_PENDING",
+        None => sub.status.as_str(),
+    };
     Ok(json!({
         "subscriptionId": sub.id,
         "applicationId": sub.application_id,
@@ -42,12 +48,12 @@ pub(crate) async fn subscription_json(state: &AppState, sub: &Subscription) -> A
         // WSO2's `ApplicationInfo` (the Publisher's names the owner `subscriber`).
         "applicationInfo": app.map(|a| json!({
             "applicationId": a.id, "name": a.name, "throttlingPolicy": a.throttling_policy,
-            "description": a.description, "status": "APPROVED", "groups": [],
+            "description": a.description, "status": a.status, "groups": [],
             "owner": a.owner, "subscriber": a.owner,
         })),
         "throttlingPolicy": sub.throttling_policy,
-        "requestedThrottlingPolicy": sub.throttling_policy,
-        "status": sub.status,
+        "requestedThrottlingPolicy": requested.as_deref().unwrap_or(&sub.throttling_policy),
+        "status": status,
     }))
 }
 
@@ -77,6 +83,22 @@ pub(crate) async fn create(
         return Err(ApiError::not_found("API", api_id));
     }
     let sub = service::subscriptions::subscribe(&state, &app, &api, tier).await?;
+    let location = format!("/api/am/devportal/v3/subscriptions/{}", sub.id);
+    if sub.status == gantry_model::SubscriptionStatus::OnHold.as_str() {
+        let pending = gantry_store::workflows::pending_for(
+            state.store(),
+            service::workflows::WorkflowType::SubscriptionCreation.as_str(),
+            &sub.id,
+        )
+        .await?;
+        if let Some(workflow) = pending.first() {
+            return Ok(crate::admin::workflows::accepted(
+                workflow,
+                Some(&location),
+                json!({"subscriptionId": sub.id, "status": sub.status}),
+            ));
+        }
+    }
     Ok((
         StatusCode::CREATED,
         axum::Json(subscription_json(&state, &sub).await?),
@@ -153,7 +175,7 @@ pub(crate) async fn update(
     Scoped(user, _): Scoped<rest_scopes::Subscribe>,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<SubscriptionRequest>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<Response> {
     let sub = load(&state, &id, &user.username).await?;
     for (field, given, stored) in [
         ("apiId", &request.api_id, &sub.api_id),
@@ -172,7 +194,13 @@ pub(crate) async fn update(
     let tier = request.throttling_policy.as_deref().ok_or_else(|| {
         ApiError::BadRequest("throttlingPolicy: is required (a tier the API offers)".into())
     })?;
-    service::subscriptions::change_tier(&state, &sub, tier).await?;
+    if let Some(workflow) = service::subscriptions::change_tier(&state, &sub, tier).await? {
+        return Ok(crate::admin::workflows::accepted(
+            &workflow,
+            Some(&format!("/api/am/devportal/v3/subscriptions/{}", sub.id)),
+            json!({"subscriptionId": sub.id, "status": "TIER_UPDATE_PENDING", "requestedThrottlingPolicy": tier}),
+        ));
+    }
     let sub = load(&state, &id, &user.username).await?;
-    Ok(axum::Json(subscription_json(&state, &sub).await?))
+    Ok(axum::Json(subscription_json(&state, &sub).await?).into_response())
 }

@@ -59,6 +59,8 @@ struct ApplicationRow {
     name: String,
     tier: String,
     description: String,
+    /// `APPROVED`, or `CREATED` / `REJECTED` under an application-creation workflow.
+    status: String,
 }
 
 #[derive(Template)]
@@ -104,6 +106,7 @@ async fn applications_view(
                 name: a.name,
                 tier: a.throttling_policy,
                 description: a.description,
+                status: a.status,
             })
             .collect(),
         pager,
@@ -173,11 +176,17 @@ async fn create_application(
             attributes: &attributes,
         };
         match service::applications::create(&state, &user.username, "JWT", fields).await {
-            Ok(app) => {
+            Ok((app, pending)) => {
+                let notice = match pending {
+                    None => "Application created. Generate its keys, then subscribe it to APIs.",
+                    Some(_) => {
+                        "Application created; it waits for an administrator's approval before it can get keys or subscriptions."
+                    }
+                };
                 return see_other(
                     &user,
                     &format!("/devportal/applications/{}", app.id),
-                    "Application created. Generate its keys, then subscribe it to APIs.",
+                    notice,
                 )
                 .await;
             }
@@ -278,6 +287,7 @@ async fn application_view(
             name: app.name,
             tier: app.throttling_policy,
             description: app.description,
+            status: app.status,
         },
     })
 }
@@ -376,7 +386,11 @@ async fn generate_keys(
         validity_period: DEFAULT_TOKEN_VALIDITY_SECS,
         public: false,
     };
-    let (key, secret) = match service::applications::generate_keys(&state, &app, request).await {
+    service::applications::require_approved(&app)?;
+    let generated = match service::applications::generate_keys(&state, &app, request).await {
+        Err(ApiError::Conflict(why)) if why.contains("waiting for approval") => {
+            return Err(PortalError::Conflict(why));
+        }
         Err(ApiError::Conflict(_)) => {
             return Err(PortalError::Conflict(format!(
                 "{} keys exist already; regenerate the secret instead.",
@@ -385,14 +399,19 @@ async fn generate_keys(
         }
         other => other?,
     };
-    let mut page = application_view(
-        &state,
-        &user,
-        app,
-        Some(format!("{} keys generated.", key_type.as_str())),
-    )
-    .await?;
-    page.new_secret = Some((key.key_type, key.consumer_key, secret));
+    let notice = match generated.pending {
+        None => format!("{} keys generated.", key_type.as_str()),
+        Some(_) => format!(
+            "{} keys requested: they work once an administrator approves them. Keep the secret now; it is shown once.",
+            key_type.as_str()
+        ),
+    };
+    let mut page = application_view(&state, &user, app, Some(notice)).await?;
+    page.new_secret = Some((
+        generated.key.key_type,
+        generated.key.consumer_key,
+        generated.secret,
+    ));
     render(&page)
 }
 

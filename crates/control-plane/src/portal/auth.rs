@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::session::{self, AnyForm, Visitor};
 use super::{Nav, PortalError, render, render_status};
 use crate::AppState;
+use crate::service::workflows::Requested;
 
 /// The role a self-registered user gets.
 pub const SUBSCRIBER_ROLE: &str = "Internal/subscriber";
@@ -285,9 +286,26 @@ async fn signup(
         }
         state.failures().record_failure(None, visitor.peer);
         let hash = hash_password(&form.password).await?;
-        match gantry_store::users::create(state.store(), &username, &hash, &[SUBSCRIBER_ROLE]).await
-        {
-            Ok(_) => {
+        match crate::service::signup::register(&state, &username, &hash, "{}").await {
+            Ok(Requested::Pending(_)) => {
+                tracing::info!(%username, "self sign-up waits for approval");
+                let csrf = visitor
+                    .session
+                    .as_ref()
+                    .map(|(_, s)| s.csrf.clone())
+                    .unwrap_or_default();
+                let page = SignupPage {
+                    nav: anonymous_nav(csrf).with_notice(Some(
+                        "Thanks! Your account waits for an administrator's approval; sign in once it is approved."
+                            .into(),
+                    )),
+                    username: String::new(),
+                    username_error: None,
+                    password_error: None,
+                };
+                return render_status(StatusCode::ACCEPTED, &page);
+            }
+            Ok(Requested::Done(_)) => {
                 tracing::info!(%username, "user signed up in the developer portal");
                 if let Some((old, _)) = &visitor.session {
                     visitor.sessions.end(old).await?;
@@ -302,7 +320,7 @@ async fn signup(
                     Some(session::set_cookie(&id)),
                 ));
             }
-            Err(gantry_store::StoreError::Conflict(_)) => {
+            Err(crate::error::ApiError::Conflict(_)) => {
                 username_error = Some("This username is taken.".into());
             }
             Err(e) => return Err(e.into()),

@@ -209,8 +209,12 @@ async fn subscribe(
     user.require(Portal::Devportal)?;
     let api = load_visible(&state, &api_id, &user).await?;
     let app = load_owned(&state, &form.application_id, &user.username).await?;
-    match service::subscriptions::subscribe(&state, &app, &api, &form.tier).await {
-        Ok(_) => {}
+    let notice = match service::subscriptions::subscribe(&state, &app, &api, &form.tier).await {
+        Ok(sub) if sub.status == gantry_model::SubscriptionStatus::OnHold.as_str() => format!(
+            "{}'s subscription with the {} tier waits for an administrator's approval (ON_HOLD).",
+            app.name, form.tier
+        ),
+        Ok(_) => format!("{} is subscribed with the {} tier.", app.name, form.tier),
         Err(SubscribeError::Refused(Refusal::NotAccepting(status))) => {
             return Err(PortalError::BadRequest(format!(
                 "The API is {} and does not accept new subscriptions.",
@@ -230,11 +234,6 @@ async fn subscribe(
             )));
         }
         Err(SubscribeError::Failed(e)) => return Err(e.into()),
-    }
-    see_other(
-        &user,
-        &format!("/devportal/apis/{}", api.id),
-        &format!("{} is subscribed with the {} tier.", app.name, form.tier),
-    )
-    .await
+    };
+    see_other(&user, &format!("/devportal/apis/{}", api.id), &notice).await
 }

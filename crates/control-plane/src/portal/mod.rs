@@ -20,6 +20,7 @@ pub mod publisher;
 pub mod session;
 pub mod throttling;
 pub mod try_it;
+pub mod workflows;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,6 +22,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::service;
 use crate::service::revisions::DeploymentTarget;
+use crate::service::workflows::WorkflowType;
 
 /// WSO2's scopes for the publisher's actions (roles map to them in `gantry_keys::scopes`).
 pub(super) const CREATE: &str = "apim:api_create";
@@ -121,6 +122,8 @@ struct ApiPage {
     revisions: Vec<RevisionRow>,
     deployments: Vec<DeploymentRow>,
     gateway_url: String,
+    /// Lifecycle changes and deployments of this API waiting for an administrator's approval.
+    pending: Vec<String>,
 }
 
 fn cors_summary(api: &Api) -> String {
@@ -236,7 +239,22 @@ async fn api_page(
             .map(|e| e.as_slice().iter().map(|x| x.url.clone()).collect())
             .unwrap_or_default()
     };
+    let mut pending = Vec::new();
+    for workflow_type in [WorkflowType::ApiState, WorkflowType::RevisionDeployment] {
+        for w in
+            gantry_store::workflows::pending_for(state.store(), workflow_type.as_str(), &api.id)
+                .await?
+        {
+            pending.push(format!(
+                "{} (asked by {}, {})",
+                w.description,
+                w.requested_by,
+                super::when(w.created_at)
+            ));
+        }
+    }
     render(&ApiPage {
+        pending,
         can_publish: user.has_scope(PUBLISH),
         can_delete: user.has_scope(DELETE),
         can_edit: user.has_scope(CREATE),
@@ -285,17 +303,21 @@ async fn lifecycle(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     user.require_scope(PUBLISH, "Changing the lifecycle")?;
-    let api =
-        service::apis::change_lifecycle(&state, &api_id, &form.action, &user.username).await?;
-    see_other(
-        &user,
-        &format!("/publisher/apis/{}", api.id),
-        &format!(
+    let (api, pending) =
+        service::apis::request_lifecycle_change(&state, &api_id, &form.action, &user.username)
+            .await?;
+    let notice = match pending {
+        None => format!(
             "Lifecycle: the API is now {}.",
             api.life_cycle_status.as_str()
         ),
-    )
-    .await
+        Some(_) => format!(
+            "Lifecycle: '{}' waits for an administrator's approval; the API stays {} until then.",
+            form.action,
+            api.life_cycle_status.as_str()
+        ),
+    };
+    see_other(&user, &format!("/publisher/apis/{}", api.id), &notice).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -338,13 +360,22 @@ async fn deploy(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     let target = DeploymentTarget::environment(&form.environment);
-    service::revisions::deploy_revision(&state, &api_id, &form.revision_id, &[target]).await?;
-    see_other(
-        &user,
-        &format!("/publisher/apis/{api_id}"),
-        &format!("Deployed to {}.", form.environment),
+    let notice = match service::revisions::request_deployment(
+        &state,
+        &api_id,
+        &form.revision_id,
+        &[target],
+        &user.username,
     )
-    .await
+    .await?
+    {
+        service::workflows::Requested::Done(_) => format!("Deployed to {}.", form.environment),
+        service::workflows::Requested::Pending(_) => format!(
+            "The deployment to {} waits for an administrator's approval.",
+            form.environment
+        ),
+    };
+    see_other(&user, &format!("/publisher/apis/{api_id}"), &notice).await
 }
 
 async fn undeploy(

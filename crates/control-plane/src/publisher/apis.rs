@@ -558,7 +558,7 @@ pub(crate) async fn change_lifecycle_handler(
     State(state): State<AppState>,
     Scoped(user, _): Scoped<rest_scopes::ApiPublish>,
     QueryParams(query): QueryParams<LifecycleQuery>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<Response> {
     let api_id = query
         .api_id
         .ok_or_else(|| ApiError::BadRequest("apiId: query parameter is required".into()))?;
@@ -566,16 +566,28 @@ pub(crate) async fn change_lifecycle_handler(
         .action
         .ok_or_else(|| ApiError::BadRequest("action: query parameter is required".into()))?;
     load_for(&state, &api_id, &user).await?;
-    let api = change_lifecycle(&state, &api_id, &action, &user.username).await?;
+    let (api, pending) =
+        service::apis::request_lifecycle_change(&state, &api_id, &action, &user.username).await?;
+    if let Some(workflow) = pending {
+        // WSO2's WorkflowResponse, with the (unchanged) lifecycle state.
+        let body = json!({
+            "workflowStatus": workflow.status,
+            "jsonPayload": json!({"workflowReferenceId": workflow.id, "workflowType": workflow.workflow_type, "apiId": api.id, "action": action}).to_string(),
+            "lifecycleState": lifecycle_state(api.life_cycle_status, Some(&workflow.status)),
+        });
+        return Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response());
+    }
     Ok(axum::Json(json!({
         "workflowStatus": "APPROVED",
         "jsonPayload": "",
-        "lifecycleState": lifecycle_state(api.life_cycle_status),
-    })))
+        "lifecycleState": lifecycle_state(api.life_cycle_status, None),
+    }))
+    .into_response())
 }
 
-/// WSO2's `LifecycleState`: the state and the transitions available from it.
-fn lifecycle_state(state: LifecycleState) -> Value {
+/// WSO2's `LifecycleState`: the state, the transitions available from it, and the status
+/// of the latest lifecycle-change approval request (`workflowStatus`), when there is one.
+fn lifecycle_state(state: LifecycleState, workflow_status: Option<&str>) -> Value {
     let transitions: Vec<Value> = state
         .allowed_actions()
         .into_iter()
@@ -585,7 +597,12 @@ fn lifecycle_state(state: LifecycleState) -> Value {
                 .map(|to| json!({"event": a.as_str(), "targetState": to.as_str()}))
         })
         .collect();
-    json!({ "state": state.as_str(), "checkItems": [], "availableTransitions": transitions })
+    let mut value =
+        json!({ "state": state.as_str(), "checkItems": [], "availableTransitions": transitions });
+    if let Some(status) = workflow_status {
+        value["workflowStatus"] = json!(status);
+    }
+    value
 }
 
 pub(crate) async fn get_lifecycle_state(
@@ -594,7 +611,22 @@ pub(crate) async fn get_lifecycle_state(
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let api = load(&state, &api_id).await?;
-    Ok(axum::Json(lifecycle_state(api.life_cycle_status)))
+    let workflow_status = service::apis::lifecycle_workflow_status(&state, &api.id).await?;
+    Ok(axum::Json(lifecycle_state(
+        api.life_cycle_status,
+        workflow_status.as_deref(),
+    )))
+}
+
+/// `DELETE /apis/{apiId}/lifecycle-state/pending-tasks`: withdraws the lifecycle change
+/// waiting for approval (200 whether or not there was one, as WSO2).
+pub(crate) async fn delete_pending_lifecycle_tasks(
+    State(state): State<AppState>,
+    Scoped(user, _): Scoped<rest_scopes::ApiPublish>,
+    Path(api_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    service::apis::withdraw_lifecycle_change(&state, &api_id, &user.username).await?;
+    Ok(StatusCode::OK)
 }
 
 pub(crate) async fn get_lifecycle_history(

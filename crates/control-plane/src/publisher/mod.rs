@@ -36,6 +36,10 @@ pub fn router() -> Router<AppState> {
             get(apis::get_lifecycle_state),
         )
         .route(
+            "/apis/{api_id}/lifecycle-state/pending-tasks",
+            axum::routing::delete(apis::delete_pending_lifecycle_tasks),
+        )
+        .route(
             "/apis/{api_id}/lifecycle-history",
             get(apis::get_lifecycle_history),
         )

@@ -16,7 +16,9 @@ use crate::rest_scopes;
 use crate::service;
 use crate::service::revisions::load_revision;
 pub use crate::service::revisions::{DeploymentTarget, create_revision, deploy_revision};
+use crate::service::workflows::{Deferred, Requested, WorkflowType};
 use crate::wire::{plain_list, rfc3339};
+use gantry_store::workflows::Workflow;
 
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct RevisionRequest {
@@ -134,15 +136,51 @@ fn required_revision(query: RevisionQuery) -> ApiResult<String> {
 
 pub(crate) async fn deploy(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiDeploy>,
+    Scoped(user, _): Scoped<rest_scopes::ApiDeploy>,
     Path(api_id): Path<String>,
     QueryParams(query): QueryParams<RevisionQuery>,
     JsonBody(targets): JsonBody<Vec<DeploymentTarget>>,
 ) -> ApiResult<Response> {
     let revision_id = required_revision(query)?;
-    let deployments = deploy_revision(&state, &api_id, &revision_id, &targets).await?;
-    let body: Vec<Value> = deployments.iter().map(deployment_json).collect();
+    let body: Vec<Value> = match service::revisions::request_deployment(
+        &state,
+        &api_id,
+        &revision_id,
+        &targets,
+        &user.username,
+    )
+    .await?
+    {
+        Requested::Done(deployments) => deployments.iter().map(deployment_json).collect(),
+        // WSO2: 201 with the deployments `CREATED` (pending); gateways see nothing yet.
+        Requested::Pending(workflow) => pending_deployments_json(&workflow),
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The deployments an AM_REVISION_DEPLOYMENT request holds, as WSO2 shows pending ones.
+fn pending_deployments_json(workflow: &Workflow) -> Vec<Value> {
+    let Ok(Deferred::RevisionDeployment {
+        revision_id,
+        targets,
+        ..
+    }) = serde_json::from_str::<Deferred>(&workflow.payload)
+    else {
+        return Vec::new();
+    };
+    targets
+        .iter()
+        .map(|t| {
+            json!({
+                "revisionUuid": revision_id,
+                "name": t.name,
+                "vhost": t.vhost,
+                "displayOnDevportal": t.display_on_devportal,
+                "status": workflow.status,
+                "workflowReferenceId": workflow.id,
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn undeploy(
@@ -184,6 +222,15 @@ pub(crate) async fn deployments(
             "CREATED"
         });
         list.push(v);
+    }
+    for workflow in gantry_store::workflows::pending_for(
+        state.store(),
+        WorkflowType::RevisionDeployment.as_str(),
+        &api_id,
+    )
+    .await?
+    {
+        list.extend(pending_deployments_json(&workflow));
     }
     Ok(axum::Json(plain_list(list)))
 }

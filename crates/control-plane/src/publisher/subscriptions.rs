@@ -58,6 +58,20 @@ async fn set_status(
     let id = id.ok_or_else(|| {
         ApiError::BadRequest("subscriptionId: query parameter is required".into())
     })?;
+    let current = match subscriptions::get(state.store(), &id).await {
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("subscription", &id)),
+        other => other?,
+    };
+    // Blocking or unblocking is no way around an approval workflow.
+    if matches!(
+        SubscriptionStatus::parse(&current.status),
+        Some(SubscriptionStatus::OnHold | SubscriptionStatus::Rejected)
+    ) {
+        return Err(ApiError::Conflict(format!(
+            "The subscription is {}: it is decided in the approval workflow, not blocked or unblocked",
+            current.status
+        )));
+    }
     match subscriptions::set_status(state.store(), &id, status).await {
         Err(StoreError::NotFound) => return Err(ApiError::not_found("subscription", &id)),
         other => other?,

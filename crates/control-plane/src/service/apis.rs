@@ -8,7 +8,9 @@ use gantry_store::{apis, now_ms, policies};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::publisher::apis::ApiRequest;
+use crate::service::workflows::{self, Deferred, WorkflowType};
 use crate::wire::rfc3339;
+use gantry_store::workflows::Workflow;
 
 /// Creates an API from a validated request; shared by the REST handler, the Publisher portal and the demo seed.
 pub async fn create(state: &AppState, request: ApiRequest, provider: &str) -> ApiResult<Api> {
@@ -154,13 +156,78 @@ fn check_if_match(if_match: Option<&str>, current: &Api) -> ApiResult<()> {
     }
 }
 
-/// Applies a lifecycle action; shared by the REST handler, the Publisher portal and the demo seed.
-pub async fn change_lifecycle(
+/// Asks for a lifecycle action (the REST handler and the Publisher portal): applied at
+/// once, or, while AM_API_STATE needs approval, recorded for approval (409 when a change
+/// of the API waits already); the API as it is now and the request.
+pub async fn request_lifecycle_change(
     state: &AppState,
     api_id: &str,
     action: &str,
     user: &str,
-) -> ApiResult<Api> {
+) -> ApiResult<(Api, Option<Workflow>)> {
+    if !state.workflows().requires(WorkflowType::ApiState) {
+        return Ok((change_lifecycle(state, api_id, action, user).await?, None));
+    }
+    let (api, action, to) = check_transition(state, api_id, action).await?;
+    workflows::refuse_if_pending(state, WorkflowType::ApiState, &api.id).await?;
+    let workflow = workflows::request(
+        state,
+        WorkflowType::ApiState,
+        &api.id,
+        user,
+        &format!(
+            "Approve the lifecycle change of API [{} {}] from {} to {} ({})",
+            api.name,
+            api.version,
+            api.life_cycle_status.as_str(),
+            to.as_str(),
+            action.as_str()
+        ),
+        &Deferred::ApiState {
+            api_id: api.id.clone(),
+            action: action.as_str().to_owned(),
+            from: api.life_cycle_status.as_str().to_owned(),
+            to: to.as_str().to_owned(),
+        },
+    )
+    .await?;
+    Ok((api, Some(workflow)))
+}
+
+/// Takes back the lifecycle change of `api_id` waiting for approval, if any (WSO2's
+/// `DELETE …/lifecycle-state/pending-tasks`): it is closed as rejected, by `by`.
+pub async fn withdraw_lifecycle_change(state: &AppState, api_id: &str, by: &str) -> ApiResult<()> {
+    let api = load(state, api_id).await?;
+    let withdrawn = gantry_store::workflows::withdraw_pending_of_type(
+        state.store(),
+        WorkflowType::ApiState.as_str(),
+        &api.id,
+        by,
+    )
+    .await?;
+    tracing::info!(api_id, by, withdrawn, "pending lifecycle change withdrawn");
+    Ok(())
+}
+
+/// The state of the latest AM_API_STATE request about `api_id` (WSO2's `workflowStatus`
+/// of an API's lifecycle): `CREATED` while pending, `APPROVED` or `REJECTED`.
+pub async fn lifecycle_workflow_status(
+    state: &AppState,
+    api_id: &str,
+) -> ApiResult<Option<String>> {
+    Ok(
+        gantry_store::workflows::latest_for(state.store(), WorkflowType::ApiState.as_str(), api_id)
+            .await?
+            .map(|w| w.status),
+    )
+}
+
+/// Loads the API and checks that `action` is one and allowed from its state.
+async fn check_transition(
+    state: &AppState,
+    api_id: &str,
+    action: &str,
+) -> ApiResult<(Api, LifecycleAction, LifecycleState)> {
     let action = LifecycleAction::parse(action).ok_or_else(|| {
         let names: Vec<&str> = LifecycleAction::ALL.iter().map(|a| a.as_str()).collect();
         ApiError::BadRequest(format!(
@@ -168,7 +235,7 @@ pub async fn change_lifecycle(
             names.join(", ")
         ))
     })?;
-    let mut api = load(state, api_id).await?;
+    let api = load(state, api_id).await?;
     let from = api.life_cycle_status;
     let Some(to) = from.apply(action) else {
         let allowed: Vec<&str> = from.allowed_actions().iter().map(|a| a.as_str()).collect();
@@ -179,6 +246,19 @@ pub async fn change_lifecycle(
             allowed.join(", ")
         )));
     };
+    Ok((api, action, to))
+}
+
+/// Applies a lifecycle action now: the demo seed, and an approved AM_API_STATE request
+/// (the REST handler and the Publisher portal go through [`request_lifecycle_change`]).
+pub async fn change_lifecycle(
+    state: &AppState,
+    api_id: &str,
+    action: &str,
+    user: &str,
+) -> ApiResult<Api> {
+    let (mut api, _, to) = check_transition(state, api_id, action).await?;
+    let from = api.life_cycle_status;
     api.last_updated_time = rfc3339(now_ms());
     apis::change_lifecycle(state.store(), &mut api, to, user).await?;
     tracing::info!(api_id = %api.id, from = from.as_str(), to = to.as_str(), "lifecycle changed");
@@ -190,6 +270,7 @@ pub async fn change_lifecycle(
 pub async fn delete(state: &AppState, api_id: &str, by: &str) -> ApiResult<Api> {
     let api = load(state, api_id).await?;
     apis::delete(state.store(), &api.id).await?;
+    gantry_store::workflows::withdraw_pending_for(state.store(), &api.id, by).await?;
     tracing::info!(api_id, by, "API deleted");
     state.sync_environments().await?;
     Ok(api)

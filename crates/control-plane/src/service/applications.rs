@@ -13,6 +13,8 @@ use serde_json::{Map, Value};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::oauth::client_auth::Client;
+use crate::service::workflows::{self, Deferred, PendingKey, WorkflowType};
+use gantry_store::workflows::Workflow;
 
 /// The resident key manager's name, as WSO2 calls it.
 pub const RESIDENT_KEY_MANAGER: &str = gantry_store::applications::RESIDENT_KEY_MANAGER;
@@ -104,16 +106,60 @@ impl<'a> ApplicationFields<'a> {
     }
 }
 
-/// Creates an application of `owner` (409 when the owner has one of that name).
+/// Creates an application of `owner` (409 when the owner has one of that name). While
+/// AM_APPLICATION_CREATION needs approval it is created `CREATED` (usable for nothing) with
+/// the approval request, and becomes `APPROVED` or `REJECTED` when decided.
 pub async fn create(
     state: &AppState,
     owner: &str,
     token_type: &str,
     fields: ApplicationFields<'_>,
-) -> ApiResult<Application> {
-    let app = applications::create(state.store(), fields.with(owner, token_type)).await?;
-    tracing::info!(application_id = %app.id, owner = %app.owner, "application created");
-    Ok(app)
+) -> ApiResult<(Application, Option<Workflow>)> {
+    if !state
+        .workflows()
+        .requires(WorkflowType::ApplicationCreation)
+    {
+        let app = applications::create(state.store(), fields.with(owner, token_type)).await?;
+        tracing::info!(application_id = %app.id, owner = %app.owner, "application created");
+        return Ok((app, None));
+    }
+    let app = applications::create_with_status(
+        state.store(),
+        fields.with(owner, token_type),
+        applications::STATUS_CREATED,
+    )
+    .await?;
+    let workflow = workflows::request(
+        state,
+        WorkflowType::ApplicationCreation,
+        &app.id,
+        owner,
+        &format!(
+            "Approve application [{}] creation request from application creator - {} with throttling tier - {}",
+            app.name, app.owner, app.throttling_policy
+        ),
+        &Deferred::ApplicationCreation {
+            application_id: app.id.clone(),
+        },
+    )
+    .await?;
+    Ok((app, Some(workflow)))
+}
+
+/// 409 unless `app` is approved: an application waiting for approval, or rejected, gets no
+/// keys and no subscriptions.
+pub fn require_approved(app: &Application) -> ApiResult<()> {
+    match app.status.as_str() {
+        applications::STATUS_APPROVED => Ok(()),
+        applications::STATUS_CREATED => Err(ApiError::Conflict(format!(
+            "Application '{}' is waiting for approval; it can get keys and subscriptions once approved",
+            app.name
+        ))),
+        other => Err(ApiError::Conflict(format!(
+            "Application '{}' is {other}; it can get no keys or subscriptions",
+            app.name
+        ))),
+    }
 }
 
 /// Changes name, tier, description and attributes of `current` (409 when the owner has
@@ -146,6 +192,7 @@ pub async fn delete(state: &AppState, id: &str, owner: &str) -> ApiResult<()> {
             StoreError::NotFound => ApiError::not_found("application", id),
             other => other.into(),
         })?;
+    gantry_store::workflows::withdraw_pending_for(state.store(), id, owner).await?;
     tracing::info!(application_id = %id, owner, "application deleted");
     state.sync_environments().await?;
     Ok(())
@@ -177,35 +224,138 @@ pub struct KeyRequest {
     pub public: bool,
 }
 
+/// Keys just generated: the client, its secret (shown once), and the approval request
+/// when key generation of that type needs approval (the client is then stored, and its
+/// credentials work, only once approved).
+#[derive(Debug)]
+pub struct GeneratedKeys {
+    /// The client.
+    pub key: ApplicationKey,
+    /// Its secret.
+    pub secret: String,
+    /// The approval request, while pending.
+    pub pending: Option<Workflow>,
+}
+
 /// Registers a resident OAuth2 client for `app`: the key and its secret (shown once; only
-/// its hash is kept). 409 when the application has keys of that type already.
+/// its hash is kept). 409 when the application has keys of that type already, is not
+/// approved, or has such a registration waiting for approval.
 pub async fn generate_keys(
     state: &AppState,
     app: &Application,
     request: KeyRequest,
-) -> ApiResult<(ApplicationKey, String)> {
+) -> ApiResult<GeneratedKeys> {
+    require_approved(app)?;
     check_grants(&request.grant_types)?;
     let secret = gantry_keys::secret::new_consumer_secret();
-    let key = ApplicationKey {
+    let pending = PendingKey {
         id: applications::new_key_id(),
-        application_id: app.id.clone(),
         key_type: request.key_type.as_str().to_owned(),
-        key_manager: RESIDENT_KEY_MANAGER.to_owned(),
         consumer_key: gantry_keys::secret::new_consumer_key(),
         consumer_secret_hash: crate::hash_client_secret(&secret).await?,
         grant_types: request.grant_types,
         callback_url: request.callback_url,
         validity_period: request.validity_period,
-        created_at: now_ms(),
+        public: request.public,
     };
+    let workflow_type = WorkflowType::registration(request.key_type);
+    if !state.workflows().requires(workflow_type) {
+        let key = store_key(state, app, pending).await?;
+        return Ok(GeneratedKeys {
+            key,
+            secret,
+            pending: None,
+        });
+    }
+    workflows::refuse_if_pending(state, workflow_type, &app.id).await?;
+    let held = applications::keys_of(state.store(), &app.id).await?;
+    if held
+        .iter()
+        .any(|k| k.key_type == pending.key_type && k.is_resident())
+    {
+        return Err(ApiError::Conflict(
+            "the application already has keys of this type from this key manager".into(),
+        ));
+    }
+    let key = pending.to_key(&app.id);
+    let workflow = workflows::request(
+        state,
+        workflow_type,
+        &app.id,
+        &app.owner,
+        &format!(
+            "Approve {} key generation for application [{}] of {}",
+            pending.key_type.to_lowercase(),
+            app.name,
+            app.owner
+        ),
+        &Deferred::KeyGeneration {
+            application_id: app.id.clone(),
+            key: pending,
+        },
+    )
+    .await?;
+    Ok(GeneratedKeys {
+        key,
+        secret,
+        pending: Some(workflow),
+    })
+}
+
+/// Stores a resident client of `app` (at once, or when its registration is approved);
+/// gateways learn it.
+pub(crate) async fn store_key(
+    state: &AppState,
+    app: &Application,
+    pending: PendingKey,
+) -> ApiResult<ApplicationKey> {
+    let public = pending.public;
+    let key = pending.to_key(&app.id);
     applications::create_key(state.store(), &key).await?;
-    let public = request.public;
     if public {
         applications::set_public_client(state.store(), &key.consumer_key, true).await?;
     }
-    tracing::info!(application_id = %app.id, key_type = request.key_type.as_str(), public, "keys generated");
+    tracing::info!(application_id = %app.id, key_type = %key.key_type, public, "keys generated");
     state.sync_environments().await?;
-    Ok((key, secret))
+    Ok(key)
+}
+
+/// `app`'s clients whose registration waits for approval (shown with `keyState: CREATED`).
+pub async fn pending_keys(state: &AppState, app: &Application) -> ApiResult<Vec<ApplicationKey>> {
+    let mut keys = Vec::new();
+    for workflow_type in [
+        WorkflowType::ApplicationRegistrationProduction,
+        WorkflowType::ApplicationRegistrationSandbox,
+    ] {
+        for workflow in
+            gantry_store::workflows::pending_for(state.store(), workflow_type.as_str(), &app.id)
+                .await?
+        {
+            if let Ok(Deferred::KeyGeneration { key, .. }) =
+                serde_json::from_str::<Deferred>(&workflow.payload)
+            {
+                keys.push(key.to_key(&app.id));
+            }
+        }
+    }
+    Ok(keys)
+}
+
+impl PendingKey {
+    fn to_key(&self, application_id: &str) -> ApplicationKey {
+        ApplicationKey {
+            id: self.id.clone(),
+            application_id: application_id.to_owned(),
+            key_type: self.key_type.clone(),
+            key_manager: RESIDENT_KEY_MANAGER.to_owned(),
+            consumer_key: self.consumer_key.clone(),
+            consumer_secret_hash: self.consumer_secret_hash.clone(),
+            grant_types: self.grant_types.clone(),
+            callback_url: self.callback_url.clone(),
+            validity_period: self.validity_period,
+            created_at: now_ms(),
+        }
+    }
 }
 
 /// Deletes `app`'s key mapping `key_id` (404 when there is none). Its live tokens die with
@@ -235,6 +385,7 @@ pub async fn map_key(
     key_manager: &str,
     consumer_key: &str,
 ) -> ApiResult<ApplicationKey> {
+    require_approved(app)?;
     let key = ApplicationKey {
         id: applications::new_key_id(),
         application_id: app.id.clone(),

@@ -15,4 +15,7 @@
 pub mod apis;
 pub mod applications;
 pub mod revisions;
+pub mod signup;
 pub mod subscriptions;
+pub mod workflow_webhook;
+pub mod workflows;

@@ -5,11 +5,12 @@
 
 use gantry_store::apis::{self, Deployment, Revision};
 use gantry_store::{environments, gateways};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::service::apis::load;
+use crate::service::workflows::Requested;
 
 /// Creates a revision of an API; shared by the REST handler, the Publisher portal and the demo seed.
 pub async fn create_revision(
@@ -44,7 +45,7 @@ pub(crate) async fn load_revision(
 }
 
 /// One element of the deploy/undeploy body (WSO2 `APIRevisionDeployment`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentTarget {
     /// Environment name.
@@ -121,7 +122,56 @@ async fn resolve_targets(
     Ok(resolved)
 }
 
-/// Deploys a revision to environments; shared by the REST handler, the Publisher portal and the demo seed.
+/// Asks for a deployment (the REST handler and the Publisher portal): deployed at once, or,
+/// while AM_REVISION_DEPLOYMENT needs approval, checked and recorded for approval, and
+/// deployed (gateways learn it) only when approved. The deployments made, or the request.
+pub async fn request_deployment(
+    state: &AppState,
+    api_id: &str,
+    revision_id: &str,
+    targets: &[DeploymentTarget],
+    user: &str,
+) -> ApiResult<Requested<Vec<Deployment>>> {
+    use crate::service::workflows::{self, Deferred, WorkflowType};
+    if !state.workflows().requires(WorkflowType::RevisionDeployment) {
+        return Ok(Requested::Done(
+            deploy_revision(state, api_id, revision_id, targets).await?,
+        ));
+    }
+    let revision = load_revision(state, api_id, revision_id).await?;
+    let resolved = resolve_targets(state, targets).await?;
+    let names: Vec<&str> = resolved.iter().map(|(env, _, _)| env.as_str()).collect();
+    let workflow = workflows::request(
+        state,
+        WorkflowType::RevisionDeployment,
+        api_id,
+        user,
+        &format!(
+            "Approve the deployment of revision {} of API [{} {}] to {}",
+            revision.number,
+            revision.definition.name,
+            revision.definition.version,
+            names.join(", ")
+        ),
+        &Deferred::RevisionDeployment {
+            api_id: api_id.to_owned(),
+            revision_id: revision_id.to_owned(),
+            targets: resolved
+                .into_iter()
+                .map(|(env, vhost, display)| DeploymentTarget {
+                    name: Some(env),
+                    vhost: Some(vhost),
+                    display_on_devportal: display,
+                })
+                .collect(),
+        },
+    )
+    .await?;
+    Ok(Requested::Pending(Box::new(workflow)))
+}
+
+/// Deploys a revision to environments now: the demo seed, and an approved
+/// AM_REVISION_DEPLOYMENT request.
 pub async fn deploy_revision(
     state: &AppState,
     api_id: &str,

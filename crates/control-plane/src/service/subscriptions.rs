@@ -3,12 +3,14 @@
 //! handlers (`devportal::subscriptions`) and the Developer Portal pages
 //! (`portal::devportal`, `portal::applications`) call these.
 
-use gantry_model::{Api, LifecycleState};
+use gantry_model::{Api, LifecycleState, SubscriptionStatus};
 use gantry_store::applications::Application;
 use gantry_store::subscriptions::{self, Subscription};
+use gantry_store::workflows::Workflow;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::service::workflows::{self, Deferred, WorkflowType};
 
 /// Why an API refuses a subscription; each edge words it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,37 @@ pub async fn subscribe(
         )));
     }
     check_tier(api, tier).map_err(SubscribeError::Refused)?;
+    crate::service::applications::require_approved(app)?;
+    if state
+        .workflows()
+        .requires(WorkflowType::SubscriptionCreation)
+    {
+        // ON_HOLD until approved: gateways never see it (`store::snapshot` leaves it out).
+        let sub = subscriptions::create_with_status(
+            state.store(),
+            &app.id,
+            &api.id,
+            tier,
+            SubscriptionStatus::OnHold,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        workflows::request(
+            state,
+            WorkflowType::SubscriptionCreation,
+            &sub.id,
+            &app.owner,
+            &format!(
+                "Approve subscription of application [{}] of {} to API [{} {}] with tier {tier}",
+                app.name, app.owner, api.name, api.version
+            ),
+            &Deferred::Subscription {
+                subscription_id: sub.id.clone(),
+            },
+        )
+        .await?;
+        return Ok(sub);
+    }
     let sub = subscriptions::create(state.store(), &app.id, &api.id, tier)
         .await
         .map_err(ApiError::from)?;
@@ -95,18 +128,71 @@ pub async fn subscribe(
     Ok(sub)
 }
 
-/// Moves `sub` to another tier its API offers.
-pub async fn change_tier(state: &AppState, sub: &Subscription, tier: &str) -> ApiResult<()> {
+/// Moves `sub` to another tier its API offers; while AM_SUBSCRIPTION_UPDATE needs approval,
+/// the subscription keeps its tier and the request is returned (409 for a subscription not
+/// in use, or with a change waiting already).
+pub async fn change_tier(
+    state: &AppState,
+    sub: &Subscription,
+    tier: &str,
+) -> ApiResult<Option<Workflow>> {
     let api = gantry_store::apis::get(state.store(), &sub.api_id).await?;
     check_tier(&api, tier)?;
+    if matches!(
+        SubscriptionStatus::parse(&sub.status),
+        Some(SubscriptionStatus::OnHold | SubscriptionStatus::Rejected)
+    ) {
+        return Err(ApiError::Conflict(format!(
+            "The subscription is {}; its tier cannot change",
+            sub.status
+        )));
+    }
+    if state.workflows().requires(WorkflowType::SubscriptionUpdate) {
+        workflows::refuse_if_pending(state, WorkflowType::SubscriptionUpdate, &sub.id).await?;
+        let app = gantry_store::applications::get(state.store(), &sub.application_id).await?;
+        let workflow = workflows::request(
+            state,
+            WorkflowType::SubscriptionUpdate,
+            &sub.id,
+            &app.owner,
+            &format!(
+                "Approve the tier change of application [{}]'s subscription to API [{} {}] from {} to {tier}",
+                app.name, api.name, api.version, sub.throttling_policy
+            ),
+            &Deferred::SubscriptionUpdate {
+                subscription_id: sub.id.clone(),
+                tier: tier.to_owned(),
+                previous_tier: sub.throttling_policy.clone(),
+            },
+        )
+        .await?;
+        return Ok(Some(workflow));
+    }
     subscriptions::set_tier(state.store(), &sub.id, tier).await?;
     tracing::info!(subscription_id = %sub.id, tier, "subscription tier changed");
     state.sync_environments().await?;
-    Ok(())
+    Ok(None)
+}
+
+/// The tier `sub` waits to be moved to, while a change is pending approval.
+pub async fn requested_tier(state: &AppState, sub: &Subscription) -> ApiResult<Option<String>> {
+    let pending = gantry_store::workflows::pending_for(
+        state.store(),
+        WorkflowType::SubscriptionUpdate.as_str(),
+        &sub.id,
+    )
+    .await?;
+    Ok(pending
+        .iter()
+        .find_map(|w| match serde_json::from_str::<Deferred>(&w.payload) {
+            Ok(Deferred::SubscriptionUpdate { tier, .. }) => Some(tier),
+            _ => None,
+        }))
 }
 
 /// Ends `sub`; gateways stop accepting its application's tokens for the API.
 pub async fn unsubscribe(state: &AppState, sub: &Subscription) -> ApiResult<()> {
+    gantry_store::workflows::withdraw_pending_for(state.store(), &sub.id, "unsubscribed").await?;
     subscriptions::delete(state.store(), &sub.id).await?;
     tracing::info!(subscription_id = %sub.id, application_id = %sub.application_id, "unsubscribed");
     state.sync_environments().await?;

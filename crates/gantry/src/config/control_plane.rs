@@ -5,7 +5,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gantry_control_plane::service::workflows::WorkflowSettings;
+
 use super::key_manager::{KeyManagerArgs, KeyManagerConfig};
+use super::workflows::WorkflowArgs;
 use super::{ConfigError, Layers};
 
 /// Options of `gantry control-plane`; every flag can also come from its `GANTRY_…` variable
@@ -61,6 +64,8 @@ pub struct ControlPlaneArgs {
     gateway_url: Option<String>,
     #[command(flatten)]
     keys: KeyManagerArgs,
+    #[command(flatten)]
+    workflows: WorkflowArgs,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     shutdown_grace_secs: u64,
@@ -101,6 +106,8 @@ pub struct ControlPlaneConfig {
     pub gateway_url: Option<String>,
     /// The key manager.
     pub keys: KeyManagerConfig,
+    /// Approval workflows.
+    pub workflows: WorkflowSettings,
     /// Time in-flight requests get on shutdown.
     pub shutdown_grace: Duration,
     /// Time between two reconciles with the store (at least 1 s).
@@ -126,6 +133,7 @@ pub fn load(args: ControlPlaneArgs, layers: &Layers) -> Result<ControlPlaneConfi
         None => format!("https://{}:{}", args.hostname, args.port),
     };
     let issuer = format!("{}/oauth2/token", issuer_base.trim_end_matches('/'));
+    let workflows = args.workflows.load(layers, &issuer_base)?;
     if let Some(url) = &args.gateway_url {
         super::http_url(layers, "gateway-url", url)?;
     }
@@ -158,6 +166,7 @@ pub fn load(args: ControlPlaneArgs, layers: &Layers) -> Result<ControlPlaneConfi
         self_signup: args.self_signup,
         gateway_url: args.gateway_url,
         keys,
+        workflows,
         shutdown_grace: super::secs(layers, "shutdown-grace-secs", args.shutdown_grace_secs)?,
         reconcile_interval: match args.reconcile_interval_secs {
             0 => {

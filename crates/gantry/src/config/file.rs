@@ -86,6 +86,11 @@ pub fn expand(mut args: Vec<OsString>) -> Result<(Vec<OsString>, Option<FromFile
             toml::Value::String(s) => given(&mut args, s),
             toml::Value::Integer(i) => given(&mut args, i.to_string()),
             toml::Value::Float(f) => given(&mut args, f.to_string()),
+            // A list setting (`workflows = ["AM_API_STATE", …]`) is the comma-separated flag.
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => {
+                let joined: Vec<&str> = items.iter().filter_map(toml::Value::as_str).collect();
+                given(&mut args, joined.join(","))
+            }
             other => {
                 return Err(Key {
                     written: key.clone(),
@@ -93,7 +98,7 @@ pub fn expand(mut args: Vec<OsString>) -> Result<(Vec<OsString>, Option<FromFile
                     origin: Origin::File(path.clone()),
                 }
                 .invalid(format!(
-                    "must be a string, number or boolean, not {}",
+                    "must be a string, number, boolean or list of strings, not {}",
                     other.type_str()
                 )));
             }

@@ -16,6 +16,7 @@ pub mod key_manager;
 pub mod listener_limits;
 pub mod up;
 pub mod upstream_tls;
+pub mod workflows;
 
 use std::collections::HashMap;
 use std::ffi::OsString;

@@ -337,3 +337,53 @@ fn on_postgresql_a_shared_key_encryption_key_is_required_before_connecting() {
     );
     assert!(e.to_string().contains("PostgreSQL"), "{e}");
 }
+
+#[test]
+fn workflow_types_come_from_a_list_and_unknown_ones_are_named_with_their_key() {
+    use gantry_control_plane::service::workflows::WorkflowType;
+    let dir = tempfile::tempdir().unwrap();
+    let file = toml_file(
+        dir.path(),
+        "workflows = [\"AM_API_STATE\", \"am_subscription_creation\"]\n",
+    );
+    let config = up(&["--config", file.to_str().unwrap()]).unwrap();
+    assert_eq!(
+        config.workflows.enabled(),
+        [WorkflowType::SubscriptionCreation, WorkflowType::ApiState]
+    );
+    assert!(!config.workflows.requires(WorkflowType::UserSignup));
+    let config = control_plane(&[
+        "--database-url",
+        "sqlite://x.db",
+        "--workflows",
+        "AM_USER_SIGNUP, AM_REVISION_DEPLOYMENT",
+    ])
+    .unwrap();
+    assert!(config.workflows.requires(WorkflowType::RevisionDeployment));
+
+    let file = toml_file(
+        dir.path(),
+        "workflows = \"AM_API_STATE,AM_APPLICATION_DELETION\"\n",
+    );
+    let e = up(&["--config", file.to_str().unwrap()]).unwrap_err();
+    assert_eq!(named(&e), ("workflows", &Origin::File(file)));
+    assert!(e.to_string().contains("'AM_APPLICATION_DELETION'"), "{e}");
+
+    let e = up(&[
+        "--workflows",
+        "AM_API_STATE",
+        "--workflow-webhooks",
+        "AM_USER_SIGNUP=https://tickets.example/hook",
+    ])
+    .unwrap_err();
+    assert_eq!(named(&e), ("--workflow-webhooks", &Origin::CommandLine));
+    assert!(e.to_string().contains("does not need approval"), "{e}");
+    let e = up(&[
+        "--workflows",
+        "AM_API_STATE",
+        "--workflow-webhooks",
+        "AM_API_STATE=ftp://tickets.example/hook",
+    ])
+    .unwrap_err();
+    assert_eq!(named(&e), ("--workflow-webhooks", &Origin::CommandLine));
+}

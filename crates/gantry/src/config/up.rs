@@ -5,9 +5,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gantry_control_plane::service::workflows::WorkflowSettings;
+
 use super::key_manager::{KeyManagerArgs, KeyManagerConfig};
 use super::listener_limits::{ListenerLimitArgs, ListenerLimits};
 use super::upstream_tls::{UpstreamTlsArgs, UpstreamTlsConfig};
+use super::workflows::WorkflowArgs;
 use super::{ConfigError, Layers};
 
 /// Options of `gantry up`; every flag can also come from its `GANTRY_…` variable.
@@ -66,6 +69,8 @@ pub struct UpArgs {
     limits: ListenerLimitArgs,
     #[command(flatten)]
     keys: KeyManagerArgs,
+    #[command(flatten)]
+    workflows: WorkflowArgs,
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
@@ -117,6 +122,8 @@ pub struct UpConfig {
     pub limits: ListenerLimits,
     /// The key manager.
     pub keys: KeyManagerConfig,
+    /// Approval workflows.
+    pub workflows: WorkflowSettings,
     /// Upstream trust and client identity.
     pub upstream_tls: UpstreamTlsConfig,
     /// Time in-flight requests get on shutdown.
@@ -154,6 +161,10 @@ pub fn load(args: UpArgs, layers: &Layers) -> Result<UpConfig, ConfigError> {
         args.hostname, args.control_plane_port
     );
     let limits = args.limits.load(layers)?;
+    let workflows = args.workflows.load(
+        layers,
+        &format!("https://{}:{}", args.hostname, args.control_plane_port),
+    )?;
     let keys = args.keys.load(layers, &issuer)?;
     let upstream_tls = args.upstream_tls.load(layers)?;
     Ok(UpConfig {
@@ -173,6 +184,7 @@ pub fn load(args: UpArgs, layers: &Layers) -> Result<UpConfig, ConfigError> {
         self_signup: args.self_signup,
         limits,
         keys,
+        workflows,
         upstream_tls,
         shutdown_grace: super::secs(layers, "shutdown-grace-secs", args.shutdown_grace_secs)?,
         websocket_idle_timeout: super::secs(
