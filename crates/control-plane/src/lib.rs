@@ -27,6 +27,7 @@ pub mod rest_scopes;
 pub mod scim;
 pub mod self_signup;
 pub mod server;
+pub mod project;
 pub mod service;
 pub mod state;
 pub mod tls;

@@ -3,11 +3,14 @@
 
 pub mod apis;
 pub mod client_certificates;
+pub mod export;
+pub mod import;
 pub mod openapi;
 pub mod revisions;
 pub mod subscriptions;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::AppState;
@@ -18,6 +21,11 @@ pub fn router() -> Router<AppState> {
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
+        .route("/apis/export", get(export::export))
+        .route(
+            "/apis/import",
+            post(import::import).layer(DefaultBodyLimit::max(import::MAX_UPLOAD_BYTES)),
+        )
         .route("/apis/copy-api", post(apis::copy_api))
         .route(
             "/apis/{api_id}/swagger",

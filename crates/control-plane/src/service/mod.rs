@@ -14,5 +14,6 @@
 
 pub mod apis;
 pub mod applications;
+pub mod import;
 pub mod revisions;
 pub mod subscriptions;
