@@ -31,13 +31,17 @@ pub enum ArchiveError {
     #[error("file: the archive has {0} entries; at most {MAX_ENTRIES} are accepted")]
     TooManyEntries(usize),
     /// An entry, or all of them, inflate past the limits (a zip bomb, or just too big).
-    #[error("file: '{0}' inflates past the limit ({MAX_ENTRY_BYTES} bytes per entry, {MAX_TOTAL_BYTES} in all)")]
+    #[error(
+        "file: '{0}' inflates past the limit ({MAX_ENTRY_BYTES} bytes per entry, {MAX_TOTAL_BYTES} in all)"
+    )]
     TooLarge(String),
     /// An entry whose path is absolute or climbs out of the archive.
     #[error("file: entry '{0}' is not a relative path inside the archive")]
     UnsafePath(String),
     /// Neither `api.yaml` nor `api.json` at the project root.
-    #[error("file: the archive has no api.yaml (or api.json) at its root or in one top-level folder")]
+    #[error(
+        "file: the archive has no api.yaml (or api.json) at its root or in one top-level folder"
+    )]
     NoApiFile,
     /// A project file that is neither YAML nor JSON.
     #[error("{0}: {1}")]
@@ -169,8 +173,9 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Value, ArchiveError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| ArchiveError::BadDocument(name.to_owned(), "is not UTF-8 text".into()))?;
     if name.ends_with(".json") {
-        return serde_json::from_str(text)
-            .map_err(|e| ArchiveError::BadDocument(name.to_owned(), format!("not valid JSON: {e}")));
+        return serde_json::from_str(text).map_err(|e| {
+            ArchiveError::BadDocument(name.to_owned(), format!("not valid JSON: {e}"))
+        });
     }
     serde_yaml_ng::from_str(text)
         .map_err(|e| ArchiveError::BadDocument(name.to_owned(), format!("not valid YAML: {e}")))
@@ -277,7 +282,9 @@ mod tests {
     #[test]
     fn writes_what_it_reads() {
         let mut project = ProjectFiles::default();
-        project.files.insert("api.yaml".into(), b"type: api\n".to_vec());
+        project
+            .files
+            .insert("api.yaml".into(), b"type: api\n".to_vec());
         let bytes = project.to_zip("A-1").unwrap();
         let read = ProjectFiles::from_zip(&bytes).unwrap();
         assert_eq!(read.files, project.files);

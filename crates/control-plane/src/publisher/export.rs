@@ -119,15 +119,14 @@ async fn project_of(
             })?,
         (None, false) => api.clone(),
     };
-    let mut data = serde_json::to_value(&snapshot).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut data =
+        serde_json::to_value(&snapshot).map_err(|e| ApiError::Internal(e.to_string()))?;
     // A live API keeps its state only when asked (WSO2's `preserveStatus`, default true).
     if query.preserve_status == Some(false) {
         data["lifeCycleStatus"] = json!("CREATED");
     }
     let definition = match definitions::get(state.store(), &api.id).await? {
-        Some(text) => {
-            serde_json::from_str(&text).unwrap_or_else(|_| generated_document(&snapshot))
-        }
+        Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| generated_document(&snapshot)),
         None => generated_document(&snapshot),
     };
     let deployments: Vec<Value> = apis::list_deployments(state.store(), &api.id)

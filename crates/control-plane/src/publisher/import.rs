@@ -56,8 +56,8 @@ pub(crate) async fn import(
             _ => {}
         }
     }
-    let archive =
-        archive.ok_or_else(|| ApiError::BadRequest("file: the project archive is required".into()))?;
+    let archive = archive
+        .ok_or_else(|| ApiError::BadRequest("file: the project archive is required".into()))?;
     let project = ProjectFiles::from_zip(&archive).map_err(bad_archive)?;
     let params = match params {
         Some(bytes) => Some(parse_document("params", &bytes).map_err(bad_archive)?),
@@ -158,8 +158,14 @@ fn is_wso2_default(field: &str, value: &Value) -> bool {
         || matches!(
             field,
             // Bookkeeping WSO2 fills in, nothing to carry over.
-            "createdTime" | "lastUpdatedTime" | "revisionId" | "isRevision" | "hasThumbnail"
-                | "egress" | "subtypeConfiguration" | "categories"
+            "createdTime"
+                | "lastUpdatedTime"
+                | "revisionId"
+                | "isRevision"
+                | "hasThumbnail"
+                | "egress"
+                | "subtypeConfiguration"
+                | "categories"
         )
 }
 

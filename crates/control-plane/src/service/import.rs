@@ -123,9 +123,8 @@ pub async fn import_project(
         ignored_fields: plan.ignored_fields.clone(),
     };
     if let Some(current) = &existing {
-        outcome.current_digest = Some(
-            current_digest(state, current, &plan.targets, definition.is_some()).await?,
-        );
+        outcome.current_digest =
+            Some(current_digest(state, current, &plan.targets, definition.is_some()).await?);
     }
     if options.dry_run {
         outcome.changes = match &existing {
@@ -267,7 +266,11 @@ async fn make_room(state: &AppState, api_id: &str, rotate: bool) -> ApiResult<()
         undeploy(state, api_id, &oldest.id, &deployed).await?;
     }
     store_apis::delete_revision(state.store(), api_id, &oldest.id).await?;
-    tracing::info!(api_id, revision = oldest.number, "oldest revision rotated out");
+    tracing::info!(
+        api_id,
+        revision = oldest.number,
+        "oldest revision rotated out"
+    );
     Ok(())
 }
 
@@ -294,7 +297,8 @@ fn normalized(api: &Api) -> Value {
 }
 
 fn digest_of(api: &Api, definition: Option<&Value>, deployments: &[(String, String)]) -> String {
-    let view = json!({"api": normalized(api), "definition": definition, "deployments": deployments});
+    let view =
+        json!({"api": normalized(api), "definition": definition, "deployments": deployments});
     gantry_keys::secret::sha256_hex(&view.to_string())
 }
 
@@ -388,7 +392,12 @@ async fn changes(
         let name = target.name.as_deref().unwrap_or_default();
         let serving = deployments.iter().find(|d| d.environment == name);
         let up_to_date = match serving {
-            Some(d) if target.vhost.as_ref().is_none_or(|v| v.eq_ignore_ascii_case(&d.vhost)) => {
+            Some(d)
+                if target
+                    .vhost
+                    .as_ref()
+                    .is_none_or(|v| v.eq_ignore_ascii_case(&d.vhost)) =>
+            {
                 revisions::load_revision(state, &current.id, &d.revision_id)
                     .await
                     .is_ok_and(|r| normalized(&r.definition) == new)
