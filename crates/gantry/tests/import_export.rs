@@ -462,6 +462,12 @@ async fn broken_and_hostile_archives_are_refused_by_name() {
     let (status, body) = rest.get(&format!("{PUB}/apis/export")).await;
     assert_wso2_error(status, &body, StatusCode::BAD_REQUEST, "apiId");
 
+    // Importing needs apim:api_import_export (admin), as in WSO2; a publisher may export.
+    rest.create_user("pub-p", "publisher-pass-1", &["Internal/publisher"]).await;
+    let publisher = rest.as_user("pub-p", "publisher-pass-1");
+    let (status, body) = import(&publisher, "", &bad_context, None).await;
+    assert_wso2_error(status, &body, StatusCode::FORBIDDEN, "scope");
+
     // Nothing was created by the refused imports.
     let (_, list) = rest.get(&format!("{PUB}/apis")).await;
     assert_eq!(list["count"], 0, "{list}");
