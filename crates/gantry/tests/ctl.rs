@@ -184,13 +184,32 @@ async fn a_ci_job_applies_a_folder_twice_promotes_and_cleans_up() {
         .await;
     assert_eq!(revisions["count"], 1, "the no-op apply made no revision");
 
-    // A changed project: updated, a new revision deployed, the new resource served.
+    // A changed project: a dry run names the change and changes nothing; then updated, a new
+    // revision deployed, the new resource served.
     write_project(
         &apis,
         "Orders",
         "/orders",
         &upstream.url(),
         &["/list", "/recent"],
+    );
+    let dry = job.ok(&[
+        "apply",
+        "-f",
+        apis.to_str().unwrap(),
+        "-e",
+        "dev",
+        "--dry-run",
+    ]);
+    assert!(dry.contains("would be updated    Orders 1.0.0"), "{dry}");
+    assert!(dry.contains("data.operations"), "{dry}");
+    assert!(
+        dry.contains("Dry run: 0 created, 1 updated, 0 deleted, 1 unchanged."),
+        "{dry}"
+    );
+    assert!(
+        up.eventually_gw_status("/orders/1.0.0/recent", "", 404)
+            .await
     );
     let third = job.ok(&[
         "apply",

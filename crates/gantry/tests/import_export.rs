@@ -463,7 +463,8 @@ async fn broken_and_hostile_archives_are_refused_by_name() {
     assert_wso2_error(status, &body, StatusCode::BAD_REQUEST, "apiId");
 
     // Importing needs apim:api_import_export (admin), as in WSO2; a publisher may export.
-    rest.create_user("pub-p", "publisher-pass-1", &["Internal/publisher"]).await;
+    rest.create_user("pub-p", "publisher-pass-1", &["Internal/publisher"])
+        .await;
     let publisher = rest.as_user("pub-p", "publisher-pass-1");
     let (status, body) = import(&publisher, "", &bad_context, None).await;
     assert_wso2_error(status, &body, StatusCode::FORBIDDEN, "scope");

@@ -212,14 +212,29 @@ impl Client {
         success_json(self.send(request).await?).await
     }
 
-    /// APIs (up to 1000), optionally filtered by WSO2's search syntax.
+    /// Every API (page by page), optionally filtered by WSO2's search syntax.
     pub async fn list_apis(&mut self, query: Option<&str>) -> Result<Vec<Value>, CtlError> {
-        let mut path = format!("{PUBLISHER}/apis?limit=1000");
-        if let Some(query) = query {
-            path.push('&');
-            path.push_str(&serde_urlencoded::to_string([("query", query)]).unwrap_or_default());
+        const PAGE: usize = 1000;
+        let filter = match query {
+            Some(query) => format!(
+                "&{}",
+                serde_urlencoded::to_string([("query", query)]).unwrap_or_default()
+            ),
+            None => String::new(),
+        };
+        let mut apis = Vec::new();
+        loop {
+            let path = format!(
+                "{PUBLISHER}/apis?limit={PAGE}&offset={}{filter}",
+                apis.len()
+            );
+            let page = list_of(self.get_json(&path).await?);
+            let last = page.len() < PAGE;
+            apis.extend(page);
+            if last {
+                return Ok(apis);
+            }
         }
-        Ok(list_of(self.get_json(&path).await?))
     }
 
     /// The id of API `name` `version`.
