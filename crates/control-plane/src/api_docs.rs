@@ -170,6 +170,15 @@ pub const PUBLISHER: &[Operation] = &[
     ]),
     op(
         "post",
+        "/apis/{apiId}/revisions/{revisionId}/deployment-preview",
+        "previewRevisionDeployment",
+        "Routes an environment's gateways would add, remove or change if the revision were deployed (Gantry)",
+        API_DEPLOY,
+    )
+    .query(&["environment", "vhost"])
+    .requires(&["environment"]),
+    op(
+        "post",
         "/apis/import",
         "importAPI",
         "Import a WSO2 API project (zip); Gantry adds environment (params.yaml) and dryRun",

@@ -18,7 +18,10 @@ use crate::error::ApiError;
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
 
 impl AppState {
-    async fn build_snapshot(&self, environment: &str) -> Result<GatewaySnapshot, ApiError> {
+    pub(crate) async fn build_snapshot(
+        &self,
+        environment: &str,
+    ) -> Result<GatewaySnapshot, ApiError> {
         let mut snapshot =
             gantry_store::snapshot::build(self.store(), environment, self.issuer().issuer())
                 .await?;

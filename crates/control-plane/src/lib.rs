@@ -21,6 +21,7 @@ pub mod keyring;
 pub mod metrics;
 pub mod oauth;
 pub mod portal;
+pub mod preview;
 pub mod project;
 pub mod publisher;
 pub mod rejection;

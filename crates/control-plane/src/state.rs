@@ -31,6 +31,8 @@ struct Inner {
     assertion_replay: AssertionReplay,
     self_signup: bool,
     gateway_url: Option<String>,
+    /// The gateways' route compiler, for deployment previews (set by the binary).
+    route_compiler: Option<Arc<dyn crate::preview::RouteCompiler>>,
     /// Fired when the process shuts down: long-lived work (gateway sync sessions) ends.
     shutdown: tokio_util::sync::CancellationToken,
 }
@@ -57,6 +59,7 @@ impl AppState {
             assertion_replay: AssertionReplay::default(),
             self_signup: false,
             gateway_url: None,
+            route_compiler: None,
             shutdown: tokio_util::sync::CancellationToken::new(),
         }))
     }
@@ -100,6 +103,20 @@ impl AppState {
             inner.gateway_url = url.map(|u| u.trim_end_matches('/').to_owned());
         }
         self
+    }
+
+    /// The compiler deployment previews run (the gateways' own, provided by the binary,
+    /// which links both planes; call right after [`AppState::new`]).
+    pub fn route_compiler(mut self, compiler: Arc<dyn crate::preview::RouteCompiler>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.route_compiler = Some(compiler);
+        }
+        self
+    }
+
+    /// The route compiler, when the binary provided one.
+    pub(crate) fn compiler(&self) -> Option<&Arc<dyn crate::preview::RouteCompiler>> {
+        self.0.route_compiler.as_ref()
     }
 
     /// Whether the developer portal offers self sign-up.

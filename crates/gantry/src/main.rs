@@ -12,6 +12,7 @@ mod demo;
 mod gateway;
 mod key_manager;
 mod memory;
+mod route_compiler;
 mod shutdown;
 mod up;
 

@@ -6,6 +6,7 @@ pub mod client_certificates;
 pub mod export;
 pub mod import;
 pub mod openapi;
+pub mod preview;
 pub mod revisions;
 pub mod subscriptions;
 
@@ -54,6 +55,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/apis/{api_id}/revisions/{revision_id}",
             get(revisions::get_one).delete(revisions::delete),
+        )
+        .route(
+            "/apis/{api_id}/revisions/{revision_id}/deployment-preview",
+            post(preview::deployment_preview),
         )
         .route("/apis/{api_id}/deploy-revision", post(revisions::deploy))
         .route(
