@@ -8,9 +8,14 @@
 
 use std::collections::BTreeMap;
 
-use gantry_model::GatewaySnapshot;
+use gantry_model::snapshot::DeployedApi;
+use gantry_model::{Api, GatewaySnapshot, LifecycleState};
+use gantry_store::environments;
 use serde::Serialize;
 use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
 
 /// One method + path a gateway serves, with what guards it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -69,4 +74,104 @@ pub fn diff(before: &[PreviewRoute], after: &[PreviewRoute]) -> Value {
         }
     }
     json!({"added": added, "removed": removed, "changed": changed, "unchanged": unchanged})
+}
+
+/// An API definition that might be deployed (a revision's, or an import's).
+pub(crate) struct Candidate<'a> {
+    /// The API's id.
+    pub api_id: &'a str,
+    /// The revision's id (or a placeholder for an import).
+    pub revision_id: &'a str,
+    /// What would be served.
+    pub definition: Api,
+    /// The API's lifecycle state then.
+    pub lifecycle: LifecycleState,
+    /// Whether it is the default version then.
+    pub is_default_version: bool,
+}
+
+/// What deploying `candidate` to `environment` (at `vhost`, default the environment's
+/// first) would change on its gateways: `{environment, applies, problems, routes}`.
+pub(crate) async fn preview(
+    state: &AppState,
+    candidate: Candidate<'_>,
+    environment: &str,
+    vhost: Option<&str>,
+) -> ApiResult<Value> {
+    let env = environments::find_by_name(state.store(), environment)
+        .await?
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "environment: gateway environment '{environment}' does not exist"
+            ))
+        })?;
+    let vhost = match vhost {
+        Some(v) if env.vhosts.iter().any(|h| h.eq_ignore_ascii_case(v)) => v.to_ascii_lowercase(),
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "vhost: '{v}' is not a vhost of environment '{environment}' (its vhosts: {})",
+                env.vhosts.join(", ")
+            )));
+        }
+        None => env
+            .vhosts
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost".into()),
+    };
+    let compiler = state.compiler().cloned().ok_or_else(|| {
+        ApiError::Unavailable(
+            "deployment previews need the gateway compiler, which this process was started without"
+                .into(),
+        )
+    })?;
+    let before = state.build_snapshot(environment).await?;
+    // The snapshot as `gantry_store::snapshot::build` would list the API once it serves there.
+    let mut after = before.clone();
+    let certificates = after
+        .apis
+        .iter()
+        .find(|a| a.api_id == candidate.api_id)
+        .map(|a| a.client_certificates.clone())
+        .unwrap_or_default();
+    after.apis.retain(|a| a.api_id != candidate.api_id);
+    let definition = candidate.definition;
+    if candidate.lifecycle.is_routable() {
+        after.apis.push(DeployedApi {
+            api_id: candidate.api_id.to_owned(),
+            revision_id: candidate.revision_id.to_owned(),
+            name: definition.name,
+            context: definition.context,
+            version: definition.version,
+            vhost,
+            is_default_version: candidate.is_default_version,
+            lifecycle: candidate.lifecycle,
+            authorization_header: definition.authorization_header,
+            security_scheme: definition.security_scheme,
+            gateway: definition.gateway,
+            endpoint_config: definition.endpoint_config,
+            cors_configuration: definition.cors_configuration,
+            operations: definition.operations,
+            client_certificates: certificates,
+        });
+    }
+    after.normalize();
+    let served_before = compiler.served_routes(&before).unwrap_or_default();
+    let mut answer = json!({
+        "apiId": candidate.api_id,
+        "revisionId": candidate.revision_id,
+        "environment": environment,
+    });
+    match compiler.served_routes(&after) {
+        Ok(served_after) => {
+            answer["applies"] = json!(true);
+            answer["problems"] = json!([]);
+            answer["routes"] = diff(&served_before, &served_after);
+        }
+        Err(problems) => {
+            answer["applies"] = json!(false);
+            answer["problems"] = json!(problems);
+        }
+    }
+    Ok(answer)
 }

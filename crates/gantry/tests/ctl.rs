@@ -211,6 +211,10 @@ async fn a_ci_job_applies_a_folder_twice_promotes_and_cleans_up() {
         up.eventually_gw_status("/orders/1.0.0/recent", "", 404)
             .await
     );
+    // `diff` is the same dry run, with the routes the gateways would add.
+    let diff = job.ok(&["diff", "-f", apis.to_str().unwrap(), "-e", "dev"]);
+    assert!(diff.contains("routes on Default:"), "{diff}");
+    assert!(diff.contains("+ GET /orders/1.0.0/recent (None)"), "{diff}");
     let third = job.ok(&[
         "apply",
         "-f",

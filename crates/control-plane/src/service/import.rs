@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::preview::{Candidate, preview};
 use crate::publisher::apis::ApiRequest;
 use crate::publisher::import::ImportPlan;
 use crate::service::revisions::{DeploymentTarget, create_revision, deploy_revision, undeploy};
@@ -67,6 +68,10 @@ pub struct ImportOutcome {
     pub unsupported: Vec<String>,
     /// Fields of `api.yaml` with values Gantry ignores, by name.
     pub ignored_fields: Vec<String>,
+    /// Dry run: per target environment, the routes its gateways would add, remove or
+    /// change (the deployment preview).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub previews: Vec<Value>,
 }
 
 /// Imports `plan` as `user`.
@@ -121,6 +126,7 @@ pub async fn import_project(
         current_digest: None,
         unsupported: plan.unsupported.clone(),
         ignored_fields: plan.ignored_fields.clone(),
+        previews: Vec::new(),
     };
     if let Some(current) = &existing {
         outcome.current_digest =
@@ -136,6 +142,29 @@ pub async fn import_project(
             (Some(_), true) => "NONE",
             (Some(_), false) => "UPDATE",
         };
+        if state.compiler().is_some() {
+            let api_id = existing
+                .as_ref()
+                .map_or(wanted.id.as_str(), |a| a.id.as_str());
+            let lifecycle = match (target_state, &existing) {
+                (Some(to), _) if to != LifecycleState::Created => to,
+                (_, Some(current)) => current.life_cycle_status,
+                (to, None) => to.unwrap_or(LifecycleState::Created),
+            };
+            for target in &plan.targets {
+                let candidate = Candidate {
+                    api_id,
+                    revision_id: "(import)",
+                    definition: wanted.clone(),
+                    lifecycle,
+                    is_default_version: wanted.is_default_version,
+                };
+                let environment = target.name.as_deref().unwrap_or_default();
+                outcome
+                    .previews
+                    .push(preview(state, candidate, environment, target.vhost.as_deref()).await?);
+            }
+        }
         outcome.message = match outcome.action {
             "NONE" => "The API is up to date.".into(),
             _ => format!("{} change(s) would be made.", outcome.changes.len()),

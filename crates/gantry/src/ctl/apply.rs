@@ -37,9 +37,10 @@ pub struct ApplyArgs {
     /// Keep the projects' providers (default true).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     preserve_provider: bool,
-    /// Say what would change; change nothing.
+    /// Say what would change, with the routes each environment's gateways would add,
+    /// remove or change; change nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub dry_run: bool,
 }
 
 /// What one apply did, by `name version`.
@@ -110,6 +111,9 @@ pub async fn run(client: &mut Client, args: &ApplyArgs, out: Output) -> Result<(
                     println!("             {}", text(change));
                 }
             }
+            if args.dry_run {
+                print_previews(&plan);
+            }
         }
         match action.as_str() {
             "CREATE" => summary.created.push(label),
@@ -136,6 +140,45 @@ pub async fn run(client: &mut Client, args: &ApplyArgs, out: Output) -> Result<(
     }
     report(&summary, out, args.dry_run);
     Ok(())
+}
+
+/// The deployment previews of a dry run: route by route, per environment.
+fn print_previews(plan: &Value) {
+    for preview in plan["previews"].as_array().into_iter().flatten() {
+        let environment = text(&preview["environment"]);
+        if preview["applies"] != true {
+            println!("             the gateways of {environment} would refuse it:");
+            for problem in preview["problems"].as_array().into_iter().flatten() {
+                println!("               {}", text(problem));
+            }
+            continue;
+        }
+        let routes = &preview["routes"];
+        let line = |mark: &str, r: &Value| {
+            let scopes = r["scopes"]
+                .as_array()
+                .map(|s| s.iter().map(text).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default();
+            format!(
+                "               {mark} {} {} ({}{}{})",
+                text(&r["method"]),
+                text(&r["path"]),
+                text(&r["authType"]),
+                if scopes.is_empty() { "" } else { ", scopes: " },
+                scopes
+            )
+        };
+        println!("             routes on {environment}:");
+        for r in routes["added"].as_array().into_iter().flatten() {
+            println!("{}", line("+", r));
+        }
+        for r in routes["removed"].as_array().into_iter().flatten() {
+            println!("{}", line("-", r));
+        }
+        for r in routes["changed"].as_array().into_iter().flatten() {
+            println!("{}", line("~", &r["after"]));
+        }
+    }
 }
 
 fn text(value: &Value) -> String {

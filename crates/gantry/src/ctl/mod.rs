@@ -66,6 +66,9 @@ enum CtlCommand {
     /// Make the control plane match a folder of API projects (create, update, deploy;
     /// delete the rest with --prune). A second apply changes nothing.
     Apply(apply::ApplyArgs),
+    /// What `apply` would change, with the routes each environment's gateways would add,
+    /// remove or change (`apply --dry-run`).
+    Diff(apply::ApplyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -463,6 +466,13 @@ async fn execute(args: CtlArgs) -> Result<(), CtlError> {
             client.delete_api(&id).await?;
             sessions.remember(&delete.env.env, &client)?;
             println!("Deleted {} {}", delete.api.name, delete.api.version);
+        }
+        CtlCommand::Diff(mut apply) => {
+            apply.dry_run = true;
+            let mut client = connect(&sessions, &apply.env)?;
+            let result = apply::run(&mut client, &apply, out).await;
+            sessions.remember(&apply.env, &client)?;
+            result?;
         }
         CtlCommand::Apply(apply) => {
             let mut client = connect(&sessions, &apply.env)?;
