@@ -153,6 +153,47 @@ pub const PUBLISHER: &[Operation] = &[
     .body(Body::Multipart(&["file", "inlineAPIDefinition"])),
     op(
         "get",
+        "/apis/export",
+        "exportAPI",
+        "Export an API as a WSO2 API project (zip)",
+        API_EXPORT,
+    )
+    .query(&[
+        "apiId",
+        "name",
+        "version",
+        "revisionNumber",
+        "providerName",
+        "format",
+        "preserveStatus",
+        "latestRevision",
+    ]),
+    op(
+        "post",
+        "/apis/{apiId}/revisions/{revisionId}/deployment-preview",
+        "previewRevisionDeployment",
+        "Routes an environment's gateways would add, remove or change if the revision were deployed (Gantry)",
+        API_DEPLOY,
+    )
+    .query(&["environment", "vhost"])
+    .requires(&["environment"]),
+    op(
+        "post",
+        "/apis/import",
+        "importAPI",
+        "Import a WSO2 API project (zip); Gantry adds environment (params.yaml) and dryRun",
+        API_IMPORT,
+    )
+    .query(&[
+        "preserveProvider",
+        "rotateRevision",
+        "overwrite",
+        "environment",
+        "dryRun",
+    ])
+    .body(Body::Multipart(&["file", "params"])),
+    op(
+        "get",
         "/apis/{apiId}/swagger",
         "getAPISwagger",
         "The API's OpenAPI document",

@@ -76,7 +76,10 @@ fn served(snapshot: &GatewaySnapshot) -> HashSet<(&str, &str)> {
 }
 
 impl AppState {
-    async fn build_snapshot(&self, environment: &str) -> Result<GatewaySnapshot, ApiError> {
+    pub(crate) async fn build_snapshot(
+        &self,
+        environment: &str,
+    ) -> Result<GatewaySnapshot, ApiError> {
         let mut snapshot =
             gantry_store::snapshot::build(self.store(), environment, self.issuer().issuer())
                 .await?;

@@ -23,6 +23,8 @@ pub mod keyring;
 pub mod metrics;
 pub mod oauth;
 pub mod portal;
+pub mod preview;
+pub mod project;
 pub mod publisher;
 pub mod rejection;
 pub mod rest_scopes;

@@ -28,6 +28,16 @@ pub const API_PUBLISH: &[&str] = &[
     "apim:api_manage",
     "apim:api_import_export",
 ];
+/// Export an API as a project archive.
+pub const API_EXPORT: &[&str] = &[
+    "apim:api_view",
+    "apim:api_publish",
+    "apim:api_create",
+    "apim:api_import_export",
+    "apim:api_manage",
+];
+/// Import an API project.
+pub const API_IMPORT: &[&str] = &["apim:api_import_export", "apim:admin"];
 /// Read an API's lifecycle state, history, revisions and deployments.
 pub const API_LIFECYCLE_VIEW: &[&str] = &[
     "apim:api_view",
@@ -122,6 +132,8 @@ scope_sets! {
     ApiCreate => API_CREATE,
     ApiDelete => API_DELETE,
     ApiDeploy => API_DEPLOY,
+    ApiExport => API_EXPORT,
+    ApiImport => API_IMPORT,
     ApiLifecycleView => API_LIFECYCLE_VIEW,
     ApiPublish => API_PUBLISH,
     ApiUpdate => API_UPDATE,

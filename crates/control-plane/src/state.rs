@@ -32,6 +32,8 @@ struct Inner {
     self_signup: bool,
     gateway_url: Option<String>,
     workflows: crate::service::workflows::WorkflowSettings,
+    /// The gateways' route compiler, for deployment previews (set by the binary).
+    route_compiler: Option<Arc<dyn crate::preview::RouteCompiler>>,
     /// Fired when the process shuts down: long-lived work (gateway sync sessions) ends.
     shutdown: tokio_util::sync::CancellationToken,
     sync: crate::distribution::SyncState,
@@ -60,6 +62,7 @@ impl AppState {
             self_signup: false,
             gateway_url: None,
             workflows: Default::default(),
+            route_compiler: None,
             shutdown: tokio_util::sync::CancellationToken::new(),
             sync: crate::distribution::SyncState::default(),
         }))
@@ -128,9 +131,23 @@ impl AppState {
         self
     }
 
+    /// The compiler deployment previews run (the gateways' own, provided by the binary,
+    /// which links both planes; call right after [`AppState::new`]).
+    pub fn route_compiler(mut self, compiler: Arc<dyn crate::preview::RouteCompiler>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.route_compiler = Some(compiler);
+        }
+        self
+    }
+
     /// The approval workflows' settings.
     pub fn workflows(&self) -> &crate::service::workflows::WorkflowSettings {
         &self.0.workflows
+    }
+
+    /// The route compiler, when the binary provided one.
+    pub(crate) fn compiler(&self) -> Option<&Arc<dyn crate::preview::RouteCompiler>> {
+        self.0.route_compiler.as_ref()
     }
 
     /// Whether the developer portal offers self sign-up.

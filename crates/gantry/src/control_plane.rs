@@ -84,6 +84,7 @@ pub async fn run(mut args: ControlPlaneConfig) -> anyhow::Result<()> {
         Arc::new(Distributor::new()),
     )
     .require_gateway_client_certificate(args.require_gateway_client_cert)
+    .route_compiler(Arc::new(crate::route_compiler::GatewayCompiler))
     .self_signup(args.self_signup)
     .gateway_url(args.gateway_url.clone())
     .reconcile_every(args.reconcile_interval)

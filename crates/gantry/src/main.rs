@@ -1,15 +1,18 @@
 //! `gantry`: the one binary. `gantry up` runs the control plane and a gateway in one process
 //! on an embedded SQLite store; `gantry control-plane` and `gantry gateway` run them as
-//! separate processes (the production layout); `gantry migrate` applies the migrations.
+//! separate processes (the production layout); `gantry migrate` applies the migrations;
+//! `gantry ctl` is the command line for CI/CD (apictl's verbs, over the public REST APIs).
 #![deny(unsafe_code)] // one reviewed exception: `memory::release_freed_heap`
 
 mod bootstrap;
 mod config;
 mod control_plane;
+mod ctl;
 mod demo;
 mod gateway;
 mod key_manager;
 mod memory;
+mod route_compiler;
 mod shutdown;
 mod up;
 
@@ -74,6 +77,9 @@ enum Command {
     Gateway(config::gateway::GatewayArgs),
     /// Apply the database migrations and exit.
     Migrate(MigrateArgs),
+    /// Manage a control plane from the command line or a CI job, after WSO2's apictl:
+    /// environments, login, get, export/import, lifecycle, deploy, apply a folder.
+    Ctl(Box<ctl::CtlArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,18 +112,24 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // `gantry ctl` is a client: no server configuration, logs or telemetry.
+    let command = match cli.command {
+        Command::Ctl(args) => return ctl::run(*args),
+        other => other,
+    };
     // Every setting is checked here, before a runtime, a port or a database.
     let checked = (|| -> Result<Process, config::ConfigError> {
         if let Some(endpoint) = &cli.otlp_endpoint {
             config::http_url(&layers, "otlp-endpoint", endpoint)?;
         }
-        Ok(match cli.command {
+        Ok(match command {
             Command::Up(args) => Process::Up(config::up::load(args, &layers)?),
             Command::ControlPlane(args) => {
                 Process::ControlPlane(config::control_plane::load(args, &layers)?)
             }
             Command::Gateway(args) => Process::Gateway(config::gateway::load(args, &layers)?),
             Command::Migrate(args) => Process::Migrate(args),
+            Command::Ctl(_) => unreachable!("handled above"),
         })
     })();
     let process = match checked {

@@ -3,11 +3,15 @@
 
 pub mod apis;
 pub mod client_certificates;
+pub mod export;
+pub mod import;
 pub mod openapi;
+pub mod preview;
 pub mod revisions;
 pub mod subscriptions;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::AppState;
@@ -18,6 +22,11 @@ pub fn router() -> Router<AppState> {
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
+        .route("/apis/export", get(export::export))
+        .route(
+            "/apis/import",
+            post(import::import).layer(DefaultBodyLimit::max(import::MAX_UPLOAD_BYTES)),
+        )
         .route("/apis/copy-api", post(apis::copy_api))
         .route(
             "/apis/{api_id}/swagger",
@@ -50,6 +59,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/apis/{api_id}/revisions/{revision_id}",
             get(revisions::get_one).delete(revisions::delete),
+        )
+        .route(
+            "/apis/{api_id}/revisions/{revision_id}/deployment-preview",
+            post(preview::deployment_preview),
         )
         .route("/apis/{api_id}/deploy-revision", post(revisions::deploy))
         .route(

@@ -14,6 +14,7 @@
 
 pub mod apis;
 pub mod applications;
+pub mod import;
 pub mod revisions;
 pub mod signup;
 pub mod subscriptions;

@@ -239,6 +239,15 @@ fn given_by(
 /// A value clap cannot parse, or a missing required one, becomes a [`ConfigError`] naming
 /// the key and the layer; anything else stays clap's to report.
 fn from_clap(e: clap::Error, args: &[OsString], from_file: &Option<file::FromFile>) -> ParseError {
+    // `gantry ctl` is a client with no settings file: its usage errors are clap's (exit 2).
+    let first = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| !a.starts_with('-'));
+    if first == Some("ctl") {
+        return ParseError::Clap(e);
+    }
     let value_error = matches!(
         e.kind(),
         ErrorKind::InvalidValue | ErrorKind::ValueValidation | ErrorKind::InvalidUtf8

@@ -11,6 +11,7 @@ pub mod header_policies;
 pub mod keys;
 pub mod limits;
 pub mod loose_reading;
+pub mod preview;
 pub mod router;
 pub mod subscriptions;
 mod template;
