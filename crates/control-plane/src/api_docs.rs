@@ -709,6 +709,48 @@ pub const ADMIN: &[Operation] = &[
     ),
     op(
         "get",
+        "/throttling/deny-policies",
+        "getAllDenyPolicies",
+        "Deny policies (query: conditionType:<type> & conditionValue:<value>)",
+        DENY_POLICY_VIEW,
+    )
+    .query(&["query"])
+    .returns(200, "BlockingConditionList"),
+    op(
+        "post",
+        "/throttling/deny-policies",
+        "addDenyPolicy",
+        "Block an API, application, user, IP address or range at every gateway",
+        DENY_POLICY_MANAGE,
+    )
+    .body(Body::Json("BlockingCondition"))
+    .returns(201, "BlockingCondition"),
+    op(
+        "get",
+        "/throttling/deny-policy/{conditionId}",
+        "getDenyPolicy",
+        "Get a deny policy",
+        DENY_POLICY_VIEW,
+    )
+    .returns(200, "BlockingCondition"),
+    op(
+        "patch",
+        "/throttling/deny-policy/{conditionId}",
+        "updateDenyPolicy",
+        "Switch a deny policy on or off",
+        DENY_POLICY_MANAGE,
+    )
+    .body(Body::Json("BlockingConditionStatus"))
+    .returns(200, "BlockingCondition"),
+    op(
+        "delete",
+        "/throttling/deny-policy/{conditionId}",
+        "removeDenyPolicy",
+        "Delete a deny policy",
+        DENY_POLICY_MANAGE,
+    ),
+    op(
+        "get",
         "/key-managers",
         "keyManagersGet",
         "Key managers (resident first)",
@@ -796,6 +838,21 @@ fn schemas() -> Value {
             "timeUnit": {"type": "string", "enum": ["sec", "min", "hour", "day"]},
             "unitTime": {"type": "integer"}, "dataAmount": {"type": "integer"},
             "dataUnit": {"type": "string", "enum": ["KB", "MB"]}}}}});
+    let condition = json!({"type": "object", "required": ["type"], "properties": {
+        "type": {"type": "string", "enum": ["HEADERCONDITION", "IPCONDITION", "JWTCLAIMSCONDITION", "QUERYPARAMETERCONDITION"]},
+        "invertCondition": {"type": "boolean"},
+        "headerCondition": {"type": "object", "required": ["headerName", "headerValue"]},
+        "ipCondition": {"type": "object"},
+        "jwtClaimsCondition": {"type": "object", "required": ["claimUrl", "attribute"]},
+        "queryParameterCondition": {"type": "object", "required": ["parameterName", "parameterValue"]}}});
+    let conditional_groups = json!({"type": "array", "items": {"type": "object", "required": ["conditions", "limit"],
+        "properties": {"description": string, "limit": default_limit,
+                       "conditions": {"type": "array", "items": condition}}}});
+    let blocking_condition = json!({"type": "object", "required": ["conditionType", "conditionValue"], "properties": {
+        "conditionId": string,
+        "conditionType": {"type": "string", "enum": ["API", "APPLICATION", "IP", "IPRANGE", "USER"]},
+        "conditionValue": {"description": "API: \"/context/version\"; APPLICATION: \"owner:name\"; USER: \"name\"; IP: {fixedIp, invert}; IPRANGE: {startingIp, endingIp, invert}"},
+        "conditionStatus": {"type": "boolean"}}});
     json!({
         "Error": {"type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "integer"}, "message": string, "description": string}},
@@ -842,8 +899,12 @@ fn schemas() -> Value {
             "status": {"type": "string", "enum": ["UNBLOCKED", "BLOCKED", "PROD_ONLY_BLOCKED"]}}},
         "ThrottlePolicy": {"type": "object", "required": ["policyName", "defaultLimit"], "properties": {
             "policyId": string, "policyName": string, "displayName": string, "description": string,
-            "type": string, "defaultLimit": default_limit}},
+            "type": string, "defaultLimit": default_limit, "conditionalGroups": conditional_groups}},
         "ThrottlePolicyList": list_of("ThrottlePolicy"),
+        "BlockingCondition": blocking_condition,
+        "BlockingConditionList": list_of("BlockingCondition"),
+        "BlockingConditionStatus": {"type": "object", "required": ["conditionStatus"], "properties": {
+            "conditionId": string, "conditionStatus": {"type": "boolean"}}},
         "ClientCertMetadata": {"type": "object", "required": ["alias", "apiId", "tier"], "properties": {
             "alias": string, "apiId": string, "tier": string}},
         "ClientCertificates": {"type": "object", "required": ["count", "certificates"], "properties": {

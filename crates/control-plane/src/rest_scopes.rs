@@ -91,6 +91,10 @@ pub const ENVIRONMENT_MANAGE: &[&str] = &["apim:admin", "apim:environment_manage
 pub const TIER_VIEW: &[&str] = &["apim:admin", "apim:tier_view", "apim:tier_manage"];
 /// Change throttling policies.
 pub const TIER_MANAGE: &[&str] = &["apim:admin", "apim:tier_manage"];
+/// Read deny policies (WSO2 blocking conditions).
+pub const DENY_POLICY_VIEW: &[&str] = &["apim:admin", "apim:bl_view", "apim:bl_manage"];
+/// Create, switch and delete deny policies.
+pub const DENY_POLICY_MANAGE: &[&str] = &["apim:admin", "apim:bl_manage"];
 /// Key managers, users and roles, signing keys.
 pub const ADMIN_OPERATIONS: &[&str] = &["apim:admin", "apim:admin_operations"];
 
@@ -126,6 +130,8 @@ scope_sets! {
     ClientCertificatesAdd => CLIENT_CERTIFICATES_ADD,
     ClientCertificatesUpdate => CLIENT_CERTIFICATES_UPDATE,
     ClientCertificatesView => CLIENT_CERTIFICATES_VIEW,
+    DenyPolicyManage => DENY_POLICY_MANAGE,
+    DenyPolicyView => DENY_POLICY_VIEW,
     ApiKey => API_KEY,
     EnvironmentManage => ENVIRONMENT_MANAGE,
     EnvironmentRead => ENVIRONMENT_READ,

@@ -261,6 +261,7 @@ mod tests {
             burst_count: 0,
             burst_time_unit: String::new(),
             bandwidth_bytes: 0,
+            conditional_groups: Vec::new(),
         })
         .unwrap()
     }
@@ -330,6 +331,7 @@ mod tests {
             burst_count: 0,
             burst_time_unit: String::new(),
             bandwidth_bytes: 0,
+            conditional_groups: Vec::new(),
         };
         assert!(Limit::from_policy(&unlimited).is_none());
     }
@@ -345,6 +347,7 @@ mod tests {
             burst_count: 0,
             burst_time_unit: String::new(),
             bandwidth_bytes: 1024,
+            conditional_groups: Vec::new(),
         })
         .unwrap();
         assert!(limit.bytes && limit.count == 1024);
@@ -391,6 +394,7 @@ mod tests {
             burst_count: 10,
             burst_time_unit: "sec".into(),
             bandwidth_bytes: 0,
+            conditional_groups: Vec::new(),
         })
         .unwrap();
         let burst = gold.burst.as_deref().unwrap();

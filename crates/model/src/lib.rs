@@ -8,10 +8,12 @@
 
 pub mod api;
 pub mod delta;
+pub mod deny;
 pub mod gateway_policies;
 pub mod lifecycle;
 pub mod snapshot;
 pub mod subscription;
+pub mod throttle_conditions;
 
 pub use api::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, Endpoint, EndpointConfig,

@@ -12,6 +12,7 @@ pub mod applications;
 pub mod authorization_codes;
 pub mod client_certificates;
 pub mod definitions;
+pub mod deny_policies;
 pub mod environments;
 pub mod gateways;
 pub mod key_managers;

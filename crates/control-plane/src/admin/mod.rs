@@ -1,11 +1,12 @@
 //! Admin REST API v4 (`/api/am/admin/v4`): gateway environments and their gateways
 //! (`environments`), signing keys (`signing_keys`), key managers (`key_managers`) and
-//! throttling policies (`policies`). Admin role only.
+//! throttling policies (`policies`), deny policies (`deny_policies`). Admin role only.
 
 use axum::Router;
 
 use crate::AppState;
 
+pub mod deny_policies;
 pub mod environments;
 pub mod key_managers;
 pub mod policies;
@@ -19,4 +20,5 @@ pub fn router() -> Router<AppState> {
         .merge(signing_keys::router())
         .merge(key_managers::router())
         .merge(policies::router())
+        .merge(deny_policies::router())
 }

@@ -36,6 +36,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/admin/users/roles", post(set_roles))
         .merge(super::throttling::router())
         .merge(super::key_managers::router())
+        .merge(super::deny_policies::router())
 }
 
 struct GatewayRow {

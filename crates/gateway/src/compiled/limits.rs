@@ -1,6 +1,7 @@
 //! The throttling policies of one configuration, each compiled once into a [`Limit`] (N
 //! requests or bytes per window, with its burst control) and found by level and name: every
-//! subscription, application, operation and client certificate of a tier shares one copy.
+//! subscription, application, operation and client certificate of a tier shares one copy;
+//! an advanced policy's conditional groups are compiled beside it (`conditions`).
 //! The counters that enforce them are request-time state (`ratelimit`, `shared_limit`).
 
 use std::collections::HashMap;
@@ -9,6 +10,8 @@ use std::time::Duration;
 
 use gantry_model::GatewaySnapshot;
 use gantry_model::snapshot::ThrottlingPolicy;
+
+use super::conditions::ConditionalLimits;
 
 /// A compiled tier: N requests per window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +74,7 @@ impl Limit {
                     burst_count: 0,
                     burst_time_unit: String::new(),
                     bandwidth_bytes: 0,
+                    conditional_groups: Vec::new(),
                 })
             })
             .flatten()
@@ -108,33 +112,61 @@ impl Level {
     }
 }
 
-/// (level, name) → limit; `None` for unlimited tiers.
-pub struct Policies<'a>(HashMap<(Level, &'a str), Option<Arc<Limit>>>);
+/// (level, name) → limit (`None` for unlimited tiers), and the conditional groups of the
+/// API-level policies that have some.
+pub struct Policies<'a> {
+    limits: HashMap<(Level, &'a str), Option<Arc<Limit>>>,
+    conditional: HashMap<&'a str, Arc<ConditionalLimits>>,
+}
 
 impl<'a> Policies<'a> {
-    /// The policies of `snapshot`.
-    pub fn compile(snapshot: &'a GatewaySnapshot) -> Self {
-        Self(
-            snapshot
-                .throttling_policies
-                .iter()
-                .map(|p| {
-                    (
-                        (Level::of(&p.level), p.name.as_str()),
-                        Limit::from_policy(p).map(Arc::new),
-                    )
-                })
-                .collect(),
-        )
+    /// The policies of `snapshot`; conditions that do not compile are added to `problems`.
+    pub fn compile(snapshot: &'a GatewaySnapshot, problems: &mut Vec<String>) -> Self {
+        let limits = snapshot
+            .throttling_policies
+            .iter()
+            .map(|p| {
+                (
+                    (Level::of(&p.level), p.name.as_str()),
+                    Limit::from_policy(p).map(Arc::new),
+                )
+            })
+            .collect();
+        let conditional = snapshot
+            .throttling_policies
+            .iter()
+            .filter(|p| Level::of(&p.level) == Level::Api)
+            .filter_map(|p| Some((p.name.as_str(), ConditionalLimits::compile(p, problems)?)))
+            .collect();
+        Self {
+            limits,
+            conditional,
+        }
     }
 
     /// The limit of policy `name` at `level`; `None` when unlimited or unknown.
     pub fn limit(&self, level: Level, name: &str) -> Option<Arc<Limit>> {
-        self.0.get(&(level, name)).cloned().flatten()
+        self.limits.get(&(level, name)).cloned().flatten()
     }
 
     /// Whether the snapshot defines policy `name` at `level` (limited or not).
     pub fn defines(&self, level: Level, name: &str) -> bool {
-        self.0.contains_key(&(level, name))
+        self.limits.contains_key(&(level, name))
+    }
+
+    /// The conditional groups of the API-level policy `name`; `None` when it has none.
+    pub fn conditions(&self, name: &str) -> Option<Arc<ConditionalLimits>> {
+        self.conditional.get(name).cloned()
+    }
+
+    /// Every claim name a JWT claim condition reads, once each.
+    pub fn claim_names(&self) -> Box<[Box<str>]> {
+        let mut names: Vec<Box<str>> = Vec::new();
+        for name in self.conditional.values().flat_map(|c| c.claim_names()) {
+            if !names.iter().any(|n| &**n == name) {
+                names.push(name.into());
+            }
+        }
+        names.into_boxed_slice()
     }
 }

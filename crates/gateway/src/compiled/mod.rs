@@ -1,12 +1,14 @@
 //! Compile time: a [`GatewaySnapshot`] compiled, once per version and off the request path,
 //! into the lookup tables requests read through an `ArcSwap` guard ([`router`], [`api`],
-//! [`keys`], consumer keys, subscriptions, limits). Imports nothing request-time; the caches
+//! [`keys`], consumer keys, subscriptions, limits, deny policies). Imports nothing request-time; the caches
 //! of what was verified under a version live in it, so the next version starts without them.
 
 pub mod api;
 pub mod client_certs;
+pub mod conditions;
 pub mod consumer_keys;
 pub mod cors;
+pub mod deny;
 pub mod header_policies;
 pub mod keys;
 pub mod limits;
@@ -67,6 +69,10 @@ pub struct CompiledConfig {
     pub backend_jwt_cache: TokenCache<http::HeaderValue>,
     /// Application tier limits by application id.
     pub application_limits: HashMap<Arc<str>, Arc<Limit>>,
+    /// Claims the JWT conditions of conditional throttling read (empty: none are kept).
+    pub claim_names: Box<[Box<str>]>,
+    /// Deny policies; `None` when there are none (the common case).
+    pub deny: Option<Box<deny::DenyTable>>,
 }
 
 /// Hands out one shared string per distinct id of a snapshot.
@@ -86,7 +92,7 @@ impl CompiledConfig {
     /// conflicting routes): a gateway rejects such a version whole and keeps the last good one.
     pub fn compile(snapshot: &GatewaySnapshot) -> Result<Self, crate::error::GatewayError> {
         let mut problems = Vec::new();
-        let policies = limits::Policies::compile(snapshot);
+        let policies = limits::Policies::compile(snapshot, &mut problems);
         let (vhosts, health_checked) = router::Vhosts::compile(snapshot, &policies, &mut problems);
         let (keys, jwks_sources) = keys::compile(snapshot, &mut problems);
         // Application and API ids recur across 100,000s of entries: one shared string each.
@@ -116,6 +122,8 @@ impl CompiledConfig {
             backend_jwt_cache: Default::default(),
             health_checked,
             application_limits,
+            claim_names: policies.claim_names(),
+            deny: deny::DenyTable::compile(snapshot),
         })
     }
 

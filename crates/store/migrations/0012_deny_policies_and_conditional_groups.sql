@@ -1,0 +1,19 @@
+-- Deny policies (WSO2 "blocking conditions") and the conditional groups of advanced
+-- throttling policies. Portable SQL (PostgreSQL and SQLite).
+
+-- One row per deny policy: `definition` is the parsed condition as JSON (gantry_model's
+-- DenyCondition), `match_key` its type and value in a canonical form, unique so a second
+-- policy blocking the same thing is refused; `enabled` 0/1 (WSO2 `conditionStatus`).
+CREATE TABLE deny_policies (
+    id             TEXT PRIMARY KEY,
+    condition_type TEXT NOT NULL,
+    definition     TEXT NOT NULL,
+    match_key      TEXT NOT NULL UNIQUE,
+    enabled        BIGINT NOT NULL,
+    created_by     TEXT NOT NULL,
+    created_at     BIGINT NOT NULL
+);
+
+-- Advanced policies' conditional groups, in order, as JSON (gantry_model's
+-- ConditionalGroup list); '[]' for every other policy.
+ALTER TABLE throttling_policies ADD COLUMN conditional_groups TEXT NOT NULL DEFAULT '[]';
