@@ -34,17 +34,25 @@ struct Call<'a> {
     from: [u8; 4],
 }
 
-/// GET `call.path` on `gw` from `call.from`; (status, JSON body or null).
-async fn send(gw: &GatewayProcess, call: Call<'_>) -> (u16, Value) {
-    let client = reqwest::Client::builder()
+/// A client of `gw` whose connections come from `from`.
+fn client(gw: &GatewayProcess, from: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
-        .local_address(IpAddr::from(call.from))
+        .local_address(IpAddr::from(from))
         .resolve(
             "localhost",
             SocketAddr::from(([127, 0, 0, 1], gw.http_port)),
         )
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// GET `call.path` on `gw` from `call.from`; (status, JSON body or null).
+async fn send(gw: &GatewayProcess, call: Call<'_>) -> (u16, Value) {
+    send_with(&client(gw, call.from), gw, call).await
+}
+
+async fn send_with(client: &reqwest::Client, gw: &GatewayProcess, call: Call<'_>) -> (u16, Value) {
     match client
         .get(format!("http://localhost:{}{}", gw.http_port, call.path))
         .bearer_auth(call.token)
@@ -64,6 +72,9 @@ struct Fleet {
     _cp: ControlPlaneProcess,
     rest: Rest,
     gateways: Vec<GatewayProcess>,
+    /// Per gateway: a client calling from 127.0.0.1 and one from 127.0.0.2 (kept alive, so
+    /// polling measures the gateways, not connection set-up).
+    clients: Vec<[reqwest::Client; 2]>,
     /// admin's application "DenyApp".
     admin_token: String,
     /// bob's application "BobApp".
@@ -116,10 +127,15 @@ impl Fleet {
             assert!(gw.eventually_status(BLOCKED, Some(&admin_token), 200).await);
             assert!(gw.eventually_status(OTHER, Some(&bob_token), 200).await);
         }
+        let clients = gateways
+            .iter()
+            .map(|gw| [client(gw, HERE), client(gw, THERE)])
+            .collect();
         Self {
             _cp: cp,
             rest,
             gateways,
+            clients,
             admin_token,
             bob_token,
             _dirs: dirs,
@@ -133,9 +149,10 @@ impl Fleet {
         let started = Instant::now();
         loop {
             let mut wrong = None;
-            'gateways: for gw in &self.gateways {
+            'gateways: for (gw, clients) in self.gateways.iter().zip(&self.clients) {
                 for (call, status) in expected {
-                    let (got, body) = send(gw, *call).await;
+                    let client = &clients[usize::from(call.from != HERE)];
+                    let (got, body) = send_with(client, gw, *call).await;
                     let shaped = got != 403
                         || (body["code"] == "900805" && body["error_message"] == "Message blocked");
                     if got != *status || !shaped {
@@ -152,7 +169,7 @@ impl Fleet {
                 Some(w) if started.elapsed() > PROPAGATION => {
                     panic!("{what}: not on every gateway within {PROPAGATION:?}: {w}")
                 }
-                Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Some(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
     }
