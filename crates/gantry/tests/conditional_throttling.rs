@@ -55,7 +55,10 @@ impl<'a> Call<'a> {
             .build()
             .unwrap();
         let mut request = client
-            .get(format!("http://localhost:{port}/{api}/1.0.0/x{}", self.query))
+            .get(format!(
+                "http://localhost:{port}/{api}/1.0.0/x{}",
+                self.query
+            ))
             .bearer_auth(self.token);
         if let Some((name, value)) = self.header {
             request = request.header(name, value);
@@ -102,12 +105,21 @@ async fn api_under(
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{policy}");
-    assert_eq!(policy["conditionalGroups"], groups, "returned exactly as posted");
+    assert_eq!(
+        policy["conditionalGroups"], groups,
+        "returned exactly as posted"
+    );
     let (status, again) = rest
-        .get(&format!("{ADVANCED}/{}", policy["policyId"].as_str().unwrap()))
+        .get(&format!(
+            "{ADVANCED}/{}",
+            policy["policyId"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(again["conditionalGroups"], groups, "stored exactly as posted");
+    assert_eq!(
+        again["conditionalGroups"], groups,
+        "stored exactly as posted"
+    );
     let context = format!("/{}", name.to_lowercase());
     rest.deployed_api_in(
         environments,
@@ -163,7 +175,11 @@ async fn each_condition_kind_has_its_own_limit_and_other_calls_fall_to_the_defau
         ..Call::by(&admin)
     };
     assert_eq!(admitted(&mobile, port, "cond").await, 1);
-    assert_eq!(outside.send(port, "cond").await.0, 200, "outside: unaffected");
+    assert_eq!(
+        outside.send(port, "cond").await.0,
+        200,
+        "outside: unaffected"
+    );
     let desktop = Call {
         header: Some(("X-Client", "mobile-desktop")),
         ..Call::by(&admin)
@@ -222,7 +238,11 @@ async fn an_inverted_condition_limits_every_call_that_does_not_match() {
         .await
     );
     assert_eq!(admitted(&Call::by(&token), port, "inverted").await, 1);
-    assert_eq!(admitted(&internal, port, "inverted").await, 2, "default of 3");
+    assert_eq!(
+        admitted(&internal, port, "inverted").await,
+        2,
+        "default of 3"
+    );
     up.stop();
 }
 
@@ -235,20 +255,36 @@ async fn conditional_groups_are_validated_like_wso2() {
                "headerCondition": {"headerName": "X-A", "headerValue": value}})
     };
     for (groups, field) in [
-        (json!([{"conditions": [], "limit": per_hour(1)}]), "conditionalGroups[0].conditions"),
-        (json!([{"conditions": [header("a")]}]), "conditionalGroups[0].limit"),
-        (json!([{"conditions": [header("(")], "limit": per_hour(1)}]),
-         "conditionalGroups[0].conditions[0].headerCondition.headerValue"),
-        (json!([{"conditions": [header("a"), {"type": "IPCONDITION", "ipCondition": {"specificIP": "300.1.1.1"}}],
+        (
+            json!([{"conditions": [], "limit": per_hour(1)}]),
+            "conditionalGroups[0].conditions",
+        ),
+        (
+            json!([{"conditions": [header("a")]}]),
+            "conditionalGroups[0].limit",
+        ),
+        (
+            json!([{"conditions": [header("(")], "limit": per_hour(1)}]),
+            "conditionalGroups[0].conditions[0].headerCondition.headerValue",
+        ),
+        (
+            json!([{"conditions": [header("a"), {"type": "IPCONDITION", "ipCondition": {"specificIP": "300.1.1.1"}}],
                  "limit": per_hour(1)}]),
-         "conditionalGroups[0].conditions[1].ipCondition.specificIP"),
-        (json!([{"conditions": [header("a"), {"type": "HEADERCONDITION", "invertCondition": true,
+            "conditionalGroups[0].conditions[1].ipCondition.specificIP",
+        ),
+        (
+            json!([{"conditions": [header("a"), {"type": "HEADERCONDITION", "invertCondition": true,
                   "headerCondition": {"headerName": "X-B", "headerValue": "b"}}], "limit": per_hour(1)}]),
-         "conditionalGroups[0].conditions[1].invertCondition"),
-        (json!([{"conditions": [{"type": "COOKIECONDITION"}], "limit": per_hour(1)}]),
-         "conditionalGroups[0].conditions[0].type"),
-        (json!([{"conditions": [header("a")], "limit": per_hour(0)}]),
-         "conditionalGroups[0].limit.requestCount.requestCount"),
+            "conditionalGroups[0].conditions[1].invertCondition",
+        ),
+        (
+            json!([{"conditions": [{"type": "COOKIECONDITION"}], "limit": per_hour(1)}]),
+            "conditionalGroups[0].conditions[0].type",
+        ),
+        (
+            json!([{"conditions": [header("a")], "limit": per_hour(0)}]),
+            "conditionalGroups[0].limit.requestCount.requestCount",
+        ),
     ] {
         let (status, error) = rest
             .post(
@@ -281,7 +317,10 @@ async fn conditional_groups_are_validated_like_wso2() {
         .await;
     let at = format!("{ADVANCED}/{}", policy["policyId"].as_str().unwrap());
     let (status, kept) = rest
-        .put(&at, json!({"policyName": "Kept", "defaultLimit": per_hour(6)}))
+        .put(
+            &at,
+            json!({"policyName": "Kept", "defaultLimit": per_hour(6)}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{kept}");
     assert_eq!(kept["conditionalGroups"], groups);
@@ -325,7 +364,9 @@ async fn two_gateways_share_a_group_quota_through_redis() {
             "headerCondition": {"headerName": "X-Client", "headerValue": "^mobile$"}}], "limit": per_hour(4)}
     ]);
     let api = api_under(&rest, &[&env], &upstream, "Shared", 100, groups).await;
-    let token = rest.subscribed_token("SharedApp", &[&api], "Unlimited").await;
+    let token = rest
+        .subscribed_token("SharedApp", &[&api], "Unlimited")
+        .await;
     let gateways: Vec<GatewayProcess> = (0..2)
         .map(|i| {
             let name = format!("gw{i}");
@@ -344,7 +385,10 @@ async fn two_gateways_share_a_group_quota_through_redis() {
         .collect();
     for gw in &gateways {
         assert!(gw.wait_ready().await);
-        assert!(gw.eventually_status("/shared/1.0.0/x", Some(&token), 200).await);
+        assert!(
+            gw.eventually_status("/shared/1.0.0/x", Some(&token), 200)
+                .await
+        );
     }
     let mobile = Call {
         header: Some(("X-Client", "mobile")),

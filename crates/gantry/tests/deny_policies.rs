@@ -59,10 +59,7 @@ async fn send_with(client: &reqwest::Client, gw: &GatewayProcess, call: Call<'_>
         .send()
         .await
     {
-        Ok(r) => (
-            r.status().as_u16(),
-            r.json().await.unwrap_or(Value::Null),
-        ),
+        Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
         Err(_) => (0, Value::Null),
     }
 }
@@ -178,7 +175,10 @@ impl Fleet {
     async fn deny(&self, kind: &str, value: Value) -> String {
         let (status, body) = self
             .rest
-            .post(DENY, json!({"conditionType": kind, "conditionValue": value}))
+            .post(
+                DENY,
+                json!({"conditionType": kind, "conditionValue": value}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert_eq!(body["conditionStatus"], true, "{body}");
@@ -289,7 +289,11 @@ async fn each_condition_kind_blocks_exactly_what_it_names_on_every_environment_a
         );
         let (status, _) = fleet.rest.delete(&format!("{ONE}/{id}")).await;
         assert_eq!(status, StatusCode::OK);
-        slowest = slowest.max(fleet.within_a_second(&format!("{what} deleted"), &off).await);
+        slowest = slowest.max(
+            fleet
+                .within_a_second(&format!("{what} deleted"), &off)
+                .await,
+        );
     }
     eprintln!("slowest propagation to both environments: {slowest:?}");
 
@@ -327,13 +331,34 @@ async fn deny_policy_rest_validates_searches_and_needs_its_scopes() {
     for (body, field) in [
         (json!({"conditionValue": "x"}), "conditionType"),
         (json!({"conditionType": "API"}), "conditionValue"),
-        (json!({"conditionType": "HOST", "conditionValue": "x"}), "conditionType"),
-        (json!({"conditionType": "API", "conditionValue": "/nope/1.0.0"}), "conditionValue"),
-        (json!({"conditionType": "APPLICATION", "conditionValue": "Mobile"}), "conditionValue"),
-        (json!({"conditionType": "APPLICATION", "conditionValue": "admin:Nope"}), "conditionValue"),
-        (json!({"conditionType": "IP", "conditionValue": {"fixedIp": "10.0.0.300"}}), "conditionValue.fixedIp"),
-        (json!({"conditionType": "IP", "conditionValue": {"fixedIp": "10.0.0.3", "invert": "maybe"}}), "conditionValue.invert"),
-        (json!({"conditionType": "IPRANGE", "conditionValue": {"startingIp": "10.0.0.9", "endingIp": "10.0.0.1"}}), "conditionValue.endingIp"),
+        (
+            json!({"conditionType": "HOST", "conditionValue": "x"}),
+            "conditionType",
+        ),
+        (
+            json!({"conditionType": "API", "conditionValue": "/nope/1.0.0"}),
+            "conditionValue",
+        ),
+        (
+            json!({"conditionType": "APPLICATION", "conditionValue": "Mobile"}),
+            "conditionValue",
+        ),
+        (
+            json!({"conditionType": "APPLICATION", "conditionValue": "admin:Nope"}),
+            "conditionValue",
+        ),
+        (
+            json!({"conditionType": "IP", "conditionValue": {"fixedIp": "10.0.0.300"}}),
+            "conditionValue.fixedIp",
+        ),
+        (
+            json!({"conditionType": "IP", "conditionValue": {"fixedIp": "10.0.0.3", "invert": "maybe"}}),
+            "conditionValue.invert",
+        ),
+        (
+            json!({"conditionType": "IPRANGE", "conditionValue": {"startingIp": "10.0.0.9", "endingIp": "10.0.0.1"}}),
+            "conditionValue.endingIp",
+        ),
     ] {
         let (status, error) = admin.post(DENY, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
@@ -383,7 +408,10 @@ async fn deny_policy_rest_validates_searches_and_needs_its_scopes() {
     assert_eq!(all["count"], 5, "{all}");
     let search = |q: &str| {
         let admin = admin.clone();
-        let q = q.replace(' ', "%20").replace('&', "%26").replace('/', "%2F");
+        let q = q
+            .replace(' ', "%20")
+            .replace('&', "%26")
+            .replace('/', "%2F");
         async move { admin.get(&format!("{DENY}?query={q}")).await.1 }
     };
     assert_eq!(search("conditionType:IP").await["count"], 1);
@@ -391,7 +419,10 @@ async fn deny_policy_rest_validates_searches_and_needs_its_scopes() {
     assert_eq!(found["count"], 1, "{found}");
     assert_eq!(found["list"][0]["conditionId"], ids[0].as_str());
     assert_eq!(search("conditionValue:10.2.0.0").await["count"], 1);
-    assert_eq!(search("conditionType:USER & conditionValue:bob").await["count"], 0);
+    assert_eq!(
+        search("conditionType:USER & conditionValue:bob").await["count"],
+        0
+    );
 
     // Get, switch, delete; the id in a PATCH body must be the path's.
     let (status, one) = admin.get(&format!("{ONE}/{}", ids[3])).await;
@@ -409,7 +440,12 @@ async fn deny_policy_rest_validates_searches_and_needs_its_scopes() {
         .send(Method::PATCH, &format!("{ONE}/{}", ids[3]), Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
-    assert!(error["description"].as_str().unwrap().starts_with("conditionStatus"));
+    assert!(
+        error["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("conditionStatus")
+    );
     let (status, on) = admin
         .send(
             Method::PATCH,
@@ -434,17 +470,27 @@ async fn deny_policy_rest_validates_searches_and_needs_its_scopes() {
     let (status, _) = publisher.get(DENY).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = publisher
-        .post(DENY, json!({"conditionType": "USER", "conditionValue": "eve"}))
+        .post(
+            DENY,
+            json!({"conditionType": "USER", "conditionValue": "eve"}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (token, granted) = admin
-        .rest_token("admin", gantry_testkit::process::ADMIN_PASSWORD, "apim:bl_view")
+        .rest_token(
+            "admin",
+            gantry_testkit::process::ADMIN_PASSWORD,
+            "apim:bl_view",
+        )
         .await;
     assert_eq!(granted, "apim:bl_view");
     let viewer = admin.with_bearer(&token);
     assert_eq!(viewer.get(DENY).await.0, StatusCode::OK);
     let (status, _) = viewer
-        .post(DENY, json!({"conditionType": "USER", "conditionValue": "eve"}))
+        .post(
+            DENY,
+            json!({"conditionType": "USER", "conditionValue": "eve"}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     up.stop();

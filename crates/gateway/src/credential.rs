@@ -101,7 +101,11 @@ impl SelectedClaims {
         let Some(payload) = token
             .split('.')
             .nth(1)
-            .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
             .and_then(|p| {
                 serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&p).ok()
             })

@@ -187,7 +187,10 @@ impl Proxy {
         stage::deny::by_caller(config, &who, outcome)?;
         stage::authorise::check(config, &routed, &who, outcome)?;
         let call = stage::limit::Call::of(&request, peer.ip());
-        let granted = self.limits.check(config, &routed, &who, call, outcome).await?;
+        let granted = self
+            .limits
+            .check(config, &routed, &who, call, outcome)
+            .await?;
         let api = routed.api.clone();
         let mut to = stage::forward::destination(
             &api,

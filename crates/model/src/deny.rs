@@ -158,7 +158,9 @@ impl DenyCondition {
                     }
                     _ => Err(InvalidField::new(
                         "conditionValue",
-                        format!("'{given}' is not an application as owner:name (admin:DefaultApplication)"),
+                        format!(
+                            "'{given}' is not an application as owner:name (admin:DefaultApplication)"
+                        ),
                     )),
                 }
             }
@@ -194,10 +196,8 @@ impl DenyCondition {
                         "must be an object {\"startingIp\": \"10.0.0.1\", \"endingIp\": \"10.0.0.9\", \"invert\": false}",
                     ));
                 }
-                let start = parse_address(
-                    "conditionValue.startingIp",
-                    member(value, "startingIp")?,
-                )?;
+                let start =
+                    parse_address("conditionValue.startingIp", member(value, "startingIp")?)?;
                 let end = parse_address("conditionValue.endingIp", member(value, "endingIp")?)?;
                 let range = AddressRange::new(start, end).ok_or_else(|| {
                     InvalidField::new(
@@ -268,7 +268,8 @@ impl DenyCondition {
         let wanted = wanted.trim();
         match self {
             Self::Api { context } => {
-                context == wanted || context.trim_start_matches('/') == wanted.trim_start_matches('/')
+                context == wanted
+                    || context.trim_start_matches('/') == wanted.trim_start_matches('/')
             }
             Self::Application { owner, name, .. } => format!("{owner}:{name}") == wanted,
             Self::User { name } => user_key(name) == user_key(wanted),
@@ -318,36 +319,44 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let field = |kind: &str, value: Value| {
-            DenyCondition::from_wso2(kind, &value).unwrap_err().field
-        };
+        let field =
+            |kind: &str, value: Value| DenyCondition::from_wso2(kind, &value).unwrap_err().field;
         assert_eq!(field("HOST", json!("x")), "conditionType");
         assert_eq!(field("API", json!(7)), "conditionValue");
         assert_eq!(field("APPLICATION", json!("noowner")), "conditionValue");
         assert_eq!(field("IP", json!("10.0.0.1")), "conditionValue");
-        assert_eq!(field("IP", json!({"fixedIp": "10.0.0.300"})), "conditionValue.fixedIp");
+        assert_eq!(
+            field("IP", json!({"fixedIp": "10.0.0.300"})),
+            "conditionValue.fixedIp"
+        );
         assert_eq!(
             field("IP", json!({"fixedIp": "10.0.0.3", "invert": 3})),
             "conditionValue.invert"
         );
         assert_eq!(
-            field("IPRANGE", json!({"startingIp": "10.0.0.9", "endingIp": "10.0.0.1"})),
+            field(
+                "IPRANGE",
+                json!({"startingIp": "10.0.0.9", "endingIp": "10.0.0.1"})
+            ),
             "conditionValue.endingIp"
         );
         assert_eq!(
-            field("IPRANGE", json!({"startingIp": "10.0.0.1", "endingIp": "::1"})),
+            field(
+                "IPRANGE",
+                json!({"startingIp": "10.0.0.1", "endingIp": "::1"})
+            ),
             "conditionValue.endingIp"
         );
-        assert_eq!(field("IPRANGE", json!({"endingIp": "10.0.0.1"})), "conditionValue.startingIp");
+        assert_eq!(
+            field("IPRANGE", json!({"endingIp": "10.0.0.1"})),
+            "conditionValue.startingIp"
+        );
     }
 
     #[test]
     fn ranges_hold_their_own_family_and_mapped_addresses() {
-        let range = AddressRange::new(
-            "10.0.0.1".parse().unwrap(),
-            "10.0.0.9".parse().unwrap(),
-        )
-        .unwrap();
+        let range =
+            AddressRange::new("10.0.0.1".parse().unwrap(), "10.0.0.9".parse().unwrap()).unwrap();
         assert!(range.contains("10.0.0.5".parse().unwrap()));
         assert!(range.contains("::ffff:10.0.0.9".parse().unwrap()));
         assert!(!range.contains("10.0.0.10".parse().unwrap()));

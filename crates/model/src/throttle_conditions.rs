@@ -122,13 +122,25 @@ pub struct JwtClaimsCondition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpCondition {
     /// `IPSPECIFIC` or `IPRANGE` (absent: `IPSPECIFIC`).
-    #[serde(rename = "ipConditionType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ipConditionType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ip_condition_type: Option<String>,
     /// The address for `IPSPECIFIC`.
-    #[serde(rename = "specificIP", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "specificIP",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub specific_ip: Option<String>,
     /// First address for `IPRANGE`.
-    #[serde(rename = "startingIP", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "startingIP",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub starting_ip: Option<String>,
     /// Last address for `IPRANGE`.
     #[serde(rename = "endingIP", default, skip_serializing_if = "Option::is_none")]
@@ -232,10 +244,7 @@ impl ThrottleCondition {
                 let q = part(&self.query_parameter_condition, "queryParameterCondition")?;
                 Ok(ConditionTest::Query {
                     name: required(&q.parameter_name, "queryParameterCondition.parameterName")?,
-                    pattern: pattern(
-                        &q.parameter_value,
-                        "queryParameterCondition.parameterValue",
-                    )?,
+                    pattern: pattern(&q.parameter_value, "queryParameterCondition.parameterValue")?,
                 })
             }
             "JWTCLAIMSCONDITION" => {
@@ -247,10 +256,11 @@ impl ThrottleCondition {
             }
             "IPCONDITION" => {
                 let ip = part(&self.ip_condition, "ipCondition")?;
-                let text = |v: &Option<String>, field: &str| -> Result<std::net::IpAddr, InvalidField> {
-                    let field = format!("ipCondition.{field}");
-                    parse_address(&field, required(v.as_deref().unwrap_or_default(), &field)?)
-                };
+                let text =
+                    |v: &Option<String>, field: &str| -> Result<std::net::IpAddr, InvalidField> {
+                        let field = format!("ipCondition.{field}");
+                        parse_address(&field, required(v.as_deref().unwrap_or_default(), &field)?)
+                    };
                 match ip.ip_condition_type.as_deref().unwrap_or("IPSPECIFIC") {
                     "IPSPECIFIC" => {
                         let address = text(&ip.specific_ip, "specificIP")?;
@@ -364,7 +374,9 @@ mod tests {
             "g.conditions[0].headerCondition"
         );
         assert_eq!(
-            field(json!([{"type": "HEADERCONDITION", "headerCondition": {"headerName": "X", "headerValue": "(("}}])),
+            field(
+                json!([{"type": "HEADERCONDITION", "headerCondition": {"headerName": "X", "headerValue": "(("}}])
+            ),
             "g.conditions[0].headerCondition.headerValue"
         );
         assert_eq!(

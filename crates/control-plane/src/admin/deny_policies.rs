@@ -87,9 +87,9 @@ impl Search {
             .as_deref()
             .is_none_or(|t| t == policy.condition.condition_type())
             && self
-            .condition_value
-            .as_deref()
-            .is_none_or(|v| policy.condition.matches_search(v))
+                .condition_value
+                .as_deref()
+                .is_none_or(|v| policy.condition.matches_search(v))
     }
 }
 
@@ -215,8 +215,7 @@ async fn resolve(state: &AppState, condition: &mut DenyCondition) -> ApiResult<(
             *id = app.id;
             *owner = app.owner;
         }
-        DenyCondition::User { .. } | DenyCondition::Ip { .. } | DenyCondition::IpRange { .. } => {
-        }
+        DenyCondition::User { .. } | DenyCondition::Ip { .. } | DenyCondition::IpRange { .. } => {}
     }
     Ok(())
 }
@@ -236,9 +235,9 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<StatusRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    let enabled = request
-        .condition_status
-        .ok_or_else(|| ApiError::BadRequest("conditionStatus: is required (true or false)".into()))?;
+    let enabled = request.condition_status.ok_or_else(|| {
+        ApiError::BadRequest("conditionStatus: is required (true or false)".into())
+    })?;
     if let Some(other) = request.condition_id.filter(|other| *other != id) {
         return Err(ApiError::BadRequest(format!(
             "conditionId: '{other}' is not the policy of the path ('{id}')"

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use gantry_store::policies::{self, Policy, PolicyLevel};
 use gantry_model::throttle_conditions::{ConditionalGroup, GroupLimit, ThrottleCondition};
+use gantry_store::policies::{self, Policy, PolicyLevel};
 use gantry_store::{StoreError, apis};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -319,8 +319,11 @@ fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
             let count = limit
                 .request_count
                 .ok_or_else(|| bad("requestCount", "is required"))?;
-            let (unit_time, time_unit) =
-                window(&format!("{at}.requestCount"), count.unit_time, count.time_unit)?;
+            let (unit_time, time_unit) = window(
+                &format!("{at}.requestCount"),
+                count.unit_time,
+                count.time_unit,
+            )?;
             let request_count = match count.request_count {
                 Some(UNLIMITED_COUNT) | Some(-1) => -1,
                 Some(n) if n >= 1 => n,
@@ -411,11 +414,7 @@ impl GroupRequest {
 }
 
 /// A limit's window (`unitTime` `timeUnit`s), defaults 1 min; 400 naming `{at}.…`.
-fn window(
-    at: &str,
-    unit_time: Option<i64>,
-    time_unit: Option<String>,
-) -> ApiResult<(i64, String)> {
+fn window(at: &str, unit_time: Option<i64>, time_unit: Option<String>) -> ApiResult<(i64, String)> {
     let time_unit = time_unit.unwrap_or_else(|| "min".into());
     if !matches!(time_unit.as_str(), "sec" | "min" | "hour" | "day") {
         return Err(ApiError::BadRequest(format!(

@@ -28,7 +28,11 @@ pub(super) fn router() -> Router<AppState> {
 /// The condition types offered: (value, label, what the value input takes).
 const KINDS: [(&str, &str, &str); 5] = [
     ("API", "API", "context/version, e.g. /pizzashack/1.0.0"),
-    ("APPLICATION", "Application", "owner:name, e.g. admin:DefaultApplication"),
+    (
+        "APPLICATION",
+        "Application",
+        "owner:name, e.g. admin:DefaultApplication",
+    ),
     ("USER", "User", "username, e.g. alice"),
     ("IP", "IP address", "address, e.g. 192.168.1.1"),
     ("IPRANGE", "IP range", "first address (the last goes below)"),

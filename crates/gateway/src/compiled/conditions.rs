@@ -215,7 +215,10 @@ fn decoded(text: &str) -> Cow<'_, str> {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' => match (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+            b'%' => match (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            ) {
                 (Some(high), Some(low)) => {
                     out.push((high * 16 + low) as u8);
                     i += 2;
@@ -271,17 +274,19 @@ mod tests {
         let op = OperationConditions::new(limits, "GET /x");
         let mut headers = HeaderMap::new();
         headers.insert("x-tier", "gold".parse().unwrap());
-        let facts = |headers: &'static HeaderMap, query: Option<&'static str>, peer: &str| {
-            RequestFacts {
+        let facts =
+            |headers: &'static HeaderMap, query: Option<&'static str>, peer: &str| RequestFacts {
                 headers,
                 query,
                 peer: peer.parse().unwrap(),
                 claims: None,
-            }
-        };
+            };
         let headers: &'static HeaderMap = Box::leak(Box::new(headers));
         let empty: &'static HeaderMap = Box::leak(Box::default());
-        let chosen = |f: RequestFacts<'_>| op.select(&f).map(|(l, k)| (l.unwrap().count, k.to_string()));
+        let chosen = |f: RequestFacts<'_>| {
+            op.select(&f)
+                .map(|(l, k)| (l.unwrap().count, k.to_string()))
+        };
         assert_eq!(
             chosen(facts(headers, Some("q=a+b"), "127.0.0.1")),
             Some((1, "GET /x #1".into()))

@@ -101,7 +101,14 @@ impl Limiters {
     ) -> Result<Granted, Answer> {
         let mut charges = Vec::new();
         let quota = match self
-            .rate_limit(config, &routed.api, routed.operation, who, &call, &mut charges)
+            .rate_limit(
+                config,
+                &routed.api,
+                routed.operation,
+                who,
+                &call,
+                &mut charges,
+            )
             .await
         {
             Ok(quota) => quota,
