@@ -80,7 +80,10 @@ pub struct AccessClaims {
 /// `JWTCLAIMSCONDITION`), each as its string values: a string as is, an array element by
 /// element, other JSON values as JSON text.
 #[derive(Debug, Default)]
-pub struct SelectedClaims(Box<[(Box<str>, Box<[String]>)]>);
+pub struct SelectedClaims(Box<[ClaimValues]>);
+
+/// A claim's name and its values.
+type ClaimValues = (Box<str>, Box<[String]>);
 
 impl SelectedClaims {
     /// The values of claim `name`, if the token has it.
