@@ -709,6 +709,47 @@ pub const ADMIN: &[Operation] = &[
     ),
     op(
         "get",
+        "/throttling/policies/custom",
+        "getAllCustomRules",
+        "Custom rules: keyed limits over request attributes",
+        TIER_VIEW,
+    )
+    .returns(200, "CustomRuleList"),
+    op(
+        "post",
+        "/throttling/policies/custom",
+        "addCustomRule",
+        "Add a custom rule (keyTemplate, defaultLimit, conditions; no Siddhi)",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("CustomRule"))
+    .returns(201, "CustomRule"),
+    op(
+        "get",
+        "/throttling/policies/custom/{ruleId}",
+        "getCustomRule",
+        "Get a custom rule",
+        TIER_VIEW,
+    )
+    .returns(200, "CustomRule"),
+    op(
+        "put",
+        "/throttling/policies/custom/{ruleId}",
+        "updateCustomRule",
+        "Change a custom rule",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("CustomRule"))
+    .returns(200, "CustomRule"),
+    op(
+        "delete",
+        "/throttling/policies/custom/{ruleId}",
+        "removeCustomRule",
+        "Delete a custom rule",
+        TIER_MANAGE,
+    ),
+    op(
+        "get",
         "/throttling/deny-policies",
         "getAllDenyPolicies",
         "Deny policies (query: conditionType:<type> & conditionValue:<value>)",
@@ -847,7 +888,11 @@ fn schemas() -> Value {
         "queryParameterCondition": {"type": "object", "required": ["parameterName", "parameterValue"]}}});
     let conditional_groups = json!({"type": "array", "items": {"type": "object", "required": ["conditions", "limit"],
         "properties": {"description": string, "limit": default_limit,
-                       "conditions": {"type": "array", "items": condition}}}});
+                       "conditions": {"type": "array", "items": condition.clone()}}}});
+    let custom_rule = json!({"type": "object", "required": ["policyName", "keyTemplate", "defaultLimit"], "properties": {
+        "policyId": string, "policyName": string, "description": string, "type": string,
+        "keyTemplate": string, "siddhiQuery": string, "defaultLimit": default_limit,
+        "conditions": {"type": "array", "items": condition}}});
     let blocking_condition = json!({"type": "object", "required": ["conditionType", "conditionValue"], "properties": {
         "conditionId": string,
         "conditionType": {"type": "string", "enum": ["API", "APPLICATION", "IP", "IPRANGE", "USER"]},
@@ -901,6 +946,8 @@ fn schemas() -> Value {
             "policyId": string, "policyName": string, "displayName": string, "description": string,
             "type": string, "defaultLimit": default_limit, "conditionalGroups": conditional_groups}},
         "ThrottlePolicyList": list_of("ThrottlePolicy"),
+        "CustomRule": custom_rule,
+        "CustomRuleList": list_of("CustomRule"),
         "BlockingCondition": blocking_condition,
         "BlockingConditionList": list_of("BlockingCondition"),
         "BlockingConditionStatus": {"type": "object", "required": ["conditionStatus"], "properties": {

@@ -356,5 +356,25 @@ async fn documents_are_served_enforced_and_honoured() {
         )
         .await;
     contract.call(&admin, Method::DELETE, &one, None).await;
+    let custom = "/api/am/admin/v4/throttling/policies/custom";
+    let rule = contract
+        .call(
+            &admin,
+            Method::POST,
+            custom,
+            Some(json!({"policyName": "PerUser", "keyTemplate": "$userId:$apiContext",
+                "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                                 "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 100}}})),
+        )
+        .await;
+    contract.call(&admin, Method::GET, custom, None).await;
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            &format!("{custom}/{}", rule["policyId"].as_str().unwrap()),
+            None,
+        )
+        .await;
     up.stop();
 }

@@ -71,14 +71,19 @@ impl<'a> Call<'a> {
 }
 
 /// Sends `call` until it is refused; how many were admitted (at most 20), asserting the
-/// refusal is WSO2's throttle-out 429.
+/// refusal is WSO2's resource-level throttle-out 429.
 async fn admitted(call: &Call<'_>, port: u16, api: &str) -> usize {
+    admitted_with(call, port, api, "900802").await
+}
+
+/// [`admitted`], the refusal carrying WSO2's `code`.
+async fn admitted_with(call: &Call<'_>, port: u16, api: &str, code: &str) -> usize {
     for n in 0..20 {
         let (status, body) = call.send(port, api).await;
         match status {
             200 => {}
             429 => {
-                assert_eq!(body["code"], "900802", "{body}");
+                assert_eq!(body["code"], code, "{body}");
                 assert_eq!(body["error_message"], "Message throttled out", "{body}");
                 return n;
             }
@@ -331,6 +336,142 @@ async fn conditional_groups_are_validated_like_wso2() {
         )
         .await;
     assert_eq!(cleared["conditionalGroups"], json!([]));
+    up.stop();
+}
+
+/// Calls with `probe` until one is refused by the custom rule `rule`: the configuration
+/// holding it has reached the gateway.
+async fn until_refused(probe: &Call<'_>, port: u16, api: &str, rule: &str) {
+    let tier = format!("({rule} tier)");
+    let refused = gantry_testkit::eventually(Duration::from_secs(5), || async {
+        let (status, body) = probe.send(port, api).await;
+        status == 429
+            && body["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains(&tier))
+    })
+    .await;
+    assert!(refused, "the rule reached the gateway");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_rules_count_calls_by_their_key_template() {
+    const CUSTOM: &str = "/api/am/admin/v4/throttling/policies/custom";
+    let upstream = EchoUpstream::start().await;
+    let mut up = GantryUp::start(BIN).await;
+    let rest = up.rest();
+    let ops = json!([{"target": "/x", "verb": "GET"}]);
+    let one = rest
+        .deployed_api("One", "/one", &upstream.url(), ops.clone())
+        .await;
+    let two = rest.deployed_api("Two", "/two", &upstream.url(), ops).await;
+    let token = |name: &'static str| {
+        let rest = rest.clone();
+        let (one, two) = (one.clone(), two.clone());
+        async move {
+            rest.subscribed_token(name, &[&one, &two], "Unlimited")
+                .await
+        }
+    };
+    let (a, b, probe) = (
+        token("AppA").await,
+        token("AppB").await,
+        token("Probe").await,
+    );
+    let port = up.gw_port;
+    assert!(up.eventually_gw_status("/two/1.0.0/x", &a, 200).await);
+
+    // Validation: Siddhi is refused with a pointer to the declarative form.
+    let per_app = json!({"policyName": "PerApp", "description": "3 an hour per application",
+                         "keyTemplate": "$appId", "defaultLimit": per_hour(3)});
+    for (body, field) in [
+        (
+            json!({"policyName": "S", "keyTemplate": "$userId", "defaultLimit": per_hour(1),
+                "siddhiQuery": "FROM RequestStream SELECT userId INSERT INTO EligibilityStream;"}),
+            "siddhiQuery",
+        ),
+        (
+            json!({"policyName": "K", "keyTemplate": "$user", "defaultLimit": per_hour(1)}),
+            "keyTemplate",
+        ),
+        (
+            json!({"policyName": "K", "defaultLimit": per_hour(1)}),
+            "keyTemplate",
+        ),
+        (
+            json!({"policyName": "L", "keyTemplate": "$userId"}),
+            "defaultLimit",
+        ),
+        (
+            json!({"policyName": "C", "keyTemplate": "$userId", "defaultLimit": per_hour(1),
+                "conditions": [{"type": "IPCONDITION", "ipCondition": {"specificIP": "x"}}]}),
+            "conditions[0].ipCondition.specificIP",
+        ),
+    ] {
+        let (status, error) = rest.post(CUSTOM, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert!(
+            error["description"].as_str().unwrap().starts_with(field),
+            "{error}"
+        );
+    }
+    let (status, rule) = rest.post(CUSTOM, per_app.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{rule}");
+    assert_eq!(rule["type"], "CustomRule");
+    assert_eq!(rule["keyTemplate"], "$appId");
+    assert_eq!(rule["defaultLimit"], per_hour(3));
+    assert_eq!(rest.post(CUSTOM, per_app).await.0, StatusCode::CONFLICT);
+    let rule_at = format!("{CUSTOM}/{}", rule["policyId"].as_str().unwrap());
+
+    // `$appId`: one count per application, across both APIs; 429 `900806` once spent.
+    until_refused(&Call::by(&probe), port, "one", "PerApp").await;
+    let mut admitted_a = 0;
+    for i in 0..5 {
+        let (status, body) = Call::by(&a).send(port, ["one", "two"][i % 2]).await;
+        match status {
+            200 => admitted_a += 1,
+            429 => assert_eq!(body["code"], "900806", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(admitted_a, 3, "3 an hour for AppA over both APIs");
+    assert_eq!(
+        admitted_with(&Call::by(&b), port, "two", "900806").await,
+        3,
+        "AppB counts apart"
+    );
+
+    // Conditions choose which calls count; `$appId:$apiContext` counts per API.
+    let (status, _) = rest.delete(&rule_at).await;
+    assert_eq!(status, StatusCode::OK);
+    let batch = json!({"policyName": "Batch", "keyTemplate": "$appId:$apiContext",
+        "defaultLimit": per_hour(1),
+        "conditions": [{"type": "HEADERCONDITION", "invertCondition": false,
+                        "headerCondition": {"headerName": "X-Client", "headerValue": "^batch$"}}]});
+    let (status, rule) = rest.post(CUSTOM, batch).await;
+    assert_eq!(status, StatusCode::CREATED, "{rule}");
+    let in_batch = |token| Call {
+        header: Some(("X-Client", "batch")),
+        ..Call::by(token)
+    };
+    // The probe's PerApp quota is spent: only once PerApp is gone can Batch refuse it.
+    until_refused(&in_batch(&probe), port, "one", "Batch").await;
+    assert_eq!(admitted_with(&in_batch(&a), port, "one", "900806").await, 1);
+    assert_eq!(
+        admitted_with(&in_batch(&a), port, "two", "900806").await,
+        1,
+        "per API"
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            Call::by(&a).send(port, "one").await.0,
+            200,
+            "outside the rule"
+        );
+    }
+    let (status, list) = rest.get(CUSTOM).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["count"], 1, "{list}");
     up.stop();
 }
 

@@ -32,6 +32,8 @@ pub enum Scope {
     Operation,
     /// Burst control of a subscription or application tier (same keys as the tier).
     Burst,
+    /// A custom rule: rule name + the key its template builds.
+    Custom,
 }
 
 /// Bytes counted per key in fixed windows (aligned to this gateway's start), for bandwidth
@@ -166,6 +168,7 @@ impl Scope {
             Scope::Application => "application",
             Scope::Operation => "operation",
             Scope::Burst => "burst",
+            Scope::Custom => "custom",
         }
     }
 
@@ -176,6 +179,7 @@ impl Scope {
             Scope::Application => "900803",
             Scope::Operation => "900802",
             Scope::Burst => "900807",
+            Scope::Custom => "900806",
         }
     }
 }

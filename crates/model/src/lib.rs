@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod custom_rules;
 pub mod delta;
 pub mod deny;
 pub mod gateway_policies;

@@ -37,6 +37,9 @@ pub struct GatewaySnapshot {
     /// Deny policies switched on (every environment gets all of them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny_policies: Vec<crate::deny::DenyPolicy>,
+    /// Custom rules (keyed limits over request attributes; every environment gets all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_rules: Vec<crate::custom_rules::CustomRule>,
 }
 
 impl GatewaySnapshot {
@@ -69,6 +72,7 @@ impl GatewaySnapshot {
         self.revoked_token_ids.sort();
         self.revoked_token_ids.dedup();
         self.deny_policies.sort_by(|a, b| a.id.cmp(&b.id));
+        self.custom_rules.sort_by(|a, b| a.name.cmp(&b.name));
     }
 }
 

@@ -308,23 +308,29 @@ impl ConditionalGroup {
                 "needs at least one condition",
             ));
         }
-        let mut inverts: Vec<(ConditionKind, bool)> = Vec::new();
-        for (i, condition) in self.conditions.iter().enumerate() {
-            let here = format!("{at}.conditions[{i}]");
-            let kind = condition.resolve().map_err(|e| e.within(&here))?.kind();
-            match inverts.iter().find(|(k, _)| *k == kind) {
-                Some((_, invert)) if *invert != condition.invert_condition => {
-                    return Err(InvalidField::new(
-                        format!("{here}.invertCondition"),
-                        "conditions of the same type in a group must all be inverted or none (WSO2)",
-                    ));
-                }
-                Some(_) => {}
-                None => inverts.push((kind, condition.invert_condition)),
-            }
-        }
-        Ok(())
+        validate_conditions(&self.conditions, &format!("{at}.conditions"))
     }
+}
+
+/// Every condition resolves, and the conditions of one type agree on `invertCondition`;
+/// errors name the field under `at` (`conditionalGroups[0].conditions`).
+pub fn validate_conditions(conditions: &[ThrottleCondition], at: &str) -> Result<(), InvalidField> {
+    let mut inverts: Vec<(ConditionKind, bool)> = Vec::new();
+    for (i, condition) in conditions.iter().enumerate() {
+        let here = format!("{at}[{i}]");
+        let kind = condition.resolve().map_err(|e| e.within(&here))?.kind();
+        match inverts.iter().find(|(k, _)| *k == kind) {
+            Some((_, invert)) if *invert != condition.invert_condition => {
+                return Err(InvalidField::new(
+                    format!("{here}.invertCondition"),
+                    "conditions of the same type in a group must all be inverted or none (WSO2)",
+                ));
+            }
+            Some(_) => {}
+            None => inverts.push((kind, condition.invert_condition)),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

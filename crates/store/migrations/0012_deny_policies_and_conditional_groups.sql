@@ -1,5 +1,5 @@
--- Deny policies (WSO2 "blocking conditions") and the conditional groups of advanced
--- throttling policies. Portable SQL (PostgreSQL and SQLite).
+-- Deny policies (WSO2 "blocking conditions"), the conditional groups of advanced
+-- throttling policies, and custom rules. Portable SQL (PostgreSQL and SQLite).
 
 -- One row per deny policy: `definition` is the parsed condition as JSON (gantry_model's
 -- DenyCondition), `match_key` its type and value in a canonical form, unique so a second
@@ -17,3 +17,14 @@ CREATE TABLE deny_policies (
 -- Advanced policies' conditional groups, in order, as JSON (gantry_model's
 -- ConditionalGroup list); '[]' for every other policy.
 ALTER TABLE throttling_policies ADD COLUMN conditional_groups TEXT NOT NULL DEFAULT '[]';
+
+-- Custom rules (Gantry's declarative form of WSO2's Siddhi custom rules): a keyed limit.
+-- `definition` is the rule as JSON (gantry_model's CustomRule: key template, conditions,
+-- limit); the name is unique.
+CREATE TABLE custom_rules (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    definition  TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);

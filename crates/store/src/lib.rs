@@ -11,6 +11,7 @@ pub mod apis;
 pub mod applications;
 pub mod authorization_codes;
 pub mod client_certificates;
+pub mod custom_rules;
 pub mod definitions;
 pub mod deny_policies;
 pub mod environments;

@@ -3,7 +3,8 @@
 //!
 //! Trusted issuers are not stored here; the control plane adds its key manager's keys. Each
 //! key mapping carries the issuer of its key manager. Revoked token ids are those not expired yet;
-//! deny policies are every switched-on one, whatever the environment.
+//! deny policies are every switched-on one and custom rules every one, whatever the
+//! environment.
 
 use gantry_model::snapshot::{
     DeployedApi, KeyMapping, SnapshotApplication, SnapshotSubscription, ThrottlingPolicy,
@@ -225,5 +226,6 @@ pub async fn build(
         throttling_policies,
         revoked_token_ids: crate::revoked_tokens::live_ids(store, crate::now_ms()).await?,
         deny_policies: crate::deny_policies::enforced(store).await?,
+        custom_rules: crate::custom_rules::enforced(store).await?,
     })
 }

@@ -683,6 +683,33 @@ async fn deny_and_conditional_scenario(store: &Store) {
         .find(|p| p.name == "50KPerMin")
         .unwrap();
     assert_eq!(shipped.conditional_groups, groups);
+
+    let rule = gantry_model::custom_rules::CustomRule {
+        name: "PerUser".into(),
+        key_template: "$userId".into(),
+        conditions: Vec::new(),
+        limit: groups[0].limit.clone(),
+    };
+    let stored = gantry_store::custom_rules::create(store, &rule, "per user")
+        .await
+        .unwrap();
+    assert!(matches!(
+        gantry_store::custom_rules::create(store, &rule, "again").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let built = snapshot::build(store, &env.name, RESIDENT_ISSUER)
+        .await
+        .unwrap();
+    assert_eq!(built.custom_rules, [rule]);
+    gantry_store::custom_rules::delete(store, &stored.id)
+        .await
+        .unwrap();
+    assert!(
+        gantry_store::custom_rules::list(store)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -1,11 +1,13 @@
 //! Admin REST API v4 (`/api/am/admin/v4`): gateway environments and their gateways
 //! (`environments`), signing keys (`signing_keys`), key managers (`key_managers`) and
-//! throttling policies (`policies`), deny policies (`deny_policies`). Admin role only.
+//! throttling policies (`policies`), deny policies (`deny_policies`), custom rules (`custom_rules`). Admin
+//! role only.
 
 use axum::Router;
 
 use crate::AppState;
 
+pub mod custom_rules;
 pub mod deny_policies;
 pub mod environments;
 pub mod key_managers;
@@ -21,4 +23,5 @@ pub fn router() -> Router<AppState> {
         .merge(key_managers::router())
         .merge(policies::router())
         .merge(deny_policies::router())
+        .merge(custom_rules::router())
 }

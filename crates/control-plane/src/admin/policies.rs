@@ -93,7 +93,7 @@ fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
 }
 
 /// WSO2's `ThrottleLimit` of a stored limit.
-fn limit_json(
+pub(crate) fn limit_json(
     request_count: i64,
     unit_time: i64,
     time_unit: &str,
@@ -127,9 +127,10 @@ struct RequestCount {
     request_count: Option<i64>,
 }
 
+/// WSO2 `ThrottleLimit` as posted.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Limit {
+pub(crate) struct Limit {
     #[serde(rename = "type")]
     kind: Option<String>,
     request_count: Option<RequestCount>,
@@ -302,7 +303,7 @@ impl PolicyRequest {
 }
 
 /// A limit as stored: requests (or, with `data_amount` > 0, bytes) per window.
-struct ParsedLimit {
+pub(crate) struct ParsedLimit {
     request_count: i64,
     unit_time: i64,
     time_unit: String,
@@ -312,7 +313,7 @@ struct ParsedLimit {
 
 /// Reads a WSO2 `ThrottleLimit` found at `at` (`defaultLimit`, `conditionalGroups[0].limit`);
 /// a 400 names the field that is wrong.
-fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
+pub(crate) fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
     let bad = |field: &str, reason: &str| ApiError::BadRequest(format!("{at}.{field}: {reason}"));
     match limit.kind.as_deref() {
         Some("REQUESTCOUNTLIMIT") => {
@@ -381,6 +382,19 @@ fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
     }
 }
 
+impl ParsedLimit {
+    /// The limit as a conditional group or custom rule keeps it.
+    pub(crate) fn into_group_limit(self) -> GroupLimit {
+        GroupLimit {
+            request_count: self.request_count,
+            unit_time: self.unit_time,
+            time_unit: self.time_unit,
+            data_amount: self.data_amount,
+            data_unit: self.data_unit,
+        }
+    }
+}
+
 /// WSO2 `ConditionalGroup` as posted.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -400,13 +414,7 @@ impl GroupRequest {
         let group = ConditionalGroup {
             description: self.description.filter(|d| !d.is_empty()),
             conditions: self.conditions,
-            limit: GroupLimit {
-                request_count: limit.request_count,
-                unit_time: limit.unit_time,
-                time_unit: limit.time_unit,
-                data_amount: limit.data_amount,
-                data_unit: limit.data_unit,
-            },
+            limit: limit.into_group_limit(),
         };
         group.validate(at)?;
         Ok(group)

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use gantry_model::deny::AddressRange;
 use gantry_model::snapshot::ThrottlingPolicy;
-use gantry_model::throttle_conditions::{ConditionKind, ConditionTest};
+use gantry_model::throttle_conditions::{
+    ConditionKind, ConditionTest, GroupLimit, ThrottleCondition,
+};
 use http::{HeaderMap, HeaderName};
 use regex::Regex;
 
@@ -93,65 +95,25 @@ impl ConditionalLimits {
         if policy.conditional_groups.is_empty() {
             return None;
         }
-        let mut groups = Vec::with_capacity(policy.conditional_groups.len());
-        for (i, group) in policy.conditional_groups.iter().enumerate() {
-            let mut tests: Vec<TypeTests> = Vec::new();
-            for condition in &group.conditions {
-                let matcher = match condition.resolve() {
-                    Ok(test) => compile_test(&test),
-                    Err(e) => Err(e.to_string()),
-                };
-                let (kind, matcher) = match matcher {
-                    Ok(compiled) => compiled,
-                    Err(error) => {
-                        problems.push(format!(
-                            "throttling policy {} conditional group {}: {error}",
-                            policy.name,
-                            i + 1
-                        ));
-                        continue;
-                    }
-                };
-                match tests.iter_mut().find(|t| t.kind == kind) {
-                    Some(t) => t.matchers.push(matcher),
-                    None => tests.push(TypeTests {
-                        kind,
-                        invert: condition.invert_condition,
-                        matchers: vec![matcher],
-                    }),
-                }
-            }
-            let limit = ThrottlingPolicy {
-                level: policy.level.clone(),
-                name: format!("{} condition {}", policy.name, i + 1),
-                request_count: group.limit.request_count,
-                unit_time: group.limit.unit_time,
-                time_unit: group.limit.time_unit.clone(),
-                burst_count: 0,
-                burst_time_unit: String::new(),
-                bandwidth_bytes: group.limit.bandwidth_bytes(),
-                conditional_groups: Vec::new(),
-            };
-            groups.push(Group {
-                tests: tests.into_boxed_slice(),
-                limit: Limit::from_policy(&limit).map(Arc::new),
-            });
-        }
-        Some(Arc::new(Self {
-            groups: groups.into_boxed_slice(),
-        }))
+        let groups = policy
+            .conditional_groups
+            .iter()
+            .enumerate()
+            .map(|(i, group)| {
+                Group::compile(
+                    &format!("{} condition {}", policy.name, i + 1),
+                    &group.conditions,
+                    &group.limit,
+                    problems,
+                )
+            })
+            .collect();
+        Some(Arc::new(Self { groups }))
     }
 
     /// The claim names the groups' JWT conditions read.
     pub fn claim_names(&self) -> impl Iterator<Item = &str> {
-        self.groups
-            .iter()
-            .flat_map(|g| g.tests.iter())
-            .flat_map(|t| t.matchers.iter())
-            .filter_map(|m| match m {
-                Matcher::Claim(name, _) => Some(&**name),
-                _ => None,
-            })
+        self.groups.iter().flat_map(Group::claim_names)
     }
 }
 
@@ -171,7 +133,67 @@ fn compile_test(test: &ConditionTest<'_>) -> Result<(ConditionKind, Matcher), St
 }
 
 impl Group {
-    fn holds(&self, facts: &RequestFacts<'_>) -> bool {
+    /// Compiles `conditions` (all must hold; none: every call) with `limit`, a limit named
+    /// `name`; a condition that does not compile is added to `problems` (the control plane
+    /// validates them, so this is a snapshot made elsewhere).
+    pub fn compile(
+        name: &str,
+        conditions: &[ThrottleCondition],
+        limit: &GroupLimit,
+        problems: &mut Vec<String>,
+    ) -> Self {
+        let mut tests: Vec<TypeTests> = Vec::new();
+        for condition in conditions {
+            let compiled = match condition.resolve() {
+                Ok(test) => compile_test(&test),
+                Err(e) => Err(e.to_string()),
+            };
+            let (kind, matcher) = match compiled {
+                Ok(compiled) => compiled,
+                Err(error) => {
+                    problems.push(format!("{name}: {error}"));
+                    continue;
+                }
+            };
+            match tests.iter_mut().find(|t| t.kind == kind) {
+                Some(t) => t.matchers.push(matcher),
+                None => tests.push(TypeTests {
+                    kind,
+                    invert: condition.invert_condition,
+                    matchers: vec![matcher],
+                }),
+            }
+        }
+        let limit = ThrottlingPolicy {
+            level: "api".to_owned(),
+            name: name.to_owned(),
+            request_count: limit.request_count,
+            unit_time: limit.unit_time,
+            time_unit: limit.time_unit.clone(),
+            burst_count: 0,
+            burst_time_unit: String::new(),
+            bandwidth_bytes: limit.bandwidth_bytes(),
+            conditional_groups: Vec::new(),
+        };
+        Group {
+            tests: tests.into_boxed_slice(),
+            limit: Limit::from_policy(&limit).map(Arc::new),
+        }
+    }
+
+    /// The claim names this group's JWT conditions read.
+    pub fn claim_names(&self) -> impl Iterator<Item = &str> {
+        self.tests
+            .iter()
+            .flat_map(|t| t.matchers.iter())
+            .filter_map(|m| match m {
+                Matcher::Claim(name, _) => Some(&**name),
+                _ => None,
+            })
+    }
+
+    /// Whether every condition holds for the request (true without conditions).
+    pub fn holds(&self, facts: &RequestFacts<'_>) -> bool {
         self.tests
             .iter()
             .all(|t| t.matchers.iter().all(|m| m.matches(facts)) != t.invert)

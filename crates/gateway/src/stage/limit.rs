@@ -2,7 +2,8 @@
 //! (each with its burst control first), counted on this gateway (GCRA) or shared through
 //! Redis, and bandwidth policies charged by the bytes a call moves. An operation policy with
 //! conditional groups counts the call under the first group that holds (its own counter),
-//! else under the policy's default limit.
+//! else under the policy's default limit. Custom rules (keyed limits over request attributes)
+//! come last, only when the configuration has some.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::Answer;
 use super::authenticate::Authenticated;
 use super::route::Routed;
 use crate::compiled::conditions::RequestFacts;
+use crate::compiled::custom_rules::KeyAttributes;
 use crate::compiled::limits::Limit;
 use crate::compiled::{ApiEntry, CompiledConfig, OperationEntry};
 use crate::credential::CallerClaims;
@@ -277,25 +279,78 @@ impl Limiters {
                     .await?;
             }
         }
+        let facts = || RequestFacts {
+            headers: call.headers,
+            query: call.query,
+            peer: call.peer,
+            claims: who.caller.as_ref().and_then(|c| match &c.claims {
+                CallerClaims::Access(claims) => Some(&claims.selected),
+                CallerClaims::ApiKey(_) => None,
+            }),
+        };
         let (limit, key) = match &operation.conditions {
             None => (operation.limit.as_ref(), &operation.key),
             Some(conditions) => conditions
-                .select(&RequestFacts {
-                    headers: call.headers,
-                    query: call.query,
-                    peer: call.peer,
-                    claims: who.caller.as_ref().and_then(|c| match &c.claims {
-                        CallerClaims::Access(claims) => Some(&claims.selected),
-                        CallerClaims::ApiKey(_) => None,
-                    }),
-                })
+                .select(&facts())
                 .unwrap_or((operation.limit.as_ref(), &operation.key)),
         };
         if let Some(limit) = limit {
             self.admit(Scope::Operation, &api.id, key, limit, charges)
                 .await?;
         }
+        if !config.custom_rules.is_empty() {
+            self.custom_rules(config, api, operation, who, call, &facts(), charges)
+                .await?;
+        }
         Ok(quota)
+    }
+
+    /// Counts the call under every custom rule whose conditions it meets, each under the
+    /// key its template builds from the call's attributes.
+    #[allow(clippy::too_many_arguments)]
+    async fn custom_rules(
+        &self,
+        config: &CompiledConfig,
+        api: &Arc<ApiEntry>,
+        operation: &OperationEntry,
+        who: &Authenticated,
+        call: &Call<'_>,
+        facts: &RequestFacts<'_>,
+        charges: &mut Vec<Charge>,
+    ) -> Result<(), Throttled> {
+        let (user, application) = match &who.caller {
+            Some(caller) => (
+                match &caller.claims {
+                    CallerClaims::Access(claims) => claims.sub.as_str(),
+                    CallerClaims::ApiKey(claims) => claims.sub.as_str(),
+                },
+                &*caller.application_id,
+            ),
+            None => ("", ""),
+        };
+        let attributes = KeyAttributes {
+            user,
+            api_context: api
+                .base_path
+                .strip_suffix(api.version.as_str())
+                .and_then(|c| c.strip_suffix('/'))
+                .unwrap_or(&api.base_path),
+            api_version: &api.version,
+            resource: &operation.key,
+            application,
+            peer: call.peer,
+            headers: call.headers,
+        };
+        for rule in config.custom_rules.iter() {
+            if let Some(limit) = &rule.group.limit
+                && rule.group.holds(facts)
+            {
+                let key = rule.key(&attributes);
+                self.admit(Scope::Custom, &rule.name, &key, limit, charges)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }
 
