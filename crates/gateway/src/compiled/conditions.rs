@@ -16,7 +16,7 @@ use gantry_model::throttle_conditions::{
 use http::{HeaderMap, HeaderName};
 use regex::Regex;
 
-use super::limits::Limit;
+use super::tier::Limit;
 use crate::credential::SelectedClaims;
 
 /// What the conditions of a group may look at in a request.

@@ -17,6 +17,7 @@ pub mod loose_reading;
 pub mod router;
 pub mod subscriptions;
 mod template;
+pub mod tier;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet};
