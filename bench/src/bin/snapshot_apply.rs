@@ -127,9 +127,12 @@ fn snapshot(version: u64) -> GatewaySnapshot {
                 burst_count: 0,
                 burst_time_unit: String::new(),
                 bandwidth_bytes: 0,
+                conditional_groups: vec![],
             },
         ],
         revoked_token_ids: vec![],
+        deny_policies: vec![],
+        custom_rules: vec![],
     }
 }
 

@@ -757,6 +757,89 @@ pub const ADMIN: &[Operation] = &[
     ),
     op(
         "get",
+        "/throttling/policies/custom",
+        "getAllCustomRules",
+        "Custom rules: keyed limits over request attributes",
+        TIER_VIEW,
+    )
+    .returns(200, "CustomRuleList"),
+    op(
+        "post",
+        "/throttling/policies/custom",
+        "addCustomRule",
+        "Add a custom rule (keyTemplate, defaultLimit, conditions; no Siddhi)",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("CustomRule"))
+    .returns(201, "CustomRule"),
+    op(
+        "get",
+        "/throttling/policies/custom/{ruleId}",
+        "getCustomRule",
+        "Get a custom rule",
+        TIER_VIEW,
+    )
+    .returns(200, "CustomRule"),
+    op(
+        "put",
+        "/throttling/policies/custom/{ruleId}",
+        "updateCustomRule",
+        "Change a custom rule",
+        TIER_MANAGE,
+    )
+    .body(Body::Json("CustomRule"))
+    .returns(200, "CustomRule"),
+    op(
+        "delete",
+        "/throttling/policies/custom/{ruleId}",
+        "removeCustomRule",
+        "Delete a custom rule",
+        TIER_MANAGE,
+    ),
+    op(
+        "get",
+        "/throttling/deny-policies",
+        "getAllDenyPolicies",
+        "Deny policies (query: conditionType:<type> & conditionValue:<value>)",
+        DENY_POLICY_VIEW,
+    )
+    .query(&["query"])
+    .returns(200, "BlockingConditionList"),
+    op(
+        "post",
+        "/throttling/deny-policies",
+        "addDenyPolicy",
+        "Block an API, application, user, IP address or range at every gateway",
+        DENY_POLICY_MANAGE,
+    )
+    .body(Body::Json("BlockingCondition"))
+    .returns(201, "BlockingCondition"),
+    op(
+        "get",
+        "/throttling/deny-policy/{conditionId}",
+        "getDenyPolicy",
+        "Get a deny policy",
+        DENY_POLICY_VIEW,
+    )
+    .returns(200, "BlockingCondition"),
+    op(
+        "patch",
+        "/throttling/deny-policy/{conditionId}",
+        "updateDenyPolicy",
+        "Switch a deny policy on or off",
+        DENY_POLICY_MANAGE,
+    )
+    .body(Body::Json("BlockingConditionStatus"))
+    .returns(200, "BlockingCondition"),
+    op(
+        "delete",
+        "/throttling/deny-policy/{conditionId}",
+        "removeDenyPolicy",
+        "Delete a deny policy",
+        DENY_POLICY_MANAGE,
+    ),
+    op(
+        "get",
         "/key-managers",
         "keyManagersGet",
         "Key managers (resident first)",
@@ -896,6 +979,25 @@ fn schemas() -> Value {
         "additionalPropertiesMap": {"type": "object"},
         "categories": {"type": "array", "items": string}, "gatewayVendor": string,
         "apiThrottlingPolicy": string, "endpointImplementationType": string});
+    let condition = json!({"type": "object", "required": ["type"], "properties": {
+        "type": {"type": "string", "enum": ["HEADERCONDITION", "IPCONDITION", "JWTCLAIMSCONDITION", "QUERYPARAMETERCONDITION"]},
+        "invertCondition": {"type": "boolean"},
+        "headerCondition": {"type": "object", "required": ["headerName", "headerValue"]},
+        "ipCondition": {"type": "object"},
+        "jwtClaimsCondition": {"type": "object", "required": ["claimUrl", "attribute"]},
+        "queryParameterCondition": {"type": "object", "required": ["parameterName", "parameterValue"]}}});
+    let conditional_groups = json!({"type": "array", "items": {"type": "object", "required": ["conditions", "limit"],
+        "properties": {"description": string, "limit": default_limit,
+                       "conditions": {"type": "array", "items": condition.clone()}}}});
+    let custom_rule = json!({"type": "object", "required": ["policyName", "keyTemplate", "defaultLimit"], "properties": {
+        "policyId": string, "policyName": string, "description": string, "type": string,
+        "keyTemplate": string, "siddhiQuery": string, "defaultLimit": default_limit,
+        "conditions": {"type": "array", "items": condition}}});
+    let blocking_condition = json!({"type": "object", "required": ["conditionType", "conditionValue"], "properties": {
+        "conditionId": string,
+        "conditionType": {"type": "string", "enum": ["API", "APPLICATION", "IP", "IPRANGE", "USER"]},
+        "conditionValue": {"description": "API: \"/context/version\"; APPLICATION: \"owner:name\"; USER: \"name\"; IP: {fixedIp, invert}; IPRANGE: {startingIp, endingIp, invert}"},
+        "conditionStatus": {"type": "boolean"}}});
     let mut schemas = json!({
         "Error": {"type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "integer"}, "message": string, "description": string}},
@@ -921,6 +1023,9 @@ fn schemas() -> Value {
                 "target": string, "verb": string, "authType": string, "throttlingPolicy": string,
                 "scopes": {"type": "array", "items": string},
                 "operationPolicies": operation_policies}}}}},
+    });
+    // Split in two: one `json!` of every schema would pass the macro's recursion limit.
+    let more = json!({
         "WorkflowResponse": {"type": "object", "required": ["workflowStatus"], "properties": {
             "workflowStatus": {"type": "string", "enum": ["CREATED", "APPROVED", "REJECTED", "REGISTERED"]},
             "jsonPayload": string,
@@ -958,8 +1063,14 @@ fn schemas() -> Value {
             "status": {"type": "string", "enum": ["UNBLOCKED", "BLOCKED", "PROD_ONLY_BLOCKED", "ON_HOLD", "REJECTED", "TIER_UPDATE_PENDING"]}}},
         "ThrottlePolicy": {"type": "object", "required": ["policyName", "defaultLimit"], "properties": {
             "policyId": string, "policyName": string, "displayName": string, "description": string,
-            "type": string, "defaultLimit": default_limit}},
+            "type": string, "defaultLimit": default_limit, "conditionalGroups": conditional_groups}},
         "ThrottlePolicyList": list_of("ThrottlePolicy"),
+        "CustomRule": custom_rule,
+        "CustomRuleList": list_of("CustomRule"),
+        "BlockingCondition": blocking_condition,
+        "BlockingConditionList": list_of("BlockingCondition"),
+        "BlockingConditionStatus": {"type": "object", "required": ["conditionStatus"], "properties": {
+            "conditionId": string, "conditionStatus": {"type": "boolean"}}},
         "ClientCertMetadata": {"type": "object", "required": ["alias", "apiId", "tier"], "properties": {
             "alias": string, "apiId": string, "tier": string}},
         "ClientCertificates": {"type": "object", "required": ["count", "certificates"], "properties": {
@@ -971,6 +1082,9 @@ fn schemas() -> Value {
             "serialNumber": string, "tier": string,
             "validity": {"type": "object", "required": ["from", "to"], "properties": {"from": string, "to": string}}}},
     });
+    if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
+        all.extend(more);
+    }
     if let (Some(properties), Some(details)) = (
         schemas["API"]["properties"].as_object_mut(),
         api_details.as_object(),

@@ -105,6 +105,10 @@ pub const TIER_MANAGE: &[&str] = &["apim:admin", "apim:tier_manage"];
 pub const WORKFLOW_VIEW: &[&str] = &["apim:admin", "apim:api_workflow_view"];
 /// Approve or reject a workflow.
 pub const WORKFLOW_APPROVE: &[&str] = &["apim:admin", "apim:api_workflow_approve"];
+/// Read deny policies (WSO2 blocking conditions).
+pub const DENY_POLICY_VIEW: &[&str] = &["apim:admin", "apim:bl_view", "apim:bl_manage"];
+/// Create, switch and delete deny policies.
+pub const DENY_POLICY_MANAGE: &[&str] = &["apim:admin", "apim:bl_manage"];
 /// Key managers, users and roles, signing keys.
 pub const ADMIN_OPERATIONS: &[&str] = &["apim:admin", "apim:admin_operations"];
 
@@ -142,6 +146,8 @@ scope_sets! {
     ClientCertificatesAdd => CLIENT_CERTIFICATES_ADD,
     ClientCertificatesUpdate => CLIENT_CERTIFICATES_UPDATE,
     ClientCertificatesView => CLIENT_CERTIFICATES_VIEW,
+    DenyPolicyManage => DENY_POLICY_MANAGE,
+    DenyPolicyView => DENY_POLICY_VIEW,
     ApiKey => API_KEY,
     EnvironmentManage => ENVIRONMENT_MANAGE,
     EnvironmentRead => ENVIRONMENT_READ,

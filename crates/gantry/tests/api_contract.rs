@@ -243,5 +243,80 @@ async fn documents_are_served_enforced_and_honoured() {
             Some(json!({"status": "APPROVED"})),
         )
         .await;
+    let advanced = contract
+        .call(
+            &admin,
+            Method::POST,
+            "/api/am/admin/v4/throttling/policies/advanced",
+            Some(json!({"policyName": "Conditional", "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 50}},
+                "conditionalGroups": [{"conditions": [{"type": "IPCONDITION", "invertCondition": false,
+                    "ipCondition": {"ipConditionType": "IPSPECIFIC", "specificIP": "10.0.0.1"}}],
+                    "limit": {"type": "REQUESTCOUNTLIMIT",
+                              "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 5}}}]})),
+        )
+        .await;
+    assert_eq!(
+        advanced["conditionalGroups"][0]["conditions"][0]["type"],
+        "IPCONDITION"
+    );
+    let deny = "/api/am/admin/v4/throttling/deny-policies";
+    let blocked = contract
+        .call(
+            &admin,
+            Method::POST,
+            deny,
+            Some(json!({"conditionType": "IPRANGE",
+                        "conditionValue": {"startingIp": "10.0.0.1", "endingIp": "10.0.0.9", "invert": false}})),
+        )
+        .await;
+    let condition_id = blocked["conditionId"].as_str().unwrap();
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            &format!("{deny}?query=conditionType:IPRANGE"),
+            None,
+        )
+        .await;
+    let one = format!("/api/am/admin/v4/throttling/deny-policy/{condition_id}");
+    contract.call(&admin, Method::GET, &one, None).await;
+    contract
+        .call(
+            &admin,
+            Method::PATCH,
+            &one,
+            Some(json!({"conditionStatus": false})),
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            deny,
+            Some(json!({"conditionType": "IP", "conditionValue": {"fixedIp": "nope"}})),
+        )
+        .await;
+    contract.call(&admin, Method::DELETE, &one, None).await;
+    let custom = "/api/am/admin/v4/throttling/policies/custom";
+    let rule = contract
+        .call(
+            &admin,
+            Method::POST,
+            custom,
+            Some(json!({"policyName": "PerUser", "keyTemplate": "$userId:$apiContext",
+                "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                                 "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 100}}})),
+        )
+        .await;
+    contract.call(&admin, Method::GET, custom, None).await;
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            &format!("{custom}/{}", rule["policyId"].as_str().unwrap()),
+            None,
+        )
+        .await;
     up.stop();
 }

@@ -168,6 +168,7 @@ fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
         ("admin", "/admin/users".into()),
         ("admin", "/admin/policies/subscription".into()),
         ("admin", "/admin/key-managers".into()),
+        ("admin", "/admin/deny-policies".into()),
     ]
 }
 
@@ -208,6 +209,7 @@ fn actions(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
         ("admin", "/admin/users/roles".into()),
         ("admin", "/admin/policies/subscription".into()),
         ("admin", "/admin/key-managers".into()),
+        ("admin", "/admin/deny-policies".into()),
     ]
 }
 
@@ -1084,6 +1086,93 @@ async fn admins_manage_throttling_policies_and_key_managers_in_the_admin_portal(
     let (status, list) = rest.get("/api/am/admin/v4/key-managers").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["list"].as_array().unwrap().len(), 1, "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_block_and_unblock_callers_in_the_admin_portal() {
+    const DENY: &str = "/api/am/admin/v4/throttling/deny-policies";
+    let up = GantryUp::start(BIN).await;
+    let rest = rest(&up);
+    let upstream = EchoUpstream::start().await;
+    let api = rest
+        .deployed_api(
+            "Guarded",
+            "/guarded",
+            &upstream.url(),
+            json!([{"target": "/x", "verb": "GET"}]),
+        )
+        .await;
+    let token = rest
+        .subscribed_token("GuardApp", &[&api], "Unlimited")
+        .await;
+    assert!(
+        up.eventually_gw_status("/guarded/1.0.0/x", &token, 200)
+            .await
+    );
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get("/admin/deny-policies").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("No deny policies"), "{}", page.body);
+
+    // A bad address: the REST validation's reason shown, values kept.
+    let page = admin
+        .post(
+            "/admin/deny-policies",
+            &[("kind", "IP"), ("value", "127.0.0.300")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("is not an IPv4 or IPv6 address"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"127.0.0.300\""));
+
+    // Added: listed, served over REST, enforced by the gateway.
+    let page = admin
+        .post(
+            "/admin/deny-policies",
+            &[("kind", "IP"), ("value", "127.0.0.1")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = admin.get(&page.location.unwrap()).await;
+    assert!(
+        page.body.contains("<code>127.0.0.1</code>"),
+        "{}",
+        page.body
+    );
+    let (_, list) = rest.get(DENY).await;
+    assert_eq!(list["count"], 1, "{list}");
+    let id = list["list"][0]["conditionId"].as_str().unwrap().to_owned();
+    assert!(
+        up.eventually_gw_status("/guarded/1.0.0/x", &token, 403)
+            .await
+    );
+
+    // Switched off and deleted.
+    let page = admin
+        .post(
+            &format!("/admin/deny-policies/{id}/enabled"),
+            &[("enabled", "false")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(
+        up.eventually_gw_status("/guarded/1.0.0/x", &token, 200)
+            .await
+    );
+    let (_, one) = rest
+        .get(&format!("/api/am/admin/v4/throttling/deny-policy/{id}"))
+        .await;
+    assert_eq!(one["conditionStatus"], false);
+    let page = admin
+        .post(&format!("/admin/deny-policies/{id}/delete"), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let (_, list) = rest.get(DENY).await;
+    assert_eq!(list["count"], 0, "{list}");
 }
 
 fn suite_dir() -> PathBuf {

@@ -70,6 +70,68 @@ pub struct AccessClaims {
     /// the token): the client id is looked up among this issuer's clients only.
     #[serde(skip)]
     pub(crate) issuer: Arc<str>,
+    /// The claims conditional throttling reads, when the configuration has such conditions
+    /// (set after verification; empty otherwise).
+    #[serde(skip)]
+    pub selected: SelectedClaims,
+}
+
+/// Claims of a verified token that conditional throttling groups name (WSO2
+/// `JWTCLAIMSCONDITION`), each as its string values: a string as is, an array element by
+/// element, other JSON values as JSON text.
+#[derive(Debug, Default)]
+pub struct SelectedClaims(Box<[ClaimValues]>);
+
+/// A claim's name and its values.
+type ClaimValues = (Box<str>, Box<[String]>);
+
+impl SelectedClaims {
+    /// The values of claim `name`, if the token has it.
+    pub fn get(&self, name: &str) -> Option<&[String]> {
+        self.0
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, values)| &**values)
+    }
+
+    /// The claims called `names` in the payload of `token` (a JWT whose signature was
+    /// verified); empty when `names` is.
+    pub fn read(token: &str, names: &[Box<str>]) -> Self {
+        use base64::Engine as _;
+        if names.is_empty() {
+            return Self::default();
+        }
+        let Some(payload) = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|p| {
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&p).ok()
+            })
+        else {
+            return Self::default();
+        };
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Self(
+            names
+                .iter()
+                .filter_map(|name| {
+                    let values: Box<[String]> = match payload.get(&**name)? {
+                        serde_json::Value::Array(items) => items.iter().map(text).collect(),
+                        other => Box::new([text(other)]),
+                    };
+                    Some((name.clone(), values))
+                })
+                .collect(),
+        )
+    }
 }
 
 impl AccessClaims {

@@ -182,12 +182,14 @@ impl Proxy {
         let matched = stage::route::lookup(config, &target, request.method());
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
         let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
+        stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
+        stage::deny::by_caller(config, &who, outcome)?;
         stage::authorise::check(config, &routed, &who, outcome)?;
-        let body_length = hyper::body::Body::size_hint(request.body()).exact();
+        let call = stage::limit::Call::of(&request, peer.ip());
         let granted = self
             .limits
-            .check(config, &routed, &who, body_length, outcome)
+            .check(config, &routed, &who, call, outcome)
             .await?;
         let api = routed.api.clone();
         let mut to = stage::forward::destination(

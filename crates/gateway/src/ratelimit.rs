@@ -32,6 +32,8 @@ pub enum Scope {
     Operation,
     /// Burst control of a subscription or application tier (same keys as the tier).
     Burst,
+    /// A custom rule: rule name + the key its template builds.
+    Custom,
 }
 
 /// Bytes counted per key in fixed windows (aligned to this gateway's start), for bandwidth
@@ -166,6 +168,7 @@ impl Scope {
             Scope::Application => "application",
             Scope::Operation => "operation",
             Scope::Burst => "burst",
+            Scope::Custom => "custom",
         }
     }
 
@@ -176,6 +179,7 @@ impl Scope {
             Scope::Application => "900803",
             Scope::Operation => "900802",
             Scope::Burst => "900807",
+            Scope::Custom => "900806",
         }
     }
 }
@@ -261,6 +265,7 @@ mod tests {
             burst_count: 0,
             burst_time_unit: String::new(),
             bandwidth_bytes: 0,
+            conditional_groups: Vec::new(),
         })
         .unwrap()
     }
@@ -330,6 +335,7 @@ mod tests {
             burst_count: 0,
             burst_time_unit: String::new(),
             bandwidth_bytes: 0,
+            conditional_groups: Vec::new(),
         };
         assert!(Limit::from_policy(&unlimited).is_none());
     }
@@ -345,6 +351,7 @@ mod tests {
             burst_count: 0,
             burst_time_unit: String::new(),
             bandwidth_bytes: 1024,
+            conditional_groups: Vec::new(),
         })
         .unwrap();
         assert!(limit.bytes && limit.count == 1024);
@@ -391,6 +398,7 @@ mod tests {
             burst_count: 10,
             burst_time_unit: "sec".into(),
             bandwidth_bytes: 0,
+            conditional_groups: Vec::new(),
         })
         .unwrap();
         let burst = gold.burst.as_deref().unwrap();

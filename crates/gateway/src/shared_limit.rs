@@ -328,6 +328,7 @@ mod tests {
             burst_count: 0,
             burst_time_unit: String::new(),
             bandwidth_bytes: bytes,
+            conditional_groups: Vec::new(),
         })
         .unwrap()
     }

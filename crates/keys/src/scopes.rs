@@ -59,6 +59,8 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         &["admin", "Internal/subscriber", "Internal/devops"],
     ),
     ("apim:tier_manage", &["admin"]),
+    ("apim:bl_manage", &["admin"]),
+    ("apim:bl_view", &["admin"]),
     ("apim:admin", &["admin"]),
     ("apim:admin_operations", &["admin"]),
     ("apim:environment_manage", &["admin"]),

@@ -2,12 +2,14 @@
 //! to reach version M without receiving the whole configuration again.
 //!
 //! Lists are diffed by their natural key (API id, application id, consumer key — unique
-//! across key managers, as the store enforces — subscription id); issuers, policies and
-//! revoked ids are small and sent whole when they change. Applying a delta to anything but
+//! across key managers, as the store enforces — subscription id); issuers, policies, deny
+//! policies, custom rules and revoked ids are small and sent whole when they change. Applying a delta to anything but
 //! its base version is refused.
 
 use serde::{Deserialize, Serialize};
 
+use crate::custom_rules::CustomRule;
+use crate::deny::DenyPolicy;
 use crate::snapshot::{
     DeployedApi, GatewaySnapshot, KeyMapping, SnapshotApplication, SnapshotSubscription,
     ThrottlingPolicy, TrustedIssuer,
@@ -55,6 +57,12 @@ pub struct SnapshotDelta {
     /// The full revoked-id list, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_token_ids: Option<Vec<String>>,
+    /// The full list of deny policies switched on, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_policies: Option<Vec<DenyPolicy>>,
+    /// The full list of custom rules, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_rules: Option<Vec<CustomRule>>,
 }
 
 /// A delta could not be applied.
@@ -151,6 +159,10 @@ impl SnapshotDelta {
                 .then(|| new.throttling_policies.clone()),
             revoked_token_ids: changed(old.revoked_token_ids != new.revoked_token_ids)
                 .then(|| new.revoked_token_ids.clone()),
+            deny_policies: changed(old.deny_policies != new.deny_policies)
+                .then(|| new.deny_policies.clone()),
+            custom_rules: changed(old.custom_rules != new.custom_rules)
+                .then(|| new.custom_rules.clone()),
         }
     }
 
@@ -202,6 +214,14 @@ impl SnapshotDelta {
                 .revoked_token_ids
                 .clone()
                 .unwrap_or_else(|| base.revoked_token_ids.clone()),
+            deny_policies: self
+                .deny_policies
+                .clone()
+                .unwrap_or_else(|| base.deny_policies.clone()),
+            custom_rules: self
+                .custom_rules
+                .clone()
+                .unwrap_or_else(|| base.custom_rules.clone()),
         };
         next.normalize();
         Ok(next)

@@ -34,6 +34,12 @@ pub struct GatewaySnapshot {
     /// Ids (`jti`) of revoked tokens that have not expired yet.
     #[serde(default)]
     pub revoked_token_ids: Vec<String>,
+    /// Deny policies switched on (every environment gets all of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_policies: Vec<crate::deny::DenyPolicy>,
+    /// Custom rules (keyed limits over request attributes; every environment gets all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_rules: Vec<crate::custom_rules::CustomRule>,
 }
 
 impl GatewaySnapshot {
@@ -65,6 +71,8 @@ impl GatewaySnapshot {
             .sort_by(|a, b| (a.level.as_str(), &a.name).cmp(&(b.level.as_str(), &b.name)));
         self.revoked_token_ids.sort();
         self.revoked_token_ids.dedup();
+        self.deny_policies.sort_by(|a, b| a.id.cmp(&b.id));
+        self.custom_rules.sort_by(|a, b| a.name.cmp(&b.name));
     }
 }
 
@@ -92,6 +100,10 @@ pub struct ThrottlingPolicy {
     /// per window; 0 for a request-count policy.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub bandwidth_bytes: i64,
+    /// Advanced (API-level) policies: the conditional groups, in order; a call counts under
+    /// the first whose conditions hold, else under this policy's own limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditional_groups: Vec<crate::throttle_conditions::ConditionalGroup>,
 }
 
 fn is_zero(n: &i64) -> bool {

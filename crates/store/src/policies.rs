@@ -3,7 +3,9 @@
 //! APIs and applications name them; the Admin API creates, changes and deletes them (a
 //! policy in use cannot be deleted); gateways receive them in their snapshot.
 
-use crate::{Result, Store, StoreError, found, new_id, now_ms};
+use gantry_model::throttle_conditions::ConditionalGroup;
+
+use crate::{Result, Store, StoreError, found, from_json, new_id, now_ms, to_json};
 
 /// Which kind of tier a policy is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +30,7 @@ impl PolicyLevel {
 }
 
 /// A stored throttling policy.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     /// UUID.
     pub id: String,
@@ -53,6 +55,53 @@ pub struct Policy {
     pub data_amount: i64,
     /// `KB` or `MB` (WSO2's units, 1024-based).
     pub data_unit: String,
+    /// Advanced policies: conditional groups, in order (empty for the others).
+    pub conditional_groups: Vec<ConditionalGroup>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    id: String,
+    name: String,
+    display_name: String,
+    description: String,
+    request_count: i64,
+    unit_time: i64,
+    time_unit: String,
+    burst_count: i64,
+    burst_time_unit: String,
+    data_amount: i64,
+    data_unit: String,
+    conditional_groups: String,
+}
+
+impl PolicyRow {
+    fn into_policy(self) -> Result<Policy> {
+        Ok(Policy {
+            conditional_groups: from_json(
+                "throttling_policies.conditional_groups",
+                &self.conditional_groups,
+            )?,
+            id: self.id,
+            name: self.name,
+            display_name: self.display_name,
+            description: self.description,
+            request_count: self.request_count,
+            unit_time: self.unit_time,
+            time_unit: self.time_unit,
+            burst_count: self.burst_count,
+            burst_time_unit: self.burst_time_unit,
+            data_amount: self.data_amount,
+            data_unit: self.data_unit,
+        })
+    }
+}
+
+/// The columns of a [`PolicyRow`].
+macro_rules! policy_columns {
+    () => {
+        "id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups"
+    };
 }
 
 impl Policy {
@@ -64,48 +113,52 @@ impl Policy {
 
 /// `amount` `unit`s in bytes (`KB` = 1024, `MB` = 1024²); 0 for no bandwidth limit.
 pub fn bandwidth_bytes(amount: i64, unit: &str) -> i64 {
-    let unit = if unit.eq_ignore_ascii_case("MB") {
-        1024 * 1024
-    } else {
-        1024
-    };
-    amount.max(0).saturating_mul(unit)
+    gantry_model::throttle_conditions::bandwidth_bytes(amount, unit)
 }
 
 /// The policy of `level` called `name`, if any.
 pub async fn find(store: &Store, level: PolicyLevel, name: &str) -> Result<Option<Policy>> {
-    Ok(sqlx::query_as::<_, Policy>(
-        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit \
-         FROM throttling_policies WHERE policy_level = $1 AND name = $2",
-    )
+    sqlx::query_as::<_, PolicyRow>(concat!(
+        "SELECT ",
+        policy_columns!(),
+        " FROM throttling_policies WHERE policy_level = $1 AND name = $2"
+    ))
     .bind(level.as_str())
     .bind(name)
     .fetch_optional(store.pool())
-    .await?)
+    .await?
+    .map(PolicyRow::into_policy)
+    .transpose()
 }
 
 /// Every policy of `level`, by name.
 pub async fn list(store: &Store, level: PolicyLevel) -> Result<Vec<Policy>> {
-    Ok(sqlx::query_as::<_, Policy>(
-        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit \
-         FROM throttling_policies WHERE policy_level = $1 ORDER BY name",
-    )
+    sqlx::query_as::<_, PolicyRow>(concat!(
+        "SELECT ",
+        policy_columns!(),
+        " FROM throttling_policies WHERE policy_level = $1 ORDER BY name"
+    ))
     .bind(level.as_str())
     .fetch_all(store.pool())
-    .await?)
+    .await?
+    .into_iter()
+    .map(PolicyRow::into_policy)
+    .collect()
 }
 
 /// The policy of `level` with `id`; `NotFound` otherwise.
 pub async fn get(store: &Store, level: PolicyLevel, id: &str) -> Result<Policy> {
-    sqlx::query_as::<_, Policy>(
-        "SELECT id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit \
-         FROM throttling_policies WHERE policy_level = $1 AND id = $2",
-    )
+    sqlx::query_as::<_, PolicyRow>(concat!(
+        "SELECT ",
+        policy_columns!(),
+        " FROM throttling_policies WHERE policy_level = $1 AND id = $2"
+    ))
     .bind(level.as_str())
     .bind(id)
     .fetch_optional(store.pool())
     .await?
-    .ok_or(StoreError::NotFound)
+    .ok_or(StoreError::NotFound)?
+    .into_policy()
 }
 
 /// Creates a policy (its `id` is assigned); `Conflict` when the name is taken at `level`.
@@ -115,8 +168,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
         ..policy.clone()
     };
     sqlx::query(
-        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit, data_amount, data_unit) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&created.id)
     .bind(level.as_str())
@@ -131,6 +184,7 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(&created.burst_time_unit)
     .bind(created.data_amount)
     .bind(&created.data_unit)
+    .bind(to_json(&created.conditional_groups))
     .execute(store.pool())
     .await
     .map_err(StoreError::on_unique("a policy with this name already exists"))?;
@@ -140,7 +194,7 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
 /// Changes a policy's display name, description and limit (the name never changes).
 pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9, data_amount = $10, data_unit = $11 \
+        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9, data_amount = $10, data_unit = $11, conditional_groups = $12 \
          WHERE policy_level = $6 AND id = $7",
     )
     .bind(&policy.display_name)
@@ -154,6 +208,7 @@ pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(&policy.burst_time_unit)
     .bind(policy.data_amount)
     .bind(&policy.data_unit)
+    .bind(to_json(&policy.conditional_groups))
     .execute(store.pool())
     .await?;
     found(&done)

@@ -4,7 +4,9 @@
 //! Subscriptions waiting for approval (`ON_HOLD`) or refused (`REJECTED`) and applications
 //! not approved are left out: gateways never see what an approval workflow holds back.
 //! Trusted issuers are not stored here; the control plane adds its key manager's keys. Each
-//! key mapping carries the issuer of its key manager. Revoked token ids are those not expired yet.
+//! key mapping carries the issuer of its key manager. Revoked token ids are those not expired yet;
+//! deny policies are every switched-on one and custom rules every one, whatever the
+//! environment.
 
 use gantry_model::snapshot::{
     DeployedApi, KeyMapping, SnapshotApplication, SnapshotSubscription, ThrottlingPolicy,
@@ -51,6 +53,7 @@ struct PolicyRow {
     burst_time_unit: String,
     data_amount: i64,
     data_unit: String,
+    conditional_groups: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -196,12 +199,14 @@ pub async fn build(
     .collect::<Result<Vec<_>>>()?;
 
     let throttling_policies = sqlx::query_as::<_, PolicyRow>(
-        "SELECT policy_level, name, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit FROM throttling_policies ORDER BY policy_level, name",
+        "SELECT policy_level, name, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups FROM throttling_policies ORDER BY policy_level, name",
     )
     .fetch_all(pool)
     .await?
     .into_iter()
-    .map(|r| ThrottlingPolicy {
+    .map(|r| {
+        Ok(ThrottlingPolicy {
+        conditional_groups: from_json("throttling_policies.conditional_groups", &r.conditional_groups)?,
         level: r.policy_level,
         name: r.name,
         request_count: r.request_count,
@@ -210,8 +215,9 @@ pub async fn build(
         burst_count: r.burst_count,
         burst_time_unit: r.burst_time_unit,
         bandwidth_bytes: crate::policies::bandwidth_bytes(r.data_amount, &r.data_unit),
+        })
     })
-    .collect();
+    .collect::<Result<Vec<_>>>()?;
 
     Ok(GatewaySnapshot {
         environment: env.name,
@@ -223,5 +229,7 @@ pub async fn build(
         issuers: Vec::new(),
         throttling_policies,
         revoked_token_ids: crate::revoked_tokens::live_ids(store, crate::now_ms()).await?,
+        deny_policies: crate::deny_policies::enforced(store).await?,
+        custom_rules: crate::custom_rules::enforced(store).await?,
     })
 }

@@ -657,6 +657,114 @@ async fn client_certificate_scenario_on_postgres() {
     db.drop_now(store).await;
 }
 
+/// Deny policies (unique by what they block, switched on and off, in snapshots only while
+/// on) and an advanced policy's conditional groups, stored and read back exactly.
+async fn deny_and_conditional_scenario(store: &Store) {
+    use gantry_model::deny::DenyCondition;
+    use gantry_store::{deny_policies, policies};
+    let env = environments::create(store, "deny-env", "Deny", "", &["localhost".into()])
+        .await
+        .unwrap();
+    let range = DenyCondition::from_wso2(
+        "IPRANGE",
+        &serde_json::json!({"startingIp": "10.0.0.1", "endingIp": "10.0.0.9", "invert": true}),
+    )
+    .unwrap();
+    let made = deny_policies::create(store, &range, true, "admin")
+        .await
+        .unwrap();
+    assert!(matches!(
+        deny_policies::create(store, &range, true, "admin").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let built = snapshot::build(store, &env.name, RESIDENT_ISSUER)
+        .await
+        .unwrap();
+    assert_eq!(built.deny_policies.len(), 1);
+    assert_eq!(built.deny_policies[0].condition, range);
+    deny_policies::set_enabled(store, &made.id, false)
+        .await
+        .unwrap();
+    let built = snapshot::build(store, &env.name, RESIDENT_ISSUER)
+        .await
+        .unwrap();
+    assert!(built.deny_policies.is_empty(), "switched off: not sent");
+
+    let groups: Vec<gantry_model::throttle_conditions::ConditionalGroup> =
+        serde_json::from_value(serde_json::json!([{"description": "mobile", "conditions": [
+            {"type": "HEADERCONDITION", "invertCondition": false,
+             "headerCondition": {"headerName": "X-Client", "headerValue": "^mobile$"}}],
+            "limit": {"requestCount": 5, "unitTime": 1, "timeUnit": "min"}}]))
+        .unwrap();
+    let mut policy = policies::find(store, policies::PolicyLevel::Api, "50KPerMin")
+        .await
+        .unwrap()
+        .unwrap();
+    policy.conditional_groups = groups.clone();
+    policies::update(store, policies::PolicyLevel::Api, &policy)
+        .await
+        .unwrap();
+    let read = policies::get(store, policies::PolicyLevel::Api, &policy.id)
+        .await
+        .unwrap();
+    assert_eq!(read.conditional_groups, groups);
+    let built = snapshot::build(store, &env.name, RESIDENT_ISSUER)
+        .await
+        .unwrap();
+    let shipped = built
+        .throttling_policies
+        .iter()
+        .find(|p| p.name == "50KPerMin")
+        .unwrap();
+    assert_eq!(shipped.conditional_groups, groups);
+
+    let rule = gantry_model::custom_rules::CustomRule {
+        name: "PerUser".into(),
+        key_template: "$userId".into(),
+        conditions: Vec::new(),
+        limit: groups[0].limit.clone(),
+    };
+    let stored = gantry_store::custom_rules::create(store, &rule, "per user")
+        .await
+        .unwrap();
+    assert!(matches!(
+        gantry_store::custom_rules::create(store, &rule, "again").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let built = snapshot::build(store, &env.name, RESIDENT_ISSUER)
+        .await
+        .unwrap();
+    assert_eq!(built.custom_rules, [rule]);
+    gantry_store::custom_rules::delete(store, &stored.id)
+        .await
+        .unwrap();
+    assert!(
+        gantry_store::custom_rules::list(store)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn deny_and_conditional_scenario_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("gantry.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    deny_and_conditional_scenario(&store).await;
+}
+
+#[tokio::test]
+async fn deny_and_conditional_scenario_on_postgres() {
+    let Some((store, db)) = PgDatabase::create().await else {
+        return;
+    };
+    deny_and_conditional_scenario(&store).await;
+    db.drop_now(store).await;
+}
+
 /// Read-then-write transactions from several connections at once: on SQLite each must wait
 /// for the write lock (`Store::begin_write`), never fail with "database is locked".
 #[tokio::test]

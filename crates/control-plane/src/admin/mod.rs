@@ -1,11 +1,14 @@
 //! Admin REST API v4 (`/api/am/admin/v4`): gateway environments and their gateways
 //! (`environments`), signing keys (`signing_keys`), key managers (`key_managers`),
-//! throttling policies (`policies`) and approval workflows (`workflows`). Admin role only.
+//! throttling policies (`policies`), deny policies (`deny_policies`), custom rules
+//! (`custom_rules`) and approval workflows (`workflows`). Admin role only.
 
 use axum::Router;
 
 use crate::AppState;
 
+pub mod custom_rules;
+pub mod deny_policies;
 pub mod environments;
 pub mod key_managers;
 pub mod policies;
@@ -21,4 +24,6 @@ pub fn router() -> Router<AppState> {
         .merge(key_managers::router())
         .merge(policies::router())
         .merge(workflows::router())
+        .merge(deny_policies::router())
+        .merge(custom_rules::router())
 }

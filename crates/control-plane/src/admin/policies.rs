@@ -1,6 +1,6 @@
 //! Admin REST API v4: throttling policies (`/throttling/policies/subscription`,
 //! `/application`, `/advanced`) — WSO2's `ThrottlePolicy` bodies with a request-count or
-//! bandwidth `defaultLimit`. A policy in use (by subscriptions, applications or API operations) cannot
+//! bandwidth `defaultLimit`, and for advanced policies `conditionalGroups`. A policy in use (by subscriptions, applications or API operations) cannot
 //! be deleted; every change re-syncs gateways, which enforce the limits.
 
 use axum::Router;
@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use gantry_model::throttle_conditions::{ConditionalGroup, GroupLimit, ThrottleCondition};
 use gantry_store::policies::{self, Policy, PolicyLevel};
 use gantry_store::{StoreError, apis};
 use serde::Deserialize;
@@ -50,24 +51,14 @@ fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
         PolicyLevel::Application => "ApplicationThrottlePolicy",
         PolicyLevel::Api => "AdvancedThrottlePolicy",
     };
-    let count = if policy.request_count < 0 {
-        UNLIMITED_COUNT
-    } else {
-        policy.request_count
-    };
-    let default_limit = if policy.data_amount > 0 {
-        json!({
-            "type": "BANDWIDTHLIMIT",
-            "bandwidth": {"timeUnit": policy.time_unit, "unitTime": policy.unit_time,
-                          "dataAmount": policy.data_amount, "dataUnit": policy.data_unit},
-        })
-    } else {
-        json!({
-            "type": "REQUESTCOUNTLIMIT",
-            "requestCount": {"timeUnit": policy.time_unit, "unitTime": policy.unit_time, "requestCount": count},
-        })
-    };
-    json!({
+    let default_limit = limit_json(
+        policy.request_count,
+        policy.unit_time,
+        &policy.time_unit,
+        policy.data_amount,
+        &policy.data_unit,
+    );
+    let mut body = json!({
         "policyId": policy.id,
         "policyName": policy.name,
         "displayName": policy.display_name,
@@ -81,7 +72,51 @@ fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
         "stopOnQuotaReach": true,
         "billingPlan": "FREE",
         "customAttributes": [],
-    })
+    });
+    if level == PolicyLevel::Api {
+        body["conditionalGroups"] = policy
+            .conditional_groups
+            .iter()
+            .map(|g| {
+                let mut group = json!({
+                    "conditions": g.conditions,
+                    "limit": limit_json(g.limit.request_count, g.limit.unit_time, &g.limit.time_unit, g.limit.data_amount, &g.limit.data_unit),
+                });
+                if let Some(d) = &g.description {
+                    group["description"] = json!(d);
+                }
+                group
+            })
+            .collect();
+    }
+    body
+}
+
+/// WSO2's `ThrottleLimit` of a stored limit.
+pub(crate) fn limit_json(
+    request_count: i64,
+    unit_time: i64,
+    time_unit: &str,
+    data_amount: i64,
+    data_unit: &str,
+) -> Value {
+    if data_amount > 0 {
+        json!({
+            "type": "BANDWIDTHLIMIT",
+            "bandwidth": {"timeUnit": time_unit, "unitTime": unit_time,
+                          "dataAmount": data_amount, "dataUnit": data_unit},
+        })
+    } else {
+        let count = if request_count < 0 {
+            UNLIMITED_COUNT
+        } else {
+            request_count
+        };
+        json!({
+            "type": "REQUESTCOUNTLIMIT",
+            "requestCount": {"timeUnit": time_unit, "unitTime": unit_time, "requestCount": count},
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,9 +127,10 @@ struct RequestCount {
     request_count: Option<i64>,
 }
 
+/// WSO2 `ThrottleLimit` as posted.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Limit {
+pub(crate) struct Limit {
     #[serde(rename = "type")]
     kind: Option<String>,
     request_count: Option<RequestCount>,
@@ -128,6 +164,8 @@ pub(crate) struct PolicyRequest {
     /// non-string is a 400 as in WSO2, not silently ignored.
     #[serde(rename = "type")]
     _kind: Option<String>,
+    /// Advanced policies: conditional groups, in order (absent on an update: kept).
+    conditional_groups: Option<Vec<GroupRequest>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +223,7 @@ impl PolicyRequest {
             rate_limit_time_unit: None,
             burst_limit: None,
             _kind: None,
+            conditional_groups: None,
         }
     }
 
@@ -218,83 +257,34 @@ impl PolicyRequest {
         let limit = self
             .default_limit
             .ok_or_else(|| ApiError::BadRequest("defaultLimit: is required".into()))?;
-        let (request_count, unit_time, time_unit, data_amount, data_unit) = match limit
-            .kind
-            .as_deref()
-        {
-            Some("REQUESTCOUNTLIMIT") => {
-                let count = limit.request_count.ok_or_else(|| {
-                    ApiError::BadRequest("defaultLimit.requestCount: is required".into())
-                })?;
-                let (unit_time, time_unit) =
-                    window("requestCount", count.unit_time, count.time_unit)?;
-                let request_count = match count.request_count {
-                    Some(UNLIMITED_COUNT) | Some(-1) => -1,
-                    Some(n) if n >= 1 => n,
-                    Some(_) => {
-                        return Err(ApiError::BadRequest(
-                            "defaultLimit.requestCount.requestCount: must be at least 1".into(),
-                        ));
-                    }
-                    None => {
-                        return Err(ApiError::BadRequest(
-                            "defaultLimit.requestCount.requestCount: is required".into(),
-                        ));
-                    }
-                };
-                (request_count, unit_time, time_unit, 0, "KB".to_owned())
-            }
-            Some("BANDWIDTHLIMIT") => {
-                let bandwidth = limit.bandwidth.ok_or_else(|| {
-                    ApiError::BadRequest("defaultLimit.bandwidth: is required".into())
-                })?;
-                let (unit_time, time_unit) =
-                    window("bandwidth", bandwidth.unit_time, bandwidth.time_unit)?;
-                let data_amount = match bandwidth.data_amount {
-                    Some(n) if (1..=1 << 40).contains(&n) => n,
-                    Some(_) => {
-                        return Err(ApiError::BadRequest(
-                            "defaultLimit.bandwidth.dataAmount: must be at least 1".into(),
-                        ));
-                    }
-                    None => {
-                        return Err(ApiError::BadRequest(
-                            "defaultLimit.bandwidth.dataAmount: is required".into(),
-                        ));
-                    }
-                };
-                let data_unit = match bandwidth.data_unit.as_deref().unwrap_or("KB") {
-                    unit @ ("KB" | "MB") => unit.to_owned(),
-                    other => {
-                        return Err(ApiError::BadRequest(format!(
-                            "defaultLimit.bandwidth.dataUnit: '{other}' is not one of KB, MB"
-                        )));
-                    }
-                };
-                if burst_count > 0 {
-                    return Err(ApiError::BadRequest(
-                        "rateLimitCount: burst control applies to request-count policies only"
-                            .into(),
-                    ));
-                }
-                (-1, unit_time, time_unit, data_amount, data_unit)
-            }
-            Some(other @ ("EVENTCOUNTLIMIT" | "AIAPIQUOTALIMIT")) => {
-                return Err(ApiError::BadRequest(format!(
-                    "defaultLimit.type: {other} is not supported yet; use REQUESTCOUNTLIMIT or BANDWIDTHLIMIT"
-                )));
-            }
-            Some(other) => {
-                return Err(ApiError::BadRequest(format!(
-                    "defaultLimit.type: '{other}' is not one of REQUESTCOUNTLIMIT, BANDWIDTHLIMIT, EVENTCOUNTLIMIT"
-                )));
-            }
-            None => {
+        let parsed = parse_limit("defaultLimit", limit)?;
+        if parsed.data_amount > 0 && burst_count > 0 {
+            return Err(ApiError::BadRequest(
+                "rateLimitCount: burst control applies to request-count policies only".into(),
+            ));
+        }
+        let conditional_groups = match (level, self.conditional_groups) {
+            (_, None) => Vec::new(),
+            (PolicyLevel::Api, Some(groups)) => groups
+                .into_iter()
+                .enumerate()
+                .map(|(i, group)| group.into_group(&format!("conditionalGroups[{i}]")))
+                .collect::<ApiResult<_>>()?,
+            (_, Some(groups)) if groups.is_empty() => Vec::new(),
+            (_, Some(_)) => {
                 return Err(ApiError::BadRequest(
-                    "defaultLimit.type: is required".into(),
+                    "conditionalGroups: only advanced (API-level) policies have conditional groups"
+                        .into(),
                 ));
             }
         };
+        let ParsedLimit {
+            request_count,
+            unit_time,
+            time_unit,
+            data_amount,
+            data_unit,
+        } = parsed;
         Ok(Policy {
             id: String::new(),
             display_name: self.display_name.unwrap_or_else(|| name.clone()),
@@ -307,26 +297,142 @@ impl PolicyRequest {
             burst_time_unit,
             data_amount,
             data_unit,
+            conditional_groups,
         })
     }
 }
 
-/// A limit's window (`unitTime` `timeUnit`s), defaults 1 min; 400 naming `{limit}.…`.
-fn window(
-    limit: &str,
-    unit_time: Option<i64>,
-    time_unit: Option<String>,
-) -> ApiResult<(i64, String)> {
+/// A limit as stored: requests (or, with `data_amount` > 0, bytes) per window.
+pub(crate) struct ParsedLimit {
+    request_count: i64,
+    unit_time: i64,
+    time_unit: String,
+    data_amount: i64,
+    data_unit: String,
+}
+
+/// Reads a WSO2 `ThrottleLimit` found at `at` (`defaultLimit`, `conditionalGroups[0].limit`);
+/// a 400 names the field that is wrong.
+pub(crate) fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
+    let bad = |field: &str, reason: &str| ApiError::BadRequest(format!("{at}.{field}: {reason}"));
+    match limit.kind.as_deref() {
+        Some("REQUESTCOUNTLIMIT") => {
+            let count = limit
+                .request_count
+                .ok_or_else(|| bad("requestCount", "is required"))?;
+            let (unit_time, time_unit) = window(
+                &format!("{at}.requestCount"),
+                count.unit_time,
+                count.time_unit,
+            )?;
+            let request_count = match count.request_count {
+                Some(UNLIMITED_COUNT) | Some(-1) => -1,
+                Some(n) if n >= 1 => n,
+                Some(_) => return Err(bad("requestCount.requestCount", "must be at least 1")),
+                None => return Err(bad("requestCount.requestCount", "is required")),
+            };
+            Ok(ParsedLimit {
+                request_count,
+                unit_time,
+                time_unit,
+                data_amount: 0,
+                data_unit: "KB".to_owned(),
+            })
+        }
+        Some("BANDWIDTHLIMIT") => {
+            let bandwidth = limit
+                .bandwidth
+                .ok_or_else(|| bad("bandwidth", "is required"))?;
+            let (unit_time, time_unit) = window(
+                &format!("{at}.bandwidth"),
+                bandwidth.unit_time,
+                bandwidth.time_unit,
+            )?;
+            let data_amount = match bandwidth.data_amount {
+                Some(n) if (1..=1 << 40).contains(&n) => n,
+                Some(_) => return Err(bad("bandwidth.dataAmount", "must be at least 1")),
+                None => return Err(bad("bandwidth.dataAmount", "is required")),
+            };
+            let data_unit = match bandwidth.data_unit.as_deref().unwrap_or("KB") {
+                unit @ ("KB" | "MB") => unit.to_owned(),
+                other => {
+                    return Err(bad(
+                        "bandwidth.dataUnit",
+                        &format!("'{other}' is not one of KB, MB"),
+                    ));
+                }
+            };
+            Ok(ParsedLimit {
+                request_count: -1,
+                unit_time,
+                time_unit,
+                data_amount,
+                data_unit,
+            })
+        }
+        Some(other @ ("EVENTCOUNTLIMIT" | "AIAPIQUOTALIMIT")) => Err(bad(
+            "type",
+            &format!("{other} is not supported yet; use REQUESTCOUNTLIMIT or BANDWIDTHLIMIT"),
+        )),
+        Some(other) => Err(bad(
+            "type",
+            &format!("'{other}' is not one of REQUESTCOUNTLIMIT, BANDWIDTHLIMIT, EVENTCOUNTLIMIT"),
+        )),
+        None => Err(bad("type", "is required")),
+    }
+}
+
+impl ParsedLimit {
+    /// The limit as a conditional group or custom rule keeps it.
+    pub(crate) fn into_group_limit(self) -> GroupLimit {
+        GroupLimit {
+            request_count: self.request_count,
+            unit_time: self.unit_time,
+            time_unit: self.time_unit,
+            data_amount: self.data_amount,
+            data_unit: self.data_unit,
+        }
+    }
+}
+
+/// WSO2 `ConditionalGroup` as posted.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GroupRequest {
+    description: Option<String>,
+    #[serde(default)]
+    conditions: Vec<ThrottleCondition>,
+    limit: Option<Limit>,
+}
+
+impl GroupRequest {
+    fn into_group(self, at: &str) -> ApiResult<ConditionalGroup> {
+        let limit = self
+            .limit
+            .ok_or_else(|| ApiError::BadRequest(format!("{at}.limit: is required")))?;
+        let limit = parse_limit(&format!("{at}.limit"), limit)?;
+        let group = ConditionalGroup {
+            description: self.description.filter(|d| !d.is_empty()),
+            conditions: self.conditions,
+            limit: limit.into_group_limit(),
+        };
+        group.validate(at)?;
+        Ok(group)
+    }
+}
+
+/// A limit's window (`unitTime` `timeUnit`s), defaults 1 min; 400 naming `{at}.…`.
+fn window(at: &str, unit_time: Option<i64>, time_unit: Option<String>) -> ApiResult<(i64, String)> {
     let time_unit = time_unit.unwrap_or_else(|| "min".into());
     if !matches!(time_unit.as_str(), "sec" | "min" | "hour" | "day") {
         return Err(ApiError::BadRequest(format!(
-            "defaultLimit.{limit}.timeUnit: '{time_unit}' is not one of sec, min, hour, day"
+            "{at}.timeUnit: '{time_unit}' is not one of sec, min, hour, day"
         )));
     }
     let unit_time = unit_time.unwrap_or(1);
     if unit_time < 1 {
         return Err(ApiError::BadRequest(format!(
-            "defaultLimit.{limit}.unitTime: must be at least 1"
+            "{at}.unitTime: must be at least 1"
         )));
     }
     Ok((unit_time, time_unit))
@@ -422,6 +528,8 @@ pub(crate) async fn update_policy(
     let current = load(state, level, id).await?;
     // A body that says nothing of burst control (the portal's form) keeps the current one.
     let keeps_burst = request.rate_limit_count.is_none() && request.burst_limit.is_none();
+    // Likewise a body without `conditionalGroups` keeps the current groups (`[]` clears them).
+    let keeps_groups = request.conditional_groups.is_none();
     let mut policy = request.into_policy(level)?;
     if policy.name != current.name {
         return Err(ApiError::BadRequest(format!(
@@ -432,6 +540,9 @@ pub(crate) async fn update_policy(
     if keeps_burst {
         policy.burst_count = current.burst_count;
         policy.burst_time_unit = current.burst_time_unit.clone();
+    }
+    if keeps_groups {
+        policy.conditional_groups = current.conditional_groups.clone();
     }
     policy.id = current.id;
     policies::update(state.store(), level, &policy).await?;

@@ -37,6 +37,7 @@ pub(super) fn router() -> Router<AppState> {
         .merge(super::throttling::router())
         .merge(super::key_managers::router())
         .merge(super::workflows::router())
+        .merge(super::deny_policies::router())
 }
 
 struct GatewayRow {

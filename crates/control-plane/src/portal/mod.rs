@@ -12,6 +12,7 @@ pub mod api_edit;
 pub mod api_form;
 pub mod applications;
 pub mod auth;
+pub mod deny_policies;
 pub mod devportal;
 pub mod key_managers;
 pub mod listing;

@@ -65,6 +65,8 @@ pub fn authenticate(
 fn verify(config: &CompiledConfig, token: &str) -> Result<AccessClaims, Denial> {
     let (mut claims, issuer): (AccessClaims, _) = verify_with(config, token, |k| &k.validation)?;
     claims.issuer = issuer;
+    // Only when conditional throttling reads claims; cached with the claims until expiry.
+    claims.selected = crate::credential::SelectedClaims::read(token, &config.claim_names);
     Ok(claims)
 }
 

@@ -7,6 +7,7 @@ use gantry_model::snapshot::DeployedApi;
 use gantry_model::{AuthType, Endpoint, Endpoints, KeyType, LifecycleState, Operation};
 
 use super::client_certs::MutualTls;
+use super::conditions::OperationConditions;
 use super::cors::Cors;
 use super::header_policies::{self, HeaderOp};
 use super::limits::{Level, Limit, Policies};
@@ -149,6 +150,8 @@ pub struct OperationEntry {
     pub key: Arc<str>,
     /// Operation-level throttling policy, unless unlimited.
     pub limit: Option<Arc<Limit>>,
+    /// The policy's conditional groups, when it has some (`limit` applies when none holds).
+    pub conditions: Option<Arc<OperationConditions>>,
     /// The operation's own header policies, applied after the API's; `None` for most
     /// operations, so they cost nothing on the request path.
     pub headers: Option<Arc<OperationHeaders>>,
@@ -167,6 +170,7 @@ pub struct OperationHeaders {
 pub struct OperationParts {
     key: Arc<str>,
     limit: Option<Arc<Limit>>,
+    conditions: Option<Arc<OperationConditions>>,
     headers: Option<Arc<OperationHeaders>>,
 }
 
@@ -201,6 +205,9 @@ impl OperationParts {
         });
         Self {
             limit: policies.limit(Level::Api, &op.throttling_policy),
+            conditions: policies
+                .conditions(&op.throttling_policy)
+                .map(|c| Arc::new(OperationConditions::new(c, &key))),
             key,
             headers,
         }
@@ -213,6 +220,7 @@ impl OperationParts {
             scopes: op.scopes.clone(),
             key: self.key.clone(),
             limit: self.limit.clone(),
+            conditions: self.conditions.clone(),
             headers: self.headers.clone(),
         }
     }

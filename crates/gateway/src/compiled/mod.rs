@@ -1,12 +1,15 @@
 //! Compile time: a [`GatewaySnapshot`] compiled, once per version and off the request path,
 //! into the lookup tables requests read through an `ArcSwap` guard ([`router`], [`api`],
-//! [`keys`], consumer keys, subscriptions, limits). Imports nothing request-time; the caches
+//! [`keys`], consumer keys, subscriptions, limits, deny policies). Imports nothing request-time; the caches
 //! of what was verified under a version live in it, so the next version starts without them.
 
 pub mod api;
 pub mod client_certs;
+pub mod conditions;
 pub mod consumer_keys;
 pub mod cors;
+pub mod custom_rules;
+pub mod deny;
 pub mod header_policies;
 pub mod keys;
 pub mod limits;
@@ -15,6 +18,7 @@ pub mod preview;
 pub mod router;
 pub mod subscriptions;
 mod template;
+pub mod tier;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet};
@@ -68,6 +72,12 @@ pub struct CompiledConfig {
     pub backend_jwt_cache: TokenCache<http::HeaderValue>,
     /// Application tier limits by application id.
     pub application_limits: HashMap<Arc<str>, Arc<Limit>>,
+    /// Custom rules (keyed limits over request attributes); empty for most configurations.
+    pub custom_rules: Box<[custom_rules::CompiledRule]>,
+    /// Claims the JWT conditions of conditional throttling read (empty: none are kept).
+    pub claim_names: Box<[Box<str>]>,
+    /// Deny policies; `None` when there are none (the common case).
+    pub deny: Option<Box<deny::DenyTable>>,
 }
 
 /// Hands out one shared string per distinct id of a snapshot.
@@ -87,7 +97,14 @@ impl CompiledConfig {
     /// conflicting routes): a gateway rejects such a version whole and keeps the last good one.
     pub fn compile(snapshot: &GatewaySnapshot) -> Result<Self, crate::error::GatewayError> {
         let mut problems = Vec::new();
-        let policies = limits::Policies::compile(snapshot);
+        let policies = limits::Policies::compile(snapshot, &mut problems);
+        let custom_rules = custom_rules::CompiledRule::compile_all(snapshot, &mut problems);
+        let mut claim_names = policies.claim_names().into_vec();
+        for name in custom_rules.iter().flat_map(|r| r.group.claim_names()) {
+            if !claim_names.iter().any(|n| &**n == name) {
+                claim_names.push(name.into());
+            }
+        }
         let (vhosts, health_checked) = router::Vhosts::compile(snapshot, &policies, &mut problems);
         let (keys, jwks_sources) = keys::compile(snapshot, &mut problems);
         // Application and API ids recur across 100,000s of entries: one shared string each.
@@ -117,6 +134,9 @@ impl CompiledConfig {
             backend_jwt_cache: Default::default(),
             health_checked,
             application_limits,
+            claim_names: claim_names.into_boxed_slice(),
+            custom_rules,
+            deny: deny::DenyTable::compile(snapshot),
         })
     }
 

@@ -1,20 +1,25 @@
 //! The limit stage: the subscription, application and operation rate limits in WSO2's order
 //! (each with its burst control first), counted on this gateway (GCRA) or shared through
-//! Redis, and bandwidth policies charged by the bytes a call moves.
+//! Redis, and bandwidth policies charged by the bytes a call moves. An operation policy with
+//! conditional groups counts the call under the first group that holds (its own counter),
+//! else under the policy's default limit. Custom rules (keyed limits over request attributes)
+//! come last, only when the configuration has some.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Response, StatusCode};
+use http::{Request, Response, StatusCode};
 
 use super::Answer;
 use super::authenticate::Authenticated;
 use super::route::Routed;
-use crate::compiled::client_certs::CertificateTier;
+use crate::compiled::conditions::RequestFacts;
+use crate::compiled::custom_rules::KeyAttributes;
 use crate::compiled::limits::Limit;
 use crate::compiled::{ApiEntry, CompiledConfig, OperationEntry};
-use crate::credential::Caller;
+use crate::credential::CallerClaims;
 use crate::metrics::{GatewayMetrics, Outcome};
 use crate::ratelimit::{ByteMeter, Decision, RateLimiter, Scope};
 use crate::respond::{self, Body};
@@ -31,6 +36,27 @@ pub struct Limiters {
     /// is not configured or away).
     bandwidth: Arc<ByteMeter>,
     metrics: Arc<GatewayMetrics>,
+}
+
+/// What the limits may look at in a request.
+pub struct Call<'a> {
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+    peer: IpAddr,
+    /// The request body's length, when known (declared).
+    body_length: Option<u64>,
+}
+
+impl<'a> Call<'a> {
+    /// The parts of `request` (from `peer`) limits read.
+    pub fn of<B: hyper::body::Body>(request: &'a Request<B>, peer: IpAddr) -> Self {
+        Self {
+            headers: request.headers(),
+            query: request.uri().query(),
+            peer,
+            body_length: request.body().size_hint().exact(),
+        }
+    }
 }
 
 /// What a request was admitted under.
@@ -65,14 +91,14 @@ impl Limiters {
         self.shared.get().map(|shared| shared.is_healthy())
     }
 
-    /// Admits one call of `who` to `routed`, whose request body is `body_length` long when
-    /// known; or answers 429 (411 for a body of unknown length under a bandwidth policy).
+    /// Admits one `call` of `who` to `routed`; or answers 429 (411 for a body of unknown
+    /// length under a bandwidth policy).
     pub async fn check(
         &self,
         config: &CompiledConfig,
         routed: &Routed<'_>,
         who: &Authenticated,
-        body_length: Option<u64>,
+        call: Call<'_>,
         outcome: &mut Outcome,
     ) -> Result<Granted, Answer> {
         let mut charges = Vec::new();
@@ -81,8 +107,8 @@ impl Limiters {
                 config,
                 &routed.api,
                 routed.operation,
-                who.caller.as_ref(),
-                who.certificate.as_ref(),
+                who,
+                &call,
                 &mut charges,
             )
             .await
@@ -96,7 +122,7 @@ impl Limiters {
         if !charges.is_empty() {
             // Request bodies are counted by their declared length (HTTP/1 Content-Length,
             // or an HTTP/2 stream's content-length / end of stream).
-            let Some(length) = body_length else {
+            let Some(length) = call.body_length else {
                 return Err(respond::error(
                     StatusCode::LENGTH_REQUIRED,
                     "411",
@@ -209,12 +235,12 @@ impl Limiters {
         config: &CompiledConfig,
         api: &Arc<ApiEntry>,
         operation: &OperationEntry,
-        caller: Option<&Caller>,
-        certificate: Option<&CertificateTier>,
+        who: &Authenticated,
+        call: &Call<'_>,
         charges: &mut Vec<Charge>,
     ) -> Result<Option<Quota>, Throttled> {
         let mut quota = None;
-        if let Some(tier) = certificate {
+        if let Some(tier) = &who.certificate {
             // Admitted by its client certificate alone: the certificate's tier counts its
             // calls to this API, as a subscription tier counts an application's (WSO2).
             let (remaining, reset) = self
@@ -232,7 +258,7 @@ impl Limiters {
                 reset,
             });
         }
-        if let Some(caller) = caller {
+        if let Some(caller) = &who.caller {
             let app = &caller.application_id;
             if let Some(limit) = config
                 .subscriptions
@@ -253,11 +279,78 @@ impl Limiters {
                     .await?;
             }
         }
-        if let Some(limit) = &operation.limit {
-            self.admit(Scope::Operation, &api.id, &operation.key, limit, charges)
+        let facts = || RequestFacts {
+            headers: call.headers,
+            query: call.query,
+            peer: call.peer,
+            claims: who.caller.as_ref().and_then(|c| match &c.claims {
+                CallerClaims::Access(claims) => Some(&claims.selected),
+                CallerClaims::ApiKey(_) => None,
+            }),
+        };
+        let (limit, key) = match &operation.conditions {
+            None => (operation.limit.as_ref(), &operation.key),
+            Some(conditions) => conditions
+                .select(&facts())
+                .unwrap_or((operation.limit.as_ref(), &operation.key)),
+        };
+        if let Some(limit) = limit {
+            self.admit(Scope::Operation, &api.id, key, limit, charges)
+                .await?;
+        }
+        if !config.custom_rules.is_empty() {
+            self.custom_rules(config, api, operation, who, call, &facts(), charges)
                 .await?;
         }
         Ok(quota)
+    }
+
+    /// Counts the call under every custom rule whose conditions it meets, each under the
+    /// key its template builds from the call's attributes.
+    #[allow(clippy::too_many_arguments)]
+    async fn custom_rules(
+        &self,
+        config: &CompiledConfig,
+        api: &Arc<ApiEntry>,
+        operation: &OperationEntry,
+        who: &Authenticated,
+        call: &Call<'_>,
+        facts: &RequestFacts<'_>,
+        charges: &mut Vec<Charge>,
+    ) -> Result<(), Throttled> {
+        let (user, application) = match &who.caller {
+            Some(caller) => (
+                match &caller.claims {
+                    CallerClaims::Access(claims) => claims.sub.as_str(),
+                    CallerClaims::ApiKey(claims) => claims.sub.as_str(),
+                },
+                &*caller.application_id,
+            ),
+            None => ("", ""),
+        };
+        let attributes = KeyAttributes {
+            user,
+            api_context: api
+                .base_path
+                .strip_suffix(api.version.as_str())
+                .and_then(|c| c.strip_suffix('/'))
+                .unwrap_or(&api.base_path),
+            api_version: &api.version,
+            resource: &operation.key,
+            application,
+            peer: call.peer,
+            headers: call.headers,
+        };
+        for rule in config.custom_rules.iter() {
+            if let Some(limit) = &rule.group.limit
+                && rule.group.holds(facts)
+            {
+                let key = rule.key(&attributes);
+                self.admit(Scope::Custom, &rule.name, &key, limit, charges)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }
 

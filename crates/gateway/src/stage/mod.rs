@@ -1,6 +1,6 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
-//! target → route → CORS → authenticate → authorise → limit → forward (with mediate) →
-//! relay. Each stage is one module with one entry point that either hands the next stage
+//! target → route → CORS → deny (by API and address) → authenticate → deny (by
+//! application and user) → authorise → limit → forward (with mediate) → relay. Each stage is one module with one entry point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -15,6 +15,7 @@ use crate::respond::Body;
 pub mod authenticate;
 pub mod authorise;
 pub mod cors;
+pub mod deny;
 pub mod forward;
 pub mod limit;
 pub mod mediate;
