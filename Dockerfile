@@ -29,10 +29,12 @@ COPY crates ./crates
 # goes here and into .dockerignore's allowlist.
 COPY bench/Cargo.toml ./bench/
 COPY bench/src ./bench/src
+# `install -s` strips the symbol table (about 9 of 43 MB): panics still print their message
+# and location; only a RUST_BACKTRACE backtrace loses the function names.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p gantry \
- && install -D -m 0755 target/release/gantry /out/usr/local/bin/gantry \
+ && install -D -s -m 0755 target/release/gantry /out/usr/local/bin/gantry \
  && install -d -m 0750 /out/var/lib/gantry
 
 # ---- run -----------------------------------------------------------------------------

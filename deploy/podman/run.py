@@ -207,10 +207,19 @@ class Workload:
             v = vols[m["name"]]
             ro = ",ro" if m.get("readOnly") else ""
             if "emptyDir" in v:
-                size = quantity_bytes(v["emptyDir"].get("sizeLimit", "64Mi"))
-                # The kubelet makes emptyDirs world-writable (0777); fsGroup owns them.
-                opts = f"type=tmpfs,destination={m['mountPath']},tmpfs-size={size},tmpfs-mode=0777"
-                args += ["--mount", opts]
+                # As the kubelet makes one: an empty directory owned by root, mode 0777; with
+                # fsGroup, group fsGroup and setgid (2777). A bind mount of a fresh host directory,
+                # not a podman tmpfs: podman gives a tmpfs the mode of the image's directory under
+                # it (0750 for the image's /var/lib/gantry) with owner root, which no kubelet does.
+                # sizeLimit is not enforced (the kubelet enforces it by eviction).
+                d = os.path.join(self.dir, "empty-dir", m["name"])
+                os.makedirs(d, exist_ok=True)
+                if fs_group is not None:
+                    os.chown(d, 0, int(fs_group))
+                    os.chmod(d, 0o2777)
+                else:
+                    os.chmod(d, 0o777)
+                args += ["-v", f"{d}:{m['mountPath']}"]
             elif "secret" in v or "configMap" in v:
                 src = v.get("secret") or v["configMap"]
                 ref = src.get("secretName") or src.get("name")
