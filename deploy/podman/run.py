@@ -824,7 +824,12 @@ def run(a, work, cp_r, dp_r, cp_dep, mig_job, gw_dep, redis_dep, sec, cms, image
     podman("rm", "-f", "-t", "0", "smoke-default-cmd", check=False)
     podman("volume", "rm", "-f", "gantry-smoke-data", check=False)
 
-    # Probes kept answering while all of the above ran.
+    # Probes kept answering while all of the above ran: wait until each has been asked at
+    # least once at its own period (at most the longest periodSeconds).
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(
+            w.probe_log[k][0] == 0 for w in (cp, gw) for k in ("liveness", "readiness")):
+        time.sleep(0.5)
     for w in (cp, gw):
         w.stop_monitor()
         li, re_ = w.probe_log["liveness"], w.probe_log["readiness"]

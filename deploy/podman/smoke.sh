@@ -268,6 +268,7 @@ standin_services() {
     --change 'ENV=PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     - "$SERVICES_IMAGE" >/dev/null
   podman tag "$SERVICES_IMAGE" "$VALKEY_IMAGE"
+  rm -rf "$out"
   echo "  $SERVICES_IMAGE (also tagged $VALKEY_IMAGE) <- bookworm + postgresql-15 + redis-server + python3"
 }
 
