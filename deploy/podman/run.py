@@ -4,8 +4,8 @@
 Called by deploy/podman/smoke.sh after it has built the image. Everything a container gets
 is read from the RENDERED manifests (kubectl kustomize of overlays apim-cp and dp-prod-a):
 image, command/args, env (with Kubernetes $(VAR) expansion, secretKeyRef/configMapKeyRef),
-ports, volumes (emptyDir as tmpfs of the sizeLimit, Secret/ConfigMap as read-only files with
-the defaultMode and fsGroup), securityContext (runAsUser/runAsGroup/fsGroup, runAsNonRoot,
+ports, volumes (emptyDir as a fresh root-owned 0777/2777 directory as the kubelet makes it,
+Secret/ConfigMap as read-only files with the defaultMode and fsGroup), securityContext (runAsUser/runAsGroup/fsGroup, runAsNonRoot,
 readOnlyRootFilesystem, capabilities, allowPrivilegeEscalation), resources.limits, probes
 (startup, readiness, liveness: HTTP(S), TCP, exec), the preStop sleep and
 terminationGracePeriodSeconds. Nothing of the workloads is retyped here.
