@@ -46,8 +46,19 @@ pub fn data_dir(dir: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("making the data directory {} owner-only", dir.display()))?;
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            Ok(()) => {}
+            // A directory someone else owns (a Kubernetes emptyDir is root's, shared through
+            // fsGroup): it cannot be made owner-only, but the files written into it are 0600.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                tracing::warn!(dir = %dir.display(), "the data directory is not ours and stays as mounted; its files are written owner-only");
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("making the data directory {} owner-only", dir.display())
+                });
+            }
+        }
     }
     Ok(())
 }

@@ -406,6 +406,7 @@ def check_binary_contract(overlay, objects, environment, report, remote_services
                     report.fail(overlay, obj, f"containerPort {port} named {name!r} missing (has {declared})")
             for probe_name, path in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
                 check_probe(overlay, obj, c, template, probe_name, path, role["probe_port"], role["probe_scheme"], report)
+            check_data_dir(overlay, obj, c, template, f, report)
             if command == "gateway":
                 check_gateway(overlay, obj, c, template, f, environment, report, remote_services)
     for svc_name, svc in (("control-plane", CONTROL_PLANE), ("gateway", GATEWAY)):
@@ -439,11 +440,19 @@ def check_gateway(overlay, obj, container, template, f, environment, report, rem
             report.fail(overlay, obj, f"--control-plane {cp}: no control-plane overlay renders that Service and port")
     elif not cp.startswith("https://"):
         report.fail(overlay, obj, f"--control-plane {cp!r} is not an https:// URL")
+
+
+def check_data_dir(overlay, obj, container, template, f, report):
+    """`gantry control-plane` and `gantry gateway` create --data-dir at start (the gateway keeps its
+    snapshot there); on a read-only root filesystem it must be on a writable emptyDir mount."""
     data_dir = f.get("data-dir")
-    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+    mounts = {m["mountPath"].rstrip("/"): m["name"] for m in container.get("volumeMounts", [])}
     volumes = {v["name"]: v for v in template["spec"].get("volumes", [])}
-    if data_dir not in mounts or "emptyDir" not in volumes.get(mounts[data_dir], {}):
-        report.fail(overlay, obj, f"--data-dir {data_dir!r} is not an emptyDir mount (the read-only root fs would refuse the snapshot)")
+    on_empty_dir = data_dir is not None and any(
+        (data_dir == path or data_dir.startswith(path + "/")) and "emptyDir" in volumes.get(name, {})
+        for path, name in mounts.items())
+    if not on_empty_dir:
+        report.fail(overlay, obj, f"--data-dir {data_dir!r} is not on an emptyDir mount (the read-only root fs refuses it)")
 
 
 def check_network_policies(overlay, objects, report):

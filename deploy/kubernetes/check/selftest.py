@@ -94,6 +94,11 @@ def policy_namespace_typo(objs):
     pol["spec"]["egress"][0]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] = "apim-controlplane"
 
 
+def cp_data_dir_on_root_fs(objs):
+    c = container(find(objs, "Deployment", "apim"), "control-plane")
+    c["args"] = [a for a in c["args"] if not a.startswith("--data-dir")]
+
+
 # (overlay, what breaks, how, a phrase the failure must contain)
 CASES = [
     ("dp-prod-a", "gateway without readinessProbe", no_readiness, "no readinessProbe"),
@@ -112,6 +117,7 @@ CASES = [
     ("dp-prod-a", "Valkey without a memory limit", no_memory_limit, "no limits.memory"),
     ("dp-prod-a", "metrics scraped from the HTTP port", ops_port_moved, "scrapes port 9090"),
     ("dp-prod-a", "egress to a namespace nobody creates", policy_namespace_typo, "'apim-controlplane'"),
+    ("apim-cp", "control plane's data dir on the read-only root", cp_data_dir_on_root_fs, "--data-dir None is not on an emptyDir"),
 ]
 
 
