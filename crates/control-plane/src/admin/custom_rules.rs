@@ -95,19 +95,7 @@ impl RuleRequest {
                     .into(),
             ));
         }
-        let name = self
-            .policy_name
-            .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| ApiError::BadRequest("policyName: is required".into()))?;
-        if name.len() > 60
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(ApiError::BadRequest(
-                "policyName: 1–60 letters, digits, '-', '_' or '.'".into(),
-            ));
-        }
+        let name = super::policies::policy_name(self.policy_name)?;
         let key_template = self
             .key_template
             .ok_or_else(|| ApiError::BadRequest("keyTemplate: is required".into()))?;

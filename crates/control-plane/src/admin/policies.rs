@@ -241,19 +241,7 @@ impl PolicyRequest {
             )?,
             _ => (0, "sec".to_owned()),
         };
-        let name = self
-            .policy_name
-            .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| ApiError::BadRequest("policyName: is required".into()))?;
-        if name.len() > 60
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(ApiError::BadRequest(
-                "policyName: 1–60 letters, digits, '-', '_' or '.'".into(),
-            ));
-        }
+        let name = policy_name(self.policy_name)?;
         let limit = self
             .default_limit
             .ok_or_else(|| ApiError::BadRequest("defaultLimit: is required".into()))?;
@@ -309,6 +297,24 @@ pub(crate) struct ParsedLimit {
     time_unit: String,
     data_amount: i64,
     data_unit: String,
+}
+
+/// A throttling policy's or custom rule's `policyName`: required, 1–60 letters, digits,
+/// `-`, `_` or `.`.
+pub(crate) fn policy_name(raw: Option<String>) -> ApiResult<String> {
+    let name = raw
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| ApiError::BadRequest("policyName: is required".into()))?;
+    if name.len() > 60
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ApiError::BadRequest(
+            "policyName: 1–60 letters, digits, '-', '_' or '.'".into(),
+        ));
+    }
+    Ok(name)
 }
 
 /// Reads a WSO2 `ThrottleLimit` found at `at` (`defaultLimit`, `conditionalGroups[0].limit`);
