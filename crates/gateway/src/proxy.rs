@@ -58,6 +58,9 @@ pub struct Proxy {
     /// WebSocket tunnels, ended by [`Proxy::end_tunnels`].
     tunnels: TaskTracker,
     tunnels_stop: CancellationToken,
+    /// Active health checks (`health.rs`), ended by [`Proxy::end_probes`].
+    pub(crate) probes: TaskTracker,
+    pub(crate) probes_stop: CancellationToken,
 }
 
 impl Proxy {
@@ -80,6 +83,8 @@ impl Proxy {
             websocket_idle_ms: AtomicU64::new(DEFAULT_WEBSOCKET_IDLE.as_millis() as u64),
             tunnels: TaskTracker::new(),
             tunnels_stop: CancellationToken::new(),
+            probes: TaskTracker::new(),
+            probes_stop: CancellationToken::new(),
         }
     }
 
@@ -288,6 +293,14 @@ impl Proxy {
         self.tunnels.close();
         self.tunnels_stop.cancel();
         self.tunnels.wait().await;
+    }
+
+    /// Stops the active health checks (none start afterwards) and waits for their tasks to
+    /// end; a probe in flight is abandoned.
+    pub async fn end_probes(&self) {
+        self.probes_stop.cancel();
+        self.probes.close();
+        self.probes.wait().await;
     }
 
     /// Whether `GET uri` (over HTTP/2 when `http2`) answers 2xx within `timeout` (an active
