@@ -22,7 +22,8 @@ python3 "$HERE/render.py" "$HERE/nginx.conf" "$WORK/nginx.conf"
 "$NGINX_BIN" -p "$WORK" -c "$WORK/nginx.conf" >"$WORK/nginx.log" 2>&1 &
 PIDS+=($!)
 cp "$bin" "$WORK/gantry"
-(cd "$WORK" && GANTRY_ADMIN_PASSWORD=bench GANTRY_LOG=info,access=off exec valgrind --tool=callgrind --instr-atstart=no \
+# CG_PRELOAD=/path/lib.so: run gantry with that library preloaded (say, another malloc).
+(cd "$WORK" && GANTRY_ADMIN_PASSWORD=bench GANTRY_LOG=info,access=off exec env ${CG_PRELOAD:+LD_PRELOAD=$CG_PRELOAD} valgrind --tool=callgrind --instr-atstart=no \
     --callgrind-out-file="$WORK/cg.out" "$WORK/gantry" --worker-threads 1 up --no-demo \
     --data-dir "$WORK/data" --bind 127.0.0.1 --hostname localhost \
     --control-plane-port "$CP_PORT" --gateway-port "$GW_PORT" --ops-port "$OPS_PORT") >"$WORK/gantry.log" 2>&1 &

@@ -4,7 +4,8 @@
 //!
 //! The probes of one configuration version run while that version is in use: each task
 //! stops at its next tick once the gateway holds another version (whose own tasks take
-//! over), or with the runtime.
+//! over). The tasks belong to the proxy ([`Proxy::end_probes`]): when the gateway's listeners
+//! have drained they are stopped, even mid-probe, and waited for.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +24,14 @@ pub fn spawn(
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
+    if proxy.probes_stop.is_cancelled() {
+        return;
+    }
     for (entry, key_type) in config.health_checked.iter().cloned() {
-        let (current, proxy) = (current.clone(), proxy.clone());
+        let (current, task_proxy) = (current.clone(), proxy.clone());
+        let stop = proxy.probes_stop.clone();
         let weak = Arc::downgrade(config);
-        runtime.spawn(async move {
+        let probes = async move {
             let Some(pool) = entry.pool(key_type) else {
                 return;
             };
@@ -44,9 +49,18 @@ pub fn spawn(
                 if !in_use {
                     return;
                 }
-                probe_all(&proxy, pool, &entry.name).await;
+                probe_all(&task_proxy, pool, &entry.name).await;
             }
-        });
+        };
+        proxy.probes.spawn_on(
+            async move {
+                tokio::select! {
+                    () = probes => {}
+                    () = stop.cancelled() => {}
+                }
+            },
+            &runtime,
+        );
     }
 }
 

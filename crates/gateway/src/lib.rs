@@ -374,8 +374,10 @@ impl Gateway {
             },
         )
         .await;
-        // The listener has drained: WebSocket tunnels are the last connections left.
+        // The listener has drained: WebSocket tunnels are the last connections left, and
+        // the health probes the last tasks.
         self.proxy.end_tunnels().await;
+        self.proxy.end_probes().await;
     }
 
     /// Sets the request body limit (bytes) of every listener of this gateway.
@@ -506,6 +508,85 @@ fn persist(dir: &Path, snapshot: &Versioned) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A raw HTTP/1.1 upstream answering every request head `200`, counting the heads.
+    async fn counting_upstream() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = heads.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while let Ok(n @ 1..) = socket.read(&mut chunk).await {
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                            if socket.write_all(ok).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, heads)
+    }
+
+    #[tokio::test]
+    async fn health_checks_are_owned_by_the_proxy_and_end_with_it() {
+        let (url, probes) = counting_upstream().await;
+        let api: gantry_model::snapshot::DeployedApi = serde_json::from_value(serde_json::json!({
+            "api_id": "a1", "revision_id": "r1", "name": "Checked", "context": "/checked",
+            "version": "1.0.0", "vhost": "localhost", "lifecycle": "PUBLISHED",
+            "authorization_header": "Authorization",
+            "endpoint_config": {"endpoint_type": "load_balance",
+                "healthCheck": {"path": "/health", "intervalMs": 100, "timeoutMs": 500},
+                "production_endpoints": [{"url": url}]},
+            "operations": [{"target": "/*", "verb": "GET", "authType": "None"}]
+        }))
+        .unwrap();
+        let gateway = Gateway::new("env", None);
+        let snapshot = |version| GatewaySnapshot {
+            environment: "env".into(),
+            version,
+            apis: vec![api.clone()],
+            ..Default::default()
+        };
+        assert!(gateway.apply(&snapshot(1)));
+        let seen = || probes.load(std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..100 {
+            if seen() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(seen() >= 2, "the member is probed every 100 ms");
+        assert_eq!(gateway.proxy.probes.len(), 1, "one task per checked pool");
+
+        tokio::time::timeout(Duration::from_secs(5), gateway.proxy.end_probes())
+            .await
+            .expect("the probe tasks end when told to");
+        assert!(gateway.proxy.probes.is_empty());
+        let after = seen();
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(seen(), after, "no probe after the end");
+
+        // A configuration applied afterwards starts none.
+        assert!(gateway.apply(&snapshot(2)));
+        assert!(gateway.proxy.probes.is_empty());
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(seen(), after, "no probe for the next configuration either");
+    }
 
     #[test]
     fn persisted_snapshot_is_served_after_a_restart_and_old_versions_are_refused() {

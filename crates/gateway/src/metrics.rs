@@ -271,7 +271,7 @@ impl GatewayMetrics {
         path: &str,
         status: u16,
         elapsed: Duration,
-        correlation_id: &str,
+        correlation_id: &http::HeaderValue,
     ) {
         let status_class = match status {
             100..=199 => "1xx",
@@ -329,7 +329,7 @@ impl GatewayMetrics {
         }
         if gantry_telemetry::access::enabled() {
             gantry_telemetry::access::log(&gantry_telemetry::access::Entry {
-                correlation_id,
+                correlation_id: correlation_id.to_str().unwrap_or_default(),
                 environment: &self.environment.0,
                 api: outcome.api.as_ref().map(|a| &*a.0).unwrap_or("-"),
                 application: outcome.application.as_deref().unwrap_or("-"),

@@ -31,6 +31,14 @@ use crate::upstream_client::UpstreamClients;
 /// How long an upgraded (WebSocket) connection may stay silent before the gateway closes it.
 pub const DEFAULT_WEBSOCKET_IDLE: Duration = Duration::from_secs(300);
 
+/// A message's `Content-Length`, when it has a valid one.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// The proxy: the current configuration and what each stage keeps between requests.
 pub struct Proxy {
     config: Arc<ArcSwapOption<CompiledConfig>>,
@@ -50,6 +58,9 @@ pub struct Proxy {
     /// WebSocket tunnels, ended by [`Proxy::end_tunnels`].
     tunnels: TaskTracker,
     tunnels_stop: CancellationToken,
+    /// Active health checks (`health.rs`), ended by [`Proxy::end_probes`].
+    pub(crate) probes: TaskTracker,
+    pub(crate) probes_stop: CancellationToken,
 }
 
 impl Proxy {
@@ -72,6 +83,8 @@ impl Proxy {
             websocket_idle_ms: AtomicU64::new(DEFAULT_WEBSOCKET_IDLE.as_millis() as u64),
             tunnels: TaskTracker::new(),
             tunnels_stop: CancellationToken::new(),
+            probes: TaskTracker::new(),
+            probes_stop: CancellationToken::new(),
         }
     }
 
@@ -94,12 +107,12 @@ impl Proxy {
         // A clone shares the request line's bytes: no copy of the path for the log.
         let uri = request.uri().clone();
         let path = uri.path();
+        // Body sizes are for the access log alone: not read while it is off.
+        let access_log = gantry_telemetry::access::enabled();
         let mut outcome = Outcome {
-            request_bytes: request
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok()),
+            request_bytes: access_log
+                .then(|| content_length(request.headers()))
+                .flatten(),
             ..Outcome::default()
         };
         // One span per request, continuing the caller's W3C trace; exported over OTLP when
@@ -132,18 +145,16 @@ impl Proxy {
             cors.apply(response.headers_mut());
         }
         span.record("http.response.status_code", response.status().as_u16());
-        outcome.response_bytes = response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        if access_log {
+            outcome.response_bytes = content_length(response.headers());
+        }
         self.metrics.record(
             &outcome,
             method.as_str(),
             path,
             response.status().as_u16(),
             started.elapsed(),
-            correlation_id.to_str().unwrap_or_default(),
+            &correlation_id,
         );
         if grpc {
             // A gRPC client reads the outcome from `grpc-status`, not the HTTP status: the
@@ -284,6 +295,14 @@ impl Proxy {
         self.tunnels.close();
         self.tunnels_stop.cancel();
         self.tunnels.wait().await;
+    }
+
+    /// Stops the active health checks (none start afterwards) and waits for their tasks to
+    /// end; a probe in flight is abandoned.
+    pub async fn end_probes(&self) {
+        self.probes_stop.cancel();
+        self.probes.close();
+        self.probes.wait().await;
     }
 
     /// Whether `GET uri` (over HTTP/2 when `http2`) answers 2xx within `timeout` (an active

@@ -105,6 +105,23 @@ fn grpc_percent_encode(message: &str) -> String {
     out
 }
 
+/// Appends `n` in decimal to `out` (header values written on the request path without
+/// `format!`).
+pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3).
 pub fn unauthorized(
     code: &str,
@@ -153,6 +170,15 @@ pub fn unknown_host(host: &str, served: &[&str]) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_written_as_display_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 4999, 1_000_000_000, u64::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
 
     #[test]
     fn gateway_errors_become_grpc_statuses_and_upstream_answers_do_not() {

@@ -269,28 +269,29 @@ impl Http1Pool {
         self: &Arc<Self>,
         mut request: Request<UpstreamBody>,
     ) -> Result<Response<UpstreamResponseBody>, UpstreamError> {
-        let uri = request.uri().clone();
+        // The URI's parts are moved, not cloned: the pool key takes the scheme and authority,
+        // and the request line carries the path only (HTTP/1.1 to an origin server).
+        let parts = std::mem::take(request.uri_mut()).into_parts();
         let key = PoolKey {
-            https: match uri.scheme_str() {
+            https: match parts.scheme.as_ref().map(http::uri::Scheme::as_str) {
                 Some("https") => true,
                 Some("http") => false,
                 _ => return Err(UpstreamError::Uri),
             },
-            authority: uri.authority().cloned().ok_or(UpstreamError::Uri)?,
+            authority: parts.authority.ok_or(UpstreamError::Uri)?,
         };
+        *request.uri_mut() = parts
+            .path_and_query
+            .map_or_else(|| Uri::from_static("/"), Uri::from);
         if !request.headers().contains_key(http::header::HOST)
             && let Ok(host) = http::HeaderValue::from_str(key.authority.as_str())
         {
             request.headers_mut().insert(http::header::HOST, host);
         }
-        // HTTP/1.1 to an origin server: the request line carries the path only.
-        *request.uri_mut() = uri
-            .path_and_query()
-            .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
         loop {
             let (mut sender, reused) = match self.checkout(&key).await {
                 Some(sender) => (sender, true),
-                None => (self.connect(&uri).await?, false),
+                None => (self.connect(&key).await?, false),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(self.hold_until_read(key, sender, response)),
@@ -328,11 +329,18 @@ impl Http1Pool {
         }
     }
 
-    async fn connect(&self, uri: &Uri) -> Result<SendRequest<UpstreamBody>, UpstreamError> {
+    async fn connect(&self, key: &PoolKey) -> Result<SendRequest<UpstreamBody>, UpstreamError> {
+        // What the connector reads: scheme, host and port.
+        let uri = Uri::builder()
+            .scheme(if key.https { "https" } else { "http" })
+            .authority(key.authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| UpstreamError::Uri)?;
         let io = self
             .connector
             .clone()
-            .oneshot(uri.clone())
+            .oneshot(uri)
             .await
             .map_err(UpstreamError::Connect)?;
         let (sender, connection) = hyper::client::conn::http1::Builder::new()

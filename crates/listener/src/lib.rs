@@ -30,6 +30,8 @@ use tokio_util::task::TaskTracker;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// hyper refuses a read buffer smaller than this.
 const MIN_BUF_SIZE: usize = 8192;
+/// hyper's own limit on HTTP/1 header fields (its `DEFAULT_MAX_HEADERS`).
+const HYPER_MAX_HEADERS: usize = 100;
 
 /// What a connection may ask of the server before it is refused or cut.
 ///
@@ -98,12 +100,17 @@ impl Default for Limits {
 impl Limits {
     fn builder(&self) -> auto::Builder<TokioExecutor> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+        let mut http1 = builder.http1();
+        http1
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
-            .max_headers(self.max_headers)
             .max_buf_size(self.max_header_bytes.max(MIN_BUF_SIZE));
+        // hyper's default is the same limit (431 beyond it) on a stack array; set explicitly,
+        // every request head is parsed into two 100-entry vectors built element by element
+        // (~1,700 instructions per request under callgrind, 3 % of a proxied request).
+        if self.max_headers != HYPER_MAX_HEADERS {
+            http1.max_headers(self.max_headers);
+        }
         let mut http2 = builder.http2();
         http2
             .timer(TokioTimer::new())

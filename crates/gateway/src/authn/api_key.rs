@@ -15,8 +15,7 @@ pub fn authenticate(config: &CompiledConfig, api: &ApiEntry, key: &str) -> Resul
     if key.is_empty() {
         return Err(invalid("The API key is empty"));
     }
-    let digest = crate::token_cache::digest(key);
-    let claims = config.api_key_cache.get_or_verify_digest(digest, || {
+    let (claims, digest) = config.api_key_cache.get_or_verify(key, || {
         verify(config, key).map(|claims| {
             let until = claims
                 .exp

@@ -30,8 +30,7 @@ pub fn authenticate(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(missing_credentials)?;
-    let digest = crate::token_cache::digest(token);
-    let claims = config.token_cache.get_or_verify_digest(digest, || {
+    let (claims, digest) = config.token_cache.get_or_verify(token, || {
         verify(config, token).map(|claims| {
             // Cache until expiry plus the tolerated skew, exactly as long as it would verify.
             let until = claims.exp.saturating_add(CLOCK_SKEW_SECS);

@@ -2,10 +2,11 @@
 //! A token resolves to an application only through a mapping of the issuer whose key verified
 //! it (WSO2 looks up by key manager too): no key manager's token names another's client.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use gantry_model::{GatewaySnapshot, KeyType};
+
+use super::fast_map::FastMap;
 
 /// The application a client id belongs to, and which of its keys it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub struct KeyOwner {
 /// Client ids by issuer: a lookup is two hash probes on borrowed strings, no allocation.
 #[derive(Debug, Default)]
 pub struct ConsumerKeys {
-    by_issuer: HashMap<Box<str>, HashMap<Box<str>, KeyOwner>>,
+    by_issuer: FastMap<Box<str>, FastMap<Box<str>, KeyOwner>>,
 }
 
 impl ConsumerKeys {
@@ -32,10 +33,10 @@ impl ConsumerKeys {
         mut intern: impl FnMut(&'a str) -> Arc<str>,
     ) -> Self {
         let resident = snapshot.resident_issuer();
-        let mut by_issuer: HashMap<Box<str>, HashMap<Box<str>, KeyOwner>> = snapshot
+        let mut by_issuer: FastMap<Box<str>, FastMap<Box<str>, KeyOwner>> = snapshot
             .issuers
             .iter()
-            .map(|i| (Box::from(i.issuer.as_str()), HashMap::new()))
+            .map(|i| (Box::from(i.issuer.as_str()), FastMap::default()))
             .collect();
         for mapping in &snapshot.key_mappings {
             let issuer = match (mapping.issuer.as_str(), resident) {
@@ -65,7 +66,7 @@ impl ConsumerKeys {
 
     /// How many client ids are mapped, over all issuers.
     pub fn len(&self) -> usize {
-        self.by_issuer.values().map(HashMap::len).sum()
+        self.by_issuer.values().map(FastMap::len).sum()
     }
 
     /// Whether no client id is mapped.

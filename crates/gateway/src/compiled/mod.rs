@@ -10,6 +10,7 @@ pub mod consumer_keys;
 pub mod cors;
 pub mod custom_rules;
 pub mod deny;
+pub mod fast_map;
 pub mod header_policies;
 pub mod keys;
 pub mod limits;
@@ -37,6 +38,7 @@ pub use upstream::{Upstream, UpstreamPool};
 
 use crate::credential::{AccessClaims, ApiKeyClaims};
 use crate::token_cache::TokenCache;
+use fast_map::FastMap;
 
 /// One configuration version, compiled.
 pub struct CompiledConfig {
@@ -55,11 +57,11 @@ pub struct CompiledConfig {
     /// The resident key manager's issuer, the only one whose API keys are accepted.
     pub resident_issuer: Option<Arc<str>>,
     /// Applications by id, for the backend JWT's claims; filled only when an API sends one.
-    pub applications: HashMap<Arc<str>, Arc<SnapshotApplication>>,
+    pub applications: FastMap<Arc<str>, Arc<SnapshotApplication>>,
     /// (application id, API id) → the subscription: its status and tier limit.
     pub subscriptions: subscriptions::Subscriptions,
     /// `jti`s of tokens revoked before their expiry.
-    pub revoked_token_ids: HashSet<String>,
+    pub revoked_token_ids: HashSet<String, rustc_hash::FxBuildHasher>,
     /// Number of APIs served.
     pub api_count: usize,
     /// Tokens verified under this version's keys (a new version starts empty).
@@ -71,7 +73,7 @@ pub struct CompiledConfig {
     /// Signed backend JWTs by (API, credential), for APIs that send one.
     pub backend_jwt_cache: TokenCache<http::HeaderValue>,
     /// Application tier limits by application id.
-    pub application_limits: HashMap<Arc<str>, Arc<Limit>>,
+    pub application_limits: FastMap<Arc<str>, Arc<Limit>>,
     /// Custom rules (keyed limits over request attributes); empty for most configurations.
     pub custom_rules: Box<[custom_rules::CompiledRule]>,
     /// Claims the JWT conditions of conditional throttling read (empty: none are kept).

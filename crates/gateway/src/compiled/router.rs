@@ -74,7 +74,7 @@ pub enum RouteMatch<'a> {
 }
 
 /// Routers by lower-case host name.
-pub struct Vhosts(HashMap<String, VhostRouter>);
+pub struct Vhosts(super::fast_map::FastMap<String, VhostRouter>);
 
 struct VhostRouter {
     router: matchit::Router<usize>,

@@ -2,12 +2,12 @@
 //! its status and tier limit, application tier limits, and the applications themselves for
 //! the backend JWT's claims.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use gantry_model::snapshot::SnapshotApplication;
 use gantry_model::{GatewaySnapshot, SubscriptionStatus};
 
+use super::fast_map::FastMap;
 use super::limits::{Level, Limit, Policies};
 
 /// An application's subscription to an API, as the gateway enforces it.
@@ -20,7 +20,7 @@ pub struct Subscription {
 
 /// (application id, API id) → the subscription (one table, not one per field: with 100,000
 /// subscriptions each table costs megabytes).
-pub type Subscriptions = HashMap<(Arc<str>, Arc<str>), Subscription>;
+pub type Subscriptions = FastMap<(Arc<str>, Arc<str>), Subscription>;
 
 /// The subscriptions of `snapshot`; `intern` shares the ids.
 pub fn compile<'a>(
@@ -28,7 +28,8 @@ pub fn compile<'a>(
     policies: &Policies<'_>,
     mut intern: impl FnMut(&'a str) -> Arc<str>,
 ) -> Subscriptions {
-    let mut subscriptions = HashMap::with_capacity(snapshot.subscriptions.len());
+    let mut subscriptions =
+        FastMap::with_capacity_and_hasher(snapshot.subscriptions.len(), Default::default());
     for s in &snapshot.subscriptions {
         let key = (intern(&s.application_id), intern(&s.api_id));
         subscriptions.insert(
@@ -47,7 +48,7 @@ pub fn application_limits<'a>(
     snapshot: &'a GatewaySnapshot,
     policies: &Policies<'_>,
     mut intern: impl FnMut(&'a str) -> Arc<str>,
-) -> HashMap<Arc<str>, Arc<Limit>> {
+) -> FastMap<Arc<str>, Arc<Limit>> {
     snapshot
         .applications
         .iter()
@@ -62,9 +63,9 @@ pub fn application_limits<'a>(
 pub fn applications<'a>(
     snapshot: &'a GatewaySnapshot,
     mut intern: impl FnMut(&'a str) -> Arc<str>,
-) -> HashMap<Arc<str>, Arc<SnapshotApplication>> {
+) -> FastMap<Arc<str>, Arc<SnapshotApplication>> {
     if !snapshot.apis.iter().any(|a| a.gateway.enable_backend_jwt) {
-        return HashMap::new();
+        return FastMap::default();
     }
     snapshot
         .applications

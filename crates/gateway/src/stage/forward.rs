@@ -79,7 +79,11 @@ pub fn destination<'a>(
     };
     let (member, upstream) = pool.pick();
     let remainder = &path[base_path.len().min(path.len())..];
-    let mut target = String::with_capacity(upstream.base_path.len() + remainder.len() + 64);
+    // Sized exactly for the usual target (no API key to drop from the query): a `String`
+    // whose capacity is its length becomes the URI's bytes without another allocation.
+    let mut target = String::with_capacity(
+        (upstream.base_path.len() + remainder.len() + query.map_or(0, |q| q.len() + 1)).max(1),
+    );
     target.push_str(&upstream.base_path);
     target.push_str(remainder);
     if target.is_empty() {

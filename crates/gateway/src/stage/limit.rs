@@ -375,21 +375,21 @@ fn write_ratelimit_headers(
     remaining: u64,
     reset: Duration,
 ) {
-    let policy = format!(
-        "\"{}\";q={};w={}",
-        limit.name,
-        limit.count,
-        limit.window.as_secs()
-    );
-    let state = format!(
-        "\"{}\";r={remaining};t={}",
-        limit.name,
-        reset.as_secs_f64().ceil() as u64
-    );
-    if let (Ok(p), Ok(s)) = (
-        HeaderValue::from_str(&policy),
-        HeaderValue::from_str(&state),
-    ) {
+    // Written by hand, not with `format!`: these go on every admitted response.
+    let field = |a: (u8, u64), b: (u8, u64)| {
+        let mut v = Vec::with_capacity(limit.name.len() + 48);
+        v.push(b'"');
+        v.extend_from_slice(limit.name.as_bytes());
+        v.push(b'"');
+        for (key, n) in [a, b] {
+            v.extend_from_slice(&[b';', key, b'=']);
+            crate::respond::push_decimal(&mut v, n);
+        }
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(v))
+    };
+    let policy = field((b'q', limit.count), (b'w', limit.window.as_secs()));
+    let state = field((b'r', remaining), (b't', reset.as_secs_f64().ceil() as u64));
+    if let (Ok(p), Ok(s)) = (policy, state) {
         headers.insert(HeaderName::from_static("ratelimit-policy"), p);
         headers.insert(HeaderName::from_static("ratelimit"), s);
     }
