@@ -626,6 +626,70 @@ async fn visible_roles_and_access_control_are_enforced() {
     assert!(names(&listed).contains(&"TeamPizza".to_owned()), "{listed}");
     let (status, _) = admin.get(&format!("{PUB}/apis/{team_id}")).await;
     assert_eq!(status, StatusCode::OK);
+    // Every resource of the API, not only the API itself: revisions, deployments, the
+    // definition, lifecycle, subscriptions, export; by id and by handle.
+    let (status, revision) = pizza_dev
+        .post(&format!("{PUB}/apis/{team_id}/revisions"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{revision}");
+    let revision_id = revision["id"].as_str().unwrap().to_owned();
+    for (method, path, body) in [
+        (Method::GET, format!("{PUB}/apis/{team_id}/revisions"), None),
+        (
+            Method::POST,
+            format!("{PUB}/apis/{team_id}/revisions"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("{PUB}/apis/{team_id}/revisions/{revision_id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{PUB}/apis/{team_id}/deploy-revision?revisionId={revision_id}"),
+            Some(json!([{"name": "Default", "vhost": "localhost"}])),
+        ),
+        (
+            Method::GET,
+            format!("{PUB}/apis/{team_id}/deployments"),
+            None,
+        ),
+        (Method::GET, format!("{PUB}/apis/{team_id}/swagger"), None),
+        (
+            Method::GET,
+            format!("{PUB}/apis/{team_id}/lifecycle-state"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{PUB}/apis/change-lifecycle?action=Publish&apiId={team_id}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{PUB}/subscriptions?apiId={team_id}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{PUB}/apis/pizza-dev-TeamPizza-1.0.0/deployments"),
+            None,
+        ),
+    ] {
+        let (status, refused) = other_dev.send(method.clone(), &path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {refused}");
+        assert_eq!(refused["code"], 404, "{refused}");
+    }
+    let (status, _) = pizza_dev
+        .get(&format!("{PUB}/apis/{team_id}/deployments"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "the API's own team still may");
+    let (status, body) = admin
+        .anonymous()
+        .get(&format!("{PUB}/apis/{team_id}/revisions"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     // Sorting.
     let (_, listed) = admin

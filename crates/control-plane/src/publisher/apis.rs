@@ -454,7 +454,7 @@ pub(crate) async fn load_for(state: &AppState, api_id: &str, user: &AuthUser) ->
     }
 }
 
-fn may_access(api: &Api, user: &AuthUser) -> bool {
+pub(crate) fn may_access(api: &Api, user: &AuthUser) -> bool {
     api.provider.eq_ignore_ascii_case(&user.username)
         || user.roles.iter().any(|r| r == "admin")
         || api.details.editable_by(&user.roles)

@@ -1,6 +1,7 @@
 //! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments,
 //! client certificates.
 
+pub(crate) mod access;
 pub mod apis;
 pub mod client_certificates;
 pub mod export;
