@@ -20,6 +20,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod keyring;
+mod lookups;
 pub mod metrics;
 pub mod oauth;
 pub mod portal;

@@ -385,6 +385,97 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
     contract
         .get(&admin, &format!("{PUB}/apis/{api_id}/lifecycle-state"))
         .await;
+
+    // Lookups the Publisher's pages and scripts make.
+    let tiers = contract
+        .get(&admin, &format!("{PUB}/throttling-policies/subscription"))
+        .await;
+    assert!(tiers["count"].as_i64().unwrap() >= 3, "{tiers}");
+    let gold = contract
+        .get(
+            &admin,
+            &format!("{PUB}/throttling-policies/subscription/Gold"),
+        )
+        .await;
+    assert_eq!(gold["name"], "Gold");
+    let (status, offered) = admin
+        .get(&format!("{PUB}/apis/{api_id}/subscription-policies"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{offered}");
+    let offered_names: Vec<&str> = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered_names, ["Unlimited", "Gold"], "{offered}");
+    let paths = contract
+        .get(&admin, &format!("{PUB}/apis/{api_id}/resource-paths"))
+        .await;
+    assert_eq!(
+        paths["list"][0]["resourcePath"], "/order/{orderId}",
+        "{paths}"
+    );
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{PUB}/apis/validate?query=name:PizzaShackAPI"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{PUB}/apis/validate?query=context:%2Fpizza"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{PUB}/apis/validate?query=name:NoSuchAPI"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    let found = contract
+        .get(&admin, &format!("{PUB}/search?query=pizza"))
+        .await;
+    assert_eq!(found["list"][0]["id"], api_id, "{found}");
+    contract.get(&admin, &format!("{PUB}/settings")).await;
+    let managers = contract.get(&admin, &format!("{PUB}/key-managers")).await;
+    assert_eq!(managers["list"][0]["name"], "Resident Key Manager");
+    // Restoring the revision brings back its description, not its lifecycle state.
+    let mut changed = contract.get(&admin, &format!("{PUB}/apis/{api_id}")).await;
+    changed["description"] = json!("Changed after the revision");
+    contract
+        .call(
+            &admin,
+            Method::PUT,
+            &format!("{PUB}/apis/{api_id}"),
+            Some(changed),
+            StatusCode::OK,
+        )
+        .await;
+    let restored = contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{PUB}/apis/{api_id}/restore-revision?revisionId={revision_id}"),
+            None,
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(restored["description"], "Updated", "{restored}");
+    assert_eq!(
+        restored["lifeCycleStatus"], "PUBLISHED",
+        "the lifecycle state is not restored"
+    );
     let path = format!("{PUB}/apis/validate-openapi");
     let (status, report) = admin
         .send_multipart(
@@ -450,6 +541,56 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
     contract
         .get(&admin, &format!("{PUB}/subscriptions?apiId={api_id}"))
         .await;
+
+    // Developer Portal lookups.
+    for level in ["application", "subscription"] {
+        contract
+            .get(&anonymous, &format!("{DEV}/throttling-policies/{level}"))
+            .await;
+    }
+    contract
+        .get(
+            &anonymous,
+            &format!("{DEV}/throttling-policies/subscription/Gold"),
+        )
+        .await;
+    let (status, body) = anonymous
+        .get(&format!("{DEV}/throttling-policies/colour"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // WSO2's document types the definition as a string; WSO2 answers the document itself.
+    let (status, definition) = anonymous.get(&format!("{DEV}/apis/{api_id}/swagger")).await;
+    assert_eq!(status, StatusCode::OK, "{definition}");
+    assert!(
+        definition["paths"]["/order/{orderId}"].is_object(),
+        "{definition}"
+    );
+    let (status, offered) = anonymous
+        .get(&format!("{DEV}/apis/{api_id}/subscription-policies"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{offered}");
+    assert_eq!(offered.as_array().unwrap().len(), 2, "{offered}");
+    let tags = contract.get(&anonymous, &format!("{DEV}/tags")).await;
+    assert!(
+        tags["list"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"value": "pizza", "count": 1})),
+        "{tags}"
+    );
+    let found = contract
+        .get(&anonymous, &format!("{DEV}/search?query=pizza"))
+        .await;
+    assert_eq!(found["count"], 1, "{found}");
+    contract.get(&anonymous, &format!("{DEV}/settings")).await;
+    contract
+        .get(
+            &anonymous,
+            &format!("{DEV}/settings/application-attributes"),
+        )
+        .await;
+    contract.get(&admin, &format!("{DEV}/key-managers")).await;
+    contract.get(&admin, &format!("{ADM}/settings")).await;
 
     // Admin: tiers and environments.
     contract
