@@ -391,6 +391,89 @@ pub const PUBLISHER: &[Operation] = &[
     .returns(200, "List"),
     op(
         "get",
+        "/apis/{apiId}/documents",
+        "getAPIDocuments",
+        "An API's documents",
+        API_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/apis/{apiId}/documents",
+        "addAPIDocument",
+        "Add a document (INLINE, MARKDOWN, URL or FILE)",
+        API_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "post",
+        "/apis/{apiId}/documents/validate",
+        "validateDocument",
+        "200 when the API has a document of that name, else 404",
+        API_VIEW,
+    )
+    .query(&["name"])
+    .requires(&["name"]),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}",
+        "getAPIDocumentByDocumentId",
+        "One document",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/apis/{apiId}/documents/{documentId}",
+        "updateAPIDocument",
+        "Replace a document's fields",
+        API_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/apis/{apiId}/documents/{documentId}",
+        "deleteAPIDocument",
+        "Delete a document",
+        API_CREATE,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}/content",
+        "getAPIDocumentContentByDocumentId",
+        "A document's content (text/plain, the file as an attachment, or 303 to its URL)",
+        API_VIEW,
+    ),
+    op(
+        "post",
+        "/apis/{apiId}/documents/{documentId}/content",
+        "addAPIDocumentContent",
+        "Set a document's content (multipart inlineContent or file)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["inlineContent", "file"]))
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/thumbnail",
+        "getAPIThumbnail",
+        "The API's thumbnail image",
+        API_VIEW,
+    ),
+    op(
+        "put",
+        "/apis/{apiId}/thumbnail",
+        "updateAPIThumbnail",
+        "Set the thumbnail (multipart file: PNG, JPEG, GIF or WebP)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file"]))
+    .returns(200, "Object"),
+    op(
+        "get",
         "/apis/{apiId}/client-certificates",
         "getAPIClientCertificates",
         "List the API's client certificates (mutual TLS)",
@@ -561,6 +644,37 @@ pub const DEVPORTAL: &[Operation] = &[
         SUBSCRIBE,
     )
     .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/documents",
+        "apisApiIdDocumentsGet",
+        "A published API's documents (API_LEVEL; PRIVATE ones when signed in)",
+        &[],
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}",
+        "apisApiIdDocumentsDocumentIdGet",
+        "One document",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}/content",
+        "apisApiIdDocumentsDocumentIdContentGet",
+        "A document's content",
+        &[],
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/thumbnail",
+        "apisApiIdThumbnailGet",
+        "The API's thumbnail image",
+        &[],
+    ),
     op(
         "get",
         "/applications",

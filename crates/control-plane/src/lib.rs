@@ -16,6 +16,7 @@ pub mod bootstrap;
 pub mod credentials;
 pub mod devportal;
 pub mod distribution;
+mod documents;
 pub mod error;
 pub mod extract;
 mod health;

@@ -16,6 +16,7 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(crate::lookups::devportal())
+        .merge(crate::documents::devportal())
         .route("/apis", get(apis::list))
         .route("/apis/{api_id}", get(apis::get_one))
         .route(

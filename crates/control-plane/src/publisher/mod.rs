@@ -21,6 +21,7 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(crate::lookups::publisher())
+        .merge(crate::documents::publisher())
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
