@@ -472,7 +472,7 @@ fn file_name_only(raw: &str) -> String {
 
 /// A document's content as a client gets it: text as `text/plain`, a file as an attachment,
 /// a URL document as a 303 to it.
-fn content_response(doc: &Document) -> ApiResult<Response> {
+pub(crate) fn content_response(doc: &Document) -> ApiResult<Response> {
     let mut response = match doc.source_type.as_str() {
         "URL" => return Ok(Redirect::to(&doc.source_url).into_response()),
         "FILE" => {

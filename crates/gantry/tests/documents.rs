@@ -24,6 +24,25 @@ const PNG: &[u8] = &[
     0x42, 0x60, 0x82,
 ];
 
+const COOKIE: &str = "__Host-gantry-portal";
+
+fn cookie_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next())
+        .find_map(|pair| pair.strip_prefix(&format!("{COOKIE}=")).map(str::to_owned))
+        .unwrap()
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let end = html[start..].find('"').unwrap();
+    html[start..start + end].to_owned()
+}
+
 /// `multipart/form-data` with one file part `name` of `bytes` (file name `file_name`).
 async fn upload(
     rest: &Rest,
@@ -83,7 +102,7 @@ async fn documents_and_thumbnails_as_wso2_clients_use_them() {
     assert_eq!(status, StatusCode::CREATED, "{how_to}");
     assert_eq!(how_to["createdBy"], "admin");
     let how_to_id = how_to["documentId"].as_str().unwrap().to_owned();
-    let markdown = "# Hello\n\n<script>alert(1)</script> and **bold**";
+    let markdown = "# Hello\n\nSome **bold** text.\n\n<script>alert(1)</script>";
     let (status, body) = admin
         .send_multipart(
             Method::POST,
@@ -270,6 +289,63 @@ async fn documents_and_thumbnails_as_wso2_clients_use_them() {
         ))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The Developer Portal's page renders the Markdown, with its raw HTML shown as text.
+    let browser = up.cp_client_without_redirects();
+    let login = browser
+        .get(up.cp_url("/portal/login"))
+        .send()
+        .await
+        .unwrap();
+    let anonymous_cookie = cookie_of(&login);
+    let csrf = csrf_of(&login.text().await.unwrap());
+    let signed_in = browser
+        .post(up.cp_url("/portal/login"))
+        .header("cookie", format!("{COOKIE}={anonymous_cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            serde_urlencoded::to_string([
+                ("_csrf", csrf.as_str()),
+                ("username", "admin"),
+                ("password", gantry_testkit::process::ADMIN_PASSWORD),
+            ])
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = cookie_of(&signed_in);
+    let page = browser
+        .get(up.cp_url(&format!("/devportal/apis/{api_id}")))
+        .header("cookie", format!("{COOKIE}={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<h1>Hello</h1>"), "Markdown rendered");
+    assert!(html.contains("<strong>bold</strong>"));
+    assert!(
+        !html.contains("<script>alert(1)</script>"),
+        "raw HTML escaped"
+    );
+    assert!(
+        html.contains("Download formats.pdf"),
+        "file documents are offered"
+    );
+    assert!(
+        !html.contains("secret"),
+        "owner-only documents are not shown"
+    );
+    let file = browser
+        .get(up.cp_url(&format!("/devportal/apis/{api_id}/documents/{file_id}")))
+        .header("cookie", format!("{COOKIE}={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(file.bytes().await.unwrap().as_ref(), b"%PDF-1.4 pretend");
 
     // Update and delete; another API's id does not reach this API's documents.
     let mut changed = how_to.clone();

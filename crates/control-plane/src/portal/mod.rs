@@ -14,6 +14,7 @@ pub mod applications;
 pub mod auth;
 pub mod deny_policies;
 pub mod devportal;
+mod documents;
 pub mod key_managers;
 pub mod listing;
 pub mod openapi;
