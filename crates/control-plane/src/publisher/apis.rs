@@ -50,6 +50,10 @@ pub struct ApiRequest {
     endpoint_config: Option<EndpointConfig>,
     cors_configuration: Option<CorsConfiguration>,
     operations: Option<Vec<OperationRequest>>,
+    /// `AIAPI` for an API in front of an LLM provider.
+    subtype: Option<String>,
+    /// An AI API's provider, targets (their keys write-only), routing and guardrails.
+    subtype_configuration: Option<gantry_model::ai::SubtypeConfiguration>,
     /// `apiKeyHeader`, `apiPolicies`, `enableBackendJwt`.
     #[serde(flatten)]
     gateway: gantry_model::GatewayPolicies,
@@ -271,6 +275,8 @@ impl ApiRequest {
             endpoint_config,
             cors_configuration,
             operations,
+            subtype: self.subtype.filter(|s| s != "DEFAULT"),
+            subtype_configuration: self.subtype_configuration,
             created_time: now.clone(),
             last_updated_time: now,
         })

@@ -18,7 +18,7 @@ use crate::AppState;
 
 /// Routes under `/api/am/publisher/v4`.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    crate::admin::llm_providers::publisher_router()
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
