@@ -459,3 +459,66 @@ async fn llm_providers_are_listed_added_changed_and_deleted_as_wso2_does() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.to_string().contains("llmProviderId"), "{body}");
 }
+
+#[tokio::test]
+async fn openai_python_client_through_the_gateway() {
+    if let Err(why) = gantry_testkit::python::can_import("openai", "openai") {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the OpenAI client test cannot run in CI: {why}");
+        }
+        eprintln!("SKIPPED openai_python_client_through_the_gateway: {why} (see .ci/run)");
+        return;
+    }
+    let busy = StandInProvider::start(Behaviour::TooMany).await;
+    let spare = StandInProvider::start(Behaviour::Answer).await;
+    let up = GantryUp::start(BIN).await;
+    let rest = up.rest();
+    ai_tier(&rest, "Py60", 60, 0, 0).await;
+    let id = ai_api(
+        &rest,
+        "pyllm",
+        &["Py60"],
+        json!({"llmProviderId": "openai-1.0.0", "targets": [
+            {"name": "busy", "url": busy.url(), "model": "gpt-4o", "apiKey": "sk-busy"},
+            {"name": "spare", "url": spare.url(), "model": "gpt-4o-mini", "apiKey": SECRET}],
+            "guardrails": [{"policyName": "regexGuardrail",
+                "parameters": {"name": "no-passwords", "regex": "(?i)password", "invert": true}}]}),
+    )
+    .await;
+    let json_token = rest.subscribed_token("PyJson", &[&id], "Py60").await;
+    let stream_token = rest.subscribed_token("PyStream", &[&id], "Py60").await;
+    served(&up, "pyllm", &json_token).await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/ai/test_openai_client.py");
+    let base = up.gw_url("/pyllm/1.0.0");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .env("GANTRY_AI_BASE", base)
+            .env("JSON_TOKEN", json_token)
+            .env("STREAM_TOKEN", stream_token)
+            .env("PROVIDER_SECRET", SECRET)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("all checks passed"), "{report}");
+    let calls = spare.calls();
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.authorization.as_deref() == Some(&*format!("Bearer {SECRET}")))
+    );
+    assert!(calls.iter().any(|c| c.body["stream"] == true));
+    assert!(
+        !busy.calls().is_empty(),
+        "the busy provider was tried first"
+    );
+}
