@@ -522,3 +522,115 @@ async fn openai_python_client_through_the_gateway() {
         "the busy provider was tried first"
     );
 }
+
+/// Two gateway processes of one environment, as in production: each opens provider keys with
+/// the credential key the control plane wrote (`--credential-key-file`), and both count one
+/// token budget through Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_share_one_token_budget_through_redis() {
+    use gantry_testkit::cluster::{ControlPlaneProcess, GatewayProcess};
+    if std::net::TcpStream::connect("127.0.0.1:6379").is_err() {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "Redis on 127.0.0.1:6379 is required under CI=true"
+        );
+        eprintln!("\n*** SKIPPING: Redis is not reachable on 127.0.0.1:6379 ***\n");
+        return;
+    }
+    let provider = StandInProvider::start(Behaviour::Answer).await;
+    let dirs = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dirs.path().join("cp.db").display());
+    let cp = ControlPlaneProcess::start(BIN, &db, &dirs.path().join("cp"), None).await;
+    let rest = Rest::new(&cp.url(""), cp.client());
+    // A fresh environment name keeps this test's Redis counters apart from other runs.
+    let env = format!("ai-{}", gantry_testkit::free_port());
+    let (_, gw_token) = rest.environment_with_token(&env).await;
+    ai_tier(&rest, "Shared60", 60, 0, 0).await;
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "SharedAi", "context": "sharedai", "version": "1.0.0", "policies": ["Shared60"],
+                "subtypeConfiguration": {"subtype": "AIAPI", "configuration": {
+                    "llmProviderId": "openai-1.0.0",
+                    "targets": [{"name": "only", "url": provider.url(), "apiKey": SECRET}]}},
+                "operations": [{"target": "/chat/completions", "verb": "POST"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let id = api["id"].as_str().unwrap();
+    rest.publish_and_deploy(id, &[&env]).await;
+    let token = rest
+        .subscribed_token("SharedAiApp", &[id], "Shared60")
+        .await;
+    let key_file = dirs.path().join("cp").join("gateway-credential-key");
+    assert!(
+        key_file.exists(),
+        "the control plane wrote the gateways' credential key"
+    );
+    let gateways: Vec<GatewayProcess> = (0..2)
+        .map(|i| {
+            let mut gw = GatewayProcess::start(
+                BIN,
+                &env,
+                &cp.url(""),
+                &gw_token,
+                &cp.ca_path(),
+                &dirs.path().join(format!("gw{i}")),
+                &format!("gw{i}"),
+            );
+            gw.restart_with_args(&[
+                "--redis-url",
+                "redis://127.0.0.1:6379",
+                "--credential-key-file",
+                key_file.to_str().unwrap(),
+            ]);
+            gw
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let call = |gw: &GatewayProcess| {
+        client
+            .post(format!(
+                "http://127.0.0.1:{}/sharedai/1.0.0/chat/completions",
+                gw.http_port
+            ))
+            .bearer_auth(&token)
+            .json(&message("hello there friend", 20))
+            .send()
+    };
+    for gw in &gateways {
+        assert!(gw.wait_ready().await);
+        let ok = gantry_testkit::eventually(Duration::from_secs(10), || async {
+            client
+                .post(format!(
+                    "http://127.0.0.1:{}/sharedai/1.0.0/chat/completions",
+                    gw.http_port
+                ))
+                .bearer_auth(&token)
+                .body("{")
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::BAD_REQUEST)
+        })
+        .await;
+        assert!(ok, "gateway serves the AI API");
+    }
+    // 23 tokens a call. Each gateway alone would still admit its third call (46 < 60);
+    // sharing the budget, the environment refuses the fifth whichever gateway takes it.
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let r = call(&gateways[i % 2]).await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 429],
+        "one budget for the environment"
+    );
+    for c in provider.calls() {
+        assert_eq!(
+            c.authorization.as_deref(),
+            Some(&*format!("Bearer {SECRET}"))
+        );
+    }
+}
