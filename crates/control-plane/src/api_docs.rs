@@ -1217,21 +1217,31 @@ fn schemas() -> Value {
     if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
         all.extend(more);
     }
+    // An LLM provider in full: the summary, its configurations and definition, and its
+    // models as a list (`LLMProviderResponse`) or grouped (`AIServiceProviderResponse`).
+    let provider = |models: (&str, Value)| {
+        let mut full = provider_summary.clone();
+        full["required"] = json!(["id", "name", "apiVersion", "configurations"]);
+        if let Some(properties) = full["properties"].as_object_mut() {
+            properties.insert("configurations".into(), string.clone());
+            properties.insert("apiDefinition".into(), string.clone());
+            properties.insert(
+                "multipleModelProviderSupport".into(),
+                json!({"type": "boolean"}),
+            );
+            properties.insert(models.0.into(), models.1);
+        }
+        full
+    };
     let providers = json!({
         "LLMProviderSummaryResponse": provider_summary.clone(),
         "LLMProviderSummaryResponseList": list_of("LLMProviderSummaryResponse"),
-        "AIServiceProviderSummaryResponse": provider_summary,
+        "AIServiceProviderSummaryResponse": provider_summary.clone(),
         "AIServiceProviderSummaryResponseList": list_of("AIServiceProviderSummaryResponse"),
-        "LLMProviderResponse": {"type": "object", "required": ["id", "name", "apiVersion", "configurations"], "properties": {
-            "id": string, "name": string, "apiVersion": string, "builtInSupport": {"type": "boolean"},
-            "description": string, "configurations": string, "apiDefinition": string,
-            "modelList": {"type": "array", "items": string}}},
-        "AIServiceProviderResponse": {"type": "object", "required": ["id", "name", "apiVersion", "configurations"], "properties": {
-            "id": string, "name": string, "apiVersion": string, "builtInSupport": {"type": "boolean"},
-            "multipleModelProviderSupport": {"type": "boolean"},
-            "description": string, "configurations": string, "apiDefinition": string,
-            "modelProviders": {"type": "array", "items": {"type": "object", "required": ["name", "models"], "properties": {
-                "name": string, "models": {"type": "array", "items": string}}}}}},
+        "LLMProviderResponse": provider(("modelList", json!({"type": "array", "items": string}))),
+        "AIServiceProviderResponse": provider(("modelProviders", json!({"type": "array", "items": {
+            "type": "object", "required": ["name", "models"], "properties": {
+                "name": string, "models": {"type": "array", "items": string}}}}))),
         "AIServiceProviderEndpointConfiguration": {"type": "object", "properties": {
             "authenticationConfiguration": {"type": "object", "properties": {
                 "enabled": {"type": "boolean"}, "type": string, "parameters": {"type": "object"}}},

@@ -352,6 +352,16 @@ pub(crate) fn policy_name(raw: Option<String>) -> ApiResult<String> {
     Ok(name)
 }
 
+/// A posted request count: at least 1, or unlimited (-1, or WSO2's `2147483647`) as -1.
+fn requests(count: Option<i64>) -> Result<i64, &'static str> {
+    match count {
+        Some(UNLIMITED_COUNT) | Some(-1) => Ok(-1),
+        Some(n) if n >= 1 => Ok(n),
+        Some(_) => Err("must be at least 1"),
+        None => Err("is required"),
+    }
+}
+
 /// Reads a WSO2 `ThrottleLimit` found at `at` (`defaultLimit`, `conditionalGroups[0].limit`);
 /// a 400 names the field that is wrong.
 pub(crate) fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
@@ -366,12 +376,8 @@ pub(crate) fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
                 count.unit_time,
                 count.time_unit,
             )?;
-            let request_count = match count.request_count {
-                Some(UNLIMITED_COUNT) | Some(-1) => -1,
-                Some(n) if n >= 1 => n,
-                Some(_) => return Err(bad("requestCount.requestCount", "must be at least 1")),
-                None => return Err(bad("requestCount.requestCount", "is required")),
-            };
+            let request_count = requests(count.request_count)
+                .map_err(|why| bad("requestCount.requestCount", why))?;
             Ok(ParsedLimit {
                 request_count,
                 unit_time,
@@ -422,12 +428,8 @@ pub(crate) fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
                 quota.unit_time,
                 quota.time_unit,
             )?;
-            let request_count = match quota.request_count {
-                Some(UNLIMITED_COUNT) | Some(-1) => -1,
-                Some(n) if n >= 1 => n,
-                Some(_) => return Err(bad("aiApiQuota.requestCount", "must be at least 1")),
-                None => return Err(bad("aiApiQuota.requestCount", "is required")),
-            };
+            let request_count =
+                requests(quota.request_count).map_err(|why| bad("aiApiQuota.requestCount", why))?;
             let tokens = |value: Option<i64>, field: &str| match value {
                 None | Some(0) => Ok(0),
                 Some(n) if n >= 1 => Ok(n),

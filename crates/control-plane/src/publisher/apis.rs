@@ -524,7 +524,7 @@ pub(crate) async fn copy_api(
         )));
     }
     let now = rfc3339(now_ms());
-    let copy = Api {
+    let mut copy = Api {
         id: new_id(),
         version,
         provider: user.username.clone(),
@@ -534,6 +534,12 @@ pub(crate) async fn copy_api(
         last_updated_time: now,
         ..source.clone()
     };
+    if let Some(ai) = copy.subtype_configuration.as_mut() {
+        // Provider keys are sealed to their API: the new version gets its own.
+        for target in &mut ai.configuration.targets {
+            target.api_key = None;
+        }
+    }
     apis::create(state.store(), &copy, &user.username).await?;
     if let Some(document) = gantry_store::definitions::get(state.store(), &source.id).await? {
         let mut value: Value = serde_json::from_str(&document).unwrap_or(Value::Null);

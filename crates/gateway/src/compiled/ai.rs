@@ -150,15 +150,22 @@ pub struct AiTarget {
     opened: OnceLock<Option<Arc<str>>>,
 }
 
+/// A target's provider key cannot be opened on this gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the provider key cannot be opened: no credential key, or not the environment's")]
+pub struct CredentialUnavailable;
+
 impl AiTarget {
-    /// The provider key in the clear: `Ok(None)` when the target takes none; `Err` when it
-    /// cannot be opened (no credential key on this gateway, or the wrong one).
-    pub fn credential(&self, key: Option<&CredentialKey>) -> Result<Option<Arc<str>>, ()> {
+    /// The provider key in the clear: `Ok(None)` when the target takes none.
+    pub fn credential(
+        &self,
+        key: Option<&CredentialKey>,
+    ) -> Result<Option<Arc<str>>, CredentialUnavailable> {
         let Some(sealed) = &self.sealed else {
             return Ok(None);
         };
         let Some(key) = key else {
-            return Err(());
+            return Err(CredentialUnavailable);
         };
         self.opened
             .get_or_init(|| {
@@ -168,7 +175,7 @@ impl AiTarget {
             })
             .clone()
             .map(Some)
-            .ok_or(())
+            .ok_or(CredentialUnavailable)
     }
 }
 
@@ -329,5 +336,104 @@ impl AiTables {
             }
         }
         Some(Box::new(tables))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use gantry_model::ai::{DeployedTarget, ProviderSpec};
+
+    fn deployment(
+        routing: RoutingStrategy,
+        weights: &[u32],
+        sealed: Option<String>,
+    ) -> AiDeployment {
+        AiDeployment {
+            api_id: "api-1".into(),
+            provider: ProviderSpec {
+                name: "OpenAI".into(),
+                auth_header: Some("Authorization".into()),
+                ..ProviderSpec::default()
+            },
+            routing,
+            request_timeout_ms: 1_000,
+            targets: weights
+                .iter()
+                .enumerate()
+                .map(|(i, w)| DeployedTarget {
+                    name: format!("t{i}"),
+                    url: format!("http://127.0.0.1:{}/v1", 9000 + i),
+                    model: None,
+                    weight: *w,
+                    sealed_key: sealed.clone(),
+                })
+                .collect(),
+            guardrails: vec![],
+        }
+    }
+
+    #[test]
+    fn weighted_routing_starts_in_proportion_and_fails_over_to_the_rest() {
+        let route =
+            AiRoute::compile(&deployment(RoutingStrategy::Weighted, &[3, 1], None), "x").unwrap();
+        let firsts: Vec<String> = (0..8)
+            .map(|_| route.order().next().unwrap().name.to_string())
+            .collect();
+        assert_eq!(firsts.iter().filter(|n| *n == "t0").count(), 6);
+        let order: Vec<String> = route.order().map(|t| t.name.to_string()).collect();
+        assert_eq!(order.len(), 2, "every target is tried once");
+        let failover =
+            AiRoute::compile(&deployment(RoutingStrategy::Failover, &[1, 1], None), "x").unwrap();
+        assert!((0..4).all(|_| &*failover.order().next().unwrap().name == "t0"));
+    }
+
+    #[test]
+    fn keys_sealed_by_the_control_plane_open_with_the_derived_key_only_for_their_target() {
+        let (kek, _) = gantry_keys::kek::KeyEncryptionKey::generate().unwrap();
+        let (derived, text) = kek.derive("gantry gateway credentials v1").unwrap();
+        let sealed = derived
+            .seal(&credential_label("api-1", "t0"), b"sk-secret")
+            .unwrap();
+        let route = AiRoute::compile(
+            &deployment(RoutingStrategy::Failover, &[1, 1], Some(sealed)),
+            "x",
+        )
+        .unwrap();
+        let key = CredentialKey::from_base64(&text).unwrap();
+        assert_eq!(
+            route.targets[0].credential(Some(&key)).unwrap().as_deref(),
+            Some("sk-secret")
+        );
+        // Bound to its target: the same ciphertext under another target does not open.
+        assert_eq!(
+            route.targets[1].credential(Some(&key)),
+            Err(CredentialUnavailable)
+        );
+        assert_eq!(
+            route.targets[0].credential(None),
+            Err(CredentialUnavailable)
+        );
+        let (other, other_text) = kek.derive("something else").unwrap();
+        drop(other);
+        let wrong = CredentialKey::from_base64(&other_text).unwrap();
+        let fresh = AiRoute::compile(
+            &deployment(
+                RoutingStrategy::Failover,
+                &[1],
+                Some(
+                    derived
+                        .seal(&credential_label("api-1", "t0"), b"k")
+                        .unwrap(),
+                ),
+            ),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(
+            fresh.targets[0].credential(Some(&wrong)),
+            Err(CredentialUnavailable)
+        );
     }
 }

@@ -111,14 +111,13 @@ pub async fn admit(
         account: Account {
             meters: limits.cost_meters(),
             metrics: ai.metrics.clone(),
-            api: routed.api.id.clone(),
             api_name: routed.api.name.clone(),
             application,
             budget,
             left,
             keys: route.budget_keys.clone(),
             provider: route.provider.clone(),
-            model: Arc::from("(unknown)"),
+            model: Arc::from(super::ai_usage::UNKNOWN_MODEL),
             prompt_estimate: 0,
             usage: None,
             route: route.clone(),
@@ -300,9 +299,9 @@ impl AiCall {
         target: &AiTarget,
         prompt: &Value,
     ) -> Result<Request<UpstreamBody>, Answer> {
-        let key = target.credential(ai.key.get()).map_err(|()| {
-            tracing::error!(api = %self.account.api_name, target = %target.name,
-                "the provider key cannot be opened: is --credential-key this environment's?");
+        let key = target.credential(ai.key.get()).map_err(|error| {
+            tracing::error!(api = %self.account.api_name, target = %target.name, %error,
+                "AI call refused: check --credential-key-file");
             respond::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "101500",

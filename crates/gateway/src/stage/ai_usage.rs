@@ -23,6 +23,9 @@ use crate::metrics::GatewayMetrics;
 use crate::ratelimit::Scope;
 use crate::respond::Body;
 
+/// The model label before a target or the provider named one.
+pub(crate) const UNKNOWN_MODEL: &str = "(unknown)";
+
 /// A JSON answer larger than this is relayed without reading its usage (then estimated).
 const MAX_READ: usize = 8 << 20;
 /// An SSE line longer than this is not parsed.
@@ -32,7 +35,6 @@ const MAX_LINE: usize = 256 << 10;
 pub(crate) struct Account {
     pub(crate) meters: CostMeters,
     pub(crate) metrics: Arc<GatewayMetrics>,
-    pub(crate) api: Arc<str>,
     pub(crate) api_name: Arc<str>,
     pub(crate) application: Arc<str>,
     pub(crate) budget: Option<Arc<TokenBudget>>,
@@ -74,7 +76,22 @@ impl Account {
             &self.model,
             used,
         );
-        let _ = &self.api;
+    }
+
+    /// Takes the model the provider names in `body` for the metrics, when no target named
+    /// one (a client's choice passed through).
+    fn note_model(&mut self, body: &Value) {
+        if &*self.model != UNKNOWN_MODEL {
+            return;
+        }
+        if let Some(model) = self
+            .route
+            .response_model
+            .as_ref()
+            .and_then(|p| p.text(body))
+        {
+            self.model = Arc::from(model);
+        }
     }
 
     /// The completion tokens this stream may still produce before a budget runs out.
@@ -192,16 +209,7 @@ impl Metered {
                 .max(used.total)
                 .max(held.prompt + held.completion);
         }
-        if let Some(model) = self
-            .account
-            .route
-            .response_model
-            .as_ref()
-            .and_then(|p| p.text(&event))
-            && &*self.account.model == "(unknown)"
-        {
-            self.account.model = Arc::from(model);
-        }
+        self.account.note_model(&event);
         delta_chars(&event).div_ceil(4) as u64
     }
 
@@ -232,16 +240,7 @@ impl Metered {
             return Bytes::from(buffer);
         };
         self.account.usage = super::ai::reported_usage(&self.account.route, &body);
-        if let Some(model) = self
-            .account
-            .route
-            .response_model
-            .as_ref()
-            .and_then(|p| p.text(&body))
-            && &*self.account.model == "(unknown)"
-        {
-            self.account.model = Arc::from(model);
-        }
+        self.account.note_model(&body);
         if mask {
             self.account.route.guardrails.mask_response(&mut body);
             return Bytes::from(serde_json::to_vec(&body).unwrap_or(buffer));
