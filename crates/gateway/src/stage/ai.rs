@@ -162,6 +162,32 @@ fn intervened(name: &str, policy: &str, reason: &str) -> Answer {
     )
 }
 
+/// The request body as a JSON object, read whole under the body limit and deadline.
+async fn read_prompt(forwarder: &Forwarder, body: Incoming) -> Result<Value, Answer> {
+    let timeout = forwarder.body_timeout.get();
+    let limit = forwarder.body_limit.get();
+    let body = http_body_util::Limited::new(
+        crate::body_timeout::Deadline::new(body, Some(timeout)),
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    );
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return Err(crate::body_limit::too_large(limit));
+        }
+        Err(error) if crate::body_timeout::is_timed_out(error.as_ref()) => {
+            return Err(crate::body_timeout::timed_out(timeout));
+        }
+        Err(_) => return Err(bad_body("The request body could not be read")),
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(prompt) if prompt.is_object() => Ok(prompt),
+        _ => Err(bad_body(
+            "The request body of an AI API must be a JSON object",
+        )),
+    }
+}
+
 fn bad_body(why: &str) -> Answer {
     respond::error(StatusCode::BAD_REQUEST, "400", "Bad Request", why)
 }
@@ -178,50 +204,9 @@ impl AiCall {
         outcome: &mut Outcome,
     ) -> Result<Response<UpstreamResponseBody>, Answer> {
         let (parts, body) = request.into_parts();
-        let timeout = forwarder.body_timeout.get();
-        let limit = forwarder.body_limit.get();
-        let body = http_body_util::Limited::new(
-            crate::body_timeout::Deadline::new(body, Some(timeout)),
-            usize::try_from(limit).unwrap_or(usize::MAX),
-        );
-        let bytes = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                return Err(crate::body_limit::too_large(limit));
-            }
-            Err(error) if crate::body_timeout::is_timed_out(error.as_ref()) => {
-                return Err(crate::body_timeout::timed_out(timeout));
-            }
-            Err(_) => return Err(bad_body("The request body could not be read")),
-        };
-        let mut prompt: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| bad_body("The request body of an AI API must be a JSON object"))?;
-        if !prompt.is_object() {
-            return Err(bad_body(
-                "The request body of an AI API must be a JSON object",
-            ));
-        }
+        let mut prompt = read_prompt(forwarder, body).await?;
+        let asked = self.prepare(ai, &mut prompt)?;
         let route = self.route.clone();
-        if let Err(refused) = route.guardrails.inspect(&mut prompt) {
-            ai.metrics
-                .ai
-                .intervened(&self.account.api_name, refused.policy);
-            return Err(intervened(&refused.name, refused.policy, &refused.reason));
-        }
-        let streaming = prompt.get("stream") == Some(&Value::Bool(true));
-        if streaming && route.openai_usage && prompt.get("stream_options").is_none() {
-            // OpenAI-compatible providers report a stream's usage in a last chunk only when
-            // asked; the budget needs it.
-            prompt["stream_options"] = serde_json::json!({"include_usage": true});
-        }
-        let chars: usize = prompt_texts(&prompt).iter().map(|t| t.len()).sum();
-        self.account.prompt_estimate = (chars as u64).div_ceil(4);
-        let asked = route
-            .request_model
-            .as_ref()
-            .and_then(|p| p.text(&prompt))
-            .map(Arc::<str>::from);
-
         let started = std::time::Instant::now();
         let targets: Vec<&AiTarget> = route.order().collect();
         let last = targets.len() - 1;
@@ -289,6 +274,31 @@ impl AiCall {
             };
         }
         unreachable!("an AI API has at least one target")
+    }
+
+    /// Puts `prompt` through the guardrails, asks a stream for its usage, estimates the
+    /// prompt's tokens; the model the client asked for.
+    fn prepare(&mut self, ai: &AiGateway, prompt: &mut Value) -> Result<Option<Arc<str>>, Answer> {
+        let route = &self.route;
+        if let Err(refused) = route.guardrails.inspect(prompt) {
+            ai.metrics
+                .ai
+                .intervened(&self.account.api_name, refused.policy);
+            return Err(intervened(&refused.name, refused.policy, &refused.reason));
+        }
+        let streaming = prompt.get("stream") == Some(&Value::Bool(true));
+        if streaming && route.openai_usage && prompt.get("stream_options").is_none() {
+            // OpenAI-compatible providers report a stream's usage in a last chunk only when
+            // asked; the budget needs it.
+            prompt["stream_options"] = serde_json::json!({"include_usage": true});
+        }
+        let chars: usize = prompt_texts(prompt).iter().map(|t| t.len()).sum();
+        self.account.prompt_estimate = (chars as u64).div_ceil(4);
+        Ok(route
+            .request_model
+            .as_ref()
+            .and_then(|p| p.text(prompt))
+            .map(Arc::<str>::from))
     }
 
     /// The request to `target`: the mediated head, the target's address and key, `prompt`.
