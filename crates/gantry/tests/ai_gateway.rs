@@ -352,7 +352,7 @@ async fn guardrails_refuse_with_a_reason_and_mask_pii_both_ways() {
 }
 
 #[tokio::test]
-async fn llm_providers_are_listed_added_changed_and_deleted_as_wso2_does() {
+async fn llm_providers_are_listed_added_used_and_guarded_as_wso2_does() {
     let up = GantryUp::start(BIN).await;
     let rest = up.rest();
     let (status, list) = rest.get(&format!("{ADMIN}/llm-providers")).await;
@@ -438,13 +438,68 @@ async fn llm_providers_are_listed_added_changed_and_deleted_as_wso2_does() {
     let (status, _) = rest.get(&format!("{PUB}/ai-service-providers/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // An AI API on the added provider: its key travels as the `key` query parameter.
+    let provider = StandInProvider::start(Behaviour::Answer).await;
+    let api = ai_api(
+        &rest,
+        "inhouse",
+        &["Unlimited"],
+        json!({"llmProviderId": id, "targets": [
+            {"name": "only", "url": provider.url(), "apiKey": "q/key+1"}]}),
+    )
+    .await;
+    let token = rest
+        .subscribed_token("InHouseApp", &[&api], "Unlimited")
+        .await;
+    served(&up, "inhouse", &token).await;
+    let r = chat(&up, "inhouse", &token, message("hi", 2)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-gantry-ai-provider"], "InHouse/only");
+    let call = provider.calls().pop().unwrap();
+    assert_eq!(call.target, "/v1/chat/completions?key=q%2Fkey%2B1");
+    assert_eq!(
+        call.authorization, None,
+        "the client's token is not forwarded"
+    );
+
     let (status, _) = rest
         .delete(&format!("{ADMIN}/llm-providers/openai-1.0.0"))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = rest.delete(&format!("{ADMIN}/llm-providers/{id}")).await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, in_use) = rest.delete(&format!("{ADMIN}/llm-providers/{id}")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{in_use}");
     let (status, _) = rest.get(&format!("{ADMIN}/llm-providers/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    // An unused one is changed (name and version stay) and deleted.
+    let mut next = fields;
+    next[1] = ("apiVersion", "2.0.1");
+    let (status, spare) = rest
+        .send_multipart(
+            reqwest::Method::POST,
+            &format!("{ADMIN}/ai-service-providers"),
+            &next,
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{spare}");
+    assert_eq!(spare["modelProviders"][0]["models"], json!(["house-1"]));
+    let spare = spare["id"].as_str().unwrap();
+    next[2] = ("description", "changed");
+    let (status, changed) = rest
+        .send_multipart(
+            reqwest::Method::PUT,
+            &format!("{ADMIN}/llm-providers/{spare}"),
+            &next,
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["description"], "changed");
+    let (status, _) = rest
+        .delete(&format!("{ADMIN}/ai-service-providers/{spare}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = rest.get(&format!("{ADMIN}/llm-providers/{spare}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // An AI API must name a provider that exists.
