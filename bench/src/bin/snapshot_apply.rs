@@ -133,6 +133,8 @@ fn snapshot(version: u64) -> GatewaySnapshot {
         revoked_token_ids: vec![],
         deny_policies: vec![],
         custom_rules: vec![],
+        ai_apis: vec![],
+        token_quotas: vec![],
     }
 }
 

@@ -549,6 +549,53 @@ pub const PUBLISHER: &[Operation] = &[
     )
     .query(&["subscriptionId"])
     .requires(&["subscriptionId"]),
+    op(
+        "get",
+        "/ai-service-providers",
+        "getAIServiceProviders",
+        "LLM providers an AI API can front",
+        LLM_PROVIDER_READ,
+    )
+    .returns(200, "AIServiceProviderSummaryResponseList"),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}",
+        "getAIServiceProvider",
+        "Get an LLM provider",
+        LLM_PROVIDER_READ,
+    )
+    .returns(200, "AIServiceProviderResponse"),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}/api-definition",
+        "getAIServiceProviderApiDefinition",
+        "An LLM provider's OpenAPI document",
+        LLM_PROVIDER_READ,
+    ),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}/endpoint-configuration",
+        "getAIServiceProviderEndpointConfiguration",
+        "How an LLM provider takes its key",
+        LLM_PROVIDER_READ,
+    )
+    .returns(200, "AIServiceProviderEndpointConfiguration"),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}/models",
+        "getAIServiceProviderModels",
+        "An LLM provider's models",
+        LLM_PROVIDER_READ,
+    ),
+];
+
+const PROVIDER_FORM: &[&str] = &[
+    "name",
+    "apiVersion",
+    "description",
+    "configurations",
+    "apiDefinition",
+    "modelList",
 ];
 
 /// Devportal v3.
@@ -1212,6 +1259,88 @@ pub const ADMIN: &[Operation] = &[
     )
     .body(Body::Json("Workflow"))
     .returns(200, "Workflow"),
+    op(
+        "get",
+        "/llm-providers",
+        "getLLMProviders",
+        "LLM providers (built-in and added)",
+        LLM_PROVIDER_VIEW,
+    )
+    .returns(200, "LLMProviderSummaryResponseList"),
+    op(
+        "post",
+        "/llm-providers",
+        "addLLMProvider",
+        "Add an LLM provider",
+        LLM_PROVIDER_MANAGE,
+    )
+    .body(Body::Multipart(PROVIDER_FORM))
+    .returns(201, "LLMProviderResponse"),
+    op(
+        "get",
+        "/llm-providers/{llmProviderId}",
+        "getLLMProvider",
+        "Get an LLM provider",
+        LLM_PROVIDER_VIEW,
+    )
+    .returns(200, "LLMProviderResponse"),
+    op(
+        "put",
+        "/llm-providers/{llmProviderId}",
+        "updateLLMProvider",
+        "Change an added LLM provider",
+        LLM_PROVIDER_MANAGE,
+    )
+    .body(Body::Multipart(PROVIDER_FORM))
+    .returns(200, "LLMProviderResponse"),
+    op(
+        "delete",
+        "/llm-providers/{llmProviderId}",
+        "deleteLLMProvider",
+        "Delete an added LLM provider no AI API uses",
+        LLM_PROVIDER_MANAGE,
+    ),
+    op(
+        "get",
+        "/ai-service-providers",
+        "getAIServiceProviders",
+        "LLM providers, as AI service providers",
+        LLM_PROVIDER_VIEW,
+    )
+    .returns(200, "AIServiceProviderSummaryResponseList"),
+    op(
+        "post",
+        "/ai-service-providers",
+        "addAIServiceProvider",
+        "Add an AI service provider",
+        LLM_PROVIDER_MANAGE,
+    )
+    .body(Body::Multipart(PROVIDER_FORM))
+    .returns(201, "AIServiceProviderResponse"),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}",
+        "getAIServiceProvider",
+        "Get an AI service provider",
+        LLM_PROVIDER_VIEW,
+    )
+    .returns(200, "AIServiceProviderResponse"),
+    op(
+        "put",
+        "/ai-service-providers/{aiServiceProviderId}",
+        "updateAIServiceProvider",
+        "Change an added AI service provider",
+        LLM_PROVIDER_MANAGE,
+    )
+    .body(Body::Multipart(PROVIDER_FORM))
+    .returns(200, "AIServiceProviderResponse"),
+    op(
+        "delete",
+        "/ai-service-providers/{aiServiceProviderId}",
+        "deleteAIServiceProvider",
+        "Delete an added AI service provider no AI API uses",
+        LLM_PROVIDER_MANAGE,
+    ),
 ];
 
 /// The JSON Schemas responses and bodies are described (and checked) with.
@@ -1225,11 +1354,14 @@ fn schemas() -> Value {
             "pagination": {"$ref": "#/components/schemas/Pagination"},
         }})
     };
+    let provider_summary = json!({"type": "object", "required": ["name", "apiVersion"], "properties": {
+        "id": string, "name": string, "apiVersion": string, "builtInSupport": {"type": "boolean"},
+        "description": string}});
     let operation_policies = json!({"type": "object", "properties": {
         "request": {"type": "array", "items": {"type": "object"}},
         "response": {"type": "array", "items": {"type": "object"}}}});
     let default_limit = json!({"type": "object", "required": ["type"], "properties": {
-        "type": {"type": "string", "enum": ["REQUESTCOUNTLIMIT", "BANDWIDTHLIMIT"]},
+        "type": {"type": "string", "enum": ["REQUESTCOUNTLIMIT", "BANDWIDTHLIMIT", "AIAPIQUOTALIMIT"]},
         "requestCount": {"type": "object", "properties": {
             "timeUnit": {"type": "string", "enum": ["sec", "min", "hour", "day"]},
             "unitTime": {"type": "integer"}, "requestCount": {"type": "integer"}}},
@@ -1357,6 +1489,39 @@ fn schemas() -> Value {
     });
     if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
         all.extend(more);
+    }
+    // An LLM provider in full: the summary, its configurations and definition, and its
+    // models as a list (`LLMProviderResponse`) or grouped (`AIServiceProviderResponse`).
+    let provider = |models: (&str, Value)| {
+        let mut full = provider_summary.clone();
+        full["required"] = json!(["id", "name", "apiVersion", "configurations"]);
+        if let Some(properties) = full["properties"].as_object_mut() {
+            properties.insert("configurations".into(), string.clone());
+            properties.insert("apiDefinition".into(), string.clone());
+            properties.insert(
+                "multipleModelProviderSupport".into(),
+                json!({"type": "boolean"}),
+            );
+            properties.insert(models.0.into(), models.1);
+        }
+        full
+    };
+    let providers = json!({
+        "LLMProviderSummaryResponse": provider_summary.clone(),
+        "LLMProviderSummaryResponseList": list_of("LLMProviderSummaryResponse"),
+        "AIServiceProviderSummaryResponse": provider_summary.clone(),
+        "AIServiceProviderSummaryResponseList": list_of("AIServiceProviderSummaryResponse"),
+        "LLMProviderResponse": provider(("modelList", json!({"type": "array", "items": string}))),
+        "AIServiceProviderResponse": provider(("modelProviders", json!({"type": "array", "items": {
+            "type": "object", "required": ["name", "models"], "properties": {
+                "name": string, "models": {"type": "array", "items": string}}}}))),
+        "AIServiceProviderEndpointConfiguration": {"type": "object", "properties": {
+            "authenticationConfiguration": {"type": "object", "properties": {
+                "enabled": {"type": "boolean"}, "type": string, "parameters": {"type": "object"}}},
+            "authHeader": nullable_string, "authQueryParameter": nullable_string}},
+    });
+    if let (Some(all), Value::Object(providers)) = (schemas.as_object_mut(), providers) {
+        all.extend(providers);
     }
     if let (Some(properties), Some(details)) = (
         schemas["API"]["properties"].as_object_mut(),

@@ -63,6 +63,12 @@ pub struct SnapshotDelta {
     /// The full list of custom rules, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_rules: Option<Vec<CustomRule>>,
+    /// The full list of AI APIs, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_apis: Option<Vec<crate::ai::AiDeployment>>,
+    /// The full list of token quotas, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_quotas: Option<Vec<crate::ai::TokenQuota>>,
 }
 
 /// A delta could not be applied.
@@ -163,6 +169,9 @@ impl SnapshotDelta {
                 .then(|| new.deny_policies.clone()),
             custom_rules: changed(old.custom_rules != new.custom_rules)
                 .then(|| new.custom_rules.clone()),
+            ai_apis: changed(old.ai_apis != new.ai_apis).then(|| new.ai_apis.clone()),
+            token_quotas: changed(old.token_quotas != new.token_quotas)
+                .then(|| new.token_quotas.clone()),
         }
     }
 
@@ -222,6 +231,11 @@ impl SnapshotDelta {
                 .custom_rules
                 .clone()
                 .unwrap_or_else(|| base.custom_rules.clone()),
+            ai_apis: self.ai_apis.clone().unwrap_or_else(|| base.ai_apis.clone()),
+            token_quotas: self
+                .token_quotas
+                .clone()
+                .unwrap_or_else(|| base.token_quotas.clone()),
         };
         next.normalize();
         Ok(next)

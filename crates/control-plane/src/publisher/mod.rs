@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(crate::lookups::publisher())
         .merge(crate::documents::publisher())
+        .merge(crate::admin::llm_providers::publisher_router())
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
