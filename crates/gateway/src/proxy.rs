@@ -61,6 +61,8 @@ pub struct Proxy {
     /// Active health checks (`health.rs`), ended by [`Proxy::end_probes`].
     pub(crate) probes: TaskTracker,
     pub(crate) probes_stop: CancellationToken,
+    /// MCP sessions of the MCP servers served here (`stage/mcp`).
+    mcp_sessions: stage::mcp::session::Sessions,
 }
 
 impl Proxy {
@@ -85,6 +87,7 @@ impl Proxy {
             tunnels_stop: CancellationToken::new(),
             probes: TaskTracker::new(),
             probes_stop: CancellationToken::new(),
+            mcp_sessions: Default::default(),
         }
     }
 
@@ -190,10 +193,39 @@ impl Proxy {
         let guard = self.config.load();
         let config = guard.as_deref().ok_or_else(respond::not_configured)?;
         let target = stage::target::read(&request)?;
+        if let Some(metadata) =
+            stage::mcp::metadata::answer(config, &target, request.method(), secure)
+        {
+            return Ok(metadata);
+        }
         let matched = stage::route::lookup(config, &target, request.method());
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
         let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
+        if routed.api.mcp.is_some() {
+            let arrival = stage::mcp::Arrival {
+                resource: stage::mcp::metadata::resource_url(
+                    &target,
+                    secure,
+                    &routed.entry.base_path,
+                ),
+                routed_host: target.routed_host,
+                peer,
+                secure,
+            };
+            let backend_jwt =
+                |config: &CompiledConfig, routed: &Routed<'_>, who: &Authenticated| {
+                    self.backend_jwt(config, routed, who)
+                };
+            let mcp = stage::mcp::Mcp {
+                jwks: &self.jwks,
+                limits: &self.limits,
+                forwarder: &self.forwarder,
+                sessions: &self.mcp_sessions,
+                backend_jwt: &backend_jwt,
+            };
+            return stage::mcp::serve(mcp, config, routed, arrival, request, outcome).await;
+        }
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;
         stage::authorise::check(config, &routed, &who, outcome)?;

@@ -15,6 +15,9 @@
 pub mod apis;
 pub mod applications;
 pub mod import;
+pub mod mcp_discovery;
+pub mod mcp_servers;
+pub mod mcp_tools;
 pub mod revisions;
 pub mod signup;
 pub mod subscriptions;

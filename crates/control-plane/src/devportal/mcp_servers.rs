@@ -1,0 +1,111 @@
+//! Developer Portal `/mcp-servers`: the MCP servers a user may subscribe to (the same
+//! visibility as APIs), each with its tools and the client configuration to copy into an
+//! MCP client (`mcpClientConfiguration`, a Gantry addition: the server's URL on the gateway
+//! and the header its access token goes in).
+
+use axum::extract::{Path, State};
+use gantry_model::Api;
+use gantry_model::mcp::{MCP_API_TYPE, MCP_RESOURCE};
+use gantry_store::{StoreError, apis};
+use serde_json::{Value, json};
+
+use super::apis::visible;
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{MaybeUser, QueryParams};
+use crate::wire::{Paging, list_envelope, page_of};
+
+fn info(api: &Api) -> Value {
+    json!({
+        "id": api.id,
+        "name": api.name,
+        "description": api.description,
+        "context": api.context,
+        "version": api.version,
+        "type": api.api_type,
+        "provider": api.provider,
+        "lifeCycleStatus": api.life_cycle_status,
+        "throttlingPolicies": api.policies,
+        "tags": api.tags,
+        "isDefaultVersion": api.is_default_version,
+        "isSubscriptionAvailable": api.life_cycle_status.accepts_subscriptions(),
+        "securityScheme": api.security_scheme,
+        "hasThumbnail": false,
+    })
+}
+
+/// `GET /mcp-servers`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    QueryParams(paging): QueryParams<Paging>,
+) -> ApiResult<axum::Json<Value>> {
+    let (offset, limit) = paging.resolve()?;
+    let query = crate::api_search::ApiQuery::parse(paging.query.as_deref().unwrap_or_default())?;
+    let roles = user.as_ref().map(|u| u.roles.as_slice());
+    let found: Vec<Api> = apis::all(state.store())
+        .await?
+        .into_iter()
+        .filter(|a| a.api_type == MCP_API_TYPE && visible(a, roles) && query.matches(a))
+        .collect();
+    let (page, total) = page_of(found, offset, limit);
+    Ok(axum::Json(list_envelope(
+        page.iter().map(info).collect(),
+        offset,
+        limit,
+        total,
+        "/api/am/devportal/v3/mcp-servers",
+    )))
+}
+
+/// `GET /mcp-servers/{mcpServerId}`: WSO2's devportal `API`, its `operations` the tools
+/// (`verb: TOOL`), with the client configuration.
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let api = match apis::get(state.store(), &id).await {
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("MCP server", &id)),
+        other => other?,
+    };
+    if api.api_type != MCP_API_TYPE || !visible(&api, user.as_ref().map(|u| u.roles.as_slice())) {
+        return Err(ApiError::not_found("MCP server", &id));
+    }
+    let tools = api.gateway.mcp.as_ref().map_or(&[][..], |m| &m.tools[..]);
+    let mut body = info(&api);
+    body["operations"] = json!(
+        tools
+            .iter()
+            .map(|t| json!({
+                "id": format!("{}:{}", api.id, t.name),
+                "target": t.name,
+                "verb": "TOOL",
+                "description": t.description,
+                "scopes": t.scopes,
+                "inputSchema": t.input_schema,
+            }))
+            .collect::<Vec<_>>()
+    );
+    body["transport"] = json!(api.transport);
+    body["authorizationHeader"] = json!(api.authorization_header);
+    body["visibility"] = json!(api.visibility);
+    body["tiers"] = json!(
+        api.policies
+            .iter()
+            .map(|p| json!({"tierName": p, "tierPlan": "FREE"}))
+            .collect::<Vec<_>>()
+    );
+    let gateway = state.gateway_base_url().unwrap_or("https://<gateway-host>");
+    let url = format!("{gateway}{}/{}{MCP_RESOURCE}", api.context, api.version);
+    body["mcpClientConfiguration"] = json!({
+        "mcpServers": {
+            api.name.as_str(): {
+                "type": "http",
+                "url": url,
+                "headers": {api.authorization_header.as_str(): "Bearer <access token of a subscribed application>"}
+            }
+        }
+    });
+    Ok(axum::Json(body))
+}
