@@ -203,28 +203,8 @@ impl Proxy {
         let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         if routed.api.mcp.is_some() {
-            let arrival = stage::mcp::Arrival {
-                resource: stage::mcp::metadata::resource_url(
-                    &target,
-                    secure,
-                    &routed.entry.base_path,
-                ),
-                routed_host: target.routed_host,
-                peer,
-                secure,
-            };
-            let backend_jwt =
-                |config: &CompiledConfig, routed: &Routed<'_>, who: &Authenticated| {
-                    self.backend_jwt(config, routed, who)
-                };
-            let mcp = stage::mcp::Mcp {
-                jwks: &self.jwks,
-                limits: &self.limits,
-                forwarder: &self.forwarder,
-                sessions: &self.mcp_sessions,
-                backend_jwt: &backend_jwt,
-            };
-            return stage::mcp::serve(mcp, config, routed, arrival, request, outcome).await;
+            let arrival = stage::mcp::Arrival::of(target, &routed, peer, secure);
+            return self.mcp(config, routed, arrival, request, outcome).await;
         }
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;
@@ -282,6 +262,30 @@ impl Proxy {
             &self.tunnels_stop,
         )?;
         Ok(self.limits.account(granted, response))
+    }
+
+    /// An MCP server's request, served by the MCP stage with what it uses of the proxy.
+    #[allow(clippy::result_large_err)] // as in `stage`: the `Err` is the response
+    async fn mcp(
+        &self,
+        config: &CompiledConfig,
+        routed: Routed<'_>,
+        arrival: stage::mcp::Arrival,
+        request: Request<Incoming>,
+        outcome: &mut Outcome,
+    ) -> Result<Response<Body>, stage::Answer> {
+        #[allow(clippy::result_large_err)] // as in `stage`: the `Err` is the response
+        let backend_jwt = |config: &CompiledConfig, routed: &Routed<'_>, who: &Authenticated| {
+            self.backend_jwt(config, routed, who)
+        };
+        let mcp = stage::mcp::Mcp {
+            jwks: &self.jwks,
+            limits: &self.limits,
+            forwarder: &self.forwarder,
+            sessions: &self.mcp_sessions,
+            backend_jwt: &backend_jwt,
+        };
+        stage::mcp::serve(mcp, config, routed, arrival, request, outcome).await
     }
 
     /// The backend JWT for a call of `who` to `routed`'s API, when the API asks for one;

@@ -56,6 +56,11 @@ const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-versi
 /// Server error code for a session that does not exist (as the MCP SDKs answer).
 const SESSION_NOT_FOUND: i64 = -32001;
 
+/// Signs the backend JWT for a call, when the API sends one (the proxy's signer).
+pub type BackendJwt<'a> = dyn Fn(&CompiledConfig, &Routed<'_>, &Authenticated) -> Result<Option<HeaderValue>, Answer>
+    + Sync
+    + 'a;
+
 /// What the MCP stage uses of the proxy.
 pub struct Mcp<'p> {
     /// Re-reads external issuers' JWKS (authenticate).
@@ -67,14 +72,7 @@ pub struct Mcp<'p> {
     /// This gateway's MCP sessions.
     pub sessions: &'p Sessions,
     /// The backend JWT for a call, when the API sends one.
-    pub backend_jwt: &'p (
-            dyn Fn(
-        &CompiledConfig,
-        &Routed<'_>,
-        &Authenticated,
-    ) -> Result<Option<HeaderValue>, Answer>
-                + Sync
-        ),
+    pub backend_jwt: &'p BackendJwt<'p>,
 }
 
 /// Where the request came in: for challenges, metadata and the forwarding headers.
@@ -87,6 +85,23 @@ pub struct Arrival {
     pub peer: SocketAddr,
     /// Over TLS.
     pub secure: bool,
+}
+
+impl Arrival {
+    /// How `target` (routed to `routed`) came in from `peer`.
+    pub fn of(
+        target: super::target::Target<'_>,
+        routed: &Routed<'_>,
+        peer: SocketAddr,
+        secure: bool,
+    ) -> Self {
+        Self {
+            resource: metadata::resource_url(&target, secure, &routed.entry.base_path),
+            routed_host: target.routed_host,
+            peer,
+            secure,
+        }
+    }
 }
 
 /// Serves one request to the MCP server `routed`.
@@ -278,7 +293,7 @@ impl Call<'_> {
                 jsonrpc::result_raw(id, "{\"tools\":", &self.server.tools_list, "}"),
             )),
             _ => {
-                self.call_tool(parts, bytes, id, &message.params, framing, outcome)
+                self.call_tool(parts, id, &message.params, framing, outcome)
                     .await
             }
         }
@@ -394,7 +409,6 @@ impl Call<'_> {
     async fn call_tool(
         &self,
         parts: http::request::Parts,
-        _message: Bytes,
         id: &Value,
         params: &Map<String, Value>,
         framing: Framing,
