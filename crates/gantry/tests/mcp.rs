@@ -162,6 +162,14 @@ async fn rpc(
     (status, headers, response.text().await.unwrap())
 }
 
+/// Whether the gateway serves the MCP server at `path` to `token` within 5 s.
+async fn served(up: &GantryUp, path: &str, token: &str) -> bool {
+    gantry_testkit::eventually(Duration::from_secs(5), || async {
+        rpc(up, path, Some(token), None, BOTH, initialize()).await.0 == StatusCode::OK
+    })
+    .await
+}
+
 fn initialize() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
@@ -263,6 +271,10 @@ async fn mcp_server_made_from_a_published_api_serves_tools_through_the_gateway()
     assert_wso2_shape(&publisher, "get", "/mcp-servers/x", 200, &read);
     let (status, _) = rest.get(&format!("{PUB}/mcp-servers/{source_id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a REST API is no MCP server");
+    let (status, as_api) = rest.get(&format!("{PUB}/apis/{id}")).await;
+    assert_eq!((status, &as_api["type"]), (StatusCode::OK, &json!("MCP")));
+    let (status, refused) = rest.put(&format!("{PUB}/apis/{id}"), as_api).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
 
     let (status, card) = rest
         .anonymous()
@@ -294,14 +306,10 @@ async fn mcp_server_made_from_a_published_api_serves_tools_through_the_gateway()
         .to_owned();
 
     let path = "/orders-mcp/1.0.0/mcp";
-    let served = gantry_testkit::eventually(Duration::from_secs(5), || async {
-        rpc(&up, path, Some(&token), None, BOTH, initialize())
-            .await
-            .0
-            == StatusCode::OK
-    })
-    .await;
-    assert!(served, "the gateway never served the MCP server");
+    assert!(
+        served(&up, path, &token).await,
+        "the gateway never served the MCP server"
+    );
 
     // No token: 401 pointing at the protected resource metadata, which names the AS.
     let (status, headers, _) = rpc(&up, path, None, None, BOTH, initialize()).await;
@@ -494,6 +502,7 @@ async fn mcp_server_made_from_a_published_api_serves_tools_through_the_gateway()
             ),
         ],
     );
+    eprintln!("MCP Python SDK (rest): {report}");
     assert_eq!(
         report["tools"],
         json!(["allOrders", "createOrder", "getOrder", "teapot"]),
@@ -558,18 +567,13 @@ async fn each_tool_call_counts_against_the_subscription_tier() {
         .unwrap()
         .to_owned();
     let path = "/counted/1/mcp";
-    let mut session = None;
-    let ready = gantry_testkit::eventually(Duration::from_secs(5), || {
-        let up = &up;
-        let token = &token;
-        async move { rpc(up, path, Some(token), None, BOTH, initialize()).await.0 == StatusCode::OK }
-    })
-    .await;
-    assert!(ready, "the gateway never served the MCP server");
+    assert!(
+        served(&up, path, &token).await,
+        "the gateway never served the MCP server"
+    );
     let (_, headers, _) = rpc(&up, path, Some(&token), None, BOTH, initialize()).await;
-    session.get_or_insert(headers["mcp-session-id"].to_str().unwrap().to_owned());
-    let session = session.unwrap();
-    // Listing and pinging are free; only tool calls count.
+    let session = headers["mcp-session-id"].to_str().unwrap().to_owned();
+    // Listing is free; only tool calls count.
     for i in 0..5 {
         let list = json!({"jsonrpc": "2.0", "id": 10 + i, "method": "tools/list"});
         let (status, _, body) = rpc(&up, path, Some(&token), Some(&session), BOTH, list).await;
@@ -656,14 +660,10 @@ async fn proxied_mcp_server_offers_only_the_chosen_tools() {
         .subscribed_token("ProxyClient", &[&id], "Unlimited")
         .await;
     let path = "/tools/1/mcp";
-    let served = gantry_testkit::eventually(Duration::from_secs(5), || async {
-        rpc(&up, path, Some(&token), None, BOTH, initialize())
-            .await
-            .0
-            == StatusCode::OK
-    })
-    .await;
-    assert!(served, "the gateway never served the proxied MCP server");
+    assert!(
+        served(&up, path, &token).await,
+        "the gateway never served the proxied MCP server"
+    );
 
     let report = run_client(
         "proxy",
@@ -674,6 +674,7 @@ async fn proxied_mcp_server_offers_only_the_chosen_tools() {
     );
     upstream.kill().ok();
     upstream.wait().ok();
+    eprintln!("MCP Python SDK (proxy): {report}");
     assert_eq!(report["tools"], json!(["add", "shout"]), "{report}");
     assert_eq!(report["add"], "5", "{report}");
     assert_eq!(report["filtered_code"], -32602, "{report}");

@@ -28,7 +28,7 @@ pub fn visible(api: &Api, roles: Option<&[String]>) -> bool {
 }
 
 /// WSO2 devportal `APIInfo`.
-fn devportal_info(api: &Api) -> Value {
+pub(crate) fn devportal_info(api: &Api) -> Value {
     json!({
         "id": api.id,
         "name": api.name,
@@ -97,6 +97,12 @@ pub(crate) async fn get_one(
             }))
             .collect::<Vec<_>>()
     );
+    add_access(&mut body, &api);
+    Ok(axum::Json(body))
+}
+
+/// How the API is called and subscribed to: transports, the token header, visibility, tiers.
+pub(crate) fn add_access(body: &mut Value, api: &Api) {
     body["transport"] = json!(api.transport);
     body["authorizationHeader"] = json!(api.authorization_header);
     body["visibility"] = json!(api.visibility);
@@ -106,5 +112,4 @@ pub(crate) async fn get_one(
             .map(|p| json!({"tierName": p, "tierPlan": "FREE"}))
             .collect::<Vec<_>>()
     );
-    Ok(axum::Json(body))
 }

@@ -9,30 +9,11 @@ use gantry_model::mcp::{MCP_API_TYPE, MCP_RESOURCE};
 use gantry_store::{StoreError, apis};
 use serde_json::{Value, json};
 
-use super::apis::visible;
+use super::apis::{add_access, devportal_info as info, visible};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{MaybeUser, QueryParams};
 use crate::wire::{Paging, list_envelope, page_of};
-
-fn info(api: &Api) -> Value {
-    json!({
-        "id": api.id,
-        "name": api.name,
-        "description": api.description,
-        "context": api.context,
-        "version": api.version,
-        "type": api.api_type,
-        "provider": api.provider,
-        "lifeCycleStatus": api.life_cycle_status,
-        "throttlingPolicies": api.policies,
-        "tags": api.tags,
-        "isDefaultVersion": api.is_default_version,
-        "isSubscriptionAvailable": api.life_cycle_status.accepts_subscriptions(),
-        "securityScheme": api.security_scheme,
-        "hasThumbnail": false,
-    })
-}
 
 /// `GET /mcp-servers`.
 pub(crate) async fn list(
@@ -87,15 +68,7 @@ pub(crate) async fn get_one(
             }))
             .collect::<Vec<_>>()
     );
-    body["transport"] = json!(api.transport);
-    body["authorizationHeader"] = json!(api.authorization_header);
-    body["visibility"] = json!(api.visibility);
-    body["tiers"] = json!(
-        api.policies
-            .iter()
-            .map(|p| json!({"tierName": p, "tierPlan": "FREE"}))
-            .collect::<Vec<_>>()
-    );
+    add_access(&mut body, &api);
     let gateway = state.gateway_base_url().unwrap_or("https://<gateway-host>");
     let url = format!("{gateway}{}/{}{MCP_RESOURCE}", api.context, api.version);
     body["mcpClientConfiguration"] = json!({

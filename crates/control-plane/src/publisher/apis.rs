@@ -295,7 +295,12 @@ pub(crate) async fn update(
     headers: HeaderMap,
     JsonBody(request): JsonBody<ApiRequest>,
 ) -> ApiResult<Response> {
-    load_for(&state, &api_id, &user).await?;
+    let current = load_for(&state, &api_id, &user).await?;
+    if current.api_type == gantry_model::mcp::MCP_API_TYPE {
+        return Err(ApiError::BadRequest(
+            "the API is an MCP server: it is changed through /mcp-servers".into(),
+        ));
+    }
     let if_match = match headers.get(header::IF_MATCH).map(HeaderValue::to_str) {
         None => None,
         Some(Ok(value)) => Some(value),

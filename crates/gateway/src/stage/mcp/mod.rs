@@ -467,25 +467,7 @@ impl Call<'_> {
             );
         }
         let (mut head, ()) = upstream.into_parts();
-        mediate::prepare(
-            &mut head,
-            std::mem::take(&mut to.uri),
-            mediate::Mediation {
-                api,
-                operation: None,
-                assertion,
-                upstream_host: to.host(),
-                http2: to.http2(),
-                grpc: false,
-                websocket: None,
-                routed_host: self.arrival.routed_host.clone(),
-                peer: self.arrival.peer,
-                secure: self.arrival.secure,
-            },
-        );
-        if to.http2() {
-            head.version = http::Version::HTTP_2;
-        }
+        self.mediate(&mut head, &mut to, assertion);
         let response = self
             .mcp
             .forwarder
@@ -500,6 +482,37 @@ impl Call<'_> {
             }
         };
         Ok(answer(framing, jsonrpc::result(id, result)))
+    }
+
+    /// The head the upstream gets, for `to` (as a forwarded request's: no client
+    /// credentials, forwarding headers, the API's header policies, the backend JWT).
+    fn mediate(
+        &self,
+        head: &mut http::request::Parts,
+        to: &mut forward::Destination<'_>,
+        assertion: Option<HeaderValue>,
+    ) {
+        mediate::prepare(
+            head,
+            std::mem::take(&mut to.uri),
+            mediate::Mediation {
+                api: &self.routed.api,
+                operation: None,
+                assertion,
+                upstream_host: to.host(),
+                http2: to.http2(),
+                grpc: false,
+                websocket: None,
+                routed_host: self.arrival.routed_host.clone(),
+                peer: self.arrival.peer,
+                secure: self.arrival.secure,
+            },
+        );
+        head.version = if to.http2() {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        };
     }
 
     /// A proxied server: `tools/call` of a tool it does not offer is refused here, others
@@ -551,27 +564,7 @@ impl Call<'_> {
         let api = &self.routed.api;
         let mut to = forward::destination(api, "", self.who.key_type(), "", None)?;
         let assertion = (self.mcp.backend_jwt)(self.config, self.routed, self.who)?;
-        mediate::prepare(
-            &mut parts,
-            std::mem::take(&mut to.uri),
-            mediate::Mediation {
-                api,
-                operation: None,
-                assertion,
-                upstream_host: to.host(),
-                http2: to.http2(),
-                grpc: false,
-                websocket: None,
-                routed_host: self.arrival.routed_host.clone(),
-                peer: self.arrival.peer,
-                secure: self.arrival.secure,
-            },
-        );
-        parts.version = if to.http2() {
-            http::Version::HTTP_2
-        } else {
-            http::Version::HTTP_11
-        };
+        self.mediate(&mut parts, &mut to, assertion);
         let response = self
             .mcp
             .forwarder
