@@ -162,6 +162,13 @@ async fn rpc(
     (status, headers, response.text().await.unwrap())
 }
 
+/// A client_credentials access token of the client `key`.
+async fn access_token(rest: &Rest, key: &str, secret: &str) -> String {
+    let (status, token) = rest.token(key, secret).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
 /// Whether the gateway serves the MCP server at `path` to `token` within 5 s.
 async fn served(up: &GantryUp, path: &str, token: &str) -> bool {
     gantry_testkit::eventually(Duration::from_secs(5), || async {
@@ -294,16 +301,10 @@ async fn mcp_server_made_from_a_published_api_serves_tools_through_the_gateway()
     let app = rest.application("McpClient").await;
     rest.subscribe(&app, &id, "Gold").await;
     let (consumer_key, consumer_secret) = rest.keys(&app).await;
-    let token = rest.token(&consumer_key, &consumer_secret).await.1["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&rest, &consumer_key, &consumer_secret).await;
     let other_app = rest.application("Unsubscribed").await;
     let (other_key, other_secret) = rest.keys(&other_app).await;
-    let other = rest.token(&other_key, &other_secret).await.1["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = access_token(&rest, &other_key, &other_secret).await;
 
     let path = "/orders-mcp/1.0.0/mcp";
     assert!(
@@ -562,10 +563,7 @@ async fn each_tool_call_counts_against_the_subscription_tier() {
     let app = rest.application("Counter").await;
     rest.subscribe(&app, &id, "ThreeCalls").await;
     let (key, secret) = rest.keys(&app).await;
-    let token = rest.token(&key, &secret).await.1["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&rest, &key, &secret).await;
     let path = "/counted/1/mcp";
     assert!(
         served(&up, path, &token).await,

@@ -52,13 +52,32 @@ pub(crate) async fn list(
     MaybeUser(user): MaybeUser,
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
+    list_where(
+        &state,
+        user.as_ref(),
+        &paging,
+        |_| true,
+        "/api/am/devportal/v3/apis",
+    )
+    .await
+}
+
+/// The page of APIs `user` may see that `keep` keeps and the search matches, as an
+/// `APIList` whose links start at `base`.
+pub(crate) async fn list_where(
+    state: &AppState,
+    user: Option<&crate::extract::AuthUser>,
+    paging: &Paging,
+    keep: fn(&Api) -> bool,
+    base: &str,
+) -> ApiResult<axum::Json<Value>> {
     let (offset, limit) = paging.resolve()?;
     let query = ApiQuery::parse(paging.query.as_deref().unwrap_or_default())?;
-    let roles = user.as_ref().map(|u| u.roles.as_slice());
+    let roles = user.map(|u| u.roles.as_slice());
     let found: Vec<Api> = apis::all(state.store())
         .await?
         .into_iter()
-        .filter(|a| visible(a, roles) && query.matches(a))
+        .filter(|a| keep(a) && visible(a, roles) && query.matches(a))
         .collect();
     let (page, total) = page_of(found, offset, limit);
     Ok(axum::Json(list_envelope(
@@ -66,7 +85,7 @@ pub(crate) async fn list(
         offset,
         limit,
         total,
-        "/api/am/devportal/v3/apis",
+        base,
     )))
 }
 

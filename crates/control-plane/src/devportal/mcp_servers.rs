@@ -4,16 +4,15 @@
 //! and the header its access token goes in).
 
 use axum::extract::{Path, State};
-use gantry_model::Api;
 use gantry_model::mcp::{MCP_API_TYPE, MCP_RESOURCE};
 use gantry_store::{StoreError, apis};
 use serde_json::{Value, json};
 
-use super::apis::{add_access, devportal_info as info, visible};
+use super::apis::{add_access, devportal_info as info, list_where, visible};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{MaybeUser, QueryParams};
-use crate::wire::{Paging, list_envelope, page_of};
+use crate::wire::Paging;
 
 /// `GET /mcp-servers`.
 pub(crate) async fn list(
@@ -21,22 +20,14 @@ pub(crate) async fn list(
     MaybeUser(user): MaybeUser,
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
-    let (offset, limit) = paging.resolve()?;
-    let query = crate::api_search::ApiQuery::parse(paging.query.as_deref().unwrap_or_default())?;
-    let roles = user.as_ref().map(|u| u.roles.as_slice());
-    let found: Vec<Api> = apis::all(state.store())
-        .await?
-        .into_iter()
-        .filter(|a| a.api_type == MCP_API_TYPE && visible(a, roles) && query.matches(a))
-        .collect();
-    let (page, total) = page_of(found, offset, limit);
-    Ok(axum::Json(list_envelope(
-        page.iter().map(info).collect(),
-        offset,
-        limit,
-        total,
+    list_where(
+        &state,
+        user.as_ref(),
+        &paging,
+        |a| a.api_type == MCP_API_TYPE,
         "/api/am/devportal/v3/mcp-servers",
-    )))
+    )
+    .await
 }
 
 /// `GET /mcp-servers/{mcpServerId}`: WSO2's devportal `API`, its `operations` the tools
