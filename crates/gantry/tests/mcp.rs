@@ -68,8 +68,8 @@ fn scripts() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/mcp")
 }
 
-/// Runs `tests/mcp/client.py <scenario>` with `env`; its JSON report.
-fn run_client(scenario: &str, env: &[(&str, String)]) -> Value {
+/// Runs `tests/mcp/client.py <scenario>` with `env` against `up`; its JSON report.
+fn run_client(up: &GantryUp, scenario: &str, env: &[(&str, String)]) -> Value {
     let out = Command::new("python3")
         .arg(scripts().join("client.py"))
         .arg(scenario)
@@ -78,9 +78,10 @@ fn run_client(scenario: &str, env: &[(&str, String)]) -> Value {
         .unwrap();
     assert!(
         out.status.success(),
-        "client.py {scenario} failed:\n{}\n{}",
+        "client.py {scenario} failed:\n{}\n{}\ngantry's log:\n{}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        up.log()
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -265,6 +266,37 @@ async fn mcp_server_made_from_a_published_api_serves_tools_through_the_gateway()
             .as_str()
             .unwrap()
             .contains("operations[0].backendOperation"),
+        "{refused}"
+    );
+
+    // A third-party MCP server that does not answer: refused, naming the URL, nothing made.
+    let nowhere = format!(
+        "http://127.0.0.1:{}/mcp",
+        gantry_testkit::process::free_port()
+    );
+    let (status, checked) = rest
+        .post(
+            &format!("{PUB}/mcp-servers/validate-mcp-server"),
+            json!({"url": nowhere}),
+        )
+        .await;
+    assert_eq!(
+        (status, &checked["isValid"]),
+        (StatusCode::OK, &json!(false)),
+        "{checked}"
+    );
+    let (status, refused) = rest
+        .post(
+            &format!("{PUB}/mcp-servers/generate-from-mcp-server"),
+            json!({"url": nowhere, "additionalProperties": {"name": "Gone", "context": "/gone", "version": "1"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("url: "),
         "{refused}"
     );
 
@@ -491,6 +523,7 @@ async fn mcp_server_made_from_a_published_api_serves_tools_through_the_gateway()
     // The SDK reaches the gateway by address: loopback reaches the `localhost` vhost.
     let url = up.gw_url(path).replace("localhost", "127.0.0.1");
     let report = run_client(
+        &up,
         "rest",
         &[
             ("MCP_URL", url),
@@ -664,6 +697,7 @@ async fn proxied_mcp_server_offers_only_the_chosen_tools() {
     );
 
     let report = run_client(
+        &up,
         "proxy",
         &[
             ("MCP_URL", up.gw_url(path).replace("localhost", "127.0.0.1")),

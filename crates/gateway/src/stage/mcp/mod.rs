@@ -176,7 +176,28 @@ impl Call<'_> {
         request: Request<Incoming>,
         outcome: &mut Outcome,
     ) -> Result<Response<Body>, Answer> {
-        let Some(framing) = Framing::from_accept(request.headers().get(header::ACCEPT)) else {
+        // The body is read before any refusal, so the connection stays usable for the
+        // client's next message (an answer sent over an unread body closes it).
+        let (parts, body) = request.into_parts();
+        let bytes = match http_body_util::Limited::new(body, MAX_MESSAGE)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                let mut refused = jsonrpc::refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    None,
+                    INVALID_REQUEST,
+                    "The message is too large or could not be read",
+                );
+                refused
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return Ok(refused);
+            }
+        };
+        let Some(framing) = Framing::from_accept(parts.headers.get(header::ACCEPT)) else {
             return Ok(jsonrpc::refuse(
                 StatusCode::NOT_ACCEPTABLE,
                 None,
@@ -184,8 +205,8 @@ impl Call<'_> {
                 "Not Acceptable: accept application/json and text/event-stream",
             ));
         };
-        let json = request
-            .headers()
+        let json = parts
+            .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| {
@@ -201,15 +222,21 @@ impl Call<'_> {
                 "Unsupported Media Type: post a JSON-RPC message as application/json",
             ));
         }
+        let message = match Message::parse(&bytes) {
+            Ok(message) => message,
+            Err((code, reason)) => {
+                return Ok(jsonrpc::refuse(StatusCode::BAD_REQUEST, None, code, reason));
+            }
+        };
         if !self.server.proxy
-            && let Some(version) = request.headers().get(PROTOCOL_VERSION)
+            && let Some(version) = parts.headers.get(PROTOCOL_VERSION)
             && !PROTOCOL_VERSIONS
                 .iter()
                 .any(|v| v.as_bytes() == version.as_bytes())
         {
             return Ok(jsonrpc::refuse(
                 StatusCode::BAD_REQUEST,
-                None,
+                message.id.as_ref(),
                 INVALID_REQUEST,
                 &format!(
                     "Bad Request: unsupported MCP-Protocol-Version (supported: {})",
@@ -217,27 +244,6 @@ impl Call<'_> {
                 ),
             ));
         }
-        let (parts, body) = request.into_parts();
-        let bytes = match http_body_util::Limited::new(body, MAX_MESSAGE)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return Ok(jsonrpc::refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    None,
-                    INVALID_REQUEST,
-                    "The message is too large or could not be read",
-                ));
-            }
-        };
-        let message = match Message::parse(&bytes) {
-            Ok(message) => message,
-            Err((code, reason)) => {
-                return Ok(jsonrpc::refuse(StatusCode::BAD_REQUEST, None, code, reason));
-            }
-        };
         if self.server.proxy {
             return self
                 .pass_through(parts, bytes, message, framing, outcome)
@@ -549,6 +555,11 @@ impl Call<'_> {
             }
         }
         let filter = (method == Some("tools/list") && message.id.is_some()).then_some(());
+        let mut parts = parts;
+        if filter.is_some() {
+            // The answer is read and rewritten here: ask for it uncompressed.
+            parts.headers.remove(header::ACCEPT_ENCODING);
+        }
         self.forward(parts, bytes, filter, outcome).await
     }
 
