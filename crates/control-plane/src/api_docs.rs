@@ -314,6 +314,166 @@ pub const PUBLISHER: &[Operation] = &[
     .returns(200, "List"),
     op(
         "get",
+        "/throttling-policies/{policyLevel}",
+        "getAllThrottlingPolicies",
+        "Tiers of a level (subscription, api)",
+        API_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/throttling-policies/{policyLevel}/{policyName}",
+        "getThrottlingPolicyByName",
+        "One tier",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/subscription-policies",
+        "getAPISubscriptionPolicies",
+        "The subscription tiers an API offers (an array, as WSO2 answers)",
+        API_VIEW,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/resource-paths",
+        "getAPIResourcePaths",
+        "An API's operations, numbered",
+        API_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/apis/validate",
+        "validateAPI",
+        "200 when an API has the name or context (query=name:X | context:/x), else 404",
+        API_CREATE,
+    )
+    .query(&["query"])
+    .requires(&["query"]),
+    op(
+        "post",
+        "/apis/{apiId}/restore-revision",
+        "restoreAPIRevision",
+        "Make a revision's definition the working copy again",
+        API_DEPLOY,
+    )
+    .query(&["revisionId"])
+    .requires(&["revisionId"])
+    .returns(201, "API"),
+    op(
+        "get",
+        "/search",
+        "search",
+        "Search the APIs you may access",
+        API_VIEW,
+    )
+    .query(PAGING)
+    .returns(200, "List"),
+    op(
+        "get",
+        "/settings",
+        "getSettings",
+        "Publisher settings",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/key-managers",
+        "getAllKeyManagers",
+        "Key managers applications may use",
+        API_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/documents",
+        "getAPIDocuments",
+        "An API's documents",
+        API_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/apis/{apiId}/documents",
+        "addAPIDocument",
+        "Add a document (INLINE, MARKDOWN, URL or FILE)",
+        API_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "post",
+        "/apis/{apiId}/documents/validate",
+        "validateDocument",
+        "200 when the API has a document of that name, else 404",
+        API_VIEW,
+    )
+    .query(&["name"])
+    .requires(&["name"]),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}",
+        "getAPIDocumentByDocumentId",
+        "One document",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/apis/{apiId}/documents/{documentId}",
+        "updateAPIDocument",
+        "Replace a document's fields",
+        API_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/apis/{apiId}/documents/{documentId}",
+        "deleteAPIDocument",
+        "Delete a document",
+        API_CREATE,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}/content",
+        "getAPIDocumentContentByDocumentId",
+        "A document's content (text/plain, the file as an attachment, or 303 to its URL)",
+        API_VIEW,
+    ),
+    op(
+        "post",
+        "/apis/{apiId}/documents/{documentId}/content",
+        "addAPIDocumentContent",
+        "Set a document's content (multipart inlineContent or file)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["inlineContent", "file"]))
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/thumbnail",
+        "getAPIThumbnail",
+        "The API's thumbnail image",
+        API_VIEW,
+    ),
+    op(
+        "put",
+        "/apis/{apiId}/thumbnail",
+        "updateAPIThumbnail",
+        "Set the thumbnail (multipart file: PNG, JPEG, GIF or WebP)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file"]))
+    .returns(200, "Object"),
+    op(
+        "get",
         "/apis/{apiId}/client-certificates",
         "getAPIClientCertificates",
         "List the API's client certificates (mutual TLS)",
@@ -518,6 +678,111 @@ pub const DEVPORTAL: &[Operation] = &[
     .returns(200, "Object"),
     op(
         "get",
+        "/apis/{apiId}/swagger",
+        "apisApiIdSwaggerGet",
+        "A published API's OpenAPI document, with the gateway URL as its server",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/subscription-policies",
+        "apisApiIdSubscriptionPoliciesGet",
+        "The subscription tiers an API offers (an array, as WSO2 answers)",
+        &[],
+    ),
+    op(
+        "get",
+        "/throttling-policies/{policyLevel}",
+        "throttlingPoliciesPolicyLevelGet",
+        "Tiers of a level (application, subscription)",
+        &[],
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/throttling-policies/{policyLevel}/{policyId}",
+        "throttlingPoliciesPolicyLevelPolicyIdGet",
+        "One tier (by name)",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/tags",
+        "tagsGet",
+        "Tags of the APIs you may see, with counts",
+        &[],
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/search",
+        "searchGet",
+        "Search the APIs you may see",
+        &[],
+    )
+    .query(PAGING)
+    .returns(200, "List"),
+    op(
+        "get",
+        "/settings",
+        "settingsGet",
+        "Developer Portal settings",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/settings/application-attributes",
+        "settingsApplicationAttributesGet",
+        "Custom application attributes (none configured)",
+        &[],
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/key-managers",
+        "keyManagersGet",
+        "Key managers applications may get keys from",
+        SUBSCRIBE,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/documents",
+        "apisApiIdDocumentsGet",
+        "A published API's documents (API_LEVEL; PRIVATE ones when signed in)",
+        &[],
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}",
+        "apisApiIdDocumentsDocumentIdGet",
+        "One document",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}/content",
+        "apisApiIdDocumentsDocumentIdContentGet",
+        "A document's content",
+        &[],
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/thumbnail",
+        "apisApiIdThumbnailGet",
+        "The API's thumbnail image",
+        &[],
+    ),
+    op(
+        "get",
         "/mcp-servers",
         "getAllMCPServers",
         "Browse MCP servers (anonymous allowed)",
@@ -684,6 +949,14 @@ pub const DEVPORTAL: &[Operation] = &[
 
 /// Admin v4.
 pub const ADMIN: &[Operation] = &[
+    op(
+        "get",
+        "/settings",
+        "settingsGet",
+        "Admin settings",
+        ADMIN_OPERATIONS,
+    )
+    .returns(200, "Object"),
     op(
         "get",
         "/environments",

@@ -14,6 +14,7 @@ pub mod client_certificates;
 pub mod custom_rules;
 pub mod definitions;
 pub mod deny_policies;
+pub mod documents;
 pub mod environments;
 pub mod gateways;
 pub mod health;

@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(key_managers::router())
         .merge(policies::router())
         .merge(workflows::router())
+        .merge(crate::lookups::admin())
         .merge(deny_policies::router())
         .merge(custom_rules::router())
 }

@@ -1,6 +1,7 @@
 //! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments,
 //! client certificates.
 
+pub(crate) mod access;
 pub mod apis;
 pub mod client_certificates;
 pub mod export;
@@ -21,6 +22,8 @@ use crate::rest_scopes;
 /// Routes under `/api/am/publisher/v4`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(crate::lookups::publisher())
+        .merge(crate::documents::publisher())
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
