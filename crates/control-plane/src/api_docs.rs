@@ -587,6 +587,112 @@ pub const PUBLISHER: &[Operation] = &[
         "An LLM provider's models",
         LLM_PROVIDER_READ,
     ),
+    op(
+        "get",
+        "/mcp-servers",
+        "getAllMCPServers",
+        "List or search MCP servers",
+        MCP_SERVER_VIEW,
+    )
+    .query(PAGING)
+    .returns(200, "List"),
+    op(
+        "post",
+        "/mcp-servers/generate-from-api",
+        "createMCPServerFromAPI",
+        "Create an MCP server whose tools are operations of an API",
+        MCP_SERVER_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "post",
+        "/mcp-servers/generate-from-openapi",
+        "createMCPServerFromOpenAPI",
+        "Create an MCP server from an OpenAPI document",
+        MCP_SERVER_CREATE,
+    )
+    .body(Body::Multipart(&["file", "inlineAPIDefinition", "additionalProperties"]))
+    .returns(201, "Object"),
+    op(
+        "post",
+        "/mcp-servers/generate-from-mcp-server",
+        "createMCPServerProxy",
+        "Create an MCP server proxying a third-party one (tools discovered at once)",
+        MCP_SERVER_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "post",
+        "/mcp-servers/validate-mcp-server",
+        "validateThirdPartyMCPServer",
+        "List a third-party MCP server's tools",
+        MCP_SERVER_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "post",
+        "/mcp-servers/change-lifecycle",
+        "changeMCPServerLifecycle",
+        "Change an MCP server's lifecycle state",
+        MCP_SERVER_PUBLISH,
+    )
+    .query(&["mcpServerId", "action"])
+    .requires(&["mcpServerId", "action"])
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}",
+        "getMCPServer",
+        "Get an MCP server with its tools",
+        MCP_SERVER_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/mcp-servers/{mcpServerId}",
+        "deleteMCPServer",
+        "Delete an MCP server",
+        MCP_SERVER_DELETE,
+    ),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/revisions",
+        "getMCPServerRevisions",
+        "List an MCP server's revisions",
+        MCP_SERVER_LIFECYCLE_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/mcp-servers/{mcpServerId}/revisions",
+        "createMCPServerRevision",
+        "Snapshot an MCP server's revision",
+        MCP_SERVER_DEPLOY,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "post",
+        "/mcp-servers/{mcpServerId}/deploy-revision",
+        "deployMCPServerRevision",
+        "Deploy an MCP server's revision",
+        MCP_SERVER_DEPLOY,
+    )
+    .query(&["revisionId"])
+    .requires(&["revisionId"])
+    .body(Body::Json("DeploymentList"))
+    .returns(201, ""),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/deployments",
+        "getMCPServerRevisionDeployments",
+        "An MCP server's deployments with gateway status",
+        MCP_SERVER_LIFECYCLE_VIEW,
+    )
+    .returns(200, "List"),
 ];
 
 const PROVIDER_FORM: &[&str] = &[
@@ -722,6 +828,23 @@ pub const DEVPORTAL: &[Operation] = &[
         "The API's thumbnail image",
         &[],
     ),
+    op(
+        "get",
+        "/mcp-servers",
+        "getAllMCPServers",
+        "Browse MCP servers (anonymous allowed)",
+        &[],
+    )
+    .query(PAGING)
+    .returns(200, "List"),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}",
+        "getMCPServer",
+        "An MCP server: its tools and the client configuration to copy",
+        &[],
+    )
+    .returns(200, "Object"),
     op(
         "get",
         "/applications",

@@ -118,6 +118,43 @@ pub const DENY_POLICY_MANAGE: &[&str] = &["apim:admin", "apim:bl_manage"];
 /// Key managers, users and roles, signing keys.
 pub const ADMIN_OPERATIONS: &[&str] = &["apim:admin", "apim:admin_operations"];
 
+/// Read MCP servers (publisher).
+pub const MCP_SERVER_VIEW: &[&str] = &[
+    "apim:mcp_server_view",
+    "apim:mcp_server_manage",
+    "apim:mcp_server_import_export",
+    "apim:mcp_server_list_view",
+];
+/// Create MCP servers (and check a third-party one).
+pub const MCP_SERVER_CREATE: &[&str] = &["apim:mcp_server_create", "apim:mcp_server_manage"];
+/// Delete an MCP server.
+pub const MCP_SERVER_DELETE: &[&str] = &[
+    "apim:mcp_server_delete",
+    "apim:mcp_server_manage",
+    "apim:mcp_server_import_export",
+];
+/// Change an MCP server's lifecycle state.
+pub const MCP_SERVER_PUBLISH: &[&str] = &[
+    "apim:mcp_server_publish",
+    "apim:mcp_server_manage",
+    "apim:mcp_server_import_export",
+];
+/// Read an MCP server's revisions, deployments and lifecycle.
+pub const MCP_SERVER_LIFECYCLE_VIEW: &[&str] = &[
+    "apim:mcp_server_view",
+    "apim:mcp_server_create",
+    "apim:mcp_server_manage",
+    "apim:mcp_server_publish",
+    "apim:mcp_server_import_export",
+];
+/// Create or delete an MCP server's revisions, deploy and undeploy them.
+pub const MCP_SERVER_DEPLOY: &[&str] = &[
+    "apim:mcp_server_create",
+    "apim:mcp_server_manage",
+    "apim:mcp_server_publish",
+    "apim:mcp_server_import_export",
+];
+
 /// A list of scopes an operation accepts, as a type (for [`crate::extract::Scoped`]).
 pub trait ScopeSet: Send + Sync + 'static {
     /// Any one of these is enough.
@@ -153,6 +190,12 @@ scope_sets! {
     ClientCertificatesUpdate => CLIENT_CERTIFICATES_UPDATE,
     ClientCertificatesView => CLIENT_CERTIFICATES_VIEW,
     DenyPolicyManage => DENY_POLICY_MANAGE,
+    McpServerCreate => MCP_SERVER_CREATE,
+    McpServerDelete => MCP_SERVER_DELETE,
+    McpServerDeploy => MCP_SERVER_DEPLOY,
+    McpServerLifecycleView => MCP_SERVER_LIFECYCLE_VIEW,
+    McpServerPublish => MCP_SERVER_PUBLISH,
+    McpServerView => MCP_SERVER_VIEW,
     DenyPolicyView => DENY_POLICY_VIEW,
     ApiKey => API_KEY,
     EnvironmentManage => ENVIRONMENT_MANAGE,

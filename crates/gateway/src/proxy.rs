@@ -63,6 +63,8 @@ pub struct Proxy {
     /// Active health checks (`health.rs`), ended by [`Proxy::end_probes`].
     pub(crate) probes: TaskTracker,
     pub(crate) probes_stop: CancellationToken,
+    /// MCP sessions of the MCP servers served here (`stage/mcp`).
+    mcp_sessions: stage::mcp::session::Sessions,
 }
 
 impl Proxy {
@@ -88,6 +90,7 @@ impl Proxy {
             tunnels_stop: CancellationToken::new(),
             probes: TaskTracker::new(),
             probes_stop: CancellationToken::new(),
+            mcp_sessions: Default::default(),
         }
     }
 
@@ -193,10 +196,19 @@ impl Proxy {
         let guard = self.config.load();
         let config = guard.as_deref().ok_or_else(respond::not_configured)?;
         let target = stage::target::read(&request)?;
+        if let Some(metadata) =
+            stage::mcp::metadata::answer(config, &target, request.method(), secure)
+        {
+            return Ok(metadata);
+        }
         let matched = stage::route::lookup(config, &target, request.method());
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
         let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
+        if routed.api.mcp.is_some() {
+            let arrival = stage::mcp::Arrival::of(target, &routed, peer, secure);
+            return self.mcp(config, routed, arrival, request, outcome).await;
+        }
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;
         stage::authorise::check(config, &routed, &who, outcome)?;
@@ -266,6 +278,30 @@ impl Proxy {
             Some(call) => call.meter(response),
             None => response,
         })
+    }
+
+    /// An MCP server's request, served by the MCP stage with what it uses of the proxy.
+    #[allow(clippy::result_large_err)] // as in `stage`: the `Err` is the response
+    async fn mcp(
+        &self,
+        config: &CompiledConfig,
+        routed: Routed<'_>,
+        arrival: stage::mcp::Arrival,
+        request: Request<Incoming>,
+        outcome: &mut Outcome,
+    ) -> Result<Response<Body>, stage::Answer> {
+        #[allow(clippy::result_large_err)] // as in `stage`: the `Err` is the response
+        let backend_jwt = |config: &CompiledConfig, routed: &Routed<'_>, who: &Authenticated| {
+            self.backend_jwt(config, routed, who)
+        };
+        let mcp = stage::mcp::Mcp {
+            jwks: &self.jwks,
+            limits: &self.limits,
+            forwarder: &self.forwarder,
+            sessions: &self.mcp_sessions,
+            backend_jwt: &backend_jwt,
+        };
+        stage::mcp::serve(mcp, config, routed, arrival, request, outcome).await
     }
 
     /// The backend JWT for a call of `who` to `routed`'s API, when the API asks for one;

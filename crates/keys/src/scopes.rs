@@ -31,6 +31,19 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         &["admin", "Internal/publisher", "Internal/creator"],
     ),
     ("apim:api_import_export", &["admin"]),
+    ("apim:mcp_server_create", &["admin", "Internal/creator"]),
+    ("apim:mcp_server_delete", &["admin", "Internal/creator"]),
+    ("apim:mcp_server_publish", &["admin", "Internal/publisher"]),
+    (
+        "apim:mcp_server_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    (
+        "apim:mcp_server_list_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    ("apim:mcp_server_manage", &["admin"]),
+    ("apim:mcp_server_import_export", &["admin"]),
     (
         "apim:subscription_view",
         &["admin", "Internal/publisher", "Internal/creator"],

@@ -1,5 +1,6 @@
 //! What an API asks of the gateway beyond routing and OAuth: the header an API key comes
-//! in, header mediation (WSO2 4.x `apiPolicies`) and the backend JWT.
+//! in, header mediation (WSO2 4.x `apiPolicies`), the backend JWT and, for an MCP server,
+//! its tools.
 //!
 //! Flattened into [`crate::Api`] and [`crate::snapshot::DeployedApi`], so the JSON carries
 //! WSO2's field names at the top level of an API; every field is optional on the wire.
@@ -36,6 +37,9 @@ pub struct GatewayPolicies {
     /// (`X-JWT-Assertion`, WSO2 "backend JWT").
     #[serde(default)]
     pub enable_backend_jwt: bool,
+    /// The tools an MCP server (API type `MCP`) serves; `None` for every other API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Box<crate::mcp::McpServer>>,
 }
 
 impl Default for GatewayPolicies {
@@ -44,6 +48,7 @@ impl Default for GatewayPolicies {
             api_key_header: default_api_key_header(),
             api_policies: ApiPolicies::default(),
             enable_backend_jwt: false,
+            mcp: None,
         }
     }
 }
@@ -69,6 +74,9 @@ impl GatewayPolicies {
     pub fn validate(&self) -> Result<(), InvalidField> {
         if !is_header_name(&self.api_key_header) {
             return Err(InvalidField::new("apiKeyHeader", "must be a header name"));
+        }
+        if let Some(mcp) = &self.mcp {
+            mcp.validate()?;
         }
         self.api_policies.validate("apiPolicies")
     }

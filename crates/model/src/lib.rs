@@ -14,6 +14,7 @@ pub mod deny;
 pub mod details;
 pub mod gateway_policies;
 pub mod lifecycle;
+pub mod mcp;
 pub mod snapshot;
 pub mod subscription;
 pub mod throttle_conditions;

@@ -28,7 +28,7 @@ pub fn visible(api: &Api, roles: Option<&[String]>) -> bool {
 }
 
 /// WSO2 devportal `APIInfo`.
-fn devportal_info(api: &Api) -> Value {
+pub(crate) fn devportal_info(api: &Api) -> Value {
     json!({
         "id": api.id,
         "name": api.name,
@@ -52,13 +52,32 @@ pub(crate) async fn list(
     MaybeUser(user): MaybeUser,
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
+    list_where(
+        &state,
+        user.as_ref(),
+        &paging,
+        |_| true,
+        "/api/am/devportal/v3/apis",
+    )
+    .await
+}
+
+/// The page of APIs `user` may see that `keep` keeps and the search matches, as an
+/// `APIList` whose links start at `base`.
+pub(crate) async fn list_where(
+    state: &AppState,
+    user: Option<&crate::extract::AuthUser>,
+    paging: &Paging,
+    keep: fn(&Api) -> bool,
+    base: &str,
+) -> ApiResult<axum::Json<Value>> {
     let (offset, limit) = paging.resolve()?;
     let query = ApiQuery::parse(paging.query.as_deref().unwrap_or_default())?;
-    let roles = user.as_ref().map(|u| u.roles.as_slice());
+    let roles = user.map(|u| u.roles.as_slice());
     let found: Vec<Api> = apis::all(state.store())
         .await?
         .into_iter()
-        .filter(|a| visible(a, roles) && query.matches(a))
+        .filter(|a| keep(a) && visible(a, roles) && query.matches(a))
         .collect();
     let (page, total) = page_of(found, offset, limit);
     Ok(axum::Json(list_envelope(
@@ -66,7 +85,7 @@ pub(crate) async fn list(
         offset,
         limit,
         total,
-        "/api/am/devportal/v3/apis",
+        base,
     )))
 }
 
@@ -97,6 +116,12 @@ pub(crate) async fn get_one(
             }))
             .collect::<Vec<_>>()
     );
+    add_access(&mut body, &api);
+    Ok(axum::Json(body))
+}
+
+/// How the API is called and subscribed to: transports, the token header, visibility, tiers.
+pub(crate) fn add_access(body: &mut Value, api: &Api) {
     body["transport"] = json!(api.transport);
     body["authorizationHeader"] = json!(api.authorization_header);
     body["visibility"] = json!(api.visibility);
@@ -106,5 +131,4 @@ pub(crate) async fn get_one(
             .map(|p| json!({"tierName": p, "tierPlan": "FREE"}))
             .collect::<Vec<_>>()
     );
-    Ok(axum::Json(body))
 }

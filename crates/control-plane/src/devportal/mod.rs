@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod apis;
 pub mod applications;
 pub mod key_tokens;
+pub mod mcp_servers;
 pub mod subscriptions;
 
 use axum::Router;
@@ -19,6 +20,8 @@ pub fn router() -> Router<AppState> {
         .merge(crate::documents::devportal())
         .route("/apis", get(apis::list))
         .route("/apis/{api_id}", get(apis::get_one))
+        .route("/mcp-servers", get(mcp_servers::list))
+        .route("/mcp-servers/{api_id}", get(mcp_servers::get_one))
         .route(
             "/applications",
             get(applications::list).post(applications::create),

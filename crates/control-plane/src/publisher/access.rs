@@ -53,10 +53,12 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
 /// UUIDs), else an `apiId=` query parameter.
 fn api_of(request: &Request) -> Option<String> {
     let path = request.uri().path();
-    let in_path = path
-        .split_once("/apis/")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
-        .filter(|segment| is_uuid(segment));
+    // An MCP server is an API too (`/mcp-servers/{mcpServerId}`, `mcpServerId=`).
+    let in_path = ["/apis/", "/mcp-servers/"].iter().find_map(|prefix| {
+        path.split_once(prefix)
+            .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+            .filter(|segment| is_uuid(segment))
+    });
     if let Some(id) = in_path {
         return Some(id.to_owned());
     }
@@ -64,7 +66,10 @@ fn api_of(request: &Request) -> Option<String> {
         .uri()
         .query()?
         .split('&')
-        .find_map(|pair| pair.strip_prefix("apiId="))
+        .find_map(|pair| {
+            pair.strip_prefix("apiId=")
+                .or_else(|| pair.strip_prefix("mcpServerId="))
+        })
         .filter(|id| is_uuid(id))
         .map(str::to_owned)
 }

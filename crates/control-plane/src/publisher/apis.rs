@@ -175,6 +175,12 @@ impl ApiRequest {
         let name = ApiName::parse(required(&self.name, "name")?)?;
         let context = ApiContext::parse(required(&self.context, "context")?)?;
         let version = ApiVersion::parse(required(&self.version, "version")?)?;
+        if self.gateway.mcp.is_some() {
+            return Err(InvalidField::new(
+                "mcp",
+                "MCP servers are made through /mcp-servers",
+            ));
+        }
         let api_type = self.api_type.unwrap_or_else(|| "HTTP".to_owned());
         if api_type != "HTTP" {
             return Err(InvalidField::new(
@@ -295,7 +301,12 @@ pub(crate) async fn update(
     headers: HeaderMap,
     JsonBody(request): JsonBody<ApiRequest>,
 ) -> ApiResult<Response> {
-    load_for(&state, &api_id, &user).await?;
+    let current = load_for(&state, &api_id, &user).await?;
+    if current.api_type == gantry_model::mcp::MCP_API_TYPE {
+        return Err(ApiError::BadRequest(
+            "the API is an MCP server: it is changed through /mcp-servers".into(),
+        ));
+    }
     let if_match = match headers.get(header::IF_MATCH).map(HeaderValue::to_str) {
         None => None,
         Some(Ok(value)) => Some(value),
@@ -578,8 +589,19 @@ pub(crate) async fn change_lifecycle_handler(
         .action
         .ok_or_else(|| ApiError::BadRequest("action: query parameter is required".into()))?;
     load_for(&state, &api_id, &user).await?;
+    lifecycle_change(&state, &api_id, &action, &user).await
+}
+
+/// Requests `action` on `api_id` (held for approval when the workflow is on): WSO2's
+/// `WorkflowResponse` with the lifecycle state (202 while pending).
+pub(crate) async fn lifecycle_change(
+    state: &AppState,
+    api_id: &str,
+    action: &str,
+    user: &AuthUser,
+) -> ApiResult<Response> {
     let (api, pending) =
-        service::apis::request_lifecycle_change(&state, &api_id, &action, &user.username).await?;
+        service::apis::request_lifecycle_change(state, api_id, action, &user.username).await?;
     if let Some(workflow) = pending {
         // WSO2's WorkflowResponse, with the (unchanged) lifecycle state.
         let body = json!({
@@ -617,9 +639,9 @@ fn lifecycle_state(state: LifecycleState, workflow_status: Option<&str>) -> Valu
     value
 }
 
-pub(crate) async fn get_lifecycle_state(
+pub(crate) async fn get_lifecycle_state<S: rest_scopes::ScopeSet>(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiLifecycleView>,
+    _: Scoped<S>,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let api = load(&state, &api_id).await?;
@@ -641,9 +663,9 @@ pub(crate) async fn delete_pending_lifecycle_tasks(
     Ok(StatusCode::OK)
 }
 
-pub(crate) async fn get_lifecycle_history(
+pub(crate) async fn get_lifecycle_history<S: rest_scopes::ScopeSet>(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiLifecycleView>,
+    _: Scoped<S>,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     load(&state, &api_id).await?;

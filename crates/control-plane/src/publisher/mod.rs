@@ -6,6 +6,7 @@ pub mod apis;
 pub mod client_certificates;
 pub mod export;
 pub mod import;
+pub mod mcp_servers;
 pub mod openapi;
 pub mod preview;
 pub mod revisions;
@@ -16,6 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::AppState;
+use crate::rest_scopes;
 
 /// Routes under `/api/am/publisher/v4`.
 pub fn router() -> Router<AppState> {
@@ -46,7 +48,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/apis/{api_id}/lifecycle-state",
-            get(apis::get_lifecycle_state),
+            get(apis::get_lifecycle_state::<rest_scopes::ApiLifecycleView>),
         )
         .route(
             "/apis/{api_id}/lifecycle-state/pending-tasks",
@@ -54,26 +56,34 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/apis/{api_id}/lifecycle-history",
-            get(apis::get_lifecycle_history),
+            get(apis::get_lifecycle_history::<rest_scopes::ApiLifecycleView>),
         )
         .route(
             "/apis/{api_id}/revisions",
-            get(revisions::list).post(revisions::create),
+            get(revisions::list::<rest_scopes::ApiLifecycleView>)
+                .post(revisions::create::<rest_scopes::ApiDeploy>),
         )
         .route(
             "/apis/{api_id}/revisions/{revision_id}",
-            get(revisions::get_one).delete(revisions::delete),
+            get(revisions::get_one::<rest_scopes::ApiLifecycleView>)
+                .delete(revisions::delete::<rest_scopes::ApiDeploy>),
         )
         .route(
             "/apis/{api_id}/revisions/{revision_id}/deployment-preview",
             post(preview::deployment_preview),
         )
-        .route("/apis/{api_id}/deploy-revision", post(revisions::deploy))
+        .route(
+            "/apis/{api_id}/deploy-revision",
+            post(revisions::deploy::<rest_scopes::ApiDeploy>),
+        )
         .route(
             "/apis/{api_id}/undeploy-revision",
-            post(revisions::undeploy),
+            post(revisions::undeploy::<rest_scopes::ApiDeploy>),
         )
-        .route("/apis/{api_id}/deployments", get(revisions::deployments))
+        .route(
+            "/apis/{api_id}/deployments",
+            get(revisions::deployments::<rest_scopes::ApiLifecycleView>),
+        )
         .route(
             "/apis/{api_id}/client-certificates",
             get(client_certificates::list).post(client_certificates::add),
@@ -88,6 +98,7 @@ pub fn router() -> Router<AppState> {
             "/apis/{api_id}/client-certificates/{alias}/content",
             get(client_certificates::content),
         )
+        .merge(mcp_server_routes())
         .route("/subscriptions", get(subscriptions::list))
         .route(
             "/subscriptions/block-subscription",
@@ -96,5 +107,65 @@ pub fn router() -> Router<AppState> {
         .route(
             "/subscriptions/unblock-subscription",
             post(subscriptions::unblock),
+        )
+}
+
+/// `/mcp-servers`: the MCP handlers, and the API handlers for what an MCP server shares with
+/// an API (revisions, deployments, lifecycle), under WSO2's MCP scopes.
+fn mcp_server_routes() -> Router<AppState> {
+    use rest_scopes::{McpServerDeploy as Deploy, McpServerLifecycleView as View};
+    Router::new()
+        .route("/mcp-servers", get(mcp_servers::list))
+        .route(
+            "/mcp-servers/generate-from-api",
+            post(mcp_servers::from_api),
+        )
+        .route(
+            "/mcp-servers/generate-from-openapi",
+            post(mcp_servers::from_openapi),
+        )
+        .route(
+            "/mcp-servers/generate-from-mcp-server",
+            post(mcp_servers::from_mcp_server),
+        )
+        .route(
+            "/mcp-servers/validate-mcp-server",
+            post(mcp_servers::validate_mcp_server),
+        )
+        .route(
+            "/mcp-servers/change-lifecycle",
+            post(mcp_servers::change_lifecycle),
+        )
+        .route(
+            "/mcp-servers/{api_id}",
+            get(mcp_servers::get_one).delete(mcp_servers::delete),
+        )
+        .route(
+            "/mcp-servers/{api_id}/revisions",
+            get(revisions::list::<View>).post(revisions::create::<Deploy>),
+        )
+        .route(
+            "/mcp-servers/{api_id}/revisions/{revision_id}",
+            get(revisions::get_one::<View>).delete(revisions::delete::<Deploy>),
+        )
+        .route(
+            "/mcp-servers/{api_id}/deploy-revision",
+            post(revisions::deploy::<Deploy>),
+        )
+        .route(
+            "/mcp-servers/{api_id}/undeploy-revision",
+            post(revisions::undeploy::<Deploy>),
+        )
+        .route(
+            "/mcp-servers/{api_id}/deployments",
+            get(revisions::deployments::<View>),
+        )
+        .route(
+            "/mcp-servers/{api_id}/lifecycle-state",
+            get(apis::get_lifecycle_state::<View>),
+        )
+        .route(
+            "/mcp-servers/{api_id}/lifecycle-history",
+            get(apis::get_lifecycle_history::<View>),
         )
 }

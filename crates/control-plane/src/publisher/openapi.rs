@@ -166,12 +166,15 @@ fn operation(path: &str, verb: &str, op: &Value) -> Result<Value, String> {
 
 /// The parts of a multipart request: the definition text and `additionalProperties`.
 #[derive(Debug, Default)]
-struct Upload {
-    definition: Option<String>,
-    additional: Option<Value>,
+pub(crate) struct Upload {
+    pub(crate) definition: Option<String>,
+    pub(crate) additional: Option<Value>,
 }
 
-async fn read_upload(mut multipart: Multipart, definition_fields: &[&str]) -> ApiResult<Upload> {
+pub(crate) async fn read_upload(
+    mut multipart: Multipart,
+    definition_fields: &[&str],
+) -> ApiResult<Upload> {
     let mut upload = Upload::default();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
@@ -200,7 +203,7 @@ async fn read_upload(mut multipart: Multipart, definition_fields: &[&str]) -> Ap
     Ok(upload)
 }
 
-fn document_of(upload: &Upload, fields: &str) -> ApiResult<Document> {
+pub(crate) fn document_of(upload: &Upload, fields: &str) -> ApiResult<Document> {
     let text = upload
         .definition
         .as_deref()

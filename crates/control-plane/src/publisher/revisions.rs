@@ -53,9 +53,9 @@ fn deployment_json(d: &Deployment) -> Value {
     })
 }
 
-pub(crate) async fn create(
+pub(crate) async fn create<S: rest_scopes::ScopeSet>(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiDeploy>,
+    _: Scoped<S>,
     Path(api_id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -79,9 +79,9 @@ pub(crate) async fn create(
         .into_response())
 }
 
-pub(crate) async fn list(
+pub(crate) async fn list<S: rest_scopes::ScopeSet>(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiLifecycleView>,
+    _: Scoped<S>,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     load(&state, &api_id).await?;
@@ -95,9 +95,9 @@ pub(crate) async fn list(
     )))
 }
 
-pub(crate) async fn get_one(
+pub(crate) async fn get_one<S: rest_scopes::ScopeSet>(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiLifecycleView>,
+    _: Scoped<S>,
     Path((api_id, revision_id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
     let revision = load_revision(&state, &api_id, &revision_id).await?;
@@ -105,9 +105,9 @@ pub(crate) async fn get_one(
     Ok(axum::Json(revision_json(&revision, &deployments)))
 }
 
-pub(crate) async fn delete(
+pub(crate) async fn delete<S: rest_scopes::ScopeSet>(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiDeploy>,
+    _: Scoped<S>,
     Path((api_id, revision_id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Value>> {
     load_revision(&state, &api_id, &revision_id).await?;
@@ -134,9 +134,9 @@ fn required_revision(query: RevisionQuery) -> ApiResult<String> {
         .ok_or_else(|| ApiError::BadRequest("revisionId: query parameter is required".into()))
 }
 
-pub(crate) async fn deploy(
+pub(crate) async fn deploy<S: rest_scopes::ScopeSet>(
     State(state): State<AppState>,
-    Scoped(user, _): Scoped<rest_scopes::ApiDeploy>,
+    Scoped(user, _): Scoped<S>,
     Path(api_id): Path<String>,
     QueryParams(query): QueryParams<RevisionQuery>,
     JsonBody(targets): JsonBody<Vec<DeploymentTarget>>,
@@ -183,9 +183,9 @@ fn pending_deployments_json(workflow: &Workflow) -> Vec<Value> {
         .collect()
 }
 
-pub(crate) async fn undeploy(
+pub(crate) async fn undeploy<S: rest_scopes::ScopeSet>(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiDeploy>,
+    _: Scoped<S>,
     Path(api_id): Path<String>,
     QueryParams(query): QueryParams<RevisionQuery>,
     JsonBody(targets): JsonBody<Vec<DeploymentTarget>>,
@@ -199,9 +199,9 @@ pub(crate) async fn undeploy(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-pub(crate) async fn deployments(
+pub(crate) async fn deployments<S: rest_scopes::ScopeSet>(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiLifecycleView>,
+    _: Scoped<S>,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     load(&state, &api_id).await?;

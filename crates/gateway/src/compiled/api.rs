@@ -49,6 +49,8 @@ pub struct ApiEntry {
     pub mtls: Option<Box<MutualTls>>,
     /// Loosened templates, only when the operations differ in protection.
     pub loose: Option<Box<LooseRoutes>>,
+    /// The tools, when the API is an MCP server (`stage/mcp` serves it).
+    pub mcp: Option<Box<super::mcp::McpEntry>>,
 }
 
 /// Where an API key may be presented.
@@ -136,6 +138,7 @@ impl ApiEntry {
             cors: Cors::compile(&api.cors_configuration),
             mtls,
             loose: LooseRoutes::compile(&api.operations),
+            mcp: super::mcp::McpEntry::compile(api, policies, problems),
         }
     }
 }

@@ -217,13 +217,13 @@ impl Guardrails {
                 }
                 Check::Schema(schema) => {
                     let problem = match &g.path {
-                        None => schema.check(body, "$"),
+                        None => schema.check(body, "$").err(),
                         Some(path) => path.select(body).into_iter().find_map(|v| match v {
                             Value::String(s) => match serde_json::from_str::<Value>(s) {
-                                Ok(parsed) => schema.check(&parsed, "$"),
+                                Ok(parsed) => schema.check(&parsed, "$").err(),
                                 Err(_) => Some("the content is not JSON".to_owned()),
                             },
-                            other => schema.check(other, "$"),
+                            other => schema.check(other, "$").err(),
                         }),
                     };
                     (

@@ -1,219 +1,325 @@
-//! The JSON Schema subset the `jsonSchemaGuardrail` checks requests against: `type`,
-//! `enum`, `const`, `required`, `properties`, `additionalProperties: false`, `items`,
-//! `minItems`/`maxItems`, `minLength`/`maxLength`, `pattern`, `minimum`/`maximum`. The schema
-//! is compiled once per configuration (its patterns included); a keyword outside the subset
-//! refuses the configuration rather than passing everything.
+//! The JSON Schema subset MCP tools' `inputSchema`s and the `jsonSchemaGuardrail` use, compiled once per configuration so
+//! a `tools/call` is checked without re-reading the schema: `type`, `properties`, `required`,
+//! `additionalProperties`, `items`, `enum`, `const`, numeric and length bounds, `pattern`,
+//! `allOf`/`anyOf`/`oneOf`. Other keywords (`format`, `description`, …) are not enforced.
 
 use regex::Regex;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A compiled schema.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Schema {
-    types: Option<Vec<String>>,
-    allowed: Option<Vec<Value>>,
-    required: Vec<String>,
+    types: Option<Vec<Kind>>,
     properties: Vec<(String, Schema)>,
-    closed: bool,
+    required: Vec<String>,
+    additional: Additional,
     items: Option<Box<Schema>>,
-    items_range: (Option<u64>, Option<u64>),
-    length_range: (Option<u64>, Option<u64>),
+    allowed: Option<Vec<Value>>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    min_length: Option<usize>,
+    max_length: Option<usize>,
+    min_items: Option<usize>,
+    max_items: Option<usize>,
     pattern: Option<Regex>,
-    value_range: (Option<f64>, Option<f64>),
+    all_of: Vec<Schema>,
+    any_of: Vec<Schema>,
 }
 
-const KNOWN: [&str; 18] = [
-    "type",
-    "enum",
-    "const",
-    "required",
-    "properties",
-    "additionalProperties",
-    "items",
-    "minItems",
-    "maxItems",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "minimum",
-    "maximum",
-    "$schema",
-    "title",
-    "description",
-    "$id",
-];
+#[derive(Debug, Default)]
+enum Additional {
+    #[default]
+    Any,
+    Refused,
+    Checked(Box<Schema>),
+}
 
-impl Schema {
-    /// Compiles `schema`; the error names the keyword that cannot be checked.
-    pub fn compile(schema: &Value) -> Result<Self, String> {
-        let map = schema
-            .as_object()
-            .ok_or_else(|| "a schema must be an object".to_owned())?;
-        if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(format!("the schema keyword '{unknown}' is not supported"));
-        }
-        let count = |name: &str| map.get(name).and_then(Value::as_u64);
-        let number = |name: &str| map.get(name).and_then(Value::as_f64);
-        let types = match map.get("type") {
-            None => None,
-            Some(Value::String(t)) => Some(vec![t.clone()]),
-            Some(Value::Array(ts)) => Some(
-                ts.iter()
-                    .filter_map(|t| t.as_str().map(str::to_owned))
-                    .collect(),
-            ),
-            Some(_) => return Err("'type' must be a string or a list".to_owned()),
-        };
-        let allowed = match (map.get("enum"), map.get("const")) {
-            (Some(Value::Array(values)), _) => Some(values.clone()),
-            (_, Some(value)) => Some(vec![value.clone()]),
-            _ => None,
-        };
-        let properties = match map.get("properties") {
-            Some(Value::Object(props)) => props
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), Schema::compile(v)?)))
-                .collect::<Result<_, String>>()?,
-            _ => Vec::new(),
-        };
-        let pattern = match map.get("pattern").and_then(Value::as_str) {
-            Some(p) => Some(Regex::new(p).map_err(|e| format!("pattern '{p}': {e}"))?),
-            None => None,
-        };
-        Ok(Self {
-            types,
-            allowed,
-            required: map
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|r| {
-                    r.iter()
-                        .filter_map(|n| n.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            properties,
-            closed: map.get("additionalProperties") == Some(&Value::Bool(false)),
-            items: match map.get("items") {
-                Some(items) => Some(Box::new(Schema::compile(items)?)),
-                None => None,
-            },
-            items_range: (count("minItems"), count("maxItems")),
-            length_range: (count("minLength"), count("maxLength")),
-            pattern,
-            value_range: (number("minimum"), number("maximum")),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Object,
+    Array,
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Null,
+}
+
+impl Kind {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "object" => Kind::Object,
+            "array" => Kind::Array,
+            "string" => Kind::String,
+            "integer" => Kind::Integer,
+            "number" => Kind::Number,
+            "boolean" => Kind::Boolean,
+            "null" => Kind::Null,
+            _ => return None,
         })
     }
 
-    /// Why `value` does not satisfy the schema (`at` names where it is), if it does not.
-    pub fn check(&self, value: &Value, at: &str) -> Option<String> {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Object => "object",
+            Kind::Array => "array",
+            Kind::String => "string",
+            Kind::Integer => "integer",
+            Kind::Number => "number",
+            Kind::Boolean => "boolean",
+            Kind::Null => "null",
+        }
+    }
+
+    fn holds(self, v: &Value) -> bool {
+        match self {
+            Kind::Object => v.is_object(),
+            Kind::Array => v.is_array(),
+            Kind::String => v.is_string(),
+            Kind::Integer => {
+                v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
+            Kind::Number => v.is_number(),
+            Kind::Boolean => v.is_boolean(),
+            Kind::Null => v.is_null(),
+        }
+    }
+}
+
+impl Schema {
+    /// Compiles `schema`; an unknown type name or a pattern that is not a regular expression
+    /// is an error naming where it is.
+    pub fn compile(schema: &Value) -> Result<Self, String> {
+        Self::compile_at(schema, "inputSchema")
+    }
+
+    fn compile_at(schema: &Value, at: &str) -> Result<Self, String> {
+        let Some(object) = schema.as_object() else {
+            // `true` (or anything that is not an object) accepts every value.
+            return Ok(Self::default());
+        };
+        let mut compiled = Self::default();
+        match object.get("type") {
+            None => {}
+            Some(Value::String(name)) => {
+                compiled.types =
+                    Some(vec![Kind::parse(name).ok_or_else(|| {
+                        format!("{at}.type: unknown type '{name}'")
+                    })?]);
+            }
+            Some(Value::Array(names)) => {
+                let kinds = names
+                    .iter()
+                    .map(|n| n.as_str().and_then(Kind::parse))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        format!("{at}.type: unknown type in {}", Value::Array(names.clone()))
+                    })?;
+                compiled.types = Some(kinds);
+            }
+            Some(other) => return Err(format!("{at}.type: {other} is not a type")),
+        }
+        if let Some(properties) = object.get("properties").and_then(Value::as_object) {
+            for (name, sub) in properties {
+                compiled.properties.push((
+                    name.clone(),
+                    Self::compile_at(sub, &format!("{at}.properties.{name}"))?,
+                ));
+            }
+        }
+        if let Some(required) = object.get("required").and_then(Value::as_array) {
+            compiled.required = required
+                .iter()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect();
+        }
+        compiled.additional = match object.get("additionalProperties") {
+            Some(Value::Bool(false)) => Additional::Refused,
+            Some(sub @ Value::Object(_)) => Additional::Checked(Box::new(Self::compile_at(
+                sub,
+                &format!("{at}.additionalProperties"),
+            )?)),
+            _ => Additional::Any,
+        };
+        if let Some(items) = object.get("items") {
+            compiled.items = Some(Box::new(Self::compile_at(items, &format!("{at}.items"))?));
+        }
+        if let Some(Value::Array(values)) = object.get("enum") {
+            compiled.allowed = Some(values.clone());
+        }
+        if let Some(value) = object.get("const") {
+            compiled.allowed = Some(vec![value.clone()]);
+        }
+        let number = |name: &str| object.get(name).and_then(Value::as_f64);
+        let count = |name: &str| {
+            object
+                .get(name)
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+        };
+        compiled.minimum = number("minimum");
+        compiled.maximum = number("maximum");
+        compiled.min_length = count("minLength");
+        compiled.max_length = count("maxLength");
+        compiled.min_items = count("minItems");
+        compiled.max_items = count("maxItems");
+        if let Some(pattern) = object.get("pattern").and_then(Value::as_str) {
+            compiled.pattern =
+                Some(Regex::new(pattern).map_err(|_| {
+                    format!("{at}.pattern: '{pattern}' is not a regular expression")
+                })?);
+        }
+        for (keyword, into) in [("allOf", true), ("anyOf", false), ("oneOf", false)] {
+            if let Some(Value::Array(subs)) = object.get(keyword) {
+                for (i, sub) in subs.iter().enumerate() {
+                    let sub = Self::compile_at(sub, &format!("{at}.{keyword}[{i}]"))?;
+                    if into {
+                        compiled.all_of.push(sub);
+                    } else {
+                        compiled.any_of.push(sub);
+                    }
+                }
+            }
+        }
+        Ok(compiled)
+    }
+
+    /// Checks `value` (the tool's `arguments`); the first violation, naming where it is.
+    pub fn validate(&self, value: &Value) -> Result<(), String> {
+        self.check(value, "arguments")
+    }
+
+    /// Checks `value`, naming where a violation is from `at` (`$` for a whole request body).
+    pub fn check(&self, value: &Value, at: &str) -> Result<(), String> {
         if let Some(types) = &self.types
-            && !types.iter().any(|t| is_type(value, t))
+            && !types.iter().any(|k| k.holds(value))
         {
-            return Some(format!("{at} must be of type {}", types.join(" or ")));
+            let names: Vec<&str> = types.iter().map(|k| k.name()).collect();
+            return Err(format!("{at}: expected {}", names.join(" or ")));
         }
         if let Some(allowed) = &self.allowed
             && !allowed.contains(value)
         {
-            return Some(format!("{at} is not one of the allowed values"));
+            return Err(format!(
+                "{at}: must be one of {}",
+                Value::Array(allowed.clone())
+            ));
         }
-        let within = |n: u64, (min, max): (Option<u64>, Option<u64>)| {
-            min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)
-        };
         match value {
-            Value::Object(map) => self.check_object(map, at),
-            Value::Array(items) => {
-                if !within(items.len() as u64, self.items_range) {
-                    return Some(format!("{at} has {} items, out of range", items.len()));
+            Value::Object(map) => {
+                for name in &self.required {
+                    if !map.contains_key(name) {
+                        return Err(format!("{at}: '{name}' is required"));
+                    }
                 }
-                let schema = self.items.as_ref()?;
-                items
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, item)| schema.check(item, &format!("{at}[{i}]")))
+                for (name, v) in map {
+                    let here = format!("{at}.{name}");
+                    match self.properties.iter().find(|(n, _)| n == name) {
+                        Some((_, schema)) => schema.check(v, &here)?,
+                        None => match &self.additional {
+                            Additional::Any => {}
+                            Additional::Refused => {
+                                return Err(format!(
+                                    "{at}: '{name}' is not an argument of this tool"
+                                ));
+                            }
+                            Additional::Checked(schema) => schema.check(v, &here)?,
+                        },
+                    }
+                }
+            }
+            Value::Array(items) => {
+                if self.min_items.is_some_and(|n| items.len() < n) {
+                    return Err(format!("{at}: too few items"));
+                }
+                if self.max_items.is_some_and(|n| items.len() > n) {
+                    return Err(format!("{at}: too many items"));
+                }
+                if let Some(schema) = &self.items {
+                    for (i, item) in items.iter().enumerate() {
+                        schema.check(item, &format!("{at}[{i}]"))?;
+                    }
+                }
             }
             Value::String(text) => {
-                if !within(text.chars().count() as u64, self.length_range) {
-                    return Some(format!("{at} has a length out of range"));
+                let chars = text.chars().count();
+                if self.min_length.is_some_and(|n| chars < n) {
+                    return Err(format!("{at}: too short"));
                 }
-                match &self.pattern {
-                    Some(p) if !p.is_match(text) => {
-                        Some(format!("{at} does not match the pattern {}", p.as_str()))
-                    }
-                    _ => None,
+                if self.max_length.is_some_and(|n| chars > n) {
+                    return Err(format!("{at}: too long"));
+                }
+                if let Some(pattern) = &self.pattern
+                    && !pattern.is_match(text)
+                {
+                    return Err(format!("{at}: does not match '{}'", pattern.as_str()));
                 }
             }
             Value::Number(n) => {
                 let n = n.as_f64().unwrap_or(f64::NAN);
-                let (min, max) = self.value_range;
-                (!(min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)))
-                    .then(|| format!("{at} is out of range"))
+                if self.minimum.is_some_and(|m| n < m) {
+                    return Err(format!("{at}: below the minimum"));
+                }
+                if self.maximum.is_some_and(|m| n > m) {
+                    return Err(format!("{at}: above the maximum"));
+                }
             }
-            _ => None,
+            _ => {}
         }
-    }
-
-    fn check_object(&self, map: &Map<String, Value>, at: &str) -> Option<String> {
-        if let Some(missing) = self.required.iter().find(|r| !map.contains_key(*r)) {
-            return Some(format!("{at}.{missing} is required"));
+        for schema in &self.all_of {
+            schema.check(value, at)?;
         }
-        if self.closed
-            && let Some(extra) = map
-                .keys()
-                .find(|k| !self.properties.iter().any(|(p, _)| p == *k))
-        {
-            return Some(format!("{at}.{extra} is not allowed"));
+        if !self.any_of.is_empty() && !self.any_of.iter().any(|s| s.check(value, at).is_ok()) {
+            return Err(format!("{at}: matches none of the allowed shapes"));
         }
-        self.properties.iter().find_map(|(name, schema)| {
-            map.get(name)
-                .and_then(|v| schema.check(v, &format!("{at}.{name}")))
-        })
-    }
-}
-
-fn is_type(value: &Value, name: &str) -> bool {
-    match name {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "number" => value.is_number(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "boolean" => value.is_boolean(),
-        "null" => value.is_null(),
-        _ => false,
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 
     #[test]
-    fn checks_the_subset_and_names_the_field() {
+    fn checks_types_required_and_unknown_arguments() {
         let schema = Schema::compile(&json!({
             "type": "object",
-            "required": ["model", "messages"],
             "properties": {
-                "model": {"type": "string", "enum": ["gpt-4o"]},
-                "messages": {"type": "array", "maxItems": 2, "items": {"type": "object"}},
-                "temperature": {"type": "number", "maximum": 1}
-            }
+                "id": {"type": "integer", "minimum": 1},
+                "status": {"type": "string", "enum": ["open", "closed"]},
+                "tags": {"type": "array", "items": {"type": "string"}}
+            },
+            "required": ["id"],
+            "additionalProperties": false
         }))
         .unwrap();
-        let ok = json!({"model": "gpt-4o", "messages": [{}]});
-        assert_eq!(schema.check(&ok, "$"), None);
-        let bad = json!({"model": "gpt-4o", "messages": [], "temperature": 2});
+        schema.validate(&json!({"id": 3, "tags": ["a"]})).unwrap();
         assert_eq!(
-            schema.check(&bad, "$").as_deref(),
-            Some("$.temperature is out of range")
+            schema.validate(&json!({"status": "open"})).unwrap_err(),
+            "arguments: 'id' is required"
         );
-        let missing = json!({"model": "gpt-4o"});
         assert_eq!(
-            schema.check(&missing, "$").as_deref(),
-            Some("$.messages is required")
+            schema.validate(&json!({"id": "3"})).unwrap_err(),
+            "arguments.id: expected integer"
         );
-        assert!(Schema::compile(&json!({"oneOf": []})).is_err());
+        assert!(schema.validate(&json!({"id": 0})).is_err());
+        assert!(
+            schema
+                .validate(&json!({"id": 1, "status": "lost"}))
+                .is_err()
+        );
+        assert!(schema.validate(&json!({"id": 1, "tags": [1]})).is_err());
+        assert!(schema.validate(&json!({"id": 1, "other": true})).is_err());
+    }
+
+    #[test]
+    fn refuses_unknown_types_and_bad_patterns() {
+        assert!(Schema::compile(&json!({"type": "thing"})).is_err());
+        assert!(Schema::compile(&json!({"type": "string", "pattern": "("})).is_err());
+        let any =
+            Schema::compile(&json!({"anyOf": [{"type": "string"}, {"type": "null"}]})).unwrap();
+        any.validate(&json!(null)).unwrap();
+        assert!(any.validate(&json!(1)).is_err());
     }
 }

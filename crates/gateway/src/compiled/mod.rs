@@ -19,6 +19,7 @@ pub mod json_schema;
 pub mod keys;
 pub mod limits;
 pub mod loose_reading;
+pub mod mcp;
 pub mod preview;
 pub mod router;
 pub mod subscriptions;

@@ -169,6 +169,45 @@ impl Forwarder {
         )
     }
 
+    /// Sends a request the gateway made itself (an MCP tool call), body in memory, to `to`:
+    /// no retry; the response headers awaited within the endpoint's timeout (502, 504).
+    pub async fn send_made(
+        &self,
+        request: Request<bytes::Bytes>,
+        to: Destination<'_>,
+        outcome: &mut Outcome,
+    ) -> Result<Response<UpstreamResponseBody>, Answer> {
+        let http2 = request.version() == http::Version::HTTP_2;
+        let request = request.map(|b| UpstreamBody::Right(http_body_util::Full::new(b)));
+        let started = std::time::Instant::now();
+        let in_flight = to.pool.start(to.member);
+        let result =
+            tokio::time::timeout(to.upstream.timeout, self.clients.send(http2, request)).await;
+        drop(in_flight);
+        outcome.upstream = Some(started.elapsed());
+        match result {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => {
+                if error.is_connect() {
+                    to.pool.eject(to.member);
+                }
+                tracing::warn!(api = %to.api.name, %error, upstream = %to.upstream.authority, "upstream request failed");
+                Err(respond::error(
+                    StatusCode::BAD_GATEWAY,
+                    "101503",
+                    "Runtime Error",
+                    "Error connecting to the back end",
+                ))
+            }
+            Err(_) => Err(respond::error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "101504",
+                "Runtime Error",
+                "Gateway timeout while waiting for the back end",
+            )),
+        }
+    }
+
     /// Sends the mediated `request` to `to` (over HTTP/2 when its version says so), retrying idempotent calls on another member of its pool
     /// when one fails to connect or answers 502/503; the upstream's response, or the answer
     /// for a failed call (413, 408, 400 for the client's body; 502, 504 for the upstream).

@@ -1,7 +1,9 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
 //! target → route → CORS → deny (by API and address) → authenticate → deny (by
 //! application and user) → authorise → limit → forward (with mediate; `ai` instead for AI
-//! APIs) → relay. Each stage is one module with one entry point that either hands the next stage
+//! APIs) → relay; an MCP server's requests leave after the address check for `mcp`, which
+//! runs the same checks per JSON-RPC message. Each stage is one module with one entry point
+//! that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -21,6 +23,7 @@ pub mod cors;
 pub mod deny;
 pub mod forward;
 pub mod limit;
+pub mod mcp;
 pub mod mediate;
 pub mod relay;
 pub mod route;
