@@ -148,12 +148,16 @@ impl Proxy {
         if access_log {
             outcome.response_bytes = content_length(response.headers());
         }
+        let elapsed = started.elapsed();
+        if let Some(revision) = &outcome.revision {
+            revision.record(response.status().as_u16(), elapsed);
+        }
         self.metrics.record(
             &outcome,
             method.as_str(),
             path,
             response.status().as_u16(),
-            started.elapsed(),
+            elapsed,
             &correlation_id,
         );
         if grpc {
@@ -196,6 +200,8 @@ impl Proxy {
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;
+        let (routed, revision) =
+            stage::revision::pick(config, routed, &who, &request, &target, outcome)?;
         stage::authorise::check(config, &routed, &who, outcome)?;
         let call = stage::limit::Call::of(&request, peer.ip());
         let granted = self
@@ -235,6 +241,9 @@ impl Proxy {
                 secure,
             },
         );
+        if let Some(revision) = revision {
+            (parts.headers).insert(crate::compiled::canary::REVISION_HEADER, revision);
+        }
         let outbound = Request::from_parts(parts, body);
         let response = self
             .forwarder

@@ -63,6 +63,9 @@ pub struct SnapshotDelta {
     /// The full list of custom rules, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_rules: Option<Vec<CustomRule>>,
+    /// The full list of canary revisions, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canaries: Option<Vec<crate::canary::CanaryRevision>>,
 }
 
 /// A delta could not be applied.
@@ -163,6 +166,7 @@ impl SnapshotDelta {
                 .then(|| new.deny_policies.clone()),
             custom_rules: changed(old.custom_rules != new.custom_rules)
                 .then(|| new.custom_rules.clone()),
+            canaries: changed(old.canaries != new.canaries).then(|| new.canaries.clone()),
         }
     }
 
@@ -222,6 +226,10 @@ impl SnapshotDelta {
                 .custom_rules
                 .clone()
                 .unwrap_or_else(|| base.custom_rules.clone()),
+            canaries: self
+                .canaries
+                .clone()
+                .unwrap_or_else(|| base.canaries.clone()),
         };
         next.normalize();
         Ok(next)

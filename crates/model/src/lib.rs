@@ -7,15 +7,18 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod canary;
 pub mod custom_rules;
 pub mod delta;
 pub mod deny;
 pub mod details;
 pub mod gateway_policies;
 pub mod lifecycle;
+pub mod rollout;
 pub mod snapshot;
 pub mod subscription;
 pub mod throttle_conditions;
+pub mod traffic;
 
 pub use api::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, Endpoint, EndpointConfig,

@@ -40,6 +40,9 @@ pub struct GatewaySnapshot {
     /// Custom rules (keyed limits over request attributes; every environment gets all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_rules: Vec<crate::custom_rules::CustomRule>,
+    /// Canary revisions of deployed APIs, each serving a share of its API's calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canaries: Vec<crate::canary::CanaryRevision>,
 }
 
 impl GatewaySnapshot {
@@ -73,6 +76,7 @@ impl GatewaySnapshot {
         self.revoked_token_ids.dedup();
         self.deny_policies.sort_by(|a, b| a.id.cmp(&b.id));
         self.custom_rules.sort_by(|a, b| a.name.cmp(&b.name));
+        self.canaries.sort_by(|a, b| a.api_id.cmp(&b.api_id));
     }
 }
 

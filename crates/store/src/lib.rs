@@ -10,6 +10,7 @@
 pub mod apis;
 pub mod applications;
 pub mod authorization_codes;
+pub mod canaries;
 pub mod client_certificates;
 pub mod custom_rules;
 pub mod definitions;
@@ -22,9 +23,11 @@ pub mod policies;
 pub mod portal_sessions;
 pub mod refresh_tokens;
 pub mod revoked_tokens;
+pub mod rollouts;
 pub mod signing_keys;
 pub mod snapshot;
 pub mod subscriptions;
+pub mod traffic;
 pub mod users;
 pub mod workflows;
 

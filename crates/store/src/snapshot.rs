@@ -219,6 +219,7 @@ pub async fn build(
     })
     .collect::<Result<Vec<_>>>()?;
 
+    let canaries = crate::canaries::for_snapshot(store, environment, &apis).await?;
     Ok(GatewaySnapshot {
         environment: env.name,
         version: u64::try_from(env.config_version).unwrap_or_default(),
@@ -231,5 +232,6 @@ pub async fn build(
         revoked_token_ids: crate::revoked_tokens::live_ids(store, crate::now_ms()).await?,
         deny_policies: crate::deny_policies::enforced(store).await?,
         custom_rules: crate::custom_rules::enforced(store).await?,
+        canaries,
     })
 }

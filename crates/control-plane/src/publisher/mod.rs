@@ -8,6 +8,7 @@ pub mod import;
 pub mod openapi;
 pub mod preview;
 pub mod revisions;
+pub mod rollouts;
 pub mod subscriptions;
 
 use axum::Router;
@@ -70,6 +71,15 @@ pub fn router() -> Router<AppState> {
             post(revisions::undeploy),
         )
         .route("/apis/{api_id}/deployments", get(revisions::deployments))
+        .route(
+            "/apis/{api_id}/rollouts",
+            get(rollouts::list).post(rollouts::start),
+        )
+        .route("/apis/{api_id}/rollouts/{rollout_id}", get(rollouts::get_one))
+        .route(
+            "/apis/{api_id}/rollouts/{rollout_id}/{action}",
+            post(rollouts::act),
+        )
         .route(
             "/apis/{api_id}/client-certificates",
             get(client_certificates::list).post(client_certificates::add),

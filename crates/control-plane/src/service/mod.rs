@@ -16,6 +16,8 @@ pub mod apis;
 pub mod applications;
 pub mod import;
 pub mod revisions;
+pub mod rollout_driver;
+pub mod rollouts;
 pub mod signup;
 pub mod subscriptions;
 pub mod workflow_webhook;

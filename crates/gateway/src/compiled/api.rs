@@ -49,6 +49,8 @@ pub struct ApiEntry {
     pub mtls: Option<Box<MutualTls>>,
     /// Loosened templates, only when the operations differ in protection.
     pub loose: Option<Box<LooseRoutes>>,
+    /// This revision's request counters (kept across configurations).
+    pub traffic: Arc<crate::traffic::RevisionCounters>,
 }
 
 /// Where an API key may be presented.
@@ -74,6 +76,7 @@ impl ApiEntry {
         api: &DeployedApi,
         base_path: &str,
         policies: &Policies<'_>,
+        traffic: &crate::traffic::TrafficRegistry,
         problems: &mut Vec<String>,
     ) -> Self {
         let has = |scheme: &str| api.security_scheme.iter().any(|s| s == scheme);
@@ -136,6 +139,7 @@ impl ApiEntry {
             cors: Cors::compile(&api.cors_configuration),
             mtls,
             loose: LooseRoutes::compile(&api.operations),
+            traffic: traffic.counters(&api.api_id, &api.revision_id),
         }
     }
 }

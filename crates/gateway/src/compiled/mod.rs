@@ -4,6 +4,7 @@
 //! of what was verified under a version live in it, so the next version starts without them.
 
 pub mod api;
+pub mod canary;
 pub mod client_certs;
 pub mod conditions;
 pub mod consumer_keys;
@@ -80,6 +81,8 @@ pub struct CompiledConfig {
     pub claim_names: Box<[Box<str>]>,
     /// Deny policies; `None` when there are none (the common case).
     pub deny: Option<Box<deny::DenyTable>>,
+    /// Canary revisions and their splits; `None` when there are none (the common case).
+    pub canaries: Option<Box<canary::Canaries>>,
 }
 
 /// Hands out one shared string per distinct id of a snapshot.
@@ -98,6 +101,15 @@ impl CompiledConfig {
     /// Compiles `snapshot`, or lists every problem found (unparsable endpoint, invalid key,
     /// conflicting routes): a gateway rejects such a version whole and keeps the last good one.
     pub fn compile(snapshot: &GatewaySnapshot) -> Result<Self, crate::error::GatewayError> {
+        Self::compile_counting(snapshot, &crate::traffic::TrafficRegistry::default())
+    }
+
+    /// Like [`CompiledConfig::compile`], each revision counting its calls in `traffic`'s
+    /// counters (shared by the configurations a gateway compiles).
+    pub fn compile_counting(
+        snapshot: &GatewaySnapshot,
+        traffic: &crate::traffic::TrafficRegistry,
+    ) -> Result<Self, crate::error::GatewayError> {
         let mut problems = Vec::new();
         let policies = limits::Policies::compile(snapshot, &mut problems);
         let custom_rules = custom_rules::CompiledRule::compile_all(snapshot, &mut problems);
@@ -107,7 +119,11 @@ impl CompiledConfig {
                 claim_names.push(name.into());
             }
         }
-        let (vhosts, health_checked) = router::Vhosts::compile(snapshot, &policies, &mut problems);
+        let (vhosts, mut health_checked) =
+            router::Vhosts::compile(snapshot, &policies, traffic, &mut problems);
+        let (canaries, canary_health_checked) =
+            canary::Canaries::compile(snapshot, &policies, traffic, &mut problems);
+        health_checked.extend(canary_health_checked);
         let (keys, jwks_sources) = keys::compile(snapshot, &mut problems);
         // Application and API ids recur across 100,000s of entries: one shared string each.
         let mut ids = Interner::default();
@@ -139,6 +155,7 @@ impl CompiledConfig {
             claim_names: claim_names.into_boxed_slice(),
             custom_rules,
             deny: deny::DenyTable::compile(snapshot),
+            canaries,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
 //! target → route → CORS → deny (by API and address) → authenticate → deny (by
-//! application and user) → authorise → limit → forward (with mediate) → relay. Each stage is one module with one entry point that either hands the next stage
+//! application and user) → revision → authorise → limit → forward (with mediate) → relay. Each stage is one module with one entry point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -20,6 +20,7 @@ pub mod forward;
 pub mod limit;
 pub mod mediate;
 pub mod relay;
+pub mod revision;
 pub mod route;
 pub mod target;
 pub mod websocket;
