@@ -685,11 +685,140 @@ async fn bad_plans_are_refused_with_the_field_named() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     // One active rollout per API.
     let plan = json!({"revisionId": revision, "steps": [{"environment": "Default", "windowSecs": 60, "minRequests": 1000}]});
-    let (status, _) = r.post(&path, plan.clone()).await;
+    let (status, started) = r.post(&path, plan.clone()).await;
     assert_eq!(status, StatusCode::CREATED);
+    let id = started["id"].as_str().unwrap().to_owned();
     let (status, body) = r.post(&path, plan).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // Pause, resume, then promote past a step that would wait for 1000 calls.
+    for (action, then) in [("pause", "PAUSED"), ("resume", "RUNNING")] {
+        let (status, body) = r.post_empty(&format!("{path}/{id}/{action}")).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["pendingCommand"], action);
+        wait_rollout(&r, &api_id, &id, Duration::from_secs(10), |b| {
+            b["status"] == then && b["pendingCommand"].is_null()
+        })
+        .await;
+    }
+    let (status, _) = r.post_empty(&format!("{path}/{id}/promote")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let body = wait_rollout(&r, &api_id, &id, Duration::from_secs(10), ended).await;
+    assert_eq!(body["status"], "SUCCEEDED", "{body:#}");
+    assert_eq!(body["progress"]["steps"][0]["status"], "PROMOTED");
+    let trail: Vec<(String, String)> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap().to_owned(), e["kind"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(trail.contains(&("admin".into(), "promote-requested".into())), "{trail:?}");
+    assert!(trail.iter().any(|(actor, kind)| actor.starts_with("driver:") && kind == "promoted"));
     // Anonymous callers are refused.
     let (status, _) = r.anonymous().get(&path).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// Runs `gantry ctl ARGS` with its own HOME (blocking); (exit code, stdout, stderr).
+fn ctl(home: &std::path::Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(BIN)
+        .arg("ctl")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gantry_ctl_starts_follows_and_reports_rollouts() {
+    let up = GantryUp::start_with(BIN, false).await;
+    let upstream = EchoUpstream::start().await;
+    let r = up.rest();
+    let api_id = r
+        .deployed_api(
+            "Shop",
+            "/shop",
+            &format!("{}/v1", upstream.url()),
+            json!([{"target": "/*", "verb": "GET", "authType": "None"}]),
+        )
+        .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            up.gw_status("/shop/1.0.0/item", "").await == 200
+        })
+        .await
+    );
+    new_revision(&r, &api_id, &format!("{}/flaky/40", upstream.url())).await;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().to_owned();
+    let ca = up.data_dir().join("tls").join("ca.pem");
+    let apim = format!("https://127.0.0.1:{}", up.cp_port);
+    let (code, _, err) = ctl(
+        &home,
+        &["add", "env", "dev", "--apim", &apim, "--ca-cert", ca.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = ctl(
+        &home,
+        &["login", "dev", "-u", "admin", "--password-stdin"],
+        &format!("{}\n", gantry_testkit::process::ADMIN_PASSWORD),
+    );
+    assert_eq!(code, 0, "{err}");
+
+    let _load = Load::start(up.gw_port, 2);
+    // Revision 2 fails 40 % of its calls: `--wait` follows it to the rollback, exit 1.
+    let start_home = home.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        ctl(
+            &start_home,
+            &[
+                "rollout", "start", "-e", "dev", "-n", "Shop", "-v", "1.0.0", "--rev", "2",
+                "--step", "Default:50", "--step", "Default", "--window-secs", "3",
+                "--min-requests", "20", "--max-error-ratio", "0.1", "--wait",
+            ],
+            "",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("ROLLED_BACK"), "{out}");
+    assert!(out.contains("FAILED") && out.contains("maxErrorRatio"), "{out}");
+    assert!(err.contains("ROLLED_BACK"), "{err}");
+    // `status` shows the API's latest rollout; a finished one takes no abort.
+    let (code, out, _) = ctl(
+        &home,
+        &["rollout", "status", "-e", "dev", "-n", "Shop", "-v", "1.0.0", "-o", "json"],
+        "",
+    );
+    assert_eq!(code, 0);
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["status"], "ROLLED_BACK");
+    let (code, _, err) = ctl(
+        &home,
+        &["rollout", "abort", "-e", "dev", "-n", "Shop", "-v", "1.0.0"],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("409"), "{err}");
+    assert_eq!(up.gw_status("/shop/1.0.0/item", "").await, 200);
 }

@@ -114,6 +114,11 @@ async fn advance(state: &AppState, mut rollout: Rollout, holder: &str) -> ApiRes
             }
             Command::Promote => {
                 let i = progress.current_step;
+                // A step promoted before it was applied is applied first: the plan's
+                // environments must still end with the revision.
+                if progress.steps.get(i).is_some_and(|s| s.started_at.is_none()) {
+                    apply_step(state, &plan, &rollout, &mut progress).await?;
+                }
                 if let Some(step) = progress.steps.get_mut(i) {
                     step.status = step_status::PROMOTED.to_owned();
                     step.ended_at = Some(now_ms());

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use super::fast_map::FastMap;
 use super::limits::Policies;
 use super::router::{RouteMatch, Vhosts};
-use super::ApiEntry;
+use super::api::ApiEntry;
 use gantry_model::KeyType;
 use crate::traffic::TrafficRegistry;
 
