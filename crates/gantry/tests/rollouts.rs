@@ -287,16 +287,17 @@ async fn deployed_revisions(r: &Rest, api_id: &str) -> HashMap<String, String> {
 
 #[tokio::test]
 async fn a_revision_failing_30_percent_is_rolled_back_from_the_canary_and_never_reaches_production()
- {
+{
     let Some(fleet) = Fleet::start(1).await else {
         return;
     };
     let r = fleet.rest();
     let bad = fleet.revision_with_endpoint("/flaky/30").await;
-    let loads: Vec<(&str, Load)> = ENVIRONMENTS.iter().map(|e| (*e, fleet.load(e, 2))).collect();
-    let step = |env: &str| {
-        json!({"environment": env, "weight": 50, "windowSecs": 4, "minRequests": 40, "maxErrorRatio": 0.05})
-    };
+    let loads: Vec<(&str, Load)> = ENVIRONMENTS
+        .iter()
+        .map(|e| (*e, fleet.load(e, 2)))
+        .collect();
+    let step = |env: &str| json!({"environment": env, "weight": 50, "windowSecs": 4, "minRequests": 40, "maxErrorRatio": 0.05});
     let id = start_rollout(
         &r,
         &fleet.api_id,
@@ -324,7 +325,11 @@ async fn a_revision_failing_30_percent_is_rolled_back_from_the_canary_and_never_
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["started", "step-applied", "rolled-back"], "{body:#}");
+    assert_eq!(
+        kinds,
+        ["started", "step-applied", "rolled-back"],
+        "{body:#}"
+    );
 
     // The canary serves the first revision only again.
     let canary = &fleet.gateways["dp-canary"];
@@ -341,7 +346,8 @@ async fn a_revision_failing_30_percent_is_rolled_back_from_the_canary_and_never_
             let late: Vec<&Call> = calls.iter().filter(|c| c.at_ms > after).collect();
             assert!(!late.is_empty());
             assert!(
-                late.iter().all(|c| c.path.starts_with("/v1") && c.status == 200),
+                late.iter()
+                    .all(|c| c.path.starts_with("/v1") && c.status == 200),
                 "canary still serves the rolled-back revision"
             );
         } else {
@@ -369,7 +375,10 @@ async fn a_good_revision_is_promoted_through_every_step_with_each_weights_traffi
     };
     let r = fleet.rest();
     let good = fleet.revision_with_endpoint("/v2").await;
-    let loads: HashMap<&str, Load> = ENVIRONMENTS.iter().map(|e| (*e, fleet.load(e, 2))).collect();
+    let loads: HashMap<&str, Load> = ENVIRONMENTS
+        .iter()
+        .map(|e| (*e, fleet.load(e, 2)))
+        .collect();
     let checked = json!({"minRequests": 30, "maxErrorRatio": 0.01, "maxP99Ms": 750});
     let step = |env: &str, weight: Option<u8>, window: u64| {
         let mut s = checked.clone();
@@ -394,7 +403,11 @@ async fn a_good_revision_is_promoted_through_every_step_with_each_weights_traffi
     assert!(steps.iter().all(|s| s["status"] == "PASSED"), "{body:#}");
 
     // Each weighted step: the share the clients saw and the share the gateways reported.
-    for (i, env, weight) in [(0, "dp-canary", 10.0), (1, "dp-canary", 50.0), (3, "dp-prod-a", 25.0)] {
+    for (i, env, weight) in [
+        (0, "dp-canary", 10.0),
+        (1, "dp-canary", 50.0),
+        (3, "dp-prod-a", 25.0),
+    ] {
         let s = &steps[i];
         let from = s["startedAt"].as_i64().unwrap() + 700;
         let to = s["endedAt"].as_i64().unwrap();
@@ -438,7 +451,11 @@ async fn a_good_revision_is_promoted_through_every_step_with_each_weights_traffi
     let settled = now_ms() + 1_500;
     tokio::time::sleep(Duration::from_secs(3)).await;
     for (env, load) in &loads {
-        let late: Vec<Call> = load.calls().into_iter().filter(|c| c.at_ms > settled).collect();
+        let late: Vec<Call> = load
+            .calls()
+            .into_iter()
+            .filter(|c| c.at_ms > settled)
+            .collect();
         assert!(!late.is_empty(), "{env}");
         assert!(late.iter().all(|c| c.path.starts_with("/v2")), "{env}");
     }
@@ -476,9 +493,15 @@ async fn a_revision_with_added_latency_fails_the_p99_threshold() {
         "{body:#}"
     );
     let step = &body["progress"]["steps"][0];
-    assert!(step["newRevision"]["p99Ms"].as_u64().unwrap() >= 300, "{step}");
+    assert!(
+        step["newRevision"]["p99Ms"].as_u64().unwrap() >= 300,
+        "{step}"
+    );
     // The previous revision, measured in the same window, stayed fast.
-    assert!(step["previousRevision"]["p99Ms"].as_u64().unwrap() < 200, "{step}");
+    assert!(
+        step["previousRevision"]["p99Ms"].as_u64().unwrap() < 200,
+        "{step}"
+    );
     let deployed = deployed_revisions(&r, &fleet.api_id).await;
     assert_eq!(deployed["dp-prod-a"], fleet.first_revision);
 }
@@ -491,7 +514,8 @@ async fn a_rollout_resumes_after_its_control_plane_is_killed_mid_way() {
     let r = fleet.rest();
     let good = fleet.revision_with_endpoint("/v2").await;
     let _loads: Vec<Load> = ENVIRONMENTS.iter().map(|e| fleet.load(e, 1)).collect();
-    let step = |env: &str| json!({"environment": env, "weight": 50, "windowSecs": 3, "minRequests": 10});
+    let step =
+        |env: &str| json!({"environment": env, "weight": 50, "windowSecs": 3, "minRequests": 10});
     let id = start_rollout(
         &r,
         &fleet.api_id,
@@ -544,7 +568,8 @@ async fn of_two_control_planes_on_postgresql_one_drives_the_rollout() {
     let r2 = rest(&fleet.cps[1]);
     let good = fleet.revision_with_endpoint("/v2").await;
     let _loads: Vec<Load> = ENVIRONMENTS.iter().map(|e| fleet.load(e, 1)).collect();
-    let step = |env: &str| json!({"environment": env, "weight": 30, "windowSecs": 2, "minRequests": 10});
+    let step =
+        |env: &str| json!({"environment": env, "weight": 30, "windowSecs": 2, "minRequests": 10});
     let id = start_rollout(
         &r2,
         &fleet.api_id,
@@ -622,8 +647,14 @@ async fn gantry_up_rolls_a_revision_out_on_sqlite_with_its_in_process_gateway() 
     let body = wait_rollout(&r, &api_id, &id, Duration::from_secs(40), ended).await;
     assert_eq!(body["status"], "SUCCEEDED", "{body:#}");
     let step = &body["progress"]["steps"][0];
-    assert!(step["newRevision"]["requests"].as_u64().unwrap() >= 20, "{step}");
-    assert!(step["previousRevision"]["requests"].as_u64().unwrap() > 0, "{step}");
+    assert!(
+        step["newRevision"]["requests"].as_u64().unwrap() >= 20,
+        "{step}"
+    );
+    assert!(
+        step["previousRevision"]["requests"].as_u64().unwrap() > 0,
+        "{step}"
+    );
     drop(load);
     // A finished rollout takes no more commands.
     let (status, body) = r
@@ -671,7 +702,10 @@ async fn bad_plans_are_refused_with_the_field_named() {
         let (status, body) = r.post(&path, plan).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(
-            body["description"].as_str().unwrap_or_default().contains(field)
+            body["description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(field)
                 || body["message"].as_str().unwrap_or_default().contains(field),
             "{field}: {body}"
         );
@@ -709,10 +743,22 @@ async fn bad_plans_are_refused_with_the_field_named() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["actor"].as_str().unwrap().to_owned(), e["kind"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["kind"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    assert!(trail.contains(&("admin".into(), "promote-requested".into())), "{trail:?}");
-    assert!(trail.iter().any(|(actor, kind)| actor.starts_with("driver:") && kind == "promoted"));
+    assert!(
+        trail.contains(&("admin".into(), "promote-requested".into())),
+        "{trail:?}"
+    );
+    assert!(
+        trail
+            .iter()
+            .any(|(actor, kind)| actor.starts_with("driver:") && kind == "promoted")
+    );
     // Anonymous callers are refused.
     let (status, _) = r.anonymous().get(&path).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -773,7 +819,15 @@ async fn gantry_ctl_starts_follows_and_reports_rollouts() {
     let apim = format!("https://127.0.0.1:{}", up.cp_port);
     let (code, _, err) = ctl(
         &home,
-        &["add", "env", "dev", "--apim", &apim, "--ca-cert", ca.to_str().unwrap()],
+        &[
+            "add",
+            "env",
+            "dev",
+            "--apim",
+            &apim,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+        ],
         "",
     );
     assert_eq!(code, 0, "{err}");
@@ -791,9 +845,27 @@ async fn gantry_ctl_starts_follows_and_reports_rollouts() {
         ctl(
             &start_home,
             &[
-                "rollout", "start", "-e", "dev", "-n", "Shop", "-v", "1.0.0", "--rev", "2",
-                "--step", "Default:50", "--step", "Default", "--window-secs", "3",
-                "--min-requests", "20", "--max-error-ratio", "0.1", "--wait",
+                "rollout",
+                "start",
+                "-e",
+                "dev",
+                "-n",
+                "Shop",
+                "-v",
+                "1.0.0",
+                "--rev",
+                "2",
+                "--step",
+                "Default:50",
+                "--step",
+                "Default",
+                "--window-secs",
+                "3",
+                "--min-requests",
+                "20",
+                "--max-error-ratio",
+                "0.1",
+                "--wait",
             ],
             "",
         )
@@ -802,12 +874,17 @@ async fn gantry_ctl_starts_follows_and_reports_rollouts() {
     .unwrap();
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("ROLLED_BACK"), "{out}");
-    assert!(out.contains("FAILED") && out.contains("maxErrorRatio"), "{out}");
+    assert!(
+        out.contains("FAILED") && out.contains("maxErrorRatio"),
+        "{out}"
+    );
     assert!(err.contains("ROLLED_BACK"), "{err}");
     // `status` shows the API's latest rollout; a finished one takes no abort.
     let (code, out, _) = ctl(
         &home,
-        &["rollout", "status", "-e", "dev", "-n", "Shop", "-v", "1.0.0", "-o", "json"],
+        &[
+            "rollout", "status", "-e", "dev", "-n", "Shop", "-v", "1.0.0", "-o", "json",
+        ],
         "",
     );
     assert_eq!(code, 0);

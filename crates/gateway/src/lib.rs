@@ -207,9 +207,10 @@ impl Gateway {
                 held,
             });
         }
-        let compiled = CompiledConfig::compile_counting(&next.snapshot, &self.traffic).inspect_err(|_| {
-            self.metrics.config_rejected.inc();
-        })?;
+        let compiled = CompiledConfig::compile_counting(&next.snapshot, &self.traffic)
+            .inspect_err(|_| {
+                self.metrics.config_rejected.inc();
+            })?;
         if let Some(previous) = self.config.load().as_deref() {
             compiled.inherit_fetched_keys(previous);
         }

@@ -67,10 +67,13 @@ impl RevisionCounters {
     }
 }
 
+/// (API id, revision id).
+type RevisionKey = (Arc<str>, Arc<str>);
+
 /// Every revision's counters, shared by the configurations a gateway compiles.
 #[derive(Debug, Default)]
 pub struct TrafficRegistry {
-    counters: Mutex<HashMap<(Arc<str>, Arc<str>), Arc<RevisionCounters>>>,
+    counters: Mutex<HashMap<RevisionKey, Arc<RevisionCounters>>>,
 }
 
 impl TrafficRegistry {

@@ -262,18 +262,32 @@ mod tests {
     #[test]
     fn passes_only_after_the_window_with_enough_calls_within_thresholds() {
         let s = step();
-        assert!(matches!(analyse(&s, 3, &measured(10, 0, 5), None), Verdict::Wait(_)));
-        assert!(matches!(analyse(&s, 3, &measured(80, 1, 5), None), Verdict::Wait(_)));
+        assert!(matches!(
+            analyse(&s, 3, &measured(10, 0, 5), None),
+            Verdict::Wait(_)
+        ));
+        assert!(matches!(
+            analyse(&s, 3, &measured(80, 1, 5), None),
+            Verdict::Wait(_)
+        ));
         assert_eq!(analyse(&s, 10, &measured(80, 1, 5), None), Verdict::Pass);
     }
 
     #[test]
     fn a_broken_threshold_fails_as_soon_as_enough_calls_were_seen() {
         let s = step();
-        assert!(matches!(analyse(&s, 2, &measured(60, 18, 5), None), Verdict::Fail(r) if r.contains("maxErrorRatio")));
-        assert!(matches!(analyse(&s, 2, &measured(60, 0, 400), None), Verdict::Fail(r) if r.contains("maxP99Ms")));
-        assert!(matches!(analyse(&s, 2, &measured(60, 0, 100), Some(&measured(200, 0, 20))), Verdict::Fail(r) if r.contains("previous")));
-        assert!(matches!(analyse(&s, 100, &measured(3, 0, 5), None), Verdict::Fail(r) if r.contains("not enough traffic")));
+        assert!(
+            matches!(analyse(&s, 2, &measured(60, 18, 5), None), Verdict::Fail(r) if r.contains("maxErrorRatio"))
+        );
+        assert!(
+            matches!(analyse(&s, 2, &measured(60, 0, 400), None), Verdict::Fail(r) if r.contains("maxP99Ms"))
+        );
+        assert!(
+            matches!(analyse(&s, 2, &measured(60, 0, 100), Some(&measured(200, 0, 20))), Verdict::Fail(r) if r.contains("previous"))
+        );
+        assert!(
+            matches!(analyse(&s, 100, &measured(3, 0, 5), None), Verdict::Fail(r) if r.contains("not enough traffic"))
+        );
     }
 
     #[test]

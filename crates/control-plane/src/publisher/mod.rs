@@ -75,7 +75,10 @@ pub fn router() -> Router<AppState> {
             "/apis/{api_id}/rollouts",
             get(rollouts::list).post(rollouts::start),
         )
-        .route("/apis/{api_id}/rollouts/{rollout_id}", get(rollouts::get_one))
+        .route(
+            "/apis/{api_id}/rollouts/{rollout_id}",
+            get(rollouts::get_one),
+        )
         .route(
             "/apis/{api_id}/rollouts/{rollout_id}/{action}",
             post(rollouts::act),

@@ -116,7 +116,11 @@ async fn advance(state: &AppState, mut rollout: Rollout, holder: &str) -> ApiRes
                 let i = progress.current_step;
                 // A step promoted before it was applied is applied first: the plan's
                 // environments must still end with the revision.
-                if progress.steps.get(i).is_some_and(|s| s.started_at.is_none()) {
+                if progress
+                    .steps
+                    .get(i)
+                    .is_some_and(|s| s.started_at.is_none())
+                {
                     apply_step(state, &plan, &rollout, &mut progress).await?;
                 }
                 if let Some(step) = progress.steps.get_mut(i) {
@@ -142,11 +146,7 @@ async fn advance(state: &AppState, mut rollout: Rollout, holder: &str) -> ApiRes
         apply_step(state, &plan, &rollout, &mut progress).await?;
         events.push((
             "step-applied",
-            format!(
-                "step {i}: {} at {} %",
-                step.environment,
-                step.share()
-            ),
+            format!("step {i}: {} at {} %", step.environment, step.share()),
         ));
         return save(state, rollout, progress, &actor, events).await;
     };
@@ -199,7 +199,10 @@ async fn advance(state: &AppState, mut rollout: Rollout, holder: &str) -> ApiRes
             roll_back(state, &rollout, &mut progress).await?;
             rollout.status = store_rollouts::ROLLED_BACK.to_owned();
             rollout.reason = Some(format!("step {i} ({}): {why}", step.environment));
-            events.push(("rolled-back", format!("step {i} ({}): {why}", step.environment)));
+            events.push((
+                "rolled-back",
+                format!("step {i} ({}): {why}", step.environment),
+            ));
         }
     }
     save(state, rollout, progress, &actor, events).await

@@ -217,13 +217,26 @@ pub async fn command(
     if !rollouts::command(state.store(), id, command.as_str()).await? {
         return Err(refused());
     }
-    audit(state, id, user, &format!("{}-requested", command.as_str()), "").await;
+    audit(
+        state,
+        id,
+        user,
+        &format!("{}-requested", command.as_str()),
+        "",
+    )
+    .await;
     load_rollout(state, api_id, id).await
 }
 
 /// Records an entry of the audit trail (table and the `audit` log target); a failure to
 /// record is logged, never fatal to the action.
-pub(crate) async fn audit(state: &AppState, rollout_id: &str, actor: &str, kind: &str, detail: &str) {
+pub(crate) async fn audit(
+    state: &AppState,
+    rollout_id: &str,
+    actor: &str,
+    kind: &str,
+    detail: &str,
+) {
     tracing::info!(target: "audit", rollout = rollout_id, actor, kind, detail, "rollout event");
     state.metrics().rollout_event(kind);
     if let Err(error) = rollouts::add_event(state.store(), rollout_id, actor, kind, detail).await {

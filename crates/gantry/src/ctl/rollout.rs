@@ -10,8 +10,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::client::{Client, Tls};
-use super::session::Sessions;
 use super::output::{self, Output};
+use super::session::Sessions;
 use super::{ApiRef, CtlError, EnvArg};
 
 #[derive(Debug, Args)]
@@ -223,7 +223,10 @@ async fn follow(client: &mut Client, api_id: &str, id: &str, out: Output) -> Res
         let body = client.rollout(api_id, id).await?;
         let status = body["status"].as_str().unwrap_or_default().to_owned();
         let step = body["progress"]["currentStep"].as_u64();
-        if out == Output::Table && step != last_step && matches!(status.as_str(), "RUNNING" | "PAUSED") {
+        if out == Output::Table
+            && step != last_step
+            && matches!(status.as_str(), "RUNNING" | "PAUSED")
+        {
             eprintln!("rollout {id}: {status}, step {}", step.unwrap_or(0));
             last_step = step;
         }
@@ -255,7 +258,10 @@ fn show(out: Output, body: &Value) -> Result<(), CtlError> {
     if let Some(reason) = body["reason"].as_str() {
         println!("Reason: {reason}");
     }
-    let plan = body["plan"]["steps"].as_array().cloned().unwrap_or_default();
+    let plan = body["plan"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let progress = body["progress"]["steps"]
         .as_array()
         .cloned()
@@ -270,7 +276,9 @@ fn show(out: Output, body: &Value) -> Result<(), CtlError> {
         ),
         None => "-".to_owned(),
     };
-    println!("STEP  ENVIRONMENT      WEIGHT  STATUS     NEW REVISION                           PREVIOUS REVISION");
+    println!(
+        "STEP  ENVIRONMENT      WEIGHT  STATUS     NEW REVISION                           PREVIOUS REVISION"
+    );
     for (i, (step, done)) in plan.iter().zip(progress.iter()).enumerate() {
         println!(
             "{i:<5} {:<16} {:>5}%  {:<10} {:<38} {}",

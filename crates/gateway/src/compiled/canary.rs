@@ -10,12 +10,12 @@ use gantry_model::GatewaySnapshot;
 use gantry_model::canary::{Stickiness, sticky_bucket};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
+use super::api::ApiEntry;
 use super::fast_map::FastMap;
 use super::limits::Policies;
 use super::router::{RouteMatch, Vhosts};
-use super::api::ApiEntry;
-use gantry_model::KeyType;
 use crate::traffic::TrafficRegistry;
+use gantry_model::KeyType;
 
 /// The header telling the upstream which revision served the call.
 pub const REVISION_HEADER: HeaderName = HeaderName::from_static("x-gantry-revision");
@@ -62,6 +62,9 @@ impl Split {
     }
 }
 
+/// APIs whose pools have active health checks, by key type.
+type HealthChecked = Vec<(Arc<ApiEntry>, KeyType)>;
+
 /// Every canary of a configuration.
 pub struct Canaries {
     splits: FastMap<Arc<str>, Split>,
@@ -77,7 +80,7 @@ impl Canaries {
         policies: &Policies<'_>,
         traffic: &TrafficRegistry,
         problems: &mut Vec<String>,
-    ) -> (Option<Box<Self>>, Vec<(Arc<ApiEntry>, KeyType)>) {
+    ) -> (Option<Box<Self>>, HealthChecked) {
         if snapshot.canaries.is_empty() {
             return (None, Vec::new());
         }
@@ -134,8 +137,7 @@ impl Canaries {
             apis: revisions,
             ..Default::default()
         };
-        let (vhosts, health_checked) =
-            Vhosts::compile(&only_canaries, policies, traffic, problems);
+        let (vhosts, health_checked) = Vhosts::compile(&only_canaries, policies, traffic, problems);
         (Some(Box::new(Self { splits, vhosts })), health_checked)
     }
 
@@ -171,7 +173,9 @@ mod tests {
         let canary = (0..1000).filter(|_| s.canary_for(&headers, None)).count();
         assert_eq!(canary, 250);
         let first_ten = split(50, Sticky::None);
-        let picks: Vec<bool> = (0..10).map(|_| first_ten.canary_for(&headers, None)).collect();
+        let picks: Vec<bool> = (0..10)
+            .map(|_| first_ten.canary_for(&headers, None))
+            .collect();
         assert!(picks.iter().any(|p| *p) && picks.iter().any(|p| !*p));
     }
 
@@ -181,7 +185,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         let mut on_canary = 0;
         for user in 0..1000 {
-            headers.insert("x-user", HeaderValue::from_str(&format!("u{user}")).unwrap());
+            headers.insert(
+                "x-user",
+                HeaderValue::from_str(&format!("u{user}")).unwrap(),
+            );
             let first = s.canary_for(&headers, None);
             assert!((0..5).all(|_| s.canary_for(&headers, None) == first));
             on_canary += usize::from(first);
