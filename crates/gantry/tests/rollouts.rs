@@ -197,6 +197,30 @@ impl Fleet {
         Load::start(self.gateways[env].http_port, workers)
     }
 
+    /// Starts, through `r`, a rollout of `revision` taking `step` in each environment in
+    /// turn (canary, production A, production B); its id.
+    async fn roll_through_every_environment(
+        &self,
+        r: &Rest,
+        revision: &str,
+        step: Value,
+    ) -> String {
+        let steps: Vec<Value> = ENVIRONMENTS
+            .iter()
+            .map(|env| {
+                let mut s = step.clone();
+                s["environment"] = json!(env);
+                s
+            })
+            .collect();
+        start_rollout(
+            r,
+            &self.api_id,
+            json!({"revisionId": revision, "steps": steps}),
+        )
+        .await
+    }
+
     /// A new revision whose endpoint is the upstream's `path`.
     async fn revision_with_endpoint(&self, path: &str) -> String {
         new_revision(
@@ -297,13 +321,13 @@ async fn a_revision_failing_30_percent_is_rolled_back_from_the_canary_and_never_
         .iter()
         .map(|e| (*e, fleet.load(e, 2)))
         .collect();
-    let step = |env: &str| json!({"environment": env, "weight": 50, "windowSecs": 4, "minRequests": 40, "maxErrorRatio": 0.05});
-    let id = start_rollout(
-        &r,
-        &fleet.api_id,
-        json!({"revisionId": bad, "steps": [step("dp-canary"), step("dp-prod-a"), step("dp-prod-b")]}),
-    )
-    .await;
+    let id = fleet
+        .roll_through_every_environment(
+            &r,
+            &bad,
+            json!({"weight": 50, "windowSecs": 4, "minRequests": 40, "maxErrorRatio": 0.05}),
+        )
+        .await;
     let body = wait_rollout(&r, &fleet.api_id, &id, Duration::from_secs(60), ended).await;
     assert_eq!(body["status"], "ROLLED_BACK", "{body:#}");
     let reason = body["reason"].as_str().unwrap();
@@ -514,14 +538,13 @@ async fn a_rollout_resumes_after_its_control_plane_is_killed_mid_way() {
     let r = fleet.rest();
     let good = fleet.revision_with_endpoint("/v2").await;
     let _loads: Vec<Load> = ENVIRONMENTS.iter().map(|e| fleet.load(e, 1)).collect();
-    let step =
-        |env: &str| json!({"environment": env, "weight": 50, "windowSecs": 3, "minRequests": 10});
-    let id = start_rollout(
-        &r,
-        &fleet.api_id,
-        json!({"revisionId": good, "steps": [step("dp-canary"), step("dp-prod-a"), step("dp-prod-b")]}),
-    )
-    .await;
+    let id = fleet
+        .roll_through_every_environment(
+            &r,
+            &good,
+            json!({"weight": 50, "windowSecs": 3, "minRequests": 10}),
+        )
+        .await;
     let before = wait_rollout(&r, &fleet.api_id, &id, Duration::from_secs(40), |b| {
         b["progress"]["currentStep"].as_u64() == Some(1) || ended(b)
     })
@@ -568,14 +591,13 @@ async fn of_two_control_planes_on_postgresql_one_drives_the_rollout() {
     let r2 = rest(&fleet.cps[1]);
     let good = fleet.revision_with_endpoint("/v2").await;
     let _loads: Vec<Load> = ENVIRONMENTS.iter().map(|e| fleet.load(e, 1)).collect();
-    let step =
-        |env: &str| json!({"environment": env, "weight": 30, "windowSecs": 2, "minRequests": 10});
-    let id = start_rollout(
-        &r2,
-        &fleet.api_id,
-        json!({"revisionId": good, "steps": [step("dp-canary"), step("dp-prod-a"), step("dp-prod-b")]}),
-    )
-    .await;
+    let id = fleet
+        .roll_through_every_environment(
+            &r2,
+            &good,
+            json!({"weight": 30, "windowSecs": 2, "minRequests": 10}),
+        )
+        .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut samples = 0;
     loop {
@@ -604,17 +626,17 @@ async fn of_two_control_planes_on_postgresql_one_drives_the_rollout() {
     assert!(samples > 0, "no replica reported driving");
 }
 
-#[tokio::test]
-async fn gantry_up_rolls_a_revision_out_on_sqlite_with_its_in_process_gateway() {
-    let mut up = GantryUp::start_with(BIN, false).await;
-    up.wait_ready().await;
+/// `gantry up` (SQLite, in-process gateway) serving the API `/shop` from the echo
+/// upstream's `path`, deployed to `Default`: (up, upstream, REST client, API id).
+async fn up_with_shop(path: &str) -> (GantryUp, EchoUpstream, Rest, String) {
+    let up = GantryUp::start_with(BIN, false).await;
     let upstream = EchoUpstream::start().await;
     let r = up.rest();
     let api_id = r
         .deployed_api(
             "Shop",
             "/shop",
-            &format!("{}/v1", upstream.url()),
+            &format!("{}{path}", upstream.url()),
             json!([{"target": "/*", "verb": "GET", "authType": "None"}]),
         )
         .await;
@@ -624,6 +646,12 @@ async fn gantry_up_rolls_a_revision_out_on_sqlite_with_its_in_process_gateway() 
         })
         .await
     );
+    (up, upstream, r, api_id)
+}
+
+#[tokio::test]
+async fn gantry_up_rolls_a_revision_out_on_sqlite_with_its_in_process_gateway() {
+    let (up, upstream, r, api_id) = up_with_shop("/v1").await;
     let good = new_revision(&r, &api_id, &format!("{}/v2", upstream.url())).await;
     let load = Load::start(up.gw_port, 2);
     let id = start_rollout(
@@ -665,18 +693,7 @@ async fn gantry_up_rolls_a_revision_out_on_sqlite_with_its_in_process_gateway() 
 
 #[tokio::test]
 async fn bad_plans_are_refused_with_the_field_named() {
-    let mut up = GantryUp::start_with(BIN, false).await;
-    up.wait_ready().await;
-    let upstream = EchoUpstream::start().await;
-    let r = up.rest();
-    let api_id = r
-        .deployed_api(
-            "Shop",
-            "/shop",
-            &upstream.url(),
-            json!([{"target": "/*", "verb": "GET", "authType": "None"}]),
-        )
-        .await;
+    let (_up, _upstream, r, api_id) = up_with_shop("").await;
     let (_, revisions) = r.get(&format!("{PUB}/apis/{api_id}/revisions")).await;
     let revision = revisions["list"][0]["id"].as_str().unwrap().to_owned();
     let path = format!("{PUB}/apis/{api_id}/rollouts");
@@ -795,23 +812,7 @@ fn ctl(home: &std::path::Path, args: &[&str], stdin: &str) -> (i32, String, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gantry_ctl_starts_follows_and_reports_rollouts() {
-    let up = GantryUp::start_with(BIN, false).await;
-    let upstream = EchoUpstream::start().await;
-    let r = up.rest();
-    let api_id = r
-        .deployed_api(
-            "Shop",
-            "/shop",
-            &format!("{}/v1", upstream.url()),
-            json!([{"target": "/*", "verb": "GET", "authType": "None"}]),
-        )
-        .await;
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            up.gw_status("/shop/1.0.0/item", "").await == 200
-        })
-        .await
-    );
+    let (up, upstream, r, api_id) = up_with_shop("/v1").await;
     new_revision(&r, &api_id, &format!("{}/flaky/40", upstream.url())).await;
     let home = tempfile::tempdir().unwrap();
     let home = home.path().to_owned();
