@@ -684,6 +684,24 @@ async fn gantry_up_rolls_a_revision_out_on_sqlite_with_its_in_process_gateway() 
         "{step}"
     );
     drop(load);
+    // The revision header is the gateway's: a client's own never reaches the upstream.
+    let echoed: Value = reqwest::Client::new()
+        .get(up.gw_url("/shop/1.0.0/item"))
+        .header("x-gantry-revision", "forged")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        echoed["path"].as_str().unwrap().starts_with("/v2"),
+        "{echoed}"
+    );
+    assert!(
+        echoed["headers"].get("x-gantry-revision").is_none(),
+        "{echoed}"
+    );
     // A finished rollout takes no more commands.
     let (status, body) = r
         .post_empty(&format!("{PUB}/apis/{api_id}/rollouts/{id}/abort"))

@@ -19,6 +19,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::backend_jwt::BackendJwtSigner;
 use crate::compiled::CompiledConfig;
+use crate::compiled::canary::REVISION_HEADER;
 use crate::correlation::{CORRELATION_ID, correlation_id};
 use crate::error::GatewayError;
 use crate::metrics::{GatewayMetrics, Outcome};
@@ -241,9 +242,11 @@ impl Proxy {
                 secure,
             },
         );
-        if let Some(revision) = revision {
-            (parts.headers).insert(crate::compiled::canary::REVISION_HEADER, revision);
-        }
+        // The revision header is the gateway's word: a client's own never reaches upstream.
+        match revision {
+            Some(revision) => parts.headers.insert(REVISION_HEADER, revision),
+            None => parts.headers.remove(REVISION_HEADER),
+        };
         let outbound = Request::from_parts(parts, body);
         let response = self
             .forwarder
