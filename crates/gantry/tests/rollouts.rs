@@ -794,9 +794,23 @@ async fn bad_plans_are_refused_with_the_field_named() {
             .iter()
             .any(|(actor, kind)| actor.starts_with("driver:") && kind == "promoted")
     );
-    // Anonymous callers are refused.
+    // Anonymous callers are refused; a publisher the API's access control leaves out gets 404.
     let (status, _) = r.anonymous().get(&path).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, mut api) = r.get(&format!("{PUB}/apis/{api_id}")).await;
+    api["accessControl"] = json!("RESTRICTED");
+    api["accessControlRoles"] = json!(["Internal/creator"]);
+    let (status, body) = r.put(&format!("{PUB}/apis/{api_id}"), api).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    r.create_user("outsider", "Outsider-pw-1", &["Internal/publisher"])
+        .await;
+    let outsider = r.as_user("outsider", "Outsider-pw-1");
+    let (status, _) = outsider.get(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = outsider.get(&format!("{path}/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = outsider.post_empty(&format!("{path}/{id}/abort")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 /// Runs `gantry ctl ARGS` with its own HOME (blocking); (exit code, stdout, stderr).
