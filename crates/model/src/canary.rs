@@ -73,6 +73,45 @@ mod tests {
     }
 
     #[test]
+    fn a_delta_carries_a_changed_canary_list_whole() {
+        use crate::GatewaySnapshot;
+        use crate::delta::SnapshotDelta;
+        let api = serde_json::json!({
+            "api_id": "shop", "revision_id": "r1", "name": "Shop", "context": "/shop",
+            "version": "1.0.0", "vhost": "localhost", "lifecycle": "PUBLISHED",
+            "authorization_header": "Authorization",
+            "endpoint_config": {"endpoint_type": "http"}, "operations": [],
+        });
+        let mut canary = api.clone();
+        canary["revision_id"] = "r2".into();
+        let at = |version: u64, weight: Option<u8>| -> GatewaySnapshot {
+            let canaries = match weight {
+                Some(w) => serde_json::json!([{"api_id": "shop", "weight": w, "revision": canary}]),
+                None => serde_json::json!([]),
+            };
+            serde_json::from_value(serde_json::json!({
+                "environment": "e", "version": version, "apis": [api], "applications": [],
+                "key_mappings": [], "subscriptions": [], "issuers": [], "canaries": canaries,
+            }))
+            .unwrap()
+        };
+        for (old, new) in [
+            (at(1, None), at(2, Some(5))),
+            (at(2, Some(5)), at(3, Some(25))),
+            (at(3, Some(25)), at(4, None)),
+        ] {
+            let delta = SnapshotDelta::between(&old, &new);
+            assert!(delta.canaries.is_some());
+            assert_eq!(delta.apply(&old).unwrap(), new);
+        }
+        assert!(
+            SnapshotDelta::between(&at(1, Some(5)), &at(2, Some(5)))
+                .canaries
+                .is_none()
+        );
+    }
+
+    #[test]
     fn stickiness_reads_as_tagged_json() {
         let s: Stickiness = serde_json::from_str(r#"{"by":"header","name":"x-user"}"#).unwrap();
         assert_eq!(

@@ -166,6 +166,60 @@ mod tests {
         }
     }
 
+    fn deployed(revision: &str, targets: &[&str], upstream: &str) -> serde_json::Value {
+        serde_json::json!({
+            "api_id": "shop", "revision_id": revision, "name": "Shop", "context": "/shop",
+            "version": "1.0.0", "vhost": "localhost", "lifecycle": "PUBLISHED",
+            "authorization_header": "Authorization",
+            "endpoint_config": {"endpoint_type": "http", "production_endpoints": {"url": upstream}},
+            "operations": targets.iter().map(|t| serde_json::json!({
+                "target": t, "verb": "GET", "authType": "None", "throttlingPolicy": "Unlimited"
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn snapshot(canary_api: &str) -> GatewaySnapshot {
+        serde_json::from_value(serde_json::json!({
+            "environment": "e", "version": 1, "apis": [deployed("r1", &["/a"], "http://127.0.0.1:1/v1")],
+            "applications": [], "key_mappings": [], "subscriptions": [], "issuers": [],
+            "canaries": [{"api_id": canary_api, "weight": 20,
+                          "revision": deployed("r2", &["/a", "/b"], "http://127.0.0.1:1/v2")}],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_canary_revision_is_routed_by_its_own_resources_and_counted_apart() {
+        let traffic = TrafficRegistry::default();
+        let config =
+            super::super::CompiledConfig::compile_counting(&snapshot("shop"), &traffic).unwrap();
+        let canaries = config.canaries.as_deref().unwrap();
+        assert_eq!(canaries.split("shop").unwrap().weight, 20);
+        assert!(canaries.split("other").is_none());
+        let RouteMatch::Found { entry, .. } =
+            canaries.route("localhost", "/shop/1.0.0/b", &Method::GET)
+        else {
+            panic!("the canary serves /b");
+        };
+        assert_eq!(entry.api.traffic.revision_id(), "r2");
+        assert_eq!(
+            entry.api.production.as_ref().unwrap().pick().1.base_path,
+            "/v2"
+        );
+        assert!(matches!(
+            config.route("localhost", "/shop/1.0.0/b", &Method::GET),
+            RouteMatch::NotFound
+        ));
+        let RouteMatch::Found { entry, .. } =
+            config.route("localhost", "/shop/1.0.0/a", &Method::GET)
+        else {
+            panic!("the stable revision serves /a");
+        };
+        assert_eq!(entry.api.traffic.revision_id(), "r1");
+        // A canary of an API the environment does not serve is refused (NACK).
+        assert!(super::super::CompiledConfig::compile(&snapshot("missing")).is_err());
+    }
+
     #[test]
     fn weight_alone_sends_exactly_that_share_of_each_hundred_calls() {
         let s = split(25, Sticky::None);
