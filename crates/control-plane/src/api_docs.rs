@@ -295,6 +295,39 @@ pub const PUBLISHER: &[Operation] = &[
     .returns(201, ""),
     op(
         "post",
+        "/apis/{apiId}/rollouts",
+        "startRollout",
+        "Roll a revision out by plan: weighted canary steps, analysis windows, automatic promotion or rollback (Gantry)",
+        API_DEPLOY,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/rollouts",
+        "getRollouts",
+        "The API's rollouts, newest first (Gantry)",
+        API_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/rollouts/{rolloutId}",
+        "getRollout",
+        "A rollout's live progress: each step's status and measured numbers, its audit trail (Gantry)",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "post",
+        "/apis/{apiId}/rollouts/{rolloutId}/{action}",
+        "actOnRollout",
+        "promote, pause, resume or abort a rollout; taken by the driver within a second (Gantry)",
+        API_DEPLOY,
+    )
+    .returns(202, "Object"),
+    op(
+        "post",
         "/apis/{apiId}/undeploy-revision",
         "undeployAPIRevision",
         "Undeploy a revision",

@@ -393,7 +393,10 @@ impl StoreAccess {
                 }
             }
             NodeEvent::Acked(version) => pending.acked = Some(version),
-            NodeEvent::Nacked(..) | NodeEvent::Seen | NodeEvent::Disconnected => {}
+            NodeEvent::Nacked(..)
+            | NodeEvent::Seen
+            | NodeEvent::Disconnected
+            | NodeEvent::Traffic(_) => {}
         }
         let result = async {
             if !store.health().is_up() {
@@ -457,6 +460,11 @@ impl GatewayAccess for StoreAccess {
             _ => {}
         }
         let result = match event {
+            // Counts lost while the database is away only thin the analysis out.
+            NodeEvent::Traffic(revisions) if store.health().is_up() => {
+                gantry_store::traffic::record(store, environment, node_id, &revisions).await
+            }
+            NodeEvent::Traffic(_) => Ok(()),
             NodeEvent::Nacked(version, reason) if store.health().is_up() => {
                 gateways::node_nacked(store, environment, node_id, version as i64, &reason).await
             }

@@ -43,6 +43,14 @@ pub struct ControlPlaneMetrics {
     pub(crate) connected_gateways: Family<EnvironmentLabels, Gauge>,
     pub(crate) config_version: Family<EnvironmentLabels, Gauge>,
     database_up: Gauge,
+    rollout_leader: Gauge,
+    rollouts_active: Gauge,
+    rollout_events: Family<RolloutEventLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RolloutEventLabels {
+    kind: String,
 }
 
 impl Default for ControlPlaneMetrics {
@@ -57,6 +65,9 @@ impl Default for ControlPlaneMetrics {
             connected_gateways: Family::default(),
             config_version: Family::default(),
             database_up: Gauge::default(),
+            rollout_leader: Gauge::default(),
+            rollouts_active: Gauge::default(),
+            rollout_events: Family::default(),
         };
         m.database_up.set(1);
         let r = &m.registry;
@@ -90,6 +101,21 @@ impl Default for ControlPlaneMetrics {
             "1 while the database answers this replica's health checks, 0 during an outage",
             m.database_up.clone(),
         );
+        r.register(
+            "gantry_controlplane_rollout_driver",
+            "1 while this replica holds the rollouts lease and drives every rollout",
+            m.rollout_leader.clone(),
+        );
+        r.register(
+            "gantry_controlplane_rollouts_active",
+            "Running or paused rollouts, as the driving replica last counted them",
+            m.rollouts_active.clone(),
+        );
+        r.register(
+            "gantry_controlplane_rollout_events",
+            "Rollout events recorded by this replica (started, step-passed, rolled-back, …)",
+            m.rollout_events.clone(),
+        );
         m
     }
 }
@@ -110,6 +136,27 @@ impl ControlPlaneMetrics {
 
     pub(crate) fn database_up(&self, up: bool) {
         self.database_up.set(i64::from(up));
+    }
+
+    pub(crate) fn rollout_leader(&self, leading: bool) {
+        self.rollout_leader.set(i64::from(leading));
+        if !leading {
+            self.rollouts_active.set(0);
+        }
+    }
+
+    pub(crate) fn rollouts_active(&self, n: usize) {
+        self.rollouts_active
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn rollout_event(&self, kind: &str) {
+        // Kinds are the driver's and the REST edge's own fixed words.
+        self.rollout_events
+            .get_or_create(&RolloutEventLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
     }
 
     pub(crate) fn published(&self, environment: &str, version: u64) {

@@ -103,6 +103,10 @@ pub async fn run(mut args: ControlPlaneConfig) -> anyhow::Result<()> {
     let grace = args.shutdown_grace;
     let mut tasks = JoinSet::new();
     tasks.spawn(state.clone().follow_changes(shutdown.clone()));
+    tasks.spawn(gantry_control_plane::service::rollout_driver::run(
+        state.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(keyring::run_schedule(
         state.clone(),
         keyring::check_interval(rotation_period, retire_grace),

@@ -165,6 +165,10 @@ pub async fn run(mut args: UpConfig) -> anyhow::Result<()> {
         shutdown.clone(),
         grace,
     ));
+    tasks.spawn(gantry_control_plane::service::rollout_driver::run(
+        state.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(keyring::run_schedule(
         state.clone(),
         keyring::check_interval(rotation_period, retire_grace),

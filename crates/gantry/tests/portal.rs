@@ -160,6 +160,7 @@ fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
         ("publisher", "/publisher/apis/new".into()),
         ("publisher", format!("/publisher/apis/{api_id}")),
         ("publisher", format!("/publisher/apis/{api_id}/edit")),
+        ("publisher", format!("/publisher/apis/{api_id}/rollouts")),
         ("devportal", "/devportal".into()),
         ("devportal", format!("/devportal/apis/{api_id}")),
         ("devportal", "/devportal/applications".into()),
@@ -181,6 +182,7 @@ fn actions(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
         ("publisher", format!("/publisher/apis/{api_id}/deploy")),
         ("publisher", format!("/publisher/apis/{api_id}/undeploy")),
         ("publisher", format!("/publisher/apis/{api_id}/delete")),
+        ("publisher", format!("/publisher/apis/{api_id}/rollouts")),
         ("devportal", format!("/devportal/apis/{api_id}/subscribe")),
         ("devportal", format!("/devportal/apis/{api_id}/try")),
         ("devportal", "/devportal/applications".into()),
@@ -1230,4 +1232,91 @@ async fn browser_flow_publish_deploy_sign_up_subscribe_and_try_it_in_chromium() 
     eprintln!("{report}");
     assert!(out.status.success(), "the browser test failed:\n{report}");
     assert!(upstream.hits() > 0, "Try it reached the upstream");
+}
+
+#[tokio::test]
+async fn the_publisher_starts_a_rollout_from_the_plan_form_and_follows_it_live() {
+    let up = GantryUp::start(BIN).await;
+    let upstream = EchoUpstream::start().await;
+    let r = rest(&up);
+    let api_id = r
+        .deployed_api(
+            "Staged",
+            "/staged",
+            &upstream.url(),
+            json!([{"target": "/*", "verb": "GET", "authType": "None"}]),
+        )
+        .await;
+    let (status, revision) = r
+        .post(&format!("{PUB}/apis/{api_id}/revisions"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let revision_id = revision["id"].as_str().unwrap().to_owned();
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get(&format!("/publisher/apis/{api_id}")).await;
+    assert!(
+        page.body
+            .contains(&format!("/publisher/apis/{api_id}/rollouts"))
+    );
+    let page = admin
+        .get(&format!("/publisher/apis/{api_id}/rollouts"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Revision 2") && page.body.contains("No rollouts yet"));
+    // A bad step is refused with the reason.
+    let page = admin
+        .post(
+            &format!("/publisher/apis/{api_id}/rollouts"),
+            &[
+                ("revision_id", revision_id.as_str()),
+                ("steps", "Default 150"),
+                ("window_secs", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(
+        page.body.contains("steps[0].weight: must be 1 to 100"),
+        "{}",
+        page.body
+    );
+    admin
+        .get(&format!("/publisher/apis/{api_id}/rollouts"))
+        .await;
+    let page = admin
+        .post(
+            &format!("/publisher/apis/{api_id}/rollouts"),
+            &[
+                ("revision_id", revision_id.as_str()),
+                ("steps", "Default 50\r\nDefault"),
+                ("window_secs", "2"),
+                ("min_requests", "0"),
+                ("max_error_ratio", "0.01"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.unwrap();
+    let page = admin.get(&location).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("http-equiv=\"refresh\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Default") && page.body.contains("50 %"));
+    let done = gantry_testkit::eventually(std::time::Duration::from_secs(20), || async {
+        let (_, list) = r.get(&format!("{PUB}/apis/{api_id}/rollouts")).await;
+        list["list"][0]["status"] == "SUCCEEDED"
+    })
+    .await;
+    assert!(done);
+    let page = admin.get(&location).await;
+    assert!(page.body.contains("SUCCEEDED"), "{}", page.body);
+    assert!(!page.body.contains("http-equiv=\"refresh\""));
+    assert!(page.body.contains("step-passed") && page.body.contains("succeeded"));
+    let page = admin
+        .get(&format!("/publisher/apis/{api_id}/rollouts"))
+        .await;
+    assert!(page.body.contains("SUCCEEDED") && page.body.contains("Revision 2"));
 }

@@ -28,6 +28,7 @@ pub mod respond;
 pub mod shared_limit;
 pub mod stage;
 pub mod token_cache;
+pub mod traffic;
 pub mod upstream_client;
 
 use std::convert::Infallible;
@@ -82,6 +83,8 @@ pub struct Gateway {
     draining: Arc<std::sync::atomic::AtomicBool>,
     /// Run after each configuration is installed and the previous one let go of.
     after_apply: Arc<std::sync::OnceLock<AfterApply>>,
+    /// Per API revision counters, shared by every configuration compiled.
+    traffic: Arc<traffic::TrafficRegistry>,
 }
 
 /// A hook run after each applied configuration (the binary gives freed memory back).
@@ -125,6 +128,7 @@ impl Gateway {
             data_dir: data_dir.map(Arc::new),
             sync_status: Arc::default(),
             after_apply: Arc::default(),
+            traffic: Arc::default(),
         }
     }
 
@@ -182,6 +186,11 @@ impl Gateway {
         self.config.load().as_ref().map(|c| c.version)
     }
 
+    /// What each API revision served since the last call (the rollouts' analysis).
+    pub fn drain_traffic(&self) -> Vec<gantry_model::traffic::RevisionTraffic> {
+        self.traffic.drain()
+    }
+
     /// State of the control-plane stream (for readiness details and metrics).
     pub fn sync_status(&self) -> Arc<gantry_sync::client::SyncStatus> {
         self.sync_status.clone()
@@ -209,9 +218,10 @@ impl Gateway {
                 held,
             });
         }
-        let compiled = CompiledConfig::compile(&next.snapshot).inspect_err(|_| {
-            self.metrics.config_rejected.inc();
-        })?;
+        let compiled = CompiledConfig::compile_counting(&next.snapshot, &self.traffic)
+            .inspect_err(|_| {
+                self.metrics.config_rejected.inc();
+            })?;
         if let Some(previous) = self.config.load().as_deref() {
             compiled.inherit_fetched_keys(previous);
         }
@@ -308,6 +318,9 @@ impl Gateway {
         .await;
         let mut heartbeat = tokio::time::interval(NODE_HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // As a remote gateway's sync client does: what the revisions served, each second.
+        let mut report = tokio::time::interval(Duration::from_secs(1));
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 next = receiver.next() => match next {
@@ -324,6 +337,12 @@ impl Gateway {
                     None => break,
                 },
                 _ = heartbeat.tick() => record(NodeEvent::Seen).await,
+                _ = report.tick() => {
+                    let traffic = self.drain_traffic();
+                    if !traffic.is_empty() {
+                        record(NodeEvent::Traffic(traffic)).await;
+                    }
+                }
                 _ = shutdown.cancelled() => break,
             }
         }
@@ -495,6 +514,10 @@ impl gantry_sync::client::Applier for Gateway {
 
     fn apply(&self, next: Versioned) -> Result<(), GatewayError> {
         self.apply_versioned(next)
+    }
+
+    fn traffic(&self) -> Vec<gantry_model::traffic::RevisionTraffic> {
+        self.drain_traffic()
     }
 }
 

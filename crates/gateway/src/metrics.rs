@@ -89,6 +89,8 @@ pub struct Outcome {
     pub request_bytes: Option<u64>,
     /// Response body size, when declared (`Content-Length`; streamed bodies have none).
     pub response_bytes: Option<u64>,
+    /// The counters of the revision that served it, once the revision stage chose one.
+    pub revision: Option<Arc<crate::traffic::RevisionCounters>>,
 }
 
 /// The gateway's metrics.

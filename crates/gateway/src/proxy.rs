@@ -19,6 +19,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::backend_jwt::BackendJwtSigner;
 use crate::compiled::CompiledConfig;
+use crate::compiled::canary::REVISION_HEADER;
 use crate::correlation::{CORRELATION_ID, correlation_id};
 use crate::error::GatewayError;
 use crate::metrics::{GatewayMetrics, Outcome};
@@ -154,12 +155,16 @@ impl Proxy {
         if access_log {
             outcome.response_bytes = content_length(response.headers());
         }
+        let elapsed = started.elapsed();
+        if let Some(revision) = &outcome.revision {
+            revision.record(response.status().as_u16(), elapsed);
+        }
         self.metrics.record(
             &outcome,
             method.as_str(),
             path,
             response.status().as_u16(),
-            started.elapsed(),
+            elapsed,
             &correlation_id,
         );
         if grpc {
@@ -211,6 +216,8 @@ impl Proxy {
         }
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;
+        let (routed, revision) =
+            stage::revision::pick(config, routed, &who, &request, &target, outcome)?;
         stage::authorise::check(config, &routed, &who, outcome)?;
         let call = stage::limit::Call::of(&request, peer.ip());
         let granted = self
@@ -252,6 +259,11 @@ impl Proxy {
                 secure,
             },
         );
+        // The revision header is the gateway's word: a client's own never reaches upstream.
+        match revision {
+            Some(revision) => parts.headers.insert(REVISION_HEADER, revision),
+            None => parts.headers.remove(REVISION_HEADER),
+        };
         let outbound = Request::from_parts(parts, body);
         let response = match ai.as_mut() {
             Some(call) => {

@@ -69,6 +69,9 @@ pub struct SnapshotDelta {
     /// The full list of token quotas, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_quotas: Option<Vec<crate::ai::TokenQuota>>,
+    /// The full list of canary revisions, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canaries: Option<Vec<crate::canary::CanaryRevision>>,
 }
 
 /// A delta could not be applied.
@@ -172,6 +175,7 @@ impl SnapshotDelta {
             ai_apis: changed(old.ai_apis != new.ai_apis).then(|| new.ai_apis.clone()),
             token_quotas: changed(old.token_quotas != new.token_quotas)
                 .then(|| new.token_quotas.clone()),
+            canaries: changed(old.canaries != new.canaries).then(|| new.canaries.clone()),
         }
     }
 
@@ -236,6 +240,10 @@ impl SnapshotDelta {
                 .token_quotas
                 .clone()
                 .unwrap_or_else(|| base.token_quotas.clone()),
+            canaries: self
+                .canaries
+                .clone()
+                .unwrap_or_else(|| base.canaries.clone()),
         };
         next.normalize();
         Ok(next)

@@ -8,6 +8,7 @@
 
 pub mod ai;
 pub mod api;
+pub mod canary;
 pub mod custom_rules;
 pub mod delta;
 pub mod deny;
@@ -15,9 +16,11 @@ pub mod details;
 pub mod gateway_policies;
 pub mod lifecycle;
 pub mod mcp;
+pub mod rollout;
 pub mod snapshot;
 pub mod subscription;
 pub mod throttle_conditions;
+pub mod traffic;
 
 pub use api::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, Endpoint, EndpointConfig,

@@ -46,6 +46,9 @@ pub struct GatewaySnapshot {
     /// Token budgets of subscription tiers (WSO2 AI API quota policies).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub token_quotas: Vec<crate::ai::TokenQuota>,
+    /// Canary revisions of deployed APIs, each serving a share of its API's calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canaries: Vec<crate::canary::CanaryRevision>,
 }
 
 impl GatewaySnapshot {
@@ -81,6 +84,7 @@ impl GatewaySnapshot {
         self.custom_rules.sort_by(|a, b| a.name.cmp(&b.name));
         self.ai_apis.sort_by(|a, b| a.api_id.cmp(&b.api_id));
         self.token_quotas.sort_by(|a, b| a.tier.cmp(&b.tier));
+        self.canaries.sort_by(|a, b| a.api_id.cmp(&b.api_id));
     }
 }
 

@@ -226,6 +226,7 @@ pub async fn build(
     })
     .collect::<Result<Vec<_>>>()?;
 
+    let canaries = crate::canaries::for_snapshot(store, environment, &apis).await?;
     Ok(GatewaySnapshot {
         environment: env.name,
         version: u64::try_from(env.config_version).unwrap_or_default(),
@@ -240,5 +241,6 @@ pub async fn build(
         custom_rules: crate::custom_rules::enforced(store).await?,
         ai_apis,
         token_quotas: crate::ai::token_quotas(store).await?,
+        canaries,
     })
 }

@@ -36,7 +36,15 @@ pub trait Applier: Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
     /// Applies `next` atomically, or says why not (the old one keeps serving).
     fn apply(&self, next: Versioned) -> Result<(), Self::Error>;
+    /// What the API revisions served since the last call (reported to the control plane
+    /// about once a second; nothing is sent while this is empty).
+    fn traffic(&self) -> Vec<gantry_model::traffic::RevisionTraffic> {
+        Vec::new()
+    }
 }
+
+/// How often the gateway reports what its API revisions served.
+const TRAFFIC_REPORT: Duration = Duration::from_secs(1);
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -221,7 +229,27 @@ async fn session<A: Applier>(
     tracing::info!(endpoint = %config.endpoint, environment = %config.environment, "connected to the control plane");
 
     let mut received = false;
-    while let Some(message) = inbound.message().await? {
+    let mut report = tokio::time::interval(TRAFFIC_REPORT);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let message = tokio::select! {
+            message = inbound.message() => match message? {
+                Some(message) => message,
+                None => break,
+            },
+            _ = report.tick() => {
+                let revisions = applier.traffic();
+                if !revisions.is_empty() {
+                    let report = crate::proto::TrafficReport {
+                        revisions: revisions.into_iter().map(crate::traffic_to_wire).collect(),
+                    };
+                    if tx.send(send(gateway_message::Message::Traffic(report))).await.is_err() {
+                        break;
+                    }
+                }
+                continue;
+            }
+        };
         received = true;
         let (version, result) = match message.message {
             Some(control_plane_message::Message::Snapshot(s)) => (

@@ -75,3 +75,28 @@ pub fn digest(snapshot: &GatewaySnapshot) -> String {
     let hash = hashing.0.finish();
     hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A revision's traffic as the stream carries it.
+pub(crate) fn traffic_to_wire(t: gantry_model::traffic::RevisionTraffic) -> proto::RevisionTraffic {
+    proto::RevisionTraffic {
+        api_id: t.api_id,
+        revision_id: t.revision_id,
+        requests: t.requests,
+        errors: t.errors,
+        latency: t.latency,
+    }
+}
+
+/// A revision's traffic as received: latency lists are cut to the known buckets.
+pub(crate) fn traffic_from_wire(
+    mut t: proto::RevisionTraffic,
+) -> gantry_model::traffic::RevisionTraffic {
+    t.latency.truncate(gantry_model::traffic::LATENCY_BUCKETS);
+    gantry_model::traffic::RevisionTraffic {
+        api_id: t.api_id,
+        revision_id: t.revision_id,
+        requests: t.requests,
+        errors: t.errors.min(t.requests),
+        latency: t.latency,
+    }
+}

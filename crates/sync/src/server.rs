@@ -61,6 +61,8 @@ pub enum NodeEvent {
     Seen,
     /// The session ended.
     Disconnected,
+    /// What the node's API revisions served since its last report.
+    Traffic(Vec<gantry_model::traffic::RevisionTraffic>),
 }
 
 /// What the sync server needs from the control plane.
@@ -264,6 +266,10 @@ impl<A: GatewayAccess> Session<A> {
                         // The gateway kept its previous version, which this session no longer
                         // tracks: the next update is a full snapshot.
                         sent = None;
+                    }
+                    Ok(Some(GatewayMessage { message: Some(gateway_message::Message::Traffic(report)) })) => {
+                        let revisions = report.revisions.into_iter().map(crate::traffic_from_wire).collect();
+                        self.access.record(&env, &node, NodeEvent::Traffic(revisions)).await;
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => break,

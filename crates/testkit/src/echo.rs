@@ -1,7 +1,8 @@
 //! An upstream that answers every request with a JSON description of it (method, path,
 //! query, HTTP version, headers, body length); it speaks HTTP/1.1 and h2c, so tests can check exactly what the gateway forwarded.
 //! `/slow/...` waits 3 s before answering, `/delay/{ms}/...` that many milliseconds;
-//! `/status/{code}/...` answers with that status.
+//! `/status/{code}/...` answers with that status; `/flaky/{percent}/...` answers 500 to that
+//! share of its calls, spread evenly (of every 100 calls, exactly `percent`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -70,6 +71,9 @@ impl Drop for EchoUpstream {
     }
 }
 
+/// Calls to `/flaky/…` so far, for choosing which fail.
+static FLAKY_CALLS: AtomicUsize = AtomicUsize::new(0);
+
 async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
     if request.uri().path().starts_with("/slow") {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
@@ -91,6 +95,16 @@ async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
         .and_then(|r| r.split('/').next())
         .and_then(|c| c.parse::<u16>().ok())
         .and_then(|c| http::StatusCode::from_u16(c).ok());
+    // `/flaky/{percent}/…`: position n of a permutation of 0–99 (37 is prime to 100).
+    let flaky = request
+        .uri()
+        .path()
+        .strip_prefix("/flaky/")
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|percent| (FLAKY_CALLS.fetch_add(1, Ordering::Relaxed) % 100) * 37 % 100 < *percent)
+        .map(|_| http::StatusCode::INTERNAL_SERVER_ERROR);
+    let status = status.or(flaky);
     let method = request.method().to_string();
     let version = format!("{:?}", request.version());
     let path = request.uri().path().to_owned();

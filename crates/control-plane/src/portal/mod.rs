@@ -19,6 +19,7 @@ pub mod key_managers;
 pub mod listing;
 pub mod openapi;
 pub mod publisher;
+mod rollouts;
 pub mod session;
 pub mod throttling;
 pub mod try_it;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(auth::router())
         .merge(publisher::router())
+        .merge(rollouts::router())
         .merge(devportal::router())
         .merge(applications::router())
         .merge(admin::router())

@@ -10,6 +10,7 @@ pub mod mcp_servers;
 pub mod openapi;
 pub mod preview;
 pub mod revisions;
+pub mod rollouts;
 pub mod subscriptions;
 
 use axum::Router;
@@ -83,6 +84,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/apis/{api_id}/deployments",
             get(revisions::deployments::<rest_scopes::ApiLifecycleView>),
+        )
+        .route(
+            "/apis/{api_id}/rollouts",
+            get(rollouts::list).post(rollouts::start),
+        )
+        .route(
+            "/apis/{api_id}/rollouts/{rollout_id}",
+            get(rollouts::get_one),
+        )
+        .route(
+            "/apis/{api_id}/rollouts/{rollout_id}/{action}",
+            post(rollouts::act),
         )
         .route(
             "/apis/{api_id}/client-certificates",

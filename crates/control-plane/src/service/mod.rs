@@ -20,6 +20,8 @@ pub mod mcp_discovery;
 pub mod mcp_servers;
 pub mod mcp_tools;
 pub mod revisions;
+pub mod rollout_driver;
+pub mod rollouts;
 pub mod signup;
 pub mod subscriptions;
 pub mod workflow_webhook;

@@ -387,6 +387,57 @@ impl Client {
         success_json(self.send(request).await?).await.map(|_| ())
     }
 
+    /// The id of revision `number` of an API.
+    pub async fn revision_id(&mut self, api_id: &str, number: u32) -> Result<String, CtlError> {
+        let wanted = format!("Revision {number}");
+        self.revisions(api_id)
+            .await?
+            .iter()
+            .find(|r| r["displayName"] == wanted.as_str())
+            .and_then(|r| r["id"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| CtlError::Refused(format!("the API has no revision {number}")))
+    }
+
+    /// Starts a rollout of `plan`; the rollout.
+    pub async fn start_rollout(&mut self, api_id: &str, plan: &Value) -> Result<Value, CtlError> {
+        let request = self
+            .call(Method::POST, &format!("{PUBLISHER}/apis/{api_id}/rollouts"))
+            .await?
+            .json(plan);
+        success_json(self.send(request).await?).await
+    }
+
+    /// The API's rollouts, newest first.
+    pub async fn rollouts(&mut self, api_id: &str) -> Result<Vec<Value>, CtlError> {
+        Ok(list_of(
+            self.get_json(&format!("{PUBLISHER}/apis/{api_id}/rollouts"))
+                .await?,
+        ))
+    }
+
+    /// One rollout with its progress.
+    pub async fn rollout(&mut self, api_id: &str, id: &str) -> Result<Value, CtlError> {
+        self.get_json(&format!("{PUBLISHER}/apis/{api_id}/rollouts/{id}"))
+            .await
+    }
+
+    /// `promote`, `pause`, `resume` or `abort`; the rollout.
+    pub async fn rollout_action(
+        &mut self,
+        api_id: &str,
+        id: &str,
+        action: &str,
+    ) -> Result<Value, CtlError> {
+        let request = self
+            .call(
+                Method::POST,
+                &format!("{PUBLISHER}/apis/{api_id}/rollouts/{id}/{action}"),
+            )
+            .await?;
+        success_json(self.send(request).await?).await
+    }
+
     /// Deletes an API.
     pub async fn delete_api(&mut self, api_id: &str) -> Result<(), CtlError> {
         let request = self

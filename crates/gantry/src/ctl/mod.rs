@@ -10,6 +10,7 @@ mod apply;
 mod client;
 mod output;
 mod project_dir;
+mod rollout;
 mod session;
 
 use std::path::PathBuf;
@@ -69,6 +70,9 @@ enum CtlCommand {
     /// What `apply` would change, with the routes each environment's gateways would add,
     /// remove or change (`apply --dry-run`).
     Diff(apply::ApplyArgs),
+    /// Roll a revision out step by step (canary weights, analysis windows), or follow,
+    /// promote, pause, resume or abort a rollout.
+    Rollout(rollout::RolloutArgs),
 }
 
 #[derive(Debug, Args)]
@@ -473,6 +477,9 @@ async fn execute(args: CtlArgs) -> Result<(), CtlError> {
             let result = apply::run(&mut client, &apply, out).await;
             sessions.remember(&apply.env, &client)?;
             result?;
+        }
+        CtlCommand::Rollout(rollout) => {
+            rollout::run(&mut sessions, &tls, rollout, out).await?;
         }
         CtlCommand::Apply(apply) => {
             let mut client = connect(&sessions, &apply.env)?;

@@ -20,7 +20,7 @@ pub enum Output {
 }
 
 /// Prints `value` as JSON or YAML; false for `Table` (the caller prints a table).
-fn structured(out: Output, value: &Value) -> bool {
+pub(super) fn structured(out: Output, value: &Value) -> bool {
     match out {
         Output::Table => false,
         Output::Json => {

@@ -51,6 +51,8 @@ pub struct ApiEntry {
     pub loose: Option<Box<LooseRoutes>>,
     /// The tools, when the API is an MCP server (`stage/mcp` serves it).
     pub mcp: Option<Box<super::mcp::McpEntry>>,
+    /// This revision's request counters (kept across configurations).
+    pub traffic: Arc<crate::traffic::RevisionCounters>,
 }
 
 /// Where an API key may be presented.
@@ -76,6 +78,7 @@ impl ApiEntry {
         api: &DeployedApi,
         base_path: &str,
         policies: &Policies<'_>,
+        traffic: &crate::traffic::TrafficRegistry,
         problems: &mut Vec<String>,
     ) -> Self {
         let has = |scheme: &str| api.security_scheme.iter().any(|s| s == scheme);
@@ -139,6 +142,7 @@ impl ApiEntry {
             mtls,
             loose: LooseRoutes::compile(&api.operations),
             mcp: super::mcp::McpEntry::compile(api, policies, problems),
+            traffic: traffic.counters(&api.api_id, &api.revision_id),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod ai;
 pub mod api;
+pub mod canary;
 pub mod client_certs;
 pub mod conditions;
 pub mod consumer_keys;
@@ -87,6 +88,8 @@ pub struct CompiledConfig {
     pub deny: Option<Box<deny::DenyTable>>,
     /// AI APIs and token budgets; `None` when no AI API is deployed.
     pub ai: Option<Box<ai::AiTables>>,
+    /// Canary revisions and their splits; `None` when there are none (the common case).
+    pub canaries: Option<Box<canary::Canaries>>,
 }
 
 /// Hands out one shared string per distinct id of a snapshot.
@@ -105,6 +108,15 @@ impl CompiledConfig {
     /// Compiles `snapshot`, or lists every problem found (unparsable endpoint, invalid key,
     /// conflicting routes): a gateway rejects such a version whole and keeps the last good one.
     pub fn compile(snapshot: &GatewaySnapshot) -> Result<Self, crate::error::GatewayError> {
+        Self::compile_counting(snapshot, &crate::traffic::TrafficRegistry::default())
+    }
+
+    /// Like [`CompiledConfig::compile`], each revision counting its calls in `traffic`'s
+    /// counters (shared by the configurations a gateway compiles).
+    pub fn compile_counting(
+        snapshot: &GatewaySnapshot,
+        traffic: &crate::traffic::TrafficRegistry,
+    ) -> Result<Self, crate::error::GatewayError> {
         let mut problems = Vec::new();
         let policies = limits::Policies::compile(snapshot, &mut problems);
         let custom_rules = custom_rules::CompiledRule::compile_all(snapshot, &mut problems);
@@ -114,7 +126,11 @@ impl CompiledConfig {
                 claim_names.push(name.into());
             }
         }
-        let (vhosts, health_checked) = router::Vhosts::compile(snapshot, &policies, &mut problems);
+        let (vhosts, mut health_checked) =
+            router::Vhosts::compile(snapshot, &policies, traffic, &mut problems);
+        let (canaries, canary_health_checked) =
+            canary::Canaries::compile(snapshot, &policies, traffic, &mut problems);
+        health_checked.extend(canary_health_checked);
         let (keys, jwks_sources) = keys::compile(snapshot, &mut problems);
         // Application and API ids recur across 100,000s of entries: one shared string each.
         let mut ids = Interner::default();
@@ -148,6 +164,7 @@ impl CompiledConfig {
             custom_rules,
             deny: deny::DenyTable::compile(snapshot),
             ai,
+            canaries,
         })
     }
 

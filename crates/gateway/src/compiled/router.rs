@@ -87,6 +87,7 @@ impl Vhosts {
     pub fn compile(
         snapshot: &GatewaySnapshot,
         policies: &Policies<'_>,
+        traffic: &crate::traffic::TrafficRegistry,
         problems: &mut Vec<String>,
     ) -> (Self, Vec<(Arc<ApiEntry>, KeyType)>) {
         let mut builders: HashMap<String, RouterBuilder> = HashMap::new();
@@ -95,7 +96,7 @@ impl Vhosts {
             builders
                 .entry(vhost)
                 .or_default()
-                .add_api(api, policies, problems);
+                .add_api(api, policies, traffic, problems);
         }
         let health_checked = builders
             .values_mut()
@@ -172,14 +173,22 @@ struct RouterBuilder {
 }
 
 impl RouterBuilder {
-    fn add_api(&mut self, api: &DeployedApi, policies: &Policies<'_>, problems: &mut Vec<String>) {
+    fn add_api(
+        &mut self,
+        api: &DeployedApi,
+        policies: &Policies<'_>,
+        traffic: &crate::traffic::TrafficRegistry,
+        problems: &mut Vec<String>,
+    ) {
         let base_path = format!("{}/{}", api.context, api.version);
         // The default version also answers without its version segment.
         let mut bases: Vec<Arc<str>> = vec![Arc::from(base_path.as_str())];
         if api.is_default_version {
             bases.push(Arc::from(api.context.as_str()));
         }
-        let entry = Arc::new(ApiEntry::compile(api, &base_path, policies, problems));
+        let entry = Arc::new(ApiEntry::compile(
+            api, &base_path, policies, traffic, problems,
+        ));
         for key_type in [KeyType::Production, KeyType::Sandbox] {
             if entry
                 .pool(key_type)
