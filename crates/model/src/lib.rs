@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod api_product;
 pub mod custom_rules;
 pub mod delta;
 pub mod deny;
@@ -21,6 +22,7 @@ pub use api::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, Endpoint, EndpointConfig,
     Endpoints, HttpVerb, Operation, ResourceTarget,
 };
+pub use api_product::{ApiProduct, DeployedProduct, ProductApi, ProductRevision};
 pub use details::{AdditionalProperty, ApiDetails, BusinessInformation};
 pub use gateway_policies::{ApiPolicies, GatewayPolicies, PolicyRef};
 pub use lifecycle::{LifecycleAction, LifecycleState};

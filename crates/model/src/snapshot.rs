@@ -40,6 +40,9 @@ pub struct GatewaySnapshot {
     /// Custom rules (keyed limits over request attributes; every environment gets all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_rules: Vec<crate::custom_rules::CustomRule>,
+    /// API product revisions deployed to this environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<crate::api_product::DeployedProduct>,
 }
 
 impl GatewaySnapshot {
@@ -73,6 +76,8 @@ impl GatewaySnapshot {
         self.revoked_token_ids.dedup();
         self.deny_policies.sort_by(|a, b| a.id.cmp(&b.id));
         self.custom_rules.sort_by(|a, b| a.name.cmp(&b.name));
+        self.products
+            .sort_by(|a, b| a.product_id.cmp(&b.product_id));
     }
 }
 

@@ -7,6 +7,7 @@
 //! resource; none of them knows about HTTP.
 #![forbid(unsafe_code)]
 
+pub mod api_products;
 pub mod apis;
 pub mod applications;
 pub mod authorization_codes;

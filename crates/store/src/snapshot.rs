@@ -1,5 +1,6 @@
 //! Builds the [`GatewaySnapshot`] of one environment from the store: the deployed
-//! revisions, and the applications, keys and subscriptions that touch them.
+//! revisions (of APIs and API products), and the applications, keys and subscriptions
+//! that touch them.
 //!
 //! Subscriptions waiting for approval (`ON_HOLD`) or refused (`REJECTED`) and applications
 //! not approved are left out: gateways never see what an approval workflow holds back.
@@ -105,7 +106,7 @@ pub async fn build(
     let deployed = sqlx::query_as::<_, DeployedRow>(
         "SELECT d.revision_id, d.vhost, r.definition, a.lifecycle_status, a.is_default_version FROM api_deployments d \
          JOIN api_revisions r ON r.id = d.revision_id JOIN apis a ON a.id = d.api_id \
-         WHERE d.environment = $1 ORDER BY a.context, a.version",
+         WHERE d.environment = $1 AND a.kind = 'API' ORDER BY a.context, a.version",
     )
     .bind(environment)
     .fetch_all(pool)
@@ -231,5 +232,6 @@ pub async fn build(
         revoked_token_ids: crate::revoked_tokens::live_ids(store, crate::now_ms()).await?,
         deny_policies: crate::deny_policies::enforced(store).await?,
         custom_rules: crate::custom_rules::enforced(store).await?,
+        products: crate::api_products::deployed_in(store, environment).await?,
     })
 }

@@ -10,6 +10,7 @@ use gantry_store::{StoreError, apis};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::devportal::api_products;
 use crate::api_search::ApiQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{MaybeUser, QueryParams};
@@ -55,19 +56,44 @@ pub(crate) async fn list(
     let (offset, limit) = paging.resolve()?;
     let query = ApiQuery::parse(paging.query.as_deref().unwrap_or_default())?;
     let roles = user.as_ref().map(|u| u.roles.as_slice());
-    let found: Vec<Api> = apis::all(state.store())
+    let mut found: Vec<(String, String, Value)> = apis::all(state.store())
         .await?
         .into_iter()
         .filter(|a| visible(a, roles) && query.matches(a))
+        .map(|a| (a.name.to_string(), a.version.to_string(), devportal_info(&a)))
         .collect();
+    // API products are listed beside APIs (`type: APIPRODUCT`), as in WSO2.
+    found.extend(
+        gantry_store::api_products::all(state.store())
+            .await?
+            .into_iter()
+            .filter(|p| api_products::visible(p, roles) && query.matches_product(p))
+            .map(|p| (p.name.to_string(), p.version.to_string(), api_products::info(&p))),
+    );
+    found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let (page, total) = page_of(found, offset, limit);
     Ok(axum::Json(list_envelope(
-        page.iter().map(devportal_info).collect(),
+        page.into_iter().map(|(_, _, info)| info).collect(),
         offset,
         limit,
         total,
         "/api/am/devportal/v3/apis",
     )))
+}
+
+/// A product asked for by id under `/apis/{apiId}`, as WSO2's devportal serves it.
+async fn product(
+    state: &AppState,
+    id: &str,
+    user: Option<&crate::extract::AuthUser>,
+) -> ApiResult<axum::Json<Value>> {
+    match gantry_store::api_products::get(state.store(), id).await {
+        Ok(p) if api_products::visible(&p, user.map(|u| u.roles.as_slice())) => {
+            Ok(axum::Json(api_products::detail(&p)))
+        }
+        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::not_found("API", id)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The API as the devportal shows it: its operations (verb, target, scopes, auth type),
@@ -78,7 +104,7 @@ pub(crate) async fn get_one(
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let api = match apis::get(state.store(), &api_id).await {
-        Err(StoreError::NotFound) => return Err(ApiError::not_found("API", &api_id)),
+        Err(StoreError::NotFound) => return product(&state, &api_id, user.as_ref()).await,
         other => other?,
     };
     if !visible(&api, user.as_ref().map(|u| u.roles.as_slice())) {

@@ -69,7 +69,7 @@ pub struct OperationRequest {
     operation_policies: gantry_model::ApiPolicies,
 }
 
-fn leading_slash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn leading_slash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let context = Option::<String>::deserialize(d)?;
     Ok(context.map(|c| {
         if c.starts_with('/') || c.is_empty() {
@@ -80,7 +80,7 @@ fn leading_slash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
     }))
 }
 
-fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, InvalidField> {
+pub(crate) fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, InvalidField> {
     value
         .as_deref()
         .ok_or_else(|| InvalidField::new(field, "is required"))
@@ -455,13 +455,19 @@ pub(crate) async fn load_for(state: &AppState, api_id: &str, user: &AuthUser) ->
 }
 
 fn may_access(api: &Api, user: &AuthUser) -> bool {
-    api.provider.eq_ignore_ascii_case(&user.username)
-        || user.roles.iter().any(|r| r == "admin")
-        || api.details.editable_by(&user.roles)
+    may_manage(&api.provider, &api.details, user)
 }
 
-/// The API with its `ETag` header.
-fn with_etag(api: Api) -> Response {
+/// Whether `user` may see and change, in the Publisher, what `provider` made with these
+/// access-control `details` (an API or an API product).
+pub(crate) fn may_manage(provider: &str, details: &gantry_model::ApiDetails, user: &AuthUser) -> bool {
+    provider.eq_ignore_ascii_case(&user.username)
+        || user.roles.iter().any(|r| r == "admin")
+        || details.editable_by(&user.roles)
+}
+
+/// The API (or API product) with its `ETag` header.
+pub(crate) fn with_etag<T: serde::Serialize>(api: T) -> Response {
     let mut response = axum::Json(&api).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag(&api)) {
         response.headers_mut().insert(header::ETAG, v);
@@ -587,7 +593,7 @@ pub(crate) async fn change_lifecycle_handler(
 
 /// WSO2's `LifecycleState`: the state, the transitions available from it, and the status
 /// of the latest lifecycle-change approval request (`workflowStatus`), when there is one.
-fn lifecycle_state(state: LifecycleState, workflow_status: Option<&str>) -> Value {
+pub(crate) fn lifecycle_state(state: LifecycleState, workflow_status: Option<&str>) -> Value {
     let transitions: Vec<Value> = state
         .allowed_actions()
         .into_iter()
