@@ -180,7 +180,10 @@ mod tests {
                 (s.api_id.as_str(), s.context.as_str(), s.version.as_str()),
                 ("p", "/bundle", "2")
             );
-            assert_eq!((s.vhost.as_str(), s.is_default_version), ("localhost", false));
+            assert_eq!(
+                (s.vhost.as_str(), s.is_default_version),
+                ("localhost", false)
+            );
             assert_eq!(s.lifecycle, LifecycleState::Blocked);
             let endpoint = s.endpoint_config.production_endpoints.as_ref().unwrap();
             assert_eq!(endpoint.as_slice()[0].url, url);

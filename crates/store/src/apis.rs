@@ -136,9 +136,9 @@ pub async fn get(store: &Store, id: &str) -> Result<Api> {
     let mut row = sqlx::query_as::<_, DefinitionRow>(
         "SELECT definition FROM apis WHERE id = $1 AND kind = 'API'",
     )
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?;
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
     if row.is_none() && id.matches('-').count() >= 2 {
         row = sqlx::query_as::<_, DefinitionRow>(
             "SELECT definition FROM apis WHERE provider || '-' || name || '-' || version = $1 AND kind = 'API'",
@@ -192,12 +192,11 @@ async fn exists(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<b
 
 /// Every API ordered by name and version (for searches the SQL cannot express).
 pub async fn all(store: &Store) -> Result<Vec<Api>> {
-    let rows =
-        sqlx::query_as::<_, DefinitionRow>(
-            "SELECT definition FROM apis WHERE kind = 'API' ORDER BY name, version",
-        )
-            .fetch_all(store.pool())
-            .await?;
+    let rows = sqlx::query_as::<_, DefinitionRow>(
+        "SELECT definition FROM apis WHERE kind = 'API' ORDER BY name, version",
+    )
+    .fetch_all(store.pool())
+    .await?;
     rows.iter()
         .map(|r| from_json("apis.definition", &r.definition))
         .collect()

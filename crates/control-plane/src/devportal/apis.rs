@@ -10,8 +10,8 @@ use gantry_store::{StoreError, apis};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::devportal::api_products;
 use crate::api_search::ApiQuery;
+use crate::devportal::api_products;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{MaybeUser, QueryParams};
 use crate::service;
@@ -60,7 +60,13 @@ pub(crate) async fn list(
         .await?
         .into_iter()
         .filter(|a| visible(a, roles) && query.matches(a))
-        .map(|a| (a.name.to_string(), a.version.to_string(), devportal_info(&a)))
+        .map(|a| {
+            (
+                a.name.to_string(),
+                a.version.to_string(),
+                devportal_info(&a),
+            )
+        })
         .collect();
     // API products are listed beside APIs (`type: APIPRODUCT`), as in WSO2.
     found.extend(
@@ -68,7 +74,13 @@ pub(crate) async fn list(
             .await?
             .into_iter()
             .filter(|p| api_products::visible(p, roles) && query.matches_product(p))
-            .map(|p| (p.name.to_string(), p.version.to_string(), api_products::info(&p))),
+            .map(|p| {
+                (
+                    p.name.to_string(),
+                    p.version.to_string(),
+                    api_products::info(&p),
+                )
+            }),
     );
     found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let (page, total) = page_of(found, offset, limit);

@@ -36,10 +36,12 @@ pub(crate) async fn subscription_json(state: &AppState, sub: &Subscription) -> A
         Err(_) => gantry_store::api_products::get(state.store(), &sub.api_id)
             .await
             .ok()
-            .map(|p| json!({
-                "id": p.id, "name": p.name, "context": p.context, "version": p.version,
-                "provider": p.provider, "lifeCycleStatus": p.state, "type": p.api_type,
-            })),
+            .map(|p| {
+                json!({
+                    "id": p.id, "name": p.name, "context": p.context, "version": p.version,
+                    "provider": p.provider, "lifeCycleStatus": p.state, "type": p.api_type,
+                })
+            }),
     };
     let app = gantry_store::applications::get(state.store(), &sub.application_id)
         .await

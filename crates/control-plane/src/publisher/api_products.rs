@@ -7,8 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gantry_model::{
-    ApiContext, ApiDetails, ApiName, ApiProduct, ApiVersion, HttpVerb, InvalidField,
-    ResourceTarget,
+    ApiContext, ApiDetails, ApiName, ApiProduct, ApiVersion, HttpVerb, InvalidField, ResourceTarget,
 };
 use gantry_store::{api_products, apis};
 use serde::Deserialize;
@@ -186,7 +185,12 @@ pub(crate) async fn create(
     if let Ok(v) = HeaderValue::from_str(&format!("{BASE}/{}", product.id)) {
         headers.insert(header::LOCATION, v);
     }
-    Ok((StatusCode::CREATED, headers, axum::Json(product_json(&product))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        axum::Json(product_json(&product)),
+    )
+        .into_response())
 }
 
 pub(crate) async fn list(
@@ -291,9 +295,9 @@ pub(crate) async fn change_lifecycle(
     Scoped(user, _): Scoped<rest_scopes::ApiPublish>,
     QueryParams(query): QueryParams<LifecycleQuery>,
 ) -> ApiResult<axum::Json<Value>> {
-    let id = query.api_product_id.ok_or_else(|| {
-        ApiError::BadRequest("apiProductId: query parameter is required".into())
-    })?;
+    let id = query
+        .api_product_id
+        .ok_or_else(|| ApiError::BadRequest("apiProductId: query parameter is required".into()))?;
     let action = query
         .action
         .ok_or_else(|| ApiError::BadRequest("action: query parameter is required".into()))?;

@@ -69,7 +69,9 @@ pub struct OperationRequest {
     operation_policies: gantry_model::ApiPolicies,
 }
 
-pub(crate) fn leading_slash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn leading_slash<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
     let context = Option::<String>::deserialize(d)?;
     Ok(context.map(|c| {
         if c.starts_with('/') || c.is_empty() {
@@ -80,7 +82,10 @@ pub(crate) fn leading_slash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Op
     }))
 }
 
-pub(crate) fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, InvalidField> {
+pub(crate) fn required<'a>(
+    value: &'a Option<String>,
+    field: &str,
+) -> Result<&'a str, InvalidField> {
     value
         .as_deref()
         .ok_or_else(|| InvalidField::new(field, "is required"))
@@ -460,7 +465,11 @@ fn may_access(api: &Api, user: &AuthUser) -> bool {
 
 /// Whether `user` may see and change, in the Publisher, what `provider` made with these
 /// access-control `details` (an API or an API product).
-pub(crate) fn may_manage(provider: &str, details: &gantry_model::ApiDetails, user: &AuthUser) -> bool {
+pub(crate) fn may_manage(
+    provider: &str,
+    details: &gantry_model::ApiDetails,
+    user: &AuthUser,
+) -> bool {
     provider.eq_ignore_ascii_case(&user.username)
         || user.roles.iter().any(|r| r == "admin")
         || details.editable_by(&user.roles)

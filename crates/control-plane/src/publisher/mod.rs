@@ -99,7 +99,10 @@ pub fn router() -> Router<AppState> {
                 .put(api_products::update)
                 .delete(api_products::delete),
         )
-        .route("/api-products/{product_id}/swagger", get(api_products::swagger))
+        .route(
+            "/api-products/{product_id}/swagger",
+            get(api_products::swagger),
+        )
         .route(
             "/api-products/{product_id}/is-outdated",
             get(api_products::is_outdated),

@@ -191,14 +191,24 @@ fn same_path(a: &str, b: &str) -> bool {
     let shape = |t: &str| -> Vec<String> {
         t.trim_end_matches('/')
             .split('/')
-            .map(|s| if s.starts_with('{') { "{}".to_owned() } else { s.to_owned() })
+            .map(|s| {
+                if s.starts_with('{') {
+                    "{}".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            })
             .collect()
     };
     shape(a) == shape(b)
 }
 
 /// Creates a product owned by `user`.
-pub async fn create(state: &AppState, draft: ProductDraft, user: &AuthUser) -> ApiResult<ApiProduct> {
+pub async fn create(
+    state: &AppState,
+    draft: ProductDraft,
+    user: &AuthUser,
+) -> ApiResult<ApiProduct> {
     check_roles(&draft.details)?;
     check_tiers(state, &draft.policies).await?;
     let apis = resolve(state, &draft.apis, user).await?;
@@ -354,7 +364,11 @@ pub async fn is_outdated(state: &AppState, product: &ApiProduct) -> ApiResult<bo
             Err(StoreError::NotFound) => return Ok(true),
             other => other?,
         };
-        if included.operations.iter().any(|op| !api.operations.contains(op)) {
+        if included
+            .operations
+            .iter()
+            .any(|op| !api.operations.contains(op))
+        {
             return Ok(true);
         }
     }
@@ -376,7 +390,11 @@ pub async fn create_revision(
     }
     let frozen = freeze(state, product).await?;
     let revision = api_products::create_revision(state.store(), &frozen, description).await?;
-    tracing::info!(product_id = id, revision = revision.number, "API product revision created");
+    tracing::info!(
+        product_id = id,
+        revision = revision.number,
+        "API product revision created"
+    );
     Ok(revision)
 }
 
@@ -406,7 +424,8 @@ pub async fn deploy_revision(
     let resolved = resolve_targets(state, targets).await?;
     let mut deployments = Vec::with_capacity(resolved.len());
     for (env, vhost, display) in resolved {
-        deployments.push(apis::deploy(state.store(), id, revision_id, &env, &vhost, display).await?);
+        deployments
+            .push(apis::deploy(state.store(), id, revision_id, &env, &vhost, display).await?);
         tracing::info!(product_id = id, revision_id, environment = %env, %vhost, "API product revision deployed");
     }
     state.sync_environments().await?;

@@ -252,7 +252,10 @@ async fn check_transition(
 
 /// The state `action` leads to from `from`; 409 naming the allowed actions when it is not
 /// allowed (APIs and API products share the state machine).
-pub(crate) fn transition(from: LifecycleState, action: LifecycleAction) -> ApiResult<LifecycleState> {
+pub(crate) fn transition(
+    from: LifecycleState,
+    action: LifecycleAction,
+) -> ApiResult<LifecycleState> {
     let Some(to) = from.apply(action) else {
         let allowed: Vec<&str> = from.allowed_actions().iter().map(|a| a.as_str()).collect();
         return Err(ApiError::Conflict(format!(

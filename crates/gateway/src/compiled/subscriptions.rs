@@ -67,7 +67,9 @@ pub fn applications<'a>(
     let sends_backend_jwt = |apis: &[gantry_model::snapshot::DeployedApi]| {
         apis.iter().any(|a| a.gateway.enable_backend_jwt)
     };
-    if !sends_backend_jwt(&snapshot.apis) && !snapshot.products.iter().any(|p| sends_backend_jwt(&p.apis)) {
+    if !sends_backend_jwt(&snapshot.apis)
+        && !snapshot.products.iter().any(|p| sends_backend_jwt(&p.apis))
+    {
         return FastMap::default();
     }
     snapshot
