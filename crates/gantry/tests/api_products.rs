@@ -242,6 +242,13 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
         )
         .await;
     assert_eq!(products["count"], 1);
+    // Products are not APIs in the Publisher's API resources.
+    let (_, listed_apis) = admin.get(&format!("{PUB}/apis")).await;
+    assert_eq!(listed_apis["count"], 2, "{listed_apis}");
+    assert_eq!(
+        admin.get(&format!("{PUB}/apis/{product_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
     wso2.call(
         &admin,
         Method::GET,

@@ -4,8 +4,7 @@
 //! (those functions in [`crate::apis`] work by id). A product revision is a
 //! [`ProductRevision`]: the product with its included APIs frozen.
 
-use gantry_model::snapshot::DeployedApi;
-use gantry_model::{Api, ApiProduct, DeployedProduct, LifecycleState, ProductRevision};
+use gantry_model::{ApiProduct, DeployedProduct, LifecycleState, ProductRevision};
 
 use crate::apis::{self, Revision};
 use crate::{Result, Store, StoreError, from_json, now_ms, to_json};
@@ -218,32 +217,18 @@ pub async fn deployed_in(store: &Store, environment: &str) -> Result<Vec<Deploye
             apis: revision
                 .apis
                 .into_iter()
-                .map(|api| frozen(api, &row.revision_id, &row.vhost, lifecycle))
+                // Mutual TLS is not offered through products: no client certificates.
+                .map(|api| {
+                    crate::snapshot::deployed_api(
+                        api,
+                        row.revision_id.clone(),
+                        row.vhost.clone(),
+                        lifecycle,
+                    )
+                })
                 .collect(),
             vhost: row.vhost,
         });
     }
     Ok(products)
-}
-
-/// An included API as a product revision froze it, in the snapshot's terms (no client
-/// certificates: mutual TLS is not offered through products).
-fn frozen(api: Api, revision_id: &str, vhost: &str, lifecycle: LifecycleState) -> DeployedApi {
-    DeployedApi {
-        api_id: api.id,
-        revision_id: revision_id.to_owned(),
-        name: api.name,
-        context: api.context,
-        version: api.version,
-        vhost: vhost.to_owned(),
-        is_default_version: false,
-        lifecycle,
-        authorization_header: api.authorization_header,
-        security_scheme: api.security_scheme,
-        gateway: api.gateway,
-        endpoint_config: api.endpoint_config,
-        cors_configuration: api.cors_configuration,
-        operations: api.operations,
-        client_certificates: Vec::new(),
-    }
 }

@@ -90,6 +90,33 @@ impl KeyRow {
     }
 }
 
+/// `api` (a revision's definition) as gateways serve it, at `vhost`, in `lifecycle`; not
+/// the default version and without client certificates until the caller says otherwise.
+pub(crate) fn deployed_api(
+    api: Api,
+    revision_id: String,
+    vhost: String,
+    lifecycle: LifecycleState,
+) -> DeployedApi {
+    DeployedApi {
+        api_id: api.id,
+        revision_id,
+        name: api.name,
+        context: api.context,
+        version: api.version,
+        vhost,
+        is_default_version: false,
+        lifecycle,
+        authorization_header: api.authorization_header,
+        security_scheme: api.security_scheme,
+        gateway: api.gateway,
+        endpoint_config: api.endpoint_config,
+        cors_configuration: api.cors_configuration,
+        operations: api.operations,
+        client_certificates: Vec::new(),
+    }
+}
+
 /// The snapshot of `environment` at its current config version; `NotFound` if it does not
 /// exist. `resident_issuer` is the `iss` of the resident key manager's tokens: its clients'
 /// mappings carry it, an external client's mapping carries its key manager's issuer.
@@ -129,21 +156,9 @@ pub async fn build(
         }
         let client_certificates = certificates.remove(&api.id).unwrap_or_default();
         apis.push(DeployedApi {
-            api_id: api.id,
-            revision_id: row.revision_id,
-            name: api.name,
-            context: api.context,
-            version: api.version,
-            vhost: row.vhost,
             is_default_version: row.is_default_version != 0,
-            lifecycle,
-            authorization_header: api.authorization_header,
-            security_scheme: api.security_scheme,
-            gateway: api.gateway,
-            endpoint_config: api.endpoint_config,
-            cors_configuration: api.cors_configuration,
-            operations: api.operations,
             client_certificates,
+            ..deployed_api(api, row.revision_id, row.vhost, lifecycle)
         });
     }
 

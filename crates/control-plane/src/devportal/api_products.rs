@@ -6,6 +6,7 @@ use gantry_model::api_product::PRODUCT_TYPE;
 use gantry_model::{ApiProduct, LifecycleState};
 use serde_json::{Value, json};
 
+use crate::devportal::apis::{operations_json, tiers_json};
 use crate::service;
 
 /// Whether the developer portal shows `product` to a caller with `roles` (`None`:
@@ -39,28 +40,9 @@ pub(crate) fn info(product: &ApiProduct) -> Value {
 /// WSO2 devportal `API` of a product: its info, every included operation, its tiers.
 pub(crate) fn detail(product: &ApiProduct) -> Value {
     let mut body = info(product);
-    body["operations"] = json!(
-        product
-            .apis
-            .iter()
-            .flat_map(|api| api.operations.iter())
-            .map(|op| json!({
-                "target": op.target.to_string(),
-                "verb": op.verb.as_str(),
-                "authType": op.auth_type,
-                "throttlingPolicy": op.throttling_policy,
-                "scopes": op.scopes,
-            }))
-            .collect::<Vec<_>>()
-    );
+    body["operations"] = operations_json(product.apis.iter().flat_map(|api| &api.operations));
     body["transport"] = json!(product.transport);
     body["visibility"] = json!(product.visibility);
-    body["tiers"] = json!(
-        product
-            .policies
-            .iter()
-            .map(|p| json!({"tierName": p, "tierPlan": "FREE"}))
-            .collect::<Vec<_>>()
-    );
+    body["tiers"] = tiers_json(&product.policies);
     body
 }

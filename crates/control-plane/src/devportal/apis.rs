@@ -5,7 +5,7 @@
 //! prototyped and deprecated APIs are shown: anything else is 404.
 
 use axum::extract::{Path, State};
-use gantry_model::{Api, LifecycleState};
+use gantry_model::{Api, LifecycleState, Operation};
 use gantry_store::{StoreError, apis};
 use serde_json::{Value, json};
 
@@ -123,26 +123,34 @@ pub(crate) async fn get_one(
         return Err(ApiError::not_found("API", &api_id));
     }
     let mut body = devportal_info(&api);
-    body["operations"] = json!(
-        api.operations
-            .iter()
-            .map(|op| json!({
+    body["operations"] = operations_json(&api.operations);
+    body["transport"] = json!(api.transport);
+    body["authorizationHeader"] = json!(api.authorization_header);
+    body["visibility"] = json!(api.visibility);
+    body["tiers"] = tiers_json(&api.policies);
+    Ok(axum::Json(body))
+}
+
+/// Operations as the devportal shows them (verb, target, scopes, auth type, tier).
+pub(crate) fn operations_json<'a>(operations: impl IntoIterator<Item = &'a Operation>) -> Value {
+    operations
+        .into_iter()
+        .map(|op| {
+            json!({
                 "target": op.target.to_string(),
                 "verb": op.verb.as_str(),
                 "authType": op.auth_type,
                 "throttlingPolicy": op.throttling_policy,
                 "scopes": op.scopes,
-            }))
-            .collect::<Vec<_>>()
-    );
-    body["transport"] = json!(api.transport);
-    body["authorizationHeader"] = json!(api.authorization_header);
-    body["visibility"] = json!(api.visibility);
-    body["tiers"] = json!(
-        api.policies
-            .iter()
-            .map(|p| json!({"tierName": p, "tierPlan": "FREE"}))
-            .collect::<Vec<_>>()
-    );
-    Ok(axum::Json(body))
+            })
+        })
+        .collect()
+}
+
+/// The tiers offered, as WSO2's devportal lists them.
+pub(crate) fn tiers_json(policies: &[String]) -> Value {
+    policies
+        .iter()
+        .map(|p| json!({"tierName": p, "tierPlan": "FREE"}))
+        .collect()
 }

@@ -20,12 +20,12 @@ use crate::extract::{JsonBody, QueryParams, Scoped};
 use crate::publisher::apis::{leading_slash, required, with_etag};
 use crate::publisher::openapi::generated_document_of;
 use crate::publisher::revisions::{
-    RevisionQuery, RevisionRequest, deployment_json, required_revision, revision_json,
+    RevisionQuery, deployment_json, required_revision, revision_json, revision_request, undeployed,
 };
 use crate::rest_scopes;
 use crate::service::api_products::{self as service, ApiSelection, ProductDraft, load_for};
 use crate::service::revisions::DeploymentTarget;
-use crate::wire::{Paging, list_envelope, page_of, plain_list, rfc3339};
+use crate::wire::{Paging, list_envelope, page_of, plain_list};
 
 const BASE: &str = "/api/am/publisher/v4/api-products";
 
@@ -327,19 +327,9 @@ pub(crate) async fn get_lifecycle_history(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     load_for(&state, &id, &user).await?;
-    let list: Vec<Value> = apis::lifecycle_history(state.store(), &id)
-        .await?
-        .into_iter()
-        .map(|e| {
-            json!({
-                "previousState": e.previous_state,
-                "postState": e.post_state,
-                "user": e.username,
-                "updatedTime": rfc3339(e.created_at),
-            })
-        })
-        .collect();
-    Ok(axum::Json(plain_list(list)))
+    Ok(axum::Json(
+        crate::publisher::apis::lifecycle_history_json(&state, &id).await?,
+    ))
 }
 
 pub(crate) async fn create_revision(
@@ -348,12 +338,7 @@ pub(crate) async fn create_revision(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let request: RevisionRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RevisionRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))?
-    };
+    let request = revision_request(&body)?;
     let description = request.description.as_deref().unwrap_or("");
     let revision = service::create_revision(&state, &id, description, &user).await?;
     let mut body = revision_json(&revision, &[]);
@@ -423,11 +408,7 @@ pub(crate) async fn undeploy(
 ) -> ApiResult<Response> {
     let revision_id = required_revision(query)?;
     service::undeploy(&state, &id, &revision_id, &targets, &user).await?;
-    let body: Vec<Value> = targets
-        .iter()
-        .map(|t| json!({"revisionUuid": revision_id, "name": t.name, "vhost": t.vhost}))
-        .collect();
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    Ok(undeployed(&revision_id, &targets))
 }
 
 /// `GET /api-products/{id}/deployments`, with the gateways' progress as for APIs.

@@ -650,7 +650,12 @@ pub(crate) async fn get_lifecycle_history(
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     load(&state, &api_id).await?;
-    let events = apis::lifecycle_history(state.store(), &api_id).await?;
+    Ok(axum::Json(lifecycle_history_json(&state, &api_id).await?))
+}
+
+/// The lifecycle history of an API or API product, as WSO2 lists it.
+pub(crate) async fn lifecycle_history_json(state: &AppState, id: &str) -> ApiResult<Value> {
+    let events = apis::lifecycle_history(state.store(), id).await?;
     let list: Vec<Value> = events
         .into_iter()
         .map(|e| {
@@ -662,7 +667,7 @@ pub(crate) async fn get_lifecycle_history(
             })
         })
         .collect();
-    Ok(axum::Json(plain_list(list)))
+    Ok(plain_list(list))
 }
 
 #[cfg(test)]

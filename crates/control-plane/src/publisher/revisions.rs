@@ -59,13 +59,7 @@ pub(crate) async fn create(
     Path(api_id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    // WSO2 clients send `{"description": …}`; an empty body is accepted too.
-    let request: RevisionRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RevisionRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))?
-    };
+    let request = revision_request(&body)?;
     let revision = create_revision(
         &state,
         &api_id,
@@ -77,6 +71,16 @@ pub(crate) async fn create(
         axum::Json(revision_json(&revision, &[])),
     )
         .into_response())
+}
+
+/// The body of a revision's creation: WSO2 clients send `{"description": …}`; an empty
+/// body is accepted too.
+pub(crate) fn revision_request(body: &[u8]) -> ApiResult<RevisionRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RevisionRequest::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))
 }
 
 pub(crate) async fn list(
@@ -211,11 +215,16 @@ pub(crate) async fn undeploy(
 ) -> ApiResult<Response> {
     let revision_id = required_revision(query)?;
     service::revisions::undeploy(&state, &api_id, &revision_id, &targets).await?;
+    Ok(undeployed(&revision_id, &targets))
+}
+
+/// The answer to an undeploy: the targets the revision left.
+pub(crate) fn undeployed(revision_id: &str, targets: &[DeploymentTarget]) -> Response {
     let body: Vec<Value> = targets
         .iter()
         .map(|t| json!({"revisionUuid": revision_id, "name": t.name, "vhost": t.vhost}))
         .collect();
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
 pub(crate) async fn deployments(
