@@ -162,14 +162,31 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
                {"target": "/secret", "verb": "GET"}]),
     )
     .await;
-    let menu = api(
-        &admin,
-        "Menu",
-        "/menu",
-        &format!("{}/menu-backend/", menu_upstream.url()),
-        json!([{"target": "/dishes/{id}", "verb": "GET"}, {"target": "/admin", "verb": "GET"}]),
-    )
-    .await;
+    // Menu has a sandbox endpoint too, and an operation with its own (API-level) limit.
+    let (status, policy) = admin
+        .post(
+            "/api/am/admin/v4/throttling/policies/advanced",
+            json!({"policyName": "TwoPerMin", "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                   "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 2}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{policy}");
+    let (status, created) = admin
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Menu", "context": "/menu", "version": "1.0.0",
+                   "policies": ["Gold", "Unlimited"],
+                   "endpointConfig": {"endpoint_type": "http",
+                       "production_endpoints": {"url": format!("{}/menu-backend/", menu_upstream.url())},
+                       "sandbox_endpoints": {"url": format!("{}/menu-sandbox/", menu_upstream.url())}},
+                   "operations": [{"target": "/dishes/{id}", "verb": "GET"},
+                                  {"target": "/admin", "verb": "GET"},
+                                  {"target": "/specials", "verb": "GET", "throttlingPolicy": "TwoPerMin"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let menu = created["id"].as_str().unwrap().to_owned();
+    admin.publish_and_deploy(&menu, &["Default"]).await;
 
     // Bad products are refused naming the field.
     for (body, field) in [
@@ -218,7 +235,8 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
                 "policies": ["FivePerMin", "Gold"], "visibility": "PUBLIC",
                 "apis": [
                     {"apiId": orders, "operations": [{"target": "/items", "verb": "GET"}]},
-                    {"apiId": menu, "operations": [{"target": "/dishes/{id}", "verb": "GET"}]},
+                    {"apiId": menu, "operations": [{"target": "/dishes/{id}", "verb": "GET"},
+                                                   {"target": "/specials", "verb": "GET"}]},
                 ],
             })),
             StatusCode::CREATED,
@@ -266,7 +284,7 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
         swagger["paths"]["/dishes/{id}"]["get"].is_object(),
         "{swagger}"
     );
-    // A path of a product comes from one API; the name and context are the product's own.
+    // An API is listed once; the name and context are the product's own (not an API's).
     let (status, error) = admin
         .post(
             &format!("{PUB}/api-products"),
@@ -277,6 +295,13 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["description"]
+            .as_str()
+            .unwrap()
+            .contains("listed twice"),
+        "{error}"
+    );
     let (status, error) = admin
         .post(
             &format!("{PUB}/api-products"),
@@ -342,7 +367,7 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
     assert_eq!(listed["count"], 3, "{listed}");
     let (status, shown) = dora.get(&format!("{DEV}/apis/{product_id}")).await;
     assert_eq!(status, StatusCode::OK, "{shown}");
-    assert_eq!(shown["operations"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["operations"].as_array().unwrap().len(), 3);
 
     // Subscribed under one of the product's tiers; a tier it does not offer is refused.
     let app = dora.application("dora-app").await;
@@ -416,6 +441,37 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
         "{refused}"
     );
     assert_eq!(call(&up, "/bundle/1.0.0/dishes/1", &unscoped).await.0, 200);
+    // The operation's own limit of its API applies through the product, to it alone.
+    for _ in 0..2 {
+        assert_eq!(call(&up, "/bundle/1.0.0/specials", &scoped).await.0, 200);
+    }
+    assert_eq!(call(&up, "/bundle/1.0.0/specials", &scoped).await.0, 429);
+    assert_eq!(call(&up, "/bundle/1.0.0/dishes/2", &scoped).await.0, 200);
+    // Sandbox keys reach each API's sandbox endpoint; Orders has none (403).
+    let (status, keys) = dora
+        .post(
+            &format!("{DEV}/applications/{app}/generate-keys"),
+            json!({"keyType": "SANDBOX", "grantTypesToBeSupported": ["client_credentials"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{keys}");
+    let sandbox = token_of(
+        &up,
+        keys["consumerKey"].as_str().unwrap(),
+        keys["consumerSecret"].as_str().unwrap(),
+        "orders:read",
+    )
+    .await;
+    assert!(
+        eventually_reaches(
+            &up,
+            "/bundle/1.0.0/dishes/4",
+            &sandbox,
+            "/menu-sandbox/dishes/4"
+        )
+        .await
+    );
+    assert_eq!(call(&up, "/bundle/1.0.0/items", &sandbox).await.0, 403);
 
     // The product's tier is one quota over all its operations.
     let limited = dora.application("dora-limited").await;
@@ -540,27 +596,16 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
     assert_eq!(status, StatusCode::CONFLICT, "{error}");
     let (status, error) = admin.delete(&format!("{PUB}/apis/{orders}")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{error}");
-    let (status, subs) = dora
-        .get(&format!("{DEV}/subscriptions?applicationId={app}"))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    for sub in subs["list"].as_array().unwrap() {
-        let id = sub["subscriptionId"].as_str().unwrap();
-        assert_eq!(
-            dora.delete(&format!("{DEV}/subscriptions/{id}")).await.0,
-            StatusCode::OK
-        );
-    }
-    let (status, subs) = dora
-        .get(&format!("{DEV}/subscriptions?applicationId={limited}"))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    for sub in subs["list"].as_array().unwrap() {
-        let id = sub["subscriptionId"].as_str().unwrap();
-        assert_eq!(
-            dora.delete(&format!("{DEV}/subscriptions/{id}")).await.0,
-            StatusCode::OK
-        );
+    for application in [&app, &limited] {
+        let (status, subs) = dora
+            .get(&format!("{DEV}/subscriptions?applicationId={application}"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        for sub in subs["list"].as_array().unwrap() {
+            let id = sub["subscriptionId"].as_str().unwrap();
+            let (status, _) = dora.delete(&format!("{DEV}/subscriptions/{id}")).await;
+            assert_eq!(status, StatusCode::OK);
+        }
     }
     let (status, body) = admin
         .delete(&format!("{PUB}/api-products/{product_id}"))

@@ -17,7 +17,9 @@ use crate::AppState;
 use crate::api_search::ApiQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams, Scoped};
-use crate::publisher::apis::{leading_slash, required, with_etag};
+use crate::publisher::apis::{
+    checked_transport, checked_visibility, leading_slash, required, with_etag,
+};
 use crate::publisher::openapi::generated_document_of;
 use crate::publisher::revisions::{
     RevisionQuery, deployment_json, required_revision, revision_json, revision_request, undeployed,
@@ -72,26 +74,9 @@ impl ProductRequest {
         let name = ApiName::parse(required(&self.name, "name")?)?;
         let context = ApiContext::parse(required(&self.context, "context")?)?;
         let version = ApiVersion::parse(self.version.as_deref().unwrap_or("1.0.0"))?;
-        let visibility = self.visibility.unwrap_or_else(|| "PUBLIC".to_owned());
-        if !matches!(visibility.as_str(), "PUBLIC" | "PRIVATE" | "RESTRICTED") {
-            return Err(InvalidField::new(
-                "visibility",
-                format!("'{visibility}' is not one of PUBLIC, PRIVATE, RESTRICTED"),
-            ));
-        }
+        let visibility = checked_visibility(self.visibility)?;
         self.details.validate(&visibility)?;
-        let transport = self
-            .transport
-            .unwrap_or_else(|| vec!["http".into(), "https".into()]);
-        if let Some(bad) = transport
-            .iter()
-            .find(|t| !matches!(t.as_str(), "http" | "https"))
-        {
-            return Err(InvalidField::new(
-                "transport",
-                format!("'{bad}' is not one of http, https"),
-            ));
-        }
+        let transport = checked_transport(self.transport)?;
         let apis = self
             .apis
             .unwrap_or_default()

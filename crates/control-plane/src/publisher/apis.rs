@@ -148,6 +148,35 @@ impl OperationRequest {
     }
 }
 
+/// `transport` as given (`http` and/or `https`), or both by default.
+pub(crate) fn checked_transport(
+    transport: Option<Vec<String>>,
+) -> Result<Vec<String>, InvalidField> {
+    let transport = transport.unwrap_or_else(|| vec!["http".into(), "https".into()]);
+    if let Some(bad) = transport
+        .iter()
+        .find(|t| !matches!(t.as_str(), "http" | "https"))
+    {
+        return Err(InvalidField::new(
+            "transport",
+            format!("'{bad}' is not one of http, https"),
+        ));
+    }
+    Ok(transport)
+}
+
+/// `visibility` as given (`PUBLIC`, `PRIVATE` or `RESTRICTED`), or `PUBLIC` by default.
+pub(crate) fn checked_visibility(visibility: Option<String>) -> Result<String, InvalidField> {
+    let visibility = visibility.unwrap_or_else(|| "PUBLIC".to_owned());
+    if !matches!(visibility.as_str(), "PUBLIC" | "PRIVATE" | "RESTRICTED") {
+        return Err(InvalidField::new(
+            "visibility",
+            format!("'{visibility}' is not one of PUBLIC, PRIVATE, RESTRICTED"),
+        ));
+    }
+    Ok(visibility)
+}
+
 /// WSO2 gives an API without operations one `/*` resource per common verb.
 fn default_operations() -> Vec<Operation> {
     [
@@ -183,25 +212,8 @@ impl ApiRequest {
                 format!("'{api_type}' is not supported yet; use \"HTTP\""),
             ));
         }
-        let transport = self
-            .transport
-            .unwrap_or_else(|| vec!["http".into(), "https".into()]);
-        if let Some(bad) = transport
-            .iter()
-            .find(|t| !matches!(t.as_str(), "http" | "https"))
-        {
-            return Err(InvalidField::new(
-                "transport",
-                format!("'{bad}' is not one of http, https"),
-            ));
-        }
-        let visibility = self.visibility.unwrap_or_else(|| "PUBLIC".to_owned());
-        if !matches!(visibility.as_str(), "PUBLIC" | "PRIVATE" | "RESTRICTED") {
-            return Err(InvalidField::new(
-                "visibility",
-                format!("'{visibility}' is not one of PUBLIC, PRIVATE, RESTRICTED"),
-            ));
-        }
+        let transport = checked_transport(self.transport)?;
+        let visibility = checked_visibility(self.visibility)?;
         let authorization_header = self
             .authorization_header
             .unwrap_or_else(|| "Authorization".to_owned());
