@@ -144,14 +144,14 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
     let eve = admin.as_user("dev-eve", "eve-password-11");
     let pete = admin.as_user("pub-pete", "pete-password-1");
     // A small tier, so the product's quota shows within a few calls.
-    let (status, policy) = admin
+    let (status, five_per_min) = admin
         .post(
             "/api/am/admin/v4/throttling/policies/subscription",
             json!({"policyName": "FivePerMin", "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
                    "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 5}}}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{policy}");
+    assert_eq!(status, StatusCode::CREATED, "{five_per_min}");
 
     let orders = api(
         &admin,
@@ -243,6 +243,14 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
         )
         .await;
     let product_id = product["id"].as_str().unwrap().to_owned();
+    // A tier a product offers is in use.
+    let (status, error) = admin
+        .delete(&format!(
+            "/api/am/admin/v4/throttling/policies/subscription/{}",
+            five_per_min["policyId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
     assert_eq!(product["context"], "/bundle");
     assert_eq!(product["state"], "CREATED");
     assert_eq!(product["apiType"], "APIPRODUCT");
@@ -588,6 +596,14 @@ async fn a_product_of_two_apis_routes_each_operation_to_its_api_under_one_subscr
         dora.get(&format!("{DEV}/apis/{restricted_id}")).await.0,
         StatusCode::NOT_FOUND
     );
+
+    // The publisher sees the product's subscriptions with their subscribers.
+    let (status, subs) = admin
+        .get(&format!("{PUB}/subscriptions?apiId={product_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{subs}");
+    assert_eq!(subs["count"], 2, "{subs}");
+    assert_eq!(subs["list"][0]["applicationInfo"]["subscriber"], "dev-dora");
 
     // Deleting is refused while subscribed, and so is deleting an API a product uses.
     let (status, error) = admin

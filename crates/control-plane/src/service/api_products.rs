@@ -83,7 +83,11 @@ pub(crate) fn may_see(product: &ApiProduct, user: &AuthUser) -> bool {
 pub(crate) async fn subscribed_to(state: &AppState, id: &str) -> ApiResult<Subscribable> {
     match apis::get(state.store(), id).await {
         Ok(api) => Ok(Subscribable::from(&api)),
-        Err(StoreError::NotFound) => Ok(Subscribable::from(&load(state, id).await?)),
+        Err(StoreError::NotFound) => match api_products::get(state.store(), id).await {
+            Ok(product) => Ok(Subscribable::from(&product)),
+            Err(StoreError::NotFound) => Err(ApiError::not_found("API", id)),
+            Err(e) => Err(e.into()),
+        },
         Err(e) => Err(e.into()),
     }
 }
