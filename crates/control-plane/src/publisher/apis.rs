@@ -472,19 +472,20 @@ pub(crate) async fn load_for(state: &AppState, api_id: &str, user: &AuthUser) ->
 }
 
 fn may_access(api: &Api, user: &AuthUser) -> bool {
-    may_manage(&api.provider, &api.details, user)
+    may_manage(&api.provider, &api.details, &user.username, &user.roles)
 }
 
-/// Whether `user` may see and change, in the Publisher, what `provider` made with these
-/// access-control `details` (an API or an API product).
+/// Whether `username` with `roles` may see and change, in the Publisher, what `provider`
+/// made with these access-control `details` (an API or an API product).
 pub(crate) fn may_manage(
     provider: &str,
     details: &gantry_model::ApiDetails,
-    user: &AuthUser,
+    username: &str,
+    roles: &[String],
 ) -> bool {
-    provider.eq_ignore_ascii_case(&user.username)
-        || user.roles.iter().any(|r| r == "admin")
-        || details.editable_by(&user.roles)
+    provider.eq_ignore_ascii_case(username)
+        || roles.iter().any(|r| r == "admin")
+        || details.editable_by(roles)
 }
 
 /// The API (or API product) with its `ETag` header.

@@ -67,7 +67,12 @@ pub(crate) async fn load(state: &AppState, id: &str) -> ApiResult<ApiProduct> {
 /// and with `accessControl: RESTRICTED` only holders of its `accessControlRoles`).
 pub(crate) async fn load_for(state: &AppState, id: &str, user: &AuthUser) -> ApiResult<ApiProduct> {
     let product = load(state, id).await?;
-    if may_manage(&product.provider, &product.details, user) {
+    if may_manage(
+        &product.provider,
+        &product.details,
+        &user.username,
+        &user.roles,
+    ) {
         Ok(product)
     } else {
         Err(ApiError::not_found("API product", id))
@@ -76,7 +81,12 @@ pub(crate) async fn load_for(state: &AppState, id: &str, user: &AuthUser) -> Api
 
 /// Whether `user` sees `product` in the Publisher.
 pub(crate) fn may_see(product: &ApiProduct, user: &AuthUser) -> bool {
-    may_manage(&product.provider, &product.details, user)
+    may_manage(
+        &product.provider,
+        &product.details,
+        &user.username,
+        &user.roles,
+    )
 }
 
 /// An API or an API product by id, as a subscription target; 404 when neither exists.
@@ -133,7 +143,7 @@ async fn resolve(
             Err(StoreError::NotFound) => return Err(missing()),
             other => other?,
         };
-        if !may_manage(&api.provider, &api.details, user) {
+        if !may_manage(&api.provider, &api.details, &user.username, &user.roles) {
             return Err(missing());
         }
         if resolved.iter().any(|r| r.api_id == api.id) {
