@@ -134,6 +134,8 @@ fn snapshot(version: u64) -> GatewaySnapshot {
         deny_policies: vec![],
         custom_rules: vec![],
         products: vec![],
+        ai_apis: vec![],
+        token_quotas: vec![],
     }
 }
 

@@ -314,6 +314,166 @@ pub const PUBLISHER: &[Operation] = &[
     .returns(200, "List"),
     op(
         "get",
+        "/throttling-policies/{policyLevel}",
+        "getAllThrottlingPolicies",
+        "Tiers of a level (subscription, api)",
+        API_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/throttling-policies/{policyLevel}/{policyName}",
+        "getThrottlingPolicyByName",
+        "One tier",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/subscription-policies",
+        "getAPISubscriptionPolicies",
+        "The subscription tiers an API offers (an array, as WSO2 answers)",
+        API_VIEW,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/resource-paths",
+        "getAPIResourcePaths",
+        "An API's operations, numbered",
+        API_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/apis/validate",
+        "validateAPI",
+        "200 when an API has the name or context (query=name:X | context:/x), else 404",
+        API_CREATE,
+    )
+    .query(&["query"])
+    .requires(&["query"]),
+    op(
+        "post",
+        "/apis/{apiId}/restore-revision",
+        "restoreAPIRevision",
+        "Make a revision's definition the working copy again",
+        API_DEPLOY,
+    )
+    .query(&["revisionId"])
+    .requires(&["revisionId"])
+    .returns(201, "API"),
+    op(
+        "get",
+        "/search",
+        "search",
+        "Search the APIs you may access",
+        API_VIEW,
+    )
+    .query(PAGING)
+    .returns(200, "List"),
+    op(
+        "get",
+        "/settings",
+        "getSettings",
+        "Publisher settings",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/key-managers",
+        "getAllKeyManagers",
+        "Key managers applications may use",
+        API_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/documents",
+        "getAPIDocuments",
+        "An API's documents",
+        API_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/apis/{apiId}/documents",
+        "addAPIDocument",
+        "Add a document (INLINE, MARKDOWN, URL or FILE)",
+        API_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "post",
+        "/apis/{apiId}/documents/validate",
+        "validateDocument",
+        "200 when the API has a document of that name, else 404",
+        API_VIEW,
+    )
+    .query(&["name"])
+    .requires(&["name"]),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}",
+        "getAPIDocumentByDocumentId",
+        "One document",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/apis/{apiId}/documents/{documentId}",
+        "updateAPIDocument",
+        "Replace a document's fields",
+        API_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/apis/{apiId}/documents/{documentId}",
+        "deleteAPIDocument",
+        "Delete a document",
+        API_CREATE,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}/content",
+        "getAPIDocumentContentByDocumentId",
+        "A document's content (text/plain, the file as an attachment, or 303 to its URL)",
+        API_VIEW,
+    ),
+    op(
+        "post",
+        "/apis/{apiId}/documents/{documentId}/content",
+        "addAPIDocumentContent",
+        "Set a document's content (multipart inlineContent or file)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["inlineContent", "file"]))
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/thumbnail",
+        "getAPIThumbnail",
+        "The API's thumbnail image",
+        API_VIEW,
+    ),
+    op(
+        "put",
+        "/apis/{apiId}/thumbnail",
+        "updateAPIThumbnail",
+        "Set the thumbnail (multipart file: PNG, JPEG, GIF or WebP)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file"]))
+    .returns(200, "Object"),
+    op(
+        "get",
         "/api-products",
         "getAllAPIProducts",
         "List or search API products",
@@ -535,6 +695,53 @@ pub const PUBLISHER: &[Operation] = &[
     )
     .query(&["subscriptionId"])
     .requires(&["subscriptionId"]),
+    op(
+        "get",
+        "/ai-service-providers",
+        "getAIServiceProviders",
+        "LLM providers an AI API can front",
+        LLM_PROVIDER_READ,
+    )
+    .returns(200, "AIServiceProviderSummaryResponseList"),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}",
+        "getAIServiceProvider",
+        "Get an LLM provider",
+        LLM_PROVIDER_READ,
+    )
+    .returns(200, "AIServiceProviderResponse"),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}/api-definition",
+        "getAIServiceProviderApiDefinition",
+        "An LLM provider's OpenAPI document",
+        LLM_PROVIDER_READ,
+    ),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}/endpoint-configuration",
+        "getAIServiceProviderEndpointConfiguration",
+        "How an LLM provider takes its key",
+        LLM_PROVIDER_READ,
+    )
+    .returns(200, "AIServiceProviderEndpointConfiguration"),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}/models",
+        "getAIServiceProviderModels",
+        "An LLM provider's models",
+        LLM_PROVIDER_READ,
+    ),
+];
+
+const PROVIDER_FORM: &[&str] = &[
+    "name",
+    "apiVersion",
+    "description",
+    "configurations",
+    "apiDefinition",
+    "modelList",
 ];
 
 /// Devportal v3.
@@ -556,6 +763,111 @@ pub const DEVPORTAL: &[Operation] = &[
         &[],
     )
     .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/swagger",
+        "apisApiIdSwaggerGet",
+        "A published API's OpenAPI document, with the gateway URL as its server",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/subscription-policies",
+        "apisApiIdSubscriptionPoliciesGet",
+        "The subscription tiers an API offers (an array, as WSO2 answers)",
+        &[],
+    ),
+    op(
+        "get",
+        "/throttling-policies/{policyLevel}",
+        "throttlingPoliciesPolicyLevelGet",
+        "Tiers of a level (application, subscription)",
+        &[],
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/throttling-policies/{policyLevel}/{policyId}",
+        "throttlingPoliciesPolicyLevelPolicyIdGet",
+        "One tier (by name)",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/tags",
+        "tagsGet",
+        "Tags of the APIs you may see, with counts",
+        &[],
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/search",
+        "searchGet",
+        "Search the APIs you may see",
+        &[],
+    )
+    .query(PAGING)
+    .returns(200, "List"),
+    op(
+        "get",
+        "/settings",
+        "settingsGet",
+        "Developer Portal settings",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/settings/application-attributes",
+        "settingsApplicationAttributesGet",
+        "Custom application attributes (none configured)",
+        &[],
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/key-managers",
+        "keyManagersGet",
+        "Key managers applications may get keys from",
+        SUBSCRIBE,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/documents",
+        "apisApiIdDocumentsGet",
+        "A published API's documents (API_LEVEL; PRIVATE ones when signed in)",
+        &[],
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}",
+        "apisApiIdDocumentsDocumentIdGet",
+        "One document",
+        &[],
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/documents/{documentId}/content",
+        "apisApiIdDocumentsDocumentIdContentGet",
+        "A document's content",
+        &[],
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/thumbnail",
+        "apisApiIdThumbnailGet",
+        "The API's thumbnail image",
+        &[],
+    ),
     op(
         "get",
         "/applications",
@@ -707,6 +1019,14 @@ pub const DEVPORTAL: &[Operation] = &[
 
 /// Admin v4.
 pub const ADMIN: &[Operation] = &[
+    op(
+        "get",
+        "/settings",
+        "settingsGet",
+        "Admin settings",
+        ADMIN_OPERATIONS,
+    )
+    .returns(200, "Object"),
     op(
         "get",
         "/environments",
@@ -1085,6 +1405,88 @@ pub const ADMIN: &[Operation] = &[
     )
     .body(Body::Json("Workflow"))
     .returns(200, "Workflow"),
+    op(
+        "get",
+        "/llm-providers",
+        "getLLMProviders",
+        "LLM providers (built-in and added)",
+        LLM_PROVIDER_VIEW,
+    )
+    .returns(200, "LLMProviderSummaryResponseList"),
+    op(
+        "post",
+        "/llm-providers",
+        "addLLMProvider",
+        "Add an LLM provider",
+        LLM_PROVIDER_MANAGE,
+    )
+    .body(Body::Multipart(PROVIDER_FORM))
+    .returns(201, "LLMProviderResponse"),
+    op(
+        "get",
+        "/llm-providers/{llmProviderId}",
+        "getLLMProvider",
+        "Get an LLM provider",
+        LLM_PROVIDER_VIEW,
+    )
+    .returns(200, "LLMProviderResponse"),
+    op(
+        "put",
+        "/llm-providers/{llmProviderId}",
+        "updateLLMProvider",
+        "Change an added LLM provider",
+        LLM_PROVIDER_MANAGE,
+    )
+    .body(Body::Multipart(PROVIDER_FORM))
+    .returns(200, "LLMProviderResponse"),
+    op(
+        "delete",
+        "/llm-providers/{llmProviderId}",
+        "deleteLLMProvider",
+        "Delete an added LLM provider no AI API uses",
+        LLM_PROVIDER_MANAGE,
+    ),
+    op(
+        "get",
+        "/ai-service-providers",
+        "getAIServiceProviders",
+        "LLM providers, as AI service providers",
+        LLM_PROVIDER_VIEW,
+    )
+    .returns(200, "AIServiceProviderSummaryResponseList"),
+    op(
+        "post",
+        "/ai-service-providers",
+        "addAIServiceProvider",
+        "Add an AI service provider",
+        LLM_PROVIDER_MANAGE,
+    )
+    .body(Body::Multipart(PROVIDER_FORM))
+    .returns(201, "AIServiceProviderResponse"),
+    op(
+        "get",
+        "/ai-service-providers/{aiServiceProviderId}",
+        "getAIServiceProvider",
+        "Get an AI service provider",
+        LLM_PROVIDER_VIEW,
+    )
+    .returns(200, "AIServiceProviderResponse"),
+    op(
+        "put",
+        "/ai-service-providers/{aiServiceProviderId}",
+        "updateAIServiceProvider",
+        "Change an added AI service provider",
+        LLM_PROVIDER_MANAGE,
+    )
+    .body(Body::Multipart(PROVIDER_FORM))
+    .returns(200, "AIServiceProviderResponse"),
+    op(
+        "delete",
+        "/ai-service-providers/{aiServiceProviderId}",
+        "deleteAIServiceProvider",
+        "Delete an added AI service provider no AI API uses",
+        LLM_PROVIDER_MANAGE,
+    ),
 ];
 
 /// The JSON Schemas responses and bodies are described (and checked) with.
@@ -1098,11 +1500,14 @@ fn schemas() -> Value {
             "pagination": {"$ref": "#/components/schemas/Pagination"},
         }})
     };
+    let provider_summary = json!({"type": "object", "required": ["name", "apiVersion"], "properties": {
+        "id": string, "name": string, "apiVersion": string, "builtInSupport": {"type": "boolean"},
+        "description": string}});
     let operation_policies = json!({"type": "object", "properties": {
         "request": {"type": "array", "items": {"type": "object"}},
         "response": {"type": "array", "items": {"type": "object"}}}});
     let default_limit = json!({"type": "object", "required": ["type"], "properties": {
-        "type": {"type": "string", "enum": ["REQUESTCOUNTLIMIT", "BANDWIDTHLIMIT"]},
+        "type": {"type": "string", "enum": ["REQUESTCOUNTLIMIT", "BANDWIDTHLIMIT", "AIAPIQUOTALIMIT"]},
         "requestCount": {"type": "object", "properties": {
             "timeUnit": {"type": "string", "enum": ["sec", "min", "hour", "day"]},
             "unitTime": {"type": "integer"}, "requestCount": {"type": "integer"}}},
@@ -1230,6 +1635,39 @@ fn schemas() -> Value {
     });
     if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
         all.extend(more);
+    }
+    // An LLM provider in full: the summary, its configurations and definition, and its
+    // models as a list (`LLMProviderResponse`) or grouped (`AIServiceProviderResponse`).
+    let provider = |models: (&str, Value)| {
+        let mut full = provider_summary.clone();
+        full["required"] = json!(["id", "name", "apiVersion", "configurations"]);
+        if let Some(properties) = full["properties"].as_object_mut() {
+            properties.insert("configurations".into(), string.clone());
+            properties.insert("apiDefinition".into(), string.clone());
+            properties.insert(
+                "multipleModelProviderSupport".into(),
+                json!({"type": "boolean"}),
+            );
+            properties.insert(models.0.into(), models.1);
+        }
+        full
+    };
+    let providers = json!({
+        "LLMProviderSummaryResponse": provider_summary.clone(),
+        "LLMProviderSummaryResponseList": list_of("LLMProviderSummaryResponse"),
+        "AIServiceProviderSummaryResponse": provider_summary.clone(),
+        "AIServiceProviderSummaryResponseList": list_of("AIServiceProviderSummaryResponse"),
+        "LLMProviderResponse": provider(("modelList", json!({"type": "array", "items": string}))),
+        "AIServiceProviderResponse": provider(("modelProviders", json!({"type": "array", "items": {
+            "type": "object", "required": ["name", "models"], "properties": {
+                "name": string, "models": {"type": "array", "items": string}}}}))),
+        "AIServiceProviderEndpointConfiguration": {"type": "object", "properties": {
+            "authenticationConfiguration": {"type": "object", "properties": {
+                "enabled": {"type": "boolean"}, "type": string, "parameters": {"type": "object"}}},
+            "authHeader": nullable_string, "authQueryParameter": nullable_string}},
+    });
+    if let (Some(all), Value::Object(providers)) = (schemas.as_object_mut(), providers) {
+        all.extend(providers);
     }
     if let (Some(properties), Some(details)) = (
         schemas["API"]["properties"].as_object_mut(),

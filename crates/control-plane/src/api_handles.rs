@@ -91,12 +91,16 @@ async fn id_of(state: &AppState, raw: &str) -> Option<String> {
 
 /// At least `provider-name-version`, and not a UUID.
 fn could_be_handle(segment: &str) -> bool {
-    let uuid_shaped = segment.len() == 36
+    !is_uuid(segment) && segment.matches('-').count() >= 2
+}
+
+/// Shaped like the UUIDs Gantry gives its objects (`8-4-4-4-12` hex digits).
+pub(crate) fn is_uuid(segment: &str) -> bool {
+    segment.len() == 36
         && segment.bytes().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => b == b'-',
             _ => b.is_ascii_hexdigit(),
-        });
-    !uuid_shaped && segment.matches('-').count() >= 2
+        })
 }
 
 #[cfg(test)]

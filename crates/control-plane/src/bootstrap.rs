@@ -141,6 +141,30 @@ pub fn key_encryption_key(
     Ok((kek, KekSource::DataDir(path)))
 }
 
+/// The file in the data directory holding the gateways' credential key (base64).
+pub const CREDENTIAL_KEY_FILE_NAME: &str = "gateway-credential-key";
+
+/// Writes the gateways' credential key (derived from the key-encryption key; AI APIs'
+/// provider keys are sealed under it) to `<data_dir>/gateway-credential-key`, owner-only,
+/// for operators to hand to `gantry gateway --credential-key-file`. Rewritten when the
+/// key-encryption key changed.
+pub fn write_credential_key(
+    data_dir: &Path,
+    key_ring: &crate::keyring::KeyRing,
+) -> Result<std::path::PathBuf, BootstrapError> {
+    let (_, text) = key_ring
+        .credential_key()
+        .map_err(|e| BootstrapError::Kek(format!("deriving the credential key: {e}")))?;
+    let path = data_dir.join(CREDENTIAL_KEY_FILE_NAME);
+    if std::fs::read_to_string(&path).is_ok_and(|held| held.trim() == text) {
+        return Ok(path);
+    }
+    let _ = std::fs::remove_file(&path);
+    write_private(&path, &text)
+        .map_err(|e| BootstrapError::Kek(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
+}
+
 /// Writes `text` to a new file readable by its owner only.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;

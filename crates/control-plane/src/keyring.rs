@@ -36,6 +36,9 @@ pub enum KeyRingError {
     Inconsistent(String),
 }
 
+/// What the gateways' credential key is derived for (HKDF info).
+pub const CREDENTIAL_KEY_PURPOSE: &str = "gantry gateway credentials v1";
+
 /// How signing keys are made, kept and rotated.
 #[derive(Debug)]
 pub struct KeyRing {
@@ -86,6 +89,13 @@ impl KeyRing {
     /// The rotation policy.
     pub fn policy(&self) -> RotationPolicy {
         self.policy
+    }
+
+    /// The key AI APIs' provider credentials are sealed under for gateways, and its base64
+    /// text (for `gantry gateway --credential-key`): derived from the key-encryption key, so
+    /// a gateway holding it opens those credentials and nothing else (no signing key).
+    pub fn credential_key(&self) -> Result<(KeyEncryptionKey, String), KeyRingError> {
+        Ok(self.kek.derive(CREDENTIAL_KEY_PURPOSE)?)
     }
 
     /// Prepares the keys at start (first key, sealing of old plain rows, overdue rotation)

@@ -16,10 +16,12 @@ pub mod bootstrap;
 pub mod credentials;
 pub mod devportal;
 pub mod distribution;
+mod documents;
 pub mod error;
 pub mod extract;
 mod health;
 pub mod keyring;
+mod lookups;
 pub mod metrics;
 pub mod oauth;
 pub mod portal;
@@ -56,7 +58,13 @@ pub fn router(state: AppState) -> Router {
     // The WSO2 REST APIs answer every error, axum's rejections too, in their JSON shape.
     let rest = |api: Router<AppState>| api.layer(axum::middleware::from_fn(rejection::json_errors));
     let routes = Router::new()
-        .nest("/api/am/publisher/v4", rest(publisher::router()))
+        .nest(
+            "/api/am/publisher/v4",
+            rest(publisher::router()).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                publisher::access::guard,
+            )),
+        )
         .nest("/api/am/devportal/v3", rest(devportal::router()))
         // WSO2's v3 spec still shows v2 paths in its samples: serve both.
         .nest("/api/am/devportal/v2", rest(devportal::router()))

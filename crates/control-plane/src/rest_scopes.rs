@@ -101,6 +101,12 @@ pub const ENVIRONMENT_MANAGE: &[&str] = &["apim:admin", "apim:environment_manage
 pub const TIER_VIEW: &[&str] = &["apim:admin", "apim:tier_view", "apim:tier_manage"];
 /// Change throttling policies.
 pub const TIER_MANAGE: &[&str] = &["apim:admin", "apim:tier_manage"];
+/// Read LLM providers (Admin API).
+pub const LLM_PROVIDER_VIEW: &[&str] = &["apim:admin"];
+/// Add, change and delete LLM providers.
+pub const LLM_PROVIDER_MANAGE: &[&str] = &["apim:admin", "apim:llm_provider_manage"];
+/// Read LLM providers (Publisher API: creating AI APIs).
+pub const LLM_PROVIDER_READ: &[&str] = &["apim:llm_provider_read"];
 /// See pending approval workflows.
 pub const WORKFLOW_VIEW: &[&str] = &["apim:admin", "apim:api_workflow_view"];
 /// Approve or reject a workflow.
@@ -151,6 +157,9 @@ scope_sets! {
     ApiKey => API_KEY,
     EnvironmentManage => ENVIRONMENT_MANAGE,
     EnvironmentRead => ENVIRONMENT_READ,
+    LlmProviderManage => LLM_PROVIDER_MANAGE,
+    LlmProviderRead => LLM_PROVIDER_READ,
+    LlmProviderView => LLM_PROVIDER_VIEW,
     Subscribe => SUBSCRIBE,
     SubscriptionBlock => SUBSCRIPTION_BLOCK,
     SubscriptionView => SUBSCRIPTION_VIEW,

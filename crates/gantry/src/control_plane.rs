@@ -72,6 +72,10 @@ pub async fn run(mut args: ControlPlaneConfig) -> anyhow::Result<()> {
     .context("loading the TLS certificate (--tls-cert, --tls-key, --client-ca)")?;
     let listener = bind(args.bind, args.port, "control plane (--port)").await?;
 
+    let credential_key =
+        gantry_control_plane::bootstrap::write_credential_key(&args.data_dir, &key_ring)?;
+    tracing::info!(path = %credential_key.display(),
+        "gateways serving AI APIs need this credential key (--credential-key-file)");
     let token_issuer = key_ring
         .start(&store, &args.issuer)
         .await

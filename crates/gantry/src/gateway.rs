@@ -48,6 +48,11 @@ pub async fn run(args: GatewayConfig) -> anyhow::Result<()> {
             .use_redis(&url.0)
             .context("connecting the shared rate limits (--redis-url)")?;
     }
+    if let Some(key) = &args.credential_key {
+        gateway
+            .use_credential_key(&key.0)
+            .context("--credential-key-file")?;
+    }
     if let Some(pem) = &args.backend_jwt_key {
         gateway
             .use_backend_jwt_key(pem)

@@ -120,6 +120,15 @@ pub async fn run(mut args: UpConfig) -> anyhow::Result<()> {
     gateway.set_request_body_timeout(limits.request_body_timeout);
     gateway.after_each_apply(Box::new(crate::memory::release_freed_heap));
     gateway.set_websocket_idle_timeout(args.websocket_idle_timeout);
+    // The in-process gateway opens AI APIs' provider keys with the key the control plane
+    // seals them under (a remote gateway is given it with --credential-key-file).
+    let (_, credential_key) = state
+        .key_ring()
+        .credential_key()
+        .context("deriving the gateways' credential key")?;
+    gateway
+        .use_credential_key(&credential_key)
+        .context("the gateways' credential key")?;
     // Apply the configuration before the gateway accepts its first connection.
     if let Some(snapshot) = distributor.latest(DEFAULT_ENVIRONMENT) {
         let _ = gateway.apply_versioned((*snapshot).clone());

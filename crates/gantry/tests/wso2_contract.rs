@@ -341,6 +341,97 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
     contract
         .get(&admin, &format!("{PUB}/apis/{api_id}/lifecycle-state"))
         .await;
+
+    // Lookups the Publisher's pages and scripts make.
+    let tiers = contract
+        .get(&admin, &format!("{PUB}/throttling-policies/subscription"))
+        .await;
+    assert!(tiers["count"].as_i64().unwrap() >= 3, "{tiers}");
+    let gold = contract
+        .get(
+            &admin,
+            &format!("{PUB}/throttling-policies/subscription/Gold"),
+        )
+        .await;
+    assert_eq!(gold["name"], "Gold");
+    let (status, offered) = admin
+        .get(&format!("{PUB}/apis/{api_id}/subscription-policies"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{offered}");
+    let offered_names: Vec<&str> = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered_names, ["Unlimited", "Gold"], "{offered}");
+    let paths = contract
+        .get(&admin, &format!("{PUB}/apis/{api_id}/resource-paths"))
+        .await;
+    assert_eq!(
+        paths["list"][0]["resourcePath"], "/order/{orderId}",
+        "{paths}"
+    );
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{PUB}/apis/validate?query=name:PizzaShackAPI"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{PUB}/apis/validate?query=context:%2Fpizza"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{PUB}/apis/validate?query=name:NoSuchAPI"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    let found = contract
+        .get(&admin, &format!("{PUB}/search?query=pizza"))
+        .await;
+    assert_eq!(found["list"][0]["id"], api_id, "{found}");
+    contract.get(&admin, &format!("{PUB}/settings")).await;
+    let managers = contract.get(&admin, &format!("{PUB}/key-managers")).await;
+    assert_eq!(managers["list"][0]["name"], "Resident Key Manager");
+    // Restoring the revision brings back its description, not its lifecycle state.
+    let mut changed = contract.get(&admin, &format!("{PUB}/apis/{api_id}")).await;
+    changed["description"] = json!("Changed after the revision");
+    contract
+        .call(
+            &admin,
+            Method::PUT,
+            &format!("{PUB}/apis/{api_id}"),
+            Some(changed),
+            StatusCode::OK,
+        )
+        .await;
+    let restored = contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{PUB}/apis/{api_id}/restore-revision?revisionId={revision_id}"),
+            None,
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(restored["description"], "Updated", "{restored}");
+    assert_eq!(
+        restored["lifeCycleStatus"], "PUBLISHED",
+        "the lifecycle state is not restored"
+    );
     let path = format!("{PUB}/apis/validate-openapi");
     let (status, report) = admin
         .send_multipart(
@@ -406,6 +497,56 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
     contract
         .get(&admin, &format!("{PUB}/subscriptions?apiId={api_id}"))
         .await;
+
+    // Developer Portal lookups.
+    for level in ["application", "subscription"] {
+        contract
+            .get(&anonymous, &format!("{DEV}/throttling-policies/{level}"))
+            .await;
+    }
+    contract
+        .get(
+            &anonymous,
+            &format!("{DEV}/throttling-policies/subscription/Gold"),
+        )
+        .await;
+    let (status, body) = anonymous
+        .get(&format!("{DEV}/throttling-policies/colour"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // WSO2's document types the definition as a string; WSO2 answers the document itself.
+    let (status, definition) = anonymous.get(&format!("{DEV}/apis/{api_id}/swagger")).await;
+    assert_eq!(status, StatusCode::OK, "{definition}");
+    assert!(
+        definition["paths"]["/order/{orderId}"].is_object(),
+        "{definition}"
+    );
+    let (status, offered) = anonymous
+        .get(&format!("{DEV}/apis/{api_id}/subscription-policies"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{offered}");
+    assert_eq!(offered.as_array().unwrap().len(), 2, "{offered}");
+    let tags = contract.get(&anonymous, &format!("{DEV}/tags")).await;
+    assert!(
+        tags["list"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"value": "pizza", "count": 1})),
+        "{tags}"
+    );
+    let found = contract
+        .get(&anonymous, &format!("{DEV}/search?query=pizza"))
+        .await;
+    assert_eq!(found["count"], 1, "{found}");
+    contract.get(&anonymous, &format!("{DEV}/settings")).await;
+    contract
+        .get(
+            &anonymous,
+            &format!("{DEV}/settings/application-attributes"),
+        )
+        .await;
+    contract.get(&admin, &format!("{DEV}/key-managers")).await;
+    contract.get(&admin, &format!("{ADM}/settings")).await;
 
     // Admin: tiers and environments.
     contract
@@ -582,6 +723,70 @@ async fn visible_roles_and_access_control_are_enforced() {
     assert!(names(&listed).contains(&"TeamPizza".to_owned()), "{listed}");
     let (status, _) = admin.get(&format!("{PUB}/apis/{team_id}")).await;
     assert_eq!(status, StatusCode::OK);
+    // Every resource of the API, not only the API itself: revisions, deployments, the
+    // definition, lifecycle, subscriptions, export; by id and by handle.
+    let (status, revision) = pizza_dev
+        .post(&format!("{PUB}/apis/{team_id}/revisions"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{revision}");
+    let revision_id = revision["id"].as_str().unwrap().to_owned();
+    for (method, path, body) in [
+        (Method::GET, format!("{PUB}/apis/{team_id}/revisions"), None),
+        (
+            Method::POST,
+            format!("{PUB}/apis/{team_id}/revisions"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("{PUB}/apis/{team_id}/revisions/{revision_id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{PUB}/apis/{team_id}/deploy-revision?revisionId={revision_id}"),
+            Some(json!([{"name": "Default", "vhost": "localhost"}])),
+        ),
+        (
+            Method::GET,
+            format!("{PUB}/apis/{team_id}/deployments"),
+            None,
+        ),
+        (Method::GET, format!("{PUB}/apis/{team_id}/swagger"), None),
+        (
+            Method::GET,
+            format!("{PUB}/apis/{team_id}/lifecycle-state"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{PUB}/apis/change-lifecycle?action=Publish&apiId={team_id}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{PUB}/subscriptions?apiId={team_id}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{PUB}/apis/pizza-dev-TeamPizza-1.0.0/deployments"),
+            None,
+        ),
+    ] {
+        let (status, refused) = other_dev.send(method.clone(), &path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {refused}");
+        assert_eq!(refused["code"], 404, "{refused}");
+    }
+    let (status, _) = pizza_dev
+        .get(&format!("{PUB}/apis/{team_id}/deployments"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "the API's own team still may");
+    let (status, body) = admin
+        .anonymous()
+        .get(&format!("{PUB}/apis/{team_id}/revisions"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     // Sorting.
     let (_, listed) = admin

@@ -37,4 +37,7 @@ pub enum GatewayError {
     /// The backend JWT signing key cannot be used.
     #[error("backend JWT key: {0}")]
     BackendJwtKey(String),
+    /// The credential key (AI APIs' provider keys) cannot be used.
+    #[error("credential key: {0}")]
+    CredentialKey(String),
 }

@@ -8,6 +8,7 @@
 //! plane answers. The gateway never links the control plane's store.
 #![forbid(unsafe_code)]
 
+pub mod ai_metrics;
 pub mod authn;
 pub mod backend_jwt;
 pub mod body_limit;
@@ -148,6 +149,16 @@ impl Gateway {
     /// start, so the environment's gateways publish one key.
     pub fn use_backend_jwt_key(&self, pem: &[u8]) -> Result<(), GatewayError> {
         self.proxy.use_backend_jwt_key(pem)
+    }
+
+    /// Opens AI APIs' provider keys with the environment's credential key (base64), which
+    /// the control plane derives from its key-encryption key; without it, AI API calls whose
+    /// target has a key are answered 500.
+    pub fn use_credential_key(&self, base64: &str) -> Result<(), GatewayError> {
+        self.proxy
+            .ai
+            .use_credential_key(base64)
+            .map_err(GatewayError::CredentialKey)
     }
 
     /// Closes upgraded (WebSocket) connections with no traffic either way for `idle`

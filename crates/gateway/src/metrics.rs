@@ -121,6 +121,8 @@ pub struct GatewayMetrics {
     pub ratelimit_fallbacks: Counter,
     /// Requests sent again to another upstream member after a failure.
     pub upstream_retries: Counter,
+    /// AI API tokens, provider latency, failovers and guardrail refusals.
+    pub ai: crate::ai_metrics::AiMetrics,
     /// The API listeners' client connections, counted by the listener; copied into
     /// `connections_open` and `connections_shed` on each scrape.
     pub connections: Arc<gantry_listener::ConnectionStats>,
@@ -179,12 +181,14 @@ impl GatewayMetrics {
             redis_up: Gauge::default(),
             ratelimit_fallbacks: Counter::default(),
             upstream_retries: Counter::default(),
+            ai: Default::default(),
             connections: Arc::default(),
             connections_open: Gauge::default(),
             connections_shed: Counter::default(),
             connections_reported: Mutex::default(),
         };
         let r = &m.registry;
+        m.ai.register(r);
         r.register(
             "gantry_gateway_requests",
             "Requests by API, operation and status class",

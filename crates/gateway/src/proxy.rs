@@ -50,6 +50,8 @@ pub struct Proxy {
     pub(crate) limits: stage::limit::Limiters,
     /// Connection pools and request-body limits (forward).
     pub(crate) forwarder: stage::forward::Forwarder,
+    /// Provider credentials of AI APIs (ai).
+    pub(crate) ai: stage::ai::AiGateway,
     /// Set from a key file before serving, or generated on first use.
     backend_jwt: std::sync::OnceLock<Option<BackendJwtSigner>>,
     /// An upgraded (WebSocket) connection with no bytes either way for this many
@@ -77,6 +79,7 @@ impl Proxy {
                 .with_metrics(metrics.clone()),
             limits: stage::limit::Limiters::new(metrics.clone()),
             forwarder: stage::forward::Forwarder::new(clients, metrics.clone()),
+            ai: stage::ai::AiGateway::new(metrics.clone()),
             metrics,
             draining,
             backend_jwt: std::sync::OnceLock::new(),
@@ -210,6 +213,8 @@ impl Proxy {
             &target.path,
             request.uri().query(),
         )?;
+        let mut ai =
+            stage::ai::admit(&self.ai, &self.limits, config, &routed, &who, &to, outcome).await?;
         let routed_host = target.routed_host;
         let assertion = self.backend_jwt(config, &routed, &who)?;
         let operation = routed.operation.headers.clone();
@@ -236,10 +241,17 @@ impl Proxy {
             },
         );
         let outbound = Request::from_parts(parts, body);
-        let response = self
-            .forwarder
-            .send(outbound, to, grpc, downstream_version, outcome)
-            .await?;
+        let response = match ai.as_mut() {
+            Some(call) => {
+                call.send(&self.ai, &self.forwarder, outbound, outcome)
+                    .await?
+            }
+            None => {
+                self.forwarder
+                    .send(outbound, to, grpc, downstream_version, outcome)
+                    .await?
+            }
+        };
         let response = stage::relay::response(
             response,
             &api,
@@ -249,7 +261,11 @@ impl Proxy {
             &self.tunnels,
             &self.tunnels_stop,
         )?;
-        Ok(self.limits.account(granted, response))
+        let response = self.limits.account(granted, response);
+        Ok(match ai {
+            Some(call) => call.meter(response),
+            None => response,
+        })
     }
 
     /// The backend JWT for a call of `who` to `routed`'s API, when the API asks for one;

@@ -34,6 +34,8 @@ pub enum Scope {
     Burst,
     /// A custom rule: rule name + the key its template builds.
     Custom,
+    /// An AI API token budget: application + `{API}:{total|prompt|completion}`.
+    Tokens,
 }
 
 /// Bytes counted per key in fixed windows (aligned to this gateway's start), for bandwidth
@@ -178,6 +180,7 @@ impl Scope {
             Scope::Operation => "operation",
             Scope::Burst => "burst",
             Scope::Custom => "custom",
+            Scope::Tokens => "tokens",
         }
     }
 
@@ -189,6 +192,7 @@ impl Scope {
             Scope::Operation => "900802",
             Scope::Burst => "900807",
             Scope::Custom => "900806",
+            Scope::Tokens => "900804",
         }
     }
 }

@@ -21,6 +21,8 @@ pub const KEK_LEN: usize = 32;
 pub struct KeyEncryptionKey {
     key: LessSafeKey,
     rng: SystemRandom,
+    /// HKDF pseudo-random key, for keys derived from this one ([`KeyEncryptionKey::derive`]).
+    prk: aws_lc_rs::hkdf::Prk,
 }
 
 impl std::fmt::Debug for KeyEncryptionKey {
@@ -43,7 +45,22 @@ impl KeyEncryptionKey {
         Ok(Self {
             key: LessSafeKey::new(unbound),
             rng: SystemRandom::new(),
+            prk: aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"gantry kek v1")
+                .extract(bytes),
         })
+    }
+
+    /// A key for one `purpose` derived from this one (HKDF-SHA256), with its base64 text:
+    /// a holder of the derived key (a gateway opening provider credentials) can open what is
+    /// sealed under it and nothing sealed under this key or another purpose's.
+    pub fn derive(&self, purpose: &str) -> Result<(Self, String), KeyError> {
+        let mut bytes = [0u8; KEK_LEN];
+        let info = [purpose.as_bytes()];
+        self.prk
+            .expand(&info, aws_lc_rs::hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut bytes))
+            .map_err(|_| KeyError::Generate("key derivation failed".to_owned()))?;
+        Ok((Self::from_bytes(&bytes)?, STANDARD.encode(bytes)))
     }
 
     /// A KEK from its base64 text (standard or URL-safe alphabet, padding optional,

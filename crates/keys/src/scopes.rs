@@ -59,6 +59,11 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         &["admin", "Internal/subscriber", "Internal/devops"],
     ),
     ("apim:tier_manage", &["admin"]),
+    ("apim:llm_provider_manage", &["admin"]),
+    (
+        "apim:llm_provider_read",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
     ("apim:bl_manage", &["admin"]),
     ("apim:bl_view", &["admin"]),
     ("apim:admin", &["admin"]),

@@ -651,6 +651,12 @@ pub struct Api {
     pub cors_configuration: CorsConfiguration,
     /// The resources of the API.
     pub operations: Vec<Operation>,
+    /// `AIAPI` for an API in front of an LLM provider (WSO2 `subtype`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype: Option<String>,
+    /// An AI API's provider, targets, routing and guardrails (WSO2 `subtypeConfiguration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype_configuration: Option<crate::ai::SubtypeConfiguration>,
     /// When it was created, RFC 3339.
     pub created_time: String,
     /// When it was last changed, RFC 3339.

@@ -66,6 +66,12 @@ pub struct SnapshotDelta {
     /// The full list of deployed API products, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub products: Option<Vec<crate::api_product::DeployedProduct>>,
+    /// The full list of AI APIs, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_apis: Option<Vec<crate::ai::AiDeployment>>,
+    /// The full list of token quotas, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_quotas: Option<Vec<crate::ai::TokenQuota>>,
 }
 
 /// A delta could not be applied.
@@ -167,6 +173,9 @@ impl SnapshotDelta {
             custom_rules: changed(old.custom_rules != new.custom_rules)
                 .then(|| new.custom_rules.clone()),
             products: changed(old.products != new.products).then(|| new.products.clone()),
+            ai_apis: changed(old.ai_apis != new.ai_apis).then(|| new.ai_apis.clone()),
+            token_quotas: changed(old.token_quotas != new.token_quotas)
+                .then(|| new.token_quotas.clone()),
         }
     }
 
@@ -230,6 +239,11 @@ impl SnapshotDelta {
                 .products
                 .clone()
                 .unwrap_or_else(|| base.products.clone()),
+            ai_apis: self.ai_apis.clone().unwrap_or_else(|| base.ai_apis.clone()),
+            token_quotas: self
+                .token_quotas
+                .clone()
+                .unwrap_or_else(|| base.token_quotas.clone()),
         };
         next.normalize();
         Ok(next)

@@ -6,6 +6,7 @@
 //! transition is legal) holds everywhere.
 #![forbid(unsafe_code)]
 
+pub mod ai;
 pub mod api;
 pub mod api_product;
 pub mod custom_rules;

@@ -43,6 +43,12 @@ pub struct GatewaySnapshot {
     /// API product revisions deployed to this environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub products: Vec<crate::api_product::DeployedProduct>,
+    /// AI APIs among `apis`: provider layout, targets (keys sealed), guardrails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ai_apis: Vec<crate::ai::AiDeployment>,
+    /// Token budgets of subscription tiers (WSO2 AI API quota policies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_quotas: Vec<crate::ai::TokenQuota>,
 }
 
 impl GatewaySnapshot {
@@ -78,6 +84,8 @@ impl GatewaySnapshot {
         self.custom_rules.sort_by(|a, b| a.name.cmp(&b.name));
         self.products
             .sort_by(|a, b| a.product_id.cmp(&b.product_id));
+        self.ai_apis.sort_by(|a, b| a.api_id.cmp(&b.api_id));
+        self.token_quotas.sort_by(|a, b| a.tier.cmp(&b.tier));
     }
 }
 

@@ -7,6 +7,7 @@
 //! resource; none of them knows about HTTP.
 #![forbid(unsafe_code)]
 
+pub mod ai;
 pub mod api_products;
 pub mod apis;
 pub mod applications;
@@ -15,6 +16,7 @@ pub mod client_certificates;
 pub mod custom_rules;
 pub mod definitions;
 pub mod deny_policies;
+pub mod documents;
 pub mod environments;
 pub mod gateways;
 pub mod health;

@@ -57,6 +57,26 @@ pub struct Policy {
     pub data_unit: String,
     /// Advanced policies: conditional groups, in order (empty for the others).
     pub conditional_groups: Vec<ConditionalGroup>,
+    /// AI API quota policies (WSO2 `AIAPIQUOTALIMIT`): token budgets per window (0 = none).
+    pub tokens: TokenCounts,
+}
+
+/// The token budgets of an AI API quota policy, per window; 0 = no limit of that kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenCounts {
+    /// Prompt + completion tokens.
+    pub total: i64,
+    /// Prompt tokens.
+    pub prompt: i64,
+    /// Completion tokens.
+    pub completion: i64,
+}
+
+impl TokenCounts {
+    /// Whether any budget is set.
+    pub fn any(&self) -> bool {
+        self.total > 0 || self.prompt > 0 || self.completion > 0
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -73,6 +93,9 @@ struct PolicyRow {
     data_amount: i64,
     data_unit: String,
     conditional_groups: String,
+    total_token_count: i64,
+    prompt_token_count: i64,
+    completion_token_count: i64,
 }
 
 impl PolicyRow {
@@ -93,6 +116,11 @@ impl PolicyRow {
             burst_time_unit: self.burst_time_unit,
             data_amount: self.data_amount,
             data_unit: self.data_unit,
+            tokens: TokenCounts {
+                total: self.total_token_count,
+                prompt: self.prompt_token_count,
+                completion: self.completion_token_count,
+            },
         })
     }
 }
@@ -100,7 +128,7 @@ impl PolicyRow {
 /// The columns of a [`PolicyRow`].
 macro_rules! policy_columns {
     () => {
-        "id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups"
+        "id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups, total_token_count, prompt_token_count, completion_token_count"
     };
 }
 
@@ -168,8 +196,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
         ..policy.clone()
     };
     sqlx::query(
-        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups, total_token_count, prompt_token_count, completion_token_count) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&created.id)
     .bind(level.as_str())
@@ -185,6 +213,9 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(created.data_amount)
     .bind(&created.data_unit)
     .bind(to_json(&created.conditional_groups))
+    .bind(created.tokens.total)
+    .bind(created.tokens.prompt)
+    .bind(created.tokens.completion)
     .execute(store.pool())
     .await
     .map_err(StoreError::on_unique("a policy with this name already exists"))?;
@@ -194,7 +225,7 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
 /// Changes a policy's display name, description and limit (the name never changes).
 pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9, data_amount = $10, data_unit = $11, conditional_groups = $12 \
+        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9, data_amount = $10, data_unit = $11, conditional_groups = $12, total_token_count = $13, prompt_token_count = $14, completion_token_count = $15 \
          WHERE policy_level = $6 AND id = $7",
     )
     .bind(&policy.display_name)
@@ -209,6 +240,9 @@ pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(policy.data_amount)
     .bind(&policy.data_unit)
     .bind(to_json(&policy.conditional_groups))
+    .bind(policy.tokens.total)
+    .bind(policy.tokens.prompt)
+    .bind(policy.tokens.completion)
     .execute(store.pool())
     .await?;
     found(&done)

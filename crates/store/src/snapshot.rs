@@ -147,12 +147,19 @@ pub async fn build(
             .push(stored.for_gateway());
     }
     let mut apis = Vec::with_capacity(deployed.len());
+    let mut ai_apis = Vec::new();
     for row in deployed {
         let api: Api = from_json("api_revisions.definition", &row.definition)?;
         let lifecycle = LifecycleState::parse(&row.lifecycle_status)
             .ok_or_else(|| StoreError::Corrupt(format!("lifecycle '{}'", row.lifecycle_status)))?;
         if !lifecycle.is_routable() {
             continue;
+        }
+        if api.subtype_configuration.is_some() {
+            match crate::ai::deployment(store, &api).await? {
+                Some(ai) => ai_apis.push(ai),
+                None => continue,
+            }
         }
         let client_certificates = certificates.remove(&api.id).unwrap_or_default();
         apis.push(DeployedApi {
@@ -248,5 +255,7 @@ pub async fn build(
         deny_policies: crate::deny_policies::enforced(store).await?,
         custom_rules: crate::custom_rules::enforced(store).await?,
         products: crate::api_products::deployed_in(store, environment).await?,
+        ai_apis,
+        token_quotas: crate::ai::token_quotas(store).await?,
     })
 }

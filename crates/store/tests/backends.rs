@@ -111,6 +111,8 @@ fn api(name: &str, context: &str) -> Api {
             scopes: vec![],
             operation_policies: Default::default(),
         }],
+        subtype: None,
+        subtype_configuration: None,
         created_time: String::new(),
         last_updated_time: String::new(),
     }

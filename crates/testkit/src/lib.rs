@@ -10,6 +10,7 @@ pub mod chaos;
 pub mod cluster;
 pub mod echo;
 pub mod idp;
+pub mod llm;
 pub mod openapi;
 pub mod process;
 pub mod python;

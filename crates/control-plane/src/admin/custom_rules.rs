@@ -103,7 +103,7 @@ impl RuleRequest {
         let limit = self
             .default_limit
             .ok_or_else(|| ApiError::BadRequest("defaultLimit: is required".into()))?;
-        let limit = parse_limit("defaultLimit", limit)?.into_group_limit();
+        let limit = parse_limit("defaultLimit", limit)?.into_group_limit()?;
         if limit.request_count < 0 && limit.data_amount == 0 {
             return Err(ApiError::BadRequest(
                 "defaultLimit.requestCount.requestCount: a custom rule needs a limit".into(),

@@ -1,7 +1,7 @@
 //! Admin REST API v4 (`/api/am/admin/v4`): gateway environments and their gateways
 //! (`environments`), signing keys (`signing_keys`), key managers (`key_managers`),
 //! throttling policies (`policies`), deny policies (`deny_policies`), custom rules
-//! (`custom_rules`) and approval workflows (`workflows`). Admin role only.
+//! (`custom_rules`), LLM providers (`llm_providers`) and approval workflows (`workflows`). Admin role only.
 
 use axum::Router;
 
@@ -11,6 +11,7 @@ pub mod custom_rules;
 pub mod deny_policies;
 pub mod environments;
 pub mod key_managers;
+pub mod llm_providers;
 pub mod policies;
 pub mod signing_keys;
 pub mod workflows;
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .merge(key_managers::router())
         .merge(policies::router())
         .merge(workflows::router())
+        .merge(crate::lookups::admin())
         .merge(deny_policies::router())
         .merge(custom_rules::router())
+        .merge(llm_providers::router())
 }

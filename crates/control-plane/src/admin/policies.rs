@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gantry_model::throttle_conditions::{ConditionalGroup, GroupLimit, ThrottleCondition};
-use gantry_store::policies::{self, Policy, PolicyLevel};
+use gantry_store::policies::{self, Policy, PolicyLevel, TokenCounts};
 use gantry_store::{StoreError, apis};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,13 +51,25 @@ fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
         PolicyLevel::Application => "ApplicationThrottlePolicy",
         PolicyLevel::Api => "AdvancedThrottlePolicy",
     };
-    let default_limit = limit_json(
-        policy.request_count,
-        policy.unit_time,
-        &policy.time_unit,
-        policy.data_amount,
-        &policy.data_unit,
-    );
+    let default_limit = if policy.tokens.any() {
+        let count = |n: i64| if n < 0 { UNLIMITED_COUNT } else { n };
+        json!({
+            "type": "AIAPIQUOTALIMIT",
+            "aiApiQuota": {"timeUnit": policy.time_unit, "unitTime": policy.unit_time,
+                "requestCount": count(policy.request_count),
+                "totalTokenCount": policy.tokens.total,
+                "promptTokenCount": policy.tokens.prompt,
+                "completionTokenCount": policy.tokens.completion},
+        })
+    } else {
+        limit_json(
+            policy.request_count,
+            policy.unit_time,
+            &policy.time_unit,
+            policy.data_amount,
+            &policy.data_unit,
+        )
+    };
     let mut body = json!({
         "policyId": policy.id,
         "policyName": policy.name,
@@ -135,6 +147,20 @@ pub(crate) struct Limit {
     kind: Option<String>,
     request_count: Option<RequestCount>,
     bandwidth: Option<Bandwidth>,
+    /// WSO2 `AIAPIQuotaLimit`: requests and tokens per window.
+    ai_api_quota: Option<AiApiQuota>,
+}
+
+/// WSO2 `AIAPIQuotaLimit`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AiApiQuota {
+    time_unit: Option<String>,
+    unit_time: Option<i64>,
+    request_count: Option<i64>,
+    total_token_count: Option<i64>,
+    prompt_token_count: Option<i64>,
+    completion_token_count: Option<i64>,
 }
 
 /// WSO2 `BandwidthLimit`.
@@ -218,6 +244,7 @@ impl PolicyRequest {
                     request_count,
                 }),
                 bandwidth: None,
+                ai_api_quota: None,
             }),
             rate_limit_count: None,
             rate_limit_time_unit: None,
@@ -266,12 +293,18 @@ impl PolicyRequest {
                 ));
             }
         };
+        if parsed.tokens.any() && level != PolicyLevel::Subscription {
+            return Err(ApiError::BadRequest(
+                "defaultLimit.type: AIAPIQUOTALIMIT is for subscription policies".into(),
+            ));
+        }
         let ParsedLimit {
             request_count,
             unit_time,
             time_unit,
             data_amount,
             data_unit,
+            tokens,
         } = parsed;
         Ok(Policy {
             id: String::new(),
@@ -286,6 +319,7 @@ impl PolicyRequest {
             data_amount,
             data_unit,
             conditional_groups,
+            tokens,
         })
     }
 }
@@ -297,6 +331,7 @@ pub(crate) struct ParsedLimit {
     time_unit: String,
     data_amount: i64,
     data_unit: String,
+    tokens: TokenCounts,
 }
 
 /// A throttling policy's or custom rule's `policyName`: required, 1–60 letters, digits,
@@ -317,6 +352,16 @@ pub(crate) fn policy_name(raw: Option<String>) -> ApiResult<String> {
     Ok(name)
 }
 
+/// A posted request count: at least 1, or unlimited (-1, or WSO2's `2147483647`) as -1.
+fn requests(count: Option<i64>) -> Result<i64, &'static str> {
+    match count {
+        Some(UNLIMITED_COUNT) | Some(-1) => Ok(-1),
+        Some(n) if n >= 1 => Ok(n),
+        Some(_) => Err("must be at least 1"),
+        None => Err("is required"),
+    }
+}
+
 /// Reads a WSO2 `ThrottleLimit` found at `at` (`defaultLimit`, `conditionalGroups[0].limit`);
 /// a 400 names the field that is wrong.
 pub(crate) fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
@@ -331,18 +376,15 @@ pub(crate) fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
                 count.unit_time,
                 count.time_unit,
             )?;
-            let request_count = match count.request_count {
-                Some(UNLIMITED_COUNT) | Some(-1) => -1,
-                Some(n) if n >= 1 => n,
-                Some(_) => return Err(bad("requestCount.requestCount", "must be at least 1")),
-                None => return Err(bad("requestCount.requestCount", "is required")),
-            };
+            let request_count = requests(count.request_count)
+                .map_err(|why| bad("requestCount.requestCount", why))?;
             Ok(ParsedLimit {
                 request_count,
                 unit_time,
                 time_unit,
                 data_amount: 0,
                 data_unit: "KB".to_owned(),
+                tokens: TokenCounts::default(),
             })
         }
         Some("BANDWIDTHLIMIT") => {
@@ -374,15 +416,52 @@ pub(crate) fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
                 time_unit,
                 data_amount,
                 data_unit,
+                tokens: TokenCounts::default(),
             })
         }
-        Some(other @ ("EVENTCOUNTLIMIT" | "AIAPIQUOTALIMIT")) => Err(bad(
+        Some("AIAPIQUOTALIMIT") => {
+            let quota = limit
+                .ai_api_quota
+                .ok_or_else(|| bad("aiApiQuota", "is required"))?;
+            let (unit_time, time_unit) = window(
+                &format!("{at}.aiApiQuota"),
+                quota.unit_time,
+                quota.time_unit,
+            )?;
+            let request_count =
+                requests(quota.request_count).map_err(|why| bad("aiApiQuota.requestCount", why))?;
+            let tokens = |value: Option<i64>, field: &str| match value {
+                None | Some(0) => Ok(0),
+                Some(n) if n >= 1 => Ok(n),
+                Some(_) => Err(bad(
+                    &format!("aiApiQuota.{field}"),
+                    "must be 0 (none) or more",
+                )),
+            };
+            Ok(ParsedLimit {
+                request_count,
+                unit_time,
+                time_unit,
+                data_amount: 0,
+                data_unit: "KB".to_owned(),
+                tokens: TokenCounts {
+                    total: tokens(quota.total_token_count, "totalTokenCount")?,
+                    prompt: tokens(quota.prompt_token_count, "promptTokenCount")?,
+                    completion: tokens(quota.completion_token_count, "completionTokenCount")?,
+                },
+            })
+        }
+        Some(other @ "EVENTCOUNTLIMIT") => Err(bad(
             "type",
-            &format!("{other} is not supported yet; use REQUESTCOUNTLIMIT or BANDWIDTHLIMIT"),
+            &format!(
+                "{other} is not supported yet; use REQUESTCOUNTLIMIT, BANDWIDTHLIMIT or AIAPIQUOTALIMIT"
+            ),
         )),
         Some(other) => Err(bad(
             "type",
-            &format!("'{other}' is not one of REQUESTCOUNTLIMIT, BANDWIDTHLIMIT, EVENTCOUNTLIMIT"),
+            &format!(
+                "'{other}' is not one of REQUESTCOUNTLIMIT, BANDWIDTHLIMIT, EVENTCOUNTLIMIT, AIAPIQUOTALIMIT"
+            ),
         )),
         None => Err(bad("type", "is required")),
     }
@@ -390,14 +469,19 @@ pub(crate) fn parse_limit(at: &str, limit: Limit) -> ApiResult<ParsedLimit> {
 
 impl ParsedLimit {
     /// The limit as a conditional group or custom rule keeps it.
-    pub(crate) fn into_group_limit(self) -> GroupLimit {
-        GroupLimit {
+    pub(crate) fn into_group_limit(self) -> ApiResult<GroupLimit> {
+        if self.tokens.any() {
+            return Err(ApiError::BadRequest(
+                "limit.type: AIAPIQUOTALIMIT is for subscription policies".into(),
+            ));
+        }
+        Ok(GroupLimit {
             request_count: self.request_count,
             unit_time: self.unit_time,
             time_unit: self.time_unit,
             data_amount: self.data_amount,
             data_unit: self.data_unit,
-        }
+        })
     }
 }
 
@@ -420,7 +504,7 @@ impl GroupRequest {
         let group = ConditionalGroup {
             description: self.description.filter(|d| !d.is_empty()),
             conditions: self.conditions,
-            limit: limit.into_group_limit(),
+            limit: limit.into_group_limit()?,
         };
         group.validate(at)?;
         Ok(group)

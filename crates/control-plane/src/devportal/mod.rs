@@ -16,6 +16,8 @@ use crate::AppState;
 /// Routes under `/api/am/devportal/v3`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(crate::lookups::devportal())
+        .merge(crate::documents::devportal())
         .route("/apis", get(apis::list))
         .route("/apis/{api_id}", get(apis::get_one))
         .route(

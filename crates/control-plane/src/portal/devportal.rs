@@ -27,6 +27,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/devportal/apis/{api_id}", get(api_page))
         .route("/devportal/apis/{api_id}/subscribe", post(subscribe))
         .route("/devportal/apis/{api_id}/try", post(super::try_it::try_it))
+        .route(
+            "/devportal/apis/{api_id}/documents/{document_id}",
+            get(super::documents::download),
+        )
 }
 
 /// Whether the developer portal shows `api` to `user` (the same rule as the REST
@@ -108,6 +112,7 @@ pub(super) struct ApiPage {
     api: ApiRow,
     operations: Vec<OperationSummary>,
     tiers: Vec<String>,
+    documents: Vec<super::documents::DocumentRow>,
     accepts_subscriptions: bool,
     applications: Vec<(String, String)>,
     subscriptions: Vec<SubscriptionRow>,
@@ -162,6 +167,7 @@ pub(super) async fn render_api_page(
         api: ApiRow::of(api),
         operations: operation_rows(api),
         tiers: api.policies.clone(),
+        documents: super::documents::rows(state, api).await?,
         accepts_subscriptions: api.life_cycle_status.accepts_subscriptions(),
         applications: apps.into_iter().map(|a| (a.id, a.name)).collect(),
         subscriptions,

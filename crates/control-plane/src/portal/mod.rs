@@ -15,6 +15,7 @@ pub mod applications;
 pub mod auth;
 pub mod deny_policies;
 pub mod devportal;
+mod documents;
 pub mod key_managers;
 pub mod listing;
 pub mod openapi;

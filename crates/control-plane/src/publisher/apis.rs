@@ -50,6 +50,10 @@ pub struct ApiRequest {
     endpoint_config: Option<EndpointConfig>,
     cors_configuration: Option<CorsConfiguration>,
     operations: Option<Vec<OperationRequest>>,
+    /// `AIAPI` for an API in front of an LLM provider.
+    subtype: Option<String>,
+    /// An AI API's provider, targets (their keys write-only), routing and guardrails.
+    subtype_configuration: Option<gantry_model::ai::SubtypeConfiguration>,
     /// `apiKeyHeader`, `apiPolicies`, `enableBackendJwt`.
     #[serde(flatten)]
     gateway: gantry_model::GatewayPolicies,
@@ -288,6 +292,8 @@ impl ApiRequest {
             endpoint_config,
             cors_configuration,
             operations,
+            subtype: self.subtype.filter(|s| s != "DEFAULT"),
+            subtype_configuration: self.subtype_configuration,
             created_time: now.clone(),
             last_updated_time: now,
         })
@@ -471,7 +477,7 @@ pub(crate) async fn load_for(state: &AppState, api_id: &str, user: &AuthUser) ->
     }
 }
 
-fn may_access(api: &Api, user: &AuthUser) -> bool {
+pub(crate) fn may_access(api: &Api, user: &AuthUser) -> bool {
     may_manage(&api.provider, &api.details, &user.username, &user.roles)
 }
 
@@ -546,7 +552,7 @@ pub(crate) async fn copy_api(
         )));
     }
     let now = rfc3339(now_ms());
-    let copy = Api {
+    let mut copy = Api {
         id: new_id(),
         version,
         provider: user.username.clone(),
@@ -556,6 +562,12 @@ pub(crate) async fn copy_api(
         last_updated_time: now,
         ..source.clone()
     };
+    if let Some(ai) = copy.subtype_configuration.as_mut() {
+        // Provider keys are sealed to their API: the new version gets its own.
+        for target in &mut ai.configuration.targets {
+            target.api_key = None;
+        }
+    }
     apis::create(state.store(), &copy, &user.username).await?;
     if let Some(document) = gantry_store::definitions::get(state.store(), &source.id).await? {
         let mut value: Value = serde_json::from_str(&document).unwrap_or(Value::Null);

@@ -1,6 +1,7 @@
 //! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments,
 //! client certificates, API products.
 
+pub(crate) mod access;
 pub mod api_products;
 pub mod apis;
 pub mod client_certificates;
@@ -20,6 +21,9 @@ use crate::AppState;
 /// Routes under `/api/am/publisher/v4`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(crate::lookups::publisher())
+        .merge(crate::documents::publisher())
+        .merge(crate::admin::llm_providers::publisher_router())
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))

@@ -14,9 +14,11 @@ use gantry_store::workflows::Workflow;
 
 /// Creates an API from a validated request; shared by the REST handler, the Publisher portal and the demo seed.
 pub async fn create(state: &AppState, request: ApiRequest, provider: &str) -> ApiResult<Api> {
-    let api = request.into_api(provider)?;
+    let mut api = request.into_api(provider)?;
+    let keys = super::ai_apis::prepare(state, &mut api, &[]).await?;
     check_policies(state, &api).await?;
     apis::create(state.store(), &api, provider).await?;
+    super::ai_apis::store_keys(state, &api.id, keys).await?;
     tracing::info!(api_id = %api.id, name = %api.name, version = %api.version, "API created");
     if api.is_default_version {
         // Another version may have lost the default flag: gateways re-route now.
@@ -117,6 +119,8 @@ pub async fn update(
         }
     }
     let mut api = request.into_api(&current.provider)?;
+    let stored_keys = gantry_store::ai::credential_targets(state.store(), api_id).await?;
+    let keys = super::ai_apis::prepare(state, &mut api, &stored_keys).await?;
     check_policies(state, &api).await?;
     api.id = current.id.clone();
     api.provider = current.provider.clone();
@@ -129,8 +133,11 @@ pub async fn update(
         other => other?,
     }
     tracing::info!(api_id = %api.id, "API updated");
-    if api.is_default_version != current.is_default_version {
-        // The default version is read from the working copy: gateways re-route now.
+    let keys_changed = !keys.is_empty();
+    super::ai_apis::store_keys(state, &api.id, keys).await?;
+    if api.is_default_version != current.is_default_version || keys_changed {
+        // The default version is read from the working copy, and provider keys belong to
+        // the API, not to a revision: gateways re-route, or use a new key, now.
         state.sync_environments().await?;
     }
     Ok(api)

@@ -12,6 +12,7 @@
 //! differently. Request parsing, 404 wording of the edge's own lookups, JSON and HTML
 //! stay at the edges.
 
+pub mod ai_apis;
 pub mod api_products;
 pub mod apis;
 pub mod applications;

@@ -44,6 +44,35 @@ pub(crate) async fn load_revision(
     }
 }
 
+/// Makes a revision's definition the working copy again (WSO2 `restore-revision`): what
+/// the revision holds replaces the API's design; its identity (id, provider), lifecycle
+/// state, default-version flag and creation time stay as they are now. Gateways are not
+/// told: the working copy is not deployed until a new revision of it is.
+pub async fn restore_revision(
+    state: &AppState,
+    api_id: &str,
+    revision_id: &str,
+    by: &str,
+) -> ApiResult<gantry_model::Api> {
+    let revision = load_revision(state, api_id, revision_id).await?;
+    let current = load(state, api_id).await?;
+    let mut api = revision.definition;
+    api.id = current.id.clone();
+    api.provider = current.provider.clone();
+    api.life_cycle_status = current.life_cycle_status;
+    api.is_default_version = current.is_default_version;
+    api.created_time = current.created_time.clone();
+    api.last_updated_time = crate::wire::rfc3339(gantry_store::now_ms());
+    apis::update_if_unchanged(state.store(), &api, &current).await?;
+    tracing::info!(
+        api_id,
+        revision = revision.number,
+        by,
+        "revision restored into the working copy"
+    );
+    Ok(api)
+}
+
 /// One element of the deploy/undeploy body (WSO2 `APIRevisionDeployment`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -86,6 +86,11 @@ pub struct GatewayArgs {
     /// it each gateway generates its own at start (JWKS on the ops port).
     #[arg(long, env = "GANTRY_BACKEND_JWT_KEY")]
     backend_jwt_key: Option<PathBuf>,
+    /// File holding the credential key (base64) the control plane seals AI APIs' provider
+    /// keys under (`gantry control-plane` logs how to get it; derived from its
+    /// key-encryption key). Without it, AI API targets that have a key answer 500.
+    #[arg(long, env = "GANTRY_CREDENTIAL_KEY_FILE")]
+    credential_key_file: Option<PathBuf>,
     /// Seconds open connections keep full service after SIGTERM (readiness false, listeners
     /// closed, responses say `Connection: close`) before idle ones are closed.
     #[arg(long, env = "GANTRY_DRAIN_DELAY_SECS", default_value_t = 5)]
@@ -164,6 +169,8 @@ pub struct GatewayConfig {
     pub redis_url: Option<Secret>,
     /// PEM P-256 key backend JWTs are signed with (checked to be one).
     pub backend_jwt_key: Option<Vec<u8>>,
+    /// The credential key (base64) AI APIs' provider keys are opened with.
+    pub credential_key: Option<Secret>,
     /// Full service for open connections after SIGTERM.
     pub drain_delay: Duration,
     /// Time in-flight requests get on shutdown.
@@ -238,6 +245,19 @@ pub fn load(args: GatewayArgs, layers: &Layers) -> Result<GatewayConfig, ConfigE
         }
         None => None,
     };
+    let credential_key = match &args.credential_key_file {
+        Some(path) => {
+            let text = super::read_file(layers, "credential-key-file", path)?;
+            let text = String::from_utf8(text).unwrap_or_default();
+            gantry_gateway::compiled::ai::CredentialKey::from_base64(&text).map_err(|e| {
+                layers
+                    .key("credential-key-file")
+                    .invalid(format!("{}: {e}", path.display()))
+            })?;
+            Some(Secret(text.trim().to_owned()))
+        }
+        None => None,
+    };
     let limits = args.limits.load(layers)?;
     let upstream_tls = args.upstream_tls.load(layers)?;
     Ok(GatewayConfig {
@@ -256,6 +276,7 @@ pub fn load(args: GatewayArgs, layers: &Layers) -> Result<GatewayConfig, ConfigE
         bind: args.bind,
         redis_url: args.redis_url.map(Secret),
         backend_jwt_key,
+        credential_key,
         drain_delay: super::secs(layers, "drain-delay-secs", args.drain_delay_secs)?,
         shutdown_grace: super::secs(layers, "shutdown-grace-secs", args.shutdown_grace_secs)?,
         upstream_tls,

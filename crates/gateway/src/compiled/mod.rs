@@ -3,6 +3,7 @@
 //! [`keys`], consumer keys, subscriptions, limits, deny policies). Imports nothing request-time; the caches
 //! of what was verified under a version live in it, so the next version starts without them.
 
+pub mod ai;
 pub mod api;
 pub mod client_certs;
 pub mod conditions;
@@ -11,7 +12,10 @@ pub mod cors;
 pub mod custom_rules;
 pub mod deny;
 pub mod fast_map;
+pub mod guardrails;
 pub mod header_policies;
+pub mod json_path;
+pub mod json_schema;
 pub mod keys;
 pub mod limits;
 pub mod loose_reading;
@@ -80,6 +84,8 @@ pub struct CompiledConfig {
     pub claim_names: Box<[Box<str>]>,
     /// Deny policies; `None` when there are none (the common case).
     pub deny: Option<Box<deny::DenyTable>>,
+    /// AI APIs and token budgets; `None` when no AI API is deployed.
+    pub ai: Option<Box<ai::AiTables>>,
 }
 
 /// Hands out one shared string per distinct id of a snapshot.
@@ -116,6 +122,7 @@ impl CompiledConfig {
         let application_limits =
             subscriptions::application_limits(snapshot, &policies, |id| ids.get(id));
         let applications = subscriptions::applications(snapshot, |id| ids.get(id));
+        let ai = ai::AiTables::compile(snapshot, &mut problems);
         if !problems.is_empty() {
             return Err(crate::error::GatewayError::Invalid(problems));
         }
@@ -139,6 +146,7 @@ impl CompiledConfig {
             claim_names: claim_names.into_boxed_slice(),
             custom_rules,
             deny: deny::DenyTable::compile(snapshot),
+            ai,
         })
     }
 

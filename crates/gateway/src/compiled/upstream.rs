@@ -288,7 +288,7 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    fn compile(endpoint: &Endpoint, http2: bool) -> Result<Self, String> {
+    pub(crate) fn compile(endpoint: &Endpoint, http2: bool) -> Result<Self, String> {
         let uri: http::Uri = endpoint
             .url
             .parse()

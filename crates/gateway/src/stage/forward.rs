@@ -54,6 +54,14 @@ impl Destination<'_> {
     pub fn http2(&self) -> bool {
         self.upstream.http2
     }
+
+    /// The resource path and query after the member's base path.
+    pub fn resource(&self) -> &str {
+        let target = self.uri.path_and_query().map_or("", |p| p.as_str());
+        target
+            .get(self.upstream.base_path.len().min(target.len())..)
+            .unwrap_or("")
+    }
 }
 
 /// The member and URI for a call of `api` with `key_type` keys to `path` (which starts with
@@ -140,6 +148,11 @@ impl Forwarder {
             body_limit: Default::default(),
             body_timeout: Default::default(),
         }
+    }
+
+    /// The connection pools.
+    pub(crate) fn clients(&self) -> &UpstreamClients {
+        &self.clients
     }
 
     /// Whether `GET uri` (over HTTP/2 when `http2`) answers 2xx within `timeout` (an active

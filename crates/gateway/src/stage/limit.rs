@@ -163,6 +163,32 @@ impl Limiters {
         }
     }
 
+    /// Where costs known only once a call ends (an AI call's tokens) are charged.
+    pub(crate) fn cost_meters(&self) -> CostMeters {
+        CostMeters {
+            local: self.bandwidth.clone(),
+            shared: self.shared.get().cloned(),
+        }
+    }
+
+    /// Whether (`scope`, `a`, `b`) has some of the cost-counted `limit` left: decided as
+    /// the environment's gateways share it, and this gateway's own count of what is left
+    /// (the most one call may still use, as far as this gateway knows).
+    pub(crate) async fn cost_left(
+        &self,
+        scope: Scope,
+        a: &Arc<str>,
+        b: &Arc<str>,
+        limit: &Limit,
+    ) -> (Decision, u64) {
+        let decision = self.decide(scope, a, b, limit).await;
+        let here = match self.bandwidth.check(scope, a, b, limit) {
+            Decision::Allowed { remaining, .. } => remaining,
+            Decision::Limited { .. } => 0,
+        };
+        (decision, here)
+    }
+
     /// One limit decision: shared through Redis when configured and reachable, else local
     /// (GCRA for request counts, this gateway's byte meter for bandwidth).
     async fn decide(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit) -> Decision {
@@ -404,16 +430,51 @@ struct Charge {
 }
 
 impl Charge {
-    /// Counts `bytes` on this gateway's meter, and against the environment's shared allowance
-    /// when there is one: both stay true whichever admitted the call, so a switch between
-    /// them (Redis going away or coming back) loses no bytes.
     fn spend(&self, meter: &ByteMeter, shared: Option<&Arc<SharedLimiter>>, bytes: u64) {
-        if bytes > 0 {
-            meter.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
-            if let Some(shared) = shared {
-                shared.spend(self.scope, &self.a, &self.b, &self.limit, bytes);
-            }
+        spend_cost(
+            meter,
+            shared,
+            self.scope,
+            &self.a,
+            &self.b,
+            &self.limit,
+            bytes,
+        );
+    }
+}
+
+/// Counts `cost` on this gateway's meter, and against the environment's shared allowance
+/// when there is one: both stay true whichever admitted the call, so a switch between them
+/// (Redis going away or coming back) loses nothing.
+fn spend_cost(
+    meter: &ByteMeter,
+    shared: Option<&Arc<SharedLimiter>>,
+    scope: Scope,
+    a: &Arc<str>,
+    b: &Arc<str>,
+    limit: &Limit,
+    cost: u64,
+) {
+    if cost > 0 {
+        meter.spend(scope, a, b, limit, cost);
+        if let Some(shared) = shared {
+            shared.spend(scope, a, b, limit, cost);
         }
+    }
+}
+
+/// The meters of costs known after the fact (bandwidth, tokens), to charge from a response
+/// body that outlives the request path.
+#[derive(Clone)]
+pub(crate) struct CostMeters {
+    local: Arc<ByteMeter>,
+    shared: Option<Arc<SharedLimiter>>,
+}
+
+impl CostMeters {
+    /// Charges `cost` to (`scope`, `a`, `b`) under `limit`.
+    pub(crate) fn spend(&self, scope: Scope, a: &Arc<str>, b: &Arc<str>, limit: &Limit, cost: u64) {
+        spend_cost(&self.local, self.shared.as_ref(), scope, a, b, limit, cost);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
 //! target → route → CORS → deny (by API and address) → authenticate → deny (by
-//! application and user) → authorise → limit → forward (with mediate) → relay. Each stage is one module with one entry point that either hands the next stage
+//! application and user) → authorise → limit → forward (with mediate; `ai` instead for AI
+//! APIs) → relay. Each stage is one module with one entry point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -12,6 +13,8 @@ use http::Response;
 
 use crate::respond::Body;
 
+pub mod ai;
+pub mod ai_usage;
 pub mod authenticate;
 pub mod authorise;
 pub mod cors;
