@@ -507,6 +507,152 @@ pub const PUBLISHER: &[Operation] = &[
     .returns(200, "Object"),
     op(
         "get",
+        "/api-products",
+        "getAllAPIProducts",
+        "List or search API products",
+        API_VIEW,
+    )
+    .query(PAGING)
+    .returns(200, "List"),
+    op(
+        "post",
+        "/api-products",
+        "createAPIProduct",
+        "Create an API product from operations of several APIs",
+        API_CREATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/api-products/{apiProductId}",
+        "getAPIProduct",
+        "Get an API product (with its ETag)",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/api-products/{apiProductId}",
+        "updateAPIProduct",
+        "Update an API product (If-Match honoured)",
+        API_UPDATE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/api-products/{apiProductId}",
+        "deleteAPIProduct",
+        "Delete an API product (409 while subscribed)",
+        API_DELETE,
+    ),
+    op(
+        "get",
+        "/api-products/{apiProductId}/swagger",
+        "getAPIProductSwagger",
+        "OpenAPI document of the product's operations",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/api-products/{apiProductId}/is-outdated",
+        "getIsAPIProductOutdated",
+        "Whether an included API's operations changed since the product was saved",
+        API_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "post",
+        "/api-products/change-lifecycle",
+        "changeAPIProductLifecycle",
+        "Apply a lifecycle action to an API product",
+        API_PUBLISH,
+    )
+    .query(&["apiProductId", "action"])
+    .requires(&["apiProductId", "action"])
+    .returns(200, "WorkflowResponse"),
+    op(
+        "get",
+        "/api-products/{apiProductId}/lifecycle-state",
+        "getAPIProductLifecycleState",
+        "Current state and allowed actions",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "LifecycleState"),
+    op(
+        "get",
+        "/api-products/{apiProductId}/lifecycle-history",
+        "getAPIProductLifecycleHistory",
+        "Lifecycle history",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/api-products/{apiProductId}/revisions",
+        "getAPIProductRevisions",
+        "List revisions",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/api-products/{apiProductId}/revisions",
+        "createAPIProductRevision",
+        "Freeze the product and its APIs as a revision (at most 5)",
+        API_DEPLOY,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/api-products/{apiProductId}/revisions/{revisionId}",
+        "getAPIProductRevision",
+        "Get a revision",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/api-products/{apiProductId}/revisions/{revisionId}",
+        "deleteAPIProductRevision",
+        "Delete an undeployed revision",
+        API_DEPLOY,
+    ),
+    op(
+        "post",
+        "/api-products/{apiProductId}/deploy-revision",
+        "deployAPIProductRevision",
+        "Deploy a revision to environments",
+        API_DEPLOY,
+    )
+    .query(&["revisionId"])
+    .requires(&["revisionId"])
+    .body(Body::Json("DeploymentList"))
+    .returns(201, ""),
+    op(
+        "post",
+        "/api-products/{apiProductId}/undeploy-revision",
+        "undeployAPIProductRevision",
+        "Undeploy a revision",
+        API_DEPLOY,
+    )
+    .query(&["revisionId"])
+    .requires(&["revisionId"])
+    .body(Body::Json("DeploymentList"))
+    .returns(201, ""),
+    op(
+        "get",
+        "/api-products/{apiProductId}/deployments",
+        "getAPIProductRevisionDeployments",
+        "Deployments with gateway status",
+        API_LIFECYCLE_VIEW,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
         "/apis/{apiId}/client-certificates",
         "getAPIClientCertificates",
         "List the API's client certificates (mutual TLS)",

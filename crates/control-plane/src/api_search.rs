@@ -4,7 +4,7 @@
 //! exact value), `status:` a lifecycle state; a bare word matches the name, context or
 //! description.
 
-use gantry_model::Api;
+use gantry_model::{Api, ApiProduct, LifecycleState};
 
 use crate::error::ApiError;
 
@@ -78,8 +78,44 @@ impl ApiQuery {
 
     /// Whether `api` matches every term.
     pub fn matches(&self, api: &Api) -> bool {
-        self.terms.iter().all(|term| term.matches(api))
+        self.matches_fields(&Searched {
+            name: api.name.as_str(),
+            context: api.context.as_str(),
+            version: api.version.as_str(),
+            provider: &api.provider,
+            description: api.description.as_deref().unwrap_or_default(),
+            tags: &api.tags,
+            state: api.life_cycle_status,
+        })
     }
+
+    /// Whether the API product `product` matches every term.
+    pub fn matches_product(&self, product: &ApiProduct) -> bool {
+        self.matches_fields(&Searched {
+            name: product.name.as_str(),
+            context: product.context.as_str(),
+            version: product.version.as_str(),
+            provider: &product.provider,
+            description: product.description.as_deref().unwrap_or_default(),
+            tags: &product.tags,
+            state: product.state,
+        })
+    }
+
+    fn matches_fields(&self, searched: &Searched<'_>) -> bool {
+        self.terms.iter().all(|term| term.matches(searched))
+    }
+}
+
+/// The fields a search looks at, of an API or an API product.
+struct Searched<'a> {
+    name: &'a str,
+    context: &'a str,
+    version: &'a str,
+    provider: &'a str,
+    description: &'a str,
+    tags: &'a [String],
+    state: LifecycleState,
 }
 
 impl Term {
@@ -92,22 +128,17 @@ impl Term {
         }
     }
 
-    fn matches(&self, api: &Api) -> bool {
+    fn matches(&self, api: &Searched<'_>) -> bool {
         match self.attribute {
-            Attribute::Name => self.hit(api.name.as_str()),
-            Attribute::Context => self.hit(api.context.as_str()),
-            Attribute::Version => self.hit(api.version.as_str()),
-            Attribute::Provider => self.hit(&api.provider),
-            Attribute::Description => self.hit(api.description.as_deref().unwrap_or_default()),
+            Attribute::Name => self.hit(api.name),
+            Attribute::Context => self.hit(api.context),
+            Attribute::Version => self.hit(api.version),
+            Attribute::Provider => self.hit(api.provider),
+            Attribute::Description => self.hit(api.description),
             Attribute::Tag => api.tags.iter().any(|t| self.hit(t)),
-            Attribute::Status => api
-                .life_cycle_status
-                .as_str()
-                .eq_ignore_ascii_case(&self.value),
+            Attribute::Status => api.state.as_str().eq_ignore_ascii_case(&self.value),
             Attribute::Content => {
-                self.hit(api.name.as_str())
-                    || self.hit(api.context.as_str())
-                    || self.hit(api.description.as_deref().unwrap_or_default())
+                self.hit(api.name) || self.hit(api.context) || self.hit(api.description)
             }
         }
     }

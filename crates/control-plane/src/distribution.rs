@@ -66,12 +66,17 @@ enum Trigger {
     Reconcile,
 }
 
-/// The (API id, revision id) pairs a snapshot serves.
+/// The (API or product id, revision id) pairs a snapshot serves.
 fn served(snapshot: &GatewaySnapshot) -> HashSet<(&str, &str)> {
+    let products = snapshot
+        .products
+        .iter()
+        .map(|p| (p.product_id.as_str(), p.revision_id.as_str()));
     snapshot
         .apis
         .iter()
         .map(|a| (a.api_id.as_str(), a.revision_id.as_str()))
+        .chain(products)
         .collect()
 }
 

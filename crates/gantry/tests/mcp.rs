@@ -9,8 +9,6 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-mod wso2_specs;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -188,8 +186,10 @@ const BOTH: &str = "application/json, text/event-stream";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_server_made_from_a_published_api_serves_tools_through_the_gateway() {
-    let publisher = wso2_specs::document("publisher-api.yaml");
-    let devportal = wso2_specs::document("devportal-api.yaml");
+    let publisher = gantry_testkit::openapi::wso2_specs_dir()
+        .map(|d| gantry_testkit::openapi::wso2_document(&d, "publisher-api.yaml"));
+    let devportal = gantry_testkit::openapi::wso2_specs_dir()
+        .map(|d| gantry_testkit::openapi::wso2_document(&d, "devportal-api.yaml"));
     let up = GantryUp::start_with(BIN, false).await;
     let rest = up.rest();
     let echo = EchoUpstream::start().await;
@@ -628,7 +628,8 @@ async fn proxied_mcp_server_offers_only_the_chosen_tools() {
     if !python_sdk_ready("the MCP proxy test (an MCP server built with the Python SDK)") {
         return;
     }
-    let publisher = wso2_specs::document("publisher-api.yaml");
+    let publisher = gantry_testkit::openapi::wso2_specs_dir()
+        .map(|d| gantry_testkit::openapi::wso2_document(&d, "publisher-api.yaml"));
     let port = gantry_testkit::process::free_port();
     let calls = tempfile::NamedTempFile::new().unwrap();
     let mut upstream = Command::new("python3")

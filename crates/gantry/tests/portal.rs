@@ -157,6 +157,7 @@ fn rest(up: &GantryUp) -> Rest {
 fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
     vec![
         ("publisher", "/publisher".into()),
+        ("publisher", "/publisher/api-products".into()),
         ("publisher", "/publisher/apis/new".into()),
         ("publisher", format!("/publisher/apis/{api_id}")),
         ("publisher", format!("/publisher/apis/{api_id}/edit")),
@@ -639,6 +640,61 @@ async fn the_publisher_creates_an_api_from_a_pasted_openapi_document() {
         })
         .collect();
     assert_eq!(open, ["GET /pets"]);
+}
+
+#[tokio::test]
+async fn the_publisher_lists_the_api_products_a_user_may_manage() {
+    let up = GantryUp::start(BIN).await;
+    let rest = rest(&up);
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Parts", "context": "/parts", "version": "1.0.0",
+                   "endpointConfig": {"endpoint_type": "http",
+                       "production_endpoints": {"url": "http://127.0.0.1:9"}},
+                   "operations": [{"target": "/bolts", "verb": "GET"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    for (name, context, roles) in [
+        ("Toolkit", "toolkit", json!([])),
+        ("Secret kit", "secret-kit", json!(["admin"])),
+    ] {
+        let control = if roles == json!([]) {
+            "NONE"
+        } else {
+            "RESTRICTED"
+        };
+        let (status, product) = rest
+            .post(
+                &format!("{PUB}/api-products"),
+                json!({"name": name, "context": context, "policies": ["Gold"],
+                       "accessControl": control, "accessControlRoles": roles,
+                       "apis": [{"apiId": api["id"], "operations": [{"target": "/bolts", "verb": "GET"}]}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{product}");
+    }
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get("/publisher/api-products").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for shown in [
+        "Toolkit",
+        "Secret kit",
+        "<strong>Parts 1.0.0</strong>: GET /bolts",
+        "Gold",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    create_user(&mut admin, "releaser", &["Internal/publisher"]).await;
+    let mut releaser = Visitor::sign_in(&up, "releaser", "portal-pass-1").await;
+    let page = releaser.get("/publisher/api-products").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Toolkit"));
+    assert!(
+        !page.body.contains("Secret kit"),
+        "a product restricted to other roles is not listed"
+    );
 }
 
 #[tokio::test]

@@ -12,13 +12,10 @@
 #![allow(clippy::unwrap_used)]
 
 use gantry_testkit::GantryUp;
-use gantry_testkit::openapi::{Nulls, find_operation, mismatches};
+use gantry_testkit::openapi::{Nulls, find_operation, mismatches, wso2_document, wso2_specs_dir};
 use gantry_testkit::rest::Rest;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-mod wso2_specs;
-use wso2_specs::{specs_dir, to_json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";
@@ -41,11 +38,9 @@ struct Document {
 }
 
 fn load(dir: &std::path::Path, file: &str, base: &'static str) -> Document {
-    let text = std::fs::read_to_string(dir.join(file)).unwrap();
-    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     Document {
         base,
-        doc: to_json(yaml),
+        doc: wso2_document(dir, file),
     }
 }
 
@@ -208,7 +203,7 @@ fn pizza_shack(upstream: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wso2_flow_conforms_to_wso2_schemas() {
-    let Some(dir) = specs_dir() else {
+    let Some(dir) = wso2_specs_dir() else {
         let message = "WSO2 4.7 reference documents not found (set GANTRY_WSO2_SPECS): \
                        the WSO2 contract test did NOT run";
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");

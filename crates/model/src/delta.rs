@@ -3,7 +3,7 @@
 //!
 //! Lists are diffed by their natural key (API id, application id, consumer key — unique
 //! across key managers, as the store enforces — subscription id); issuers, policies, deny
-//! policies, custom rules and revoked ids are small and sent whole when they change. Applying a delta to anything but
+//! policies, custom rules, API products and revoked ids are small and sent whole when they change. Applying a delta to anything but
 //! its base version is refused.
 
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,9 @@ pub struct SnapshotDelta {
     /// The full list of custom rules, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_rules: Option<Vec<CustomRule>>,
+    /// The full list of deployed API products, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub products: Option<Vec<crate::api_product::DeployedProduct>>,
     /// The full list of AI APIs, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai_apis: Option<Vec<crate::ai::AiDeployment>>,
@@ -172,6 +175,7 @@ impl SnapshotDelta {
                 .then(|| new.deny_policies.clone()),
             custom_rules: changed(old.custom_rules != new.custom_rules)
                 .then(|| new.custom_rules.clone()),
+            products: changed(old.products != new.products).then(|| new.products.clone()),
             ai_apis: changed(old.ai_apis != new.ai_apis).then(|| new.ai_apis.clone()),
             token_quotas: changed(old.token_quotas != new.token_quotas)
                 .then(|| new.token_quotas.clone()),
@@ -235,6 +239,10 @@ impl SnapshotDelta {
                 .custom_rules
                 .clone()
                 .unwrap_or_else(|| base.custom_rules.clone()),
+            products: self
+                .products
+                .clone()
+                .unwrap_or_else(|| base.products.clone()),
             ai_apis: self.ai_apis.clone().unwrap_or_else(|| base.ai_apis.clone()),
             token_quotas: self
                 .token_quotas

@@ -8,6 +8,7 @@
 
 pub mod ai;
 pub mod api;
+pub mod api_product;
 pub mod canary;
 pub mod custom_rules;
 pub mod delta;
@@ -26,6 +27,7 @@ pub use api::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, Endpoint, EndpointConfig,
     Endpoints, HttpVerb, Operation, ResourceTarget,
 };
+pub use api_product::{ApiProduct, DeployedProduct, ProductApi, ProductRevision};
 pub use details::{AdditionalProperty, ApiDetails, BusinessInformation};
 pub use gateway_policies::{ApiPolicies, GatewayPolicies, PolicyRef};
 pub use lifecycle::{LifecycleAction, LifecycleState};

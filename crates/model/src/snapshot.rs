@@ -40,6 +40,9 @@ pub struct GatewaySnapshot {
     /// Custom rules (keyed limits over request attributes; every environment gets all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_rules: Vec<crate::custom_rules::CustomRule>,
+    /// API product revisions deployed to this environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<crate::api_product::DeployedProduct>,
     /// AI APIs among `apis`: provider layout, targets (keys sealed), guardrails.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ai_apis: Vec<crate::ai::AiDeployment>,
@@ -82,6 +85,8 @@ impl GatewaySnapshot {
         self.revoked_token_ids.dedup();
         self.deny_policies.sort_by(|a, b| a.id.cmp(&b.id));
         self.custom_rules.sort_by(|a, b| a.name.cmp(&b.name));
+        self.products
+            .sort_by(|a, b| a.product_id.cmp(&b.product_id));
         self.ai_apis.sort_by(|a, b| a.api_id.cmp(&b.api_id));
         self.token_quotas.sort_by(|a, b| a.tier.cmp(&b.tier));
         self.canaries.sort_by(|a, b| a.api_id.cmp(&b.api_id));

@@ -76,7 +76,7 @@ struct IdDefinitionRow {
 /// with the next snapshot, which reads the column).
 async fn clear_other_defaults(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &Api) -> Result<()> {
     let others = sqlx::query_as::<_, IdDefinitionRow>(
-        "SELECT id, definition FROM apis WHERE name = $1 AND id <> $2",
+        "SELECT id, definition FROM apis WHERE name = $1 AND id <> $2 AND kind = 'API'",
     )
     .bind(api.name.as_str())
     .bind(&api.id)
@@ -100,7 +100,7 @@ async fn clear_other_defaults(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &A
     Ok(())
 }
 
-async fn insert_history(
+pub(crate) async fn insert_history(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     api_id: &str,
     previous: Option<LifecycleState>,
@@ -133,13 +133,15 @@ async fn insert_history(
 /// The API with `id`, or with the WSO2 handle `id` (`provider-name-version`, as request
 /// bodies may name it); `NotFound` otherwise.
 pub async fn get(store: &Store, id: &str) -> Result<Api> {
-    let mut row = sqlx::query_as::<_, DefinitionRow>("SELECT definition FROM apis WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?;
+    let mut row = sqlx::query_as::<_, DefinitionRow>(
+        "SELECT definition FROM apis WHERE id = $1 AND kind = 'API'",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
     if row.is_none() && id.matches('-').count() >= 2 {
         row = sqlx::query_as::<_, DefinitionRow>(
-            "SELECT definition FROM apis WHERE provider || '-' || name || '-' || version = $1",
+            "SELECT definition FROM apis WHERE provider || '-' || name || '-' || version = $1 AND kind = 'API'",
         )
         .bind(id)
         .fetch_optional(store.pool())
@@ -154,7 +156,7 @@ pub async fn get(store: &Store, id: &str) -> Result<Api> {
 /// The id of the API whose WSO2 handle (`provider-name-version`) is `handle`, if any.
 pub async fn id_of_handle(store: &Store, handle: &str) -> Result<Option<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM apis WHERE provider || '-' || name || '-' || version = $1 LIMIT 1",
+        "SELECT id FROM apis WHERE provider || '-' || name || '-' || version = $1 AND kind = 'API' LIMIT 1",
     )
     .bind(handle)
     .fetch_optional(store.pool())
@@ -163,11 +165,11 @@ pub async fn id_of_handle(store: &Store, handle: &str) -> Result<Option<String>>
 
 /// A page of APIs ordered by name and version, and the total count.
 pub async fn list(store: &Store, offset: i64, limit: i64) -> Result<(Vec<Api>, i64)> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apis")
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apis WHERE kind = 'API'")
         .fetch_one(store.pool())
         .await?;
     let rows = sqlx::query_as::<_, DefinitionRow>(
-        "SELECT definition FROM apis ORDER BY name, version LIMIT $1 OFFSET $2",
+        "SELECT definition FROM apis WHERE kind = 'API' ORDER BY name, version LIMIT $1 OFFSET $2",
     )
     .bind(limit)
     .bind(offset)
@@ -190,10 +192,11 @@ async fn exists(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<b
 
 /// Every API ordered by name and version (for searches the SQL cannot express).
 pub async fn all(store: &Store) -> Result<Vec<Api>> {
-    let rows =
-        sqlx::query_as::<_, DefinitionRow>("SELECT definition FROM apis ORDER BY name, version")
-            .fetch_all(store.pool())
-            .await?;
+    let rows = sqlx::query_as::<_, DefinitionRow>(
+        "SELECT definition FROM apis WHERE kind = 'API' ORDER BY name, version",
+    )
+    .fetch_all(store.pool())
+    .await?;
     rows.iter()
         .map(|r| from_json("apis.definition", &r.definition))
         .collect()
@@ -313,19 +316,20 @@ pub async fn lifecycle_history(store: &Store, api_id: &str) -> Result<Vec<Lifecy
     .await?)
 }
 
-/// An immutable snapshot of an API definition.
+/// An immutable snapshot of an API definition (or, with `D` a
+/// [`ProductRevision`](gantry_model::ProductRevision), of an API product).
 #[derive(Debug, Clone)]
-pub struct Revision {
+pub struct Revision<D = Api> {
     /// UUID.
     pub id: String,
-    /// The API it belongs to.
+    /// The API (or product) it belongs to.
     pub api_id: String,
     /// 1, 2, 3… per API, never reused.
     pub number: i64,
     /// Free text.
     pub description: String,
     /// The API as it was when the revision was made.
-    pub definition: Api,
+    pub definition: D,
     /// Epoch ms.
     pub created_at: i64,
 }
@@ -340,7 +344,7 @@ struct RevisionRow {
     created_at: i64,
 }
 
-impl TryFrom<RevisionRow> for Revision {
+impl<D: serde::de::DeserializeOwned> TryFrom<RevisionRow> for Revision<D> {
     type Error = StoreError;
     fn try_from(r: RevisionRow) -> Result<Self> {
         Ok(Revision {
@@ -362,11 +366,22 @@ macro_rules! revision_columns {
 
 /// Snapshots `api` as a new revision; `Conflict` when it already has [`MAX_REVISIONS`].
 pub async fn create_revision(store: &Store, api: &Api, description: &str) -> Result<Revision> {
+    create_revision_of(store, &api.id, api, description).await
+}
+
+/// Stores `definition` as a new revision of `api_id` (an API or a product); `Conflict`
+/// when it already has [`MAX_REVISIONS`].
+pub(crate) async fn create_revision_of<D: Clone + serde::Serialize>(
+    store: &Store,
+    api_id: &str,
+    definition: &D,
+    description: &str,
+) -> Result<Revision<D>> {
     let mut tx = store.begin_write().await?;
     let (count, max): (i64, Option<i64>) = sqlx::query_as(
         "SELECT COUNT(*), MAX(revision_number) FROM api_revisions WHERE api_id = $1",
     )
-    .bind(&api.id)
+    .bind(api_id)
     .fetch_one(&mut *tx)
     .await?;
     if count >= MAX_REVISIONS {
@@ -376,10 +391,10 @@ pub async fn create_revision(store: &Store, api: &Api, description: &str) -> Res
     }
     let revision = Revision {
         id: new_id(),
-        api_id: api.id.clone(),
+        api_id: api_id.to_owned(),
         number: max.unwrap_or(0) + 1,
         description: description.to_owned(),
-        definition: api.clone(),
+        definition: definition.clone(),
         created_at: now_ms(),
     };
     sqlx::query(concat!(
@@ -404,6 +419,14 @@ pub async fn create_revision(store: &Store, api: &Api, description: &str) -> Res
 
 /// The revisions of an API, by number.
 pub async fn list_revisions(store: &Store, api_id: &str) -> Result<Vec<Revision>> {
+    list_revisions_of(store, api_id).await
+}
+
+/// The revisions of an API or product, by number.
+pub(crate) async fn list_revisions_of<D: serde::de::DeserializeOwned>(
+    store: &Store,
+    api_id: &str,
+) -> Result<Vec<Revision<D>>> {
     sqlx::query_as::<_, RevisionRow>(concat!(
         "SELECT ",
         revision_columns!(),
@@ -419,6 +442,15 @@ pub async fn list_revisions(store: &Store, api_id: &str) -> Result<Vec<Revision>
 
 /// Revision `id` of API `api_id`; `NotFound` otherwise.
 pub async fn get_revision(store: &Store, api_id: &str, id: &str) -> Result<Revision> {
+    get_revision_of(store, api_id, id).await
+}
+
+/// Revision `id` of API or product `api_id`; `NotFound` otherwise.
+pub(crate) async fn get_revision_of<D: serde::de::DeserializeOwned>(
+    store: &Store,
+    api_id: &str,
+    id: &str,
+) -> Result<Revision<D>> {
     sqlx::query_as::<_, RevisionRow>(concat!(
         "SELECT ",
         revision_columns!(),

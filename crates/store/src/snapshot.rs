@@ -1,5 +1,6 @@
 //! Builds the [`GatewaySnapshot`] of one environment from the store: the deployed
-//! revisions, and the applications, keys and subscriptions that touch them.
+//! revisions (of APIs and API products), and the applications, keys and subscriptions
+//! that touch them.
 //!
 //! Subscriptions waiting for approval (`ON_HOLD`) or refused (`REJECTED`) and applications
 //! not approved are left out: gateways never see what an approval workflow holds back.
@@ -89,6 +90,33 @@ impl KeyRow {
     }
 }
 
+/// `api` (a revision's definition) as gateways serve it, at `vhost`, in `lifecycle`; not
+/// the default version and without client certificates until the caller says otherwise.
+pub(crate) fn deployed_api(
+    api: Api,
+    revision_id: String,
+    vhost: String,
+    lifecycle: LifecycleState,
+) -> DeployedApi {
+    DeployedApi {
+        api_id: api.id,
+        revision_id,
+        name: api.name,
+        context: api.context,
+        version: api.version,
+        vhost,
+        is_default_version: false,
+        lifecycle,
+        authorization_header: api.authorization_header,
+        security_scheme: api.security_scheme,
+        gateway: api.gateway,
+        endpoint_config: api.endpoint_config,
+        cors_configuration: api.cors_configuration,
+        operations: api.operations,
+        client_certificates: Vec::new(),
+    }
+}
+
 /// The snapshot of `environment` at its current config version; `NotFound` if it does not
 /// exist. `resident_issuer` is the `iss` of the resident key manager's tokens: its clients'
 /// mappings carry it, an external client's mapping carries its key manager's issuer.
@@ -105,7 +133,7 @@ pub async fn build(
     let deployed = sqlx::query_as::<_, DeployedRow>(
         "SELECT d.revision_id, d.vhost, r.definition, a.lifecycle_status, a.is_default_version FROM api_deployments d \
          JOIN api_revisions r ON r.id = d.revision_id JOIN apis a ON a.id = d.api_id \
-         WHERE d.environment = $1 ORDER BY a.context, a.version",
+         WHERE d.environment = $1 AND a.kind = 'API' ORDER BY a.context, a.version",
     )
     .bind(environment)
     .fetch_all(pool)
@@ -135,21 +163,9 @@ pub async fn build(
         }
         let client_certificates = certificates.remove(&api.id).unwrap_or_default();
         apis.push(DeployedApi {
-            api_id: api.id,
-            revision_id: row.revision_id,
-            name: api.name,
-            context: api.context,
-            version: api.version,
-            vhost: row.vhost,
             is_default_version: row.is_default_version != 0,
-            lifecycle,
-            authorization_header: api.authorization_header,
-            security_scheme: api.security_scheme,
-            gateway: api.gateway,
-            endpoint_config: api.endpoint_config,
-            cors_configuration: api.cors_configuration,
-            operations: api.operations,
             client_certificates,
+            ..deployed_api(api, row.revision_id, row.vhost, lifecycle)
         });
     }
 
@@ -239,6 +255,7 @@ pub async fn build(
         revoked_token_ids: crate::revoked_tokens::live_ids(store, crate::now_ms()).await?,
         deny_policies: crate::deny_policies::enforced(store).await?,
         custom_rules: crate::custom_rules::enforced(store).await?,
+        products: crate::api_products::deployed_in(store, environment).await?,
         ai_apis,
         token_quotas: crate::ai::token_quotas(store).await?,
         canaries,

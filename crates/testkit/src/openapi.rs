@@ -145,6 +145,54 @@ pub fn find_operation<'a>(doc: &'a Value, method: &str, path: &str) -> Option<&'
     best.map(|(_, operation)| operation)
 }
 
+/// Where WSO2 4.7's reference OpenAPI documents are, if anywhere: `GANTRY_WSO2_SPECS`, or
+/// `../shared/reference/wso2-specs/v4.7.0` beside the checkout, or the team's copy.
+pub fn wso2_specs_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        std::env::var_os("GANTRY_WSO2_SPECS").map(PathBuf::from),
+        Some(manifest.join("../../../shared/reference/wso2-specs/v4.7.0")),
+        Some(PathBuf::from("/work/shared/reference/wso2-specs/v4.7.0")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|dir| dir.join("publisher-api.yaml").is_file())
+}
+
+/// One of WSO2's YAML documents in `dir` as JSON.
+pub fn wso2_document(dir: &std::path::Path, file: &str) -> Value {
+    let text = std::fs::read_to_string(dir.join(file)).expect("read a WSO2 document");
+    yaml_to_json(serde_yaml_ng::from_str(&text).expect("parse a WSO2 document"))
+}
+
+/// YAML → JSON, with map keys (WSO2 writes status codes as integers) turned into strings.
+pub fn yaml_to_json(value: serde_yaml_ng::Value) -> Value {
+    use serde_yaml_ng::Value as Y;
+    match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s,
+                        Y::Number(n) => n.to_string(),
+                        Y::Bool(b) => b.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    (key, yaml_to_json(v))
+                })
+                .collect::<serde_json::Map<_, _>>(),
+        ),
+        Y::Tagged(tagged) => yaml_to_json(tagged.value),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

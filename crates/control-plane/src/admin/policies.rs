@@ -677,6 +677,12 @@ pub(crate) async fn remove_policy(
         };
         users += i64::from(offered);
     }
+    // API products offer subscription tiers too (their operations' tiers are their APIs').
+    if level == PolicyLevel::Subscription {
+        for product in gantry_store::api_products::all(state.store()).await? {
+            users += i64::from(product.policies.contains(&policy.name));
+        }
+    }
     if users > 0 {
         return Err(ApiError::Conflict(format!(
             "The policy '{}' is in use ({users} APIs, applications or subscriptions name it)",

@@ -25,6 +25,7 @@ pub(crate) async fn list(
         user.as_ref(),
         &paging,
         |a| a.api_type == MCP_API_TYPE,
+        false,
         "/api/am/devportal/v3/mcp-servers",
     )
     .await

@@ -2,6 +2,7 @@
 //! their keys, and subscriptions. Every resource is scoped to its owner: another user's ids answer 404.
 
 pub mod api_keys;
+pub mod api_products;
 pub mod apis;
 pub mod applications;
 pub mod key_tokens;

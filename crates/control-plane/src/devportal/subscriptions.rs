@@ -27,7 +27,22 @@ pub(crate) struct SubscriptionRequest {
 }
 
 pub(crate) async fn subscription_json(state: &AppState, sub: &Subscription) -> ApiResult<Value> {
-    let api = apis::get(state.store(), &sub.api_id).await.ok();
+    let api = match apis::get(state.store(), &sub.api_id).await {
+        Ok(a) => Some(json!({
+            "id": a.id, "name": a.name, "context": a.context, "version": a.version,
+            "provider": a.provider, "lifeCycleStatus": a.life_cycle_status,
+        })),
+        // A subscription to an API product (WSO2 shows it with `type: APIPRODUCT`).
+        Err(_) => gantry_store::api_products::get(state.store(), &sub.api_id)
+            .await
+            .ok()
+            .map(|p| {
+                json!({
+                    "id": p.id, "name": p.name, "context": p.context, "version": p.version,
+                    "provider": p.provider, "lifeCycleStatus": p.state, "type": p.api_type,
+                })
+            }),
+    };
     let app = gantry_store::applications::get(state.store(), &sub.application_id)
         .await
         .ok();
@@ -41,10 +56,7 @@ pub(crate) async fn subscription_json(state: &AppState, sub: &Subscription) -> A
         "subscriptionId": sub.id,
         "applicationId": sub.application_id,
         "apiId": sub.api_id,
-        "apiInfo": api.map(|a| json!({
-            "id": a.id, "name": a.name, "context": a.context, "version": a.version,
-            "provider": a.provider, "lifeCycleStatus": a.life_cycle_status,
-        })),
+        "apiInfo": api,
         // WSO2's `ApplicationInfo` (the Publisher's names the owner `subscriber`).
         "applicationInfo": app.map(|a| json!({
             "applicationId": a.id, "name": a.name, "throttlingPolicy": a.throttling_policy,
@@ -74,15 +86,27 @@ pub(crate) async fn create(
         ApiError::BadRequest("throttlingPolicy: is required (a tier the API offers)".into())
     })?;
     let app = load_owned(&state, application_id, &user.username).await?;
-    let api = match apis::get(state.store(), api_id).await {
-        Err(StoreError::NotFound) => return Err(ApiError::not_found("API", api_id)),
-        other => other?,
+    let target = match apis::get(state.store(), api_id).await {
+        // The developer portal does not show APIs that were never published or are retired.
+        Ok(api) if service::apis::visible_in_devportal(&api, Some(&user.roles)) => {
+            service::subscriptions::Subscribable::from(&api)
+        }
+        Ok(_) => return Err(ApiError::not_found("API", api_id)),
+        // An API product is subscribed to by its id too.
+        Err(StoreError::NotFound) => {
+            match gantry_store::api_products::get(state.store(), api_id).await {
+                Ok(p) if crate::devportal::api_products::visible(&p, Some(&user.roles)) => {
+                    service::subscriptions::Subscribable::from(&p)
+                }
+                Ok(_) | Err(StoreError::NotFound) => {
+                    return Err(ApiError::not_found("API", api_id));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
     };
-    // The developer portal does not show APIs that were never published or are retired.
-    if !service::apis::visible_in_devportal(&api, Some(&user.roles)) {
-        return Err(ApiError::not_found("API", api_id));
-    }
-    let sub = service::subscriptions::subscribe(&state, &app, &api, tier).await?;
+    let sub = service::subscriptions::subscribe(&state, &app, target, tier).await?;
     let location = format!("/api/am/devportal/v3/subscriptions/{}", sub.id);
     if sub.status == gantry_model::SubscriptionStatus::OnHold.as_str() {
         let pending = gantry_store::workflows::pending_for(

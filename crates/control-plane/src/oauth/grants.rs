@@ -444,7 +444,8 @@ pub(crate) async fn application_token(
         .map_err(|e| crate::error::ApiError::Internal(e.description))
 }
 
-/// The scopes an application may be granted: those its subscribed APIs' operations require.
+/// The scopes an application may be granted: those its subscribed APIs' (and API
+/// products') operations require.
 async fn api_scopes(
     state: &AppState,
     application_id: &str,
@@ -453,6 +454,11 @@ async fn api_scopes(
     for sub in subscriptions::list_for_application(state.store(), application_id).await? {
         if let Ok(api) = apis::get(state.store(), &sub.api_id).await {
             scopes.extend(api.operations.into_iter().flat_map(|op| op.scopes));
+        } else if let Ok(product) =
+            gantry_store::api_products::get(state.store(), &sub.api_id).await
+        {
+            let operations = product.apis.into_iter().flat_map(|a| a.operations);
+            scopes.extend(operations.flat_map(|op| op.scopes));
         }
     }
     Ok(scopes)

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod api_edit;
 pub mod api_form;
+pub mod api_products;
 pub mod applications;
 pub mod auth;
 pub mod deny_policies;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(auth::router())
         .merge(publisher::router())
         .merge(rollouts::router())
+        .merge(api_products::router())
         .merge(devportal::router())
         .merge(applications::router())
         .merge(admin::router())

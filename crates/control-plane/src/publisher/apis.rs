@@ -73,7 +73,9 @@ pub struct OperationRequest {
     operation_policies: gantry_model::ApiPolicies,
 }
 
-fn leading_slash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn leading_slash<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
     let context = Option::<String>::deserialize(d)?;
     Ok(context.map(|c| {
         if c.starts_with('/') || c.is_empty() {
@@ -84,7 +86,10 @@ fn leading_slash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
     }))
 }
 
-fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, InvalidField> {
+pub(crate) fn required<'a>(
+    value: &'a Option<String>,
+    field: &str,
+) -> Result<&'a str, InvalidField> {
     value
         .as_deref()
         .ok_or_else(|| InvalidField::new(field, "is required"))
@@ -147,6 +152,35 @@ impl OperationRequest {
     }
 }
 
+/// `transport` as given (`http` and/or `https`), or both by default.
+pub(crate) fn checked_transport(
+    transport: Option<Vec<String>>,
+) -> Result<Vec<String>, InvalidField> {
+    let transport = transport.unwrap_or_else(|| vec!["http".into(), "https".into()]);
+    if let Some(bad) = transport
+        .iter()
+        .find(|t| !matches!(t.as_str(), "http" | "https"))
+    {
+        return Err(InvalidField::new(
+            "transport",
+            format!("'{bad}' is not one of http, https"),
+        ));
+    }
+    Ok(transport)
+}
+
+/// `visibility` as given (`PUBLIC`, `PRIVATE` or `RESTRICTED`), or `PUBLIC` by default.
+pub(crate) fn checked_visibility(visibility: Option<String>) -> Result<String, InvalidField> {
+    let visibility = visibility.unwrap_or_else(|| "PUBLIC".to_owned());
+    if !matches!(visibility.as_str(), "PUBLIC" | "PRIVATE" | "RESTRICTED") {
+        return Err(InvalidField::new(
+            "visibility",
+            format!("'{visibility}' is not one of PUBLIC, PRIVATE, RESTRICTED"),
+        ));
+    }
+    Ok(visibility)
+}
+
 /// WSO2 gives an API without operations one `/*` resource per common verb.
 fn default_operations() -> Vec<Operation> {
     [
@@ -188,25 +222,8 @@ impl ApiRequest {
                 format!("'{api_type}' is not supported yet; use \"HTTP\""),
             ));
         }
-        let transport = self
-            .transport
-            .unwrap_or_else(|| vec!["http".into(), "https".into()]);
-        if let Some(bad) = transport
-            .iter()
-            .find(|t| !matches!(t.as_str(), "http" | "https"))
-        {
-            return Err(InvalidField::new(
-                "transport",
-                format!("'{bad}' is not one of http, https"),
-            ));
-        }
-        let visibility = self.visibility.unwrap_or_else(|| "PUBLIC".to_owned());
-        if !matches!(visibility.as_str(), "PUBLIC" | "PRIVATE" | "RESTRICTED") {
-            return Err(InvalidField::new(
-                "visibility",
-                format!("'{visibility}' is not one of PUBLIC, PRIVATE, RESTRICTED"),
-            ));
-        }
+        let transport = checked_transport(self.transport)?;
+        let visibility = checked_visibility(self.visibility)?;
         let authorization_header = self
             .authorization_header
             .unwrap_or_else(|| "Authorization".to_owned());
@@ -472,13 +489,24 @@ pub(crate) async fn load_for(state: &AppState, api_id: &str, user: &AuthUser) ->
 }
 
 pub(crate) fn may_access(api: &Api, user: &AuthUser) -> bool {
-    api.provider.eq_ignore_ascii_case(&user.username)
-        || user.roles.iter().any(|r| r == "admin")
-        || api.details.editable_by(&user.roles)
+    may_manage(&api.provider, &api.details, &user.username, &user.roles)
 }
 
-/// The API with its `ETag` header.
-fn with_etag(api: Api) -> Response {
+/// Whether `username` with `roles` may see and change, in the Publisher, what `provider`
+/// made with these access-control `details` (an API or an API product).
+pub(crate) fn may_manage(
+    provider: &str,
+    details: &gantry_model::ApiDetails,
+    username: &str,
+    roles: &[String],
+) -> bool {
+    provider.eq_ignore_ascii_case(username)
+        || roles.iter().any(|r| r == "admin")
+        || details.editable_by(roles)
+}
+
+/// The API (or API product) with its `ETag` header.
+pub(crate) fn with_etag<T: serde::Serialize>(api: T) -> Response {
     let mut response = axum::Json(&api).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag(&api)) {
         response.headers_mut().insert(header::ETAG, v);
@@ -621,7 +649,7 @@ pub(crate) async fn lifecycle_change(
 
 /// WSO2's `LifecycleState`: the state, the transitions available from it, and the status
 /// of the latest lifecycle-change approval request (`workflowStatus`), when there is one.
-fn lifecycle_state(state: LifecycleState, workflow_status: Option<&str>) -> Value {
+pub(crate) fn lifecycle_state(state: LifecycleState, workflow_status: Option<&str>) -> Value {
     let transitions: Vec<Value> = state
         .allowed_actions()
         .into_iter()
@@ -669,7 +697,12 @@ pub(crate) async fn get_lifecycle_history<S: rest_scopes::ScopeSet>(
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     load(&state, &api_id).await?;
-    let events = apis::lifecycle_history(state.store(), &api_id).await?;
+    Ok(axum::Json(lifecycle_history_json(&state, &api_id).await?))
+}
+
+/// The lifecycle history of an API or API product, as WSO2 lists it.
+pub(crate) async fn lifecycle_history_json(state: &AppState, id: &str) -> ApiResult<Value> {
+    let events = apis::lifecycle_history(state.store(), id).await?;
     let list: Vec<Value> = events
         .into_iter()
         .map(|e| {
@@ -681,7 +714,7 @@ pub(crate) async fn get_lifecycle_history<S: rest_scopes::ScopeSet>(
             })
         })
         .collect();
-    Ok(axum::Json(plain_list(list)))
+    Ok(plain_list(list))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments,
-//! client certificates.
+//! client certificates, API products.
 
 pub(crate) mod access;
+pub mod api_products;
 pub mod apis;
 pub mod client_certificates;
 pub mod export;
@@ -112,6 +113,56 @@ pub fn router() -> Router<AppState> {
             get(client_certificates::content),
         )
         .merge(mcp_server_routes())
+        .route(
+            "/api-products",
+            get(api_products::list).post(api_products::create),
+        )
+        .route(
+            "/api-products/change-lifecycle",
+            post(api_products::change_lifecycle),
+        )
+        .route(
+            "/api-products/{product_id}",
+            get(api_products::get_one)
+                .put(api_products::update)
+                .delete(api_products::delete),
+        )
+        .route(
+            "/api-products/{product_id}/swagger",
+            get(api_products::swagger),
+        )
+        .route(
+            "/api-products/{product_id}/is-outdated",
+            get(api_products::is_outdated),
+        )
+        .route(
+            "/api-products/{product_id}/lifecycle-state",
+            get(api_products::get_lifecycle_state),
+        )
+        .route(
+            "/api-products/{product_id}/lifecycle-history",
+            get(api_products::get_lifecycle_history),
+        )
+        .route(
+            "/api-products/{product_id}/revisions",
+            get(api_products::list_revisions).post(api_products::create_revision),
+        )
+        .route(
+            "/api-products/{product_id}/revisions/{revision_id}",
+            get(api_products::get_revision).delete(api_products::delete_revision),
+        )
+        .route(
+            "/api-products/{product_id}/deploy-revision",
+            post(api_products::deploy),
+        )
+        .route(
+            "/api-products/{product_id}/undeploy-revision",
+            post(api_products::undeploy),
+        )
+        .route(
+            "/api-products/{product_id}/deployments",
+            get(api_products::deployments),
+        )
         .route("/subscriptions", get(subscriptions::list))
         .route(
             "/subscriptions/block-subscription",

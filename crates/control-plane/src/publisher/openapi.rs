@@ -290,9 +290,24 @@ pub(crate) async fn validate(
 
 /// The document of an API without a stored one, generated from its operations.
 pub fn generated_document(api: &Api) -> Value {
+    generated_document_of(
+        api.name.as_str(),
+        api.version.as_str(),
+        api.description.as_deref(),
+        &api.operations,
+    )
+}
+
+/// An OpenAPI document of `operations` (an API's, or an API product's from several APIs).
+pub fn generated_document_of<'a>(
+    title: &str,
+    version: &str,
+    description: Option<&str>,
+    operations: impl IntoIterator<Item = &'a gantry_model::Operation>,
+) -> Value {
     let mut paths = Map::new();
     let mut scopes = Map::new();
-    for op in &api.operations {
+    for op in operations {
         let target = op.target.to_string();
         // Every `{name}` of the template is a declared, required path parameter.
         let parameters: Vec<Value> = target
@@ -325,7 +340,7 @@ pub fn generated_document(api: &Api) -> Value {
     }
     json!({
         "openapi": "3.0.1",
-        "info": {"title": api.name, "version": api.version, "description": api.description},
+        "info": {"title": title, "version": version, "description": description},
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {"securitySchemes": {"default": {"type": "oauth2", "flows": {

@@ -22,10 +22,10 @@ use gantry_store::workflows::Workflow;
 
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct RevisionRequest {
-    description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
-fn revision_json(r: &Revision, deployments: &[Deployment]) -> Value {
+pub(crate) fn revision_json<D>(r: &Revision<D>, deployments: &[Deployment]) -> Value {
     let deployment_info: Vec<Value> = deployments
         .iter()
         .filter(|d| d.revision_id == r.id)
@@ -41,7 +41,7 @@ fn revision_json(r: &Revision, deployments: &[Deployment]) -> Value {
     })
 }
 
-fn deployment_json(d: &Deployment) -> Value {
+pub(crate) fn deployment_json(d: &Deployment) -> Value {
     json!({
         "revisionUuid": d.revision_id,
         "name": d.environment,
@@ -59,13 +59,7 @@ pub(crate) async fn create<S: rest_scopes::ScopeSet>(
     Path(api_id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    // WSO2 clients send `{"description": …}`; an empty body is accepted too.
-    let request: RevisionRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RevisionRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))?
-    };
+    let request = revision_request(&body)?;
     let revision = create_revision(
         &state,
         &api_id,
@@ -77,6 +71,16 @@ pub(crate) async fn create<S: rest_scopes::ScopeSet>(
         axum::Json(revision_json(&revision, &[])),
     )
         .into_response())
+}
+
+/// The body of a revision's creation: WSO2 clients send `{"description": …}`; an empty
+/// body is accepted too.
+pub(crate) fn revision_request(body: &[u8]) -> ApiResult<RevisionRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RevisionRequest::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))
 }
 
 pub(crate) async fn list<S: rest_scopes::ScopeSet>(
@@ -128,7 +132,7 @@ pub(crate) struct RevisionQuery {
     revision_id: Option<String>,
 }
 
-fn required_revision(query: RevisionQuery) -> ApiResult<String> {
+pub(crate) fn required_revision(query: RevisionQuery) -> ApiResult<String> {
     query
         .revision_id
         .ok_or_else(|| ApiError::BadRequest("revisionId: query parameter is required".into()))
@@ -156,6 +160,25 @@ pub(crate) async fn deploy<S: rest_scopes::ScopeSet>(
         Requested::Pending(workflow) => pending_deployments_json(&workflow),
     };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// A deployment with how far it has reached the environment's gateways (`status`
+/// `APPROVED` once every live gateway applied it).
+pub(crate) async fn deployment_progress_json(state: &AppState, d: &Deployment) -> ApiResult<Value> {
+    let progress =
+        service::revisions::gateway_progress(state, &d.environment, d.config_version).await?;
+    let mut v = deployment_json(d);
+    v["deployedTime"] = json!(rfc3339(d.deployed_at));
+    v["configVersion"] = json!(d.config_version);
+    v["liveGatewayCount"] = json!(progress.live);
+    v["deployedGatewayCount"] = json!(progress.applied);
+    v["failedGatewayCount"] = json!(progress.failed);
+    v["status"] = json!(if progress.all_applied() {
+        "APPROVED"
+    } else {
+        "CREATED"
+    });
+    Ok(v)
 }
 
 /// The deployments an AM_REVISION_DEPLOYMENT request holds, as WSO2 shows pending ones.
@@ -192,11 +215,16 @@ pub(crate) async fn undeploy<S: rest_scopes::ScopeSet>(
 ) -> ApiResult<Response> {
     let revision_id = required_revision(query)?;
     service::revisions::undeploy(&state, &api_id, &revision_id, &targets).await?;
+    Ok(undeployed(&revision_id, &targets))
+}
+
+/// The answer to an undeploy: the targets the revision left.
+pub(crate) fn undeployed(revision_id: &str, targets: &[DeploymentTarget]) -> Response {
     let body: Vec<Value> = targets
         .iter()
         .map(|t| json!({"revisionUuid": revision_id, "name": t.name, "vhost": t.vhost}))
         .collect();
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
 pub(crate) async fn deployments<S: rest_scopes::ScopeSet>(
@@ -208,20 +236,7 @@ pub(crate) async fn deployments<S: rest_scopes::ScopeSet>(
     let deployments = apis::list_deployments(state.store(), &api_id).await?;
     let mut list = Vec::with_capacity(deployments.len());
     for d in &deployments {
-        let progress =
-            service::revisions::gateway_progress(&state, &d.environment, d.config_version).await?;
-        let mut v = deployment_json(d);
-        v["deployedTime"] = json!(rfc3339(d.deployed_at));
-        v["configVersion"] = json!(d.config_version);
-        v["liveGatewayCount"] = json!(progress.live);
-        v["deployedGatewayCount"] = json!(progress.applied);
-        v["failedGatewayCount"] = json!(progress.failed);
-        v["status"] = json!(if progress.all_applied() {
-            "APPROVED"
-        } else {
-            "CREATED"
-        });
-        list.push(v);
+        list.push(deployment_progress_json(&state, d).await?);
     }
     for workflow in gantry_store::workflows::pending_for(
         state.store(),

@@ -7,7 +7,6 @@ use gantry_store::{StoreError, subscriptions};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::apis::load;
 use crate::AppState;
 use crate::devportal::subscriptions::subscription_json;
 use crate::error::{ApiError, ApiResult};
@@ -21,7 +20,7 @@ pub(crate) struct ListQuery {
     api_id: Option<String>,
 }
 
-/// `GET /subscriptions?apiId=…`.
+/// `GET /subscriptions?apiId=…` (an API's or an API product's id).
 pub(crate) async fn list(
     State(state): State<AppState>,
     _: Scoped<rest_scopes::SubscriptionView>,
@@ -30,8 +29,9 @@ pub(crate) async fn list(
     let api_id = query
         .api_id
         .ok_or_else(|| ApiError::BadRequest("apiId: query parameter is required".into()))?;
-    let api = load(&state, &api_id).await?;
-    let subs = subscriptions::list_for_api(state.store(), &api.id).await?;
+    // An API's subscriptions, or an API product's.
+    let target = crate::service::api_products::subscribed_to(&state, &api_id).await?;
+    let subs = subscriptions::list_for_api(state.store(), &target.id).await?;
     let mut list = Vec::with_capacity(subs.len());
     for sub in &subs {
         let mut body = subscription_json(&state, sub).await?;

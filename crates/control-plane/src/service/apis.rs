@@ -30,31 +30,8 @@ pub async fn create(state: &AppState, request: ApiRequest, provider: &str) -> Ap
 /// The tiers an API offers and its operations use must exist, and the roles it names
 /// (`visibleRoles`, `accessControlRoles`) must be roles users can hold.
 pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
-    for (field, roles) in [
-        ("visibleRoles", &api.details.visible_roles),
-        ("accessControlRoles", &api.details.access_control_roles),
-    ] {
-        if let Some(unknown) = roles.iter().find(|r| {
-            !gantry_keys::scopes::ROLES
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(r))
-        }) {
-            return Err(ApiError::BadRequest(format!(
-                "{field}: '{unknown}' is not a role; use one of {}",
-                gantry_keys::scopes::ROLES.join(", ")
-            )));
-        }
-    }
-    for tier in &api.policies {
-        if policies::find(state.store(), PolicyLevel::Subscription, tier)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::BadRequest(format!(
-                "policies: '{tier}' is not a subscription throttling policy"
-            )));
-        }
-    }
+    check_roles(&api.details)?;
+    check_tiers(state, &api.policies).await?;
     if let Some(tier) = &api.details.api_throttling_policy
         && policies::find(state.store(), PolicyLevel::Api, tier)
             .await?
@@ -72,6 +49,42 @@ pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()>
             return Err(ApiError::BadRequest(format!(
                 "operations[{i}].throttlingPolicy: '{}' is not an API-level throttling policy",
                 op.throttling_policy
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// 400 unless the roles `details` names (`visibleRoles`, `accessControlRoles`) are roles
+/// users can hold.
+pub(crate) fn check_roles(details: &gantry_model::ApiDetails) -> ApiResult<()> {
+    for (field, roles) in [
+        ("visibleRoles", &details.visible_roles),
+        ("accessControlRoles", &details.access_control_roles),
+    ] {
+        if let Some(unknown) = roles.iter().find(|r| {
+            !gantry_keys::scopes::ROLES
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(r))
+        }) {
+            return Err(ApiError::BadRequest(format!(
+                "{field}: '{unknown}' is not a role; use one of {}",
+                gantry_keys::scopes::ROLES.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// 400 unless every tier offered (`policies`) is a subscription throttling policy.
+pub(crate) async fn check_tiers(state: &AppState, tiers: &[String]) -> ApiResult<()> {
+    for tier in tiers {
+        if policies::find(state.store(), PolicyLevel::Subscription, tier)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "policies: '{tier}' is not a subscription throttling policy"
             )));
         }
     }
@@ -140,13 +153,16 @@ pub(crate) async fn load(state: &AppState, api_id: &str) -> ApiResult<Api> {
 
 /// The entity tag of an API's working copy: a digest of its stored form, so any change
 /// (through any replica) gives a new tag.
-pub(crate) fn etag(api: &Api) -> String {
+pub(crate) fn etag<T: serde::Serialize>(api: &T) -> String {
     let digest = gantry_keys::secret::sha256_hex(&serde_json::to_string(api).unwrap_or_default());
     format!("\"{}\"", &digest[..32])
 }
 
 /// 412 unless `If-Match` (when sent) names the current version (or is `*`).
-fn check_if_match(if_match: Option<&str>, current: &Api) -> ApiResult<()> {
+pub(crate) fn check_if_match<T: serde::Serialize>(
+    if_match: Option<&str>,
+    current: &T,
+) -> ApiResult<()> {
     let Some(value) = if_match else {
         return Ok(());
     };
@@ -235,15 +251,18 @@ async fn check_transition(
     api_id: &str,
     action: &str,
 ) -> ApiResult<(Api, LifecycleAction, LifecycleState)> {
-    let action = LifecycleAction::parse(action).ok_or_else(|| {
-        let names: Vec<&str> = LifecycleAction::ALL.iter().map(|a| a.as_str()).collect();
-        ApiError::BadRequest(format!(
-            "action: '{action}' is not a lifecycle action; use one of: {}",
-            names.join(", ")
-        ))
-    })?;
+    let action = parse_action(action)?;
     let api = load(state, api_id).await?;
-    let from = api.life_cycle_status;
+    let to = transition(api.life_cycle_status, action)?;
+    Ok((api, action, to))
+}
+
+/// The state `action` leads to from `from`; 409 naming the allowed actions when it is not
+/// allowed (APIs and API products share the state machine).
+pub(crate) fn transition(
+    from: LifecycleState,
+    action: LifecycleAction,
+) -> ApiResult<LifecycleState> {
     let Some(to) = from.apply(action) else {
         let allowed: Vec<&str> = from.allowed_actions().iter().map(|a| a.as_str()).collect();
         return Err(ApiError::Conflict(format!(
@@ -253,7 +272,18 @@ async fn check_transition(
             allowed.join(", ")
         )));
     };
-    Ok((api, action, to))
+    Ok(to)
+}
+
+/// Parses a WSO2 lifecycle action name; 400 listing the names otherwise.
+pub(crate) fn parse_action(action: &str) -> ApiResult<LifecycleAction> {
+    LifecycleAction::parse(action).ok_or_else(|| {
+        let names: Vec<&str> = LifecycleAction::ALL.iter().map(|a| a.as_str()).collect();
+        ApiError::BadRequest(format!(
+            "action: '{action}' is not a lifecycle action; use one of: {}",
+            names.join(", ")
+        ))
+    })
 }
 
 /// Applies a lifecycle action now: the demo seed, and an approved AM_API_STATE request
@@ -276,6 +306,7 @@ pub async fn change_lifecycle(
 /// Deletes an API with its revisions, deployments and subscriptions; gateways drop it.
 pub async fn delete(state: &AppState, api_id: &str, by: &str) -> ApiResult<Api> {
     let api = load(state, api_id).await?;
+    crate::service::api_products::refuse_if_included(state, &api).await?;
     apis::delete(state.store(), &api.id).await?;
     gantry_store::workflows::withdraw_pending_for(state.store(), &api.id, by).await?;
     tracing::info!(api_id, by, "API deleted");
@@ -297,11 +328,18 @@ pub fn listed_in_devportal(api: &Api) -> bool {
 /// user, or `RESTRICTED` to users holding one of its `visibleRoles` (admins see all), as
 /// in WSO2.
 pub fn visible_in_devportal(api: &Api, roles: Option<&[String]>) -> bool {
-    listed_in_devportal(api)
-        && match roles {
-            None => api.visibility == "PUBLIC",
-            Some(roles) => {
-                roles.iter().any(|r| r == "admin") || api.details.visible_to(&api.visibility, roles)
-            }
-        }
+    listed_in_devportal(api) && visible_to(&api.visibility, &api.details, roles)
+}
+
+/// Whether a caller with `roles` (`None`: not signed in) sees what has this `visibility`
+/// and these `details` (an API or an API product) in the developer portal.
+pub fn visible_to(
+    visibility: &str,
+    details: &gantry_model::ApiDetails,
+    roles: Option<&[String]>,
+) -> bool {
+    match roles {
+        None => visibility == "PUBLIC",
+        Some(roles) => roles.iter().any(|r| r == "admin") || details.visible_to(visibility, roles),
+    }
 }

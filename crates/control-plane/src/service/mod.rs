@@ -13,6 +13,7 @@
 //! stay at the edges.
 
 pub mod ai_apis;
+pub mod api_products;
 pub mod apis;
 pub mod applications;
 pub mod import;

@@ -102,7 +102,7 @@ impl DeploymentTarget {
 }
 
 /// Resolves each target's environment and vhost, or says which one is wrong.
-async fn resolve_targets(
+pub(crate) async fn resolve_targets(
     state: &AppState,
     targets: &[DeploymentTarget],
 ) -> ApiResult<Vec<(String, String, bool)>> {

@@ -62,8 +62,48 @@ impl From<SubscribeError> for ApiError {
     }
 }
 
+/// What an application subscribes to: an API or an API product (WSO2 subscribes to both
+/// by id, under a tier the target offers).
+#[derive(Debug, Clone)]
+pub struct Subscribable {
+    /// The API's or product's id.
+    pub id: String,
+    /// Its name (for approval requests and logs).
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its lifecycle state.
+    pub state: LifecycleState,
+    /// The tiers it offers.
+    pub policies: Vec<String>,
+}
+
+impl From<&Api> for Subscribable {
+    fn from(api: &Api) -> Self {
+        Self {
+            id: api.id.clone(),
+            name: api.name.to_string(),
+            version: api.version.to_string(),
+            state: api.life_cycle_status,
+            policies: api.policies.clone(),
+        }
+    }
+}
+
+impl From<&gantry_model::ApiProduct> for Subscribable {
+    fn from(product: &gantry_model::ApiProduct) -> Self {
+        Self {
+            id: product.id.clone(),
+            name: product.name.to_string(),
+            version: product.version.to_string(),
+            state: product.state,
+            policies: product.policies.clone(),
+        }
+    }
+}
+
 /// 400 unless `api` offers `tier`.
-fn check_tier(api: &Api, tier: &str) -> Result<(), Refusal> {
+fn check_tier(api: &Subscribable, tier: &str) -> Result<(), Refusal> {
     if api.policies.iter().any(|p| p == tier) {
         Ok(())
     } else {
@@ -80,13 +120,12 @@ fn check_tier(api: &Api, tier: &str) -> Result<(), Refusal> {
 pub async fn subscribe(
     state: &AppState,
     app: &Application,
-    api: &Api,
+    api: impl Into<Subscribable>,
     tier: &str,
 ) -> Result<Subscription, SubscribeError> {
-    if !api.life_cycle_status.accepts_subscriptions() {
-        return Err(SubscribeError::Refused(Refusal::NotAccepting(
-            api.life_cycle_status,
-        )));
+    let api = &api.into();
+    if !api.state.accepts_subscriptions() {
+        return Err(SubscribeError::Refused(Refusal::NotAccepting(api.state)));
     }
     check_tier(api, tier).map_err(SubscribeError::Refused)?;
     crate::service::applications::require_approved(app)?;
@@ -136,7 +175,7 @@ pub async fn change_tier(
     sub: &Subscription,
     tier: &str,
 ) -> ApiResult<Option<Workflow>> {
-    let api = gantry_store::apis::get(state.store(), &sub.api_id).await?;
+    let api = crate::service::api_products::subscribed_to(state, &sub.api_id).await?;
     check_tier(&api, tier)?;
     if matches!(
         SubscriptionStatus::parse(&sub.status),

@@ -358,6 +358,54 @@ mod tests {
     }
 
     #[test]
+    fn a_product_routes_each_operation_to_its_apis_upstream_under_the_products_id() {
+        let mut orders = api("/orders", &[("/items", HttpVerb::Get)]);
+        orders.endpoint_config.production_endpoints = Some(
+            Endpoint {
+                url: "http://127.0.0.1:7001/o".into(),
+                config: None,
+            }
+            .into(),
+        );
+        let menu = api("/menu", &[("/dishes/{id}", HttpVerb::Get)]);
+        let product = gantry_model::DeployedProduct {
+            product_id: "bundle-id".into(),
+            revision_id: "pr1".into(),
+            name: ApiName::parse("Bundle").unwrap(),
+            context: ApiContext::parse("/bundle").unwrap(),
+            version: ApiVersion::parse("1.0.0").unwrap(),
+            vhost: "localhost".into(),
+            lifecycle: LifecycleState::Published,
+            apis: vec![orders.clone(), menu.clone()],
+        };
+        let c = CompiledConfig::compile(&GatewaySnapshot {
+            environment: "Default".into(),
+            version: 1,
+            apis: vec![orders, menu],
+            products: vec![product],
+            ..Default::default()
+        })
+        .unwrap();
+        let upstream = |path: &str| match c.route("localhost", path, &Method::GET) {
+            RouteMatch::Found { entry, .. } => {
+                let up = entry.api.production.as_ref().unwrap().pick().1;
+                (entry.api.id.to_string(), up.authority.to_string())
+            }
+            _ => panic!("no route for {path}"),
+        };
+        assert_eq!(
+            upstream("/bundle/1.0.0/items"),
+            ("bundle-id".into(), "127.0.0.1:7001".into())
+        );
+        assert_eq!(
+            upstream("/bundle/1.0.0/dishes/3"),
+            ("bundle-id".into(), "127.0.0.1:1".into())
+        );
+        assert_eq!(upstream("/orders/1.0.0/items").0, "id/orders");
+        assert!(!found(&c, "localhost", "/bundle/1.0.0/other", Method::GET));
+    }
+
+    #[test]
     fn loopback_addresses_reach_the_localhost_vhost_and_other_hosts_are_unknown() {
         let c = config(vec![api("/shop", &[("/items", HttpVerb::Get)])]);
         for host in [

@@ -91,7 +91,14 @@ impl Vhosts {
         problems: &mut Vec<String>,
     ) -> (Self, Vec<(Arc<ApiEntry>, KeyType)>) {
         let mut builders: HashMap<String, RouterBuilder> = HashMap::new();
-        for api in &snapshot.apis {
+        // A product's operations route under its context to each included API's frozen
+        // copy, counted under the product's id (subscription and quota).
+        let product_apis: Vec<DeployedApi> = snapshot
+            .products
+            .iter()
+            .flat_map(|p| p.served_apis())
+            .collect();
+        for api in snapshot.apis.iter().chain(&product_apis) {
             let vhost = api.vhost.to_ascii_lowercase();
             builders
                 .entry(vhost)

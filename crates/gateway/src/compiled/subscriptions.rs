@@ -64,7 +64,12 @@ pub fn applications<'a>(
     snapshot: &'a GatewaySnapshot,
     mut intern: impl FnMut(&'a str) -> Arc<str>,
 ) -> FastMap<Arc<str>, Arc<SnapshotApplication>> {
-    if !snapshot.apis.iter().any(|a| a.gateway.enable_backend_jwt) {
+    let sends_backend_jwt = |apis: &[gantry_model::snapshot::DeployedApi]| {
+        apis.iter().any(|a| a.gateway.enable_backend_jwt)
+    };
+    if !sends_backend_jwt(&snapshot.apis)
+        && !snapshot.products.iter().any(|p| sends_backend_jwt(&p.apis))
+    {
         return FastMap::default();
     }
     snapshot
