@@ -528,19 +528,6 @@ async fn content_publisher(
 
 // ---- Developer Portal ------------------------------------------------------------------------
 
-/// An API the Developer Portal shows the caller, else 404.
-async fn devportal_api(state: &AppState, api_id: &str, user: Option<&AuthUser>) -> ApiResult<Api> {
-    let api = match gantry_store::apis::get(state.store(), api_id).await {
-        Err(StoreError::NotFound) => return Err(ApiError::not_found("API", api_id)),
-        other => other?,
-    };
-    if crate::devportal::apis::visible(&api, user.map(|u| u.roles.as_slice())) {
-        Ok(api)
-    } else {
-        Err(ApiError::not_found("API", api_id))
-    }
-}
-
 /// Whether a reader of the Developer Portal sees a document: `API_LEVEL` ones with the API,
 /// `PRIVATE` ones only when signed in; `OWNER_ONLY` ones never (they are the publishers').
 pub fn shown_in_devportal(doc: &Document, signed_in: bool) -> bool {
@@ -558,7 +545,7 @@ async fn list_devportal(
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
     let (offset, limit) = paging.resolve()?;
-    devportal_api(&state, &api_id, user.as_ref()).await?;
+    crate::devportal::apis::load_visible(&state, &api_id, user.as_ref()).await?;
     let all: Vec<Value> = documents::list(state.store(), &api_id)
         .await?
         .iter()
@@ -581,7 +568,7 @@ async fn devportal_document(
     api_id: &str,
     document_id: &str,
 ) -> ApiResult<Document> {
-    devportal_api(state, api_id, user).await?;
+    crate::devportal::apis::load_visible(state, api_id, user).await?;
     let doc = load_document(state, api_id, document_id).await?;
     if shown_in_devportal(&doc, user.is_some()) {
         Ok(doc)
@@ -704,7 +691,7 @@ async fn thumbnail_devportal(
     MaybeUser(user): MaybeUser,
     Path(api_id): Path<String>,
 ) -> ApiResult<Response> {
-    devportal_api(&state, &api_id, user.as_ref()).await?;
+    crate::devportal::apis::load_visible(&state, &api_id, user.as_ref()).await?;
     thumbnail_response(&state, &api_id).await
 }
 

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::api_search::ApiQuery;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, MaybeUser, QueryParams, Scoped};
+use crate::extract::{MaybeUser, QueryParams, Scoped};
 use crate::rest_scopes;
 use crate::wire::{Paging, list_envelope, page_of, plain_list};
 
@@ -225,25 +225,12 @@ async fn publisher_api_tiers(
     Ok(axum::Json(tiers_of(&state, &api).await?))
 }
 
-/// An API the Developer Portal shows the caller, else 404 (as for an API that does not exist).
-async fn devportal_api(state: &AppState, api_id: &str, user: Option<&AuthUser>) -> ApiResult<Api> {
-    let api = match apis::get(state.store(), api_id).await {
-        Err(StoreError::NotFound) => return Err(ApiError::not_found("API", api_id)),
-        other => other?,
-    };
-    if crate::devportal::apis::visible(&api, user.map(|u| u.roles.as_slice())) {
-        Ok(api)
-    } else {
-        Err(ApiError::not_found("API", api_id))
-    }
-}
-
 async fn devportal_api_tiers(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let api = devportal_api(&state, &api_id, user.as_ref()).await?;
+    let api = crate::devportal::apis::load_visible(&state, &api_id, user.as_ref()).await?;
     Ok(axum::Json(tiers_of(&state, &api).await?))
 }
 
@@ -256,7 +243,7 @@ async fn devportal_definition(
     MaybeUser(user): MaybeUser,
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let api = devportal_api(&state, &api_id, user.as_ref()).await?;
+    let api = crate::devportal::apis::load_visible(&state, &api_id, user.as_ref()).await?;
     let mut document = match definitions::get(state.store(), &api.id).await? {
         Some(text) => serde_json::from_str(&text)
             .unwrap_or_else(|_| crate::publisher::openapi::generated_document(&api)),

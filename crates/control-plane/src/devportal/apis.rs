@@ -28,6 +28,24 @@ pub fn visible(api: &Api, roles: Option<&[String]>) -> bool {
     state_shown && service::apis::visible_in_devportal(api, roles)
 }
 
+/// An API the Developer Portal shows `user` (`None`: anonymous), else 404, as for an API
+/// that does not exist (the reads around an API: documents, tiers, definition…).
+pub(crate) async fn load_visible(
+    state: &AppState,
+    api_id: &str,
+    user: Option<&crate::extract::AuthUser>,
+) -> ApiResult<Api> {
+    let api = match apis::get(state.store(), api_id).await {
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("API", api_id)),
+        other => other?,
+    };
+    if visible(&api, user.map(|u| u.roles.as_slice())) {
+        Ok(api)
+    } else {
+        Err(ApiError::not_found("API", api_id))
+    }
+}
+
 /// WSO2 devportal `APIInfo`.
 pub(crate) fn devportal_info(api: &Api) -> Value {
     json!({
