@@ -136,6 +136,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
         products: vec![],
         ai_apis: vec![],
         token_quotas: vec![],
+        canaries: vec![],
     }
 }
 
