@@ -516,6 +516,7 @@ async fn llm_providers_are_listed_added_used_and_guarded_as_wso2_does() {
 }
 
 #[tokio::test]
+#[ignore = "needs the openai Python package; .ci/run installs it and runs ignored tests"]
 async fn openai_python_client_through_the_gateway() {
     if let Err(why) = gantry_testkit::python::can_import("openai", "openai") {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
