@@ -21,6 +21,7 @@ pub mod declared_length;
 pub mod error;
 pub mod health;
 mod hop_by_hop;
+mod metric_name;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;

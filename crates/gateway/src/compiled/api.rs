@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
-use gantry_model::{AuthType, Endpoint, Endpoints, KeyType, LifecycleState, Operation};
+use gantry_model::{Endpoint, Endpoints, KeyType, LifecycleState};
 
 use super::client_certs::MutualTls;
-use super::conditions::OperationConditions;
 use super::cors::Cors;
 use super::header_policies::{self, HeaderOp};
-use super::limits::{Level, Limit, Policies};
+use super::limits::{Level, Policies};
 use super::loose_reading::LooseRoutes;
+pub use super::operation::{OperationEntry, OperationHeaders, OperationParts};
 use super::upstream::UpstreamPool;
 
 /// What the gateway needs to know about one deployed API on the request path.
@@ -143,92 +143,6 @@ impl ApiEntry {
             loose: LooseRoutes::compile(&api.operations),
             mcp: super::mcp::McpEntry::compile(api, policies, problems),
             traffic: traffic.counters(&api.api_id, &api.revision_id),
-        }
-    }
-}
-
-/// What the gateway needs to know about one operation on the request path.
-pub struct OperationEntry {
-    /// How callers authenticate.
-    pub auth_type: AuthType,
-    /// Scopes the token must carry (all of them).
-    pub scopes: Vec<String>,
-    /// Identity of the resource for its rate limit (`METHOD target`).
-    pub key: Arc<str>,
-    /// Operation-level throttling policy, unless unlimited.
-    pub limit: Option<Arc<Limit>>,
-    /// The policy's conditional groups, when it has some (`limit` applies when none holds).
-    pub conditions: Option<Arc<OperationConditions>>,
-    /// The operation's own header policies, applied after the API's; `None` for most
-    /// operations, so they cost nothing on the request path.
-    pub headers: Option<Arc<OperationHeaders>>,
-}
-
-/// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
-#[derive(Debug)]
-pub struct OperationHeaders {
-    /// Applied to the request after the API's request policies.
-    pub request: Box<[HeaderOp]>,
-    /// Applied to the response after the API's response policies.
-    pub response: Box<[HeaderOp]>,
-}
-
-/// The parts of an operation's entry shared by every route it is served under.
-pub struct OperationParts {
-    key: Arc<str>,
-    limit: Option<Arc<Limit>>,
-    conditions: Option<Arc<OperationConditions>>,
-    headers: Option<Arc<OperationHeaders>>,
-}
-
-impl OperationParts {
-    /// Compiles `op` of `api`; what cannot be compiled is added to `problems`.
-    pub fn compile(
-        api: &DeployedApi,
-        op: &Operation,
-        policies: &Policies<'_>,
-        problems: &mut Vec<String>,
-    ) -> Self {
-        let key: Arc<str> = Arc::from(format!("{} {}", op.verb.as_str(), op.target).as_str());
-        if !policies.defines(Level::Api, &op.throttling_policy)
-            && op.throttling_policy != "Unlimited"
-        {
-            problems.push(format!(
-                "API {}: operation policy '{}' is unknown",
-                api.name, op.throttling_policy
-            ));
-        }
-        let mut op_headers = |policies: &[gantry_model::PolicyRef]| {
-            header_policies::compile(policies).unwrap_or_else(|error| {
-                problems.push(format!("API {} operation {key}: {error}", api.name));
-                Box::default()
-            })
-        };
-        let headers = (!op.operation_policies.is_empty()).then(|| {
-            Arc::new(OperationHeaders {
-                request: op_headers(&op.operation_policies.request),
-                response: op_headers(&op.operation_policies.response),
-            })
-        });
-        Self {
-            limit: policies.limit(Level::Api, &op.throttling_policy),
-            conditions: policies
-                .conditions(&op.throttling_policy)
-                .map(|c| Arc::new(OperationConditions::new(c, &key))),
-            key,
-            headers,
-        }
-    }
-
-    /// The entry of `op` on one route.
-    pub fn entry(&self, op: &Operation) -> OperationEntry {
-        OperationEntry {
-            auth_type: op.auth_type,
-            scopes: op.scopes.clone(),
-            key: self.key.clone(),
-            limit: self.limit.clone(),
-            conditions: self.conditions.clone(),
-            headers: self.headers.clone(),
         }
     }
 }

@@ -11,10 +11,10 @@ use gantry_model::mcp::{McpServer, ParameterLocation};
 use gantry_model::snapshot::DeployedApi;
 use serde_json::{Value, json};
 
-use super::api::OperationEntry;
 use super::conditions::OperationConditions;
 use super::json_schema::Schema;
 use super::limits::{Level, Policies};
+use super::operation::OperationEntry;
 
 /// One MCP server, compiled.
 pub struct McpEntry {

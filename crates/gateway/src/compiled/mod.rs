@@ -21,6 +21,7 @@ pub mod keys;
 pub mod limits;
 pub mod loose_reading;
 pub mod mcp;
+pub mod operation;
 pub mod preview;
 pub mod router;
 pub mod subscriptions;

@@ -18,7 +18,6 @@ use super::authenticate::Authenticated;
 use super::forward::{Destination, Forwarder};
 use super::limit::Limiters;
 use super::route::Routed;
-use crate::ai_metrics::TokenUse;
 use crate::compiled::CompiledConfig;
 use crate::compiled::ai::{AiRoute, AiTarget, CredentialKey, TokenKind};
 use crate::compiled::guardrails::prompt_texts;
@@ -399,21 +398,5 @@ fn url_encoded(text: &str) -> impl Iterator<Item = char> + '_ {
             [Some('%'), Some(hex(b >> 4)), Some(hex(b & 15))]
         };
         chars.into_iter().flatten()
-    })
-}
-
-/// Tokens of one call as the provider reported them in `body`, if it did.
-pub(crate) fn reported_usage(route: &AiRoute, body: &Value) -> Option<TokenUse> {
-    let prompt = route.prompt_tokens.as_ref().and_then(|p| p.count(body));
-    let completion = route.completion_tokens.as_ref().and_then(|p| p.count(body));
-    let total = route.total_tokens.as_ref().and_then(|p| p.count(body));
-    if prompt.is_none() && completion.is_none() && total.is_none() {
-        return None;
-    }
-    let (prompt, completion) = (prompt.unwrap_or(0), completion.unwrap_or(0));
-    Some(TokenUse {
-        prompt,
-        completion,
-        total: total.unwrap_or(prompt + completion),
     })
 }

@@ -199,7 +199,7 @@ impl Metered {
         let Ok(event) = serde_json::from_slice::<Value>(data) else {
             return 0;
         };
-        if let Some(used) = super::ai::reported_usage(&self.account.route, &event) {
+        if let Some(used) = reported_usage(&self.account.route, &event) {
             // Providers that report usage in several events (Anthropic) grow it.
             let held = self.account.usage.get_or_insert(used);
             held.prompt = held.prompt.max(used.prompt);
@@ -239,7 +239,7 @@ impl Metered {
             self.estimate = (buffer.len() as u64).div_ceil(4);
             return Bytes::from(buffer);
         };
-        self.account.usage = super::ai::reported_usage(&self.account.route, &body);
+        self.account.usage = reported_usage(&self.account.route, &body);
         self.account.note_model(&body);
         if mask {
             self.account.route.guardrails.mask_response(&mut body);
@@ -391,4 +391,20 @@ mod tests {
             serde_json::json!({"type": "content_block_delta", "delta": {"text": "abc"}});
         assert_eq!(delta_chars(&anthropic), 3);
     }
+}
+
+/// Tokens of one call as the provider reported them in `body`, if it did.
+pub(crate) fn reported_usage(route: &AiRoute, body: &Value) -> Option<TokenUse> {
+    let prompt = route.prompt_tokens.as_ref().and_then(|p| p.count(body));
+    let completion = route.completion_tokens.as_ref().and_then(|p| p.count(body));
+    let total = route.total_tokens.as_ref().and_then(|p| p.count(body));
+    if prompt.is_none() && completion.is_none() && total.is_none() {
+        return None;
+    }
+    let (prompt, completion) = (prompt.unwrap_or(0), completion.unwrap_or(0));
+    Some(TokenUse {
+        prompt,
+        completion,
+        total: total.unwrap_or(prompt + completion),
+    })
 }

@@ -7,10 +7,10 @@ use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 use serde_json::json;
 
-use super::super::Answer;
-use super::super::target::Target;
 use crate::compiled::{CompiledConfig, RouteMatch};
 use crate::respond;
+use crate::stage::Answer;
+use crate::stage::target::Target;
 
 /// Where protected resource metadata is served (the resource's path follows).
 pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
