@@ -378,21 +378,6 @@ impl Drop for Metered {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn deltas_count_openai_and_anthropic_text() {
-        let openai = serde_json::json!({"choices": [{"delta": {"content": "abcdefgh"}}]});
-        assert_eq!(delta_chars(&openai), 8);
-        let anthropic =
-            serde_json::json!({"type": "content_block_delta", "delta": {"text": "abc"}});
-        assert_eq!(delta_chars(&anthropic), 3);
-    }
-}
-
 /// Tokens of one call as the provider reported them in `body`, if it did.
 pub(crate) fn reported_usage(route: &AiRoute, body: &Value) -> Option<TokenUse> {
     let prompt = route.prompt_tokens.as_ref().and_then(|p| p.count(body));
@@ -407,4 +392,19 @@ pub(crate) fn reported_usage(route: &AiRoute, body: &Value) -> Option<TokenUse> 
         completion,
         total: total.unwrap_or(prompt + completion),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn deltas_count_openai_and_anthropic_text() {
+        let openai = serde_json::json!({"choices": [{"delta": {"content": "abcdefgh"}}]});
+        assert_eq!(delta_chars(&openai), 8);
+        let anthropic =
+            serde_json::json!({"type": "content_block_delta", "delta": {"text": "abc"}});
+        assert_eq!(delta_chars(&anthropic), 3);
+    }
 }
