@@ -264,6 +264,18 @@ impl AppState {
             let store = self.store().clone();
             async move { store.monitor_health().await }
         });
+        // The gauge follows the health state on its own: the loop below may be waiting on
+        // the database (a catch-up begun just before it went silent) when the state turns.
+        let gauge = tokio::spawn({
+            let state = self.clone();
+            let mut health = self.store().health().subscribe();
+            async move {
+                while health.changed().await.is_ok() {
+                    let up = *health.borrow_and_update();
+                    state.metrics().database_up(up);
+                }
+            }
+        });
         let mut health = self.store().health().subscribe();
         let mut listener = self.store().change_listener();
         let mut listen_after: Option<Instant> = None;
@@ -298,7 +310,6 @@ impl AppState {
                 }
                 changed = health.changed() => {
                     let up = changed.is_ok() && *health.borrow();
-                    self.metrics().database_up(up);
                     if !up {
                         continue;
                     }
@@ -341,6 +352,7 @@ impl AppState {
             }
         }
         monitor.abort();
+        gauge.abort();
     }
 }
 

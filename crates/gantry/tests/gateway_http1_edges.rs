@@ -445,6 +445,30 @@ async fn gateway_in_front_of(upstream: &ScriptedUpstream) -> GantryUp {
     up
 }
 
+/// The requests the upstream parsed for case `number`: the head carrying its `X-Case`
+/// header, then what followed it on the same upstream connection up to another case's head
+/// (pooled connections carry several cases).
+fn of_case(upstream: &ScriptedUpstream, number: usize) -> Vec<Seen> {
+    let seen = upstream.seen();
+    let number = number.to_string();
+    let Some(start) = seen
+        .iter()
+        .position(|s| s.header("x-case") == Some(number.as_str()))
+    else {
+        return Vec::new();
+    };
+    let connection = seen[start].connection;
+    let mut of_case = vec![seen[start].clone()];
+    of_case.extend(
+        seen[start + 1..]
+            .iter()
+            .filter(|s| s.connection == connection)
+            .take_while(|s| s.header("x-case").is_none())
+            .cloned(),
+    );
+    of_case
+}
+
 /// The requests the upstream parsed after the first `from`.
 fn since(upstream: &ScriptedUpstream, from: usize) -> Vec<Seen> {
     upstream.seen().into_iter().skip(from).collect()
@@ -483,11 +507,13 @@ async fn odd_chunked_bodies_are_refused_or_reframed_and_never_smuggle_a_request(
         ),
         ("negative size", "-5\r\nhello\r\n0\r\n\r\n", false),
     ];
-    for (case, body, well_formed) in cases {
-        let before = upstream.count();
+    for (number, (case, body, well_formed)) in cases.into_iter().enumerate() {
         let mut client = Client::connect(up.gw_port).await;
         // The smuggled request follows on the same connection: a gateway that lost the
         // framing would either forward it inside the body or answer it as a second request.
+        // Each case's head carries its number, so what the upstream records late for an
+        // earlier case (a head whose body the gateway abandoned) is not counted here.
+        let head = head.replace("\r\n\r\n", &format!("\r\nX-Case: {number}\r\n\r\n"));
         client
             .send(format!("{head}{body}{SMUGGLED}").as_bytes())
             .await;
@@ -499,7 +525,7 @@ async fn odd_chunked_bodies_are_refused_or_reframed_and_never_smuggle_a_request(
             // The next request is the client's own, answered on its own.
             let second = client.reply(false).await.expect("the second response");
             assert_eq!((second.status, second.body()), (200, "smuggled".into()));
-            let seen = since(&upstream, before);
+            let seen = of_case(&upstream, number);
             assert_eq!(
                 seen.len(),
                 2,
@@ -514,7 +540,7 @@ async fn odd_chunked_bodies_are_refused_or_reframed_and_never_smuggle_a_request(
             assert!(!body.contains("GET "), "{case}: {body:?}");
             assert_eq!(seen[1].path(), "/smuggled", "{case}");
         } else {
-            let seen = since(&upstream, before);
+            let seen = of_case(&upstream, number);
             // hyper finds the error mid-body; the gateway answers for the client's body,
             // not as if the upstream had failed.
             assert_eq!(first.map(|r| r.status), Some(400), "{case}");

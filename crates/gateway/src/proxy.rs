@@ -11,7 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -138,16 +138,22 @@ impl Proxy {
         } else {
             tracing::Span::none()
         };
+        // hyper stops reading a body the stages leave unread, and closes the connection
+        // after the answer: an answer given before the body was read says so, so an HTTP/1
+        // client does not reuse the connection and race its next request against the close
+        // (Envoy does the same for a local reply to an incomplete request).
+        let body_pending =
+            request.version() <= http::Version::HTTP_11 && !request.body().is_end_stream();
         let mut cors = None;
         // The stages' future is large (it holds the request, the upstream call and the relay
         // across their awaits); boxed, it is built once where it runs, and the small future
         // hyper moves around per request holds a pointer to it (callgrind: fewer instructions
         // per request than moving it inline, despite the allocation).
-        let mut response =
-            Box::pin(self.stages(request, peer, secure, grpc, &mut outcome, &mut cors))
-                .instrument(span.clone())
-                .await
-                .unwrap_or_else(|answer| answer);
+        let staged = Box::pin(self.stages(request, peer, secure, grpc, &mut outcome, &mut cors))
+            .instrument(span.clone())
+            .await;
+        let answered_early = body_pending && staged.is_err();
+        let mut response = staged.unwrap_or_else(|answer| answer);
         if let Some(cors) = cors {
             cors.apply(response.headers_mut());
         }
@@ -175,7 +181,7 @@ impl Proxy {
         response
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id);
-        if self.draining.load(Ordering::Relaxed)
+        if (answered_early || self.draining.load(Ordering::Relaxed))
             && response.version() != http::Version::HTTP_2
             && response.status() != StatusCode::SWITCHING_PROTOCOLS
         {
