@@ -202,6 +202,15 @@ impl Proxy {
             .limits
             .check(config, &routed, &who, call, outcome)
             .await?;
+        let mut events =
+            stage::events::EventQuota::of(self.limits.local_counters(), config, &routed, &who);
+        let topic = stage::ws_topics::handshake(
+            &routed,
+            &who,
+            &request,
+            &mut events,
+            self.websocket_idle(),
+        )?;
         let api = routed.api.clone();
         let mut to = stage::forward::destination(
             &api,
@@ -246,10 +255,12 @@ impl Proxy {
             operation.as_deref(),
             upgrade,
             self.websocket_idle(),
+            topic,
             &self.tunnels,
             &self.tunnels_stop,
         )?;
-        Ok(self.limits.account(granted, response))
+        let response = self.limits.account(granted, response);
+        Ok(stage::sse::meter(&api, events, response))
     }
 
     /// The backend JWT for a call of `who` to `routed`'s API, when the API asks for one;

@@ -36,6 +36,9 @@ pub struct GatewayPolicies {
     /// (`X-JWT-Assertion`, WSO2 "backend JWT").
     #[serde(default)]
     pub enable_backend_jwt: bool,
+    /// Settings of streaming connections (WebSocket APIs), a Gantry extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming_settings: Option<crate::streaming::StreamingSettings>,
 }
 
 impl Default for GatewayPolicies {
@@ -44,6 +47,7 @@ impl Default for GatewayPolicies {
             api_key_header: default_api_key_header(),
             api_policies: ApiPolicies::default(),
             enable_backend_jwt: false,
+            streaming_settings: None,
         }
     }
 }
@@ -69,6 +73,9 @@ impl GatewayPolicies {
     pub fn validate(&self) -> Result<(), InvalidField> {
         if !is_header_name(&self.api_key_header) {
             return Err(InvalidField::new("apiKeyHeader", "must be a header name"));
+        }
+        if let Some(streaming) = &self.streaming_settings {
+            streaming.validate()?;
         }
         self.api_policies.validate("apiPolicies")
     }

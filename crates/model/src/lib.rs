@@ -14,6 +14,7 @@ pub mod details;
 pub mod gateway_policies;
 pub mod lifecycle;
 pub mod snapshot;
+pub mod streaming;
 pub mod subscription;
 pub mod throttle_conditions;
 

@@ -136,6 +136,7 @@ pub async fn build(
             vhost: row.vhost,
             is_default_version: row.is_default_version != 0,
             lifecycle,
+            api_type: api.api_type,
             authorization_header: api.authorization_header,
             security_scheme: api.security_scheme,
             gateway: api.gateway,

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
-use gantry_model::{AuthType, Endpoint, Endpoints, KeyType, LifecycleState, Operation};
+use gantry_model::streaming::ApiType;
+use gantry_model::{AuthType, Endpoint, Endpoints, HttpVerb, KeyType, LifecycleState, Operation};
 
 use super::client_certs::MutualTls;
 use super::conditions::OperationConditions;
@@ -49,6 +50,10 @@ pub struct ApiEntry {
     pub mtls: Option<Box<MutualTls>>,
     /// Loosened templates, only when the operations differ in protection.
     pub loose: Option<Box<LooseRoutes>>,
+    /// WSO2's API type: REST, or a streaming type served by `stage::sse`/`stage::ws_topics`.
+    pub kind: ApiType,
+    /// A WebSocket API's own idle timeout (`streamingSettings.idleTimeoutSeconds`).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// Where an API key may be presented.
@@ -94,6 +99,13 @@ impl ApiEntry {
                 mtls.resolve_tiers(|tier| policies.limit(Level::Subscription, tier));
                 Box::new(mtls)
             });
+        let kind = ApiType::parse(&api.api_type).unwrap_or_else(|| {
+            problems.push(format!(
+                "API {}: type '{}' is not served by this gateway",
+                api.name, api.api_type
+            ));
+            ApiType::Http
+        });
         let mut headers = |policies: &[gantry_model::PolicyRef]| {
             header_policies::compile(policies).unwrap_or_else(|error| {
                 problems.push(format!("API {}: {error}", api.name));
@@ -115,6 +127,13 @@ impl ApiEntry {
             None => None,
         };
         ApiEntry {
+            kind,
+            idle_timeout: api
+                .gateway
+                .streaming_settings
+                .as_ref()
+                .and_then(|s| s.idle_timeout_seconds)
+                .map(std::time::Duration::from_secs),
             id: Arc::from(api.api_id.as_str()),
             name: Arc::from(api.name.as_str()),
             base_path: base_path.to_owned(),
@@ -155,6 +174,9 @@ pub struct OperationEntry {
     /// The operation's own header policies, applied after the API's; `None` for most
     /// operations, so they cost nothing on the request path.
     pub headers: Option<Arc<OperationHeaders>>,
+    /// A topic of a streaming API that takes PUBLISH: the scopes a caller needs to send
+    /// on it (empty: none). `None` for REST operations and topics that take no publishing.
+    pub publish: Option<Arc<[String]>>,
 }
 
 /// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
@@ -168,6 +190,7 @@ pub struct OperationHeaders {
 
 /// The parts of an operation's entry shared by every route it is served under.
 pub struct OperationParts {
+    publish: Option<Arc<[String]>>,
     key: Arc<str>,
     limit: Option<Arc<Limit>>,
     conditions: Option<Arc<OperationConditions>>,
@@ -203,7 +226,13 @@ impl OperationParts {
                 response: op_headers(&op.operation_policies.response),
             })
         });
+        let publish = api
+            .operations
+            .iter()
+            .find(|o| o.verb == HttpVerb::Publish && o.target == op.target)
+            .map(|o| Arc::from(o.scopes.as_slice()));
         Self {
+            publish,
             limit: policies.limit(Level::Api, &op.throttling_policy),
             conditions: policies
                 .conditions(&op.throttling_policy)
@@ -222,6 +251,7 @@ impl OperationParts {
             limit: self.limit.clone(),
             conditions: self.conditions.clone(),
             headers: self.headers.clone(),
+            publish: self.publish.clone(),
         }
     }
 }

@@ -188,7 +188,18 @@ impl RouterBuilder {
                 self.health_checked.push((entry.clone(), key_type));
             }
         }
-        for op in &api.operations {
+        // A topic's SUBSCRIBE decides who may open its connection (its PUBLISH, what they may
+        // send): SUBSCRIBE operations go in first.
+        let subscribe_first = api
+            .operations
+            .iter()
+            .filter(|op| op.verb != gantry_model::HttpVerb::Publish)
+            .chain(
+                api.operations
+                    .iter()
+                    .filter(|op| op.verb == gantry_model::HttpVerb::Publish),
+            );
+        for op in subscribe_first {
             let method = method_of(op.verb);
             let parts = OperationParts::compile(api, op, policies, problems);
             for (prefix, pattern) in bases.iter().flat_map(|b| {

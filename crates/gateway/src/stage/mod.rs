@@ -1,6 +1,7 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
 //! target → route → CORS → deny (by API and address) → authenticate → deny (by
-//! application and user) → authorise → limit → forward (with mediate) → relay. Each stage is one module with one entry point that either hands the next stage
+//! application and user) → authorise → limit → WebSocket topics → forward (with mediate) →
+//! relay → SSE events. Each stage is one module with one entry point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -16,13 +17,16 @@ pub mod authenticate;
 pub mod authorise;
 pub mod cors;
 pub mod deny;
+pub mod events;
 pub mod forward;
 pub mod limit;
 pub mod mediate;
 pub mod relay;
 pub mod route;
+pub mod sse;
 pub mod target;
 pub mod websocket;
+pub mod ws_topics;
 
 /// A response a stage gives instead of handing the request on.
 pub type Answer = Response<Body>;

@@ -17,13 +17,15 @@ use crate::upstream_client::UpstreamResponseBody;
 
 /// Prepares `response` for the client of a call to `api` (`operation` its header policies);
 /// `client_upgrade` is the client's side of a WebSocket handshake that was passed on, and
-/// `idle` the tunnel's idle timeout (zero: none).
+/// `idle` the tunnel's idle timeout (zero: none); a WebSocket API's `topic` relays frame
+/// by frame under its rules instead.
 pub fn response(
     mut response: Response<UpstreamResponseBody>,
     api: &ApiEntry,
     operation: Option<&OperationHeaders>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     idle: Duration,
+    topic: Option<super::ws_topics::TopicRules>,
     tunnels: &tokio_util::task::TaskTracker,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Result<Response<UpstreamResponseBody>, Answer> {
@@ -64,13 +66,22 @@ pub fn response(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, protocol);
-        tunnels.spawn(super::websocket::tunnel(
-            client,
-            upstream,
-            Arc::clone(&api.name),
-            idle,
-            stop.clone(),
-        ));
+        match topic {
+            // A WebSocket API's topic: frames judged by its rules.
+            Some(rules) => tunnels.spawn(super::ws_topics::relay(
+                client,
+                upstream,
+                rules,
+                stop.clone(),
+            )),
+            None => tunnels.spawn(super::websocket::tunnel(
+                client,
+                upstream,
+                Arc::clone(&api.name),
+                idle,
+                stop.clone(),
+            )),
+        };
     }
     header_policies::apply(&api.response_headers, &mut parts.headers);
     if let Some(operation) = operation {
