@@ -152,6 +152,38 @@ pub const PUBLISHER: &[Operation] = &[
     )
     .body(Body::Multipart(&["file", "inlineAPIDefinition"])),
     op(
+        "post",
+        "/apis/import-asyncapi",
+        "importAsyncAPISpecification",
+        "Create a streaming API (WS, SSE) from an AsyncAPI 2.x document",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file", "additionalProperties"]))
+    .returns(201, "API"),
+    op(
+        "post",
+        "/apis/validate-asyncapi",
+        "validateAsyncAPISpecification",
+        "Validate an AsyncAPI 2.x document",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file"])),
+    op(
+        "get",
+        "/apis/{apiId}/asyncapi",
+        "getAPIAsyncAPIDefinition",
+        "The streaming API's AsyncAPI document",
+        API_VIEW,
+    ),
+    op(
+        "put",
+        "/apis/{apiId}/asyncapi",
+        "updateAPIAsyncAPIDefinition",
+        "Replace the AsyncAPI document (and operations)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["apiDefinition", "file"])),
+    op(
         "get",
         "/apis/export",
         "exportAPI",

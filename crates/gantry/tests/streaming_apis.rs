@@ -497,20 +497,47 @@ async fn websocket_api_serves_topics_with_handshake_auth_scopes_frame_limit_and_
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{policy}");
-    let api = rest
-        .create_and_deploy(json!({
-            "name": "Chat", "context": "/chat", "version": "1.0.0", "type": "WS",
-            "policies": ["Unlimited", "Frames10"],
-            "streamingSettings": {"idleTimeoutSeconds": 2},
-            "endpointConfig": {"endpoint_type": "http",
-                               "production_endpoints": {"url": format!("ws://127.0.0.1:{}", upstream.port)}},
-            "operations": [
-                {"target": "/rooms/{room}", "verb": "SUBSCRIBE", "scopes": ["chat:read"]},
-                {"target": "/rooms/{room}", "verb": "PUBLISH", "scopes": ["chat:write"]},
-                {"target": "/notices", "verb": "SUBSCRIBE"},
+    // The API comes from an AsyncAPI document: channels are topics, the server the upstream.
+    let chat = format!(
+        "asyncapi: 2.6.0\ninfo: {{title: Chat, version: 1.0.0}}\n\
+         servers: {{production: {{url: '127.0.0.1:{}', protocol: ws}}}}\n\
+         channels:\n\
+         \x20 /rooms/{{room}}:\n\
+         \x20   subscribe: {{x-scopes: [chat:read]}}\n\
+         \x20   publish: {{security: [{{oauth2: [chat:write]}}]}}\n\
+         \x20 notices:\n\
+         \x20   subscribe: {{}}\n",
+        upstream.port
+    );
+    let properties = json!({"context": "/chat", "policies": ["Unlimited", "Frames10"],
+                            "streamingSettings": {"idleTimeoutSeconds": 2}});
+    let (status, created) = rest
+        .send_multipart(
+            reqwest::Method::POST,
+            &format!("{PUB}/apis/import-asyncapi"),
+            &[
+                ("file", &chat),
+                ("additionalProperties", &properties.to_string()),
             ],
-        }))
+            &["file"],
+        )
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["type"], "WS");
+    assert_eq!(
+        created["operations"].as_array().unwrap().len(),
+        3,
+        "{created}"
+    );
+    let api = created["id"].as_str().unwrap().to_owned();
+    let (status, document) = rest.get(&format!("{PUB}/apis/{api}/asyncapi")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        document["channels"]["notices"]["subscribe"],
+        json!({}),
+        "kept as given"
+    );
+    rest.publish_and_deploy(&api, &["Default"]).await;
     let writer = scoped_token(&up, "Writer", &api, "Unlimited", "chat:read chat:write").await;
     let reader = scoped_token(&up, "Reader", &api, "Unlimited", "chat:read").await;
     let nobody = scoped_token(&up, "Nobody", &api, "Unlimited", "").await;
@@ -614,4 +641,103 @@ async fn websocket_api_serves_topics_with_handshake_auth_scopes_frame_limit_and_
         .await
         .unwrap();
     assert_eq!(plain.status(), 400);
+}
+
+#[tokio::test]
+async fn asyncapi_documents_define_streaming_apis_and_bad_ones_are_refused() {
+    let up = GantryUp::start_with(BIN, false).await;
+    let rest = up.rest();
+    let multipart = |path: &str, fields: Vec<(&'static str, String)>| {
+        let rest = rest.clone();
+        let path = path.to_owned();
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            rest.send_multipart(reqwest::Method::POST, &path, &fields, &["file"])
+                .await
+        }
+    };
+    let feed = "asyncapi: 2.6.0\ninfo: {title: Feed, version: 2.0.0}\n\
+                servers: {production: {url: 'http://127.0.0.1:9/feed', protocol: sse}}\n\
+                channels: {/items: {subscribe: {}}}\n";
+    let (status, api) = multipart(
+        &format!("{PUB}/apis/import-asyncapi"),
+        vec![
+            ("file", feed.to_owned()),
+            ("additionalProperties", r#"{"context": "/feed"}"#.to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    assert_eq!(api["type"], "SSE");
+    assert_eq!(api["version"], "2.0.0");
+    assert_eq!(
+        api["endpointConfig"]["production_endpoints"]["url"],
+        "http://127.0.0.1:9/feed"
+    );
+    let id = api["id"].as_str().unwrap();
+    // PUT replaces the document and the operations.
+    let (status, _) = rest
+        .send_multipart(
+            reqwest::Method::PUT,
+            &format!("{PUB}/apis/{id}/asyncapi"),
+            &[(
+                "apiDefinition",
+                "asyncapi: 2.6.0\ninfo: {title: Feed, version: 2.0.0}\nchannels: {/a: {subscribe: {}}, /b: {subscribe: {}}}\n",
+            )],
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, updated) = rest.get(&format!("{PUB}/apis/{id}")).await;
+    let targets: Vec<&str> = updated["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["/a", "/b"]);
+    // A publish channel on an SSE API is not an operation it can have.
+    let (status, error) = rest
+        .send_multipart(
+            reqwest::Method::PUT,
+            &format!("{PUB}/apis/{id}/asyncapi"),
+            &[(
+                "apiDefinition",
+                "asyncapi: 2.6.0\ninfo: {title: Feed, version: 2.0.0}\nchannels: {/a: {publish: {}}}\n",
+            )],
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    // Invalid documents, a URL (never fetched), a protocol with no API type.
+    for (fields, why) in [
+        (
+            vec![("file", "asyncapi: 2.6.0\ninfo: {title: x}\n".to_owned())],
+            "info.version",
+        ),
+        (vec![("url", "http://example.com/a.yaml".to_owned())], "url"),
+        (
+            vec![("file", feed.replace("protocol: sse", "protocol: kafka"))],
+            "type",
+        ),
+    ] {
+        let (status, error) = multipart(&format!("{PUB}/apis/import-asyncapi"), fields).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {error}");
+        assert!(
+            error["description"].as_str().unwrap().contains(why),
+            "{why}: {error}"
+        );
+    }
+    // A REST API has no AsyncAPI document.
+    let (_, rest_api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Plain", "context": "/plain", "version": "1.0.0",
+                   "endpointConfig": {"endpoint_type": "http",
+                                      "production_endpoints": {"url": "http://127.0.0.1:9"}}}),
+        )
+        .await;
+    let plain = rest_api["id"].as_str().unwrap();
+    let (status, _) = rest.get(&format!("{PUB}/apis/{plain}/asyncapi")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

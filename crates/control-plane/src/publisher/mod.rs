@@ -2,6 +2,7 @@
 //! client certificates.
 
 pub mod apis;
+pub mod asyncapi;
 pub mod client_certificates;
 pub mod export;
 pub mod import;
@@ -22,6 +23,12 @@ pub fn router() -> Router<AppState> {
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
+        .route("/apis/import-asyncapi", post(asyncapi::import))
+        .route("/apis/validate-asyncapi", post(asyncapi::validate))
+        .route(
+            "/apis/{api_id}/asyncapi",
+            get(asyncapi::get_definition).put(asyncapi::put_definition),
+        )
         .route("/apis/export", get(export::export))
         .route(
             "/apis/import",

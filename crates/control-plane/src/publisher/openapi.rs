@@ -126,7 +126,7 @@ impl Document {
 }
 
 /// A string or number as text (YAML reads `version: 1.0` as a number).
-fn scalar_text(value: &Value) -> Option<String> {
+pub(super) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -166,12 +166,18 @@ fn operation(path: &str, verb: &str, op: &Value) -> Result<Value, String> {
 
 /// The parts of a multipart request: the definition text and `additionalProperties`.
 #[derive(Debug, Default)]
-struct Upload {
-    definition: Option<String>,
-    additional: Option<Value>,
+pub(super) struct Upload {
+    pub(super) definition: Option<String>,
+    pub(super) additional: Option<Value>,
 }
 
-async fn read_upload(mut multipart: Multipart, definition_fields: &[&str]) -> ApiResult<Upload> {
+/// Reads a definition upload: the definition from the first of `definition_fields` given,
+/// `additionalProperties` as a JSON object; a `url` is refused (the control plane fetches
+/// no remote documents).
+pub(super) async fn read_upload(
+    mut multipart: Multipart,
+    definition_fields: &[&str],
+) -> ApiResult<Upload> {
     let mut upload = Upload::default();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
@@ -242,11 +248,21 @@ pub(crate) async fn import(
         );
     }
     properties.insert("operations".into(), json!(document.operations));
+    create_with_definition(&state, &user.username, properties, &document.value).await
+}
+
+/// Creates the API `properties` describe for `provider` and stores `definition` as its
+/// document (an import): 201 with the API and its `Location`.
+pub(super) async fn create_with_definition(
+    state: &AppState,
+    provider: &str,
+    properties: Map<String, Value>,
+    definition: &Value,
+) -> ApiResult<Response> {
     let request: ApiRequest = serde_json::from_value(Value::Object(properties))
         .map_err(|e| ApiError::BadRequest(format!("additionalProperties: {e}")))?;
-    let api = create_api(&state, request, &user.username).await?;
-    if let Err(error) = definitions::put(state.store(), &api.id, &document.value.to_string()).await
-    {
+    let api = create_api(state, request, provider).await?;
+    if let Err(error) = definitions::put(state.store(), &api.id, &definition.to_string()).await {
         // Do not leave an API whose document was lost.
         let _ = apis::delete(state.store(), &api.id).await;
         return Err(error.into());
@@ -352,23 +368,35 @@ pub(crate) async fn put_definition(
     Path(api_id): Path<String>,
     MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<axum::Json<Value>> {
-    let current = load(&state, &api_id).await?;
     let upload = read_upload(multipart, &["apiDefinition", "file"]).await?;
     let document = document_of(&upload, "apiDefinition or file")?;
+    replace_definition(&state, &api_id, &document.operations, &document.value).await?;
+    Ok(axum::Json(document.value))
+}
+
+/// Replaces the operations of API `api_id` with `operations` (validated as an update is)
+/// and its stored document with `definition`.
+pub(super) async fn replace_definition(
+    state: &AppState,
+    api_id: &str,
+    operations: &[Value],
+    definition: &Value,
+) -> ApiResult<()> {
+    let current = load(state, api_id).await?;
     // Rebuild the API through the same validation as an update, with the new operations.
     let mut body = serde_json::to_value(&current).map_err(|e| ApiError::Internal(e.to_string()))?;
-    body["operations"] = json!(document.operations);
+    body["operations"] = json!(operations);
     let request: ApiRequest = serde_json::from_value(body)
         .map_err(|e| ApiError::BadRequest(format!("definition: {e}")))?;
     let mut api = request.into_api(&current.provider)?;
-    crate::service::apis::check_policies(&state, &api).await?;
+    crate::service::apis::check_policies(state, &api).await?;
     api.id = current.id.clone();
     api.life_cycle_status = current.life_cycle_status;
     api.created_time = current.created_time.clone();
     apis::update_if_unchanged(state.store(), &api, &current).await?;
-    definitions::put(state.store(), &api.id, &document.value.to_string()).await?;
+    definitions::put(state.store(), &api.id, &definition.to_string()).await?;
     tracing::info!(api_id = %api.id, operations = api.operations.len(), "API definition replaced");
-    Ok(axum::Json(document.value))
+    Ok(())
 }
 
 #[cfg(test)]
