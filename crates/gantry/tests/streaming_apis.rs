@@ -741,3 +741,335 @@ async fn asyncapi_documents_define_streaming_apis_and_bad_ones_are_refused() {
     let (status, _) = rest.get(&format!("{PUB}/apis/{plain}/asyncapi")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// What a WebSub subscriber's callback server saw.
+#[derive(Default)]
+struct Seen {
+    /// (path, hub.mode, hub.topic) of each verification asked.
+    verifications: Vec<(String, String, String)>,
+    /// (path, body, signature valid, Link header) of each delivery attempt.
+    deliveries: Vec<(String, String, bool, String)>,
+}
+
+/// A subscriber's callback server: `/good` confirms intents and takes events, `/dead`
+/// confirms intents and then fails every delivery (500), `/liar` answers a wrong challenge.
+/// Signatures are checked with `secret`.
+struct Subscribers {
+    addr: SocketAddr,
+    seen: Arc<std::sync::Mutex<Seen>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Subscribers {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Subscribers {
+    async fn start(secret: &'static str) -> Self {
+        use http_body_util::BodyExt as _;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+        let record = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |r: Request<Incoming>| {
+                        let record = record.clone();
+                        async move {
+                            let path = r.uri().path().to_owned();
+                            let query = r.uri().query().unwrap_or_default().to_owned();
+                            let signature = r
+                                .headers()
+                                .get("x-hub-signature")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            let link = r
+                                .headers()
+                                .get("link")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            let get = r.method() == http::Method::GET;
+                            let body = r.into_body().collect().await.unwrap().to_bytes();
+                            let mut seen = record.lock().unwrap();
+                            let (status, answer) = if get {
+                                let pairs: Vec<(String, String)> =
+                                    serde_urlencoded::from_str(&query).unwrap();
+                                let field = |n: &str| {
+                                    pairs
+                                        .iter()
+                                        .find(|(k, _)| k == n)
+                                        .map(|(_, v)| v.clone())
+                                        .unwrap_or_default()
+                                };
+                                seen.verifications.push((
+                                    path.clone(),
+                                    field("hub.mode"),
+                                    field("hub.topic"),
+                                ));
+                                let challenge = field("hub.challenge");
+                                let answer = if path == "/liar" {
+                                    "nope".to_owned()
+                                } else {
+                                    challenge
+                                };
+                                (200, answer)
+                            } else {
+                                let key = aws_lc_rs::hmac::Key::new(
+                                    aws_lc_rs::hmac::HMAC_SHA256,
+                                    secret.as_bytes(),
+                                );
+                                let expected: String = aws_lc_rs::hmac::sign(&key, &body)
+                                    .as_ref()
+                                    .iter()
+                                    .map(|b| format!("{b:02x}"))
+                                    .collect();
+                                let valid = signature == format!("sha256={expected}");
+                                let text = String::from_utf8_lossy(&body).into_owned();
+                                seen.deliveries.push((path.clone(), text, valid, link));
+                                (if path == "/dead" { 500 } else { 200 }, String::new())
+                            };
+                            Ok::<_, Infallible>(
+                                Response::builder()
+                                    .status(status)
+                                    .body(http_body_util::Full::new(Bytes::from(answer)))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, seen, task }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn deliveries_to(&self, path: &str) -> Vec<(String, bool, String)> {
+        self.seen
+            .lock()
+            .unwrap()
+            .deliveries
+            .iter()
+            .filter(|d| d.0 == path)
+            .map(|d| (d.1.clone(), d.2, d.3.clone()))
+            .collect()
+    }
+
+    fn verified(&self, path: &str) -> bool {
+        self.seen
+            .lock()
+            .unwrap()
+            .verifications
+            .iter()
+            .any(|v| v.0 == path)
+    }
+}
+
+#[tokio::test]
+async fn websub_hub_verifies_intent_signs_deliveries_and_drops_a_dead_subscriber() {
+    const PUBLISHER_SECRET: &str = "publisher-secret-0123456789";
+    let subscribers = Subscribers::start("subscriber-secret").await;
+    let up = GantryUp::start_with(BIN, false).await;
+    let rest = up.rest();
+    let api = rest
+        .create_and_deploy(json!({
+            "name": "OrderEvents", "context": "/order-events", "version": "1.0.0", "type": "WEBSUB",
+            "policies": ["Unlimited"],
+            "websubSubscriptionConfiguration": {"enable": true, "secret": PUBLISHER_SECRET,
+                "signingAlgorithm": "SHA256", "signatureHeader": "x-hub-signature"},
+            "operations": [{"target": "/orders", "verb": "SUBSCRIBE", "scopes": ["orders:read"]},
+                           {"target": "/refunds", "verb": "SUBSCRIBE"}],
+        }))
+        .await;
+    let reader = scoped_token(&up, "OrderReader", &api, "Unlimited", "orders:read").await;
+    let other = scoped_token(&up, "RefundReader", &api, "Unlimited", "").await;
+    let gw = up.gw_client();
+    let hub = up.gw_url("/order-events/1.0.0");
+    let subscribe = |token: &str, topic: &str, callback: &str| {
+        let form = gantry_testkit::rest::form_encode(&[
+            ("hub.mode", "subscribe"),
+            ("hub.topic", topic),
+            ("hub.callback", callback),
+            ("hub.secret", "subscriber-secret"),
+        ]);
+        gw.post(&hub)
+            .bearer_auth(token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+    };
+    let sign = |body: &str| {
+        let key =
+            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, PUBLISHER_SECRET.as_bytes());
+        let tag: String = aws_lc_rs::hmac::sign(&key, body.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256={tag}")
+    };
+    let publish = |topic: &str, body: &'static str, signature: Option<String>| {
+        let mut request = gw
+            .post(up.gw_url(&format!(
+                "/order-events/1.0.0/webhooks_events_receiver_resource?topic={topic}"
+            )))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature", signature);
+        }
+        request.send()
+    };
+    let served = gantry_testkit::eventually(Duration::from_secs(5), || async {
+        let response = subscribe(&reader, "/orders", &subscribers.url("/good"))
+            .await
+            .unwrap();
+        response.status() == 202
+    })
+    .await;
+    assert!(served, "the hub accepts a subscription");
+    assert!(
+        gantry_testkit::eventually(Duration::from_secs(5), || async {
+            subscribers.verified("/good")
+        })
+        .await,
+        "the hub verifies the subscriber's intent"
+    );
+
+    // Refusals: no token, a topic's scope missing, an unknown topic, a bad callback.
+    let anonymous = gw
+        .post(&hub)
+        .body("hub.mode=subscribe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let unscoped = subscribe(&other, "/orders", &subscribers.url("/good"))
+        .await
+        .unwrap();
+    assert_eq!(unscoped.status(), 403);
+    let unknown = subscribe(&reader, "/nothing", &subscribers.url("/good"))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let bad = subscribe(&reader, "/orders", "ftp://x").await.unwrap();
+    assert_eq!(bad.status(), 400);
+    // A callback that does not echo the challenge is never subscribed.
+    assert_eq!(
+        subscribe(&reader, "/orders", &subscribers.url("/liar"))
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    assert!(
+        gantry_testkit::eventually(Duration::from_secs(5), || async {
+            subscribers.verified("/liar")
+        })
+        .await
+    );
+
+    // The publisher's events must carry its signature.
+    let unsigned = publish("/orders", r#"{"order": 0}"#, None).await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let forged = publish("/orders", r#"{"order": 0}"#, Some(sign("other body")))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let accepted = publish("/orders", r#"{"order": 1}"#, Some(sign(r#"{"order": 1}"#)))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let report: serde_json::Value = accepted.json().await.unwrap();
+    assert_eq!(
+        report["delivering"], 1,
+        "the liar is not a subscriber: {report}"
+    );
+    assert!(
+        gantry_testkit::eventually(Duration::from_secs(5), || async {
+            !subscribers.deliveries_to("/good").is_empty()
+        })
+        .await,
+        "the event is delivered"
+    );
+    let delivered = subscribers.deliveries_to("/good");
+    assert_eq!(delivered[0].0, r#"{"order": 1}"#);
+    assert!(
+        delivered[0].1,
+        "X-Hub-Signature is the HMAC of the body with hub.secret"
+    );
+    assert!(
+        delivered[0].2.contains("rel=\"hub\"")
+            && delivered[0].2.contains("</orders>; rel=\"self\""),
+        "{}",
+        delivered[0].2
+    );
+    assert!(subscribers.deliveries_to("/liar").is_empty());
+
+    // A dead subscriber is tried four times with backoff, then dropped.
+    assert_eq!(
+        subscribe(&other, "refunds", &subscribers.url("/dead"))
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    assert!(
+        gantry_testkit::eventually(Duration::from_secs(5), || async {
+            subscribers.verified("/dead")
+        })
+        .await
+    );
+    let refund = r#"{"refund": 7}"#;
+    let first = gantry_testkit::eventually(Duration::from_secs(5), || async {
+        let response = publish("/refunds", refund, Some(sign(refund)))
+            .await
+            .unwrap();
+        let report: serde_json::Value = response.json().await.unwrap();
+        report["delivering"] == 1
+    })
+    .await;
+    assert!(
+        first,
+        "the dead subscriber was verified and is delivered to"
+    );
+    let retried = gantry_testkit::eventually(Duration::from_secs(10), || async {
+        subscribers.deliveries_to("/dead").len() >= 4
+    })
+    .await;
+    assert!(
+        retried,
+        "four attempts: {:?}",
+        subscribers.deliveries_to("/dead")
+    );
+    // The fourth attempt is recorded before its 500 reaches the hub, which then drops it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dropped = gantry_testkit::eventually(Duration::from_secs(5), || async {
+        let response = publish("/refunds", refund, Some(sign(refund)))
+            .await
+            .unwrap();
+        let report: serde_json::Value = response.json().await.unwrap();
+        report["delivering"] == 0
+    })
+    .await;
+    assert!(dropped, "after the last failed try the subscriber is gone");
+    assert_eq!(
+        subscribers.deliveries_to("/dead").len(),
+        4,
+        "no attempt after it was dropped"
+    );
+}

@@ -28,6 +28,7 @@ pub mod shared_limit;
 pub mod stage;
 pub mod token_cache;
 pub mod upstream_client;
+pub mod websub_hub;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};

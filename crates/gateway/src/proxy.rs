@@ -55,8 +55,11 @@ pub struct Proxy {
     /// An upgraded (WebSocket) connection with no bytes either way for this many
     /// milliseconds is closed; 0: never.
     websocket_idle_ms: AtomicU64,
-    /// WebSocket tunnels, ended by [`Proxy::end_tunnels`].
+    /// WebSocket tunnels and WebSub verifications and deliveries, ended by
+    /// [`Proxy::end_tunnels`].
     tunnels: TaskTracker,
+    /// The hub of the WebSub APIs.
+    hub: Arc<crate::websub_hub::Hub>,
     tunnels_stop: CancellationToken,
     /// Active health checks (`health.rs`), ended by [`Proxy::end_probes`].
     pub(crate) probes: TaskTracker,
@@ -71,7 +74,12 @@ impl Proxy {
         draining: Arc<AtomicBool>,
         clients: UpstreamClients,
     ) -> Self {
+        let tunnels = TaskTracker::new();
+        let tunnels_stop = CancellationToken::new();
+        let hub =
+            crate::websub_hub::Hub::new(clients.clone(), tunnels.clone(), tunnels_stop.clone());
         Self {
+            hub,
             config,
             jwks: crate::authn::jwks_refresher::JwksRefresher::default()
                 .with_metrics(metrics.clone()),
@@ -81,8 +89,8 @@ impl Proxy {
             draining,
             backend_jwt: std::sync::OnceLock::new(),
             websocket_idle_ms: AtomicU64::new(DEFAULT_WEBSOCKET_IDLE.as_millis() as u64),
-            tunnels: TaskTracker::new(),
-            tunnels_stop: CancellationToken::new(),
+            tunnels,
+            tunnels_stop,
             probes: TaskTracker::new(),
             probes_stop: CancellationToken::new(),
         }
@@ -202,6 +210,13 @@ impl Proxy {
             .limits
             .check(config, &routed, &who, call, outcome)
             .await?;
+        if let Some(call) = stage::websub::hub_call(&routed, &who, target.host) {
+            drop(guard);
+            let counters = self.limits.local_counters();
+            return Err(
+                stage::websub::answer(&self.hub, &self.config, counters, call, request).await,
+            );
+        }
         let mut events =
             stage::events::EventQuota::of(self.limits.local_counters(), config, &routed, &who);
         let topic = stage::ws_topics::handshake(

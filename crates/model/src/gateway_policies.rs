@@ -39,6 +39,9 @@ pub struct GatewayPolicies {
     /// Settings of streaming connections (WebSocket APIs), a Gantry extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streaming_settings: Option<crate::streaming::StreamingSettings>,
+    /// How a WebSub API's publisher signs its events (WSO2 `websubSubscriptionConfiguration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websub_subscription_configuration: Option<crate::streaming::WebSubConfiguration>,
 }
 
 impl Default for GatewayPolicies {
@@ -48,6 +51,7 @@ impl Default for GatewayPolicies {
             api_policies: ApiPolicies::default(),
             enable_backend_jwt: false,
             streaming_settings: None,
+            websub_subscription_configuration: None,
         }
     }
 }
@@ -76,6 +80,9 @@ impl GatewayPolicies {
         }
         if let Some(streaming) = &self.streaming_settings {
             streaming.validate()?;
+        }
+        if let Some(websub) = &self.websub_subscription_configuration {
+            websub.validate()?;
         }
         self.api_policies.validate("apiPolicies")
     }

@@ -16,6 +16,9 @@ pub enum ApiType {
     Ws,
     /// A server-sent-events API: clients subscribe to an upstream's event stream.
     Sse,
+    /// A WebSub API: the gateway is the hub; subscribers register callbacks for topics,
+    /// the publisher posts events, the hub delivers them.
+    WebSub,
 }
 
 impl ApiType {
@@ -25,6 +28,7 @@ impl ApiType {
             "HTTP" => ApiType::Http,
             "WS" => ApiType::Ws,
             "SSE" => ApiType::Sse,
+            "WEBSUB" => ApiType::WebSub,
             _ => return None,
         })
     }
@@ -35,6 +39,7 @@ impl ApiType {
             ApiType::Http => "HTTP",
             ApiType::Ws => "WS",
             ApiType::Sse => "SSE",
+            ApiType::WebSub => "WEBSUB",
         }
     }
 
@@ -57,7 +62,7 @@ impl ApiType {
                 HttpVerb::Options,
             ],
             ApiType::Ws => &[HttpVerb::Subscribe, HttpVerb::Publish],
-            ApiType::Sse => &[HttpVerb::Subscribe],
+            ApiType::Sse | ApiType::WebSub => &[HttpVerb::Subscribe],
         }
     }
 
@@ -73,13 +78,13 @@ impl ApiType {
                 HttpVerb::Patch,
             ],
             ApiType::Ws => &[HttpVerb::Subscribe, HttpVerb::Publish],
-            ApiType::Sse => &[HttpVerb::Subscribe],
+            ApiType::Sse | ApiType::WebSub => &[HttpVerb::Subscribe],
         }
     }
 }
 
 /// The types a `type` field may name, for error messages.
-pub const SUPPORTED_TYPES: &str = "\"HTTP\", \"WS\", \"SSE\"";
+pub const SUPPORTED_TYPES: &str = "\"HTTP\", \"WS\", \"SSE\", \"WEBSUB\"";
 
 /// Per-API settings of a streaming connection (a Gantry extension of WSO2's `API`,
 /// `streamingSettings`).
@@ -111,7 +116,7 @@ mod tests {
 
     #[test]
     fn types_parse_as_wso2_spells_them_and_topics_take_topic_verbs() {
-        for t in [ApiType::Http, ApiType::Ws, ApiType::Sse] {
+        for t in [ApiType::Http, ApiType::Ws, ApiType::Sse, ApiType::WebSub] {
             assert_eq!(ApiType::parse(t.as_str()), Some(t));
         }
         assert_eq!(ApiType::parse("ws"), None);
@@ -129,5 +134,64 @@ mod tests {
         assert!(s(30).validate().is_ok());
         assert!(s(0).validate().is_err());
         assert!(s(86_401).validate().is_err());
+    }
+}
+
+/// How the publisher of a WebSub API signs the events it posts to the hub (WSO2
+/// `websubSubscriptionConfiguration`): when enabled, an event without a valid signature is
+/// refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSubConfiguration {
+    /// Whether events must be signed.
+    #[serde(default)]
+    pub enable: bool,
+    /// The shared secret of the HMAC.
+    #[serde(default)]
+    pub secret: String,
+    /// `SHA256` (`SHA1` is refused).
+    #[serde(default = "sha256")]
+    pub signing_algorithm: String,
+    /// The header carrying `sha256=<hex>` (WSO2 default `x-hub-signature`).
+    #[serde(default = "hub_signature")]
+    pub signature_header: String,
+}
+
+fn sha256() -> String {
+    "SHA256".to_owned()
+}
+
+fn hub_signature() -> String {
+    "x-hub-signature".to_owned()
+}
+
+impl WebSubConfiguration {
+    /// An enabled configuration has a secret, SHA-256 and a header name.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        let field = |name: &str| format!("websubSubscriptionConfiguration.{name}");
+        if !self.signing_algorithm.eq_ignore_ascii_case("SHA256") {
+            return Err(InvalidField::new(
+                field("signingAlgorithm"),
+                "only SHA256 is supported",
+            ));
+        }
+        if self.signature_header.is_empty()
+            || !self
+                .signature_header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(InvalidField::new(
+                field("signatureHeader"),
+                "must be a header name",
+            ));
+        }
+        if self.enable && self.secret.len() < 16 {
+            return Err(InvalidField::new(
+                field("secret"),
+                "must be at least 16 characters when enabled",
+            ));
+        }
+        Ok(())
     }
 }

@@ -54,6 +54,8 @@ pub struct ApiEntry {
     pub kind: ApiType,
     /// A WebSocket API's own idle timeout (`streamingSettings.idleTimeoutSeconds`).
     pub idle_timeout: Option<std::time::Duration>,
+    /// A WebSub API's topics and publisher key (`None` for other types).
+    pub websub: Option<Box<super::websub::WebSubTopics>>,
 }
 
 /// Where an API key may be presented.
@@ -127,6 +129,8 @@ impl ApiEntry {
             None => None,
         };
         ApiEntry {
+            websub: (kind == ApiType::WebSub)
+                .then(|| Box::new(super::websub::WebSubTopics::compile(api))),
             kind,
             idle_timeout: api
                 .gateway
@@ -177,6 +181,8 @@ pub struct OperationEntry {
     /// A topic of a streaming API that takes PUBLISH: the scopes a caller needs to send
     /// on it (empty: none). `None` for REST operations and topics that take no publishing.
     pub publish: Option<Arc<[String]>>,
+    /// A route of a WebSub API's hub (`None` for every other operation).
+    pub websub: Option<super::websub::WebSubRole>,
 }
 
 /// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
@@ -242,8 +248,12 @@ impl OperationParts {
         }
     }
 
-    /// The entry of `op` on one route.
-    pub fn entry(&self, op: &Operation) -> OperationEntry {
+    /// The entry of `op` on one route (`websub`: the part of a WebSub hub it is).
+    pub fn entry(
+        &self,
+        op: &Operation,
+        websub: Option<super::websub::WebSubRole>,
+    ) -> OperationEntry {
         OperationEntry {
             auth_type: op.auth_type,
             scopes: op.scopes.clone(),
@@ -252,6 +262,7 @@ impl OperationParts {
             conditions: self.conditions.clone(),
             headers: self.headers.clone(),
             publish: self.publish.clone(),
+            websub,
         }
     }
 }

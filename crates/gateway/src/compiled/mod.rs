@@ -21,6 +21,7 @@ pub mod subscriptions;
 mod template;
 pub mod tier;
 pub mod upstream;
+pub mod websub;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -199,7 +199,15 @@ impl RouterBuilder {
                     .iter()
                     .filter(|op| op.verb == gantry_model::HttpVerb::Publish),
             );
-        for op in subscribe_first {
+        // A WebSub API's topics are not paths: the gateway serves its hub instead.
+        let websub = api.api_type == "WEBSUB";
+        let hub_routes = if websub {
+            super::websub::WebSubTopics::routes().to_vec()
+        } else {
+            Vec::new()
+        };
+        let topics = subscribe_first.filter(|_| !websub).map(|op| (op, None));
+        for (op, role) in topics.chain(hub_routes.iter().map(|(op, role)| (op, Some(*role)))) {
             let method = method_of(op.verb);
             let parts = OperationParts::compile(api, op, policies, problems);
             for (prefix, pattern) in bases.iter().flat_map(|b| {
@@ -216,7 +224,7 @@ impl RouterBuilder {
                                 api.name, route.api.name
                             ));
                         } else if route.operation(&method).is_none() {
-                            route.methods.push((method.clone(), parts.entry(op)));
+                            route.methods.push((method.clone(), parts.entry(op, role)));
                         }
                     }
                     None => {
@@ -224,7 +232,7 @@ impl RouterBuilder {
                         self.entries.push(RouteEntry {
                             api: entry.clone(),
                             base_path: prefix,
-                            methods: vec![(method.clone(), parts.entry(op))],
+                            methods: vec![(method.clone(), parts.entry(op, role))],
                         });
                     }
                 }

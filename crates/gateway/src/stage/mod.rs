@@ -1,7 +1,7 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
 //! target → route → CORS → deny (by API and address) → authenticate → deny (by
-//! application and user) → authorise → limit → WebSocket topics → forward (with mediate) →
-//! relay → SSE events. Each stage is one module with one entry point that either hands the next stage
+//! application and user) → authorise → limit → WebSub hub (answers itself) → WebSocket
+//! topics → forward (with mediate) → relay → SSE events. Each stage is one module with one entry point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -26,6 +26,7 @@ pub mod route;
 pub mod sse;
 pub mod target;
 pub mod websocket;
+pub mod websub;
 pub mod ws_topics;
 
 /// A response a stage gives instead of handing the request on.
