@@ -140,15 +140,23 @@ impl Proxy {
             tracing::Span::none()
         };
         let mut cors = None;
+        let mut soap = None;
         // The stages' future is large (it holds the request, the upstream call and the relay
         // across their awaits); boxed, it is built once where it runs, and the small future
         // hyper moves around per request holds a pointer to it (callgrind: fewer instructions
         // per request than moving it inline, despite the allocation).
-        let mut response =
-            Box::pin(self.stages(request, peer, secure, grpc, &mut outcome, &mut cors))
-                .instrument(span.clone())
-                .await
-                .unwrap_or_else(|answer| answer);
+        let mut response = Box::pin(self.stages(
+            request,
+            peer,
+            secure,
+            grpc,
+            &mut outcome,
+            &mut cors,
+            &mut soap,
+        ))
+        .instrument(span.clone())
+        .await
+        .unwrap_or_else(|answer| answer);
         if let Some(cors) = cors {
             cors.apply(response.headers_mut());
         }
@@ -169,6 +177,10 @@ impl Proxy {
             // gateway's own refusals become Trailers-Only responses, as Envoy's are.
             response = respond::as_grpc(response);
         }
+        if let Some(version) = soap {
+            // A SOAP client reads the gateway's refusals as SOAP faults.
+            response = stage::soap::fault(version, response);
+        }
         response
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id);
@@ -186,6 +198,7 @@ impl Proxy {
     }
 
     /// The request path. Each line is a stage; an `Err` is the answer given instead.
+    #[allow(clippy::too_many_arguments)]
     async fn stages(
         &self,
         request: Request<Incoming>,
@@ -194,13 +207,16 @@ impl Proxy {
         grpc: bool,
         outcome: &mut Outcome,
         cors: &mut Option<crate::compiled::cors::Allowed>,
+        soap: &mut Option<stage::soap::SoapVersion>,
     ) -> Result<Response<Body>, Answer> {
         let guard = self.config.load();
         let config = guard.as_deref().ok_or_else(respond::not_configured)?;
         let target = stage::target::read(&request)?;
         let matched = stage::route::lookup(config, &target, request.method());
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
-        let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
+        let mut routed =
+            stage::route::resolve(config, matched, &target, request.method(), outcome)?;
+        stage::soap::dispatch(&mut routed, request.headers(), soap, outcome)?;
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;

@@ -42,6 +42,10 @@ pub struct GatewayPolicies {
     /// How a WebSub API's publisher signs its events (WSO2 `websubSubscriptionConfiguration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websub_subscription_configuration: Option<crate::streaming::WebSubConfiguration>,
+    /// A SOAP API's operations by the SOAPAction that calls them: operation target
+    /// (`/GetQuote`) → action (`urn:GetQuote`), from the WSDL's bindings (a Gantry extension).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub soap_actions: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for GatewayPolicies {
@@ -52,6 +56,7 @@ impl Default for GatewayPolicies {
             enable_backend_jwt: false,
             streaming_settings: None,
             websub_subscription_configuration: None,
+            soap_actions: Default::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Streaming APIs (WSO2's `WS`, `SSE` and `WEBSUB` types): which API types Gantry serves,
-//! which operation verbs each takes, and the per-API settings of a stream. Operations of a
-//! streaming API are topics (`SUBSCRIBE`/`PUBLISH` on a target), as WSO2 4.x models them.
+//! API types beyond REST — streaming (WSO2's `WS`, `SSE`, `WEBSUB`) and `SOAP`: which types
+//! Gantry serves, which operation verbs each takes, and their per-API settings. Operations
+//! of a streaming API are topics (`SUBSCRIBE`/`PUBLISH` on a target), as WSO2 4.x models
+//! them; a SOAP API's are `POST`s named after the WSDL's operations.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,8 @@ pub enum ApiType {
     /// A WebSub API: the gateway is the hub; subscribers register callbacks for topics,
     /// the publisher posts events, the hub delivers them.
     WebSub,
+    /// A SOAP pass-through API: operations from a WSDL's bindings, routed by SOAPAction.
+    Soap,
 }
 
 impl ApiType {
@@ -29,6 +32,7 @@ impl ApiType {
             "WS" => ApiType::Ws,
             "SSE" => ApiType::Sse,
             "WEBSUB" => ApiType::WebSub,
+            "SOAP" => ApiType::Soap,
             _ => return None,
         })
     }
@@ -40,13 +44,14 @@ impl ApiType {
             ApiType::Ws => "WS",
             ApiType::Sse => "SSE",
             ApiType::WebSub => "WEBSUB",
+            ApiType::Soap => "SOAP",
         }
     }
 
     /// Whether the API's operations are topics (`SUBSCRIBE`/`PUBLISH`) rather than HTTP
     /// methods on resources.
     pub fn has_topics(self) -> bool {
-        !matches!(self, ApiType::Http)
+        matches!(self, ApiType::Ws | ApiType::Sse | ApiType::WebSub)
     }
 
     /// The operation verbs this type takes, as WSO2 names them.
@@ -63,6 +68,7 @@ impl ApiType {
             ],
             ApiType::Ws => &[HttpVerb::Subscribe, HttpVerb::Publish],
             ApiType::Sse | ApiType::WebSub => &[HttpVerb::Subscribe],
+            ApiType::Soap => &[HttpVerb::Post],
         }
     }
 
@@ -79,12 +85,13 @@ impl ApiType {
             ],
             ApiType::Ws => &[HttpVerb::Subscribe, HttpVerb::Publish],
             ApiType::Sse | ApiType::WebSub => &[HttpVerb::Subscribe],
+            ApiType::Soap => &[HttpVerb::Post],
         }
     }
 }
 
 /// The types a `type` field may name, for error messages.
-pub const SUPPORTED_TYPES: &str = "\"HTTP\", \"WS\", \"SSE\", \"WEBSUB\"";
+pub const SUPPORTED_TYPES: &str = "\"HTTP\", \"WS\", \"SSE\", \"WEBSUB\", \"SOAP\"";
 
 /// Per-API settings of a streaming connection (a Gantry extension of WSO2's `API`,
 /// `streamingSettings`).
@@ -116,7 +123,13 @@ mod tests {
 
     #[test]
     fn types_parse_as_wso2_spells_them_and_topics_take_topic_verbs() {
-        for t in [ApiType::Http, ApiType::Ws, ApiType::Sse, ApiType::WebSub] {
+        for t in [
+            ApiType::Http,
+            ApiType::Ws,
+            ApiType::Sse,
+            ApiType::WebSub,
+            ApiType::Soap,
+        ] {
             assert_eq!(ApiType::parse(t.as_str()), Some(t));
         }
         assert_eq!(ApiType::parse("ws"), None);

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod preview;
 pub mod revisions;
 pub mod subscriptions;
+pub mod wsdl;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -23,6 +24,12 @@ pub fn router() -> Router<AppState> {
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
+        .route("/apis/import-wsdl", post(wsdl::import))
+        .route("/apis/validate-wsdl", post(wsdl::validate))
+        .route(
+            "/apis/{api_id}/wsdl",
+            get(wsdl::get_definition).put(wsdl::put_definition),
+        )
         .route("/apis/import-asyncapi", post(asyncapi::import))
         .route("/apis/validate-asyncapi", post(asyncapi::validate))
         .route(

@@ -169,6 +169,8 @@ fn operation(path: &str, verb: &str, op: &Value) -> Result<Value, String> {
 pub(super) struct Upload {
     pub(super) definition: Option<String>,
     pub(super) additional: Option<Value>,
+    /// `implementationType` (WSDL imports: `SOAP` or `SOAPTOREST`).
+    pub(super) implementation_type: Option<String>,
 }
 
 /// Reads a definition upload: the definition from the first of `definition_fields` given,
@@ -199,6 +201,7 @@ pub(super) async fn read_upload(
                 }
                 upload.additional = Some(value);
             }
+            "implementationType" => upload.implementation_type = Some(text),
             field if definition_fields.contains(&field) => upload.definition = Some(text),
             _ => {}
         }
@@ -383,8 +386,20 @@ pub(super) async fn replace_definition(
     definition: &Value,
 ) -> ApiResult<()> {
     let current = load(state, api_id).await?;
+    let body = serde_json::to_value(&current).map_err(|e| ApiError::Internal(e.to_string()))?;
+    replace_api(state, &current, body, operations, definition).await
+}
+
+/// Replaces `current` with the API `body` describes, with `operations` (validated as an
+/// update is), and its stored document with `definition`.
+pub(super) async fn replace_api(
+    state: &AppState,
+    current: &Api,
+    mut body: Value,
+    operations: &[Value],
+    definition: &Value,
+) -> ApiResult<()> {
     // Rebuild the API through the same validation as an update, with the new operations.
-    let mut body = serde_json::to_value(&current).map_err(|e| ApiError::Internal(e.to_string()))?;
     body["operations"] = json!(operations);
     let request: ApiRequest = serde_json::from_value(body)
         .map_err(|e| ApiError::BadRequest(format!("definition: {e}")))?;
@@ -393,7 +408,7 @@ pub(super) async fn replace_definition(
     api.id = current.id.clone();
     api.life_cycle_status = current.life_cycle_status;
     api.created_time = current.created_time.clone();
-    apis::update_if_unchanged(state.store(), &api, &current).await?;
+    apis::update_if_unchanged(state.store(), &api, current).await?;
     definitions::put(state.store(), &api.id, &definition.to_string()).await?;
     tracing::info!(api_id = %api.id, operations = api.operations.len(), "API definition replaced");
     Ok(())

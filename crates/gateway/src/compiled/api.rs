@@ -56,6 +56,8 @@ pub struct ApiEntry {
     pub idle_timeout: Option<std::time::Duration>,
     /// A WebSub API's topics and publisher key (`None` for other types).
     pub websub: Option<Box<super::websub::WebSubTopics>>,
+    /// A SOAP API's operations by SOAPAction (`None` for other types).
+    pub soap: Option<Box<super::soap::SoapActions>>,
 }
 
 /// Where an API key may be presented.
@@ -108,6 +110,8 @@ impl ApiEntry {
             ));
             ApiType::Http
         });
+        let soap = (kind == ApiType::Soap)
+            .then(|| Box::new(super::soap::SoapActions::compile(api, policies, problems)));
         let mut headers = |policies: &[gantry_model::PolicyRef]| {
             header_policies::compile(policies).unwrap_or_else(|error| {
                 problems.push(format!("API {}: {error}", api.name));
@@ -129,6 +133,7 @@ impl ApiEntry {
             None => None,
         };
         ApiEntry {
+            soap,
             websub: (kind == ApiType::WebSub)
                 .then(|| Box::new(super::websub::WebSubTopics::compile(api))),
             kind,

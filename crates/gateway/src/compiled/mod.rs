@@ -17,6 +17,7 @@ pub mod limits;
 pub mod loose_reading;
 pub mod preview;
 pub mod router;
+pub mod soap;
 pub mod subscriptions;
 mod template;
 pub mod tier;

@@ -206,7 +206,13 @@ impl RouterBuilder {
         } else {
             Vec::new()
         };
-        let topics = subscribe_first.filter(|_| !websub).map(|op| (op, None));
+        // A SOAP API's clients post to its service URL; the action picks the operation.
+        let soap = api.api_type == "SOAP";
+        let soap_route = [super::soap::SoapActions::route()];
+        let topics = subscribe_first
+            .filter(|_| !websub && !soap)
+            .chain(soap_route.iter().filter(|_| soap))
+            .map(|op| (op, None));
         for (op, role) in topics.chain(hub_routes.iter().map(|(op, role)| (op, Some(*role)))) {
             let method = method_of(op.verb);
             let parts = OperationParts::compile(api, op, policies, problems);

@@ -1,5 +1,5 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
-//! target → route → CORS → deny (by API and address) → authenticate → deny (by
+//! target → route → SOAP action → CORS → deny (by API and address) → authenticate → deny (by
 //! application and user) → authorise → limit → WebSub hub (answers itself) → WebSocket
 //! topics → forward (with mediate) → relay → SSE events. Each stage is one module with one entry point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
@@ -23,6 +23,7 @@ pub mod limit;
 pub mod mediate;
 pub mod relay;
 pub mod route;
+pub mod soap;
 pub mod sse;
 pub mod target;
 pub mod websocket;
