@@ -245,7 +245,7 @@ async fn sse_api_streams_ten_thousand_events_without_buffering() {
     while let Some(chunk) = response.chunk().await.unwrap() {
         reader.feed(&chunk);
         chunks += 1;
-        if chunks % 500 == 0 {
+        if chunks.is_multiple_of(500) {
             rss_peak = rss_peak.max(up.rss_kib().unwrap());
         }
     }

@@ -285,8 +285,12 @@ impl Proxy {
             &api,
             operation.as_deref(),
             upgrade,
-            self.websocket_idle(),
-            topic,
+            match topic {
+                Some(rules) => stage::relay::Tunnel::Topic(rules),
+                None => stage::relay::Tunnel::Bytes {
+                    idle: self.websocket_idle(),
+                },
+            },
             &self.tunnels,
             &self.tunnels_stop,
         )?;

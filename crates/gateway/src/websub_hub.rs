@@ -56,9 +56,12 @@ pub struct Intent {
     pub application: Arc<str>,
 }
 
+/// Verified subscribers by (API id, topic).
+type Subscriptions = HashMap<(Arc<str>, String), Vec<Subscriber>>;
+
 /// The hub: subscribers by (API, topic), and the tasks verifying and delivering.
 pub struct Hub {
-    subscribers: Mutex<HashMap<(Arc<str>, String), Vec<Subscriber>>>,
+    subscribers: Mutex<Subscriptions>,
     clients: UpstreamClients,
     tasks: tokio_util::task::TaskTracker,
     stop: tokio_util::sync::CancellationToken,

@@ -15,7 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::apis::load;
 use super::openapi::{
-    Upload, create_with_definition, read_upload, replace_definition, scalar_text,
+    Described, Info, Upload, create_with_definition, invalid_report, properties_of, read_object,
+    read_upload, replace_definition, scalar_text, wso2_operation,
 };
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -51,30 +52,20 @@ impl AsyncDocument {
     /// `info.title`, `info.version` and at least one channel operation; the error names
     /// what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.trim().is_empty() {
-            return Err("the definition is empty".into());
-        }
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(json_error) => serde_yaml_ng::from_str(text).map_err(|yaml_error| {
-                format!("not valid JSON ({json_error}) nor YAML ({yaml_error})")
-            })?,
-        };
+        let value = read_object(text)?;
         let object = value
             .as_object()
-            .ok_or("the definition must be a JSON or YAML object")?;
+            .ok_or("the definition must be an object")?;
         let spec_version = match object.get("asyncapi").and_then(scalar_text) {
             Some(v) if v.starts_with("2.") => v,
             Some(v) => return Err(format!("asyncapi: {v} is not a supported version (2.x)")),
             None => return Err("asyncapi: is required (e.g. \"2.6.0\")".into()),
         };
-        let info = object
-            .get("info")
-            .and_then(Value::as_object)
-            .ok_or("info: is required")?;
-        let text_of = |key: &str| info.get(key).and_then(scalar_text);
-        let title = text_of("title").ok_or("info.title: is required")?;
-        let version = text_of("version").ok_or("info.version: is required")?;
+        let Info {
+            title,
+            version,
+            description,
+        } = Info::of(object)?;
         let channels = object
             .get("channels")
             .and_then(Value::as_object)
@@ -120,7 +111,7 @@ impl AsyncDocument {
             _ => None,
         };
         Ok(Self {
-            description: text_of("description"),
+            description,
             value,
             spec_version,
             title,
@@ -141,7 +132,8 @@ fn scheme_of(protocol: &str) -> &str {
     }
 }
 
-/// One WSO2 `operations` entry from a channel's `subscribe` or `publish` object.
+/// One WSO2 `operations` entry from a channel's `subscribe` or `publish` object (WSO2 lists
+/// its scopes in `x-scopes`).
 fn operation(
     channel: &str,
     target: &str,
@@ -152,34 +144,12 @@ fn operation(
     let op = op
         .as_object()
         .ok_or_else(|| format!("channels.{channel}.{key}: must be an object"))?;
-    let listed = op
+    let listed: Vec<Value> = op
         .get("x-scopes")
         .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
-    let required = op
-        .get("security")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
-        .flat_map(|requirement| requirement.values())
-        .filter_map(Value::as_array)
-        .flatten();
-    let mut scopes: Vec<Value> = Vec::new();
-    for scope in listed.chain(required) {
-        if !scopes.contains(scope) {
-            scopes.push(scope.clone());
-        }
-    }
-    let mut entry = json!({"target": target, "verb": verb, "scopes": scopes});
-    if let Some(auth) = op.get("x-auth-type").and_then(Value::as_str) {
-        entry["authType"] = json!(auth);
-    }
-    if let Some(tier) = op.get("x-throttling-tier").and_then(Value::as_str) {
-        entry["throttlingPolicy"] = json!(tier);
-    }
-    Ok(entry)
+        .cloned()
+        .unwrap_or_default();
+    Ok(wso2_operation(target, verb, op, &listed))
 }
 
 fn document_of(upload: &Upload, fields: &str) -> ApiResult<AsyncDocument> {
@@ -213,10 +183,7 @@ pub(crate) async fn validate(
             },
             "errors": [],
         }),
-        Err(reason) => json!({
-            "isValid": false,
-            "errors": [{"code": "900754", "message": "Invalid AsyncAPI definition", "description": reason}],
-        }),
+        Err(reason) => invalid_report("Invalid AsyncAPI definition", reason),
     }))
 }
 
@@ -230,24 +197,15 @@ pub(crate) async fn import(
 ) -> ApiResult<Response> {
     let upload = read_upload(multipart, &["file"]).await?;
     let document = document_of(&upload, "file")?;
-    let mut properties: Map<String, Value> = match upload.additional.clone() {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    properties.entry("name").or_insert_with(|| {
-        json!(document.title.replace(
-            |c: char| !c.is_alphanumeric() && c != ' ' && c != '-' && c != '_',
-            ""
-        ))
-    });
-    properties
-        .entry("version")
-        .or_insert_with(|| json!(document.version));
-    if let Some(description) = &document.description {
-        properties
-            .entry("description")
-            .or_insert_with(|| json!(description));
-    }
+    let mut properties = properties_of(
+        &upload,
+        Described {
+            name: Some(&document.title),
+            version: Some(&document.version),
+            description: document.description.as_deref(),
+            endpoint: document.endpoint.as_deref(),
+        },
+    );
     if !properties.contains_key("type") {
         let kind = document.api_type.ok_or_else(|| {
             ApiError::BadRequest(format!(
@@ -256,11 +214,6 @@ pub(crate) async fn import(
             ))
         })?;
         properties.insert("type".into(), json!(kind));
-    }
-    if let Some(url) = &document.endpoint {
-        properties.entry("endpointConfig").or_insert_with(
-            || json!({"endpoint_type": "http", "production_endpoints": {"url": url}}),
-        );
     }
     properties.insert("operations".into(), json!(document.operations));
     create_with_definition(&state, &user.username, properties, &document.value).await

@@ -47,18 +47,10 @@ impl Document {
     /// Parses JSON or YAML text and checks it is an OpenAPI 3.x or Swagger 2.0 document
     /// with `info.title`, `info.version` and `paths`; the error names what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.trim().is_empty() {
-            return Err("the definition is empty".into());
-        }
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(json_error) => serde_yaml_ng::from_str(text).map_err(|yaml_error| {
-                format!("not valid JSON ({json_error}) nor YAML ({yaml_error})")
-            })?,
-        };
+        let value = read_object(text)?;
         let object = value
             .as_object()
-            .ok_or("the definition must be a JSON or YAML object")?;
+            .ok_or("the definition must be an object")?;
         let spec_version = match (object.get("openapi"), object.get("swagger")) {
             (Some(Value::String(v)), _) if v.starts_with("3.") => v.clone(),
             (_, Some(Value::String(v))) if v == "2.0" => v.clone(),
@@ -66,13 +58,11 @@ impl Document {
             (_, Some(v)) => return Err(format!("swagger: {v} is not supported (2.0)")),
             _ => return Err("neither 'openapi: 3.x' nor 'swagger: \"2.0\"' is present".into()),
         };
-        let info = object
-            .get("info")
-            .and_then(Value::as_object)
-            .ok_or("info: is required")?;
-        let text_of = |key: &str| info.get(key).and_then(scalar_text);
-        let title = text_of("title").ok_or("info.title: is required")?;
-        let version = text_of("version").ok_or("info.version: is required")?;
+        let Info {
+            title,
+            version,
+            description,
+        } = Info::of(object)?;
         let paths = object
             .get("paths")
             .and_then(Value::as_object)
@@ -114,7 +104,7 @@ impl Document {
             })
         };
         Ok(Self {
-            description: text_of("description"),
+            description,
             value,
             spec_version,
             title,
@@ -134,12 +124,63 @@ pub(super) fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
+/// A definition's text (JSON or YAML) as a JSON object; the error says why not.
+pub(super) fn read_object(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Err("the definition is empty".into());
+    }
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(json_error) => serde_yaml_ng::from_str(text).map_err(|yaml_error| {
+            format!("not valid JSON ({json_error}) nor YAML ({yaml_error})")
+        })?,
+    };
+    if !value.is_object() {
+        return Err("the definition must be a JSON or YAML object".into());
+    }
+    Ok(value)
+}
+
+/// A definition's `info`: title and version required.
+pub(super) struct Info {
+    pub(super) title: String,
+    pub(super) version: String,
+    pub(super) description: Option<String>,
+}
+
+impl Info {
+    pub(super) fn of(document: &Map<String, Value>) -> Result<Self, String> {
+        let info = document
+            .get("info")
+            .and_then(Value::as_object)
+            .ok_or("info: is required")?;
+        let text_of = |key: &str| info.get(key).and_then(scalar_text);
+        Ok(Self {
+            title: text_of("title").ok_or("info.title: is required")?,
+            version: text_of("version").ok_or("info.version: is required")?,
+            description: text_of("description"),
+        })
+    }
+}
+
 /// One WSO2 `operations` entry from a path item's operation object.
 fn operation(path: &str, verb: &str, op: &Value) -> Result<Value, String> {
     let op = op
         .as_object()
         .ok_or_else(|| format!("paths.{path}.{verb}: must be an object"))?;
-    let scopes: Vec<Value> = op
+    Ok(wso2_operation(path, &verb.to_ascii_uppercase(), op, &[]))
+}
+
+/// A WSO2 `operations` entry for `verb` on `target` from a definition's operation object:
+/// `scopes` (`extra_scopes`, then those of its `security` requirements), and WSO2's
+/// `x-auth-type` and `x-throttling-tier`.
+pub(super) fn wso2_operation(
+    target: &str,
+    verb: &str,
+    op: &Map<String, Value>,
+    extra_scopes: &[Value],
+) -> Value {
+    let required = op
         .get("security")
         .and_then(Value::as_array)
         .into_iter()
@@ -147,21 +188,70 @@ fn operation(path: &str, verb: &str, op: &Value) -> Result<Value, String> {
         .filter_map(Value::as_object)
         .flat_map(|requirement| requirement.values())
         .filter_map(Value::as_array)
-        .flatten()
-        .cloned()
-        .collect();
-    let mut entry = json!({
-        "target": path,
-        "verb": verb.to_ascii_uppercase(),
-        "scopes": scopes,
-    });
+        .flatten();
+    let mut scopes: Vec<Value> = Vec::new();
+    for scope in extra_scopes.iter().chain(required) {
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    let mut entry = json!({"target": target, "verb": verb, "scopes": scopes});
     if let Some(auth) = op.get("x-auth-type").and_then(Value::as_str) {
         entry["authType"] = json!(auth);
     }
     if let Some(tier) = op.get("x-throttling-tier").and_then(Value::as_str) {
         entry["throttlingPolicy"] = json!(tier);
     }
-    Ok(entry)
+    entry
+}
+
+/// WSO2's validation answer for an invalid definition (`message` names its kind).
+pub(super) fn invalid_report(message: &str, reason: String) -> Value {
+    json!({
+        "isValid": false,
+        "errors": [{"code": "900754", "message": message, "description": reason}],
+    })
+}
+
+/// What a definition says of its API, used where `additionalProperties` does not say.
+#[derive(Default)]
+pub(super) struct Described<'a> {
+    pub(super) name: Option<&'a str>,
+    pub(super) version: Option<&'a str>,
+    pub(super) description: Option<&'a str>,
+    pub(super) endpoint: Option<&'a str>,
+}
+
+/// The `API` object of an import: the upload's `additionalProperties`, with the name
+/// (WSO2's forbidden characters dropped), version, description and production endpoint
+/// the definition gives where they are absent.
+pub(super) fn properties_of(upload: &Upload, described: Described<'_>) -> Map<String, Value> {
+    let mut properties = match &upload.additional {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    if let Some(name) = described.name {
+        properties.entry("name").or_insert_with(|| {
+            json!(name.replace(
+                |c: char| !c.is_alphanumeric() && c != ' ' && c != '-' && c != '_',
+                ""
+            ))
+        });
+    }
+    for (field, value) in [
+        ("version", described.version),
+        ("description", described.description),
+    ] {
+        if let Some(value) = value {
+            properties.entry(field).or_insert_with(|| json!(value));
+        }
+    }
+    if let Some(url) = described.endpoint {
+        properties.entry("endpointConfig").or_insert_with(
+            || json!({"endpoint_type": "http", "production_endpoints": {"url": url}}),
+        );
+    }
+    properties
 }
 
 /// The parts of a multipart request: the definition text and `additionalProperties`.
@@ -227,29 +317,15 @@ pub(crate) async fn import(
 ) -> ApiResult<Response> {
     let upload = read_upload(multipart, &["file", "inlineAPIDefinition"]).await?;
     let document = document_of(&upload, "file or inlineAPIDefinition")?;
-    let mut properties: Map<String, Value> = match upload.additional.clone() {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    properties.entry("name").or_insert_with(|| {
-        json!(document.title.replace(
-            |c: char| !c.is_alphanumeric() && c != ' ' && c != '-' && c != '_',
-            ""
-        ))
-    });
-    properties
-        .entry("version")
-        .or_insert_with(|| json!(document.version));
-    if let Some(description) = &document.description {
-        properties
-            .entry("description")
-            .or_insert_with(|| json!(description));
-    }
-    if let Some(url) = &document.endpoint {
-        properties.entry("endpointConfig").or_insert_with(
-            || json!({"endpoint_type": "http", "production_endpoints": {"url": url}}),
-        );
-    }
+    let mut properties = properties_of(
+        &upload,
+        Described {
+            name: Some(&document.title),
+            version: Some(&document.version),
+            description: document.description.as_deref(),
+            endpoint: document.endpoint.as_deref(),
+        },
+    );
     properties.insert("operations".into(), json!(document.operations));
     create_with_definition(&state, &user.username, properties, &document.value).await
 }
@@ -297,10 +373,7 @@ pub(crate) async fn validate(
             },
             "errors": [],
         }),
-        Err(reason) => json!({
-            "isValid": false,
-            "errors": [{"code": "900754", "message": "Invalid OpenAPI definition", "description": reason}],
-        }),
+        Err(reason) => invalid_report("Invalid OpenAPI definition", reason),
     }))
 }
 

@@ -15,7 +15,9 @@ use quick_xml::name::ResolveResult;
 use serde_json::{Map, Value, json};
 
 use super::apis::load;
-use super::openapi::{create_with_definition, read_upload};
+use super::openapi::{
+    Described, create_with_definition, invalid_report, properties_of, read_upload,
+};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Scoped;
@@ -176,10 +178,7 @@ pub(crate) async fn validate(
                 },
                 "errors": [],
             }),
-            Err(reason) => json!({
-                "isValid": false,
-                "errors": [{"code": "900754", "message": "Invalid WSDL", "description": reason}],
-            }),
+            Err(reason) => invalid_report("Invalid WSDL", reason),
         },
     ))
 }
@@ -203,10 +202,17 @@ pub(crate) async fn import(
         ));
     }
     let (text, wsdl) = wsdl_of(upload.definition.as_deref())?;
-    let mut properties: Map<String, Value> = match upload.additional.clone() {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
+    let mut properties = properties_of(
+        &upload,
+        Described {
+            name: wsdl.name.as_deref(),
+            endpoint: wsdl
+                .endpoints
+                .first()
+                .map(|(_, location)| location.as_str()),
+            ..Described::default()
+        },
+    );
     match properties.get("type").and_then(Value::as_str) {
         None | Some("SOAP") => {}
         Some("SOAPTOREST") => {
@@ -222,14 +228,6 @@ pub(crate) async fn import(
         }
     }
     properties.insert("type".into(), json!("SOAP"));
-    if let Some(name) = &wsdl.name {
-        properties.entry("name").or_insert_with(|| json!(name));
-    }
-    if let Some((_, location)) = wsdl.endpoints.first() {
-        properties.entry("endpointConfig").or_insert_with(
-            || json!({"endpoint_type": "http", "production_endpoints": {"url": location}}),
-        );
-    }
     properties.insert("operations".into(), json!(wsdl.api_operations()));
     properties.insert("soapActions".into(), Value::Object(wsdl.actions()));
     create_with_definition(&state, &user.username, properties, &json!(text)).await
@@ -332,7 +330,8 @@ mod tests {
     #[test]
     fn invalid_documents_say_why() {
         assert!(Wsdl::parse("").unwrap_err().contains("empty"));
-        assert!(Wsdl::parse("<a><b></a>").unwrap_err().contains("XML"));
+        let broken = r#"<definitions xmlns="http://schemas.xmlsoap.org/wsdl/"><b></definitions>"#;
+        assert!(Wsdl::parse(broken).unwrap_err().contains("XML"));
         assert!(Wsdl::parse("<html/>").unwrap_err().contains("definitions"));
         let no_binding = r#"<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" name="x"/>"#;
         assert!(
