@@ -10,13 +10,12 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use gantry_model::Api;
-use gantry_store::definitions;
 use serde_json::{Map, Value, json};
 
 use super::apis::load;
 use super::openapi::{
     Described, Info, Upload, create_with_definition, invalid_report, properties_of, read_object,
-    read_upload, replace_definition, scalar_text, wso2_operation,
+    read_upload, replace_definition, scalar_text, stored_document, wso2_operation,
 };
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -261,11 +260,9 @@ pub(crate) async fn get_definition(
             api.api_type
         )));
     }
-    let document = match definitions::get(state.store(), &api.id).await? {
-        Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| generated_document(&api)),
-        None => generated_document(&api),
-    };
-    Ok(axum::Json(document))
+    Ok(axum::Json(
+        stored_document(&state, &api, generated_document).await?,
+    ))
 }
 
 /// `PUT /apis/{apiId}/asyncapi` (multipart `apiDefinition` or `file`): replaces the

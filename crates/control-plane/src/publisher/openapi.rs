@@ -429,11 +429,21 @@ pub(crate) async fn get_definition(
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let api = load(&state, &api_id).await?;
-    let document = match definitions::get(state.store(), &api.id).await? {
-        Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| generated_document(&api)),
-        None => generated_document(&api),
-    };
-    Ok(axum::Json(document))
+    Ok(axum::Json(
+        stored_document(&state, &api, generated_document).await?,
+    ))
+}
+
+/// `api`'s stored JSON document, or the one `generate` makes from its operations.
+pub(super) async fn stored_document(
+    state: &AppState,
+    api: &Api,
+    generate: fn(&Api) -> Value,
+) -> ApiResult<Value> {
+    Ok(match definitions::get(state.store(), &api.id).await? {
+        Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| generate(api)),
+        None => generate(api),
+    })
 }
 
 /// `PUT /apis/{apiId}/swagger` (multipart `apiDefinition` or `file`): replaces the
