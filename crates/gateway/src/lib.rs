@@ -31,6 +31,7 @@ pub mod stage;
 pub mod token_cache;
 pub mod traffic;
 pub mod upstream_client;
+pub mod websub_hub;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};

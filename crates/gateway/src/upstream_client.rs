@@ -126,7 +126,8 @@ fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certificates)
 }
 
-/// The HTTP/1.1 and the HTTP/2 pools.
+/// The HTTP/1.1 and the HTTP/2 pools (a clone shares them).
+#[derive(Clone)]
 pub struct UpstreamClients {
     http1: Arc<Http1Pool>,
     http2: UpstreamClient,
