@@ -84,7 +84,11 @@ impl Wsdl {
                     .try_get_attribute(name)
                     .ok()
                     .flatten()
-                    .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                    .and_then(|a| {
+                        a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .ok()
+                            .map(|v| v.into_owned())
+                    })
             };
             if open.is_empty() && (namespace.as_slice(), local.as_slice()) != (WSDL, b"definitions")
             {
