@@ -883,7 +883,14 @@ impl Subscribers {
 async fn websub_hub_verifies_intent_signs_deliveries_and_drops_a_dead_subscriber() {
     const PUBLISHER_SECRET: &str = "publisher-secret-0123456789";
     let subscribers = Subscribers::start("subscriber-secret").await;
-    let up = GantryUp::start_with(BIN, false).await;
+    // The subscriber's callback server is on loopback: the operator's opt-in lets the hub
+    // call it (without it, `websub_hub_refuses_callbacks_on_non_public_addresses`).
+    let up = GantryUp::start_with_env(
+        BIN,
+        false,
+        &[("GANTRY_WEBSUB_ALLOW_PRIVATE_CALLBACKS", "true")],
+    )
+    .await;
     let rest = up.rest();
     let api = rest
         .create_and_deploy(json!({
@@ -1073,3 +1080,72 @@ async fn websub_hub_verifies_intent_signs_deliveries_and_drops_a_dead_subscriber
         "no attempt after it was dropped"
     );
 }
+
+/// Without the operator's opt-in, the hub refuses (400, with the reason) a subscription
+/// whose callback is on loopback, a private network, link-local (the cloud metadata
+/// address) or any other non-public address — by IP literal or by what the name resolves
+/// to — and never calls it.
+#[tokio::test]
+async fn websub_hub_refuses_callbacks_on_non_public_addresses() {
+    let subscribers = Subscribers::start("subscriber-secret").await;
+    let up = GantryUp::start_with(BIN, false).await;
+    let rest = up.rest();
+    let api = rest
+        .create_and_deploy(json!({
+            "name": "GuardedEvents", "context": "/guarded-events", "version": "1.0.0",
+            "type": "WEBSUB", "policies": ["Unlimited"],
+            "operations": [{"target": "/orders", "verb": "SUBSCRIBE"}],
+        }))
+        .await;
+    let token = scoped_token(&up, "GuardedReader", &api, "Unlimited", "").await;
+    let gw = up.gw_client();
+    let hub = up.gw_url("/guarded-events/1.0.0");
+    let subscribe = |callback: String| {
+        let form = gantry_testkit::rest::form_encode(&[
+            ("hub.mode", "subscribe"),
+            ("hub.topic", "/orders"),
+            ("hub.callback", &callback),
+        ]);
+        gw.post(&hub)
+            .bearer_auth(&token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+    };
+    let port = subscribers.addr.port();
+    // The API is served once the gateway has the configuration: an unknown path is a 404.
+    let served = gantry_testkit::eventually(Duration::from_secs(5), || async {
+        subscribe(subscribers.url("/good")).await.unwrap().status() != 404
+    })
+    .await;
+    assert!(served, "the hub is served");
+    for (callback, kind) in [
+        (subscribers.url("/good"), "loopback"),
+        (format!("http://localhost:{port}/good"), "loopback"),
+        (format!("http://[::1]:{port}/good"), "loopback"),
+        (format!("http://[::ffff:127.0.0.1]:{port}/good"), "loopback"),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            "link-local",
+        ),
+        ("http://10.0.0.8:8080/hook".to_owned(), "private"),
+        ("https://192.168.1.20/hook".to_owned(), "private"),
+        ("http://[fd00::1]/hook".to_owned(), "private"),
+        (format!("http://0.0.0.0:{port}/hook"), "unspecified"),
+    ] {
+        let response = subscribe(callback.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{callback}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let description = body["error_description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains(kind) && description.contains("public addresses only"),
+            "{callback}: {body}"
+        );
+    }
+    let ftp = subscribe("ftp://example.com/hook".to_owned()).await.unwrap();
+    assert_eq!(ftp.status(), 400);
+    // Nothing reached the callback server: no verification was tried.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!subscribers.verified("/good"), "a refused callback was called");
+}
+

@@ -81,8 +81,11 @@ impl Proxy {
     ) -> Self {
         let tunnels = TaskTracker::new();
         let tunnels_stop = CancellationToken::new();
-        let hub =
-            crate::websub_hub::Hub::new(clients.clone(), tunnels.clone(), tunnels_stop.clone());
+        let hub = crate::websub_hub::Hub::new(
+            &clients,
+            tunnels.clone(),
+            tunnels_stop.clone(),
+        );
         Self {
             hub,
             config,
@@ -401,6 +404,11 @@ impl Proxy {
             u64::try_from(idle.as_millis()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// Lets the WebSub hub call callbacks on non-public addresses (`websub_callback`).
+    pub fn allow_private_websub_callbacks(&self, allow: bool) {
+        self.hub.allow_private(allow);
     }
 
     fn websocket_idle(&self) -> Duration {

@@ -5,8 +5,12 @@
 //!
 //! The subscriptions live in this gateway process: per gateway, not shared by an
 //! environment's gateways, and gone on restart (subscribers renew, as WebSub leases expect).
+//!
+//! Callbacks are called on public addresses only (`websub_callback`): every call checks an
+//! IP literal, and names resolve through `websub_callback::PublicOnly`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -16,6 +20,13 @@ use http::{Method, Request, Uri};
 use http_body_util::BodyExt as _;
 
 use crate::upstream_client::{UpstreamBody, UpstreamClients};
+use crate::websub_callback::{self, PublicOnly};
+
+/// The client the hub calls callbacks with: HTTP/1.1, names resolved to public addresses only.
+type CallbackClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector<PublicOnly>>,
+    UpstreamBody,
+>;
 
 /// Delivery attempts before a subscriber is dropped.
 pub const DELIVERY_ATTEMPTS: u32 = 4;
@@ -62,25 +73,49 @@ type Subscriptions = HashMap<(Arc<str>, String), Vec<Subscriber>>;
 /// The hub: subscribers by (API, topic), and the tasks verifying and delivering.
 pub struct Hub {
     subscribers: Mutex<Subscriptions>,
-    clients: UpstreamClients,
+    client: CallbackClient,
+    /// Callbacks on any address are called (`--websub-allow-private-callbacks`); the
+    /// client's resolver reads it too.
+    allow_private: Arc<AtomicBool>,
     tasks: tokio_util::task::TaskTracker,
     stop: tokio_util::sync::CancellationToken,
 }
 
 impl Hub {
-    /// A hub calling subscribers through `clients`; its tasks are tracked on `tasks` and end
-    /// when `stop` is cancelled.
+    /// A hub calling subscribers over the TLS configuration of `clients`, on public
+    /// addresses only (until [`Hub::allow_private`]); its tasks are tracked on `tasks` and
+    /// end when `stop` is cancelled.
     pub fn new(
-        clients: UpstreamClients,
+        clients: &UpstreamClients,
         tasks: tokio_util::task::TaskTracker,
         stop: tokio_util::sync::CancellationToken,
     ) -> Arc<Self> {
+        let resolver = PublicOnly::default();
         Arc::new(Self {
             subscribers: Mutex::default(),
-            clients,
+            allow_private: resolver.allow_private.clone(),
+            client: clients.http1_resolving_with(resolver),
             tasks,
             stop,
         })
+    }
+
+    /// Lets the hub call callbacks on loopback, private, link-local and other non-public
+    /// addresses (tests, labs), or not.
+    pub fn allow_private(&self, allow: bool) {
+        self.allow_private.store(allow, Ordering::Relaxed);
+    }
+
+    fn private_allowed(&self) -> bool {
+        self.allow_private.load(Ordering::Relaxed)
+    }
+
+    /// Why the hub will not call `callback`, when it will not: checked when a subscription
+    /// is asked for (the name resolved now; each later call checks again).
+    pub async fn refused_callback(&self, callback: &Uri) -> Option<String> {
+        websub_callback::check(callback, self.private_allowed())
+            .await
+            .err()
     }
 
     /// Verifies `intent` with its callback (a `GET` with `hub.challenge`, which the callback
@@ -225,6 +260,10 @@ impl Hub {
         headers: Vec<(http::HeaderName, HeaderValue)>,
         body: Bytes,
     ) -> Option<(http::StatusCode, Bytes)> {
+        if let Some(reason) = websub_callback::refused_uri(&uri, self.private_allowed()) {
+            tracing::warn!(callback = %uri, %reason, "WebSub callback not called");
+            return None;
+        }
         let mut request = Request::new(UpstreamBody::Right(http_body_util::Full::new(body)));
         *request.method_mut() = method;
         if let Some(authority) = uri.authority()
@@ -237,7 +276,14 @@ impl Hub {
             request.headers_mut().insert(name, value);
         }
         let exchange = async {
-            let response = self.clients.send(false, request).await.ok()?;
+            let response = match self.client.request(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    // A name that resolves to an address the hub does not call ends here.
+                    tracing::info!(error = ?error, "WebSub callback call failed");
+                    return None;
+                }
+            };
             let status = response.status();
             let body = http_body_util::Limited::new(response.into_body(), 64 * 1024)
                 .collect()
@@ -343,5 +389,65 @@ mod tests {
             with_query(&uri, "hub.mode=subscribe").unwrap().to_string(),
             "http://cb.example/hook?id=1&hub.mode=subscribe"
         );
+    }
+
+    /// A callback server on 127.0.0.1 answering `200 ok` and counting its connections.
+    async fn callback_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                });
+            }
+        });
+        (port, accepted)
+    }
+
+    fn hub(allow_private: bool) -> Arc<Hub> {
+        let hub = Hub::new(
+            &UpstreamClients::new(&crate::upstream_client::UpstreamTls::default()),
+            tokio_util::task::TaskTracker::new(),
+            tokio_util::sync::CancellationToken::new(),
+        );
+        hub.allow_private(allow_private);
+        hub
+    }
+
+    #[tokio::test]
+    async fn callbacks_on_loopback_are_not_called_unless_the_operator_allows_them() {
+        let (port, accepted) = callback_server().await;
+        // An IP literal and a name resolving to loopback: refused at call time, whatever
+        // was checked when the subscription was asked for (a name may be re-pointed).
+        for uri in [
+            format!("http://127.0.0.1:{port}/cb"),
+            format!("http://localhost:{port}/cb"),
+            format!("http://[::ffff:127.0.0.1]:{port}/cb"),
+        ] {
+            let sent = hub(false)
+                .call(Method::GET, uri.parse().unwrap(), Vec::new(), Bytes::new())
+                .await;
+            assert!(sent.is_none(), "{uri} was called");
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let uri: Uri = format!("http://localhost:{port}/cb").parse().unwrap();
+        assert!(hub(false).refused_callback(&uri).await.is_some());
+        let allowed = hub(true);
+        assert!(allowed.refused_callback(&uri).await.is_none());
+        let (status, body) = allowed
+            .call(Method::GET, uri, Vec::new(), Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!((status.as_u16(), &body[..]), (200, &b"ok"[..]));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -76,7 +76,7 @@ pub async fn answer(
         }
     };
     match call.role {
-        WebSubRole::Hub => subscription(hub, call, &body),
+        WebSubRole::Hub => subscription(hub, call, &body).await,
         WebSubRole::Receiver => {
             let Some(loaded) = config.load_full() else {
                 return respond::not_configured();
@@ -90,8 +90,9 @@ fn bad_request(description: &str) -> Response<Body> {
     respond::error(StatusCode::BAD_REQUEST, "400", "Bad Request", description)
 }
 
-/// `hub.mode=subscribe|unsubscribe`: 202 and a verification in the background, or why not.
-fn subscription(hub: &Arc<Hub>, call: HubCall, body: &[u8]) -> Response<Body> {
+/// `hub.mode=subscribe|unsubscribe`: 202 and a verification in the background, or why not
+/// (400 for a callback the hub does not call: not on a public address, `websub_callback`).
+async fn subscription(hub: &Arc<Hub>, call: HubCall, body: &[u8]) -> Response<Body> {
     let Some(pairs) = form_pairs(body) else {
         return bad_request("The body must be application/x-www-form-urlencoded");
     };
@@ -151,6 +152,9 @@ fn subscription(hub: &Arc<Hub>, call: HubCall, body: &[u8]) -> Response<Body> {
     let secret = field("hub.secret").filter(|s| !s.is_empty());
     if secret.is_some_and(|s| s.len() > 200) {
         return bad_request("hub.secret must be at most 200 bytes");
+    }
+    if let Some(reason) = hub.refused_callback(&callback).await {
+        return bad_request(&reason);
     }
     hub.verify(
         Intent {
