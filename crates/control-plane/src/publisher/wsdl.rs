@@ -58,7 +58,7 @@ impl Wsdl {
                 .read_resolved_event()
                 .map_err(|e| format!("not well-formed XML: {e}"))?;
             let namespace = match namespace {
-                ResolveResult::Bound(ns) => ns.as_ref().to_vec(),
+                ResolveResult::Bound(ns) => ns.into_inner().as_bytes().to_vec(),
                 _ => Vec::new(),
             };
             let (element, empty) = match &event {
@@ -78,7 +78,7 @@ impl Wsdl {
                 Event::Eof => break,
                 _ => continue,
             };
-            let local = element.local_name().as_ref().to_vec();
+            let local = element.local_name().into_inner().as_bytes().to_vec();
             let attribute = |name: &str| -> Option<String> {
                 element
                     .try_get_attribute(name)
