@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use gantry_model::snapshot::DeployedApi;
 use gantry_model::{AuthType, HttpVerb, Operation, ResourceTarget};
 
-use super::api::{OperationEntry, OperationParts};
+use super::operation::{OperationEntry, OperationParts};
 use super::limits::Policies;
 
 /// Operations by action.
