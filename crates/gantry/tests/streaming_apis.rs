@@ -1142,10 +1142,14 @@ async fn websub_hub_refuses_callbacks_on_non_public_addresses() {
             "{callback}: {body}"
         );
     }
-    let ftp = subscribe("ftp://example.com/hook".to_owned()).await.unwrap();
+    let ftp = subscribe("ftp://example.com/hook".to_owned())
+        .await
+        .unwrap();
     assert_eq!(ftp.status(), 400);
     // Nothing reached the callback server: no verification was tried.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!subscribers.verified("/good"), "a refused callback was called");
+    assert!(
+        !subscribers.verified("/good"),
+        "a refused callback was called"
+    );
 }
-

@@ -81,11 +81,7 @@ impl Proxy {
     ) -> Self {
         let tunnels = TaskTracker::new();
         let tunnels_stop = CancellationToken::new();
-        let hub = crate::websub_hub::Hub::new(
-            &clients,
-            tunnels.clone(),
-            tunnels_stop.clone(),
-        );
+        let hub = crate::websub_hub::Hub::new(&clients, tunnels.clone(), tunnels_stop.clone());
         Self {
             hub,
             config,

@@ -101,8 +101,7 @@ fn literal(uri: &Uri) -> Option<IpAddr> {
 /// Why the hub will not call `uri`, read from the URI alone: not `http`/`https`, no host,
 /// or an IP literal the hub does not call (unless `allow_private`).
 pub fn refused_uri(uri: &Uri, allow_private: bool) -> Option<String> {
-    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty)
-    {
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty) {
         return Some("hub.callback must be an http:// or https:// URL".to_owned());
     }
     if allow_private {
@@ -166,15 +165,16 @@ impl tower::Service<Name> for PublicOnly {
         let allow_private = self.allow_private.load(Ordering::Relaxed);
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if !allow_private
                 && let Some(kind) = addresses.iter().find_map(|a| refused_kind(a.ip()))
             {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
-                    format!("'{host}' resolves to {kind} address, which the WebSub hub does not call"),
+                    format!(
+                        "'{host}' resolves to {kind} address, which the WebSub hub does not call"
+                    ),
                 ));
             }
             Ok(addresses.into_iter())
@@ -234,13 +234,21 @@ mod tests {
     #[test]
     fn uris_are_judged_by_scheme_and_literal_host() {
         let refused = |uri: &str, allow| refused_uri(&uri.parse().unwrap(), allow);
-        assert!(refused("ftp://example.com/", false).unwrap().contains("http://"));
+        assert!(
+            refused("ftp://example.com/", false)
+                .unwrap()
+                .contains("http://")
+        );
         assert!(
             refused("http://169.254.169.254/latest/meta-data", false)
                 .unwrap()
                 .contains("link-local")
         );
-        assert!(refused("http://[::1]:8080/cb", false).unwrap().contains("loopback"));
+        assert!(
+            refused("http://[::1]:8080/cb", false)
+                .unwrap()
+                .contains("loopback")
+        );
         assert!(refused("https://203.0.113.7/cb", false).is_none());
         assert!(refused("http://127.0.0.1/cb", true).is_none());
         assert!(refused("ftp://127.0.0.1/cb", true).is_some());
@@ -263,8 +271,8 @@ mod tests {
         let name: Name = "localhost".parse().unwrap();
         let refused = PublicOnly::default()
             .oneshot(name.clone())
-        .await
-        .unwrap_err();
+            .await
+            .unwrap_err();
         assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
         let allowed: Vec<_> = PublicOnly {
             allow_private: Arc::new(AtomicBool::new(true)),

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use gantry_model::snapshot::DeployedApi;
 use gantry_model::{AuthType, HttpVerb, Operation, ResourceTarget};
 
-use super::operation::{OperationEntry, OperationParts};
 use super::limits::Policies;
+use super::operation::{OperationEntry, OperationParts};
 
 /// Operations by action.
 pub struct SoapActions {
