@@ -46,6 +46,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
             is_default_version: false,
             cors_configuration: Default::default(),
             lifecycle: LifecycleState::Published,
+            api_type: "HTTP".into(),
             authorization_header: "Authorization".into(),
             security_scheme: vec!["oauth2".into()],
             gateway: Default::default(),

@@ -152,6 +152,70 @@ pub const PUBLISHER: &[Operation] = &[
     )
     .body(Body::Multipart(&["file", "inlineAPIDefinition"])),
     op(
+        "post",
+        "/apis/import-wsdl",
+        "importWSDLDefinition",
+        "Create a SOAP pass-through API from a WSDL 1.1 file (URLs are not fetched; no SOAPTOREST)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file", "additionalProperties", "implementationType"]))
+    .returns(201, "API"),
+    op(
+        "post",
+        "/apis/validate-wsdl",
+        "validateWSDLDefinition",
+        "Validate a WSDL 1.1 file",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file"])),
+    op(
+        "get",
+        "/apis/{apiId}/wsdl",
+        "getWSDLOfAPI",
+        "The SOAP API's WSDL",
+        API_VIEW,
+    ),
+    op(
+        "put",
+        "/apis/{apiId}/wsdl",
+        "updateWSDLOfAPI",
+        "Replace the WSDL (and operations, SOAP actions)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file"])),
+    op(
+        "post",
+        "/apis/import-asyncapi",
+        "importAsyncAPISpecification",
+        "Create a streaming API (WS, SSE) from an AsyncAPI 2.x document",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file", "additionalProperties"]))
+    .returns(201, "API"),
+    op(
+        "post",
+        "/apis/validate-asyncapi",
+        "validateAsyncAPISpecification",
+        "Validate an AsyncAPI 2.x document",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file"])),
+    op(
+        "get",
+        "/apis/{apiId}/asyncapi",
+        "getAPIAsyncAPIDefinition",
+        "The streaming API's AsyncAPI document",
+        API_VIEW,
+    ),
+    op(
+        "put",
+        "/apis/{apiId}/asyncapi",
+        "updateAPIAsyncAPIDefinition",
+        "Replace the AsyncAPI document (and operations)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["apiDefinition", "file"])),
+    op(
         "get",
         "/apis/export",
         "exportAPI",

@@ -146,6 +146,7 @@ pub(crate) async fn preview(
             vhost,
             is_default_version: candidate.is_default_version,
             lifecycle: candidate.lifecycle,
+            api_type: definition.api_type,
             authorization_header: definition.authorization_header,
             security_scheme: definition.security_scheme,
             gateway: definition.gateway,

@@ -43,6 +43,7 @@ pub async fn run(args: GatewayConfig) -> anyhow::Result<()> {
     gateway.set_request_body_timeout(limits.request_body_timeout);
     gateway.after_each_apply(Box::new(crate::memory::release_freed_heap));
     gateway.set_websocket_idle_timeout(args.websocket_idle_timeout);
+    gateway.allow_private_websub_callbacks(args.websub_allow_private_callbacks);
     if let Some(url) = &args.redis_url {
         gateway
             .use_redis(&url.0)

@@ -120,6 +120,7 @@ pub async fn run(mut args: UpConfig) -> anyhow::Result<()> {
     gateway.set_request_body_timeout(limits.request_body_timeout);
     gateway.after_each_apply(Box::new(crate::memory::release_freed_heap));
     gateway.set_websocket_idle_timeout(args.websocket_idle_timeout);
+    gateway.allow_private_websub_callbacks(args.websub_allow_private_callbacks);
     // The in-process gateway opens AI APIs' provider keys with the key the control plane
     // seals them under (a remote gateway is given it with --credential-key-file).
     let (_, credential_key) = state

@@ -525,6 +525,68 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
     contract
         .get(&anonymous, &format!("{DEV}/api-categories"))
         .await;
+    // Streaming APIs from AsyncAPI: validation (valid and not) and import.
+    let streetlights = "asyncapi: 2.6.0\ninfo: {title: Streetlights, version: 1.0.0}\n\
+        servers: {production: {url: 'ws://127.0.0.1:9', protocol: ws}}\n\
+        channels: {'/lights/{id}': {subscribe: {x-scopes: [lights:read]}, publish: {}}}\n";
+    let path = format!("{PUB}/apis/validate-asyncapi");
+    for (document, valid) in [(streetlights, true), ("asyncapi: 2.6.0\ninfo: {}\n", false)] {
+        let (status, report) = admin
+            .send_multipart(Method::POST, &path, &[("file", document)], &["file"])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(report["isValid"], valid, "{report}");
+        contract.verify(&Method::POST, &path, status, &report);
+    }
+    let path = format!("{PUB}/apis/import-asyncapi");
+    let (status, streaming) = admin
+        .send_multipart(
+            Method::POST,
+            &path,
+            &[
+                ("file", streetlights),
+                ("additionalProperties", r#"{"context": "/lights"}"#),
+            ],
+            &["file"],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{streaming}");
+    assert_eq!(streaming["type"], "WS");
+    contract.verify(&Method::POST, &path, status, &streaming);
+
+    // SOAP APIs from WSDL: validation and import.
+    let quotes = r#"<definitions name="Quotes" xmlns="http://schemas.xmlsoap.org/wsdl/"
+        xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/">
+      <binding name="B" type="P"><soap:binding transport="http://schemas.xmlsoap.org/soap/http"/>
+        <operation name="GetQuote"><soap:operation soapAction="urn:GetQuote"/></operation></binding>
+      <service name="S"><port name="QuotesSoap" binding="B"><soap:address location="http://127.0.0.1:9/q"/></port></service>
+    </definitions>"#;
+    let path = format!("{PUB}/apis/validate-wsdl");
+    for (document, valid) in [(quotes, true), ("<definitions/>", false)] {
+        let (status, report) = admin
+            .send_multipart(Method::POST, &path, &[("file", document)], &["file"])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(report["isValid"], valid, "{report}");
+        contract.verify(&Method::POST, &path, status, &report);
+    }
+    let path = format!("{PUB}/apis/import-wsdl");
+    let (status, soap) = admin
+        .send_multipart(
+            Method::POST,
+            &path,
+            &[
+                ("file", quotes),
+                (
+                    "additionalProperties",
+                    r#"{"context": "/quotes", "version": "1.0.0"}"#,
+                ),
+            ],
+            &["file"],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{soap}");
+    contract.verify(&Method::POST, &path, status, &soap);
 
     // Developer Portal: application, keys, subscription, token.
     contract.get(&anonymous, &format!("{DEV}/apis")).await;

@@ -31,6 +31,8 @@ pub mod stage;
 pub mod token_cache;
 pub mod traffic;
 pub mod upstream_client;
+pub mod websub_callback;
+pub mod websub_hub;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -170,6 +172,12 @@ impl Gateway {
     /// (default [`proxy::DEFAULT_WEBSOCKET_IDLE`]; zero: never).
     pub fn set_websocket_idle_timeout(&self, idle: Duration) {
         self.proxy.set_websocket_idle_timeout(idle);
+    }
+
+    /// Lets the WebSub hub call subscriber callbacks on loopback, private, link-local and
+    /// other non-public addresses (default: refused; for tests and labs).
+    pub fn allow_private_websub_callbacks(&self, allow: bool) {
+        self.proxy.allow_private_websub_callbacks(allow);
     }
 
     /// The environment served.

@@ -82,8 +82,10 @@ pub struct Outcome {
     pub response_bytes: Option<u64>,
     /// The counters of the revision that served it, once the revision stage chose one.
     pub revision: Option<Arc<crate::traffic::RevisionCounters>>,
-    /// Whether the request, body and all, was handed to the upstream.
-    pub forwarded: bool,
+    /// Whether the request's body was taken to its end: handed to the upstream, or read by
+    /// a stage that answers itself (the WebSub hub). An answer over an unread body closes
+    /// the connection.
+    pub body_read: bool,
 }
 
 /// The gateway's metrics.

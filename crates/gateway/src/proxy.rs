@@ -58,8 +58,11 @@ pub struct Proxy {
     /// An upgraded (WebSocket) connection with no bytes either way for this many
     /// milliseconds is closed; 0: never.
     websocket_idle_ms: AtomicU64,
-    /// WebSocket tunnels, ended by [`Proxy::end_tunnels`].
+    /// WebSocket tunnels and WebSub verifications and deliveries, ended by
+    /// [`Proxy::end_tunnels`].
     tunnels: TaskTracker,
+    /// The hub of the WebSub APIs.
+    hub: Arc<crate::websub_hub::Hub>,
     tunnels_stop: CancellationToken,
     /// Active health checks (`health.rs`), ended by [`Proxy::end_probes`].
     pub(crate) probes: TaskTracker,
@@ -76,7 +79,11 @@ impl Proxy {
         draining: Arc<AtomicBool>,
         clients: UpstreamClients,
     ) -> Self {
+        let tunnels = TaskTracker::new();
+        let tunnels_stop = CancellationToken::new();
+        let hub = crate::websub_hub::Hub::new(&clients, tunnels.clone(), tunnels_stop.clone());
         Self {
+            hub,
             config,
             jwks: crate::authn::jwks_refresher::JwksRefresher::default()
                 .with_metrics(metrics.clone()),
@@ -87,8 +94,8 @@ impl Proxy {
             draining,
             backend_jwt: std::sync::OnceLock::new(),
             websocket_idle_ms: AtomicU64::new(DEFAULT_WEBSOCKET_IDLE.as_millis() as u64),
-            tunnels: TaskTracker::new(),
-            tunnels_stop: CancellationToken::new(),
+            tunnels,
+            tunnels_stop,
             probes: TaskTracker::new(),
             probes_stop: CancellationToken::new(),
             mcp_sessions: Default::default(),
@@ -145,14 +152,23 @@ impl Proxy {
         let body_pending =
             request.version() <= http::Version::HTTP_11 && !request.body().is_end_stream();
         let mut cors = None;
+        let mut soap = None;
         // The stages' future is large (it holds the request, the upstream call and the relay
         // across their awaits); boxed, it is built once where it runs, and the small future
         // hyper moves around per request holds a pointer to it (callgrind: fewer instructions
         // per request than moving it inline, despite the allocation).
-        let staged = Box::pin(self.stages(request, peer, secure, grpc, &mut outcome, &mut cors))
-            .instrument(span.clone())
-            .await;
-        let answered_early = body_pending && !outcome.forwarded && staged.is_err();
+        let staged = Box::pin(self.stages(
+            request,
+            peer,
+            secure,
+            grpc,
+            &mut outcome,
+            &mut cors,
+            &mut soap,
+        ))
+        .instrument(span.clone())
+        .await;
+        let answered_early = body_pending && !outcome.body_read && staged.is_err();
         let mut response = staged.unwrap_or_else(|answer| answer);
         if let Some(cors) = cors {
             cors.apply(response.headers_mut());
@@ -178,6 +194,10 @@ impl Proxy {
             // gateway's own refusals become Trailers-Only responses, as Envoy's are.
             response = respond::as_grpc(response);
         }
+        if let Some(version) = soap {
+            // A SOAP client reads the gateway's refusals as SOAP faults.
+            response = stage::soap::fault(version, response);
+        }
         response
             .headers_mut()
             .insert(CORRELATION_ID, correlation_id);
@@ -195,6 +215,7 @@ impl Proxy {
     }
 
     /// The request path. Each line is a stage; an `Err` is the answer given instead.
+    #[allow(clippy::too_many_arguments)]
     async fn stages(
         &self,
         request: Request<Incoming>,
@@ -203,6 +224,7 @@ impl Proxy {
         grpc: bool,
         outcome: &mut Outcome,
         cors: &mut Option<crate::compiled::cors::Allowed>,
+        soap: &mut Option<stage::soap::SoapVersion>,
     ) -> Result<Response<Body>, Answer> {
         let guard = self.config.load();
         let config = guard.as_deref().ok_or_else(respond::not_configured)?;
@@ -214,7 +236,9 @@ impl Proxy {
         }
         let matched = stage::route::lookup(config, &target, request.method());
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
-        let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
+        let mut routed =
+            stage::route::resolve(config, matched, &target, request.method(), outcome)?;
+        stage::soap::dispatch(&mut routed, request.headers(), soap, outcome)?;
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         if routed.api.mcp.is_some() {
             let arrival = stage::mcp::Arrival::of(target, &routed, peer, secure);
@@ -230,6 +254,24 @@ impl Proxy {
             .limits
             .check(config, &routed, &who, call, outcome)
             .await?;
+        if let Some(call) = stage::websub::hub_call(&routed, &who, target.host) {
+            drop(guard);
+            let counters = self.limits.local_counters();
+            let answer =
+                stage::websub::answer(&self.hub, &self.config, counters, call, request).await;
+            // The hub reads the whole body before it answers, unless the body is too large.
+            outcome.body_read = answer.status() != StatusCode::PAYLOAD_TOO_LARGE;
+            return Err(answer);
+        }
+        let mut events =
+            stage::events::EventQuota::of(self.limits.local_counters(), config, &routed, &who);
+        let topic = stage::ws_topics::handshake(
+            &routed,
+            &who,
+            &request,
+            &mut events,
+            self.websocket_idle(),
+        )?;
         let api = routed.api.clone();
         let mut to = stage::forward::destination(
             &api,
@@ -271,7 +313,7 @@ impl Proxy {
             None => parts.headers.remove(REVISION_HEADER),
         };
         let outbound = Request::from_parts(parts, body);
-        outcome.forwarded = true;
+        outcome.body_read = true;
         let response = match ai.as_mut() {
             Some(call) => {
                 call.send(&self.ai, &self.forwarder, outbound, outcome)
@@ -288,11 +330,17 @@ impl Proxy {
             &api,
             operation.as_deref(),
             upgrade,
-            self.websocket_idle(),
+            match topic {
+                Some(rules) => stage::relay::Tunnel::Topic(rules),
+                None => stage::relay::Tunnel::Bytes {
+                    idle: self.websocket_idle(),
+                },
+            },
             &self.tunnels,
             &self.tunnels_stop,
         )?;
         let response = self.limits.account(granted, response);
+        let response = stage::sse::meter(&api, events, response);
         Ok(match ai {
             Some(call) => call.meter(response),
             None => response,
@@ -355,6 +403,11 @@ impl Proxy {
             u64::try_from(idle.as_millis()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// Lets the WebSub hub call callbacks on non-public addresses (`websub_callback`).
+    pub fn allow_private_websub_callbacks(&self, allow: bool) {
+        self.hub.allow_private(allow);
     }
 
     fn websocket_idle(&self) -> Duration {

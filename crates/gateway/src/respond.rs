@@ -19,7 +19,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 /// Marks a response the gateway made itself (not the upstream's), with its message, so a
 /// gRPC caller can be told the same in `grpc-message`.
 #[derive(Debug, Clone)]
-pub struct Generated(Box<str>);
+pub struct Generated(pub(crate) Box<str>);
 
 /// 503 before the first configuration has been applied.
 pub fn not_configured() -> Response<Body> {

@@ -126,10 +126,14 @@ fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certificates)
 }
 
-/// The HTTP/1.1 and the HTTP/2 pools.
+/// The HTTP/1.1 and the HTTP/2 pools (a clone shares them).
+#[derive(Clone)]
 pub struct UpstreamClients {
     http1: Arc<Http1Pool>,
     http2: UpstreamClient,
+    /// The TLS configuration both pools use, for clients made beside them
+    /// ([`UpstreamClients::http1_resolving_with`]).
+    tls: rustls::ClientConfig,
 }
 
 impl UpstreamClients {
@@ -154,7 +158,39 @@ impl UpstreamClients {
                 .pool_idle_timeout(POOL_IDLE_TIMEOUT)
                 .http2_only(true)
                 .build(http2),
+            tls: tls.config.clone(),
         }
+    }
+
+    /// An HTTP/1.1 client over the same TLS configuration whose connections go only to the
+    /// addresses `resolver` gives for a name (an IP literal in a URI is not resolved: the
+    /// caller checks it before sending).
+    pub fn http1_resolving_with<R>(
+        &self,
+        resolver: R,
+    ) -> Client<HttpsConnector<HttpConnector<R>>, UpstreamBody>
+    where
+        R: tower::Service<hyper_util::client::legacy::connect::dns::Name>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        R::Response: Iterator<Item = std::net::SocketAddr>,
+        R::Error: Into<BoxError>,
+        R::Future: Send,
+    {
+        let mut tcp = HttpConnector::new_with_resolver(resolver);
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector)
     }
 
     /// Sends `request` (absolute URI) over the HTTP/2 pool when `http2`, else the HTTP/1.1

@@ -43,6 +43,7 @@ fn config() -> CompiledConfig {
         is_default_version: true,
         cors_configuration: Default::default(),
         lifecycle: LifecycleState::Published,
+        api_type: "HTTP".into(),
         authorization_header: "Authorization".into(),
         security_scheme: vec!["oauth2".into()],
         gateway: Default::default(),

@@ -174,6 +174,11 @@ pub enum HttpVerb {
     Head,
     /// OPTIONS
     Options,
+    /// A topic's subscribers (WSO2 streaming APIs: `WS`, `SSE`, `WEBSUB`); a WebSocket or
+    /// event-stream connection is a `GET`.
+    Subscribe,
+    /// A topic's publishers (WSO2 `WS` and `WEBSUB` APIs).
+    Publish,
 }
 
 impl HttpVerb {
@@ -187,6 +192,8 @@ impl HttpVerb {
             HttpVerb::Patch => "PATCH",
             HttpVerb::Head => "HEAD",
             HttpVerb::Options => "OPTIONS",
+            HttpVerb::Subscribe => "SUBSCRIBE",
+            HttpVerb::Publish => "PUBLISH",
         }
     }
 
@@ -200,6 +207,8 @@ impl HttpVerb {
             "PATCH" => HttpVerb::Patch,
             "HEAD" => HttpVerb::Head,
             "OPTIONS" => HttpVerb::Options,
+            "SUBSCRIBE" => HttpVerb::Subscribe,
+            "PUBLISH" => HttpVerb::Publish,
             _ => return None,
         })
     }
@@ -350,8 +359,14 @@ impl Endpoint {
             .url
             .strip_prefix("http://")
             .or_else(|| self.url.strip_prefix("https://"))
+            // WebSocket APIs name their upstreams as WSO2 does; the handshake goes over HTTP.
+            .or_else(|| self.url.strip_prefix("ws://"))
+            .or_else(|| self.url.strip_prefix("wss://"))
             .ok_or_else(|| {
-                InvalidField::new(format!("{field}.url"), "must be an http:// or https:// URL")
+                InvalidField::new(
+                    format!("{field}.url"),
+                    "must be an http://, https://, ws:// or wss:// URL",
+                )
             })?;
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if authority.is_empty()
@@ -621,7 +636,7 @@ pub struct Api {
     /// Whether this is the default version of the API (reachable without the version segment).
     #[serde(default)]
     pub is_default_version: bool,
-    /// `HTTP` (other WSO2 types come later).
+    /// WSO2's API type: `HTTP`, or a streaming type (`crate::streaming::ApiType`).
     #[serde(rename = "type")]
     pub api_type: String,
     /// `http` and/or `https`.

@@ -138,6 +138,7 @@ mod tests {
             vhost: "other".into(),
             is_default_version: true,
             lifecycle: LifecycleState::Published,
+            api_type: "HTTP".into(),
             authorization_header: "Authorization".into(),
             security_scheme: vec!["oauth2".into()],
             gateway: Default::default(),

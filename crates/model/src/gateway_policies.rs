@@ -40,6 +40,16 @@ pub struct GatewayPolicies {
     /// The tools an MCP server (API type `MCP`) serves; `None` for every other API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<Box<crate::mcp::McpServer>>,
+    /// Settings of streaming connections (WebSocket APIs), a Gantry extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming_settings: Option<crate::streaming::StreamingSettings>,
+    /// How a WebSub API's publisher signs its events (WSO2 `websubSubscriptionConfiguration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websub_subscription_configuration: Option<crate::streaming::WebSubConfiguration>,
+    /// A SOAP API's operations by the SOAPAction that calls them: operation target
+    /// (`/GetQuote`) → action (`urn:GetQuote`), from the WSDL's bindings (a Gantry extension).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub soap_actions: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for GatewayPolicies {
@@ -49,6 +59,9 @@ impl Default for GatewayPolicies {
             api_policies: ApiPolicies::default(),
             enable_backend_jwt: false,
             mcp: None,
+            streaming_settings: None,
+            websub_subscription_configuration: None,
+            soap_actions: Default::default(),
         }
     }
 }
@@ -77,6 +90,12 @@ impl GatewayPolicies {
         }
         if let Some(mcp) = &self.mcp {
             mcp.validate()?;
+        }
+        if let Some(streaming) = &self.streaming_settings {
+            streaming.validate()?;
+        }
+        if let Some(websub) = &self.websub_subscription_configuration {
+            websub.validate()?;
         }
         self.api_policies.validate("apiPolicies")
     }

@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod mcp;
 pub mod rollout;
 pub mod snapshot;
+pub mod streaming;
 pub mod subscription;
 pub mod throttle_conditions;
 pub mod traffic;

@@ -147,6 +147,13 @@ pub struct DeployedApi {
     pub is_default_version: bool,
     /// The API's current lifecycle state (blocked APIs are refused at the gateway).
     pub lifecycle: LifecycleState,
+    /// WSO2's API type (`HTTP` when absent, as in older snapshots).
+    #[serde(
+        default = "http_type",
+        rename = "type",
+        skip_serializing_if = "is_http_type"
+    )]
+    pub api_type: String,
     /// Header carrying the token.
     pub authorization_header: String,
     /// `oauth2` and/or `api_key` (absent: `oauth2` only, as in old snapshots).
@@ -184,6 +191,14 @@ pub struct ClientCertificate {
     pub not_before: i64,
     /// End of validity, seconds since the epoch.
     pub not_after: i64,
+}
+
+fn http_type() -> String {
+    "HTTP".to_owned()
+}
+
+fn is_http_type(api_type: &str) -> bool {
+    api_type == "HTTP"
 }
 
 fn oauth2_only() -> Vec<String> {

@@ -107,6 +107,7 @@ pub(crate) fn deployed_api(
         vhost,
         is_default_version: false,
         lifecycle,
+        api_type: api.api_type,
         authorization_header: api.authorization_header,
         security_scheme: api.security_scheme,
         gateway: api.gateway,

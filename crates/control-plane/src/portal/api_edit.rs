@@ -341,8 +341,13 @@ mod tests {
             Some("tiers")
         );
         assert_eq!(
-            form_field("endpointConfig.sandbox_endpoints.url: must be an http:// or https:// URL"),
-            (Some("sandbox"), "must be an http:// or https:// URL".into())
+            form_field(
+                "endpointConfig.sandbox_endpoints.url: must be an http://, https://, ws:// or wss:// URL"
+            ),
+            (
+                Some("sandbox"),
+                "must be an http://, https://, ws:// or wss:// URL".into()
+            )
         );
         assert_eq!(
             form_field("endpointConfig.production_endpoints.url: bad").0,

@@ -6,6 +6,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gantry_model::streaming::{ApiType, SUPPORTED_TYPES};
 use gantry_model::{
     Api, ApiContext, ApiName, ApiVersion, AuthType, CorsConfiguration, EndpointConfig, HttpVerb,
     InvalidField, LifecycleState, Operation, ResourceTarget,
@@ -40,7 +41,7 @@ pub struct ApiRequest {
     #[serde(flatten)]
     details: gantry_model::ApiDetails,
     #[serde(rename = "type")]
-    api_type: Option<String>,
+    pub(crate) api_type: Option<String>,
     transport: Option<Vec<String>>,
     tags: Option<Vec<String>>,
     policies: Option<Vec<String>>,
@@ -114,7 +115,7 @@ impl OperationRequest {
         let verb = HttpVerb::parse(verb_raw).ok_or_else(|| {
             InvalidField::new(
                 at("verb"),
-                format!("'{verb_raw}' is not one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"),
+                format!("'{verb_raw}' is not one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, SUBSCRIBE, PUBLISH"),
             )
         })?;
         let auth_type = match &self.auth_type {
@@ -181,26 +182,42 @@ pub(crate) fn checked_visibility(visibility: Option<String>) -> Result<String, I
     Ok(visibility)
 }
 
-/// WSO2 gives an API without operations one `/*` resource per common verb.
-fn default_operations() -> Vec<Operation> {
-    [
-        HttpVerb::Get,
-        HttpVerb::Put,
-        HttpVerb::Post,
-        HttpVerb::Delete,
-        HttpVerb::Patch,
-    ]
-    .into_iter()
-    .map(|verb| Operation {
-        id: None,
-        target: ResourceTarget::parse("/*").expect("'/*' is a valid target"),
-        verb,
-        auth_type: AuthType::Any,
-        throttling_policy: "Unlimited".to_owned(),
-        scopes: Vec::new(),
-        operation_policies: Default::default(),
-    })
-    .collect()
+/// Every operation's verb is one the API's type takes: HTTP methods for REST APIs,
+/// `SUBSCRIBE`/`PUBLISH` on topics for streaming APIs.
+fn check_verbs(kind: ApiType, ops: &[Operation]) -> Result<(), InvalidField> {
+    match ops.iter().position(|op| !kind.verbs().contains(&op.verb)) {
+        Some(i) => Err(InvalidField::new(
+            format!("operations[{i}].verb"),
+            format!(
+                "'{}' is not an operation of a {} API; use one of {}",
+                ops[i].verb.as_str(),
+                kind.as_str(),
+                kind.verbs()
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// WSO2 gives an API without operations one `/*` resource (topic) per common verb of its type.
+fn default_operations(kind: ApiType) -> Vec<Operation> {
+    kind.default_verbs()
+        .iter()
+        .copied()
+        .map(|verb| Operation {
+            id: None,
+            target: ResourceTarget::parse("/*").expect("'/*' is a valid target"),
+            verb,
+            auth_type: AuthType::Any,
+            throttling_policy: "Unlimited".to_owned(),
+            scopes: Vec::new(),
+            operation_policies: Default::default(),
+        })
+        .collect()
 }
 
 impl ApiRequest {
@@ -216,12 +233,12 @@ impl ApiRequest {
             ));
         }
         let api_type = self.api_type.unwrap_or_else(|| "HTTP".to_owned());
-        if api_type != "HTTP" {
-            return Err(InvalidField::new(
+        let kind = ApiType::parse(&api_type).ok_or_else(|| {
+            InvalidField::new(
                 "type",
-                format!("'{api_type}' is not supported yet; use \"HTTP\""),
-            ));
-        }
+                format!("'{api_type}' is not supported yet; use one of {SUPPORTED_TYPES}"),
+            )
+        })?;
         let transport = checked_transport(self.transport)?;
         let visibility = checked_visibility(self.visibility)?;
         let authorization_header = self
@@ -255,6 +272,7 @@ impl ApiRequest {
                     .enumerate()
                     .map(|(i, op)| op.parse(i))
                     .collect::<Result<Vec<_>, _>>()?;
+                check_verbs(kind, &ops)?;
                 for (i, op) in ops.iter().enumerate() {
                     if ops[..i]
                         .iter()
@@ -268,7 +286,7 @@ impl ApiRequest {
                 }
                 ops
             }
-            _ => default_operations(),
+            _ => default_operations(kind),
         };
         let policies = self
             .policies

@@ -4,6 +4,7 @@
 pub(crate) mod access;
 pub mod api_products;
 pub mod apis;
+pub mod asyncapi;
 pub mod client_certificates;
 pub mod export;
 pub mod import;
@@ -13,6 +14,7 @@ pub mod preview;
 pub mod revisions;
 pub mod rollouts;
 pub mod subscriptions;
+pub mod wsdl;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -32,6 +34,18 @@ pub fn router() -> Router<AppState> {
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
+        .route("/apis/import-wsdl", post(wsdl::import))
+        .route("/apis/validate-wsdl", post(wsdl::validate))
+        .route(
+            "/apis/{api_id}/wsdl",
+            get(wsdl::get_definition).put(wsdl::put_definition),
+        )
+        .route("/apis/import-asyncapi", post(asyncapi::import))
+        .route("/apis/validate-asyncapi", post(asyncapi::validate))
+        .route(
+            "/apis/{api_id}/asyncapi",
+            get(asyncapi::get_definition).put(asyncapi::put_definition),
+        )
         .route("/apis/export", get(export::export))
         .route(
             "/apis/import",

@@ -47,18 +47,10 @@ impl Document {
     /// Parses JSON or YAML text and checks it is an OpenAPI 3.x or Swagger 2.0 document
     /// with `info.title`, `info.version` and `paths`; the error names what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.trim().is_empty() {
-            return Err("the definition is empty".into());
-        }
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(json_error) => serde_yaml_ng::from_str(text).map_err(|yaml_error| {
-                format!("not valid JSON ({json_error}) nor YAML ({yaml_error})")
-            })?,
-        };
+        let value = read_object(text)?;
         let object = value
             .as_object()
-            .ok_or("the definition must be a JSON or YAML object")?;
+            .ok_or("the definition must be an object")?;
         let spec_version = match (object.get("openapi"), object.get("swagger")) {
             (Some(Value::String(v)), _) if v.starts_with("3.") => v.clone(),
             (_, Some(Value::String(v))) if v == "2.0" => v.clone(),
@@ -66,13 +58,11 @@ impl Document {
             (_, Some(v)) => return Err(format!("swagger: {v} is not supported (2.0)")),
             _ => return Err("neither 'openapi: 3.x' nor 'swagger: \"2.0\"' is present".into()),
         };
-        let info = object
-            .get("info")
-            .and_then(Value::as_object)
-            .ok_or("info: is required")?;
-        let text_of = |key: &str| info.get(key).and_then(scalar_text);
-        let title = text_of("title").ok_or("info.title: is required")?;
-        let version = text_of("version").ok_or("info.version: is required")?;
+        let Info {
+            title,
+            version,
+            description,
+        } = Info::of(object)?;
         let paths = object
             .get("paths")
             .and_then(Value::as_object)
@@ -114,7 +104,7 @@ impl Document {
             })
         };
         Ok(Self {
-            description: text_of("description"),
+            description,
             value,
             spec_version,
             title,
@@ -126,11 +116,50 @@ impl Document {
 }
 
 /// A string or number as text (YAML reads `version: 1.0` as a number).
-fn scalar_text(value: &Value) -> Option<String> {
+pub(super) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// A definition's text (JSON or YAML) as a JSON object; the error says why not.
+pub(super) fn read_object(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Err("the definition is empty".into());
+    }
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(json_error) => serde_yaml_ng::from_str(text).map_err(|yaml_error| {
+            format!("not valid JSON ({json_error}) nor YAML ({yaml_error})")
+        })?,
+    };
+    if !value.is_object() {
+        return Err("the definition must be a JSON or YAML object".into());
+    }
+    Ok(value)
+}
+
+/// A definition's `info`: title and version required.
+pub(super) struct Info {
+    pub(super) title: String,
+    pub(super) version: String,
+    pub(super) description: Option<String>,
+}
+
+impl Info {
+    pub(super) fn of(document: &Map<String, Value>) -> Result<Self, String> {
+        let info = document
+            .get("info")
+            .and_then(Value::as_object)
+            .ok_or("info: is required")?;
+        let text_of = |key: &str| info.get(key).and_then(scalar_text);
+        Ok(Self {
+            title: text_of("title").ok_or("info.title: is required")?,
+            version: text_of("version").ok_or("info.version: is required")?,
+            description: text_of("description"),
+        })
     }
 }
 
@@ -139,7 +168,19 @@ fn operation(path: &str, verb: &str, op: &Value) -> Result<Value, String> {
     let op = op
         .as_object()
         .ok_or_else(|| format!("paths.{path}.{verb}: must be an object"))?;
-    let scopes: Vec<Value> = op
+    Ok(wso2_operation(path, &verb.to_ascii_uppercase(), op, &[]))
+}
+
+/// A WSO2 `operations` entry for `verb` on `target` from a definition's operation object:
+/// `scopes` (`extra_scopes`, then those of its `security` requirements), and WSO2's
+/// `x-auth-type` and `x-throttling-tier`.
+pub(super) fn wso2_operation(
+    target: &str,
+    verb: &str,
+    op: &Map<String, Value>,
+    extra_scopes: &[Value],
+) -> Value {
+    let required = op
         .get("security")
         .and_then(Value::as_array)
         .into_iter()
@@ -147,21 +188,70 @@ fn operation(path: &str, verb: &str, op: &Value) -> Result<Value, String> {
         .filter_map(Value::as_object)
         .flat_map(|requirement| requirement.values())
         .filter_map(Value::as_array)
-        .flatten()
-        .cloned()
-        .collect();
-    let mut entry = json!({
-        "target": path,
-        "verb": verb.to_ascii_uppercase(),
-        "scopes": scopes,
-    });
+        .flatten();
+    let mut scopes: Vec<Value> = Vec::new();
+    for scope in extra_scopes.iter().chain(required) {
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    let mut entry = json!({"target": target, "verb": verb, "scopes": scopes});
     if let Some(auth) = op.get("x-auth-type").and_then(Value::as_str) {
         entry["authType"] = json!(auth);
     }
     if let Some(tier) = op.get("x-throttling-tier").and_then(Value::as_str) {
         entry["throttlingPolicy"] = json!(tier);
     }
-    Ok(entry)
+    entry
+}
+
+/// WSO2's validation answer for an invalid definition (`message` names its kind).
+pub(super) fn invalid_report(message: &str, reason: String) -> Value {
+    json!({
+        "isValid": false,
+        "errors": [{"code": "900754", "message": message, "description": reason}],
+    })
+}
+
+/// What a definition says of its API, used where `additionalProperties` does not say.
+#[derive(Default)]
+pub(super) struct Described<'a> {
+    pub(super) name: Option<&'a str>,
+    pub(super) version: Option<&'a str>,
+    pub(super) description: Option<&'a str>,
+    pub(super) endpoint: Option<&'a str>,
+}
+
+/// The `API` object of an import: the upload's `additionalProperties`, with the name
+/// (WSO2's forbidden characters dropped), version, description and production endpoint
+/// the definition gives where they are absent.
+pub(super) fn properties_of(upload: &Upload, described: Described<'_>) -> Map<String, Value> {
+    let mut properties = match &upload.additional {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    if let Some(name) = described.name {
+        properties.entry("name").or_insert_with(|| {
+            json!(name.replace(
+                |c: char| !c.is_alphanumeric() && c != ' ' && c != '-' && c != '_',
+                ""
+            ))
+        });
+    }
+    for (field, value) in [
+        ("version", described.version),
+        ("description", described.description),
+    ] {
+        if let Some(value) = value {
+            properties.entry(field).or_insert_with(|| json!(value));
+        }
+    }
+    if let Some(url) = described.endpoint {
+        properties.entry("endpointConfig").or_insert_with(
+            || json!({"endpoint_type": "http", "production_endpoints": {"url": url}}),
+        );
+    }
+    properties
 }
 
 /// The parts of a multipart request: the definition text and `additionalProperties`.
@@ -169,8 +259,13 @@ fn operation(path: &str, verb: &str, op: &Value) -> Result<Value, String> {
 pub(crate) struct Upload {
     pub(crate) definition: Option<String>,
     pub(crate) additional: Option<Value>,
+    /// `implementationType` (WSDL imports: `SOAP` or `SOAPTOREST`).
+    pub(crate) implementation_type: Option<String>,
 }
 
+/// Reads a definition upload: the definition from the first of `definition_fields` given,
+/// `additionalProperties` as a JSON object; a `url` is refused (the control plane fetches
+/// no remote documents).
 pub(crate) async fn read_upload(
     mut multipart: Multipart,
     definition_fields: &[&str],
@@ -196,6 +291,7 @@ pub(crate) async fn read_upload(
                 }
                 upload.additional = Some(value);
             }
+            "implementationType" => upload.implementation_type = Some(text),
             field if definition_fields.contains(&field) => upload.definition = Some(text),
             _ => {}
         }
@@ -221,35 +317,31 @@ pub(crate) async fn import(
 ) -> ApiResult<Response> {
     let upload = read_upload(multipart, &["file", "inlineAPIDefinition"]).await?;
     let document = document_of(&upload, "file or inlineAPIDefinition")?;
-    let mut properties: Map<String, Value> = match upload.additional.clone() {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    properties.entry("name").or_insert_with(|| {
-        json!(document.title.replace(
-            |c: char| !c.is_alphanumeric() && c != ' ' && c != '-' && c != '_',
-            ""
-        ))
-    });
-    properties
-        .entry("version")
-        .or_insert_with(|| json!(document.version));
-    if let Some(description) = &document.description {
-        properties
-            .entry("description")
-            .or_insert_with(|| json!(description));
-    }
-    if let Some(url) = &document.endpoint {
-        properties.entry("endpointConfig").or_insert_with(
-            || json!({"endpoint_type": "http", "production_endpoints": {"url": url}}),
-        );
-    }
+    let mut properties = properties_of(
+        &upload,
+        Described {
+            name: Some(&document.title),
+            version: Some(&document.version),
+            description: document.description.as_deref(),
+            endpoint: document.endpoint.as_deref(),
+        },
+    );
     properties.insert("operations".into(), json!(document.operations));
+    create_with_definition(&state, &user.username, properties, &document.value).await
+}
+
+/// Creates the API `properties` describe for `provider` and stores `definition` as its
+/// document (an import): 201 with the API and its `Location`.
+pub(super) async fn create_with_definition(
+    state: &AppState,
+    provider: &str,
+    properties: Map<String, Value>,
+    definition: &Value,
+) -> ApiResult<Response> {
     let request: ApiRequest = serde_json::from_value(Value::Object(properties))
         .map_err(|e| ApiError::BadRequest(format!("additionalProperties: {e}")))?;
-    let api = create_api(&state, request, &user.username).await?;
-    if let Err(error) = definitions::put(state.store(), &api.id, &document.value.to_string()).await
-    {
+    let api = create_api(state, request, provider).await?;
+    if let Err(error) = definitions::put(state.store(), &api.id, &definition.to_string()).await {
         // Do not leave an API whose document was lost.
         let _ = apis::delete(state.store(), &api.id).await;
         return Err(error.into());
@@ -281,10 +373,7 @@ pub(crate) async fn validate(
             },
             "errors": [],
         }),
-        Err(reason) => json!({
-            "isValid": false,
-            "errors": [{"code": "900754", "message": "Invalid OpenAPI definition", "description": reason}],
-        }),
+        Err(reason) => invalid_report("Invalid OpenAPI definition", reason),
     }))
 }
 
@@ -355,11 +444,21 @@ pub(crate) async fn get_definition(
     Path(api_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let api = load(&state, &api_id).await?;
-    let document = match definitions::get(state.store(), &api.id).await? {
-        Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| generated_document(&api)),
-        None => generated_document(&api),
-    };
-    Ok(axum::Json(document))
+    Ok(axum::Json(
+        stored_document(&state, &api, generated_document).await?,
+    ))
+}
+
+/// `api`'s stored JSON document, or the one `generate` makes from its operations.
+pub(super) async fn stored_document(
+    state: &AppState,
+    api: &Api,
+    generate: fn(&Api) -> Value,
+) -> ApiResult<Value> {
+    Ok(match definitions::get(state.store(), &api.id).await? {
+        Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| generate(api)),
+        None => generate(api),
+    })
 }
 
 /// `PUT /apis/{apiId}/swagger` (multipart `apiDefinition` or `file`): replaces the
@@ -370,23 +469,47 @@ pub(crate) async fn put_definition(
     Path(api_id): Path<String>,
     MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<axum::Json<Value>> {
-    let current = load(&state, &api_id).await?;
     let upload = read_upload(multipart, &["apiDefinition", "file"]).await?;
     let document = document_of(&upload, "apiDefinition or file")?;
+    replace_definition(&state, &api_id, &document.operations, &document.value).await?;
+    Ok(axum::Json(document.value))
+}
+
+/// Replaces the operations of API `api_id` with `operations` (validated as an update is)
+/// and its stored document with `definition`.
+pub(super) async fn replace_definition(
+    state: &AppState,
+    api_id: &str,
+    operations: &[Value],
+    definition: &Value,
+) -> ApiResult<()> {
+    let current = load(state, api_id).await?;
+    let body = serde_json::to_value(&current).map_err(|e| ApiError::Internal(e.to_string()))?;
+    replace_api(state, &current, body, operations, definition).await
+}
+
+/// Replaces `current` with the API `body` describes, with `operations` (validated as an
+/// update is), and its stored document with `definition`.
+pub(super) async fn replace_api(
+    state: &AppState,
+    current: &Api,
+    mut body: Value,
+    operations: &[Value],
+    definition: &Value,
+) -> ApiResult<()> {
     // Rebuild the API through the same validation as an update, with the new operations.
-    let mut body = serde_json::to_value(&current).map_err(|e| ApiError::Internal(e.to_string()))?;
-    body["operations"] = json!(document.operations);
+    body["operations"] = json!(operations);
     let request: ApiRequest = serde_json::from_value(body)
         .map_err(|e| ApiError::BadRequest(format!("definition: {e}")))?;
     let mut api = request.into_api(&current.provider)?;
-    crate::service::apis::check_policies(&state, &api).await?;
+    crate::service::apis::check_policies(state, &api).await?;
     api.id = current.id.clone();
     api.life_cycle_status = current.life_cycle_status;
     api.created_time = current.created_time.clone();
-    apis::update_if_unchanged(state.store(), &api, &current).await?;
-    definitions::put(state.store(), &api.id, &document.value.to_string()).await?;
+    apis::update_if_unchanged(state.store(), &api, current).await?;
+    definitions::put(state.store(), &api.id, &definition.to_string()).await?;
     tracing::info!(api_id = %api.id, operations = api.operations.len(), "API definition replaced");
-    Ok(axum::Json(document.value))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -107,6 +107,7 @@ pub async fn update(
         ("name", &mut request.name, current.name.as_str()),
         ("context", &mut request.context, current.context.as_str()),
         ("version", &mut request.version, current.version.as_str()),
+        ("type", &mut request.api_type, current.api_type.as_str()),
     ];
     for (field, given, stored) in fixed {
         match given.as_deref() {

@@ -110,6 +110,12 @@ pub struct GatewayArgs {
         default_value_t = 300
     )]
     websocket_idle_timeout_secs: u64,
+    /// Lets the WebSub hub call subscriber callbacks on loopback, private, link-local and
+    /// other non-public addresses (refused by default: the hub would otherwise reach the
+    /// gateway's own network for whoever subscribes). For tests and labs only.
+    #[arg(long, env = "GANTRY_WEBSUB_ALLOW_PRIVATE_CALLBACKS", default_value_t = false,
+          num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    websub_allow_private_callbacks: bool,
 }
 
 /// A value kept out of logs and debug output (tokens, URLs with passwords).
@@ -181,6 +187,8 @@ pub struct GatewayConfig {
     pub limits: ListenerLimits,
     /// Idle time after which an upgraded connection is closed (zero: never).
     pub websocket_idle_timeout: Duration,
+    /// The WebSub hub may call callbacks on non-public addresses.
+    pub websub_allow_private_callbacks: bool,
 }
 
 /// Merges and checks `gantry gateway`'s settings; `layers` says where each came from.
@@ -286,6 +294,7 @@ pub fn load(args: GatewayArgs, layers: &Layers) -> Result<GatewayConfig, ConfigE
             "websocket-idle-timeout-secs",
             args.websocket_idle_timeout_secs,
         )?,
+        websub_allow_private_callbacks: args.websub_allow_private_callbacks,
     })
 }
 

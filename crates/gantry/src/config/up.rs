@@ -84,6 +84,12 @@ pub struct UpArgs {
         default_value_t = 300
     )]
     websocket_idle_timeout_secs: u64,
+    /// Lets the WebSub hub call subscriber callbacks on loopback, private, link-local and
+    /// other non-public addresses (refused by default: the hub would otherwise reach the
+    /// gateway's own network for whoever subscribes). For tests and labs only.
+    #[arg(long, env = "GANTRY_WEBSUB_ALLOW_PRIVATE_CALLBACKS", default_value_t = false,
+          num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    websub_allow_private_callbacks: bool,
 }
 
 /// `gantry up`, checked: every port valid and distinct, the host name usable in URLs and
@@ -130,6 +136,8 @@ pub struct UpConfig {
     pub shutdown_grace: Duration,
     /// Idle time after which an upgraded connection is closed (zero: never).
     pub websocket_idle_timeout: Duration,
+    /// The WebSub hub may call callbacks on non-public addresses.
+    pub websub_allow_private_callbacks: bool,
 }
 
 /// Merges and checks `gantry up`'s settings; `layers` says where each came from.
@@ -192,5 +200,6 @@ pub fn load(args: UpArgs, layers: &Layers) -> Result<UpConfig, ConfigError> {
             "websocket-idle-timeout-secs",
             args.websocket_idle_timeout_secs,
         )?,
+        websub_allow_private_callbacks: args.websub_allow_private_callbacks,
     })
 }

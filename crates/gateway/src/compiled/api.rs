@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
+use gantry_model::streaming::ApiType;
 use gantry_model::{Endpoint, Endpoints, KeyType, LifecycleState};
 
 use super::client_certs::MutualTls;
@@ -53,6 +54,14 @@ pub struct ApiEntry {
     pub mcp: Option<Box<super::mcp::McpEntry>>,
     /// This revision's request counters (kept across configurations).
     pub traffic: Arc<crate::traffic::RevisionCounters>,
+    /// WSO2's API type: REST, or a streaming type served by `stage::sse`/`stage::ws_topics`.
+    pub kind: ApiType,
+    /// A WebSocket API's own idle timeout (`streamingSettings.idleTimeoutSeconds`).
+    pub idle_timeout: Option<std::time::Duration>,
+    /// A WebSub API's topics and publisher key (`None` for other types).
+    pub websub: Option<Box<super::websub::WebSubTopics>>,
+    /// A SOAP API's operations by SOAPAction (`None` for other types).
+    pub soap: Option<Box<super::soap::SoapActions>>,
 }
 
 /// Where an API key may be presented.
@@ -99,6 +108,20 @@ impl ApiEntry {
                 mtls.resolve_tiers(|tier| policies.limit(Level::Subscription, tier));
                 Box::new(mtls)
             });
+        // An MCP server is served over HTTP (its tools by `stage::mcp`).
+        let mcp_server = api.api_type == gantry_model::mcp::MCP_API_TYPE;
+        let kind = ApiType::parse(&api.api_type).unwrap_or_else(|| {
+            if mcp_server {
+                return ApiType::Http;
+            }
+            problems.push(format!(
+                "API {}: type '{}' is not served by this gateway",
+                api.name, api.api_type
+            ));
+            ApiType::Http
+        });
+        let soap = (kind == ApiType::Soap)
+            .then(|| Box::new(super::soap::SoapActions::compile(api, policies, problems)));
         let mut headers = |policies: &[gantry_model::PolicyRef]| {
             header_policies::compile(policies).unwrap_or_else(|error| {
                 problems.push(format!("API {}: {error}", api.name));
@@ -120,6 +143,16 @@ impl ApiEntry {
             None => None,
         };
         ApiEntry {
+            soap,
+            websub: (kind == ApiType::WebSub)
+                .then(|| Box::new(super::websub::WebSubTopics::compile(api))),
+            kind,
+            idle_timeout: api
+                .gateway
+                .streaming_settings
+                .as_ref()
+                .and_then(|s| s.idle_timeout_seconds)
+                .map(std::time::Duration::from_secs),
             id: Arc::from(api.api_id.as_str()),
             name: Arc::from(api.name.as_str()),
             base_path: base_path.to_owned(),

@@ -87,6 +87,8 @@ impl McpEntry {
                     .map(|c| Arc::new(OperationConditions::new(c, &key))),
                 key,
                 headers: None,
+                publish: None,
+                websub: None,
             };
             let backend = tool.backend.as_ref().map(|b| Backend {
                 method: http::Method::from_bytes(b.verb.as_str().as_bytes())

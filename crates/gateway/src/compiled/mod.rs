@@ -24,10 +24,12 @@ pub mod mcp;
 pub mod operation;
 pub mod preview;
 pub mod router;
+pub mod soap;
 pub mod subscriptions;
 mod template;
 pub mod tier;
 pub mod upstream;
+pub mod websub;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -223,6 +225,7 @@ mod tests {
             is_default_version: false,
             cors_configuration: Default::default(),
             lifecycle: LifecycleState::Published,
+            api_type: "HTTP".into(),
             authorization_header: "Authorization".into(),
             security_scheme: vec!["oauth2".into()],
             gateway: Default::default(),

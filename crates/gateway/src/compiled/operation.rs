@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
-use gantry_model::{AuthType, Operation};
+use gantry_model::{AuthType, HttpVerb, Operation};
 
 use super::conditions::OperationConditions;
 use super::header_policies::{self, HeaderOp};
@@ -26,6 +26,11 @@ pub struct OperationEntry {
     /// The operation's own header policies, applied after the API's; `None` for most
     /// operations, so they cost nothing on the request path.
     pub headers: Option<Arc<OperationHeaders>>,
+    /// A topic of a streaming API that takes PUBLISH: the scopes a caller needs to send
+    /// on it (empty: none). `None` for REST operations and topics that take no publishing.
+    pub publish: Option<Arc<[String]>>,
+    /// A route of a WebSub API's hub (`None` for every other operation).
+    pub websub: Option<super::websub::WebSubRole>,
 }
 
 /// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
@@ -39,6 +44,7 @@ pub struct OperationHeaders {
 
 /// The parts of an operation's entry shared by every route it is served under.
 pub struct OperationParts {
+    publish: Option<Arc<[String]>>,
     key: Arc<str>,
     limit: Option<Arc<Limit>>,
     conditions: Option<Arc<OperationConditions>>,
@@ -74,7 +80,13 @@ impl OperationParts {
                 response: op_headers(&op.operation_policies.response),
             })
         });
+        let publish = api
+            .operations
+            .iter()
+            .find(|o| o.verb == HttpVerb::Publish && o.target == op.target)
+            .map(|o| Arc::from(o.scopes.as_slice()));
         Self {
+            publish,
             limit: policies.limit(Level::Api, &op.throttling_policy),
             conditions: policies
                 .conditions(&op.throttling_policy)
@@ -84,8 +96,12 @@ impl OperationParts {
         }
     }
 
-    /// The entry of `op` on one route.
-    pub fn entry(&self, op: &Operation) -> OperationEntry {
+    /// The entry of `op` on one route (`websub`: the part of a WebSub hub it is).
+    pub fn entry(
+        &self,
+        op: &Operation,
+        websub: Option<super::websub::WebSubRole>,
+    ) -> OperationEntry {
         OperationEntry {
             auth_type: op.auth_type,
             scopes: op.scopes.clone(),
@@ -93,6 +109,8 @@ impl OperationParts {
             limit: self.limit.clone(),
             conditions: self.conditions.clone(),
             headers: self.headers.clone(),
+            publish: self.publish.clone(),
+            websub,
         }
     }
 }

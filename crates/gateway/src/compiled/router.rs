@@ -204,7 +204,32 @@ impl RouterBuilder {
                 self.health_checked.push((entry.clone(), key_type));
             }
         }
-        for op in &api.operations {
+        // A topic's SUBSCRIBE decides who may open its connection (its PUBLISH, what they may
+        // send): SUBSCRIBE operations go in first.
+        let subscribe_first = api
+            .operations
+            .iter()
+            .filter(|op| op.verb != gantry_model::HttpVerb::Publish)
+            .chain(
+                api.operations
+                    .iter()
+                    .filter(|op| op.verb == gantry_model::HttpVerb::Publish),
+            );
+        // A WebSub API's topics are not paths: the gateway serves its hub instead.
+        let websub = api.api_type == "WEBSUB";
+        let hub_routes = if websub {
+            super::websub::WebSubTopics::routes().to_vec()
+        } else {
+            Vec::new()
+        };
+        // A SOAP API's clients post to its service URL; the action picks the operation.
+        let soap = api.api_type == "SOAP";
+        let soap_route = [super::soap::SoapActions::route()];
+        let topics = subscribe_first
+            .filter(|_| !websub && !soap)
+            .chain(soap_route.iter().filter(|_| soap))
+            .map(|op| (op, None));
+        for (op, role) in topics.chain(hub_routes.iter().map(|(op, role)| (op, Some(*role)))) {
             let method = method_of(op.verb);
             let parts = OperationParts::compile(api, op, policies, problems);
             for (prefix, pattern) in bases.iter().flat_map(|b| {
@@ -221,7 +246,7 @@ impl RouterBuilder {
                                 api.name, route.api.name
                             ));
                         } else if route.operation(&method).is_none() {
-                            route.methods.push((method.clone(), parts.entry(op)));
+                            route.methods.push((method.clone(), parts.entry(op, role)));
                         }
                     }
                     None => {
@@ -229,7 +254,7 @@ impl RouterBuilder {
                         self.entries.push(RouteEntry {
                             api: entry.clone(),
                             base_path: prefix,
-                            methods: vec![(method.clone(), parts.entry(op))],
+                            methods: vec![(method.clone(), parts.entry(op, role))],
                         });
                     }
                 }

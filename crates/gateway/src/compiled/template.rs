@@ -14,6 +14,7 @@ pub(super) fn method_of(verb: HttpVerb) -> Method {
         HttpVerb::Patch => Method::PATCH,
         HttpVerb::Head => Method::HEAD,
         HttpVerb::Options => Method::OPTIONS,
+        HttpVerb::Subscribe | HttpVerb::Publish => Method::GET,
     }
 }
 

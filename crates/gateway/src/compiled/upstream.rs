@@ -289,8 +289,13 @@ pub struct Upstream {
 
 impl Upstream {
     pub(crate) fn compile(endpoint: &Endpoint, http2: bool) -> Result<Self, String> {
-        let uri: http::Uri = endpoint
-            .url
+        // A WebSocket upstream (`ws://`, `wss://`) takes its handshake over HTTP(S).
+        let url = match endpoint.url.split_once("://") {
+            Some(("ws", rest)) => format!("http://{rest}"),
+            Some(("wss", rest)) => format!("https://{rest}"),
+            _ => endpoint.url.clone(),
+        };
+        let uri: http::Uri = url
             .parse()
             .map_err(|e| format!("endpoint '{}': {e}", endpoint.url))?;
         let scheme = uri.scheme().cloned().ok_or("endpoint has no scheme")?;

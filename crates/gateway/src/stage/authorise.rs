@@ -181,6 +181,7 @@ mod tests {
             vhost: "localhost".into(),
             is_default_version: false,
             lifecycle: LifecycleState::Published,
+            api_type: "HTTP".into(),
             authorization_header: "Authorization".into(),
             security_scheme: scheme.iter().map(|s| (*s).to_owned()).collect(),
             gateway: Default::default(),

@@ -28,8 +28,9 @@ use crate::upstream_client::UpstreamResponseBody;
 
 /// The counters limits are kept in.
 pub struct Limiters {
-    /// Request counts on this gateway (GCRA).
-    local: RateLimiter,
+    /// Request counts on this gateway (GCRA); also the events of streaming calls
+    /// (`stage::events`), counted as the stream flows.
+    local: Arc<RateLimiter>,
     /// The environment's shared counters, once Redis is configured.
     shared: std::sync::OnceLock<Arc<SharedLimiter>>,
     /// Bytes moved per key by this gateway, for bandwidth policies (the limit while Redis
@@ -71,7 +72,7 @@ impl Limiters {
     /// Local counters only, until [`Limiters::use_redis`].
     pub fn new(metrics: Arc<GatewayMetrics>) -> Self {
         Self {
-            local: RateLimiter::default(),
+            local: Arc::default(),
             shared: std::sync::OnceLock::new(),
             bandwidth: Arc::default(),
             metrics,
@@ -89,6 +90,11 @@ impl Limiters {
     /// Whether limits are shared and Redis answered last time (`None` without Redis).
     pub fn redis_healthy(&self) -> Option<bool> {
         self.shared.get().map(|shared| shared.is_healthy())
+    }
+
+    /// This gateway's request counters, which a stream's events are counted in.
+    pub(crate) fn local_counters(&self) -> &Arc<RateLimiter> {
+        &self.local
     }
 
     /// Admits one `call` of `who` to `routed`; or answers 429 (411 for a body of unknown

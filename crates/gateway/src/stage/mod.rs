@@ -1,9 +1,10 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
-//! target → route → CORS → deny (by API and address) → authenticate → deny (by
-//! application and user) → revision (a canary's share) → authorise → limit → forward (with
-//! mediate; `ai` instead for AI APIs) → relay; an MCP server's requests leave after the
-//! address check for `mcp`, which runs the same checks per JSON-RPC message. Each stage is
-//! one module with one entry point that either hands the next stage
+//! target → route → CORS → SOAP action → deny (by API and address) → authenticate → deny
+//! (by application and user) → revision (a canary's share) → authorise → limit → WebSub hub
+//! (answers itself) → WebSocket topics → forward (with mediate; `ai` instead for AI APIs) →
+//! relay → SSE events; an MCP server's requests leave after the address check for `mcp`,
+//! which runs the same checks per JSON-RPC message. Each stage is one module with one entry
+//! point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -21,6 +22,7 @@ pub mod authenticate;
 pub mod authorise;
 pub mod cors;
 pub mod deny;
+pub mod events;
 pub mod forward;
 pub mod limit;
 pub mod mcp;
@@ -28,8 +30,12 @@ pub mod mediate;
 pub mod relay;
 pub mod revision;
 pub mod route;
+pub mod soap;
+pub mod sse;
 pub mod target;
 pub mod websocket;
+pub mod websub;
+pub mod ws_topics;
 
 /// A response a stage gives instead of handing the request on.
 pub type Answer = Response<Body>;

@@ -15,15 +15,23 @@ use crate::hop_by_hop::strip_hop_by_hop;
 use crate::respond;
 use crate::upstream_client::UpstreamResponseBody;
 
+/// How a WebSocket connection is relayed once both sides switched.
+pub enum Tunnel {
+    /// Byte for byte, closed after `idle` without a byte either way (zero: never).
+    Bytes { idle: Duration },
+    /// Frame by frame under a `WS` API topic's rules.
+    Topic(super::ws_topics::TopicRules),
+}
+
 /// Prepares `response` for the client of a call to `api` (`operation` its header policies);
 /// `client_upgrade` is the client's side of a WebSocket handshake that was passed on, and
-/// `idle` the tunnel's idle timeout (zero: none).
+/// `relay_as` how it is relayed.
 pub fn response(
     mut response: Response<UpstreamResponseBody>,
     api: &ApiEntry,
     operation: Option<&OperationHeaders>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    idle: Duration,
+    relay_as: Tunnel,
     tunnels: &tokio_util::task::TaskTracker,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Result<Response<UpstreamResponseBody>, Answer> {
@@ -64,13 +72,22 @@ pub fn response(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, protocol);
-        tunnels.spawn(super::websocket::tunnel(
-            client,
-            upstream,
-            Arc::clone(&api.name),
-            idle,
-            stop.clone(),
-        ));
+        match relay_as {
+            // A WebSocket API's topic: frames judged by its rules.
+            Tunnel::Topic(rules) => tunnels.spawn(super::ws_topics::relay(
+                client,
+                upstream,
+                rules,
+                stop.clone(),
+            )),
+            Tunnel::Bytes { idle } => tunnels.spawn(super::websocket::tunnel(
+                client,
+                upstream,
+                Arc::clone(&api.name),
+                idle,
+                stop.clone(),
+            )),
+        };
     }
     header_policies::apply(&api.response_headers, &mut parts.headers);
     if let Some(operation) = operation {
