@@ -1050,6 +1050,77 @@ pub const PUBLISHER: &[Operation] = &[
         CATEGORY_VIEW,
     )
     .returns(200, "List"),
+    op(
+        "get",
+        "/scopes",
+        "getSharedScopes",
+        "Shared scopes, with usageCount",
+        SHARED_SCOPE_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/scopes",
+        "addSharedScope",
+        "Add a shared scope (name, displayName, description, bindings: roles)",
+        SHARED_SCOPE_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/scopes/{scopeId}",
+        "getSharedScope",
+        "One shared scope",
+        SHARED_SCOPE_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/scopes/{scopeId}",
+        "updateSharedScope",
+        "Change a shared scope's names and bindings (not its name)",
+        SHARED_SCOPE_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/scopes/{scopeId}",
+        "deleteSharedScope",
+        "Delete a shared scope no API uses (409 otherwise)",
+        SHARED_SCOPE_MANAGE,
+    ),
+    op(
+        "head",
+        "/scopes/{scopeId}",
+        "validateScope",
+        "200 when a scope has this (Base64 URL-encoded) name",
+        SCOPE_VALIDATE,
+    ),
+    op(
+        "get",
+        "/scopes/{scopeId}/usage",
+        "getSharedScopeUsages",
+        "The APIs and resources using a shared scope",
+        SHARED_SCOPE_USAGE,
+    )
+    .returns(200, "Object"),
+    op(
+        "head",
+        "/roles/{roleId}",
+        "validateSystemRole",
+        "200 when the (Base64 URL-encoded) role exists",
+        ROLE_VALIDATE,
+    ),
+    op(
+        "head",
+        "/me/roles/{roleId}",
+        "validateUserRole",
+        "200 when the caller holds the (Base64 URL-encoded) role",
+        ME_ROLE,
+    ),
 ];
 
 const PROVIDER_FORM: &[&str] = &[

@@ -33,6 +33,7 @@ pub mod publisher;
 pub mod rejection;
 pub mod rest_scopes;
 pub mod scim;
+mod scopes;
 pub mod self_signup;
 pub mod server;
 pub mod service;

@@ -140,6 +140,28 @@ pub const LABEL_READ: &[&str] = &["apim:admin", "apim:label_read"];
 /// Change gateway labels (admin).
 pub const LABEL_MANAGE: &[&str] = &["apim:admin", "apim:label_manage"];
 
+/// Read shared scopes.
+pub const SHARED_SCOPE_VIEW: &[&str] = &["apim:api_view", "apim:shared_scope_manage"];
+/// Add, change and delete shared scopes.
+pub const SHARED_SCOPE_MANAGE: &[&str] = &["apim:shared_scope_manage"];
+/// Read where a shared scope is used.
+pub const SHARED_SCOPE_USAGE: &[&str] = &[
+    "apim:api_view",
+    "apim:api_manage",
+    "apim:shared_scope_manage",
+];
+/// Check whether a scope name is taken.
+pub const SCOPE_VALIDATE: &[&str] = &[
+    "apim:api_create",
+    "apim:api_publish",
+    "apim:api_manage",
+    "apim:shared_scope_manage",
+];
+/// Check whether a role exists.
+pub const ROLE_VALIDATE: &[&str] = &["apim:api_create", "apim:api_publish", "apim:api_manage"];
+/// Check whether the caller holds a role.
+pub const ME_ROLE: &[&str] = &["apim:api_create", "apim:api_manage"];
+
 /// Read MCP servers (publisher).
 pub const MCP_SERVER_VIEW: &[&str] = &[
     "apim:mcp_server_view",
@@ -233,6 +255,12 @@ scope_sets! {
     LlmProviderManage => LLM_PROVIDER_MANAGE,
     LlmProviderRead => LLM_PROVIDER_READ,
     LlmProviderView => LLM_PROVIDER_VIEW,
+    MeRole => ME_ROLE,
+    RoleValidate => ROLE_VALIDATE,
+    ScopeValidate => SCOPE_VALIDATE,
+    SharedScopeManage => SHARED_SCOPE_MANAGE,
+    SharedScopeUsage => SHARED_SCOPE_USAGE,
+    SharedScopeView => SHARED_SCOPE_VIEW,
     Subscribe => SUBSCRIBE,
     SubscriptionBlock => SUBSCRIPTION_BLOCK,
     SubscriptionView => SUBSCRIPTION_VIEW,

@@ -80,6 +80,7 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         &["admin", "Internal/publisher", "Internal/creator"],
     ),
     ("apim:comment_manage", &["admin"]),
+    ("apim:shared_scope_manage", &["admin", "Internal/creator"]),
     (
         "apim:label_read",
         &["admin", "Internal/publisher", "Internal/creator"],

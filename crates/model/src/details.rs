@@ -82,6 +82,38 @@ pub struct ApiDetails {
     pub endpoint_implementation_type: String,
     /// Whether requests are validated against the OpenAPI document (kept; not enforced yet).
     pub enable_schema_validation: bool,
+    /// The scopes the API's operations use, with the roles bound to each (WSO2 `APIScope`):
+    /// a user-bound token gets a scope only when the user holds one of its roles (or when
+    /// it binds none). `shared` ones come from the Publisher's shared scopes.
+    pub scopes: Vec<ApiScope>,
+}
+
+/// One of an API's scopes (WSO2 `APIScope`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiScope {
+    /// The scope.
+    pub scope: ScopeDefinition,
+    /// Whether it is a shared scope (its bindings are the shared scope's).
+    #[serde(default)]
+    pub shared: bool,
+}
+
+/// A scope and the roles bound to it (WSO2 `Scope`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ScopeDefinition {
+    /// The shared scope's id; absent for an API's own scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The name operations and tokens carry.
+    pub name: String,
+    /// Shown in the portals.
+    pub display_name: String,
+    /// One line.
+    pub description: String,
+    /// Roles whose users may be granted it; none: anyone.
+    pub bindings: Vec<String>,
 }
 
 impl Default for ApiDetails {
@@ -102,6 +134,7 @@ impl Default for ApiDetails {
             api_throttling_policy: None,
             endpoint_implementation_type: "ENDPOINT".to_owned(),
             enable_schema_validation: false,
+            scopes: Vec::new(),
         }
     }
 }
@@ -115,6 +148,13 @@ fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), InvalidField
             format!("'{value}' is not one of {}", allowed.join(", ")),
         ))
     }
+}
+
+/// Whether `name` may name a scope: 1 to 255 characters, no whitespace or control characters.
+pub fn valid_scope_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 255
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 impl ApiDetails {
@@ -175,6 +215,32 @@ impl ApiDetails {
                 format!("additionalProperties[{i}].name"),
                 "must not be empty",
             ));
+        }
+        for (i, api_scope) in self.scopes.iter().enumerate() {
+            let name = &api_scope.scope.name;
+            if !valid_scope_name(name) {
+                return Err(InvalidField::new(
+                    format!("scopes[{i}].scope.name"),
+                    "1 to 255 characters, no spaces or control characters",
+                ));
+            }
+            if self.scopes[..i].iter().any(|s| s.scope.name == *name) {
+                return Err(InvalidField::new(
+                    format!("scopes[{i}].scope.name"),
+                    format!("'{name}' is listed twice"),
+                ));
+            }
+            if let Some(j) = api_scope
+                .scope
+                .bindings
+                .iter()
+                .position(|r| r.trim().is_empty())
+            {
+                return Err(InvalidField::new(
+                    format!("scopes[{i}].scope.bindings[{j}]"),
+                    "must not be empty",
+                ));
+            }
         }
         Ok(())
     }

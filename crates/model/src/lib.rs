@@ -29,7 +29,7 @@ pub use api::{
     Endpoints, HttpVerb, Operation, ResourceTarget,
 };
 pub use api_product::{ApiProduct, DeployedProduct, ProductApi, ProductRevision};
-pub use details::{AdditionalProperty, ApiDetails, BusinessInformation};
+pub use details::{AdditionalProperty, ApiDetails, ApiScope, BusinessInformation, ScopeDefinition};
 pub use gateway_policies::{ApiPolicies, GatewayPolicies, PolicyRef};
 pub use lifecycle::{LifecycleAction, LifecycleState};
 pub use snapshot::GatewaySnapshot;

@@ -29,6 +29,7 @@ pub mod portal_sessions;
 pub mod refresh_tokens;
 pub mod revoked_tokens;
 pub mod rollouts;
+pub mod shared_scopes;
 pub mod signing_keys;
 pub mod snapshot;
 pub mod subscriptions;

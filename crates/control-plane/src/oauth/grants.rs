@@ -71,7 +71,7 @@ async fn client_credentials(
     let granted: Vec<String> = if requested(form).next().is_none() {
         Vec::new()
     } else {
-        let allowed = api_scopes(state, &client.app.id).await?;
+        let allowed = owner_may(state, client, api_scopes(state, &client.app.id).await?).await?;
         requested(form)
             .filter(|s| allowed.contains(*s))
             .map(str::to_owned)
@@ -410,10 +410,13 @@ pub(crate) async fn user_scopes<'a>(
     requested: impl Iterator<Item = &'a str>,
 ) -> Result<Vec<String>, OAuthError> {
     let api = api_scopes(state, &client.app.id).await?;
+    let bindings = scope_bindings(state, &client.app.id).await?;
+    let role_names = roles;
     let roles = roles.iter().map(String::as_str);
     let mut granted: Vec<String> = Vec::new();
     for scope in requested {
-        let allowed = gantry_keys::scopes::role_allows(roles.clone(), scope) || api.contains(scope);
+        let allowed = gantry_keys::scopes::role_allows(roles.clone(), scope)
+            || (api.contains(scope) && crate::scopes::roles_allow(&bindings, scope, role_names));
         if allowed && !granted.iter().any(|g| g == scope) {
             granted.push(scope.to_owned());
         }
@@ -434,6 +437,9 @@ pub(crate) async fn application_token(
         let allowed = api_scopes(state, &client.app.id)
             .await
             .map_err(|e| crate::error::ApiError::Internal(e.description))?;
+        let allowed = owner_may(state, client, allowed)
+            .await
+            .map_err(|e| crate::error::ApiError::Internal(e.description))?;
         requested
             .iter()
             .filter(|s| allowed.contains(*s))
@@ -446,6 +452,47 @@ pub(crate) async fn application_token(
 
 /// The scopes an application may be granted: those its subscribed APIs' (and API
 /// products') operations require.
+/// The roles bound to the scopes of the APIs `application_id` subscribes to
+/// (`crate::scopes::bindings_of`).
+async fn scope_bindings(
+    state: &AppState,
+    application_id: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, OAuthError> {
+    let mut subscribed = Vec::new();
+    for sub in subscriptions::list_for_application(state.store(), application_id).await? {
+        if let Ok(api) = apis::get(state.store(), &sub.api_id).await {
+            subscribed.push(api);
+        } else if let Ok(product) =
+            gantry_store::api_products::get(state.store(), &sub.api_id).await
+        {
+            for part in product.apis {
+                if let Ok(api) = apis::get(state.store(), &part.api_id).await {
+                    subscribed.push(api);
+                }
+            }
+        }
+    }
+    Ok(crate::scopes::bindings_of(state, subscribed.iter()).await?)
+}
+
+/// Of `scopes`, those an application token may carry: WSO2 holds an application's token
+/// to its owner's roles where a scope binds roles.
+async fn owner_may(
+    state: &AppState,
+    client: &Client,
+    scopes: BTreeSet<String>,
+) -> Result<BTreeSet<String>, OAuthError> {
+    let bindings = scope_bindings(state, &client.app.id).await?;
+    if bindings.is_empty() {
+        return Ok(scopes);
+    }
+    let roles = user_roles(state, &client.app.owner).await?;
+    Ok(scopes
+        .into_iter()
+        .filter(|s| crate::scopes::roles_allow(&bindings, s, &roles))
+        .collect())
+}
+
 async fn api_scopes(
     state: &AppState,
     application_id: &str,

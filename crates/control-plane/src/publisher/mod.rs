@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::documents::publisher())
         .merge(crate::categories::publisher())
         .merge(crate::feedback::publisher())
+        .merge(crate::scopes::publisher())
         .merge(crate::admin::llm_providers::publisher_router())
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))

@@ -502,7 +502,7 @@ pub(super) async fn replace_api(
     let request: ApiRequest = serde_json::from_value(body)
         .map_err(|e| ApiError::BadRequest(format!("definition: {e}")))?;
     let mut api = request.into_api(&current.provider)?;
-    crate::service::apis::check_policies(state, &api).await?;
+    crate::service::apis::check_policies(state, &mut api).await?;
     api.id = current.id.clone();
     api.life_cycle_status = current.life_cycle_status;
     api.created_time = current.created_time.clone();

@@ -16,7 +16,7 @@ use gantry_store::workflows::Workflow;
 pub async fn create(state: &AppState, request: ApiRequest, provider: &str) -> ApiResult<Api> {
     let mut api = request.into_api(provider)?;
     let keys = super::ai_apis::prepare(state, &mut api, &[]).await?;
-    check_policies(state, &api).await?;
+    check_policies(state, &mut api).await?;
     apis::create(state.store(), &api, provider).await?;
     super::ai_apis::store_keys(state, &api.id, keys).await?;
     tracing::info!(api_id = %api.id, name = %api.name, version = %api.version, "API created");
@@ -27,10 +27,12 @@ pub async fn create(state: &AppState, request: ApiRequest, provider: &str) -> Ap
     Ok(api)
 }
 
-/// The tiers an API offers and its operations use must exist, and the roles it names
-/// (`visibleRoles`, `accessControlRoles`) must be roles users can hold.
-pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
+/// The tiers an API offers and its operations use must exist, the roles it names
+/// (`visibleRoles`, `accessControlRoles`, scope bindings) must be roles users can hold, its
+/// categories must exist, and its shared scopes are filled in from the shared scopes.
+pub(crate) async fn check_policies(state: &AppState, api: &mut Api) -> ApiResult<()> {
     check_roles(&api.details)?;
+    crate::scopes::resolve(state, api).await?;
     crate::categories::check(state, &api.details.categories).await?;
     check_tiers(state, &api.policies).await?;
     if let Some(tier) = &api.details.api_throttling_policy
@@ -123,7 +125,7 @@ pub async fn update(
     let mut api = request.into_api(&current.provider)?;
     let stored_keys = gantry_store::ai::credential_targets(state.store(), api_id).await?;
     let keys = super::ai_apis::prepare(state, &mut api, &stored_keys).await?;
-    check_policies(state, &api).await?;
+    check_policies(state, &mut api).await?;
     api.id = current.id.clone();
     api.provider = current.provider.clone();
     api.life_cycle_status = current.life_cycle_status;

@@ -99,8 +99,8 @@ pub async fn import_project(
         })?),
     };
     // Validated exactly as a REST create would be, before anything is written.
-    let wanted = request()?.into_api(&provider)?;
-    apis::check_policies(state, &wanted).await?;
+    let mut wanted = request()?.into_api(&provider)?;
+    apis::check_policies(state, &mut wanted).await?;
     let existing = store_apis::all(state.store())
         .await?
         .into_iter()

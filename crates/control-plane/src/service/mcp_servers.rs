@@ -343,7 +343,7 @@ async fn create(
     api.api_type = MCP_API_TYPE.into();
     api.gateway.mcp = Some(Box::new(server));
     api.gateway.validate()?;
-    crate::service::apis::check_policies(state, &api).await?;
+    crate::service::apis::check_policies(state, &mut api).await?;
     for (i, tool) in api
         .gateway
         .mcp
