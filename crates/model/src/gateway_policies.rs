@@ -36,6 +36,9 @@ pub struct GatewayPolicies {
     /// (`X-JWT-Assertion`, WSO2 "backend JWT").
     #[serde(default)]
     pub enable_backend_jwt: bool,
+    /// `type: GRAPHQL` APIs: schema, operations, complexity values, introspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<Box<crate::GraphQlDefinition>>,
 }
 
 impl Default for GatewayPolicies {
@@ -44,6 +47,7 @@ impl Default for GatewayPolicies {
             api_key_header: default_api_key_header(),
             api_policies: ApiPolicies::default(),
             enable_backend_jwt: false,
+            graphql: None,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod delta;
 pub mod deny;
 pub mod details;
 pub mod gateway_policies;
+pub mod graphql;
 pub mod lifecycle;
 pub mod snapshot;
 pub mod subscription;
@@ -23,6 +24,7 @@ pub use api::{
 };
 pub use details::{AdditionalProperty, ApiDetails, BusinessInformation};
 pub use gateway_policies::{ApiPolicies, GatewayPolicies, PolicyRef};
+pub use graphql::{FieldComplexity, GraphQlDefinition, GraphQlOperation, GraphQlVerb};
 pub use lifecycle::{LifecycleAction, LifecycleState};
 pub use snapshot::GatewaySnapshot;
 pub use subscription::{KeyType, SubscriptionStatus};

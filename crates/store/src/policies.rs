@@ -57,6 +57,10 @@ pub struct Policy {
     pub data_unit: String,
     /// Advanced policies: conditional groups, in order (empty for the others).
     pub conditional_groups: Vec<ConditionalGroup>,
+    /// Subscription tiers: the deepest GraphQL query allowed (0 = no limit).
+    pub graphql_max_depth: i64,
+    /// Subscription tiers: the most complex GraphQL query allowed (0 = no limit).
+    pub graphql_max_complexity: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -73,6 +77,8 @@ struct PolicyRow {
     data_amount: i64,
     data_unit: String,
     conditional_groups: String,
+    graphql_max_depth: i64,
+    graphql_max_complexity: i64,
 }
 
 impl PolicyRow {
@@ -93,6 +99,8 @@ impl PolicyRow {
             burst_time_unit: self.burst_time_unit,
             data_amount: self.data_amount,
             data_unit: self.data_unit,
+            graphql_max_depth: self.graphql_max_depth,
+            graphql_max_complexity: self.graphql_max_complexity,
         })
     }
 }
@@ -100,7 +108,7 @@ impl PolicyRow {
 /// The columns of a [`PolicyRow`].
 macro_rules! policy_columns {
     () => {
-        "id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups"
+        "id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups, graphql_max_depth, graphql_max_complexity"
     };
 }
 
@@ -168,8 +176,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
         ..policy.clone()
     };
     sqlx::query(
-        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups, graphql_max_depth, graphql_max_complexity) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&created.id)
     .bind(level.as_str())
@@ -185,6 +193,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(created.data_amount)
     .bind(&created.data_unit)
     .bind(to_json(&created.conditional_groups))
+    .bind(created.graphql_max_depth)
+    .bind(created.graphql_max_complexity)
     .execute(store.pool())
     .await
     .map_err(StoreError::on_unique("a policy with this name already exists"))?;
@@ -194,7 +204,7 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
 /// Changes a policy's display name, description and limit (the name never changes).
 pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9, data_amount = $10, data_unit = $11, conditional_groups = $12 \
+        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9, data_amount = $10, data_unit = $11, conditional_groups = $12, graphql_max_depth = $13, graphql_max_complexity = $14 \
          WHERE policy_level = $6 AND id = $7",
     )
     .bind(&policy.display_name)
@@ -209,6 +219,8 @@ pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(policy.data_amount)
     .bind(&policy.data_unit)
     .bind(to_json(&policy.conditional_groups))
+    .bind(policy.graphql_max_depth)
+    .bind(policy.graphql_max_complexity)
     .execute(store.pool())
     .await?;
     found(&done)

@@ -85,7 +85,10 @@ pub(crate) async fn get_one(
         return Err(ApiError::not_found("API", &api_id));
     }
     let mut body = devportal_info(&api);
-    body["operations"] = json!(
+    body["operations"] = match &api.gateway.graphql {
+        // A GraphQL API's operations are its root fields.
+        Some(graphql) => json!(graphql.operations),
+        None => json!(
         api.operations
             .iter()
             .map(|op| json!({
@@ -96,7 +99,8 @@ pub(crate) async fn get_one(
                 "scopes": op.scopes,
             }))
             .collect::<Vec<_>>()
-    );
+    ),
+    };
     body["transport"] = json!(api.transport);
     body["authorizationHeader"] = json!(api.authorization_header);
     body["visibility"] = json!(api.visibility);

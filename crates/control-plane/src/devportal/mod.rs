@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod apis;
 pub mod applications;
+pub mod graphql;
 pub mod key_tokens;
 pub mod subscriptions;
 
@@ -17,6 +18,15 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/apis", get(apis::list))
         .route("/apis/{api_id}", get(apis::get_one))
+        .route("/apis/{api_id}/graphql-schema", get(graphql::get_schema))
+        .route(
+            "/apis/{api_id}/graphql-policies/complexity",
+            get(graphql::get_complexity),
+        )
+        .route(
+            "/apis/{api_id}/graphql-policies/complexity/types",
+            get(graphql::get_types),
+        )
         .route(
             "/applications",
             get(applications::list).post(applications::create),
