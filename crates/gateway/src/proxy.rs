@@ -187,17 +187,33 @@ impl Proxy {
         outcome: &mut Outcome,
         cors: &mut Option<crate::compiled::cors::Allowed>,
     ) -> Result<Response<Body>, Answer> {
+        // The body apart from the head: the stages read the head, and the GraphQL stage
+        // may read the body while they do.
+        let (head, mut body) = request.into_parts();
+        let request = Request::from_parts(head, ());
         let guard = self.config.load();
         let config = guard.as_deref().ok_or_else(respond::not_configured)?;
         let target = stage::target::read(&request)?;
         let matched = stage::route::lookup(config, &target, request.method());
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
         let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
+        let websocket = stage::websocket::asked(request.version(), request.headers());
+        let (routed, graphql) =
+            stage::graphql::read(routed, &request, &mut body, websocket.is_some(), outcome)
+                .await?;
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;
         stage::authorise::check(config, &routed, &who, outcome)?;
-        let call = stage::limit::Call::of(&request, peer.ip());
+        if let Some(selected) = &graphql {
+            stage::graphql::check(config, &routed, selected, &who, &self.limits, outcome).await?;
+        }
+        let subscriptions = stage::graphql_ws::Session::of(config, &routed, &who, websocket.is_some());
+        let body_length = match &graphql {
+            Some(selected) => Some(selected.body.len() as u64),
+            None => hyper::body::Body::size_hint(&body).exact(),
+        };
+        let call = stage::limit::Call::of(&request, body_length, peer.ip());
         let granted = self
             .limits
             .check(config, &routed, &who, call, outcome)
@@ -213,10 +229,10 @@ impl Proxy {
         let routed_host = target.routed_host;
         let assertion = self.backend_jwt(config, &routed, &who)?;
         let operation = routed.operation.headers.clone();
+        let document = graphql.map(|selected| selected.body);
         drop(guard);
 
-        let (mut parts, body) = request.into_parts();
-        let websocket = stage::websocket::asked(parts.version, &parts.headers);
+        let (mut parts, ()) = request.into_parts();
         let downstream_version = parts.version;
         let upgrade = stage::mediate::prepare(
             &mut parts,
@@ -235,7 +251,7 @@ impl Proxy {
                 secure,
             },
         );
-        let outbound = Request::from_parts(parts, body);
+        let outbound = Request::from_parts(parts, stage::graphql::body(body, document));
         let response = self
             .forwarder
             .send(outbound, to, grpc, downstream_version, outcome)
@@ -248,6 +264,7 @@ impl Proxy {
             self.websocket_idle(),
             &self.tunnels,
             &self.tunnels_stop,
+            subscriptions,
         )?;
         Ok(self.limits.account(granted, response))
     }

@@ -9,6 +9,7 @@ use gantry_model::{AuthType, Endpoint, Endpoints, KeyType, LifecycleState, Opera
 use super::client_certs::MutualTls;
 use super::conditions::OperationConditions;
 use super::cors::Cors;
+use super::graphql::GraphQlApi;
 use super::header_policies::{self, HeaderOp};
 use super::limits::{Level, Limit, Policies};
 use super::loose_reading::LooseRoutes;
@@ -49,6 +50,8 @@ pub struct ApiEntry {
     pub mtls: Option<Box<MutualTls>>,
     /// Loosened templates, only when the operations differ in protection.
     pub loose: Option<Box<LooseRoutes>>,
+    /// A GraphQL API's schema, operations and complexity values (`None` for other APIs).
+    pub graphql: Option<Box<GraphQlApi>>,
 }
 
 /// Where an API key may be presented.
@@ -136,6 +139,7 @@ impl ApiEntry {
             cors: Cors::compile(&api.cors_configuration),
             mtls,
             loose: LooseRoutes::compile(&api.operations),
+            graphql: GraphQlApi::compile(api, policies, problems),
         }
     }
 }

@@ -38,6 +38,8 @@ impl Level {
 pub struct Policies<'a> {
     limits: HashMap<(Level, &'a str), Option<Arc<Limit>>>,
     conditional: HashMap<&'a str, Arc<ConditionalLimits>>,
+    /// Subscription tiers' GraphQL depth and complexity limits (tiers that set some).
+    graphql: HashMap<&'a str, Arc<super::graphql::GraphQlLimits>>,
 }
 
 impl<'a> Policies<'a> {
@@ -62,12 +64,18 @@ impl<'a> Policies<'a> {
         Self {
             limits,
             conditional,
+            graphql: super::graphql::tier_limits(snapshot),
         }
     }
 
     /// The limit of policy `name` at `level`; `None` when unlimited or unknown.
     pub fn limit(&self, level: Level, name: &str) -> Option<Arc<Limit>> {
         self.limits.get(&(level, name)).cloned().flatten()
+    }
+
+    /// The GraphQL limits of subscription tier `name`; `None` when it sets none.
+    pub fn graphql_limits(&self, name: &str) -> Option<Arc<super::graphql::GraphQlLimits>> {
+        self.graphql.get(name).cloned()
     }
 
     /// Whether the snapshot defines policy `name` at `level` (limited or not).

@@ -11,6 +11,7 @@ pub mod cors;
 pub mod custom_rules;
 pub mod deny;
 pub mod fast_map;
+pub mod graphql;
 pub mod header_policies;
 pub mod keys;
 pub mod limits;

@@ -1,6 +1,7 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
-//! target → route → CORS → deny (by API and address) → authenticate → deny (by
-//! application and user) → authorise → limit → forward (with mediate) → relay. Each stage is one module with one entry point that either hands the next stage
+//! target → route → CORS → GraphQL (document read) → deny (by API and address) →
+//! authenticate → deny (by application and user) → authorise (then GraphQL's own checks) →
+//! limit → forward (with mediate) → relay (GraphQL subscriptions: `graphql_ws`). Each stage is one module with one entry point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -17,6 +18,8 @@ pub mod authorise;
 pub mod cors;
 pub mod deny;
 pub mod forward;
+pub mod graphql;
+pub mod graphql_ws;
 pub mod limit;
 pub mod mediate;
 pub mod relay;
