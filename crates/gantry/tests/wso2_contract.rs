@@ -14,7 +14,9 @@
 use std::path::PathBuf;
 
 use gantry_testkit::GantryUp;
-use gantry_testkit::openapi::{Nulls, find_operation, mismatches};
+use gantry_testkit::openapi::{
+    Nulls, find_operation, mismatches, wso2_document, wso2_specs_dir,
+};
 use gantry_testkit::rest::Rest;
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
@@ -39,53 +41,15 @@ struct Document {
     doc: Value,
 }
 
-/// Where the reference copies are, if anywhere.
-fn specs_dir() -> Option<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("GANTRY_WSO2_SPECS").map(PathBuf::from),
-        Some(manifest.join("../../../shared/reference/wso2-specs/v4.7.0")),
-        Some(PathBuf::from("/work/shared/reference/wso2-specs/v4.7.0")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|dir| dir.join("publisher-api.yaml").is_file())
-}
-
-/// YAML → JSON, with map keys (WSO2 writes status codes as integers) turned into strings.
-fn to_json(value: serde_yaml_ng::Value) -> Value {
-    use serde_yaml_ng::Value as Y;
-    match value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
-        Y::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Y::String(s) => s,
-                        Y::Number(n) => n.to_string(),
-                        Y::Bool(b) => b.to_string(),
-                        other => format!("{other:?}"),
-                    };
-                    (key, to_json(v))
-                })
-                .collect::<Map<_, _>>(),
-        ),
-        Y::Tagged(tagged) => to_json(tagged.value),
-    }
-}
-
 fn load(dir: &std::path::Path, file: &str, base: &'static str) -> Document {
-    let text = std::fs::read_to_string(dir.join(file)).unwrap();
-    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     Document {
         base,
-        doc: to_json(yaml),
+        doc: wso2_document(dir, file),
     }
+}
+
+fn specs_dir() -> Option<PathBuf> {
+    wso2_specs_dir(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The flow's calls, each checked against WSO2's documents; violations are collected so
