@@ -163,6 +163,47 @@ async fn subscribe(url: String, token: String, queries: Vec<&'static str>) -> Va
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The Developer Portal's page of API `id`, as the admin sees it once signed in.
+async fn portal_page(up: &GantryUp, id: &str) -> String {
+    let client = up.cp_client_without_redirects();
+    let cookie_of = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .next_back()
+    };
+    let login = client.get(up.cp_url("/portal/login")).send().await.unwrap();
+    let cookie = cookie_of(&login).unwrap();
+    let html = login.text().await.unwrap();
+    let marker = "name=\"_csrf\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let csrf = &html[start..start + html[start..].find('"').unwrap()];
+    let signed_in = client
+        .post(up.cp_url("/portal/login"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(gantry_testkit::rest::form_encode(&[
+            ("_csrf", csrf),
+            ("username", "admin"),
+            ("password", gantry_testkit::process::ADMIN_PASSWORD),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = cookie_of(&signed_in).unwrap_or(cookie);
+    let page = client
+        .get(up.cp_url(&format!("/devportal/apis/{id}")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    page.text().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_limits() {
     if let Err(why) = gantry_testkit::python::can_import("aiohttp, graphql", "aiohttp graphql-core")
@@ -302,6 +343,11 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
         .unwrap();
     assert_eq!(devportal_schema.status(), StatusCode::OK);
     assert!(devportal_schema.text().await.unwrap().contains("type Author"));
+
+    // The Developer Portal shows the schema as written and the root fields.
+    let page = portal_page(&up, &id).await;
+    assert!(page.contains("id=\"graphql-sdl\"") && page.contains("type Author"), "{page}");
+    assert!(page.contains("<code>addBook</code>"), "{page}");
 
     let app = rest.application("Reader").await;
     rest.subscribe(&app, &id, "GraphQlTier").await;
