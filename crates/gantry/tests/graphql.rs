@@ -99,11 +99,17 @@ impl Wso2 {
         if let Some(reference) = response.get("$ref").and_then(Value::as_str) {
             response = &doc["components"]["responses"][reference.rsplit('/').next().unwrap()];
         }
-        assert!(!response.is_null(), "{method} {relative}: {status} is not WSO2's");
+        assert!(
+            !response.is_null(),
+            "{method} {relative}: {status} is not WSO2's"
+        );
         let schema = &response["content"]["application/json"]["schema"];
         if !schema.is_null() {
             let problems = mismatches(doc, schema, value, Nulls::AsAbsent);
-            assert!(problems.is_empty(), "{method} {relative}: {problems:?}\n{value}");
+            assert!(
+                problems.is_empty(),
+                "{method} {relative}: {problems:?}\n{value}"
+            );
         }
     }
 }
@@ -245,7 +251,13 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
         .await;
     assert_eq!(status, StatusCode::CREATED, "{tier}");
     check(Method::POST, &path, status, &tier);
-    assert_eq!((tier["graphQLMaxDepth"].as_i64(), tier["graphQLMaxComplexity"].as_i64()), (Some(3), Some(8)));
+    assert_eq!(
+        (
+            tier["graphQLMaxDepth"].as_i64(),
+            tier["graphQLMaxComplexity"].as_i64()
+        ),
+        (Some(3), Some(8))
+    );
 
     // Validate, then import the SDL with per-field settings.
     let path = format!("{PUB}/apis/validate-graphql-schema");
@@ -255,7 +267,10 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
     assert_eq!(status, StatusCode::OK, "{valid}");
     check(Method::POST, &path, status, &valid);
     assert_eq!(valid["isValid"], true, "{valid}");
-    assert_eq!(valid["graphQLInfo"]["operations"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        valid["graphQLInfo"]["operations"].as_array().unwrap().len(),
+        6
+    );
     let (_, invalid) = rest
         .send_multipart(Method::POST, &path, &[("file", "type Query {")], &["file"])
         .await;
@@ -289,38 +304,71 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
     let id = api["id"].as_str().unwrap().to_owned();
     let ops = api["operations"].as_array().unwrap();
     let secret = ops.iter().find(|o| o["target"] == "secret").unwrap();
-    assert_eq!((secret["verb"].as_str(), &secret["scopes"]), (Some("QUERY"), &json!(["books:secret"])));
+    assert_eq!(
+        (secret["verb"].as_str(), &secret["scopes"]),
+        (Some("QUERY"), &json!(["books:secret"]))
+    );
     assert_eq!(ops.len(), 6, "one operation per root field: {api}");
     // A field the schema does not have is refused.
     let (status, body) = rest
         .send_multipart(
             Method::POST,
             &path,
-            &[("file", SDL), ("additionalProperties",
-              &json!({"name": "Bad", "context": "/bad", "version": "1",
-                      "operations": [{"target": "nope", "verb": "QUERY"}]}).to_string())],
+            &[
+                ("file", SDL),
+                (
+                    "additionalProperties",
+                    &json!({"name": "Bad", "context": "/bad", "version": "1",
+                      "operations": [{"target": "nope", "verb": "QUERY"}]})
+                    .to_string(),
+                ),
+            ],
             &["file"],
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["description"].as_str().unwrap_or_default().contains("nope"), "{body}");
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nope"),
+        "{body}"
+    );
 
     // Schema, types and complexity values (Book.author costs 5).
     let path = format!("{PUB}/apis/{id}/graphql-schema");
     let schema = rest.get(&path).await.1;
     check(Method::GET, &path, StatusCode::OK, &schema);
-    assert!(schema["schemaDefinition"].as_str().unwrap().contains("addBook"));
+    assert!(
+        schema["schemaDefinition"]
+            .as_str()
+            .unwrap()
+            .contains("addBook")
+    );
     let path = format!("{PUB}/apis/{id}/graphql-policies/complexity/types");
     let types = rest.get(&path).await.1;
     check(Method::GET, &path, StatusCode::OK, &types);
-    assert!(types["typeList"].as_array().unwrap().iter().any(|t| t["type"] == "Author"), "{types}");
+    assert!(
+        types["typeList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["type"] == "Author"),
+        "{types}"
+    );
     let path = format!("{PUB}/apis/{id}/graphql-policies/complexity");
     let (status, body) = rest
-        .put(&path, json!({"list": [{"type": "Book", "field": "author", "complexityValue": 5}]}))
+        .put(
+            &path,
+            json!({"list": [{"type": "Book", "field": "author", "complexityValue": 5}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = rest
-        .put(&path, json!({"list": [{"type": "Book", "field": "nope", "complexityValue": 5}]}))
+        .put(
+            &path,
+            json!({"list": [{"type": "Book", "field": "nope", "complexityValue": 5}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let complexity = rest.get(&path).await.1;
@@ -342,11 +390,20 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
         .await
         .unwrap();
     assert_eq!(devportal_schema.status(), StatusCode::OK);
-    assert!(devportal_schema.text().await.unwrap().contains("type Author"));
+    assert!(
+        devportal_schema
+            .text()
+            .await
+            .unwrap()
+            .contains("type Author")
+    );
 
     // The Developer Portal shows the schema as written and the root fields.
     let page = portal_page(&up, &id).await;
-    assert!(page.contains("id=\"graphql-sdl\"") && page.contains("type Author"), "{page}");
+    assert!(
+        page.contains("id=\"graphql-sdl\"") && page.contains("type Author"),
+        "{page}"
+    );
     assert!(page.contains("<code>addBook</code>"), "{page}");
 
     let app = rest.application("Reader").await;
@@ -358,7 +415,11 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
 
     // An open field needs no token; others do, and the token never reaches the upstream.
     let (status, body) = query(&gateway, None, "{ hello }").await;
-    assert_eq!((status, &body["data"]["hello"]), (StatusCode::OK, &json!("world")), "{body}");
+    assert_eq!(
+        (status, &body["data"]["hello"]),
+        (StatusCode::OK, &json!("world")),
+        "{body}"
+    );
     let (status, _) = query(&gateway, None, "{ books { title } }").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = query(&gateway, Some(&plain), "{ books { title } }").await;
@@ -366,7 +427,9 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
     assert_eq!(body["data"]["books"][0]["title"], "Earthsea");
     assert_eq!(body["seenAuthorization"], Value::Null, "{body}");
     let get = reqwest::Client::new()
-        .get(format!("{gateway}?query=%7B%20books%20%7B%20id%20%7D%20%7D"))
+        .get(format!(
+            "{gateway}?query=%7B%20books%20%7B%20id%20%7D%20%7D"
+        ))
         .bearer_auth(&plain)
         .send()
         .await
@@ -375,16 +438,28 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
 
     // Scopes per root field: every field the operation touches is checked.
     let (status, body) = query(&gateway, Some(&plain), "{ secret }").await;
-    assert_eq!((status, &body["code"]), (StatusCode::FORBIDDEN, &json!("900910")), "{body}");
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::FORBIDDEN, &json!("900910")),
+        "{body}"
+    );
     let (status, body) = query(&gateway, Some(&plain), "{ hello secret }").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, body) = query(&gateway, Some(&scoped), "{ hello secret }").await;
-    assert_eq!((status, &body["data"]["secret"]), (StatusCode::OK, &json!("s3cret")), "{body}");
+    assert_eq!(
+        (status, &body["data"]["secret"]),
+        (StatusCode::OK, &json!("s3cret")),
+        "{body}"
+    );
     let mutation = "mutation { addBook(title: \"Tehanu\") { id title } }";
     let (status, _) = query(&gateway, Some(&plain), mutation).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = query(&gateway, Some(&scoped), mutation).await;
-    assert_eq!((status, &body["data"]["addBook"]["title"]), (StatusCode::OK, &json!("Tehanu")), "{body}");
+    assert_eq!(
+        (status, &body["data"]["addBook"]["title"]),
+        (StatusCode::OK, &json!("Tehanu")),
+        "{body}"
+    );
 
     // The tier's limits: depth 3, complexity 8 (Book.author counts 5).
     let deep = "{ books { author { books { title } } } }";
@@ -392,20 +467,38 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errors"][0]["extensions"]["code"], 900820, "{body}");
     let message = body["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("depth is 4") && message.contains("GraphQlTier is 3"), "{message}");
+    assert!(
+        message.contains("depth is 4") && message.contains("GraphQlTier is 3"),
+        "{message}"
+    );
     let complex = "{ books { id title author { name } } }";
     let (status, body) = query(&gateway, Some(&plain), complex).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errors"][0]["extensions"]["code"], 900821, "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("complexity is 9"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("complexity is 9"),
+        "{body}"
+    );
     let (status, body) = query(&gateway, Some(&plain), "{ books { id title } }").await;
     assert_eq!(status, StatusCode::OK, "within the limits: {body}");
 
     // Introspection is off for this API; broken documents get a GraphQL error body.
     let (status, body) = query(&gateway, Some(&plain), "{ __schema { types { name } } }").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("Introspection"));
-    for broken in ["{ books { title ", "{ villain }", "{ books { ...Missing } }"] {
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Introspection")
+    );
+    for broken in [
+        "{ books { title ",
+        "{ villain }",
+        "{ books { ...Missing } }",
+    ] {
         let (status, body) = query(&gateway, Some(&plain), broken).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{broken}: {body}");
         assert!(body["errors"][0]["message"].is_string(), "{broken}: {body}");
@@ -413,12 +506,23 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
     let cycle = "{ books { ...A } } fragment A on Book { author { books { ...A } } }";
     let (status, body) = query(&gateway, Some(&plain), cycle).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("within itself"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("within itself"),
+        "{body}"
+    );
 
     // Subscriptions over WebSocket: streamed with the scope, refused per subscription
     // without it (the connection stays open for the others).
     let ws = format!("ws://127.0.0.1:{}/books/1.0.0", up.gw_port);
-    let seen = subscribe(ws.clone(), scoped.clone(), vec!["subscription { ticks(count: 3) }"]).await;
+    let seen = subscribe(
+        ws.clone(),
+        scoped.clone(),
+        vec!["subscription { ticks(count: 3) }"],
+    )
+    .await;
     let ticks: Vec<&Value> = seen["1"]
         .as_array()
         .unwrap()
@@ -434,7 +538,19 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
     )
     .await;
     assert_eq!(seen["1"][0]["type"], "error", "{seen}");
-    assert!(seen["1"][0]["payload"][0]["message"].as_str().unwrap().contains("books:live"), "{seen}");
+    assert!(
+        seen["1"][0]["payload"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("books:live"),
+        "{seen}"
+    );
     assert_eq!(seen["2"][0]["type"], "error", "{seen}");
-    assert!(seen["2"][0]["payload"][0]["message"].as_str().unwrap().contains("nope"), "{seen}");
+    assert!(
+        seen["2"][0]["payload"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope"),
+        "{seen}"
+    );
 }

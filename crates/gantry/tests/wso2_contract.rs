@@ -14,12 +14,10 @@
 use std::path::PathBuf;
 
 use gantry_testkit::GantryUp;
-use gantry_testkit::openapi::{
-    Nulls, find_operation, mismatches, wso2_document, wso2_specs_dir,
-};
+use gantry_testkit::openapi::{Nulls, find_operation, mismatches, wso2_document, wso2_specs_dir};
 use gantry_testkit::rest::Rest;
 use reqwest::{Method, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";

@@ -199,8 +199,7 @@ impl Proxy {
         let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
         let websocket = stage::websocket::asked(request.version(), request.headers());
         let (routed, graphql) =
-            stage::graphql::read(routed, &request, &mut body, websocket.is_some(), outcome)
-                .await?;
+            stage::graphql::read(routed, &request, &mut body, websocket.is_some(), outcome).await?;
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;
@@ -208,7 +207,8 @@ impl Proxy {
         if let Some(selected) = &graphql {
             stage::graphql::check(config, &routed, selected, &who, &self.limits, outcome).await?;
         }
-        let subscriptions = stage::graphql_ws::Session::of(config, &routed, &who, websocket.is_some());
+        let subscriptions =
+            stage::graphql_ws::Session::of(config, &routed, &who, websocket.is_some());
         let body_length = match &graphql {
             Some(selected) => Some(selected.body.len() as u64),
             None => hyper::body::Body::size_hint(&body).exact(),

@@ -188,8 +188,7 @@ mod tests {
 
     #[test]
     fn a_schema_definition_renames_the_roots() {
-        let schema =
-            Schema::parse("schema { query: Root } type Root { ping: String }").unwrap();
+        let schema = Schema::parse("schema { query: Root } type Root { ping: String }").unwrap();
         assert_eq!(schema.root_type(OperationKind::Query), Some("Root"));
         assert_eq!(schema.root_type(OperationKind::Mutation), None);
         let missing = Schema::parse("schema { query: Nope } type Root { a: Int }").unwrap_err();
@@ -206,7 +205,11 @@ mod tests {
             Schema::parse("type Book { title: String }").unwrap_err(),
             SchemaError::Invalid(_)
         ));
-        let deep = format!("type Query {{ a: {}Int{} }}", "[".repeat(500), "]".repeat(500));
+        let deep = format!(
+            "type Query {{ a: {}Int{} }}",
+            "[".repeat(500),
+            "]".repeat(500)
+        );
         assert!(Schema::parse(&deep).is_err());
     }
 }

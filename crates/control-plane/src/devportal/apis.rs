@@ -89,17 +89,17 @@ pub(crate) async fn get_one(
         // A GraphQL API's operations are its root fields.
         Some(graphql) => json!(graphql.operations),
         None => json!(
-        api.operations
-            .iter()
-            .map(|op| json!({
-                "target": op.target.to_string(),
-                "verb": op.verb.as_str(),
-                "authType": op.auth_type,
-                "throttlingPolicy": op.throttling_policy,
-                "scopes": op.scopes,
-            }))
-            .collect::<Vec<_>>()
-    ),
+            api.operations
+                .iter()
+                .map(|op| json!({
+                    "target": op.target.to_string(),
+                    "verb": op.verb.as_str(),
+                    "authType": op.auth_type,
+                    "throttlingPolicy": op.throttling_policy,
+                    "scopes": op.scopes,
+                }))
+                .collect::<Vec<_>>()
+        ),
     };
     body["transport"] = json!(api.transport);
     body["authorizationHeader"] = json!(api.authorization_header);

@@ -109,7 +109,10 @@ pub(crate) fn definition(
     Ok(definition)
 }
 
-fn graphql_operation(op: &OperationRequest, index: usize) -> Result<GraphQlOperation, InvalidField> {
+fn graphql_operation(
+    op: &OperationRequest,
+    index: usize,
+) -> Result<GraphQlOperation, InvalidField> {
     let at = |field: &str| format!("operations[{index}].{field}");
     let verb_raw = op
         .verb
@@ -230,7 +233,9 @@ fn schema_text(upload: &Upload, fields: &str) -> ApiResult<String> {
         .schema
         .clone()
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::BadRequest(format!("{fields}: a GraphQL schema (SDL) is required")))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!("{fields}: a GraphQL schema (SDL) is required"))
+        })
 }
 
 /// `POST /apis/validate-graphql-schema`: WSO2's `GraphQLValidationResponse`.
@@ -383,8 +388,7 @@ pub(crate) async fn put_complexity(
         else {
             return Err(ApiError::BadRequest(format!(
                 "{}: type, field and complexityValue are required",
-                at("")
-                    .trim_end_matches('.')
+                at("").trim_end_matches('.')
             )));
         };
         if !schema.has_field(&type_name, &field) {
@@ -457,7 +461,10 @@ mod tests {
         assert_eq!(names, ["QUERY a", "QUERY b", "MUTATION m"]);
         assert_eq!(d.operations[0].auth_type, AuthType::None);
         assert_eq!(d.operations[1].auth_type, AuthType::Any);
-        assert!(d.complexity.is_empty(), "values of removed fields are dropped");
+        assert!(
+            d.complexity.is_empty(),
+            "values of removed fields are dropped"
+        );
     }
 
     #[test]

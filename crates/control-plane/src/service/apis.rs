@@ -69,7 +69,11 @@ pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()>
             .iter()
             .map(|op| &op.throttling_policy)
             .collect(),
-        None => api.operations.iter().map(|op| &op.throttling_policy).collect(),
+        None => api
+            .operations
+            .iter()
+            .map(|op| &op.throttling_policy)
+            .collect(),
     };
     for (i, policy) in operation_policies.into_iter().enumerate() {
         if policies::find(state.store(), PolicyLevel::Api, policy)

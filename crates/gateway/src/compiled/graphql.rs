@@ -118,9 +118,7 @@ impl GraphQlApi {
 }
 
 /// The GraphQL limits of subscription tier `name` in `snapshot`, when it sets any.
-pub fn tier_limits(
-    snapshot: &gantry_model::GatewaySnapshot,
-) -> HashMap<&str, Arc<GraphQlLimits>> {
+pub fn tier_limits(snapshot: &gantry_model::GatewaySnapshot) -> HashMap<&str, Arc<GraphQlLimits>> {
     snapshot
         .throttling_policies
         .iter()

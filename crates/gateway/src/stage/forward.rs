@@ -223,7 +223,8 @@ impl Forwarder {
                         .then(|| declared_length(&parts.headers))
                         .flatten(),
                 );
-                let body = crate::body_timeout::Deadline::new(body, (!grpc).then_some(body_timeout));
+                let body =
+                    crate::body_timeout::Deadline::new(body, (!grpc).then_some(body_timeout));
                 match length.or(checked) {
                     Some(0) => Ok(bytes::Bytes::new()),
                     Some(_) => match body.collect().await {

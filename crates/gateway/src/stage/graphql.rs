@@ -75,7 +75,13 @@ pub async fn read<'c>(
                 .to_bytes();
             (from_body(request.headers(), &body)?, body)
         }
-        _ => return Err(error(StatusCode::METHOD_NOT_ALLOWED, "Use POST or GET", None)),
+        _ => {
+            return Err(error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Use POST or GET",
+                None,
+            ));
+        }
     };
     let analysis = analyze(
         &document.query,
@@ -265,9 +271,8 @@ fn from_body(headers: &http::HeaderMap, body: &[u8]) -> Result<Document, Answer>
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase());
     if media.as_deref() == Some("application/graphql") {
-        let query = String::from_utf8(body.to_vec()).map_err(|_| {
-            error(StatusCode::BAD_REQUEST, "The document is not UTF-8", None)
-        })?;
+        let query = String::from_utf8(body.to_vec())
+            .map_err(|_| error(StatusCode::BAD_REQUEST, "The document is not UTF-8", None))?;
         return Ok(Document {
             query,
             operation_name: None,
@@ -352,14 +357,22 @@ mod tests {
         assert_eq!(get.query, "{ a }");
         assert_eq!(get.operation_name.as_deref(), Some("Q"));
         assert!(from_query(Some("x=1")).is_err());
-        let json = from_body(&http::HeaderMap::new(), br#"{"query":"{ a }","variables":{}}"#)
-            .unwrap();
+        let json = from_body(
+            &http::HeaderMap::new(),
+            br#"{"query":"{ a }","variables":{}}"#,
+        )
+        .unwrap();
         assert_eq!(json.query, "{ a }");
         let mut headers = http::HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/graphql"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/graphql"),
+        );
         assert_eq!(from_body(&headers, b"{ b }").unwrap().query, "{ b }");
         assert_eq!(
-            from_body(&http::HeaderMap::new(), b"not json").unwrap_err().status(),
+            from_body(&http::HeaderMap::new(), b"not json")
+                .unwrap_err()
+                .status(),
             StatusCode::BAD_REQUEST
         );
     }

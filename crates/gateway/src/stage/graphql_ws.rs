@@ -103,7 +103,10 @@ impl Session {
         )
         .map_err(|e| refused(e.to_string(), None))?;
         if analysis.introspection && !graphql.introspection {
-            return Err(refused("Introspection is disabled for this API".into(), None));
+            return Err(refused(
+                "Introspection is disabled for this API".into(),
+                None,
+            ));
         }
         for field in &analysis.root_fields {
             let Some(operation) = graphql.operation(analysis.kind, field) else {
@@ -140,11 +143,16 @@ pub async fn relay(
             return;
         }
     };
-    let mut client = WebSocketStream::from_raw_socket(TokioIo::new(client), Role::Server, None).await;
+    let mut client =
+        WebSocketStream::from_raw_socket(TokioIo::new(client), Role::Server, None).await;
     let mut upstream =
         WebSocketStream::from_raw_socket(TokioIo::new(upstream), Role::Client, None).await;
     let watching = !idle.is_zero();
-    let idle_timer = tokio::time::sleep(if watching { idle } else { Duration::from_secs(3600) });
+    let idle_timer = tokio::time::sleep(if watching {
+        idle
+    } else {
+        Duration::from_secs(3600)
+    });
     tokio::pin!(idle_timer);
     let (mut admitted, mut refused) = (0u64, 0u64);
     let ended = loop {
@@ -198,7 +206,9 @@ pub async fn relay(
             () = stop.cancelled() => break "shutdown",
         }
         if watching {
-            idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+            idle_timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + idle);
         }
     };
     let _ = client.close(None).await;

@@ -19,6 +19,9 @@ use crate::upstream_client::UpstreamResponseBody;
 /// `client_upgrade` is the client's side of a WebSocket handshake that was passed on, and
 /// `idle` the tunnel's idle timeout (zero: none); a GraphQL API's tunnel is relayed message
 /// by message to check its subscriptions (`graphql`).
+// The tunnel's settings (idle timeout, tracker, stop) travel separately from the call's
+// own parts; a struct for them would serve this one call.
+#[allow(clippy::too_many_arguments)]
 pub fn response(
     mut response: Response<UpstreamResponseBody>,
     api: &ApiEntry,
