@@ -36,42 +36,6 @@ fn peer() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/graphql/graphql_peer.py")
 }
 
-/// The Python GraphQL server; stops when dropped (its stdin closes).
-struct GraphQlServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl GraphQlServer {
-    fn start() -> Self {
-        use std::io::BufRead as _;
-        let mut child = std::process::Command::new("python3")
-            .arg(peer())
-            .arg("serve")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the GraphQL server did not start: {line:?}"));
-        Self { child, port }
-    }
-}
-
-impl Drop for GraphQlServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// WSO2's documents, to check the REST answers against.
 struct Wso2 {
     docs: Vec<(&'static str, Value)>,
@@ -234,7 +198,7 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
             wso2.check(&method, path, status, value);
         }
     };
-    let server = GraphQlServer::start();
+    let server = gantry_testkit::python::PythonServer::start(&peer(), &["serve"]);
     let up = GantryUp::start(BIN).await;
     let rest = up.rest();
 

@@ -84,15 +84,11 @@ pub struct GraphQlOperation {
     #[serde(default)]
     pub auth_type: AuthType,
     /// Operation-level throttling policy.
-    #[serde(default = "unlimited")]
+    #[serde(default = "crate::api::unlimited")]
     pub throttling_policy: String,
     /// Scopes a token must carry (all of them).
     #[serde(default)]
     pub scopes: Vec<String>,
-}
-
-fn unlimited() -> String {
-    "Unlimited".to_owned()
 }
 
 /// WSO2 `GraphQLCustomComplexityInfo`: the complexity value of one field of one type.

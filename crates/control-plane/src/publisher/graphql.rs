@@ -19,10 +19,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::apis::{ApiRequest, OperationRequest, api_body, create_api, load_for};
+use super::openapi::{Upload, read_upload};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Scoped};
-use crate::rejection::{MultipartForm, multipart_error};
+use crate::rejection::MultipartForm;
 use crate::rest_scopes;
 
 /// WSO2's `type` of a GraphQL API.
@@ -187,50 +188,9 @@ pub(crate) fn types_body(definition: &GraphQlDefinition) -> ApiResult<Value> {
     Ok(json!({ "typeList": list }))
 }
 
-/// The multipart parts of a schema upload.
-#[derive(Default)]
-struct Upload {
-    schema: Option<String>,
-    additional: Option<Map<String, Value>>,
-}
-
-async fn read_upload(
-    MultipartForm(mut multipart): MultipartForm,
-    schema_fields: &[&str],
-) -> ApiResult<Upload> {
-    let mut upload = Upload::default();
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        let text = field.text().await.map_err(multipart_error)?;
-        match name.as_str() {
-            "url" => {
-                return Err(ApiError::BadRequest(
-                    "url: schemas are not fetched from URLs (nor by introspection); send the SDL as 'file'".into(),
-                ));
-            }
-            "additionalProperties" => match serde_json::from_str(&text) {
-                Ok(Value::Object(map)) => upload.additional = Some(map),
-                Ok(_) => {
-                    return Err(ApiError::BadRequest(
-                        "additionalProperties: must be a JSON object (the API)".into(),
-                    ));
-                }
-                Err(e) => {
-                    return Err(ApiError::BadRequest(format!(
-                        "additionalProperties: not valid JSON: {e}"
-                    )));
-                }
-            },
-            field if schema_fields.contains(&field) => upload.schema = Some(text),
-            _ => {}
-        }
-    }
-    Ok(upload)
-}
-
 fn schema_text(upload: &Upload, fields: &str) -> ApiResult<String> {
     upload
-        .schema
+        .definition
         .clone()
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| {
@@ -243,7 +203,7 @@ pub(crate) async fn validate(
     _: Scoped<rest_scopes::ApiCreate>,
     form: MultipartForm,
 ) -> ApiResult<axum::Json<Value>> {
-    let upload = read_upload(form, &["file"]).await?;
+    let upload = read_upload(form.0, &["file"]).await?;
     let sdl = schema_text(&upload, "file")?;
     Ok(axum::Json(match Schema::parse(&sdl) {
         Ok(schema) => json!({
@@ -272,10 +232,13 @@ pub(crate) async fn import(
     Scoped(user, _): Scoped<rest_scopes::ApiCreate>,
     form: MultipartForm,
 ) -> ApiResult<Response> {
-    let upload = read_upload(form, &["file", "schema"]).await?;
+    let upload = read_upload(form.0, &["file", "schema"]).await?;
     let sdl = schema_text(&upload, "file")?;
     parse_schema(&sdl)?;
-    let mut properties = upload.additional.unwrap_or_default();
+    let mut properties = match upload.additional {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
     properties.insert("type".into(), json!(GRAPHQL));
     properties.insert("graphql".into(), json!({"schema": sdl, "operations": []}));
     let request: ApiRequest = serde_json::from_value(Value::Object(properties))
@@ -307,7 +270,7 @@ pub(crate) async fn put_schema(
     form: MultipartForm,
 ) -> ApiResult<axum::Json<Value>> {
     let (current, mut definition) = load_graphql(&state, &api_id, &user).await?;
-    let upload = read_upload(form, &["schemaDefinition", "file"]).await?;
+    let upload = read_upload(form.0, &["schemaDefinition", "file"]).await?;
     definition.schema = schema_text(&upload, "schemaDefinition")?;
     parse_schema(&definition.schema)?;
     let api = store_definition(&state, &current, definition).await?;
