@@ -399,6 +399,15 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
         .await
         .unwrap();
     assert_eq!(get.status(), StatusCode::OK);
+    let get_mutation = reqwest::Client::new()
+        .get(format!(
+            "{gateway}?query=mutation%20%7B%20addBook(title%3A%22x%22)%20%7B%20id%20%7D%20%7D"
+        ))
+        .bearer_auth(&plain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_mutation.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     // Scopes per root field: every field the operation touches is checked.
     let (status, body) = query(&gateway, Some(&plain), "{ secret }").await;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
-use gantry_model::{AuthType, Endpoint, Endpoints, KeyType, LifecycleState, Operation};
+use gantry_model::{Endpoint, Endpoints, KeyType, LifecycleState, Operation};
 
 use super::client_certs::MutualTls;
 use super::conditions::OperationConditions;
@@ -13,6 +13,7 @@ use super::graphql::GraphQlApi;
 use super::header_policies::{self, HeaderOp};
 use super::limits::{Level, Limit, Policies};
 use super::loose_reading::LooseRoutes;
+pub use super::operation::{OperationEntry, OperationHeaders};
 use super::upstream::UpstreamPool;
 
 /// What the gateway needs to know about one deployed API on the request path.
@@ -142,32 +143,6 @@ impl ApiEntry {
             graphql: GraphQlApi::compile(api, policies, problems),
         }
     }
-}
-
-/// What the gateway needs to know about one operation on the request path.
-pub struct OperationEntry {
-    /// How callers authenticate.
-    pub auth_type: AuthType,
-    /// Scopes the token must carry (all of them).
-    pub scopes: Vec<String>,
-    /// Identity of the resource for its rate limit (`METHOD target`).
-    pub key: Arc<str>,
-    /// Operation-level throttling policy, unless unlimited.
-    pub limit: Option<Arc<Limit>>,
-    /// The policy's conditional groups, when it has some (`limit` applies when none holds).
-    pub conditions: Option<Arc<OperationConditions>>,
-    /// The operation's own header policies, applied after the API's; `None` for most
-    /// operations, so they cost nothing on the request path.
-    pub headers: Option<Arc<OperationHeaders>>,
-}
-
-/// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
-#[derive(Debug)]
-pub struct OperationHeaders {
-    /// Applied to the request after the API's request policies.
-    pub request: Box<[HeaderOp]>,
-    /// Applied to the response after the API's response policies.
-    pub response: Box<[HeaderOp]>,
 }
 
 /// The parts of an operation's entry shared by every route it is served under.

@@ -1,7 +1,8 @@
 //! A GraphQL API as the request path reads it: its schema (parsed once per configuration),
 //! an operation entry per root field (auth type, scopes, limit), the complexity value of each
 //! `(type, field)` the publisher set, and whether introspection is let through. The
-//! subscription tiers' depth and complexity limits are compiled beside the tiers' rates.
+//! subscription tiers' depth and complexity limits are compiled beside the tiers' rates
+//! (`limits::GraphQlLimits`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,9 +11,9 @@ use gantry_graphql::{OperationKind, Schema};
 use gantry_model::snapshot::DeployedApi;
 use gantry_model::{GraphQlDefinition, GraphQlVerb};
 
-use super::api::OperationEntry;
 use super::conditions::OperationConditions;
 use super::limits::{Level, Policies};
+use super::operation::OperationEntry;
 
 /// One GraphQL API, compiled.
 pub struct GraphQlApi {
@@ -24,17 +25,6 @@ pub struct GraphQlApi {
     costs: HashMap<Box<str>, HashMap<Box<str>, u64>>,
     /// Whether `__schema`/`__type` queries are let through.
     pub introspection: bool,
-}
-
-/// A subscription tier's GraphQL limits (WSO2 `graphQLMaxDepth`, `graphQLMaxComplexity`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GraphQlLimits {
-    /// The tier's name, for refusals.
-    pub tier: Box<str>,
-    /// The deepest query allowed.
-    pub max_depth: Option<u32>,
-    /// The most complex query allowed.
-    pub max_complexity: Option<u32>,
 }
 
 impl GraphQlApi {
@@ -115,24 +105,4 @@ impl GraphQlApi {
             .copied()
             .unwrap_or(1)
     }
-}
-
-/// The GraphQL limits of subscription tier `name` in `snapshot`, when it sets any.
-pub fn tier_limits(snapshot: &gantry_model::GatewaySnapshot) -> HashMap<&str, Arc<GraphQlLimits>> {
-    snapshot
-        .throttling_policies
-        .iter()
-        .filter(|p| p.level == "subscription")
-        .filter(|p| p.graphql_max_depth.is_some() || p.graphql_max_complexity.is_some())
-        .map(|p| {
-            (
-                p.name.as_str(),
-                Arc::new(GraphQlLimits {
-                    tier: p.name.as_str().into(),
-                    max_depth: p.graphql_max_depth,
-                    max_complexity: p.graphql_max_complexity,
-                }),
-            )
-        })
-        .collect()
 }

@@ -17,7 +17,7 @@ pub struct Subscription {
     /// The subscription tier's limit (`None`: unlimited).
     pub limit: Option<Arc<Limit>>,
     /// The tier's GraphQL depth and complexity limits (`None` for most tiers).
-    pub graphql: Option<Arc<super::graphql::GraphQlLimits>>,
+    pub graphql: Option<Arc<super::limits::GraphQlLimits>>,
 }
 
 /// (application id, API id) → the subscription (one table, not one per field: with 100,000

@@ -20,7 +20,8 @@ use super::authenticate::Authenticated;
 use super::forward::ClientBody;
 use super::limit::Limiters;
 use super::route::Routed;
-use crate::compiled::graphql::{GraphQlApi, GraphQlLimits};
+use crate::compiled::graphql::GraphQlApi;
+use crate::compiled::limits::GraphQlLimits;
 use crate::compiled::{CompiledConfig, OperationEntry};
 use crate::credential::Caller;
 use crate::metrics::Outcome;
@@ -90,6 +91,14 @@ pub async fn read<'c>(
         &|type_name, field| graphql.cost(type_name, field),
     )
     .map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string(), None))?;
+    if analysis.kind == OperationKind::Mutation && request.method() == Method::GET {
+        // GET must be safe (GraphQL over HTTP): a mutation in a link is not run.
+        return Err(error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Mutations are sent with POST",
+            None,
+        ));
+    }
     if analysis.kind == OperationKind::Subscription {
         return Err(error(
             StatusCode::BAD_REQUEST,

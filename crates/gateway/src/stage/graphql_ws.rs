@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::compiled::ApiEntry;
-use crate::compiled::graphql::GraphQlLimits;
+use crate::compiled::limits::GraphQlLimits;
 use crate::credential::Caller;
 
 /// What the relay checks each subscription against: the API, who opened the connection and
@@ -61,9 +61,9 @@ impl Session {
         })
     }
 
-    /// Whether the client's text message may go upstream; a `subscribe` is checked, every
-    /// other message passes.
-    fn admit(&self, text: &str) -> Result<(), (serde_json::Value, Refused)> {
+    /// Whether the client's text message may go upstream (`true` for an admitted
+    /// `subscribe`); a `subscribe` is checked, every other message passes.
+    fn admit(&self, text: &str) -> Result<bool, (serde_json::Value, Refused)> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Payload {
@@ -79,15 +79,15 @@ impl Session {
             payload: Option<Payload>,
         }
         let Ok(message) = serde_json::from_str::<Subscribe>(text) else {
-            return Ok(());
+            return Ok(false);
         };
         if message.kind != "subscribe" {
-            return Ok(());
+            return Ok(false);
         }
         let id = message.id.clone();
         let refused = |message: String, code: Option<u32>| (id.clone(), Refused { message, code });
         let Some(graphql) = self.api.graphql.as_deref() else {
-            return Ok(());
+            return Ok(false);
         };
         let payload = message
             .payload
@@ -122,7 +122,8 @@ impl Session {
             }
         }
         super::graphql::within_limits(&analysis, self.limits.as_deref())
-            .map_err(|r| refused(r.message, Some(r.code)))
+            .map_err(|r| refused(r.message, Some(r.code)))?;
+        Ok(true)
     }
 }
 
@@ -159,10 +160,8 @@ pub async fn relay(
         tokio::select! {
             message = client.next() => match message {
                 Some(Ok(Message::Text(text))) => match session.admit(text.as_str()) {
-                    Ok(()) => {
-                        if text.contains("\"subscribe\"") {
-                            admitted += 1;
-                        }
+                    Ok(subscription) => {
+                        admitted += u64::from(subscription);
                         if upstream.send(Message::Text(text)).await.is_err() {
                             break "closed";
                         }
