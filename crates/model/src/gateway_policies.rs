@@ -40,6 +40,9 @@ pub struct GatewayPolicies {
     /// The tools an MCP server (API type `MCP`) serves; `None` for every other API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<Box<crate::mcp::McpServer>>,
+    /// `type: GRAPHQL` APIs: schema, operations, complexity values, introspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<Box<crate::GraphQlDefinition>>,
 }
 
 impl Default for GatewayPolicies {
@@ -49,6 +52,7 @@ impl Default for GatewayPolicies {
             api_policies: ApiPolicies::default(),
             enable_backend_jwt: false,
             mcp: None,
+            graphql: None,
         }
     }
 }

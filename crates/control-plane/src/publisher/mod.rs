@@ -6,6 +6,7 @@ pub mod api_products;
 pub mod apis;
 pub mod client_certificates;
 pub mod export;
+pub mod graphql;
 pub mod import;
 pub mod mcp_servers;
 pub mod openapi;
@@ -31,6 +32,20 @@ pub fn router() -> Router<AppState> {
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
         .route("/apis/export", get(export::export))
+        .route("/apis/import-graphql-schema", post(graphql::import))
+        .route("/apis/validate-graphql-schema", post(graphql::validate))
+        .route(
+            "/apis/{api_id}/graphql-schema",
+            get(graphql::get_schema).put(graphql::put_schema),
+        )
+        .route(
+            "/apis/{api_id}/graphql-policies/complexity",
+            get(graphql::get_complexity).put(graphql::put_complexity),
+        )
+        .route(
+            "/apis/{api_id}/graphql-policies/complexity/types",
+            get(graphql::get_types),
+        )
         .route(
             "/apis/import",
             post(import::import).layer(DefaultBodyLimit::max(import::MAX_UPLOAD_BYTES)),

@@ -167,10 +167,14 @@ fn operation(path: &str, verb: &str, op: &Value) -> Result<Value, String> {
 /// The parts of a multipart request: the definition text and `additionalProperties`.
 #[derive(Debug, Default)]
 pub(crate) struct Upload {
+    /// The part named by one of the definition fields.
     pub(crate) definition: Option<String>,
+    /// `additionalProperties`: the API, a JSON object.
     pub(crate) additional: Option<Value>,
 }
 
+/// Reads a definition upload (the definition from one of `definition_fields`); a `url` part
+/// is refused, as the control plane fetches nothing.
 pub(crate) async fn read_upload(
     mut multipart: Multipart,
     definition_fields: &[&str],
@@ -181,9 +185,14 @@ pub(crate) async fn read_upload(
         let text = field.text().await.map_err(multipart_error)?;
         match name.as_str() {
             "url" => {
-                return Err(ApiError::BadRequest(
-                    "url: importing from a URL is not supported (the control plane does not fetch remote documents); send the document as 'file' or 'inlineAPIDefinition'".into(),
-                ));
+                return Err(ApiError::BadRequest(format!(
+                    "url: importing from a URL is not supported (the control plane does not fetch remote documents); send the document as {}",
+                    definition_fields
+                        .iter()
+                        .map(|f| format!("'{f}'"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )));
             }
             "additionalProperties" => {
                 let value: Value = serde_json::from_str(&text).map_err(|e| {

@@ -8,6 +8,7 @@ use gantry_model::{Endpoint, Endpoints, KeyType, LifecycleState};
 
 use super::client_certs::MutualTls;
 use super::cors::Cors;
+use super::graphql::GraphQlApi;
 use super::header_policies::{self, HeaderOp};
 use super::limits::{Level, Policies};
 use super::loose_reading::LooseRoutes;
@@ -53,6 +54,8 @@ pub struct ApiEntry {
     pub mcp: Option<Box<super::mcp::McpEntry>>,
     /// This revision's request counters (kept across configurations).
     pub traffic: Arc<crate::traffic::RevisionCounters>,
+    /// A GraphQL API's schema, operations and complexity values (`None` for other APIs).
+    pub graphql: Option<Box<GraphQlApi>>,
 }
 
 /// Where an API key may be presented.
@@ -143,6 +146,7 @@ impl ApiEntry {
             loose: LooseRoutes::compile(&api.operations),
             mcp: super::mcp::McpEntry::compile(api, policies, problems),
             traffic: traffic.counters(&api.api_id, &api.revision_id),
+            graphql: GraphQlApi::compile(api, policies, problems),
         }
     }
 }

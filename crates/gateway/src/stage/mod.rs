@@ -1,9 +1,10 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
-//! target → route → CORS → deny (by API and address) → authenticate → deny (by
-//! application and user) → revision (a canary's share) → authorise → limit → forward (with
-//! mediate; `ai` instead for AI APIs) → relay; an MCP server's requests leave after the
-//! address check for `mcp`, which runs the same checks per JSON-RPC message. Each stage is
-//! one module with one entry point that either hands the next stage
+//! target → route → CORS → deny (by API and address) → GraphQL (document read, for GraphQL
+//! APIs) → authenticate → deny (by application and user) → revision (a canary's share) →
+//! authorise (then GraphQL's own checks) → limit → forward (with mediate; `ai` instead for AI
+//! APIs) → relay (GraphQL subscriptions: `graphql_ws`); an MCP server's requests leave after
+//! the address check for `mcp`, which runs the same checks per JSON-RPC message. Each stage
+//! is one module with one entry point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -22,6 +23,8 @@ pub mod authorise;
 pub mod cors;
 pub mod deny;
 pub mod forward;
+pub mod graphql;
+pub mod graphql_ws;
 pub mod limit;
 pub mod mcp;
 pub mod mediate;

@@ -17,7 +17,11 @@ use crate::upstream_client::UpstreamResponseBody;
 
 /// Prepares `response` for the client of a call to `api` (`operation` its header policies);
 /// `client_upgrade` is the client's side of a WebSocket handshake that was passed on, and
-/// `idle` the tunnel's idle timeout (zero: none).
+/// `idle` the tunnel's idle timeout (zero: none); a GraphQL API's tunnel is relayed message
+/// by message to check its subscriptions (`graphql`).
+// The tunnel's settings (idle timeout, tracker, stop) travel separately from the call's
+// own parts; a struct for them would serve this one call.
+#[allow(clippy::too_many_arguments)]
 pub fn response(
     mut response: Response<UpstreamResponseBody>,
     api: &ApiEntry,
@@ -26,6 +30,7 @@ pub fn response(
     idle: Duration,
     tunnels: &tokio_util::task::TaskTracker,
     stop: &tokio_util::sync::CancellationToken,
+    graphql: Option<super::graphql_ws::Session>,
 ) -> Result<Response<UpstreamResponseBody>, Answer> {
     if response.status() == StatusCode::SWITCHING_PROTOCOLS
         && (client_upgrade.is_none() || !response.headers().contains_key(header::UPGRADE))
@@ -64,13 +69,26 @@ pub fn response(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, protocol);
-        tunnels.spawn(super::websocket::tunnel(
-            client,
-            upstream,
-            Arc::clone(&api.name),
-            idle,
-            stop.clone(),
-        ));
+        match graphql {
+            Some(session) => {
+                tunnels.spawn(super::graphql_ws::relay(
+                    client,
+                    upstream,
+                    session,
+                    idle,
+                    stop.clone(),
+                ));
+            }
+            None => {
+                tunnels.spawn(super::websocket::tunnel(
+                    client,
+                    upstream,
+                    Arc::clone(&api.name),
+                    idle,
+                    stop.clone(),
+                ));
+            }
+        }
     }
     header_policies::apply(&api.response_headers, &mut parts.headers);
     if let Some(operation) = operation {
