@@ -43,7 +43,7 @@ struct Wso2 {
 
 impl Wso2 {
     fn load() -> Option<Self> {
-        let dir = wso2_specs_dir(env!("CARGO_MANIFEST_DIR"))?;
+        let dir = wso2_specs_dir()?;
         Some(Self {
             docs: vec![
                 (PUB, wso2_document(&dir, "publisher-api.yaml")),
@@ -298,6 +298,28 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
             .contains("nope"),
         "{body}"
     );
+    // Its root fields are checked by the GraphQL stage alone: neither an API product nor an
+    // MCP server may serve its routes around it.
+    let (status, body) = rest
+        .post(
+            &format!("{PUB}/api-products"),
+            json!({"name": "BooksProduct", "context": "/books-product",
+                "apis": [{"apiId": id, "operations": [{"target": "/", "verb": "POST"}]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("GraphQL"), "{body}");
+    let (status, body) = rest
+        .post(
+            &format!("{PUB}/mcp-servers/generate-from-api"),
+            json!({"name": "BooksMcp", "context": "/books-mcp", "version": "1.0.0",
+                "operations": [{"target": "post_root", "feature": "TOOL",
+                    "apiOperationMapping": {"apiId": id,
+                        "backendOperation": {"target": "/", "verb": "POST"}}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("GraphQL"), "{body}");
 
     // Schema, types and complexity values (Book.author costs 5).
     let path = format!("{PUB}/apis/{id}/graphql-schema");

@@ -44,10 +44,6 @@ fn load(dir: &std::path::Path, file: &str, base: &'static str) -> Document {
     }
 }
 
-fn specs_dir() -> Option<PathBuf> {
-    wso2_specs_dir(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The flow's calls, each checked against WSO2's documents; violations are collected so
 /// one run shows them all.
 struct Contract {

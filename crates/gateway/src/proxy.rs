@@ -233,7 +233,15 @@ impl Proxy {
         let (routed, revision) =
             stage::revision::pick(config, routed, &who, &request, &target, outcome)?;
         stage::authorise::check(config, &routed, &who, outcome)?;
-        stage::graphql::check(config, &routed, graphql.as_ref(), &who, &self.limits, outcome).await?;
+        stage::graphql::check(
+            config,
+            &routed,
+            graphql.as_ref(),
+            &who,
+            &self.limits,
+            outcome,
+        )
+        .await?;
         let subscriptions =
             stage::graphql_ws::Session::of(config, &routed, &who, websocket.is_some());
         let body_length = stage::graphql::body_length(graphql.as_ref(), &body);

@@ -2,57 +2,7 @@
 //! WSO2's published ones. The subset both use: `$ref`, `allOf`, `oneOf`/`anyOf`, `type`,
 //! `nullable`, `required`, `properties`, `items`, `enum`.
 
-use std::path::{Path, PathBuf};
-
-use serde_json::{Map, Value};
-
-/// Where WSO2 4.7's reference documents are, if anywhere: `GANTRY_WSO2_SPECS`, or
-/// `shared/reference/wso2-specs/v4.7.0` beside the checkout (`manifest_dir` is a crate's),
-/// or `/work/shared/reference/wso2-specs/v4.7.0`.
-pub fn wso2_specs_dir(manifest_dir: &str) -> Option<PathBuf> {
-    let manifest = PathBuf::from(manifest_dir);
-    let candidates = [
-        std::env::var_os("GANTRY_WSO2_SPECS").map(PathBuf::from),
-        Some(manifest.join("../../../shared/reference/wso2-specs/v4.7.0")),
-        Some(PathBuf::from("/work/shared/reference/wso2-specs/v4.7.0")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|dir| dir.join("publisher-api.yaml").is_file())
-}
-
-/// WSO2's document `file` (YAML) in `dir`, as JSON.
-pub fn wso2_document(dir: &Path, file: &str) -> Value {
-    let text = std::fs::read_to_string(dir.join(file)).expect("WSO2 document");
-    to_json(serde_yaml_ng::from_str(&text).expect("WSO2 document is YAML"))
-}
-
-/// YAML → JSON, with map keys (WSO2 writes status codes as integers) turned into strings.
-fn to_json(value: serde_yaml_ng::Value) -> Value {
-    use serde_yaml_ng::Value as Y;
-    match value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
-        Y::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Y::String(s) => s,
-                        Y::Number(n) => n.to_string(),
-                        Y::Bool(b) => b.to_string(),
-                        other => format!("{other:?}"),
-                    };
-                    (key, to_json(v))
-                })
-                .collect::<Map<_, _>>(),
-        ),
-        Y::Tagged(tagged) => to_json(tagged.value),
-    }
-}
+use serde_json::Value;
 
 /// How `null` is read.
 #[derive(Clone, Copy, PartialEq, Eq)]

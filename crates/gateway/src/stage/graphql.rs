@@ -117,10 +117,7 @@ pub async fn read<'c>(
         ..routed
     };
     outcome.operation = Some(crate::metrics::Name(routed.operation.key.clone()));
-    Ok((
-        routed,
-        Some(Selected { analysis, body }),
-    ))
+    Ok((routed, Some(Selected { analysis, body })))
 }
 
 /// The body to send upstream: the one a GraphQL request's document was read from, or the
