@@ -181,6 +181,13 @@ pub async fn check(
     let others = operations
         .iter()
         .filter(|op| !std::ptr::eq(**op, routed.operation));
+    let anonymous = who.caller.is_none() && who.certificate.is_none();
+    if anonymous && operations.iter().any(|op| op.auth_type != AuthType::None) {
+        // Only when a canary's root fields ask more than the revision `read` routed by.
+        let denied = crate::authn::denial::missing_credentials();
+        outcome.failure = Some(denied.reason());
+        return Err(denied.into_response());
+    }
     if let Some(caller) = &who.caller {
         for op in others.clone() {
             super::authorise::operation_allows(op, caller).map_err(|denied| {
@@ -356,6 +363,88 @@ mod tests {
             complexity,
             introspection: false,
         }
+    }
+
+    /// A GraphQL API revision whose root field `hello` takes callers of `auth`.
+    fn revision(revision: &str, auth: &str) -> serde_json::Value {
+        serde_json::json!({
+            "api_id": "books", "revision_id": revision, "name": "Books", "context": "/books",
+            "version": "1.0.0", "vhost": "localhost", "lifecycle": "PUBLISHED",
+            "authorization_header": "Authorization",
+            "endpoint_config": {"endpoint_type": "http",
+                "production_endpoints": {"url": "http://127.0.0.1:1/graphql"}},
+            "operations": [{"target": "/", "verb": "POST",
+                "authType": "Application & Application User", "throttlingPolicy": "Unlimited"}],
+            "gateway": {"graphql": {"schema": "type Query { hello: String }",
+                "operations": [{"target": "hello", "verb": "QUERY", "authType": auth}]}},
+        })
+    }
+
+    #[tokio::test]
+    async fn a_canary_revision_is_checked_by_its_own_root_fields() {
+        let snapshot: gantry_model::GatewaySnapshot = serde_json::from_value(serde_json::json!({
+            "environment": "e", "version": 1, "apis": [revision("r1", "None")],
+            "applications": [], "key_mappings": [], "subscriptions": [], "issuers": [],
+            "canaries": [{"api_id": "books", "weight": 50,
+                          "revision": revision("r2", "Application")}],
+        }))
+        .unwrap();
+        let traffic = crate::traffic::TrafficRegistry::default();
+        let config = CompiledConfig::compile_counting(&snapshot, &traffic).unwrap();
+        let limits = Limiters::new(std::sync::Arc::new(crate::metrics::GatewayMetrics::new(
+            "e",
+        )));
+        let anonymous = Authenticated::default();
+        let routed = |matched| match matched {
+            crate::compiled::router::RouteMatch::Found { entry, operation } => Routed {
+                entry,
+                operation,
+                api: entry.api.clone(),
+            },
+            _ => panic!("POST /books/1.0.0/ is routed"),
+        };
+        let stable = routed(config.route("localhost", "/books/1.0.0/", &Method::POST));
+        let graphql = stable.entry.api.graphql.as_deref().unwrap();
+        let analysis = analyze("{ hello }", None, &graphql.schema, &|_, _| 1).unwrap();
+        let selected = Selected {
+            analysis,
+            body: Bytes::new(),
+        };
+        let mut outcome = Outcome::default();
+        // The stable revision's `hello` is open: nothing to refuse.
+        let stable = Routed {
+            operation: strictest(&root_operations(graphql, &selected.analysis)).unwrap(),
+            ..stable
+        };
+        check(
+            &config,
+            &stable,
+            Some(&selected),
+            &anonymous,
+            &limits,
+            &mut outcome,
+        )
+        .await
+        .unwrap();
+        // The canary's asks for an application: an anonymous call it serves is refused.
+        let canaries = config.canaries.as_deref().unwrap();
+        let canary = routed(canaries.route("localhost", "/books/1.0.0/", &Method::POST));
+        let refused = check(
+            &config,
+            &canary,
+            Some(&selected),
+            &anonymous,
+            &limits,
+            &mut outcome,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(outcome.failure, Some("missing_credentials"));
+        // Other requests pass.
+        check(&config, &canary, None, &anonymous, &limits, &mut outcome)
+            .await
+            .unwrap();
     }
 
     #[test]
