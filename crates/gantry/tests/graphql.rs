@@ -298,6 +298,25 @@ async fn graphql_api_is_governed_per_root_field_with_tier_depth_and_complexity_l
             .contains("nope"),
         "{body}"
     );
+    // Nor is a GraphQL API an AI API.
+    let (status, body) = rest
+        .send_multipart(
+            Method::POST,
+            &path,
+            &[
+                ("file", SDL),
+                (
+                    "additionalProperties",
+                    &json!({"name": "AiBooks", "context": "/ai-books", "version": "1",
+                      "subtype": "AIAPI"})
+                    .to_string(),
+                ),
+            ],
+            &["file"],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("AI API"), "{body}");
     // Its root fields are checked by the GraphQL stage alone: neither an API product nor an
     // MCP server may serve its routes around it.
     let (status, body) = rest
