@@ -926,6 +926,120 @@ pub const PUBLISHER: &[Operation] = &[
         MCP_SERVER_LIFECYCLE_VIEW,
     )
     .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/comments",
+        "getAllCommentsOfAPI",
+        "The API's comments, newest first, each with its first replies",
+        COMMENT_VIEW_API,
+    )
+    .query(&["limit", "offset", "includeCommenterInfo"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/apis/{apiId}/comments",
+        "addCommentToAPI",
+        "Add a comment, or a reply with replyTo",
+        COMMENT_WRITE,
+    )
+    .query(&["replyTo"])
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/comments/{commentId}",
+        "getCommentOfAPI",
+        "One comment and a page of its replies",
+        COMMENT_VIEW_API,
+    )
+    .query(&["includeCommenterInfo", "replyLimit", "replyOffset"])
+    .returns(200, "Object"),
+    op(
+        "patch",
+        "/apis/{apiId}/comments/{commentId}",
+        "editCommentOfAPI",
+        "Edit one's own comment",
+        COMMENT_WRITE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/apis/{apiId}/comments/{commentId}",
+        "deleteComment",
+        "Delete a comment and its replies (its author, or a moderator)",
+        COMMENT_DELETE,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/comments/{commentId}/replies",
+        "getRepliesOfComment",
+        "A page of a comment's replies, oldest first",
+        COMMENT_VIEW_API,
+    )
+    .query(&["limit", "offset", "includeCommenterInfo"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/comments",
+        "getAllCommentsOfMCPServer",
+        "The MCP server's comments, newest first, each with its first replies",
+        COMMENT_VIEW_MCP,
+    )
+    .query(&["limit", "offset", "includeCommenterInfo"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/mcp-servers/{mcpServerId}/comments",
+        "addCommentToMCPServer",
+        "Add a comment, or a reply with replyTo",
+        COMMENT_WRITE,
+    )
+    .query(&["replyTo"])
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/comments/{commentId}",
+        "getCommentOfMCPServer",
+        "One comment and a page of its replies",
+        COMMENT_VIEW_MCP,
+    )
+    .query(&["includeCommenterInfo", "replyLimit", "replyOffset"])
+    .returns(200, "Object"),
+    op(
+        "patch",
+        "/mcp-servers/{mcpServerId}/comments/{commentId}",
+        "editCommentOfMCPServer",
+        "Edit one's own comment",
+        COMMENT_WRITE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/mcp-servers/{mcpServerId}/comments/{commentId}",
+        "deleteCommentOfMCPServer",
+        "Delete a comment and its replies (its author, or a moderator)",
+        COMMENT_DELETE,
+    ),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/comments/{commentId}/replies",
+        "getRepliesOfCommentOfMCPServer",
+        "A page of a comment's replies, oldest first",
+        COMMENT_VIEW_MCP,
+    )
+    .query(&["limit", "offset", "includeCommenterInfo"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/api-categories",
+        "getAllAPICategories",
+        "The API categories",
+        CATEGORY_VIEW,
+    )
+    .returns(200, "List"),
 ];
 
 const PROVIDER_FORM: &[&str] = &[
@@ -1246,6 +1360,186 @@ pub const DEVPORTAL: &[Operation] = &[
         "Unsubscribe",
         SUBSCRIBE,
     ),
+    op(
+        "get",
+        "/apis/{apiId}/comments",
+        "getAllCommentsOfAPI",
+        "The API's comments, newest first, each with its first replies",
+        &[],
+    )
+    .query(&["limit", "offset", "includeCommenterInfo"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/apis/{apiId}/comments",
+        "addCommentToAPI",
+        "Add a comment, or a reply with replyTo",
+        SUBSCRIBE,
+    )
+    .query(&["replyTo"])
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/comments/{commentId}",
+        "getCommentOfAPI",
+        "One comment and a page of its replies",
+        &[],
+    )
+    .query(&["includeCommenterInfo", "replyLimit", "replyOffset"])
+    .returns(200, "Object"),
+    op(
+        "patch",
+        "/apis/{apiId}/comments/{commentId}",
+        "editCommentOfAPI",
+        "Edit one's own comment",
+        SUBSCRIBE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/apis/{apiId}/comments/{commentId}",
+        "deleteComment",
+        "Delete a comment and its replies (its author, or a moderator)",
+        SUBSCRIBE_OR_ADMIN,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/comments/{commentId}/replies",
+        "getRepliesOfComment",
+        "A page of a comment's replies, oldest first",
+        &[],
+    )
+    .query(&["limit", "offset", "includeCommenterInfo"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/comments",
+        "getAllCommentsOfMCPServer",
+        "The MCP server's comments, newest first, each with its first replies",
+        &[],
+    )
+    .query(&["limit", "offset", "includeCommenterInfo"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/mcp-servers/{mcpServerId}/comments",
+        "addCommentToMCPServer",
+        "Add a comment, or a reply with replyTo",
+        SUBSCRIBE,
+    )
+    .query(&["replyTo"])
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/comments/{commentId}",
+        "getCommentOfMCPServer",
+        "One comment and a page of its replies",
+        &[],
+    )
+    .query(&["includeCommenterInfo", "replyLimit", "replyOffset"])
+    .returns(200, "Object"),
+    op(
+        "patch",
+        "/mcp-servers/{mcpServerId}/comments/{commentId}",
+        "editCommentOfMCPServer",
+        "Edit one's own comment",
+        SUBSCRIBE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/mcp-servers/{mcpServerId}/comments/{commentId}",
+        "deleteCommentOfMCPServer",
+        "Delete a comment and its replies (its author, or a moderator)",
+        SUBSCRIBE_OR_ADMIN,
+    ),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/comments/{commentId}/replies",
+        "getRepliesOfCommentOfMCPServer",
+        "A page of a comment's replies, oldest first",
+        &[],
+    )
+    .query(&["limit", "offset", "includeCommenterInfo"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/ratings",
+        "apisApiIdRatingsGet",
+        "Ratings: the average, the caller's own and a page of them",
+        &[],
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/user-rating",
+        "apisApiIdUserRatingGet",
+        "The caller's rating (404 when none)",
+        SUBSCRIBE,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/apis/{apiId}/user-rating",
+        "apisApiIdUserRatingPut",
+        "Rate it, 1 to 5 (or change one's rating)",
+        SUBSCRIBE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/apis/{apiId}/user-rating",
+        "apisApiIdUserRatingDelete",
+        "Remove one's rating",
+        SUBSCRIBE,
+    ),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/ratings",
+        "getMCPServerRatings",
+        "Ratings: the average, the caller's own and a page of them",
+        &[],
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
+        "/mcp-servers/{mcpServerId}/user-rating",
+        "getMCPServerRating",
+        "The caller's rating (404 when none)",
+        SUBSCRIBE,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/mcp-servers/{mcpServerId}/user-rating",
+        "addMCPServerRating",
+        "Rate it, 1 to 5 (or change one's rating)",
+        SUBSCRIBE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/mcp-servers/{mcpServerId}/user-rating",
+        "deleteMCPServerRating",
+        "Remove one's rating",
+        SUBSCRIBE,
+    ),
+    op(
+        "get",
+        "/api-categories",
+        "apiCategoriesGet",
+        "The API categories",
+        &[],
+    )
+    .returns(200, "List"),
 ];
 
 /// Admin v4.
@@ -1717,6 +2011,72 @@ pub const ADMIN: &[Operation] = &[
         "deleteAIServiceProvider",
         "Delete an added AI service provider no AI API uses",
         LLM_PROVIDER_MANAGE,
+    ),
+    op(
+        "get",
+        "/api-categories",
+        "getAllAPICategories",
+        "The API categories, with how many APIs use each",
+        ADMIN_OPERATIONS,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/api-categories",
+        "addAPICategory",
+        "Add an API category",
+        ADMIN_OPERATIONS,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "put",
+        "/api-categories/{apiCategoryId}",
+        "updateAPICategory",
+        "Rename or redescribe a category (APIs follow a rename)",
+        ADMIN_OPERATIONS,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/api-categories/{apiCategoryId}",
+        "removeAPICategory",
+        "Delete a category no API uses (409 otherwise)",
+        ADMIN_OPERATIONS,
+    ),
+    op(
+        "get",
+        "/labels",
+        "getAllLabels",
+        "Gateway labels",
+        LABEL_READ,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/labels",
+        "addLabel",
+        "Add a gateway label",
+        LABEL_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "put",
+        "/labels/{labelId}",
+        "updateLabel",
+        "Change a gateway label",
+        LABEL_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/labels/{labelId}",
+        "deleteLabel",
+        "Delete a gateway label",
+        LABEL_MANAGE,
     ),
 ];
 

@@ -1,8 +1,8 @@
 //! WSO2's API search syntax (`GET /apis?query=…` in the publisher and the devportal):
 //! space-separated terms, all of which must match. `name:`, `context:`, `version:`,
 //! `provider:`, `description:`, `tag:` match a case-insensitive substring (`"…"` quotes an
-//! exact value), `status:` a lifecycle state; a bare word matches the name, context or
-//! description.
+//! exact value), `api-category:` a category by its whole name (case-insensitively), `status:`
+//! a lifecycle state; a bare word matches the name, context or description.
 
 use gantry_model::{Api, ApiProduct, LifecycleState};
 
@@ -17,6 +17,7 @@ enum Attribute {
     Provider,
     Description,
     Tag,
+    Category,
     Status,
     Content,
 }
@@ -48,11 +49,12 @@ impl ApiQuery {
                         "provider" => Attribute::Provider,
                         "description" => Attribute::Description,
                         "tag" | "tags" => Attribute::Tag,
+                        "api-category" | "category" => Attribute::Category,
                         "status" | "lifecyclestatus" => Attribute::Status,
                         "content" => Attribute::Content,
                         other => {
                             return Err(ApiError::BadRequest(format!(
-                                "query: '{other}:' is not a search attribute; use name, context, version, provider, description, tag, status or content"
+                                "query: '{other}:' is not a search attribute; use name, context, version, provider, description, tag, api-category, status or content"
                             )));
                         }
                     };
@@ -85,6 +87,7 @@ impl ApiQuery {
             provider: &api.provider,
             description: api.description.as_deref().unwrap_or_default(),
             tags: &api.tags,
+            categories: &api.details.categories,
             state: api.life_cycle_status,
         })
     }
@@ -98,6 +101,7 @@ impl ApiQuery {
             provider: &product.provider,
             description: product.description.as_deref().unwrap_or_default(),
             tags: &product.tags,
+            categories: &product.details.categories,
             state: product.state,
         })
     }
@@ -115,6 +119,7 @@ struct Searched<'a> {
     provider: &'a str,
     description: &'a str,
     tags: &'a [String],
+    categories: &'a [String],
     state: LifecycleState,
 }
 
@@ -136,6 +141,10 @@ impl Term {
             Attribute::Provider => self.hit(api.provider),
             Attribute::Description => self.hit(api.description),
             Attribute::Tag => api.tags.iter().any(|t| self.hit(t)),
+            Attribute::Category => api
+                .categories
+                .iter()
+                .any(|c| c.to_lowercase() == self.value),
             Attribute::Status => api.state.as_str().eq_ignore_ascii_case(&self.value),
             Attribute::Content => {
                 self.hit(api.name) || self.hit(api.context) || self.hit(api.description)

@@ -118,6 +118,28 @@ pub const DENY_POLICY_MANAGE: &[&str] = &["apim:admin", "apim:bl_manage"];
 /// Key managers, users and roles, signing keys.
 pub const ADMIN_OPERATIONS: &[&str] = &["apim:admin", "apim:admin_operations"];
 
+/// Read an API's comments (publisher).
+pub const COMMENT_VIEW_API: &[&str] =
+    &["apim:api_view", "apim:comment_view", "apim:comment_manage"];
+/// Read an MCP server's comments (publisher).
+pub const COMMENT_VIEW_MCP: &[&str] = &[
+    "apim:mcp_server_view",
+    "apim:comment_view",
+    "apim:comment_manage",
+];
+/// Write and edit comments (publisher).
+pub const COMMENT_WRITE: &[&str] = &["apim:comment_write", "apim:comment_manage"];
+/// Delete comments (publisher): one's own, or anyone's with `comment_manage` or `admin`.
+pub const COMMENT_DELETE: &[&str] = &["apim:comment_write", "apim:comment_manage", "apim:admin"];
+/// Delete comments (devportal): one's own, or anyone's with `admin`.
+pub const SUBSCRIBE_OR_ADMIN: &[&str] = &["apim:subscribe", "apim:admin"];
+/// Read API categories (publisher).
+pub const CATEGORY_VIEW: &[&str] = &["apim:api_view", "apim:api_manage"];
+/// Read gateway labels (admin).
+pub const LABEL_READ: &[&str] = &["apim:admin", "apim:label_read"];
+/// Change gateway labels (admin).
+pub const LABEL_MANAGE: &[&str] = &["apim:admin", "apim:label_manage"];
+
 /// Read MCP servers (publisher).
 pub const MCP_SERVER_VIEW: &[&str] = &[
     "apim:mcp_server_view",
@@ -198,6 +220,14 @@ scope_sets! {
     McpServerView => MCP_SERVER_VIEW,
     DenyPolicyView => DENY_POLICY_VIEW,
     ApiKey => API_KEY,
+    CategoryView => CATEGORY_VIEW,
+    CommentDelete => COMMENT_DELETE,
+    CommentViewApi => COMMENT_VIEW_API,
+    CommentViewMcp => COMMENT_VIEW_MCP,
+    CommentWrite => COMMENT_WRITE,
+    LabelManage => LABEL_MANAGE,
+    LabelRead => LABEL_READ,
+    SubscribeOrAdmin => SUBSCRIBE_OR_ADMIN,
     EnvironmentManage => ENVIRONMENT_MANAGE,
     EnvironmentRead => ENVIRONMENT_READ,
     LlmProviderManage => LLM_PROVIDER_MANAGE,

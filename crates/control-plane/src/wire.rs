@@ -35,18 +35,32 @@ pub struct Paging {
 impl Paging {
     /// Validated (offset, limit).
     pub fn resolve(&self) -> Result<(i64, i64), ApiError> {
-        let limit = self.limit.unwrap_or(25);
-        let offset = self.offset.unwrap_or(0);
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::BadRequest(
-                "limit: must be between 1 and 1000".into(),
-            ));
-        }
-        if offset < 0 {
-            return Err(ApiError::BadRequest("offset: must not be negative".into()));
-        }
-        Ok((offset, limit))
+        resolve_paging(self.limit, self.offset, ("limit", "offset"))
     }
+}
+
+/// Validated (offset, limit) from the query parameters named `names` (WSO2 defaults 25, 0;
+/// `limit` 1 to 1000, `offset` not negative).
+pub fn resolve_paging(
+    limit: Option<i64>,
+    offset: Option<i64>,
+    names: (&str, &str),
+) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(25);
+    let offset = offset.unwrap_or(0);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "{}: must be between 1 and 1000",
+            names.0
+        )));
+    }
+    if offset < 0 {
+        return Err(ApiError::BadRequest(format!(
+            "{}: must not be negative",
+            names.1
+        )));
+    }
+    Ok((offset, limit))
 }
 
 /// WSO2's list envelope: `{count, list, pagination{offset, limit, total, next, previous}}`.

@@ -1002,3 +1002,29 @@ async fn a_client_that_stops_reading_is_cut_at_the_send_timeout_and_the_upstream
         received.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_before_the_body_is_read_closes_the_connection_and_says_so() {
+    let upstream = ScriptedUpstream::start().await;
+    let up = gateway_in_front_of(&upstream).await;
+    // The head alone: the body is still on its way when the gateway refuses the request
+    // (no token), so hyper will not read it and the connection cannot be reused. The
+    // answer says so, and the connection ends after it, without another response.
+    let mut client = Client::connect(up.gw_port).await;
+    client
+        .send(b"GET /edge/1.0.0/secret HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n")
+        .await;
+    let refused = client.reply(false).await.expect("an answer");
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(refused.header("connection"), Some("close"), "{refused:?}");
+    assert!(client.closes_quietly().await, "the connection ends");
+
+    // A refusal of a request without a body keeps the connection.
+    let mut client = Client::connect(up.gw_port).await;
+    client.send(get("/secret").as_bytes()).await;
+    let refused = client.reply(false).await.expect("an answer");
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(refused.header("connection"), None, "{refused:?}");
+    client.send(get("/ok").as_bytes()).await;
+    assert_eq!(client.reply(false).await.map(|r| r.status), Some(200));
+}

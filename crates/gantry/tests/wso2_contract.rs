@@ -445,6 +445,87 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
     assert_eq!(report["isValid"], false, "{report}");
     contract.verify(&Method::POST, &path, status, &report);
 
+    // Comments, ratings and categories, with WSO2's own request bodies.
+    let comment = contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{DEV}/apis/{api_id}/comments"),
+            Some(json!({"content": "This is a comment", "category": "general"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let comment_id = comment["id"].as_str().unwrap().to_owned();
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{PUB}/apis/{api_id}/comments?replyTo={comment_id}"),
+            Some(json!({"content": "This is a reply", "category": "general"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    for path in [
+        format!("{DEV}/apis/{api_id}/comments?includeCommenterInfo=true"),
+        format!("{DEV}/apis/{api_id}/comments/{comment_id}"),
+        format!("{DEV}/apis/{api_id}/comments/{comment_id}/replies"),
+        format!("{PUB}/apis/{api_id}/comments"),
+        format!("{PUB}/apis/{api_id}/comments/{comment_id}"),
+    ] {
+        contract.get(&admin, &path).await;
+    }
+    contract
+        .call(
+            &admin,
+            Method::PATCH,
+            &format!("{PUB}/apis/{api_id}/comments/{comment_id}"),
+            Some(json!({"content": "This is an edited comment", "category": "general"})),
+            StatusCode::OK,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::PUT,
+            &format!("{DEV}/apis/{api_id}/user-rating"),
+            Some(json!({"rating": 4})),
+            StatusCode::OK,
+        )
+        .await;
+    contract
+        .get(&admin, &format!("{DEV}/apis/{api_id}/user-rating"))
+        .await;
+    contract
+        .get(&admin, &format!("{DEV}/apis/{api_id}/ratings"))
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{ADM}/api-categories"),
+            Some(json!({"name": "Finance", "description": "Finance related APIs"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::POST,
+            &format!("{ADM}/labels"),
+            Some(
+                json!({"name": "Public", "description": "Label to use for public Gateway",
+                        "accessUrls": ["http://localhost:9443/"]}),
+            ),
+            StatusCode::CREATED,
+        )
+        .await;
+    contract.get(&admin, &format!("{ADM}/api-categories")).await;
+    contract.get(&admin, &format!("{ADM}/labels")).await;
+    contract.get(&admin, &format!("{PUB}/api-categories")).await;
+    contract
+        .get(&anonymous, &format!("{DEV}/api-categories"))
+        .await;
+
     // Developer Portal: application, keys, subscription, token.
     contract.get(&anonymous, &format!("{DEV}/apis")).await;
     contract

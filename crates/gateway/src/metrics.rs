@@ -82,6 +82,8 @@ pub struct Outcome {
     pub response_bytes: Option<u64>,
     /// The counters of the revision that served it, once the revision stage chose one.
     pub revision: Option<Arc<crate::traffic::RevisionCounters>>,
+    /// Whether the request, body and all, was handed to the upstream.
+    pub forwarded: bool,
 }
 
 /// The gateway's metrics.

@@ -152,7 +152,7 @@ impl Proxy {
         let staged = Box::pin(self.stages(request, peer, secure, grpc, &mut outcome, &mut cors))
             .instrument(span.clone())
             .await;
-        let answered_early = body_pending && staged.is_err();
+        let answered_early = body_pending && !outcome.forwarded && staged.is_err();
         let mut response = staged.unwrap_or_else(|answer| answer);
         if let Some(cors) = cors {
             cors.apply(response.headers_mut());
@@ -291,6 +291,7 @@ impl Proxy {
             None => parts.headers.remove(REVISION_HEADER),
         };
         let outbound = Request::from_parts(parts, stage::graphql::body(body, document));
+        outcome.forwarded = true;
         let response = match ai.as_mut() {
             Some(call) => {
                 call.send(&self.ai, &self.forwarder, outbound, outcome)

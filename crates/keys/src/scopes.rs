@@ -71,6 +71,20 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         "apim:api_key",
         &["admin", "Internal/subscriber", "Internal/devops"],
     ),
+    (
+        "apim:comment_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    (
+        "apim:comment_write",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    ("apim:comment_manage", &["admin"]),
+    (
+        "apim:label_read",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    ("apim:label_manage", &["admin"]),
     ("apim:tier_manage", &["admin"]),
     ("apim:llm_provider_manage", &["admin"]),
     (

@@ -214,24 +214,6 @@ pub async fn thumbnail(store: &Store, api_id: &str) -> Result<Option<Thumbnail>>
 mod tests {
     use super::*;
 
-    /// A migrated store holding one API; the API's id.
-    async fn memory_store_with_api() -> (Store, String, tempfile::TempDir) {
-        let (store, dir) = crate::test_support::sqlite().await;
-        let api: gantry_model::Api = serde_json::from_value(serde_json::json!({
-            "id": crate::new_id(), "name": "Docs", "context": "/docs", "version": "1.0.0",
-            "provider": "admin", "lifeCycleStatus": "CREATED", "isDefaultVersion": false,
-            "type": "HTTP", "transport": ["http"], "tags": [], "policies": ["Gold"],
-            "authorizationHeader": "Authorization", "securityScheme": ["oauth2"],
-            "visibility": "PUBLIC", "endpointConfig": {"endpoint_type": "http"},
-            "operations": [], "createdTime": "", "lastUpdatedTime": ""
-        }))
-        .expect("an API");
-        crate::apis::create(&store, &api, "admin")
-            .await
-            .expect("create");
-        (store, api.id, dir)
-    }
-
     fn doc(api_id: &str, name: &str) -> Document {
         Document {
             id: crate::new_id(),
@@ -256,7 +238,7 @@ mod tests {
 
     #[tokio::test]
     async fn documents_are_kept_per_api_with_unique_names() {
-        let (store, api_id, _dir) = memory_store_with_api().await;
+        let (store, api_id, _dir) = crate::test_support::store_with_api().await;
         let first = doc(&api_id, "Getting started");
         insert(&store, &first).await.unwrap();
         assert!(matches!(
@@ -289,7 +271,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_thumbnail_per_api() {
-        let (store, api_id, _dir) = memory_store_with_api().await;
+        let (store, api_id, _dir) = crate::test_support::store_with_api().await;
         assert_eq!(thumbnail(&store, &api_id).await.unwrap(), None);
         put_thumbnail(&store, &api_id, "image/png", "AAAA")
             .await

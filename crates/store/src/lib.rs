@@ -13,12 +13,14 @@ pub mod apis;
 pub mod applications;
 pub mod authorization_codes;
 pub mod canaries;
+pub mod categories;
 pub mod client_certificates;
 pub mod custom_rules;
 pub mod definitions;
 pub mod deny_policies;
 pub mod documents;
 pub mod environments;
+pub mod feedback;
 pub mod gateways;
 pub mod health;
 pub mod key_managers;
@@ -393,5 +395,23 @@ pub(crate) mod test_support {
             .expect("open sqlite");
         store.migrate().await.expect("migrate");
         (store, dir)
+    }
+
+    /// A migrated SQLite store holding one API; the API's id.
+    pub async fn store_with_api() -> (Store, String, tempfile::TempDir) {
+        let (store, dir) = sqlite().await;
+        let api: gantry_model::Api = serde_json::from_value(serde_json::json!({
+            "id": crate::new_id(), "name": "Docs", "context": "/docs", "version": "1.0.0",
+            "provider": "admin", "lifeCycleStatus": "CREATED", "isDefaultVersion": false,
+            "type": "HTTP", "transport": ["http"], "tags": [], "policies": ["Gold"],
+            "authorizationHeader": "Authorization", "securityScheme": ["oauth2"],
+            "visibility": "PUBLIC", "endpointConfig": {"endpoint_type": "http"},
+            "operations": [], "createdTime": "", "lastUpdatedTime": ""
+        }))
+        .expect("an API");
+        crate::apis::create(&store, &api, "admin")
+            .await
+            .expect("create");
+        (store, api.id, dir)
     }
 }

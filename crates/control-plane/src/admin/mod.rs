@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .merge(policies::router())
         .merge(workflows::router())
         .merge(crate::lookups::admin())
+        .merge(crate::categories::admin())
         .merge(deny_policies::router())
         .merge(custom_rules::router())
         .merge(llm_providers::router())

@@ -20,6 +20,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(crate::lookups::devportal())
         .merge(crate::documents::devportal())
+        .merge(crate::categories::devportal())
+        .merge(crate::feedback::devportal())
         .route("/apis", get(apis::list))
         .route("/apis/{api_id}", get(apis::get_one))
         .route("/mcp-servers", get(mcp_servers::list))

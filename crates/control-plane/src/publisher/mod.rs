@@ -27,6 +27,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(crate::lookups::publisher())
         .merge(crate::documents::publisher())
+        .merge(crate::categories::publisher())
+        .merge(crate::feedback::publisher())
         .merge(crate::admin::llm_providers::publisher_router())
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))

@@ -31,6 +31,7 @@ pub async fn create(state: &AppState, request: ApiRequest, provider: &str) -> Ap
 /// (`visibleRoles`, `accessControlRoles`) must be roles users can hold.
 pub(crate) async fn check_policies(state: &AppState, api: &Api) -> ApiResult<()> {
     check_roles(&api.details)?;
+    crate::categories::check(state, &api.details.categories).await?;
     check_tiers(state, &api.policies).await?;
     if let Some(tier) = &api.details.api_throttling_policy
         && policies::find(state.store(), PolicyLevel::Api, tier)
