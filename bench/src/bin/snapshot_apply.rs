@@ -120,6 +120,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
         // subscription, as it would in production.
         throttling_policies: vec![
             snapshot::ThrottlingPolicy {
+graphql_max_depth: None, graphql_max_complexity: None,
                 level: "subscription".into(),
                 name: "Gold".into(),
                 request_count: 5000,

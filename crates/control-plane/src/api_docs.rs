@@ -1121,6 +1121,60 @@ pub const PUBLISHER: &[Operation] = &[
         "200 when the caller holds the (Base64 URL-encoded) role",
         ME_ROLE,
     ),
+    op(
+        "post",
+        "/apis/import-graphql-schema",
+        "importGraphQLSchema",
+        "Create a GraphQL API from its SDL schema",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file", "additionalProperties"]))
+    .returns(201, "API"),
+    op(
+        "post",
+        "/apis/validate-graphql-schema",
+        "validateGraphQLSchema",
+        "Validate a GraphQL SDL schema",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["file"])),
+    op(
+        "get",
+        "/apis/{apiId}/graphql-schema",
+        "getAPIGraphQLSchema",
+        "A GraphQL API's schema",
+        API_VIEW,
+    ),
+    op(
+        "put",
+        "/apis/{apiId}/graphql-schema",
+        "updateAPIGraphQLSchema",
+        "Replace a GraphQL API's schema (its operations follow the root fields)",
+        API_CREATE,
+    )
+    .body(Body::Multipart(&["schemaDefinition"])),
+    op(
+        "get",
+        "/apis/{apiId}/graphql-policies/complexity",
+        "getGraphQLPolicyComplexityOfAPI",
+        "A GraphQL API's per-field complexity values",
+        API_VIEW,
+    ),
+    op(
+        "put",
+        "/apis/{apiId}/graphql-policies/complexity",
+        "updateGraphQLPolicyComplexityOfAPI",
+        "Replace a GraphQL API's per-field complexity values",
+        API_CREATE,
+    )
+    .body(Body::Json("Object")),
+    op(
+        "get",
+        "/apis/{apiId}/graphql-policies/complexity/types",
+        "getGraphQLPolicyComplexityTypesOfAPI",
+        "The types and fields of a GraphQL API's schema",
+        API_VIEW,
+    ),
 ];
 
 const PROVIDER_FORM: &[&str] = &[
@@ -1600,6 +1654,27 @@ pub const DEVPORTAL: &[Operation] = &[
         &[],
     )
     .returns(200, "List"),
+    op(
+        "get",
+        "/apis/{apiId}/graphql-schema",
+        "apisApiIdGraphqlSchemaGet",
+        "A published GraphQL API's schema (SDL, text)",
+        &[],
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/graphql-policies/complexity",
+        "apisApiIdGraphqlPoliciesComplexityGet",
+        "A published GraphQL API's per-field complexity values",
+        &[],
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/graphql-policies/complexity/types",
+        "apisApiIdGraphqlPoliciesComplexityTypesGet",
+        "The types and fields of a published GraphQL API's schema",
+        &[],
+    ),
 ];
 
 /// Admin v4.

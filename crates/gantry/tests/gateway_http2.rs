@@ -316,48 +316,12 @@ fn grpc_peer() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/grpc/grpc_peer.py")
 }
 
-/// The Python gRPC server; stops when dropped.
-struct GrpcServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl GrpcServer {
-    fn start() -> Self {
-        use std::io::BufRead as _;
-        let mut child = std::process::Command::new("python3")
-            .arg(grpc_peer())
-            .arg("serve")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the gRPC server did not start: {line:?}"));
-        Self { child, port }
-    }
-}
-
-impl Drop for GrpcServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs Python's grpcio: .ci/run installs it and runs it"]
 async fn grpc_calls_pass_through_with_trailers_streaming_and_grpc_shaped_errors() {
     let ready = gantry_testkit::python::can_import("grpc", "grpcio");
     gantry_testkit::python::require("the gRPC passthrough test", ready);
-    let server = GrpcServer::start();
+    let server = gantry_testkit::python::PythonServer::start(&grpc_peer(), &["serve"]);
     let up = GantryUp::start(BIN).await;
     let rest = up.rest();
     let grpc_api = |name: &str, service: &str, port: u16| {

@@ -226,6 +226,10 @@ impl Proxy {
         cors: &mut Option<crate::compiled::cors::Allowed>,
         soap: &mut Option<stage::soap::SoapVersion>,
     ) -> Result<Response<Body>, Answer> {
+        // The body apart from the head: the stages read the head, and the GraphQL stage
+        // may read the body while they do.
+        let (head, mut body) = request.into_parts();
+        let request = Request::from_parts(head, ());
         let guard = self.config.load();
         let config = guard.as_deref().ok_or_else(respond::not_configured)?;
         let target = stage::target::read(&request)?;
@@ -242,14 +246,30 @@ impl Proxy {
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         if routed.api.mcp.is_some() {
             let arrival = stage::mcp::Arrival::of(target, &routed, peer, secure);
+            let request = Request::from_parts(request.into_parts().0, body);
             return self.mcp(config, routed, arrival, request, outcome).await;
         }
+        let websocket = stage::websocket::asked(request.version(), request.headers());
+        let (routed, graphql) =
+            stage::graphql::read(routed, &request, &mut body, websocket.is_some(), outcome).await?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;
         let (routed, revision) =
             stage::revision::pick(config, routed, &who, &request, &target, outcome)?;
         stage::authorise::check(config, &routed, &who, outcome)?;
-        let call = stage::limit::Call::of(&request, peer.ip());
+        stage::graphql::check(
+            config,
+            &routed,
+            graphql.as_ref(),
+            &who,
+            &self.limits,
+            outcome,
+        )
+        .await?;
+        let subscriptions =
+            stage::graphql_ws::Session::of(config, &routed, &who, websocket.is_some());
+        let body_length = stage::graphql::body_length(graphql.as_ref(), &body);
+        let call = stage::limit::Call::of(&request, body_length, peer.ip());
         let granted = self
             .limits
             .check(config, &routed, &who, call, outcome)
@@ -257,6 +277,7 @@ impl Proxy {
         if let Some(call) = stage::websub::hub_call(&routed, &who, target.host) {
             drop(guard);
             let counters = self.limits.local_counters();
+            let request = Request::from_parts(request.into_parts().0, body);
             let answer =
                 stage::websub::answer(&self.hub, &self.config, counters, call, request).await;
             // The hub reads the whole body before it answers, unless the body is too large.
@@ -285,10 +306,10 @@ impl Proxy {
         let routed_host = target.routed_host;
         let assertion = self.backend_jwt(config, &routed, &who)?;
         let operation = routed.operation.headers.clone();
+        let document = graphql.map(|selected| selected.body);
         drop(guard);
 
-        let (mut parts, body) = request.into_parts();
-        let websocket = stage::websocket::asked(parts.version, &parts.headers);
+        let (mut parts, ()) = request.into_parts();
         let downstream_version = parts.version;
         let upgrade = stage::mediate::prepare(
             &mut parts,
@@ -312,7 +333,7 @@ impl Proxy {
             Some(revision) => parts.headers.insert(REVISION_HEADER, revision),
             None => parts.headers.remove(REVISION_HEADER),
         };
-        let outbound = Request::from_parts(parts, body);
+        let outbound = Request::from_parts(parts, stage::graphql::body(body, document));
         outcome.body_read = true;
         let response = match ai.as_mut() {
             Some(call) => {
@@ -330,9 +351,13 @@ impl Proxy {
             &api,
             operation.as_deref(),
             upgrade,
-            match topic {
-                Some(rules) => stage::relay::Tunnel::Topic(rules),
-                None => stage::relay::Tunnel::Bytes {
+            match (topic, subscriptions) {
+                (Some(rules), _) => stage::relay::Tunnel::Topic(rules),
+                (None, Some(session)) => stage::relay::Tunnel::GraphQl {
+                    session,
+                    idle: self.websocket_idle(),
+                },
+                (None, None) => stage::relay::Tunnel::Bytes {
                     idle: self.websocket_idle(),
                 },
             },

@@ -270,6 +270,8 @@ mod tests {
 
     fn limit(count: i64, unit: &str) -> Limit {
         Limit::from_policy(&ThrottlingPolicy {
+            graphql_max_depth: None,
+            graphql_max_complexity: None,
             level: "subscription".into(),
             name: "T".into(),
             request_count: count,
@@ -340,6 +342,8 @@ mod tests {
             Decision::Allowed { .. }
         ));
         let unlimited = ThrottlingPolicy {
+            graphql_max_depth: None,
+            graphql_max_complexity: None,
             level: "subscription".into(),
             name: "Unlimited".into(),
             request_count: -1,
@@ -356,6 +360,8 @@ mod tests {
     #[test]
     fn bandwidth_is_admitted_while_bytes_are_left_and_resets_with_the_window() {
         let limit = Limit::from_policy(&ThrottlingPolicy {
+            graphql_max_depth: None,
+            graphql_max_complexity: None,
             level: "subscription".into(),
             name: "1KB".into(),
             request_count: -1,
@@ -403,6 +409,8 @@ mod tests {
     #[test]
     fn burst_control_compiles_to_a_second_shorter_limit() {
         let gold = Limit::from_policy(&ThrottlingPolicy {
+            graphql_max_depth: None,
+            graphql_max_complexity: None,
             level: "subscription".into(),
             name: "Gold".into(),
             request_count: 5000,

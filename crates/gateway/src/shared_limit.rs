@@ -320,6 +320,8 @@ mod tests {
 
     fn limit(requests: i64, bytes: i64) -> Limit {
         Limit::from_policy(&ThrottlingPolicy {
+            graphql_max_depth: None,
+            graphql_max_complexity: None,
             level: "subscription".into(),
             name: "T".into(),
             request_count: requests,

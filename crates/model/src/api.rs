@@ -321,7 +321,8 @@ pub struct Operation {
     pub operation_policies: crate::ApiPolicies,
 }
 
-fn unlimited() -> String {
+/// WSO2's default throttling policy of an operation.
+pub(crate) fn unlimited() -> String {
     "Unlimited".to_owned()
 }
 

@@ -50,6 +50,9 @@ pub struct GatewayPolicies {
     /// (`/GetQuote`) → action (`urn:GetQuote`), from the WSDL's bindings (a Gantry extension).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub soap_actions: std::collections::BTreeMap<String, String>,
+    /// `type: GRAPHQL` APIs: schema, operations, complexity values, introspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<Box<crate::GraphQlDefinition>>,
 }
 
 impl Default for GatewayPolicies {
@@ -62,6 +65,7 @@ impl Default for GatewayPolicies {
             streaming_settings: None,
             websub_subscription_configuration: None,
             soap_actions: Default::default(),
+            graphql: None,
         }
     }
 }

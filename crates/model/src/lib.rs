@@ -15,6 +15,7 @@ pub mod delta;
 pub mod deny;
 pub mod details;
 pub mod gateway_policies;
+pub mod graphql;
 pub mod lifecycle;
 pub mod mcp;
 pub mod rollout;
@@ -31,6 +32,7 @@ pub use api::{
 pub use api_product::{ApiProduct, DeployedProduct, ProductApi, ProductRevision};
 pub use details::{AdditionalProperty, ApiDetails, ApiScope, BusinessInformation, ScopeDefinition};
 pub use gateway_policies::{ApiPolicies, GatewayPolicies, PolicyRef};
+pub use graphql::{FieldComplexity, GraphQlDefinition, GraphQlOperation, GraphQlVerb};
 pub use lifecycle::{LifecycleAction, LifecycleState};
 pub use snapshot::GatewaySnapshot;
 pub use subscription::{KeyType, SubscriptionStatus};

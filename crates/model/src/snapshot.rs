@@ -121,6 +121,14 @@ pub struct ThrottlingPolicy {
     /// the first whose conditions hold, else under this policy's own limit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditional_groups: Vec<crate::throttle_conditions::ConditionalGroup>,
+    /// Subscription tiers: the deepest GraphQL query a subscriber may send (WSO2
+    /// `graphQLMaxDepth`; `None`: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql_max_depth: Option<u32>,
+    /// Subscription tiers: the most complex GraphQL query a subscriber may send (WSO2
+    /// `graphQLMaxComplexity`; `None`: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql_max_complexity: Option<u32>,
 }
 
 fn is_zero(n: &i64) -> bool {

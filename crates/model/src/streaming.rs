@@ -22,6 +22,9 @@ pub enum ApiType {
     WebSub,
     /// A SOAP pass-through API: operations from a WSDL's bindings, routed by SOAPAction.
     Soap,
+    /// A GraphQL API: POST and GET on its context; its root fields are checked by the
+    /// gateway's GraphQL stage.
+    GraphQl,
 }
 
 impl ApiType {
@@ -33,6 +36,7 @@ impl ApiType {
             "SSE" => ApiType::Sse,
             "WEBSUB" => ApiType::WebSub,
             "SOAP" => ApiType::Soap,
+            "GRAPHQL" => ApiType::GraphQl,
             _ => return None,
         })
     }
@@ -45,6 +49,7 @@ impl ApiType {
             ApiType::Sse => "SSE",
             ApiType::WebSub => "WEBSUB",
             ApiType::Soap => "SOAP",
+            ApiType::GraphQl => "GRAPHQL",
         }
     }
 
@@ -69,6 +74,7 @@ impl ApiType {
             ApiType::Ws => &[HttpVerb::Subscribe, HttpVerb::Publish],
             ApiType::Sse | ApiType::WebSub => &[HttpVerb::Subscribe],
             ApiType::Soap => &[HttpVerb::Post],
+            ApiType::GraphQl => &[HttpVerb::Post, HttpVerb::Get],
         }
     }
 
@@ -86,12 +92,13 @@ impl ApiType {
             ApiType::Ws => &[HttpVerb::Subscribe, HttpVerb::Publish],
             ApiType::Sse | ApiType::WebSub => &[HttpVerb::Subscribe],
             ApiType::Soap => &[HttpVerb::Post],
+            ApiType::GraphQl => &[HttpVerb::Post, HttpVerb::Get],
         }
     }
 }
 
 /// The types a `type` field may name, for error messages.
-pub const SUPPORTED_TYPES: &str = "\"HTTP\", \"WS\", \"SSE\", \"WEBSUB\", \"SOAP\"";
+pub const SUPPORTED_TYPES: &str = "\"HTTP\", \"GRAPHQL\", \"WS\", \"SSE\", \"WEBSUB\", \"SOAP\"";
 
 /// Per-API settings of a streaming connection (a Gantry extension of WSO2's `API`,
 /// `streamingSettings`).

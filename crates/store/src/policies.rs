@@ -59,6 +59,10 @@ pub struct Policy {
     pub conditional_groups: Vec<ConditionalGroup>,
     /// AI API quota policies (WSO2 `AIAPIQUOTALIMIT`): token budgets per window (0 = none).
     pub tokens: TokenCounts,
+    /// Subscription tiers: the deepest GraphQL query allowed (0 = no limit).
+    pub graphql_max_depth: i64,
+    /// Subscription tiers: the most complex GraphQL query allowed (0 = no limit).
+    pub graphql_max_complexity: i64,
 }
 
 /// The token budgets of an AI API quota policy, per window; 0 = no limit of that kind.
@@ -96,6 +100,8 @@ struct PolicyRow {
     total_token_count: i64,
     prompt_token_count: i64,
     completion_token_count: i64,
+    graphql_max_depth: i64,
+    graphql_max_complexity: i64,
 }
 
 impl PolicyRow {
@@ -121,6 +127,8 @@ impl PolicyRow {
                 prompt: self.prompt_token_count,
                 completion: self.completion_token_count,
             },
+            graphql_max_depth: self.graphql_max_depth,
+            graphql_max_complexity: self.graphql_max_complexity,
         })
     }
 }
@@ -128,7 +136,7 @@ impl PolicyRow {
 /// The columns of a [`PolicyRow`].
 macro_rules! policy_columns {
     () => {
-        "id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups, total_token_count, prompt_token_count, completion_token_count"
+        "id, name, display_name, description, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups, total_token_count, prompt_token_count, completion_token_count, graphql_max_depth, graphql_max_complexity"
     };
 }
 
@@ -196,8 +204,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
         ..policy.clone()
     };
     sqlx::query(
-        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups, total_token_count, prompt_token_count, completion_token_count) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        "INSERT INTO throttling_policies (id, policy_level, name, display_name, description, request_count, unit_time, time_unit, created_at, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups, total_token_count, prompt_token_count, completion_token_count, graphql_max_depth, graphql_max_complexity) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(&created.id)
     .bind(level.as_str())
@@ -216,6 +224,8 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(created.tokens.total)
     .bind(created.tokens.prompt)
     .bind(created.tokens.completion)
+    .bind(created.graphql_max_depth)
+    .bind(created.graphql_max_complexity)
     .execute(store.pool())
     .await
     .map_err(StoreError::on_unique("a policy with this name already exists"))?;
@@ -225,7 +235,7 @@ pub async fn create(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
 /// Changes a policy's display name, description and limit (the name never changes).
 pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9, data_amount = $10, data_unit = $11, conditional_groups = $12, total_token_count = $13, prompt_token_count = $14, completion_token_count = $15 \
+        "UPDATE throttling_policies SET display_name = $1, description = $2, request_count = $3, unit_time = $4, time_unit = $5, burst_count = $8, burst_time_unit = $9, data_amount = $10, data_unit = $11, conditional_groups = $12, total_token_count = $13, prompt_token_count = $14, completion_token_count = $15, graphql_max_depth = $16, graphql_max_complexity = $17 \
          WHERE policy_level = $6 AND id = $7",
     )
     .bind(&policy.display_name)
@@ -243,6 +253,8 @@ pub async fn update(store: &Store, level: PolicyLevel, policy: &Policy) -> Resul
     .bind(policy.tokens.total)
     .bind(policy.tokens.prompt)
     .bind(policy.tokens.completion)
+    .bind(policy.graphql_max_depth)
+    .bind(policy.graphql_max_complexity)
     .execute(store.pool())
     .await?;
     found(&done)

@@ -55,6 +55,8 @@ struct PolicyRow {
     data_amount: i64,
     data_unit: String,
     conditional_groups: String,
+    graphql_max_depth: i64,
+    graphql_max_complexity: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -223,7 +225,7 @@ pub async fn build(
     .collect::<Result<Vec<_>>>()?;
 
     let throttling_policies = sqlx::query_as::<_, PolicyRow>(
-        "SELECT policy_level, name, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups FROM throttling_policies ORDER BY policy_level, name",
+        "SELECT policy_level, name, request_count, unit_time, time_unit, burst_count, burst_time_unit, data_amount, data_unit, conditional_groups, graphql_max_depth, graphql_max_complexity FROM throttling_policies ORDER BY policy_level, name",
     )
     .fetch_all(pool)
     .await?
@@ -239,6 +241,8 @@ pub async fn build(
         burst_count: r.burst_count,
         burst_time_unit: r.burst_time_unit,
         bandwidth_bytes: crate::policies::bandwidth_bytes(r.data_amount, &r.data_unit),
+        graphql_max_depth: u32::try_from(r.graphql_max_depth).ok().filter(|n| *n > 0),
+        graphql_max_complexity: u32::try_from(r.graphql_max_complexity).ok().filter(|n| *n > 0),
         })
     })
     .collect::<Result<Vec<_>>>()?;

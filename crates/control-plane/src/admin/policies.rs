@@ -85,6 +85,10 @@ fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
         "billingPlan": "FREE",
         "customAttributes": [],
     });
+    if level == PolicyLevel::Subscription {
+        body["graphQLMaxDepth"] = json!(policy.graphql_max_depth);
+        body["graphQLMaxComplexity"] = json!(policy.graphql_max_complexity);
+    }
     if level == PolicyLevel::Api {
         body["conditionalGroups"] = policy
             .conditional_groups
@@ -192,6 +196,13 @@ pub(crate) struct PolicyRequest {
     _kind: Option<String>,
     /// Advanced policies: conditional groups, in order (absent on an update: kept).
     conditional_groups: Option<Vec<GroupRequest>>,
+    /// Subscription tiers: the deepest GraphQL query allowed (0: no limit; absent on an
+    /// update: kept).
+    #[serde(rename = "graphQLMaxDepth")]
+    graphql_max_depth: Option<i64>,
+    /// Subscription tiers: the most complex GraphQL query allowed (0: no limit).
+    #[serde(rename = "graphQLMaxComplexity")]
+    graphql_max_complexity: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,6 +262,8 @@ impl PolicyRequest {
             burst_limit: None,
             _kind: None,
             conditional_groups: None,
+            graphql_max_depth: None,
+            graphql_max_complexity: None,
         }
     }
 
@@ -298,6 +311,18 @@ impl PolicyRequest {
                 "defaultLimit.type: AIAPIQUOTALIMIT is for subscription policies".into(),
             ));
         }
+        let graphql = |field: &str, value: Option<i64>| match (level, value) {
+            (_, None | Some(0)) => Ok(0),
+            (PolicyLevel::Subscription, Some(n)) if n > 0 && n <= i64::from(u32::MAX) => Ok(n),
+            (PolicyLevel::Subscription, Some(_)) => Err(ApiError::BadRequest(format!(
+                "{field}: must be 0 (no limit) or a positive number"
+            ))),
+            (_, Some(_)) => Err(ApiError::BadRequest(format!(
+                "{field}: only subscription tiers limit GraphQL queries"
+            ))),
+        };
+        let graphql_max_depth = graphql("graphQLMaxDepth", self.graphql_max_depth)?;
+        let graphql_max_complexity = graphql("graphQLMaxComplexity", self.graphql_max_complexity)?;
         let ParsedLimit {
             request_count,
             unit_time,
@@ -320,6 +345,8 @@ impl PolicyRequest {
             data_unit,
             conditional_groups,
             tokens,
+            graphql_max_depth,
+            graphql_max_complexity,
         })
     }
 }
@@ -620,6 +647,10 @@ pub(crate) async fn update_policy(
     let keeps_burst = request.rate_limit_count.is_none() && request.burst_limit.is_none();
     // Likewise a body without `conditionalGroups` keeps the current groups (`[]` clears them).
     let keeps_groups = request.conditional_groups.is_none();
+    let keeps_graphql = (
+        request.graphql_max_depth.is_none(),
+        request.graphql_max_complexity.is_none(),
+    );
     let mut policy = request.into_policy(level)?;
     if policy.name != current.name {
         return Err(ApiError::BadRequest(format!(
@@ -633,6 +664,12 @@ pub(crate) async fn update_policy(
     }
     if keeps_groups {
         policy.conditional_groups = current.conditional_groups.clone();
+    }
+    if keeps_graphql.0 {
+        policy.graphql_max_depth = current.graphql_max_depth;
+    }
+    if keeps_graphql.1 {
+        policy.graphql_max_complexity = current.graphql_max_complexity;
     }
     policy.id = current.id;
     policies::update(state.store(), level, &policy).await?;

@@ -164,7 +164,11 @@ pub(crate) async fn get_one(
         return Err(ApiError::not_found("API", &api_id));
     }
     let mut body = devportal_info(&api);
-    body["operations"] = operations_json(&api.operations);
+    body["operations"] = match &api.gateway.graphql {
+        // A GraphQL API's operations are its root fields.
+        Some(graphql) => json!(graphql.operations),
+        None => operations_json(&api.operations),
+    };
     add_access(&mut body, &api);
     Ok(axum::Json(body))
 }

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod api_products;
 pub mod apis;
 pub mod applications;
+pub mod graphql;
 pub mod key_tokens;
 pub mod mcp_servers;
 pub mod subscriptions;
@@ -25,6 +26,15 @@ pub fn router() -> Router<AppState> {
         .route("/apis/{api_id}", get(apis::get_one))
         .route("/mcp-servers", get(mcp_servers::list))
         .route("/mcp-servers/{api_id}", get(mcp_servers::get_one))
+        .route("/apis/{api_id}/graphql-schema", get(graphql::get_schema))
+        .route(
+            "/apis/{api_id}/graphql-policies/complexity",
+            get(graphql::get_complexity),
+        )
+        .route(
+            "/apis/{api_id}/graphql-policies/complexity/types",
+            get(graphql::get_types),
+        )
         .route(
             "/applications",
             get(applications::list).post(applications::create),

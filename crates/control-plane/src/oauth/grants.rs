@@ -501,6 +501,14 @@ async fn api_scopes(
     for sub in subscriptions::list_for_application(state.store(), application_id).await? {
         if let Ok(api) = apis::get(state.store(), &sub.api_id).await {
             scopes.extend(api.operations.into_iter().flat_map(|op| op.scopes));
+            // A GraphQL API's root fields carry its scopes.
+            scopes.extend(
+                api.gateway
+                    .graphql
+                    .into_iter()
+                    .flat_map(|g| g.operations)
+                    .flat_map(|op| op.scopes),
+            );
         } else if let Ok(product) =
             gantry_store::api_products::get(state.store(), &sub.api_id).await
         {

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use gantry_model::Api;
+use gantry_model::{Api, GraphQlVerb};
 use gantry_store::applications::{self, Application};
 use gantry_store::{StoreError, apis as store_apis, subscriptions};
 use serde::Deserialize;
@@ -119,6 +119,10 @@ pub(super) struct ApiPage {
     gateway_url: String,
     try_form: TryForm,
     try_result: Option<TryResult>,
+    /// A GraphQL API: its root fields (the operations above are the routes "Try it"
+    /// calls) and its schema (SDL), shown as written.
+    graphql_fields: Vec<OperationSummary>,
+    graphql_schema: Option<String>,
 }
 
 /// Renders an API's page, with the outcome of a "Try it" call when there was one.
@@ -160,7 +164,14 @@ pub(super) async fn render_api_page(
             .map(|op| op.target.as_str().replace("/*", "/"))
             .unwrap_or_else(|| "/".into()),
         token: user.test_token.clone().unwrap_or_default(),
-        body: String::new(),
+        // A GraphQL API: a query of its first root field to start from.
+        body: api
+            .gateway
+            .graphql
+            .as_deref()
+            .and_then(|g| g.operations.iter().find(|o| o.verb == GraphQlVerb::Query))
+            .map(|op| serde_json::json!({"query": format!("{{ {} }}", op.target)}).to_string())
+            .unwrap_or_default(),
     });
     render(&ApiPage {
         nav: Nav::new(Portal::Devportal, user).with_notice(notice),
@@ -180,6 +191,8 @@ pub(super) async fn render_api_page(
         },
         try_form,
         try_result,
+        graphql_fields: super::listing::graphql_operation_rows(api).unwrap_or_default(),
+        graphql_schema: api.gateway.graphql.as_deref().map(|g| g.schema.clone()),
     })
 }
 

@@ -101,6 +101,24 @@ pub(super) fn operation_rows(api: &Api) -> Vec<OperationSummary> {
         .collect()
 }
 
+/// A GraphQL API's root fields as the portals show its operations (the routes that serve
+/// them are its `operations`).
+pub(super) fn graphql_operation_rows(api: &Api) -> Option<Vec<OperationSummary>> {
+    let graphql = api.gateway.graphql.as_deref()?;
+    Some(
+        graphql
+            .operations
+            .iter()
+            .map(|op| OperationSummary {
+                verb: op.verb.as_str().to_owned(),
+                target: op.target.clone(),
+                secured: !matches!(op.auth_type, gantry_model::AuthType::None),
+                scopes: op.scopes.join(" "),
+            })
+            .collect(),
+    )
+}
+
 /// An operation as the developer portal shows it.
 pub(super) struct OperationSummary {
     pub verb: String,

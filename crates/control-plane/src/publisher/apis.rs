@@ -55,19 +55,23 @@ pub struct ApiRequest {
     subtype: Option<String>,
     /// An AI API's provider, targets (their keys write-only), routing and guardrails.
     subtype_configuration: Option<gantry_model::ai::SubtypeConfiguration>,
-    /// `apiKeyHeader`, `apiPolicies`, `enableBackendJwt`.
+    /// `apiKeyHeader`, `apiPolicies`, `enableBackendJwt` (and a GraphQL API's definition).
     #[serde(flatten)]
-    gateway: gantry_model::GatewayPolicies,
+    pub(crate) gateway: gantry_model::GatewayPolicies,
+    /// GraphQL APIs: whether `__schema`/`__type` queries are let through (a Gantry
+    /// extension; absent: unchanged, on for a new API).
+    #[serde(rename = "graphqlIntrospection")]
+    pub(crate) graphql_introspection: Option<bool>,
 }
 
 /// One element of `operations`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationRequest {
-    target: Option<String>,
-    verb: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) verb: Option<String>,
     auth_type: Option<String>,
-    throttling_policy: Option<String>,
+    pub(crate) throttling_policy: Option<String>,
     scopes: Option<Vec<String>>,
     /// Header policies of this operation alone (WSO2 4.x).
     #[serde(default)]
@@ -107,17 +111,9 @@ fn parse_auth_type(raw: &str) -> Option<AuthType> {
 }
 
 impl OperationRequest {
-    fn parse(&self, index: usize) -> Result<Operation, InvalidField> {
+    /// The operation's `authType` and `scopes`, checked.
+    pub(crate) fn access(&self, index: usize) -> Result<(AuthType, Vec<String>), InvalidField> {
         let at = |field: &str| format!("operations[{index}].{field}");
-        let target = ResourceTarget::parse(required(&self.target, &at("target"))?)
-            .map_err(|e| InvalidField::new(at("target"), e.reason))?;
-        let verb_raw = required(&self.verb, &at("verb"))?;
-        let verb = HttpVerb::parse(verb_raw).ok_or_else(|| {
-            InvalidField::new(
-                at("verb"),
-                format!("'{verb_raw}' is not one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, SUBSCRIBE, PUBLISH"),
-            )
-        })?;
         let auth_type = match &self.auth_type {
             None => AuthType::Any,
             Some(raw) => parse_auth_type(raw).ok_or_else(|| {
@@ -137,6 +133,21 @@ impl OperationRequest {
                 format!("'{bad}' is not a valid scope name"),
             ));
         }
+        Ok((auth_type, scopes))
+    }
+
+    fn parse(&self, index: usize) -> Result<Operation, InvalidField> {
+        let at = |field: &str| format!("operations[{index}].{field}");
+        let target = ResourceTarget::parse(required(&self.target, &at("target"))?)
+            .map_err(|e| InvalidField::new(at("target"), e.reason))?;
+        let verb_raw = required(&self.verb, &at("verb"))?;
+        let verb = HttpVerb::parse(verb_raw).ok_or_else(|| {
+            InvalidField::new(
+                at("verb"),
+                format!("'{verb_raw}' is not one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, SUBSCRIBE, PUBLISH"),
+            )
+        })?;
+        let (auth_type, scopes) = self.access(index)?;
         self.operation_policies.validate(&at("operationPolicies"))?;
         Ok(Operation {
             id: None,
@@ -239,6 +250,16 @@ impl ApiRequest {
                 format!("'{api_type}' is not supported yet; use one of {SUPPORTED_TYPES}"),
             )
         })?;
+        let graphql = kind == ApiType::GraphQl;
+        if graphql
+            && (self.subtype_configuration.is_some()
+                || self.subtype.as_deref() == Some(gantry_model::ai::AI_SUBTYPE))
+        {
+            return Err(InvalidField::new(
+                "subtype",
+                "a GraphQL API cannot be an AI API",
+            ));
+        }
         let transport = checked_transport(self.transport)?;
         let visibility = checked_visibility(self.visibility)?;
         let authorization_header = self
@@ -265,8 +286,24 @@ impl ApiRequest {
         let cors_configuration = self.cors_configuration.unwrap_or_default();
         cors_configuration.validate()?;
         self.gateway.validate()?;
-        let operations = match self.operations {
-            Some(ops) if !ops.is_empty() => {
+        let mut gateway = self.gateway;
+        let graphql_routes = if graphql {
+            let definition = gateway.graphql.take().map(|d| *d);
+            let requested = self.operations.as_deref().unwrap_or_default();
+            let mut definition = super::graphql::definition(definition, requested)?;
+            if let Some(on) = self.graphql_introspection {
+                definition.introspection = on;
+            }
+            gateway.graphql = Some(Box::new(definition));
+            Some(super::graphql::routes())
+        } else {
+            // Only a GraphQL API carries a GraphQL definition.
+            gateway.graphql = None;
+            None
+        };
+        let operations = match (graphql_routes, self.operations) {
+            (Some(routes), _) => routes,
+            (None, Some(ops)) if !ops.is_empty() => {
                 let ops = ops
                     .iter()
                     .enumerate()
@@ -310,7 +347,7 @@ impl ApiRequest {
             security_scheme: self
                 .security_scheme
                 .unwrap_or_else(|| vec!["oauth2".into()]),
-            gateway: self.gateway,
+            gateway,
             visibility,
             details: self.details,
             endpoint_config,
@@ -354,7 +391,7 @@ pub(crate) async fn update(
         }
     };
     let api = update_api(&state, &api_id, request, if_match).await?;
-    Ok(with_etag(api))
+    Ok(api_with_etag(&api))
 }
 
 pub(crate) async fn create(
@@ -368,7 +405,7 @@ pub(crate) async fn create(
     if let Ok(v) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, v);
     }
-    Ok((StatusCode::CREATED, headers, axum::Json(api)).into_response())
+    Ok((StatusCode::CREATED, headers, axum::Json(api_body(&api))).into_response())
 }
 
 pub(crate) async fn list(
@@ -523,10 +560,35 @@ pub(crate) fn may_manage(
         || details.editable_by(roles)
 }
 
-/// The API (or API product) with its `ETag` header.
+/// WSO2's `API` body: the API as stored, except that a GraphQL API lists its root fields
+/// as `operations` (QUERY, MUTATION, SUBSCRIPTION) rather than the routes that serve them,
+/// and keeps its schema for `/graphql-schema`.
+pub(crate) fn api_body(api: &Api) -> Value {
+    let mut body = serde_json::to_value(api).unwrap_or(Value::Null);
+    if let (Some(definition), Some(object)) = (&api.gateway.graphql, body.as_object_mut()) {
+        object.remove("graphql");
+        object.insert("operations".into(), json!(definition.operations));
+        object.insert(
+            "graphqlIntrospection".into(),
+            json!(definition.introspection),
+        );
+    }
+    body
+}
+
+/// The API product (or other resource) with its `ETag` header.
 pub(crate) fn with_etag<T: serde::Serialize>(api: T) -> Response {
-    let mut response = axum::Json(&api).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag(&api)) {
+    tagged(axum::Json(&api).into_response(), &etag(&api))
+}
+
+/// The API with its `ETag` header: the body WSO2's ([`api_body`]), the tag that of the API
+/// as stored (what `If-Match` is checked against).
+pub(crate) fn api_with_etag(api: &Api) -> Response {
+    tagged(axum::Json(api_body(api)).into_response(), &etag(api))
+}
+
+fn tagged(mut response: Response, tag: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(tag) {
         response.headers_mut().insert(header::ETAG, v);
     }
     response
@@ -537,7 +599,7 @@ pub(crate) async fn get_one(
     Scoped(user, _): Scoped<rest_scopes::ApiView>,
     Path(api_id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(with_etag(load_for(&state, &api_id, &user).await?))
+    Ok(api_with_etag(&load_for(&state, &api_id, &user).await?))
 }
 
 pub(crate) async fn delete(
@@ -613,7 +675,7 @@ pub(crate) async fn copy_api(
     if let Ok(v) = HeaderValue::from_str(&format!("/api/am/publisher/v4/apis/{}", copy.id)) {
         headers.insert(header::LOCATION, v);
     }
-    Ok((StatusCode::CREATED, headers, axum::Json(copy)).into_response())
+    Ok((StatusCode::CREATED, headers, axum::Json(api_body(&copy))).into_response())
 }
 
 #[derive(Debug, Deserialize)]

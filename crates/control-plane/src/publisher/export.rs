@@ -119,8 +119,13 @@ async fn project_of(
             })?,
         (None, false) => api.clone(),
     };
-    let mut data =
-        serde_json::to_value(&snapshot).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // WSO2's operations (a GraphQL API's root fields); Gantry's GraphQL definition beside
+    // them, so an import gets the schema back.
+    let mut data = super::apis::api_body(&snapshot);
+    if let Some(graphql) = &snapshot.gateway.graphql {
+        data["graphql"] =
+            serde_json::to_value(graphql).map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
     // A live API keeps its state only when asked (WSO2's `preserveStatus`, default true).
     if query.preserve_status == Some(false) {
         data["lifeCycleStatus"] = json!("CREATED");

@@ -7,6 +7,7 @@ pub mod apis;
 pub mod asyncapi;
 pub mod client_certificates;
 pub mod export;
+pub mod graphql;
 pub mod import;
 pub mod mcp_servers;
 pub mod openapi;
@@ -48,6 +49,20 @@ pub fn router() -> Router<AppState> {
             get(asyncapi::get_definition).put(asyncapi::put_definition),
         )
         .route("/apis/export", get(export::export))
+        .route("/apis/import-graphql-schema", post(graphql::import))
+        .route("/apis/validate-graphql-schema", post(graphql::validate))
+        .route(
+            "/apis/{api_id}/graphql-schema",
+            get(graphql::get_schema).put(graphql::put_schema),
+        )
+        .route(
+            "/apis/{api_id}/graphql-policies/complexity",
+            get(graphql::get_complexity).put(graphql::put_complexity),
+        )
+        .route(
+            "/apis/{api_id}/graphql-policies/complexity/types",
+            get(graphql::get_types),
+        )
         .route(
             "/apis/import",
             post(import::import).layer(DefaultBodyLimit::max(import::MAX_UPLOAD_BYTES)),

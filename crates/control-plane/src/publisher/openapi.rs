@@ -257,13 +257,15 @@ pub(super) fn properties_of(upload: &Upload, described: Described<'_>) -> Map<St
 /// The parts of a multipart request: the definition text and `additionalProperties`.
 #[derive(Debug, Default)]
 pub(crate) struct Upload {
+    /// The part named by one of the definition fields.
     pub(crate) definition: Option<String>,
+    /// `additionalProperties`: the API, a JSON object.
     pub(crate) additional: Option<Value>,
     /// `implementationType` (WSDL imports: `SOAP` or `SOAPTOREST`).
     pub(crate) implementation_type: Option<String>,
 }
 
-/// Reads a definition upload: the definition from the first of `definition_fields` given,
+/// Reads a definition upload: the definition from one of `definition_fields`,
 /// `additionalProperties` as a JSON object; a `url` is refused (the control plane fetches
 /// no remote documents).
 pub(crate) async fn read_upload(
@@ -276,9 +278,14 @@ pub(crate) async fn read_upload(
         let text = field.text().await.map_err(multipart_error)?;
         match name.as_str() {
             "url" => {
-                return Err(ApiError::BadRequest(
-                    "url: importing from a URL is not supported (the control plane does not fetch remote documents); send the document as 'file' or 'inlineAPIDefinition'".into(),
-                ));
+                return Err(ApiError::BadRequest(format!(
+                    "url: importing from a URL is not supported (the control plane does not fetch remote documents); send the document as {}",
+                    definition_fields
+                        .iter()
+                        .map(|f| format!("'{f}'"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )));
             }
             "additionalProperties" => {
                 let value: Value = serde_json::from_str(&text).map_err(|e| {

@@ -146,6 +146,14 @@ async fn resolve(
         if !may_manage(&api.provider, &api.details, &user.username, &user.roles) {
             return Err(missing());
         }
+        if api.api_type == crate::publisher::graphql::GRAPHQL {
+            // Its root fields are checked by the GraphQL stage, which a product's routes
+            // do not run; WSO2's products are made of REST APIs too.
+            return Err(ApiError::BadRequest(format!(
+                "apis[{i}].apiId: API '{}' is a GraphQL API; a product is made of REST APIs",
+                api.name
+            )));
+        }
         if resolved.iter().any(|r| r.api_id == api.id) {
             return Err(ApiError::BadRequest(format!(
                 "apis[{i}].apiId: API '{}' is listed twice; list its operations once",

@@ -44,14 +44,26 @@ pub(crate) async fn check_policies(state: &AppState, api: &mut Api) -> ApiResult
             "apiThrottlingPolicy: '{tier}' is not an API-level throttling policy"
         )));
     }
-    for (i, op) in api.operations.iter().enumerate() {
-        if policies::find(state.store(), PolicyLevel::Api, &op.throttling_policy)
+    // A GraphQL API's `operations` are its root fields; its routes carry no policy.
+    let operation_policies: Vec<&String> = match &api.gateway.graphql {
+        Some(graphql) => graphql
+            .operations
+            .iter()
+            .map(|op| &op.throttling_policy)
+            .collect(),
+        None => api
+            .operations
+            .iter()
+            .map(|op| &op.throttling_policy)
+            .collect(),
+    };
+    for (i, policy) in operation_policies.into_iter().enumerate() {
+        if policies::find(state.store(), PolicyLevel::Api, policy)
             .await?
             .is_none()
         {
             return Err(ApiError::BadRequest(format!(
-                "operations[{i}].throttlingPolicy: '{}' is not an API-level throttling policy",
-                op.throttling_policy
+                "operations[{i}].throttlingPolicy: '{policy}' is not an API-level throttling policy"
             )));
         }
     }
@@ -122,6 +134,19 @@ pub async fn update(
             None => *given = Some(stored.to_owned()),
         }
     }
+    match request.api_type.as_deref() {
+        None => request.api_type = Some(current.api_type.clone()),
+        Some(given) if given != current.api_type => {
+            return Err(ApiError::BadRequest(format!(
+                "type: cannot be changed by an update ('{}')",
+                current.api_type
+            )));
+        }
+        Some(_) => {}
+    }
+    // A GraphQL API's schema and complexity values change through their own resources;
+    // the request's operations set the root fields' auth type, scopes and policies.
+    request.gateway.graphql = current.gateway.graphql.clone();
     let mut api = request.into_api(&current.provider)?;
     let stored_keys = gantry_store::ai::credential_targets(state.store(), api_id).await?;
     let keys = super::ai_apis::prepare(state, &mut api, &stored_keys).await?;

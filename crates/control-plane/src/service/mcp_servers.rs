@@ -111,6 +111,13 @@ pub async fn from_api(state: &AppState, body: Value, user: &AuthUser) -> ApiResu
             "apiOperationMapping.apiId: names an MCP server; choose a REST API".into(),
         ));
     }
+    if source.api_type == crate::publisher::graphql::GRAPHQL {
+        // A tool call is a REST call to the endpoint: it would pass by the GraphQL stage's
+        // per-root-field checks.
+        return Err(ApiError::BadRequest(
+            "apiOperationMapping.apiId: names a GraphQL API; choose a REST API".into(),
+        ));
+    }
     let document = match definitions::get(state.store(), &source.id).await? {
         Some(text) => serde_json::from_str(&text)
             .or_else(|_| serde_yaml_ng::from_str(&text))

@@ -9,6 +9,7 @@ use gantry_model::{Endpoint, Endpoints, KeyType, LifecycleState};
 
 use super::client_certs::MutualTls;
 use super::cors::Cors;
+use super::graphql::GraphQlApi;
 use super::header_policies::{self, HeaderOp};
 use super::limits::{Level, Policies};
 use super::loose_reading::LooseRoutes;
@@ -62,6 +63,8 @@ pub struct ApiEntry {
     pub websub: Option<Box<super::websub::WebSubTopics>>,
     /// A SOAP API's operations by SOAPAction (`None` for other types).
     pub soap: Option<Box<super::soap::SoapActions>>,
+    /// A GraphQL API's schema, operations and complexity values (`None` for other APIs).
+    pub graphql: Option<Box<GraphQlApi>>,
 }
 
 /// Where an API key may be presented.
@@ -176,6 +179,7 @@ impl ApiEntry {
             loose: LooseRoutes::compile(&api.operations),
             mcp: super::mcp::McpEntry::compile(api, policies, problems),
             traffic: traffic.counters(&api.api_id, &api.revision_id),
+            graphql: GraphQlApi::compile(api, policies, problems),
         }
     }
 }

@@ -165,6 +165,8 @@ impl Group {
             }
         }
         let limit = ThrottlingPolicy {
+            graphql_max_depth: None,
+            graphql_max_complexity: None,
             level: "api".to_owned(),
             name: name.to_owned(),
             request_count: limit.request_count,
@@ -263,6 +265,8 @@ mod tests {
 
     fn policy(groups: serde_json::Value) -> ThrottlingPolicy {
         ThrottlingPolicy {
+            graphql_max_depth: None,
+            graphql_max_complexity: None,
             level: "api".into(),
             name: "Cond".into(),
             request_count: 100,

@@ -38,6 +38,8 @@ impl Level {
 pub struct Policies<'a> {
     limits: HashMap<(Level, &'a str), Option<Arc<Limit>>>,
     conditional: HashMap<&'a str, Arc<ConditionalLimits>>,
+    /// Subscription tiers' GraphQL depth and complexity limits (tiers that set some).
+    graphql: HashMap<&'a str, Arc<GraphQlLimits>>,
 }
 
 impl<'a> Policies<'a> {
@@ -62,12 +64,18 @@ impl<'a> Policies<'a> {
         Self {
             limits,
             conditional,
+            graphql: tier_limits(snapshot),
         }
     }
 
     /// The limit of policy `name` at `level`; `None` when unlimited or unknown.
     pub fn limit(&self, level: Level, name: &str) -> Option<Arc<Limit>> {
         self.limits.get(&(level, name)).cloned().flatten()
+    }
+
+    /// The GraphQL limits of subscription tier `name`; `None` when it sets none.
+    pub fn graphql_limits(&self, name: &str) -> Option<Arc<GraphQlLimits>> {
+        self.graphql.get(name).cloned()
     }
 
     /// Whether the snapshot defines policy `name` at `level` (limited or not).
@@ -90,4 +98,35 @@ impl<'a> Policies<'a> {
         }
         names.into_boxed_slice()
     }
+}
+
+/// A subscription tier's GraphQL limits (WSO2 `graphQLMaxDepth`, `graphQLMaxComplexity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphQlLimits {
+    /// The tier's name, for refusals.
+    pub tier: Box<str>,
+    /// The deepest query allowed.
+    pub max_depth: Option<u32>,
+    /// The most complex query allowed.
+    pub max_complexity: Option<u32>,
+}
+
+/// The GraphQL limits of the subscription tiers of `snapshot` that set some.
+fn tier_limits(snapshot: &gantry_model::GatewaySnapshot) -> HashMap<&str, Arc<GraphQlLimits>> {
+    snapshot
+        .throttling_policies
+        .iter()
+        .filter(|p| p.level == "subscription")
+        .filter(|p| p.graphql_max_depth.is_some() || p.graphql_max_complexity.is_some())
+        .map(|p| {
+            (
+                p.name.as_str(),
+                Arc::new(GraphQlLimits {
+                    tier: p.name.as_str().into(),
+                    max_depth: p.graphql_max_depth,
+                    max_complexity: p.graphql_max_complexity,
+                }),
+            )
+        })
+        .collect()
 }

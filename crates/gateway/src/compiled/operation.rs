@@ -1,6 +1,7 @@
-//! One operation as the request path knows it (auth type, scopes, limit, header policies),
-//! compiled once per configuration. Its own module so that what builds operations (the API
-//! entry, MCP tools) can share it without importing each other.
+//! One operation as the request path reads it: how callers authenticate, its scopes, its
+//! limit and header policies, compiled once per configuration. Its own module so that what
+//! builds operations (REST routes in `api.rs`, MCP tools in `mcp.rs`, a GraphQL API's root
+//! fields in `graphql.rs`) can share it without importing each other.
 
 use std::sync::Arc;
 

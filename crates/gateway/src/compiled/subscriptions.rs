@@ -16,6 +16,8 @@ pub struct Subscription {
     pub status: SubscriptionStatus,
     /// The subscription tier's limit (`None`: unlimited).
     pub limit: Option<Arc<Limit>>,
+    /// The tier's GraphQL depth and complexity limits (`None` for most tiers).
+    pub graphql: Option<Arc<super::limits::GraphQlLimits>>,
 }
 
 /// (application id, API id) → the subscription (one table, not one per field: with 100,000
@@ -37,6 +39,7 @@ pub fn compile<'a>(
             Subscription {
                 status: s.status,
                 limit: policies.limit(Level::Subscription, &s.tier),
+                graphql: policies.graphql_limits(&s.tier),
             },
         );
     }

@@ -60,6 +60,8 @@ impl Limit {
         let burst = (policy.burst_count > 0)
             .then(|| {
                 Self::from_policy(&ThrottlingPolicy {
+                    graphql_max_depth: None,
+                    graphql_max_complexity: None,
                     level: policy.level.clone(),
                     name: format!("{} burst", policy.name),
                     request_count: policy.burst_count,

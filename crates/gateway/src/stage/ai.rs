@@ -9,13 +9,12 @@ use std::sync::{Arc, OnceLock};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::Answer;
 use super::ai_usage::{Account, Metered};
 use super::authenticate::Authenticated;
-use super::forward::{Destination, Forwarder};
+use super::forward::{ClientBody, Destination, Forwarder};
 use super::limit::Limiters;
 use super::route::Routed;
 use crate::compiled::CompiledConfig;
@@ -162,7 +161,7 @@ fn intervened(name: &str, policy: &str, reason: &str) -> Answer {
 }
 
 /// The request body as a JSON object, read whole under the body limit and deadline.
-async fn read_prompt(forwarder: &Forwarder, body: Incoming) -> Result<Value, Answer> {
+async fn read_prompt(forwarder: &Forwarder, body: ClientBody) -> Result<Value, Answer> {
     let timeout = forwarder.body_timeout.get();
     let limit = forwarder.body_limit.get();
     let body = http_body_util::Limited::new(
@@ -199,7 +198,7 @@ impl AiCall {
         &mut self,
         ai: &AiGateway,
         forwarder: &Forwarder,
-        request: Request<Incoming>,
+        request: Request<ClientBody>,
         outcome: &mut Outcome,
     ) -> Result<Response<UpstreamResponseBody>, Answer> {
         let (parts, body) = request.into_parts();

@@ -47,8 +47,24 @@ pub fn decide(
     caller: &Caller,
 ) -> Result<(), Denial> {
     match &caller.claims {
-        CallerClaims::Access(claims) => {
+        CallerClaims::Access(_) => {
             check_subscription(config, &caller.application_id, api, caller.key_type)?;
+        }
+        CallerClaims::ApiKey(claims) => {
+            if !claims.was_subscribed_to(&api.base_path) {
+                return Err(not_subscribed());
+            }
+            check_subscription(config, &caller.application_id, api, caller.key_type)?;
+        }
+    }
+    operation_allows(operation, caller)
+}
+
+/// Whether `caller`'s kind of token and scopes let it call `operation` (its subscription
+/// aside): also each root field of a GraphQL document and each GraphQL subscription.
+pub fn operation_allows(operation: &OperationEntry, caller: &Caller) -> Result<(), Denial> {
+    match &caller.claims {
+        CallerClaims::Access(claims) => {
             let user_token = claims.is_user_token();
             match operation.auth_type {
                 AuthType::Application if user_token => {
@@ -82,11 +98,7 @@ pub fn decide(
                 }
             }
         }
-        CallerClaims::ApiKey(claims) => {
-            if !claims.was_subscribed_to(&api.base_path) {
-                return Err(not_subscribed());
-            }
-            check_subscription(config, &caller.application_id, api, caller.key_type)?;
+        CallerClaims::ApiKey(_) => {
             if operation.auth_type == AuthType::ApplicationUser {
                 return Err(forbidden(
                     "900908",

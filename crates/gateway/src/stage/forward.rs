@@ -8,7 +8,7 @@ use std::sync::Arc;
 use gantry_model::KeyType;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
-use http_body_util::BodyExt as _;
+use http_body_util::{BodyExt as _, Either};
 use hyper::body::Incoming;
 
 use super::Answer;
@@ -17,6 +17,9 @@ use crate::compiled::{ApiEntry, Upstream, UpstreamPool};
 use crate::metrics::{GatewayMetrics, Outcome};
 use crate::respond;
 use crate::upstream_client::{UpstreamBody, UpstreamClients, UpstreamResponseBody};
+
+/// A client's request body: streaming, or read already by a stage (a GraphQL document).
+pub type ClientBody = Either<Incoming, http_body_util::Full<bytes::Bytes>>;
 
 /// A request body bigger than this is streamed, never buffered for a retry.
 const MAX_REPLAY_BYTES: u64 = 64 * 1024;
@@ -213,7 +216,7 @@ impl Forwarder {
     /// for a failed call (413, 408, 400 for the client's body; 502, 504 for the upstream).
     pub async fn send(
         &self,
-        request: Request<Incoming>,
+        request: Request<ClientBody>,
         to: Destination<'_>,
         grpc: bool,
         downstream_version: http::Version,
@@ -237,7 +240,12 @@ impl Forwarder {
         let length = if pool.can_retry() {
             pool.record_request();
             is_idempotent(&parts.method)
-                .then(|| replayable_length(&parts.headers, hyper::body::Body::is_end_stream(&body)))
+                .then(|| match &body {
+                    Either::Left(body) => {
+                        replayable_length(&parts.headers, hyper::body::Body::is_end_stream(body))
+                    }
+                    Either::Right(read) => hyper::body::Body::size_hint(read).exact(),
+                })
                 .flatten()
                 .filter(|n| *n <= MAX_REPLAY_BYTES)
         } else {
@@ -254,23 +262,33 @@ impl Forwarder {
         let body_timeout = self.body_timeout.get();
         // A larger HTTP/2 body streams, but its last bytes wait for the end of its stream, so
         // one that disagrees with its content-length never reaches the upstream complete.
-        let body = crate::declared_length::DeclaredLength::new(
-            body,
-            (downstream_version == http::Version::HTTP_2)
-                .then(|| declared_length(&parts.headers))
-                .flatten(),
-        );
-        let body = crate::body_timeout::Deadline::new(body, (!grpc).then_some(body_timeout));
-        let buffered = match length.or(checked) {
-            Some(0) => Ok(bytes::Bytes::new()),
-            Some(_) => match body.collect().await {
+        let buffered = match body {
+            // Read already (a GraphQL document): sent as it is, kept for a retry if small.
+            Either::Right(read) => match read.collect().await {
                 Ok(collected) => Ok(collected.to_bytes()),
-                Err(error) if crate::body_timeout::is_timed_out(error.as_ref()) => {
-                    return Err(crate::body_timeout::timed_out(body_timeout));
-                }
-                Err(_) => return Err(unreadable_body()),
+                Err(never) => match never {},
             },
-            None => Err(body),
+            Either::Left(body) => {
+                let body = crate::declared_length::DeclaredLength::new(
+                    body,
+                    (downstream_version == http::Version::HTTP_2)
+                        .then(|| declared_length(&parts.headers))
+                        .flatten(),
+                );
+                let body =
+                    crate::body_timeout::Deadline::new(body, (!grpc).then_some(body_timeout));
+                match length.or(checked) {
+                    Some(0) => Ok(bytes::Bytes::new()),
+                    Some(_) => match body.collect().await {
+                        Ok(collected) => Ok(collected.to_bytes()),
+                        Err(error) if crate::body_timeout::is_timed_out(error.as_ref()) => {
+                            return Err(crate::body_timeout::timed_out(body_timeout));
+                        }
+                        Err(_) => return Err(unreadable_body()),
+                    },
+                    None => Err(body),
+                }
+            }
         };
         let upstream_version = parts.version;
         let (mut outbound, replay) = match buffered {

@@ -49,13 +49,14 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// The parts of `request` (from `peer`) limits read.
-    pub fn of<B: hyper::body::Body>(request: &'a Request<B>, peer: IpAddr) -> Self {
+    /// The parts of `request` (from `peer`, its body `body_length` long when known)
+    /// limits read.
+    pub fn of<B>(request: &'a Request<B>, body_length: Option<u64>, peer: IpAddr) -> Self {
         Self {
             headers: request.headers(),
             query: request.uri().query(),
             peer,
-            body_length: request.body().size_hint().exact(),
+            body_length,
         }
     }
 }
@@ -141,6 +142,32 @@ impl Limiters {
             }
         }
         Ok(Granted { quota, charges })
+    }
+
+    /// Counts one call against `operation`'s own limit (not the subscription's or the
+    /// application's): the further root fields of a GraphQL document, each one call.
+    pub async fn admit_operation(
+        &self,
+        api: &ApiEntry,
+        operation: &OperationEntry,
+        outcome: &mut Outcome,
+    ) -> Result<(), Answer> {
+        let Some(limit) = &operation.limit else {
+            return Ok(());
+        };
+        self.admit(
+            Scope::Operation,
+            &api.id,
+            &operation.key,
+            limit,
+            &mut Vec::new(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|throttled| {
+            outcome.throttled = Some(throttled.scope.label());
+            throttled.into_response()
+        })
     }
 
     /// The response as the client gets it: with the `RateLimit` headers of the quota, its

@@ -1,10 +1,11 @@
 //! The stages of the request path, in the order `proxy::Proxy::stages` runs them:
-//! target → route → CORS → SOAP action → deny (by API and address) → authenticate → deny
-//! (by application and user) → revision (a canary's share) → authorise → limit → WebSub hub
-//! (answers itself) → WebSocket topics → forward (with mediate; `ai` instead for AI APIs) →
-//! relay → SSE events; an MCP server's requests leave after the address check for `mcp`,
-//! which runs the same checks per JSON-RPC message. Each stage is one module with one entry
-//! point that either hands the next stage
+//! target → route → CORS → SOAP action → deny (by API and address) → GraphQL (document
+//! read, for GraphQL APIs) → authenticate → deny (by application and user) → revision (a
+//! canary's share) → authorise (then GraphQL's own checks) → limit → WebSub hub (answers
+//! itself) → WebSocket topics → forward (with mediate; `ai` instead for AI APIs) → relay
+//! (GraphQL subscriptions: `graphql_ws`) → SSE events; an MCP server's requests leave after
+//! the address check for `mcp`, which runs the same checks per JSON-RPC message. Each stage
+//! is one module with one entry point that either hands the next stage
 //! what it found or answers the request now (`Err(Answer)`). A new stage is a new module
 //! and one line there. Stages read the compiled configuration (`compiled/`), never build it.
 
@@ -24,6 +25,8 @@ pub mod cors;
 pub mod deny;
 pub mod events;
 pub mod forward;
+pub mod graphql;
+pub mod graphql_ws;
 pub mod limit;
 pub mod mcp;
 pub mod mediate;

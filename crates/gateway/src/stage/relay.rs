@@ -21,6 +21,12 @@ pub enum Tunnel {
     Bytes { idle: Duration },
     /// Frame by frame under a `WS` API topic's rules.
     Topic(super::ws_topics::TopicRules),
+    /// Message by message, a GraphQL API's subscriptions checked (`graphql_ws`); closed after
+    /// `idle` without a message (zero: never).
+    GraphQl {
+        session: super::graphql_ws::Session,
+        idle: Duration,
+    },
 }
 
 /// Prepares `response` for the client of a call to `api` (`operation` its header policies);
@@ -78,6 +84,14 @@ pub fn response(
                 client,
                 upstream,
                 rules,
+                stop.clone(),
+            )),
+            // A GraphQL API: each subscription checked as it is started.
+            Tunnel::GraphQl { session, idle } => tunnels.spawn(super::graphql_ws::relay(
+                client,
+                upstream,
+                session,
+                idle,
                 stop.clone(),
             )),
             Tunnel::Bytes { idle } => tunnels.spawn(super::websocket::tunnel(

@@ -394,8 +394,9 @@ impl Call<'_> {
                 refused
             });
         }
-        let view = Request::from_parts(parts.clone(), http_body_util::Empty::<Bytes>::new());
-        let call = limit::Call::of(&view, self.arrival.peer.ip());
+        let view = Request::from_parts(parts.clone(), ());
+        // The view of one tool call carries no body (length 0).
+        let call = limit::Call::of(&view, Some(0), self.arrival.peer.ip());
         self.mcp
             .limits
             .check(self.config, &routed, self.who, call, outcome)
