@@ -21,6 +21,7 @@ pub mod error;
 pub mod health;
 mod hop_by_hop;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod ratelimit;
 pub mod respond;

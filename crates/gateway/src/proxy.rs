@@ -22,6 +22,9 @@ use crate::compiled::CompiledConfig;
 use crate::correlation::{CORRELATION_ID, correlation_id};
 use crate::error::GatewayError;
 use crate::metrics::{GatewayMetrics, Outcome};
+use crate::policy::callout::Invocation;
+use crate::policy::run::{Exchange, RequestBody};
+use crate::policy::{self, Chain};
 use crate::respond::{self, Body};
 use crate::stage::authenticate::Authenticated;
 use crate::stage::route::Routed;
@@ -37,6 +40,58 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The client's side of a call with policies, kept for interceptor services: the method and
+/// path as sent, the correlation id, the address.
+struct ClientCall {
+    method: http::Method,
+    path: String,
+    request_id: String,
+    peer: SocketAddr,
+}
+
+impl ClientCall {
+    fn of(request: &Request<Incoming>, peer: SocketAddr) -> Self {
+        Self {
+            method: request.method().clone(),
+            path: request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| request.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
+            request_id: request
+                .headers()
+                .get(CORRELATION_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            peer,
+        }
+    }
+
+    fn invocation<'a>(&'a self, api: &'a crate::compiled::ApiEntry) -> Invocation<'a> {
+        Invocation {
+            method: self.method.as_str(),
+            path: &self.path,
+            api_name: &api.name,
+            api_version: &api.version,
+            base_path: &api.base_path,
+            request_id: &self.request_id,
+            source: self.peer.ip(),
+        }
+    }
+}
+
+/// The response flow of `chain`, if any, on `response`.
+async fn policy_response(
+    chain: Option<&Chain>,
+    response: Response<Body>,
+    exchange: &Exchange<'_>,
+) -> Response<Body> {
+    match chain {
+        Some(chain) => policy::run::response(chain, response, exchange).await,
+        None => response,
+    }
 }
 
 /// The proxy: the current configuration and what each stage keeps between requests.
@@ -132,15 +187,28 @@ impl Proxy {
             tracing::Span::none()
         };
         let mut cors = None;
+        let mut fault = None;
         // The stages' future is large (it holds the request, the upstream call and the relay
         // across their awaits); boxed, it is built once where it runs, and the small future
         // hyper moves around per request holds a pointer to it (callgrind: fewer instructions
         // per request than moving it inline, despite the allocation).
-        let mut response =
-            Box::pin(self.stages(request, peer, secure, grpc, &mut outcome, &mut cors))
-                .instrument(span.clone())
-                .await
-                .unwrap_or_else(|answer| answer);
+        let mut response = Box::pin(self.stages(
+            request,
+            peer,
+            secure,
+            grpc,
+            &mut outcome,
+            &mut cors,
+            &mut fault,
+        ))
+        .instrument(span.clone())
+        .await
+        .unwrap_or_else(|answer| answer);
+        if let Some(chain) = fault
+            && response.extensions().get::<respond::Generated>().is_some()
+        {
+            policy::run::fault(&chain, &mut response);
+        }
         if let Some(cors) = cors {
             cors.apply(response.headers_mut());
         }
@@ -177,7 +245,9 @@ impl Proxy {
         response
     }
 
-    /// The request path. Each line is a stage; an `Err` is the answer given instead.
+    /// The request path. Each line is a stage; an `Err` is the answer given instead. The
+    /// operation's policies are handed back in `fault` for the fault flow.
+    #[allow(clippy::too_many_arguments)]
     async fn stages(
         &self,
         request: Request<Incoming>,
@@ -186,6 +256,7 @@ impl Proxy {
         grpc: bool,
         outcome: &mut Outcome,
         cors: &mut Option<crate::compiled::cors::Allowed>,
+        fault: &mut Option<Arc<Chain>>,
     ) -> Result<Response<Body>, Answer> {
         let guard = self.config.load();
         let config = guard.as_deref().ok_or_else(respond::not_configured)?;
@@ -193,6 +264,13 @@ impl Proxy {
         let matched = stage::route::lookup(config, &target, request.method());
         *cors = stage::cors::check(&matched, request.method(), request.headers())?;
         let routed = stage::route::resolve(config, matched, &target, request.method(), outcome)?;
+        let chain = routed
+            .operation
+            .policies
+            .as_ref()
+            .or(routed.api.policies.as_ref())
+            .cloned();
+        fault.clone_from(&chain);
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         let who = stage::authenticate::run(config, &self.jwks, &routed, &request, outcome).await?;
         stage::deny::by_caller(config, &who, outcome)?;
@@ -203,8 +281,15 @@ impl Proxy {
             .check(config, &routed, &who, call, outcome)
             .await?;
         let api = routed.api.clone();
+        if let Some(mock) = chain.as_deref().and_then(Chain::mock_response) {
+            drop(guard);
+            let client = ClientCall::of(&request, peer);
+            let exchange = self.exchange(client.invocation(&api));
+            return Ok(policy_response(chain.as_deref(), mock, &exchange).await);
+        }
         let mut to = stage::forward::destination(
             &api,
+            chain.as_deref().and_then(|c| c.endpoint.as_deref()),
             &routed.entry.base_path,
             who.key_type(),
             &target.path,
@@ -212,9 +297,9 @@ impl Proxy {
         )?;
         let routed_host = target.routed_host;
         let assertion = self.backend_jwt(config, &routed, &who)?;
-        let operation = routed.operation.headers.clone();
         drop(guard);
 
+        let client = chain.as_ref().map(|_| ClientCall::of(&request, peer));
         let (mut parts, body) = request.into_parts();
         let websocket = stage::websocket::asked(parts.version, &parts.headers);
         let downstream_version = parts.version;
@@ -223,7 +308,6 @@ impl Proxy {
             std::mem::take(&mut to.uri),
             stage::mediate::Mediation {
                 api: &api,
-                operation: operation.as_deref(),
                 assertion,
                 upstream_host: to.host(),
                 // gRPC needs HTTP/2 end to end; a WebSocket handshake needs HTTP/1.1.
@@ -235,6 +319,16 @@ impl Proxy {
                 secure,
             },
         );
+        let exchange = client.as_ref().map(|c| self.exchange(c.invocation(&api)));
+        let body = match (chain.as_deref(), &exchange) {
+            (Some(chain), Some(exchange)) => {
+                policy::run::request(chain, &mut parts, body, to.base_len(), exchange).await?
+            }
+            _ => RequestBody::Client {
+                body,
+                limit: self.forwarder.body_limit.get(),
+            },
+        };
         let outbound = Request::from_parts(parts, body);
         let response = self
             .forwarder
@@ -243,13 +337,26 @@ impl Proxy {
         let response = stage::relay::response(
             response,
             &api,
-            operation.as_deref(),
             upgrade,
             self.websocket_idle(),
             &self.tunnels,
             &self.tunnels_stop,
         )?;
-        Ok(self.limits.account(granted, response))
+        let response = self.limits.account(granted, response);
+        Ok(match &exchange {
+            Some(exchange) => policy_response(chain.as_deref(), response, exchange).await,
+            None => response,
+        })
+    }
+
+    /// What a policy flow needs from the proxy.
+    fn exchange<'a>(&'a self, invocation: Invocation<'a>) -> Exchange<'a> {
+        Exchange {
+            clients: self.forwarder.clients(),
+            invocation,
+            body_limit: self.forwarder.body_limit.get(),
+            body_timeout: self.forwarder.body_timeout.get(),
+        }
     }
 
     /// The backend JWT for a call of `who` to `routed`'s API, when the API asks for one;

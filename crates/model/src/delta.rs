@@ -63,6 +63,9 @@ pub struct SnapshotDelta {
     /// The full list of custom rules, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_rules: Option<Vec<CustomRule>>,
+    /// The environment's gateway policies, when they changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_policies: Option<crate::ApiPolicies>,
 }
 
 /// A delta could not be applied.
@@ -163,6 +166,8 @@ impl SnapshotDelta {
                 .then(|| new.deny_policies.clone()),
             custom_rules: changed(old.custom_rules != new.custom_rules)
                 .then(|| new.custom_rules.clone()),
+            gateway_policies: changed(old.gateway_policies != new.gateway_policies)
+                .then(|| new.gateway_policies.clone()),
         }
     }
 
@@ -222,6 +227,10 @@ impl SnapshotDelta {
                 .custom_rules
                 .clone()
                 .unwrap_or_else(|| base.custom_rules.clone()),
+            gateway_policies: self
+                .gateway_policies
+                .clone()
+                .unwrap_or_else(|| base.gateway_policies.clone()),
         };
         next.normalize();
         Ok(next)

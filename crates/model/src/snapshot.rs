@@ -40,6 +40,10 @@ pub struct GatewaySnapshot {
     /// Custom rules (keyed limits over request attributes; every environment gets all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_rules: Vec<crate::custom_rules::CustomRule>,
+    /// Gateway policies (WSO2 4.3+ `/gateway-policies`) deployed to this environment, in
+    /// order: they run on every API before the API's own policies.
+    #[serde(default, skip_serializing_if = "crate::ApiPolicies::is_empty")]
+    pub gateway_policies: crate::ApiPolicies,
 }
 
 impl GatewaySnapshot {

@@ -231,5 +231,6 @@ pub async fn build(
         revoked_token_ids: crate::revoked_tokens::live_ids(store, crate::now_ms()).await?,
         deny_policies: crate::deny_policies::enforced(store).await?,
         custom_rules: crate::custom_rules::enforced(store).await?,
+        gateway_policies: crate::gateway_policies::deployed(store, environment).await?,
     })
 }

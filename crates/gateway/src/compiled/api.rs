@@ -4,15 +4,17 @@
 use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
-use gantry_model::{AuthType, Endpoint, Endpoints, KeyType, LifecycleState, Operation};
+use gantry_model::{
+    ApiPolicies, AuthType, Endpoint, Endpoints, KeyType, LifecycleState, Operation,
+};
 
 use super::client_certs::MutualTls;
 use super::conditions::OperationConditions;
 use super::cors::Cors;
-use super::header_policies::{self, HeaderOp};
 use super::limits::{Level, Limit, Policies};
 use super::loose_reading::LooseRoutes;
 use super::upstream::UpstreamPool;
+use crate::policy::Chain;
 
 /// What the gateway needs to know about one deployed API on the request path.
 pub struct ApiEntry {
@@ -29,10 +31,9 @@ pub struct ApiEntry {
     pub accepts_oauth: bool,
     /// Where API keys are accepted, when `api_key` is in the security scheme.
     pub api_key: Option<ApiKeyLocation>,
-    /// Request header policies, in order (empty for most APIs).
-    pub request_headers: Box<[HeaderOp]>,
-    /// Response header policies, in order.
-    pub response_headers: Box<[HeaderOp]>,
+    /// The gateway's and the API's policies (`apiPolicies`), for operations without their
+    /// own; `None` for most APIs.
+    pub policies: Option<Arc<Chain>>,
     /// Whether the upstream gets an `X-JWT-Assertion`.
     pub backend_jwt: bool,
     /// Lifecycle state.
@@ -68,12 +69,13 @@ impl ApiEntry {
         }
     }
 
-    /// Compiles `api` (served under `base_path`, `context/version`); what cannot be compiled
-    /// is added to `problems`.
+    /// Compiles `api` (served under `base_path`, `context/version`, after the environment's
+    /// `gateway` policies); what cannot be compiled is added to `problems`.
     pub fn compile(
         api: &DeployedApi,
         base_path: &str,
         policies: &Policies<'_>,
+        gateway: &ApiPolicies,
         problems: &mut Vec<String>,
     ) -> Self {
         let has = |scheme: &str| api.security_scheme.iter().any(|s| s == scheme);
@@ -94,14 +96,10 @@ impl ApiEntry {
                 mtls.resolve_tiers(|tier| policies.limit(Level::Subscription, tier));
                 Box::new(mtls)
             });
-        let mut headers = |policies: &[gantry_model::PolicyRef]| {
-            header_policies::compile(policies).unwrap_or_else(|error| {
-                problems.push(format!("API {}: {error}", api.name));
-                Box::default()
-            })
-        };
-        let request_headers = headers(&api.gateway.api_policies.request);
-        let response_headers = headers(&api.gateway.api_policies.response);
+        let chain = Chain::compile(&[gateway, &api.gateway.api_policies]).unwrap_or_else(|error| {
+            problems.push(format!("API {}: {error}", api.name));
+            None
+        });
         let config = &api.endpoint_config;
         let mut upstream = |e: &Option<Endpoints>, failovers: &[Endpoint]| match e
             .as_ref()
@@ -123,8 +121,7 @@ impl ApiEntry {
             accepts_oauth: has(gantry_model::gateway_policies::OAUTH2_SCHEME)
                 || (api_key.is_none() && mtls.is_none()),
             api_key,
-            request_headers,
-            response_headers,
+            policies: chain,
             backend_jwt: api.gateway.enable_backend_jwt,
             lifecycle: api.lifecycle,
             authorization_header: http::HeaderName::from_bytes(
@@ -152,18 +149,9 @@ pub struct OperationEntry {
     pub limit: Option<Arc<Limit>>,
     /// The policy's conditional groups, when it has some (`limit` applies when none holds).
     pub conditions: Option<Arc<OperationConditions>>,
-    /// The operation's own header policies, applied after the API's; `None` for most
-    /// operations, so they cost nothing on the request path.
-    pub headers: Option<Arc<OperationHeaders>>,
-}
-
-/// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
-#[derive(Debug)]
-pub struct OperationHeaders {
-    /// Applied to the request after the API's request policies.
-    pub request: Box<[HeaderOp]>,
-    /// Applied to the response after the API's response policies.
-    pub response: Box<[HeaderOp]>,
+    /// The gateway's, the API's and the operation's own policies (`operationPolicies`),
+    /// when the operation has its own; `None` for most operations (the API's apply).
+    pub policies: Option<Arc<Chain>>,
 }
 
 /// The parts of an operation's entry shared by every route it is served under.
@@ -171,15 +159,17 @@ pub struct OperationParts {
     key: Arc<str>,
     limit: Option<Arc<Limit>>,
     conditions: Option<Arc<OperationConditions>>,
-    headers: Option<Arc<OperationHeaders>>,
+    policies: Option<Arc<Chain>>,
 }
 
 impl OperationParts {
-    /// Compiles `op` of `api`; what cannot be compiled is added to `problems`.
+    /// Compiles `op` of `api` (after the environment's `gateway` policies); what cannot be
+    /// compiled is added to `problems`.
     pub fn compile(
         api: &DeployedApi,
         op: &Operation,
         policies: &Policies<'_>,
+        gateway: &ApiPolicies,
         problems: &mut Vec<String>,
     ) -> Self {
         let key: Arc<str> = Arc::from(format!("{} {}", op.verb.as_str(), op.target).as_str());
@@ -191,25 +181,22 @@ impl OperationParts {
                 api.name, op.throttling_policy
             ));
         }
-        let mut op_headers = |policies: &[gantry_model::PolicyRef]| {
-            header_policies::compile(policies).unwrap_or_else(|error| {
-                problems.push(format!("API {} operation {key}: {error}", api.name));
-                Box::default()
-            })
+        let chain = if op.operation_policies.is_empty() {
+            None
+        } else {
+            Chain::compile(&[gateway, &api.gateway.api_policies, &op.operation_policies])
+                .unwrap_or_else(|error| {
+                    problems.push(format!("API {} operation {key}: {error}", api.name));
+                    None
+                })
         };
-        let headers = (!op.operation_policies.is_empty()).then(|| {
-            Arc::new(OperationHeaders {
-                request: op_headers(&op.operation_policies.request),
-                response: op_headers(&op.operation_policies.response),
-            })
-        });
         Self {
             limit: policies.limit(Level::Api, &op.throttling_policy),
             conditions: policies
                 .conditions(&op.throttling_policy)
                 .map(|c| Arc::new(OperationConditions::new(c, &key))),
             key,
-            headers,
+            policies: chain,
         }
     }
 
@@ -221,7 +208,7 @@ impl OperationParts {
             key: self.key.clone(),
             limit: self.limit.clone(),
             conditions: self.conditions.clone(),
-            headers: self.headers.clone(),
+            policies: self.policies.clone(),
         }
     }
 }

@@ -11,7 +11,6 @@ pub mod cors;
 pub mod custom_rules;
 pub mod deny;
 pub mod fast_map;
-pub mod header_policies;
 pub mod keys;
 pub mod limits;
 pub mod loose_reading;
@@ -29,7 +28,7 @@ use gantry_model::snapshot::SnapshotApplication;
 use gantry_model::{GatewaySnapshot, KeyType};
 use http::Method;
 
-pub use api::{ApiEntry, ApiKeyLocation, OperationEntry, OperationHeaders};
+pub use api::{ApiEntry, ApiKeyLocation, OperationEntry};
 pub use keys::{CLOCK_SKEW_SECS, FetchedKeys, JwksSource, VerificationKey};
 pub use limits::Limit;
 pub use router::{RouteEntry, RouteMatch};

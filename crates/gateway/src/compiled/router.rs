@@ -95,7 +95,7 @@ impl Vhosts {
             builders
                 .entry(vhost)
                 .or_default()
-                .add_api(api, policies, problems);
+                .add_api(api, policies, &snapshot.gateway_policies, problems);
         }
         let health_checked = builders
             .values_mut()
@@ -172,14 +172,20 @@ struct RouterBuilder {
 }
 
 impl RouterBuilder {
-    fn add_api(&mut self, api: &DeployedApi, policies: &Policies<'_>, problems: &mut Vec<String>) {
+    fn add_api(
+        &mut self,
+        api: &DeployedApi,
+        policies: &Policies<'_>,
+        gateway: &gantry_model::ApiPolicies,
+        problems: &mut Vec<String>,
+    ) {
         let base_path = format!("{}/{}", api.context, api.version);
         // The default version also answers without its version segment.
         let mut bases: Vec<Arc<str>> = vec![Arc::from(base_path.as_str())];
         if api.is_default_version {
             bases.push(Arc::from(api.context.as_str()));
         }
-        let entry = Arc::new(ApiEntry::compile(api, &base_path, policies, problems));
+        let entry = Arc::new(ApiEntry::compile(api, &base_path, policies, gateway, problems));
         for key_type in [KeyType::Production, KeyType::Sandbox] {
             if entry
                 .pool(key_type)
@@ -190,7 +196,7 @@ impl RouterBuilder {
         }
         for op in &api.operations {
             let method = method_of(op.verb);
-            let parts = OperationParts::compile(api, op, policies, problems);
+            let parts = OperationParts::compile(api, op, policies, gateway, problems);
             for (prefix, pattern) in bases.iter().flat_map(|b| {
                 patterns_for(b, op.target.as_str())
                     .into_iter()
