@@ -91,9 +91,10 @@ pub struct PolicySpec {
     /// The gateway types that run it.
     #[serde(default)]
     pub supported_gateways: Vec<String>,
-    /// The API types it applies to.
+    /// The API types it applies to: names (`HTTP`) or, as WSO2 4.7 writes them, maps
+    /// (`{"apiType": "HTTP", "subType": "AI"}`).
     #[serde(default)]
-    pub supported_api_types: Vec<String>,
+    pub supported_api_types: Vec<serde_json::Value>,
     /// Its parameters.
     #[serde(default)]
     pub policy_attributes: Vec<PolicyAttribute>,
@@ -295,7 +296,7 @@ fn spec(
         description: description.to_owned(),
         applicable_flows: flows.to_vec(),
         supported_gateways: vec!["Synapse".to_owned()],
-        supported_api_types: vec!["HTTP".to_owned()],
+        supported_api_types: vec![serde_json::json!({"apiType": "HTTP"})],
         policy_attributes: attributes,
     }
 }
@@ -556,6 +557,19 @@ pub fn check_attached(policy: &PolicyRef, flow: Flow) -> Result<(), InvalidField
     }
     spec.check_parameters(policy)?;
     crate::policy_action::PolicyAction::parse(policy).map(|_| ())
+}
+
+impl crate::Api {
+    /// Checks every attached policy (`apiPolicies`, `operations[i].operationPolicies`), as a
+    /// deploy does before a revision reaches gateways; the error names the field.
+    pub fn check_policies(&self) -> Result<(), InvalidField> {
+        self.gateway.api_policies.validate("apiPolicies")?;
+        for (i, op) in self.operations.iter().enumerate() {
+            op.operation_policies
+                .validate(&format!("operations[{i}].operationPolicies"))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
