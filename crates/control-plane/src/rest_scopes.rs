@@ -139,7 +139,8 @@ pub const API_POLICY_MANAGE: &[&str] = &[
     "apim:api_mediation_policy_manage",
 ];
 /// Read gateway policy mappings.
-pub const GATEWAY_POLICY_VIEW: &[&str] = &["apim:gateway_policy_view", "apim:gateway_policy_manage"];
+pub const GATEWAY_POLICY_VIEW: &[&str] =
+    &["apim:gateway_policy_view", "apim:gateway_policy_manage"];
 /// Create, change, deploy and delete gateway policy mappings.
 pub const GATEWAY_POLICY_MANAGE: &[&str] = &["apim:gateway_policy_manage"];
 

@@ -27,7 +27,10 @@ fn policy(name: &str, parameters: Value) -> Value {
 }
 
 fn add_header(name: &str, value: &str) -> Value {
-    policy("addHeader", json!({"headerName": name, "headerValue": value}))
+    policy(
+        "addHeader",
+        json!({"headerName": name, "headerValue": value}),
+    )
 }
 
 /// Creates an API of open (`authType: None`) `operations` in front of `upstream` with
@@ -118,7 +121,9 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
     let wso2 = wso2_schemas();
 
     // Built-ins in WSO2's shape.
-    let (status, list) = rest.get(&format!("{PUB}/operation-policies?limit=100")).await;
+    let (status, list) = rest
+        .get(&format!("{PUB}/operation-policies?limit=100"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     conforms(&wso2, "OperationPolicyDataList", &list);
     let names: Vec<&str> = list["list"]
@@ -150,7 +155,10 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
         .await;
     assert_eq!(found["count"], 1, "{found}");
     let add = &found["list"][0];
-    assert_eq!(add["applicableFlows"], json!(["request", "response", "fault"]));
+    assert_eq!(
+        add["applicableFlows"],
+        json!(["request", "response", "fault"])
+    );
     assert_eq!(add["policyAttributes"][0]["name"], "headerName");
     assert_eq!(add["policyAttributes"][0]["required"], true);
     assert!(add["policyAttributes"][0]["validationRegex"].is_string());
@@ -159,7 +167,10 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
     assert_eq!(status, StatusCode::OK);
     conforms(&wso2, "OperationPolicyData", &one);
     let content = rest
-        .request(reqwest::Method::GET, &format!("{PUB}/operation-policies/{id}/content"))
+        .request(
+            reqwest::Method::GET,
+            &format!("{PUB}/operation-policies/{id}/content"),
+        )
         .send()
         .await
         .unwrap();
@@ -175,7 +186,10 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
         .send_multipart(
             reqwest::Method::POST,
             &format!("{PUB}/operation-policies"),
-            &[("policySpecFile", spec), ("synapsePolicyDefinitionFile", "<property name=\"stamp\"/>")],
+            &[
+                ("policySpecFile", spec),
+                ("synapsePolicyDefinitionFile", "<property name=\"stamp\"/>"),
+            ],
             &["policySpecFile", "synapsePolicyDefinitionFile"],
         )
         .await;
@@ -188,7 +202,10 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
         .send_multipart(
             reqwest::Method::POST,
             &format!("{PUB}/operation-policies"),
-            &[("policySpecFile", spec), ("synapsePolicyDefinitionFile", "x")],
+            &[
+                ("policySpecFile", spec),
+                ("synapsePolicyDefinitionFile", "x"),
+            ],
             &["policySpecFile", "synapsePolicyDefinitionFile"],
         )
         .await;
@@ -197,12 +214,24 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
         .send_multipart(
             reqwest::Method::POST,
             &format!("{PUB}/operation-policies"),
-            &[("policySpecFile", "data:\n  name: x\n  applicableFlows: []\n"), ("synapsePolicyDefinitionFile", "x")],
+            &[
+                (
+                    "policySpecFile",
+                    "data:\n  name: x\n  applicableFlows: []\n",
+                ),
+                ("synapsePolicyDefinitionFile", "x"),
+            ],
             &["policySpecFile", "synapsePolicyDefinitionFile"],
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-    assert!(bad["description"].as_str().unwrap().contains("applicableFlows"), "{bad}");
+    assert!(
+        bad["description"]
+            .as_str()
+            .unwrap()
+            .contains("applicableFlows"),
+        "{bad}"
+    );
 
     // Validation at create: unknown policy, bad parameter, missing one, wrong flow.
     let ops = |third: Value| {
@@ -210,24 +239,51 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
                {"target": "/c", "verb": "POST", "operationPolicies": third}])
     };
     for (policies, field) in [
-        (json!({"request": [policy("noSuchPolicy", json!({}))]}), "operations[2].operationPolicies.request[0].policyName"),
-        (json!({"request": [policy("stampHeader", json!({"stamp": "x"}))]}), "operations[2].operationPolicies.request[0].policyName"),
-        (json!({"request": [add_header("X A", "1")]}), "operations[2].operationPolicies.request[0].parameters.headerName"),
-        (json!({"request": [policy("addHeader", json!({"headerName": "X-A"}))]}), "operations[2].operationPolicies.request[0].parameters.headerValue"),
-        (json!({"response": [policy("addQueryParam", json!({"paramKey": "a", "paramValue": "b"}))]}), "operations[2].operationPolicies.response[0].policyName"),
-        (json!({"request": [policy("bodySizeLimit", json!({"maxSizeBytes": "lots"}))]}), "operations[2].operationPolicies.request[0].parameters.maxSizeBytes"),
-        (json!({"request": [policy("jsonSchemaValidator", json!({"schema": "{\"type\": \"text\"}"}))]}), "operations[2].operationPolicies.request[0].parameters.schema.type"),
+        (
+            json!({"request": [policy("noSuchPolicy", json!({}))]}),
+            "operations[2].operationPolicies.request[0].policyName",
+        ),
+        (
+            json!({"request": [policy("stampHeader", json!({"stamp": "x"}))]}),
+            "operations[2].operationPolicies.request[0].policyName",
+        ),
+        (
+            json!({"request": [add_header("X A", "1")]}),
+            "operations[2].operationPolicies.request[0].parameters.headerName",
+        ),
+        (
+            json!({"request": [policy("addHeader", json!({"headerName": "X-A"}))]}),
+            "operations[2].operationPolicies.request[0].parameters.headerValue",
+        ),
+        (
+            json!({"response": [policy("addQueryParam", json!({"paramKey": "a", "paramValue": "b"}))]}),
+            "operations[2].operationPolicies.response[0].policyName",
+        ),
+        (
+            json!({"request": [policy("bodySizeLimit", json!({"maxSizeBytes": "lots"}))]}),
+            "operations[2].operationPolicies.request[0].parameters.maxSizeBytes",
+        ),
+        (
+            json!({"request": [policy("jsonSchemaValidator", json!({"schema": "{\"type\": \"text\"}"}))]}),
+            "operations[2].operationPolicies.request[0].parameters.schema.type",
+        ),
     ] {
         let (status, error) = rest
             .post(&format!("{PUB}/apis"), json!({"name": "Bad", "context": "/bad", "version": "1.0.0", "operations": ops(policies)}))
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {error}");
-        assert!(error["description"].as_str().unwrap().contains(field), "{field}: {error}");
+        assert!(
+            error["description"].as_str().unwrap().contains(field),
+            "{field}: {error}"
+        );
     }
 
     // API-specific policies belong to their API; other users see 404.
     let (status, api) = rest
-        .post(&format!("{PUB}/apis"), json!({"name": "Owned", "context": "/owned", "version": "1.0.0"}))
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Owned", "context": "/owned", "version": "1.0.0"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{api}");
     let api_id = api["id"].as_str().unwrap();
@@ -235,26 +291,46 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
         .send_multipart(
             reqwest::Method::POST,
             &format!("{PUB}/apis/{api_id}/operation-policies"),
-            &[("policySpecFile", spec), ("synapsePolicyDefinitionFile", "x")],
+            &[
+                ("policySpecFile", spec),
+                ("synapsePolicyDefinitionFile", "x"),
+            ],
             &["policySpecFile", "synapsePolicyDefinitionFile"],
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{own}");
     assert_eq!(own["isAPISpecific"], true);
     let own_id = own["id"].as_str().unwrap();
-    let (_, listed) = rest.get(&format!("{PUB}/apis/{api_id}/operation-policies")).await;
+    let (_, listed) = rest
+        .get(&format!("{PUB}/apis/{api_id}/operation-policies"))
+        .await;
     assert_eq!(listed["count"], 1, "{listed}");
-    rest.create_user("creator2", "Creator2-pass!", &["Internal/creator"]).await;
+    rest.create_user("creator2", "Creator2-pass!", &["Internal/creator"])
+        .await;
     let other = rest.as_user("creator2", "Creator2-pass!");
-    let (status, _) = other.get(&format!("{PUB}/apis/{api_id}/operation-policies/{own_id}")).await;
+    let (status, _) = other
+        .get(&format!("{PUB}/apis/{api_id}/operation-policies/{own_id}"))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = other.delete(&format!("{PUB}/operation-policies/{imported_id}")).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a creator cannot manage common policies");
-    let (status, _) = rest.delete(&format!("{PUB}/apis/{api_id}/operation-policies/{own_id}")).await;
+    let (status, _) = other
+        .delete(&format!("{PUB}/operation-policies/{imported_id}"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a creator cannot manage common policies"
+    );
+    let (status, _) = rest
+        .delete(&format!("{PUB}/apis/{api_id}/operation-policies/{own_id}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = rest.delete(&format!("{PUB}/operation-policies/{imported_id}")).await;
+    let (status, _) = rest
+        .delete(&format!("{PUB}/operation-policies/{imported_id}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = rest.get(&format!("{PUB}/operation-policies/{imported_id}")).await;
+    let (status, _) = rest
+        .get(&format!("{PUB}/operation-policies/{imported_id}"))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -322,7 +398,10 @@ async fn request_and_response_policies_change_what_upstream_and_client_see() {
     assert_eq!(seen["headers"]["x-order"], "operation", "{seen}");
     assert_eq!(seen["headers"]["x-api-level"], "yes", "{seen}");
     assert_eq!(seen["headers"]["x-new"], "moved", "{seen}");
-    assert!(seen["headers"].get("x-old").is_none() && seen["headers"].get("x-secret").is_none(), "{seen}");
+    assert!(
+        seen["headers"].get("x-old").is_none() && seen["headers"].get("x-secret").is_none(),
+        "{seen}"
+    );
     assert_eq!(seen["query"], "keep=2&added=a%20b", "{seen}");
     assert_eq!(seen["path"], "/base/headers", "{seen}");
     // Response: the API's header, then renamed by the operation; Content-Type removed.
@@ -330,7 +409,15 @@ async fn request_and_response_policies_change_what_upstream_and_client_see() {
     assert!(headers.get("x-api-response").is_none() && headers.get("content-type").is_none());
 
     // Another operation: only the API's policies.
-    let (_, headers, seen) = json_of(client.get(url("/plain")).header("x-secret", "1").send().await.unwrap()).await;
+    let (_, headers, seen) = json_of(
+        client
+            .get(url("/plain"))
+            .header("x-secret", "1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(seen["headers"]["x-order"], "api", "{seen}");
     assert_eq!(seen["headers"]["x-secret"], "1", "{seen}");
     assert_eq!(headers["x-api-response"], "api");
@@ -354,12 +441,29 @@ async fn request_and_response_policies_change_what_upstream_and_client_see() {
     let xml = response.text().await.unwrap();
     assert!(xml.starts_with("<?xml") && xml.contains("<echo>"), "{xml}");
     assert!(xml.contains("&lt;jsonObject&gt;&lt;order&gt;&lt;item&gt;a&lt;/item&gt;&lt;item&gt;b&lt;/item&gt;&lt;qty&gt;2&lt;/qty&gt;&lt;/order&gt;&lt;/jsonObject&gt;"), "{xml}");
-    assert!(xml.contains("<content-type>application/xml</content-type>"), "{xml}");
+    assert!(
+        xml.contains("<content-type>application/xml</content-type>"),
+        "{xml}"
+    );
     // Not JSON: 400 naming why, upstream not called.
     let before = upstream.hits();
-    let (status, _, error) = json_of(client.post(url("/to-xml")).body("{oops").send().await.unwrap()).await;
+    let (status, _, error) = json_of(
+        client
+            .post(url("/to-xml"))
+            .body("{oops")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
-    assert!(error["error_description"].as_str().unwrap().contains("not JSON"), "{error}");
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON"),
+        "{error}"
+    );
     assert_eq!(upstream.hits(), before);
 
     // XML → JSON.
@@ -373,25 +477,72 @@ async fn request_and_response_policies_change_what_upstream_and_client_see() {
             .unwrap(),
     )
     .await;
-    assert_eq!(seen["headers"]["content-type"], "application/json", "{seen}");
+    assert_eq!(
+        seen["headers"]["content-type"], "application/json",
+        "{seen}"
+    );
     let body: Value = serde_json::from_str(seen["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"order": {"@id": 9, "item": ["a", "b"]}}));
 
     // JSON schema: the violation in WSO2's error body; a valid body passes.
-    let (status, _, error) = json_of(client.post(url("/validated")).body(r#"{"name": "x", "qty": 0}"#).send().await.unwrap()).await;
+    let (status, _, error) = json_of(
+        client
+            .post(url("/validated"))
+            .body(r#"{"name": "x", "qty": 0}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     assert_eq!(error["code"], "400");
-    assert!(error["error_description"].as_str().unwrap().contains("$.qty: 0 is below the minimum"), "{error}");
-    let (status, _, error) = json_of(client.post(url("/validated")).body(r#"{"name": "x"}"#).send().await.unwrap()).await;
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("$.qty: 0 is below the minimum"),
+        "{error}"
+    );
+    let (status, _, error) = json_of(
+        client
+            .post(url("/validated"))
+            .body(r#"{"name": "x"}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(error["error_description"].as_str().unwrap().contains("required property 'qty' is missing"), "{error}");
-    let (status, _, seen) = json_of(client.post(url("/validated")).body(r#"{"name": "x", "qty": 3}"#).send().await.unwrap()).await;
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("required property 'qty' is missing"),
+        "{error}"
+    );
+    let (status, _, seen) = json_of(
+        client
+            .post(url("/validated"))
+            .body(r#"{"name": "x", "qty": 3}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{seen}");
     assert_eq!(seen["bodyLength"], 23);
 
     // Body size limit: declared and streamed bodies over it get 413.
     let before = upstream.hits();
-    let (status, _, _) = json_of(client.post(url("/small")).body("x".repeat(17)).send().await.unwrap()).await;
+    let (status, _, _) = json_of(
+        client
+            .post(url("/small"))
+            .body("x".repeat(17))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let reply = gantry_testkit::raw::exchange(
         up.gw_port,
@@ -399,8 +550,20 @@ async fn request_and_response_policies_change_what_upstream_and_client_see() {
     )
     .await;
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
-    assert_eq!(upstream.hits(), before, "nothing over the limit reached the upstream");
-    let (status, _, _) = json_of(client.post(url("/small")).body("x".repeat(16)).send().await.unwrap()).await;
+    assert_eq!(
+        upstream.hits(),
+        before,
+        "nothing over the limit reached the upstream"
+    );
+    let (status, _, _) = json_of(
+        client
+            .post(url("/small"))
+            .body("x".repeat(16))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     // Mock: fixed answer, upstream not called.
@@ -409,7 +572,10 @@ async fn request_and_response_policies_change_what_upstream_and_client_see() {
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(body, json!({"mock": true}));
     assert_eq!(headers["x-mock"], "yes");
-    assert_eq!(headers["x-api-response"], "api", "the response flow runs on a mock");
+    assert_eq!(
+        headers["x-api-response"], "api",
+        "the response flow runs on a mock"
+    );
     assert_eq!(upstream.hits(), before);
 
     // Backend endpoint override.
@@ -451,13 +617,21 @@ async fn fault_policies_and_gateway_policies_apply_and_revisions_keep_their_poli
     .await;
     let client = up.gw_client();
     // A 401 the gateway makes carries the fault header; a 502 too; a 200 does not.
-    let response = client.get(up.gw_url("/faulty/1.0.0/secured")).send().await.unwrap();
+    let response = client
+        .get(up.gw_url("/faulty/1.0.0/secured"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["x-fault"], "api");
     let response = client.get(up.gw_url("/down/1.0.0/x")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(response.headers()["x-fault"], "down");
-    let response = client.get(up.gw_url("/faulty/1.0.0/open")).send().await.unwrap();
+    let response = client
+        .get(up.gw_url("/faulty/1.0.0/open"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("x-fault").is_none());
     let _ = down;
@@ -465,11 +639,20 @@ async fn fault_policies_and_gateway_policies_apply_and_revisions_keep_their_poli
     // Gateway policies: every API of the environment, before the API's own.
     let wso2 = wso2_schemas();
     let (status, bad) = rest
-        .post(&format!("{PUB}/gateway-policies"), json!({"displayName": "Bad",
-            "policyMapping": {"request": [policy("nope", json!({}))]}}))
+        .post(
+            &format!("{PUB}/gateway-policies"),
+            json!({"displayName": "Bad",
+            "policyMapping": {"request": [policy("nope", json!({}))]}}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-    assert!(bad["description"].as_str().unwrap().contains("policyMapping.request[0].policyName"), "{bad}");
+    assert!(
+        bad["description"]
+            .as_str()
+            .unwrap()
+            .contains("policyMapping.request[0].policyName"),
+        "{bad}"
+    );
     let (status, mapping) = rest
         .post(&format!("{PUB}/gateway-policies"), json!({"displayName": "Global", "description": "everywhere",
             "policyMapping": {"request": [add_header("X-Stage", "gateway"), add_header("X-Global", "1")],
@@ -483,16 +666,38 @@ async fn fault_policies_and_gateway_policies_apply_and_revisions_keep_their_poli
             json!([{"gatewayLabel": "Default", "gatewayDeployment": true, "mappingUUID": mapping_id}]))
         .await;
     assert_eq!(status, StatusCode::OK, "{deployed}");
-    let (status, listed) = rest.get(&format!("{PUB}/gateway-policies?query=gatewayLabel:Default")).await;
+    let (status, listed) = rest
+        .get(&format!(
+            "{PUB}/gateway-policies?query=gatewayLabel:Default"
+        ))
+        .await;
     assert_eq!(status, StatusCode::OK);
     conforms(&wso2, "GatewayPolicyMappingDataList", &listed);
-    assert_eq!(listed["list"][0]["appliedGatewayLabels"], json!(["Default"]));
-    let (_, full) = rest.get(&format!("{PUB}/gateway-policies/{mapping_id}")).await;
+    assert_eq!(
+        listed["list"][0]["appliedGatewayLabels"],
+        json!(["Default"])
+    );
+    let (_, full) = rest
+        .get(&format!("{PUB}/gateway-policies/{mapping_id}"))
+        .await;
     conforms(&wso2, "GatewayPolicyMappings", &full);
-    let (status, _) = rest.delete(&format!("{PUB}/gateway-policies/{mapping_id}")).await;
-    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "deployed mappings are not deleted");
+    let (status, _) = rest
+        .delete(&format!("{PUB}/gateway-policies/{mapping_id}"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::PRECONDITION_FAILED,
+        "deployed mappings are not deleted"
+    );
     let global = || async {
-        let (_, headers, seen) = json_of(client.get(up.gw_url("/faulty/1.0.0/open")).send().await.unwrap()).await;
+        let (_, headers, seen) = json_of(
+            client
+                .get(up.gw_url("/faulty/1.0.0/open"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         (headers, seen)
     };
     assert!(
@@ -503,10 +708,16 @@ async fn fault_policies_and_gateway_policies_apply_and_revisions_keep_their_poli
         "the gateway policy reaches the gateway"
     );
     let (headers, seen) = global().await;
-    assert_eq!(seen["headers"]["x-stage"], "api", "the API's policy runs after the gateway's: {seen}");
+    assert_eq!(
+        seen["headers"]["x-stage"], "api",
+        "the API's policy runs after the gateway's: {seen}"
+    );
     assert_eq!(headers["x-global-response"], "1");
-    rest.post(&format!("{PUB}/gateway-policies/{mapping_id}/deploy"),
-        json!([{"gatewayLabel": "Default", "gatewayDeployment": false}])).await;
+    rest.post(
+        &format!("{PUB}/gateway-policies/{mapping_id}/deploy"),
+        json!([{"gatewayLabel": "Default", "gatewayDeployment": false}]),
+    )
+    .await;
     assert!(
         gantry_testkit::eventually(Duration::from_secs(10), || async {
             global().await.1["headers"].get("x-global").is_none()
@@ -514,7 +725,9 @@ async fn fault_policies_and_gateway_policies_apply_and_revisions_keep_their_poli
         .await,
         "undeployed gateway policies stop applying"
     );
-    let (status, _) = rest.delete(&format!("{PUB}/gateway-policies/{mapping_id}")).await;
+    let (status, _) = rest
+        .delete(&format!("{PUB}/gateway-policies/{mapping_id}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     // A deployed revision keeps its policies when the working copy changes.
@@ -523,7 +736,10 @@ async fn fault_policies_and_gateway_policies_apply_and_revisions_keep_their_poli
     let (status, updated) = rest.put(&format!("{PUB}/apis/{api_id}"), api).await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     let (_, seen) = global().await;
-    assert_eq!(seen["headers"]["x-stage"], "api", "the deployed revision is unchanged: {seen}");
+    assert_eq!(
+        seen["headers"]["x-stage"], "api",
+        "the deployed revision is unchanged: {seen}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, seen) = global().await;
     assert_eq!(seen["headers"]["x-stage"], "api", "still unchanged: {seen}");
@@ -560,39 +776,53 @@ impl Interceptor {
         let record = seen.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let record = record.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                        let record = record.clone();
-                        async move {
-                            let path = request.uri().path().to_owned();
-                            let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            let sent: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                            record.lock().unwrap().push((path.clone(), sent));
-                            let answer = match path.as_str() {
-                                "/rewrite/api/v1/handle-request" => json!({
+                    let service = hyper::service::service_fn(
+                        move |request: http::Request<hyper::body::Incoming>| {
+                            let record = record.clone();
+                            async move {
+                                let path = request.uri().path().to_owned();
+                                let body = request
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let sent: Value =
+                                    serde_json::from_slice(&body).unwrap_or(Value::Null);
+                                record.lock().unwrap().push((path.clone(), sent));
+                                let answer = match path.as_str() {
+                                    "/rewrite/api/v1/handle-request" => json!({
                                     "headersToAdd": {"x-intercepted": "yes"},
                                     "headersToRemove": ["x-secret"],
                                     "body": BASE64.encode("replaced body")}),
-                                "/rewrite/api/v1/handle-response" => json!({
+                                    "/rewrite/api/v1/handle-response" => json!({
                                     "responseCode": 201,
                                     "headersToReplace": {"x-response-interceptor": "done"}}),
-                                "/deny/api/v1/handle-request" => json!({
+                                    "/deny/api/v1/handle-request" => json!({
                                     "directRespond": true, "responseCode": 403,
                                     "headersToAdd": {"x-denied-by": "interceptor"},
                                     "body": BASE64.encode(r#"{"denied":true}"#)}),
-                                _ => {
-                                    tokio::time::sleep(Duration::from_secs(2)).await;
-                                    json!({})
-                                }
-                            };
-                            Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(answer.to_string()))))
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                                    _ => {
+                                        tokio::time::sleep(Duration::from_secs(2)).await;
+                                        json!({})
+                                    }
+                                };
+                                Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(
+                                    answer.to_string(),
+                                ))))
+                            }
+                        },
+                    );
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
                 });
             }
         });
@@ -634,7 +864,15 @@ async fn the_interceptor_service_changes_the_call_and_its_failures_are_answered(
             "request": [call(unreachable, "request_headers", json!({}))]}},
         {"target": "/plain", "verb": "GET", "authType": "None"}
     ]);
-    open_api(&up, "Intercepted", &upstream.url(), operations, json!({}), "/intercepted/1.0.0/plain").await;
+    open_api(
+        &up,
+        "Intercepted",
+        &upstream.url(),
+        operations,
+        json!({}),
+        "/intercepted/1.0.0/plain",
+    )
+    .await;
     let client = up.gw_client();
     let url = |p: &str| up.gw_url(&format!("/intercepted/1.0.0{p}"));
 
@@ -657,14 +895,22 @@ async fn the_interceptor_service_changes_the_call_and_its_failures_are_answered(
     let (path, request) = &sent[0];
     assert_eq!(path, "/rewrite/api/v1/handle-request");
     assert_eq!(request["requestHeaders"]["x-client"], "c", "{request}");
-    assert_eq!(BASE64.decode(request["requestBody"].as_str().unwrap()).unwrap(), b"original body");
+    assert_eq!(
+        BASE64
+            .decode(request["requestBody"].as_str().unwrap())
+            .unwrap(),
+        b"original body"
+    );
     assert_eq!(request["method"], "POST");
     assert_eq!(request["path"], "/intercepted/1.0.0/rewrite?q=1");
     assert_eq!(request["invocationContext"]["apiName"], "Intercepted");
     let (path, response) = &sent[1];
     assert_eq!(path, "/rewrite/api/v1/handle-response");
     assert_eq!(response["responseCode"], 200, "{response}");
-    assert!(response.get("responseBody").is_none(), "the body is sent only when asked for");
+    assert!(
+        response.get("responseBody").is_none(),
+        "the body is sent only when asked for"
+    );
 
     // The service answers the request itself: upstream not called.
     let before = upstream.hits();
@@ -679,12 +925,19 @@ async fn the_interceptor_service_changes_the_call_and_its_failures_are_answered(
     let (status, _, error) = json_of(client.get(url("/slow-closed")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{error}");
     assert_eq!(error["code"], "101504");
-    assert!(started.elapsed() < Duration::from_millis(1500), "the timeout held");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the timeout held"
+    );
     let (status, _, seen) = json_of(client.get(url("/slow-open")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{seen}");
     assert_eq!(seen["path"], "/slow-open");
     let (status, _, error) = json_of(client.get(url("/down")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{error}");
     assert_eq!(error["code"], "101503");
-    assert_eq!(upstream.hits(), before + 1, "only the failOpen call reached the upstream");
+    assert_eq!(
+        upstream.hits(),
+        before + 1,
+        "only the failOpen call reached the upstream"
+    );
 }

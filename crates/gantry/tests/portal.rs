@@ -879,7 +879,11 @@ async fn the_publisher_attaches_orders_and_removes_operation_policies_by_form() 
     let policies = format!("/publisher/apis/{api_id}/policies");
     let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
     let page = admin.get(&format!("/publisher/apis/{api_id}")).await;
-    assert!(page.body.contains(&format!("href=\"{policies}\"")), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("href=\"{policies}\"")),
+        "{}",
+        page.body
+    );
     let page = admin.get(&policies).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("jsonSchemaValidator") && page.body.contains("POST /items"));
@@ -891,28 +895,55 @@ async fn the_publisher_attaches_orders_and_removes_operation_policies_by_form() 
             .replace("&quot;", "\"")
             .replace("&amp;", "&")
     };
-    let attach = |point: &'static str, policy: &'static str, position: &'static str, parameters: &'static str| {
-        vec![("action", "attach"), ("point", point), ("flow", "request"), ("policy", policy),
-             ("position", position), ("parameters", parameters)]
+    let attach = |point: &'static str,
+                  policy: &'static str,
+                  position: &'static str,
+                  parameters: &'static str| {
+        vec![
+            ("action", "attach"),
+            ("point", point),
+            ("flow", "request"),
+            ("policy", policy),
+            ("position", position),
+            ("parameters", parameters),
+        ]
     };
     for (point, policy, position, parameters) in [
         ("op:1", "addHeader", "", "headerName=X-First\nheaderValue=1"),
         ("op:1", "removeHeader", "1", "headerName=X-Gone"),
-        ("api", "addQueryParam", "", "paramKey=from\nparamValue=portal"),
+        (
+            "api",
+            "addQueryParam",
+            "",
+            "paramKey=from\nparamValue=portal",
+        ),
     ] {
         let tag = etag(&admin.get(&policies).await.body);
         let mut fields = attach(point, policy, position, parameters);
         fields.push(("etag", &tag));
         let page = admin.post(&policies, &fields).await;
-        assert_eq!(page.status, StatusCode::SEE_OTHER, "{policy}: {}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{policy}: {}",
+            page.body
+        );
     }
     // A bad parameter: the REST validation's message, naming the field, and nothing saved.
     admin.get(&policies).await;
     let page = admin
-        .post(&policies, &attach("op:0", "addHeader", "", "headerName=X Bad\nheaderValue=1"))
+        .post(
+            &policies,
+            &attach("op:0", "addHeader", "", "headerName=X Bad\nheaderValue=1"),
+        )
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.body.contains("operations[0].operationPolicies.request[0].parameters.headerName"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("operations[0].operationPolicies.request[0].parameters.headerName"),
+        "{}",
+        page.body
+    );
     let (_, stored) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
     let names = |stored: &serde_json::Value| -> Vec<String> {
         stored["operations"][1]["operationPolicies"]["request"]
@@ -923,15 +954,35 @@ async fn the_publisher_attaches_orders_and_removes_operation_policies_by_form() 
             .collect()
     };
     assert_eq!(names(&stored), ["removeHeader", "addHeader"]);
-    assert_eq!(stored["apiPolicies"]["request"][0]["parameters"]["paramKey"], "from");
-    assert!(stored["operations"][0].get("operationPolicies").is_none(), "{stored}");
+    assert_eq!(
+        stored["apiPolicies"]["request"][0]["parameters"]["paramKey"],
+        "from"
+    );
+    assert!(
+        stored["operations"][0].get("operationPolicies").is_none(),
+        "{stored}"
+    );
     // Move the second up, then remove the first.
     for (action, index) in [("up", "1"), ("remove", "0")] {
         let tag = etag(&admin.get(&policies).await.body);
         let page = admin
-            .post(&policies, &[("action", action), ("point", "op:1"), ("flow", "request"), ("index", index), ("etag", &tag)])
+            .post(
+                &policies,
+                &[
+                    ("action", action),
+                    ("point", "op:1"),
+                    ("flow", "request"),
+                    ("index", index),
+                    ("etag", &tag),
+                ],
+            )
             .await;
-        assert_eq!(page.status, StatusCode::SEE_OTHER, "{action}: {}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{action}: {}",
+            page.body
+        );
     }
     let (_, stored) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
     assert_eq!(names(&stored), ["removeHeader"]);

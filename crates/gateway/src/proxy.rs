@@ -55,10 +55,10 @@ impl ClientCall {
     fn of(request: &Request<Incoming>, peer: SocketAddr) -> Self {
         Self {
             method: request.method().clone(),
-            path: request
-                .uri()
-                .path_and_query()
-                .map_or_else(|| request.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
+            path: request.uri().path_and_query().map_or_else(
+                || request.uri().path().to_owned(),
+                |pq| pq.as_str().to_owned(),
+            ),
             request_id: request
                 .headers()
                 .get(CORRELATION_ID)

@@ -78,10 +78,7 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         &["admin", "Internal/creator"],
     ),
     ("apim:policies_import_export", &["admin"]),
-    (
-        "apim:gateway_policy_view",
-        &["admin", "Internal/publisher"],
-    ),
+    ("apim:gateway_policy_view", &["admin", "Internal/publisher"]),
     ("apim:gateway_policy_manage", &["admin"]),
     ("apim:bl_manage", &["admin"]),
     ("apim:bl_view", &["admin"]),

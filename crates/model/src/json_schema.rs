@@ -14,7 +14,7 @@ pub struct JsonSchema {
     types: Vec<String>,
     properties: Vec<(String, JsonSchema)>,
     required: Vec<String>,
-    additional: Option<Box<Additional>>,
+    additional: Option<Additional>,
     items: Option<Box<JsonSchema>>,
     enumeration: Option<Vec<Value>>,
     constant: Option<Value>,
@@ -40,7 +40,7 @@ pub struct JsonSchema {
 #[derive(Debug, Clone)]
 enum Additional {
     Forbidden,
-    Schema(JsonSchema),
+    Schema(Box<JsonSchema>),
 }
 
 /// The first place a document breaks its schema.
@@ -59,8 +59,18 @@ impl std::fmt::Display for Violation {
 }
 
 const ANNOTATIONS: &[&str] = &[
-    "$schema", "$id", "$comment", "title", "description", "default", "examples", "format",
-    "readOnly", "writeOnly", "definitions", "$defs",
+    "$schema",
+    "$id",
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "format",
+    "readOnly",
+    "writeOnly",
+    "definitions",
+    "$defs",
 ];
 
 impl JsonSchema {
@@ -75,12 +85,21 @@ impl JsonSchema {
                 });
             }
             Value::Object(object) => object,
-            _ => return Err(InvalidField::new("schema", "must be an object or a boolean")),
+            _ => {
+                return Err(InvalidField::new(
+                    "schema",
+                    "must be an object or a boolean",
+                ));
+            }
         };
         let mut out = Self::default();
         for (keyword, value) in object {
             let bad = |reason: &str| InvalidField::new(keyword.clone(), reason.to_owned());
-            let count = || value.as_u64().ok_or_else(|| bad("must be a non-negative integer"));
+            let count = || {
+                value
+                    .as_u64()
+                    .ok_or_else(|| bad("must be a non-negative integer"))
+            };
             let number = || value.as_f64().ok_or_else(|| bad("must be a number"));
             let list = || {
                 value
@@ -89,7 +108,9 @@ impl JsonSchema {
                     .ok_or_else(|| bad("must be a non-empty array of schemas"))?
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| Self::compile(s).map_err(|e| e.within(&format!("{keyword}[{i}]"))))
+                    .map(|(i, s)| {
+                        Self::compile(s).map_err(|e| e.within(&format!("{keyword}[{i}]")))
+                    })
                     .collect::<Result<Vec<_>, _>>()
             };
             match keyword.as_str() {
@@ -106,7 +127,13 @@ impl JsonSchema {
                     if let Some(t) = out.types.iter().find(|t| {
                         !matches!(
                             t.as_str(),
-                            "object" | "array" | "string" | "number" | "integer" | "boolean" | "null"
+                            "object"
+                                | "array"
+                                | "string"
+                                | "number"
+                                | "integer"
+                                | "boolean"
+                                | "null"
                         )
                     }) {
                         return Err(bad(&format!("'{t}' is not a JSON Schema type")));
@@ -127,23 +154,31 @@ impl JsonSchema {
                         .ok_or_else(|| bad("must be an array of property names"))?;
                 }
                 "additionalProperties" => {
-                    out.additional = Some(Box::new(match value {
+                    out.additional = Some(match value {
                         Value::Bool(true) => continue,
                         Value::Bool(false) => Additional::Forbidden,
-                        other => Additional::Schema(
+                        other => Additional::Schema(Box::new(
                             Self::compile(other).map_err(|e| e.within(keyword))?,
-                        ),
-                    }));
+                        )),
+                    });
                 }
                 "items" => {
                     if value.is_array() {
-                        return Err(bad("tuple items (an array) are not supported; use one schema"));
+                        return Err(bad(
+                            "tuple items (an array) are not supported; use one schema",
+                        ));
                     }
-                    out.items = Some(Box::new(Self::compile(value).map_err(|e| e.within(keyword))?));
+                    out.items = Some(Box::new(
+                        Self::compile(value).map_err(|e| e.within(keyword))?,
+                    ));
                 }
                 "enum" => {
-                    out.enumeration =
-                        Some(value.as_array().cloned().ok_or_else(|| bad("must be an array"))?);
+                    out.enumeration = Some(
+                        value
+                            .as_array()
+                            .cloned()
+                            .ok_or_else(|| bad("must be an array"))?,
+                    );
                 }
                 "const" => out.constant = Some(value.clone()),
                 "minimum" => out.minimum = Some(number()?),
@@ -171,7 +206,11 @@ impl JsonSchema {
                 "allOf" => out.all_of = list()?,
                 "anyOf" => out.any_of = list()?,
                 "oneOf" => out.one_of = list()?,
-                "not" => out.not = Some(Box::new(Self::compile(value).map_err(|e| e.within(keyword))?)),
+                "not" => {
+                    out.not = Some(Box::new(
+                        Self::compile(value).map_err(|e| e.within(keyword))?,
+                    ))
+                }
                 k if ANNOTATIONS.contains(&k) => {}
                 other => {
                     return Err(InvalidField::new(
@@ -202,7 +241,11 @@ impl JsonSchema {
         if !self.types.is_empty() && !self.types.iter().any(|t| is_type(doc, t)) {
             return fail(
                 path,
-                format!("{} found, {} expected", type_of(doc), self.types.join(" or ")),
+                format!(
+                    "{} found, {} expected",
+                    type_of(doc),
+                    self.types.join(" or ")
+                ),
             );
         }
         if let Some(values) = &self.enumeration
@@ -232,24 +275,39 @@ impl JsonSchema {
             Value::String(s) => {
                 let len = s.chars().count() as u64;
                 if self.min_length.is_some_and(|m| len < m) {
-                    return fail(path, format!("shorter than {} characters", self.min_length.unwrap_or(0)));
+                    return fail(
+                        path,
+                        format!("shorter than {} characters", self.min_length.unwrap_or(0)),
+                    );
                 }
                 if self.max_length.is_some_and(|m| len > m) {
-                    return fail(path, format!("longer than {} characters", self.max_length.unwrap_or(0)));
+                    return fail(
+                        path,
+                        format!("longer than {} characters", self.max_length.unwrap_or(0)),
+                    );
                 }
                 if let Some(pattern) = &self.pattern
                     && !pattern.is_match(s)
                 {
-                    return fail(path, format!("does not match the pattern {}", pattern.as_str()));
+                    return fail(
+                        path,
+                        format!("does not match the pattern {}", pattern.as_str()),
+                    );
                 }
             }
             Value::Array(items) => {
                 let len = items.len() as u64;
                 if self.min_items.is_some_and(|m| len < m) {
-                    return fail(path, format!("fewer than {} items", self.min_items.unwrap_or(0)));
+                    return fail(
+                        path,
+                        format!("fewer than {} items", self.min_items.unwrap_or(0)),
+                    );
                 }
                 if self.max_items.is_some_and(|m| len > m) {
-                    return fail(path, format!("more than {} items", self.max_items.unwrap_or(0)));
+                    return fail(
+                        path,
+                        format!("more than {} items", self.max_items.unwrap_or(0)),
+                    );
                 }
                 if self.unique_items
                     && items
@@ -271,10 +329,16 @@ impl JsonSchema {
             Value::Object(object) => {
                 let len = object.len() as u64;
                 if self.min_properties.is_some_and(|m| len < m) {
-                    return fail(path, format!("fewer than {} properties", self.min_properties.unwrap_or(0)));
+                    return fail(
+                        path,
+                        format!("fewer than {} properties", self.min_properties.unwrap_or(0)),
+                    );
                 }
                 if self.max_properties.is_some_and(|m| len > m) {
-                    return fail(path, format!("more than {} properties", self.max_properties.unwrap_or(0)));
+                    return fail(
+                        path,
+                        format!("more than {} properties", self.max_properties.unwrap_or(0)),
+                    );
                 }
                 if let Some(missing) = self.required.iter().find(|r| !object.contains_key(*r)) {
                     return fail(path, format!("required property '{missing}' is missing"));
@@ -285,7 +349,7 @@ impl JsonSchema {
                     path.push_str(name);
                     match self.properties.iter().find(|(n, _)| n == name) {
                         Some((_, schema)) => schema.check(value, path)?,
-                        None => match self.additional.as_deref() {
+                        None => match self.additional.as_ref() {
                             Some(Additional::Forbidden) => {
                                 return fail(path, "is not an allowed property".to_owned());
                             }
@@ -302,7 +366,10 @@ impl JsonSchema {
             schema.check(doc, path)?;
         }
         if !self.any_of.is_empty()
-            && !self.any_of.iter().any(|s| s.check(doc, &mut path.clone()).is_ok())
+            && !self
+                .any_of
+                .iter()
+                .any(|s| s.check(doc, &mut path.clone()).is_ok())
         {
             return fail(path, "matches none of anyOf".to_owned());
         }
@@ -313,7 +380,10 @@ impl JsonSchema {
                 .filter(|s| s.check(doc, &mut path.clone()).is_ok())
                 .count();
             if matching != 1 {
-                return fail(path, format!("matches {matching} of oneOf, not exactly one"));
+                return fail(
+                    path,
+                    format!("matches {matching} of oneOf, not exactly one"),
+                );
             }
         }
         if let Some(schema) = &self.not
@@ -380,13 +450,29 @@ mod tests {
             }
         }))
         .unwrap();
-        schema.validate(&json!({"name": "pizza", "qty": 2, "tags": ["a"]})).unwrap();
+        schema
+            .validate(&json!({"name": "pizza", "qty": 2, "tags": ["a"]}))
+            .unwrap();
         let err = |doc| schema.validate(&doc).unwrap_err().to_string();
-        assert_eq!(err(json!({"name": "pizza"})), "$: required property 'qty' is missing");
-        assert_eq!(err(json!({"name": "pizza", "qty": 11})), "$.qty: 11 is above the maximum");
-        assert_eq!(err(json!({"name": 3, "qty": 1})), "$.name: number found, string expected");
-        assert_eq!(err(json!({"name": "pizza", "qty": 1, "x": 1})), "$.x: is not an allowed property");
-        assert!(err(json!({"name": "pizza", "qty": 1, "tags": ["a", "c"]})).starts_with("$.tags[1]"));
+        assert_eq!(
+            err(json!({"name": "pizza"})),
+            "$: required property 'qty' is missing"
+        );
+        assert_eq!(
+            err(json!({"name": "pizza", "qty": 11})),
+            "$.qty: 11 is above the maximum"
+        );
+        assert_eq!(
+            err(json!({"name": 3, "qty": 1})),
+            "$.name: number found, string expected"
+        );
+        assert_eq!(
+            err(json!({"name": "pizza", "qty": 1, "x": 1})),
+            "$.x: is not an allowed property"
+        );
+        assert!(
+            err(json!({"name": "pizza", "qty": 1, "tags": ["a", "c"]})).starts_with("$.tags[1]")
+        );
         assert!(err(json!([])).contains("array found, object expected"));
     }
 
@@ -396,7 +482,8 @@ mod tests {
         assert_eq!(e.field, "properties.a.$ref");
         assert!(JsonSchema::compile(&json!({"type": "text"})).is_err());
         assert!(JsonSchema::compile(&json!({"pattern": "("})).is_err());
-        let one = JsonSchema::compile(&json!({"oneOf": [{"type": "integer"}, {"minimum": 5}]})).unwrap();
+        let one =
+            JsonSchema::compile(&json!({"oneOf": [{"type": "integer"}, {"minimum": 5}]})).unwrap();
         assert!(one.validate(&json!(3)).is_ok());
         assert!(one.validate(&json!(7)).is_err());
     }

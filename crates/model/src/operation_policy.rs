@@ -159,9 +159,8 @@ impl PolicySpec {
                 ));
             }
             if let Some(regex) = &attribute.validation_regex {
-                compile_regex(regex).map_err(|reason| {
-                    InvalidField::new(format!("{at}.validationRegex"), reason)
-                })?;
+                compile_regex(regex)
+                    .map_err(|reason| InvalidField::new(format!("{at}.validationRegex"), reason))?;
             }
         }
         Ok(())
@@ -221,11 +220,15 @@ impl PolicySpec {
                 ));
             }
             if let Some(regex) = &attribute.validation_regex {
-                let regex = compile_regex(regex).map_err(|reason| InvalidField::new(at(), reason))?;
+                let regex =
+                    compile_regex(regex).map_err(|reason| InvalidField::new(at(), reason))?;
                 if !regex.is_match(&text) {
                     return Err(InvalidField::new(
                         at(),
-                        format!("'{text}' does not match {}", attribute.validation_regex.as_deref().unwrap_or_default()),
+                        format!(
+                            "'{text}' does not match {}",
+                            attribute.validation_regex.as_deref().unwrap_or_default()
+                        ),
                     ));
                 }
             }
@@ -237,9 +240,7 @@ impl PolicySpec {
 /// WSO2 writes validation regexes for JavaScript (`/^[a-z]+$/i`); a bare pattern is read too.
 fn compile_regex(raw: &str) -> Result<regex::Regex, String> {
     let (pattern, flags) = match raw.strip_prefix('/').and_then(|r| r.rsplit_once('/')) {
-        Some((pattern, flags)) if flags.chars().all(|c| "gimsuy".contains(c)) => {
-            (pattern, flags)
-        }
+        Some((pattern, flags)) if flags.chars().all(|c| "gimsuy".contains(c)) => (pattern, flags),
         _ => (raw, ""),
     };
     regex::RegexBuilder::new(pattern)
@@ -594,34 +595,70 @@ mod tests {
     #[test]
     fn attached_policies_are_checked_by_flow_type_and_meaning() {
         check_attached(
-            &policy("addHeader", serde_json::json!({"headerName": "X-A", "headerValue": "1"})),
+            &policy(
+                "addHeader",
+                serde_json::json!({"headerName": "X-A", "headerValue": "1"}),
+            ),
             Flow::Fault,
         )
         .unwrap();
         let field = |p: PolicyRef, flow| check_attached(&p, flow).unwrap_err().field;
-        assert_eq!(field(policy("nope", serde_json::json!({})), Flow::Request), "policyName");
         assert_eq!(
-            field(policy("addQueryParam", serde_json::json!({"paramKey": "a", "paramValue": "b"})), Flow::Response),
+            field(policy("nope", serde_json::json!({})), Flow::Request),
             "policyName"
         );
         assert_eq!(
-            field(policy("addHeader", serde_json::json!({"headerName": "X A", "headerValue": "1"})), Flow::Request),
+            field(
+                policy(
+                    "addQueryParam",
+                    serde_json::json!({"paramKey": "a", "paramValue": "b"})
+                ),
+                Flow::Response
+            ),
+            "policyName"
+        );
+        assert_eq!(
+            field(
+                policy(
+                    "addHeader",
+                    serde_json::json!({"headerName": "X A", "headerValue": "1"})
+                ),
+                Flow::Request
+            ),
             "parameters.headerName"
         );
         assert_eq!(
-            field(policy("addHeader", serde_json::json!({"headerName": "X-A"})), Flow::Request),
+            field(
+                policy("addHeader", serde_json::json!({"headerName": "X-A"})),
+                Flow::Request
+            ),
             "parameters.headerValue"
         );
         assert_eq!(
-            field(policy("bodySizeLimit", serde_json::json!({"maxSizeBytes": "ten"})), Flow::Request),
+            field(
+                policy("bodySizeLimit", serde_json::json!({"maxSizeBytes": "ten"})),
+                Flow::Request
+            ),
             "parameters.maxSizeBytes"
         );
         assert_eq!(
-            field(policy("changeHTTPMethod", serde_json::json!({"updatedMethod": "FETCH"})), Flow::Request),
+            field(
+                policy(
+                    "changeHTTPMethod",
+                    serde_json::json!({"updatedMethod": "FETCH"})
+                ),
+                Flow::Request
+            ),
             "parameters.updatedMethod"
         );
         assert_eq!(
-            field(policy("removeHeader", serde_json::json!({"headerName": "a", "extra": 1})), Flow::Request),
+            field(
+                policy(
+                    "removeHeader",
+                    serde_json::json!({"headerName": "a", "extra": 1})
+                ),
+                Flow::Request
+            ),
             "parameters.extra"
         );
     }

@@ -123,11 +123,19 @@ impl Params<'_> {
         if is_header_value(&value) {
             Ok(value)
         } else {
-            Err(InvalidField::new(Self::field(name), "must be visible ASCII"))
+            Err(InvalidField::new(
+                Self::field(name),
+                "must be visible ASCII",
+            ))
         }
     }
 
-    fn number(&self, name: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, InvalidField> {
+    fn number(
+        &self,
+        name: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, InvalidField> {
         let Some(raw) = self.opt_text(name)? else {
             return Ok(default);
         };
@@ -137,7 +145,11 @@ impl Params<'_> {
             .ok_or_else(|| {
                 InvalidField::new(
                     Self::field(name),
-                    format!("must be an integer from {} to {}", range.start(), range.end()),
+                    format!(
+                        "must be an integer from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
                 )
             })
     }
@@ -147,7 +159,10 @@ impl Params<'_> {
             None => Ok(default),
             Some("true") => Ok(true),
             Some("false") => Ok(false),
-            Some(_) => Err(InvalidField::new(Self::field(name), "must be true or false")),
+            Some(_) => Err(InvalidField::new(
+                Self::field(name),
+                "must be true or false",
+            )),
         }
     }
 
@@ -157,7 +172,13 @@ impl Params<'_> {
             .strip_prefix("http://")
             .or_else(|| url.strip_prefix("https://"));
         match rest {
-            Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) => Ok(url),
+            Some(rest)
+                if !rest.is_empty()
+                    && !rest.starts_with('/')
+                    && !url.contains(char::is_whitespace) =>
+            {
+                Ok(url)
+            }
             _ => Err(InvalidField::new(
                 Self::field(name),
                 format!("'{url}' is not an http:// or https:// URL"),
@@ -213,7 +234,9 @@ impl PolicyAction {
                 ) {
                     return Err(InvalidField::new(
                         "parameters.updatedMethod",
-                        format!("'{method}' is not one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"),
+                        format!(
+                            "'{method}' is not one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
+                        ),
                     ));
                 }
                 PolicyAction::ChangeMethod { method }
@@ -228,7 +251,9 @@ impl PolicyAction {
                 {
                     return Err(InvalidField::new(
                         "parameters.resourcePath",
-                        format!("'{path}' is not a path starting with '/' (no spaces, '?', '#', '\\' or dot segments)"),
+                        format!(
+                            "'{path}' is not a path starting with '/' (no spaces, '?', '#', '\\' or dot segments)"
+                        ),
                     ));
                 }
                 PolicyAction::RewritePath {
@@ -241,7 +266,9 @@ impl PolicyAction {
                 timeout_ms: p.number("timeout", 60_000, 1..=600_000)?,
             },
             "jsonToXML" => {
-                let root = p.opt_text("rootElement")?.unwrap_or_else(|| "jsonObject".to_owned());
+                let root = p
+                    .opt_text("rootElement")?
+                    .unwrap_or_else(|| "jsonObject".to_owned());
                 if !is_xml_name(&root) {
                     return Err(InvalidField::new(
                         "parameters.rootElement",
@@ -257,8 +284,7 @@ impl PolicyAction {
                     .ok_or_else(|| InvalidField::new("parameters.schema", "is required"))?;
                 PolicyAction::ValidateSchema {
                     schema: Box::new(
-                        JsonSchema::compile(&schema)
-                            .map_err(|e| e.within("parameters.schema"))?,
+                        JsonSchema::compile(&schema).map_err(|e| e.within("parameters.schema"))?,
                     ),
                 }
             }
@@ -280,7 +306,9 @@ impl PolicyAction {
                             } else {
                                 Err(InvalidField::new(
                                     "parameters.headers",
-                                    format!("'{name}' is not a header name with a visible ASCII value"),
+                                    format!(
+                                        "'{name}' is not a header name with a visible ASCII value"
+                                    ),
                                 ))
                             }
                         })
@@ -296,7 +324,10 @@ impl PolicyAction {
                     .opt_text("contentType")?
                     .unwrap_or_else(|| "application/json".to_owned());
                 if !is_header_value(&content_type) {
-                    return Err(InvalidField::new("parameters.contentType", "must be visible ASCII"));
+                    return Err(InvalidField::new(
+                        "parameters.contentType",
+                        "must be visible ASCII",
+                    ));
                 }
                 PolicyAction::Mock(MockResponse {
                     status: u16::try_from(p.number("statusCode", 200, 200..=599)?).unwrap_or(200),
@@ -306,11 +337,14 @@ impl PolicyAction {
                 })
             }
             "callInterceptorService" => {
-                let includes = p
-                    .opt_text("includes")?
-                    .unwrap_or_else(|| "request_headers,response_headers,invocation_context".to_owned());
+                let includes = p.opt_text("includes")?.unwrap_or_else(|| {
+                    "request_headers,response_headers,invocation_context".to_owned()
+                });
                 let mut call = CallOut {
-                    url: p.url("interceptorServiceURL")?.trim_end_matches('/').to_owned(),
+                    url: p
+                        .url("interceptorServiceURL")?
+                        .trim_end_matches('/')
+                        .to_owned(),
                     headers: false,
                     body: false,
                     context: false,
@@ -335,7 +369,9 @@ impl PolicyAction {
                         other => {
                             return Err(InvalidField::new(
                                 "parameters.includes",
-                                format!("'{other}' is not one of request_headers, request_body, response_headers, response_body, invocation_context"),
+                                format!(
+                                    "'{other}' is not one of request_headers, request_body, response_headers, response_body, invocation_context"
+                                ),
                             ));
                         }
                     }
@@ -345,7 +381,9 @@ impl PolicyAction {
             other => {
                 return Err(InvalidField::new(
                     "policyName",
-                    format!("'{other}' is not a policy the gateway runs; GET /operation-policies lists them"),
+                    format!(
+                        "'{other}' is not a policy the gateway runs; GET /operation-policies lists them"
+                    ),
                 ));
             }
         })
@@ -375,7 +413,10 @@ pub fn is_xml_name(name: &str) -> bool {
 
 fn nonempty(value: String, name: &str) -> Result<String, InvalidField> {
     if value.is_empty() {
-        Err(InvalidField::new(format!("parameters.{name}"), "must not be empty"))
+        Err(InvalidField::new(
+            format!("parameters.{name}"),
+            "must not be empty",
+        ))
     } else {
         Ok(value)
     }

@@ -42,7 +42,10 @@ async fn environments_of(store: &Store, id: &str) -> Result<Vec<String>> {
 impl Row {
     async fn into_mapping(self, store: &Store) -> Result<StoredMapping> {
         Ok(StoredMapping {
-            policies: from_json("gateway_policy_mappings.policy_mapping", &self.policy_mapping)?,
+            policies: from_json(
+                "gateway_policy_mappings.policy_mapping",
+                &self.policy_mapping,
+            )?,
             environments: environments_of(store, &self.id).await?,
             id: self.id,
             display_name: self.display_name,
@@ -137,12 +140,11 @@ pub async fn delete(store: &Store, id: &str) -> Result<()> {
 
 /// Deploys mapping `id` to `environment`; `Conflict` when another mapping is deployed there.
 pub async fn deploy(store: &Store, id: &str, environment: &str) -> Result<()> {
-    let current: Option<(String,)> = sqlx::query_as(
-        "SELECT mapping_id FROM gateway_policy_deployments WHERE environment = $1",
-    )
-    .bind(environment)
-    .fetch_optional(store.pool())
-    .await?;
+    let current: Option<(String,)> =
+        sqlx::query_as("SELECT mapping_id FROM gateway_policy_deployments WHERE environment = $1")
+            .bind(environment)
+            .fetch_optional(store.pool())
+            .await?;
     match current {
         Some((mapping,)) if mapping == id => Ok(()),
         Some((mapping,)) => Err(StoreError::Conflict(format!(
@@ -165,11 +167,13 @@ pub async fn deploy(store: &Store, id: &str, environment: &str) -> Result<()> {
 
 /// Undeploys mapping `id` from `environment` (nothing when it is not deployed there).
 pub async fn undeploy(store: &Store, id: &str, environment: &str) -> Result<()> {
-    sqlx::query("DELETE FROM gateway_policy_deployments WHERE environment = $1 AND mapping_id = $2")
-        .bind(environment)
-        .bind(id)
-        .execute(store.pool())
-        .await?;
+    sqlx::query(
+        "DELETE FROM gateway_policy_deployments WHERE environment = $1 AND mapping_id = $2",
+    )
+    .bind(environment)
+    .bind(id)
+    .execute(store.pool())
+    .await?;
     Ok(())
 }
 

@@ -146,14 +146,24 @@ mod tests {
             "name": "stamp", "version": "v1", "applicableFlows": ["request"]
         }))
         .unwrap();
-        let common = create(&store, None, &spec, "x", "stamp.j2", "m").await.unwrap();
+        let common = create(&store, None, &spec, "x", "stamp.j2", "m")
+            .await
+            .unwrap();
         assert!(matches!(
             create(&store, None, &spec, "x", "stamp.j2", "m").await,
             Err(StoreError::Conflict(_))
         ));
-        let own = create(&store, Some("api-1"), &spec, "y", "stamp.j2", "m").await.unwrap();
-        assert_eq!(list(&store, None).await.unwrap(), [common.clone()]);
-        assert_eq!(list(&store, Some("api-1")).await.unwrap(), [own.clone()]);
+        let own = create(&store, Some("api-1"), &spec, "y", "stamp.j2", "m")
+            .await
+            .unwrap();
+        assert_eq!(
+            list(&store, None).await.unwrap(),
+            std::slice::from_ref(&common)
+        );
+        assert_eq!(
+            list(&store, Some("api-1")).await.unwrap(),
+            std::slice::from_ref(&own)
+        );
         assert!(matches!(
             get(&store, Some("api-2"), &own.id).await,
             Err(StoreError::NotFound)

@@ -163,7 +163,11 @@ pub(super) async fn policies_page(
 }
 
 /// The flow's list at `point` in the API's REST body, created when missing.
-fn flow_list<'a>(body: &'a mut Value, point: &str, flow: &str) -> Result<&'a mut Vec<Value>, String> {
+fn flow_list<'a>(
+    body: &'a mut Value,
+    point: &str,
+    flow: &str,
+) -> Result<&'a mut Vec<Value>, String> {
     if !matches!(flow, "request" | "response" | "fault") {
         return Err(format!("'{flow}' is not a flow"));
     }
@@ -180,7 +184,11 @@ fn flow_list<'a>(body: &'a mut Value, point: &str, flow: &str) -> Result<&'a mut
                 .ok_or_else(|| format!("the API has no operation {i}"))?
         }
     };
-    let key = if point == "api" { "apiPolicies" } else { "operationPolicies" };
+    let key = if point == "api" {
+        "apiPolicies"
+    } else {
+        "operationPolicies"
+    };
     let fields = holder.as_object_mut().ok_or("the API could not be read")?;
     let policies = fields.entry(key).or_insert_with(|| json!({}));
     if !policies.is_object() {
@@ -194,7 +202,8 @@ fn flow_list<'a>(body: &'a mut Value, point: &str, flow: &str) -> Result<&'a mut
     if !list.is_array() {
         *list = json!([]);
     }
-    list.as_array_mut().ok_or_else(|| "the API could not be read".to_owned())
+    list.as_array_mut()
+        .ok_or_else(|| "the API could not be read".to_owned())
 }
 
 /// `name=value` lines into a parameters object.
@@ -204,7 +213,10 @@ fn parameters(text: &str) -> Result<Map<String, Value>, String> {
         let (name, value) = line
             .split_once('=')
             .ok_or_else(|| format!("'{line}' is not name=value"))?;
-        out.insert(name.trim().to_owned(), Value::String(value.trim().to_owned()));
+        out.insert(
+            name.trim().to_owned(),
+            Value::String(value.trim().to_owned()),
+        );
     }
     Ok(out)
 }
@@ -266,7 +278,11 @@ pub(super) async fn change_policies(
         position: value("position"),
         parameters: value("parameters"),
     };
-    let index = || value("index").parse::<usize>().map_err(|_| "index: not a number".to_owned());
+    let index = || {
+        value("index")
+            .parse::<usize>()
+            .map_err(|_| "index: not a number".to_owned())
+    };
     let mut body =
         serde_json::to_value(&current).map_err(|e| PortalError::Internal(e.to_string()))?;
     let edited = match value("action").as_str() {
@@ -274,7 +290,10 @@ pub(super) async fn change_policies(
             .and_then(|parameters| {
                 let position = match input.position.as_str() {
                     "" => None,
-                    p => Some(p.parse::<usize>().map_err(|_| format!("position: '{p}' is not a number"))?),
+                    p => Some(
+                        p.parse::<usize>()
+                            .map_err(|_| format!("position: '{p}' is not a number"))?,
+                    ),
                 };
                 Ok(Edit::Attach {
                     policy: &input.policy,
@@ -284,7 +303,9 @@ pub(super) async fn change_policies(
             })
             .and_then(|edit| apply(&mut body, &input.point, &input.flow, edit)),
         "up" => index().and_then(|i| apply(&mut body, &input.point, &input.flow, Edit::MoveUp(i))),
-        "remove" => index().and_then(|i| apply(&mut body, &input.point, &input.flow, Edit::Remove(i))),
+        "remove" => {
+            index().and_then(|i| apply(&mut body, &input.point, &input.flow, Edit::Remove(i)))
+        }
         other => Err(format!("'{other}' is not an action")),
     };
     let error = match edited {
@@ -293,7 +314,14 @@ pub(super) async fn change_policies(
             let request: ApiRequest = serde_json::from_value(body)
                 .map_err(|e| PortalError::BadRequest(format!("The form could not be read: {e}")))?;
             let etag = value("etag");
-            match apis::update(&state, &current.id, request, Some(etag.as_str()).filter(|t| !t.is_empty())).await {
+            match apis::update(
+                &state,
+                &current.id,
+                request,
+                Some(etag.as_str()).filter(|t| !t.is_empty()),
+            )
+            .await
+            {
                 Ok(api) => {
                     return see_other(
                         &user,
@@ -303,7 +331,8 @@ pub(super) async fn change_policies(
                     .await;
                 }
                 Err(ApiError::PreconditionFailed(_)) | Err(ApiError::Conflict(_)) => {
-                    "Someone else changed this API since you opened the page; look again and retry.".to_owned()
+                    "Someone else changed this API since you opened the page; look again and retry."
+                        .to_owned()
                 }
                 Err(ApiError::BadRequest(message)) => message,
                 Err(other) => return Err(other.into()),
@@ -354,7 +383,10 @@ mod tests {
                 .collect()
         };
         assert_eq!(names(&body), ["removeHeader", "addHeader"]);
-        assert_eq!(body["apiPolicies"]["request"][0]["parameters"]["headerName"], "X-A");
+        assert_eq!(
+            body["apiPolicies"]["request"][0]["parameters"]["headerName"],
+            "X-A"
+        );
         apply(&mut body, "op:0", "request", Edit::MoveUp(1)).unwrap();
         assert_eq!(names(&body), ["addHeader", "removeHeader"]);
         apply(&mut body, "op:0", "request", Edit::Remove(0)).unwrap();

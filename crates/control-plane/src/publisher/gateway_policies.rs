@@ -95,7 +95,12 @@ pub(crate) async fn list(
     QueryParams(paging): QueryParams<Paging>,
 ) -> ApiResult<axum::Json<Value>> {
     let (offset, limit) = paging.resolve()?;
-    let label = match paging.query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    let label = match paging
+        .query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
         None => None,
         Some(q) => Some(q.strip_prefix("gatewayLabel:").ok_or_else(|| {
             ApiError::BadRequest(format!("query: '{q}' is not gatewayLabel:<label>"))
@@ -187,9 +192,9 @@ pub(crate) async fn deploy(
             .as_deref()
             .filter(|l| !l.is_empty())
             .ok_or_else(|| ApiError::BadRequest(format!("[{i}].gatewayLabel: is required")))?;
-        let on = d.gateway_deployment.ok_or_else(|| {
-            ApiError::BadRequest(format!("[{i}].gatewayDeployment: is required"))
-        })?;
+        let on = d
+            .gateway_deployment
+            .ok_or_else(|| ApiError::BadRequest(format!("[{i}].gatewayDeployment: is required")))?;
         if d.mapping_uuid.as_deref().is_some_and(|m| m != id) {
             return Err(ApiError::BadRequest(format!(
                 "[{i}].mappingUUID: does not match the mapping in the path"

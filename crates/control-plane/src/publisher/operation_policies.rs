@@ -36,11 +36,19 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A built-in policy's id: a name-based UUID (version 3, MD5), the same on every install.
 pub fn builtin_id(spec: &PolicySpec) -> String {
-    let mut digest: [u8; 16] = md5::Md5::digest(format!("gantry:builtin:{}:{}", spec.name, spec.version)).into();
+    let mut digest: [u8; 16] =
+        md5::Md5::digest(format!("gantry:builtin:{}:{}", spec.name, spec.version)).into();
     digest[6] = (digest[6] & 0x0f) | 0x30;
     digest[8] = (digest[8] & 0x3f) | 0x80;
     let h = hex(&digest);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// One catalogue entry as WSO2's `OperationPolicyData`.
@@ -70,7 +78,9 @@ fn stored_data(p: &StoredPolicy) -> Value {
 }
 
 fn builtin_data(spec: &PolicySpec) -> Value {
-    let md5 = hex(&md5::Md5::digest(serde_json::to_vec(spec).unwrap_or_default()));
+    let md5 = hex(&md5::Md5::digest(
+        serde_json::to_vec(spec).unwrap_or_default(),
+    ));
     data(&builtin_id(spec), spec, false, &md5)
 }
 
@@ -127,7 +137,7 @@ pub(crate) async fn list_common(
 
 enum Found {
     Builtin(&'static PolicySpec),
-    Stored(StoredPolicy),
+    Stored(Box<StoredPolicy>),
 }
 
 async fn find(state: &AppState, api_id: Option<&str>, id: &str) -> ApiResult<Found> {
@@ -137,10 +147,8 @@ async fn find(state: &AppState, api_id: Option<&str>, id: &str) -> ApiResult<Fou
         return Ok(Found::Builtin(spec));
     }
     match operation_policies::get(state.store(), api_id, id).await {
-        Err(gantry_store::StoreError::NotFound) => {
-            Err(ApiError::not_found("operation policy", id))
-        }
-        other => Ok(Found::Stored(other?)),
+        Err(gantry_store::StoreError::NotFound) => Err(ApiError::not_found("operation policy", id)),
+        other => Ok(Found::Stored(Box::new(other?))),
     }
 }
 
@@ -160,7 +168,8 @@ pub(crate) async fn get_common(
 /// `operation_policy_specification` YAML, and the definition file when there is one.
 fn content_zip(spec: &PolicySpec, definition: Option<(&str, &str)>) -> ApiResult<Response> {
     let stem = format!("{}_{}", spec.name, spec.version);
-    let document = json!({"type": "operation_policy_specification", "version": "v4.7.0", "data": spec});
+    let document =
+        json!({"type": "operation_policy_specification", "version": "v4.7.0", "data": spec});
     let mut files = BTreeMap::new();
     files.insert(
         format!("{stem}.yaml"),
@@ -178,7 +187,9 @@ fn content_zip(spec: &PolicySpec, definition: Option<(&str, &str)>) -> ApiResult
         HeaderValue::from_static("application/zip"),
     );
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{stem}.zip\"")) {
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
 }
@@ -257,7 +268,9 @@ async fn read_upload(mut multipart: axum::extract::Multipart) -> ApiResult<Uploa
         .map_err(|e| ApiError::BadRequest(format!("policySpecFile: {e}")))?;
     // WSO2's file wraps the specification: {type: operation_policy_specification, data: {...}}.
     let data = match document {
-        Value::Object(mut map) if map.contains_key("data") => map.remove("data").unwrap_or_default(),
+        Value::Object(mut map) if map.contains_key("data") => {
+            map.remove("data").unwrap_or_default()
+        }
         other => other,
     };
     let spec: PolicySpec = serde_json::from_value(data)

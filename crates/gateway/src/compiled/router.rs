@@ -92,10 +92,12 @@ impl Vhosts {
         let mut builders: HashMap<String, RouterBuilder> = HashMap::new();
         for api in &snapshot.apis {
             let vhost = api.vhost.to_ascii_lowercase();
-            builders
-                .entry(vhost)
-                .or_default()
-                .add_api(api, policies, &snapshot.gateway_policies, problems);
+            builders.entry(vhost).or_default().add_api(
+                api,
+                policies,
+                &snapshot.gateway_policies,
+                problems,
+            );
         }
         let health_checked = builders
             .values_mut()
@@ -185,7 +187,9 @@ impl RouterBuilder {
         if api.is_default_version {
             bases.push(Arc::from(api.context.as_str()));
         }
-        let entry = Arc::new(ApiEntry::compile(api, &base_path, policies, gateway, problems));
+        let entry = Arc::new(ApiEntry::compile(
+            api, &base_path, policies, gateway, problems,
+        ));
         for key_type in [KeyType::Production, KeyType::Sandbox] {
             if entry
                 .pool(key_type)

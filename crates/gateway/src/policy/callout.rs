@@ -193,7 +193,8 @@ impl CallOut {
             let answer: Answer = if bytes.iter().all(u8::is_ascii_whitespace) {
                 Answer::default()
             } else {
-                serde_json::from_slice(&bytes).map_err(|e| format!("its answer is not valid: {e}"))?
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("its answer is not valid: {e}"))?
             };
             changes(answer, request_flow)
         })
@@ -249,7 +250,10 @@ fn headers_json(headers: &HeaderMap) -> Value {
     Value::Object(out)
 }
 
-fn header_pairs(map: &Map<String, Value>, what: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+fn header_pairs(
+    map: &Map<String, Value>,
+    what: &str,
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     map.iter()
         .map(|(name, value)| {
             let text = match value {

@@ -144,13 +144,15 @@ impl Chain {
                         }));
                     }
                     PolicyAction::SetEndpoint { url, timeout_ms } => {
-                        chain.endpoint = Some(Box::new(endpoint(&url, timeout_ms).map_err(|e| named(&e))?));
+                        chain.endpoint =
+                            Some(Box::new(endpoint(&url, timeout_ms).map_err(|e| named(&e))?));
                     }
                     PolicyAction::JsonToXml { root } => steps.push(Step::JsonToXml(root.into())),
                     PolicyAction::XmlToJson => steps.push(Step::XmlToJson),
                     PolicyAction::ValidateSchema { schema } => steps.push(Step::Validate(schema)),
                     PolicyAction::BodySizeLimit { max_bytes } => {
-                        chain.body_limit = Some(chain.body_limit.map_or(max_bytes, |b| b.min(max_bytes)));
+                        chain.body_limit =
+                            Some(chain.body_limit.map_or(max_bytes, |b| b.min(max_bytes)));
                     }
                     PolicyAction::Mock(mock) => {
                         chain.mock.get_or_insert(mock);

@@ -66,7 +66,11 @@ fn replaced_body(headers: &mut HeaderMap, body: &Bytes, content_type: Option<&'s
 }
 
 /// Reads the client's body within `limit` bytes and `timeout`.
-async fn read_request(body: Incoming, limit: u64, timeout: Duration) -> Result<Bytes, Response<Body>> {
+async fn read_request(
+    body: Incoming,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Bytes, Response<Body>> {
     let body = crate::body_timeout::Deadline::new(body, Some(timeout));
     match http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
         .collect()
@@ -99,7 +103,9 @@ pub async fn request(
     base_len: usize,
     x: &Exchange<'_>,
 ) -> Result<RequestBody, Response<Body>> {
-    let limit = chain.body_limit.map_or(x.body_limit, |l| l.min(x.body_limit));
+    let limit = chain
+        .body_limit
+        .map_or(x.body_limit, |l| l.min(x.body_limit));
     if chain.body_limit.is_some() && declared_length(&parts.headers).is_some_and(|n| n > limit) {
         return Err(crate::body_limit::too_large(limit));
     }
@@ -182,7 +188,12 @@ fn set_type(headers: &mut HeaderMap, content_type: &'static str, replaced: &mut 
 
 /// 502 for an upstream response a response policy could not work on.
 fn bad_response(description: &str) -> Response<Body> {
-    respond::error(StatusCode::BAD_GATEWAY, "101503", "Runtime Error", description)
+    respond::error(
+        StatusCode::BAD_GATEWAY,
+        "101503",
+        "Runtime Error",
+        description,
+    )
 }
 
 /// Runs the response flow on `response` (the upstream's, or a mock's).
@@ -196,9 +207,12 @@ pub async fn response(chain: &Chain, response: Response<Body>, x: &Exchange<'_>)
     if chain.response_body
         && let Some(body) = streamed.take()
     {
-        match http_body_util::Limited::new(body, usize::try_from(x.body_limit).unwrap_or(usize::MAX))
-            .collect()
-            .await
+        match http_body_util::Limited::new(
+            body,
+            usize::try_from(x.body_limit).unwrap_or(usize::MAX),
+        )
+        .collect()
+        .await
         {
             Ok(collected) => bytes = Some(collected.to_bytes()),
             Err(error) => {
@@ -216,7 +230,11 @@ pub async fn response(chain: &Chain, response: Response<Body>, x: &Exchange<'_>)
             Step::Header(op) => op.apply(&mut parts.headers),
             Step::JsonToXml(root) => {
                 if let Some(b) = bytes.as_ref().filter(|b| !b.is_empty()) {
-                    let xml = transform::json_to_xml(b, root).map_err(|e| bad_response(&format!("The back end's response could not be converted to XML: {e}")));
+                    let xml = transform::json_to_xml(b, root).map_err(|e| {
+                        bad_response(&format!(
+                            "The back end's response could not be converted to XML: {e}"
+                        ))
+                    });
                     match xml {
                         Ok(xml) => bytes = Some(Bytes::from(xml)),
                         Err(answer) => return answer,
@@ -239,7 +257,13 @@ pub async fn response(chain: &Chain, response: Response<Body>, x: &Exchange<'_>)
             }
             Step::CallOut(call) => {
                 match call
-                    .ask(x.clients, &parts.headers, bytes.as_ref(), Some(parts.status), &x.invocation)
+                    .ask(
+                        x.clients,
+                        &parts.headers,
+                        bytes.as_ref(),
+                        Some(parts.status),
+                        &x.invocation,
+                    )
                     .await
                 {
                     Err(answer) => return answer,

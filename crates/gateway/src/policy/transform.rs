@@ -157,14 +157,9 @@ fn primitive(text: &str) -> Value {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
         _ => {
-            let numeric = !text.is_empty()
-                && !text.starts_with('+')
-                && !(text.len() > 1 && text.starts_with('0') && !text.starts_with("0."))
-                && !text.starts_with("-0");
-            numeric
-                .then(|| serde_json::from_str::<serde_json::Number>(text).ok())
-                .flatten()
-                .map_or_else(|| Value::String(text.to_owned()), Value::Number)
+            // serde_json's grammar is JSON's: no `+`, no leading zeros (`007` stays text).
+            serde_json::from_str::<serde_json::Number>(text)
+                .map_or_else(|_| Value::String(text.to_owned()), Value::Number)
         }
     }
 }
@@ -186,7 +181,9 @@ pub fn xml_to_json(xml: &[u8]) -> Result<Vec<u8>, String> {
             }
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(format!("the XML body nests deeper than {MAX_DEPTH} elements"));
+                    return Err(format!(
+                        "the XML body nests deeper than {MAX_DEPTH} elements"
+                    ));
                 }
                 stack.push(Open::new(
                     start.name().as_ref().to_owned(),
@@ -206,7 +203,9 @@ pub fn xml_to_json(xml: &[u8]) -> Result<Vec<u8>, String> {
                 }
             }
             Event::End(_) => {
-                let open = stack.pop().ok_or_else(|| bad(&"an end tag without a start"))?;
+                let open = stack
+                    .pop()
+                    .ok_or_else(|| bad(&"an end tag without a start"))?;
                 let name = open.name.clone();
                 let value = open.close();
                 match stack.last_mut() {
@@ -281,7 +280,9 @@ fn attributes(start: &quick_xml::events::BytesStart<'_>) -> Result<Map<String, V
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
-        let value = attribute.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
+        let value = attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| e.to_string())?;
         fields.insert(format!("@{key}"), primitive(&value));
     }
     Ok(fields)
@@ -303,7 +304,8 @@ mod tests {
 
     #[test]
     fn json_becomes_wso2_shaped_xml_and_comes_back() {
-        let doc = json!({"name": "Pizza & co", "qty": 2, "tags": ["a", "b"], "x": null, "ok": true});
+        let doc =
+            json!({"name": "Pizza & co", "qty": 2, "tags": ["a", "b"], "x": null, "ok": true});
         let out = xml(doc.clone(), "jsonObject");
         assert!(out.contains("<jsonObject><name>Pizza &amp; co</name><ok>true</ok><qty>2</qty><tags>a</tags><tags>b</tags><x/></jsonObject>"), "{out}");
         assert_eq!(back(&out), doc);
@@ -311,14 +313,19 @@ mod tests {
             xml(json!([1, 2]), "jsonObject"),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><jsonArray><jsonElement>1</jsonElement><jsonElement>2</jsonElement></jsonArray>"
         );
-        assert_eq!(back("<jsonArray><jsonElement>1</jsonElement><jsonElement>2</jsonElement></jsonArray>"), json!([1, 2]));
+        assert_eq!(
+            back("<jsonArray><jsonElement>1</jsonElement><jsonElement>2</jsonElement></jsonArray>"),
+            json!([1, 2])
+        );
         assert!(xml(json!({"1 bad": 1}), "order").contains("<order><_1_bad>1</_1_bad></order>"));
     }
 
     #[test]
     fn xml_attributes_text_and_entities_are_read() {
         assert_eq!(
-            back("<?xml version=\"1.0\"?><order id=\"7\"><item>a&lt;b</item><item>c</item><zip>007</zip><n>1.5</n></order>"),
+            back(
+                "<?xml version=\"1.0\"?><order id=\"7\"><item>a&lt;b</item><item>c</item><zip>007</zip><n>1.5</n></order>"
+            ),
             json!({"order": {"@id": 7, "item": ["a<b", "c"], "zip": "007", "n": 1.5}})
         );
         assert!(xml_to_json(b"<a><b></a>").is_err());

@@ -14,8 +14,8 @@ use super::Answer;
 use crate::authn::api_key::query_param;
 use crate::compiled::{ApiEntry, Upstream, UpstreamPool};
 use crate::metrics::{GatewayMetrics, Outcome};
-use crate::respond;
 use crate::policy::run::RequestBody;
+use crate::respond;
 use crate::upstream_client::{UpstreamBody, UpstreamClients, UpstreamResponseBody};
 
 /// A request body bigger than this is streamed, never buffered for a retry.
