@@ -133,6 +133,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
         revoked_token_ids: vec![],
         deny_policies: vec![],
         custom_rules: vec![],
+        gateway_policies: Default::default(),
     }
 }
 

@@ -104,6 +104,23 @@ fn wso2_schemas() -> Value {
     json!({"components": {"schemas": schemas}})
 }
 
+/// Imports a policy (WSO2's multipart upload of a spec and a Synapse definition) at `path`.
+async fn import(
+    rest: &gantry_testkit::rest::Rest,
+    path: &str,
+    spec: &str,
+    definition: &str,
+) -> (StatusCode, Value) {
+    let files = ["policySpecFile", "synapsePolicyDefinitionFile"];
+    rest.send_multipart(
+        reqwest::Method::POST,
+        path,
+        &[(files[0], spec), (files[1], definition)],
+        &files,
+    )
+    .await
+}
+
 fn conforms(doc: &Value, schema: &str, value: &Value) {
     let errors = gantry_testkit::openapi::mismatches(
         doc,
@@ -182,48 +199,27 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
 
     // Import a common policy: spec (WSO2's file) + definition.
     let spec = "type: operation_policy_specification\nversion: v4.7.0\ndata:\n  name: stampHeader\n  version: v1\n  displayName: Stamp\n  category: Mediation\n  applicableFlows: [request]\n  supportedGateways: [Synapse]\n  supportedApiTypes: [HTTP]\n  policyAttributes:\n    - name: stamp\n      type: String\n      required: true\n";
-    let (status, imported) = rest
-        .send_multipart(
-            reqwest::Method::POST,
-            &format!("{PUB}/operation-policies"),
-            &[
-                ("policySpecFile", spec),
-                ("synapsePolicyDefinitionFile", "<property name=\"stamp\"/>"),
-            ],
-            &["policySpecFile", "synapsePolicyDefinitionFile"],
-        )
-        .await;
+    let (status, imported) = import(
+        &rest,
+        &format!("{PUB}/operation-policies"),
+        spec,
+        "<property name=\"stamp\"/>",
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{imported}");
     conforms(&wso2, "OperationPolicyData", &imported);
     assert_eq!(imported["name"], "stampHeader");
     assert_eq!(imported["isAPISpecific"], false);
     let imported_id = imported["id"].as_str().unwrap().to_owned();
-    let (status, again) = rest
-        .send_multipart(
-            reqwest::Method::POST,
-            &format!("{PUB}/operation-policies"),
-            &[
-                ("policySpecFile", spec),
-                ("synapsePolicyDefinitionFile", "x"),
-            ],
-            &["policySpecFile", "synapsePolicyDefinitionFile"],
-        )
-        .await;
+    let (status, again) = import(&rest, &format!("{PUB}/operation-policies"), spec, "x").await;
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
-    let (status, bad) = rest
-        .send_multipart(
-            reqwest::Method::POST,
-            &format!("{PUB}/operation-policies"),
-            &[
-                (
-                    "policySpecFile",
-                    "data:\n  name: x\n  applicableFlows: []\n",
-                ),
-                ("synapsePolicyDefinitionFile", "x"),
-            ],
-            &["policySpecFile", "synapsePolicyDefinitionFile"],
-        )
-        .await;
+    let (status, bad) = import(
+        &rest,
+        &format!("{PUB}/operation-policies"),
+        "data:\n  name: x\n  applicableFlows: []\n",
+        "x",
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     assert!(
         bad["description"]
@@ -287,17 +283,13 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
         .await;
     assert_eq!(status, StatusCode::CREATED, "{api}");
     let api_id = api["id"].as_str().unwrap();
-    let (status, own) = rest
-        .send_multipart(
-            reqwest::Method::POST,
-            &format!("{PUB}/apis/{api_id}/operation-policies"),
-            &[
-                ("policySpecFile", spec),
-                ("synapsePolicyDefinitionFile", "x"),
-            ],
-            &["policySpecFile", "synapsePolicyDefinitionFile"],
-        )
-        .await;
+    let (status, own) = import(
+        &rest,
+        &format!("{PUB}/apis/{api_id}/operation-policies"),
+        spec,
+        "x",
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{own}");
     assert_eq!(own["isAPISpecific"], true);
     let own_id = own["id"].as_str().unwrap();
