@@ -217,3 +217,50 @@ fn endpoint(url: &str, timeout_ms: u64) -> Result<UpstreamPool, String> {
     };
     UpstreamPool::compile(&Default::default(), &endpoint.into(), &[])
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn policies(json: serde_json::Value) -> ApiPolicies {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn only_body_policies_buffer_and_levels_run_in_order() {
+        let header = |v: &str| serde_json::json!({"policyName": "addHeader", "parameters": {"headerName": "X-L", "headerValue": v}});
+        let gateway = policies(serde_json::json!({"request": [header("gateway")]}));
+        let api = policies(serde_json::json!({"request": [header("api")],
+            "response": [header("api")], "fault": [header("api")]}));
+        let op = policies(serde_json::json!({"request": [header("op"),
+            {"policyName": "addQueryParam", "parameters": {"paramKey": "a", "paramValue": "b"}}]}));
+        let chain = Chain::compile(&[&gateway, &api, &op]).unwrap().unwrap();
+        assert!(
+            !chain.request_body && !chain.response_body,
+            "headers and query stream"
+        );
+        let mut headers = http::HeaderMap::new();
+        for step in chain.request.iter() {
+            if let Step::Header(op) = step {
+                op.apply(&mut headers);
+            }
+        }
+        assert_eq!(headers["x-l"], "op", "gateway, then API, then operation");
+        assert_eq!(chain.fault.len(), 1);
+
+        let body = policies(serde_json::json!({"request": [{"policyName": "jsonToXML"}]}));
+        assert!(Chain::compile(&[&body]).unwrap().unwrap().request_body);
+        assert!(
+            Chain::compile(&[&ApiPolicies::default()])
+                .unwrap()
+                .is_none()
+        );
+        let wrong_flow = policies(serde_json::json!({"fault": [{"policyName": "jsonToXML"}]}));
+        assert!(
+            Chain::compile(&[&wrong_flow])
+                .unwrap_err()
+                .contains("fault policy 'jsonToXML'")
+        );
+    }
+}
