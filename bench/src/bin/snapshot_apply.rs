@@ -137,6 +137,7 @@ fn snapshot(version: u64) -> GatewaySnapshot {
         ai_apis: vec![],
         token_quotas: vec![],
         canaries: vec![],
+        gateway_policies: Default::default(),
     }
 }
 

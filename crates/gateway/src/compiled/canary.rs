@@ -135,6 +135,8 @@ impl Canaries {
             environment: snapshot.environment.clone(),
             version: snapshot.version,
             apis: revisions,
+            // The environment's gateway policies run on canary revisions too.
+            gateway_policies: snapshot.gateway_policies.clone(),
             ..Default::default()
         };
         let (vhosts, health_checked) = Vhosts::compile(&only_canaries, policies, traffic, problems);

@@ -86,7 +86,7 @@ impl McpEntry {
                     .conditions(&tool.throttling_policy)
                     .map(|c| Arc::new(OperationConditions::new(c, &key))),
                 key,
-                headers: None,
+                policies: None,
             };
             let backend = tool.backend.as_ref().map(|b| Backend {
                 method: http::Method::from_bytes(b.verb.as_str().as_bytes())

@@ -14,7 +14,6 @@ pub mod custom_rules;
 pub mod deny;
 pub mod fast_map;
 pub mod guardrails;
-pub mod header_policies;
 pub mod json_path;
 pub mod json_schema;
 pub mod keys;
@@ -36,7 +35,7 @@ use gantry_model::snapshot::SnapshotApplication;
 use gantry_model::{GatewaySnapshot, KeyType};
 use http::Method;
 
-pub use api::{ApiEntry, ApiKeyLocation, OperationEntry, OperationHeaders};
+pub use api::{ApiEntry, ApiKeyLocation, OperationEntry};
 pub use keys::{CLOCK_SKEW_SECS, FetchedKeys, JwksSource, VerificationKey};
 pub use limits::Limit;
 pub use router::{RouteEntry, RouteMatch};

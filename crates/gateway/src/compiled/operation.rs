@@ -1,15 +1,15 @@
-//! One operation as the request path knows it (auth type, scopes, limit, header policies),
+//! One operation as the request path knows it (auth type, scopes, limit, operation policies),
 //! compiled once per configuration. Its own module so that what builds operations (the API
 //! entry, MCP tools) can share it without importing each other.
 
 use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
-use gantry_model::{AuthType, Operation};
+use gantry_model::{ApiPolicies, AuthType, Operation};
 
 use super::conditions::OperationConditions;
-use super::header_policies::{self, HeaderOp};
 use super::limits::{Level, Limit, Policies};
+use crate::policy::Chain;
 
 /// What the gateway needs to know about one operation on the request path.
 pub struct OperationEntry {
@@ -23,18 +23,9 @@ pub struct OperationEntry {
     pub limit: Option<Arc<Limit>>,
     /// The policy's conditional groups, when it has some (`limit` applies when none holds).
     pub conditions: Option<Arc<OperationConditions>>,
-    /// The operation's own header policies, applied after the API's; `None` for most
-    /// operations, so they cost nothing on the request path.
-    pub headers: Option<Arc<OperationHeaders>>,
-}
-
-/// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
-#[derive(Debug)]
-pub struct OperationHeaders {
-    /// Applied to the request after the API's request policies.
-    pub request: Box<[HeaderOp]>,
-    /// Applied to the response after the API's response policies.
-    pub response: Box<[HeaderOp]>,
+    /// The gateway's, the API's and the operation's own policies (`operationPolicies`),
+    /// when the operation has its own; `None` for most operations (the API's apply).
+    pub policies: Option<Arc<Chain>>,
 }
 
 /// The parts of an operation's entry shared by every route it is served under.
@@ -42,15 +33,17 @@ pub struct OperationParts {
     key: Arc<str>,
     limit: Option<Arc<Limit>>,
     conditions: Option<Arc<OperationConditions>>,
-    headers: Option<Arc<OperationHeaders>>,
+    policies: Option<Arc<Chain>>,
 }
 
 impl OperationParts {
-    /// Compiles `op` of `api`; what cannot be compiled is added to `problems`.
+    /// Compiles `op` of `api` (after the environment's `gateway` policies); what cannot be
+    /// compiled is added to `problems`.
     pub fn compile(
         api: &DeployedApi,
         op: &Operation,
         policies: &Policies<'_>,
+        gateway: &ApiPolicies,
         problems: &mut Vec<String>,
     ) -> Self {
         let key: Arc<str> = Arc::from(format!("{} {}", op.verb.as_str(), op.target).as_str());
@@ -62,25 +55,22 @@ impl OperationParts {
                 api.name, op.throttling_policy
             ));
         }
-        let mut op_headers = |policies: &[gantry_model::PolicyRef]| {
-            header_policies::compile(policies).unwrap_or_else(|error| {
-                problems.push(format!("API {} operation {key}: {error}", api.name));
-                Box::default()
-            })
+        let chain = if op.operation_policies.is_empty() {
+            None
+        } else {
+            Chain::compile(&[gateway, &api.gateway.api_policies, &op.operation_policies])
+                .unwrap_or_else(|error| {
+                    problems.push(format!("API {} operation {key}: {error}", api.name));
+                    None
+                })
         };
-        let headers = (!op.operation_policies.is_empty()).then(|| {
-            Arc::new(OperationHeaders {
-                request: op_headers(&op.operation_policies.request),
-                response: op_headers(&op.operation_policies.response),
-            })
-        });
         Self {
             limit: policies.limit(Level::Api, &op.throttling_policy),
             conditions: policies
                 .conditions(&op.throttling_policy)
                 .map(|c| Arc::new(OperationConditions::new(c, &key))),
             key,
-            headers,
+            policies: chain,
         }
     }
 
@@ -92,7 +82,7 @@ impl OperationParts {
             key: self.key.clone(),
             limit: self.limit.clone(),
             conditions: self.conditions.clone(),
-            headers: self.headers.clone(),
+            policies: self.policies.clone(),
         }
     }
 }

@@ -443,6 +443,7 @@ impl Call<'_> {
         let api = &self.routed.api;
         let mut to = forward::destination(
             api,
+            None,
             "",
             self.who.key_type(),
             &made.path,
@@ -503,7 +504,6 @@ impl Call<'_> {
             std::mem::take(&mut to.uri),
             mediate::Mediation {
                 api: &self.routed.api,
-                operation: None,
                 assertion,
                 upstream_host: to.host(),
                 http2: to.http2(),
@@ -573,7 +573,7 @@ impl Call<'_> {
         outcome: &mut Outcome,
     ) -> Result<Response<Body>, Answer> {
         let api = &self.routed.api;
-        let mut to = forward::destination(api, "", self.who.key_type(), "", None)?;
+        let mut to = forward::destination(api, None, "", self.who.key_type(), "", None)?;
         let assertion = (self.mcp.backend_jwt)(self.config, self.routed, self.who)?;
         self.mediate(&mut parts, &mut to, assertion);
         let response = self
