@@ -274,11 +274,13 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
         );
     }
 
-    // API-specific policies belong to their API; other users see 404.
+    // API-specific policies belong to their API, under its Publisher access control: those
+    // who may not see a RESTRICTED API get 404 for its policies too.
     let (status, api) = rest
         .post(
             &format!("{PUB}/apis"),
-            json!({"name": "Owned", "context": "/owned", "version": "1.0.0"}),
+            json!({"name": "Owned", "context": "/owned", "version": "1.0.0",
+                   "accessControl": "RESTRICTED", "accessControlRoles": ["admin"]}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{api}");
@@ -304,6 +306,30 @@ async fn the_catalogue_lists_builtins_imports_policies_and_validation_names_the_
         .get(&format!("{PUB}/apis/{api_id}/operation-policies/{own_id}"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = other
+        .get(&format!("{PUB}/apis/{api_id}/operation-policies"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = other
+        .delete(&format!("{PUB}/apis/{api_id}/operation-policies/{own_id}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // An API without access control is every publisher's to read, its policies too.
+    let (status, open) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Open", "context": "/open", "version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{open}");
+    let (status, listed) = other
+        .get(&format!(
+            "{PUB}/apis/{}/operation-policies",
+            open["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["count"], 0, "{listed}");
     let (status, _) = other
         .delete(&format!("{PUB}/operation-policies/{imported_id}"))
         .await;

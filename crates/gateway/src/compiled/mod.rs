@@ -360,6 +360,11 @@ mod tests {
     #[test]
     fn a_product_routes_each_operation_to_its_apis_upstream_under_the_products_id() {
         let mut orders = api("/orders", &[("/items", HttpVerb::Get)]);
+        // The API's own policies travel with its operations into the product.
+        orders.gateway.api_policies = serde_json::from_value(serde_json::json!({"request": [
+            {"policyName": "addHeader", "parameters": {"headerName": "X-Orders", "headerValue": "1"}}
+        ]}))
+        .unwrap();
         orders.endpoint_config.production_endpoints = Some(
             Endpoint {
                 url: "http://127.0.0.1:7001/o".into(),
@@ -397,6 +402,12 @@ mod tests {
             upstream("/bundle/1.0.0/items"),
             ("bundle-id".into(), "127.0.0.1:7001".into())
         );
+        let has_policies = |path: &str| match c.route("localhost", path, &Method::GET) {
+            RouteMatch::Found { entry, .. } => entry.api.policies.is_some(),
+            _ => panic!("no route for {path}"),
+        };
+        assert!(has_policies("/bundle/1.0.0/items"));
+        assert!(!has_policies("/bundle/1.0.0/dishes/3"));
         assert_eq!(
             upstream("/bundle/1.0.0/dishes/3"),
             ("bundle-id".into(), "127.0.0.1:1".into())
