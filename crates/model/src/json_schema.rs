@@ -1,7 +1,9 @@
-//! A JSON Schema validator for the `jsonSchemaValidator` policy: the draft-7 validation
-//! keywords for types, objects, arrays, strings, numbers and combinators, compiled once.
-//! Keywords it does not enforce (`$ref`, `if`, `dependencies`, …) are refused when the
-//! schema is compiled, so a schema never passes a body it was meant to refuse.
+//! The one JSON Schema validator: the draft-7 validation keywords for types, objects,
+//! arrays, strings, numbers and combinators, compiled once. The `jsonSchemaValidator`
+//! policy compiles strictly: keywords it does not enforce (`$ref`, `if`, …) are refused,
+//! so a schema never passes a body it was meant to refuse. Schemas written elsewhere (MCP
+//! tools' `inputSchema`s, the AI `jsonSchemaGuardrail`) compile leniently: such keywords
+//! are skipped, as other MCP servers skip them.
 
 use regex::Regex;
 use serde_json::Value;
@@ -73,9 +75,30 @@ const ANNOTATIONS: &[&str] = &[
     "$defs",
 ];
 
+/// How strictly a schema is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Every keyword is enforced or refused.
+    Strict,
+    /// Keywords not enforced, and malformed ones other than `type` and `pattern`, are skipped.
+    Lenient,
+}
+
 impl JsonSchema {
-    /// Compiles `schema`; errors name the keyword (`properties.name.type`).
+    /// Compiles `schema`, refusing what it would not enforce; errors name the keyword
+    /// (`properties.name.type`).
     pub fn compile(schema: &Value) -> Result<Self, InvalidField> {
+        Self::read(schema, Reading::Strict)
+    }
+
+    /// Compiles a schema written for other validators (an MCP tool's `inputSchema`, a
+    /// guardrail's): keywords it does not enforce, and malformed keywords other than `type`
+    /// and `pattern`, are skipped; an unknown type or a bad pattern is still an error.
+    pub fn compile_lenient(schema: &Value) -> Result<Self, InvalidField> {
+        Self::read(schema, Reading::Lenient)
+    }
+
+    fn read(schema: &Value, reading: Reading) -> Result<Self, InvalidField> {
         let object = match schema {
             Value::Bool(true) => return Ok(Self::default()),
             Value::Bool(false) => {
@@ -85,6 +108,7 @@ impl JsonSchema {
                 });
             }
             Value::Object(object) => object,
+            _ if reading == Reading::Lenient => return Ok(Self::default()),
             _ => {
                 return Err(InvalidField::new(
                     "schema",
@@ -93,7 +117,10 @@ impl JsonSchema {
             }
         };
         let mut out = Self::default();
+        // Draft 4 and OpenAPI 3.0 write `exclusiveMinimum: true` beside `minimum`.
+        let (mut exclusive_min_flag, mut exclusive_max_flag) = (false, false);
         for (keyword, value) in object {
+            let read = |s: &Value| Self::read(s, reading);
             let bad = |reason: &str| InvalidField::new(keyword.clone(), reason.to_owned());
             let count = || {
                 value
@@ -108,124 +135,149 @@ impl JsonSchema {
                     .ok_or_else(|| bad("must be a non-empty array of schemas"))?
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| {
-                        Self::compile(s).map_err(|e| e.within(&format!("{keyword}[{i}]")))
-                    })
+                    .map(|(i, s)| read(s).map_err(|e| e.within(&format!("{keyword}[{i}]"))))
                     .collect::<Result<Vec<_>, _>>()
             };
-            match keyword.as_str() {
-                "type" => {
-                    out.types = match value {
-                        Value::String(t) => vec![t.clone()],
-                        Value::Array(ts) => ts
-                            .iter()
-                            .map(|t| t.as_str().map(str::to_owned))
-                            .collect::<Option<_>>()
-                            .ok_or_else(|| bad("must be a type name or a list of them"))?,
-                        _ => return Err(bad("must be a type name or a list of them")),
-                    };
-                    if let Some(t) = out.types.iter().find(|t| {
-                        !matches!(
-                            t.as_str(),
-                            "object"
-                                | "array"
-                                | "string"
-                                | "number"
-                                | "integer"
-                                | "boolean"
-                                | "null"
-                        )
-                    }) {
-                        return Err(bad(&format!("'{t}' is not a JSON Schema type")));
+            let compiled = (|| -> Result<(), InvalidField> {
+                match keyword.as_str() {
+                    "type" => {
+                        out.types = match value {
+                            Value::String(t) => vec![t.clone()],
+                            Value::Array(ts) => ts
+                                .iter()
+                                .map(|t| t.as_str().map(str::to_owned))
+                                .collect::<Option<_>>()
+                                .ok_or_else(|| bad("must be a type name or a list of them"))?,
+                            _ => return Err(bad("must be a type name or a list of them")),
+                        };
+                        if let Some(t) = out.types.iter().find(|t| {
+                            !matches!(
+                                t.as_str(),
+                                "object"
+                                    | "array"
+                                    | "string"
+                                    | "number"
+                                    | "integer"
+                                    | "boolean"
+                                    | "null"
+                            )
+                        }) {
+                            return Err(bad(&format!("'{t}' is not a JSON Schema type")));
+                        }
                     }
-                }
-                "properties" => {
-                    let props = value.as_object().ok_or_else(|| bad("must be an object"))?;
-                    for (name, s) in props {
-                        let compiled = Self::compile(s)
-                            .map_err(|e| e.within(&format!("properties.{name}")))?;
-                        out.properties.push((name.clone(), compiled));
+                    "properties" => {
+                        let props = value.as_object().ok_or_else(|| bad("must be an object"))?;
+                        for (name, s) in props {
+                            let compiled =
+                                read(s).map_err(|e| e.within(&format!("properties.{name}")))?;
+                            out.properties.push((name.clone(), compiled));
+                        }
                     }
-                }
-                "required" => {
-                    out.required = value
-                        .as_array()
-                        .and_then(|a| a.iter().map(|n| n.as_str().map(str::to_owned)).collect())
-                        .ok_or_else(|| bad("must be an array of property names"))?;
-                }
-                "additionalProperties" => {
-                    out.additional = Some(match value {
-                        Value::Bool(true) => continue,
-                        Value::Bool(false) => Additional::Forbidden,
-                        other => Additional::Schema(Box::new(
-                            Self::compile(other).map_err(|e| e.within(keyword))?,
-                        )),
-                    });
-                }
-                "items" => {
-                    if value.is_array() {
-                        return Err(bad(
-                            "tuple items (an array) are not supported; use one schema",
+                    "required" => {
+                        out.required = value
+                            .as_array()
+                            .and_then(|a| a.iter().map(|n| n.as_str().map(str::to_owned)).collect())
+                            .ok_or_else(|| bad("must be an array of property names"))?;
+                    }
+                    "additionalProperties" => {
+                        out.additional = match value {
+                            Value::Bool(true) => None,
+                            Value::Bool(false) => Some(Additional::Forbidden),
+                            other => Some(Additional::Schema(Box::new(
+                                read(other).map_err(|e| e.within(keyword))?,
+                            ))),
+                        };
+                    }
+                    "items" => {
+                        if value.is_array() {
+                            return Err(bad(
+                                "tuple items (an array) are not supported; use one schema",
+                            ));
+                        }
+                        out.items = Some(Box::new(read(value).map_err(|e| e.within(keyword))?));
+                    }
+                    "enum" => {
+                        out.enumeration = Some(
+                            value
+                                .as_array()
+                                .cloned()
+                                .ok_or_else(|| bad("must be an array"))?,
+                        );
+                    }
+                    "const" => out.constant = Some(value.clone()),
+                    "minimum" => out.minimum = Some(number()?),
+                    "maximum" => out.maximum = Some(number()?),
+                    "exclusiveMinimum" => match value {
+                        Value::Bool(flag) => exclusive_min_flag = *flag,
+                        _ => out.exclusive_minimum = Some(number()?),
+                    },
+                    "exclusiveMaximum" => match value {
+                        Value::Bool(flag) => exclusive_max_flag = *flag,
+                        _ => out.exclusive_maximum = Some(number()?),
+                    },
+                    "minLength" => out.min_length = Some(count()?),
+                    "maxLength" => out.max_length = Some(count()?),
+                    "minItems" => out.min_items = Some(count()?),
+                    "maxItems" => out.max_items = Some(count()?),
+                    "minProperties" => out.min_properties = Some(count()?),
+                    "maxProperties" => out.max_properties = Some(count()?),
+                    "uniqueItems" => {
+                        out.unique_items =
+                            value.as_bool().ok_or_else(|| bad("must be a boolean"))?;
+                    }
+                    "pattern" => {
+                        let pattern = value.as_str().ok_or_else(|| bad("must be a string"))?;
+                        out.pattern = Some(
+                            regex::RegexBuilder::new(pattern)
+                                .size_limit(1 << 20)
+                                .build()
+                                .map_err(|e| {
+                                    bad(&format!("is not a valid regular expression: {e}"))
+                                })?,
+                        );
+                    }
+                    "allOf" => out.all_of = list()?,
+                    "anyOf" => out.any_of = list()?,
+                    "oneOf" => out.one_of = list()?,
+                    "not" => out.not = Some(Box::new(read(value).map_err(|e| e.within(keyword))?)),
+                    k if ANNOTATIONS.contains(&k) => {}
+                    other => {
+                        return Err(InvalidField::new(
+                            other,
+                            "is not a keyword this validator enforces (supported: type, properties, required, additionalProperties, items, enum, const, minimum, maximum, exclusiveMinimum, exclusiveMaximum, minLength, maxLength, pattern, minItems, maxItems, uniqueItems, minProperties, maxProperties, allOf, anyOf, oneOf, not)",
                         ));
                     }
-                    out.items = Some(Box::new(
-                        Self::compile(value).map_err(|e| e.within(keyword))?,
-                    ));
                 }
-                "enum" => {
-                    out.enumeration = Some(
-                        value
-                            .as_array()
-                            .cloned()
-                            .ok_or_else(|| bad("must be an array"))?,
-                    );
-                }
-                "const" => out.constant = Some(value.clone()),
-                "minimum" => out.minimum = Some(number()?),
-                "maximum" => out.maximum = Some(number()?),
-                "exclusiveMinimum" => out.exclusive_minimum = Some(number()?),
-                "exclusiveMaximum" => out.exclusive_maximum = Some(number()?),
-                "minLength" => out.min_length = Some(count()?),
-                "maxLength" => out.max_length = Some(count()?),
-                "minItems" => out.min_items = Some(count()?),
-                "maxItems" => out.max_items = Some(count()?),
-                "minProperties" => out.min_properties = Some(count()?),
-                "maxProperties" => out.max_properties = Some(count()?),
-                "uniqueItems" => {
-                    out.unique_items = value.as_bool().ok_or_else(|| bad("must be a boolean"))?;
-                }
-                "pattern" => {
-                    let pattern = value.as_str().ok_or_else(|| bad("must be a string"))?;
-                    out.pattern = Some(
-                        regex::RegexBuilder::new(pattern)
-                            .size_limit(1 << 20)
-                            .build()
-                            .map_err(|e| bad(&format!("is not a valid regular expression: {e}")))?,
-                    );
-                }
-                "allOf" => out.all_of = list()?,
-                "anyOf" => out.any_of = list()?,
-                "oneOf" => out.one_of = list()?,
-                "not" => {
-                    out.not = Some(Box::new(
-                        Self::compile(value).map_err(|e| e.within(keyword))?,
-                    ))
-                }
-                k if ANNOTATIONS.contains(&k) => {}
-                other => {
-                    return Err(InvalidField::new(
-                        other,
-                        "is not a keyword this validator enforces (supported: type, properties, required, additionalProperties, items, enum, const, minimum, maximum, exclusiveMinimum, exclusiveMaximum, minLength, maxLength, pattern, minItems, maxItems, uniqueItems, minProperties, maxProperties, allOf, anyOf, oneOf, not)",
-                    ));
-                }
+                Ok(())
+            })();
+            match compiled {
+                // Leniently, a keyword's own problem skips it (a nested schema's problems
+                // are its `type` or `pattern`, which stand).
+                Err(error)
+                    if reading == Reading::Lenient
+                        && error.field == *keyword
+                        && !matches!(keyword.as_str(), "type" | "pattern") => {}
+                other => other?,
             }
+        }
+        if exclusive_min_flag && let Some(minimum) = out.minimum.take() {
+            out.exclusive_minimum = Some(minimum);
+        }
+        if exclusive_max_flag && let Some(maximum) = out.maximum.take() {
+            out.exclusive_maximum = Some(maximum);
         }
         Ok(out)
     }
 
-    /// The first violation of the schema in `doc`, if any.
+    /// The first violation of the schema in `doc`, if any; paths start at `$`.
     pub fn validate(&self, doc: &Value) -> Result<(), Violation> {
-        self.check(doc, &mut String::from("$"))
+        self.validate_at(doc, "$")
+    }
+
+    /// The first violation of the schema in `doc`, with paths starting at `root` (an MCP
+    /// tool's `arguments`).
+    pub fn validate_at(&self, doc: &Value, root: &str) -> Result<(), Violation> {
+        self.check(doc, &mut String::from(root))
     }
 
     fn check(&self, doc: &Value, path: &mut String) -> Result<(), Violation> {
@@ -474,6 +526,58 @@ mod tests {
             err(json!({"name": "pizza", "qty": 1, "tags": ["a", "c"]})).starts_with("$.tags[1]")
         );
         assert!(err(json!([])).contains("array found, object expected"));
+    }
+
+    #[test]
+    fn read_leniently_unenforced_keywords_are_skipped_but_types_and_patterns_stand() {
+        // An MCP tool's schema, OpenAPI-flavoured: `example`, `$ref`, tuple items, a
+        // draft-4 boolean `exclusiveMinimum`.
+        let schema = JsonSchema::compile_lenient(&json!({
+            "type": "object", "required": ["id"], "additionalProperties": false, "example": {},
+            "properties": {
+                "id": {"type": "integer", "minimum": 0, "exclusiveMinimum": true},
+                "status": {"type": "string", "enum": ["open", "closed"], "x-order": 1},
+                "pair": {"type": "array", "items": [{"type": "string"}]},
+                "owner": {"$ref": "#/components/schemas/Owner"}
+            }
+        }))
+        .unwrap();
+        schema
+            .validate_at(&json!({"id": 3, "pair": [1], "owner": 7}), "arguments")
+            .unwrap();
+        let err = |doc| {
+            schema
+                .validate_at(&doc, "arguments")
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(json!({"status": "open"})),
+            "arguments: required property 'id' is missing"
+        );
+        assert_eq!(
+            err(json!({"id": "3"})),
+            "arguments.id: string found, integer expected"
+        );
+        assert!(
+            err(json!({"id": 0})).contains("below the minimum"),
+            "exclusive"
+        );
+        assert_eq!(
+            err(json!({"id": 1, "other": true})),
+            "arguments.other: is not an allowed property"
+        );
+        assert!(JsonSchema::compile_lenient(&json!({"type": "thing"})).is_err());
+        let e = JsonSchema::compile_lenient(&json!({"properties": {"a": {"pattern": "("}}}))
+            .unwrap_err();
+        assert_eq!(e.field, "properties.a.pattern");
+        // Strictly, the same schema is refused at its first unenforced keyword.
+        assert!(JsonSchema::compile(&json!({"type": "object", "example": {}})).is_err());
+        // Anything but an object or a boolean accepts every value, leniently.
+        JsonSchema::compile_lenient(&json!("any"))
+            .unwrap()
+            .validate(&json!(1))
+            .unwrap();
     }
 
     #[test]

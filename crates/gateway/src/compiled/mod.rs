@@ -15,7 +15,6 @@ pub mod deny;
 pub mod fast_map;
 pub mod guardrails;
 pub mod json_path;
-pub mod json_schema;
 pub mod keys;
 pub mod limits;
 pub mod loose_reading;

@@ -427,7 +427,7 @@ impl Call<'_> {
             Err(reason) => return Ok(invalid(&reason)),
         };
         let arguments = Value::Object(arguments);
-        if let Err(reason) = tool.schema.validate(&arguments) {
+        if let Err(reason) = tool.schema.validate_at(&arguments, "arguments") {
             return Ok(invalid(&format!("Invalid params: {reason}")));
         }
         let Value::Object(arguments) = arguments else {
@@ -543,7 +543,10 @@ impl Call<'_> {
                     ));
                 }
             };
-            if let Err(reason) = tool.schema.validate(&Value::Object(arguments)) {
+            if let Err(reason) = tool
+                .schema
+                .validate_at(&Value::Object(arguments), "arguments")
+            {
                 return Ok(answer(
                     framing,
                     jsonrpc::error(
