@@ -139,6 +139,7 @@ graphql_max_depth: None, graphql_max_complexity: None,
         ai_apis: vec![],
         token_quotas: vec![],
         canaries: vec![],
+        gateway_policies: Default::default(),
     }
 }
 

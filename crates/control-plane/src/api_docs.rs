@@ -766,6 +766,137 @@ pub const PUBLISHER: &[Operation] = &[
     ),
     op(
         "get",
+        "/operation-policies",
+        "getAllCommonOperationPolicies",
+        "Built-in and imported common operation policies",
+        COMMON_POLICY_VIEW,
+    )
+    .query(&["limit", "offset", "query"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/operation-policies",
+        "addCommonOperationPolicy",
+        "Import a common operation policy (spec + definition)",
+        COMMON_POLICY_MANAGE,
+    )
+    .body(Body::Multipart(&["policySpecFile", "synapsePolicyDefinitionFile", "ccPolicyDefinitionFile"]))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/operation-policies/{operationPolicyId}",
+        "getCommonOperationPolicyByPolicyId",
+        "One common operation policy",
+        COMMON_POLICY_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/operation-policies/{operationPolicyId}",
+        "deleteCommonOperationPolicyByPolicyId",
+        "Delete an imported common operation policy (403 for a built-in)",
+        COMMON_POLICY_MANAGE,
+    ),
+    op(
+        "get",
+        "/operation-policies/{operationPolicyId}/content",
+        "getCommonOperationPolicyContentByPolicyId",
+        "A common operation policy as a zip",
+        COMMON_POLICY_VIEW,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/operation-policies",
+        "getAllAPISpecificOperationPolicies",
+        "The API's own operation policies",
+        API_POLICY_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/apis/{apiId}/operation-policies",
+        "addAPISpecificOperationPolicy",
+        "Import an operation policy for this API",
+        API_POLICY_MANAGE,
+    )
+    .body(Body::Multipart(&["policySpecFile", "synapsePolicyDefinitionFile", "ccPolicyDefinitionFile"]))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/apis/{apiId}/operation-policies/{operationPolicyId}",
+        "getOperationPolicyForAPIByPolicyId",
+        "One of the API's own operation policies",
+        API_POLICY_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/apis/{apiId}/operation-policies/{operationPolicyId}",
+        "deleteAPISpecificOperationPolicyByPolicyId",
+        "Delete one of the API's own operation policies",
+        API_POLICY_MANAGE,
+    ),
+    op(
+        "get",
+        "/apis/{apiId}/operation-policies/{operationPolicyId}/content",
+        "getAPISpecificOperationPolicyContentByPolicyId",
+        "One of the API's own operation policies as a zip",
+        API_POLICY_VIEW,
+    ),
+    op(
+        "get",
+        "/gateway-policies",
+        "getAllGatewayPolicies",
+        "Gateway policy mappings",
+        GATEWAY_POLICY_VIEW,
+    )
+    .query(&["limit", "offset", "query"])
+    .returns(200, "List"),
+    op(
+        "post",
+        "/gateway-policies",
+        "addGatewayPoliciesToFlows",
+        "Create a gateway policy mapping",
+        GATEWAY_POLICY_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(201, "Object"),
+    op(
+        "get",
+        "/gateway-policies/{gatewayPolicyMappingId}",
+        "getGatewayPolicyMappingContentByPolicyMappingId",
+        "One gateway policy mapping",
+        GATEWAY_POLICY_VIEW,
+    )
+    .returns(200, "Object"),
+    op(
+        "put",
+        "/gateway-policies/{gatewayPolicyMappingId}",
+        "updateGatewayPoliciesToFlows",
+        "Change a gateway policy mapping",
+        GATEWAY_POLICY_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/gateway-policies/{gatewayPolicyMappingId}",
+        "deleteGatewayPolicyByPolicyId",
+        "Delete a gateway policy mapping (412 while deployed)",
+        GATEWAY_POLICY_MANAGE,
+    ),
+    op(
+        "post",
+        "/gateway-policies/{gatewayPolicyMappingId}/deploy",
+        "engageGlobalPolicy",
+        "Deploy or undeploy a gateway policy mapping per environment",
+        GATEWAY_POLICY_MANAGE,
+    )
+    .body(Body::Json("GatewayPolicyDeploymentList"))
+    .returns(200, "GatewayPolicyDeploymentList"),
+    op(
+        "get",
         "/subscriptions",
         "getSubscriptions",
         "Subscriptions to an API",
@@ -2324,6 +2455,9 @@ fn schemas() -> Value {
         "LifecycleState": {"type": "object", "required": ["state", "availableTransitions"], "properties": {
             "state": string, "availableTransitions": {"type": "array", "items": {"type": "object", "properties": {
                 "event": string, "targetState": string}}}}},
+        "GatewayPolicyDeploymentList": {"type": "array", "items": {"type": "object",
+            "required": ["gatewayLabel", "gatewayDeployment"], "properties": {
+            "gatewayLabel": string, "gatewayDeployment": {"type": "boolean"}, "mappingUUID": string}}},
         "DeploymentList": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
             "name": string, "vhost": string, "displayOnDevportal": {"type": "boolean"}}}},
         "Application": {"type": "object", "required": ["name", "throttlingPolicy"], "properties": {

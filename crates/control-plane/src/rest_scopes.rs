@@ -198,6 +198,37 @@ pub const MCP_SERVER_DEPLOY: &[&str] = &[
     "apim:mcp_server_publish",
     "apim:mcp_server_import_export",
 ];
+/// Read the common operation policies (WSO2 `getAllCommonOperationPolicies`).
+pub const COMMON_POLICY_VIEW: &[&str] = &[
+    "apim:common_operation_policy_view",
+    "apim:common_operation_policy_manage",
+    "apim:policies_import_export",
+];
+/// Add or delete common operation policies.
+pub const COMMON_POLICY_MANAGE: &[&str] = &[
+    "apim:common_operation_policy_manage",
+    "apim:policies_import_export",
+];
+/// Read an API's operation policies.
+pub const API_POLICY_VIEW: &[&str] = &[
+    "apim:api_view",
+    "apim:api_manage",
+    "apim:mediation_policy_view",
+    "apim:mediation_policy_manage",
+    "apim:api_mediation_policy_manage",
+];
+/// Add or delete an API's own operation policies.
+pub const API_POLICY_MANAGE: &[&str] = &[
+    "apim:api_manage",
+    "apim:mediation_policy_create",
+    "apim:mediation_policy_manage",
+    "apim:api_mediation_policy_manage",
+];
+/// Read gateway policy mappings.
+pub const GATEWAY_POLICY_VIEW: &[&str] =
+    &["apim:gateway_policy_view", "apim:gateway_policy_manage"];
+/// Create, change, deploy and delete gateway policy mappings.
+pub const GATEWAY_POLICY_MANAGE: &[&str] = &["apim:gateway_policy_manage"];
 
 /// A list of scopes an operation accepts, as a type (for [`crate::extract::Scoped`]).
 pub trait ScopeSet: Send + Sync + 'static {
@@ -230,6 +261,12 @@ scope_sets! {
     ApiUpdate => API_UPDATE,
     ApiView => API_VIEW,
     AppManage => APP_MANAGE,
+    ApiPolicyManage => API_POLICY_MANAGE,
+    ApiPolicyView => API_POLICY_VIEW,
+    CommonPolicyManage => COMMON_POLICY_MANAGE,
+    CommonPolicyView => COMMON_POLICY_VIEW,
+    GatewayPolicyManage => GATEWAY_POLICY_MANAGE,
+    GatewayPolicyView => GATEWAY_POLICY_VIEW,
     ClientCertificatesAdd => CLIENT_CERTIFICATES_ADD,
     ClientCertificatesUpdate => CLIENT_CERTIFICATES_UPDATE,
     ClientCertificatesView => CLIENT_CERTIFICATES_VIEW,

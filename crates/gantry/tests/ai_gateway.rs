@@ -352,6 +352,62 @@ async fn guardrails_refuse_with_a_reason_and_mask_pii_both_ways() {
 }
 
 #[tokio::test]
+async fn operation_policies_run_on_an_ai_apis_calls() {
+    let provider = StandInProvider::start(Behaviour::Answer).await;
+    let up = GantryUp::start(BIN).await;
+    let rest = up.rest();
+    let schema = r#"{"type":"object","required":["messages"]}"#;
+    let header = |name: &str, value: &str| json!({"policyName": "addHeader", "parameters": {"headerName": name, "headerValue": value}});
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "shaped", "context": "shaped", "version": "1.0.0", "policies": ["Unlimited"],
+                "subtypeConfiguration": {"subtype": "AIAPI", "configuration": {
+                    "llmProviderId": "openai-1.0.0",
+                    "targets": [{"name": "only", "url": provider.url(), "model": "gpt-4o-mini", "apiKey": SECRET}]}},
+                "operations": [{"target": "/chat/completions", "verb": "POST", "operationPolicies": {
+                    "request": [
+                        {"policyName": "jsonSchemaValidator", "parameters": {"schema": schema}},
+                        header("X-Team", "blue")],
+                    "response": [header("X-Policy", "seen")]}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let id = api["id"].as_str().unwrap().to_owned();
+    rest.publish_and_deploy(&id, &["Default"]).await;
+    let token = rest
+        .subscribed_token("ShapedApp", &[&id], "Unlimited")
+        .await;
+    served(&up, "shaped", &token).await;
+
+    // The request flow runs before the AI stage reads the prompt: a body the schema refuses
+    // is a 400 naming the violation, and the provider is never called.
+    let before = provider.calls().len();
+    let refused = chat(&up, "shaped", &token, json!({"model": "gpt-4o"})).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body.to_string().contains("messages"), "{body}");
+    assert_eq!(provider.calls().len(), before);
+
+    // A valid call: the prompt the policies read is the one sent (with the target's model
+    // and the provider key), with the request flow's header; the answer gets the response
+    // flow's.
+    let ok = chat(&up, "shaped", &token, message("hello policies", 2)).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.headers()["x-policy"], "seen");
+    assert_eq!(ok.headers()["x-gantry-ai-model"], "gpt-4o-mini");
+    let calls = provider.calls();
+    let last = calls.last().unwrap();
+    assert_eq!(last.body["model"], "gpt-4o-mini");
+    assert_eq!(last.body["messages"][0]["content"], "hello policies");
+    assert_eq!(last.headers["x-team"], "blue");
+    assert_eq!(
+        last.authorization.as_deref(),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
+}
+
+#[tokio::test]
 async fn llm_providers_are_listed_added_used_and_guarded_as_wso2_does() {
     let up = GantryUp::start(BIN).await;
     let rest = up.rest();

@@ -162,6 +162,7 @@ fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
         ("publisher", format!("/publisher/apis/{api_id}")),
         ("publisher", format!("/publisher/apis/{api_id}/edit")),
         ("publisher", format!("/publisher/apis/{api_id}/rollouts")),
+        ("publisher", format!("/publisher/apis/{api_id}/policies")),
         ("devportal", "/devportal".into()),
         ("devportal", format!("/devportal/apis/{api_id}")),
         ("devportal", "/devportal/applications".into()),
@@ -178,6 +179,7 @@ fn actions(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
     vec![
         ("publisher", "/publisher/apis".into()),
         ("publisher", format!("/publisher/apis/{api_id}/edit")),
+        ("publisher", format!("/publisher/apis/{api_id}/policies")),
         ("publisher", format!("/publisher/apis/{api_id}/lifecycle")),
         ("publisher", format!("/publisher/apis/{api_id}/revisions")),
         ("publisher", format!("/publisher/apis/{api_id}/deploy")),
@@ -919,6 +921,131 @@ async fn the_publisher_edits_an_apis_description_tiers_operations_and_cors() {
 }
 
 /// `html` shows `text` between the inputs `first` and `next` (a field error next to its input).
+#[tokio::test]
+async fn the_publisher_attaches_orders_and_removes_operation_policies_by_form() {
+    let up = GantryUp::start(BIN).await;
+    let (status, api) = rest(&up)
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Shaped", "context": "/shaped", "version": "1.0.0",
+                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://127.0.0.1:9"}},
+                "operations": [{"verb": "GET", "target": "/items"}, {"verb": "POST", "target": "/items"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let api_id = api["id"].as_str().unwrap().to_owned();
+    let policies = format!("/publisher/apis/{api_id}/policies");
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get(&format!("/publisher/apis/{api_id}")).await;
+    assert!(
+        page.body.contains(&format!("href=\"{policies}\"")),
+        "{}",
+        page.body
+    );
+    let page = admin.get(&policies).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("jsonSchemaValidator") && page.body.contains("POST /items"));
+    let etag = |body: &str| {
+        let marker = "name=\"etag\" value=\"";
+        let start = body.find(marker).unwrap() + marker.len();
+        // As a browser reads the attribute: the page escapes the ETag's quotes.
+        body[start..start + body[start..].find('"').unwrap()]
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&")
+    };
+    let attach = |point: &'static str,
+                  policy: &'static str,
+                  position: &'static str,
+                  parameters: &'static str| {
+        vec![
+            ("action", "attach"),
+            ("point", point),
+            ("flow", "request"),
+            ("policy", policy),
+            ("position", position),
+            ("parameters", parameters),
+        ]
+    };
+    for (point, policy, position, parameters) in [
+        ("op:1", "addHeader", "", "headerName=X-First\nheaderValue=1"),
+        ("op:1", "removeHeader", "1", "headerName=X-Gone"),
+        (
+            "api",
+            "addQueryParam",
+            "",
+            "paramKey=from\nparamValue=portal",
+        ),
+    ] {
+        let tag = etag(&admin.get(&policies).await.body);
+        let mut fields = attach(point, policy, position, parameters);
+        fields.push(("etag", &tag));
+        let page = admin.post(&policies, &fields).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{policy}: {}",
+            page.body
+        );
+    }
+    // A bad parameter: the REST validation's message, naming the field, and nothing saved.
+    admin.get(&policies).await;
+    let page = admin
+        .post(
+            &policies,
+            &attach("op:0", "addHeader", "", "headerName=X Bad\nheaderValue=1"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body
+            .contains("operations[0].operationPolicies.request[0].parameters.headerName"),
+        "{}",
+        page.body
+    );
+    let (_, stored) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
+    let names = |stored: &serde_json::Value| -> Vec<String> {
+        stored["operations"][1]["operationPolicies"]["request"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["policyName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&stored), ["removeHeader", "addHeader"]);
+    assert_eq!(
+        stored["apiPolicies"]["request"][0]["parameters"]["paramKey"],
+        "from"
+    );
+    assert!(
+        stored["operations"][0].get("operationPolicies").is_none(),
+        "{stored}"
+    );
+    // Move the second up, then remove the first.
+    for (action, index) in [("up", "1"), ("remove", "0")] {
+        let tag = etag(&admin.get(&policies).await.body);
+        let page = admin
+            .post(
+                &policies,
+                &[
+                    ("action", action),
+                    ("point", "op:1"),
+                    ("flow", "request"),
+                    ("index", index),
+                    ("etag", &tag),
+                ],
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{action}: {}",
+            page.body
+        );
+    }
+    let (_, stored) = rest(&up).get(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(names(&stored), ["removeHeader"]);
+}
+
 fn shown_between(html: &str, first: &str, text: &str, next: &str) -> bool {
     let (Some(a), Some(b), Some(c)) = (
         html.find(&format!("id=\"{first}\"")),

@@ -23,6 +23,7 @@ pub mod health;
 mod hop_by_hop;
 mod metric_name;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod ratelimit;
 pub mod respond;

@@ -23,6 +23,9 @@ use crate::compiled::canary::REVISION_HEADER;
 use crate::correlation::{CORRELATION_ID, correlation_id};
 use crate::error::GatewayError;
 use crate::metrics::{GatewayMetrics, Outcome};
+use crate::policy::callout::Invocation;
+use crate::policy::run::Exchange;
+use crate::policy::{self, Chain};
 use crate::respond::{self, Body};
 use crate::stage::authenticate::Authenticated;
 use crate::stage::route::Routed;
@@ -38,6 +41,58 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The client's side of a call with policies, kept for interceptor services: the method and
+/// path as sent, the correlation id, the address.
+struct ClientCall {
+    method: http::Method,
+    path: String,
+    request_id: String,
+    peer: SocketAddr,
+}
+
+impl ClientCall {
+    fn of<B>(request: &Request<B>, peer: SocketAddr) -> Self {
+        Self {
+            method: request.method().clone(),
+            path: request.uri().path_and_query().map_or_else(
+                || request.uri().path().to_owned(),
+                |pq| pq.as_str().to_owned(),
+            ),
+            request_id: request
+                .headers()
+                .get(CORRELATION_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            peer,
+        }
+    }
+
+    fn invocation<'a>(&'a self, api: &'a crate::compiled::ApiEntry) -> Invocation<'a> {
+        Invocation {
+            method: self.method.as_str(),
+            path: &self.path,
+            api_name: &api.name,
+            api_version: &api.version,
+            base_path: &api.base_path,
+            request_id: &self.request_id,
+            source: self.peer.ip(),
+        }
+    }
+}
+
+/// The response flow of `chain`, if any, on `response`.
+async fn policy_response(
+    chain: Option<&Chain>,
+    response: Response<Body>,
+    exchange: &Exchange<'_>,
+) -> Response<Body> {
+    match chain {
+        Some(chain) => policy::run::response(chain, response, exchange).await,
+        None => response,
+    }
 }
 
 /// The proxy: the current configuration and what each stage keeps between requests.
@@ -153,6 +208,7 @@ impl Proxy {
             request.version() <= http::Version::HTTP_11 && !request.body().is_end_stream();
         let mut cors = None;
         let mut soap = None;
+        let mut fault = None;
         // The stages' future is large (it holds the request, the upstream call and the relay
         // across their awaits); boxed, it is built once where it runs, and the small future
         // hyper moves around per request holds a pointer to it (callgrind: fewer instructions
@@ -165,11 +221,17 @@ impl Proxy {
             &mut outcome,
             &mut cors,
             &mut soap,
+            &mut fault,
         ))
         .instrument(span.clone())
         .await;
         let answered_early = body_pending && !outcome.body_read && staged.is_err();
         let mut response = staged.unwrap_or_else(|answer| answer);
+        if let Some(chain) = fault
+            && response.extensions().get::<respond::Generated>().is_some()
+        {
+            policy::run::fault(&chain, &mut response);
+        }
         if let Some(cors) = cors {
             cors.apply(response.headers_mut());
         }
@@ -214,7 +276,8 @@ impl Proxy {
         response
     }
 
-    /// The request path. Each line is a stage; an `Err` is the answer given instead.
+    /// The request path. Each line is a stage; an `Err` is the answer given instead. The
+    /// operation's policies are handed back in `fault` for the fault flow.
     #[allow(clippy::too_many_arguments)]
     async fn stages(
         &self,
@@ -225,6 +288,7 @@ impl Proxy {
         outcome: &mut Outcome,
         cors: &mut Option<crate::compiled::cors::Allowed>,
         soap: &mut Option<stage::soap::SoapVersion>,
+        fault: &mut Option<Arc<Chain>>,
     ) -> Result<Response<Body>, Answer> {
         // The body apart from the head: the stages read the head, and the GraphQL stage
         // may read the body while they do.
@@ -243,6 +307,7 @@ impl Proxy {
         let mut routed =
             stage::route::resolve(config, matched, &target, request.method(), outcome)?;
         stage::soap::dispatch(&mut routed, request.headers(), soap, outcome)?;
+        *fault = routed.policies().cloned();
         stage::deny::by_address(config, &routed, peer.ip(), outcome)?;
         if routed.api.mcp.is_some() {
             let arrival = stage::mcp::Arrival::of(target, &routed, peer, secure);
@@ -256,6 +321,9 @@ impl Proxy {
         stage::deny::by_caller(config, &who, outcome)?;
         let (routed, revision) =
             stage::revision::pick(config, routed, &who, &request, &target, outcome)?;
+        // A canary revision brings its own policies.
+        let chain = routed.policies().cloned();
+        fault.clone_from(&chain);
         stage::authorise::check(config, &routed, &who, outcome)?;
         stage::graphql::check(
             config,
@@ -294,8 +362,16 @@ impl Proxy {
             self.websocket_idle(),
         )?;
         let api = routed.api.clone();
+        if let Some(mock) = chain.as_deref().and_then(Chain::mock_response) {
+            drop(guard);
+            let client = ClientCall::of(&request, peer);
+            let exchange = self.exchange(client.invocation(&api));
+            // Answered without reading the body, as a refusal is (see `handle`).
+            return Err(policy_response(chain.as_deref(), mock, &exchange).await);
+        }
         let mut to = stage::forward::destination(
             &api,
+            chain.as_deref().and_then(|c| c.endpoint.as_deref()),
             &routed.entry.base_path,
             who.key_type(),
             &target.path,
@@ -305,10 +381,10 @@ impl Proxy {
             stage::ai::admit(&self.ai, &self.limits, config, &routed, &who, &to, outcome).await?;
         let routed_host = target.routed_host;
         let assertion = self.backend_jwt(config, &routed, &who)?;
-        let operation = routed.operation.headers.clone();
         let document = graphql.map(|selected| selected.body);
         drop(guard);
 
+        let client = chain.as_ref().map(|_| ClientCall::of(&request, peer));
         let (mut parts, ()) = request.into_parts();
         let downstream_version = parts.version;
         let upgrade = stage::mediate::prepare(
@@ -316,7 +392,6 @@ impl Proxy {
             std::mem::take(&mut to.uri),
             stage::mediate::Mediation {
                 api: &api,
-                operation: operation.as_deref(),
                 assertion,
                 upstream_host: to.host(),
                 // gRPC needs HTTP/2 end to end; a WebSocket handshake needs HTTP/1.1.
@@ -333,7 +408,15 @@ impl Proxy {
             Some(revision) => parts.headers.insert(REVISION_HEADER, revision),
             None => parts.headers.remove(REVISION_HEADER),
         };
-        let outbound = Request::from_parts(parts, stage::graphql::body(body, document));
+        let exchange = client.as_ref().map(|c| self.exchange(c.invocation(&api)));
+        let body = stage::graphql::body(body, document, self.forwarder.body_limit.get());
+        let body = match (chain.as_deref(), &exchange) {
+            (Some(chain), Some(exchange)) => {
+                policy::run::request(chain, &mut parts, body, to.base_len(), exchange).await?
+            }
+            _ => body,
+        };
+        let outbound = Request::from_parts(parts, body);
         outcome.body_read = true;
         let response = match ai.as_mut() {
             Some(call) => {
@@ -349,7 +432,6 @@ impl Proxy {
         let response = stage::relay::response(
             response,
             &api,
-            operation.as_deref(),
             upgrade,
             match (topic, subscriptions) {
                 (Some(rules), _) => stage::relay::Tunnel::Topic(rules),
@@ -366,10 +448,24 @@ impl Proxy {
         )?;
         let response = self.limits.account(granted, response);
         let response = stage::sse::meter(&api, events, response);
-        Ok(match ai {
+        let response = match ai {
             Some(call) => call.meter(response),
             None => response,
+        };
+        Ok(match &exchange {
+            Some(exchange) => policy_response(chain.as_deref(), response, exchange).await,
+            None => response,
         })
+    }
+
+    /// What a policy flow needs from the proxy.
+    fn exchange<'a>(&'a self, invocation: Invocation<'a>) -> Exchange<'a> {
+        Exchange {
+            clients: self.forwarder.clients(),
+            invocation,
+            body_limit: self.forwarder.body_limit.get(),
+            body_timeout: self.forwarder.body_timeout.get(),
+        }
     }
 
     /// An MCP server's request, served by the MCP stage with what it uses of the proxy.

@@ -92,6 +92,27 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         "apim:llm_provider_read",
         &["admin", "Internal/publisher", "Internal/creator"],
     ),
+    (
+        "apim:common_operation_policy_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    ("apim:common_operation_policy_manage", &["admin"]),
+    (
+        "apim:mediation_policy_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    (
+        "apim:mediation_policy_create",
+        &["admin", "Internal/creator"],
+    ),
+    ("apim:mediation_policy_manage", &["admin"]),
+    (
+        "apim:api_mediation_policy_manage",
+        &["admin", "Internal/creator"],
+    ),
+    ("apim:policies_import_export", &["admin"]),
+    ("apim:gateway_policy_view", &["admin", "Internal/publisher"]),
+    ("apim:gateway_policy_manage", &["admin"]),
     ("apim:bl_manage", &["admin"]),
     ("apim:bl_view", &["admin"]),
     ("apim:admin", &["admin"]),

@@ -494,6 +494,24 @@ impl AiConfiguration {
                     ),
                 ));
             }
+            if guardrail.policy_name == "jsonSchemaGuardrail" {
+                // Gateways compile it with the same validator: what they would refuse is
+                // refused here, naming the keyword.
+                let field = at(format!("guardrails[{i}].parameters.schema"));
+                let schema = match guardrail.parameters.get("schema") {
+                    Some(serde_json::Value::String(text)) => {
+                        serde_json::from_str(text).map_err(|e| {
+                            InvalidField::new(field.clone(), format!("is not JSON: {e}"))
+                        })?
+                    }
+                    None | Some(serde_json::Value::Null) => {
+                        return Err(InvalidField::new(field, "is required"));
+                    }
+                    Some(other) => other.clone(),
+                };
+                crate::json_schema::JsonSchema::compile_lenient(&schema)
+                    .map_err(|e| e.within(&field))?;
+            }
         }
         Ok(())
     }
@@ -641,5 +659,17 @@ mod tests {
             error.field,
             "subtypeConfiguration.configuration.guardrails[0].policyName"
         );
+        let mut schema = config.clone();
+        schema.guardrails[0].policy_name = "jsonSchemaGuardrail".into();
+        schema.guardrails[0].parameters =
+            serde_json::from_value(serde_json::json!({"schema": "{\"type\": \"text\"}"})).unwrap();
+        assert_eq!(
+            schema.validate().unwrap_err().field,
+            "subtypeConfiguration.configuration.guardrails[0].parameters.schema.type"
+        );
+        schema.guardrails[0].parameters =
+            serde_json::from_value(serde_json::json!({"schema": {"type": "object", "example": 1}}))
+                .unwrap();
+        schema.validate().unwrap();
     }
 }

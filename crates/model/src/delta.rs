@@ -75,6 +75,9 @@ pub struct SnapshotDelta {
     /// The full list of canary revisions, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canaries: Option<Vec<crate::canary::CanaryRevision>>,
+    /// The environment's gateway policies, when they changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_policies: Option<crate::ApiPolicies>,
 }
 
 /// A delta could not be applied.
@@ -180,6 +183,8 @@ impl SnapshotDelta {
             token_quotas: changed(old.token_quotas != new.token_quotas)
                 .then(|| new.token_quotas.clone()),
             canaries: changed(old.canaries != new.canaries).then(|| new.canaries.clone()),
+            gateway_policies: changed(old.gateway_policies != new.gateway_policies)
+                .then(|| new.gateway_policies.clone()),
         }
     }
 
@@ -252,6 +257,10 @@ impl SnapshotDelta {
                 .canaries
                 .clone()
                 .unwrap_or_else(|| base.canaries.clone()),
+            gateway_policies: self
+                .gateway_policies
+                .clone()
+                .unwrap_or_else(|| base.gateway_policies.clone()),
         };
         next.normalize();
         Ok(next)

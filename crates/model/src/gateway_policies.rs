@@ -113,7 +113,7 @@ pub struct ApiPolicies {
     pub request: Vec<PolicyRef>,
     /// Applied to the upstream's response before it is relayed.
     pub response: Vec<PolicyRef>,
-    /// Applied to gateway-made error responses (accepted, not applied yet).
+    /// Applied to gateway-made error responses (401, 429, 502, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fault: Vec<PolicyRef>,
 }
@@ -124,18 +124,31 @@ impl ApiPolicies {
         self.request.is_empty() && self.response.is_empty() && self.fault.is_empty()
     }
 
-    /// Every request and response policy is one the gateway knows, with its parameters;
-    /// errors name the field under `at` (`apiPolicies`, `operations[2].operationPolicies`).
+    /// Every policy is a built-in the gateway runs, attached to a flow it applies to, with
+    /// valid parameters; errors name the field under `at` (`apiPolicies`,
+    /// `operations[2].operationPolicies`), e.g. `apiPolicies.request[0].parameters.headerName`.
     pub fn validate(&self, at: &str) -> Result<(), InvalidField> {
-        for (flow, policies) in [("request", &self.request), ("response", &self.response)] {
+        use crate::operation_policy::{Flow, check_attached};
+        for (flow, policies) in [
+            (Flow::Request, &self.request),
+            (Flow::Response, &self.response),
+            (Flow::Fault, &self.fault),
+        ] {
             for (i, policy) in policies.iter().enumerate() {
-                policy
-                    .header_action()
-                    .map(|_| ())
-                    .map_err(|e| e.within(&format!("{at}.{flow}[{i}]")))?;
+                check_attached(policy, flow)
+                    .map_err(|e| e.within(&format!("{at}.{}[{i}]", flow.as_str())))?;
             }
         }
         Ok(())
+    }
+
+    /// The policies of `flow`.
+    pub fn flow(&self, flow: crate::operation_policy::Flow) -> &[PolicyRef] {
+        match flow {
+            crate::operation_policy::Flow::Request => &self.request,
+            crate::operation_policy::Flow::Response => &self.response,
+            crate::operation_policy::Flow::Fault => &self.fault,
+        }
     }
 }
 
@@ -143,8 +156,7 @@ impl ApiPolicies {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyRef {
-    /// `addHeader` (sets the header, replacing any value, as WSO2's does), `appendHeader`
-    /// (adds a value) or `removeHeader`.
+    /// A built-in policy's name (`crate::operation_policy::builtins`).
     pub policy_name: String,
     /// WSO2's policy version (`v1`), kept as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,69 +164,9 @@ pub struct PolicyRef {
     /// WSO2's policy id, kept as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_id: Option<String>,
-    /// The policy's parameters (`headerName`, `headerValue`).
+    /// The policy's parameters (`headerName`, `headerValue`, …).
     #[serde(default)]
     pub parameters: serde_json::Map<String, serde_json::Value>,
-}
-
-/// A header policy, resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderAction<'a> {
-    /// Replace the header's values with one.
-    Set(&'a str, &'a str),
-    /// Add a value, keeping the others.
-    Append(&'a str, &'a str),
-    /// Remove the header.
-    Remove(&'a str),
-}
-
-impl PolicyRef {
-    fn text(&self, name: &str) -> Result<&str, InvalidField> {
-        self.parameters
-            .get(name)
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| {
-                InvalidField::new(format!("parameters.{name}"), "is required (a string)")
-            })
-    }
-
-    /// What this policy does to headers, or why it is not a policy the gateway knows.
-    pub fn header_action(&self) -> Result<HeaderAction<'_>, InvalidField> {
-        let name = || -> Result<&str, InvalidField> {
-            let name = self.text("headerName")?;
-            if is_header_name(name) {
-                Ok(name)
-            } else {
-                Err(InvalidField::new(
-                    "parameters.headerName",
-                    format!("'{name}' is not a header name"),
-                ))
-            }
-        };
-        let value = || -> Result<&str, InvalidField> {
-            let value = self.text("headerValue")?;
-            if value
-                .bytes()
-                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-            {
-                Ok(value)
-            } else {
-                Err(InvalidField::new(
-                    "parameters.headerValue",
-                    "must be visible ASCII",
-                ))
-            }
-        };
-        match self.policy_name.as_str() {
-            "addHeader" | "setHeader" => Ok(HeaderAction::Set(name()?, value()?)),
-            "appendHeader" => Ok(HeaderAction::Append(name()?, value()?)),
-            "removeHeader" => Ok(HeaderAction::Remove(name()?)),
-            other => Err(InvalidField::new(
-                "policyName",
-                format!("'{other}' is not supported; use addHeader, appendHeader or removeHeader"),
-            )),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -233,10 +185,6 @@ mod tests {
         .unwrap();
         assert_eq!(policies.api_key_header, "ApiKey");
         policies.validate().unwrap();
-        assert_eq!(
-            policies.api_policies.request[0].header_action().unwrap(),
-            HeaderAction::Set("X-Env", "prod")
-        );
         let mut bad = policies.clone();
         bad.api_policies.response.push(PolicyRef {
             policy_name: "callInterceptor".into(),

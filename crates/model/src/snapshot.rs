@@ -52,6 +52,10 @@ pub struct GatewaySnapshot {
     /// Canary revisions of deployed APIs, each serving a share of its API's calls.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub canaries: Vec<crate::canary::CanaryRevision>,
+    /// Gateway policies (WSO2 4.3+ `/gateway-policies`) deployed to this environment, in
+    /// order: they run on every API before the API's own policies.
+    #[serde(default, skip_serializing_if = "crate::ApiPolicies::is_empty")]
+    pub gateway_policies: crate::ApiPolicies,
 }
 
 impl GatewaySnapshot {

@@ -264,5 +264,6 @@ pub async fn build(
         ai_apis,
         token_quotas: crate::ai::token_quotas(store).await?,
         canaries,
+        gateway_policies: crate::gateway_policies::deployed(store, environment).await?,
     })
 }

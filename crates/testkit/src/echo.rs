@@ -1,5 +1,5 @@
 //! An upstream that answers every request with a JSON description of it (method, path,
-//! query, HTTP version, headers, body length); it speaks HTTP/1.1 and h2c, so tests can check exactly what the gateway forwarded.
+//! query, HTTP version, headers, body length, and the body as text when it is under 64 KiB); it speaks HTTP/1.1 and h2c, so tests can check exactly what the gateway forwarded.
 //! `/slow/...` waits 3 s before answering, `/delay/{ms}/...` that many milliseconds;
 //! `/status/{code}/...` answers with that status; `/flaky/{percent}/...` answers 500 to that
 //! share of its calls, spread evenly (of every 100 calls, exactly `percent`).
@@ -132,6 +132,7 @@ async fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
         "query": query,
         "headers": headers,
         "bodyLength": body.len(),
+        "body": (body.len() <= 64 * 1024).then(|| String::from_utf8_lossy(&body).into_owned()),
     });
     let mut response = Response::new(Full::new(Bytes::from(description.to_string())));
     if let Some(status) = status {

@@ -42,6 +42,8 @@ pub struct Call {
     pub target: String,
     /// The request body.
     pub body: Value,
+    /// Every request header.
+    pub headers: http::HeaderMap,
 }
 
 /// A running stand-in provider; stops when dropped.
@@ -122,6 +124,7 @@ async fn answer(
             .map(str::to_owned)
     };
     let (authorization, api_key) = (header("authorization"), header("api-key"));
+    let headers = request.headers().clone();
     let target = request
         .uri()
         .path_and_query()
@@ -139,6 +142,7 @@ async fn answer(
         api_key,
         target: target.clone(),
         body: body.clone(),
+        headers,
     });
     if behaviour == Behaviour::TooMany {
         return json_response(

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod api_edit;
 pub mod api_form;
+pub mod api_policies;
 pub mod api_products;
 pub mod applications;
 pub mod auth;

@@ -39,6 +39,10 @@ pub(super) fn router() -> Router<AppState> {
             "/publisher/apis/{api_id}/edit",
             get(super::api_edit::edit_page).post(super::api_edit::save),
         )
+        .route(
+            "/publisher/apis/{api_id}/policies",
+            get(super::api_policies::policies_page).post(super::api_policies::change_policies),
+        )
         .route("/publisher/apis/{api_id}/lifecycle", post(lifecycle))
         .route("/publisher/apis/{api_id}/revisions", post(create_revision))
         .route("/publisher/apis/{api_id}/deploy", post(deploy))

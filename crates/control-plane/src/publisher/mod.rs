@@ -1,5 +1,5 @@
 //! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments,
-//! client certificates, API products.
+//! client certificates, API products, operation policies, gateway policies.
 
 pub(crate) mod access;
 pub mod api_products;
@@ -7,10 +7,12 @@ pub mod apis;
 pub mod asyncapi;
 pub mod client_certificates;
 pub mod export;
+pub mod gateway_policies;
 pub mod graphql;
 pub mod import;
 pub mod mcp_servers;
 pub mod openapi;
+pub mod operation_policies;
 pub mod preview;
 pub mod revisions;
 pub mod rollouts;
@@ -194,6 +196,44 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api-products/{product_id}/deployments",
             get(api_products::deployments),
+        )
+        .route(
+            "/operation-policies",
+            get(operation_policies::list_common).post(operation_policies::add_common),
+        )
+        .route(
+            "/operation-policies/{policy_id}",
+            get(operation_policies::get_common).delete(operation_policies::delete_common),
+        )
+        .route(
+            "/operation-policies/{policy_id}/content",
+            get(operation_policies::content_common),
+        )
+        .route(
+            "/apis/{api_id}/operation-policies",
+            get(operation_policies::list_api).post(operation_policies::add_api),
+        )
+        .route(
+            "/apis/{api_id}/operation-policies/{policy_id}",
+            get(operation_policies::get_api).delete(operation_policies::delete_api),
+        )
+        .route(
+            "/apis/{api_id}/operation-policies/{policy_id}/content",
+            get(operation_policies::content_api),
+        )
+        .route(
+            "/gateway-policies",
+            get(gateway_policies::list).post(gateway_policies::create),
+        )
+        .route(
+            "/gateway-policies/{mapping_id}",
+            get(gateway_policies::get_one)
+                .put(gateway_policies::update)
+                .delete(gateway_policies::delete),
+        )
+        .route(
+            "/gateway-policies/{mapping_id}/deploy",
+            post(gateway_policies::deploy),
         )
         .route("/subscriptions", get(subscriptions::list))
         .route(

@@ -207,7 +207,10 @@ pub async fn deploy_revision(
     revision_id: &str,
     targets: &[DeploymentTarget],
 ) -> ApiResult<Vec<Deployment>> {
-    load_revision(state, api_id, revision_id).await?;
+    let revision = load_revision(state, api_id, revision_id).await?;
+    // Checked again at deploy: a revision cut before a policy changed must not reach gateways
+    // that would refuse it.
+    revision.definition.check_policies()?;
     let resolved = resolve_targets(state, targets).await?;
     let mut deployments = Vec::with_capacity(resolved.len());
     for (env, vhost, display) in resolved {

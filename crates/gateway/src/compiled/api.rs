@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
 use gantry_model::streaming::ApiType;
-use gantry_model::{Endpoint, Endpoints, KeyType, LifecycleState};
+use gantry_model::{ApiPolicies, Endpoint, Endpoints, KeyType, LifecycleState};
 
 use super::client_certs::MutualTls;
 use super::cors::Cors;
 use super::graphql::GraphQlApi;
-use super::header_policies::{self, HeaderOp};
 use super::limits::{Level, Policies};
 use super::loose_reading::LooseRoutes;
-pub use super::operation::{OperationEntry, OperationHeaders, OperationParts};
+pub use super::operation::{OperationEntry, OperationParts};
 use super::upstream::UpstreamPool;
+use crate::policy::Chain;
 
 /// What the gateway needs to know about one deployed API on the request path.
 pub struct ApiEntry {
@@ -31,10 +31,9 @@ pub struct ApiEntry {
     pub accepts_oauth: bool,
     /// Where API keys are accepted, when `api_key` is in the security scheme.
     pub api_key: Option<ApiKeyLocation>,
-    /// Request header policies, in order (empty for most APIs).
-    pub request_headers: Box<[HeaderOp]>,
-    /// Response header policies, in order.
-    pub response_headers: Box<[HeaderOp]>,
+    /// The gateway's and the API's policies (`apiPolicies`), for operations without their
+    /// own; `None` for most APIs.
+    pub policies: Option<Arc<Chain>>,
     /// Whether the upstream gets an `X-JWT-Assertion`.
     pub backend_jwt: bool,
     /// Lifecycle state.
@@ -84,12 +83,13 @@ impl ApiEntry {
         }
     }
 
-    /// Compiles `api` (served under `base_path`, `context/version`); what cannot be compiled
-    /// is added to `problems`.
+    /// Compiles `api` (served under `base_path`, `context/version`, after the environment's
+    /// `gateway` policies); what cannot be compiled is added to `problems`.
     pub fn compile(
         api: &DeployedApi,
         base_path: &str,
         policies: &Policies<'_>,
+        gateway: &ApiPolicies,
         traffic: &crate::traffic::TrafficRegistry,
         problems: &mut Vec<String>,
     ) -> Self {
@@ -123,16 +123,15 @@ impl ApiEntry {
             ));
             ApiType::Http
         });
-        let soap = (kind == ApiType::Soap)
-            .then(|| Box::new(super::soap::SoapActions::compile(api, policies, problems)));
-        let mut headers = |policies: &[gantry_model::PolicyRef]| {
-            header_policies::compile(policies).unwrap_or_else(|error| {
-                problems.push(format!("API {}: {error}", api.name));
-                Box::default()
-            })
-        };
-        let request_headers = headers(&api.gateway.api_policies.request);
-        let response_headers = headers(&api.gateway.api_policies.response);
+        let soap = (kind == ApiType::Soap).then(|| {
+            Box::new(super::soap::SoapActions::compile(
+                api, policies, gateway, problems,
+            ))
+        });
+        let chain = Chain::compile(&[gateway, &api.gateway.api_policies]).unwrap_or_else(|error| {
+            problems.push(format!("API {}: {error}", api.name));
+            None
+        });
         let config = &api.endpoint_config;
         let mut upstream = |e: &Option<Endpoints>, failovers: &[Endpoint]| match e
             .as_ref()
@@ -164,8 +163,7 @@ impl ApiEntry {
             accepts_oauth: has(gantry_model::gateway_policies::OAUTH2_SCHEME)
                 || (api_key.is_none() && mtls.is_none()),
             api_key,
-            request_headers,
-            response_headers,
+            policies: chain,
             backend_jwt: api.gateway.enable_backend_jwt,
             lifecycle: api.lifecycle,
             authorization_header: http::HeaderName::from_bytes(

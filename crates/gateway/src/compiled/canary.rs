@@ -135,6 +135,8 @@ impl Canaries {
             environment: snapshot.environment.clone(),
             version: snapshot.version,
             apis: revisions,
+            // The environment's gateway policies run on canary revisions too.
+            gateway_policies: snapshot.gateway_policies.clone(),
             ..Default::default()
         };
         let (vhosts, health_checked) = Vhosts::compile(&only_canaries, policies, traffic, problems);
@@ -218,6 +220,47 @@ mod tests {
         assert_eq!(entry.api.traffic.revision_id(), "r1");
         // A canary of an API the environment does not serve is refused (NACK).
         assert!(super::super::CompiledConfig::compile(&snapshot("missing")).is_err());
+    }
+
+    #[test]
+    fn a_canary_revision_runs_the_environments_gateway_policies_and_its_own() {
+        let header = |v: &str| {
+            serde_json::json!({"policyName": "addHeader",
+                "parameters": {"headerName": "X-Level", "headerValue": v}})
+        };
+        let mut snapshot = snapshot("shop");
+        snapshot.gateway_policies =
+            serde_json::from_value(serde_json::json!({"request": [header("gateway")]})).unwrap();
+        snapshot.canaries[0].revision.operations[1].operation_policies =
+            serde_json::from_value(serde_json::json!({"request": [header("canary")]})).unwrap();
+        let config = super::super::CompiledConfig::compile(&snapshot).unwrap();
+        let canaries = config.canaries.as_deref().unwrap();
+        let applied = |found: RouteMatch<'_>| {
+            let RouteMatch::Found { entry, operation } = found else {
+                panic!("route expected");
+            };
+            let chain = operation.policies.as_ref().or(entry.api.policies.as_ref());
+            let mut headers = HeaderMap::new();
+            for step in chain.expect("a chain").request.iter() {
+                if let crate::policy::Step::Header(op) = step {
+                    op.apply(&mut headers);
+                }
+            }
+            headers["x-level"].to_str().unwrap().to_owned()
+        };
+        assert_eq!(
+            applied(canaries.route("localhost", "/shop/1.0.0/a", &Method::GET)),
+            "gateway"
+        );
+        assert_eq!(
+            applied(canaries.route("localhost", "/shop/1.0.0/b", &Method::GET)),
+            "canary",
+            "gateway first, then the canary operation's own"
+        );
+        assert_eq!(
+            applied(config.route("localhost", "/shop/1.0.0/a", &Method::GET)),
+            "gateway"
+        );
     }
 
     #[test]

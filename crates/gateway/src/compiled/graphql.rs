@@ -68,7 +68,7 @@ impl GraphQlApi {
                         .conditions(&op.throttling_policy)
                         .map(|c| Arc::new(OperationConditions::new(c, &key))),
                     key,
-                    headers: None,
+                    policies: None,
                     publish: None,
                     websub: None,
                 };

@@ -6,11 +6,11 @@
 //! `input`, `system`); the schema guardrail reads the whole request body unless a path says.
 
 use gantry_model::PolicyRef;
+use gantry_model::json_schema::JsonSchema;
 use regex::Regex;
 use serde_json::Value;
 
 use super::json_path::JsonPath;
-use super::json_schema::Schema;
 
 /// A guardrail that refused a request: its policy, its name and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ enum Check {
     Regex(Regex),
     Words { min: u64, max: u64 },
     Length { min: u64, max: u64 },
-    Schema(Box<Schema>),
+    Schema(Box<JsonSchema>),
 }
 
 #[derive(Debug)]
@@ -127,7 +127,8 @@ impl Guardrails {
                     let schema = structured(policy, "schema")
                         .map_err(named)?
                         .ok_or_else(|| named("'schema' is required".into()))?;
-                    let schema = Schema::compile(&schema).map_err(named)?;
+                    let schema = JsonSchema::compile_lenient(&schema)
+                        .map_err(|e| named(e.within("schema").to_string()))?;
                     ("jsonSchemaGuardrail", Check::Schema(Box::new(schema)))
                 }
                 "piiMasking" => {
@@ -217,13 +218,13 @@ impl Guardrails {
                 }
                 Check::Schema(schema) => {
                     let problem = match &g.path {
-                        None => schema.check(body, "$").err(),
+                        None => schema.validate(body).err().map(|v| v.to_string()),
                         Some(path) => path.select(body).into_iter().find_map(|v| match v {
                             Value::String(s) => match serde_json::from_str::<Value>(s) {
-                                Ok(parsed) => schema.check(&parsed, "$").err(),
+                                Ok(parsed) => schema.validate(&parsed).err().map(|v| v.to_string()),
                                 Err(_) => Some("the content is not JSON".to_owned()),
                             },
-                            other => schema.check(other, "$").err(),
+                            other => schema.validate(other).err().map(|v| v.to_string()),
                         }),
                     };
                     (

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use gantry_model::json_schema::JsonSchema;
 use gantry_model::mcp::{McpServer, ParameterLocation};
 use gantry_model::snapshot::DeployedApi;
 use serde_json::{Value, json};
 
 use super::conditions::OperationConditions;
-use super::json_schema::Schema;
 use super::limits::{Level, Policies};
 use super::operation::OperationEntry;
 
@@ -35,7 +35,7 @@ pub struct Tool {
     /// Who may call it and how calls are counted (key `TOOL <name>`).
     pub operation: OperationEntry,
     /// Its arguments' schema.
-    pub schema: Schema,
+    pub schema: JsonSchema,
     /// The HTTP call it becomes (`None` for a proxied server's tools).
     pub backend: Option<Backend>,
 }
@@ -65,9 +65,10 @@ impl McpEntry {
         let mut listed = Vec::with_capacity(server.tools.len());
         let mut scopes: Vec<String> = Vec::new();
         for tool in &server.tools {
-            let schema = Schema::compile(&tool.input_schema).unwrap_or_else(|error| {
+            let schema = JsonSchema::compile_lenient(&tool.input_schema).unwrap_or_else(|error| {
+                let error = error.within("inputSchema");
                 problems.push(format!("API {} tool {}: {error}", api.name, tool.name));
-                Schema::default()
+                JsonSchema::default()
             });
             if !policies.defines(Level::Api, &tool.throttling_policy)
                 && tool.throttling_policy != "Unlimited"
@@ -86,7 +87,7 @@ impl McpEntry {
                     .conditions(&tool.throttling_policy)
                     .map(|c| Arc::new(OperationConditions::new(c, &key))),
                 key,
-                headers: None,
+                policies: None,
                 publish: None,
                 websub: None,
             };

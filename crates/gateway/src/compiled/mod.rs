@@ -15,9 +15,7 @@ pub mod deny;
 pub mod fast_map;
 pub mod graphql;
 pub mod guardrails;
-pub mod header_policies;
 pub mod json_path;
-pub mod json_schema;
 pub mod keys;
 pub mod limits;
 pub mod loose_reading;
@@ -42,7 +40,7 @@ use http::Method;
 pub use api::{ApiEntry, ApiKeyLocation};
 pub use keys::{CLOCK_SKEW_SECS, FetchedKeys, JwksSource, VerificationKey};
 pub use limits::Limit;
-pub use operation::{OperationEntry, OperationHeaders};
+pub use operation::OperationEntry;
 pub use router::{RouteEntry, RouteMatch};
 pub use subscriptions::Subscription;
 pub use upstream::{Upstream, UpstreamPool};
@@ -366,6 +364,11 @@ mod tests {
     #[test]
     fn a_product_routes_each_operation_to_its_apis_upstream_under_the_products_id() {
         let mut orders = api("/orders", &[("/items", HttpVerb::Get)]);
+        // The API's own policies travel with its operations into the product.
+        orders.gateway.api_policies = serde_json::from_value(serde_json::json!({"request": [
+            {"policyName": "addHeader", "parameters": {"headerName": "X-Orders", "headerValue": "1"}}
+        ]}))
+        .unwrap();
         orders.endpoint_config.production_endpoints = Some(
             Endpoint {
                 url: "http://127.0.0.1:7001/o".into(),
@@ -403,6 +406,12 @@ mod tests {
             upstream("/bundle/1.0.0/items"),
             ("bundle-id".into(), "127.0.0.1:7001".into())
         );
+        let has_policies = |path: &str| match c.route("localhost", path, &Method::GET) {
+            RouteMatch::Found { entry, .. } => entry.api.policies.is_some(),
+            _ => panic!("no route for {path}"),
+        };
+        assert!(has_policies("/bundle/1.0.0/items"));
+        assert!(!has_policies("/bundle/1.0.0/dishes/3"));
         assert_eq!(
             upstream("/bundle/1.0.0/dishes/3"),
             ("bundle-id".into(), "127.0.0.1:1".into())

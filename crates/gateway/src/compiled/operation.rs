@@ -1,16 +1,16 @@
-//! One operation as the request path reads it: how callers authenticate, its scopes, its
-//! limit and header policies, compiled once per configuration. Its own module so that what
-//! builds operations (REST routes in `api.rs`, MCP tools in `mcp.rs`, a GraphQL API's root
-//! fields in `graphql.rs`) can share it without importing each other.
+//! One operation as the request path reads it (auth type, scopes, limit, operation
+//! policies), compiled once per configuration. Its own module so that what builds operations
+//! (REST routes in `api.rs`, MCP tools in `mcp.rs`, a GraphQL API's root fields in
+//! `graphql.rs`) can share it without importing each other.
 
 use std::sync::Arc;
 
 use gantry_model::snapshot::DeployedApi;
-use gantry_model::{AuthType, HttpVerb, Operation};
+use gantry_model::{ApiPolicies, AuthType, HttpVerb, Operation};
 
 use super::conditions::OperationConditions;
-use super::header_policies::{self, HeaderOp};
 use super::limits::{Level, Limit, Policies};
+use crate::policy::Chain;
 
 /// What the gateway needs to know about one operation on the request path.
 pub struct OperationEntry {
@@ -24,23 +24,14 @@ pub struct OperationEntry {
     pub limit: Option<Arc<Limit>>,
     /// The policy's conditional groups, when it has some (`limit` applies when none holds).
     pub conditions: Option<Arc<OperationConditions>>,
-    /// The operation's own header policies, applied after the API's; `None` for most
-    /// operations, so they cost nothing on the request path.
-    pub headers: Option<Arc<OperationHeaders>>,
+    /// The gateway's, the API's and the operation's own policies (`operationPolicies`),
+    /// when the operation has its own; `None` for most operations (the API's apply).
+    pub policies: Option<Arc<Chain>>,
     /// A topic of a streaming API that takes PUBLISH: the scopes a caller needs to send
     /// on it (empty: none). `None` for REST operations and topics that take no publishing.
     pub publish: Option<Arc<[String]>>,
     /// A route of a WebSub API's hub (`None` for every other operation).
     pub websub: Option<super::websub::WebSubRole>,
-}
-
-/// An operation's header policies (WSO2 4.x `operationPolicies`), compiled.
-#[derive(Debug)]
-pub struct OperationHeaders {
-    /// Applied to the request after the API's request policies.
-    pub request: Box<[HeaderOp]>,
-    /// Applied to the response after the API's response policies.
-    pub response: Box<[HeaderOp]>,
 }
 
 /// The parts of an operation's entry shared by every route it is served under.
@@ -49,15 +40,17 @@ pub struct OperationParts {
     key: Arc<str>,
     limit: Option<Arc<Limit>>,
     conditions: Option<Arc<OperationConditions>>,
-    headers: Option<Arc<OperationHeaders>>,
+    policies: Option<Arc<Chain>>,
 }
 
 impl OperationParts {
-    /// Compiles `op` of `api`; what cannot be compiled is added to `problems`.
+    /// Compiles `op` of `api` (after the environment's `gateway` policies); what cannot be
+    /// compiled is added to `problems`.
     pub fn compile(
         api: &DeployedApi,
         op: &Operation,
         policies: &Policies<'_>,
+        gateway: &ApiPolicies,
         problems: &mut Vec<String>,
     ) -> Self {
         let key: Arc<str> = Arc::from(format!("{} {}", op.verb.as_str(), op.target).as_str());
@@ -69,18 +62,15 @@ impl OperationParts {
                 api.name, op.throttling_policy
             ));
         }
-        let mut op_headers = |policies: &[gantry_model::PolicyRef]| {
-            header_policies::compile(policies).unwrap_or_else(|error| {
-                problems.push(format!("API {} operation {key}: {error}", api.name));
-                Box::default()
-            })
+        let chain = if op.operation_policies.is_empty() {
+            None
+        } else {
+            Chain::compile(&[gateway, &api.gateway.api_policies, &op.operation_policies])
+                .unwrap_or_else(|error| {
+                    problems.push(format!("API {} operation {key}: {error}", api.name));
+                    None
+                })
         };
-        let headers = (!op.operation_policies.is_empty()).then(|| {
-            Arc::new(OperationHeaders {
-                request: op_headers(&op.operation_policies.request),
-                response: op_headers(&op.operation_policies.response),
-            })
-        });
         let publish = api
             .operations
             .iter()
@@ -93,7 +83,7 @@ impl OperationParts {
                 .conditions(&op.throttling_policy)
                 .map(|c| Arc::new(OperationConditions::new(c, &key))),
             key,
-            headers,
+            policies: chain,
         }
     }
 
@@ -109,7 +99,7 @@ impl OperationParts {
             key: self.key.clone(),
             limit: self.limit.clone(),
             conditions: self.conditions.clone(),
-            headers: self.headers.clone(),
+            policies: self.policies.clone(),
             publish: self.publish.clone(),
             websub,
         }

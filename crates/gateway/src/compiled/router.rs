@@ -100,10 +100,13 @@ impl Vhosts {
             .collect();
         for api in snapshot.apis.iter().chain(&product_apis) {
             let vhost = api.vhost.to_ascii_lowercase();
-            builders
-                .entry(vhost)
-                .or_default()
-                .add_api(api, policies, traffic, problems);
+            builders.entry(vhost).or_default().add_api(
+                api,
+                policies,
+                &snapshot.gateway_policies,
+                traffic,
+                problems,
+            );
         }
         let health_checked = builders
             .values_mut()
@@ -184,6 +187,7 @@ impl RouterBuilder {
         &mut self,
         api: &DeployedApi,
         policies: &Policies<'_>,
+        gateway: &gantry_model::ApiPolicies,
         traffic: &crate::traffic::TrafficRegistry,
         problems: &mut Vec<String>,
     ) {
@@ -194,7 +198,7 @@ impl RouterBuilder {
             bases.push(Arc::from(api.context.as_str()));
         }
         let entry = Arc::new(ApiEntry::compile(
-            api, &base_path, policies, traffic, problems,
+            api, &base_path, policies, gateway, traffic, problems,
         ));
         for key_type in [KeyType::Production, KeyType::Sandbox] {
             if entry
@@ -231,7 +235,7 @@ impl RouterBuilder {
             .map(|op| (op, None));
         for (op, role) in topics.chain(hub_routes.iter().map(|(op, role)| (op, Some(*role)))) {
             let method = method_of(op.verb);
-            let parts = OperationParts::compile(api, op, policies, problems);
+            let parts = OperationParts::compile(api, op, policies, gateway, problems);
             for (prefix, pattern) in bases.iter().flat_map(|b| {
                 patterns_for(b, op.target.as_str())
                     .into_iter()

@@ -18,7 +18,13 @@ pub struct SoapActions {
 impl SoapActions {
     /// Compiles `api`'s operations under their actions; an operation without one is
     /// callable by its name (`SOAPAction: GetQuote`).
-    pub fn compile(api: &DeployedApi, policies: &Policies<'_>, problems: &mut Vec<String>) -> Self {
+    /// The environment's `gateway` policies run first, as on every route.
+    pub fn compile(
+        api: &DeployedApi,
+        policies: &Policies<'_>,
+        gateway: &gantry_model::ApiPolicies,
+        problems: &mut Vec<String>,
+    ) -> Self {
         let by_action = api
             .operations
             .iter()
@@ -30,7 +36,8 @@ impl SoapActions {
                     .get(target)
                     .cloned()
                     .unwrap_or_else(|| target.trim_start_matches('/').to_owned());
-                let entry = OperationParts::compile(api, op, policies, problems).entry(op, None);
+                let entry =
+                    OperationParts::compile(api, op, policies, gateway, problems).entry(op, None);
                 (action, entry)
             })
             .collect();

@@ -14,13 +14,14 @@ use serde_json::Value;
 use super::Answer;
 use super::ai_usage::{Account, Metered};
 use super::authenticate::Authenticated;
-use super::forward::{ClientBody, Destination, Forwarder};
+use super::forward::{Destination, Forwarder};
 use super::limit::Limiters;
 use super::route::Routed;
 use crate::compiled::CompiledConfig;
 use crate::compiled::ai::{AiRoute, AiTarget, CredentialKey, TokenKind};
 use crate::compiled::guardrails::prompt_texts;
 use crate::metrics::{GatewayMetrics, Outcome};
+use crate::policy::run::RequestBody;
 use crate::ratelimit::{Decision, Scope};
 use crate::respond::{self, Body};
 use crate::upstream_client::{UpstreamBody, UpstreamResponseBody};
@@ -160,10 +161,14 @@ fn intervened(name: &str, policy: &str, reason: &str) -> Answer {
     )
 }
 
-/// The request body as a JSON object, read whole under the body limit and deadline.
-async fn read_prompt(forwarder: &Forwarder, body: ClientBody) -> Result<Value, Answer> {
+/// The request body as a JSON object: the client's, read whole under the body limit and
+/// deadline, or the one a request policy made.
+async fn read_prompt(forwarder: &Forwarder, body: RequestBody) -> Result<Value, Answer> {
+    let (body, limit) = match body {
+        RequestBody::Made(bytes) => return parse_prompt(&bytes),
+        RequestBody::Client { body, limit } => (body, limit),
+    };
     let timeout = forwarder.body_timeout.get();
-    let limit = forwarder.body_limit.get();
     let body = http_body_util::Limited::new(
         crate::body_timeout::Deadline::new(body, Some(timeout)),
         usize::try_from(limit).unwrap_or(usize::MAX),
@@ -178,7 +183,11 @@ async fn read_prompt(forwarder: &Forwarder, body: ClientBody) -> Result<Value, A
         }
         Err(_) => return Err(bad_body("The request body could not be read")),
     };
-    match serde_json::from_slice::<Value>(&bytes) {
+    parse_prompt(&bytes)
+}
+
+fn parse_prompt(bytes: &[u8]) -> Result<Value, Answer> {
+    match serde_json::from_slice::<Value>(bytes) {
         Ok(prompt) if prompt.is_object() => Ok(prompt),
         _ => Err(bad_body(
             "The request body of an AI API must be a JSON object",
@@ -198,7 +207,7 @@ impl AiCall {
         &mut self,
         ai: &AiGateway,
         forwarder: &Forwarder,
-        request: Request<ClientBody>,
+        request: Request<RequestBody>,
         outcome: &mut Outcome,
     ) -> Result<Response<UpstreamResponseBody>, Answer> {
         let (parts, body) = request.into_parts();

@@ -8,18 +8,15 @@ use std::sync::Arc;
 use gantry_model::KeyType;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt as _, Either};
-use hyper::body::Incoming;
+use http_body_util::BodyExt as _;
 
 use super::Answer;
 use crate::authn::api_key::query_param;
 use crate::compiled::{ApiEntry, Upstream, UpstreamPool};
 use crate::metrics::{GatewayMetrics, Outcome};
+use crate::policy::run::RequestBody;
 use crate::respond;
 use crate::upstream_client::{UpstreamBody, UpstreamClients, UpstreamResponseBody};
-
-/// A client's request body: streaming, or read already by a stage (a GraphQL document).
-pub type ClientBody = Either<Incoming, http_body_util::Full<bytes::Bytes>>;
 
 /// A request body bigger than this is streamed, never buffered for a retry.
 const MAX_REPLAY_BYTES: u64 = 64 * 1024;
@@ -65,19 +62,26 @@ impl Destination<'_> {
             .get(self.upstream.base_path.len().min(target.len())..)
             .unwrap_or("")
     }
+
+    /// The length of the member's base path, which the URI's path starts with.
+    pub fn base_len(&self) -> usize {
+        self.upstream.base_path.len()
+    }
 }
 
 /// The member and URI for a call of `api` with `key_type` keys to `path` (which starts with
-/// `base_path`, the matched route's prefix) and `query`; 403 when the API has no endpoint
-/// for that key type. An API key in the query never travels on.
+/// `base_path`, the matched route's prefix) and `query`, on `endpoint` when a policy sets
+/// one; 403 when the API has no endpoint for that key type. An API key in the query never
+/// travels on.
 pub fn destination<'a>(
     api: &'a ApiEntry,
+    endpoint: Option<&'a UpstreamPool>,
     base_path: &str,
     key_type: KeyType,
     path: &str,
     query: Option<&str>,
 ) -> Result<Destination<'a>, Answer> {
-    let Some(pool) = api.pool(key_type) else {
+    let Some(pool) = endpoint.or_else(|| api.pool(key_type)) else {
         return Err(respond::error(
             StatusCode::FORBIDDEN,
             "900908",
@@ -153,7 +157,7 @@ impl Forwarder {
         }
     }
 
-    /// The connection pools.
+    /// The connection pools (interceptor call-outs use them too).
     pub(crate) fn clients(&self) -> &UpstreamClients {
         &self.clients
     }
@@ -216,7 +220,7 @@ impl Forwarder {
     /// for a failed call (413, 408, 400 for the client's body; 502, 504 for the upstream).
     pub async fn send(
         &self,
-        request: Request<ClientBody>,
+        request: Request<RequestBody>,
         to: Destination<'_>,
         grpc: bool,
         downstream_version: http::Version,
@@ -235,40 +239,47 @@ impl Forwarder {
             (member, upstream.authority.clone(), upstream.timeout);
         let base_len = upstream.base_path.len();
         let api = &*api.name;
-        // Idempotent requests to a pool with another member may be retried there: their
-        // body (none, or a small PUT body) is kept to be sent again.
-        let length = if pool.can_retry() {
+        let can_retry = pool.can_retry();
+        if can_retry {
             pool.record_request();
-            is_idempotent(&parts.method)
-                .then(|| match &body {
-                    Either::Left(body) => {
-                        replayable_length(&parts.headers, hyper::body::Body::is_end_stream(body))
-                    }
-                    Either::Right(read) => hyper::body::Body::size_hint(read).exact(),
-                })
-                .flatten()
-                .filter(|n| *n <= MAX_REPLAY_BYTES)
-        } else {
-            None
-        };
-        // An HTTP/2 client's `content-length` is held against its DATA frames as they arrive
-        // (a mismatch resets the stream); a small body is read in full before anything goes
-        // upstream, so a request that lies about its length never reaches the upstream.
-        let checked = (downstream_version == http::Version::HTTP_2 && length.is_none())
-            .then(|| declared_length(&parts.headers))
-            .flatten()
-            .filter(|n| *n <= MAX_REPLAY_BYTES);
+        }
         // gRPC request streams are long-lived; every other body has a deadline.
         let body_timeout = self.body_timeout.get();
-        // A larger HTTP/2 body streams, but its last bytes wait for the end of its stream, so
-        // one that disagrees with its content-length never reaches the upstream complete.
-        let buffered = match body {
-            // Read already (a GraphQL document): sent as it is, kept for a retry if small.
-            Either::Right(read) => match read.collect().await {
-                Ok(collected) => Ok(collected.to_bytes()),
-                Err(never) => match never {},
-            },
-            Either::Left(body) => {
+        let (buffered, length, body_limit) = match body {
+            // A body a policy read or made: sent as it is, kept for a retry when small.
+            RequestBody::Made(bytes) => {
+                let length = (can_retry && is_idempotent(&parts.method))
+                    .then_some(bytes.len() as u64)
+                    .filter(|n| *n <= MAX_REPLAY_BYTES);
+                (Ok(bytes), length, self.body_limit.get())
+            }
+            RequestBody::Client { body, limit } => {
+                // Idempotent requests to a pool with another member may be retried there:
+                // their body (none, or a small PUT body) is kept to be sent again.
+                let length = if can_retry {
+                    is_idempotent(&parts.method)
+                        .then(|| {
+                            replayable_length(
+                                &parts.headers,
+                                hyper::body::Body::is_end_stream(&body),
+                            )
+                        })
+                        .flatten()
+                        .filter(|n| *n <= MAX_REPLAY_BYTES)
+                } else {
+                    None
+                };
+                // An HTTP/2 client's `content-length` is held against its DATA frames as
+                // they arrive (a mismatch resets the stream); a small body is read in full
+                // before anything goes upstream, so a request that lies about its length
+                // never reaches the upstream.
+                let checked = (downstream_version == http::Version::HTTP_2 && length.is_none())
+                    .then(|| declared_length(&parts.headers))
+                    .flatten()
+                    .filter(|n| *n <= MAX_REPLAY_BYTES);
+                // A larger HTTP/2 body streams, but its last bytes wait for the end of its
+                // stream, so one that disagrees with its content-length never reaches the
+                // upstream complete.
                 let body = crate::declared_length::DeclaredLength::new(
                     body,
                     (downstream_version == http::Version::HTTP_2)
@@ -277,7 +288,7 @@ impl Forwarder {
                 );
                 let body =
                     crate::body_timeout::Deadline::new(body, (!grpc).then_some(body_timeout));
-                match length.or(checked) {
+                let buffered = match length.or(checked) {
                     Some(0) => Ok(bytes::Bytes::new()),
                     Some(_) => match body.collect().await {
                         Ok(collected) => Ok(collected.to_bytes()),
@@ -287,7 +298,8 @@ impl Forwarder {
                         Err(_) => return Err(unreadable_body()),
                     },
                     None => Err(body),
-                }
+                };
+                (buffered, length, limit)
             }
         };
         let upstream_version = parts.version;
@@ -309,7 +321,7 @@ impl Forwarder {
                     parts,
                     UpstreamBody::Left(http_body_util::Limited::new(
                         body,
-                        usize::try_from(self.body_limit.get()).unwrap_or(usize::MAX),
+                        usize::try_from(body_limit).unwrap_or(usize::MAX),
                     )),
                 ),
                 None,
@@ -380,7 +392,7 @@ impl Forwarder {
         match result {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) if crate::body_limit::is_over_limit(&error) => {
-                Err(crate::body_limit::too_large(self.body_limit.get()))
+                Err(crate::body_limit::too_large(body_limit))
             }
             Ok(Err(error)) if crate::body_timeout::is_timed_out(&error) => {
                 tracing::debug!(api, "request body timed out");

@@ -12,12 +12,11 @@ use gantry_graphql::{Analysis, OperationKind, analyze};
 use gantry_model::AuthType;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Either, Full, Limited};
+use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 
 use super::Answer;
 use super::authenticate::Authenticated;
-use super::forward::ClientBody;
 use super::limit::Limiters;
 use super::route::Routed;
 use crate::compiled::graphql::GraphQlApi;
@@ -25,6 +24,7 @@ use crate::compiled::limits::GraphQlLimits;
 use crate::compiled::{CompiledConfig, OperationEntry};
 use crate::credential::Caller;
 use crate::metrics::Outcome;
+use crate::policy::run::RequestBody;
 use crate::respond;
 
 /// The largest GraphQL request body read (a document and its variables).
@@ -122,10 +122,10 @@ pub async fn read<'c>(
 
 /// The body to send upstream: the one a GraphQL request's document was read from, or the
 /// client's, still streaming.
-pub fn body(body: Incoming, read: Option<Bytes>) -> ClientBody {
+pub fn body(body: Incoming, read: Option<Bytes>, limit: u64) -> RequestBody {
     match read {
-        Some(bytes) => Either::Right(Full::new(bytes)),
-        None => Either::Left(body),
+        Some(bytes) => RequestBody::Made(bytes),
+        None => RequestBody::Client { body, limit },
     }
 }
 

@@ -1,7 +1,7 @@
 //! The mediate stage: the request head the upstream receives. Removes what is for this hop
 //! or for the gateway alone (hop-by-hop headers, the client's credentials, a forged backend
 //! JWT), adds what the upstream is owed (its `Host`, the forwarding headers, the gateway's
-//! backend JWT, trace context), then runs the API's and the operation's header policies.
+//! backend JWT, trace context). The policies run after it (`policy::run::request`).
 
 use std::net::SocketAddr;
 
@@ -9,16 +9,13 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::compiled::header_policies;
-use crate::compiled::{ApiEntry, OperationHeaders};
+use crate::compiled::ApiEntry;
 use crate::hop_by_hop::strip_hop_by_hop;
 
 /// What the gateway decided about the upstream request before mediating it.
 pub struct Mediation<'a> {
     /// The API called.
     pub api: &'a ApiEntry,
-    /// The operation's own header policies, if it has any.
-    pub operation: Option<&'a OperationHeaders>,
     /// The backend JWT to send, when the API asks for one.
     pub assertion: Option<HeaderValue>,
     /// The upstream's `Host`.
@@ -90,10 +87,6 @@ pub fn prepare(
     }
     if gantry_telemetry::trace::enabled() {
         gantry_telemetry::trace::inject(&tracing::Span::current().context(), &mut parts.headers);
-    }
-    header_policies::apply(&m.api.request_headers, &mut parts.headers);
-    if let Some(operation) = m.operation {
-        header_policies::apply(&operation.request, &mut parts.headers);
     }
     parts.uri = uri;
     let downstream_version = parts.version;

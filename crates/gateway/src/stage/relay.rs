@@ -1,6 +1,6 @@
 //! The relay stage: the upstream's response as the client gets it. Hop-by-hop headers and a
-//! stale `Content-Length` go, the API's and the operation's response header policies run, a
-//! WebSocket switch becomes a tunnel, and a protocol switch nobody asked for is refused.
+//! stale `Content-Length` go, a WebSocket switch becomes a tunnel, and a protocol switch
+//! nobody asked for is refused. Response policies run after it (`policy::run::response`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +9,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::Answer;
-use crate::compiled::header_policies;
-use crate::compiled::{ApiEntry, OperationHeaders};
+use crate::compiled::ApiEntry;
 use crate::hop_by_hop::strip_hop_by_hop;
 use crate::respond;
 use crate::upstream_client::UpstreamResponseBody;
@@ -29,13 +28,12 @@ pub enum Tunnel {
     },
 }
 
-/// Prepares `response` for the client of a call to `api` (`operation` its header policies);
+/// Prepares `response` for the client of a call to `api`;
 /// `client_upgrade` is the client's side of a WebSocket handshake that was passed on, and
 /// `relay_as` how it is relayed.
 pub fn response(
     mut response: Response<UpstreamResponseBody>,
     api: &ApiEntry,
-    operation: Option<&OperationHeaders>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     relay_as: Tunnel,
     tunnels: &tokio_util::task::TaskTracker,
@@ -102,10 +100,6 @@ pub fn response(
                 stop.clone(),
             )),
         };
-    }
-    header_policies::apply(&api.response_headers, &mut parts.headers);
-    if let Some(operation) = operation {
-        header_policies::apply(&operation.response, &mut parts.headers);
     }
     Ok(Response::from_parts(parts, body))
 }

@@ -24,6 +24,17 @@ pub struct Routed<'c> {
     pub api: Arc<ApiEntry>,
 }
 
+impl Routed<'_> {
+    /// The policies the call runs: the operation's own chain (which holds the gateway's and
+    /// the API's before it), else the API's; `None` for most calls.
+    pub fn policies(&self) -> Option<&Arc<crate::policy::Chain>> {
+        self.operation
+            .policies
+            .as_ref()
+            .or(self.api.policies.as_ref())
+    }
+}
+
 /// What the router says of `target` (the CORS stage reads it before [`resolve`] answers).
 pub fn lookup<'c>(
     config: &'c CompiledConfig,

@@ -428,7 +428,7 @@ impl Call<'_> {
             Err(reason) => return Ok(invalid(&reason)),
         };
         let arguments = Value::Object(arguments);
-        if let Err(reason) = tool.schema.validate(&arguments) {
+        if let Err(reason) = tool.schema.validate_at(&arguments, "arguments") {
             return Ok(invalid(&format!("Invalid params: {reason}")));
         }
         let Value::Object(arguments) = arguments else {
@@ -444,6 +444,7 @@ impl Call<'_> {
         let api = &self.routed.api;
         let mut to = forward::destination(
             api,
+            None,
             "",
             self.who.key_type(),
             &made.path,
@@ -504,7 +505,6 @@ impl Call<'_> {
             std::mem::take(&mut to.uri),
             mediate::Mediation {
                 api: &self.routed.api,
-                operation: None,
                 assertion,
                 upstream_host: to.host(),
                 http2: to.http2(),
@@ -544,7 +544,10 @@ impl Call<'_> {
                     ));
                 }
             };
-            if let Err(reason) = tool.schema.validate(&Value::Object(arguments)) {
+            if let Err(reason) = tool
+                .schema
+                .validate_at(&Value::Object(arguments), "arguments")
+            {
                 return Ok(answer(
                     framing,
                     jsonrpc::error(
@@ -574,7 +577,7 @@ impl Call<'_> {
         outcome: &mut Outcome,
     ) -> Result<Response<Body>, Answer> {
         let api = &self.routed.api;
-        let mut to = forward::destination(api, "", self.who.key_type(), "", None)?;
+        let mut to = forward::destination(api, None, "", self.who.key_type(), "", None)?;
         let assertion = (self.mcp.backend_jwt)(self.config, self.routed, self.who)?;
         self.mediate(&mut parts, &mut to, assertion);
         let response = self
