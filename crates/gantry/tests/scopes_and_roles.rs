@@ -27,8 +27,8 @@ async fn head(rest: &Rest, path: &str) -> StatusCode {
         .status()
 }
 
-/// The scopes a token of `grant` (form pairs) carries, by the application's keys.
-async fn granted(rest: &Rest, keys: &(String, String), grant: &[(&str, &str)]) -> Vec<String> {
+/// The token endpoint's answer to `grant` (form pairs), by the application's keys.
+async fn token_body(rest: &Rest, keys: &(String, String), grant: &[(&str, &str)]) -> Value {
     let response = rest
         .anonymous()
         .request(Method::POST, "/oauth2/token")
@@ -39,7 +39,12 @@ async fn granted(rest: &Rest, keys: &(String, String), grant: &[(&str, &str)]) -
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    response.json().await.unwrap()
+}
+
+/// The `orders:` scopes a token of `grant` carries.
+async fn granted(rest: &Rest, keys: &(String, String), grant: &[(&str, &str)]) -> Vec<String> {
+    let body = token_body(rest, keys, grant).await;
     let mut scopes: Vec<String> = body["scope"]
         .as_str()
         .unwrap_or_default()
@@ -52,16 +57,7 @@ async fn granted(rest: &Rest, keys: &(String, String), grant: &[(&str, &str)]) -
 }
 
 async fn token(rest: &Rest, keys: &(String, String), grant: &[(&str, &str)]) -> String {
-    let response = rest
-        .anonymous()
-        .request(Method::POST, "/oauth2/token")
-        .basic_auth(&keys.0, Some(&keys.1))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_encode(grant))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
+    let body = token_body(rest, keys, grant).await;
     body["access_token"].as_str().unwrap().to_owned()
 }
 
