@@ -214,7 +214,7 @@ impl CommentQuery {
 /// The body of POST and PATCH (WSO2 `PostRequest`, `PatchRequest`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CommentRequest {
+pub(crate) struct CommentRequest {
     content: Option<String>,
     category: Option<String>,
 }
@@ -227,6 +227,14 @@ struct ReplyTo {
 }
 
 impl CommentRequest {
+    /// A comment of `content` in the default category.
+    pub(crate) fn text(content: String) -> Self {
+        Self {
+            content: Some(content),
+            category: None,
+        }
+    }
+
     /// The checked (content, category); `current` supplies what a PATCH leaves out.
     fn checked(self, current: Option<&Comment>) -> ApiResult<(String, String)> {
         let content = match (self.content, current) {
@@ -447,14 +455,17 @@ async fn replies<S: Subject>(
     ))
 }
 
-async fn create<S: Subject>(
+/// Adds `username`'s comment on the API `id` (a reply to `reply_to` when given: one level
+/// only), written from `entry_point` (`publisher`, `devPortal`); the REST handlers and the
+/// Developer Portal's page share it.
+pub(crate) async fn add_comment(
     state: &AppState,
-    portal: Portal,
-    user: &AuthUser,
     id: &str,
+    username: &str,
     reply_to: Option<String>,
     request: CommentRequest,
-) -> ApiResult<Response> {
+    entry_point: &str,
+) -> ApiResult<Comment> {
     let (content, category) = request.checked(None)?;
     let parent = match reply_to.filter(|p| !p.is_empty()) {
         None => None,
@@ -475,13 +486,33 @@ async fn create<S: Subject>(
         parent_id: parent,
         content,
         category,
-        entry_point: portal.entry_point().to_owned(),
+        entry_point: entry_point.to_owned(),
         created_at: now,
-        created_by: user.username.clone(),
+        created_by: username.to_owned(),
         updated_at: now,
     };
     feedback::insert_comment(state.store(), &comment).await?;
-    tracing::info!(api_id = id, comment = %comment.id, by = %user.username, "comment added");
+    tracing::info!(api_id = id, comment = %comment.id, by = %username, "comment added");
+    Ok(comment)
+}
+
+async fn create<S: Subject>(
+    state: &AppState,
+    portal: Portal,
+    user: &AuthUser,
+    id: &str,
+    reply_to: Option<String>,
+    request: CommentRequest,
+) -> ApiResult<Response> {
+    let comment = add_comment(
+        state,
+        id,
+        &user.username,
+        reply_to,
+        request,
+        portal.entry_point(),
+    )
+    .await?;
     let location = format!("{}/{}", comments_path::<S>(portal, id), comment.id);
     let mut response = (
         StatusCode::CREATED,
@@ -687,7 +718,7 @@ fn rating_json(rating: &Rating) -> Value {
 }
 
 /// The average of `ratings`, as WSO2 writes it (a string, one decimal at most).
-fn average(ratings: &[Rating]) -> String {
+pub(crate) fn average(ratings: &[Rating]) -> String {
     if ratings.is_empty() {
         return "0.0".to_owned();
     }
@@ -747,6 +778,17 @@ struct RatingRequest {
     rating: Option<i64>,
 }
 
+/// A rating as given: 1 to 5, else 400.
+pub(crate) fn checked_rating(rating: Option<i64>) -> ApiResult<i32> {
+    match rating {
+        Some(r @ 1..=5) => Ok(r as i32),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "rating: must be 1 to 5, not {other}"
+        ))),
+        None => Err(ApiError::BadRequest("rating: is required".into())),
+    }
+}
+
 /// `PUT …/user-rating`: sets or changes the caller's rating (1 to 5).
 async fn put_user_rating<S: Subject>(
     State(state): State<AppState>,
@@ -754,15 +796,7 @@ async fn put_user_rating<S: Subject>(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<RatingRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    let rating = match request.rating {
-        Some(r @ 1..=5) => r as i32,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "rating: must be 1 to 5, not {other}"
-            )));
-        }
-        None => return Err(ApiError::BadRequest("rating: is required".into())),
-    };
+    let rating = checked_rating(request.rating)?;
     devportal_subject::<S>(&state, &id, Some(&user)).await?;
     let stored = feedback::put_rating(state.store(), &id, &user.username, rating).await?;
     Ok(axum::Json(rating_json(&stored)))

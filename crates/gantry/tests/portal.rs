@@ -18,6 +18,7 @@ use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const PUB: &str = "/api/am/publisher/v4";
+const DEV: &str = "/api/am/devportal/v3";
 const COOKIE: &str = "__Host-gantry-portal";
 
 /// A browser stand-in: one session cookie, redirects answered to the caller, and the CSRF
@@ -1502,4 +1503,79 @@ async fn the_publisher_starts_a_rollout_from_the_plan_form_and_follows_it_live()
         .get(&format!("/publisher/apis/{api_id}/rollouts"))
         .await;
     assert!(page.body.contains("SUCCEEDED") && page.body.contains("Revision 2"));
+}
+
+#[tokio::test]
+async fn readers_rate_comment_and_reply_on_an_apis_page_and_see_it_as_text() {
+    let up = GantryUp::start(BIN).await;
+    let rest = rest(&up);
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Talked", "context": "/talked", "version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let api_id = api["id"].as_str().unwrap().to_owned();
+    rest.post_empty(&format!(
+        "{PUB}/apis/change-lifecycle?apiId={api_id}&action=Publish"
+    ))
+    .await;
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    create_user(&mut admin, "reader", &["Internal/subscriber"]).await;
+    let mut reader = Visitor::sign_in(&up, "reader", "portal-pass-1").await;
+    let page_path = format!("/devportal/apis/{api_id}");
+    let page = reader.get(&page_path).await;
+    assert!(
+        page.body
+            .contains("Rated <strong id=\"average-rating\">0.0</strong> of 5 by 0 readers")
+    );
+
+    let script = "<script>alert(1)</script> is this safe?";
+    let posted = reader
+        .post(&format!("{page_path}/comments"), &[("content", script)])
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    let (_, comments) = rest.get(&format!("{DEV}/apis/{api_id}/comments")).await;
+    assert_eq!(comments["list"][0]["entryPoint"], "devPortal");
+    assert_eq!(comments["list"][0]["createdBy"], "reader");
+    let comment_id = comments["list"][0]["id"].as_str().unwrap().to_owned();
+    reader.get(&page_path).await;
+    let replied = reader
+        .post(
+            &format!("{page_path}/comments"),
+            &[
+                ("content", "Yes: it is shown as text."),
+                ("reply_to", &comment_id),
+            ],
+        )
+        .await;
+    assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.body);
+    reader.get(&page_path).await;
+    let rated = reader
+        .post(&format!("{page_path}/rating"), &[("rating", "4")])
+        .await;
+    assert_eq!(rated.status, StatusCode::SEE_OTHER, "{}", rated.body);
+    reader.get(&page_path).await;
+    let refused = reader
+        .post(&format!("{page_path}/rating"), &[("rating", "9")])
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+
+    let page = reader.get(&page_path).await;
+    assert!(
+        page.body
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt; is this safe?"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script>alert(1)"));
+    assert!(page.body.contains("Yes: it is shown as text."));
+    assert!(
+        page.body
+            .contains("Rated <strong id=\"average-rating\">4.0</strong> of 5 by 1 reader")
+    );
+    assert!(page.body.contains("your rating: 4"));
+    let (_, ratings) = rest.get(&format!("{DEV}/apis/{api_id}/ratings")).await;
+    assert_eq!(ratings["avgRating"], "4.0");
 }

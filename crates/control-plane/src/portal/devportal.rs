@@ -31,6 +31,14 @@ pub(super) fn router() -> Router<AppState> {
             "/devportal/apis/{api_id}/documents/{document_id}",
             get(super::documents::download),
         )
+        .route(
+            "/devportal/apis/{api_id}/comments",
+            post(super::feedback::comment),
+        )
+        .route(
+            "/devportal/apis/{api_id}/rating",
+            post(super::feedback::rate),
+        )
 }
 
 /// Whether the developer portal shows `api` to `user` (the same rule as the REST
@@ -113,6 +121,7 @@ pub(super) struct ApiPage {
     operations: Vec<OperationSummary>,
     tiers: Vec<String>,
     documents: Vec<super::documents::DocumentRow>,
+    feedback: super::feedback::FeedbackView,
     accepts_subscriptions: bool,
     applications: Vec<(String, String)>,
     subscriptions: Vec<SubscriptionRow>,
@@ -179,6 +188,7 @@ pub(super) async fn render_api_page(
         operations: operation_rows(api),
         tiers: api.policies.clone(),
         documents: super::documents::rows(state, api).await?,
+        feedback: super::feedback::view(state, &api.id, &user.username).await?,
         accepts_subscriptions: api.life_cycle_status.accepts_subscriptions(),
         applications: apps.into_iter().map(|a| (a.id, a.name)).collect(),
         subscriptions,

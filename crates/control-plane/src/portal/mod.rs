@@ -17,6 +17,7 @@ pub mod auth;
 pub mod deny_policies;
 pub mod devportal;
 mod documents;
+mod feedback;
 pub mod key_managers;
 pub mod listing;
 pub mod openapi;
