@@ -15,6 +15,14 @@ def json_error_body(ctx, response, case):
     if response.status_code < 400:
         return None
     content_type = ";".join(response.headers.get("content-type", [""])).lower()
+    if case.method.upper() == "HEAD":
+        # A HEAD answer has no body (RFC 9110 §9.3.2), only the headers a GET would have.
+        if not content_type.startswith("application/json"):
+            raise AssertionError(
+                f"HEAD {response.status_code} answered with Content-Type {content_type or 'none'!r}, "
+                "not the JSON error shape's"
+            )
+        return None
     if not content_type.startswith("application/json"):
         raise AssertionError(
             f"{response.status_code} answered with Content-Type {content_type or 'none'!r}, "
