@@ -7,6 +7,24 @@ Gantry's (WSO2's) JSON error body `{"code", "message", "description"}` with the 
 import json
 
 import schemathesis
+from hypothesis.internal import lambda_sources as _lambda_sources
+
+# Hypothesis names the lambdas Schemathesis filters with by parsing their source with `ast`.
+# The CPython 3.11 this runs on can fail that parse at random with "SystemError: AST
+# constructor recursion depth mismatch" (a CPython bug fixed in later releases), which ends the
+# run as a runtime error of the tool, not as a finding about the server. The name only ever
+# appears in messages: fall back to Hypothesis' own form for a lambda it cannot read.
+_describe_lambda = _lambda_sources._lambda_description
+
+
+def _described_lambda(f, *args, **kwargs):
+    try:
+        return _describe_lambda(f, *args, **kwargs)
+    except SystemError:
+        return "lambda: <unknown>"
+
+
+_lambda_sources._lambda_description = _described_lambda
 
 
 @schemathesis.check
