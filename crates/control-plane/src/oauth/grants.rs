@@ -71,7 +71,7 @@ async fn client_credentials(
     let granted: Vec<String> = if requested(form).next().is_none() {
         Vec::new()
     } else {
-        let allowed = owner_may(state, client, api_scopes(state, &client.app.id).await?).await?;
+        let allowed = application_may(state, client).await?;
         requested(form)
             .filter(|s| allowed.contains(*s))
             .map(str::to_owned)
@@ -410,13 +410,12 @@ pub(crate) async fn user_scopes<'a>(
     requested: impl Iterator<Item = &'a str>,
 ) -> Result<Vec<String>, OAuthError> {
     let api = api_scopes(state, &client.app.id).await?;
-    let bindings = scope_bindings(state, &client.app.id).await?;
     let role_names = roles;
     let roles = roles.iter().map(String::as_str);
     let mut granted: Vec<String> = Vec::new();
     for scope in requested {
-        let allowed = gantry_keys::scopes::role_allows(roles.clone(), scope)
-            || (api.contains(scope) && crate::scopes::roles_allow(&bindings, scope, role_names));
+        let allowed =
+            gantry_keys::scopes::role_allows(roles.clone(), scope) || api.allow(scope, role_names);
         if allowed && !granted.iter().any(|g| g == scope) {
             granted.push(scope.to_owned());
         }
@@ -434,10 +433,7 @@ pub(crate) async fn application_token(
     let granted: Vec<String> = if requested.is_empty() {
         Vec::new()
     } else {
-        let allowed = api_scopes(state, &client.app.id)
-            .await
-            .map_err(|e| crate::error::ApiError::Internal(e.description))?;
-        let allowed = owner_may(state, client, allowed)
+        let allowed = application_may(state, client)
             .await
             .map_err(|e| crate::error::ApiError::Internal(e.description))?;
         requested
@@ -450,71 +446,70 @@ pub(crate) async fn application_token(
         .map_err(|e| crate::error::ApiError::Internal(e.description))
 }
 
-/// The scopes an application may be granted: those its subscribed APIs' (and API
-/// products') operations require.
-/// The roles bound to the scopes of the APIs `application_id` subscribes to
-/// (`crate::scopes::bindings_of`).
-async fn scope_bindings(
+/// The scopes the operations of an application's subscribed APIs (and API products')
+/// require, and the roles bound to them (`crate::scopes::bindings_of`), read in one pass.
+struct ApiScopes {
+    names: BTreeSet<String>,
+    bindings: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl ApiScopes {
+    /// Whether a user with `roles` may have `scope` through the subscriptions.
+    fn allow(&self, scope: &str, roles: &[String]) -> bool {
+        self.names.contains(scope) && crate::scopes::roles_allow(&self.bindings, scope, roles)
+    }
+}
+
+/// The scopes an application token may carry: its subscriptions', held to its owner's roles
+/// where a scope binds roles (as WSO2 does).
+async fn application_may(
     state: &AppState,
-    application_id: &str,
-) -> Result<std::collections::BTreeMap<String, Vec<String>>, OAuthError> {
-    let mut subscribed = Vec::new();
+    client: &Client,
+) -> Result<BTreeSet<String>, OAuthError> {
+    let api = api_scopes(state, &client.app.id).await?;
+    if api.bindings.is_empty() {
+        return Ok(api.names);
+    }
+    let roles = user_roles(state, &client.app.owner).await?;
+    Ok(api
+        .names
+        .iter()
+        .filter(|s| api.allow(s, &roles))
+        .cloned()
+        .collect())
+}
+
+async fn api_scopes(state: &AppState, application_id: &str) -> Result<ApiScopes, OAuthError> {
+    let mut names = BTreeSet::new();
+    // The APIs whose `scopes` declare the bindings (a product's: the APIs it is made of).
+    let mut declaring = Vec::new();
     for sub in subscriptions::list_for_application(state.store(), application_id).await? {
         if let Ok(api) = apis::get(state.store(), &sub.api_id).await {
-            subscribed.push(api);
+            names.extend(
+                api.operations
+                    .iter()
+                    .flat_map(|op| op.scopes.iter().cloned()),
+            );
+            // A GraphQL API's root fields carry its scopes.
+            names.extend(
+                api.gateway
+                    .graphql
+                    .iter()
+                    .flat_map(|g| &g.operations)
+                    .flat_map(|op| op.scopes.iter().cloned()),
+            );
+            declaring.push(api);
         } else if let Ok(product) =
             gantry_store::api_products::get(state.store(), &sub.api_id).await
         {
             for part in product.apis {
+                names.extend(part.operations.into_iter().flat_map(|op| op.scopes));
                 if let Ok(api) = apis::get(state.store(), &part.api_id).await {
-                    subscribed.push(api);
+                    declaring.push(api);
                 }
             }
         }
     }
-    Ok(crate::scopes::bindings_of(state, subscribed.iter()).await?)
-}
-
-/// Of `scopes`, those an application token may carry: WSO2 holds an application's token
-/// to its owner's roles where a scope binds roles.
-async fn owner_may(
-    state: &AppState,
-    client: &Client,
-    scopes: BTreeSet<String>,
-) -> Result<BTreeSet<String>, OAuthError> {
-    let bindings = scope_bindings(state, &client.app.id).await?;
-    if bindings.is_empty() {
-        return Ok(scopes);
-    }
-    let roles = user_roles(state, &client.app.owner).await?;
-    Ok(scopes
-        .into_iter()
-        .filter(|s| crate::scopes::roles_allow(&bindings, s, &roles))
-        .collect())
-}
-
-async fn api_scopes(
-    state: &AppState,
-    application_id: &str,
-) -> Result<BTreeSet<String>, OAuthError> {
-    let mut scopes = BTreeSet::new();
-    for sub in subscriptions::list_for_application(state.store(), application_id).await? {
-        if let Ok(api) = apis::get(state.store(), &sub.api_id).await {
-            scopes.extend(api.operations.into_iter().flat_map(|op| op.scopes));
-            // A GraphQL API's root fields carry its scopes.
-            scopes.extend(
-                api.gateway
-                    .graphql
-                    .into_iter()
-                    .flat_map(|g| g.operations)
-                    .flat_map(|op| op.scopes),
-            );
-        } else if let Ok(product) =
-            gantry_store::api_products::get(state.store(), &sub.api_id).await
-        {
-            let operations = product.apis.into_iter().flat_map(|a| a.operations);
-            scopes.extend(operations.flat_map(|op| op.scopes));
-        }
-    }
-    Ok(scopes)
+    let bindings = crate::scopes::bindings_of(state, declaring.iter()).await?;
+    Ok(ApiScopes { names, bindings })
 }
