@@ -380,6 +380,7 @@ async fn exists(
     _: Scoped<rest_scopes::ScopeValidate>,
     Path(segment): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let apis = gantry_store::apis::all(state.store()).await?;
     for name in [decoded(&segment), segment] {
         if shared_scopes::by_name(state.store(), &name)
             .await?
@@ -387,7 +388,6 @@ async fn exists(
         {
             return Ok(StatusCode::OK);
         }
-        let apis = gantry_store::apis::all(state.store()).await?;
         if apis
             .iter()
             .any(|a| a.details.scopes.iter().any(|s| s.scope.name == name))
