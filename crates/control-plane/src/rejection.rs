@@ -95,13 +95,24 @@ impl<S: Send + Sync> FromRequest<S> for MultipartForm {
     }
 }
 
-/// A part that cannot be read: 413 past the body limit, 400 otherwise.
+/// A part that cannot be read: 413 past the body limit, 400 otherwise. The description
+/// names the cause under the parser's own words (a body cut short by its transport says so,
+/// rather than looking like a form missing its closing boundary).
 pub fn multipart_error(error: MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge("The request body is too large".into())
-    } else {
-        ApiError::BadRequest(format!("Malformed multipart body: {}", error.body_text()))
+        return ApiError::PayloadTooLarge("The request body is too large".into());
     }
+    let mut description = format!("Malformed multipart body: {}", error.body_text());
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !description.ends_with(&text) {
+            description.push_str(": ");
+            description.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    ApiError::BadRequest(description)
 }
 
 #[cfg(test)]
@@ -152,6 +163,56 @@ mod tests {
         let bytes = axum::body::to_bytes(body, 1 << 16).await.expect("body");
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (parts.status, parts.headers, json)
+    }
+
+    /// Reads every field of a form, as the import handlers do.
+    async fn read_form(MultipartForm(mut form): MultipartForm) -> Result<String, ApiError> {
+        let mut names = Vec::new();
+        while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+            names.push(field.name().unwrap_or_default().to_owned());
+            field.bytes().await.map_err(multipart_error)?;
+        }
+        Ok(names.join(","))
+    }
+
+    #[tokio::test]
+    async fn a_form_cut_short_by_its_transport_is_named_as_such() {
+        let form = "--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc\r\n\
+                    --b\r\nContent-Disposition: form-data; name=\"params\"\r\n\r\nxyz\r\n--b--\r\n";
+        let cut = &form[..form.len() / 2];
+        for (declared, expect) in [
+            // An HTTP/2 stream that ended early (hyper reads a NO_ERROR reset as the end).
+            (
+                Some(form.len() as u64),
+                format!("disagree with its content-length ({})", form.len()),
+            ),
+            // Without a declared length the parser is all there is to say it.
+            (None, "incomplete multipart stream".to_owned()),
+        ] {
+            let body = gantry_listener::declared_length::DeclaredLength::new(
+                Body::from(cut.to_owned()),
+                declared,
+            );
+            let request = Request::post("/form")
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
+                .body(Body::new(body))
+                .expect("request");
+            let app = Router::new()
+                .route("/form", post(read_form))
+                .layer(axum::middleware::from_fn(json_errors));
+            let response = app.oneshot(request).await.expect("infallible");
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .expect("body");
+            let json: Value = serde_json::from_slice(&bytes).expect("JSON");
+            let description = json["description"].as_str().unwrap_or_default();
+            assert!(
+                description.starts_with("Malformed multipart body: ")
+                    && description.contains(&expect),
+                "{json}"
+            );
+        }
     }
 
     fn assert_shape(status: StatusCode, body: &Value) {

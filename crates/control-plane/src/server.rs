@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use gantry_listener::declared_length::DeclaredLength;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,12 +29,19 @@ pub async fn serve_tls(
             let router = router.clone();
             TowerToHyperService::new(tower::ServiceExt::map_request(
                 router,
-                move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request
-                        .extensions_mut()
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let (mut parts, body) = request.into_parts();
+                    parts
+                        .extensions
                         .insert(axum::extract::ConnectInfo(connection.peer));
-                    request.extensions_mut().insert(connection.clone());
-                    request
+                    parts.extensions.insert(connection.clone());
+                    // hyper holds an HTTP/1 body to its content-length; an HTTP/2 body is
+                    // held here, so a stream that ends short (or is reset with NO_ERROR,
+                    // which hyper reads as a clean end) is an error, not a cut-off upload.
+                    let declared = (parts.version == hyper::Version::HTTP_2)
+                        .then(|| gantry_listener::declared_length::declared(&parts.headers))
+                        .flatten();
+                    hyper::Request::from_parts(parts, DeclaredLength::new(body, declared))
                 },
             ))
         },

@@ -17,7 +17,7 @@ pub mod canonical_path;
 pub mod compiled;
 mod correlation;
 pub mod credential;
-pub mod declared_length;
+pub use gantry_listener::declared_length;
 pub mod error;
 pub mod health;
 mod hop_by_hop;

@@ -7,6 +7,7 @@
 
 pub mod certificates;
 pub mod client_auth;
+pub mod declared_length;
 mod premature_reset;
 mod request_timeout;
 

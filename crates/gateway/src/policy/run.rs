@@ -47,15 +47,6 @@ fn bad_request(description: &str) -> Response<Body> {
     respond::error(StatusCode::BAD_REQUEST, "400", "Bad Request", description)
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
 /// Sets the headers of a body a policy replaced.
 fn replaced_body(headers: &mut HeaderMap, body: &Bytes, content_type: Option<&'static str>) {
     headers.remove(header::TRANSFER_ENCODING);
@@ -106,7 +97,9 @@ pub async fn request(
     let limit = chain
         .body_limit
         .map_or(x.body_limit, |l| l.min(x.body_limit));
-    if chain.body_limit.is_some() && declared_length(&parts.headers).is_some_and(|n| n > limit) {
+    if chain.body_limit.is_some()
+        && crate::declared_length::declared(&parts.headers).is_some_and(|n| n > limit)
+    {
         return Err(crate::body_limit::too_large(limit));
     }
     let mut body = match body {

@@ -274,7 +274,7 @@ impl Forwarder {
                 // before anything goes upstream, so a request that lies about its length
                 // never reaches the upstream.
                 let checked = (downstream_version == http::Version::HTTP_2 && length.is_none())
-                    .then(|| declared_length(&parts.headers))
+                    .then(|| crate::declared_length::declared(&parts.headers))
                     .flatten()
                     .filter(|n| *n <= MAX_REPLAY_BYTES);
                 // A larger HTTP/2 body streams, but its last bytes wait for the end of its
@@ -283,7 +283,7 @@ impl Forwarder {
                 let body = crate::declared_length::DeclaredLength::new(
                     body,
                     (downstream_version == http::Version::HTTP_2)
-                        .then(|| declared_length(&parts.headers))
+                        .then(|| crate::declared_length::declared(&parts.headers))
                         .flatten(),
                 );
                 let body =
@@ -489,16 +489,6 @@ fn replayable_length(headers: &HeaderMap, ended: bool) -> Option<u64> {
         None => ended.then_some(0),
         Some(v) => v.to_str().ok()?.parse().ok(),
     }
-}
-
-/// The `content-length` a request declares, if any.
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
 }
 
 /// Whether this is a gRPC call: `content-type: application/grpc` (or `+proto`, `;…`) over

@@ -1,12 +1,24 @@
-//! An HTTP/2 request body held to its `content-length` on the way upstream (RFC 9113 §8.1.1):
-//! the frame that completes the declared length waits for the client's end of stream, so an
-//! upstream is never handed a complete request whose DATA then disagrees; a mismatch fails it.
+//! An HTTP/2 request body held to its `content-length` (RFC 9113 §8.1.1): the frame that
+//! completes the declared length waits for the client's end of stream, so a reader (the
+//! gateway's upstream, the control plane's handlers) is never handed a complete request whose
+//! DATA then disagrees; a mismatch, or a stream that ends short, fails it. (hyper reads a
+//! stream reset with `NO_ERROR` as a clean end of the body.)
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Buf as _;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
+
+/// The `content-length` a request declares, when it is a number.
+pub fn declared(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
 
 /// A request body's DATA did not add up to its `content-length`.
 #[derive(Debug, thiserror::Error)]
