@@ -277,7 +277,7 @@ impl ImportPlan {
 
 /// `deployment_environments.yaml`'s entries (`deploymentEnvironment`, `deploymentVhost`,
 /// `displayOnDevportal`), as deployment targets.
-fn deployment_targets(file: &str, data: &Value) -> ApiResult<Vec<DeploymentTarget>> {
+pub(crate) fn deployment_targets(file: &str, data: &Value) -> ApiResult<Vec<DeploymentTarget>> {
     let entries = data.as_array().ok_or_else(|| {
         ApiError::BadRequest(format!("{file}: 'data' must be a list of environments"))
     })?;

@@ -246,7 +246,10 @@ async fn walk_lifecycle(
 }
 
 /// The shortest list of actions from `from` to `to` (breadth first; six states).
-fn lifecycle_path(from: LifecycleState, to: LifecycleState) -> Option<Vec<LifecycleAction>> {
+pub(crate) fn lifecycle_path(
+    from: LifecycleState,
+    to: LifecycleState,
+) -> Option<Vec<LifecycleAction>> {
     let mut frontier = vec![(from, Vec::new())];
     let mut seen = vec![from];
     while !frontier.is_empty() {

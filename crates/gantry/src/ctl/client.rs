@@ -14,10 +14,12 @@ use super::{CtlError, ImportFlags};
 
 const PUBLISHER: &str = "/api/am/publisher/v4";
 const DEVPORTAL: &str = "/api/am/devportal/v3";
+const ADMIN: &str = "/api/am/admin/v4";
 /// The scopes `gantry ctl` asks for; the server grants those the user's roles allow.
 const SCOPES: &str = "apim:api_view apim:api_create apim:api_publish apim:api_delete \
     apim:api_manage apim:api_import_export apim:subscribe apim:app_manage apim:admin \
-    apim:environment_read apim:tier_view";
+    apim:environment_read apim:tier_view apim:tier_manage apim:api_product_import_export \
+    apim:app_import_export apim:policies_import_export";
 /// Name of the OAuth2 client `login` registers.
 const CLIENT_NAME: &str = "gantry_ctl";
 
@@ -80,6 +82,11 @@ impl Client {
     /// The session, when this command had to refresh its token (to be saved).
     pub fn refreshed_session(&self) -> Option<&Session> {
         self.session.as_ref().filter(|_| self.refreshed)
+    }
+
+    /// The logged-in user ("" when not logged in).
+    pub fn username(&self) -> &str {
+        self.session.as_ref().map_or("", |s| s.username.as_str())
     }
 
     fn url(&self, path: &str) -> String {
@@ -207,7 +214,7 @@ impl Client {
         Ok(self.http.request(method, self.url(path)).bearer_auth(token))
     }
 
-    async fn get_json(&mut self, path: &str) -> Result<Value, CtlError> {
+    pub(super) async fn get_json(&mut self, path: &str) -> Result<Value, CtlError> {
         let request = self.call(Method::GET, path).await?;
         success_json(self.send(request).await?).await
     }
@@ -268,9 +275,77 @@ impl Client {
 
     /// `GET /apis/export?query`: the archive.
     pub async fn export_api(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
-        let request = self
-            .call(Method::GET, &format!("{PUBLISHER}/apis/export?{query}"))
-            .await?;
+        self.download(&format!("{PUBLISHER}/apis/export?{query}"))
+            .await
+    }
+
+    /// `GET /api-products/export?query`: the archive.
+    pub async fn export_api_product(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
+        self.download(&format!("{PUBLISHER}/api-products/export?{query}"))
+            .await
+    }
+
+    /// `GET /applications/export?query` (devportal): the archive.
+    pub async fn export_app(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
+        self.download(&format!("{DEVPORTAL}/applications/export?{query}"))
+            .await
+    }
+
+    /// `GET /throttling/policies/export?query` (admin): the policy document.
+    pub async fn export_policy(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
+        self.download(&format!("{ADMIN}/throttling/policies/export?{query}"))
+            .await
+    }
+
+    /// `POST /api-products/import?query`; the server's outcome.
+    pub async fn import_api_product(&mut self, zip: &[u8], query: &str) -> Result<Value, CtlError> {
+        let path = format!("{PUBLISHER}/api-products/import?{query}");
+        self.upload(&path, &[("file", "project.zip", "application/zip", zip)])
+            .await
+    }
+
+    /// `POST /applications/import?query` (devportal); the server's answer (a 207 lists
+    /// the subscriptions that could not be made).
+    pub async fn import_app(&mut self, zip: &[u8], query: &str) -> Result<Value, CtlError> {
+        let path = format!("{DEVPORTAL}/applications/import?{query}");
+        self.upload(
+            &path,
+            &[("file", "application.zip", "application/zip", zip)],
+        )
+        .await
+    }
+
+    /// `POST /throttling/policies/import?query` (admin); the server's outcome.
+    pub async fn import_policy(
+        &mut self,
+        file_name: &str,
+        document: &[u8],
+        query: &str,
+    ) -> Result<Value, CtlError> {
+        let path = format!("{ADMIN}/throttling/policies/import?{query}");
+        self.upload(
+            &path,
+            &[("file", file_name, "application/octet-stream", document)],
+        )
+        .await
+    }
+
+    /// Every policy of an Admin API list (`/throttling/policies/{kind}`).
+    pub async fn admin_list(&mut self, path: &str) -> Result<Vec<Value>, CtlError> {
+        Ok(list_of(self.get_json(&format!("{ADMIN}{path}")).await?))
+    }
+
+    /// Every API product (one page of 1000).
+    pub async fn api_products(&mut self) -> Result<Vec<Value>, CtlError> {
+        Ok(list_of(
+            self.get_json(&format!("{PUBLISHER}/api-products?limit=1000"))
+                .await?,
+        ))
+    }
+
+    /// The body of a successful `GET path` (an archive or a document).
+    async fn download(&mut self, path: &str) -> Result<Vec<u8>, CtlError> {
+        let request = self.call(Method::GET, path).await?;
         let response = self.send(request).await?;
         if !response.status().is_success() {
             return Err(refusal(response).await);
@@ -308,12 +383,28 @@ impl Client {
             }
             None => None,
         };
+        let mut parts: Vec<(&str, &str, &str, &[u8])> =
+            vec![("file", "project.zip", "application/zip", zip)];
+        if let Some(params) = &params {
+            parts.push(("params", "params.yaml", "application/yaml", params));
+        }
+        self.upload(&format!("{PUBLISHER}/apis/import?{query}"), &parts)
+            .await
+    }
+
+    /// `POST path` with a multipart body of `(name, file name, content type, bytes)` parts;
+    /// the JSON answer.
+    async fn upload(
+        &mut self,
+        path: &str,
+        parts: &[(&str, &str, &str, &[u8])],
+    ) -> Result<Value, CtlError> {
         let boundary = format!(
             "gantry-ctl-{:016x}",
             now_secs().wrapping_mul(0x9e37_79b9_7f4a_7c15)
         );
-        let mut body = Vec::with_capacity(zip.len() + 512);
-        let mut part = |name: &str, filename: &str, content_type: &str, bytes: &[u8]| {
+        let mut body = Vec::with_capacity(parts.iter().map(|p| p.3.len()).sum::<usize>() + 512);
+        for (name, filename, content_type, bytes) in parts {
             body.extend_from_slice(
                 format!(
                     "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
@@ -322,14 +413,10 @@ impl Client {
             );
             body.extend_from_slice(bytes);
             body.extend_from_slice(b"\r\n");
-        };
-        part("file", "project.zip", "application/zip", zip);
-        if let Some(params) = &params {
-            part("params", "params.yaml", "application/yaml", params);
         }
         body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         let request = self
-            .call(Method::POST, &format!("{PUBLISHER}/apis/import?{query}"))
+            .call(Method::POST, path)
             .await?
             .header(
                 "content-type",
