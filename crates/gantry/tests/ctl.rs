@@ -464,6 +464,37 @@ async fn exit_codes_tls_trust_and_token_refresh() {
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
+    // Logging in again reuses the client registered at the first login: its secret is not
+    // regenerated, so the earlier session's refresh token still works.
+    let first = saved["sessions"]["dev"].clone();
+    let run = job.ctl_with_stdin(
+        &["login", "dev", "-u", "admin", "--password-stdin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let again: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(again["sessions"]["dev"]["clientId"], first["clientId"]);
+    assert_eq!(
+        again["sessions"]["dev"]["clientSecret"],
+        first["clientSecret"]
+    );
+    let refreshed = up
+        .cp_client()
+        .post(up.cp_url("/oauth2/token"))
+        .basic_auth(
+            first["clientId"].as_str().unwrap(),
+            first["clientSecret"].as_str(),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=refresh_token&refresh_token={}",
+            first["refreshToken"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+
     // logout forgets the session.
     job.ok(&["logout", "dev"]);
     let run = job.ctl(&["get", "apis", "-e", "dev"]);

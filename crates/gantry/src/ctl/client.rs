@@ -112,8 +112,35 @@ impl Client {
         CtlError::Unreachable(format!("cannot reach {}: {detail}{hint}", self.base))
     }
 
-    /// Registers the client and gets tokens with the password grant.
-    pub async fn login(&self, username: &str, password: &str) -> Result<Session, CtlError> {
+    /// Gets tokens with the password grant: as the client `previous` registered for the
+    /// same user when it still works (re-registering would give that client a new secret,
+    /// cutting off every other session using it), else as a newly registered one.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        previous: Option<&Session>,
+    ) -> Result<Session, CtlError> {
+        let form = [
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+            ("scope", SCOPES),
+        ];
+        if let Some(previous) = previous.filter(|p| p.username == username) {
+            let mut session = Session {
+                access_token: String::new(),
+                refresh_token: None,
+                expires_at: 0,
+                ..previous.clone()
+            };
+            match self.token(&mut session, &form).await {
+                Ok(()) => return Ok(session),
+                // A client deleted or re-registered elsewhere: register again below.
+                Err(CtlError::Refused(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
         let response = self
             .send(
                 self.http
@@ -141,12 +168,6 @@ impl Client {
             refresh_token: None,
             expires_at: 0,
         };
-        let form = [
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-            ("scope", SCOPES),
-        ];
         self.token(&mut session, &form).await?;
         Ok(session)
     }

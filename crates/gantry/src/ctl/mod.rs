@@ -47,7 +47,8 @@ enum CtlCommand {
     Add(AddArgs),
     /// Remove an environment and its saved session.
     Remove(RemoveArgs),
-    /// Log in to an environment (client registration + password grant; the token is cached).
+    /// Log in to an environment (client registration, or the client registered at the last
+    /// login, + password grant; the token is cached).
     Login(LoginArgs),
     /// Forget the session of an environment.
     Logout(LogoutArgs),
@@ -413,7 +414,9 @@ async fn execute(args: CtlArgs) -> Result<(), CtlError> {
                 }
             };
             let client = connect(&sessions, &login.env)?;
-            let session = client.login(&login.username, &password).await?;
+            let session = client
+                .login(&login.username, &password, sessions.session(&login.env))
+                .await?;
             sessions.save_session(&login.env, session)?;
             println!("Logged in to '{}' as {}", login.env, login.username);
         }
