@@ -177,6 +177,15 @@ pub(crate) async fn import(
     } else {
         acting_owner(&user, query.app_owner.as_deref())?
     };
+    if owner != user.username
+        && gantry_store::users::find_by_username(state.store(), &owner)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "appOwner: there is no user '{owner}' here to own the application"
+        )));
+    }
     let app = create_or_update(&state, &data, &owner, query.update).await?;
     let mut skipped = Vec::new();
     if app.status == applications::STATUS_APPROVED {

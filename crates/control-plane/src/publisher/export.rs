@@ -1,6 +1,7 @@
 //! `GET /apis/export`: an API as a WSO2 API project (zip), as WSO2 APIM 4.7 and `apictl
 //! export api` produce it: `<name>-<version>/api.yaml`, `Definitions/swagger.yaml`,
-//! `deployment_environments.yaml`, `api_meta.yaml`.
+//! `deployment_environments.yaml`, `api_meta.yaml`, and the documents and thumbnail under
+//! `Docs/` and `Image/` (`publisher::project_docs`).
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -169,6 +170,7 @@ async fn project_of(
         json!({"name": snapshot.name, "version": snapshot.version,
                "deploy": {"import": {"update": true, "preserveProvider": true}}}),
     );
+    super::project_docs::export(state, &api.id, format, &mut project).await?;
     let root = format!("{}-{}", snapshot.name, snapshot.version);
     Ok((root, project))
 }

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod operation_policies;
 pub mod preview;
 pub mod product_project;
+pub mod project_docs;
 pub mod revisions;
 pub mod rollouts;
 pub mod subscriptions;

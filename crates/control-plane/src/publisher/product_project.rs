@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::api_products::{ProductRequest, product_document, product_json};
+use super::apis::may_manage;
 use super::export::{api_project, file_safe, zip_response};
 use super::import::{ImportPlan, deployment_targets};
 use crate::AppState;
@@ -107,6 +108,10 @@ pub(crate) async fn export(
             Err(StoreError::NotFound) => continue,
             other => other?,
         };
+        // An API the caller may not see in the Publisher stays out of the archive.
+        if !may_manage(&api.provider, &api.details, &user.username, &user.roles) {
+            continue;
+        }
         let (root, files) = api_project(&state, api, format).await?;
         for (path, contents) in files.files {
             project

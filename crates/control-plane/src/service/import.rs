@@ -209,6 +209,7 @@ pub async fn import_project(
         }
     };
     outcome.id = Some(api.id.clone());
+    crate::publisher::project_docs::apply(state, &api.id, user, &plan.docs).await?;
     if !plan.targets.is_empty() {
         make_room(state, &api.id, options.rotate_revision).await?;
         let revision = create_revision(state, &api.id, "Imported").await?;
