@@ -468,6 +468,16 @@ async fn an_application_moves_with_its_subscriptions_and_keys_but_never_a_secret
             .await
     );
 
+    // For an owner who is not a user here: refused, naming appOwner.
+    let (status, body) = upload(
+        &trest,
+        &format!("{DEV}/applications/import?appOwner=ghost"),
+        "a.zip",
+        &zip,
+    )
+    .await;
+    assert_wso2_error(status, &body, StatusCode::BAD_REQUEST, "appOwner");
+
     // Again: 409 unless update=true.
     let (status, body) = upload(&trest, &format!("{DEV}/applications/import"), "a.zip", &zip).await;
     assert_wso2_error(status, &body, StatusCode::CONFLICT, "update=true");
