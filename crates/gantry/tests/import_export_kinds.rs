@@ -705,3 +705,65 @@ async fn throttling_policies_of_every_kind_move_between_installations() {
     let (status, body) = upload(&publisher, &path, "p.yaml", b"type: throttling policy\n").await;
     assert_wso2_error(status, &body, StatusCode::FORBIDDEN, "scope");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_export_leaves_out_the_apis_the_caller_may_not_see() {
+    let up = GantryUp::start(BIN).await;
+    let rest = up.rest();
+    let mut ids = Vec::new();
+    for (name, access) in [
+        ("Open", json!({})),
+        (
+            "Vault",
+            json!({"accessControl": "RESTRICTED", "accessControlRoles": ["Internal/creator"]}),
+        ),
+    ] {
+        let mut body = json!({"name": name, "context": format!("/{}", name.to_lowercase()),
+            "version": "1.0.0",
+            "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://127.0.0.1:9"}},
+            "operations": [{"target": format!("/{}", name.to_lowercase()), "verb": "GET"}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(access.as_object().unwrap().clone());
+        let (status, api) = rest.post(&format!("{PUB}/apis"), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{api}");
+        ids.push(api["id"].as_str().unwrap().to_owned());
+    }
+    let (status, product) = rest
+        .post(
+            &format!("{PUB}/api-products"),
+            json!({"name": "Both", "context": "both", "version": "1.0.0", "apis": [
+                {"apiId": ids[0], "operations": [{"target": "/open", "verb": "GET"}]},
+                {"apiId": ids[1], "operations": [{"target": "/vault", "verb": "GET"}]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{product}");
+    let path = format!("{PUB}/api-products/export?name=Both&version=1.0.0");
+    let all = ProjectFiles::from_zip_of(
+        &download(&rest, &path, "application/zip").await,
+        ProjectKind::ApiProduct,
+    )
+    .unwrap();
+    assert!(all.files.contains_key("APIs/Vault-1.0.0/api.yaml"));
+
+    // A publisher sees the product but not the restricted API: its project stays out.
+    rest.create_user("pub-v", "publisher-pass-3", &["Internal/publisher"])
+        .await;
+    let publisher = rest.as_user("pub-v", "publisher-pass-3");
+    let (status, _) = publisher.get(&format!("{PUB}/apis/{}", ids[1])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let seen = ProjectFiles::from_zip_of(
+        &download(&publisher, &path, "application/zip").await,
+        ProjectKind::ApiProduct,
+    )
+    .unwrap();
+    assert!(seen.files.contains_key("APIs/Open-1.0.0/api.yaml"));
+    assert!(
+        !seen
+            .files
+            .keys()
+            .any(|p| p.starts_with("APIs/Vault-1.0.0/")),
+        "{:?}",
+        seen.files.keys()
+    );
+}
