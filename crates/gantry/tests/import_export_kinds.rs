@@ -468,6 +468,40 @@ async fn an_application_moves_with_its_subscriptions_and_keys_but_never_a_secret
             .await
     );
 
+    // A key of a key manager this installation does not have: refused before anything is
+    // made.
+    let mapped = String::from_utf8(first.files["application.yaml"].clone())
+        .unwrap()
+        .replace("name: Mobile", "name: Tablet")
+        .replace("keyManager: Resident Key Manager", "keyManager: Okta");
+    assert!(mapped.contains("keyManager: Okta"), "{mapped}");
+    let tablet = ProjectFiles {
+        root: None,
+        files: [("application.yaml".to_owned(), mapped.into_bytes())].into(),
+    };
+    let (status, body) = upload(
+        &trest,
+        &format!("{DEV}/applications/import"),
+        "a.zip",
+        &tablet.to_zip("admin_Tablet").unwrap(),
+    )
+    .await;
+    assert_wso2_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "keys[0].keyManager: 'Okta'",
+    );
+    let (_, apps) = trest.get(&format!("{DEV}/applications")).await;
+    assert!(
+        !apps["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "Tablet"),
+        "{apps}"
+    );
+
     // For an owner who is not a user here: refused, naming appOwner.
     let (status, body) = upload(
         &trest,

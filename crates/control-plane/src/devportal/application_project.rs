@@ -186,6 +186,9 @@ pub(crate) async fn import(
             "appOwner: there is no user '{owner}' here to own the application"
         )));
     }
+    if !query.skip_application_keys {
+        check_keys(&state, &data).await?;
+    }
     let app = create_or_update(&state, &data, &owner, query.update).await?;
     let mut skipped = Vec::new();
     if app.status == applications::STATUS_APPROVED {
@@ -362,6 +365,61 @@ async fn import_subscriptions(
     Ok(skipped)
 }
 
+/// The exported keys of `data`, as JSON objects.
+fn exported_keys(data: &Map<String, Value>) -> Vec<Value> {
+    data["applicationInfo"]
+        .get("keys")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// 400 naming the first key that could not be recreated here (checked before the
+/// application is created, so a refused import leaves nothing behind).
+async fn check_keys(state: &AppState, data: &Map<String, Value>) -> ApiResult<()> {
+    for (i, key) in exported_keys(data).iter().enumerate() {
+        let text = |f: &str| key.get(f).and_then(Value::as_str).unwrap_or_default();
+        let at = format!("application.yaml: data.applicationInfo.keys[{i}]");
+        if gantry_model::KeyType::parse(text("keyType")).is_none() {
+            return Err(ApiError::BadRequest(format!(
+                "{at}.keyType: must be PRODUCTION or SANDBOX"
+            )));
+        }
+        let manager = text("keyManager");
+        if manager.is_empty() || manager == service::RESIDENT_KEY_MANAGER {
+            service::check_grants(&grants_of(key))?;
+            continue;
+        }
+        let consumer_key = text("consumerKey");
+        if consumer_key.is_empty() || consumer_key.len() > 255 {
+            return Err(ApiError::BadRequest(format!(
+                "{at}.consumerKey: is required (at most 255 characters)"
+            )));
+        }
+        if gantry_store::key_managers::find_by_name(state.store(), manager)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "{at}.keyManager: '{manager}' is not a registered key manager here; add it first (or import with skipApplicationKeys=true)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn grants_of(key: &Value) -> Vec<String> {
+    key.get("supportedGrantTypes")
+        .and_then(Value::as_array)
+        .map(|g| {
+            g.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Recreates the exported keys of `app` that it does not hold yet (by key type and key
 /// manager): resident clients keep their consumer key when it is free, with a new secret.
 async fn import_keys(
@@ -369,18 +427,13 @@ async fn import_keys(
     app: &Application,
     data: &Map<String, Value>,
 ) -> ApiResult<()> {
-    let keys = data["applicationInfo"]
-        .get("keys")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     let held = applications::keys_of(state.store(), &app.id).await?;
-    for (i, key) in keys.iter().enumerate() {
+    for key in exported_keys(data) {
         let text = |f: &str| key.get(f).and_then(Value::as_str).unwrap_or_default();
-        let at = format!("application.yaml: data.applicationInfo.keys[{i}]");
-        let key_type = gantry_model::KeyType::parse(text("keyType")).ok_or_else(|| {
-            ApiError::BadRequest(format!("{at}.keyType: must be PRODUCTION or SANDBOX"))
-        })?;
+        // Checked by `check_keys` before the application was made.
+        let Some(key_type) = gantry_model::KeyType::parse(text("keyType")) else {
+            continue;
+        };
         let manager = match text("keyManager") {
             "" => service::RESIDENT_KEY_MANAGER,
             m => m,
@@ -393,11 +446,6 @@ async fn import_keys(
         }
         let consumer_key = text("consumerKey");
         if manager != service::RESIDENT_KEY_MANAGER {
-            if consumer_key.is_empty() {
-                return Err(ApiError::BadRequest(format!(
-                    "{at}.consumerKey: is required"
-                )));
-            }
             service::map_key(state, app, key_type, manager, consumer_key).await?;
             continue;
         }
@@ -405,17 +453,6 @@ async fn import_keys(
             || applications::find_resident_client(state.store(), consumer_key)
                 .await?
                 .is_some();
-        let grant_types: Vec<String> = key
-            .get("supportedGrantTypes")
-            .and_then(Value::as_array)
-            .map(|g| {
-                g.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        service::check_grants(&grant_types)?;
         let validity = key["additionalProperties"]
             .get("application_access_token_expiry_time")
             .and_then(|v| v.as_str().and_then(|s| s.parse().ok()).or(v.as_i64()))
@@ -430,7 +467,7 @@ async fn import_keys(
                 consumer_key.to_owned()
             },
             consumer_secret_hash: crate::hash_client_secret(&secret).await?,
-            grant_types,
+            grant_types: grants_of(&key),
             callback_url: text("callbackUrl").to_owned(),
             validity_period: validity,
             public: key["additionalProperties"]
