@@ -697,7 +697,7 @@ async fn a_ci_job_promotes_a_product_an_application_and_a_policy_to_another_inst
         "prod",
         "-f",
         product.to_str().unwrap(),
-        "--update",
+        "--update-api-product",
     ]);
     job.ok(&[
         "import",

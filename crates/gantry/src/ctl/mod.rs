@@ -274,8 +274,9 @@ struct ImportFlags {
     /// The params.yaml environment to apply (default: the -e environment's name).
     #[arg(long, value_name = "NAME")]
     params_env: Option<String>,
-    /// Update the API when it exists.
-    #[arg(long)]
+    /// Update the API (product, application, policy) when it exists (apictl's
+    /// `--update-api-product` for products).
+    #[arg(long, visible_alias = "update-api-product")]
     update: bool,
     /// At the revision limit, replace the oldest revision.
     #[arg(long)]
