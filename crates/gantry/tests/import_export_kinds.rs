@@ -226,6 +226,25 @@ async fn an_api_product_moves_with_its_apis_and_comes_back_the_same() {
         StatusCode::NOT_FOUND,
         "'Pizza' version '1.0.0'",
     );
+    // One broken API project among them: refused naming it, before any API is made.
+    let mut broken = first.clone();
+    broken.files.insert(
+        "APIs/Pizza-1.0.0/api.yaml".into(),
+        b"type: api\ndata:\n  name: Pizza\n  version: 1.0.0\n".to_vec(),
+    );
+    broken
+        .files
+        .remove("APIs/Pizza-1.0.0/Definitions/swagger.yaml");
+    let (status, body) = upload(
+        &rest,
+        &format!("{PUB}/api-products/import?importAPIs=true"),
+        "p.zip",
+        &broken.to_zip("Meal-1.0.0").unwrap(),
+    )
+    .await;
+    assert_wso2_error(status, &body, StatusCode::BAD_REQUEST, "APIs/Pizza-1.0.0/");
+    let (_, listed) = rest.get(&format!("{PUB}/apis")).await;
+    assert_eq!(listed["count"], 0, "{listed}");
     let (status, outcome) = upload(
         &rest,
         &format!("{PUB}/api-products/import?importAPIs=true&preserveProvider=true"),

@@ -277,11 +277,28 @@ async fn import_product(
 ) -> ApiResult<ProductImportOutcome> {
     let mut data = product_data(project)?;
     let mut unsupported: Vec<String> = Vec::new();
+    // Everything that can be checked before a change is: the product's own fields, and each
+    // dependent API project.
+    let parsed: ProductRequest = serde_json::from_value(Value::Object(data.clone()))
+        .map_err(|e| ApiError::BadRequest(format!("api_product.yaml: data: {e}")))?;
+    parsed.into_draft()?;
+    let projects = if query.import_apis {
+        dependent_projects(project)?
+    } else {
+        Vec::new()
+    };
+    for (folder, api_project) in &projects {
+        // A dry run validates as the import will, and changes nothing.
+        let plan = ImportPlan::read(api_project, None, None).map_err(|e| in_folder(folder, e))?;
+        let options = dependent_options(query, true);
+        import_project(state, plan, &options, &user.username)
+            .await
+            .map_err(|e| in_folder(folder, e))?;
+    }
     let mut dependents = Vec::new();
-    if query.import_apis {
-        for (folder, api_project) in dependent_projects(project)? {
-            dependents.push(import_dependent(state, &folder, &api_project, query, user).await?);
-        }
+    for (folder, api_project) in &projects {
+        let plan = ImportPlan::read(api_project, None, None).map_err(|e| in_folder(folder, e))?;
+        dependents.push(import_dependent(state, folder, plan, query, user).await?);
     }
     // The product names its APIs by name and version; ids are this installation's.
     let all_apis = apis::all(state.store()).await?;
@@ -400,18 +417,31 @@ async fn import_product(
 
 /// Imports one API under `APIs/`: created when missing, updated with `overwriteAPIs`, left
 /// as it is otherwise (WSO2 does the same).
+/// `e`, a 400 about a dependent API's project, naming its folder.
+fn in_folder(folder: &str, e: ApiError) -> ApiError {
+    match e {
+        ApiError::BadRequest(m) => ApiError::BadRequest(format!("APIs/{folder}/{m}")),
+        other => other,
+    }
+}
+
+/// How a dependent API is imported (or, first, dry-run).
+fn dependent_options(query: &ImportQuery, dry_run: bool) -> ImportOptions {
+    ImportOptions {
+        preserve_provider: query.preserve_provider.unwrap_or(true),
+        overwrite: query.overwrite_apis,
+        rotate_revision: query.rotate_revision,
+        dry_run,
+    }
+}
+
 async fn import_dependent(
     state: &AppState,
     folder: &str,
-    project: &ProjectFiles,
+    plan: ImportPlan,
     query: &ImportQuery,
     user: &AuthUser,
 ) -> ApiResult<Value> {
-    let in_folder = |e: ApiError| match e {
-        ApiError::BadRequest(m) => ApiError::BadRequest(format!("APIs/{folder}/{m}")),
-        other => other,
-    };
-    let plan = ImportPlan::read(project, None, None).map_err(in_folder)?;
     let name = plan.data.get("name").and_then(Value::as_str).unwrap_or("");
     let version = plan
         .data
@@ -425,15 +455,14 @@ async fn import_dependent(
     if exists && !query.overwrite_apis {
         return Ok(json!({"name": name, "version": version, "action": "EXISTING"}));
     }
-    let options = ImportOptions {
-        preserve_provider: query.preserve_provider.unwrap_or(true),
-        overwrite: query.overwrite_apis,
-        rotate_revision: query.rotate_revision,
-        dry_run: false,
-    };
-    let outcome = import_project(state, plan, &options, &user.username)
-        .await
-        .map_err(in_folder)?;
+    let outcome = import_project(
+        state,
+        plan,
+        &dependent_options(query, false),
+        &user.username,
+    )
+    .await
+    .map_err(|e| in_folder(folder, e))?;
     Ok(
         json!({"name": outcome.name, "version": outcome.version, "action": outcome.action,
               "id": outcome.id}),
