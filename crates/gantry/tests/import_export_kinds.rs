@@ -214,6 +214,26 @@ async fn an_api_product_moves_with_its_apis_and_comes_back_the_same() {
     assert_eq!(product_yaml["data"]["state"], "PUBLISHED");
     assert_eq!(product_yaml["data"]["apis"][0]["name"], "Pizza");
 
+    // A revision's snapshot on request; a revision that is not there is 404.
+    let latest = download(
+        &source.rest(),
+        &format!(
+            "{PUB}/api-products/export?name=Meal&version=1.0.0&latestRevision=true&format=JSON"
+        ),
+        "application/zip",
+    )
+    .await;
+    let latest = ProjectFiles::from_zip_of(&latest, ProjectKind::ApiProduct).unwrap();
+    let latest_json: Value = serde_json::from_slice(&latest.files["api_product.json"]).unwrap();
+    assert_eq!(latest_json["data"]["name"], "Meal");
+    let (status, body) = source
+        .rest()
+        .get(&format!(
+            "{PUB}/api-products/export?name=Meal&version=1.0.0&revisionNumber=9"
+        ))
+        .await;
+    assert_wso2_error(status, &body, StatusCode::NOT_FOUND, "9");
+
     // Into a second installation that has none of the APIs: refused by name without
     // importAPIs, imported with them.
     let target = GantryUp::start(BIN).await;
@@ -616,6 +636,12 @@ async fn an_application_moves_with_its_subscriptions_and_keys_but_never_a_secret
         .get(&format!("{DEV}/applications/export?appName=Mobile"))
         .await;
     assert_wso2_error(status, &body, StatusCode::BAD_REQUEST, "appOwner");
+    let (status, body) = trest
+        .get(&format!(
+            "{DEV}/applications/export?appName=Nothing&appOwner=admin"
+        ))
+        .await;
+    assert_wso2_error(status, &body, StatusCode::NOT_FOUND, "Nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
