@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use super::session::{Session, Sessions};
 use super::{CtlError, ImportFlags};
 
-const PUBLISHER: &str = "/api/am/publisher/v4";
-const DEVPORTAL: &str = "/api/am/devportal/v3";
-const ADMIN: &str = "/api/am/admin/v4";
+pub(super) const PUBLISHER: &str = "/api/am/publisher/v4";
+pub(super) const DEVPORTAL: &str = "/api/am/devportal/v3";
+pub(super) const ADMIN: &str = "/api/am/admin/v4";
 /// The scopes `gantry ctl` asks for; the server grants those the user's roles allow.
 const SCOPES: &str = "apim:api_view apim:api_create apim:api_publish apim:api_delete \
     apim:api_manage apim:api_import_export apim:subscribe apim:app_manage apim:admin \
@@ -300,72 +300,8 @@ impl Client {
             .await
     }
 
-    /// `GET /api-products/export?query`: the archive.
-    pub async fn export_api_product(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
-        self.download(&format!("{PUBLISHER}/api-products/export?{query}"))
-            .await
-    }
-
-    /// `GET /applications/export?query` (devportal): the archive.
-    pub async fn export_app(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
-        self.download(&format!("{DEVPORTAL}/applications/export?{query}"))
-            .await
-    }
-
-    /// `GET /throttling/policies/export?query` (admin): the policy document.
-    pub async fn export_policy(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
-        self.download(&format!("{ADMIN}/throttling/policies/export?{query}"))
-            .await
-    }
-
-    /// `POST /api-products/import?query`; the server's outcome.
-    pub async fn import_api_product(&mut self, zip: &[u8], query: &str) -> Result<Value, CtlError> {
-        let path = format!("{PUBLISHER}/api-products/import?{query}");
-        self.upload(&path, &[("file", "project.zip", "application/zip", zip)])
-            .await
-    }
-
-    /// `POST /applications/import?query` (devportal); the server's answer (a 207 lists
-    /// the subscriptions that could not be made).
-    pub async fn import_app(&mut self, zip: &[u8], query: &str) -> Result<Value, CtlError> {
-        let path = format!("{DEVPORTAL}/applications/import?{query}");
-        self.upload(
-            &path,
-            &[("file", "application.zip", "application/zip", zip)],
-        )
-        .await
-    }
-
-    /// `POST /throttling/policies/import?query` (admin); the server's outcome.
-    pub async fn import_policy(
-        &mut self,
-        file_name: &str,
-        document: &[u8],
-        query: &str,
-    ) -> Result<Value, CtlError> {
-        let path = format!("{ADMIN}/throttling/policies/import?{query}");
-        self.upload(
-            &path,
-            &[("file", file_name, "application/octet-stream", document)],
-        )
-        .await
-    }
-
-    /// Every policy of an Admin API list (`/throttling/policies/{kind}`).
-    pub async fn admin_list(&mut self, path: &str) -> Result<Vec<Value>, CtlError> {
-        Ok(list_of(self.get_json(&format!("{ADMIN}{path}")).await?))
-    }
-
-    /// Every API product (one page of 1000).
-    pub async fn api_products(&mut self) -> Result<Vec<Value>, CtlError> {
-        Ok(list_of(
-            self.get_json(&format!("{PUBLISHER}/api-products?limit=1000"))
-                .await?,
-        ))
-    }
-
     /// The body of a successful `GET path` (an archive or a document).
-    async fn download(&mut self, path: &str) -> Result<Vec<u8>, CtlError> {
+    pub(super) async fn download(&mut self, path: &str) -> Result<Vec<u8>, CtlError> {
         let request = self.call(Method::GET, path).await?;
         let response = self.send(request).await?;
         if !response.status().is_success() {
@@ -415,7 +351,7 @@ impl Client {
 
     /// `POST path` with a multipart body of `(name, file name, content type, bytes)` parts;
     /// the JSON answer.
-    async fn upload(
+    pub(super) async fn upload(
         &mut self,
         path: &str,
         parts: &[(&str, &str, &str, &[u8])],
@@ -561,7 +497,7 @@ impl Client {
 }
 
 /// `list` of a WSO2 list envelope (or the value itself when it is an array).
-fn list_of(value: Value) -> Vec<Value> {
+pub(super) fn list_of(value: Value) -> Vec<Value> {
     match value {
         Value::Array(items) => items,
         mut envelope => match envelope["list"].take() {

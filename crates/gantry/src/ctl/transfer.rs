@@ -6,7 +6,7 @@ use clap::Args;
 use gantry_control_plane::project::ProjectKind;
 use serde_json::Value;
 
-use super::client::Client;
+use super::client::{ADMIN, Client, DEVPORTAL, PUBLISHER, list_of};
 use super::output::{self, Output};
 use super::project_dir;
 use super::{CtlError, ExportArgs, ImportArgs};
@@ -213,4 +213,71 @@ pub(super) async fn policies(
         }
     }
     Ok(all)
+}
+
+/// The export and import operations of the other kinds.
+impl Client {
+    /// `GET /api-products/export?query`: the archive.
+    pub async fn export_api_product(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
+        self.download(&format!("{PUBLISHER}/api-products/export?{query}"))
+            .await
+    }
+
+    /// `GET /applications/export?query` (devportal): the archive.
+    pub async fn export_app(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
+        self.download(&format!("{DEVPORTAL}/applications/export?{query}"))
+            .await
+    }
+
+    /// `GET /throttling/policies/export?query` (admin): the policy document.
+    pub async fn export_policy(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
+        self.download(&format!("{ADMIN}/throttling/policies/export?{query}"))
+            .await
+    }
+
+    /// `POST /api-products/import?query`; the server's outcome.
+    pub async fn import_api_product(&mut self, zip: &[u8], query: &str) -> Result<Value, CtlError> {
+        let path = format!("{PUBLISHER}/api-products/import?{query}");
+        self.upload(&path, &[("file", "project.zip", "application/zip", zip)])
+            .await
+    }
+
+    /// `POST /applications/import?query` (devportal); the server's answer (a 207 lists
+    /// the subscriptions that could not be made).
+    pub async fn import_app(&mut self, zip: &[u8], query: &str) -> Result<Value, CtlError> {
+        let path = format!("{DEVPORTAL}/applications/import?{query}");
+        self.upload(
+            &path,
+            &[("file", "application.zip", "application/zip", zip)],
+        )
+        .await
+    }
+
+    /// `POST /throttling/policies/import?query` (admin); the server's outcome.
+    pub async fn import_policy(
+        &mut self,
+        file_name: &str,
+        document: &[u8],
+        query: &str,
+    ) -> Result<Value, CtlError> {
+        let path = format!("{ADMIN}/throttling/policies/import?{query}");
+        self.upload(
+            &path,
+            &[("file", file_name, "application/octet-stream", document)],
+        )
+        .await
+    }
+
+    /// Every policy of an Admin API list (`/throttling/policies/{kind}`).
+    pub async fn admin_list(&mut self, path: &str) -> Result<Vec<Value>, CtlError> {
+        Ok(list_of(self.get_json(&format!("{ADMIN}{path}")).await?))
+    }
+
+    /// Every API product (one page of 1000).
+    pub async fn api_products(&mut self) -> Result<Vec<Value>, CtlError> {
+        Ok(list_of(
+            self.get_json(&format!("{PUBLISHER}/api-products?limit=1000"))
+                .await?,
+        ))
+    }
 }
