@@ -258,6 +258,38 @@ pub const PUBLISHER: &[Operation] = &[
     .body(Body::Multipart(&["file", "params"])),
     op(
         "get",
+        "/api-products/export",
+        "exportAPIProduct",
+        "Export an API product with its APIs as a WSO2 project (zip)",
+        API_PRODUCT_EXPORT,
+    )
+    .query(&[
+        "name",
+        "version",
+        "providerName",
+        "revisionNumber",
+        "format",
+        "preserveStatus",
+        "latestRevision",
+    ])
+    .requires(&["name", "version"]),
+    op(
+        "post",
+        "/api-products/import",
+        "importAPIProduct",
+        "Import a WSO2 API product project (zip), its APIs too with importAPIs",
+        API_PRODUCT_IMPORT,
+    )
+    .query(&[
+        "preserveProvider",
+        "rotateRevision",
+        "importAPIs",
+        "overwriteAPIProduct",
+        "overwriteAPIs",
+    ])
+    .body(Body::Multipart(&["file"])),
+    op(
+        "get",
         "/apis/{apiId}/swagger",
         "getAPISwagger",
         "The API's OpenAPI document",
@@ -1460,6 +1492,30 @@ pub const DEVPORTAL: &[Operation] = &[
     .returns(200, "Object"),
     op(
         "get",
+        "/applications/export",
+        "exportApplication",
+        "Export an application (subscriptions; keys with withKeys, never a secret) as a zip",
+        APP_IMPORT_EXPORT,
+    )
+    .query(&["appName", "appOwner", "withKeys", "format"])
+    .requires(&["appName", "appOwner"]),
+    op(
+        "post",
+        "/applications/import",
+        "importApplication",
+        "Import an application project (zip); 207 names subscriptions not made",
+        APP_IMPORT_EXPORT,
+    )
+    .query(&[
+        "preserveOwner",
+        "skipSubscriptions",
+        "appOwner",
+        "skipApplicationKeys",
+        "update",
+    ])
+    .body(Body::Multipart(&["file"])),
+    op(
+        "get",
         "/applications",
         "applicationsGet",
         "Your applications",
@@ -1889,6 +1945,23 @@ pub const ADMIN: &[Operation] = &[
         "Revoke a gateway token (Gantry)",
         ENVIRONMENT_MANAGE,
     ),
+    op(
+        "get",
+        "/throttling/policies/export",
+        "exportThrottlingPolicy",
+        "Export a throttling policy (WSO2's ExportThrottlePolicy document)",
+        POLICY_IMPORT_EXPORT,
+    )
+    .query(&["policyId", "name", "type", "format"]),
+    op(
+        "post",
+        "/throttling/policies/import",
+        "importThrottlingPolicy",
+        "Import a throttling policy document (YAML or JSON)",
+        POLICY_IMPORT_EXPORT,
+    )
+    .query(&["overwrite"])
+    .body(Body::Multipart(&["file"])),
     op(
         "get",
         "/throttling/policies/subscription",

@@ -29,7 +29,7 @@ use crate::rest_scopes;
 use crate::wire::{Paging, list_envelope, page_of, rfc3339};
 
 /// Largest document file or thumbnail accepted.
-const MAX_FILE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: usize = 1024 * 1024;
 /// Largest inline or Markdown text accepted.
 const MAX_INLINE_CHARS: usize = 512 * 1024;
 
@@ -147,7 +147,7 @@ fn one_of(field: &str, value: Option<&str>, allowed: &[&str], default: &str) -> 
 }
 
 /// Applies a request to `doc` (a new one, or the stored one for an update), checking it.
-fn apply(request: DocumentRequest, doc: &mut Document) -> ApiResult<()> {
+pub(crate) fn apply(request: DocumentRequest, doc: &mut Document) -> ApiResult<()> {
     let name = request.name.unwrap_or_default();
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 60 {
@@ -224,13 +224,37 @@ fn apply(request: DocumentRequest, doc: &mut Document) -> ApiResult<()> {
     Ok(())
 }
 
+/// An empty document of `api_id` made by `by` now, to [`apply`] a request to.
+pub(crate) fn new_document(api_id: &str, by: &str) -> Document {
+    let now = gantry_store::now_ms();
+    Document {
+        id: gantry_store::new_id(),
+        api_id: api_id.to_owned(),
+        name: String::new(),
+        doc_type: String::new(),
+        other_type_name: String::new(),
+        summary: String::new(),
+        source_type: String::new(),
+        source_url: String::new(),
+        visibility: String::new(),
+        inline_content: String::new(),
+        file_name: String::new(),
+        file_media_type: String::new(),
+        file_content: String::new(),
+        created_at: now,
+        created_by: by.to_owned(),
+        updated_at: now,
+        updated_by: by.to_owned(),
+    }
+}
+
 fn clear_file(doc: &mut Document) {
     doc.file_name.clear();
     doc.file_media_type.clear();
     doc.file_content.clear();
 }
 
-fn check_inline(text: &str) -> ApiResult<()> {
+pub(crate) fn check_inline(text: &str) -> ApiResult<()> {
     if text.chars().count() > MAX_INLINE_CHARS {
         return Err(ApiError::PayloadTooLarge(format!(
             "inlineContent: at most {MAX_INLINE_CHARS} characters"
@@ -280,26 +304,7 @@ async fn create(
     JsonBody(request): JsonBody<DocumentRequest>,
 ) -> ApiResult<Response> {
     publisher_api(&state, &api_id).await?;
-    let now = gantry_store::now_ms();
-    let mut doc = Document {
-        id: gantry_store::new_id(),
-        api_id: api_id.clone(),
-        name: String::new(),
-        doc_type: String::new(),
-        other_type_name: String::new(),
-        summary: String::new(),
-        source_type: String::new(),
-        source_url: String::new(),
-        visibility: String::new(),
-        inline_content: String::new(),
-        file_name: String::new(),
-        file_media_type: String::new(),
-        file_content: String::new(),
-        created_at: now,
-        created_by: user.username.clone(),
-        updated_at: now,
-        updated_by: user.username.clone(),
-    };
+    let mut doc = new_document(&api_id, &user.username);
     apply(request, &mut doc)?;
     if documents::name_taken(state.store(), &api_id, &doc.name).await? {
         return Err(ApiError::Conflict(format!(
@@ -456,7 +461,7 @@ async fn set_content(
 }
 
 /// The last path segment of an uploaded file's name, without control characters.
-fn file_name_only(raw: &str) -> String {
+pub(crate) fn file_name_only(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
         .chars()
@@ -599,7 +604,7 @@ async fn content_devportal(
 
 /// The image type of `bytes`, read from their signature; none for anything else (SVG
 /// included: it can carry script).
-fn image_type(bytes: &[u8]) -> Option<&'static str> {
+pub(crate) fn image_type(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
         [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, ..] => Some("image/png"),
         [0xff, 0xd8, 0xff, ..] => Some("image/jpeg"),

@@ -43,6 +43,9 @@ pub enum ArchiveError {
         "file: the archive has no api.yaml (or api.json) at its root or in one top-level folder"
     )]
     NoApiFile,
+    /// The project file of another kind (`api_product.yaml`, `application.yaml`) is missing.
+    #[error("file: the archive has no {0} (or .json) at its root or in one top-level folder")]
+    NoProjectFile(&'static str),
     /// A project file that is neither YAML nor JSON.
     #[error("{0}: {1}")]
     BadDocument(String, String),
@@ -60,6 +63,11 @@ pub struct ProjectFiles {
 impl ProjectFiles {
     /// Reads a zip archive, refusing unsafe paths and anything inflating past the limits.
     pub fn from_zip(bytes: &[u8]) -> Result<Self, ArchiveError> {
+        Self::from_zip_of(bytes, ProjectKind::Api)
+    }
+
+    /// Reads a zip archive holding a project of `kind` (rooted where its main file is).
+    pub fn from_zip_of(bytes: &[u8], kind: ProjectKind) -> Result<Self, ArchiveError> {
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
             .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
         if archive.len() > MAX_ENTRIES {
@@ -94,13 +102,21 @@ impl ProjectFiles {
             total += contents.len() as u64;
             files.insert(name, contents);
         }
-        Self::rooted(files)
+        Self::rooted_at(files, kind)
     }
 
     /// The files of a project given by path (as read from a folder or an archive): finds the
     /// project root (where `api.yaml` is) and makes every path relative to it.
     pub fn rooted(files: BTreeMap<String, Vec<u8>>) -> Result<Self, ArchiveError> {
-        let is_api_file = |p: &str| p == "api.yaml" || p == "api.yml" || p == "api.json";
+        Self::rooted_at(files, ProjectKind::Api)
+    }
+
+    /// As [`Self::rooted`], for a project of `kind`.
+    pub fn rooted_at(
+        files: BTreeMap<String, Vec<u8>>,
+        kind: ProjectKind,
+    ) -> Result<Self, ArchiveError> {
+        let is_api_file = |p: &str| kind.main_files().contains(&p);
         if files.keys().any(|p| is_api_file(p)) {
             return Ok(Self { root: None, files });
         }
@@ -109,7 +125,10 @@ impl ProjectFiles {
             .filter_map(|p| p.split_once('/'))
             .find(|(_, rest)| is_api_file(rest))
             .map(|(top, _)| top.to_owned())
-            .ok_or(ArchiveError::NoApiFile)?;
+            .ok_or(match kind {
+                ProjectKind::Api => ArchiveError::NoApiFile,
+                other => ArchiveError::NoProjectFile(other.main_files()[0]),
+            })?;
         let prefix = format!("{top}/");
         let mut rooted = BTreeMap::new();
         for (path, contents) in files {
@@ -181,6 +200,39 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Value, ArchiveError> {
         .map_err(|e| ArchiveError::BadDocument(name.to_owned(), format!("not valid YAML: {e}")))
 }
 
+/// The kinds of project WSO2 exchanges, each known by its main file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectKind {
+    /// `api.yaml`, `type: api`.
+    Api,
+    /// `api_product.yaml`, `type: api_product` (dependent APIs under `APIs/`).
+    ApiProduct,
+    /// `application.yaml`, `type: application`.
+    Application,
+}
+
+impl ProjectKind {
+    /// The names the main file may have, the usual one first.
+    pub fn main_files(self) -> &'static [&'static str] {
+        match self {
+            ProjectKind::Api => &["api.yaml", "api.yml", "api.json"],
+            ProjectKind::ApiProduct => &["api_product.yaml", "api_product.yml", "api_product.json"],
+            ProjectKind::Application => {
+                &["application.yaml", "application.yml", "application.json"]
+            }
+        }
+    }
+
+    /// The `type` its main file declares.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ProjectKind::Api => "api",
+            ProjectKind::ApiProduct => "api_product",
+            ProjectKind::Application => "application",
+        }
+    }
+}
+
 /// Output format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -191,6 +243,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// WSO2's `format` query parameter (`YAML`, the default, or `JSON`, any case).
+    pub fn from_query(raw: Option<&str>) -> Result<Self, String> {
+        match raw {
+            None => Ok(Format::Yaml),
+            Some(f) if f.eq_ignore_ascii_case("yaml") => Ok(Format::Yaml),
+            Some(f) if f.eq_ignore_ascii_case("json") => Ok(Format::Json),
+            Some(other) => Err(format!("format: '{other}' is not one of YAML, JSON")),
+        }
+    }
+
     /// The file extension.
     pub fn extension(self) -> &'static str {
         match self {

@@ -38,6 +38,18 @@ pub const API_EXPORT: &[&str] = &[
 ];
 /// Import an API project.
 pub const API_IMPORT: &[&str] = &["apim:api_import_export", "apim:admin"];
+/// Export an API product with its APIs (WSO2 4.7: either scope).
+pub const API_PRODUCT_EXPORT: &[&str] = &["apim:api_view", "apim:api_product_import_export"];
+/// Import an API product project.
+pub const API_PRODUCT_IMPORT: &[&str] = &["apim:api_product_import_export", "apim:admin"];
+/// Export or import an application (devportal).
+pub const APP_IMPORT_EXPORT: &[&str] = &["apim:app_import_export"];
+/// Export or import a throttling policy (admin).
+pub const POLICY_IMPORT_EXPORT: &[&str] = &[
+    "apim:admin",
+    "apim:tier_manage",
+    "apim:policies_import_export",
+];
 /// Read an API's lifecycle state, history, revisions and deployments.
 pub const API_LIFECYCLE_VIEW: &[&str] = &[
     "apim:api_view",
@@ -256,6 +268,10 @@ scope_sets! {
     ApiDeploy => API_DEPLOY,
     ApiExport => API_EXPORT,
     ApiImport => API_IMPORT,
+    ApiProductExport => API_PRODUCT_EXPORT,
+    ApiProductImport => API_PRODUCT_IMPORT,
+    AppImportExport => APP_IMPORT_EXPORT,
+    PolicyImportExport => POLICY_IMPORT_EXPORT,
     ApiLifecycleView => API_LIFECYCLE_VIEW,
     ApiPublish => API_PUBLISH,
     ApiUpdate => API_UPDATE,

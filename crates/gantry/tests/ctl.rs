@@ -86,24 +86,30 @@ impl Job {
 
     /// Adds `dev` for `up` (trusting its CA) and logs in as admin.
     fn login(&self, up: &GantryUp) {
+        self.login_env("dev", up);
+    }
+
+    /// Adds `env` for `up` (trusting its CA) and logs in as admin.
+    fn login_env(&self, env: &str, up: &GantryUp) {
         let ca = up.data_dir().join("tls").join("ca.pem");
         let apim = format!("https://127.0.0.1:{}", up.cp_port);
         self.ok(&[
             "add",
             "env",
-            "dev",
+            env,
             "--apim",
             &apim,
             "--ca-cert",
             ca.to_str().unwrap(),
         ]);
         let run = self.ctl_with_stdin(
-            &["login", "dev", "-u", "admin", "--password-stdin"],
+            &["login", env, "-u", "admin", "--password-stdin"],
             &format!("{ADMIN_PASSWORD}\n"),
         );
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(
-            run.stdout.contains("Logged in to 'dev' as admin"),
+            run.stdout
+                .contains(&format!("Logged in to '{env}' as admin")),
             "{}",
             run.stdout
         );
@@ -458,9 +464,253 @@ async fn exit_codes_tls_trust_and_token_refresh() {
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
+    // Logging in again reuses the client registered at the first login: its secret is not
+    // regenerated, so the earlier session's refresh token still works.
+    let first = saved["sessions"]["dev"].clone();
+    let run = job.ctl_with_stdin(
+        &["login", "dev", "-u", "admin", "--password-stdin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let again: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(again["sessions"]["dev"]["clientId"], first["clientId"]);
+    assert_eq!(
+        again["sessions"]["dev"]["clientSecret"],
+        first["clientSecret"]
+    );
+    let refreshed = up
+        .cp_client()
+        .post(up.cp_url("/oauth2/token"))
+        .basic_auth(
+            first["clientId"].as_str().unwrap(),
+            first["clientSecret"].as_str(),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=refresh_token&refresh_token={}",
+            first["refreshToken"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+
     // logout forgets the session.
     job.ok(&["logout", "dev"]);
     let run = job.ctl(&["get", "apis", "-e", "dev"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("not logged in"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ci_job_promotes_a_product_an_application_and_a_policy_to_another_installation() {
+    let upstream = EchoUpstream::start().await;
+    let dev = GantryUp::start(BIN).await;
+    let prod = GantryUp::start(BIN).await;
+    let job = Job::new();
+    job.login_env("dev", &dev);
+    job.login_env("prod", &prod);
+    let rest = dev.rest();
+
+    // On dev: a tier, an API offering it, a product of it, an application subscribed.
+    let (status, body) = rest
+        .post(
+            "/api/am/admin/v4/throttling/policies/subscription",
+            serde_json::json!({"policyName": "Copper", "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 300}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let api = rest
+        .deployed_api(
+            "Menu",
+            "/menu",
+            &upstream.url(),
+            serde_json::json!([{"target": "/dishes", "verb": "GET", "authType": "None"}]),
+        )
+        .await;
+    let (status, product) = rest
+        .post(
+            "/api/am/publisher/v4/api-products",
+            serde_json::json!({"name": "Lunch", "context": "lunch", "version": "2.0.0",
+                "apis": [{"apiId": api, "operations": [{"target": "/dishes", "verb": "GET"}]}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{product}");
+    let app = rest.application("Kiosk").await;
+    rest.subscribe(&app, &api, "Gold").await;
+
+    let listed = job.ok(&["get", "api-products", "-e", "dev"]);
+    assert!(
+        listed.contains("Lunch") && listed.contains("2.0.0"),
+        "{listed}"
+    );
+    let listed = job.ok(&["get", "policies", "-e", "dev", "-t", "sub", "-o", "json"]);
+    let policies: Value = serde_json::from_str(&listed).unwrap();
+    assert!(
+        policies
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["policyName"] == "Copper" && p["kind"] == "sub"),
+        "{listed}"
+    );
+
+    let out = job.home.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let dest = out.to_str().unwrap();
+    job.ok(&[
+        "export",
+        "policy",
+        "rate-limiting",
+        "-e",
+        "dev",
+        "-n",
+        "Copper",
+        "-t",
+        "sub",
+        "--destination",
+        dest,
+    ]);
+    job.ok(&[
+        "export",
+        "api-product",
+        "-e",
+        "dev",
+        "-n",
+        "Lunch",
+        "-v",
+        "2.0.0",
+        "--destination",
+        dest,
+    ]);
+    job.ok(&[
+        "export",
+        "app",
+        "-e",
+        "dev",
+        "-n",
+        "Kiosk",
+        "--with-keys",
+        "--destination",
+        dest,
+    ]);
+    let policy = out.join("Copper.yaml");
+    let product = out.join("Lunch_2.0.0.zip");
+    let application = out.join("admin_Kiosk.zip");
+    for file in [&policy, &product, &application] {
+        assert!(file.is_file(), "{} missing", file.display());
+    }
+
+    // The wrong kind of project fails the job with the server's reason.
+    let run = job.ctl(&[
+        "import",
+        "app",
+        "-e",
+        "prod",
+        "-f",
+        product.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stderr.contains("application.yaml"), "{}", run.stderr);
+    // The product before its API exists on prod: refused, naming the API.
+    let run = job.ctl(&[
+        "import",
+        "api-product",
+        "-e",
+        "prod",
+        "-f",
+        product.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("404") && run.stderr.contains("'Menu'"),
+        "{}",
+        run.stderr
+    );
+
+    let done = job.ok(&[
+        "import",
+        "policy",
+        "rate-limiting",
+        "-e",
+        "prod",
+        "-f",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(done.contains("created"), "{done}");
+    let done = job.ok(&[
+        "import",
+        "api-product",
+        "-e",
+        "prod",
+        "-f",
+        product.to_str().unwrap(),
+        "--import-apis",
+    ]);
+    assert!(
+        done.contains("Lunch 2.0.0 (created)") && done.contains("API Menu 1.0.0: created"),
+        "{done}"
+    );
+    let done = job.ok(&[
+        "import",
+        "app",
+        "-e",
+        "prod",
+        "-f",
+        application.to_str().unwrap(),
+        "--preserve-owner",
+    ]);
+    assert!(
+        done.contains("Kiosk of admin") && done.contains("(1 subscriptions)"),
+        "{done}"
+    );
+    assert!(
+        prod.eventually_gw_status("/menu/1.0.0/dishes", "", 200)
+            .await
+    );
+
+    // A second run of the same job: refused without --update, accepted with it.
+    let run = job.ctl(&[
+        "import",
+        "policy",
+        "-e",
+        "prod",
+        "-f",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("409 Conflict"), "{}", run.stderr);
+    job.ok(&[
+        "import",
+        "policy",
+        "-e",
+        "prod",
+        "-f",
+        policy.to_str().unwrap(),
+        "--update",
+    ]);
+    job.ok(&[
+        "import",
+        "api-product",
+        "-e",
+        "prod",
+        "-f",
+        product.to_str().unwrap(),
+        "--update-api-product",
+    ]);
+    job.ok(&[
+        "import",
+        "app",
+        "-e",
+        "prod",
+        "-f",
+        application.to_str().unwrap(),
+        "--update",
+    ]);
+    let listed = job.ok(&["get", "api-products", "-e", "prod", "-o", "json"]);
+    let products: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(products.as_array().unwrap().len(), 1, "{listed}");
+    let listed = job.ok(&["get", "apps", "-e", "prod"]);
+    assert!(listed.contains("Kiosk"), "{listed}");
 }

@@ -336,7 +336,10 @@ async fn hand_written_wso2_project_imports_deploys_and_serves_per_environment() 
     // What Gantry did not take is named, never dropped silently.
     assert_eq!(
         outcome["unsupported"],
-        json!(["Docs/docs.yaml", "Image/icon.png"])
+        json!([
+            "Docs/docs.yaml",
+            "Image/icon.png (not a PNG, JPEG, GIF or WebP image: no thumbnail set)"
+        ])
     );
     assert_eq!(
         outcome["ignoredFields"],
@@ -472,4 +475,233 @@ async fn broken_and_hostile_archives_are_refused_by_name() {
     // Nothing was created by the refused imports.
     let (_, list) = rest.get(&format!("{PUB}/apis")).await;
     assert_eq!(list["count"], 0, "{list}");
+}
+
+/// `method path` with one multipart file part `name` (`filename`, `bytes`).
+async fn upload(
+    rest: &Rest,
+    method: Method,
+    path: &str,
+    name: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> (StatusCode, Value) {
+    let boundary = "gantry-docs-boundary-0b7e";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let response = rest
+        .request(method, path)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The `Docs/` and `Image/` files of a project, with the ids and times of each
+/// `document.yaml` taken out.
+fn docs_and_image(project: &ProjectFiles) -> BTreeMap<String, Vec<u8>> {
+    project
+        .files
+        .iter()
+        .filter(|(path, _)| path.starts_with("Docs/") || path.starts_with("Image/"))
+        .map(|(path, bytes)| {
+            if !path.ends_with("/document.yaml") {
+                return (path.clone(), bytes.clone());
+            }
+            let mut value: Value = serde_yaml_ng::from_slice(bytes).unwrap();
+            let data = value["data"].as_object_mut().unwrap();
+            for key in ["documentId", "createdTime", "lastUpdatedTime"] {
+                assert!(data.remove(key).is_some(), "{path} has data.{key}");
+            }
+            (path.clone(), value.to_string().into_bytes())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_and_the_thumbnail_travel_in_the_api_project() {
+    let source = GantryUp::start(BIN).await;
+    let rest = source.rest();
+    let (status, api) = rest
+        .post(
+            &format!("{PUB}/apis"),
+            json!({"name": "Atlas", "context": "/atlas", "version": "1.0.0",
+                   "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://127.0.0.1:9"}},
+                   "operations": [{"target": "/maps", "verb": "GET"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let api_id = api["id"].as_str().unwrap().to_owned();
+    let docs = format!("{PUB}/apis/{api_id}/documents");
+    for body in [
+        json!({"name": "Getting started", "type": "HOWTO", "sourceType": "INLINE",
+               "summary": "First steps", "inlineContent": "Call GET /maps."}),
+        json!({"name": "Reference", "type": "OTHER", "otherTypeName": "Guide",
+               "sourceType": "MARKDOWN", "visibility": "PRIVATE", "inlineContent": "# Maps\n\n*all* of them"}),
+        json!({"name": "Forum", "type": "PUBLIC_FORUM", "sourceType": "URL",
+               "sourceUrl": "https://forum.example.com/atlas"}),
+        json!({"name": "Handbook", "type": "SAMPLES", "sourceType": "FILE"}),
+    ] {
+        let (status, created) = rest.post(&docs, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        if created["sourceType"] == "FILE" {
+            let (status, body) = upload(
+                &rest,
+                Method::POST,
+                &format!("{docs}/{}/content", created["documentId"].as_str().unwrap()),
+                "file",
+                "handbook.pdf",
+                b"%PDF-1.4 atlas handbook\x00\xff",
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
+    let (status, body) = upload(
+        &rest,
+        Method::PUT,
+        &format!("{PUB}/apis/{api_id}/thumbnail"),
+        "file",
+        "icon.png",
+        png,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let first = export(&rest, &format!("apiId={api_id}")).await;
+    for path in [
+        "Docs/Getting_started/document.yaml",
+        "Docs/Getting_started/Getting_started",
+        "Docs/Reference/Reference",
+        "Docs/Forum/document.yaml",
+        "Docs/Handbook/handbook.pdf",
+        "Image/icon.png",
+    ] {
+        assert!(
+            first.files.contains_key(path),
+            "{path} not in {:?}",
+            first.files.keys()
+        );
+    }
+    let howto: Value =
+        serde_yaml_ng::from_slice(&first.files["Docs/Getting_started/document.yaml"]).unwrap();
+    assert_eq!(howto["type"], "document");
+    assert_eq!(howto["data"]["name"], "Getting started");
+    assert_eq!(first.files["Image/icon.png"], png.to_vec());
+
+    let target = GantryUp::start(BIN).await;
+    let trest = target.rest();
+    let zip_first = first.to_zip("Atlas-1.0.0").unwrap();
+    let (status, outcome) = import(&trest, "", &zip_first, None).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(outcome["unsupported"], json!([]), "{outcome}");
+    let new_id = outcome["id"].as_str().unwrap();
+    let (_, listed) = trest.get(&format!("{PUB}/apis/{new_id}/documents")).await;
+    assert_eq!(listed["count"], 4, "{listed}");
+    let handbook = listed["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "Handbook")
+        .unwrap();
+    let content = trest
+        .request(
+            Method::GET,
+            &format!(
+                "{PUB}/apis/{new_id}/documents/{}/content",
+                handbook["documentId"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(content.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        content.bytes().await.unwrap().as_ref(),
+        b"%PDF-1.4 atlas handbook\x00\xff"
+    );
+    let thumbnail = trest
+        .request(Method::GET, &format!("{PUB}/apis/{new_id}/thumbnail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumbnail.headers()["content-type"], "image/png");
+    assert_eq!(thumbnail.bytes().await.unwrap().as_ref(), png);
+    let second = export(&trest, &format!("apiId={new_id}")).await;
+    assert_eq!(docs_and_image(&first), docs_and_image(&second));
+
+    // The project is the truth on an overwrite: a document it no longer has is deleted,
+    // a changed one updated in place.
+    let mut fewer = first.clone();
+    fewer
+        .files
+        .retain(|path, _| !path.starts_with("Docs/Forum/"));
+    fewer.files.insert(
+        "Docs/Getting_started/Getting_started".into(),
+        b"Call GET /maps?zoom=2.".to_vec(),
+    );
+    let (status, outcome) = import(
+        &trest,
+        "overwrite=true",
+        &fewer.to_zip("Atlas-1.0.0").unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    let (_, listed) = trest.get(&format!("{PUB}/apis/{new_id}/documents")).await;
+    assert_eq!(listed["count"], 3, "{listed}");
+    let started = listed["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "Getting started")
+        .unwrap();
+    let (status, text) = trest
+        .request(
+            Method::GET,
+            &format!(
+                "{PUB}/apis/{new_id}/documents/{}/content",
+                started["documentId"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text.text().await.unwrap(), "Call GET /maps?zoom=2.");
+
+    // A document REST creation would refuse is refused by name, before anything changes.
+    let mut bad = first.clone();
+    bad.files.insert(
+        "Docs/Getting_started/document.yaml".into(),
+        b"type: document\ndata:\n  name: Getting started\n  type: DIARY\n  sourceType: INLINE\n"
+            .to_vec(),
+    );
+    let (status, body) = import(
+        &trest,
+        "overwrite=true",
+        &bad.to_zip("Atlas-1.0.0").unwrap(),
+        None,
+    )
+    .await;
+    assert_wso2_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "Docs/Getting_started/document.yaml: data.type: 'DIARY'",
+    );
+    let (_, listed) = trest.get(&format!("{PUB}/apis/{new_id}/documents")).await;
+    assert_eq!(listed["count"], 3, "{listed}");
 }

@@ -31,6 +31,8 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         &["admin", "Internal/publisher", "Internal/creator"],
     ),
     ("apim:api_import_export", &["admin"]),
+    ("apim:api_product_import_export", &["admin"]),
+    ("apim:app_import_export", &["admin"]),
     ("apim:mcp_server_create", &["admin", "Internal/creator"]),
     ("apim:mcp_server_delete", &["admin", "Internal/creator"]),
     ("apim:mcp_server_publish", &["admin", "Internal/publisher"]),

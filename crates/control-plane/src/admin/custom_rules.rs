@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
 
 /// WSO2 `CustomRule`, with Gantry's `defaultLimit` and `conditions`; `siddhiQuery` says in
 /// words what the rule does (gateways do not run Siddhi).
-fn rule_json(stored: &StoredCustomRule) -> Value {
+pub(crate) fn rule_json(stored: &StoredCustomRule) -> Value {
     let rule = &stored.rule;
     let limit = &rule.limit;
     let amount = if limit.data_amount > 0 {
@@ -68,7 +68,7 @@ fn rule_json(stored: &StoredCustomRule) -> Value {
 /// The body of POST/PUT.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RuleRequest {
+pub(crate) struct RuleRequest {
     policy_name: Option<String>,
     description: Option<String>,
     key_template: Option<String>,
@@ -84,7 +84,7 @@ struct RuleRequest {
 }
 
 impl RuleRequest {
-    fn into_rule(self) -> ApiResult<(CustomRule, String)> {
+    pub(crate) fn into_rule(self) -> ApiResult<(CustomRule, String)> {
         if self.siddhi_query.as_deref().is_some_and(|q| {
             let q = q.trim();
             !q.is_empty() && !q.starts_with("-- Gantry keyed limit")

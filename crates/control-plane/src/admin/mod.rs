@@ -13,6 +13,7 @@ pub mod environments;
 pub mod key_managers;
 pub mod llm_providers;
 pub mod policies;
+pub mod policy_project;
 pub mod signing_keys;
 pub mod workflows;
 
@@ -24,6 +25,16 @@ pub fn router() -> Router<AppState> {
         .merge(signing_keys::router())
         .merge(key_managers::router())
         .merge(policies::router())
+        .route(
+            "/throttling/policies/export",
+            axum::routing::get(policy_project::export),
+        )
+        .route(
+            "/throttling/policies/import",
+            axum::routing::post(policy_project::import).layer(
+                axum::extract::DefaultBodyLimit::max(policy_project::MAX_UPLOAD_BYTES),
+            ),
+        )
         .merge(workflows::router())
         .merge(crate::lookups::admin())
         .merge(crate::categories::admin())

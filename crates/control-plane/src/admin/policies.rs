@@ -45,7 +45,7 @@ pub(crate) fn level_of(segment: &str) -> ApiResult<PolicyLevel> {
     }
 }
 
-fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
+pub(crate) fn policy_json(level: PolicyLevel, policy: &Policy) -> Value {
     let kind = match level {
         PolicyLevel::Subscription => "SubscriptionThrottlePolicy",
         PolicyLevel::Application => "ApplicationThrottlePolicy",

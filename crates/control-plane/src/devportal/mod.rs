@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod api_products;
 pub mod apis;
+pub mod application_project;
 pub mod applications;
 pub mod graphql;
 pub mod key_tokens;
@@ -34,6 +35,13 @@ pub fn router() -> Router<AppState> {
         .route(
             "/apis/{api_id}/graphql-policies/complexity/types",
             get(graphql::get_types),
+        )
+        .route("/applications/export", get(application_project::export))
+        .route(
+            "/applications/import",
+            post(application_project::import).layer(axum::extract::DefaultBodyLimit::max(
+                application_project::MAX_UPLOAD_BYTES,
+            )),
         )
         .route(
             "/applications",

@@ -70,7 +70,7 @@ struct ProductOperationRequest {
 
 impl ProductRequest {
     /// Validates the request; the APIs are looked up by the service.
-    fn into_draft(self) -> Result<ProductDraft, InvalidField> {
+    pub(crate) fn into_draft(self) -> Result<ProductDraft, InvalidField> {
         let name = ApiName::parse(required(&self.name, "name")?)?;
         let context = ApiContext::parse(required(&self.context, "context")?)?;
         let version = ApiVersion::parse(self.version.as_deref().unwrap_or("1.0.0"))?;
@@ -126,7 +126,7 @@ impl ProductApiRequest {
 }
 
 /// WSO2's `APIProduct`: the stored product and the fields WSO2 computes.
-fn product_json(product: &ApiProduct) -> Value {
+pub(crate) fn product_json(product: &ApiProduct) -> Value {
     let mut value = serde_json::to_value(product).unwrap_or(Value::Null);
     value["hasThumbnail"] = json!(false);
     value["isDefaultVersion"] = json!(false);
@@ -246,6 +246,11 @@ pub(crate) async fn swagger(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let product = load_for(&state, &id, &user).await?;
+    Ok(axum::Json(product_document(&product)))
+}
+
+/// The OpenAPI document of every operation `product` includes.
+pub(crate) fn product_document(product: &ApiProduct) -> Value {
     let mut document = generated_document_of(
         product.name.as_str(),
         product.version.as_str(),
@@ -253,7 +258,7 @@ pub(crate) async fn swagger(
         product.apis.iter().flat_map(|a| &a.operations),
     );
     document["servers"] = json!([{"url": format!("{}/{}", product.context, product.version)}]);
-    Ok(axum::Json(document))
+    document
 }
 
 /// `GET /api-products/{id}/is-outdated` (WSO2 `APIProductOutdatedStatus`).

@@ -1,6 +1,7 @@
 //! `GET /apis/export`: an API as a WSO2 API project (zip), as WSO2 APIM 4.7 and `apictl
 //! export api` produce it: `<name>-<version>/api.yaml`, `Definitions/swagger.yaml`,
-//! `deployment_environments.yaml`, `api_meta.yaml`.
+//! `deployment_environments.yaml`, `api_meta.yaml`, and the documents and thumbnail under
+//! `Docs/` and `Image/` (`publisher::project_docs`).
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -38,20 +39,16 @@ pub(crate) async fn export(
     _: Scoped<rest_scopes::ApiExport>,
     QueryParams(query): QueryParams<ExportQuery>,
 ) -> ApiResult<Response> {
-    let format = match query.format.as_deref() {
-        None => Format::Yaml,
-        Some(f) if f.eq_ignore_ascii_case("yaml") => Format::Yaml,
-        Some(f) if f.eq_ignore_ascii_case("json") => Format::Json,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "format: '{other}' is not one of YAML, JSON"
-            )));
-        }
-    };
+    let format = Format::from_query(query.format.as_deref()).map_err(ApiError::BadRequest)?;
     let api = find(&state, &query).await?;
     let (root, project) = project_of(&state, api, &query, format).await?;
+    zip_response(&root, &project)
+}
+
+/// The project zipped under `root/`, as an `application/zip` attachment named after it.
+pub(crate) fn zip_response(root: &str, project: &ProjectFiles) -> ApiResult<Response> {
     let zip = project
-        .to_zip(&root)
+        .to_zip(root)
         .map_err(|e| ApiError::Internal(format!("writing the export archive: {e}")))?;
     let mut response = zip.into_response();
     let headers = response.headers_mut();
@@ -59,7 +56,7 @@ pub(crate) async fn export(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
     );
-    let disposition = format!("attachment; filename=\"{}.zip\"", file_safe(&root));
+    let disposition = format!("attachment; filename=\"{}.zip\"", file_safe(root));
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
@@ -92,6 +89,15 @@ async fn find(state: &AppState, query: &ExportQuery) -> ApiResult<Api> {
                 "Requested API with name '{name}' and version '{version}' not found"
             ))
         })
+}
+
+/// The project of `api`'s working copy, as an API product's export carries it under `APIs/`.
+pub(crate) async fn api_project(
+    state: &AppState,
+    api: Api,
+    format: Format,
+) -> ApiResult<(String, ProjectFiles)> {
+    project_of(state, api, &ExportQuery::default(), format).await
 }
 
 /// The project of `api`: its working copy, or a revision's snapshot when asked.
@@ -164,12 +170,13 @@ async fn project_of(
         json!({"name": snapshot.name, "version": snapshot.version,
                "deploy": {"import": {"update": true, "preserveProvider": true}}}),
     );
+    super::project_docs::export(state, &api.id, format, &mut project).await?;
     let root = format!("{}-{}", snapshot.name, snapshot.version);
     Ok((root, project))
 }
 
 /// A name safe in a `Content-Disposition` header and as a folder name.
-fn file_safe(name: &str) -> String {
+pub(crate) fn file_safe(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {

@@ -91,6 +91,8 @@ pub struct ImportPlan {
     pub unsupported: Vec<String>,
     /// Fields of `api.yaml`'s `data` with a value Gantry ignores, by name.
     pub ignored_fields: Vec<String>,
+    /// `Docs/` and `Image/`, checked.
+    pub docs: super::project_docs::ProjectDocs,
 }
 
 const API_FILES: [&str; 3] = ["api.yaml", "api.yml", "api.json"];
@@ -250,6 +252,7 @@ impl ImportPlan {
             (None, None) => {}
         }
 
+        let docs = super::project_docs::read(project)?;
         let read: Vec<&str> = [
             &API_FILES[..],
             &DEFINITION_FILES,
@@ -262,22 +265,24 @@ impl ImportPlan {
             project
                 .files
                 .keys()
-                .filter(|p| !read.contains(&p.as_str()))
+                .filter(|p| !read.contains(&p.as_str()) && !docs.read.contains(p))
                 .cloned(),
         );
+        unsupported.extend(docs.skipped.iter().cloned());
         Ok(Self {
             data,
             definition,
             targets,
             unsupported,
             ignored_fields,
+            docs,
         })
     }
 }
 
 /// `deployment_environments.yaml`'s entries (`deploymentEnvironment`, `deploymentVhost`,
 /// `displayOnDevportal`), as deployment targets.
-fn deployment_targets(file: &str, data: &Value) -> ApiResult<Vec<DeploymentTarget>> {
+pub(crate) fn deployment_targets(file: &str, data: &Value) -> ApiResult<Vec<DeploymentTarget>> {
     let entries = data.as_array().ok_or_else(|| {
         ApiError::BadRequest(format!("{file}: 'data' must be a list of environments"))
     })?;

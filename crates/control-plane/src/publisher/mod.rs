@@ -14,6 +14,8 @@ pub mod mcp_servers;
 pub mod openapi;
 pub mod operation_policies;
 pub mod preview;
+pub mod product_project;
+pub mod project_docs;
 pub mod revisions;
 pub mod rollouts;
 pub mod subscriptions;
@@ -70,6 +72,11 @@ pub fn router() -> Router<AppState> {
             post(import::import).layer(DefaultBodyLimit::max(import::MAX_UPLOAD_BYTES)),
         )
         .route("/apis/copy-api", post(apis::copy_api))
+        .route("/api-products/export", get(product_project::export))
+        .route(
+            "/api-products/import",
+            post(product_project::import).layer(DefaultBodyLimit::max(import::MAX_UPLOAD_BYTES)),
+        )
         .route(
             "/apis/{api_id}/swagger",
             get(openapi::get_definition).put(openapi::put_definition),

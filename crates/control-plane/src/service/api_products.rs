@@ -231,6 +231,17 @@ pub async fn create(
     draft: ProductDraft,
     user: &AuthUser,
 ) -> ApiResult<ApiProduct> {
+    create_as(state, draft, user, &user.username).await
+}
+
+/// Creates a product made by `user` (who must manage its APIs) with `provider` as its
+/// provider (an import that preserves the project's provider).
+pub async fn create_as(
+    state: &AppState,
+    draft: ProductDraft,
+    user: &AuthUser,
+    provider: &str,
+) -> ApiResult<ApiProduct> {
     check_roles(&draft.details)?;
     check_tiers(state, &draft.policies).await?;
     let apis = resolve(state, &draft.apis, user).await?;
@@ -241,7 +252,7 @@ pub async fn create(
         description: draft.description,
         context: draft.context,
         version: draft.version,
-        provider: user.username.clone(),
+        provider: provider.to_owned(),
         state: LifecycleState::Created,
         api_type: PRODUCT_TYPE.to_owned(),
         transport: draft.transport,

@@ -209,6 +209,7 @@ pub async fn import_project(
         }
     };
     outcome.id = Some(api.id.clone());
+    crate::publisher::project_docs::apply(state, &api.id, user, &plan.docs).await?;
     if !plan.targets.is_empty() {
         make_room(state, &api.id, options.rotate_revision).await?;
         let revision = create_revision(state, &api.id, "Imported").await?;
@@ -246,7 +247,10 @@ async fn walk_lifecycle(
 }
 
 /// The shortest list of actions from `from` to `to` (breadth first; six states).
-fn lifecycle_path(from: LifecycleState, to: LifecycleState) -> Option<Vec<LifecycleAction>> {
+pub(crate) fn lifecycle_path(
+    from: LifecycleState,
+    to: LifecycleState,
+) -> Option<Vec<LifecycleAction>> {
     let mut frontier = vec![(from, Vec::new())];
     let mut seen = vec![from];
     while !frontier.is_empty() {

@@ -12,12 +12,14 @@ use serde_json::{Value, json};
 use super::session::{Session, Sessions};
 use super::{CtlError, ImportFlags};
 
-const PUBLISHER: &str = "/api/am/publisher/v4";
-const DEVPORTAL: &str = "/api/am/devportal/v3";
+pub(super) const PUBLISHER: &str = "/api/am/publisher/v4";
+pub(super) const DEVPORTAL: &str = "/api/am/devportal/v3";
+pub(super) const ADMIN: &str = "/api/am/admin/v4";
 /// The scopes `gantry ctl` asks for; the server grants those the user's roles allow.
 const SCOPES: &str = "apim:api_view apim:api_create apim:api_publish apim:api_delete \
     apim:api_manage apim:api_import_export apim:subscribe apim:app_manage apim:admin \
-    apim:environment_read apim:tier_view";
+    apim:environment_read apim:tier_view apim:tier_manage apim:api_product_import_export \
+    apim:app_import_export apim:policies_import_export";
 /// Name of the OAuth2 client `login` registers.
 const CLIENT_NAME: &str = "gantry_ctl";
 
@@ -82,6 +84,11 @@ impl Client {
         self.session.as_ref().filter(|_| self.refreshed)
     }
 
+    /// The logged-in user ("" when not logged in).
+    pub fn username(&self) -> &str {
+        self.session.as_ref().map_or("", |s| s.username.as_str())
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -105,8 +112,35 @@ impl Client {
         CtlError::Unreachable(format!("cannot reach {}: {detail}{hint}", self.base))
     }
 
-    /// Registers the client and gets tokens with the password grant.
-    pub async fn login(&self, username: &str, password: &str) -> Result<Session, CtlError> {
+    /// Gets tokens with the password grant: as the client `previous` registered for the
+    /// same user when it still works (re-registering would give that client a new secret,
+    /// cutting off every other session using it), else as a newly registered one.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        previous: Option<&Session>,
+    ) -> Result<Session, CtlError> {
+        let form = [
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+            ("scope", SCOPES),
+        ];
+        if let Some(previous) = previous.filter(|p| p.username == username) {
+            let mut session = Session {
+                access_token: String::new(),
+                refresh_token: None,
+                expires_at: 0,
+                ..previous.clone()
+            };
+            match self.token(&mut session, &form).await {
+                Ok(()) => return Ok(session),
+                // A client deleted or re-registered elsewhere: register again below.
+                Err(CtlError::Refused(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
         let response = self
             .send(
                 self.http
@@ -134,12 +168,6 @@ impl Client {
             refresh_token: None,
             expires_at: 0,
         };
-        let form = [
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-            ("scope", SCOPES),
-        ];
         self.token(&mut session, &form).await?;
         Ok(session)
     }
@@ -207,7 +235,7 @@ impl Client {
         Ok(self.http.request(method, self.url(path)).bearer_auth(token))
     }
 
-    async fn get_json(&mut self, path: &str) -> Result<Value, CtlError> {
+    pub(super) async fn get_json(&mut self, path: &str) -> Result<Value, CtlError> {
         let request = self.call(Method::GET, path).await?;
         success_json(self.send(request).await?).await
     }
@@ -268,9 +296,13 @@ impl Client {
 
     /// `GET /apis/export?query`: the archive.
     pub async fn export_api(&mut self, query: &str) -> Result<Vec<u8>, CtlError> {
-        let request = self
-            .call(Method::GET, &format!("{PUBLISHER}/apis/export?{query}"))
-            .await?;
+        self.download(&format!("{PUBLISHER}/apis/export?{query}"))
+            .await
+    }
+
+    /// The body of a successful `GET path` (an archive or a document).
+    pub(super) async fn download(&mut self, path: &str) -> Result<Vec<u8>, CtlError> {
+        let request = self.call(Method::GET, path).await?;
         let response = self.send(request).await?;
         if !response.status().is_success() {
             return Err(refusal(response).await);
@@ -308,12 +340,28 @@ impl Client {
             }
             None => None,
         };
+        let mut parts: Vec<(&str, &str, &str, &[u8])> =
+            vec![("file", "project.zip", "application/zip", zip)];
+        if let Some(params) = &params {
+            parts.push(("params", "params.yaml", "application/yaml", params));
+        }
+        self.upload(&format!("{PUBLISHER}/apis/import?{query}"), &parts)
+            .await
+    }
+
+    /// `POST path` with a multipart body of `(name, file name, content type, bytes)` parts;
+    /// the JSON answer.
+    pub(super) async fn upload(
+        &mut self,
+        path: &str,
+        parts: &[(&str, &str, &str, &[u8])],
+    ) -> Result<Value, CtlError> {
         let boundary = format!(
             "gantry-ctl-{:016x}",
             now_secs().wrapping_mul(0x9e37_79b9_7f4a_7c15)
         );
-        let mut body = Vec::with_capacity(zip.len() + 512);
-        let mut part = |name: &str, filename: &str, content_type: &str, bytes: &[u8]| {
+        let mut body = Vec::with_capacity(parts.iter().map(|p| p.3.len()).sum::<usize>() + 512);
+        for (name, filename, content_type, bytes) in parts {
             body.extend_from_slice(
                 format!(
                     "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
@@ -322,14 +370,10 @@ impl Client {
             );
             body.extend_from_slice(bytes);
             body.extend_from_slice(b"\r\n");
-        };
-        part("file", "project.zip", "application/zip", zip);
-        if let Some(params) = &params {
-            part("params", "params.yaml", "application/yaml", params);
         }
         body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         let request = self
-            .call(Method::POST, &format!("{PUBLISHER}/apis/import?{query}"))
+            .call(Method::POST, path)
             .await?
             .header(
                 "content-type",
@@ -453,7 +497,7 @@ impl Client {
 }
 
 /// `list` of a WSO2 list envelope (or the value itself when it is an array).
-fn list_of(value: Value) -> Vec<Value> {
+pub(super) fn list_of(value: Value) -> Vec<Value> {
     match value {
         Value::Array(items) => items,
         mut envelope => match envelope["list"].take() {

@@ -12,6 +12,7 @@ mod output;
 mod project_dir;
 mod rollout;
 mod session;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,7 +47,8 @@ enum CtlCommand {
     Add(AddArgs),
     /// Remove an environment and its saved session.
     Remove(RemoveArgs),
-    /// Log in to an environment (client registration + password grant; the token is cached).
+    /// Log in to an environment (client registration, or the client registered at the last
+    /// login, + password grant; the token is cached).
     Login(LoginArgs),
     /// Forget the session of an environment.
     Logout(LogoutArgs),
@@ -160,6 +162,22 @@ enum GetWhat {
         #[command(flatten)]
         env: EnvArg,
     },
+    /// API products.
+    ApiProducts {
+        #[command(flatten)]
+        env: EnvArg,
+    },
+    /// Throttling policies (subscription, application, advanced, custom); `-t` one kind.
+    Policies {
+        /// apictl's `get policies rate-limiting`.
+        #[arg(value_parser = ["rate-limiting"])]
+        policy_kind: Option<String>,
+        #[command(flatten)]
+        env: EnvArg,
+        /// sub, app, api or global.
+        #[arg(short = 't', long = "type")]
+        policy_type: Option<String>,
+    },
 }
 
 /// `-e ENV`: the environment (added with `add env`) to talk to.
@@ -184,13 +202,33 @@ struct ApiRef {
 #[derive(Debug, Args)]
 #[command(disable_version_flag = true)]
 struct ExportArgs {
-    /// Only `api` today.
-    #[arg(value_parser = ["api"])]
+    /// What to export: an API, an API product (with its APIs), an application, or a
+    /// throttling policy.
+    #[arg(value_parser = ["api", "api-product", "app", "policy"])]
     kind: String,
+    /// apictl's `export policy rate-limiting` (the only kind of policy exported).
+    #[arg(value_parser = ["rate-limiting"])]
+    policy_kind: Option<String>,
     #[command(flatten)]
     env: EnvArg,
-    #[command(flatten)]
-    api: ApiRef,
+    /// Name of the API, product, application or policy.
+    #[arg(short = 'n', long)]
+    name: String,
+    /// Version (APIs and API products).
+    #[arg(short = 'v', long = "version", id = "api_version")]
+    version: Option<String>,
+    /// Provider (API products: when several share a name and version).
+    #[arg(short = 'r', long)]
+    provider: Option<String>,
+    /// Owner of the application (default: the logged-in user).
+    #[arg(long)]
+    owner: Option<String>,
+    /// Applications: include the keys (consumer keys and settings; never a secret).
+    #[arg(long)]
+    with_keys: bool,
+    /// Policies: sub, app, api or global (default: any kind with that name).
+    #[arg(short = 't', long = "type")]
+    policy_type: Option<String>,
     /// Export this revision number instead of the working copy.
     #[arg(long)]
     rev: Option<u32>,
@@ -210,16 +248,21 @@ struct ExportArgs {
 
 #[derive(Debug, Args)]
 struct ImportArgs {
-    /// Only `api` today.
-    #[arg(value_parser = ["api"])]
+    /// What the project is: an API, an API product, an application, or a throttling policy.
+    #[arg(value_parser = ["api", "api-product", "app", "policy"])]
     kind: String,
+    /// apictl's `import policy rate-limiting`.
+    #[arg(value_parser = ["rate-limiting"])]
+    policy_kind: Option<String>,
     #[command(flatten)]
     env: EnvArg,
-    /// The project: a zip file or a folder.
+    /// The project: a zip file or a folder (a policy: its YAML or JSON file).
     #[arg(short = 'f', long)]
     file: PathBuf,
     #[command(flatten)]
     import: ImportFlags,
+    #[command(flatten)]
+    transfer: transfer::TransferFlags,
 }
 
 /// The flags `import` and `apply` share.
@@ -231,8 +274,9 @@ struct ImportFlags {
     /// The params.yaml environment to apply (default: the -e environment's name).
     #[arg(long, value_name = "NAME")]
     params_env: Option<String>,
-    /// Update the API when it exists.
-    #[arg(long)]
+    /// Update the API (product, application, policy) when it exists (apictl's
+    /// `--update-api-product` for products).
+    #[arg(long, visible_alias = "update-api-product")]
     update: bool,
     /// At the revision limit, replace the oldest revision.
     #[arg(long)]
@@ -371,7 +415,9 @@ async fn execute(args: CtlArgs) -> Result<(), CtlError> {
                 }
             };
             let client = connect(&sessions, &login.env)?;
-            let session = client.login(&login.username, &password).await?;
+            let session = client
+                .login(&login.username, &password, sessions.session(&login.env))
+                .await?;
             sessions.save_session(&login.env, session)?;
             println!("Logged in to '{}' as {}", login.env, login.username);
         }
@@ -400,10 +446,37 @@ async fn execute(args: CtlArgs) -> Result<(), CtlError> {
                 sessions.remember(&env.env, &client)?;
                 output::applications(out, &apps);
             }
+            GetWhat::ApiProducts { env } => {
+                let mut client = connect(&sessions, &env.env)?;
+                let products = transfer::api_products(&mut client).await?;
+                sessions.remember(&env.env, &client)?;
+                output::api_products(out, &products);
+            }
+            GetWhat::Policies {
+                env, policy_type, ..
+            } => {
+                let mut client = connect(&sessions, &env.env)?;
+                let policies = transfer::policies(&mut client, policy_type.as_deref()).await?;
+                sessions.remember(&env.env, &client)?;
+                output::policies(out, &policies);
+            }
         },
+        CtlCommand::Export(export) if export.kind != "api" => {
+            let mut client = connect(&sessions, &export.env.env)?;
+            let result = transfer::export(&mut client, &export).await;
+            sessions.remember(&export.env.env, &client)?;
+            result?;
+        }
+        CtlCommand::Import(import) if import.kind != "api" => {
+            let mut client = connect(&sessions, &import.env.env)?;
+            let result = transfer::import(&mut client, &import, out).await;
+            sessions.remember(&import.env.env, &client)?;
+            result?;
+        }
         CtlCommand::Export(export) => {
             let mut client = connect(&sessions, &export.env.env)?;
-            let id = client.api_id(&export.api.name, &export.api.version).await?;
+            let version = transfer::required_version(&export)?;
+            let id = client.api_id(&export.name, version).await?;
             let mut query = format!(
                 "apiId={id}&format={}&preserveStatus={}",
                 export.format, export.preserve_status
@@ -418,17 +491,12 @@ async fn execute(args: CtlArgs) -> Result<(), CtlError> {
             sessions.remember(&export.env.env, &client)?;
             let file = export.destination.join(format!(
                 "{}_{}.zip",
-                project_dir::file_safe(&export.api.name),
-                project_dir::file_safe(&export.api.version)
+                project_dir::file_safe(&export.name),
+                project_dir::file_safe(version)
             ));
             std::fs::write(&file, zip)
                 .map_err(|e| CtlError::Local(format!("{}: {e}", file.display())))?;
-            println!(
-                "Exported {} {} to {}",
-                export.api.name,
-                export.api.version,
-                file.display()
-            );
+            println!("Exported {} {version} to {}", export.name, file.display());
         }
         CtlCommand::Import(import) => {
             let mut client = connect(&sessions, &import.env.env)?;

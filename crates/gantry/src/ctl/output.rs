@@ -201,3 +201,111 @@ pub fn import_outcome(out: Output, outcome: &Value) {
         println!("  ignored field: {}", cell(field));
     }
 }
+
+/// `get api-products`.
+pub fn api_products(out: Output, products: &[Value]) {
+    if structured(out, &Value::Array(products.to_vec())) {
+        return;
+    }
+    table(
+        &["ID", "NAME", "VERSION", "CONTEXT", "STATUS", "PROVIDER"],
+        &rows_of(
+            products,
+            &["id", "name", "version", "context", "state", "provider"],
+        ),
+    );
+}
+
+/// `get policies`.
+pub fn policies(out: Output, policies: &[Value]) {
+    if structured(out, &Value::Array(policies.to_vec())) {
+        return;
+    }
+    let rows: Vec<Vec<String>> = policies
+        .iter()
+        .map(|p| {
+            let limit = &p["defaultLimit"];
+            let quota = match cell(&limit["type"]).as_str() {
+                "BANDWIDTHLIMIT" => format!(
+                    "{} {} / {} {}",
+                    cell(&limit["bandwidth"]["dataAmount"]),
+                    cell(&limit["bandwidth"]["dataUnit"]),
+                    cell(&limit["bandwidth"]["unitTime"]),
+                    cell(&limit["bandwidth"]["timeUnit"])
+                ),
+                _ => format!(
+                    "{} / {} {}",
+                    cell(&limit["requestCount"]["requestCount"]),
+                    cell(&limit["requestCount"]["unitTime"]),
+                    cell(&limit["requestCount"]["timeUnit"])
+                ),
+            };
+            vec![
+                cell(&p["policyId"]),
+                cell(&p["policyName"]),
+                cell(&p["kind"]),
+                quota,
+            ]
+        })
+        .collect();
+    table(&["ID", "NAME", "TYPE", "QUOTA"], &rows);
+}
+
+/// `import api-product|app|policy`: what the server did; an application's subscriptions
+/// that could not be made are named on stderr.
+pub fn transfer_outcome(out: Output, kind: &str, outcome: &Value) {
+    if let Some(skipped) = outcome["list"].as_array().filter(|_| kind == "app") {
+        for api in skipped {
+            eprintln!(
+                "warning: subscription to {} {} ({}) not made: the API is missing or refused it",
+                cell(&api["name"]),
+                cell(&api["version"]),
+                cell(&api["provider"])
+            );
+        }
+    }
+    if structured(out, outcome) {
+        return;
+    }
+    match kind {
+        "api-product" => {
+            println!(
+                "{}: {} {} ({}), id {}",
+                cell(&outcome["message"]),
+                cell(&outcome["name"]),
+                cell(&outcome["version"]),
+                cell(&outcome["action"]).to_lowercase(),
+                cell(&outcome["id"])
+            );
+            for api in outcome["apis"].as_array().into_iter().flatten() {
+                println!(
+                    "  API {} {}: {}",
+                    cell(&api["name"]),
+                    cell(&api["version"]),
+                    cell(&api["action"]).to_lowercase()
+                );
+            }
+            for deployment in outcome["deployments"].as_array().into_iter().flatten() {
+                println!("  deployed to {}", cell(&deployment["name"]));
+            }
+            for part in outcome["unsupported"].as_array().into_iter().flatten() {
+                println!("  not imported (unsupported): {}", cell(part));
+            }
+        }
+        "app" if outcome["list"].is_array() => {
+            println!("Application imported; some subscriptions were skipped (see above)");
+        }
+        "app" => println!(
+            "Application imported: {} of {}, id {} ({} subscriptions)",
+            cell(&outcome["name"]),
+            cell(&outcome["owner"]),
+            cell(&outcome["applicationId"]),
+            cell(&outcome["subscriptionCount"])
+        ),
+        _ => println!(
+            "{} ({})",
+            cell(&outcome["message"]),
+            cell(&outcome["action"]).to_lowercase()
+        ),
+    }
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use gantry_control_plane::project::{MAX_ENTRIES, ProjectFiles};
+use gantry_control_plane::project::{MAX_ENTRIES, ProjectFiles, ProjectKind};
 
 use super::CtlError;
 
@@ -35,13 +35,18 @@ pub fn is_project(dir: &Path) -> bool {
 
 /// The project at `path` (zip file or folder) as a zip archive.
 pub fn load(path: &Path) -> Result<Vec<u8>, CtlError> {
+    load_of(path, ProjectKind::Api)
+}
+
+/// The project of `kind` at `path` (zip file or folder) as a zip archive.
+pub fn load_of(path: &Path, kind: ProjectKind) -> Result<Vec<u8>, CtlError> {
     let meta = std::fs::metadata(path).map_err(|e| local(path, e))?;
     if meta.is_file() {
         return std::fs::read(path).map_err(|e| local(path, e));
     }
     let mut files = BTreeMap::new();
     collect(path, path, &mut files)?;
-    let project = ProjectFiles::rooted(files).map_err(|e| local(path, e))?;
+    let project = ProjectFiles::rooted_at(files, kind).map_err(|e| local(path, e))?;
     let root = match &project.root {
         Some(root) => root.clone(),
         None => path
