@@ -9,12 +9,12 @@
 use std::time::Duration;
 
 use gantry_model::rollout::{self, Measured, RolloutPlan, Verdict};
-use gantry_store::rollouts::{self as store_rollouts, Rollout};
+use gantry_store::rollouts::{self as store_rollouts, NewEvent, Rollout};
 use gantry_store::{apis, canaries, now_ms, traffic};
 use tokio_util::sync::CancellationToken;
 
 use super::rollouts::{
-    Command, RolloutProgress, TouchedEnvironment, audit, elapsed_secs, step_status,
+    Command, RolloutProgress, TouchedEnvironment, elapsed_secs, recorded, step_status,
 };
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -368,8 +368,8 @@ async fn roll_back(
     Ok(())
 }
 
-/// Saves (compare-and-set: a rollout changed meanwhile is left for the next tick) and
-/// records the events.
+/// Saves (compare-and-set: a rollout changed meanwhile is left for the next tick) with
+/// its events, in one transaction: whoever reads the new status reads why too.
 async fn save(
     state: &AppState,
     mut rollout: Rollout,
@@ -378,11 +378,16 @@ async fn save(
     events: Vec<(&str, String)>,
 ) -> ApiResult<()> {
     rollout.progress = serde_json::to_string(&progress).unwrap_or_default();
-    if !store_rollouts::save(state.store(), &rollout).await? {
-        return Ok(());
-    }
-    for (kind, detail) in events {
-        audit(state, &rollout.id, actor, kind, &detail).await;
+    let events: Vec<NewEvent<'_>> = events
+        .iter()
+        .map(|(kind, detail)| NewEvent {
+            actor,
+            kind,
+            detail,
+        })
+        .collect();
+    if store_rollouts::save(state.store(), &rollout, &events).await? {
+        recorded(state, &rollout.id, &events);
     }
     Ok(())
 }
