@@ -738,6 +738,11 @@ async fn bad_plans_are_refused_with_the_field_named() {
             json!({"revisionId": revision, "steps": [{"environment": "Default", "windowSecs": 0}]}),
             "steps[0].windowSecs",
         ),
+        (
+            json!({"revisionId": revision, "steps": [{"environment": "Default", "windowSecs": 1}],
+                   "analysis": {"prometheus": {"url": "prometheus:9090", "errorRatioQuery": "up"}}}),
+            "analysis.prometheus.url",
+        ),
     ] {
         let (status, body) = r.post(&path, plan).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -1350,4 +1355,145 @@ async fn rollout_events_and_per_revision_calls_show_on_metrics() {
         "{}",
         scrape(&gw, &gateway_metrics).await
     );
+}
+
+/// A Prometheus server (Debian's `prometheus`) scraping `targets` every second, on a free
+/// port with its own storage; stopped on drop.
+struct Prometheus {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// `None` when no `prometheus` binary is installed (then the test says so and stops).
+    async fn start(targets: &[String]) -> Option<Self> {
+        let binary = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: gateway\n    static_configs:\n      - targets: {targets:?}\n"
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let ready = format!("{url}/-/ready");
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                reqwest::get(&ready)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            })
+            .await,
+            "Prometheus did not start"
+        );
+        Some(Self {
+            child,
+            url,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_queries_fail_a_revision_the_gateways_numbers_would_pass_and_pass_a_good_one() {
+    let (up, upstream, r, api_id) = up_with_shop("/v1").await;
+    let Some(prometheus) = Prometheus::start(&[format!("127.0.0.1:{}", up.ops_port)]).await else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no prometheus binary (apt-get install prometheus)"
+        );
+        eprintln!("\n!!! no prometheus binary: the Prometheus analysis is not tested\n");
+        return;
+    };
+    // The error ratio as the user defines it: 4xx count too (the gateways' own analysis
+    // counts 5xx only), from the gateway's per-revision series.
+    let series = "gantry_gateway_revision_requests_total";
+    let analysis = json!({"prometheus": {
+        "url": prometheus.url,
+        "errorRatioQuery": format!(
+            "sum(increase({series}{{revision=\"{{{{revision}}}}\",status_class=~\"4xx|5xx\"}}[1m])) \
+             / sum(increase({series}{{revision=\"{{{{revision}}}}\"}}[1m]))"
+        ),
+        "p99Query": "histogram_quantile(0.99, sum(rate(gantry_gateway_request_duration_seconds_bucket[1m])) by (le))",
+    }});
+    let _load = Load::start(up.gw_port, 2);
+
+    // Every call of this revision is a 404: no 5xx, so only Prometheus' numbers fail it.
+    let not_found = new_revision(&r, &api_id, &format!("{}/status/404", upstream.url())).await;
+    let id = start_rollout(
+        &r,
+        &api_id,
+        json!({"revisionId": not_found, "analysis": analysis, "steps": [
+            {"environment": "Default", "weight": 50, "windowSecs": 40, "minRequests": 10,
+             "maxErrorRatio": 0.05, "maxP99Ms": 5000},
+        ]}),
+    )
+    .await;
+    let body = wait_rollout(&r, &api_id, &id, Duration::from_secs(40), ended).await;
+    assert_eq!(body["status"], "ROLLED_BACK", "{body:#}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Prometheus: error ratio") && reason.contains("maxErrorRatio"),
+        "{reason}"
+    );
+    let step = &body["progress"]["steps"][0];
+    assert_eq!(step["newRevision"]["errors"], 0, "{step}");
+    assert!(
+        step["prometheus"]["errorRatio"].as_f64().unwrap() > 0.9,
+        "{step}"
+    );
+    assert_eq!(body["plan"]["analysis"], analysis, "{body:#}");
+
+    // A good revision passes once Prometheus answered within the thresholds.
+    let good = new_revision(&r, &api_id, &format!("{}/v2", upstream.url())).await;
+    let id = start_rollout(
+        &r,
+        &api_id,
+        json!({"revisionId": good, "analysis": analysis, "steps": [
+            {"environment": "Default", "weight": 50, "windowSecs": 4, "minRequests": 10,
+             "maxErrorRatio": 0.05, "maxP99Ms": 5000},
+        ]}),
+    )
+    .await;
+    let body = wait_rollout(&r, &api_id, &id, Duration::from_secs(60), ended).await;
+    assert_eq!(body["status"], "SUCCEEDED", "{body:#}");
+    let step = &body["progress"]["steps"][0];
+    assert_eq!(
+        step["prometheus"]["errorRatio"].as_f64(),
+        Some(0.0),
+        "{step}"
+    );
+    assert!(
+        step["prometheus"]["p99Ms"].as_u64().unwrap() <= 5000,
+        "{step}"
+    );
+    assert!(step["prometheus"].get("problem").is_none(), "{step}");
 }

@@ -148,7 +148,13 @@ mod tests {
         let canary: CanaryRevision = serde_json::from_value(wire.clone()).unwrap();
         assert!(matches!(&canary.revision, CanaryOf::Api(a) if a.revision_id == "r2"));
         assert_eq!(canary.revision.revision_id(), "r2");
-        assert_eq!(serde_json::to_value(&canary).unwrap(), wire);
+        let written = serde_json::to_value(&canary).unwrap();
+        assert_eq!(written["revision"]["revision_id"], "r2");
+        assert!(written.get("product_revision").is_none());
+        assert_eq!(
+            serde_json::from_value::<CanaryRevision>(written).unwrap(),
+            canary
+        );
 
         let product = serde_json::json!({
             "product_id": "bundle", "revision_id": "p2", "name": "Bundle",
@@ -161,7 +167,13 @@ mod tests {
         assert!(matches!(&canary.revision, CanaryOf::Product(p) if p.apis.len() == 1));
         assert_eq!(canary.revision.revision_id(), "p2");
         assert_eq!(canary.stickiness, Stickiness::Application);
-        assert_eq!(serde_json::to_value(&canary).unwrap(), wire);
+        let written = serde_json::to_value(&canary).unwrap();
+        assert_eq!(written["product_revision"]["product_id"], "bundle");
+        assert!(written.get("revision").is_none());
+        assert_eq!(
+            serde_json::from_value::<CanaryRevision>(written).unwrap(),
+            canary
+        );
     }
 
     #[test]

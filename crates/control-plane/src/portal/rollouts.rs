@@ -153,6 +153,7 @@ fn plan_of(form: &PlanForm) -> Result<RolloutPlan, PortalError> {
             },
         },
         steps,
+        analysis: Default::default(),
     })
 }
 

@@ -8,11 +8,12 @@
 
 use std::time::Duration;
 
-use gantry_model::rollout::{self, Measured, RolloutPlan, Verdict};
+use gantry_model::rollout::{self, Measured, QueryContext, RolloutPlan, Verdict};
 use gantry_store::rollouts::{self as store_rollouts, NewEvent, Rollout};
 use gantry_store::{apis, canaries, now_ms, traffic};
 use tokio_util::sync::CancellationToken;
 
+use super::rollout_prometheus;
 use super::rollouts::{
     Command, RolloutProgress, TouchedEnvironment, elapsed_secs, recorded, step_status,
 };
@@ -166,23 +167,43 @@ async fn advance(state: &AppState, mut rollout: Rollout, holder: &str) -> ApiRes
         .find(|e| e.environment == step.environment)
         .and_then(|e| e.previous_revision_id.clone())
         .filter(|p| step.share() < 100 && *p != rollout.revision_id);
-    let previous = match previous_revision {
+    let previous = match &previous_revision {
         Some(previous) => Some(Measured::from(
             &traffic::totals(
                 state.store(),
                 &step.environment,
                 &rollout.api_id,
-                &previous,
+                previous,
                 started_at,
             )
             .await?,
         )),
         None => None,
     };
-    let verdict = rollout::analyse(step, elapsed_secs(started_at), &new, previous.as_ref());
+    let elapsed = elapsed_secs(started_at);
+    let mut verdict = rollout::analyse(step, elapsed, &new, previous.as_ref());
+    let external = match &plan.analysis.prometheus {
+        // Asked once the gateways saw enough calls: before that there is nothing to judge.
+        Some(prometheus) if new.requests >= step.min_requests => {
+            let context = QueryContext {
+                api_id: &rollout.api_id,
+                revision: &rollout.revision_id,
+                previous_revision: previous_revision.as_deref().unwrap_or_default(),
+                environment: &step.environment,
+                window_secs: elapsed,
+            };
+            let measured = rollout_prometheus::measure(prometheus, &context).await;
+            verdict = rollout::with_external(step, elapsed, verdict, &measured);
+            Some(measured)
+        }
+        _ => None,
+    };
     let mine = &mut progress.steps[i];
     mine.new_revision = Some(new);
     mine.previous_revision = previous;
+    if external.is_some() {
+        mine.prometheus = external;
+    }
     match verdict {
         Verdict::Wait(why) => mine.verdict = Some(why),
         Verdict::Pass => {

@@ -5,7 +5,7 @@
 //! deploying, measuring and rolling back, alike for both (products share the APIs'
 //! revisions, deployments and canaries tables, by id).
 
-use gantry_model::rollout::{Measured, RolloutPlan};
+use gantry_model::rollout::{ExternalMeasured, Measured, RolloutPlan};
 use gantry_store::rollouts::{self, NewEvent, Rollout, RolloutEvent};
 use gantry_store::{environments, now_ms};
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,9 @@ pub struct StepProgress {
     /// The previous revision's numbers in the same window (weighted steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_revision: Option<Measured>,
+    /// What the plan's Prometheus queries answered last (with `analysis.prometheus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<ExternalMeasured>,
     /// The analysis' last word (waiting, passed, or why it failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
