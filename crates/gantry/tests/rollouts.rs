@@ -6,7 +6,10 @@
 //! within 8 percentage points (as the clients saw it and as the gateways reported it);
 //! added latency fails a p99 threshold; a control plane killed mid-rollout resumes it
 //! after its restart; of two control planes one drives; `gantry up` (SQLite, in-process
-//! gateway) rolls out too. Windows are a few seconds, set by the plans.
+//! gateway) rolls out too, API products included (`gantry ctl rollout --api-product`); the
+//! events and per-revision calls show on both `/metrics`; Prometheus queries (Debian's
+//! `prometheus`, when installed) fail a revision or let it pass. Windows are a few seconds,
+//! set by the plans.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
