@@ -71,8 +71,10 @@ async fn value(base: &str, query: &str) -> Result<f64, String> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     let client = CLIENT
         .get_or_init(|| {
+            // No redirects: the plan's URL is where the queries go, nowhere else.
             reqwest::Client::builder()
                 .timeout(QUERY_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| e.to_string())
         })
