@@ -466,8 +466,10 @@ async fn a_good_revision_is_promoted_through_every_step_with_each_weights_traffi
     assert!(canary_calls.iter().any(|c| {
         c.path.starts_with("/v1") && c.revision_header.as_deref() == Some(&*fleet.first_revision)
     }));
-    // Production B was never a canary: it went from v1 straight to v2 at its step.
-    let prod_b_start = steps[4]["startedAt"].as_i64().unwrap();
+    // Production B was never a canary: it went from v1 straight to v2 when its step's
+    // configuration was published (its window opened once the gateway acknowledged it).
+    let prod_b_start = steps[4]["publishedAt"].as_i64().unwrap();
+    assert!(prod_b_start <= steps[4]["startedAt"].as_i64().unwrap());
     assert!(
         loads["dp-prod-b"]
             .calls()

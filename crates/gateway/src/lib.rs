@@ -341,7 +341,15 @@ impl Gateway {
                     Some(snapshot) => {
                         let version = snapshot.snapshot.version;
                         match self.apply_versioned((*snapshot).clone()) {
-                            Ok(()) => record(NodeEvent::Acked(version)).await,
+                            Ok(()) => {
+                                // As the sync client does: the counts of the previous
+                                // configuration are recorded before its ACK.
+                                let traffic = self.drain_traffic();
+                                if !traffic.is_empty() {
+                                    record(NodeEvent::Traffic(traffic)).await;
+                                }
+                                record(NodeEvent::Acked(version)).await
+                            }
                             Err(reason) => {
                                 tracing::warn!(%reason, "configuration rejected; keeping the last good one");
                                 record(NodeEvent::Nacked(version, reason.to_string())).await;

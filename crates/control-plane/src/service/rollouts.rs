@@ -37,7 +37,14 @@ pub struct RolloutProgress {
 pub struct StepProgress {
     /// `PENDING`, `RUNNING`, `PASSED`, `PROMOTED` (passed by a user), `FAILED`, `CANCELLED`.
     pub status: String,
-    /// Epoch ms the step's configuration was published (its window starts).
+    /// The environment's configuration version that carries the step (its window opens
+    /// once the environment's gateways acknowledged it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_version: Option<u64>,
+    /// Epoch ms the step's configuration was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<i64>,
+    /// Epoch ms the step's window started: its gateways serve its configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<i64>,
     /// Epoch ms it passed or failed.
@@ -55,6 +62,14 @@ pub struct StepProgress {
     /// The analysis' last word (waiting, passed, or why it failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
+}
+
+impl StepProgress {
+    /// Whether the step's configuration was put in place (it may still be on its way to
+    /// the gateways).
+    pub fn applied(&self) -> bool {
+        self.started_at.is_some() || self.published_version.is_some()
+    }
 }
 
 /// An environment a rollout changed, and what it served before.
