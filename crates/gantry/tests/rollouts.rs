@@ -6,7 +6,10 @@
 //! within 8 percentage points (as the clients saw it and as the gateways reported it);
 //! added latency fails a p99 threshold; a control plane killed mid-rollout resumes it
 //! after its restart; of two control planes one drives; `gantry up` (SQLite, in-process
-//! gateway) rolls out too. Windows are a few seconds, set by the plans.
+//! gateway) rolls out too, API products included (`gantry ctl rollout --api-product`); the
+//! events and per-revision calls show on both `/metrics`; Prometheus queries (Debian's
+//! `prometheus`, when installed) fail a revision or let it pass. Windows are a few seconds,
+//! set by the plans.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -49,7 +52,8 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Calls `GET /shop/1.0.0/item` on the gateway at `port` from `workers` loops until stopped.
+/// Calls `GET /shop/1.0.0/item` (or another path) on the gateway at `port` from `workers`
+/// loops until stopped.
 struct Load {
     calls: Arc<Mutex<Vec<Call>>>,
     stop: CancellationToken,
@@ -57,6 +61,10 @@ struct Load {
 
 impl Load {
     fn start(port: u16, workers: usize) -> Self {
+        Self::start_on(port, "/shop/1.0.0/item", workers)
+    }
+
+    fn start_on(port: u16, path: &'static str, workers: usize) -> Self {
         let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
         let stop = CancellationToken::new();
         let client = reqwest::Client::builder()
@@ -68,7 +76,7 @@ impl Load {
             tokio::spawn(async move {
                 while !stop.is_cancelled() {
                     let sent = client
-                        .get(format!("http://127.0.0.1:{port}/shop/1.0.0/item"))
+                        .get(format!("http://127.0.0.1:{port}{path}"))
                         .send()
                         .await;
                     let at_ms = now_ms();
@@ -458,8 +466,10 @@ async fn a_good_revision_is_promoted_through_every_step_with_each_weights_traffi
     assert!(canary_calls.iter().any(|c| {
         c.path.starts_with("/v1") && c.revision_header.as_deref() == Some(&*fleet.first_revision)
     }));
-    // Production B was never a canary: it went from v1 straight to v2 at its step.
-    let prod_b_start = steps[4]["startedAt"].as_i64().unwrap();
+    // Production B was never a canary: it went from v1 straight to v2 when its step's
+    // configuration was published (its window opened once the gateway acknowledged it).
+    let prod_b_start = steps[4]["publishedAt"].as_i64().unwrap();
+    assert!(prod_b_start <= steps[4]["startedAt"].as_i64().unwrap());
     assert!(
         loads["dp-prod-b"]
             .calls()
@@ -733,6 +743,11 @@ async fn bad_plans_are_refused_with_the_field_named() {
             json!({"revisionId": revision, "steps": [{"environment": "Default", "windowSecs": 0}]}),
             "steps[0].windowSecs",
         ),
+        (
+            json!({"revisionId": revision, "steps": [{"environment": "Default", "windowSecs": 1}],
+                   "analysis": {"prometheus": {"url": "prometheus:9090", "errorRatioQuery": "up"}}}),
+            "analysis.prometheus.url",
+        ),
     ] {
         let (status, body) = r.post(&path, plan).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -842,16 +857,15 @@ fn ctl(home: &std::path::Path, args: &[&str], stdin: &str) -> (i32, String, Stri
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gantry_ctl_starts_follows_and_reports_rollouts() {
-    let (up, upstream, r, api_id) = up_with_shop("/v1").await;
-    new_revision(&r, &api_id, &format!("{}/flaky/40", upstream.url())).await;
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().to_owned();
+/// A HOME for `gantry ctl` with the environment `dev` (`up`'s control plane) logged in as
+/// the admin.
+fn logged_in_ctl(up: &GantryUp) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
     let ca = up.data_dir().join("tls").join("ca.pem");
     let apim = format!("https://127.0.0.1:{}", up.cp_port);
     let (code, _, err) = ctl(
-        &home,
+        home,
         &[
             "add",
             "env",
@@ -865,12 +879,20 @@ async fn gantry_ctl_starts_follows_and_reports_rollouts() {
     );
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = ctl(
-        &home,
+        home,
         &["login", "dev", "-u", "admin", "--password-stdin"],
         &format!("{}\n", gantry_testkit::process::ADMIN_PASSWORD),
     );
     assert_eq!(code, 0, "{err}");
+    dir
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gantry_ctl_starts_follows_and_reports_rollouts() {
+    let (up, upstream, r, api_id) = up_with_shop("/v1").await;
+    new_revision(&r, &api_id, &format!("{}/flaky/40", upstream.url())).await;
+    let ctl_home = logged_in_ctl(&up);
+    let home = ctl_home.path().to_owned();
     let _load = Load::start(up.gw_port, 2);
     // Revision 2 fails 40 % of its calls: `--wait` follows it to the rollback, exit 1.
     let start_home = home.clone();
@@ -931,4 +953,552 @@ async fn gantry_ctl_starts_follows_and_reports_rollouts() {
     assert_eq!(code, 1);
     assert!(err.contains("409"), "{err}");
     assert_eq!(up.gw_status("/shop/1.0.0/item", "").await, 200);
+}
+
+/// A new revision of product `product_id`, freezing its API as it is now; its id.
+async fn product_revision(r: &Rest, product_id: &str) -> String {
+    let (status, revision) = r
+        .post(
+            &format!("{PUB}/api-products/{product_id}/revisions"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{revision}");
+    revision["id"].as_str().unwrap().to_owned()
+}
+
+/// Points the working copy of API `api_id` at `endpoint`, leaving its deployments alone.
+async fn repoint(r: &Rest, api_id: &str, endpoint: &str) {
+    let (_, mut api) = r.get(&format!("{PUB}/apis/{api_id}")).await;
+    api["endpointConfig"]["production_endpoints"]["url"] = json!(endpoint);
+    let (status, body) = r.put(&format!("{PUB}/apis/{api_id}"), api).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_product_revision_is_promoted_by_ctl_and_a_failing_one_rolled_back() {
+    let (up, upstream, r, api_id) = up_with_shop("/v1").await;
+    // The product Bundle offers the Shop API's operation under /bundle.
+    let (status, product) = r
+        .post(
+            &format!("{PUB}/api-products"),
+            json!({"name": "Bundle", "context": "bundle", "version": "1.0.0",
+                   "policies": ["Unlimited"],
+                   "apis": [{"apiId": api_id, "operations": [{"target": "/*", "verb": "GET"}]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{product}");
+    let product_id = product["id"].as_str().unwrap().to_owned();
+    let (status, body) = r
+        .post_empty(&format!(
+            "{PUB}/api-products/change-lifecycle?apiProductId={product_id}&action=Publish"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = product_revision(&r, &product_id).await;
+    let (status, body) = r
+        .post(
+            &format!("{PUB}/api-products/{product_id}/deploy-revision?revisionId={first}"),
+            json!([{"name": "Default", "vhost": "localhost"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let served_from = |prefix: &'static str| {
+        let client = reqwest::Client::new();
+        let url = up.gw_url("/bundle/1.0.0/item");
+        async move {
+            let seen: Value = match client.get(&url).send().await {
+                Ok(response) => response.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+            seen["path"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(prefix)
+        }
+    };
+    assert!(eventually(Duration::from_secs(10), || served_from("/v1")).await);
+
+    // Revision 2 of the product freezes the API pointed at /v2; the API itself stays on /v1.
+    repoint(&r, &api_id, &format!("{}/v2", upstream.url())).await;
+    product_revision(&r, &product_id).await;
+    let load = Load::start_on(up.gw_port, "/bundle/1.0.0/item", 2);
+    let ctl_home = logged_in_ctl(&up);
+    let home = ctl_home.path().to_owned();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        ctl(
+            &home,
+            &[
+                "rollout",
+                "start",
+                "-e",
+                "dev",
+                "--api-product",
+                "Bundle",
+                "-v",
+                "1.0.0",
+                "--rev",
+                "2",
+                "--step",
+                "Default:40",
+                "--step",
+                "Default",
+                "--window-secs",
+                "3",
+                "--min-requests",
+                "20",
+                "--max-error-ratio",
+                "0.01",
+                "--wait",
+                "-o",
+                "json",
+            ],
+            "",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let body: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["status"], "SUCCEEDED", "{body:#}");
+    assert_eq!(body["apiProductId"], product_id.as_str());
+    let good = body["revisionId"].as_str().unwrap().to_owned();
+    let step = &body["progress"]["steps"][0];
+    assert_eq!(step["status"], "PASSED", "{body:#}");
+    assert!(
+        step["newRevision"]["requests"].as_u64().unwrap() >= 20,
+        "{step}"
+    );
+    assert!(
+        step["previousRevision"]["requests"].as_u64().unwrap() > 0,
+        "{step}"
+    );
+    // During the weighted step both product revisions served, each naming itself upstream.
+    let calls = load.calls();
+    assert!(calls.iter().any(|c| {
+        c.path.starts_with("/v2") && c.revision_header.as_deref() == Some(good.as_str())
+    }));
+    assert!(calls.iter().any(|c| {
+        c.path.starts_with("/v1") && c.revision_header.as_deref() == Some(first.as_str())
+    }));
+    let product_deployments = || async {
+        let (status, body) = r
+            .get(&format!("{PUB}/api-products/{product_id}/deployments"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["list"][0]["revisionUuid"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(product_deployments().await, good);
+    // The API's own deployment was not touched.
+    assert_eq!(deployed_revisions(&r, &api_id).await["Default"], {
+        let (_, revisions) = r.get(&format!("{PUB}/apis/{api_id}/revisions")).await;
+        revisions["list"][0]["id"].as_str().unwrap().to_owned()
+    });
+    assert!(eventually(Duration::from_secs(5), || served_from("/v2")).await);
+
+    // Revision 3 freezes an endpoint failing 30 % of calls: rolled back from the canary.
+    repoint(&r, &api_id, &format!("{}/flaky/30", upstream.url())).await;
+    let bad = product_revision(&r, &product_id).await;
+    let (status, started) = r
+        .post(
+            &format!("{PUB}/api-products/{product_id}/rollouts"),
+            json!({"revisionId": bad, "steps": [
+                {"environment": "Default", "weight": 50, "windowSecs": 4, "minRequests": 40, "maxErrorRatio": 0.05},
+                {"environment": "Default", "windowSecs": 1},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["id"].as_str().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        let (status, body) = r
+            .get(&format!("{PUB}/api-products/{product_id}/rollouts/{id}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if ended(&body) {
+            break body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{body:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(body["status"], "ROLLED_BACK", "{body:#}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("maxErrorRatio"),
+        "{body:#}"
+    );
+    let measured = body["progress"]["steps"][0]["newRevision"]["errorRatio"]
+        .as_f64()
+        .unwrap();
+    assert!((0.15..0.45).contains(&measured), "{measured}");
+    assert_eq!(product_deployments().await, good);
+    let settled = now_ms() + 1_500;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let late: Vec<Call> = load
+        .calls()
+        .into_iter()
+        .filter(|c| c.at_ms > settled)
+        .collect();
+    assert!(!late.is_empty());
+    assert!(
+        late.iter()
+            .all(|c| c.path.starts_with("/v2") && c.status == 200),
+        "the product still serves the rolled-back revision"
+    );
+    // The product's rollouts are its own: listed under it, not under the API; `ctl status`
+    // finds the latest by the product's name.
+    let (_, listed) = r
+        .get(&format!("{PUB}/api-products/{product_id}/rollouts"))
+        .await;
+    assert_eq!(listed["count"], 2, "{listed}");
+    let (_, of_api) = r.get(&format!("{PUB}/apis/{api_id}/rollouts")).await;
+    assert_eq!(of_api["count"], 0, "{of_api}");
+    let (code, out, err) = ctl(
+        ctl_home.path(),
+        &[
+            "rollout",
+            "status",
+            "-e",
+            "dev",
+            "--api-product",
+            "Bundle",
+            "-v",
+            "1.0.0",
+            "-o",
+            "json",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let latest: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(latest["status"], "ROLLED_BACK");
+    // A publisher the product's access control leaves out sees none of it.
+    let (_, mut visible) = r.get(&format!("{PUB}/api-products/{product_id}")).await;
+    visible["accessControl"] = json!("RESTRICTED");
+    visible["accessControlRoles"] = json!(["Internal/creator"]);
+    let (status, body) = r
+        .put(&format!("{PUB}/api-products/{product_id}"), visible)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    r.create_user("outsider", "Outsider-pw-1", &["Internal/publisher"])
+        .await;
+    let outsider = r.as_user("outsider", "Outsider-pw-1");
+    let path = format!("{PUB}/api-products/{product_id}/rollouts");
+    assert_eq!(outsider.get(&path).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        outsider.get(&format!("{path}/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        outsider
+            .post(
+                &path,
+                json!({"revisionId": bad, "steps": [{"environment": "Default", "windowSecs": 1}]})
+            )
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// The value of the series `name` whose labels include every `labels` pair, in a
+/// Prometheus text exposition.
+fn series_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn scrape(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_events_and_per_revision_calls_show_on_metrics() {
+    let (up, upstream, r, api_id) = up_with_shop("/v1").await;
+    let (_, revisions) = r.get(&format!("{PUB}/apis/{api_id}/revisions")).await;
+    let first = revisions["list"][0]["id"].as_str().unwrap().to_owned();
+    let good = new_revision(&r, &api_id, &format!("{}/v2", upstream.url())).await;
+    let gateway_metrics = format!("http://127.0.0.1:{}/metrics", up.ops_port);
+    let cp_metrics = up.cp_url("/metrics");
+    let (gw, cp) = (reqwest::Client::new(), up.cp_client());
+    const SERIES: &str = "gantry_gateway_revision_requests_total";
+    // No canary, no per-revision series.
+    assert_eq!(up.gw_status("/shop/1.0.0/item", "").await, 200);
+    let text = scrape(&gw, &gateway_metrics).await;
+    assert!(!text.contains(&format!("{SERIES}{{")), "{text}");
+
+    // A first step that waits for more calls than it will get: the canary stays at 40 %.
+    let id = start_rollout(
+        &r,
+        &api_id,
+        json!({"revisionId": good, "steps": [
+            {"environment": "Default", "weight": 40, "windowSecs": 600, "minRequests": 100000},
+            {"environment": "Default", "windowSecs": 1},
+        ]}),
+    )
+    .await;
+    let count = |text: &str, revision: &str, class: &str| {
+        series_value(
+            text,
+            SERIES,
+            &[
+                ("api", "Shop"),
+                ("revision", revision),
+                ("status_class", class),
+            ],
+        )
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let text = scrape(&gw, &gateway_metrics).await;
+            count(&text, &good, "2xx").is_some() && count(&text, &first, "2xx").is_some()
+        })
+        .await,
+        "{}",
+        scrape(&gw, &gateway_metrics).await
+    );
+    let before = scrape(&gw, &gateway_metrics).await;
+    let (stable_before, canary_before) = (
+        count(&before, &first, "2xx").unwrap(),
+        count(&before, &good, "2xx").unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let mut on_canary = 0.0;
+    for _ in 0..100 {
+        let seen: Value = client
+            .get(up.gw_url("/shop/1.0.0/item"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if seen["path"].as_str().unwrap().starts_with("/v2") {
+            on_canary += 1.0;
+        }
+    }
+    // What the clients saw is what the series counted, revision by revision.
+    let after = scrape(&gw, &gateway_metrics).await;
+    assert_eq!(
+        count(&after, &good, "2xx").unwrap() - canary_before,
+        on_canary,
+        "{after}"
+    );
+    assert_eq!(
+        count(&after, &first, "2xx").unwrap() - stable_before,
+        100.0 - on_canary,
+        "{after}"
+    );
+    assert!((35.0..=45.0).contains(&on_canary), "{on_canary}");
+    assert_eq!(count(&after, &good, "5xx"), Some(0.0), "{after}");
+    // The control plane counts one active rollout.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            series_value(
+                &scrape(&cp, &cp_metrics).await,
+                "gantry_controlplane_rollouts_active",
+                &[],
+            ) == Some(1.0)
+        })
+        .await
+    );
+
+    let (status, _) = r
+        .post_empty(&format!("{PUB}/apis/{api_id}/rollouts/{id}/promote"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let body = wait_rollout(&r, &api_id, &id, Duration::from_secs(30), ended).await;
+    assert_eq!(body["status"], "SUCCEEDED", "{body:#}");
+    // Each kind of event in the audit trail is counted as often on /metrics.
+    let mut kinds: HashMap<String, f64> = HashMap::new();
+    for event in body["events"].as_array().unwrap() {
+        *kinds
+            .entry(event["kind"].as_str().unwrap().to_owned())
+            .or_default() += 1.0;
+    }
+    for kind in [
+        "started",
+        "step-applied",
+        "promote-requested",
+        "promoted",
+        "step-passed",
+        "succeeded",
+    ] {
+        assert!(kinds.contains_key(kind), "{kind} missing: {body:#}");
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            let text = scrape(&cp, &cp_metrics).await;
+            series_value(&text, "gantry_controlplane_rollouts_active", &[]) == Some(0.0)
+                && kinds.iter().all(|(kind, n)| {
+                    series_value(
+                        &text,
+                        "gantry_controlplane_rollout_events_total",
+                        &[("kind", kind)],
+                    ) == Some(*n)
+                })
+        })
+        .await,
+        "{kinds:?}\n{}",
+        scrape(&cp, &cp_metrics).await
+    );
+    // The API has no canary any more: its per-revision series are gone.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            !scrape(&gw, &gateway_metrics)
+                .await
+                .contains(&format!("{SERIES}{{"))
+        })
+        .await,
+        "{}",
+        scrape(&gw, &gateway_metrics).await
+    );
+}
+
+/// A Prometheus server (Debian's `prometheus`) scraping `targets` every second, on a free
+/// port with its own storage; stopped on drop.
+struct Prometheus {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// `None` when no `prometheus` binary is installed (then the test says so and stops).
+    async fn start(targets: &[String]) -> Option<Self> {
+        let binary = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: gateway\n    static_configs:\n      - targets: {targets:?}\n"
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let ready = format!("{url}/-/ready");
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                reqwest::get(&ready)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            })
+            .await,
+            "Prometheus did not start"
+        );
+        Some(Self {
+            child,
+            url,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_queries_fail_a_revision_the_gateways_numbers_would_pass_and_pass_a_good_one() {
+    let (up, upstream, r, api_id) = up_with_shop("/v1").await;
+    let Some(prometheus) = Prometheus::start(&[format!("127.0.0.1:{}", up.ops_port)]).await else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no prometheus binary (apt-get install prometheus)"
+        );
+        eprintln!("\n!!! no prometheus binary: the Prometheus analysis is not tested\n");
+        return;
+    };
+    // The error ratio as the user defines it: 4xx count too (the gateways' own analysis
+    // counts 5xx only), from the gateway's per-revision series.
+    let series = "gantry_gateway_revision_requests_total";
+    let analysis = json!({"prometheus": {
+        "url": prometheus.url,
+        "errorRatioQuery": format!(
+            "sum(increase({series}{{revision=\"{{{{revision}}}}\",status_class=~\"4xx|5xx\"}}[1m])) \
+             / sum(increase({series}{{revision=\"{{{{revision}}}}\"}}[1m]))"
+        ),
+        "p99Query": "histogram_quantile(0.99, sum(rate(gantry_gateway_request_duration_seconds_bucket[1m])) by (le))",
+    }});
+    let _load = Load::start(up.gw_port, 2);
+
+    // Every call of this revision is a 404: no 5xx, so only Prometheus' numbers fail it.
+    let not_found = new_revision(&r, &api_id, &format!("{}/status/404", upstream.url())).await;
+    let id = start_rollout(
+        &r,
+        &api_id,
+        json!({"revisionId": not_found, "analysis": analysis, "steps": [
+            {"environment": "Default", "weight": 50, "windowSecs": 40, "minRequests": 10,
+             "maxErrorRatio": 0.05, "maxP99Ms": 5000},
+        ]}),
+    )
+    .await;
+    let body = wait_rollout(&r, &api_id, &id, Duration::from_secs(40), ended).await;
+    assert_eq!(body["status"], "ROLLED_BACK", "{body:#}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Prometheus: error ratio") && reason.contains("maxErrorRatio"),
+        "{reason}"
+    );
+    let step = &body["progress"]["steps"][0];
+    assert_eq!(step["newRevision"]["errors"], 0, "{step}");
+    assert!(
+        step["prometheus"]["errorRatio"].as_f64().unwrap() > 0.9,
+        "{step}"
+    );
+    assert_eq!(body["plan"]["analysis"], analysis, "{body:#}");
+
+    // A good revision passes once Prometheus answered within the thresholds.
+    let good = new_revision(&r, &api_id, &format!("{}/v2", upstream.url())).await;
+    let id = start_rollout(
+        &r,
+        &api_id,
+        json!({"revisionId": good, "analysis": analysis, "steps": [
+            {"environment": "Default", "weight": 50, "windowSecs": 4, "minRequests": 10,
+             "maxErrorRatio": 0.05, "maxP99Ms": 5000},
+        ]}),
+    )
+    .await;
+    let body = wait_rollout(&r, &api_id, &id, Duration::from_secs(60), ended).await;
+    assert_eq!(body["status"], "SUCCEEDED", "{body:#}");
+    let step = &body["progress"]["steps"][0];
+    assert_eq!(
+        step["prometheus"]["errorRatio"].as_f64(),
+        Some(0.0),
+        "{step}"
+    );
+    assert!(
+        step["prometheus"]["p99Ms"].as_u64().unwrap() <= 5000,
+        "{step}"
+    );
+    assert!(step["prometheus"].get("problem").is_none(), "{step}");
 }

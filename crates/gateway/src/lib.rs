@@ -115,6 +115,8 @@ impl Gateway {
     ) -> Self {
         let config = Arc::new(ArcSwapOption::empty());
         let metrics = Arc::new(metrics::GatewayMetrics::new(environment));
+        let traffic: Arc<traffic::TrafficRegistry> = Arc::default();
+        metrics.register_revision_series(traffic.revision_series());
         let draining: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         Self {
             environment: Arc::from(environment),
@@ -132,7 +134,7 @@ impl Gateway {
             data_dir: data_dir.map(Arc::new),
             sync_status: Arc::default(),
             after_apply: Arc::default(),
-            traffic: Arc::default(),
+            traffic,
         }
     }
 
@@ -239,6 +241,8 @@ impl Gateway {
         let next = Arc::new(next);
         let compiled = Arc::new(compiled);
         self.config.store(Some(compiled.clone()));
+        self.traffic
+            .retain_series(compiled.canaries.as_deref().map_or(&[], |c| c.series()));
         health::spawn(self.config.clone(), &compiled, self.proxy.clone());
         self.metrics.config_applied.inc();
         self.metrics
@@ -337,7 +341,15 @@ impl Gateway {
                     Some(snapshot) => {
                         let version = snapshot.snapshot.version;
                         match self.apply_versioned((*snapshot).clone()) {
-                            Ok(()) => record(NodeEvent::Acked(version)).await,
+                            Ok(()) => {
+                                // As the sync client does: the counts of the previous
+                                // configuration are recorded before its ACK.
+                                let traffic = self.drain_traffic();
+                                if !traffic.is_empty() {
+                                    record(NodeEvent::Traffic(traffic)).await;
+                                }
+                                record(NodeEvent::Acked(version)).await
+                            }
                             Err(reason) => {
                                 tracing::warn!(%reason, "configuration rejected; keeping the last good one");
                                 record(NodeEvent::Nacked(version, reason.to_string())).await;

@@ -82,6 +82,8 @@ pub struct Outcome {
     pub response_bytes: Option<u64>,
     /// The counters of the revision that served it, once the revision stage chose one.
     pub revision: Option<Arc<crate::traffic::RevisionCounters>>,
+    /// Its revision's `/metrics` series, when its API has a canary.
+    pub revision_series: Option<Arc<crate::traffic::RevisionSeries>>,
     /// Whether the request's body was taken to its end: handed to the upstream, or read by
     /// a stage that answers itself (the WebSub hub). An answer over an unread body closes
     /// the connection.
@@ -344,6 +346,18 @@ impl GatewayMetrics {
                 failure: outcome.failure,
             });
         }
+    }
+
+    /// Shows the per-revision series of APIs with a canary (`traffic`'s family).
+    pub fn register_revision_series(
+        &self,
+        family: Family<crate::traffic::RevisionLabels, Counter>,
+    ) {
+        self.registry.register(
+            "gantry_gateway_revision_requests",
+            "Requests by API, revision and status class, for APIs with a canary revision now",
+            family,
+        );
     }
 
     /// The text exposition.

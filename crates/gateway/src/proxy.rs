@@ -243,6 +243,9 @@ impl Proxy {
         if let Some(revision) = &outcome.revision {
             revision.record(response.status().as_u16(), elapsed);
         }
+        if let Some(series) = &outcome.revision_series {
+            series.record(response.status().as_u16());
+        }
         self.metrics.record(
             &outcome,
             method.as_str(),

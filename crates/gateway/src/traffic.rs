@@ -3,13 +3,22 @@
 //! configuration in the [`TrafficRegistry`] so counts survive configuration changes; a
 //! request adds to them with three relaxed atomic increments. The sync client drains them
 //! into reports for the control plane every second ([`TrafficRegistry::drain`]).
+//!
+//! APIs with a canary are also counted per revision and status class on the gateway's
+//! `/metrics` ([`RevisionSeries`], found when the canary is compiled); an API without one
+//! has no such series and pays nothing for them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use gantry_model::traffic::{LATENCY_BUCKETS, RevisionTraffic, latency_bucket};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::metric_name::Name;
 
 /// The counters of one revision of one API since the last report.
 #[derive(Debug)]
@@ -70,10 +79,42 @@ impl RevisionCounters {
 /// (API id, revision id).
 type RevisionKey = (Arc<str>, Arc<str>);
 
+/// Labels of `gantry_gateway_revision_requests`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RevisionLabels {
+    /// The API's (or product's) name, as in `gantry_gateway_requests`.
+    pub api: Name,
+    /// The revision that served the calls.
+    pub revision: Name,
+    /// `1xx` … `5xx`.
+    pub status_class: &'static str,
+}
+
+/// Status classes, in the order of [`RevisionSeries`]' counters.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// One revision's calls by status class on `/metrics` (an API with a canary only).
+#[derive(Debug)]
+pub struct RevisionSeries {
+    by_class: [Counter; 5],
+}
+
+impl RevisionSeries {
+    /// Counts one call answered `status`.
+    pub fn record(&self, status: u16) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.by_class[class].inc();
+    }
+}
+
 /// Every revision's counters, shared by the configurations a gateway compiles.
 #[derive(Debug, Default)]
 pub struct TrafficRegistry {
     counters: Mutex<HashMap<RevisionKey, Arc<RevisionCounters>>>,
+    /// `gantry_gateway_revision_requests` (registered by the gateway's metrics).
+    series: Family<RevisionLabels, Counter>,
+    /// (API name, revision) of the series on `/metrics` now.
+    exposed: Mutex<HashSet<(Name, Name)>>,
 }
 
 impl TrafficRegistry {
@@ -89,6 +130,50 @@ impl TrafficRegistry {
             counters.clone(),
         );
         counters
+    }
+
+    /// The family of per-revision series, for the gateway's metrics registry.
+    pub fn revision_series(&self) -> Family<RevisionLabels, Counter> {
+        self.series.clone()
+    }
+
+    /// The `/metrics` series of `revision` of the API named `api` (compile time, for an API
+    /// with a canary).
+    pub fn series(&self, api: &str, revision: &str) -> Arc<RevisionSeries> {
+        let (api, revision) = (Name(Arc::from(api)), Name(Arc::from(revision)));
+        let by_class = STATUS_CLASSES.map(|status_class| {
+            self.series
+                .get_or_create(&RevisionLabels {
+                    api: api.clone(),
+                    revision: revision.clone(),
+                    status_class,
+                })
+                .clone()
+        });
+        self.exposed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((api, revision));
+        Arc::new(RevisionSeries { by_class })
+    }
+
+    /// Takes the series off `/metrics` except those of `live` (the configuration now in
+    /// use), so only APIs that have a canary now are exposed per revision.
+    pub fn retain_series(&self, live: &[(Name, Name)]) {
+        let mut exposed = self.exposed.lock().unwrap_or_else(PoisonError::into_inner);
+        exposed.retain(|key| {
+            if live.contains(key) {
+                return true;
+            }
+            for status_class in STATUS_CLASSES {
+                self.series.remove(&RevisionLabels {
+                    api: key.0.clone(),
+                    revision: key.1.clone(),
+                    status_class,
+                });
+            }
+            false
+        });
     }
 
     /// What every revision counted since the last drain; revisions no configuration serves
@@ -120,5 +205,47 @@ mod tests {
         drop(r1);
         registry.drain();
         assert!(registry.counters.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn revision_series_count_by_status_class_while_their_api_has_a_canary() {
+        let registry = TrafficRegistry::default();
+        let mut metrics = prometheus_client::registry::Registry::default();
+        metrics.register("revision_requests", "", registry.revision_series());
+        let render = || {
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, &metrics).unwrap();
+            out
+        };
+        let stable = registry.series("Shop", "r1");
+        let canary = registry.series("Shop", "r2");
+        for status in [200, 200, 503] {
+            stable.record(status);
+        }
+        canary.record(404);
+        let text = render();
+        assert!(
+            text.contains(
+                r#"revision_requests_total{api="Shop",revision="r1",status_class="2xx"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"revision_requests_total{api="Shop",revision="r1",status_class="5xx"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"revision_requests_total{api="Shop",revision="r2",status_class="4xx"} 1"#
+            ),
+            "{text}"
+        );
+        let live = [(Name(Arc::from("Shop")), Name(Arc::from("r2")))];
+        registry.retain_series(&live);
+        let text = render();
+        assert!(!text.contains(r#"revision="r1""#), "{text}");
+        assert!(text.contains(r#"revision="r2""#), "{text}");
     }
 }

@@ -1,24 +1,49 @@
-//! Two revisions of one API in one environment: the revision deployed before keeps serving,
-//! a canary revision takes a share of the calls (a rollout's weighted step). Gateways pick
-//! per request by weight, sticky per client when asked, and count per revision
-//! ([`crate::traffic`]).
+//! Two revisions of one API (or API product) in one environment: the revision deployed
+//! before keeps serving, a canary revision takes a share of the calls (a rollout's weighted
+//! step). Gateways pick per request by weight, sticky per client when asked, and count per
+//! revision ([`crate::traffic`]).
 
 use serde::{Deserialize, Serialize};
 
+use crate::api_product::DeployedProduct;
 use crate::snapshot::DeployedApi;
 
-/// A canary revision of a deployed API and the share of its calls it serves.
+/// A canary revision of a deployed API or API product and the share of its calls it serves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CanaryRevision {
-    /// The API (its stable revision is the snapshot's `DeployedApi` with this id).
+    /// The API or product (its stable revision is the snapshot's `DeployedApi` or
+    /// `DeployedProduct` with this id).
     pub api_id: String,
     /// Percent of the API's calls served by the canary revision, 0–100.
     pub weight: u8,
     /// How a caller keeps landing on the same revision (none: each call is picked anew).
     #[serde(default, skip_serializing_if = "Stickiness::is_none")]
     pub stickiness: Stickiness,
-    /// The canary revision as deployed (same API id, context, version and vhost).
-    pub revision: DeployedApi,
+    /// The canary revision as deployed (same id, context, version and vhost as the
+    /// stable one): `"revision"` for an API's, `"product_revision"` for a product's.
+    #[serde(flatten)]
+    pub revision: CanaryOf,
+}
+
+/// What a canary serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CanaryOf {
+    /// A revision of an API.
+    #[serde(rename = "revision")]
+    Api(Box<DeployedApi>),
+    /// A revision of an API product (its included APIs as that revision froze them).
+    #[serde(rename = "product_revision")]
+    Product(Box<DeployedProduct>),
+}
+
+impl CanaryOf {
+    /// The canary revision's id.
+    pub fn revision_id(&self) -> &str {
+        match self {
+            Self::Api(api) => &api.revision_id,
+            Self::Product(product) => &product.revision_id,
+        }
+    }
 }
 
 /// What keeps a caller on one revision while the weight stays the same (and on the canary
@@ -108,6 +133,46 @@ mod tests {
             SnapshotDelta::between(&at(1, Some(5)), &at(2, Some(5)))
                 .canaries
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn an_api_canary_keeps_its_wire_shape_and_a_product_canary_names_its_own() {
+        let api = serde_json::json!({
+            "api_id": "shop", "revision_id": "r2", "name": "Shop", "context": "/shop",
+            "version": "1.0.0", "vhost": "localhost", "lifecycle": "PUBLISHED",
+            "authorization_header": "Authorization",
+            "endpoint_config": {"endpoint_type": "http"}, "operations": [],
+        });
+        let wire = serde_json::json!({"api_id": "shop", "weight": 5, "revision": api});
+        let canary: CanaryRevision = serde_json::from_value(wire.clone()).unwrap();
+        assert!(matches!(&canary.revision, CanaryOf::Api(a) if a.revision_id == "r2"));
+        assert_eq!(canary.revision.revision_id(), "r2");
+        let written = serde_json::to_value(&canary).unwrap();
+        assert_eq!(written["revision"]["revision_id"], "r2");
+        assert!(written.get("product_revision").is_none());
+        assert_eq!(
+            serde_json::from_value::<CanaryRevision>(written).unwrap(),
+            canary
+        );
+
+        let product = serde_json::json!({
+            "product_id": "bundle", "revision_id": "p2", "name": "Bundle",
+            "context": "/bundle", "version": "1.0.0", "vhost": "localhost",
+            "lifecycle": "PUBLISHED", "apis": [api],
+        });
+        let wire = serde_json::json!({"api_id": "bundle", "weight": 25,
+            "stickiness": {"by": "application"}, "product_revision": product});
+        let canary: CanaryRevision = serde_json::from_value(wire.clone()).unwrap();
+        assert!(matches!(&canary.revision, CanaryOf::Product(p) if p.apis.len() == 1));
+        assert_eq!(canary.revision.revision_id(), "p2");
+        assert_eq!(canary.stickiness, Stickiness::Application);
+        let written = serde_json::to_value(&canary).unwrap();
+        assert_eq!(written["product_revision"]["product_id"], "bundle");
+        assert!(written.get("revision").is_none());
+        assert_eq!(
+            serde_json::from_value::<CanaryRevision>(written).unwrap(),
+            canary
         );
     }
 

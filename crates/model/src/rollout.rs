@@ -21,6 +21,154 @@ pub struct RolloutPlan {
     pub stickiness: Stickiness,
     /// The steps, in order.
     pub steps: Vec<RolloutStep>,
+    /// Where else the analysis looks (besides the gateways' own counts).
+    #[serde(default, skip_serializing_if = "Analysis::is_empty")]
+    pub analysis: Analysis,
+}
+
+/// Sources the analysis reads besides what the gateways count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Analysis {
+    /// Queries against a Prometheus server, judged by the steps' `maxErrorRatio` and
+    /// `maxP99Ms` as the gateways' numbers are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusAnalysis>,
+}
+
+impl Analysis {
+    /// Whether nothing besides the gateways' counts is read.
+    pub fn is_empty(&self) -> bool {
+        self.prometheus.is_none()
+    }
+}
+
+/// Instant queries (`/api/v1/query`) a rollout asks Prometheus at each look at a step. In
+/// them `{{revision}}`, `{{previousRevision}}`, `{{apiId}}`, `{{environment}}` and
+/// `{{window}}` (the step's time so far, e.g. `42s`) are replaced first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusAnalysis {
+    /// The server's base URL (`http://prometheus:9090`).
+    pub url: String,
+    /// The new revision's error ratio (0–1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_ratio_query: Option<String>,
+    /// The new revision's p99 latency, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_query: Option<String>,
+}
+
+/// Longest query text.
+pub const MAX_QUERY_LEN: usize = 4096;
+
+impl PrometheusAnalysis {
+    fn validate(&self) -> Result<(), InvalidField> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(InvalidField::new(
+                "url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.error_ratio_query.is_none() && self.p99_query.is_none() {
+            return Err(InvalidField::new(
+                "errorRatioQuery",
+                "give errorRatioQuery, p99Query or both",
+            ));
+        }
+        for (field, query) in [
+            ("errorRatioQuery", &self.error_ratio_query),
+            ("p99Query", &self.p99_query),
+        ] {
+            if let Some(q) = query
+                && (q.trim().is_empty() || q.len() > MAX_QUERY_LEN)
+            {
+                return Err(InvalidField::new(
+                    field,
+                    format!("must be a query of 1 to {MAX_QUERY_LEN} characters"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a query's placeholders stand for at one look at a step.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryContext<'a> {
+    /// The API's (or product's) id.
+    pub api_id: &'a str,
+    /// The revision rolled out.
+    pub revision: &'a str,
+    /// The revision served before in the step's environment (empty: none).
+    pub previous_revision: &'a str,
+    /// The step's environment.
+    pub environment: &'a str,
+    /// Seconds the step has run (at least 1).
+    pub window_secs: u64,
+}
+
+impl QueryContext<'_> {
+    /// `query` with its placeholders replaced.
+    pub fn render(&self, query: &str) -> String {
+        query
+            .replace("{{revision}}", self.revision)
+            .replace("{{previousRevision}}", self.previous_revision)
+            .replace("{{apiId}}", self.api_id)
+            .replace("{{environment}}", self.environment)
+            .replace("{{window}}", &format!("{}s", self.window_secs.max(1)))
+    }
+}
+
+/// What Prometheus answered at a look at a step (absent: no query, or no data yet).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalMeasured {
+    /// The error ratio query's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_ratio: Option<f64>,
+    /// The p99 query's value, in ms (rounded up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<u64>,
+    /// Why a query had no usable answer (unreachable, an error, no data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Combines the verdict on the gateways' numbers with what Prometheus answered: a broken
+/// threshold fails the step; a pass needs every configured query answered (until then the
+/// step waits, and fails once it waited as long as for traffic).
+pub fn with_external(
+    step: &RolloutStep,
+    elapsed_secs: u64,
+    verdict: Verdict,
+    external: &ExternalMeasured,
+) -> Verdict {
+    if matches!(verdict, Verdict::Fail(_)) {
+        return verdict;
+    }
+    if let (Some(max), Some(ratio)) = (step.max_error_ratio, external.error_ratio)
+        && ratio > max
+    {
+        return Verdict::Fail(format!(
+            "Prometheus: error ratio {ratio:.3} is above maxErrorRatio {max}"
+        ));
+    }
+    if let (Some(max), Some(p99)) = (step.max_p99_ms, external.p99_ms)
+        && p99 > max
+    {
+        return Verdict::Fail(format!("Prometheus: p99 {p99} ms is above maxP99Ms {max}"));
+    }
+    match (verdict, &external.problem) {
+        (Verdict::Pass, Some(problem)) => {
+            if elapsed_secs >= step.window_secs.saturating_mul(TRAFFIC_WAIT_WINDOWS) {
+                Verdict::Fail(format!("Prometheus: {problem}"))
+            } else {
+                Verdict::Wait(format!("waiting for Prometheus: {problem}"))
+            }
+        }
+        (verdict, _) => verdict,
+    }
 }
 
 /// One step: put the revision in an environment (a share of the calls, or all of them),
@@ -88,6 +236,11 @@ impl RolloutPlan {
         for (i, step) in self.steps.iter().enumerate() {
             step.validate()
                 .map_err(|e| e.within(&format!("steps[{i}]")))?;
+        }
+        if let Some(prometheus) = &self.analysis.prometheus {
+            prometheus
+                .validate()
+                .map_err(|e| e.within("analysis.prometheus"))?;
         }
         Ok(())
     }
@@ -291,12 +444,71 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_numbers_fail_a_step_and_a_pass_waits_for_their_answer() {
+        let s = step();
+        let answered = ExternalMeasured {
+            error_ratio: Some(0.2),
+            ..Default::default()
+        };
+        assert!(
+            matches!(with_external(&s, 3, Verdict::Wait("w".into()), &answered), Verdict::Fail(r) if r.starts_with("Prometheus: error ratio"))
+        );
+        let slow = ExternalMeasured {
+            p99_ms: Some(900),
+            ..Default::default()
+        };
+        assert!(
+            matches!(with_external(&s, 10, Verdict::Pass, &slow), Verdict::Fail(r) if r.contains("maxP99Ms"))
+        );
+        let silent = ExternalMeasured {
+            problem: Some("no data".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            with_external(&s, 10, Verdict::Pass, &silent),
+            Verdict::Wait(_)
+        ));
+        assert!(matches!(
+            with_external(&s, 100, Verdict::Pass, &silent),
+            Verdict::Fail(_)
+        ));
+        let fine = ExternalMeasured {
+            error_ratio: Some(0.0),
+            p99_ms: Some(20),
+            problem: None,
+        };
+        assert_eq!(with_external(&s, 10, Verdict::Pass, &fine), Verdict::Pass);
+        let context = QueryContext {
+            api_id: "a",
+            revision: "r2",
+            previous_revision: "r1",
+            environment: "prod",
+            window_secs: 0,
+        };
+        assert_eq!(
+            context.render(r#"x{revision="{{revision}}",env="{{environment}}"}[{{window}}]"#),
+            r#"x{revision="r2",env="prod"}[1s]"#
+        );
+    }
+
+    #[test]
     fn plans_are_validated_field_by_field() {
         let mut plan = RolloutPlan {
             revision_id: "r".into(),
             stickiness: Stickiness::None,
             steps: vec![step()],
+            analysis: Analysis::default(),
         };
+        plan.analysis.prometheus = Some(PrometheusAnalysis {
+            url: "prometheus:9090".into(),
+            error_ratio_query: Some("x".into()),
+            p99_query: None,
+        });
+        assert_eq!(
+            plan.validate().unwrap_err().field,
+            "analysis.prometheus.url"
+        );
+        plan.analysis = Analysis::default();
         assert!(plan.validate().is_ok());
         plan.steps[0].weight = Some(0);
         assert_eq!(plan.validate().unwrap_err().field, "steps[0].weight");

@@ -206,29 +206,45 @@ pub async fn deployed_in(store: &Store, environment: &str) -> Result<Vec<Deploye
             continue;
         }
         let revision: ProductRevision = from_json("api_revisions.definition", &row.definition)?;
-        let product = revision.product;
-        products.push(DeployedProduct {
-            product_id: product.id,
-            revision_id: row.revision_id.clone(),
-            name: product.name,
-            context: product.context,
-            version: product.version,
+        products.push(deployed_product(
+            revision,
+            &row.revision_id,
+            &row.vhost,
             lifecycle,
-            apis: revision
-                .apis
-                .into_iter()
-                // Mutual TLS is not offered through products: no client certificates.
-                .map(|api| {
-                    crate::snapshot::deployed_api(
-                        api,
-                        row.revision_id.clone(),
-                        row.vhost.clone(),
-                        lifecycle,
-                    )
-                })
-                .collect(),
-            vhost: row.vhost,
-        });
+        ));
     }
     Ok(products)
+}
+
+/// Product revision `revision_id` (its frozen `revision`) as gateways serve it on `vhost`
+/// in the product's `lifecycle` state.
+pub(crate) fn deployed_product(
+    revision: ProductRevision,
+    revision_id: &str,
+    vhost: &str,
+    lifecycle: LifecycleState,
+) -> DeployedProduct {
+    let product = revision.product;
+    DeployedProduct {
+        product_id: product.id,
+        revision_id: revision_id.to_owned(),
+        name: product.name,
+        context: product.context,
+        version: product.version,
+        lifecycle,
+        apis: revision
+            .apis
+            .into_iter()
+            // Mutual TLS is not offered through products: no client certificates.
+            .map(|api| {
+                crate::snapshot::deployed_api(
+                    api,
+                    revision_id.to_owned(),
+                    vhost.to_owned(),
+                    lifecycle,
+                )
+            })
+            .collect(),
+        vhost: vhost.to_owned(),
+    }
 }

@@ -235,3 +235,16 @@ pub async fn nodes_of(store: &Store, environment: &str) -> Result<Vec<GatewayNod
     .fetch_all(store.pool())
     .await?)
 }
+
+/// Whether every gateway of `environment` connected now acknowledged `version` or a later
+/// one (true when none is connected).
+pub async fn all_applied(store: &Store, environment: &str, version: i64) -> Result<bool> {
+    let behind: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM gateway_nodes WHERE environment = $1 AND connected = 1 AND applied_version < $2",
+    )
+    .bind(environment)
+    .bind(version)
+    .fetch_one(store.pool())
+    .await?;
+    Ok(behind == 0)
+}

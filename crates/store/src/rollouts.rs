@@ -1,7 +1,9 @@
 //! Rollouts (`rollouts`, `rollout_events`, `leases`; migration 0020): the plan, its
 //! progress and status, a command a user asked for and the driver has not taken yet, and
 //! the audit trail. Progress is saved compare-and-set on `revision`, so a driver that lost
-//! its lease (or raced a user's command) cannot overwrite newer state.
+//! its lease (or raced a user's command) cannot overwrite newer state. Each change is
+//! written in one transaction with the audit-trail entries that record it, so a reader
+//! never sees a rollout's new status without the events that led there.
 
 use crate::{Result, Store, new_id, now_ms};
 
@@ -58,8 +60,8 @@ macro_rules! columns {
     };
 }
 
-/// Stores a new rollout (status [`RUNNING`]), unless the API already has an active one
-/// (then `Conflict`).
+/// Stores a new rollout (status [`RUNNING`]) with its first audit-trail entries, unless
+/// the API already has an active one (then `Conflict`).
 pub async fn create(
     store: &Store,
     api_id: &str,
@@ -67,6 +69,7 @@ pub async fn create(
     plan: &str,
     progress: &str,
     created_by: &str,
+    events: &[NewEvent<'_>],
 ) -> Result<Rollout> {
     let now = now_ms();
     let rollout = Rollout {
@@ -114,6 +117,7 @@ pub async fn create(
     .bind(rollout.revision)
     .execute(&mut *tx)
     .await?;
+    insert_events(&mut tx, &rollout.id, events).await?;
     tx.commit().await?;
     Ok(rollout)
 }
@@ -155,8 +159,10 @@ pub async fn active(store: &Store) -> Result<Vec<Rollout>> {
 }
 
 /// Saves status, progress and reason and clears the command, if nothing changed the row
-/// since `rollout.revision` was read; whether it was saved.
-pub async fn save(store: &Store, rollout: &Rollout) -> Result<bool> {
+/// since `rollout.revision` was read, and adds `events` to its audit trail (both or
+/// neither); whether it was saved.
+pub async fn save(store: &Store, rollout: &Rollout, events: &[NewEvent<'_>]) -> Result<bool> {
+    let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE rollouts SET status = $1, progress = $2, reason = $3, command = NULL, \
          updated_at = $4, revision = revision + 1 WHERE id = $5 AND revision = $6",
@@ -167,13 +173,20 @@ pub async fn save(store: &Store, rollout: &Rollout) -> Result<bool> {
     .bind(now_ms())
     .bind(&rollout.id)
     .bind(rollout.revision)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    insert_events(&mut tx, &rollout.id, events).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
-/// Leaves `command` for the driver, if the rollout is still active; whether it was.
-pub async fn command(store: &Store, id: &str, command: &str) -> Result<bool> {
+/// Leaves `command` for the driver, if the rollout is still active, with the audit-trail
+/// entry `event` (both or neither); whether it was.
+pub async fn command(store: &Store, id: &str, command: &str, event: NewEvent<'_>) -> Result<bool> {
+    let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE rollouts SET command = $1, updated_at = $2, revision = revision + 1 \
          WHERE id = $3 AND status IN ('RUNNING', 'PAUSED')",
@@ -181,9 +194,14 @@ pub async fn command(store: &Store, id: &str, command: &str) -> Result<bool> {
     .bind(command)
     .bind(now_ms())
     .bind(id)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    insert_events(&mut tx, id, &[event]).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// One entry of a rollout's audit trail.
@@ -199,24 +217,37 @@ pub struct RolloutEvent {
     pub detail: String,
 }
 
-/// Adds an entry to the audit trail of `rollout_id`.
-pub async fn add_event(
-    store: &Store,
+/// An audit-trail entry, written with the change it records.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    /// A user name, or `driver:<replica>`.
+    pub actor: &'a str,
+    /// `started`, `step-applied`, `step-passed`, `promoted`, `paused`, …
+    pub kind: &'a str,
+    /// Free text.
+    pub detail: &'a str,
+}
+
+/// Adds `events` to the audit trail of `rollout_id`, in order: one change's entries are
+/// stamped a millisecond apart, so the trail (ordered by time) reads them back as written.
+async fn insert_events(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     rollout_id: &str,
-    actor: &str,
-    kind: &str,
-    detail: &str,
+    events: &[NewEvent<'_>],
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO rollout_events (rollout_id, at, actor, kind, detail) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(rollout_id)
-    .bind(now_ms())
-    .bind(actor)
-    .bind(kind)
-    .bind(detail)
-    .execute(store.pool())
-    .await?;
+    let now = now_ms();
+    for (at, event) in (now..).zip(events) {
+        sqlx::query(
+            "INSERT INTO rollout_events (rollout_id, at, actor, kind, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(rollout_id)
+        .bind(at)
+        .bind(event.actor)
+        .bind(event.kind)
+        .bind(event.detail)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 

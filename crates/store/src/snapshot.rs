@@ -247,7 +247,8 @@ pub async fn build(
     })
     .collect::<Result<Vec<_>>>()?;
 
-    let canaries = crate::canaries::for_snapshot(store, environment, &apis).await?;
+    let products = crate::api_products::deployed_in(store, environment).await?;
+    let canaries = crate::canaries::for_snapshot(store, environment, &apis, &products).await?;
     Ok(GatewaySnapshot {
         environment: env.name,
         version: u64::try_from(env.config_version).unwrap_or_default(),
@@ -260,7 +261,7 @@ pub async fn build(
         revoked_token_ids: crate::revoked_tokens::live_ids(store, crate::now_ms()).await?,
         deny_policies: crate::deny_policies::enforced(store).await?,
         custom_rules: crate::custom_rules::enforced(store).await?,
-        products: crate::api_products::deployed_in(store, environment).await?,
+        products,
         ai_apis,
         token_quotas: crate::ai::token_quotas(store).await?,
         canaries,

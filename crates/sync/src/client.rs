@@ -238,14 +238,10 @@ async fn session<A: Applier>(
                 None => break,
             },
             _ = report.tick() => {
-                let revisions = applier.traffic();
-                if !revisions.is_empty() {
-                    let report = crate::proto::TrafficReport {
-                        revisions: revisions.into_iter().map(crate::traffic_to_wire).collect(),
-                    };
-                    if tx.send(send(gateway_message::Message::Traffic(report))).await.is_err() {
-                        break;
-                    }
+                if let Some(report) = traffic_report(applier)
+                    && tx.send(send(report)).await.is_err()
+                {
+                    break;
                 }
                 continue;
             }
@@ -290,6 +286,14 @@ async fn session<A: Applier>(
         let reply = match result {
             Ok(()) => {
                 status.applied.fetch_add(1, Ordering::Relaxed);
+                // What was counted under the previous configuration goes first: the control
+                // plane records it before it learns this version is in use, so a rollout
+                // step's window, which opens at the ACK, holds no call from before its change.
+                if let Some(report) = traffic_report(applier)
+                    && tx.send(send(report)).await.is_err()
+                {
+                    break;
+                }
                 gateway_message::Message::Ack(Ack { version })
             }
             Err(rejected) => {
@@ -357,6 +361,16 @@ fn verified(snapshot: GatewaySnapshot, digest: &str) -> Result<Versioned, Undeco
         return Err(Undecodable::Digest(versioned.snapshot.version));
     }
     Ok(versioned)
+}
+
+/// What the revisions served since the last report, as a message (`None`: nothing).
+fn traffic_report<A: Applier + ?Sized>(applier: &A) -> Option<gateway_message::Message> {
+    let revisions = applier.traffic();
+    (!revisions.is_empty()).then(|| {
+        gateway_message::Message::Traffic(crate::proto::TrafficReport {
+            revisions: revisions.into_iter().map(crate::traffic_to_wire).collect(),
+        })
+    })
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use super::session::{Portal, User, UserForm};
 use super::{Nav, PortalError, render, see_other, when};
 use crate::AppState;
 use crate::service;
-use crate::service::rollouts::{Command, RolloutProgress};
+use crate::service::rollouts::{Command, RolloutProgress, Subject};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -153,6 +153,7 @@ fn plan_of(form: &PlanForm) -> Result<RolloutPlan, PortalError> {
             },
         },
         steps,
+        analysis: Default::default(),
     })
 }
 
@@ -163,7 +164,8 @@ async fn start(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     let plan = plan_of(&form)?;
-    let rollout = service::rollouts::start(&state, &api_id, plan, &user.username).await?;
+    let rollout =
+        service::rollouts::start(&state, Subject::Api(&api_id), plan, &user.username).await?;
     see_other(
         &user,
         &format!("/publisher/apis/{api_id}/rollouts/{}", rollout.id),
@@ -216,7 +218,7 @@ async fn one(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     let api = service::apis::load(&state, &api_id).await?;
-    let rollout = service::rollouts::load_rollout(&state, &api_id, &id).await?;
+    let rollout = service::rollouts::load_rollout(&state, Subject::Api(&api_id), &id).await?;
     let plan: RolloutPlan = serde_json::from_str(&rollout.plan)
         .map_err(|e| PortalError::Internal(format!("rollout plan: {e}")))?;
     let progress: RolloutProgress = serde_json::from_str(&rollout.progress)
@@ -261,7 +263,7 @@ async fn act(
     user.require(Portal::Publisher)?;
     let command = Command::parse(&action)
         .ok_or_else(|| PortalError::NotFound(format!("No rollout action '{action}'")))?;
-    service::rollouts::command(&state, &api_id, &id, command, &user.username).await?;
+    service::rollouts::command(&state, Subject::Api(&api_id), &id, command, &user.username).await?;
     see_other(
         &user,
         &format!("/publisher/apis/{api_id}/rollouts/{id}"),

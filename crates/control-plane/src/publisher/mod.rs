@@ -205,6 +205,18 @@ pub fn router() -> Router<AppState> {
             get(api_products::deployments),
         )
         .route(
+            "/api-products/{product_id}/rollouts",
+            get(rollouts::list_product).post(rollouts::start_product),
+        )
+        .route(
+            "/api-products/{product_id}/rollouts/{rollout_id}",
+            get(rollouts::get_one_product),
+        )
+        .route(
+            "/api-products/{product_id}/rollouts/{rollout_id}/{action}",
+            post(rollouts::act_product),
+        )
+        .route(
             "/operation-policies",
             get(operation_policies::list_common).post(operation_policies::add_common),
         )

@@ -22,6 +22,7 @@ pub mod mcp_servers;
 pub mod mcp_tools;
 pub mod revisions;
 pub mod rollout_driver;
+pub mod rollout_prometheus;
 pub mod rollouts;
 pub mod signup;
 pub mod subscriptions;

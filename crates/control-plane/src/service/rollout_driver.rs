@@ -8,13 +8,14 @@
 
 use std::time::Duration;
 
-use gantry_model::rollout::{self, Measured, RolloutPlan, Verdict};
-use gantry_store::rollouts::{self as store_rollouts, Rollout};
+use gantry_model::rollout::{self, Measured, QueryContext, RolloutPlan, Verdict};
+use gantry_store::rollouts::{self as store_rollouts, NewEvent, Rollout};
 use gantry_store::{apis, canaries, now_ms, traffic};
 use tokio_util::sync::CancellationToken;
 
+use super::rollout_prometheus;
 use super::rollouts::{
-    Command, RolloutProgress, TouchedEnvironment, audit, elapsed_secs, step_status,
+    Command, RolloutProgress, TouchedEnvironment, elapsed_secs, recorded, step_status,
 };
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -25,6 +26,8 @@ const TICK: Duration = Duration::from_millis(500);
 const LEASE_TTL_MS: i64 = 5_000;
 /// The lease's name.
 const LEASE: &str = "rollouts";
+/// Longest wait for a step's gateways to acknowledge its configuration.
+const ACK_WAIT_MS: i64 = 10_000;
 /// Traffic reports are kept this long.
 const TRAFFIC_KEPT_MS: i64 = 3_600_000;
 
@@ -116,11 +119,7 @@ async fn advance(state: &AppState, mut rollout: Rollout, holder: &str) -> ApiRes
                 let i = progress.current_step;
                 // A step promoted before it was applied is applied first: the plan's
                 // environments must still end with the revision.
-                if progress
-                    .steps
-                    .get(i)
-                    .is_some_and(|s| s.started_at.is_none())
-                {
+                if progress.steps.get(i).is_some_and(|s| !s.applied()) {
                     apply_step(state, &plan, &rollout, &mut progress).await?;
                 }
                 if let Some(step) = progress.steps.get_mut(i) {
@@ -142,13 +141,20 @@ async fn advance(state: &AppState, mut rollout: Rollout, holder: &str) -> ApiRes
     let Some(step) = plan.steps.get(i) else {
         return save(state, rollout, progress, &actor, events).await;
     };
-    let Some(started_at) = progress.steps.get(i).and_then(|s| s.started_at) else {
+    if !progress.steps[i].applied() {
         apply_step(state, &plan, &rollout, &mut progress).await?;
         events.push((
             "step-applied",
             format!("step {i}: {} at {} %", step.environment, step.share()),
         ));
         return save(state, rollout, progress, &actor, events).await;
+    }
+    let Some(started_at) = progress.steps[i].started_at else {
+        if window_opens(state, &step.environment, &progress.steps[i]).await? {
+            progress.steps[i].started_at = Some(now_ms());
+            return save(state, rollout, progress, &actor, events).await;
+        }
+        return Ok(());
     };
     let new = Measured::from(
         &traffic::totals(
@@ -166,23 +172,43 @@ async fn advance(state: &AppState, mut rollout: Rollout, holder: &str) -> ApiRes
         .find(|e| e.environment == step.environment)
         .and_then(|e| e.previous_revision_id.clone())
         .filter(|p| step.share() < 100 && *p != rollout.revision_id);
-    let previous = match previous_revision {
+    let previous = match &previous_revision {
         Some(previous) => Some(Measured::from(
             &traffic::totals(
                 state.store(),
                 &step.environment,
                 &rollout.api_id,
-                &previous,
+                previous,
                 started_at,
             )
             .await?,
         )),
         None => None,
     };
-    let verdict = rollout::analyse(step, elapsed_secs(started_at), &new, previous.as_ref());
+    let elapsed = elapsed_secs(started_at);
+    let mut verdict = rollout::analyse(step, elapsed, &new, previous.as_ref());
+    let external = match &plan.analysis.prometheus {
+        // Asked once the gateways saw enough calls: before that there is nothing to judge.
+        Some(prometheus) if new.requests >= step.min_requests => {
+            let context = QueryContext {
+                api_id: &rollout.api_id,
+                revision: &rollout.revision_id,
+                previous_revision: previous_revision.as_deref().unwrap_or_default(),
+                environment: &step.environment,
+                window_secs: elapsed,
+            };
+            let measured = rollout_prometheus::measure(prometheus, &context).await;
+            verdict = rollout::with_external(step, elapsed, verdict, &measured);
+            Some(measured)
+        }
+        _ => None,
+    };
     let mine = &mut progress.steps[i];
     mine.new_revision = Some(new);
     mine.previous_revision = previous;
+    if external.is_some() {
+        mine.prometheus = external;
+    }
     match verdict {
         Verdict::Wait(why) => mine.verdict = Some(why),
         Verdict::Pass => {
@@ -318,11 +344,34 @@ async fn apply_step(
         )
         .await?;
     }
-    state.sync_environments().await?;
+    let published = match state.sync_environments().await?.get(&step.environment) {
+        Some(version) => *version,
+        // Nothing changed (a step redone): the version in place carries it.
+        None => gantry_store::environments::find_by_name(state.store(), &step.environment)
+            .await?
+            .map_or(0, |e| u64::try_from(e.config_version).unwrap_or(0)),
+    };
     let mine = &mut progress.steps[i];
     mine.status = step_status::RUNNING.to_owned();
-    mine.started_at = Some(now_ms());
+    mine.published_version = Some(published);
+    mine.published_at = Some(now_ms());
+    mine.started_at = None;
     Ok(())
+}
+
+/// Whether a step's window opens now: every gateway of its environment acknowledged the
+/// configuration carrying it (each sends what it counted before that configuration first,
+/// so the window holds only the step's calls), or [`ACK_WAIT_MS`] went by (a gateway that
+/// does not acknowledge does not hold the rollout up).
+async fn window_opens(
+    state: &AppState,
+    environment: &str,
+    step: &super::rollouts::StepProgress,
+) -> ApiResult<bool> {
+    let waited = now_ms() - step.published_at.unwrap_or(0);
+    let version = i64::try_from(step.published_version.unwrap_or(0)).unwrap_or(i64::MAX);
+    Ok(waited >= ACK_WAIT_MS
+        || gantry_store::gateways::all_applied(state.store(), environment, version).await?)
 }
 
 /// Restores every environment the rollout touched: canary gone, the previous revision
@@ -368,8 +417,8 @@ async fn roll_back(
     Ok(())
 }
 
-/// Saves (compare-and-set: a rollout changed meanwhile is left for the next tick) and
-/// records the events.
+/// Saves (compare-and-set: a rollout changed meanwhile is left for the next tick) with
+/// its events, in one transaction: whoever reads the new status reads why too.
 async fn save(
     state: &AppState,
     mut rollout: Rollout,
@@ -378,11 +427,16 @@ async fn save(
     events: Vec<(&str, String)>,
 ) -> ApiResult<()> {
     rollout.progress = serde_json::to_string(&progress).unwrap_or_default();
-    if !store_rollouts::save(state.store(), &rollout).await? {
-        return Ok(());
-    }
-    for (kind, detail) in events {
-        audit(state, &rollout.id, actor, kind, &detail).await;
+    let events: Vec<NewEvent<'_>> = events
+        .iter()
+        .map(|(kind, detail)| NewEvent {
+            actor,
+            kind,
+            detail,
+        })
+        .collect();
+    if store_rollouts::save(state.store(), &rollout, &events).await? {
+        recorded(state, &rollout.id, &events);
     }
     Ok(())
 }

@@ -1,10 +1,12 @@
-//! Rollouts of API revisions (progressive delivery): start one from a plan, read its live
-//! progress, leave a command (promote, pause, resume, abort) for the driver. The REST
-//! handlers (`publisher/rollouts.rs`) and `gantry ctl rollout` go through these; the
-//! driver (`service/rollout_driver.rs`) does the deploying, measuring and rolling back.
+//! Rollouts of API and API product revisions (progressive delivery): start one from a
+//! plan, read its live progress, leave a command (promote, pause, resume, abort) for the
+//! driver. The REST handlers (`publisher/rollouts.rs`), the Publisher portal and `gantry
+//! ctl rollout` go through these; the driver (`service/rollout_driver.rs`) does the
+//! deploying, measuring and rolling back, alike for both (products share the APIs'
+//! revisions, deployments and canaries tables, by id).
 
-use gantry_model::rollout::{Measured, RolloutPlan};
-use gantry_store::rollouts::{self, Rollout, RolloutEvent};
+use gantry_model::rollout::{ExternalMeasured, Measured, RolloutPlan};
+use gantry_store::rollouts::{self, NewEvent, Rollout, RolloutEvent};
 use gantry_store::{environments, now_ms};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -35,7 +37,14 @@ pub struct RolloutProgress {
 pub struct StepProgress {
     /// `PENDING`, `RUNNING`, `PASSED`, `PROMOTED` (passed by a user), `FAILED`, `CANCELLED`.
     pub status: String,
-    /// Epoch ms the step's configuration was published (its window starts).
+    /// The environment's configuration version that carries the step (its window opens
+    /// once the environment's gateways acknowledged it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_version: Option<u64>,
+    /// Epoch ms the step's configuration was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<i64>,
+    /// Epoch ms the step's window started: its gateways serve its configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<i64>,
     /// Epoch ms it passed or failed.
@@ -47,9 +56,20 @@ pub struct StepProgress {
     /// The previous revision's numbers in the same window (weighted steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_revision: Option<Measured>,
+    /// What the plan's Prometheus queries answered last (with `analysis.prometheus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<ExternalMeasured>,
     /// The analysis' last word (waiting, passed, or why it failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
+}
+
+impl StepProgress {
+    /// Whether the step's configuration was put in place (it may still be on its way to
+    /// the gateways).
+    pub fn applied(&self) -> bool {
+        self.started_at.is_some() || self.published_version.is_some()
+    }
 }
 
 /// An environment a rollout changed, and what it served before.
@@ -119,27 +139,75 @@ impl Command {
     }
 }
 
-/// Starts a rollout of `plan` for `api_id` by `user`: the plan, its revision and
-/// environments are checked (400), one active rollout per API (409).
+/// What a rollout takes out: a revision of an API or of an API product (by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// An API.
+    Api(&'a str),
+    /// An API product.
+    Product(&'a str),
+}
+
+impl Subject<'_> {
+    /// The API's or product's id (the rollout's `api_id`).
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Api(id) | Self::Product(id) => id,
+        }
+    }
+
+    /// 404 unless it exists.
+    async fn exists(&self, state: &AppState) -> ApiResult<()> {
+        match self {
+            Self::Api(id) => load(state, id).await.map(drop),
+            Self::Product(id) => crate::service::api_products::load(state, id)
+                .await
+                .map(drop),
+        }
+    }
+
+    /// 400 unless `revision_id` is one of its revisions.
+    async fn has_revision(&self, state: &AppState, revision_id: &str) -> ApiResult<()> {
+        let found = match self {
+            Self::Api(id) => gantry_store::apis::get_revision(state.store(), id, revision_id)
+                .await
+                .map(drop),
+            Self::Product(id) => {
+                gantry_store::api_products::get_revision(state.store(), id, revision_id)
+                    .await
+                    .map(drop)
+            }
+        };
+        match found {
+            Err(gantry_store::StoreError::NotFound) => Err(ApiError::BadRequest(format!(
+                "revisionId: {} '{}' has no revision '{revision_id}'",
+                self.noun(),
+                self.id()
+            ))),
+            other => Ok(other?),
+        }
+    }
+
+    fn noun(&self) -> &'static str {
+        match self {
+            Self::Api(_) => "API",
+            Self::Product(_) => "API product",
+        }
+    }
+}
+
+/// Starts a rollout of `plan` for `subject` by `user`: the plan, its revision and
+/// environments are checked (400), one active rollout per API or product (409).
 pub async fn start(
     state: &AppState,
-    api_id: &str,
+    subject: Subject<'_>,
     plan: RolloutPlan,
     user: &str,
 ) -> ApiResult<Rollout> {
-    load(state, api_id).await?;
+    subject.exists(state).await?;
     plan.validate()?;
-    match gantry_store::apis::get_revision(state.store(), api_id, &plan.revision_id).await {
-        Err(gantry_store::StoreError::NotFound) => {
-            return Err(ApiError::BadRequest(format!(
-                "revisionId: API '{api_id}' has no revision '{}'",
-                plan.revision_id
-            )));
-        }
-        other => {
-            other?;
-        }
-    }
+    subject.has_revision(state, &plan.revision_id).await?;
+    let api_id = subject.id();
     for (i, step) in plan.steps.iter().enumerate() {
         if environments::find_by_name(state.store(), &step.environment)
             .await?
@@ -163,6 +231,16 @@ pub async fn start(
             .collect(),
         ..Default::default()
     };
+    let detail = format!(
+        "revision {} in {} steps",
+        plan.revision_id,
+        plan.steps.len()
+    );
+    let started = NewEvent {
+        actor: user,
+        kind: "started",
+        detail: &detail,
+    };
     let rollout = rollouts::create(
         state.store(),
         api_id,
@@ -170,27 +248,17 @@ pub async fn start(
         &serde_json::to_string(&plan).unwrap_or_default(),
         &serde_json::to_string(&progress).unwrap_or_default(),
         user,
+        &[started],
     )
     .await?;
-    audit(
-        state,
-        &rollout.id,
-        user,
-        "started",
-        &format!(
-            "revision {} in {} steps",
-            plan.revision_id,
-            plan.steps.len()
-        ),
-    )
-    .await;
+    recorded(state, &rollout.id, &[started]);
     Ok(rollout)
 }
 
-/// The rollout `id` of `api_id`, or 404.
-pub async fn load_rollout(state: &AppState, api_id: &str, id: &str) -> ApiResult<Rollout> {
-    load(state, api_id).await?;
-    rollouts::get(state.store(), api_id, id)
+/// The rollout `id` of `subject`, or 404.
+pub async fn load_rollout(state: &AppState, subject: Subject<'_>, id: &str) -> ApiResult<Rollout> {
+    subject.exists(state).await?;
+    rollouts::get(state.store(), subject.id(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("rollout", id))
 }
@@ -198,12 +266,12 @@ pub async fn load_rollout(state: &AppState, api_id: &str, id: &str) -> ApiResult
 /// Leaves `command` for the driver (taken within a second); 409 once the rollout ended.
 pub async fn command(
     state: &AppState,
-    api_id: &str,
+    subject: Subject<'_>,
     id: &str,
     command: Command,
     user: &str,
 ) -> ApiResult<Rollout> {
-    let rollout = load_rollout(state, api_id, id).await?;
+    let rollout = load_rollout(state, subject, id).await?;
     let refused = || {
         ApiError::Conflict(format!(
             "rollout '{id}' is {}: only a running or paused rollout takes '{}'",
@@ -214,33 +282,32 @@ pub async fn command(
     if !rollout.is_active() {
         return Err(refused());
     }
-    if !rollouts::command(state.store(), id, command.as_str()).await? {
+    let kind = format!("{}-requested", command.as_str());
+    let requested = NewEvent {
+        actor: user,
+        kind: &kind,
+        detail: "",
+    };
+    if !rollouts::command(state.store(), id, command.as_str(), requested).await? {
         return Err(refused());
     }
-    audit(
-        state,
-        id,
-        user,
-        &format!("{}-requested", command.as_str()),
-        "",
-    )
-    .await;
-    load_rollout(state, api_id, id).await
+    recorded(state, id, &[requested]);
+    load_rollout(state, subject, id).await
 }
 
-/// Records an entry of the audit trail (table and the `audit` log target); a failure to
-/// record is logged, never fatal to the action.
-pub(crate) async fn audit(
-    state: &AppState,
-    rollout_id: &str,
-    actor: &str,
-    kind: &str,
-    detail: &str,
-) {
-    tracing::info!(target: "audit", rollout = rollout_id, actor, kind, detail, "rollout event");
-    state.metrics().rollout_event(kind);
-    if let Err(error) = rollouts::add_event(state.store(), rollout_id, actor, kind, detail).await {
-        tracing::warn!(%error, rollout = rollout_id, kind, "rollout event not recorded");
+/// Tells the `audit` log target and `/metrics` of audit-trail entries just stored with
+/// the change they record.
+pub(crate) fn recorded(state: &AppState, rollout_id: &str, events: &[NewEvent<'_>]) {
+    for event in events {
+        tracing::info!(
+            target: "audit",
+            rollout = rollout_id,
+            actor = event.actor,
+            kind = event.kind,
+            detail = event.detail,
+            "rollout event"
+        );
+        state.metrics().rollout_event(event.kind);
     }
 }
 

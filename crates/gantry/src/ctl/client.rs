@@ -280,10 +280,32 @@ impl Client {
 
     /// The revisions of an API.
     pub async fn revisions(&mut self, api_id: &str) -> Result<Vec<Value>, CtlError> {
+        self.revisions_of(&format!("apis/{api_id}")).await
+    }
+
+    /// The revisions of `resource` (`apis/{id}` or `api-products/{id}`).
+    async fn revisions_of(&mut self, resource: &str) -> Result<Vec<Value>, CtlError> {
         Ok(list_of(
-            self.get_json(&format!("{PUBLISHER}/apis/{api_id}/revisions"))
+            self.get_json(&format!("{PUBLISHER}/{resource}/revisions"))
                 .await?,
         ))
+    }
+
+    /// The id of the API product `name` `version`.
+    pub async fn product_id(&mut self, name: &str, version: &str) -> Result<String, CtlError> {
+        list_of(
+            self.get_json(&format!("{PUBLISHER}/api-products?limit=1000"))
+                .await?,
+        )
+        .iter()
+        .find(|p| p["name"] == name && p["version"] == version)
+        .and_then(|p| p["id"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            CtlError::Refused(format!(
+                "no API product named '{name}' with version '{version}'"
+            ))
+        })
     }
 
     /// The logged-in user's applications.
@@ -431,52 +453,53 @@ impl Client {
         success_json(self.send(request).await?).await.map(|_| ())
     }
 
-    /// The id of revision `number` of an API.
-    pub async fn revision_id(&mut self, api_id: &str, number: u32) -> Result<String, CtlError> {
+    /// The id of revision `number` of `resource` (`apis/{id}` or `api-products/{id}`).
+    pub async fn revision_id(&mut self, resource: &str, number: u32) -> Result<String, CtlError> {
         let wanted = format!("Revision {number}");
-        self.revisions(api_id)
+        self.revisions_of(resource)
             .await?
             .iter()
             .find(|r| r["displayName"] == wanted.as_str())
             .and_then(|r| r["id"].as_str())
             .map(str::to_owned)
-            .ok_or_else(|| CtlError::Refused(format!("the API has no revision {number}")))
+            .ok_or_else(|| CtlError::Refused(format!("{resource} has no revision {number}")))
     }
 
-    /// Starts a rollout of `plan`; the rollout.
-    pub async fn start_rollout(&mut self, api_id: &str, plan: &Value) -> Result<Value, CtlError> {
+    /// Starts a rollout of `plan` for `resource` (`apis/{id}` or `api-products/{id}`); the
+    /// rollout.
+    pub async fn start_rollout(&mut self, resource: &str, plan: &Value) -> Result<Value, CtlError> {
         let request = self
-            .call(Method::POST, &format!("{PUBLISHER}/apis/{api_id}/rollouts"))
+            .call(Method::POST, &format!("{PUBLISHER}/{resource}/rollouts"))
             .await?
             .json(plan);
         success_json(self.send(request).await?).await
     }
 
-    /// The API's rollouts, newest first.
-    pub async fn rollouts(&mut self, api_id: &str) -> Result<Vec<Value>, CtlError> {
+    /// The rollouts of `resource`, newest first.
+    pub async fn rollouts(&mut self, resource: &str) -> Result<Vec<Value>, CtlError> {
         Ok(list_of(
-            self.get_json(&format!("{PUBLISHER}/apis/{api_id}/rollouts"))
+            self.get_json(&format!("{PUBLISHER}/{resource}/rollouts"))
                 .await?,
         ))
     }
 
-    /// One rollout with its progress.
-    pub async fn rollout(&mut self, api_id: &str, id: &str) -> Result<Value, CtlError> {
-        self.get_json(&format!("{PUBLISHER}/apis/{api_id}/rollouts/{id}"))
+    /// One rollout of `resource` with its progress.
+    pub async fn rollout(&mut self, resource: &str, id: &str) -> Result<Value, CtlError> {
+        self.get_json(&format!("{PUBLISHER}/{resource}/rollouts/{id}"))
             .await
     }
 
     /// `promote`, `pause`, `resume` or `abort`; the rollout.
     pub async fn rollout_action(
         &mut self,
-        api_id: &str,
+        resource: &str,
         id: &str,
         action: &str,
     ) -> Result<Value, CtlError> {
         let request = self
             .call(
                 Method::POST,
-                &format!("{PUBLISHER}/apis/{api_id}/rollouts/{id}/{action}"),
+                &format!("{PUBLISHER}/{resource}/rollouts/{id}/{action}"),
             )
             .await?;
         success_json(self.send(request).await?).await

@@ -1,6 +1,6 @@
 //! `gantry ctl rollout start|status|promote|pause|resume|abort`: progressive delivery of an
-//! API revision from a pipeline, over the Publisher's rollouts resource (a Gantry
-//! extension). `start --wait` and `status --wait` follow the rollout to its end and exit 1
+//! API revision (`-n NAME -v VERSION`) or an API product revision (`--api-product NAME -v
+//! VERSION`) from a pipeline, over the Publisher's rollouts resource (a Gantry extension). `start --wait` and `status --wait` follow the rollout to its end and exit 1
 //! unless it succeeded, so a CI job fails when the analysis rolled the revision back.
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::client::{Client, Tls};
 use super::output::{self, Output};
 use super::session::Sessions;
-use super::{ApiRef, CtlError, EnvArg};
+use super::{CtlError, EnvArg};
 
 #[derive(Debug, Args)]
 pub(super) struct RolloutArgs {
@@ -42,13 +42,57 @@ enum RolloutWhat {
     Abort(Target),
 }
 
+/// `-n NAME -v VERSION` (an API) or `--api-product NAME -v VERSION` (an API product).
+#[derive(Debug, Args)]
+struct Rolled {
+    /// API name.
+    #[arg(
+        short = 'n',
+        long,
+        required_unless_present = "api_product",
+        conflicts_with = "api_product"
+    )]
+    name: Option<String>,
+    /// API product name (instead of an API's -n).
+    #[arg(long, value_name = "NAME")]
+    api_product: Option<String>,
+    /// API or API product version.
+    #[arg(short = 'v', long = "version", id = "api_version")]
+    version: String,
+}
+
+impl Rolled {
+    /// Its Publisher resource: `apis/{id}` or `api-products/{id}`.
+    async fn resource(&self, client: &mut Client) -> Result<String, CtlError> {
+        Ok(match (&self.api_product, &self.name) {
+            (Some(product), _) => format!(
+                "api-products/{}",
+                client.product_id(product, &self.version).await?
+            ),
+            (None, name) => format!(
+                "apis/{}",
+                client
+                    .api_id(name.as_deref().unwrap_or_default(), &self.version)
+                    .await?
+            ),
+        })
+    }
+
+    fn describe(&self) -> String {
+        match (&self.api_product, &self.name) {
+            (Some(product), _) => format!("API product {product} {}", self.version),
+            (None, name) => format!("{} {}", name.as_deref().unwrap_or_default(), self.version),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct Target {
     #[command(flatten)]
     env: EnvArg,
     #[command(flatten)]
-    api: ApiRef,
-    /// The rollout (default: the API's latest).
+    api: Rolled,
+    /// The rollout (default: the API's or product's latest).
     #[arg(long)]
     id: Option<String>,
     /// Follow it until it ends; exit 1 unless it succeeded.
@@ -61,7 +105,7 @@ struct StartArgs {
     #[command(flatten)]
     env: EnvArg,
     #[command(flatten)]
-    api: ApiRef,
+    api: Rolled,
     /// Revision number to roll out.
     #[arg(long)]
     rev: u32,
@@ -122,8 +166,8 @@ pub(super) async fn run(
 }
 
 async fn start_rollout(client: &mut Client, args: &StartArgs, out: Output) -> Result<(), CtlError> {
-    let api_id = client.api_id(&args.api.name, &args.api.version).await?;
-    let revision = client.revision_id(&api_id, args.rev).await?;
+    let resource = args.api.resource(client).await?;
+    let revision = client.revision_id(&resource, args.rev).await?;
     let mut plan = match &args.plan {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -134,12 +178,12 @@ async fn start_rollout(client: &mut Client, args: &StartArgs, out: Output) -> Re
         None => plan_from_flags(args)?,
     };
     plan["revisionId"] = json!(revision);
-    let body = client.start_rollout(&api_id, &plan).await?;
+    let body = client.start_rollout(&resource, &plan).await?;
     let id = body["id"].as_str().unwrap_or_default().to_owned();
     if !args.wait {
         return show(out, &body);
     }
-    follow(client, &api_id, &id, out).await
+    follow(client, &resource, &id, out).await
 }
 
 fn plan_from_flags(args: &StartArgs) -> Result<Value, CtlError> {
@@ -190,37 +234,39 @@ async fn act(
     action: Option<&str>,
     out: Output,
 ) -> Result<(), CtlError> {
-    let api_id = client.api_id(&target.api.name, &target.api.version).await?;
+    let resource = target.api.resource(client).await?;
     let id = match &target.id {
         Some(id) => id.clone(),
         None => client
-            .rollouts(&api_id)
+            .rollouts(&resource)
             .await?
             .first()
             .and_then(|r| r["id"].as_str())
             .map(str::to_owned)
             .ok_or_else(|| {
-                CtlError::Refused(format!(
-                    "{} {} has no rollout",
-                    target.api.name, target.api.version
-                ))
+                CtlError::Refused(format!("{} has no rollout", target.api.describe()))
             })?,
     };
     let body = match action {
-        Some(action) => client.rollout_action(&api_id, &id, action).await?,
-        None => client.rollout(&api_id, &id).await?,
+        Some(action) => client.rollout_action(&resource, &id, action).await?,
+        None => client.rollout(&resource, &id).await?,
     };
     if !target.wait {
         return show(out, &body);
     }
-    follow(client, &api_id, &id, out).await
+    follow(client, &resource, &id, out).await
 }
 
 /// Polls until the rollout ends; prints it; exit 1 unless it succeeded.
-async fn follow(client: &mut Client, api_id: &str, id: &str, out: Output) -> Result<(), CtlError> {
+async fn follow(
+    client: &mut Client,
+    resource: &str,
+    id: &str,
+    out: Output,
+) -> Result<(), CtlError> {
     let mut last_step = None;
     loop {
-        let body = client.rollout(api_id, id).await?;
+        let body = client.rollout(resource, id).await?;
         let status = body["status"].as_str().unwrap_or_default().to_owned();
         let step = body["progress"]["currentStep"].as_u64();
         if out == Output::Table

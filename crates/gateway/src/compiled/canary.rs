@@ -1,4 +1,4 @@
-//! Canary revisions, compiled: per API with a canary, the split (weight, stickiness, the
+//! Canary revisions, compiled: per API (or API product) with a canary, the split (weight, stickiness, the
 //! `X-Gantry-Revision` values) and a router holding only the canary revisions, so a call
 //! picked for the canary is matched against the canary revision's own resources. A
 //! configuration without canaries compiles to nothing.
@@ -6,15 +6,17 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use gantry_model::GatewaySnapshot;
-use gantry_model::canary::{Stickiness, sticky_bucket};
+use gantry_model::canary::{CanaryOf, CanaryRevision, Stickiness, sticky_bucket};
+use gantry_model::snapshot::DeployedApi;
+use gantry_model::{DeployedProduct, GatewaySnapshot};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::api::ApiEntry;
 use super::fast_map::FastMap;
 use super::limits::Policies;
 use super::router::{RouteMatch, Vhosts};
-use crate::traffic::TrafficRegistry;
+use crate::metric_name::Name;
+use crate::traffic::{RevisionSeries, TrafficRegistry};
 use gantry_model::KeyType;
 
 /// The header telling the upstream which revision served the call.
@@ -31,6 +33,10 @@ pub struct Split {
     pub stable_header: HeaderValue,
     /// `X-Gantry-Revision` for calls the canary serves.
     pub canary_header: HeaderValue,
+    /// The stable revision's calls by status class on `/metrics`.
+    pub stable_series: Arc<RevisionSeries>,
+    /// The canary revision's calls by status class on `/metrics`.
+    pub canary_series: Arc<RevisionSeries>,
 }
 
 enum Sticky {
@@ -62,6 +68,73 @@ impl Split {
     }
 }
 
+/// The revision a canary is beside: the API's or the product's deployed one.
+enum Stable<'s> {
+    Api(&'s DeployedApi),
+    Product(&'s DeployedProduct),
+}
+
+impl<'s> Stable<'s> {
+    /// The deployed revision of `canary`'s API or product, when its kind matches.
+    fn find(snapshot: &'s GatewaySnapshot, canary: &CanaryRevision) -> Option<Self> {
+        match &canary.revision {
+            CanaryOf::Api(_) => snapshot
+                .apis
+                .iter()
+                .find(|a| a.api_id == canary.api_id)
+                .map(Self::Api),
+            CanaryOf::Product(_) => snapshot
+                .products
+                .iter()
+                .find(|p| p.product_id == canary.api_id)
+                .map(Self::Product),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Self::Api(api) => api.name.as_str(),
+            Self::Product(product) => product.name.as_str(),
+        }
+    }
+
+    fn revision_id(&self) -> &str {
+        match self {
+            Self::Api(api) => &api.revision_id,
+            Self::Product(product) => &product.revision_id,
+        }
+    }
+
+    /// Adds what `canary` serves to `revisions`, answering where the stable revision does:
+    /// same id, vhost, context, version (a product's included APIs under the product's).
+    fn serve_beside(&self, canary: &CanaryOf, revisions: &mut Vec<DeployedApi>) {
+        match (self, canary) {
+            (Self::Api(stable), CanaryOf::Api(canary)) => {
+                let mut revision = DeployedApi::clone(canary);
+                revision.api_id.clone_from(&stable.api_id);
+                revision.vhost.clone_from(&stable.vhost);
+                revision.context = stable.context.clone();
+                revision.version = stable.version.clone();
+                revision.is_default_version = stable.is_default_version;
+                revision.lifecycle = stable.lifecycle;
+                revisions.push(revision);
+            }
+            (Self::Product(stable), CanaryOf::Product(canary)) => {
+                let mut product = DeployedProduct::clone(canary);
+                product.product_id.clone_from(&stable.product_id);
+                product.name = stable.name.clone();
+                product.vhost.clone_from(&stable.vhost);
+                product.context = stable.context.clone();
+                product.version = stable.version.clone();
+                product.lifecycle = stable.lifecycle;
+                revisions.extend(product.served_apis());
+            }
+            // `find` matched the kinds.
+            _ => {}
+        }
+    }
+}
+
 /// APIs whose pools have active health checks, by key type.
 type HealthChecked = Vec<(Arc<ApiEntry>, KeyType)>;
 
@@ -69,6 +142,8 @@ type HealthChecked = Vec<(Arc<ApiEntry>, KeyType)>;
 pub struct Canaries {
     splits: FastMap<Arc<str>, Split>,
     vhosts: Vhosts,
+    /// (API name, revision) of every per-revision series the splits count in.
+    series: Vec<(Name, Name)>,
 }
 
 impl Canaries {
@@ -85,11 +160,12 @@ impl Canaries {
             return (None, Vec::new());
         }
         let mut splits = FastMap::default();
+        let mut series = Vec::with_capacity(2 * snapshot.canaries.len());
         let mut revisions = Vec::with_capacity(snapshot.canaries.len());
         for canary in &snapshot.canaries {
-            let Some(stable) = snapshot.apis.iter().find(|a| a.api_id == canary.api_id) else {
+            let Some(stable) = Stable::find(snapshot, canary) else {
                 problems.push(format!(
-                    "canary of API {}: the API is not deployed in this environment",
+                    "canary of {}: it is not deployed in this environment",
                     canary.api_id
                 ));
                 continue;
@@ -104,32 +180,34 @@ impl Canaries {
                     Ok(name) => Sticky::Header(name),
                     Err(_) => {
                         problems.push(format!(
-                            "canary of API {}: '{name}' is not a header name",
-                            stable.name
+                            "canary of {}: '{name}' is not a header name",
+                            stable.name()
                         ));
                         continue;
                     }
                 },
             };
+            let (name, stable_revision, canary_revision) = (
+                stable.name(),
+                stable.revision_id(),
+                canary.revision.revision_id(),
+            );
+            for revision in [stable_revision, canary_revision] {
+                series.push((Name(Arc::from(name)), Name(Arc::from(revision))));
+            }
             splits.insert(
                 Arc::from(canary.api_id.as_str()),
                 Split {
                     weight: canary.weight.min(100),
                     sticky,
                     picked: AtomicU64::new(0),
-                    stable_header: header(&stable.revision_id),
-                    canary_header: header(&canary.revision.revision_id),
+                    stable_header: header(stable_revision),
+                    canary_header: header(canary_revision),
+                    stable_series: traffic.series(name, stable_revision),
+                    canary_series: traffic.series(name, canary_revision),
                 },
             );
-            // Served where the stable revision is: same vhost, context, version.
-            let mut revision = canary.revision.clone();
-            revision.api_id.clone_from(&stable.api_id);
-            revision.vhost.clone_from(&stable.vhost);
-            revision.context = stable.context.clone();
-            revision.version = stable.version.clone();
-            revision.is_default_version = stable.is_default_version;
-            revision.lifecycle = stable.lifecycle;
-            revisions.push(revision);
+            stable.serve_beside(&canary.revision, &mut revisions);
         }
         let only_canaries = GatewaySnapshot {
             environment: snapshot.environment.clone(),
@@ -140,7 +218,19 @@ impl Canaries {
             ..Default::default()
         };
         let (vhosts, health_checked) = Vhosts::compile(&only_canaries, policies, traffic, problems);
-        (Some(Box::new(Self { splits, vhosts })), health_checked)
+        (
+            Some(Box::new(Self {
+                splits,
+                vhosts,
+                series,
+            })),
+            health_checked,
+        )
+    }
+
+    /// (API name, revision) of the per-revision series this configuration counts in.
+    pub fn series(&self) -> &[(Name, Name)] {
+        &self.series
     }
 
     /// The split of `api_id`, when it has a canary.
@@ -159,12 +249,15 @@ mod tests {
     use super::*;
 
     fn split(weight: u8, sticky: Sticky) -> Split {
+        let traffic = TrafficRegistry::default();
         Split {
             weight,
             sticky,
             picked: AtomicU64::new(0),
             stable_header: HeaderValue::from_static("r1"),
             canary_header: HeaderValue::from_static("r2"),
+            stable_series: traffic.series("Shop", "r1"),
+            canary_series: traffic.series("Shop", "r2"),
         }
     }
 
@@ -231,7 +324,10 @@ mod tests {
         let mut snapshot = snapshot("shop");
         snapshot.gateway_policies =
             serde_json::from_value(serde_json::json!({"request": [header("gateway")]})).unwrap();
-        snapshot.canaries[0].revision.operations[1].operation_policies =
+        let CanaryOf::Api(canary) = &mut snapshot.canaries[0].revision else {
+            panic!("an API's canary");
+        };
+        canary.operations[1].operation_policies =
             serde_json::from_value(serde_json::json!({"request": [header("canary")]})).unwrap();
         let config = super::super::CompiledConfig::compile(&snapshot).unwrap();
         let canaries = config.canaries.as_deref().unwrap();

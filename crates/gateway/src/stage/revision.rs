@@ -2,7 +2,8 @@
 //! Most APIs have one (the call is counted under it and goes on unchanged); an API with a
 //! canary (`compiled/canary.rs`) sends the canary its share by weight, sticky by header or
 //! application where asked, re-matches the call against the canary revision's resources,
-//! and names the serving revision to the upstream (`X-Gantry-Revision`).
+//! names the serving revision to the upstream (`X-Gantry-Revision`), and counts the call
+//! in that revision's `/metrics` series.
 
 use http::{HeaderValue, Method, Request};
 
@@ -35,11 +36,13 @@ pub fn pick<'c, B>(
     let application = who.caller.as_ref().map(|c| &*c.application_id);
     if !split.canary_for(request.headers(), application) {
         outcome.revision = Some(routed.api.traffic.clone());
+        outcome.revision_series = Some(split.stable_series.clone());
         return Ok((routed, Some(split.stable_header.clone())));
     }
     let method: &Method = request.method();
     let matched = canaries.route(target.host, &target.path, method);
     let canary = route::resolve(config, matched, target, method, outcome)?;
     outcome.revision = Some(canary.api.traffic.clone());
+    outcome.revision_series = Some(split.canary_series.clone());
     Ok((canary, Some(split.canary_header.clone())))
 }
