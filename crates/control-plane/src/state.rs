@@ -32,6 +32,8 @@ struct Inner {
     self_signup: bool,
     gateway_url: Option<String>,
     workflows: crate::service::workflows::WorkflowSettings,
+    /// The Prometheus servers rollout plans may query (base URLs, no trailing `/`).
+    rollout_prometheus_urls: Vec<String>,
     /// The gateways' route compiler, for deployment previews (set by the binary).
     route_compiler: Option<Arc<dyn crate::preview::RouteCompiler>>,
     /// Fired when the process shuts down: long-lived work (gateway sync sessions) ends.
@@ -62,6 +64,7 @@ impl AppState {
             self_signup: false,
             gateway_url: None,
             workflows: Default::default(),
+            rollout_prometheus_urls: Vec::new(),
             route_compiler: None,
             shutdown: tokio_util::sync::CancellationToken::new(),
             sync: crate::distribution::SyncState::default(),
@@ -129,6 +132,27 @@ impl AppState {
             inner.workflows = settings;
         }
         self
+    }
+
+    /// The Prometheus servers rollout plans may name in `analysis.prometheus.url` (call right
+    /// after [`AppState::new`]); a plan naming another is refused.
+    pub fn rollout_prometheus_urls(mut self, urls: Vec<String>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.rollout_prometheus_urls = urls
+                .into_iter()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .collect();
+        }
+        self
+    }
+
+    /// Whether a rollout may send its queries to `url` (an operator listed it).
+    pub(crate) fn may_query_prometheus(&self, url: &str) -> bool {
+        let url = url.trim_end_matches('/');
+        self.0
+            .rollout_prometheus_urls
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(url))
     }
 
     /// The compiler deployment previews run (the gateways' own, provided by the binary,

@@ -90,6 +90,7 @@ pub async fn run(mut args: ControlPlaneConfig) -> anyhow::Result<()> {
     .require_gateway_client_certificate(args.require_gateway_client_cert)
     .route_compiler(Arc::new(crate::route_compiler::GatewayCompiler))
     .self_signup(args.self_signup)
+    .rollout_prometheus_urls(args.rollout_prometheus_urls.clone())
     .gateway_url(args.gateway_url.clone())
     .reconcile_every(args.reconcile_interval)
     .with_workflows(args.workflows.clone())

@@ -97,6 +97,7 @@ pub async fn run(mut args: UpConfig) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let state = AppState::new(store.clone(), token_issuer, key_ring, distributor.clone())
         .self_signup(args.self_signup)
+        .rollout_prometheus_urls(args.rollout_prometheus_urls.clone())
         .route_compiler(Arc::new(crate::route_compiler::GatewayCompiler))
         // The developer portal's "Try it" calls this process's own gateway.
         .gateway_url(Some(format!(

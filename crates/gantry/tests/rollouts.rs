@@ -639,7 +639,15 @@ async fn of_two_control_planes_on_postgresql_one_drives_the_rollout() {
 /// `gantry up` (SQLite, in-process gateway) serving the API `/shop` from the echo
 /// upstream's `path`, deployed to `Default`: (up, upstream, REST client, API id).
 async fn up_with_shop(path: &str) -> (GantryUp, EchoUpstream, Rest, String) {
-    let up = GantryUp::start_with(BIN, false).await;
+    up_with_shop_and(path, &[]).await
+}
+
+/// [`up_with_shop`] with `env` for `gantry up`.
+async fn up_with_shop_and(
+    path: &str,
+    env: &[(&str, &str)],
+) -> (GantryUp, EchoUpstream, Rest, String) {
+    let up = GantryUp::start_with_env(BIN, false, env).await;
     let upstream = EchoUpstream::start().await;
     let r = up.rest();
     let api_id = r
@@ -1372,7 +1380,7 @@ struct Prometheus {
 
 impl Prometheus {
     /// `None` when no `prometheus` binary is installed (then the test says so and stops).
-    async fn start(targets: &[String]) -> Option<Self> {
+    async fn start(port: u16, targets: &[String]) -> Option<Self> {
         let binary = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())?;
@@ -1385,11 +1393,6 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let child = std::process::Command::new(binary)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -1429,8 +1432,17 @@ impl Drop for Prometheus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_queries_fail_a_revision_the_gateways_numbers_would_pass_and_pass_a_good_one() {
-    let (up, upstream, r, api_id) = up_with_shop("/v1").await;
-    let Some(prometheus) = Prometheus::start(&[format!("127.0.0.1:{}", up.ops_port)]).await else {
+    // The operator lists the Prometheus plans may query; its port is chosen first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listed = format!("http://127.0.0.1:{port}");
+    let (up, upstream, r, api_id) =
+        up_with_shop_and("/v1", &[("GANTRY_ROLLOUT_PROMETHEUS_URLS", &listed)]).await;
+    let Some(prometheus) = Prometheus::start(port, &[format!("127.0.0.1:{}", up.ops_port)]).await
+    else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "no prometheus binary (apt-get install prometheus)"
@@ -1450,6 +1462,29 @@ async fn prometheus_queries_fail_a_revision_the_gateways_numbers_would_pass_and_
         "p99Query": "histogram_quantile(0.99, sum(rate(gantry_gateway_request_duration_seconds_bucket[1m])) by (le))",
     }});
     let _load = Load::start(up.gw_port, 2);
+
+    // A plan cannot send the control plane's requests anywhere else (SSRF): only the
+    // operator's Prometheus is queried.
+    let candidate = new_revision(&r, &api_id, &format!("{}/v2", upstream.url())).await;
+    for elsewhere in ["http://169.254.169.254", "http://127.0.0.1:1"] {
+        let mut plan_analysis = analysis.clone();
+        plan_analysis["prometheus"]["url"] = json!(elsewhere);
+        let (status, body) = r
+            .post(
+                &format!("{PUB}/apis/{api_id}/rollouts"),
+                json!({"revisionId": candidate, "analysis": plan_analysis, "steps": [
+                    {"environment": "Default", "weight": 50, "windowSecs": 4, "minRequests": 10}]}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("analysis.prometheus.url:"),
+            "{body}"
+        );
+    }
 
     // Every call of this revision is a 404: no 5xx, so only Prometheus' numbers fail it.
     let not_found = new_revision(&r, &api_id, &format!("{}/status/404", upstream.url())).await;

@@ -197,7 +197,19 @@ async fn advance(state: &AppState, mut rollout: Rollout, holder: &str) -> ApiRes
                 environment: &step.environment,
                 window_secs: elapsed,
             };
-            let measured = rollout_prometheus::measure(prometheus, &context).await;
+            let measured = if state.may_query_prometheus(&prometheus.url) {
+                rollout_prometheus::measure(prometheus, &context).await
+            } else {
+                // Listed when the rollout started, no longer since a restart.
+                gantry_model::rollout::ExternalMeasured {
+                    problem: Some(format!(
+                        "'{}' is no longer a Prometheus this control plane may query \
+                         (--rollout-prometheus-url)",
+                        prometheus.url
+                    )),
+                    ..Default::default()
+                }
+            };
             verdict = rollout::with_external(step, elapsed, verdict, &measured);
             Some(measured)
         }

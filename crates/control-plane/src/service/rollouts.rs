@@ -206,6 +206,15 @@ pub async fn start(
 ) -> ApiResult<Rollout> {
     subject.exists(state).await?;
     plan.validate()?;
+    if let Some(prometheus) = &plan.analysis.prometheus
+        && !state.may_query_prometheus(&prometheus.url)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "analysis.prometheus.url: '{}' is not a Prometheus this control plane may query \
+             (its operator lists those with --rollout-prometheus-url)",
+            prometheus.url
+        )));
+    }
     subject.has_revision(state, &plan.revision_id).await?;
     let api_id = subject.id();
     for (i, step) in plan.steps.iter().enumerate() {

@@ -58,6 +58,15 @@ pub struct ControlPlaneArgs {
     #[arg(long, env = "GANTRY_SELF_SIGNUP", default_value_t = false, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     self_signup: bool,
+    /// Prometheus servers rollout plans may query (`analysis.prometheus.url`), comma-separated
+    /// base URLs such as http://prometheus.monitoring:9090. A plan naming any other URL is
+    /// refused: the control plane sends requests only where its operator allows.
+    #[arg(
+        long = "rollout-prometheus-url",
+        env = "GANTRY_ROLLOUT_PROMETHEUS_URLS",
+        value_delimiter = ','
+    )]
+    rollout_prometheus_urls: Vec<String>,
     /// Base URL of a gateway the developer portal's "Try it" console calls
     /// (http://…, e.g. http://gateway.apim-dp:9090); without it "Try it" is unavailable.
     #[arg(long, env = "GANTRY_GATEWAY_URL")]
@@ -100,6 +109,8 @@ pub struct ControlPlaneConfig {
     pub data_dir: PathBuf,
     /// Leave migrations to `gantry migrate`.
     pub no_migrate: bool,
+    /// Prometheus servers rollout plans may query.
+    pub rollout_prometheus_urls: Vec<String>,
     /// Developer portal self-signup.
     pub self_signup: bool,
     /// Base URL of a gateway for the portal's "Try it".
@@ -163,6 +174,7 @@ pub fn load(args: ControlPlaneArgs, layers: &Layers) -> Result<ControlPlaneConfi
         require_gateway_client_cert: args.require_gateway_client_cert,
         data_dir: args.data_dir,
         no_migrate: args.no_migrate,
+        rollout_prometheus_urls: super::prometheus_urls(layers, args.rollout_prometheus_urls)?,
         self_signup: args.self_signup,
         gateway_url: args.gateway_url,
         keys,

@@ -459,6 +459,23 @@ pub(crate) fn http_url(layers: &Layers, long: &str, url: &str) -> Result<(), Con
     }
 }
 
+/// `--rollout-prometheus-url`: http(s) base URLs, without a trailing `/`.
+pub(crate) fn prometheus_urls(
+    layers: &Layers,
+    urls: Vec<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut checked = Vec::with_capacity(urls.len());
+    for url in urls {
+        let url = url.trim().trim_end_matches('/').to_owned();
+        if url.is_empty() {
+            continue;
+        }
+        http_url(layers, "rollout-prometheus-url", &url)?;
+        checked.push(url);
+    }
+    Ok(checked)
+}
+
 /// A non-empty value.
 pub(crate) fn non_empty(layers: &Layers, long: &str, value: &str) -> Result<(), ConfigError> {
     match value.trim().is_empty() {

@@ -84,6 +84,15 @@ pub struct UpArgs {
         default_value_t = 300
     )]
     websocket_idle_timeout_secs: u64,
+    /// Prometheus servers rollout plans may query (`analysis.prometheus.url`), comma-separated
+    /// base URLs such as http://prometheus.monitoring:9090. A plan naming any other URL is
+    /// refused: the control plane sends requests only where its operator allows.
+    #[arg(
+        long = "rollout-prometheus-url",
+        env = "GANTRY_ROLLOUT_PROMETHEUS_URLS",
+        value_delimiter = ','
+    )]
+    rollout_prometheus_urls: Vec<String>,
     /// Lets the WebSub hub call subscriber callbacks on loopback, private, link-local and
     /// other non-public addresses (refused by default: the hub would otherwise reach the
     /// gateway's own network for whoever subscribes). For tests and labs only.
@@ -122,6 +131,8 @@ pub struct UpConfig {
     pub tls_cert_dir: Option<PathBuf>,
     /// How often certificate files are checked for changes; none: never.
     pub tls_reload: Option<Duration>,
+    /// Prometheus servers rollout plans may query.
+    pub rollout_prometheus_urls: Vec<String>,
     /// Developer portal self-signup.
     pub self_signup: bool,
     /// The gateway listeners' limits.
@@ -189,6 +200,7 @@ pub fn load(args: UpArgs, layers: &Layers) -> Result<UpConfig, ConfigError> {
         tls,
         tls_cert_dir: args.tls_cert_dir,
         tls_reload: super::secs_or_off(layers, "tls-reload-secs", args.tls_reload_secs)?,
+        rollout_prometheus_urls: super::prometheus_urls(layers, args.rollout_prometheus_urls)?,
         self_signup: args.self_signup,
         limits,
         keys,
