@@ -766,6 +766,64 @@ pub const PUBLISHER: &[Operation] = &[
     ),
     op(
         "get",
+        "/endpoint-certificates",
+        "getEndpointCertificates",
+        "Endpoint certificates (gateways trust them for TLS to the endpoint's host)",
+        EP_CERTIFICATES_VIEW,
+    )
+    .query(&["limit", "offset", "alias", "endpoint"])
+    .returns(200, "Object"),
+    op(
+        "post",
+        "/endpoint-certificates",
+        "addEndpointCertificate",
+        "Upload a certificate for an endpoint (409 for a taken alias)",
+        EP_CERTIFICATES_ADD,
+    )
+    .body(Body::Multipart(&["certificate", "alias", "endpoint"]))
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/endpoint-certificates/{alias}",
+        "getEndpointCertificateByAlias",
+        "An endpoint certificate's subject and validity",
+        EP_CERTIFICATES_VIEW,
+    )
+    .returns(200, "CertificateInfo"),
+    op(
+        "put",
+        "/endpoint-certificates/{alias}",
+        "updateEndpointCertificateByAlias",
+        "Replace an endpoint certificate",
+        EP_CERTIFICATES_UPDATE,
+    )
+    .body(Body::Multipart(&["certificate"]))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/endpoint-certificates/{alias}",
+        "deleteEndpointCertificateByAlias",
+        "Delete an endpoint certificate",
+        EP_CERTIFICATES_UPDATE,
+    ),
+    op(
+        "get",
+        "/endpoint-certificates/{alias}/content",
+        "getEndpointCertificateContentByAlias",
+        "Download an endpoint certificate (PEM)",
+        EP_CERTIFICATES_VIEW,
+    ),
+    op(
+        "get",
+        "/endpoint-certificates/{alias}/usage",
+        "getCertificateUsageByAlias",
+        "The APIs with an endpoint on the certificate's host",
+        EP_CERTIFICATES_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
         "/operation-policies",
         "getAllCommonOperationPolicies",
         "Built-in and imported common operation policies",
@@ -2344,6 +2402,49 @@ pub const ADMIN: &[Operation] = &[
         "Delete a gateway label",
         LABEL_MANAGE,
     ),
+    op(
+        "get",
+        "/system-scopes",
+        "systemScopesGet",
+        "The REST scopes and the roles that may have each",
+        SCOPE_MANAGE,
+    )
+    .returns(200, "List"),
+    op(
+        "put",
+        "/system-scopes",
+        "updateRolesForScope",
+        "Set the roles of the listed REST scopes",
+        SCOPE_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "List"),
+    op(
+        "get",
+        "/system-scopes/{scopeName}",
+        "systemScopesScopeNameGet",
+        "A (Base64-encoded) REST scope, if the user's roles give it",
+        SCOPE_MANAGE,
+    )
+    .query(&["username"])
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/system-scopes/role-aliases",
+        "systemScopesRoleAliasesGet",
+        "Role aliases",
+        SCOPE_MANAGE,
+    )
+    .returns(200, "List"),
+    op(
+        "put",
+        "/system-scopes/role-aliases",
+        "systemScopesRoleAliasesPut",
+        "Replace the role aliases",
+        SCOPE_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "List"),
 ];
 
 /// The JSON Schemas responses and bodies are described (and checked) with.

@@ -364,7 +364,7 @@ async fn usage(
 
 /// A name in a path as WSO2 sends it: Base64 URL-encoded (with or without padding), or as
 /// is when it does not decode to text.
-fn decoded(segment: &str) -> String {
+pub(crate) fn decoded(segment: &str) -> String {
     URL_SAFE_NO_PAD
         .decode(segment)
         .or_else(|_| URL_SAFE.decode(segment))

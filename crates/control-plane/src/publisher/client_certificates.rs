@@ -55,22 +55,22 @@ fn metadata(c: &StoredCertificate) -> Value {
     json!({ "alias": c.alias, "apiId": c.api_id, "tier": c.tier })
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// A parsed upload: the PEM to store and what it says.
-struct Parsed {
-    pem: String,
-    subject: String,
-    issuer: String,
-    serial: String,
-    not_before: i64,
-    not_after: i64,
+pub(crate) struct Parsed {
+    pub(crate) pem: String,
+    pub(crate) subject: String,
+    pub(crate) issuer: String,
+    pub(crate) serial: String,
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
 }
 
 /// Reads one X.509 certificate, PEM or DER; 400 when it does not parse or has expired.
-fn parse_certificate(bytes: &[u8]) -> ApiResult<Parsed> {
+pub(crate) fn parse_certificate(bytes: &[u8]) -> ApiResult<Parsed> {
     let bad = |reason: String| ApiError::BadRequest(format!("certificate: {reason}"));
     let der = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
         let (_, pem) = x509_parser::pem::parse_x509_pem(bytes)
