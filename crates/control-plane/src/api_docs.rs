@@ -1622,6 +1622,40 @@ pub const DEVPORTAL: &[Operation] = &[
         APP_MANAGE,
     ),
     op(
+        "post",
+        "/applications/{applicationId}/api-keys/{keyType}/generate",
+        "applicationsApplicationIdApiKeysKeyTypeGeneratePost",
+        "A new API key (a signed JWT), recorded by UUID and name",
+        API_KEY,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/applications/{applicationId}/api-keys/{keyType}",
+        "applicationsApplicationIdApiKeysKeyTypeGet",
+        "The application's API keys (UUID, name, issue time; never the key)",
+        API_KEY,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/applications/{applicationId}/api-keys/{keyType}/regenerate",
+        "applicationsApplicationIdApiKeysKeyTypeRegeneratePost",
+        "A new key under the same name; the old one is revoked",
+        API_KEY,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "post",
+        "/applications/{applicationId}/api-keys/{keyType}/revoke",
+        "applicationsApplicationIdApiKeysKeyTypeRevokePost",
+        "Revoke an API key (by the key or its UUID)",
+        API_KEY,
+    )
+    .body(Body::Json("Object")),
+    op(
         "get",
         "/subscriptions",
         "subscriptionsGet",

@@ -697,6 +697,96 @@ async fn wso2_flow_conforms_to_wso2_schemas() {
         .await;
     contract.get(&admin, &format!("{ADM}/environments")).await;
 
+    // Admin: the REST scopes' role map and role aliases.
+    let scopes = contract.get(&admin, &format!("{ADM}/system-scopes")).await;
+    assert!(scopes["count"].as_u64().unwrap() > 50, "{scopes}");
+    contract
+        .call(
+            &admin,
+            Method::PUT,
+            &format!("{ADM}/system-scopes"),
+            Some(
+                json!({"count": 1, "list": [{"tag": "publisher", "name": "apim:api_view",
+                         "description": "View API", "roles": ["admin", "Internal/publisher",
+                         "Internal/creator", "Internal/analytics"]}]}),
+            ),
+            StatusCode::OK,
+        )
+        .await;
+    // `apim:subscribe`, Base64-encoded as in WSO2's sample.
+    contract
+        .get(
+            &admin,
+            &format!("{ADM}/system-scopes/YXBpbTpzdWJzY3JpYmU?username=admin"),
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            &format!("{ADM}/system-scopes/YXBpbTpub3RoaW5n"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::PUT,
+            &format!("{ADM}/system-scopes/role-aliases"),
+            Some(json!({"count": 1, "list": [{"role": "Internal/subscriber",
+                         "aliases": ["Internal/subscriber", "Internal/devops"]}]})),
+            StatusCode::OK,
+        )
+        .await;
+    contract
+        .get(&admin, &format!("{ADM}/system-scopes/role-aliases"))
+        .await;
+
+    // Publisher: endpoint certificates (multipart upload, as WSO2's sample sends it).
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate = rcgen::CertificateParams::new(vec!["www.abc.com".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap()
+        .pem();
+    let certs = format!("{PUB}/endpoint-certificates");
+    let (status, added) = admin
+        .send_multipart(
+            Method::POST,
+            &certs,
+            &[
+                ("certificate", &certificate),
+                ("alias", "abc"),
+                ("endpoint", "https://www.abc.com"),
+            ],
+            &["certificate"],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    contract.verify(&Method::POST, &certs, status, &added);
+    contract.get(&admin, &certs).await;
+    contract.get(&admin, &format!("{certs}/abc")).await;
+    contract.get(&admin, &format!("{certs}/abc/usage")).await;
+    contract
+        .call(
+            &admin,
+            Method::GET,
+            &format!("{certs}/none"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    contract
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!("{certs}/abc"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+
     // Errors are WSO2's error body, wrong methods included.
     contract
         .call(

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ai;
+pub mod api_keys;
 pub mod api_products;
 pub mod apis;
 pub mod applications;

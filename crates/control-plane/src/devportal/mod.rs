@@ -98,6 +98,14 @@ pub fn router() -> Router<AppState> {
             post(api_keys::revoke),
         )
         .route(
+            "/applications/{application_id}/api-keys/{key_type}",
+            get(api_keys::list),
+        )
+        .route(
+            "/applications/{application_id}/api-keys/{key_type}/regenerate",
+            post(api_keys::regenerate),
+        )
+        .route(
             "/subscriptions",
             get(subscriptions::list).post(subscriptions::create),
         )
