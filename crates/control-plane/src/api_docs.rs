@@ -1593,12 +1593,68 @@ pub const DEVPORTAL: &[Operation] = &[
     )
     .returns(200, "ApplicationKey"),
     op(
+        "put",
+        "/applications/{applicationId}/oauth-keys/{keyMappingId}",
+        "applicationsApplicationIdOauthKeysKeyMappingIdPut",
+        "Change the grant types and callback URL of keys",
+        APP_MANAGE,
+    )
+    .body(Body::Json("ApplicationKey"))
+    .returns(200, "ApplicationKey"),
+    op(
         "delete",
         "/applications/{applicationId}/oauth-keys/{keyMappingId}",
         "deleteKeyMapping",
         "Delete keys (their tokens die)",
         APP_MANAGE,
     ),
+    op(
+        "get",
+        "/applications/{applicationId}/keys",
+        "applicationsApplicationIdKeysGet",
+        "Keys of an application (older form of oauth-keys)",
+        APP_MANAGE,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/applications/{applicationId}/keys/{keyType}",
+        "applicationsApplicationIdKeysKeyTypeGet",
+        "Keys of a type (older form of oauth-keys/{keyMappingId})",
+        APP_MANAGE,
+    )
+    .returns(200, "ApplicationKey"),
+    op(
+        "put",
+        "/applications/{applicationId}/keys/{keyType}",
+        "applicationsApplicationIdKeysKeyTypePut",
+        "Change the grant types and callback URL of keys of a type",
+        APP_MANAGE,
+    )
+    .body(Body::Json("ApplicationKey"))
+    .returns(200, "ApplicationKey"),
+    op(
+        "post",
+        "/applications/{applicationId}/keys/{keyType}/regenerate-secret",
+        "applicationsApplicationIdKeysKeyTypeRegenerateSecretPost",
+        "New consumer secret for keys of a type",
+        APP_MANAGE,
+    ),
+    op(
+        "post",
+        "/applications/{applicationId}/keys/{keyType}/clean-up",
+        "applicationsApplicationIdKeysKeyTypeCleanUpPost",
+        "Remove keys of a type",
+        APP_MANAGE,
+    ),
+    op(
+        "post",
+        "/applications/{applicationId}/keys/{keyType}/generate-token",
+        "applicationsApplicationIdKeysKeyTypeGenerateTokenPost",
+        "A test token from keys of a type",
+        APP_MANAGE,
+    )
+    .body(Body::Json("Object")),
     op(
         "post",
         "/applications/{applicationId}/oauth-keys/{keyMappingId}/regenerate-secret",

@@ -63,11 +63,13 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}",
-            get(key_tokens::get_key).delete(applications::delete_key),
+            get(key_tokens::get_key)
+                .put(key_tokens::update_key)
+                .delete(applications::delete_key),
         )
         .route(
             "/applications/{application_id}/keys/{key_type}",
-            get(key_tokens::get_key),
+            get(key_tokens::get_key).put(key_tokens::update_key),
         )
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}/regenerate-secret",
@@ -87,7 +89,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}/clean-up",
-            post(applications::delete_key),
+            post(key_tokens::clean_up),
+        )
+        .route(
+            "/applications/{application_id}/keys/{key_type}/clean-up",
+            post(key_tokens::clean_up),
         )
         .route(
             "/applications/{application_id}/api-keys/{key_type}/generate",
