@@ -45,7 +45,7 @@ pub(crate) fn publisher() -> Router<AppState> {
 
 /// The roles `bindings` names, each as the role it stands for; 400 naming `field` for one
 /// that is not a role users can hold.
-fn canonical_bindings(bindings: &[String], field: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn canonical_bindings(bindings: &[String], field: &str) -> ApiResult<Vec<String>> {
     bindings
         .iter()
         .enumerate()

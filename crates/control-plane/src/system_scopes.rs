@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use gantry_keys::scopes::{ROLES, ScopeRoleMap, canonical_role};
+use gantry_keys::scopes::ScopeRoleMap;
 use gantry_store::system_scopes;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -83,20 +83,11 @@ fn alias_list(map: &ScopeRoleMap) -> Value {
     json!({"count": list.len(), "list": list})
 }
 
-/// `roles` as the roles users can hold; 400 naming `field` for another name.
+/// `roles` as the roles users can hold, each once; 400 naming `field` for another name.
 fn canonical(roles: &[String], field: &str) -> ApiResult<Vec<String>> {
-    let mut out: Vec<String> = Vec::with_capacity(roles.len());
-    for (i, role) in roles.iter().enumerate() {
-        let role = canonical_role(role).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "{field}[{i}]: '{role}' is not a role; use one of {}",
-                ROLES.join(", ")
-            ))
-        })?;
-        if !out.iter().any(|r| r == role) {
-            out.push(role.to_owned());
-        }
-    }
+    let mut out = crate::scopes::canonical_bindings(roles, field)?;
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|role| seen.insert(role.clone()));
     Ok(out)
 }
 

@@ -178,17 +178,18 @@ async fn checked_tier(state: &AppState, tier: Option<String>) -> ApiResult<Strin
     Ok(tier)
 }
 
-fn checked_alias(alias: Option<String>) -> ApiResult<String> {
+/// The alias, at most `max_chars` letters, digits, `-`, `_` or `.`; 400 otherwise.
+pub(crate) fn checked_alias(alias: Option<String>, max_chars: usize) -> ApiResult<String> {
     let alias = alias
         .filter(|a| !a.is_empty())
         .ok_or_else(|| ApiError::BadRequest("alias: is required".into()))?;
-    if alias.chars().count() > MAX_ALIAS_CHARS
+    if alias.chars().count() > max_chars
         || !alias
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
         return Err(ApiError::BadRequest(format!(
-            "alias: at most {MAX_ALIAS_CHARS} letters, digits, '-', '_' or '.'"
+            "alias: at most {max_chars} letters, digits, '-', '_' or '.'"
         )));
     }
     Ok(alias)
@@ -203,7 +204,7 @@ pub(crate) async fn add(
 ) -> ApiResult<Response> {
     load_owned(&state, &user, &api_id).await?;
     let upload = read_upload(multipart).await?;
-    let alias = checked_alias(upload.alias)?;
+    let alias = checked_alias(upload.alias, MAX_ALIAS_CHARS)?;
     let bytes = upload
         .certificate
         .ok_or_else(|| ApiError::BadRequest("certificate: is required".into()))?;

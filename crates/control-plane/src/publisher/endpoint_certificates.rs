@@ -11,7 +11,7 @@ use gantry_model::snapshot::endpoint_host;
 use gantry_store::endpoint_certificates::{self, StoredEndpointCertificate};
 use serde_json::{Value, json};
 
-use super::client_certificates::{now_secs, parse_certificate};
+use super::client_certificates::{checked_alias, now_secs, parse_certificate};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{QueryParams, Scoped};
@@ -93,22 +93,6 @@ async fn read_upload(mut multipart: Multipart) -> ApiResult<Upload> {
     Ok(upload)
 }
 
-fn checked_alias(alias: Option<String>) -> ApiResult<String> {
-    let alias = alias
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("alias: is required".into()))?;
-    if alias.chars().count() > MAX_ALIAS_CHARS
-        || !alias
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "alias: at most {MAX_ALIAS_CHARS} letters, digits, '-', '_' or '.'"
-        )));
-    }
-    Ok(alias)
-}
-
 /// The endpoint, which must name a host (`https://host[:port]…` or `host[:port]`).
 fn checked_endpoint(endpoint: Option<String>) -> ApiResult<String> {
     let endpoint = endpoint
@@ -129,7 +113,7 @@ async fn add(
     MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<Response> {
     let upload = read_upload(multipart).await?;
-    let alias = checked_alias(upload.alias)?;
+    let alias = checked_alias(upload.alias, MAX_ALIAS_CHARS)?;
     let endpoint = checked_endpoint(upload.endpoint)?;
     let bytes = upload
         .certificate
