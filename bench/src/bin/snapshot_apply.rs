@@ -140,6 +140,7 @@ graphql_max_depth: None, graphql_max_complexity: None,
         token_quotas: vec![],
         canaries: vec![],
         gateway_policies: Default::default(),
+        endpoint_certificates: Vec::new(),
     }
 }
 

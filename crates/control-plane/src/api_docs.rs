@@ -798,6 +798,64 @@ pub const PUBLISHER: &[Operation] = &[
     ),
     op(
         "get",
+        "/endpoint-certificates",
+        "getEndpointCertificates",
+        "Endpoint certificates (gateways trust them for TLS to the endpoint's host)",
+        EP_CERTIFICATES_VIEW,
+    )
+    .query(&["limit", "offset", "alias", "endpoint"])
+    .returns(200, "Object"),
+    op(
+        "post",
+        "/endpoint-certificates",
+        "addEndpointCertificate",
+        "Upload a certificate for an endpoint (409 for a taken alias)",
+        EP_CERTIFICATES_ADD,
+    )
+    .body(Body::Multipart(&["certificate", "alias", "endpoint"]))
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/endpoint-certificates/{alias}",
+        "getEndpointCertificateByAlias",
+        "An endpoint certificate's subject and validity",
+        EP_CERTIFICATES_VIEW,
+    )
+    .returns(200, "CertificateInfo"),
+    op(
+        "put",
+        "/endpoint-certificates/{alias}",
+        "updateEndpointCertificateByAlias",
+        "Replace an endpoint certificate",
+        EP_CERTIFICATES_UPDATE,
+    )
+    .body(Body::Multipart(&["certificate"]))
+    .returns(200, "Object"),
+    op(
+        "delete",
+        "/endpoint-certificates/{alias}",
+        "deleteEndpointCertificateByAlias",
+        "Delete an endpoint certificate",
+        EP_CERTIFICATES_UPDATE,
+    ),
+    op(
+        "get",
+        "/endpoint-certificates/{alias}/content",
+        "getEndpointCertificateContentByAlias",
+        "Download an endpoint certificate (PEM)",
+        EP_CERTIFICATES_VIEW,
+    ),
+    op(
+        "get",
+        "/endpoint-certificates/{alias}/usage",
+        "getCertificateUsageByAlias",
+        "The APIs with an endpoint on the certificate's host",
+        EP_CERTIFICATES_VIEW,
+    )
+    .query(&["limit", "offset"])
+    .returns(200, "List"),
+    op(
+        "get",
         "/operation-policies",
         "getAllCommonOperationPolicies",
         "Built-in and imported common operation policies",
@@ -1591,12 +1649,68 @@ pub const DEVPORTAL: &[Operation] = &[
     )
     .returns(200, "ApplicationKey"),
     op(
+        "put",
+        "/applications/{applicationId}/oauth-keys/{keyMappingId}",
+        "applicationsApplicationIdOauthKeysKeyMappingIdPut",
+        "Change the grant types and callback URL of keys",
+        APP_MANAGE,
+    )
+    .body(Body::Json("ApplicationKey"))
+    .returns(200, "ApplicationKey"),
+    op(
         "delete",
         "/applications/{applicationId}/oauth-keys/{keyMappingId}",
         "deleteKeyMapping",
         "Delete keys (their tokens die)",
         APP_MANAGE,
     ),
+    op(
+        "get",
+        "/applications/{applicationId}/keys",
+        "applicationsApplicationIdKeysGet",
+        "Keys of an application (older form of oauth-keys)",
+        APP_MANAGE,
+    )
+    .returns(200, "List"),
+    op(
+        "get",
+        "/applications/{applicationId}/keys/{keyType}",
+        "applicationsApplicationIdKeysKeyTypeGet",
+        "Keys of a type (older form of oauth-keys/{keyMappingId})",
+        APP_MANAGE,
+    )
+    .returns(200, "ApplicationKey"),
+    op(
+        "put",
+        "/applications/{applicationId}/keys/{keyType}",
+        "applicationsApplicationIdKeysKeyTypePut",
+        "Change the grant types and callback URL of keys of a type",
+        APP_MANAGE,
+    )
+    .body(Body::Json("ApplicationKey"))
+    .returns(200, "ApplicationKey"),
+    op(
+        "post",
+        "/applications/{applicationId}/keys/{keyType}/regenerate-secret",
+        "applicationsApplicationIdKeysKeyTypeRegenerateSecretPost",
+        "New consumer secret for keys of a type",
+        APP_MANAGE,
+    ),
+    op(
+        "post",
+        "/applications/{applicationId}/keys/{keyType}/clean-up",
+        "applicationsApplicationIdKeysKeyTypeCleanUpPost",
+        "Remove keys of a type",
+        APP_MANAGE,
+    ),
+    op(
+        "post",
+        "/applications/{applicationId}/keys/{keyType}/generate-token",
+        "applicationsApplicationIdKeysKeyTypeGenerateTokenPost",
+        "A test token from keys of a type",
+        APP_MANAGE,
+    )
+    .body(Body::Json("Object")),
     op(
         "post",
         "/applications/{applicationId}/oauth-keys/{keyMappingId}/regenerate-secret",
@@ -1619,6 +1733,40 @@ pub const DEVPORTAL: &[Operation] = &[
         "Remove keys",
         APP_MANAGE,
     ),
+    op(
+        "post",
+        "/applications/{applicationId}/api-keys/{keyType}/generate",
+        "applicationsApplicationIdApiKeysKeyTypeGeneratePost",
+        "A new API key (a signed JWT), recorded by UUID and name",
+        API_KEY,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/applications/{applicationId}/api-keys/{keyType}",
+        "applicationsApplicationIdApiKeysKeyTypeGet",
+        "The application's API keys (UUID, name, issue time; never the key)",
+        API_KEY,
+    )
+    .returns(200, "List"),
+    op(
+        "post",
+        "/applications/{applicationId}/api-keys/{keyType}/regenerate",
+        "applicationsApplicationIdApiKeysKeyTypeRegeneratePost",
+        "A new key under the same name; the old one is revoked",
+        API_KEY,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "Object"),
+    op(
+        "post",
+        "/applications/{applicationId}/api-keys/{keyType}/revoke",
+        "applicationsApplicationIdApiKeysKeyTypeRevokePost",
+        "Revoke an API key (by the key or its UUID)",
+        API_KEY,
+    )
+    .body(Body::Json("Object")),
     op(
         "get",
         "/subscriptions",
@@ -2417,6 +2565,49 @@ pub const ADMIN: &[Operation] = &[
         "Delete a gateway label",
         LABEL_MANAGE,
     ),
+    op(
+        "get",
+        "/system-scopes",
+        "systemScopesGet",
+        "The REST scopes and the roles that may have each",
+        SCOPE_MANAGE,
+    )
+    .returns(200, "List"),
+    op(
+        "put",
+        "/system-scopes",
+        "updateRolesForScope",
+        "Set the roles of the listed REST scopes",
+        SCOPE_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "List"),
+    op(
+        "get",
+        "/system-scopes/{scopeName}",
+        "systemScopesScopeNameGet",
+        "A (Base64-encoded) REST scope, if the user's roles give it",
+        SCOPE_MANAGE,
+    )
+    .query(&["username"])
+    .returns(200, "Object"),
+    op(
+        "get",
+        "/system-scopes/role-aliases",
+        "systemScopesRoleAliasesGet",
+        "Role aliases",
+        SCOPE_MANAGE,
+    )
+    .returns(200, "List"),
+    op(
+        "put",
+        "/system-scopes/role-aliases",
+        "systemScopesRoleAliasesPut",
+        "Replace the role aliases",
+        SCOPE_MANAGE,
+    )
+    .body(Body::Json("Object"))
+    .returns(200, "List"),
 ];
 
 /// The JSON Schemas responses and bodies are described (and checked) with.

@@ -153,14 +153,10 @@ impl AuthUser {
     }
 }
 
-/// Every REST scope the roles allow (Basic-authenticated calls carry these).
-fn scopes_of_roles(roles: &[String]) -> Vec<String> {
-    gantry_keys::scopes::REST_SCOPE_ROLES
-        .iter()
-        .map(|(scope, _)| *scope)
-        .filter(|scope| gantry_keys::scopes::role_allows(roles.iter().map(String::as_str), scope))
-        .map(str::to_owned)
-        .collect()
+/// Every REST scope the roles allow under the map in force (Basic-authenticated calls
+/// carry these).
+async fn scopes_of_roles(state: &AppState, roles: &[String]) -> Result<Vec<String>, ApiError> {
+    Ok(crate::system_scopes::map(state).await?.scopes_of(roles))
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -196,7 +192,7 @@ impl FromRequestParts<AppState> for AuthUser {
         match crate::credentials::verify_password(state, &username, &password, peer).await? {
             Some(user) => Ok(AuthUser {
                 username: user.username,
-                scopes: scopes_of_roles(&user.roles),
+                scopes: scopes_of_roles(state, &user.roles).await?,
                 roles: user.roles,
             }),
             None => Err(ApiError::Unauthenticated(

@@ -38,6 +38,7 @@ pub mod self_signup;
 pub mod server;
 pub mod service;
 pub mod state;
+mod system_scopes;
 pub mod tls;
 mod wire;
 

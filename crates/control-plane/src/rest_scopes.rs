@@ -95,6 +95,27 @@ pub const CLIENT_CERTIFICATES_UPDATE: &[&str] = &[
     "apim:client_certificates_update",
     "apim:client_certificates_manage",
 ];
+/// See endpoint certificates.
+pub const EP_CERTIFICATES_VIEW: &[&str] = &[
+    "apim:api_view",
+    "apim:api_manage",
+    "apim:ep_certificates_view",
+    "apim:ep_certificates_manage",
+];
+/// Upload an endpoint certificate.
+pub const EP_CERTIFICATES_ADD: &[&str] = &[
+    "apim:api_create",
+    "apim:api_manage",
+    "apim:ep_certificates_add",
+    "apim:ep_certificates_manage",
+];
+/// Replace or delete an endpoint certificate.
+pub const EP_CERTIFICATES_UPDATE: &[&str] = &[
+    "apim:api_create",
+    "apim:api_manage",
+    "apim:ep_certificates_update",
+    "apim:ep_certificates_manage",
+];
 /// Applications and their keys.
 pub const APP_MANAGE: &[&str] = &["apim:subscribe", "apim:app_manage"];
 /// Generate and revoke API keys.
@@ -127,6 +148,8 @@ pub const WORKFLOW_APPROVE: &[&str] = &["apim:admin", "apim:api_workflow_approve
 pub const DENY_POLICY_VIEW: &[&str] = &["apim:admin", "apim:bl_view", "apim:bl_manage"];
 /// Create, switch and delete deny policies.
 pub const DENY_POLICY_MANAGE: &[&str] = &["apim:admin", "apim:bl_manage"];
+/// Read and change the REST scopes' role map and role aliases (Admin `/system-scopes`).
+pub const SCOPE_MANAGE: &[&str] = &["apim:admin", "apim:scope_manage"];
 /// Key managers, users and roles, signing keys.
 pub const ADMIN_OPERATIONS: &[&str] = &["apim:admin", "apim:admin_operations"];
 
@@ -286,6 +309,9 @@ scope_sets! {
     ClientCertificatesAdd => CLIENT_CERTIFICATES_ADD,
     ClientCertificatesUpdate => CLIENT_CERTIFICATES_UPDATE,
     ClientCertificatesView => CLIENT_CERTIFICATES_VIEW,
+    EndpointCertificatesAdd => EP_CERTIFICATES_ADD,
+    EndpointCertificatesUpdate => EP_CERTIFICATES_UPDATE,
+    EndpointCertificatesView => EP_CERTIFICATES_VIEW,
     DenyPolicyManage => DENY_POLICY_MANAGE,
     McpServerCreate => MCP_SERVER_CREATE,
     McpServerDelete => MCP_SERVER_DELETE,
@@ -311,6 +337,7 @@ scope_sets! {
     MeRole => ME_ROLE,
     RoleValidate => ROLE_VALIDATE,
     ScopeValidate => SCOPE_VALIDATE,
+    ScopeManage => SCOPE_MANAGE,
     SharedScopeManage => SHARED_SCOPE_MANAGE,
     SharedScopeUsage => SHARED_SCOPE_USAGE,
     SharedScopeView => SHARED_SCOPE_VIEW,

@@ -45,7 +45,7 @@ pub(crate) fn publisher() -> Router<AppState> {
 
 /// The roles `bindings` names, each as the role it stands for; 400 naming `field` for one
 /// that is not a role users can hold.
-fn canonical_bindings(bindings: &[String], field: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn canonical_bindings(bindings: &[String], field: &str) -> ApiResult<Vec<String>> {
     bindings
         .iter()
         .enumerate()
@@ -364,7 +364,7 @@ async fn usage(
 
 /// A name in a path as WSO2 sends it: Base64 URL-encoded (with or without padding), or as
 /// is when it does not decode to text.
-fn decoded(segment: &str) -> String {
+pub(crate) fn decoded(segment: &str) -> String {
     URL_SAFE_NO_PAD
         .decode(segment)
         .or_else(|_| URL_SAFE.decode(segment))

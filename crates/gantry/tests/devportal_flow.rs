@@ -252,3 +252,95 @@ async fn burst_control_of_a_tier_refuses_a_spike_with_900807() {
     assert_eq!(statuses, [200, 200, 200, 429]);
     up.stop();
 }
+
+/// WSO2's key update and the older `keys/{keyType}` forms of `oauth-keys/{keyMappingId}`:
+/// the grant types a PUT leaves are the ones the token endpoint then allows, clean-up
+/// removes the client, and another user's application is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_updates_and_the_keys_by_type_forms_change_what_the_token_endpoint_allows() {
+    let up = GantryUp::start(BIN).await;
+    let admin = up.rest();
+    admin
+        .create_user("dev-kim", "kim-password-1", &["subscriber"])
+        .await;
+    admin
+        .create_user("dev-lee", "lee-password-1", &["subscriber"])
+        .await;
+    let kim = admin.as_user("dev-kim", "kim-password-1");
+    let lee = admin.as_user("dev-lee", "lee-password-1");
+    let app = kim.application("KimApp").await;
+    let (status, keys) = kim
+        .post(
+            &format!("{DEV}/applications/{app}/generate-keys"),
+            json!({"keyType": "PRODUCTION",
+                   "grantTypesToBeSupported": ["client_credentials", "password"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{keys}");
+    let (ck, cs) = (
+        keys["consumerKey"].as_str().unwrap().to_owned(),
+        keys["consumerSecret"].as_str().unwrap().to_owned(),
+    );
+    let mapping = keys["keyMappingId"].as_str().unwrap().to_owned();
+    let by_type = format!("{DEV}/applications/{app}/keys/PRODUCTION");
+    let (status, read) = kim.get(&by_type).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["keyMappingId"], mapping.as_str());
+    assert_eq!(kim.token(&ck, &cs).await.0, StatusCode::OK);
+
+    // Without client_credentials, that grant is refused; with it again, allowed.
+    let (status, updated) = kim
+        .put(
+            &by_type,
+            json!({"supportedGrantTypes": ["password"], "callbackUrl": "https://kim.test/cb"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["supportedGrantTypes"], json!(["password"]));
+    assert_eq!(updated["callbackUrl"], "https://kim.test/cb");
+    let (status, body) = kim.token(&ck, &cs).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+    let by_id = format!("{DEV}/applications/{app}/oauth-keys/{mapping}");
+    let (status, updated) = kim
+        .put(
+            &by_id,
+            json!({"supportedGrantTypes": ["client_credentials", "password"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(
+        updated["callbackUrl"], "https://kim.test/cb",
+        "what is not sent is kept"
+    );
+    assert_eq!(kim.token(&ck, &cs).await.0, StatusCode::OK);
+    let (status, body) = kim
+        .put(&by_id, json!({"supportedGrantTypes": ["telepathy"]}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], 400, "{body}");
+
+    // Another user's application: 404 whichever form.
+    for path in [&by_type, &by_id] {
+        let (status, body) = lee
+            .put(path, json!({"supportedGrantTypes": ["password"]}))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (status, _) = lee.post_empty(&format!("{by_type}/clean-up")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Clean-up by key type: the client is gone, its credentials refused.
+    let (status, token) = kim
+        .post(
+            &format!("{by_type}/generate-token"),
+            json!({"consumerSecret": cs, "validityPeriod": 3600, "scopes": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let (status, _) = kim.post_empty(&format!("{by_type}/clean-up")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = kim.get(&by_type).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(kim.token(&ck, &cs).await.0, StatusCode::UNAUTHORIZED);
+}

@@ -209,6 +209,116 @@ async fn api_keys_work_in_header_and_query_only_where_the_security_scheme_allows
     assert_eq!(status, StatusCode::OK, "other keys keep working");
 }
 
+/// WSO2 4.7's API key resources: keys are listed by UUID and name (never by value),
+/// regenerated (the old key is refused at the gateway, the new one served) and revoked by
+/// UUID; another user's application and another application's key UUIDs are 404s.
+#[tokio::test]
+async fn api_keys_are_listed_regenerated_and_revoked_by_uuid() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let rest = up.rest();
+    let keyed = rest
+        .create_and_deploy(
+            json!({"name": "Keyed47", "context": "/keyed47", "version": "1.0.0",
+            "policies": ["Gold"], "securityScheme": ["api_key"],
+            "endpointConfig": {"endpoint_type": "http",
+                "production_endpoints": {"url": upstream.url()}},
+            "operations": [{"target": "/items", "verb": "GET"}]}),
+        )
+        .await;
+    let app = rest.application("KeyApp47").await;
+    subscribe(&rest, &keyed, &app).await;
+    let keys = format!("{DEV}/applications/{app}/api-keys/PRODUCTION");
+    let (status, generated) = rest
+        .post(
+            &format!("{keys}/generate"),
+            json!({"keyName": "ci-key", "validityPeriod": 3600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{generated}");
+    assert_eq!(generated["keyName"], "ci-key");
+    assert_eq!(generated["validityPeriod"], 3600);
+    let first = generated["apikey"].as_str().unwrap().to_owned();
+    let uuid = generated["keyUUID"].as_str().unwrap().to_owned();
+    let (status, body) = rest
+        .post(&format!("{keys}/generate"), json!({"keyName": "ci-key"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "names are unique: {body}");
+    let call = |key: String| {
+        let up = &up;
+        async move { get(up, "/keyed47/1.0.0/items", &[("apikey", &key)]).await.0 }
+    };
+    assert_eq!(call(first.clone()).await, StatusCode::OK);
+
+    let (status, listed) = rest.get(&keys).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["count"], 1, "{listed}");
+    assert_eq!(listed["list"][0]["keyUUID"], uuid.as_str());
+    assert_eq!(listed["list"][0]["keyName"], "ci-key");
+    assert!(listed["list"][0]["issuedOn"].is_string(), "{listed}");
+    assert!(
+        !listed.to_string().contains(&first),
+        "a list never shows a key"
+    );
+    let (_, sandbox) = rest
+        .get(&format!("{DEV}/applications/{app}/api-keys/SANDBOX"))
+        .await;
+    assert_eq!(sandbox["count"], 0, "{sandbox}");
+
+    // Regenerated: the new key is served, the old one refused.
+    let (status, renewed) = rest
+        .post(&format!("{keys}/regenerate"), json!({"keyUUID": uuid}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    assert_eq!(
+        (renewed["keyUUID"].clone(), renewed["keyName"].clone()),
+        (json!(uuid), json!("ci-key"))
+    );
+    let second = renewed["apikey"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            call(first.clone()).await == StatusCode::UNAUTHORIZED
+        })
+        .await,
+        "the regenerated key's predecessor is refused"
+    );
+    assert_eq!(call(second.clone()).await, StatusCode::OK);
+
+    // Someone else's application, or a key of another application: 404.
+    rest.create_user("mallory", "mallory-pass-1", &["Internal/subscriber"])
+        .await;
+    let mallory = rest.as_user("mallory", "mallory-pass-1");
+    let (status, body) = mallory.get(&keys).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let other_app = mallory.application("MalloryApp").await;
+    let (status, body) = mallory
+        .post(
+            &format!("{DEV}/applications/{other_app}/api-keys/PRODUCTION/regenerate"),
+            json!({"keyUUID": uuid}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], 404, "{body}");
+    let (status, body) = rest.post(&format!("{keys}/regenerate"), json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Revoked by UUID: refused at the gateway, gone from the list.
+    let (status, body) = rest
+        .post(&format!("{keys}/revoke"), json!({"keyUUID": uuid}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            call(second.clone()).await == StatusCode::UNAUTHORIZED
+        })
+        .await,
+        "a key revoked by UUID is refused"
+    );
+    let (_, listed) = rest.get(&keys).await;
+    assert_eq!(listed["count"], 0, "{listed}");
+}
+
 #[tokio::test]
 async fn api_policies_add_and_remove_request_and_response_headers() {
     let upstream = EchoUpstream::start().await;

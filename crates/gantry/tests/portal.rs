@@ -1579,3 +1579,64 @@ async fn readers_rate_comment_and_reply_on_an_apis_page_and_see_it_as_text() {
     let (_, ratings) = rest.get(&format!("{DEV}/apis/{api_id}/ratings")).await;
     assert_eq!(ratings["avgRating"], "4.0");
 }
+
+/// The Developer Portal's catalogue filters by API category (the categories an
+/// administrator defined, offered as a choice), alone or with the search text (the pager
+/// keeping the filter is a unit test of `Pager`).
+#[tokio::test]
+async fn the_catalogue_filters_by_category() {
+    let upstream = EchoUpstream::start().await;
+    let up = GantryUp::start(BIN).await;
+    let api = rest(&up);
+    for name in ["Finance", "Travel"] {
+        let (status, body) = api
+            .post("/api/am/admin/v4/api-categories", json!({"name": name}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    for (name, category) in [
+        ("LedgerAPI", "Finance"),
+        ("PayrollAPI", "Finance"),
+        ("FlightsAPI", "Travel"),
+    ] {
+        api.create_and_deploy(json!({
+            "name": name, "context": format!("/{}", name.to_lowercase()), "version": "1.0.0",
+            "categories": [category],
+            "endpointConfig": {"endpoint_type": "http",
+                "production_endpoints": {"url": upstream.url()}}}))
+            .await;
+    }
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let all = admin.get("/devportal").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(
+        all.body
+            .contains(r#"<option value="Finance">Finance</option>"#),
+        "{}",
+        all.body
+    );
+    for name in ["LedgerAPI", "PayrollAPI", "FlightsAPI"] {
+        assert!(all.body.contains(name), "{name}");
+    }
+    let finance = admin.get("/devportal?category=finance").await;
+    assert_eq!(finance.status, StatusCode::OK);
+    assert!(finance.body.contains("LedgerAPI") && finance.body.contains("PayrollAPI"));
+    assert!(!finance.body.contains("FlightsAPI"), "{}", finance.body);
+    assert!(
+        finance
+            .body
+            .contains(r#"<option value="Finance" selected>Finance</option>"#),
+        "the choice is kept"
+    );
+    let both = admin.get("/devportal?q=payroll&category=Finance").await;
+    assert!(both.body.contains("PayrollAPI") && !both.body.contains("LedgerAPI"));
+    let none = admin.get("/devportal?category=Travel&q=ledger").await;
+    assert!(
+        none.body.contains("No APIs in the category"),
+        "{}",
+        none.body
+    );
+    let unknown = admin.get("/devportal?category=%3Cscript%3E").await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert!(!unknown.body.contains("<script>"), "escaped");
+}

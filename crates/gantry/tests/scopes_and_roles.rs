@@ -280,3 +280,188 @@ async fn scopes_bound_to_roles_decide_what_tokens_carry_and_the_gateway_enforces
     );
     up.stop();
 }
+
+const ADM: &str = "/api/am/admin/v4";
+
+/// The REST scopes (`apim:`) a password-grant token for `user` carries when it asks for
+/// `scopes`, sorted (WSO2's `default`, given when nothing asked for is, left out).
+async fn rest_scopes(rest: &Rest, user: &str, password: &str, scopes: &str) -> Vec<String> {
+    let (_, granted) = rest
+        .as_user(user, password)
+        .rest_token(user, password, scopes)
+        .await;
+    let mut granted: Vec<String> = granted
+        .split_whitespace()
+        .filter(|s| s.starts_with("apim:"))
+        .map(str::to_owned)
+        .collect();
+    granted.sort();
+    granted
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_scope_roles_and_role_aliases_decide_which_users_get_rest_scopes() {
+    let mut up = GantryUp::start_with(BIN, false).await;
+    let admin = up.rest();
+    admin
+        .create_user("sam", "sam-pass-1", &["Internal/subscriber"])
+        .await;
+    admin
+        .create_user("cora", "cora-pass-1", &["Internal/creator"])
+        .await;
+    admin
+        .create_user("dev", "dev-pass-1", &["Internal/devops"])
+        .await;
+    let sam = admin.as_user("sam", "sam-pass-1");
+    let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+    let create_api = |rest: Rest, name: &'static str| async move {
+        rest.post(
+            &format!("{PUB}/apis"),
+            json!({"name": name, "context": format!("/{name}"), "version": "1.0.0"}),
+        )
+        .await
+        .0
+    };
+
+    // WSO2's defaults: creators create APIs, subscribers do not.
+    let (status, scopes) = admin.get(&format!("{ADM}/system-scopes")).await;
+    assert_eq!(status, StatusCode::OK, "{scopes}");
+    let roles_of = |list: &Value, name: &str| {
+        list["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["roles"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        roles_of(&scopes, "apim:api_create"),
+        json!(["admin", "Internal/creator"])
+    );
+    let asked = "apim:api_create apim:subscribe";
+    assert_eq!(
+        rest_scopes(&admin, "sam", "sam-pass-1", asked).await,
+        ["apim:subscribe"]
+    );
+    assert_eq!(
+        rest_scopes(&admin, "cora", "cora-pass-1", asked).await,
+        ["apim:api_create"]
+    );
+    assert_eq!(
+        create_api(sam.clone(), "samsapi").await,
+        StatusCode::FORBIDDEN
+    );
+    let by_user =
+        |scope: &str, user: &str| format!("{ADM}/system-scopes/{}?username={user}", b64(scope));
+    let (status, body) = admin.get(&by_user("apim:api_create", "cora")).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"name": "apim:api_create"}))
+    );
+    let (status, body) = admin.get(&by_user("apim:api_create", "sam")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], 404, "WSO2's error body: {body}");
+
+    // Only administrators read or change the map; bad bodies are 400s.
+    let (status, body) = sam.get(&format!("{ADM}/system-scopes")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    for bad in [
+        json!({"list": [{"name": "apim:nothing", "roles": ["admin"]}]}),
+        json!({"list": [{"name": "apim:api_create", "roles": ["wizards"]}]}),
+        json!({"list": "apim:api_create"}),
+    ] {
+        let (status, body) = admin
+            .put(&format!("{ADM}/system-scopes"), bad.clone())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+
+    // Subscribers now create APIs and creators no longer do: the next token shows it, and
+    // so do Basic-authenticated calls.
+    let (status, changed) = admin
+        .put(
+            &format!("{ADM}/system-scopes"),
+            json!({"list": [{"name": "apim:api_create", "roles": ["admin", "subscriber"]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        roles_of(&changed, "apim:api_create"),
+        json!(["admin", "Internal/subscriber"])
+    );
+    assert_eq!(
+        roles_of(&changed, "apim:api_publish"),
+        json!(["admin", "Internal/publisher"]),
+        "scopes not listed keep their roles"
+    );
+    assert_eq!(
+        rest_scopes(&admin, "sam", "sam-pass-1", asked).await,
+        ["apim:api_create", "apim:subscribe"]
+    );
+    assert_eq!(
+        rest_scopes(&admin, "cora", "cora-pass-1", asked).await,
+        Vec::<String>::new()
+    );
+    let (token, _) = sam.rest_token("sam", "sam-pass-1", "apim:api_create").await;
+    assert_eq!(
+        create_api(admin.with_bearer(&token), "bybearer").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        create_api(sam.clone(), "bybasic").await,
+        StatusCode::CREATED
+    );
+    let (status, _) = admin.get(&by_user("apim:api_create", "sam")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = admin.get(&by_user("apim:api_create", "cora")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Role aliases: publishers' scopes go to devops users too (and stay with publishers,
+    // as the alias list names the role itself).
+    let aliases = format!("{ADM}/system-scopes/role-aliases");
+    let (status, none) = admin.get(&aliases).await;
+    assert_eq!(
+        (status, none),
+        (StatusCode::OK, json!({"count": 0, "list": []}))
+    );
+    assert_eq!(
+        rest_scopes(&admin, "dev", "dev-pass-1", "apim:api_publish").await,
+        Vec::<String>::new()
+    );
+    let (status, body) = admin
+        .put(
+            &aliases,
+            json!({"list": [{"role": "Internal/publisher", "aliases": ["wizards"]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, set) = admin
+        .put(
+            &aliases,
+            json!({"count": 1, "list": [{"role": "Internal/publisher",
+                   "aliases": ["Internal/publisher", "Internal/devops"]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(
+        set,
+        json!({"count": 1, "list": [{"role": "Internal/publisher",
+               "aliases": ["Internal/publisher", "Internal/devops"]}]})
+    );
+    assert_eq!(
+        rest_scopes(&admin, "dev", "dev-pass-1", "apim:api_publish").await,
+        ["apim:api_publish"]
+    );
+    let (status, _) = admin.get(&by_user("apim:api_publish", "dev")).await;
+    assert_eq!(status, StatusCode::OK);
+    // Cleared again: devops users lose it.
+    let (status, _) = admin.put(&aliases, json!({"list": []})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        rest_scopes(&admin, "dev", "dev-pass-1", "apim:api_publish").await,
+        Vec::<String>::new()
+    );
+    up.stop();
+}

@@ -18,6 +18,7 @@ pub mod compiled;
 mod correlation;
 pub mod credential;
 pub use gantry_listener::declared_length;
+pub mod endpoint_trust;
 pub mod error;
 pub mod health;
 mod hop_by_hop;
@@ -89,6 +90,8 @@ pub struct Gateway {
     after_apply: Arc<std::sync::OnceLock<AfterApply>>,
     /// Per API revision counters, shared by every configuration compiled.
     traffic: Arc<traffic::TrafficRegistry>,
+    /// The endpoint certificates of the configuration in use, read by upstream TLS.
+    endpoint_trust: endpoint_trust::SharedEndpointTrust,
 }
 
 /// A hook run after each applied configuration (the binary gives freed memory back).
@@ -118,13 +121,14 @@ impl Gateway {
         let traffic: Arc<traffic::TrafficRegistry> = Arc::default();
         metrics.register_revision_series(traffic.revision_series());
         let draining: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let endpoint_trust = endpoint_trust::SharedEndpointTrust::default();
         Self {
             environment: Arc::from(environment),
             proxy: Arc::new(proxy::Proxy::new(
                 config.clone(),
                 metrics.clone(),
                 draining.clone(),
-                upstream_client::UpstreamClients::new(tls),
+                upstream_client::UpstreamClients::with_endpoint_trust(tls, endpoint_trust.clone()),
             )),
             metrics,
             draining,
@@ -134,7 +138,12 @@ impl Gateway {
             data_dir: data_dir.map(Arc::new),
             sync_status: Arc::default(),
             after_apply: Arc::default(),
+<<<<<<< HEAD
             traffic,
+=======
+            traffic: Arc::default(),
+            endpoint_trust,
+>>>>>>> s9-surface
         }
     }
 
@@ -240,6 +249,7 @@ impl Gateway {
         let (version, apis) = (compiled.version, compiled.api_count);
         let next = Arc::new(next);
         let compiled = Arc::new(compiled);
+        self.endpoint_trust.store(compiled.endpoint_trust.clone());
         self.config.store(Some(compiled.clone()));
         self.traffic
             .retain_series(compiled.canaries.as_deref().map_or(&[], |c| c.series()));

@@ -2,7 +2,8 @@
 //! TLS) and one speaking HTTP/2 only (h2c with prior knowledge to `http://`, ALPN `h2` to
 //! `https://`), both over one rustls client configuration — the web PKI roots plus an
 //! optional extra CA bundle, and an optional client certificate for upstreams that require
-//! mutual TLS (WSO2's gateway keystore and truststore).
+//! mutual TLS (WSO2's gateway keystore and truststore), and the certificates uploaded for
+//! particular endpoints ([`crate::endpoint_trust`]).
 //!
 //! Built once at start; the request path picks a pool by reading one `bool`.
 
@@ -66,15 +67,22 @@ pub enum UpstreamTlsError {
 #[derive(Clone)]
 pub struct UpstreamTls {
     config: rustls::ClientConfig,
+    /// The roots' verifier, which endpoint certificates extend
+    /// ([`crate::endpoint_trust::EndpointVerifier`]).
+    roots: Arc<rustls::client::WebPkiServerVerifier>,
 }
 
 impl Default for UpstreamTls {
     /// Trusts the web PKI roots; presents no client certificate.
     fn default() -> Self {
+        let roots = Arc::new(web_pki_roots());
         Self {
             config: rustls::ClientConfig::builder()
-                .with_root_certificates(web_pki_roots())
+                .with_root_certificates(roots.clone())
                 .with_no_client_auth(),
+            roots: rustls::client::WebPkiServerVerifier::builder(roots)
+                .build()
+                .expect("the web PKI root set is not empty"),
         }
     }
 }
@@ -95,6 +103,10 @@ impl UpstreamTls {
                     .map_err(|e| UpstreamTlsError::Ca(format!(": {e}")))?;
             }
         }
+        let roots = Arc::new(roots);
+        let verifier = rustls::client::WebPkiServerVerifier::builder(roots.clone())
+            .build()
+            .map_err(|e| UpstreamTlsError::Ca(format!(": {e}")))?;
         let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
         let config = match identity {
             None => builder.with_no_client_auth(),
@@ -105,7 +117,23 @@ impl UpstreamTls {
                 builder.with_client_auth_cert(chain, key)?
             }
         };
-        Ok(Self { config })
+        Ok(Self {
+            config,
+            roots: verifier,
+        })
+    }
+
+    /// The client configuration: these roots, then the endpoint certificates `endpoints`
+    /// holds at each handshake.
+    fn with_endpoints(
+        &self,
+        endpoints: crate::endpoint_trust::SharedEndpointTrust,
+    ) -> rustls::ClientConfig {
+        let mut config = self.config.clone();
+        config.dangerous().set_certificate_verifier(Arc::new(
+            crate::endpoint_trust::EndpointVerifier::new(self.roots.clone(), endpoints),
+        ));
+        config
     }
 }
 
@@ -137,15 +165,25 @@ pub struct UpstreamClients {
 }
 
 impl UpstreamClients {
-    /// Both pools, over `tls`.
+    /// Both pools, over `tls`, with no endpoint certificates.
     pub fn new(tls: &UpstreamTls) -> Self {
+        Self::with_endpoint_trust(tls, Arc::default())
+    }
+
+    /// Both pools, over `tls` and the endpoint certificates `endpoints` holds at each
+    /// handshake (the gateway swaps in each configuration's).
+    pub fn with_endpoint_trust(
+        tls: &UpstreamTls,
+        endpoints: crate::endpoint_trust::SharedEndpointTrust,
+    ) -> Self {
+        let config = tls.with_endpoints(endpoints);
         let http1 = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls.config.clone())
+            .with_tls_config(config.clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp());
         let http2 = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls.config.clone())
+            .with_tls_config(config.clone())
             .https_or_http()
             .enable_http2()
             .wrap_connector(tcp());
@@ -158,7 +196,7 @@ impl UpstreamClients {
                 .pool_idle_timeout(POOL_IDLE_TIMEOUT)
                 .http2_only(true)
                 .build(http2),
-            tls: tls.config.clone(),
+            tls: config,
         }
     }
 

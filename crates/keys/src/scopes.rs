@@ -4,6 +4,8 @@
 //! A token gets only the requested scopes that the user's roles allow; API scopes (those
 //! the operations of subscribed APIs require) are decided by the caller, per application.
 
+use std::collections::BTreeMap;
+
 /// The role that may have every `apim:` scope.
 pub const ADMIN_ROLE: &str = "admin";
 
@@ -70,6 +72,16 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
         &["admin", "Internal/creator"],
     ),
     (
+        "apim:ep_certificates_view",
+        &["admin", "Internal/publisher", "Internal/creator"],
+    ),
+    ("apim:ep_certificates_add", &["admin", "Internal/creator"]),
+    (
+        "apim:ep_certificates_update",
+        &["admin", "Internal/creator"],
+    ),
+    ("apim:ep_certificates_manage", &["admin"]),
+    (
         "apim:api_key",
         &["admin", "Internal/subscriber", "Internal/devops"],
     ),
@@ -119,6 +131,7 @@ pub const REST_SCOPE_ROLES: &[(&str, &[&str])] = &[
     ("apim:bl_view", &["admin"]),
     ("apim:admin", &["admin"]),
     ("apim:admin_operations", &["admin"]),
+    ("apim:scope_manage", &["admin"]),
     ("apim:environment_manage", &["admin"]),
     ("apim:api_workflow_approve", &["admin"]),
     ("apim:api_workflow_view", &["admin"]),
@@ -170,22 +183,109 @@ pub fn is_rest_scope(scope: &str) -> bool {
     scope.starts_with("apim:")
 }
 
-/// Whether a user with `roles` may be granted the REST or OIDC `scope`. Other scopes are
-/// not decided here (false).
+/// Whether a user with `roles` may be granted the REST or OIDC `scope` under WSO2's default
+/// map. Other scopes are not decided here (false).
 pub fn role_allows<'a>(roles: impl IntoIterator<Item = &'a str> + Clone, scope: &str) -> bool {
-    if OIDC_SCOPES.contains(&scope) {
-        return true;
+    ScopeRoleMap::default().allows(roles, scope)
+}
+
+/// The REST scopes' role map in force: WSO2's defaults with an administrator's changes
+/// (Admin `/system-scopes`) and role aliases (`/system-scopes/role-aliases`: where a scope
+/// names a role that has aliases, the users holding one of the aliases have it, as with
+/// WSO2's `RoleMappings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRoleMap {
+    scopes: BTreeMap<String, Vec<String>>,
+    aliases: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for ScopeRoleMap {
+    fn default() -> Self {
+        Self {
+            scopes: REST_SCOPE_ROLES
+                .iter()
+                .map(|(scope, roles)| {
+                    (
+                        (*scope).to_owned(),
+                        roles.iter().map(|r| (*r).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+            aliases: BTreeMap::new(),
+        }
     }
-    if !is_rest_scope(scope) {
-        return false;
+}
+
+impl ScopeRoleMap {
+    /// The defaults with `changed` scopes' roles replaced (names not in the defaults are
+    /// ignored) and `aliases` in force.
+    pub fn with_changes(
+        changed: impl IntoIterator<Item = (String, Vec<String>)>,
+        aliases: impl IntoIterator<Item = (String, Vec<String>)>,
+    ) -> Self {
+        let mut map = Self::default();
+        for (scope, roles) in changed {
+            if let Some(slot) = map.scopes.get_mut(&scope) {
+                *slot = roles;
+            }
+        }
+        map.aliases = aliases.into_iter().collect();
+        map
     }
-    if roles.clone().into_iter().any(|r| r == ADMIN_ROLE) {
-        return true;
+
+    /// Whether `scope` is one of the REST scopes.
+    pub fn knows(&self, scope: &str) -> bool {
+        self.scopes.contains_key(scope)
     }
-    REST_SCOPE_ROLES
-        .iter()
-        .find(|(s, _)| *s == scope)
-        .is_some_and(|(_, allowed)| roles.into_iter().any(|r| allowed.contains(&r)))
+
+    /// Every REST scope with its roles, by name.
+    pub fn scopes(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.scopes.iter().map(|(s, r)| (s.as_str(), r.as_slice()))
+    }
+
+    /// Every role alias: a role and the roles that stand in for it.
+    pub fn aliases(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.aliases.iter().map(|(r, a)| (r.as_str(), a.as_slice()))
+    }
+
+    /// Whether a user with `roles` may be granted the REST or OIDC `scope`. Other scopes
+    /// are not decided here (false). `admin` keeps every REST scope, so no change to the
+    /// map can lock the administrator out.
+    pub fn allows<'a>(
+        &self,
+        roles: impl IntoIterator<Item = &'a str> + Clone,
+        scope: &str,
+    ) -> bool {
+        if OIDC_SCOPES.contains(&scope) {
+            return true;
+        }
+        if !is_rest_scope(scope) {
+            return false;
+        }
+        if roles.clone().into_iter().any(|r| r == ADMIN_ROLE) {
+            return true;
+        }
+        let Some(allowed) = self.scopes.get(scope) else {
+            return false;
+        };
+        // WSO2 replaces a role that has aliases by its aliases (list the role itself among
+        // them to keep it).
+        roles.into_iter().any(|held| {
+            allowed.iter().any(|role| match self.aliases.get(role) {
+                Some(aliases) => aliases.iter().any(|a| a == held),
+                None => role == held,
+            })
+        })
+    }
+
+    /// Every REST scope a user with `roles` may be granted.
+    pub fn scopes_of(&self, roles: &[String]) -> Vec<String> {
+        self.scopes
+            .keys()
+            .filter(|scope| self.allows(roles.iter().map(String::as_str), scope))
+            .cloned()
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -215,5 +315,37 @@ mod tests {
         assert!(role_allows(["admin"], "apim:subscription_view"));
         assert!(role_allows(subscriber, "openid"));
         assert!(!role_allows(["admin"], "read:menu"));
+    }
+
+    #[test]
+    fn changed_roles_and_aliases_decide_rest_scopes() {
+        let owners = |s: &[&str]| s.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+        let map = ScopeRoleMap::with_changes(
+            [
+                (
+                    "apim:api_create".to_owned(),
+                    owners(&["Internal/subscriber"]),
+                ),
+                (
+                    "apim:not_a_scope".to_owned(),
+                    owners(&["Internal/subscriber"]),
+                ),
+            ],
+            [(
+                "Internal/publisher".to_owned(),
+                owners(&["Internal/devops"]),
+            )],
+        );
+        assert!(map.allows(["Internal/subscriber"], "apim:api_create"));
+        assert!(!map.allows(["Internal/creator"], "apim:api_create"));
+        assert!(!map.knows("apim:not_a_scope"));
+        // An alias of a role holds the role's scopes.
+        assert!(map.allows(["Internal/devops"], "apim:api_publish"));
+        assert!(!map.allows(["Internal/creator"], "apim:api_publish"));
+        assert!(
+            !map.allows(["Internal/publisher"], "apim:api_publish"),
+            "a role with aliases is replaced by them"
+        );
+        assert!(map.allows(["admin"], "apim:api_create"));
     }
 }

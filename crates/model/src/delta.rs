@@ -78,6 +78,9 @@ pub struct SnapshotDelta {
     /// The environment's gateway policies, when they changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_policies: Option<crate::ApiPolicies>,
+    /// The full list of endpoint certificates, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_certificates: Option<Vec<crate::snapshot::EndpointCertificate>>,
 }
 
 /// A delta could not be applied.
@@ -185,6 +188,8 @@ impl SnapshotDelta {
             canaries: changed(old.canaries != new.canaries).then(|| new.canaries.clone()),
             gateway_policies: changed(old.gateway_policies != new.gateway_policies)
                 .then(|| new.gateway_policies.clone()),
+            endpoint_certificates: changed(old.endpoint_certificates != new.endpoint_certificates)
+                .then(|| new.endpoint_certificates.clone()),
         }
     }
 
@@ -261,6 +266,10 @@ impl SnapshotDelta {
                 .gateway_policies
                 .clone()
                 .unwrap_or_else(|| base.gateway_policies.clone()),
+            endpoint_certificates: self
+                .endpoint_certificates
+                .clone()
+                .unwrap_or_else(|| base.endpoint_certificates.clone()),
         };
         next.normalize();
         Ok(next)

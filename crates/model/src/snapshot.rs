@@ -56,6 +56,54 @@ pub struct GatewaySnapshot {
     /// order: they run on every API before the API's own policies.
     #[serde(default, skip_serializing_if = "crate::ApiPolicies::is_empty")]
     pub gateway_policies: crate::ApiPolicies,
+    /// Certificates uploaded for upstream endpoints (WSO2 endpoint certificates; every
+    /// environment gets all of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoint_certificates: Vec<EndpointCertificate>,
+}
+
+/// A certificate uploaded for an upstream endpoint: gateways trust it, beside the web PKI
+/// roots, for TLS connections to the endpoint's host (a self-signed upstream's own
+/// certificate, or the CA that issued it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointCertificate {
+    /// The name it was uploaded under, unique.
+    pub alias: String,
+    /// The endpoint as given at upload (`https://host:port/…` or a host name).
+    pub endpoint: String,
+    /// The certificate, PEM.
+    pub certificate: String,
+}
+
+impl EndpointCertificate {
+    /// The host the certificate is trusted for: the endpoint URL's host (without port or
+    /// IPv6 brackets), lower case.
+    pub fn host(&self) -> String {
+        endpoint_host(&self.endpoint)
+    }
+}
+
+/// The host of an endpoint given as a URL or a bare `host[:port]`, lower case.
+///
+/// ```
+/// use gantry_model::snapshot::endpoint_host;
+/// assert_eq!(endpoint_host("https://Api.Example.com:8443/v1"), "api.example.com");
+/// assert_eq!(endpoint_host("https://[::1]:9443"), "::1");
+/// assert_eq!(endpoint_host("www.abc.com"), "www.abc.com");
+/// ```
+pub fn endpoint_host(endpoint: &str) -> String {
+    let rest = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = if let Some(bracketed) = authority.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    host.to_ascii_lowercase()
 }
 
 impl GatewaySnapshot {
@@ -94,6 +142,8 @@ impl GatewaySnapshot {
         self.ai_apis.sort_by(|a, b| a.api_id.cmp(&b.api_id));
         self.token_quotas.sort_by(|a, b| a.tier.cmp(&b.tier));
         self.canaries.sort_by(|a, b| a.api_id.cmp(&b.api_id));
+        self.endpoint_certificates
+            .sort_by(|a, b| a.alias.cmp(&b.alias));
     }
 }
 

@@ -387,6 +387,28 @@ pub async fn find_resident_client(
     Ok(Some((key, app)))
 }
 
+/// Changes the grant types and callback URL of the key `key_id` of `application_id`;
+/// `NotFound` when there is no such key.
+pub async fn update_key_settings(
+    store: &Store,
+    application_id: &str,
+    key_id: &str,
+    grant_types: &[String],
+    callback_url: &str,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE application_keys SET grant_types = $3, callback_url = $4 \
+         WHERE application_id = $1 AND id = $2",
+    )
+    .bind(application_id)
+    .bind(key_id)
+    .bind(to_json(&grant_types))
+    .bind(callback_url)
+    .execute(store.pool())
+    .await?;
+    found(&done)
+}
+
 /// Deletes the key `key_id` of application `application_id`; returns what was deleted.
 pub async fn delete_key(
     store: &Store,

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ai;
+pub mod api_keys;
 pub mod api_products;
 pub mod apis;
 pub mod applications;
@@ -19,6 +20,7 @@ pub mod custom_rules;
 pub mod definitions;
 pub mod deny_policies;
 pub mod documents;
+pub mod endpoint_certificates;
 pub mod environments;
 pub mod feedback;
 pub mod gateway_policies;
@@ -35,6 +37,7 @@ pub mod shared_scopes;
 pub mod signing_keys;
 pub mod snapshot;
 pub mod subscriptions;
+pub mod system_scopes;
 pub mod traffic;
 pub mod users;
 pub mod workflows;

@@ -266,5 +266,6 @@ pub async fn build(
         token_quotas: crate::ai::token_quotas(store).await?,
         canaries,
         gateway_policies: crate::gateway_policies::deployed(store, environment).await?,
+        endpoint_certificates: crate::endpoint_certificates::for_gateways(store).await?,
     })
 }

@@ -902,3 +902,115 @@ async fn the_sqlite_store_is_private_whatever_the_umask() {
     }
     store.close().await;
 }
+
+/// The REST scopes' changed roles (upserted), role aliases (replaced whole) and endpoint
+/// certificates (unique alias, in every environment's snapshot), read back exactly.
+async fn system_scopes_and_endpoint_certificates_scenario(store: &Store) {
+    use gantry_store::endpoint_certificates::{self, StoredEndpointCertificate};
+    use gantry_store::system_scopes;
+    let roles = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    system_scopes::set_scope_roles(
+        store,
+        &[(
+            "apim:api_create".into(),
+            roles(&["admin", "Internal/subscriber"]),
+        )],
+    )
+    .await
+    .unwrap();
+    system_scopes::set_scope_roles(
+        store,
+        &[
+            ("apim:api_create".into(), roles(&["Internal/devops"])),
+            ("apim:api_publish".into(), roles(&[])),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        system_scopes::scope_roles(store).await.unwrap(),
+        vec![
+            ("apim:api_create".to_owned(), roles(&["Internal/devops"])),
+            ("apim:api_publish".to_owned(), roles(&[])),
+        ]
+    );
+    system_scopes::replace_role_aliases(
+        store,
+        &[("Internal/publisher".into(), roles(&["Internal/devops"]))],
+    )
+    .await
+    .unwrap();
+    system_scopes::replace_role_aliases(
+        store,
+        &[(
+            "Internal/creator".into(),
+            roles(&["Internal/creator", "admin"]),
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        system_scopes::role_aliases(store).await.unwrap(),
+        vec![(
+            "Internal/creator".to_owned(),
+            roles(&["Internal/creator", "admin"])
+        )]
+    );
+
+    let certificate = StoredEndpointCertificate {
+        alias: "upstream".into(),
+        endpoint: "https://upstream.test:8443".into(),
+        certificate: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into(),
+        subject: "CN=upstream.test".into(),
+        issuer: "CN=upstream.test".into(),
+        serial: "01".into(),
+        not_before: 1,
+        not_after: 4_000_000_000,
+    };
+    endpoint_certificates::insert(store, &certificate)
+        .await
+        .unwrap();
+    assert!(matches!(
+        endpoint_certificates::insert(store, &certificate).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut renewed = certificate.clone();
+    renewed.serial = "02".into();
+    endpoint_certificates::update(store, &renewed)
+        .await
+        .unwrap();
+    assert_eq!(
+        endpoint_certificates::get(store, "upstream").await.unwrap(),
+        renewed
+    );
+    assert_eq!(
+        endpoint_certificates::for_gateways(store).await.unwrap(),
+        vec![renewed.for_gateway()]
+    );
+    endpoint_certificates::delete(store, "upstream")
+        .await
+        .unwrap();
+    assert!(matches!(
+        endpoint_certificates::get(store, "upstream").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn system_scopes_and_endpoint_certificates_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("gantry.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    system_scopes_and_endpoint_certificates_scenario(&store).await;
+}
+
+#[tokio::test]
+async fn system_scopes_and_endpoint_certificates_on_postgres() {
+    let Some((store, db)) = PgDatabase::create().await else {
+        return;
+    };
+    system_scopes_and_endpoint_certificates_scenario(&store).await;
+    db.drop_now(store).await;
+}

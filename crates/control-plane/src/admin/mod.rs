@@ -41,4 +41,5 @@ pub fn router() -> Router<AppState> {
         .merge(deny_policies::router())
         .merge(custom_rules::router())
         .merge(llm_providers::router())
+        .merge(crate::system_scopes::admin())
 }

@@ -1,6 +1,6 @@
-//! Developer Portal: one key mapping of an application — read it, regenerate its secret,
-//! get a test token (WSO2's `oauth-keys/{keyMappingId}/…` paths and the older
-//! `keys/{keyType}/…` ones).
+//! Developer Portal: one key mapping of an application — read it, change its grants and
+//! callback URL, regenerate its secret, get a test token, remove it (WSO2's
+//! `oauth-keys/{keyMappingId}/…` paths and the older `keys/{keyType}/…` ones).
 
 use axum::extract::{Path, State};
 use gantry_store::applications::{self, Application, ApplicationKey};
@@ -39,6 +39,48 @@ pub(crate) async fn get_key(
 ) -> ApiResult<axum::Json<Value>> {
     let (_, key) = load_key(&state, &app_id, &key_ref, &user.username).await?;
     Ok(axum::Json(key_json(&key, None)))
+}
+
+/// The body of `PUT /applications/{id}/oauth-keys/{keyMappingId}` (or `/keys/{keyType}`):
+/// WSO2 `ApplicationKey`, of which the grants and the callback URL can change.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct KeyUpdate {
+    supported_grant_types: Option<Vec<String>>,
+    callback_url: Option<String>,
+}
+
+/// `PUT …/oauth-keys/{keyMappingId}` (or `…/keys/{keyType}`): new grant types and/or
+/// callback URL; what is not sent is kept.
+pub(crate) async fn update_key(
+    State(state): State<AppState>,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
+    Path((app_id, key_ref)): Path<(String, String)>,
+    JsonBody(update): JsonBody<KeyUpdate>,
+) -> ApiResult<axum::Json<Value>> {
+    let (app, key) = load_key(&state, &app_id, &key_ref, &user.username).await?;
+    let grant_types = update
+        .supported_grant_types
+        .unwrap_or_else(|| key.grant_types.clone());
+    let callback_url = update
+        .callback_url
+        .unwrap_or_else(|| key.callback_url.clone());
+    let updated =
+        crate::service::applications::update_key(&state, &app, &key, grant_types, callback_url)
+            .await?;
+    Ok(axum::Json(key_json(&updated, None)))
+}
+
+/// `POST …/keys/{keyType}/clean-up` (or `…/oauth-keys/{keyMappingId}/clean-up`): removes
+/// the keys; their tokens die with them.
+pub(crate) async fn clean_up(
+    State(state): State<AppState>,
+    Scoped(user, _): Scoped<rest_scopes::AppManage>,
+    Path((app_id, key_ref)): Path<(String, String)>,
+) -> ApiResult<axum::http::StatusCode> {
+    let (app, key) = load_key(&state, &app_id, &key_ref, &user.username).await?;
+    crate::service::applications::delete_key(&state, &app, &key.id).await?;
+    Ok(axum::http::StatusCode::OK)
 }
 
 /// `POST …/regenerate-secret`: a new consumer secret, shown once; the old one stops working

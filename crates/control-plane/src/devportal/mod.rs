@@ -71,11 +71,13 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}",
-            get(key_tokens::get_key).delete(applications::delete_key),
+            get(key_tokens::get_key)
+                .put(key_tokens::update_key)
+                .delete(applications::delete_key),
         )
         .route(
             "/applications/{application_id}/keys/{key_type}",
-            get(key_tokens::get_key),
+            get(key_tokens::get_key).put(key_tokens::update_key),
         )
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}/regenerate-secret",
@@ -95,7 +97,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}/clean-up",
-            post(applications::delete_key),
+            post(key_tokens::clean_up),
+        )
+        .route(
+            "/applications/{application_id}/keys/{key_type}/clean-up",
+            post(key_tokens::clean_up),
         )
         .route(
             "/applications/{application_id}/api-keys/{key_type}/generate",
@@ -104,6 +110,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/applications/{application_id}/api-keys/{key_type}/revoke",
             post(api_keys::revoke),
+        )
+        .route(
+            "/applications/{application_id}/api-keys/{key_type}",
+            get(api_keys::list),
+        )
+        .route(
+            "/applications/{application_id}/api-keys/{key_type}/regenerate",
+            post(api_keys::regenerate),
         )
         .route(
             "/subscriptions",

@@ -402,7 +402,7 @@ pub(crate) async fn user_roles(
 }
 
 /// The requested scopes a user may grant this client: REST and OIDC scopes by the user's
-/// roles (WSO2's role → scope map), API scopes by the application's subscriptions.
+/// roles (WSO2's role → scope map, as `/system-scopes` left it), API scopes by the application's subscriptions.
 pub(crate) async fn user_scopes<'a>(
     state: &AppState,
     client: &Client,
@@ -410,12 +410,12 @@ pub(crate) async fn user_scopes<'a>(
     requested: impl Iterator<Item = &'a str>,
 ) -> Result<Vec<String>, OAuthError> {
     let api = api_scopes(state, &client.app.id).await?;
+    let system = crate::system_scopes::map(state).await?;
     let role_names = roles;
     let roles = roles.iter().map(String::as_str);
     let mut granted: Vec<String> = Vec::new();
     for scope in requested {
-        let allowed =
-            gantry_keys::scopes::role_allows(roles.clone(), scope) || api.allow(scope, role_names);
+        let allowed = system.allows(roles.clone(), scope) || api.allow(scope, role_names);
         if allowed && !granted.iter().any(|g| g == scope) {
             granted.push(scope.to_owned());
         }

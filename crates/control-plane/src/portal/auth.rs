@@ -160,6 +160,8 @@ async fn login(
         None => session::SignedIn {
             username: username.to_owned(),
             roles: user.roles,
+            // Only the landing page is chosen here, by roles.
+            rest_scopes: Vec::new(),
             session_id: id.clone(),
             csrf: String::new(),
             test_token: None,

@@ -12,7 +12,7 @@ use gantry_store::applications::{self, Application};
 use gantry_store::{StoreError, apis as store_apis, subscriptions};
 use serde::Deserialize;
 
-use super::listing::{ApiRow, ListQuery, OperationSummary, operation_rows, search};
+use super::listing::{ApiRow, ListQuery, OperationSummary, in_category, operation_rows, search};
 use super::session::{Portal, SignedIn, User, UserForm};
 use super::try_it::{TryForm, TryResult};
 use super::{Nav, Pager, PortalError, render, see_other};
@@ -79,6 +79,10 @@ pub(super) async fn load_owned(
 struct CataloguePage {
     nav: Nav,
     query: String,
+    /// The category filter in force ("" for none).
+    category: String,
+    /// Every category an administrator defined, by name.
+    categories: Vec<String>,
     apis: Vec<ApiRow>,
     pager: Pager,
 }
@@ -90,13 +94,26 @@ async fn catalogue(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Devportal)?;
     let text = query.q.unwrap_or_default().trim().to_owned();
-    let (apis, pager) = search(&state, "/devportal", &text, query.page, |api| {
-        visible(api, &user)
+    let category = query.category.unwrap_or_default().trim().to_owned();
+    let wanted = (!category.is_empty()).then_some(category.as_str());
+    let base = match wanted {
+        Some(c) => format!("/devportal?category={}", super::urlencode(c)),
+        None => "/devportal".to_owned(),
+    };
+    let (apis, pager) = search(&state, &base, &text, query.page, |api| {
+        visible(api, &user) && in_category(api, wanted)
     })
     .await?;
+    let categories = gantry_store::categories::categories(state.store())
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     render(&CataloguePage {
         nav: Nav::new(Portal::Devportal, &user),
         query: text,
+        category,
+        categories,
         apis: apis.iter().map(ApiRow::of).collect(),
         pager,
     })

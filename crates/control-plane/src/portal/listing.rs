@@ -8,11 +8,12 @@ use serde::Deserialize;
 use super::{Pager, PortalError, paginate};
 use crate::AppState;
 
-/// `?q=…&page=…` of list pages.
+/// `?q=…&page=…` of list pages (`&category=…` in the Developer Portal's catalogue).
 #[derive(Debug, Deserialize, Default)]
 pub(super) struct ListQuery {
     pub q: Option<String>,
     pub page: Option<i64>,
+    pub category: Option<String>,
 }
 
 /// One API in a list.
@@ -25,6 +26,7 @@ pub(super) struct ApiRow {
     pub state: String,
     pub description: String,
     pub tags: Vec<String>,
+    pub categories: Vec<String>,
     pub provider: String,
 }
 
@@ -45,9 +47,20 @@ impl ApiRow {
             state: api.life_cycle_status.as_str().to_owned(),
             description: api.description.clone().unwrap_or_default(),
             tags: api.tags.clone(),
+            categories: api.details.categories.clone(),
             provider: api.provider.clone(),
         }
     }
+}
+
+/// Whether `api` is in the category named `category` (any case; `None`: every API is).
+pub(super) fn in_category(api: &Api, category: Option<&str>) -> bool {
+    category.is_none_or(|wanted| {
+        api.details
+            .categories
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(wanted))
+    })
 }
 
 /// Whether `api` matches the search text (name, context, description, tags; any case).

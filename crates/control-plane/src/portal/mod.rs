@@ -165,7 +165,9 @@ impl Pager {
             } else {
                 format!("q={}&", urlencode(query))
             };
-            format!("{base}?{q}page={n}")
+            // A base may carry a filter of its own (`/devportal?category=…`).
+            let separator = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{separator}{q}page={n}")
         };
         Self {
             page,
@@ -489,6 +491,17 @@ pub fn when(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pager_keeps_a_filter_its_base_carries() {
+        let pager = Pager::new("/devportal?category=Finance", "pay", 2, 3 * PAGE_SIZE);
+        assert_eq!(
+            pager.prev.as_deref(),
+            Some("/devportal?category=Finance&q=pay&page=1")
+        );
+        let plain = Pager::new("/devportal", "", 1, 2 * PAGE_SIZE);
+        assert_eq!(plain.next.as_deref(), Some("/devportal?page=2"));
+    }
 
     #[test]
     fn pager_clamps_and_links() {

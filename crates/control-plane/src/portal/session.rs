@@ -193,6 +193,8 @@ pub struct SignedIn {
     pub username: String,
     /// Roles, read from the store on this request.
     pub roles: Vec<String>,
+    /// The REST scopes the roles give under the map in force (`/system-scopes`).
+    pub rest_scopes: Vec<String>,
     /// The session id.
     pub session_id: String,
     /// The session's CSRF token.
@@ -270,10 +272,10 @@ impl SignedIn {
         }
     }
 
-    /// Whether WSO2's role → scope map grants the user the REST `scope` (e.g.
+    /// Whether the role → scope map in force grants the user the REST `scope` (e.g.
     /// `apim:api_publish`): the portals split work between roles exactly as the REST API does.
     pub fn has_scope(&self, scope: &str) -> bool {
-        gantry_keys::scopes::role_allows(self.roles.iter().map(String::as_str), scope)
+        self.rest_scopes.iter().any(|s| s == scope)
     }
 
     /// 403 unless the user [`has_scope`](Self::has_scope) `scope`; `what` names the action.
@@ -326,9 +328,12 @@ impl FromRequestParts<AppState> for Visitor {
         {
             match gantry_store::users::find_by_username(state.store(), name).await? {
                 Some(u) => {
+                    let roles: Vec<String> = u.role_list().map(str::to_owned).collect();
+                    let rest_scopes = crate::system_scopes::map(state).await?.scopes_of(&roles);
                     user = Some(SignedIn {
                         username: u.username.clone(),
-                        roles: u.role_list().map(str::to_owned).collect(),
+                        roles,
+                        rest_scopes,
                         session_id: id.clone(),
                         csrf: s.csrf.clone(),
                         test_token: s.test_token.clone(),

@@ -55,22 +55,22 @@ fn metadata(c: &StoredCertificate) -> Value {
     json!({ "alias": c.alias, "apiId": c.api_id, "tier": c.tier })
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// A parsed upload: the PEM to store and what it says.
-struct Parsed {
-    pem: String,
-    subject: String,
-    issuer: String,
-    serial: String,
-    not_before: i64,
-    not_after: i64,
+pub(crate) struct Parsed {
+    pub(crate) pem: String,
+    pub(crate) subject: String,
+    pub(crate) issuer: String,
+    pub(crate) serial: String,
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
 }
 
 /// Reads one X.509 certificate, PEM or DER; 400 when it does not parse or has expired.
-fn parse_certificate(bytes: &[u8]) -> ApiResult<Parsed> {
+pub(crate) fn parse_certificate(bytes: &[u8]) -> ApiResult<Parsed> {
     let bad = |reason: String| ApiError::BadRequest(format!("certificate: {reason}"));
     let der = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
         let (_, pem) = x509_parser::pem::parse_x509_pem(bytes)
@@ -178,17 +178,18 @@ async fn checked_tier(state: &AppState, tier: Option<String>) -> ApiResult<Strin
     Ok(tier)
 }
 
-fn checked_alias(alias: Option<String>) -> ApiResult<String> {
+/// The alias, at most `max_chars` letters, digits, `-`, `_` or `.`; 400 otherwise.
+pub(crate) fn checked_alias(alias: Option<String>, max_chars: usize) -> ApiResult<String> {
     let alias = alias
         .filter(|a| !a.is_empty())
         .ok_or_else(|| ApiError::BadRequest("alias: is required".into()))?;
-    if alias.chars().count() > MAX_ALIAS_CHARS
+    if alias.chars().count() > max_chars
         || !alias
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
         return Err(ApiError::BadRequest(format!(
-            "alias: at most {MAX_ALIAS_CHARS} letters, digits, '-', '_' or '.'"
+            "alias: at most {max_chars} letters, digits, '-', '_' or '.'"
         )));
     }
     Ok(alias)
@@ -203,7 +204,7 @@ pub(crate) async fn add(
 ) -> ApiResult<Response> {
     load_owned(&state, &user, &api_id).await?;
     let upload = read_upload(multipart).await?;
-    let alias = checked_alias(upload.alias)?;
+    let alias = checked_alias(upload.alias, MAX_ALIAS_CHARS)?;
     let bytes = upload
         .certificate
         .ok_or_else(|| ApiError::BadRequest("certificate: is required".into()))?;

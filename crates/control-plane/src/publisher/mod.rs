@@ -1,11 +1,12 @@
 //! Publisher REST API v4 (`/api/am/publisher/v4`): APIs, lifecycle, revisions, deployments,
-//! client certificates, API products, operation policies, gateway policies.
+//! client and endpoint certificates, API products, operation policies, gateway policies.
 
 pub(crate) mod access;
 pub mod api_products;
 pub mod apis;
 pub mod asyncapi;
 pub mod client_certificates;
+pub mod endpoint_certificates;
 pub mod export;
 pub mod gateway_policies;
 pub mod graphql;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::categories::publisher())
         .merge(crate::feedback::publisher())
         .merge(crate::scopes::publisher())
+        .merge(endpoint_certificates::router())
         .merge(crate::admin::llm_providers::publisher_router())
         .route("/apis", get(apis::list).post(apis::create))
         .route("/apis/import-openapi", post(openapi::import))

@@ -375,6 +375,33 @@ pub async fn delete_key(state: &AppState, app: &Application, key_id: &str) -> Ap
     Ok(())
 }
 
+/// Changes which grants the resident client `key` may use and its callback URL (WSO2's key
+/// update); the token endpoint holds the client to them from the next request. 400 for an
+/// unknown grant or a client of an external key manager (whose settings live there).
+pub async fn update_key(
+    state: &AppState,
+    app: &Application,
+    key: &ApplicationKey,
+    grant_types: Vec<String>,
+    callback_url: String,
+) -> ApiResult<ApplicationKey> {
+    if !key.is_resident() {
+        return Err(ApiError::BadRequest(format!(
+            "keys of the key manager '{}' are changed there, not here",
+            key.key_manager
+        )));
+    }
+    check_grants(&grant_types)?;
+    applications::update_key_settings(state.store(), &app.id, &key.id, &grant_types, &callback_url)
+        .await?;
+    tracing::info!(application_id = %app.id, key_type = %key.key_type, "keys updated");
+    Ok(ApplicationKey {
+        grant_types,
+        callback_url,
+        ..key.clone()
+    })
+}
+
 /// Binds `consumer_key`, a client registered at the external key manager `key_manager`, to
 /// `app`, so gateways accept that client's tokens for the application's subscriptions.
 /// Gantry never holds its secret.

@@ -93,6 +93,8 @@ pub struct CompiledConfig {
     pub ai: Option<Box<ai::AiTables>>,
     /// Canary revisions and their splits; `None` when there are none (the common case).
     pub canaries: Option<Box<canary::Canaries>>,
+    /// Certificates trusted for TLS to particular upstream hosts.
+    pub endpoint_trust: Arc<crate::endpoint_trust::EndpointTrust>,
 }
 
 /// Hands out one shared string per distinct id of a snapshot.
@@ -143,6 +145,10 @@ impl CompiledConfig {
             subscriptions::application_limits(snapshot, &policies, |id| ids.get(id));
         let applications = subscriptions::applications(snapshot, |id| ids.get(id));
         let ai = ai::AiTables::compile(snapshot, &mut problems);
+        let endpoint_trust = Arc::new(crate::endpoint_trust::EndpointTrust::compile(
+            &snapshot.endpoint_certificates,
+            &mut problems,
+        ));
         if !problems.is_empty() {
             return Err(crate::error::GatewayError::Invalid(problems));
         }
@@ -168,6 +174,7 @@ impl CompiledConfig {
             deny: deny::DenyTable::compile(snapshot),
             ai,
             canaries,
+            endpoint_trust,
         })
     }
 
