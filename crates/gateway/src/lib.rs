@@ -138,12 +138,8 @@ impl Gateway {
             data_dir: data_dir.map(Arc::new),
             sync_status: Arc::default(),
             after_apply: Arc::default(),
-<<<<<<< HEAD
             traffic,
-=======
-            traffic: Arc::default(),
             endpoint_trust,
->>>>>>> s9-surface
         }
     }
 
