@@ -1640,3 +1640,89 @@ async fn the_catalogue_filters_by_category() {
     assert_eq!(unknown.status, StatusCode::OK);
     assert!(!unknown.body.contains("<script>"), "escaped");
 }
+
+#[tokio::test]
+async fn a_restricted_api_is_absent_from_the_publisher_portal_for_those_it_leaves_out() {
+    let up = GantryUp::start(BIN).await;
+    let rest = rest(&up);
+    let mut ids = Vec::new();
+    for (name, context, control, roles) in [
+        ("Open shelf", "/open-shelf", "NONE", json!([])),
+        ("Vault", "/vault", "RESTRICTED", json!(["admin"])),
+    ] {
+        let (status, api) = rest
+            .post(
+                &format!("{PUB}/apis"),
+                json!({"name": name, "context": context, "version": "1.0.0",
+                       "accessControl": control, "accessControlRoles": roles,
+                       "endpointConfig": {"endpoint_type": "http",
+                           "production_endpoints": {"url": "http://127.0.0.1:9"}},
+                       "operations": [{"target": "/items", "verb": "GET"}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{api}");
+        ids.push(api["id"].as_str().unwrap().to_owned());
+    }
+    let (open, vault) = (&ids[0], &ids[1]);
+    let (status, revision) = rest
+        .post_empty(&format!("{PUB}/apis/{vault}/revisions"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{revision}");
+    let revision_id = revision["id"].as_str().unwrap();
+
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get("/publisher").await;
+    assert!(page.body.contains("Vault") && page.body.contains("Open shelf"));
+    assert_eq!(
+        admin.get(&format!("/publisher/apis/{vault}")).await.status,
+        StatusCode::OK
+    );
+
+    create_user(
+        &mut admin,
+        "outside-publisher",
+        &["Internal/creator", "Internal/publisher"],
+    )
+    .await;
+    let mut outsider = Visitor::sign_in(&up, "outside-publisher", "portal-pass-1").await;
+    let page = outsider.get("/publisher").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Open shelf"), "{}", page.body);
+    assert!(
+        !page.body.contains("Vault"),
+        "a restricted API is not listed"
+    );
+    assert_eq!(
+        outsider
+            .get(&format!("/publisher/apis/{open}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for path in ["", "/edit", "/rollouts", "/policies"] {
+        let page = outsider
+            .get(&format!("/publisher/apis/{vault}{path}"))
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.body);
+        assert!(!page.body.contains("Vault"), "{path}");
+    }
+    // Its forms are refused as for an API that does not exist, and change nothing.
+    for (path, fields) in [
+        (
+            "deploy",
+            vec![("revision_id", revision_id), ("environment", "Default")],
+        ),
+        ("lifecycle", vec![("action", "Publish")]),
+        ("delete", vec![]),
+    ] {
+        let page = outsider
+            .post(&format!("/publisher/apis/{vault}/{path}"), &fields)
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.body);
+    }
+    let (status, api) = rest.get(&format!("{PUB}/apis/{vault}")).await;
+    assert_eq!(status, StatusCode::OK, "{api}");
+    assert_eq!(api["lifeCycleStatus"], "CREATED");
+    let (_, deployments) = rest.get(&format!("{PUB}/apis/{vault}/deployments")).await;
+    assert_eq!(deployments["count"], 0, "{deployments}");
+}

@@ -7,6 +7,7 @@
 //! re-read per request) and every form through [`session::UserForm`] /
 //! [`session::AnyForm`] (CSRF token checked), so a handler cannot forget either.
 
+mod access;
 pub mod admin;
 pub mod api_edit;
 pub mod api_form;
@@ -50,8 +51,9 @@ pub fn router(state: AppState) -> Router<AppState> {
     let sessions = Arc::new(session::Sessions::new(state.store().clone()));
     Router::new()
         .merge(auth::router())
-        .merge(publisher::router())
-        .merge(rollouts::router())
+        .merge(publisher::router().merge(rollouts::router()).route_layer(
+            axum::middleware::from_fn_with_state(state.clone(), access::guard),
+        ))
         .merge(api_products::router())
         .merge(devportal::router())
         .merge(applications::router())

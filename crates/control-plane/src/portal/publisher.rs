@@ -67,7 +67,10 @@ async fn list(
 ) -> Result<Response, PortalError> {
     user.require(Portal::Publisher)?;
     let text = query.q.unwrap_or_default().trim().to_owned();
-    let (apis, pager) = search(&state, "/publisher", &text, query.page, |_| true).await?;
+    let (apis, pager) = search(&state, "/publisher", &text, query.page, |api| {
+        super::access::may_see(api, &user)
+    })
+    .await?;
     render(&ListPage {
         can_create: user.has_scope(CREATE),
         nav: Nav::new(Portal::Publisher, &user),
