@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
 /// One method + path a gateway serves, with what guards it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PreviewRoute {
     /// Virtual host.

@@ -1726,3 +1726,79 @@ async fn a_restricted_api_is_absent_from_the_publisher_portal_for_those_it_leave
     let (_, deployments) = rest.get(&format!("{PUB}/apis/{vault}/deployments")).await;
     assert_eq!(deployments["count"], 0, "{deployments}");
 }
+
+#[tokio::test]
+async fn the_deploy_form_previews_what_the_gateways_would_change_then_deploys_it() {
+    let up = GantryUp::start(BIN).await;
+    let rest = rest(&up);
+    let api_id = rest
+        .deployed_api(
+            "Atlas",
+            "/atlas",
+            "http://127.0.0.1:9",
+            json!([{"target": "/maps", "verb": "GET", "authType": "None"}]),
+        )
+        .await;
+    // The working copy gains an operation and guards the old one with a token.
+    let (_, mut api) = rest.get(&format!("{PUB}/apis/{api_id}")).await;
+    api["operations"] = json!([
+        {"target": "/maps", "verb": "GET", "authType": "Application & Application User"},
+        {"target": "/routes", "verb": "POST"}
+    ]);
+    let (status, body) = rest.put(&format!("{PUB}/apis/{api_id}"), api).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, revision) = rest
+        .post_empty(&format!("{PUB}/apis/{api_id}/revisions"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{revision}");
+    let revision_id = revision["id"].as_str().unwrap();
+
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get(&format!("/publisher/apis/{api_id}")).await;
+    assert!(
+        page.body
+            .contains(&format!("formaction=\"/publisher/apis/{api_id}/preview\"")),
+        "the deploy form offers a preview: {}",
+        page.body
+    );
+    let fields = [("revision_id", revision_id), ("environment", "Default")];
+    let page = admin
+        .post(&format!("/publisher/apis/{api_id}/preview"), &fields)
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("1 added, 0 removed, 1 changed"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<td>added</td><td>POST</td><td><code>/atlas/1.0.0/routes</code>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<td>changed</td><td>GET</td><td><code>/atlas/1.0.0/maps</code>"),
+        "{}",
+        page.body
+    );
+    // Nothing is deployed by looking: the gateway still serves the open /maps.
+    assert_eq!(up.gw_status("/atlas/1.0.0/maps", "").await, 502);
+    // An environment that does not exist is named.
+    let page = admin
+        .post(
+            &format!("/publisher/apis/{api_id}/preview"),
+            &[("revision_id", revision_id), ("environment", "nowhere")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("nowhere"), "{}", page.body);
+
+    // The preview's button deploys it.
+    let page = admin
+        .post(&format!("/publisher/apis/{api_id}/deploy"), &fields)
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(up.eventually_gw_status("/atlas/1.0.0/maps", "", 401).await);
+}

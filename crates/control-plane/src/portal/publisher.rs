@@ -46,6 +46,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/publisher/apis/{api_id}/lifecycle", post(lifecycle))
         .route("/publisher/apis/{api_id}/revisions", post(create_revision))
         .route("/publisher/apis/{api_id}/deploy", post(deploy))
+        .route("/publisher/apis/{api_id}/preview", post(preview))
         .route("/publisher/apis/{api_id}/undeploy", post(undeploy))
         .route("/publisher/apis/{api_id}/delete", post(delete))
 }
@@ -383,6 +384,106 @@ async fn deploy(
         ),
     };
     see_other(&user, &format!("/publisher/apis/{api_id}"), &notice).await
+}
+
+/// One route of a deployment preview, as the page shows it.
+struct PreviewRow {
+    method: String,
+    path: String,
+    guard: String,
+    endpoint: String,
+}
+
+impl PreviewRow {
+    fn of(route: &crate::preview::PreviewRoute) -> Self {
+        let mut guard = route.auth_type.clone();
+        if !route.scopes.is_empty() {
+            guard.push_str(&format!(", scopes {}", route.scopes.join(" ")));
+        }
+        if !route.throttling_policy.is_empty() {
+            guard.push_str(&format!(", tier {}", route.throttling_policy));
+        }
+        Self {
+            method: route.method.clone(),
+            path: route.path.clone(),
+            guard,
+            endpoint: route.production_endpoint.clone(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/publisher_preview.html")]
+struct PreviewPage {
+    nav: Nav,
+    api_id: String,
+    api_name: String,
+    revision_id: String,
+    revision_number: i64,
+    environment: String,
+    applies: bool,
+    problems: Vec<String>,
+    added: Vec<PreviewRow>,
+    removed: Vec<PreviewRow>,
+    /// (before, after)
+    changed: Vec<(PreviewRow, PreviewRow)>,
+    unchanged: u64,
+}
+
+/// What deploying a revision to an environment would change on its gateways, before it is
+/// deployed (the REST `deployment-preview`, computed by the gateways' own compiler), with
+/// the deploy button under it.
+async fn preview(
+    State(state): State<AppState>,
+    Path(api_id): Path<String>,
+    UserForm { user, form }: UserForm<DeployForm>,
+) -> Result<Response, PortalError> {
+    use crate::preview::PreviewRoute;
+    user.require(Portal::Publisher)?;
+    let api = service::apis::load(&state, &api_id).await?;
+    let revision = service::revisions::load_revision(&state, &api_id, &form.revision_id).await?;
+    let candidate = crate::preview::Candidate {
+        api_id: &api.id,
+        revision_id: &revision.id,
+        definition: revision.definition,
+        lifecycle: api.life_cycle_status,
+        is_default_version: api.is_default_version,
+    };
+    let answer = crate::preview::preview(&state, candidate, &form.environment, None).await?;
+    let routes = |key: &str| -> Vec<PreviewRoute> {
+        serde_json::from_value(answer["routes"][key].clone()).unwrap_or_default()
+    };
+    let changed: Vec<(PreviewRoute, PreviewRoute)> = answer["routes"]["changed"]
+        .as_array()
+        .map(|pairs| {
+            pairs
+                .iter()
+                .filter_map(|pair| {
+                    Some((
+                        serde_json::from_value(pair["before"].clone()).ok()?,
+                        serde_json::from_value(pair["after"].clone()).ok()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    render(&PreviewPage {
+        nav: Nav::new(Portal::Publisher, &user),
+        api_name: format!("{} {}", api.name, api.version),
+        api_id: api.id,
+        revision_id: revision.id,
+        revision_number: revision.number,
+        environment: form.environment,
+        applies: answer["applies"].as_bool().unwrap_or(false),
+        problems: serde_json::from_value(answer["problems"].clone()).unwrap_or_default(),
+        added: routes("added").iter().map(PreviewRow::of).collect(),
+        removed: routes("removed").iter().map(PreviewRow::of).collect(),
+        changed: changed
+            .iter()
+            .map(|(before, after)| (PreviewRow::of(before), PreviewRow::of(after)))
+            .collect(),
+        unchanged: answer["routes"]["unchanged"].as_u64().unwrap_or(0),
+    })
 }
 
 async fn undeploy(
