@@ -705,3 +705,113 @@ async fn documents_and_the_thumbnail_travel_in_the_api_project() {
     let (_, listed) = trest.get(&format!("{PUB}/apis/{new_id}/documents")).await;
     assert_eq!(listed["count"], 3, "{listed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn params_yaml_load_balanced_and_failover_endpoints_apply_per_environment() {
+    let (a, b) = (EchoUpstream::start().await, EchoUpstream::start().await);
+    let up = GantryUp::start(BIN).await;
+    let rest = up.rest();
+    let project = hand_written_project("Weather-2.0.0");
+    let params = format!(
+        r#"environments:
+  - name: balanced
+    configs:
+      endpointRoutingPolicy: load_balanced
+      loadBalanceEndpoints:
+        production:
+          - url: {a}
+          - url: {b}
+        sessionManagement: transport
+      failoverEndpoints:
+        production:
+          - url: {a}
+  - name: failover
+    configs:
+      failoverEndpoints:
+        production:
+          - url: http://127.0.0.1:9/down
+          - url: {b}
+  - name: broken
+    configs:
+      endpointRoutingPolicy: load_balanced
+      loadBalanceEndpoints:
+        production:
+          - host: nowhere
+"#,
+        a = a.url(),
+        b = b.url()
+    );
+
+    let (status, outcome) = import(&rest, "environment=balanced", &project, Some(&params)).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    let unsupported = outcome["unsupported"].to_string();
+    for named in [
+        "environments[balanced].configs.loadBalanceEndpoints.sessionManagement",
+        "environments[balanced].configs.failoverEndpoints (not applied: endpointRoutingPolicy is load_balanced)",
+    ] {
+        assert!(unsupported.contains(named), "{named}: {unsupported}");
+    }
+    let api_id = outcome["id"].as_str().unwrap().to_owned();
+    let (_, api) = rest.get(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(
+        api["endpointConfig"]["endpoint_type"], "load_balance",
+        "{api}"
+    );
+    assert_eq!(
+        api["endpointConfig"]["production_endpoints"],
+        json!([{"url": a.url()}, {"url": b.url()}])
+    );
+    assert!(
+        up.eventually_gw_status("/weather/2.0.0/today", "", 200)
+            .await
+    );
+    for _ in 0..6 {
+        assert_eq!(up.gw_status("/weather/2.0.0/today", "").await, 200);
+    }
+    assert!(
+        a.hits() >= 2 && b.hits() >= 2,
+        "both members served: {} {}",
+        a.hits(),
+        b.hits()
+    );
+
+    // Promoted with the failover environment: the primary is down, its failover answers.
+    let (status, outcome) = import(
+        &rest,
+        "environment=failover&overwrite=true",
+        &project,
+        Some(&params),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    let (_, api) = rest.get(&format!("{PUB}/apis/{api_id}")).await;
+    assert_eq!(api["endpointConfig"]["endpoint_type"], "failover", "{api}");
+    assert_eq!(
+        api["endpointConfig"]["production_failovers"],
+        json!([{"url": b.url()}])
+    );
+    let before = b.hits();
+    let failed_over = gantry_testkit::eventually(std::time::Duration::from_secs(5), || async {
+        up.gw_status("/weather/2.0.0/today", "").await == 200 && b.hits() > before
+    })
+    .await;
+    assert!(
+        failed_over,
+        "the failover member serves while the primary is down"
+    );
+
+    // A list entry without a url is named.
+    let (status, body) = import(
+        &rest,
+        "environment=broken&overwrite=true",
+        &project,
+        Some(&params),
+    )
+    .await;
+    assert_wso2_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "loadBalanceEndpoints.production[0].url: is required",
+    );
+}

@@ -312,7 +312,8 @@ pub(crate) fn deployment_targets(file: &str, data: &Value) -> ApiResult<Vec<Depl
 }
 
 /// Applies one environment of apictl's `params.yaml` (`environments: [{name, configs:
-/// {endpoints, deploymentEnvironments, policies}}]`); any other setting is reported.
+/// {endpoints, endpointRoutingPolicy, loadBalanceEndpoints, failoverEndpoints,
+/// deploymentEnvironments, policies}}]`); any other setting is reported.
 fn apply_params(
     params: &Value,
     environment: &str,
@@ -344,6 +345,8 @@ fn apply_params(
     for (key, value) in configs {
         match key.as_str() {
             "endpoints" => apply_endpoints(value, data, &at, unsupported)?,
+            // Applied after the loop, once the routing policy is known.
+            "endpointRoutingPolicy" | "loadBalanceEndpoints" | "failoverEndpoints" => {}
             "deploymentEnvironments" => {
                 *targets = deployment_targets(&format!("{at}.deploymentEnvironments"), value)?;
             }
@@ -360,6 +363,88 @@ fn apply_params(
                 let _ = other;
             }
             other => unsupported.push(format!("{at}.{other}")),
+        }
+    }
+    apply_routing(configs, data, &at, unsupported)
+}
+
+/// apictl's `endpointRoutingPolicy` (`load_balanced` or `failover`) with its
+/// `loadBalanceEndpoints` / `failoverEndpoints` (`production` and `sandbox`: lists of
+/// `{url}`; for failover the first is the primary, the rest are tried in order) into the
+/// API's `endpointConfig` (`load_balance` / `failover`). Without a policy, the one block
+/// given decides.
+fn apply_routing(
+    configs: &Map<String, Value>,
+    data: &mut Map<String, Value>,
+    at: &str,
+    unsupported: &mut Vec<String>,
+) -> ApiResult<()> {
+    let present = |key: &str| configs.get(key).is_some_and(|v| !v.is_null());
+    let policy = match configs.get("endpointRoutingPolicy").and_then(Value::as_str) {
+        Some(p @ ("load_balanced" | "failover")) => p,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "{at}.endpointRoutingPolicy: '{other}' is not load_balanced or failover"
+            )));
+        }
+        None if present("loadBalanceEndpoints") => "load_balanced",
+        None if present("failoverEndpoints") => "failover",
+        None => return Ok(()),
+    };
+    let (block, endpoint_type, unused) = match policy {
+        "load_balanced" => ("loadBalanceEndpoints", "load_balance", "failoverEndpoints"),
+        _ => ("failoverEndpoints", "failover", "loadBalanceEndpoints"),
+    };
+    if present(unused) {
+        unsupported.push(format!(
+            "{at}.{unused} (not applied: endpointRoutingPolicy is {policy})"
+        ));
+    }
+    let Some(lists) = configs.get(block).and_then(Value::as_object) else {
+        return Err(ApiError::BadRequest(format!(
+            "{at}.{block}: is required with endpointRoutingPolicy {policy}"
+        )));
+    };
+    let config = data
+        .entry("endpointConfig")
+        .or_insert_with(|| json!({"endpoint_type": "http"}));
+    if !config.is_object() {
+        *config = json!({"endpoint_type": "http"});
+    }
+    config["endpoint_type"] = json!(endpoint_type);
+    for (key, value) in lists {
+        let (field, failovers) = match key.as_str() {
+            "production" => ("production_endpoints", "production_failovers"),
+            "sandbox" => ("sandbox_endpoints", "sandbox_failovers"),
+            "sessionManagement" if value.is_null() || value == "none" => continue,
+            "sessionTimeout" if value.is_null() => continue,
+            other => {
+                unsupported.push(format!("{at}.{block}.{other}"));
+                continue;
+            }
+        };
+        let field_at = format!("{at}.{block}.{key}");
+        let urls = value
+            .as_array()
+            .filter(|list| !list.is_empty())
+            .ok_or_else(|| ApiError::BadRequest(format!("{field_at}: must be a list of {{url}}")))?
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                entry
+                    .get("url")
+                    .and_then(Value::as_str)
+                    .map(|url| json!({ "url": url }))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!("{field_at}[{i}].url: is required"))
+                    })
+            })
+            .collect::<ApiResult<Vec<Value>>>()?;
+        if endpoint_type == "failover" {
+            config[field] = urls[0].clone();
+            config[failovers] = Value::Array(urls[1..].to_vec());
+        } else {
+            config[field] = Value::Array(urls);
         }
     }
     Ok(())
