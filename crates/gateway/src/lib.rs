@@ -17,7 +17,6 @@ pub mod canonical_path;
 pub mod compiled;
 mod correlation;
 pub mod credential;
-pub use gantry_listener::declared_length;
 pub mod endpoint_trust;
 pub mod error;
 pub mod health;

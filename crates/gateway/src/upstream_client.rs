@@ -37,7 +37,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub type UpstreamBody = http_body_util::Either<
     http_body_util::Limited<
         crate::body_timeout::Deadline<
-            crate::declared_length::DeclaredLength<hyper::body::Incoming>,
+            gantry_listener::declared_length::DeclaredLength<hyper::body::Incoming>,
         >,
     >,
     http_body_util::Full<bytes::Bytes>,

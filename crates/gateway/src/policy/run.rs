@@ -98,7 +98,7 @@ pub async fn request(
         .body_limit
         .map_or(x.body_limit, |l| l.min(x.body_limit));
     if chain.body_limit.is_some()
-        && crate::declared_length::declared(&parts.headers).is_some_and(|n| n > limit)
+        && gantry_listener::declared_length::declared(&parts.headers).is_some_and(|n| n > limit)
     {
         return Err(crate::body_limit::too_large(limit));
     }

@@ -274,16 +274,16 @@ impl Forwarder {
                 // before anything goes upstream, so a request that lies about its length
                 // never reaches the upstream.
                 let checked = (downstream_version == http::Version::HTTP_2 && length.is_none())
-                    .then(|| crate::declared_length::declared(&parts.headers))
+                    .then(|| gantry_listener::declared_length::declared(&parts.headers))
                     .flatten()
                     .filter(|n| *n <= MAX_REPLAY_BYTES);
                 // A larger HTTP/2 body streams, but its last bytes wait for the end of its
                 // stream, so one that disagrees with its content-length never reaches the
                 // upstream complete.
-                let body = crate::declared_length::DeclaredLength::new(
+                let body = gantry_listener::declared_length::DeclaredLength::new(
                     body,
                     (downstream_version == http::Version::HTTP_2)
-                        .then(|| crate::declared_length::declared(&parts.headers))
+                        .then(|| gantry_listener::declared_length::declared(&parts.headers))
                         .flatten(),
                 );
                 let body =
@@ -435,7 +435,7 @@ impl Forwarder {
 /// are told apart before this). Other user errors, such as a dispatch task gone with its
 /// upstream connection, are the upstream's.
 fn request_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
-    if crate::body_limit::caused_by::<crate::declared_length::LengthMismatch>(error) {
+    if crate::body_limit::caused_by::<gantry_listener::declared_length::LengthMismatch>(error) {
         return true;
     }
     let mut cause = Some(error);
