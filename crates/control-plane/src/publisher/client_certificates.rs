@@ -280,26 +280,33 @@ pub(crate) async fn get_one(
 ) -> ApiResult<axum::Json<Value>> {
     load_owned(&state, &user, &api_id).await?;
     let c = load_certificate(&state, &api_id, &alias).await?;
+    let mut info = certificate_info(c.not_before, c.not_after, &c.subject);
+    info["issuer"] = json!(c.issuer);
+    info["serialNumber"] = json!(c.serial);
+    info["tier"] = json!(c.tier);
+    Ok(axum::Json(info))
+}
+
+/// WSO2's `CertificateInfo` of a certificate valid from `not_before` to `not_after` (epoch
+/// seconds): its status now, validity and subject.
+pub(crate) fn certificate_info(not_before: i64, not_after: i64, subject: &str) -> Value {
     let now = now_secs();
-    let status = if now > c.not_after {
+    let status = if now > not_after {
         "Expired"
-    } else if now < c.not_before {
+    } else if now < not_before {
         "Not yet valid"
     } else {
         "Active"
     };
-    Ok(axum::Json(json!({
+    json!({
         "status": status,
         "validity": {
-            "from": crate::wire::rfc3339(c.not_before * 1000),
-            "to": crate::wire::rfc3339(c.not_after * 1000),
+            "from": crate::wire::rfc3339(not_before * 1000),
+            "to": crate::wire::rfc3339(not_after * 1000),
         },
         "version": "3",
-        "subject": c.subject,
-        "issuer": c.issuer,
-        "serialNumber": c.serial,
-        "tier": c.tier,
-    })))
+        "subject": subject,
+    })
 }
 
 /// `GET /apis/{apiId}/client-certificates/{alias}/content`: the PEM, as a download.

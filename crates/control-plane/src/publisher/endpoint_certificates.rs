@@ -11,7 +11,7 @@ use gantry_model::snapshot::endpoint_host;
 use gantry_store::endpoint_certificates::{self, StoredEndpointCertificate};
 use serde_json::{Value, json};
 
-use super::client_certificates::{checked_alias, now_secs, parse_certificate};
+use super::client_certificates::{checked_alias, parse_certificate};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{QueryParams, Scoped};
@@ -180,23 +180,11 @@ async fn get_one(
     Path(alias): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let c = load(&state, &alias).await?;
-    let now = now_secs();
-    let status = if now > c.not_after {
-        "Expired"
-    } else if now < c.not_before {
-        "Not yet valid"
-    } else {
-        "Active"
-    };
-    Ok(axum::Json(json!({
-        "status": status,
-        "validity": {
-            "from": crate::wire::rfc3339(c.not_before * 1000),
-            "to": crate::wire::rfc3339(c.not_after * 1000),
-        },
-        "version": "3",
-        "subject": c.subject,
-    })))
+    Ok(axum::Json(super::client_certificates::certificate_info(
+        c.not_before,
+        c.not_after,
+        &c.subject,
+    )))
 }
 
 /// `GET /endpoint-certificates/{alias}/content`: the PEM, as a download.
