@@ -159,6 +159,7 @@ fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
     vec![
         ("publisher", "/publisher".into()),
         ("publisher", "/publisher/api-products".into()),
+        ("publisher", "/publisher/endpoint-certificates".into()),
         ("publisher", "/publisher/apis/new".into()),
         ("publisher", format!("/publisher/apis/{api_id}")),
         ("publisher", format!("/publisher/apis/{api_id}/edit")),
@@ -179,6 +180,7 @@ fn pages(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
 fn actions(api_id: &str, app_id: &str) -> Vec<(&'static str, String)> {
     vec![
         ("publisher", "/publisher/apis".into()),
+        ("publisher", "/publisher/endpoint-certificates".into()),
         ("publisher", format!("/publisher/apis/{api_id}/edit")),
         ("publisher", format!("/publisher/apis/{api_id}/policies")),
         ("publisher", format!("/publisher/apis/{api_id}/lifecycle")),
@@ -1801,4 +1803,81 @@ async fn the_deploy_form_previews_what_the_gateways_would_change_then_deploys_it
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     assert!(up.eventually_gw_status("/atlas/1.0.0/maps", "", 401).await);
+}
+
+#[tokio::test]
+async fn publishers_add_and_delete_endpoint_certificates_in_the_portal() {
+    let up = GantryUp::start(BIN).await;
+    let rest = rest(&up);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = rcgen::CertificateParams::new(vec!["orders.internal".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap()
+        .pem();
+    let mut admin = Visitor::sign_in(&up, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get("/publisher/endpoint-certificates").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("No endpoint certificates yet"),
+        "{}",
+        page.body
+    );
+
+    // A paste that is not a certificate is refused with the REST API's reason.
+    let page = admin
+        .post(
+            "/publisher/endpoint-certificates",
+            &[
+                ("alias", "orders"),
+                ("endpoint", "https://orders.internal:8443"),
+                ("certificate", "hello"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("certificate"), "{}", page.body);
+
+    let page = admin
+        .post(
+            "/publisher/endpoint-certificates",
+            &[
+                ("alias", "orders"),
+                ("endpoint", "https://orders.internal:8443"),
+                ("certificate", &pem),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = admin.get("/publisher/endpoint-certificates").await;
+    assert!(page.body.contains("<td>orders</td>"), "{}", page.body);
+    assert!(
+        page.body.contains("https://orders.internal:8443"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Active"), "{}", page.body);
+    let (status, listed) = rest.get(&format!("{PUB}/endpoint-certificates")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed["certificates"],
+        json!([{"alias": "orders", "endpoint": "https://orders.internal:8443"}])
+    );
+
+    // A subscriber may not change them.
+    create_user(&mut admin, "cert-reader", &["Internal/subscriber"]).await;
+    let mut reader = Visitor::sign_in(&up, "cert-reader", "portal-pass-1").await;
+    let page = reader
+        .post("/publisher/endpoint-certificates/orders/delete", &[])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+
+    let page = admin
+        .post("/publisher/endpoint-certificates/orders/delete", &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let (status, _) = rest
+        .get(&format!("{PUB}/endpoint-certificates/orders"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod deny_policies;
 pub mod devportal;
 mod documents;
+mod endpoint_certificates;
 mod feedback;
 pub mod key_managers;
 pub mod listing;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             axum::middleware::from_fn_with_state(state.clone(), access::guard),
         ))
         .merge(api_products::router())
+        .merge(endpoint_certificates::router())
         .merge(devportal::router())
         .merge(applications::router())
         .merge(admin::router())

@@ -113,11 +113,40 @@ async fn add(
     MultipartForm(multipart): MultipartForm,
 ) -> ApiResult<Response> {
     let upload = read_upload(multipart).await?;
-    let alias = checked_alias(upload.alias, MAX_ALIAS_CHARS)?;
-    let endpoint = checked_endpoint(upload.endpoint)?;
-    let bytes = upload
-        .certificate
+    let stored = add_certificate(
+        &state,
+        &user.username,
+        upload.alias,
+        upload.endpoint,
+        upload.certificate,
+    )
+    .await?;
+    let mut response = (StatusCode::OK, axum::Json(metadata(&stored))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("{BASE}/{}", stored.alias)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Checks and stores a certificate for an endpoint (the REST upload and the Publisher
+/// portal's form), then tells every environment's gateways.
+pub(crate) async fn add_certificate(
+    state: &AppState,
+    username: &str,
+    alias: Option<String>,
+    endpoint: Option<String>,
+    certificate: Option<Vec<u8>>,
+) -> ApiResult<StoredEndpointCertificate> {
+    let alias = checked_alias(alias, MAX_ALIAS_CHARS)?;
+    let endpoint = checked_endpoint(endpoint)?;
+    let bytes = certificate
+        .filter(|b| !b.is_empty())
         .ok_or_else(|| ApiError::BadRequest("certificate: is required".into()))?;
+    if bytes.len() > MAX_CERTIFICATE_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "certificate: larger than {MAX_CERTIFICATE_BYTES} bytes"
+        )));
+    }
     let parsed = parse_certificate(&bytes)?;
     let stored = StoredEndpointCertificate {
         alias,
@@ -131,13 +160,22 @@ async fn add(
     };
     endpoint_certificates::insert(state.store(), &stored).await?;
     state.sync_environments().await?;
-    tracing::info!(user = %user.username, alias = %stored.alias, endpoint = %stored.endpoint,
+    tracing::info!(user = %username, alias = %stored.alias, endpoint = %stored.endpoint,
         "endpoint certificate added");
-    let mut response = (StatusCode::OK, axum::Json(metadata(&stored))).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("{BASE}/{}", stored.alias)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(stored)
+}
+
+/// Deletes a certificate (the REST `DELETE` and the portal's form), then tells the gateways.
+pub(crate) async fn remove_certificate(
+    state: &AppState,
+    username: &str,
+    alias: &str,
+) -> ApiResult<()> {
+    load(state, alias).await?;
+    endpoint_certificates::delete(state.store(), alias).await?;
+    state.sync_environments().await?;
+    tracing::info!(user = %username, alias, "endpoint certificate deleted");
+    Ok(())
 }
 
 /// The `alias` and `endpoint` filters of a list.
@@ -238,10 +276,7 @@ async fn remove(
     Scoped(user, _): Scoped<rest_scopes::EndpointCertificatesUpdate>,
     Path(alias): Path<String>,
 ) -> ApiResult<StatusCode> {
-    load(&state, &alias).await?;
-    endpoint_certificates::delete(state.store(), &alias).await?;
-    state.sync_environments().await?;
-    tracing::info!(user = %user.username, alias, "endpoint certificate deleted");
+    remove_certificate(&state, &user.username, &alias).await?;
     Ok(StatusCode::OK)
 }
 
