@@ -1049,6 +1049,17 @@ async fn visible_roles_and_access_control_are_enforced() {
             format!("{PUB}/apis/pizza-dev-TeamPizza-1.0.0/deployments"),
             None,
         ),
+        // The export by name as by id.
+        (
+            Method::GET,
+            format!("{PUB}/apis/export?name=TeamPizza&version=1.0.0"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{PUB}/apis/export?apiId={team_id}"),
+            None,
+        ),
     ] {
         let (status, refused) = other_dev.send(method.clone(), &path, body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {refused}");

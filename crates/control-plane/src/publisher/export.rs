@@ -36,11 +36,18 @@ pub(crate) struct ExportQuery {
 
 pub(crate) async fn export(
     State(state): State<AppState>,
-    _: Scoped<rest_scopes::ApiExport>,
+    Scoped(user, _): Scoped<rest_scopes::ApiExport>,
     QueryParams(query): QueryParams<ExportQuery>,
 ) -> ApiResult<Response> {
     let format = Format::from_query(query.format.as_deref()).map_err(ApiError::BadRequest)?;
     let api = find(&state, &query).await?;
+    // By name as by id: an API its access control keeps from this user does not exist.
+    if !super::apis::may_access(&api, &user) {
+        return Err(ApiError::NotFound(format!(
+            "Requested API with name '{}' and version '{}' not found",
+            api.name, api.version
+        )));
+    }
     let (root, project) = project_of(&state, api, &query, format).await?;
     zip_response(&root, &project)
 }
