@@ -2112,6 +2112,71 @@ pub const ADMIN: &[Operation] = &[
     .body(Body::Multipart(&["file"])),
     op(
         "get",
+        "/export/api",
+        "exportAPIAdmin",
+        "Export an API as a WSO2 API project (zip), as an administrator",
+        API_IMPORT,
+    )
+    .query(&["name", "version", "providerName", "format", "preserveStatus"])
+    .requires(&["name", "version"]),
+    op(
+        "get",
+        "/export/api-product",
+        "exportAPIProductAdmin",
+        "Export an API product with its APIs (zip), as an administrator",
+        API_PRODUCT_IMPORT,
+    )
+    .query(&["name", "version", "providerName", "format", "preserveStatus"])
+    .requires(&["name", "version"]),
+    op(
+        "get",
+        "/export/applications",
+        "exportApplicationAdmin",
+        "Export an application (zip; keys with withKeys, never a secret), as an administrator",
+        APP_IMPORT_EXPORT,
+    )
+    .query(&["appName", "appOwner", "withKeys"])
+    .requires(&["appName", "appOwner"]),
+    op(
+        "post",
+        "/import/api",
+        "importAPIAdmin",
+        "Import a WSO2 API project (zip), as an administrator",
+        API_IMPORT,
+    )
+    .query(&["preserveProvider", "overwrite"])
+    .body(Body::Multipart(&["file"])),
+    op(
+        "post",
+        "/import/api-product",
+        "importAPIProductAdmin",
+        "Import a WSO2 API product project (zip), as an administrator",
+        API_PRODUCT_IMPORT,
+    )
+    .query(&[
+        "preserveProvider",
+        "importAPIs",
+        "overwriteAPIProduct",
+        "overwriteAPIs",
+    ])
+    .body(Body::Multipart(&["file"])),
+    op(
+        "post",
+        "/import/applications",
+        "importApplicationAdmin",
+        "Import an application project (zip), as an administrator; 207 names subscriptions not made",
+        APP_IMPORT_EXPORT,
+    )
+    .query(&[
+        "preserveOwner",
+        "skipSubscriptions",
+        "appOwner",
+        "skipApplicationKeys",
+        "update",
+    ])
+    .body(Body::Multipart(&["file"])),
+    op(
+        "get",
         "/throttling/policies/subscription",
         "throttlingPoliciesSubscriptionGet",
         "Subscription tiers",

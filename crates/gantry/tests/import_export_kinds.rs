@@ -846,3 +846,63 @@ async fn a_product_export_leaves_out_the_apis_the_caller_may_not_see() {
         seen.files.keys()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_exports_and_imports_apis_for_administrators_only() {
+    let upstream = EchoUpstream::start().await;
+    let source = GantryUp::start_with(BIN, false).await;
+    let target = GantryUp::start_with(BIN, false).await;
+    let (from, to) = (source.rest(), target.rest());
+    from.deployed_api(
+        "Ledger",
+        "/ledger",
+        &upstream.url(),
+        json!([{"target": "/entries", "verb": "GET", "authType": "None"}]),
+    )
+    .await;
+    // The Publisher lets an API viewer export; the Admin API wants an administrator.
+    from.create_user("viewer-v", "viewer-pass-1", &["Internal/publisher"])
+        .await;
+    let viewer = from.as_user("viewer-v", "viewer-pass-1");
+    let response = viewer
+        .request(
+            Method::GET,
+            &format!("{ADMIN}/export/api?name=Ledger&version=1.0.0"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let zip = download(
+        &from,
+        &format!("{ADMIN}/export/api?name=Ledger&version=1.0.0&format=YAML"),
+        "application/zip",
+    )
+    .await;
+    assert_eq!(
+        zip,
+        download(
+            &from,
+            &format!("{PUB}/apis/export?name=Ledger&version=1.0.0&format=YAML"),
+            "application/zip",
+        )
+        .await,
+        "the same project as the Publisher's export"
+    );
+    let (status, outcome) = upload(&to, &format!("{ADMIN}/import/api"), "Ledger.zip", &zip).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(outcome["action"], "CREATED", "{outcome}");
+    assert!(
+        target
+            .eventually_gw_status("/ledger/1.0.0/entries", "", 200)
+            .await
+    );
+    // Once there, importing it again without overwrite is a conflict, as in the Publisher.
+    let (status, body) = upload(&to, &format!("{ADMIN}/import/api"), "Ledger.zip", &zip).await;
+    assert_wso2_error(status, &body, StatusCode::CONFLICT, "Ledger");
+    let (status, body) = to
+        .get(&format!("{ADMIN}/export/api?name=Nothing&version=1.0.0"))
+        .await;
+    assert_wso2_error(status, &body, StatusCode::NOT_FOUND, "Nothing");
+}

@@ -14,6 +14,7 @@ pub mod key_managers;
 pub mod llm_providers;
 pub mod policies;
 pub mod policy_project;
+pub mod projects;
 pub mod signing_keys;
 pub mod workflows;
 
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
                 axum::extract::DefaultBodyLimit::max(policy_project::MAX_UPLOAD_BYTES),
             ),
         )
+        .merge(projects::router())
         .merge(workflows::router())
         .merge(crate::lookups::admin())
         .merge(crate::categories::admin())
