@@ -95,6 +95,23 @@ impl<S: Send + Sync> FromRequest<S> for MultipartForm {
     }
 }
 
+/// The last part named `name` of a form, with its file name, reading past the others: 400
+/// naming `what` when there is none (the import operations' `file`).
+pub async fn required_part(
+    multipart: &mut Multipart,
+    name: &str,
+    what: &str,
+) -> Result<(Option<String>, bytes::Bytes), ApiError> {
+    let mut found = None;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() == Some(name) {
+            let file_name = field.file_name().map(str::to_owned);
+            found = Some((file_name, field.bytes().await.map_err(multipart_error)?));
+        }
+    }
+    found.ok_or_else(|| ApiError::BadRequest(format!("{name}: {what} is required")))
+}
+
 /// A part that cannot be read: 413 past the body limit, 400 otherwise. The description
 /// names the cause under the parser's own words (a body cut short by its transport says so,
 /// rather than looking like a form missing its closing boundary).

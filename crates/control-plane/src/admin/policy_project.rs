@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{QueryParams, Scoped};
 use crate::project::{FORMAT_VERSION, Format, parse_document};
 use crate::publisher::export::file_safe;
-use crate::rejection::{MultipartForm, multipart_error};
+use crate::rejection::{MultipartForm, required_part};
 use crate::rest_scopes;
 
 /// Largest policy file accepted.
@@ -167,15 +167,8 @@ pub(crate) async fn import(
     QueryParams(query): QueryParams<ImportQuery>,
     MultipartForm(mut multipart): MultipartForm,
 ) -> ApiResult<Response> {
-    let mut file = None;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() == Some("file") {
-            let name = field.file_name().unwrap_or("policy.yaml").to_owned();
-            file = Some((name, field.bytes().await.map_err(multipart_error)?));
-        }
-    }
-    let (file_name, bytes) =
-        file.ok_or_else(|| ApiError::BadRequest("file: the policy file is required".into()))?;
+    let (file_name, bytes) = required_part(&mut multipart, "file", "the policy file").await?;
+    let file_name = file_name.unwrap_or_else(|| "policy.yaml".to_owned());
     // A file named .json is JSON; anything else is read as YAML (JSON is YAML too).
     let document = parse_document(&file_name, &bytes)
         .map_err(|e| ApiError::BadRequest(format!("file: {e}")))?;

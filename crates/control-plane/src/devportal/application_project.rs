@@ -21,7 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, QueryParams, Scoped};
 use crate::project::{ArchiveError, FORMAT_VERSION, Format, ProjectFiles, ProjectKind};
 use crate::publisher::export::{file_safe, zip_response};
-use crate::rejection::{MultipartForm, multipart_error};
+use crate::rejection::{MultipartForm, required_part};
 use crate::rest_scopes;
 use crate::service::applications::{
     self as service, ApplicationFields, DEFAULT_TOKEN_VALIDITY_SECS,
@@ -161,14 +161,7 @@ pub(crate) async fn import(
     QueryParams(query): QueryParams<ImportQuery>,
     MultipartForm(mut multipart): MultipartForm,
 ) -> ApiResult<Response> {
-    let mut archive = None;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() == Some("file") {
-            archive = Some(field.bytes().await.map_err(multipart_error)?);
-        }
-    }
-    let archive = archive
-        .ok_or_else(|| ApiError::BadRequest("file: the application archive is required".into()))?;
+    let (_, archive) = required_part(&mut multipart, "file", "the application archive").await?;
     let project = ProjectFiles::from_zip_of(&archive, ProjectKind::Application).map_err(bad)?;
     let info = application_info(&project)?;
     let (file_owner, data) = info;

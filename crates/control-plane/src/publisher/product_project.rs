@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, QueryParams, Scoped};
 use crate::project::{ArchiveError, FORMAT_VERSION, Format, ProjectFiles, ProjectKind};
-use crate::rejection::{MultipartForm, multipart_error};
+use crate::rejection::{MultipartForm, required_part};
 use crate::rest_scopes;
 use crate::service::api_products as service;
 use crate::service::import::{ImportOptions, import_project, lifecycle_path};
@@ -206,14 +206,7 @@ pub(crate) async fn import(
     QueryParams(query): QueryParams<ImportQuery>,
     MultipartForm(mut multipart): MultipartForm,
 ) -> ApiResult<Response> {
-    let mut archive = None;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() == Some("file") {
-            archive = Some(field.bytes().await.map_err(multipart_error)?);
-        }
-    }
-    let archive = archive
-        .ok_or_else(|| ApiError::BadRequest("file: the API product archive is required".into()))?;
+    let (_, archive) = required_part(&mut multipart, "file", "the API product archive").await?;
     let project = ProjectFiles::from_zip_of(&archive, ProjectKind::ApiProduct).map_err(bad)?;
     let outcome = import_product(&state, &project, &query, &user).await?;
     Ok(axum::Json(outcome).into_response())
