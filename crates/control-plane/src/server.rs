@@ -38,9 +38,10 @@ pub async fn serve_tls(
                     // hyper holds an HTTP/1 body to its content-length; an HTTP/2 body is
                     // held here, so a stream that ends short (or is reset with NO_ERROR,
                     // which hyper reads as a clean end) is an error, not a cut-off upload.
-                    let declared = (parts.version == hyper::Version::HTTP_2)
-                        .then(|| gantry_listener::declared_length::declared(&parts.headers))
-                        .flatten();
+                    let declared = gantry_listener::declared_length::declared_h2(
+                        parts.version,
+                        &parts.headers,
+                    );
                     hyper::Request::from_parts(parts, DeclaredLength::new(body, declared))
                 },
             ))

@@ -20,6 +20,14 @@ pub fn declared(headers: &http::HeaderMap) -> Option<u64> {
         .ok()
 }
 
+/// The length an HTTP/2 request's body is held to: its `content-length`; `None` for HTTP/1,
+/// whose length hyper enforces itself.
+pub fn declared_h2(version: http::Version, headers: &http::HeaderMap) -> Option<u64> {
+    (version == http::Version::HTTP_2)
+        .then(|| declared(headers))
+        .flatten()
+}
+
 /// A request body's DATA did not add up to its `content-length`.
 #[derive(Debug, thiserror::Error)]
 #[error(

@@ -273,19 +273,17 @@ impl Forwarder {
                 // they arrive (a mismatch resets the stream); a small body is read in full
                 // before anything goes upstream, so a request that lies about its length
                 // never reaches the upstream.
-                let checked = (downstream_version == http::Version::HTTP_2 && length.is_none())
-                    .then(|| gantry_listener::declared_length::declared(&parts.headers))
-                    .flatten()
+                let h2_declared = gantry_listener::declared_length::declared_h2(
+                    downstream_version,
+                    &parts.headers,
+                );
+                let checked = h2_declared
+                    .filter(|_| length.is_none())
                     .filter(|n| *n <= MAX_REPLAY_BYTES);
                 // A larger HTTP/2 body streams, but its last bytes wait for the end of its
                 // stream, so one that disagrees with its content-length never reaches the
                 // upstream complete.
-                let body = gantry_listener::declared_length::DeclaredLength::new(
-                    body,
-                    (downstream_version == http::Version::HTTP_2)
-                        .then(|| gantry_listener::declared_length::declared(&parts.headers))
-                        .flatten(),
-                );
+                let body = gantry_listener::declared_length::DeclaredLength::new(body, h2_declared);
                 let body =
                     crate::body_timeout::Deadline::new(body, (!grpc).then_some(body_timeout));
                 let buffered = match length.or(checked) {
